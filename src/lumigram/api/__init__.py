@@ -1,0 +1,1 @@
+"""The HTTP edge: Mastodon-compatible routers, entities and extension routes. No SQL here."""

@@ -1,0 +1,97 @@
+"""Maps every failure to Mastodon's ``{"error": "..."}`` body with the right status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lumigram.api.responses import error_response
+from lumigram.errors import (
+    Conflict,
+    Forbidden,
+    LumigramError,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[LumigramError], int] = {
+    NotFound: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
+    ValidationFailed: 422,
+    Conflict: 409,
+    RateLimited: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def rate_limit_headers(limit: int, remaining: int, reset_after: int) -> dict[str, str]:
+    from datetime import UTC, datetime, timedelta
+
+    reset = datetime.now(UTC) + timedelta(seconds=reset_after)
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(remaining, 0)),
+        "X-RateLimit-Reset": reset.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "Retry-After": str(max(reset_after, 1)),
+    }
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    details: dict[str, list[dict[str, Any]]] = {}
+    parts = []
+    for item in exc.errors():
+        loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "header", "form")]
+        field = ".".join(loc) or "request"
+        message = str(item.get("msg", "is invalid")).removeprefix("Value error, ")
+        problem = {"error": str(item.get("type", "invalid")).upper(), "description": message}
+        details.setdefault(field, []).append(problem)
+        parts.append(f"{field}: {message}")
+    return "Validation failed: " + "; ".join(parts), details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LumigramError)
+        status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400)
+        headers = None
+        details = None
+        if isinstance(exc, RateLimited):
+            headers = rate_limit_headers(exc.limit, exc.remaining, exc.reset_after)
+        if isinstance(exc, ValidationFailed):
+            details = exc.details
+        if isinstance(exc, Unauthorized):
+            headers = {"WWW-Authenticate": 'Bearer realm="Lumigram", error="invalid_token"'}
+        return error_response(status, exc.message, details, headers)
+
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message, details = _describe_validation(exc)
+        return error_response(422, message, details)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else "Error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Record not found"
+        return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+    async def unexpected_error(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(500, "Internal server error")
+
+    app.add_exception_handler(LumigramError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,82 @@
+"""The ASGI application factory: wires adapters, routers, error handling and lifespan."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lumigram import __version__
+from lumigram.api.errors import install_error_handlers
+from lumigram.bootstrap import Services, build_services
+from lumigram.config import Settings, load_settings
+
+#: Modules that expose a ``router``; order matters only for overlapping paths.
+ROUTER_MODULES = (
+    "lumigram.api.health",
+    "lumigram.api.instance",
+    "lumigram.api.wellknown",
+    "lumigram.api.apps",
+    "lumigram.api.oauth",
+    "lumigram.api.accounts",
+)
+
+
+class TrailingSlashMiddleware:
+    """Serve ``/path/`` as ``/path``: Mastodon.py asks for ``/api/v1/instance/``, and a
+    redirect or 404 there sends its version detection into endless recursion."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = dict(scope)
+                scope["path"] = path.rstrip("/") or "/"
+                raw = scope.get("raw_path")
+                if isinstance(raw, bytes):
+                    scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app. Given ``services``, the caller owns them (tests); otherwise the
+    lifespan builds them from ``settings`` and closes them at shutdown."""
+    settings = settings or (services.settings if services else load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        active = services or build_services(settings)
+        app.state.services = active
+        if owned:
+            await active.start_relay()
+            if settings.run_inline_worker:
+                await active.start_consumers()
+        try:
+            yield
+        finally:
+            if owned:
+                await active.close()
+
+    app = FastAPI(
+        title="Lumigram",
+        version=__version__,
+        summary="A photo and video sharing server with a Mastodon-compatible API.",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(name)
+        app.include_router(module.router)
+    app.add_middleware(TrailingSlashMiddleware)
+    return app

@@ -1,0 +1,75 @@
+"""The composition root: builds the adapters named by the settings, for app, worker, CLI and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from lumigram.config import Settings
+from lumigram.ids import IdGenerator
+from lumigram.infra.blobstore import BlobStore, open_blob_store
+from lumigram.infra.bus import Consumer, EventBus, open_bus
+from lumigram.infra.cache import Cache, open_cache
+from lumigram.infra.database import Database
+from lumigram.infra.outbox import OutboxRelay
+from lumigram.notify import MessageSender, open_email_sender, open_sms_sender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything a request, a consumer or a command needs, built once per process."""
+
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    cache: Cache
+    bus: EventBus
+    ids: IdGenerator
+    relay: OutboxRelay
+    email: MessageSender
+    sms: MessageSender
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def committed(self) -> None:
+        """Call after a transaction that emitted events: the relay picks them up now."""
+        self.relay.kick()
+
+    async def start_relay(self) -> None:
+        self.relay.start()
+
+    async def start_consumers(self) -> None:
+        from lumigram.handlers import consumers
+
+        await self.bus.start_consumers(consumers(self))
+
+    async def close(self) -> None:
+        await self.relay.stop()
+        for closer in (self.bus.close, self.cache.close, self.blobs.close, self.db.close):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing %s failed", closer)
+
+
+def build_services(settings: Settings) -> Services:
+    """Open every adapter (connections are made lazily, on first use)."""
+    settings.ensure_secret_key()
+    db = Database(settings.database_url)
+    bus = open_bus(settings.bus_url)
+    return Services(
+        settings=settings,
+        db=db,
+        blobs=open_blob_store(settings.media_url),
+        cache=open_cache(settings.cache_url),
+        bus=bus,
+        ids=IdGenerator(),
+        relay=OutboxRelay(db, bus),
+        email=open_email_sender(settings.email_url),
+        sms=open_sms_sender(settings.sms_url),
+    )
+
+
+__all__ = ["Consumer", "Services", "build_services"]

@@ -1,0 +1,174 @@
+"""The ``lumigram`` command: serve, worker, migrate and admin tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from lumigram import __version__
+from lumigram.config import Settings, describe_error, load_settings
+
+app = typer.Typer(
+    name="lumigram",
+    help="Lumigram: a self-hostable photo and video sharing server with a Mastodon-compatible API.\n\n"
+    "Configured by LUMIGRAM_* environment variables (see the README); with none set it runs embedded: "
+    "SQLite, a media folder, in-process cache and event bus, all under ./data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings(**overrides: object) -> Settings:
+    """Load settings or exit with one line per bad setting."""
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err.print(f"[red]lumigram: configuration error[/red]\n{describe_error(exc)}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def _migrate(settings: Settings) -> None:
+    from lumigram.infra.database import Database
+
+    db = Database(settings.database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"lumigram {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Lumigram command line."""
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    out.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (LUMIGRAM_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (LUMIGRAM_PORT).")] = None,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Run migrations first.")] = True,
+) -> None:
+    """Serve the web app and API (and, on the in-process bus, the background consumers)."""
+    import uvicorn
+
+    from lumigram.app import create_app
+
+    settings = _settings(host=host, port=port)
+    _configure_logging(settings.log_level)
+    if migrate_first:
+        asyncio.run(_migrate(settings))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        loop="uvloop",
+        http="httptools",
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+async def _run_worker(settings: Settings) -> None:
+    from lumigram.bootstrap import build_services
+
+    services = build_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await services.db.ping()
+        # Workers relay too: if every serve process is down, pending events still flow.
+        await services.start_relay()
+        await services.start_consumers()
+        logging.getLogger("lumigram.worker").info("worker started; consuming from %s", settings.bus_url)
+        await stop.wait()
+    finally:
+        await services.close()
+
+
+@app.command()
+def worker() -> None:
+    """Consume events from the bus (fan-out, notifications, indexing, e-mail). Run as many as you like."""
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings))
+
+
+async def _create_user(
+    settings: Settings, username: str, email: str | None, password: str, make_admin: bool
+) -> tuple[int, str]:
+    from lumigram.accounts.service import create_user_as_admin
+    from lumigram.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        account = await create_user_as_admin(
+            services, username=username, email=email, password=password, admin=make_admin
+        )
+        return account.id, account.username
+    finally:
+        await services.close()
+
+
+@admin.command("create-user")
+def create_user(
+    username: Annotated[str, typer.Argument(help="The new account's username.")],
+    email: Annotated[str | None, typer.Option(help="E-mail address (marked as confirmed).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password; asked for when omitted.", envvar="LUMIGRAM_NEW_PASSWORD")
+    ] = None,
+    make_admin: Annotated[bool, typer.Option("--admin", help="Give the user admin rights.")] = False,
+) -> None:
+    """Create a confirmed user (for a first admin, or when sign-ups are closed)."""
+    from lumigram.errors import LumigramError
+
+    settings = _settings()
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        account_id, name = asyncio.run(_create_user(settings, username, email, password, make_admin))
+    except LumigramError as exc:
+        err.print(f"[red]lumigram: {exc.message}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"created @{name} (id {account_id})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

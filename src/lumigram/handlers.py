@@ -1,0 +1,17 @@
+"""The table of bus consumers: which handler reacts to which event type.
+
+Each service package contributes its consumers; ``lumigram worker`` (and ``serve`` on
+the in-process bus) starts them all. One durable consumer per handler, so a slow
+handler never holds up another.
+"""
+
+from __future__ import annotations
+
+from lumigram.bootstrap import Services
+from lumigram.infra.bus import Consumer
+
+
+def consumers(services: Services) -> list[Consumer]:
+    from lumigram.accounts.handlers import consumers as account_consumers
+
+    return [*account_consumers(services)]

@@ -1,0 +1,1 @@
+"""Adapters for the four ports: database, blob store, cache, event bus."""

@@ -1,0 +1,104 @@
+"""The cache port: key/values, counters, sorted sets (feeds), rate limits and pub/sub.
+
+Two adapters, chosen by ``LUMIGRAM_CACHE_URL``: ``memory://`` (in-process, embedded)
+and ``redis://host:port/db`` (Redis or Valkey). Values are bytes; callers encode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """The outcome of one hit on a fixed-window rate limit."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until the window resets
+
+
+class Subscription(Protocol):
+    """An open pub/sub subscription; iterate for (channel, message) pairs."""
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        """Store a value; ``ttl`` in seconds, None for no expiry."""
+        ...
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None: ...
+
+    async def delete(self, *keys: str) -> int:
+        """Remove keys; returns how many existed."""
+        ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def expire(self, key: str, ttl: int) -> None: ...
+
+    async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
+        """Add ``amount`` to an integer counter (created at 0); ``ttl`` set when it is created."""
+        ...
+
+    async def zadd(self, key: str, members: Mapping[str, float], cap: int | None = None) -> None:
+        """Add members with scores; then keep only the ``cap`` highest-scored, if given."""
+        ...
+
+    async def zrem(self, key: str, *members: str) -> int: ...
+
+    async def zrevrange_by_score(
+        self,
+        key: str,
+        max_score: float = float("inf"),
+        min_score: float = float("-inf"),
+        limit: int = 20,
+        exclusive_max: bool = False,
+        exclusive_min: bool = False,
+    ) -> list[tuple[str, float]]:
+        """Members from the highest score down, within bounds, at most ``limit``."""
+        ...
+
+    async def zcard(self, key: str) -> int: ...
+
+    async def hit_rate_limit(self, key: str, limit: int, window: int) -> RateLimitState:
+        """Count one hit against ``limit`` per ``window`` seconds for ``key``."""
+        ...
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Fire-and-forget delivery to current subscribers of ``channel``."""
+        ...
+
+    async def subscribe(self, *channels: str) -> Subscription: ...
+
+    async def flush(self) -> None:
+        """Drop everything (tests and the feed consistency checks use it)."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def open_cache(url: str) -> Cache:
+    """The adapter for ``url``'s scheme."""
+    if url.startswith("memory:"):
+        from lumigram.infra.cache.memory import MemoryCache
+
+        return MemoryCache()
+    if url.startswith(("redis:", "rediss:", "valkey:")):
+        from lumigram.infra.cache.redis import RedisCache
+
+        return RedisCache.from_url(url)
+    raise ValueError(f"unsupported cache URL {url!r}")

@@ -1,0 +1,152 @@
+"""The transactional outbox and its relay.
+
+``emit`` writes an event row inside the caller's transaction, so the state change
+and the event commit (or roll back) together. ``OutboxRelay`` publishes committed,
+unpublished rows to the bus in id order and stamps them published. The relay may
+die at any point: a row published but not stamped is published again, and the bus
+drops it as a duplicate (the event id is its deduplication id); consumers also
+record what they applied (``run_once``), so every effect happens exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.ids import IdGenerator
+from lumigram.infra.bus import Event, EventBus
+from lumigram.infra.database import Database
+from lumigram.infra.tables import outbox, processed_events, utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def emit(
+    conn: AsyncConnection, ids: IdGenerator, type_: str, payload: dict[str, Any], shard: int | None = None
+) -> Event:
+    """Record ``type_`` in the outbox as part of ``conn``'s open transaction."""
+    event = Event(id=ids.next_id(shard), type=type_, payload=payload)
+    await conn.execute(
+        insert(outbox).values(
+            id=event.id, type=event.type, payload=orjson.dumps(payload).decode(), created_at=utcnow()
+        )
+    )
+    return event
+
+
+async def run_once(
+    db: Database, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[None]]
+) -> bool:
+    """Apply ``effect`` for ``event`` at most once per ``consumer``.
+
+    The marker row and the effect's database writes share a transaction, so a
+    redelivered event finds its marker and is skipped. Returns False when skipped.
+    """
+    try:
+        async with db.begin() as conn:
+            await conn.execute(
+                insert(processed_events).values(consumer=consumer, event_id=event.id, processed_at=utcnow())
+            )
+            await effect(conn)
+    except IntegrityError:
+        return False
+    return True
+
+
+class OutboxRelay:
+    """Moves committed outbox rows onto the bus; ``kick`` after a commit for low latency."""
+
+    def __init__(self, db: Database, bus: EventBus, batch_size: int = 200, poll_interval: float = 1.0) -> None:
+        self._db = db
+        self._bus = bus
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        """Ask the relay to look for new rows now rather than at the next poll."""
+        self._wake.set()
+
+    async def relay_pending(self) -> int:
+        """Publish every pending row once; returns how many were published."""
+        total = 0
+        while True:
+            published, exhausted = await self._relay_batch()
+            total += published
+            if exhausted:
+                return total
+
+    async def _relay_batch(self) -> tuple[int, bool]:
+        """Relay up to one batch; returns (published, nothing-more-to-do-now)."""
+        query = select(outbox.c.id, outbox.c.type, outbox.c.payload).where(outbox.c.published_at.is_(None))
+        query = query.order_by(outbox.c.id).limit(self._batch_size)
+        if self._db.is_postgres:
+            # Hold the rows locked while publishing, so several relays (one per serve
+            # process) share the table without publishing the same rows side by side.
+            async with self._db.begin() as conn:
+                rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+                done, failed = await self._publish(rows)
+                await self._stamp(conn, done, failed)
+        else:
+            # SQLite has one writer; a read transaction held across publishing could not
+            # be upgraded once a consumer had written, so read, publish, then stamp.
+            async with self._db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            done, failed = await self._publish(rows)
+            async with self._db.begin() as conn:
+                await self._stamp(conn, done, failed)
+        return len(done), failed is not None or len(rows) < self._batch_size
+
+    async def _publish(self, rows: Sequence[Any]) -> tuple[list[int], int | None]:
+        """Publish rows in order, stopping at the first failure (returned as its id)."""
+        done: list[int] = []
+        for row in rows:
+            event = Event(id=row.id, type=row.type, payload=orjson.loads(row.payload))
+            try:
+                await self._bus.publish(event)
+            except Exception:
+                # Leave it and its successors pending; the next pass retries in order.
+                log.exception("publishing event %s (%s) failed", event.id, event.type)
+                return done, event.id
+            done.append(event.id)
+        return done, None
+
+    @staticmethod
+    async def _stamp(conn: AsyncConnection, done: list[int], failed: int | None) -> None:
+        if done:
+            await conn.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=utcnow()))
+        if failed is not None:
+            await conn.execute(update(outbox).where(outbox.c.id == failed).values(attempts=outbox.c.attempts + 1))
+
+    async def run(self) -> None:
+        """Relay forever: on every kick, and every ``poll_interval`` seconds as a sweep."""
+        while True:
+            try:
+                await self.relay_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

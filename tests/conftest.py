@@ -1,0 +1,109 @@
+"""Shared fixtures: the two shapes, a migrated database, services and an API client.
+
+Every test that takes ``services`` or ``client`` runs twice: on the embedded shape
+(SQLite, folder, in-process cache and bus) and on the scaled-out shape (PostgreSQL,
+SeaweedFS S3, Valkey, NATS JetStream), all real servers started once per session by
+``tests.servers``. Each test gets fresh state: its own SQLite file or PostgreSQL
+database, its own bucket, Redis database flush, and JetStream stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from lumigram.app import create_app
+from lumigram.bootstrap import Services, build_services
+from lumigram.config import Settings
+
+pytest_plugins = ["tests.servers"]
+
+SHAPES = ("embedded", "scaled")
+_counter = itertools.count()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}x{next(_counter)}"
+
+
+@pytest.fixture(params=SHAPES)
+def shape(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """Settings for this test's shape; keyword overrides win."""
+    base: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "secret_key": "test-secret-key-" + "x" * 32,
+        "base_url": "http://testserver",
+        "inline_worker": True,
+    }
+    if shape == "scaled":
+        fresh_database: Callable[[], str] = request.getfixturevalue("fresh_postgres_database")
+        s3_url: Callable[[str], str] = request.getfixturevalue("make_s3_url")
+        redis_url: str = request.getfixturevalue("redis_url")
+        nats_url: str = request.getfixturevalue("nats_url")
+        stream = _unique("T")
+        base.update(
+            database_url=fresh_database(),
+            media_url=s3_url(_unique("bucket-").lower()),
+            cache_url=redis_url,
+            bus_url=f"{nats_url}?stream={stream}&prefix={stream.lower()}",
+        )
+
+    def make(**overrides: Any) -> Settings:
+        return Settings(**{**base, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """Migrated, running services (relay and consumers started), closed after the test."""
+    built = build_services(settings)
+    await built.db.migrate()
+    await built.cache.flush()
+    await built.start_consumers()
+    await built.start_relay()
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` (sync or async) until it returns a truthy value; the bus is asynchronous."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+

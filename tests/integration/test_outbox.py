@@ -1,0 +1,125 @@
+"""The outbox guarantees: events commit with their change, survive a relay crash,
+and every consumer applies each event exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.bootstrap import Services
+from lumigram.infra.bus import Consumer, Event, EventBus
+from lumigram.infra.outbox import OutboxRelay, emit, run_once
+from lumigram.infra.tables import outbox
+from tests.conftest import eventually
+
+
+class RelayCrashed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing catches it on the way out."""
+
+
+class CrashAfter:
+    """A bus that publishes ``allowed`` events and then dies mid-batch."""
+
+    def __init__(self, bus: EventBus, allowed: int) -> None:
+        self.bus = bus
+        self.allowed = allowed
+
+    async def publish(self, event: Event) -> None:
+        if self.allowed == 0:
+            raise RelayCrashed
+        await self.bus.publish(event)
+        self.allowed -= 1
+
+
+async def _effects(services: Services) -> Counter[int]:
+    async with services.db.connect() as conn:
+        rows = await conn.execute(text("SELECT event_id FROM test_effects"))
+        return Counter(int(row[0]) for row in rows)
+
+
+async def _start_recording_consumer(services: Services, name: str) -> None:
+    async with services.db.begin() as conn:
+        await conn.execute(text("CREATE TABLE test_effects (event_id BIGINT NOT NULL)"))
+
+    async def record(event: Event) -> None:
+        async def effect(conn: AsyncConnection) -> None:
+            # No unique key here on purpose: a duplicate effect would show up as a second row.
+            await conn.execute(text("INSERT INTO test_effects (event_id) VALUES (:id)"), {"id": event.id})
+
+        await run_once(services.db, name, event, effect)
+
+    await services.bus.start_consumers([Consumer(name, ["test.happened"], record)])
+
+
+async def _emit_events(services: Services, count: int) -> list[int]:
+    made = []
+    for n in range(count):
+        async with services.db.begin() as conn:
+            event = await emit(conn, services.ids, "test.happened", {"n": n})
+            made.append(event.id)
+    return made
+
+
+async def test_events_survive_a_relay_that_dies_between_publish_and_stamp(services: Services) -> None:
+    await services.relay.stop()  # this test drives its own relays
+    await _start_recording_consumer(services, "recorder")
+    made = await _emit_events(services, 12)
+
+    crashing = OutboxRelay(services.db, CrashAfter(services.bus, allowed=5), batch_size=50)  # type: ignore[arg-type]
+    with pytest.raises(RelayCrashed):
+        await crashing.relay_pending()
+    # Five were delivered but none stamped: the crash came before the batch was marked.
+    async with services.db.connect() as conn:
+        pending = (await conn.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar_one()
+    assert pending == 12
+
+    restarted = OutboxRelay(services.db, services.bus, batch_size=50)
+    assert await restarted.relay_pending() == 12
+    await eventually(lambda: _all_seen(services, made))
+    effects = await _effects(services)
+    assert effects == Counter(dict.fromkeys(made, 1))
+    assert await restarted.relay_pending() == 0
+
+
+async def _all_seen(services: Services, made: list[int]) -> bool:
+    return set((await _effects(services)).keys()) == set(made)
+
+
+async def test_a_consumer_that_sees_an_event_twice_applies_it_once(services: Services) -> None:
+    await services.relay.stop()
+    await _start_recording_consumer(services, "recorder")
+    event = Event(id=services.ids.next_id(), type="test.happened", payload={})
+
+    async def effect(conn: AsyncConnection) -> None:
+        await conn.execute(text("INSERT INTO test_effects (event_id) VALUES (:id)"), {"id": event.id})
+
+    assert await run_once(services.db, "direct", event, effect) is True
+    assert await run_once(services.db, "direct", event, effect) is False
+    assert (await _effects(services))[event.id] == 1
+
+
+async def test_an_event_emitted_in_a_rolled_back_transaction_never_leaves(services: Services) -> None:
+    await services.relay.stop()
+
+    class Boom(Exception):
+        pass
+
+    async def emit_then_fail() -> None:
+        async with services.db.begin() as conn:
+            await emit(conn, services.ids, "test.happened", {})
+            raise Boom
+
+    with pytest.raises(Boom):
+        await emit_then_fail()
+    async with services.db.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(outbox))).scalar_one() == 0
+
+
+async def test_the_running_relay_delivers_soon_after_a_commit(services: Services) -> None:
+    await _start_recording_consumer(services, "recorder")
+    made = await _emit_events(services, 3)
+    services.committed()
+    await eventually(lambda: _all_seen(services, made))
