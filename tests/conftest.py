@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -31,6 +33,74 @@ _counter = itertools.count()
 
 def _unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_counter)}"
+
+
+def _run_async(coro: Any) -> Any:
+    """Run a coroutine to completion from sync fixture code, whatever loop is around."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _create_template(admin_url: str, template: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from lumigram.infra.database import Database
+
+    url = make_url(admin_url)
+    connection = await asyncpg.connect(**_asyncpg_args(url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{template}"')
+        await connection.execute(f'CREATE DATABASE "{template}"')
+    finally:
+        await connection.close()
+    template_url = url.set(database=template).render_as_string(hide_password=False)
+    db = Database(template_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+    return template_url
+
+
+def _asyncpg_args(url: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {"user": url.username, "password": url.password, "database": url.database}
+    host = url.query.get("host") or url.host
+    if host:
+        args["host"] = host
+    if url.port:
+        args["port"] = url.port
+    return args
+
+
+async def _clone_template(admin_url: str, template: str, name: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    connection = await asyncpg.connect(**_asyncpg_args(make_url(admin_url)))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> str:
+    """A migrated database that every test's database is cloned from (CREATE DATABASE ... TEMPLATE)."""
+    template = f"lumigram_template_{os.getpid()}"
+    _run_async(_create_template(postgres_url, template))
+    return template
+
+
+@pytest.fixture
+def fresh_postgres_database(postgres_url: str, postgres_template: str) -> Callable[[], str]:
+    """Makes a new, already migrated PostgreSQL database and returns its URL."""
+    from sqlalchemy.engine import make_url
+
+    def make() -> str:
+        name = _unique("t_").lower()
+        _run_async(_clone_template(postgres_url, postgres_template, name))
+        return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+
+    return make
 
 
 @pytest.fixture(params=SHAPES)

@@ -1,0 +1,62 @@
+"""Mastodon.py, our reference client, driving a live ``lumigram serve`` on both shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from mastodon import Mastodon, MastodonError
+
+from lumigram.config import Settings
+from tests.live import LiveServer, live_server
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture
+def server(make_settings: Callable[..., Settings], shape: str) -> Iterator[LiveServer]:
+    # Scaled out, the consumers run in a separate `lumigram worker`, as in production.
+    workers = 1 if shape == "scaled" else 0
+    settings = make_settings(inline_worker=shape == "embedded")
+    with live_server(settings, workers=workers) as running:
+        yield running
+
+
+def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -> None:
+    client_id, client_secret = Mastodon.create_app(
+        "lumigram-test", api_base_url=server.base_url, scopes=["read", "write", "follow", "push"]
+    )
+    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    token = anonymous.create_account(
+        "alice_m", "correct horse battery", "alice@example.org", agreement=True, scopes=["read", "write"]
+    )
+    assert token
+
+    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    api.log_in(username="alice@example.org", password="correct horse battery", scopes=["read", "write"])
+    me = api.account_verify_credentials()
+    assert me.username == "alice_m"
+    assert me.acct == "alice_m"
+    assert isinstance(me.id, int | str)
+    assert me.created_at is not None
+
+    updated = api.account_update_credentials(display_name="Alice M", note="Film photos", locked=True)
+    assert updated.display_name == "Alice M"
+    assert "Film photos" in updated.note
+    assert updated.locked is True
+    assert api.account_verify_credentials().display_name == "Alice M"
+
+    assert api.account(me.id).username == "alice_m"
+    assert api.account_lookup("alice_m").id == me.id
+
+    instance = api.instance()
+    assert "Lumigram" in instance.version
+
+
+def test_a_wrong_password_is_refused(server: LiveServer) -> None:
+    client_id, client_secret = Mastodon.create_app("lumigram-test", api_base_url=server.base_url)
+    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    anonymous.create_account("bob_m", "a long enough password", "bob@example.org", agreement=True)
+    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    with pytest.raises(MastodonError):
+        api.log_in(username="bob@example.org", password="not the password")
