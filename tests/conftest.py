@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
