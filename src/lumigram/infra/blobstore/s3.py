@@ -160,12 +160,12 @@ class S3BlobStore:
             if _missing(error):
                 raise BlobNotFound(key) from None
             raise
-        async with response["Body"] as body:
-            while True:
-                chunk = await body.read(STREAM_CHUNK)
-                if not chunk:
-                    break
+        body = response["Body"]
+        try:
+            async for chunk in body.iter_chunks(STREAM_CHUNK):
                 yield chunk
+        finally:
+            body.close()
 
     async def stat(self, key: str) -> BlobInfo | None:
         s3 = await self._s3()
