@@ -116,6 +116,9 @@ def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         "secret_key": "test-secret-key-" + "x" * 32,
         "base_url": "http://testserver",
         "inline_worker": True,
+        # Every test client shares one address; tests that check these limits set them low.
+        "signup_rate_limit": 1000,
+        "login_rate_limit": 1000,
     }
     if shape == "scaled":
         fresh_database: Callable[[], str] = request.getfixturevalue("fresh_postgres_database")

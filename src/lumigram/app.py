@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram import __version__
 from lumigram.api.errors import install_error_handlers
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings, load_settings
+from lumigram.web import STATIC_DIR
 
 #: Modules that expose a ``router``; order matters only for overlapping paths.
 ROUTER_MODULES = (
@@ -22,6 +24,7 @@ ROUTER_MODULES = (
     "lumigram.api.apps",
     "lumigram.api.oauth",
     "lumigram.api.accounts",
+    "lumigram.web.auth_pages",
 )
 
 
@@ -78,5 +81,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for name in ROUTER_MODULES:
         module = importlib.import_module(name)
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(TrailingSlashMiddleware)
     return app
