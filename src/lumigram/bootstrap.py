@@ -17,6 +17,9 @@ from lumigram.notify import MessageSender, open_email_sender, open_sms_sender
 
 log = logging.getLogger(__name__)
 
+#: Seconds each adapter gets to close at shutdown.
+CLOSE_TIMEOUT = 10.0
+
 
 @dataclass
 class Services:
@@ -46,10 +49,10 @@ class Services:
         await self.bus.start_consumers(consumers(self))
 
     async def close(self) -> None:
-        await self.relay.stop()
-        for closer in (self.bus.close, self.cache.close, self.blobs.close, self.db.close):
+        # Each step is bounded: a backend that stopped answering must not hang shutdown.
+        for closer in (self.relay.stop, self.bus.close, self.cache.close, self.blobs.close, self.db.close):
             try:
-                await closer()
+                await asyncio.wait_for(closer(), timeout=CLOSE_TIMEOUT)
             except Exception:
                 log.exception("closing %s failed", closer)
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -190,15 +191,139 @@ processed_events = Table(
     _ts("processed_at", nullable=False),
 )
 
+# --- posts and media (the seed's Post Service and Media Storage) ---------------
+
+# An uploaded photo or video. It belongs to its uploader until a post claims it
+# (status_id); variants and meta are JSON written by the media worker.
+media_attachments = Table(
+    "media_attachments",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("status_id", BigInteger, nullable=True, index=True),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("kind", String(16), nullable=False),  # image | video | gifv
+    Column("state", String(16), nullable=False),  # processing | ready | failed
+    Column("original_key", String(255), nullable=True),
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False, server_default="0"),
+    Column("sha256", String(64), nullable=True),
+    Column("variants", Text, nullable=False, server_default="{}"),
+    Column("meta", Text, nullable=False, server_default="{}"),
+    Column("blurhash", String(64), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("focus_x", Float, nullable=False, server_default="0"),
+    Column("focus_y", Float, nullable=False, server_default="0"),
+    Column("filter", String(32), nullable=True),
+    Column("adjustments", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("private", Boolean, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+    _ts("processed_at"),
+    Index("ix_media_attachments_account_id_id", "account_id", "id"),
+)
+
+# A post (Mastodon's Status). Comments are statuses with in_reply_to_id; direct
+# messages are statuses with visibility "direct". Counters are denormalised.
+statuses = Table(
+    "statuses",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("in_reply_to_id", BigInteger, nullable=True, index=True),
+    Column("in_reply_to_account_id", BigInteger, nullable=True),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("spoiler_text", Text, nullable=False, server_default=""),
+    Column("sensitive", Boolean, nullable=False, server_default="0"),
+    Column("visibility", String(16), nullable=False),  # public | unlisted | private | direct
+    Column("language", String(16), nullable=True),
+    Column("kind", String(16), nullable=False, server_default="post"),  # post | reel | comment | message
+    Column("comments_disabled", Boolean, nullable=False, server_default="0"),
+    Column("replies_count", Integer, nullable=False, server_default="0"),
+    Column("favourites_count", Integer, nullable=False, server_default="0"),
+    Column("reblogs_count", Integer, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+    _ts("edited_at"),
+    _ts("deleted_at"),
+    Index("ix_statuses_account_id_id", "account_id", "id"),
+)
+
+# Hashtags, stored once, matched case-insensitively through name_lower.
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(100), nullable=False),
+    Column("name_lower", String(100), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+)
+
+status_tags = Table(
+    "status_tags",
+    metadata,
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_status_tags_tag_id_status_id", "tag_id", "status_id"),
+)
+
+# Accounts a status mentions, resolved at posting time.
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_mentions_account_id_status_id", "account_id", "status_id"),
+)
+
+# Earlier versions of an edited status, for GET /api/v1/statuses/:id/history.
+status_edits = Table(
+    "status_edits",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("spoiler_text", Text, nullable=False),
+    Column("sensitive", Boolean, nullable=False),
+    Column("media", Text, nullable=False, server_default="[]"),  # [{id, description}] as they were
+    _ts("created_at", nullable=False),
+)
+
+# Posts an account pinned to the top of its profile.
+status_pins = Table(
+    "status_pins",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    _ts("created_at", nullable=False),
+)
+
+# Blobs to delete once a grace period has passed (a deleted post's media).
+blob_deletions = Table(
+    "blob_deletions",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    _ts("delete_after", nullable=False),
+    Index("ix_blob_deletions_delete_after", "delete_after"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
+    "blob_deletions",
+    "media_attachments",
+    "mentions",
     "metadata",
     "oauth_apps",
     "oauth_codes",
     "oauth_tokens",
     "outbox",
     "processed_events",
+    "status_edits",
+    "status_pins",
+    "status_tags",
+    "statuses",
+    "tags",
     "users",
     "utcnow",
     "verifications",
