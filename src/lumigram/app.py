@@ -24,6 +24,7 @@ ROUTER_MODULES = (
     "lumigram.api.apps",
     "lumigram.api.oauth",
     "lumigram.api.accounts",
+    "lumigram.api.media_files",
     "lumigram.web.auth_pages",
 )
 

@@ -1,0 +1,1 @@
+"""Media delivery: URLs for stored blobs, signed and expiring where the media is private."""
