@@ -9,8 +9,15 @@ Bit layout, most significant first::
 * The shard bits say which logical shard owns the row: rows owned by a user carry
   that user's shard, so a later step can route every owner's rows to one of several
   databases without rewriting ids.
-* Up to 1,024 ids per shard per millisecond per generator; when the sequence wraps
-  the generator waits for the next millisecond rather than reuse a value.
+* Each millisecond's sequence starts at a random value below 512 and counts up; when it
+  would pass 1,023 the generator waits for the next millisecond rather than reuse a
+  value. The random start is what keeps two processes apart: Instagram drew the
+  sequence from one PostgreSQL sequence per shard, but our generators run in many
+  stateless processes, and two of them making an id on the same shard in the same
+  millisecond would otherwise both start at 0. With random starts they collide only
+  when their starts are within a few ids of each other (about 1 in 500 for such a
+  pair), and the primary key turns that rare case into a retryable error, not a
+  silent duplicate.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ SHARD_COUNT = 1 << SHARD_BITS
 SEQUENCE_MASK = (1 << SEQUENCE_BITS) - 1
 SHARD_MASK = SHARD_COUNT - 1
 MAX_TIME = (1 << TIME_BITS) - 1
+#: A millisecond's sequence starts below this, leaving at least 512 ids per shard per ms.
+FIRST_SEQUENCE_SPREAD = 512
 
 
 def compose(ms_since_epoch: int, shard: int, sequence: int) -> int:
@@ -88,9 +97,11 @@ class IdGenerator:
         self,
         clock: Callable[[], int] = _wall_clock_ms,
         sleep: Callable[[float], None] = time.sleep,
+        first_sequence: Callable[[], int] = lambda: secrets.randbelow(FIRST_SEQUENCE_SPREAD),
     ) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._first_sequence = first_sequence
         self._lock = threading.Lock()
         self._last_ms = -1
         self._sequences: dict[int, int] = {}
@@ -104,7 +115,9 @@ class IdGenerator:
             if now != self._last_ms:
                 self._last_ms = now
                 self._sequences.clear()
-            sequence = self._sequences.get(shard, 0)
+            sequence = self._sequences.get(shard)
+            if sequence is None:
+                sequence = self._first_sequence()
             while sequence > SEQUENCE_MASK:
                 # 1,024 ids already made on this shard in this millisecond: wait.
                 self._sleep(0.0002)
@@ -112,6 +125,8 @@ class IdGenerator:
                 if now != self._last_ms:
                     self._last_ms = now
                     self._sequences.clear()
-                sequence = self._sequences.get(shard, 0)
+                sequence = self._sequences.get(shard)
+                if sequence is None:
+                    sequence = self._first_sequence()
             self._sequences[shard] = sequence + 1
             return compose(now, shard, sequence)

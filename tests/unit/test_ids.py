@@ -70,7 +70,7 @@ def test_sequence_overflow_waits_for_the_next_millisecond() -> None:
         sleeps.append(seconds)
         now[0] += 1  # time passes while we wait
 
-    generator = IdGenerator(clock=lambda: now[0], sleep=sleep)
+    generator = IdGenerator(clock=lambda: now[0], sleep=sleep, first_sequence=lambda: 0)
     first_ms = [generator.next_id(shard=7) for _ in range(1024)]
     assert {ids.unix_ms_of(i) for i in first_ms} == {ids.EPOCH_MS + 1000}
     assert not sleeps
@@ -82,11 +82,25 @@ def test_sequence_overflow_waits_for_the_next_millisecond() -> None:
 
 
 def test_other_shards_do_not_share_a_sequence() -> None:
-    generator = IdGenerator(clock=lambda: ids.EPOCH_MS + 5)
+    generator = IdGenerator(clock=lambda: ids.EPOCH_MS + 5, first_sequence=lambda: 0)
     for _ in range(1024):
         generator.next_id(shard=1)
     # Shard 2 still has its whole sequence in the same millisecond.
     assert ids.sequence_of(generator.next_id(shard=2)) == 0
+
+
+def test_each_millisecond_starts_its_sequence_at_a_random_point_below_512() -> None:
+    now = [ids.EPOCH_MS]
+    generator = IdGenerator(clock=lambda: now[0])
+    starts = set()
+    for _ in range(200):
+        now[0] += 1
+        starts.add(ids.sequence_of(generator.next_id(shard=3)))
+    assert max(starts) < ids.FIRST_SEQUENCE_SPREAD
+    assert len(starts) > 50  # spread out, so two processes rarely start alike
+    # And at least 512 ids still fit in one millisecond before it waits.
+    made = [generator.next_id(shard=3) for _ in range(512)]
+    assert {ids.unix_ms_of(i) for i in made} == {now[0]}
 
 
 def test_a_clock_that_steps_back_never_makes_ids_go_back() -> None:
