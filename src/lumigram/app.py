@@ -25,6 +25,7 @@ ROUTER_MODULES = (
     "lumigram.api.oauth",
     "lumigram.api.accounts",
     "lumigram.api.media_files",
+    "lumigram.api.media",
     "lumigram.web.auth_pages",
 )
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from lumigram.config import Settings
@@ -35,6 +38,16 @@ class Services:
     email: MessageSender
     sms: MessageSender
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _cpu_pool: ProcessPoolExecutor | None = None
+
+    def cpu_pool(self) -> ProcessPoolExecutor:
+        """Worker processes for CPU-heavy media work, made on first use so that a process
+        that never processes media never pays for them. Spawned, not forked: a fork would
+        copy this process's event loop and database threads mid-flight."""
+        if self._cpu_pool is None:
+            workers = max(1, min(os.cpu_count() or 1, 4))
+            self._cpu_pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._cpu_pool
 
     def committed(self) -> None:
         """Call after a transaction that emitted events: the relay picks them up now."""
@@ -55,6 +68,9 @@ class Services:
                 await asyncio.wait_for(closer(), timeout=CLOSE_TIMEOUT)
             except Exception:
                 log.exception("closing %s failed", closer)
+        if self._cpu_pool is not None:
+            self._cpu_pool.shutdown(wait=False, cancel_futures=True)
+            self._cpu_pool = None
 
 
 def build_services(settings: Settings) -> Services:

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from mastodon import Mastodon, MastodonError
+from PIL import Image
 
 from lumigram.config import Settings
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.live
+
+
+def _photo_with_gps() -> bytes:
+    image = Image.new("RGB", (640, 480), (10, 90, 160))
+    exif = image.getexif()
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (59.0, 19.0, 48.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -54,6 +68,14 @@ def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -
 
     instance = api.instance()
     assert "Lumigram" in instance.version
+
+    photo = api.media_post(_photo_with_gps(), mime_type="image/jpeg", description="Harbour", synchronous=True)
+    assert photo.type == "image"
+    assert photo.description == "Harbour"
+    served = httpx.get(photo.url, timeout=10, follow_redirects=True)  # private: S3 redirects to a presigned URL
+    assert served.status_code == 200
+    assert b"GPS" not in served.content
+    assert b"Exif" not in served.content
 
 
 def test_a_wrong_password_is_refused(server: LiveServer) -> None:

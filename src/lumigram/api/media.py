@@ -1,0 +1,130 @@
+"""Mastodon's media routes: ``POST /api/v2/media`` (and v1), ``GET``/``PUT /api/v1/media/:id``.
+
+Photos are processed during the request and answer 200 with their URLs. Videos are
+not accepted yet (422 says so); when they are, they will answer 202 with ``url: null``
+while the worker transcodes, and ``GET`` will answer 206 until ready, as Mastodon does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from lumigram.api.auth import CurrentAccount, require_scopes
+from lumigram.api.deps import ServicesDep
+from lumigram.api.params import openapi_body, parse, read_params, upload
+from lumigram.api.responses import OrjsonResponse
+from lumigram.bootstrap import Services
+from lumigram.delivery.service import media_url
+from lumigram.errors import NotFound, ValidationFailed
+from lumigram.uploads import images
+from lumigram.uploads import service as uploads
+
+router = APIRouter(tags=["media"])
+
+WRITE_MEDIA = ("write:media",)
+
+
+class MediaParams(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    description: str | None = Field(default=None, max_length=uploads.MAX_DESCRIPTION)
+    focus: str | None = Field(default=None, max_length=64)
+
+
+def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, Any]:
+    """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one."""
+    variants = record.variants
+    if not variants:
+        url = preview = None
+    else:
+        largest = next(iter(variants.values()))["jpeg"]["key"]
+        small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]["key"]
+        url = media_url(services, largest, record.private)
+        preview = media_url(services, small, record.private)
+    return {
+        "id": str(record.id),
+        "type": record.kind,
+        "url": url,
+        "preview_url": preview,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": record.meta,
+        "description": record.description,
+        "blurhash": record.blurhash,
+    }
+
+
+def _media_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 20:
+        raise NotFound()
+    return int(raw)
+
+
+async def _upload(request: Request, viewer: CurrentAccount, services: Services) -> Response:
+    raw = await read_params(request)
+    params = parse(MediaParams, raw)
+    file = upload(raw, "file")
+    if file is None:
+        raise ValidationFailed.field("file", "ERR_BLANK", "can't be blank")
+    data = await file.read(images.MAX_BYTES + 1)
+    if len(data) > images.MAX_BYTES:
+        raise ValidationFailed.field("file", "ERR_TOO_LARGE", "must be at most 30 MB")
+    if not data:
+        raise ValidationFailed.field("file", "ERR_BLANK", "is empty")
+    if images.sniff(data[:32]) is None:
+        raise ValidationFailed.field(
+            "file", "ERR_UNSUPPORTED", "is not a supported photo (JPEG, PNG, WebP, GIF or HEIC); video comes later"
+        )
+    record = await uploads.upload_photo(services, viewer.account_id, data, params.description, _focus(params.focus))
+    return OrjsonResponse(media_entity(services, record))
+
+
+def _focus(value: str | None) -> tuple[float, float]:
+    return uploads.parse_focus(value)
+
+
+@router.post(
+    "/api/v2/media",
+    summary="Upload a photo",
+    openapi_extra=openapi_body(MediaParams, multipart=True),
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+async def upload_v2(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    return await _upload(request, viewer, services)
+
+
+@router.post(
+    "/api/v1/media",
+    summary="Upload a photo (older clients)",
+    openapi_extra=openapi_body(MediaParams, multipart=True),
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+async def upload_v1(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    return await _upload(request, viewer, services)
+
+
+@router.get("/api/v1/media/{media_id}", summary="One of your uploads", dependencies=[require_scopes(*WRITE_MEDIA)])
+async def get_media(media_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    record = await uploads.get_media(services, viewer.account_id, _media_id(media_id))
+    if record.state == "failed":
+        return OrjsonResponse({"error": record.error or "Processing failed"}, status_code=422)
+    status = 206 if record.state == "processing" else 200
+    return OrjsonResponse(media_entity(services, record), status_code=status)
+
+
+@router.put(
+    "/api/v1/media/{media_id}",
+    summary="Set alt text or focus point",
+    openapi_extra=openapi_body(MediaParams),
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+async def put_media(media_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    params = parse(MediaParams, await read_params(request))
+    focus = _focus(params.focus) if params.focus else None
+    record = await uploads.update_media(services, viewer.account_id, _media_id(media_id), params.description, focus)
+    return OrjsonResponse(media_entity(services, record))

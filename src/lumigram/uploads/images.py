@@ -1,0 +1,168 @@
+"""Photo processing: validate by content, orient, strip metadata, crop, make variants.
+
+Runs in a worker process (CPU-bound); takes and returns plain bytes and dataclasses so
+it pickles across the process boundary. Every stored variant is re-encoded from pixels,
+so no EXIF, GPS, XMP or comment block of the upload survives.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 30 * 1024 * 1024
+MAX_PIXELS = 50_000_000
+#: Instagram keeps photos between 4:5 portrait and 1.91:1 landscape.
+MIN_ASPECT = 4 / 5
+MAX_ASPECT = 1.91
+WIDTHS = (1080, 640, 320, 150)
+GRID_SIZE = 320
+MAX_GIF_FRAMES = 1000
+
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+)
+
+
+class ImageRejected(ValueError):
+    """The upload is not an image we accept; the message is for the person who sent it."""
+
+
+def sniff(head: bytes) -> str | None:
+    """The image type named by the file's first bytes (never by its name or declared type)."""
+    for signature, offset, mime in _SIGNATURES:
+        if head[offset : offset + len(signature)] == signature:
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+        return "image/heic"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    name: str
+    content_type: str
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedImage:
+    width: int
+    height: int
+    variants: list[Variant] = field(default_factory=list)
+
+
+def _crop_to_allowed_aspect(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
+    """Crop the excess beyond 4:5 or 1.91:1, keeping the focus point (Mastodon's -1..1) in view."""
+    width, height = image.size
+    aspect = width / height
+    if MIN_ASPECT <= aspect <= MAX_ASPECT:
+        return image
+    if aspect < MIN_ASPECT:  # too tall
+        new_height = round(width / MIN_ASPECT)
+        centre = (1 - (focus_y + 1) / 2) * height  # focus y is +1 at the top
+        top = int(min(max(centre - new_height / 2, 0), height - new_height))
+        return image.crop((0, top, width, top + new_height))
+    new_width = round(height * MAX_ASPECT)
+    centre = (focus_x + 1) / 2 * width
+    left = int(min(max(centre - new_width / 2, 0), width - new_width))
+    return image.crop((left, 0, left + new_width, height))
+
+
+def _square(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
+    width, height = image.size
+    side = min(width, height)
+    cx = (focus_x + 1) / 2 * width
+    cy = (1 - (focus_y + 1) / 2) * height
+    left = int(min(max(cx - side / 2, 0), width - side))
+    top = int(min(max(cy - side / 2, 0), height - side))
+    return image.crop((left, top, left + side, top + side)).resize((GRID_SIZE, GRID_SIZE), Image.Resampling.LANCZOS)
+
+
+def _encode(image: Image.Image, name: str) -> list[Variant]:
+    rgb = image if image.mode == "RGB" else _flatten(image)
+    jpeg = io.BytesIO()
+    rgb.save(jpeg, "JPEG", quality=85, optimize=True, progressive=True)
+    webp = io.BytesIO()
+    (image if image.mode in ("RGB", "RGBA") else rgb).save(webp, "WEBP", quality=80, method=4)
+    w, h = image.size
+    return [
+        Variant(name, "image/jpeg", jpeg.getvalue(), w, h),
+        Variant(name, "image/webp", webp.getvalue(), w, h),
+    ]
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB on white: JPEG has no alpha, and a black background would hide dark logos."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def process_image(data: bytes, focus_x: float = 0.0, focus_y: float = 0.0) -> ProcessedImage:
+    """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise."""
+    if not data:
+        raise ImageRejected("The file is empty")
+    if len(data) > MAX_BYTES:
+        raise ImageRejected(f"Images may be at most {MAX_BYTES // (1024 * 1024)} MB")
+    mime = sniff(data[:32])
+    if mime is None:
+        raise ImageRejected("The file is not a supported image (JPEG, PNG, WebP, GIF or HEIC)")
+    if mime == "image/heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image: Image.Image = Image.open(io.BytesIO(data))
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_PIXELS:
+                megapixels = width * height / 1_000_000
+                raise ImageRejected(f"Images may be at most 50 megapixels (this one is {megapixels:.0f})")
+            if getattr(image, "n_frames", 1) > MAX_GIF_FRAMES:
+                raise ImageRejected(f"Animated images may have at most {MAX_GIF_FRAMES} frames")
+            if image.format == "JPEG":
+                # Decode at the smallest DCT scale that still covers the largest variant.
+                image.draft("RGB", (min(width, WIDTHS[0]), min(height, WIDTHS[0])))
+            orientation = image.getexif().get(0x0112, 1)
+            image.load()
+            image = ImageOps.exif_transpose(image)
+        except ImageRejected:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # Pillow refuses absurd sizes as it reads the header; say so in our words.
+            raise ImageRejected("Images may be at most 50 megapixels") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageRejected("The image could not be read; it may be damaged or truncated") from exc
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    cropped = _crop_to_allowed_aspect(image, focus_x, focus_y)
+    variants: list[Variant] = []
+    source = cropped
+    for target in WIDTHS:
+        if target >= source.width and variants:
+            continue  # never upscale; the largest variant is the original width
+        out_width = min(target, cropped.width)
+        out_height = max(round(cropped.height * out_width / cropped.width), 1)
+        source = source.resize((out_width, out_height), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        variants.extend(_encode(source, str(target)))
+    variants.extend(_encode(_square(cropped, focus_x, focus_y), "grid"))
+    # Report the upload's own size (the decode above may have been scaled down), turned
+    # as the photo is shown.
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return ProcessedImage(width=width, height=height, variants=variants)
