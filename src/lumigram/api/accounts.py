@@ -192,19 +192,15 @@ async def update_credentials(request: Request, viewer: CurrentAccount, services:
     response_model=CredentialAccount,
     dependencies=[require_scopes(*WRITE_ACCOUNTS)],
 )
-async def delete_avatar(viewer: CurrentAccount, services: ServicesDep) -> Response:
-    await service.clear_profile_image(services, viewer.account_id, "avatar")
-    return await _credential_account(services, viewer.account_id, viewer.user_id)
-
-
 @router.delete(
     "/api/v1/profile/header",
     summary="Remove the profile header",
     response_model=CredentialAccount,
     dependencies=[require_scopes(*WRITE_ACCOUNTS)],
 )
-async def delete_header(viewer: CurrentAccount, services: ServicesDep) -> Response:
-    await service.clear_profile_image(services, viewer.account_id, "header")
+async def delete_profile_image(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    which = "avatar" if request.url.path.rstrip("/").endswith("/avatar") else "header"
+    await service.clear_profile_image(services, viewer.account_id, which)
     return await _credential_account(services, viewer.account_id, viewer.user_id)
 
 

@@ -65,7 +65,23 @@ def _media_id(raw: str) -> int:
     return int(raw)
 
 
-async def _upload(request: Request, viewer: CurrentAccount, services: Services) -> Response:
+def _focus(value: str | None) -> tuple[float, float]:
+    return uploads.parse_focus(value)
+
+
+@router.post(
+    "/api/v2/media",
+    summary="Upload a photo",
+    openapi_extra=openapi_body(MediaParams, multipart=True),
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+@router.post(
+    "/api/v1/media",
+    summary="Upload a photo (the older route some clients still use)",
+    openapi_extra=openapi_body(MediaParams, multipart=True),
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+async def upload_media(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     raw = await read_params(request)
     params = parse(MediaParams, raw)
     file = upload(raw, "file")
@@ -82,30 +98,6 @@ async def _upload(request: Request, viewer: CurrentAccount, services: Services) 
         )
     record = await uploads.upload_photo(services, viewer.account_id, data, params.description, _focus(params.focus))
     return OrjsonResponse(media_entity(services, record))
-
-
-def _focus(value: str | None) -> tuple[float, float]:
-    return uploads.parse_focus(value)
-
-
-@router.post(
-    "/api/v2/media",
-    summary="Upload a photo",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
-    dependencies=[require_scopes(*WRITE_MEDIA)],
-)
-async def upload_v2(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return await _upload(request, viewer, services)
-
-
-@router.post(
-    "/api/v1/media",
-    summary="Upload a photo (older clients)",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
-    dependencies=[require_scopes(*WRITE_MEDIA)],
-)
-async def upload_v1(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return await _upload(request, viewer, services)
 
 
 @router.get("/api/v1/media/{media_id}", summary="One of your uploads", dependencies=[require_scopes(*WRITE_MEDIA)])
