@@ -24,6 +24,7 @@ ROUTER_MODULES = (
     "lumigram.api.apps",
     "lumigram.api.oauth",
     "lumigram.api.accounts",
+    "lumigram.api.relationships",
     "lumigram.api.media_files",
     "lumigram.api.media",
     "lumigram.web.auth_pages",

@@ -170,5 +170,23 @@ def create_user(
     out.print(f"created @{name} (id {account_id})")
 
 
+
+async def _reconcile_counts(settings: Settings) -> int:
+    from lumigram.bootstrap import build_services
+    from lumigram.graph.reconcile import reconcile_counts
+
+    services = build_services(settings)
+    try:
+        return await reconcile_counts(services)
+    finally:
+        await services.close()
+
+
+@admin.command("reconcile-counts")
+def reconcile_counts() -> None:
+    """Recompute every account's followers/following counts from the follows table."""
+    fixed = asyncio.run(_reconcile_counts(_settings()))
+    out.print(f"fixed {fixed} account(s)")
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

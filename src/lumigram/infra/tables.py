@@ -307,13 +307,78 @@ blob_deletions = Table(
     Index("ix_blob_deletions_delete_after", "delete_after"),
 )
 
+# --- the follow graph (follows, follow requests, blocks, mutes) ------------------
+# Each edge is keyed by (account_id, target_account_id): one edge per pair, so a
+# repeated follow/block/mute is a no-op. ``id`` is a time-sortable IdGenerator id
+# used only as the pagination cursor of the lists (followers, blocks, ...), which
+# Mastodon pages by the edge, not by the account.
+
+
+def _edge_columns() -> list[Column[int]]:
+    return [
+        Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        Column("target_account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+        Column("id", BigInteger, nullable=False, unique=True),
+    ]
+
+
+# ``account_id`` follows ``target_account_id``; notify/reblogs are the follower's options.
+follows = Table(
+    "follows",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Column("notify", Boolean, nullable=False, server_default="0"),
+    Column("reblogs", Boolean, nullable=False, server_default="1"),
+    # The PK serves "whom does X follow"; these serve "who follows X" and both lists' pages.
+    Index("ix_follows_target_account_id_account_id", "target_account_id", "account_id"),
+    Index("ix_follows_target_account_id_id", "target_account_id", "id"),
+    Index("ix_follows_account_id_id", "account_id", "id"),
+)
+
+# A pending follow of a locked account, until its owner authorizes or rejects it.
+follow_requests = Table(
+    "follow_requests",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Column("notify", Boolean, nullable=False, server_default="0"),
+    Column("reblogs", Boolean, nullable=False, server_default="1"),
+    Index("ix_follow_requests_target_account_id_id", "target_account_id", "id"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Index("ix_blocks_target_account_id_account_id", "target_account_id", "account_id"),
+    Index("ix_blocks_account_id_id", "account_id", "id"),
+)
+
+# A mute with ``expires_at`` in the past is ignored by every read (and replaced by the
+# next mute), so expiry needs no sweeper to be correct.
+mutes = Table(
+    "mutes",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Column("notifications", Boolean, nullable=False, server_default="1"),
+    _ts("expires_at"),
+    Index("ix_mutes_account_id_id", "account_id", "id"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
     "blob_deletions",
+    "blocks",
+    "follow_requests",
+    "follows",
     "media_attachments",
     "mentions",
     "metadata",
+    "mutes",
     "oauth_apps",
     "oauth_codes",
     "oauth_tokens",

@@ -1,0 +1,537 @@
+"""The follow graph: who follows, requests, blocks and mutes whom.
+
+Every write takes the two accounts' rows in id order first (``_lock_pair``), so two
+changes to the same pair (a follow racing a block, say) run one after the other and
+their counter updates cannot deadlock. Counters (``followers_count``,
+``following_count``) move in the same transaction as the edge, and only when a row
+really appeared or disappeared, which keeps repeated calls idempotent;
+``lumigram.graph.reconcile`` repairs them should they ever drift.
+
+Events (outbox, same transaction) carry string ids, like the rest of the outbox:
+``account_id`` is the follower/requester/blocker/muter, ``target_account_id`` the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, case, delete, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.models import Account
+from lumigram.accounts.service import account_from_row
+from lumigram.bootstrap import Services
+from lumigram.errors import Forbidden, NotFound, ValidationFailed
+from lumigram.graph.models import MAX_ID, MutedAccount, Page, PageRequest, Relationship
+from lumigram.ids import shard_of
+from lumigram.infra.outbox import emit
+from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
+
+#: Longest timed mute; longer ones would be "forever" in all but name (and overflow dates).
+MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600
+#: ``follower_ids`` page size when the caller does not choose one.
+FOLLOWER_PAGE = 1000
+
+
+def _valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+def _self_action(verb: str) -> ValidationFailed:
+    return ValidationFailed(f"Validation failed: You cannot {verb} yourself")
+
+
+# --- writes ------------------------------------------------------------------------
+
+
+async def _lock_pair(conn: AsyncConnection, account_id: int, target_id: int) -> Any:
+    """Lock both accounts (id order); the target's row, NotFound when either is missing."""
+    if not (_valid_id(account_id) and _valid_id(target_id)):
+        raise NotFound
+    query = (
+        select(accounts.c.id, accounts.c.locked)
+        .where(accounts.c.id.in_({account_id, target_id}))
+        .order_by(accounts.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = {row.id: row for row in (await conn.execute(query)).all()}
+    if account_id not in rows or target_id not in rows:
+        raise NotFound
+    return rows[target_id]
+
+
+def _pair(table: Table, account_id: int, target_id: int) -> ColumnElement[bool]:
+    return (table.c.account_id == account_id) & (table.c.target_account_id == target_id)
+
+
+async def _insert_edge(
+    services: Services, conn: AsyncConnection, table: Table, account_id: int, target_id: int, **values: Any
+) -> bool:
+    """Insert the pair's row unless it exists (also under a race); True when written."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(table)
+        .values(
+            account_id=account_id,
+            target_account_id=target_id,
+            id=services.ids.next_id(shard_of(account_id)),
+            created_at=utcnow(),
+            **values,
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "target_account_id"])
+        .returning(table.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def _has_edge(conn: AsyncConnection, table: Table, account_id: int, target_id: int) -> bool:
+    query = select(exists().where(_pair(table, account_id, target_id)))
+    return bool((await conn.execute(query)).scalar())
+
+
+async def _emit(
+    services: Services, conn: AsyncConnection, type_: str, account_id: int, target_id: int, **extra: Any
+) -> None:
+    payload = {"account_id": str(account_id), "target_account_id": str(target_id), **extra}
+    await emit(conn, services.ids, type_, payload, shard=shard_of(account_id))
+
+
+async def _adjust_counts(conn: AsyncConnection, follower_id: int, target_id: int, delta: int) -> None:
+    # Id order, like _lock_pair: two transactions never wait on each other's rows crosswise.
+    for account_id, name in sorted([(follower_id, "following_count"), (target_id, "followers_count")]):
+        column = accounts.c[name]
+        # Never below zero: a drifted counter is the reconciler's to fix, not to make worse.
+        value = case((column + delta < 0, 0), else_=column + delta)
+        await conn.execute(update(accounts).where(accounts.c.id == account_id).values({name: value}))
+
+
+async def _remove_follow(services: Services, conn: AsyncConnection, follower_id: int, target_id: int) -> bool:
+    result = await conn.execute(delete(follows).where(_pair(follows, follower_id, target_id)))
+    if not result.rowcount:
+        return False
+    await _adjust_counts(conn, follower_id, target_id, -1)
+    await _emit(services, conn, "follow.removed", follower_id, target_id)
+    return True
+
+
+async def _remove_request(
+    services: Services, conn: AsyncConnection, requester_id: int, target_id: int, event: str
+) -> Any:
+    """Delete a pending request; its (notify, reblogs) row, or None when there was none."""
+    statement = (
+        delete(follow_requests)
+        .where(_pair(follow_requests, requester_id, target_id))
+        .returning(follow_requests.c.notify, follow_requests.c.reblogs)
+    )
+    row = (await conn.execute(statement)).first()
+    if row is not None:
+        await _emit(services, conn, event, requester_id, target_id)
+    return row
+
+
+async def _blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
+    query = select(exists().where(or_(_pair(blocks, a, b), _pair(blocks, b, a))))
+    return bool((await conn.execute(query)).scalar())
+
+
+def _options(reblogs: bool | None, notify: bool | None) -> dict[str, bool]:
+    return {name: value for name, value in (("reblogs", reblogs), ("notify", notify)) if value is not None}
+
+
+async def follow(
+    services: Services, account_id: int, target_id: int, *, reblogs: bool | None = None, notify: bool | None = None
+) -> Relationship:
+    """Follow ``target_id``, or ask to when it is locked. Following again only updates the
+    options given (as in Mastodon); Forbidden when either blocks the other."""
+    if account_id == target_id:
+        raise _self_action("follow")
+    options = _options(reblogs, notify)
+    async with services.db.begin() as conn:
+        target = await _lock_pair(conn, account_id, target_id)
+        if await _blocked_either_way(conn, account_id, target_id):
+            raise Forbidden
+        if await _has_edge(conn, follows, account_id, target_id):
+            if options:
+                await conn.execute(update(follows).where(_pair(follows, account_id, target_id)).values(**options))
+        elif target.locked:
+            if await _insert_edge(services, conn, follow_requests, account_id, target_id, **options):
+                await _emit(services, conn, "follow.requested", account_id, target_id)
+            elif options:
+                where = _pair(follow_requests, account_id, target_id)
+                await conn.execute(update(follow_requests).where(where).values(**options))
+        elif await _insert_edge(services, conn, follows, account_id, target_id, **options):
+            await _adjust_counts(conn, account_id, target_id, +1)
+            await _emit(services, conn, "follow.created", account_id, target_id)
+    services.committed()
+    return await relationship(services, account_id, target_id)
+
+
+async def unfollow(services: Services, account_id: int, target_id: int) -> Relationship:
+    """Stop following ``target_id``; also withdraws a pending request. Idempotent."""
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, target_id)
+        await _remove_follow(services, conn, account_id, target_id)
+        await _remove_request(services, conn, account_id, target_id, "follow_request.withdrawn")
+    services.committed()
+    return await relationship(services, account_id, target_id)
+
+
+async def remove_from_followers(services: Services, account_id: int, follower_id: int) -> Relationship:
+    """Make ``follower_id`` stop following ``account_id`` (Mastodon's soft block without the block)."""
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, follower_id)
+        await _remove_follow(services, conn, follower_id, account_id)
+    services.committed()
+    return await relationship(services, account_id, follower_id)
+
+
+async def block(services: Services, account_id: int, target_id: int) -> Relationship:
+    """Block ``target_id``: removes follows and pending requests both ways. Idempotent."""
+    if account_id == target_id:
+        raise _self_action("block")
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, target_id)
+        created = await _insert_edge(services, conn, blocks, account_id, target_id)
+        await _remove_follow(services, conn, account_id, target_id)
+        await _remove_follow(services, conn, target_id, account_id)
+        await _remove_request(services, conn, account_id, target_id, "follow_request.withdrawn")
+        await _remove_request(services, conn, target_id, account_id, "follow_request.rejected")
+        if created:
+            await _emit(services, conn, "block.created", account_id, target_id)
+    services.committed()
+    return await relationship(services, account_id, target_id)
+
+
+async def unblock(services: Services, account_id: int, target_id: int) -> Relationship:
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, target_id)
+        result = await conn.execute(delete(blocks).where(_pair(blocks, account_id, target_id)))
+        if result.rowcount:
+            await _emit(services, conn, "block.removed", account_id, target_id)
+    services.committed()
+    return await relationship(services, account_id, target_id)
+
+
+def _active_mute(now: datetime) -> ColumnElement[bool]:
+    return or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now)
+
+
+async def mute(
+    services: Services,
+    account_id: int,
+    target_id: int,
+    *,
+    notifications: bool = True,
+    duration: int = 0,
+    now: datetime | None = None,
+) -> Relationship:
+    """Mute ``target_id`` for ``duration`` seconds (0: until unmuted); muting again replaces
+    the options and the expiry. ``now`` is for tests."""
+    if account_id == target_id:
+        raise _self_action("mute")
+    if not 0 <= duration <= MAX_MUTE_SECONDS:
+        raise ValidationFailed.field("duration", "ERR_INVALID", f"must be between 0 and {MAX_MUTE_SECONDS}")
+    now = now or utcnow()
+    expires_at = now + timedelta(seconds=duration) if duration else None
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, target_id)
+        query = select(mutes.c.notifications, mutes.c.expires_at).where(_pair(mutes, account_id, target_id))
+        existing = (await conn.execute(query)).first()
+        values = {"notifications": notifications, "expires_at": expires_at}
+        changed = True
+        if existing is None:
+            changed = await _insert_edge(services, conn, mutes, account_id, target_id, **values)
+        if existing is not None or not changed:
+            # A lapsed mute counts as new; an active one only when its terms change.
+            lapsed = existing is not None and existing.expires_at is not None and existing.expires_at <= now
+            same = existing is not None and (bool(existing.notifications), existing.expires_at) == (
+                notifications,
+                expires_at,
+            )
+            changed = lapsed or not same
+            refreshed = {**values, "created_at": now} if lapsed else values
+            await conn.execute(update(mutes).where(_pair(mutes, account_id, target_id)).values(**refreshed))
+        if changed:
+            until = expires_at.isoformat() if expires_at else None
+            await _emit(
+                services, conn, "mute.created", account_id, target_id, notifications=notifications, expires_at=until
+            )
+    services.committed()
+    return await relationship(services, account_id, target_id, now=now)
+
+
+async def unmute(services: Services, account_id: int, target_id: int) -> Relationship:
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, target_id)
+        result = await conn.execute(delete(mutes).where(_pair(mutes, account_id, target_id)))
+        if result.rowcount:
+            await _emit(services, conn, "mute.removed", account_id, target_id)
+    services.committed()
+    return await relationship(services, account_id, target_id)
+
+
+async def authorize_follow_request(services: Services, account_id: int, requester_id: int) -> Relationship:
+    """Accept ``requester_id``'s pending request to follow ``account_id``; NotFound without one."""
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, requester_id)
+        row = await _remove_request(services, conn, requester_id, account_id, "follow_request.authorized")
+        if row is None:
+            raise NotFound
+        options = {"notify": bool(row.notify), "reblogs": bool(row.reblogs)}
+        if await _insert_edge(services, conn, follows, requester_id, account_id, **options):
+            await _adjust_counts(conn, requester_id, account_id, +1)
+            # The same event a direct follow makes, so feed consumers need watch one type only.
+            await _emit(services, conn, "follow.created", requester_id, account_id)
+    services.committed()
+    return await relationship(services, account_id, requester_id)
+
+
+async def reject_follow_request(services: Services, account_id: int, requester_id: int) -> Relationship:
+    """Turn down ``requester_id``'s pending request; NotFound without one."""
+    async with services.db.begin() as conn:
+        await _lock_pair(conn, account_id, requester_id)
+        if await _remove_request(services, conn, requester_id, account_id, "follow_request.rejected") is None:
+            raise NotFound
+    services.committed()
+    return await relationship(services, account_id, requester_id)
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+async def _flags(conn: AsyncConnection, viewer_id: int, ids: list[int], now: datetime) -> dict[int, Relationship]:
+    """One query per table, whatever the number of ids."""
+    state: dict[int, dict[str, bool]] = {i: {} for i in ids}
+
+    def both_ways(table: Table) -> ColumnElement[bool]:
+        return or_(
+            (table.c.account_id == viewer_id) & table.c.target_account_id.in_(ids),
+            (table.c.target_account_id == viewer_id) & table.c.account_id.in_(ids),
+        )
+
+    for table, outgoing, incoming in (
+        (follows, "following", "followed_by"),
+        (follow_requests, "requested", "requested_by"),
+    ):
+        query = select(table.c.account_id, table.c.target_account_id, table.c.notify, table.c.reblogs)
+        for row in (await conn.execute(query.where(both_ways(table)))).all():
+            if row.account_id == viewer_id and row.target_account_id in state:
+                flags = state[row.target_account_id]
+                flags[outgoing] = True
+                # Mastodon reports the options of the follow, else of the pending request.
+                if outgoing == "following" or not flags.get("following"):
+                    flags["showing_reblogs"] = bool(row.reblogs)
+                    flags["notifying"] = bool(row.notify)
+            if row.target_account_id == viewer_id and row.account_id in state:
+                state[row.account_id][incoming] = True
+    block_query = select(blocks.c.account_id, blocks.c.target_account_id).where(both_ways(blocks))
+    for edge in (await conn.execute(block_query)).all():
+        if edge.account_id == viewer_id and edge.target_account_id in state:
+            state[edge.target_account_id]["blocking"] = True
+        if edge.target_account_id == viewer_id and edge.account_id in state:
+            state[edge.account_id]["blocked_by"] = True
+    mute_query = select(mutes.c.target_account_id, mutes.c.notifications).where(
+        mutes.c.account_id == viewer_id, mutes.c.target_account_id.in_(ids), _active_mute(now)
+    )
+    for muted in (await conn.execute(mute_query)).all():
+        state[muted.target_account_id]["muting"] = True
+        state[muted.target_account_id]["muting_notifications"] = bool(muted.notifications)
+    return {i: Relationship(id=i, **flags) for i, flags in state.items()}
+
+
+def _wanted(ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(i for i in ids if _valid_id(i)))
+
+
+async def relationship_flags(
+    services: Services, viewer_id: int, other_ids: Iterable[int], now: datetime | None = None
+) -> dict[int, Relationship]:
+    """How ``viewer_id`` relates to each of ``other_ids`` (batched; unknown ids get all-False)."""
+    ids = _wanted(other_ids)
+    if not ids:
+        return {}
+    async with services.db.connect() as conn:
+        return await _flags(conn, viewer_id, ids, now or utcnow())
+
+
+async def relationships(
+    services: Services, viewer_id: int, other_ids: Sequence[int], now: datetime | None = None
+) -> list[Relationship]:
+    """Relationships with the existing accounts among ``other_ids``, in the order asked."""
+    ids = _wanted(other_ids)
+    if not ids:
+        return []
+    async with services.db.connect() as conn:
+        found = set((await conn.execute(select(accounts.c.id).where(accounts.c.id.in_(ids)))).scalars())
+        ids = [i for i in ids if i in found]
+        flags = await _flags(conn, viewer_id, ids, now or utcnow()) if ids else {}
+    return [flags[i] for i in ids]
+
+
+async def relationship(services: Services, viewer_id: int, other_id: int, now: datetime | None = None) -> Relationship:
+    flags = await relationship_flags(services, viewer_id, [other_id], now)
+    return flags.get(other_id, Relationship(id=other_id))
+
+
+async def is_following(services: Services, account_id: int, target_id: int) -> bool:
+    if not (_valid_id(account_id) and _valid_id(target_id)):
+        return False
+    async with services.db.connect() as conn:
+        return await _has_edge(conn, follows, account_id, target_id)
+
+
+async def follower_ids(
+    services: Services, account_id: int, after: int | None = None, limit: int = FOLLOWER_PAGE
+) -> list[int]:
+    """Up to ``limit`` follower ids in ascending order, after ``after``: pass the last id of
+    one page to get the next (a fan-out walks a huge follower list this way)."""
+    query = select(follows.c.account_id).where(follows.c.target_account_id == account_id)
+    if after is not None:
+        query = query.where(follows.c.account_id > after)
+    query = query.order_by(follows.c.account_id).limit(max(1, limit))
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def following_ids(services: Services, account_id: int) -> list[int]:
+    """Every account ``account_id`` follows (ascending)."""
+    query = select(follows.c.target_account_id).where(follows.c.account_id == account_id)
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query.order_by(follows.c.target_account_id))).scalars())
+
+
+async def hidden_account_ids(services: Services, viewer_id: int, now: datetime | None = None) -> set[int]:
+    """Accounts whose content ``viewer_id`` must not see: blocked, blocking them, or muted."""
+    now = now or utcnow()
+    queries = (
+        select(blocks.c.target_account_id).where(blocks.c.account_id == viewer_id),
+        select(blocks.c.account_id).where(blocks.c.target_account_id == viewer_id),
+        select(mutes.c.target_account_id).where(mutes.c.account_id == viewer_id, _active_mute(now)),
+    )
+    hidden: set[int] = set()
+    async with services.db.connect() as conn:
+        for query in queries:
+            hidden.update((await conn.execute(query)).scalars())
+    return hidden
+
+
+# --- account lists -------------------------------------------------------------------
+
+
+async def _account_page(
+    conn: AsyncConnection,
+    table: Table,
+    owner_column: Any,
+    other_column: Any,
+    owner_id: int,
+    page: PageRequest,
+    *conditions: ColumnElement[bool],
+) -> tuple[list[Any], int]:
+    """Rows (account columns + ``edge_id`` + the edge's columns) newest edge first."""
+    limit = page.clamped_limit()
+    if page.is_empty():
+        return [], limit
+    edge_columns = [column.label(f"edge_{column.name}") for column in table.c]
+    query = (
+        select(accounts, *edge_columns)
+        .join(table, accounts.c.id == other_column)
+        .where(owner_column == owner_id, *conditions)
+    )
+    if page.max_id is not None:
+        query = query.where(table.c.id < page.max_id)
+    if page.since_id is not None:
+        query = query.where(table.c.id > page.since_id)
+    if page.min_id is not None:
+        # The ones just after min_id: take them oldest first, then show them newest first.
+        query = query.where(table.c.id > page.min_id).order_by(table.c.id.asc()).limit(limit)
+        return list(reversed((await conn.execute(query)).all())), limit
+    query = query.order_by(table.c.id.desc()).limit(limit)
+    return list((await conn.execute(query)).all()), limit
+
+
+def _accounts(rows: list[Any], limit: int) -> Page[Account]:
+    return Page(items=[account_from_row(row) for row in rows], cursors=[row.edge_id for row in rows], limit=limit)
+
+
+async def _network_visible(conn: AsyncConnection, owner_id: int, viewer_id: int | None) -> bool:
+    """Whether ``viewer_id`` may see whom ``owner_id`` follows and is followed by."""
+    row = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == owner_id))).first()
+    if row is None:
+        raise NotFound
+    if viewer_id == owner_id:
+        return True
+    if viewer_id is not None and await _has_edge(conn, blocks, owner_id, viewer_id):
+        return False
+    if not row.locked:
+        return True
+    # A private account shows its network to its approved followers only.
+    return viewer_id is not None and await _has_edge(conn, follows, viewer_id, owner_id)
+
+
+async def list_followers(
+    services: Services, account_id: int, viewer_id: int | None, page: PageRequest
+) -> Page[Account]:
+    """Who follows ``account_id``, newest first; an empty page when hidden from the viewer."""
+    if not _valid_id(account_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        if not await _network_visible(conn, account_id, viewer_id):
+            return Page(limit=page.clamped_limit())
+        rows, limit = await _account_page(
+            conn, follows, follows.c.target_account_id, follows.c.account_id, account_id, page
+        )
+    return _accounts(rows, limit)
+
+
+async def list_following(
+    services: Services, account_id: int, viewer_id: int | None, page: PageRequest
+) -> Page[Account]:
+    """Whom ``account_id`` follows, newest first; an empty page when hidden from the viewer."""
+    if not _valid_id(account_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        if not await _network_visible(conn, account_id, viewer_id):
+            return Page(limit=page.clamped_limit())
+        rows, limit = await _account_page(
+            conn, follows, follows.c.account_id, follows.c.target_account_id, account_id, page
+        )
+    return _accounts(rows, limit)
+
+
+async def list_follow_requests(services: Services, account_id: int, page: PageRequest) -> Page[Account]:
+    """Accounts waiting for ``account_id`` to answer their follow request."""
+    async with services.db.connect() as conn:
+        rows, limit = await _account_page(
+            conn,
+            follow_requests,
+            follow_requests.c.target_account_id,
+            follow_requests.c.account_id,
+            account_id,
+            page,
+        )
+    return _accounts(rows, limit)
+
+
+async def list_blocks(services: Services, account_id: int, page: PageRequest) -> Page[Account]:
+    async with services.db.connect() as conn:
+        rows, limit = await _account_page(
+            conn, blocks, blocks.c.account_id, blocks.c.target_account_id, account_id, page
+        )
+    return _accounts(rows, limit)
+
+
+async def list_mutes(
+    services: Services, account_id: int, page: PageRequest, now: datetime | None = None
+) -> Page[MutedAccount]:
+    """Active mutes of ``account_id``, newest first, each with its expiry."""
+    async with services.db.connect() as conn:
+        rows, limit = await _account_page(
+            conn, mutes, mutes.c.account_id, mutes.c.target_account_id, account_id, page, _active_mute(now or utcnow())
+        )
+    items = [MutedAccount(account=account_from_row(row), expires_at=row.edge_expires_at) for row in rows]
+    return Page(items=items, cursors=[row.edge_id for row in rows], limit=limit)
