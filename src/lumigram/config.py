@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     #: Sign-ups allowed per client address in ``rate_limit_window`` seconds.
     signup_rate_limit: Annotated[int, Field(ge=1)] = 5
     rate_limit_window: Annotated[int, Field(ge=1)] = 300
+    #: Follows (and follow requests) one account may send per day, Mastodon's default.
+    follow_rate_limit: Annotated[int, Field(ge=1)] = 400
     #: Access tokens live this long (seconds); 0 means until revoked, as in Mastodon.
     token_lifetime: Annotated[int, Field(ge=0)] = 0
     #: Log level for ``serve`` and ``worker``.

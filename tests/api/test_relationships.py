@@ -375,3 +375,29 @@ async def test_read_helpers(client: httpx.AsyncClient, services: Services) -> No
         rows = (await conn.execute(select(outbox.c.payload).where(outbox.c.type == "follow.created"))).all()
     payloads = [orjson.loads(row.payload) for row in rows]
     assert {p["target_account_id"] for p in payloads} == {star["id"]}
+
+
+async def test_follows_are_rate_limited_per_account(make_settings: Any) -> None:
+    from lumigram.app import create_app
+    from lumigram.bootstrap import build_services
+
+    services = build_services(make_settings(follow_rate_limit=2))
+    await services.db.migrate()
+    await services.cache.flush()
+    try:
+        transport = httpx.ASGITransport(app=create_app(services=services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            fan = await create_user(http)
+            stars = [await create_user(http) for _ in range(3)]
+            assert (await post(http, fan, f"/api/v1/accounts/{stars[0]['id']}/follow")).status_code == 200
+            assert (await post(http, fan, f"/api/v1/accounts/{stars[1]['id']}/follow")).status_code == 200
+            refused = await post(http, fan, f"/api/v1/accounts/{stars[2]['id']}/follow")
+            assert refused.status_code == 429
+            assert refused.json() == {"error": "Too many requests"}
+            assert refused.headers["X-RateLimit-Limit"] == "2"
+            assert refused.headers["X-RateLimit-Remaining"] == "0"
+            # Another account has its own allowance.
+            other = await create_user(http)
+            assert (await post(http, other, f"/api/v1/accounts/{stars[2]['id']}/follow")).status_code == 200
+    finally:
+        await services.close()

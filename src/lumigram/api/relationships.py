@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lumigram.accounts.models import Account as AccountRecord
+from lumigram.accounts.ratelimits import hit_limits
 from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import Account, account_entity
@@ -102,6 +103,8 @@ def _account_list(request: Request, services: Services, page: Page[AccountRecord
 
 # --- writes ------------------------------------------------------------------------
 
+FOLLOW_WINDOW = 24 * 3600
+
 
 @router.post(
     "/api/v1/accounts/{account_id:int}/follow",
@@ -112,6 +115,8 @@ def _account_list(request: Request, services: Services, page: Page[AccountRecord
 )
 async def follow(account_id: int, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(FollowParams, await read_params(request))
+    # Mass-following is the first tool of spam; a day's allowance is plenty for people.
+    await hit_limits(services, [f"follow:{viewer.account_id}"], services.settings.follow_rate_limit, FOLLOW_WINDOW)
     record = await service.follow(services, viewer.account_id, account_id, reblogs=params.reblogs, notify=params.notify)
     return _relationship(record)
 
