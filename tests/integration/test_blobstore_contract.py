@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import itertools
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from lumigram.infra.blobstore import BlobNotFound, BlobStore, open_blob_store
-
-_buckets = itertools.count()
+from tests.servers import free_ports, unique_name
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -21,7 +19,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "folder":
         url = f"file://{tmp_path / 'media'}"
     else:
-        url = request.getfixturevalue("make_s3_url")(f"contract-{os.getpid()}-{next(_buckets)}")
+        make_s3_url: Callable[[str], str] = request.getfixturevalue("make_s3_url")
+        url = make_s3_url(unique_name("contract-"))
     opened = open_blob_store(url)
     try:
         yield opened
@@ -45,12 +44,22 @@ async def _collect(stream: AsyncIterator[bytes]) -> bytes:
 
 async def test_bytes_round_trip_with_type_and_size(store: BlobStore) -> None:
     info = await store.put("a/b/photo.jpg", b"\xff\xd8hello", "image/jpeg")
-    assert info.size == 7
+    assert (info.key, info.size, info.content_type) == ("a/b/photo.jpg", 7, "image/jpeg")
     assert await store.get("a/b/photo.jpg") == b"\xff\xd8hello"
     stat = await store.stat("a/b/photo.jpg")
     assert stat is not None
-    assert (stat.size, stat.content_type) == (7, "image/jpeg")
+    assert (stat.size, stat.content_type, stat.etag) == (7, "image/jpeg", info.etag)
     assert stat.etag
+
+
+async def test_a_put_replaces_the_blob(store: BlobStore) -> None:
+    first = await store.put("k", b"old", "text/plain")
+    second = await store.put("k", b"newer", "application/json")
+    assert await store.get("k") == b"newer"
+    stat = await store.stat("k")
+    assert stat is not None
+    assert (stat.size, stat.content_type, stat.etag) == (5, "application/json", second.etag)
+    assert second.etag != first.etag
 
 
 async def test_a_streamed_upload_is_stored_whole_and_read_in_ranges(store: BlobStore) -> None:
@@ -60,8 +69,32 @@ async def test_a_streamed_upload_is_stored_whole_and_read_in_ranges(store: BlobS
     expected = b"".join([c async for c in _chunks(total)])
     stored = await _collect(store.stream("video/big.mp4"))
     assert hashlib.sha256(stored).digest() == hashlib.sha256(expected).digest()
+    stat = await store.stat("video/big.mp4")
+    assert stat is not None
+    assert (stat.size, stat.content_type, stat.etag) == (total, "video/mp4", info.etag)
     assert await _collect(store.stream("video/big.mp4", 10, 19)) == expected[10:20]
     assert await _collect(store.stream("video/big.mp4", total - 5)) == expected[-5:]
+    assert await _collect(store.stream("video/big.mp4", total - 2, total + 100)) == expected[-2:]
+    assert await _collect(store.stream("video/big.mp4", total + 10)) == b""
+
+
+async def test_a_small_streamed_upload(store: BlobStore) -> None:
+    info = await store.put("s", _chunks(3000, size=1000), "application/octet-stream")
+    assert info.size == 3000
+    assert await store.get("s") == b"".join([c async for c in _chunks(3000, size=1000)])
+
+
+async def test_a_failed_streamed_upload_leaves_nothing(store: BlobStore) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * (6 * 1024 * 1024)
+        yield b"y" * (6 * 1024 * 1024)  # past one S3 part, so a multipart upload is under way
+        raise ConnectionResetError("the client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.put("half.mp4", broken(), "video/mp4")
+    assert await store.stat("half.mp4") is None
+    with pytest.raises(BlobNotFound):
+        await store.get("half.mp4")
 
 
 async def test_missing_blobs(store: BlobStore) -> None:
@@ -73,10 +106,22 @@ async def test_missing_blobs(store: BlobStore) -> None:
     await store.delete("nope")  # deleting what is not there is fine
 
 
+async def test_a_key_prefix_or_a_key_below_a_blob_is_not_a_blob(store: BlobStore) -> None:
+    await store.put("a/b/c.jpg", b"1", "image/jpeg")
+    for key in ("a", "a/b", "a/b/c.jpg/d"):
+        assert await store.stat(key) is None
+        with pytest.raises(BlobNotFound):
+            await store.get(key)
+        with pytest.raises(BlobNotFound):
+            await _collect(store.stream(key))
+
+
 async def test_delete_removes_the_blob(store: BlobStore) -> None:
     await store.put("x", b"1", "application/octet-stream")
     await store.delete("x")
     assert await store.stat("x") is None
+    with pytest.raises(BlobNotFound):
+        await store.get("x")
     await store.delete("x")
 
 
@@ -85,24 +130,91 @@ async def test_the_store_answers_ping(store: BlobStore) -> None:
 
 
 async def test_the_folder_store_refuses_keys_that_escape_it(tmp_path: Path) -> None:
-    store = open_blob_store(f"file://{tmp_path}")
-    for key in ("../evil", "/etc/passwd", "a/../../b", "a\\b", ""):
+    store = open_blob_store(f"file://{tmp_path / 'media'}")
+    for key in ("../evil", "/etc/passwd", "a/../../b", "a\\b", "", "a//b", "./a", "a/"):
         with pytest.raises(ValueError, match="invalid blob key"):
             await store.put(key, b"x", "text/plain")
+        with pytest.raises(ValueError, match="invalid blob key"):
+            await store.get(key)
+    assert not (tmp_path / "evil").exists()
     assert await store.presigned_url("anything", 60) is None
 
 
-async def test_s3_presigned_urls_expire_and_resist_tampering(make_s3_url: object) -> None:
-    store = open_blob_store(make_s3_url(f"presign-{os.getpid()}"))  # type: ignore[operator]
+async def test_the_folder_store_writes_atomically_and_cleans_up(tmp_path: Path) -> None:
+    store = open_blob_store(f"file://{tmp_path / 'media'}")
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise ConnectionResetError
+
+    with pytest.raises(ConnectionResetError):
+        await store.put("d/half.jpg", broken(), "image/jpeg")
+    await store.put("d/whole.jpg", b"whole", "image/jpeg")
+    # Only the finished blob and its sidecar: no temporary file is left behind or visible.
+    assert sorted(p.name for p in (tmp_path / "media" / "d").iterdir()) == ["whole.jpg", "whole.jpg.meta"]
+
+
+async def test_the_folder_url_may_be_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_blob_store("file://data/media")
+    await store.put("k", b"v", "text/plain")
+    assert (tmp_path / "data" / "media" / "k").read_bytes() == b"v"
+
+
+async def test_s3_presigned_urls_expire_and_resist_tampering(make_s3_url: Callable[[str], str]) -> None:
+    store = open_blob_store(make_s3_url(unique_name("presign-")))
     try:
         await store.put("p.jpg", b"private", "image/jpeg")
+        await store.put("q.jpg", b"other", "image/jpeg")
         url = await store.presigned_url("p.jpg", 60)
+        short = await store.presigned_url("p.jpg", 1)
         assert url is not None
+        assert short is not None
         async with httpx.AsyncClient() as http:
-            assert (await http.get(url)).content == b"private"
-            tampered = url.replace("p.jpg", "q.jpg")
-            assert (await http.get(tampered)).status_code == 403
-            bare = url.split("?", 1)[0]
-            assert (await http.get(bare)).status_code == 403
+            answer = await http.get(url)
+            assert (answer.status_code, answer.content) == (200, b"private")
+            assert (await http.get(url.replace("p.jpg", "q.jpg"))).status_code == 403
+            assert (await http.get(url.replace("X-Amz-Expires=60", "X-Amz-Expires=6000"))).status_code == 403
+            assert (await http.get(url.split("?", 1)[0])).status_code == 403  # anonymous
+            await asyncio.sleep(2.1)
+            assert (await http.get(short)).status_code == 403
+    finally:
+        await store.close()
+
+
+async def test_s3_ping_fails_fast_when_the_store_is_down() -> None:
+    (closed_port,) = free_ports(1)
+    store = open_blob_store(f"s3://b?endpoint=http://127.0.0.1:{closed_port}&access_key=k&secret_key=s")
+    try:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - botocore's connection error, whatever its class
+            await asyncio.wait_for(store.ping(), 20)
+    finally:
+        await store.close()
+
+
+async def test_s3_aborts_the_multipart_upload_of_a_failed_stream(s3_endpoint: str) -> None:
+    import aioboto3
+    from botocore.config import Config
+
+    from tests.servers import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    bucket = unique_name("abort-")
+    store = open_blob_store(
+        f"s3://{bucket}?endpoint={s3_endpoint}&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"
+    )
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * (20 * 1024 * 1024)  # two whole parts uploaded before the failure
+        raise ConnectionResetError
+
+    session = aioboto3.Session(aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    try:
+        with pytest.raises(ConnectionResetError):
+            await store.put("v.mp4", broken(), "video/mp4")
+        client = session.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", config=config)
+        async with client as s3:
+            uploads = await s3.list_multipart_uploads(Bucket=bucket)
+        assert uploads.get("Uploads", []) == []
     finally:
         await store.close()

@@ -3,17 +3,21 @@
 Writes go to a temporary file beside the target and are renamed into place, so a
 reader never sees half a blob. File I/O runs in threads so that a large video does
 not stall the event loop. Each blob has a small ``.meta`` sidecar holding its
-content type and etag.
+content type and etag; a blob without one (copied in by hand) still has a type
+guessed from its name and an etag made from its size and modification time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import os
+import stat as stat_module
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -22,6 +26,8 @@ from lumigram.infra.blobstore import BlobInfo, BlobNotFound
 
 CHUNK = 64 * 1024
 META_SUFFIX = ".meta"
+# Paths that exist but are not blobs (a "directory" key, or a key under a blob) count as missing.
+_MISSING_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class FolderBlobStore:
@@ -35,7 +41,8 @@ class FolderBlobStore:
         return cls(Path(parts.netloc + parts.path))
 
     def _path(self, key: str) -> Path:
-        if not key or key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in key.split("/")):
+        parts = key.split("/")
+        if not key or key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in parts):
             raise ValueError(f"invalid blob key {key!r}")
         if key.endswith(META_SUFFIX):
             raise ValueError(f"blob keys may not end in {META_SUFFIX}")
@@ -59,9 +66,11 @@ class FolderBlobStore:
                         digest.update(chunk)
                         size += len(chunk)
                         await asyncio.to_thread(handle.write, chunk)
+                # Without this a crash soon after the rename can leave an empty file under the final name.
+                await asyncio.to_thread(_sync, handle)
             etag = digest.hexdigest()
             meta = orjson.dumps({"content_type": content_type, "etag": etag, "size": size})
-            await asyncio.to_thread(_write_file, Path(str(path) + META_SUFFIX), meta)
+            await asyncio.to_thread(_write_atomically, Path(str(path) + META_SUFFIX), meta)
             await asyncio.to_thread(os.replace, tmp_name, path)
         except BaseException:
             await asyncio.to_thread(_unlink, Path(tmp_name))
@@ -72,14 +81,14 @@ class FolderBlobStore:
         path = self._path(key)
         try:
             return await asyncio.to_thread(path.read_bytes)
-        except FileNotFoundError:
+        except _MISSING_ERRORS:
             raise BlobNotFound(key) from None
 
     async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
-        except FileNotFoundError:
+        except _MISSING_ERRORS:
             raise BlobNotFound(key) from None
         try:
             await asyncio.to_thread(handle.seek, start)
@@ -98,12 +107,20 @@ class FolderBlobStore:
     async def stat(self, key: str) -> BlobInfo | None:
         path = self._path(key)
         try:
-            raw = await asyncio.to_thread(Path(str(path) + META_SUFFIX).read_bytes)
-            size = (await asyncio.to_thread(path.stat)).st_size
-        except FileNotFoundError:
+            found = await asyncio.to_thread(path.stat)
+        except _MISSING_ERRORS:
             return None
-        meta = orjson.loads(raw)
-        return BlobInfo(key=key, size=size, content_type=str(meta["content_type"]), etag=str(meta["etag"]))
+        if not stat_module.S_ISREG(found.st_mode):
+            return None
+        try:
+            meta = orjson.loads(await asyncio.to_thread(Path(str(path) + META_SUFFIX).read_bytes))
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            guessed = mimetypes.guess_type(key)[0] or "application/octet-stream"
+            etag = f"{found.st_size:x}-{found.st_mtime_ns:x}"
+            return BlobInfo(key=key, size=found.st_size, content_type=guessed, etag=etag)
+        return BlobInfo(
+            key=key, size=found.st_size, content_type=str(meta["content_type"]), etag=str(meta["etag"])
+        )
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
@@ -122,8 +139,21 @@ class FolderBlobStore:
         return None
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
+def _sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader must never see half a sidecar, so it is renamed into place like the blob.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".meta-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp_name, path)
+    except BaseException:
+        _unlink(Path(tmp_name))
+        raise
 
 
 def _unlink(path: Path) -> None:

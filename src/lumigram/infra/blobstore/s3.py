@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AsyncExitStack
@@ -28,8 +27,12 @@ STREAM_CHUNK = 64 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
 
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def _missing(error: ClientError) -> bool:
-    return str(error.response.get("Error", {}).get("Code", "")) in _MISSING
+    return _error_code(error) in _MISSING
 
 
 class S3BlobStore:
@@ -70,7 +73,14 @@ class S3BlobStore:
         async with self._lock:
             if self._client is None:
                 stack = AsyncExitStack()
-                config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 3})
+                config = Config(
+                    signature_version="s3v4",
+                    s3={"addressing_style": "path"},
+                    retries={"max_attempts": 3},
+                    # botocore waits 60 s to connect by default, and retries: a readiness check would hang.
+                    connect_timeout=5,
+                    read_timeout=60,
+                )
                 self._client = await stack.enter_async_context(
                     self._session.client("s3", endpoint_url=self._endpoint, config=config)
                 )
@@ -99,7 +109,15 @@ class S3BlobStore:
         size = 0
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
-        digest = hashlib.md5(usedforsecurity=False)
+
+        async def upload(part: bytes) -> None:
+            assert upload_id is not None
+            number = len(parts) + 1
+            uploaded = await s3.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
+            )
+            parts.append({"ETag": uploaded["ETag"], "PartNumber": number})
+
         try:
             async for chunk in data:
                 buffer.extend(chunk)
@@ -112,30 +130,22 @@ class S3BlobStore:
                         upload_id = str(created["UploadId"])
                     part = bytes(buffer[:PART_SIZE])
                     del buffer[:PART_SIZE]
-                    digest.update(part)
-                    uploaded = await s3.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(parts) + 1, Body=part
-                    )
-                    parts.append({"ETag": uploaded["ETag"], "PartNumber": len(parts) + 1})
+                    await upload(part)
             if upload_id is None:
                 # Small enough for one request.
                 return await self.put(key, bytes(buffer), content_type)
             if buffer:
-                digest.update(bytes(buffer))
-                uploaded = await s3.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=len(parts) + 1, Body=bytes(buffer)
-                )
-                parts.append({"ETag": uploaded["ETag"], "PartNumber": len(parts) + 1})
+                await upload(bytes(buffer))
             done = await s3.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
             if upload_id is not None:
+                # Parts of an unfinished upload are stored (and billed) until aborted.
                 with contextlib.suppress(Exception):
                     await s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
-        etag = str(done.get("ETag") or digest.hexdigest()).strip('"')
-        return BlobInfo(key, size, content_type, etag)
+        return BlobInfo(key, size, content_type, str(done["ETag"]).strip('"'))
 
     async def get(self, key: str) -> bytes:
         s3 = await self._s3()
@@ -151,7 +161,7 @@ class S3BlobStore:
 
     async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         s3 = await self._s3()
-        extra = {}
+        extra: dict[str, str] = {}
         if start or end is not None:
             extra["Range"] = f"bytes={start}-{'' if end is None else end}"
         try:
@@ -159,6 +169,9 @@ class S3BlobStore:
         except ClientError as error:
             if _missing(error):
                 raise BlobNotFound(key) from None
+            if _error_code(error) == "InvalidRange":
+                # The blob exists but the range starts past its end: nothing to send, as from a file.
+                return
             raise
         body = response["Body"]
         try:

@@ -47,7 +47,9 @@ class MemoryBus:
         if self._closed:
             raise RuntimeError("the bus is closed")
         targets = [
-            c for c in self._consumers if event.type in c.event_types and event.id not in self._handled[c.name]
+            consumer
+            for consumer in self._consumers
+            if event.type in consumer.event_types and event.id not in self._handled[consumer.name]
         ]
         if not targets:
             return
@@ -55,7 +57,10 @@ class MemoryBus:
         failures = []
         for consumer, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
-                log.error("consumer %s failed on event %s (%s)", consumer.name, event.id, event.type, exc_info=result)
+                log.error(
+                    "consumer %s failed on event %s (%s)",
+                    consumer.name, event.id, event.type, exc_info=result,
+                )
                 failures.append(consumer.name)
             else:
                 self._remember(consumer.name, event.id)

@@ -30,22 +30,33 @@ class _MemorySubscription:
         self._hub = hub
         self.channels = channels
         self.queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
+        self.closed = False
 
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[tuple[str, bytes]]:
-        while True:
+        while not self.closed:
             item = await self.queue.get()
-            if item is None:
+            if item is None or self.closed:
                 return
             yield item
 
+    def deliver(self, channel: str, message: bytes) -> None:
+        # A subscriber that does not keep up loses messages; the publisher never waits.
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait((channel, message))
+
     async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self._hub._unsubscribe(self)
-        # Wake an iterator blocked on get(); if the buffer is full it is already awake.
-        if not self.queue.full():
-            self.queue.put_nowait(None)
+        # Make room for the wake-up marker: an iterator blocked on get() must return.
+        with contextlib.suppress(asyncio.QueueEmpty):
+            if self.queue.full():
+                self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
 
 @dataclass
@@ -195,9 +206,7 @@ class MemoryCache:
     # -- pub/sub ------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
         for subscription in list(self._subscribers.get(channel, ())):
-            # A subscriber that does not keep up loses messages; the publisher never waits.
-            with contextlib.suppress(asyncio.QueueFull):
-                subscription.queue.put_nowait((channel, message))
+            subscription.deliver(channel, message)
 
     async def subscribe(self, *channels: str) -> _MemorySubscription:
         subscription = _MemorySubscription(self, channels)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from lumigram.infra.cache import RateLimitState
+
+SUBSCRIBE_TIMEOUT = 5.0
 
 
 def _bound(score: float, exclusive: bool) -> str:
@@ -24,22 +30,43 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
+def _message(raw: dict[str, Any]) -> tuple[str, bytes]:
+    channel = raw["channel"]
+    return (channel.decode() if isinstance(channel, bytes) else str(channel)), bytes(raw["data"])
+
+
 class _RedisSubscription:
-    def __init__(self, pubsub: PubSub) -> None:
+    def __init__(self, pubsub: PubSub, early: deque[tuple[str, bytes]]) -> None:
         self._pubsub = pubsub
+        self._early = early
+        self._closed = False
 
     def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[tuple[str, bytes]]:
-        async for message in self._pubsub.listen():
-            if message.get("type") != "message":
-                continue
-            channel = message["channel"]
-            yield (channel.decode() if isinstance(channel, bytes) else str(channel)), bytes(message["data"])
+        while self._early and not self._closed:
+            yield self._early.popleft()
+        while not self._closed:
+            try:
+                raw = await self._pubsub.get_message(timeout=None)
+            except Exception:
+                # close() from another task drops the connection under this read.
+                if self.closed():
+                    return
+                raise
+            if raw is not None and raw.get("type") == "message":
+                yield _message(raw)
+
+    def closed(self) -> bool:
+        return self._closed
 
     async def close(self) -> None:
-        await self._pubsub.unsubscribe()
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.unsubscribe()
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
@@ -148,9 +175,27 @@ class RedisCache:
         await self._redis.publish(channel, message)
 
     async def subscribe(self, *channels: str) -> _RedisSubscription:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(*channels)
-        return _RedisSubscription(pubsub)
+        wanted = list(dict.fromkeys(channels))
+        pubsub = self._redis.pubsub()
+        early: deque[tuple[str, bytes]] = deque()
+        try:
+            await pubsub.subscribe(*wanted)
+            # SUBSCRIBE is acknowledged asynchronously; until Redis has confirmed every channel a
+            # publish made right after this returns could be missed, so wait for the confirmations.
+            confirmed = 0
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT):
+                while confirmed < len(wanted):
+                    raw = await pubsub.get_message(timeout=None)
+                    if raw is None:
+                        continue
+                    if raw.get("type") == "subscribe":
+                        confirmed += 1
+                    elif raw.get("type") == "message":
+                        early.append(_message(raw))
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return _RedisSubscription(pubsub, early)
 
     async def flush(self) -> None:
         await self._redis.flushdb()
