@@ -96,3 +96,40 @@ async def create_user(
         "headers": bearer(body["access_token"]),
         "app": app,
     }
+
+
+def photo_bytes(color: tuple[int, int, int] = (200, 80, 40), size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small JPEG of one colour."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
+async def upload_photo(
+    client: httpx.AsyncClient, headers: dict[str, str], description: str | None = None, **image: Any
+) -> dict[str, Any]:
+    """Upload a photo through ``POST /api/v2/media``; the MediaAttachment."""
+    data = {"description": description} if description else {}
+    response = await client.post(
+        "/api/v2/media", headers=headers, files={"file": ("photo.jpg", photo_bytes(**image), "image/jpeg")}, data=data
+    )
+    assert response.status_code == 200, response.text
+    media: dict[str, Any] = response.json()
+    return media
+
+
+async def create_post(
+    client: httpx.AsyncClient, headers: dict[str, str], text: str = "A photo", photos: int = 1, **fields: Any
+) -> dict[str, Any]:
+    """Publish a post with ``photos`` fresh photos; the Status."""
+    media_ids = [(await upload_photo(client, headers))["id"] for _ in range(photos)]
+    response = await client.post(
+        "/api/v1/statuses", headers=headers, json={"status": text, "media_ids": media_ids, **fields}
+    )
+    assert response.status_code == 200, response.text
+    status: dict[str, Any] = response.json()
+    return status

@@ -27,6 +27,7 @@ ROUTER_MODULES = (
     "lumigram.api.relationships",
     "lumigram.api.media_files",
     "lumigram.api.media",
+    "lumigram.api.statuses",
     "lumigram.web.auth_pages",
 )
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     rate_limit_window: Annotated[int, Field(ge=1)] = 300
     #: Follows (and follow requests) one account may send per day, Mastodon's default.
     follow_rate_limit: Annotated[int, Field(ge=1)] = 400
+    #: Posts, comments and messages one account may make in three hours (Mastodon's 300).
+    post_rate_limit: Annotated[int, Field(ge=1)] = 300
+    #: Seconds a deleted post's media blobs are kept (for delete-and-redraft) before removal.
+    media_deletion_grace: Annotated[int, Field(ge=0)] = 3600
+    #: Seconds an upload may stay unattached to any post before it is removed.
+    orphan_media_lifetime: Annotated[int, Field(ge=60)] = 86400
     #: Access tokens live this long (seconds); 0 means until revoked, as in Mastodon.
     token_lifetime: Annotated[int, Field(ge=0)] = 0
     #: Log level for ``serve`` and ``worker``.

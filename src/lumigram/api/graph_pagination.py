@@ -18,7 +18,7 @@ from lumigram.graph.models import DEFAULT_LIMIT, MAX_ID, Page, PageRequest
 CURSORS = ("max_id", "since_id", "min_id")
 
 
-def _cursor(name: str, value: str | None) -> int | None:
+def cursor(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
     # Ids are positive 64-bit numbers; anything else is the client's mistake, not ours.
@@ -34,9 +34,9 @@ def page_request(
     limit: Annotated[int, Query(description="At most 80")] = DEFAULT_LIMIT,
 ) -> PageRequest:
     return PageRequest(
-        max_id=_cursor("max_id", max_id),
-        since_id=_cursor("since_id", since_id),
-        min_id=_cursor("min_id", min_id),
+        max_id=cursor("max_id", max_id),
+        since_id=cursor("since_id", since_id),
+        min_id=cursor("min_id", min_id),
         limit=limit,
     )
 

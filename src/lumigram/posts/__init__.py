@@ -1,0 +1,1 @@
+"""The post service: statuses with their photos, hashtags and mentions (no HTTP here)."""

@@ -1,0 +1,102 @@
+"""Records the post service hands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lumigram.accounts.models import Account
+from lumigram.uploads.service import MediaRecord
+
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+#: An album holds at most ten photos or videos, as on Instagram and Mastodon 4.x.
+MAX_MEDIA = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: int
+    account_id: int
+    in_reply_to_id: int | None
+    in_reply_to_account_id: int | None
+    text: str
+    spoiler_text: str
+    sensitive: bool
+    visibility: str
+    language: str | None
+    kind: str
+    comments_disabled: bool
+    replies_count: int
+    favourites_count: int
+    reblogs_count: int
+    created_at: datetime
+    edited_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class HydratedPost:
+    """A post with everything a client shows: author, media, tags, mentions and the
+    viewer's own state."""
+
+    post: Post
+    account: Account
+    media: list[MediaRecord] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    mentions: list[Mention] = field(default_factory=list)
+    pinned: bool = False
+    favourited: bool = False
+    bookmarked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediaChange:
+    """Alt text or focus of one attached photo, changed with an edit."""
+
+    id: int
+    description: str | None = None
+    focus: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a client sends to make a post or a comment."""
+
+    text: str = ""
+    media_ids: list[int] = field(default_factory=list)
+    in_reply_to_id: int | None = None
+    visibility: str | None = None
+    sensitive: bool = False
+    spoiler_text: str = ""
+    language: str | None = None
+    comments_disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """An edit: None leaves a field as it is."""
+
+    text: str | None = None
+    spoiler_text: str | None = None
+    sensitive: bool | None = None
+    media_ids: list[int] | None = None
+    media_changes: list[MediaChange] = field(default_factory=list)
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One entry of a post's edit history."""
+
+    text: str
+    spoiler_text: str
+    sensitive: bool
+    media: list[dict[str, Any]]
+    created_at: datetime
+    account: Account

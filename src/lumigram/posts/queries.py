@@ -1,0 +1,130 @@
+"""Reading posts: a profile's grid, a post's source and its edit history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.service import account_from_row
+from lumigram.bootstrap import Services
+from lumigram.errors import NotFound
+from lumigram.graph.models import Page, PageRequest
+from lumigram.infra.tables import accounts, media_attachments, status_edits, status_pins, status_tags, statuses, tags
+from lumigram.posts import text as captions
+from lumigram.posts.hydrate import hydrate_in, post_from_row
+from lumigram.posts.models import HydratedPost, Version
+from lumigram.posts.visibility import load_context
+
+#: Mastodon's page size for statuses, and its largest.
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 40
+
+
+def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
+    """Apply max_id/since_id/min_id; True in the second place when rows come oldest first
+    (min_id walks forwards) and must be reversed."""
+    if page.max_id is not None:
+        query = query.where(column < page.max_id)
+    if page.since_id is not None:
+        query = query.where(column > page.since_id)
+    if page.min_id is not None:
+        return query.where(column > page.min_id).order_by(column.asc()).limit(limit), True
+    return query.order_by(column.desc()).limit(limit), False
+
+
+async def _visible_visibilities(conn: AsyncConnection, viewer_id: int | None, author: Any) -> tuple[str, ...]:
+    """Which visibilities of ``author``'s posts the viewer may list on the profile."""
+    if viewer_id == author.id:
+        return ("public", "unlisted", "private")
+    context = await load_context(conn, viewer_id, [author.id])
+    if author.id in context.blocked:
+        return ()
+    if author.id in context.following:
+        return ("public", "unlisted", "private")
+    if author.locked:
+        return ()
+    return ("public", "unlisted")
+
+
+async def account_posts(
+    services: Services,
+    viewer_id: int | None,
+    account_id: int,
+    page: PageRequest,
+    *,
+    only_media: bool = False,
+    pinned: bool = False,
+    exclude_replies: bool = False,
+    tagged: str | None = None,
+) -> Page[HydratedPost]:
+    """A profile's posts newest first, as far as the viewer may see them. Direct messages
+    never appear on a profile."""
+    limit = max(1, min(page.limit, MAX_LIMIT))
+    if page.is_empty():
+        return Page(limit=limit)
+    async with services.db.connect() as conn:
+        author = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        if author is None:
+            raise NotFound
+        allowed = await _visible_visibilities(conn, viewer_id, author)
+        if not allowed:
+            return Page(limit=limit)
+        query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
+        if exclude_replies or only_media or pinned:
+            query = query.where(statuses.c.in_reply_to_id.is_(None))
+        if only_media:
+            query = query.where(exists().where(media_attachments.c.status_id == statuses.c.id))
+        if pinned:
+            query = query.join(
+                status_pins,
+                (status_pins.c.status_id == statuses.c.id) & (status_pins.c.account_id == account_id),
+            )
+        if tagged:
+            query = query.join(status_tags, status_tags.c.status_id == statuses.c.id).join(
+                tags, (tags.c.id == status_tags.c.tag_id) & (tags.c.name_lower == captions.normalise_tag(tagged))
+            )
+        query, ascending = window(query, statuses.c.id, page, limit)
+        ids = list((await conn.execute(query)).scalars())
+        if ascending:
+            ids.reverse()
+        posts = await hydrate_in(conn, viewer_id, ids)
+    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+
+
+async def source(services: Services, account_id: int, status_id: int) -> tuple[int, str, str]:
+    """The plain text of one's own post, for editing (Mastodon's StatusSource)."""
+    async with services.db.connect() as conn:
+        row = (await conn.execute(select(statuses).where(statuses.c.id == status_id))).first()
+    if row is None or row.account_id != account_id:
+        raise NotFound
+    return row.id, row.text, row.spoiler_text
+
+
+async def history(services: Services, viewer_id: int | None, status_id: int) -> list[Version]:
+    """Every version of a post, oldest first; a post never edited has one version."""
+    async with services.db.connect() as conn:
+        found = await hydrate_in(conn, viewer_id, [status_id])
+        if not found:
+            raise NotFound
+        current = found[0]
+        rows = (
+            await conn.execute(
+                select(status_edits).where(status_edits.c.status_id == status_id).order_by(status_edits.c.id)
+            )
+        ).all()
+        author = (await conn.execute(select(accounts).where(accounts.c.id == current.post.account_id))).one()
+    account = account_from_row(author)
+    if not rows:
+        post = current.post
+        media = [{"id": str(m.id), "description": m.description} for m in current.media]
+        return [Version(post.text, post.spoiler_text, post.sensitive, media, post.created_at, account)]
+    return [
+        Version(row.text, row.spoiler_text, bool(row.sensitive), orjson.loads(row.media), row.created_at, account)
+        for row in rows
+    ]
+
+
+__all__ = ["account_posts", "history", "post_from_row", "source"]

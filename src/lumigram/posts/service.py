@@ -1,0 +1,568 @@
+"""Making, editing and deleting posts (Mastodon statuses).
+
+Each write is one transaction holding the post row, its media claims, hashtags,
+mentions, counters and the outbox event (``post.created``, ``post.updated``,
+``post.deleted``), so consumers (fan-out, notifications) see exactly what committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.ratelimits import hit_limits
+from lumigram.accounts.text import clean_text
+from lumigram.bootstrap import Services
+from lumigram.delivery.service import forget_privacy
+from lumigram.errors import NotFound, ValidationFailed
+from lumigram.ids import shard_of
+from lumigram.infra.outbox import emit
+from lumigram.infra.tables import (
+    accounts,
+    blob_deletions,
+    media_attachments,
+    mentions,
+    status_edits,
+    status_pins,
+    status_tags,
+    statuses,
+    tags,
+    utcnow,
+)
+from lumigram.posts import text as captions
+from lumigram.posts.hydrate import hydrate, hydrate_in
+from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange
+from lumigram.posts.visibility import media_is_private
+from lumigram.uploads.service import MAX_DESCRIPTION
+
+#: Idempotency keys are remembered this long (Mastodon keeps them an hour).
+IDEMPOTENCY_TTL = 3600
+POST_RATE_WINDOW = 3 * 3600
+MAX_PINS = 5
+_LANGUAGE_LENGTH = 16
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.details: dict[str, list[dict[str, Any]]] = {}
+        self.messages: list[str] = []
+
+    def add(self, field: str, code: str, description: str) -> None:
+        self.details.setdefault(field, []).append({"error": code, "description": description})
+        self.messages.append(f"{field.replace('_', ' ').capitalize()} {description}")
+
+    def raise_if_any(self) -> None:
+        if self.messages:
+            raise ValidationFailed("Validation failed: " + ", ".join(self.messages), self.details)
+
+
+def _invalid(message: str, field: str = "base") -> ValidationFailed:
+    return ValidationFailed(message, {field: [{"error": "ERR_INVALID", "description": message}]})
+
+
+def _check_caption(problems: _Problems, text: str, spoiler: str) -> list[str]:
+    if len(text) > captions.MAX_TEXT:
+        problems.add("status", "ERR_TOO_LONG", f"is too long (maximum is {captions.MAX_TEXT} characters)")
+    if len(spoiler) > captions.MAX_SPOILER:
+        problems.add("spoiler_text", "ERR_TOO_LONG", f"is too long (maximum is {captions.MAX_SPOILER} characters)")
+    found = captions.hashtags(text)
+    if len(found) > captions.MAX_HASHTAGS:
+        problems.add("status", "ERR_TOO_MANY_TAGS", f"has {len(found)} hashtags (at most {captions.MAX_HASHTAGS})")
+    return found
+
+
+def _check_language(problems: _Problems, language: str | None) -> str | None:
+    if language is None or language == "":
+        return None
+    if len(language) > _LANGUAGE_LENGTH or not language.replace("-", "").isalpha():
+        problems.add("language", "ERR_INVALID", "must be an ISO 639 language code")
+        return None
+    return language.lower()
+
+
+def _counts_as_post(in_reply_to_id: int | None, visibility: str) -> bool:
+    """Whether the post shows on the profile grid and in its post count (not comments or DMs)."""
+    return in_reply_to_id is None and visibility != "direct"
+
+
+def _kind(in_reply_to_id: int | None, visibility: str) -> str:
+    if in_reply_to_id is not None:
+        return "comment"
+    return "message" if visibility == "direct" else "post"
+
+
+async def _claimable_media(
+    conn: AsyncConnection, account_id: int, media_ids: list[int], status_id: int | None = None
+) -> list[Any]:
+    """The rows of ``media_ids`` in that order, each the caller's, ready, and either free or
+    already on ``status_id``; a clear 422 otherwise."""
+    if len(media_ids) != len(set(media_ids)):
+        raise _invalid("The same media is attached twice", "media_ids")
+    if len(media_ids) > MAX_MEDIA:
+        raise _invalid(f"A post may have at most {MAX_MEDIA} photos or videos", "media_ids")
+    if not media_ids:
+        return []
+    rows = {
+        row.id: row
+        for row in (
+            await conn.execute(
+                select(media_attachments).where(
+                    media_attachments.c.id.in_(media_ids), media_attachments.c.account_id == account_id
+                )
+            )
+        ).all()
+    }
+    for media_id in media_ids:
+        row = rows.get(media_id)
+        if row is None:
+            raise _invalid(f"Media {media_id} was not found among your uploads", "media_ids")
+        if row.status_id is not None and row.status_id != status_id:
+            raise _invalid(f"Media {media_id} is already attached to another post", "media_ids")
+        if row.state == "processing":
+            raise _invalid(
+                f"Media {media_id} is still processing; post it once GET /api/v1/media/{media_id} answers 200",
+                "media_ids",
+            )
+        if row.state != "ready":
+            raise _invalid(f"Media {media_id} could not be processed and cannot be posted", "media_ids")
+    return [rows[m] for m in media_ids]
+
+
+async def _tag_ids(services: Services, conn: AsyncConnection, names: list[str]) -> list[int]:
+    """Ids of the hashtags ``names`` (made on first use; matched case-insensitively)."""
+    if not names:
+        return []
+    normalised = {captions.normalise_tag(name): name for name in names}
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    for lower, name in normalised.items():
+        await conn.execute(
+            dialect_insert(tags)
+            .values(id=services.ids.next_id(), name=name, name_lower=lower, created_at=now)
+            .on_conflict_do_nothing(index_elements=["name_lower"])
+        )
+    rows = (await conn.execute(select(tags.c.id).where(tags.c.name_lower.in_(list(normalised))))).scalars()
+    return list(rows)
+
+
+async def _mentioned_accounts(conn: AsyncConnection, text: str) -> list[tuple[int, str]]:
+    usernames = captions.mentioned_usernames(text)
+    if not usernames:
+        return []
+    rows = (
+        await conn.execute(select(accounts.c.id, accounts.c.username).where(accounts.c.username_lower.in_(usernames)))
+    ).all()
+    return [(row.id, row.username) for row in rows]
+
+
+async def _write_tags_and_mentions(
+    services: Services, conn: AsyncConnection, status_id: int, text: str, found_tags: list[str]
+) -> list[int]:
+    tag_ids = await _tag_ids(services, conn, found_tags)
+    if tag_ids:
+        await conn.execute(insert(status_tags), [{"status_id": status_id, "tag_id": t} for t in tag_ids])
+    mentioned = await _mentioned_accounts(conn, text)
+    if mentioned:
+        await conn.execute(insert(mentions), [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
+    return [account_id for account_id, _ in mentioned]
+
+
+async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], private: bool) -> None:
+    for position, row in enumerate(rows):
+        result = await conn.execute(
+            update(media_attachments)
+            .where(
+                media_attachments.c.id == row.id,
+                (media_attachments.c.status_id.is_(None)) | (media_attachments.c.status_id == status_id),
+            )
+            .values(status_id=status_id, position=position, private=private)
+        )
+        if result.rowcount != 1:  # another post claimed it between our read and this write
+            raise _invalid(f"Media {row.id} is already attached to another post", "media_ids")
+
+
+async def _author(conn: AsyncConnection, account_id: int) -> Any:
+    row = (await conn.execute(select(accounts.c.id, accounts.c.locked).where(accounts.c.id == account_id))).first()
+    if row is None:
+        raise NotFound
+    return row
+
+
+def _idempotency_key(account_id: int, key: str) -> str:
+    return f"idempotency:status:{account_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+async def create_post(
+    services: Services, account_id: int, draft: Draft, idempotency_key: str | None = None
+) -> HydratedPost:
+    """Publish a post, a comment (``in_reply_to_id``) or a direct message."""
+    cache_key = _idempotency_key(account_id, idempotency_key) if idempotency_key else None
+    if cache_key is not None:
+        remembered = await services.cache.get(cache_key)
+        if remembered is not None:
+            again = await hydrate(services, account_id, [int(remembered)])
+            if again:
+                return again[0]
+    problems = _Problems()
+    text = clean_text(draft.text, keep_newlines=True)
+    spoiler = clean_text(draft.spoiler_text)
+    found_tags = _check_caption(problems, text, spoiler)
+    language = _check_language(problems, draft.language)
+    visibility = draft.visibility or "public"
+    if visibility not in VISIBILITIES:
+        problems.add("visibility", "ERR_INCLUSION", f"must be one of {', '.join(VISIBILITIES)}")
+    if not text and not draft.media_ids:
+        problems.add("status", "ERR_BLANK", "can't be blank")
+    problems.raise_if_any()
+    if not draft.media_ids and draft.in_reply_to_id is None and visibility != "direct":
+        raise _invalid(
+            "A post needs at least one photo or video; text alone is for comments and direct messages", "media_ids"
+        )
+    await hit_limits(services, [f"ratelimit:post:{account_id}"], services.settings.post_rate_limit, POST_RATE_WINDOW)
+
+    now = utcnow()
+    status_id = services.ids.next_id(shard_of(account_id))
+    async with services.db.begin() as conn:
+        author = await _author(conn, account_id)
+        parent = None
+        if draft.in_reply_to_id is not None:
+            found = await hydrate_in(conn, account_id, [draft.in_reply_to_id])
+            if not found:
+                raise NotFound("The post you are replying to was not found")
+            parent = found[0].post
+            if parent.comments_disabled and parent.account_id != account_id:
+                raise _invalid("Comments are turned off for this post", "in_reply_to_id")
+        media_rows = await _claimable_media(conn, account_id, draft.media_ids)
+        await conn.execute(
+            insert(statuses).values(
+                id=status_id,
+                account_id=account_id,
+                in_reply_to_id=parent.id if parent else None,
+                in_reply_to_account_id=parent.account_id if parent else None,
+                text=text,
+                spoiler_text=spoiler,
+                sensitive=bool(draft.sensitive or spoiler),
+                visibility=visibility,
+                language=language,
+                kind=_kind(parent.id if parent else None, visibility),
+                comments_disabled=draft.comments_disabled,
+                created_at=now,
+            )
+        )
+        private = media_is_private(bool(author.locked), visibility)
+        await _attach(conn, status_id, media_rows, private)
+        mentioned = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+        if parent is not None:
+            await conn.execute(
+                update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
+            )
+        if _counts_as_post(parent.id if parent else None, visibility):
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
+            )
+        await emit(
+            conn,
+            services.ids,
+            "post.created",
+            {
+                "status_id": str(status_id),
+                "account_id": str(account_id),
+                "visibility": visibility,
+                "in_reply_to_id": str(parent.id) if parent else None,
+                "in_reply_to_account_id": str(parent.account_id) if parent else None,
+                "mentions": [str(m) for m in mentioned],
+                "tags": [captions.normalise_tag(t) for t in found_tags],
+                "created_ms": int(now.timestamp() * 1000),
+            },
+            shard=shard_of(account_id),
+        )
+    services.committed()
+    await forget_privacy(services, *(row.id for row in media_rows))
+    if cache_key is not None:
+        await services.cache.set(cache_key, str(status_id).encode(), ttl=IDEMPOTENCY_TTL)
+    return (await hydrate(services, account_id, [status_id]))[0]
+
+
+async def get_post(services: Services, viewer_id: int | None, status_id: int) -> HydratedPost:
+    """The post if the viewer may see it; NotFound otherwise (never revealing which)."""
+    found = await hydrate(services, viewer_id, [status_id])
+    if not found:
+        raise NotFound
+    return found[0]
+
+
+async def _own_post_row(conn: AsyncConnection, account_id: int, status_id: int) -> Any:
+    query = select(statuses).where(statuses.c.id == status_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None or row.account_id != account_id:
+        raise NotFound
+    return row
+
+
+def _snapshot_media(rows: list[Any]) -> str:
+    return orjson.dumps([{"id": str(row.id), "description": row.description} for row in rows]).decode()
+
+
+async def _media_of(conn: AsyncConnection, status_id: int) -> list[Any]:
+    return list(
+        (
+            await conn.execute(
+                select(media_attachments)
+                .where(media_attachments.c.status_id == status_id)
+                .order_by(media_attachments.c.position)
+            )
+        ).all()
+    )
+
+
+def _check_media_change(change: MediaChange) -> None:
+    if change.description is not None and len(change.description) > MAX_DESCRIPTION:
+        raise _invalid(f"Alt text is too long (at most {MAX_DESCRIPTION} characters)", "media_attributes")
+
+
+async def edit_post(services: Services, account_id: int, status_id: int, edit: Edit) -> HydratedPost:
+    """Change the caption, content warning, alt text or photos; the old version goes to history."""
+    problems = _Problems()
+    new_text = clean_text(edit.text, keep_newlines=True) if edit.text is not None else None
+    new_spoiler = clean_text(edit.spoiler_text) if edit.spoiler_text is not None else None
+    found_tags = _check_caption(problems, new_text or "", new_spoiler or "")
+    language = _check_language(problems, edit.language)
+    problems.raise_if_any()
+    for change in edit.media_changes:
+        _check_media_change(change)
+
+    now = utcnow()
+    detached: list[int] = []
+    async with services.db.begin() as conn:
+        row = await _own_post_row(conn, account_id, status_id)
+        author = await _author(conn, account_id)
+        old_media = await _media_of(conn, status_id)
+        text = row.text if new_text is None else new_text
+        spoiler = row.spoiler_text if new_spoiler is None else new_spoiler
+        sensitive = bool(row.sensitive if edit.sensitive is None else edit.sensitive) or bool(spoiler)
+        media_rows = old_media
+        if edit.media_ids is not None:
+            media_rows = await _claimable_media(conn, account_id, edit.media_ids, status_id)
+            if not media_rows and _counts_as_post(row.in_reply_to_id, row.visibility):
+                raise _invalid("A post needs at least one photo or video", "media_ids")
+        if not text and not media_rows:
+            raise ValidationFailed.field("status", "ERR_BLANK", "can't be blank")
+        descriptions = {m.id: m.description for m in media_rows}
+        unknown = [c.id for c in edit.media_changes if c.id not in {m.id for m in media_rows}]
+        if unknown:
+            raise _invalid(f"Media {unknown[0]} is not attached to this post", "media_attributes")
+        changed = (
+            text != row.text
+            or spoiler != row.spoiler_text
+            or sensitive != bool(row.sensitive)
+            or [m.id for m in media_rows] != [m.id for m in old_media]
+            or any(
+                (c.description is not None and c.description != descriptions[c.id]) or c.focus is not None
+                for c in edit.media_changes
+            )
+            or (language is not None and language != row.language)
+        )
+        if not changed:
+            return (await hydrate_in(conn, account_id, [status_id]))[0]
+
+        if not (await conn.execute(select(status_edits.c.id).where(status_edits.c.status_id == status_id))).first():
+            # The first edit keeps the original as version one of the history.
+            await conn.execute(
+                insert(status_edits).values(
+                    id=services.ids.next_id(shard_of(account_id)),
+                    status_id=status_id,
+                    account_id=account_id,
+                    text=row.text,
+                    spoiler_text=row.spoiler_text,
+                    sensitive=bool(row.sensitive),
+                    media=_snapshot_media(old_media),
+                    created_at=row.created_at,
+                )
+            )
+        values: dict[str, Any] = {"text": text, "spoiler_text": spoiler, "sensitive": sensitive, "edited_at": now}
+        if language is not None:
+            values["language"] = language
+        await conn.execute(update(statuses).where(statuses.c.id == status_id).values(**values))
+
+        kept = {m.id for m in media_rows}
+        detached = [m.id for m in old_media if m.id not in kept]
+        if detached:
+            await conn.execute(
+                update(media_attachments).where(media_attachments.c.id.in_(detached)).values(status_id=None)
+            )
+            await _schedule_blob_deletion(services, conn, [m for m in old_media if m.id in detached])
+        await _attach(conn, status_id, media_rows, media_is_private(bool(author.locked), row.visibility))
+        for change in edit.media_changes:
+            media_values: dict[str, Any] = {}
+            if change.description is not None:
+                media_values["description"] = change.description
+            if change.focus is not None:
+                media_values["focus_x"], media_values["focus_y"] = change.focus
+            if media_values:
+                await conn.execute(
+                    update(media_attachments).where(media_attachments.c.id == change.id).values(**media_values)
+                )
+
+        if text != row.text:
+            await conn.execute(delete(status_tags).where(status_tags.c.status_id == status_id))
+            await conn.execute(delete(mentions).where(mentions.c.status_id == status_id))
+            await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+
+        await conn.execute(
+            insert(status_edits).values(
+                id=services.ids.next_id(shard_of(account_id)),
+                status_id=status_id,
+                account_id=account_id,
+                text=text,
+                spoiler_text=spoiler,
+                sensitive=sensitive,
+                media=_snapshot_media(await _media_of(conn, status_id)),
+                created_at=now,
+            )
+        )
+        await emit(
+            conn,
+            services.ids,
+            "post.updated",
+            {"status_id": str(status_id), "account_id": str(account_id), "visibility": row.visibility},
+            shard=shard_of(account_id),
+        )
+    services.committed()
+    await forget_privacy(services, *(m.id for m in media_rows), *detached)
+    return await get_post(services, account_id, status_id)
+
+
+def blob_keys(row: Any) -> list[str]:
+    """Every blob a media row points at, whatever the shape of its variants document."""
+    keys: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "key" and isinstance(value, str):
+                    keys.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(orjson.loads(row.variants or "{}"))
+    if row.original_key:
+        keys.append(row.original_key)
+    return keys
+
+
+async def _schedule_blob_deletion(services: Services, conn: AsyncConnection, media_rows: list[Any]) -> None:
+    """Mark the media's blobs for removal once the grace period has passed. Until then a
+    client can still re-attach the media (Mastodon's delete-and-redraft)."""
+    due = utcnow() + timedelta(seconds=services.settings.media_deletion_grace)
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for row in media_rows:
+        for key in blob_keys(row):
+            await conn.execute(
+                dialect_insert(blob_deletions)
+                .values(key=key, delete_after=due)
+                .on_conflict_do_update(index_elements=["key"], set_={"delete_after": due})
+            )
+
+
+async def delete_post(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    """Delete a post (its author) or a comment on one's own post (the post's owner).
+
+    Returns the post as it was, with its text, for Mastodon's delete-and-redraft.
+    """
+    async with services.db.begin() as conn:
+        found = await hydrate_in(conn, account_id, [status_id], check_visibility=False)
+        if not found:
+            raise NotFound
+        gone = found[0]
+        post = gone.post
+        if post.account_id != account_id and post.in_reply_to_account_id != account_id:
+            raise NotFound
+        media_rows = await _media_of(conn, status_id)
+        if media_rows:
+            await conn.execute(
+                update(media_attachments).where(media_attachments.c.status_id == status_id).values(status_id=None)
+            )
+            await _schedule_blob_deletion(services, conn, media_rows)
+        for table in (status_tags, mentions, status_edits):
+            await conn.execute(delete(table).where(table.c.status_id == status_id))
+        await conn.execute(delete(status_pins).where(status_pins.c.status_id == status_id))
+        await conn.execute(delete(statuses).where(statuses.c.id == status_id))
+        if post.in_reply_to_id is not None:
+            count = statuses.c.replies_count
+            await conn.execute(
+                update(statuses)
+                .where(statuses.c.id == post.in_reply_to_id)
+                .values(replies_count=case((count > 0, count - 1), else_=0))
+            )
+        if _counts_as_post(post.in_reply_to_id, post.visibility):
+            count = accounts.c.statuses_count
+            await conn.execute(
+                update(accounts)
+                .where(accounts.c.id == post.account_id)
+                .values(statuses_count=case((count > 0, count - 1), else_=0))
+            )
+        await emit(
+            conn,
+            services.ids,
+            "post.deleted",
+            {
+                "status_id": str(status_id),
+                "account_id": str(post.account_id),
+                "visibility": post.visibility,
+                "in_reply_to_id": str(post.in_reply_to_id) if post.in_reply_to_id else None,
+            },
+            shard=shard_of(post.account_id),
+        )
+    services.committed()
+    await forget_privacy(services, *(row.id for row in media_rows))
+    return gone
+
+
+async def pin(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    """Pin one's own post to the top of the profile (at most five, as in Mastodon)."""
+    async with services.db.begin() as conn:
+        row = await _own_post_row(conn, account_id, status_id)
+        if row.visibility == "direct" or row.in_reply_to_id is not None:
+            raise _invalid("Only your own posts can be pinned, not comments or direct messages")
+        already = (
+            await conn.execute(
+                select(status_pins.c.status_id).where(
+                    status_pins.c.account_id == account_id, status_pins.c.status_id == status_id
+                )
+            )
+        ).first()
+        if already is None:
+            pinned = (
+                await conn.execute(
+                    select(func.count()).select_from(status_pins).where(status_pins.c.account_id == account_id)
+                )
+            ).scalar_one()
+            if pinned >= MAX_PINS:
+                raise _invalid(f"You can pin at most {MAX_PINS} posts")
+            await conn.execute(
+                insert(status_pins).values(account_id=account_id, status_id=status_id, created_at=utcnow())
+            )
+    return await get_post(services, account_id, status_id)
+
+
+async def unpin(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    async with services.db.begin() as conn:
+        await _own_post_row(conn, account_id, status_id)
+        await conn.execute(
+            delete(status_pins).where(status_pins.c.account_id == account_id, status_pins.c.status_id == status_id)
+        )
+    return await get_post(services, account_id, status_id)

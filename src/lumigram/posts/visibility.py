@@ -1,0 +1,82 @@
+"""Who may see a post: one rule, applied on every read path.
+
+* The author always sees their own posts.
+* Blocks hide everything both ways.
+* ``direct`` posts are for the accounts they mention.
+* ``private`` posts, and every post of a private (locked) account whatever its
+  visibility, are for approved followers and the accounts they mention. Instagram hides
+  a private account's whole grid, including posts made before it went private; so do we.
+* ``public`` and ``unlisted`` posts of open accounts are for everyone, signed in or not.
+
+``ViewerContext`` is loaded once per batch of posts (two queries), never per post.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.infra.tables import blocks, follows
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerContext:
+    viewer_id: int | None
+    following: frozenset[int] = field(default_factory=frozenset)
+    blocked: frozenset[int] = field(default_factory=frozenset)
+
+
+async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids: Iterable[int]) -> ViewerContext:
+    """The viewer's follows and blocks (either way) among ``author_ids``."""
+    authors = sorted({a for a in author_ids if a != viewer_id})
+    if viewer_id is None or not authors:
+        return ViewerContext(viewer_id)
+    following = (
+        await conn.execute(
+            select(follows.c.target_account_id).where(
+                follows.c.account_id == viewer_id, follows.c.target_account_id.in_(authors)
+            )
+        )
+    ).scalars()
+    blocked_ids = set(
+        (
+            await conn.execute(
+                select(blocks.c.target_account_id).where(
+                    blocks.c.account_id == viewer_id, blocks.c.target_account_id.in_(authors)
+                )
+            )
+        ).scalars()
+    )
+    blocked_ids.update(
+        (
+            await conn.execute(
+                select(blocks.c.account_id).where(
+                    blocks.c.target_account_id == viewer_id, blocks.c.account_id.in_(authors)
+                )
+            )
+        ).scalars()
+    )
+    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked_ids))
+
+
+def can_see(
+    context: ViewerContext, author_id: int, author_locked: bool, visibility: str, mentioned: Iterable[int]
+) -> bool:
+    viewer = context.viewer_id
+    if viewer is not None and viewer == author_id:
+        return True
+    if author_id in context.blocked:
+        return False
+    if visibility == "direct":
+        return viewer is not None and viewer in set(mentioned)
+    if visibility == "private" or author_locked:
+        return viewer is not None and (author_id in context.following or viewer in set(mentioned))
+    return True
+
+
+def media_is_private(author_locked: bool, visibility: str) -> bool:
+    """Whether a post's media must be served only through signed, expiring URLs."""
+    return author_locked or visibility in ("private", "direct")
