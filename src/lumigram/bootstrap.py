@@ -60,8 +60,16 @@ class Services:
         from lumigram.handlers import consumers
 
         await self.bus.start_consumers(consumers(self))
+        from lumigram import janitor
+
+        self._background.append(asyncio.create_task(janitor.run(self), name="janitor"))
 
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+            self._background.clear()
         # Each step is bounded: a backend that stopped answering must not hang shutdown.
         for closer in (self.relay.stop, self.bus.close, self.cache.close, self.blobs.close, self.db.close):
             try:

@@ -188,5 +188,23 @@ def reconcile_counts() -> None:
     fixed = asyncio.run(_reconcile_counts(_settings()))
     out.print(f"fixed {fixed} account(s)")
 
+
+async def _sweep_media(settings: Settings) -> int:
+    from lumigram.bootstrap import build_services
+    from lumigram.janitor import sweep_once
+
+    services = build_services(settings)
+    try:
+        return await sweep_once(services)
+    finally:
+        await services.close()
+
+
+@admin.command("sweep-media")
+def sweep_media() -> None:
+    """Remove deleted posts' media past the grace period and uploads never posted (the worker does it each minute)."""
+    removed = asyncio.run(_sweep_media(_settings()))
+    out.print(f"removed {removed} blob(s) or upload(s)")
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

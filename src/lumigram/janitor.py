@@ -1,0 +1,36 @@
+"""Periodic housekeeping run beside the bus consumers: removing the blobs of deleted
+posts once their grace period is over, and uploads never posted.
+
+Every sweep is safe to run in several workers at once, so no leader election is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from lumigram.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+#: Seconds between sweeps; deletion is never urgent, a minute of lag is fine.
+INTERVAL = 60.0
+
+
+async def sweep_once(services: Services) -> int:
+    from lumigram.posts.cleanup import sweep_blob_deletions, sweep_orphan_media
+
+    return await sweep_blob_deletions(services) + await sweep_orphan_media(services)
+
+
+async def run(services: Services, interval: float = INTERVAL) -> None:
+    while True:
+        try:
+            removed = await sweep_once(services)
+            if removed:
+                log.info("janitor removed %d blob(s) or upload(s)", removed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a backend hiccup: try again next round, never die
+            log.exception("janitor sweep failed")
+        await asyncio.sleep(interval)
