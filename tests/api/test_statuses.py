@@ -329,3 +329,18 @@ async def test_bad_ids_are_404_not_500(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 404
     assert (await client.get("/api/v1/accounts/123/statuses")).status_code == 404
+
+
+async def test_going_private_puts_existing_media_behind_signed_urls(client: httpx.AsyncClient) -> None:
+    alice = await create_user(client)
+    bob = await create_user(client)
+    post = await create_post(client, alice["headers"])
+    assert "sig=" not in post["media_attachments"][0]["url"]
+    await client.patch("/api/v1/accounts/update_credentials", headers=alice["headers"], data={"locked": "true"})
+    assert (await client.get(f"/api/v1/statuses/{post['id']}", headers=bob["headers"])).status_code == 404
+    own = (await client.get(f"/api/v1/statuses/{post['id']}", headers=alice["headers"])).json()
+    url = own["media_attachments"][0]["url"]
+    assert "sig=" in url or "X-Amz-Signature" in url
+    await client.patch("/api/v1/accounts/update_credentials", headers=alice["headers"], data={"locked": "false"})
+    public = (await client.get(f"/api/v1/statuses/{post['id']}", headers=bob["headers"])).json()
+    assert "sig=" not in public["media_attachments"][0]["url"]

@@ -23,10 +23,11 @@ from lumigram.accounts.models import Account, User
 from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.accounts.usernames import username_problem
 from lumigram.bootstrap import Services
+from lumigram.delivery.service import forget_privacy
 from lumigram.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
-from lumigram.infra.tables import accounts, users, utcnow
+from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
 
 MAX_DISPLAY_NAME = 64
 MAX_NOTE = 500
@@ -487,14 +488,31 @@ async def update_profile(services: Services, account_id: int, changes: ProfileCh
     if changes.header is not None:
         values["header_key"] = await store_profile_image(services, "header", changes.header)
 
+    changed_media: list[int] = []
     async with services.db.begin() as conn:
         if values:
             values["updated_at"] = utcnow()
             await conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+        if "locked" in values:
+            changed_media = await _apply_privacy(conn, account_id, values["locked"])
         account = await _load_account(conn, account_id)
     if account is None:
         raise NotFound
+    await forget_privacy(services, *changed_media)
     return account
+
+
+async def _apply_privacy(conn: AsyncConnection, account_id: int, locked: bool) -> list[int]:
+    """Going private puts all the account's media behind signed URLs at once (and going
+    public frees what is not private by its post's visibility)."""
+    restricted = select(statuses.c.id).where(
+        statuses.c.account_id == account_id, statuses.c.visibility.in_(("private", "direct"))
+    )
+    query = update(media_attachments).where(media_attachments.c.account_id == account_id)
+    if not locked:
+        query = query.where(media_attachments.c.status_id.is_(None) | media_attachments.c.status_id.not_in(restricted))
+    result = await conn.execute(query.values(private=locked).returning(media_attachments.c.id))
+    return list(result.scalars())
 
 
 async def clear_profile_image(services: Services, account_id: int, kind: str) -> Account:
