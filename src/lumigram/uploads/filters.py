@@ -169,8 +169,8 @@ def _contrast(x: FloatArray, amount: float) -> FloatArray:
 
 
 def _brightness(x: FloatArray, amount: float) -> FloatArray:
-    clipped: FloatArray = np.clip(x, 0, 1)
-    return clipped ** (2.0 ** (-amount))
+    curved: FloatArray = np.power(np.clip(x, 0, 1), 2.0 ** (-amount))
+    return curved
 
 
 def _recipe_curve(x: FloatArray, recipe: Recipe, channel: int) -> FloatArray:
