@@ -1,17 +1,25 @@
-"""Photo processing: validate by content, orient, strip metadata, crop, make variants.
+"""Photo processing: validate by content, orient, strip metadata, crop, filter, make variants.
 
 Runs in a worker process (CPU-bound); takes and returns plain bytes and dataclasses so
 it pickles across the process boundary. Every stored variant is re-encoded from pixels,
 so no EXIF, GPS, XMP or comment block of the upload survives.
+
+The photo is cropped and scaled to at most 1080 px wide once; that unfiltered "master"
+is kept as a JPEG (never served) so the filter can be changed later without the upload,
+and the filter is applied to it before the variants and the BlurHash are made from it.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lumigram.uploads import filters
+from lumigram.uploads.blurhash import encode_image
 
 MAX_BYTES = 30 * 1024 * 1024
 MAX_PIXELS = 50_000_000
@@ -21,6 +29,8 @@ MAX_ASPECT = 1.91
 WIDTHS = (1080, 640, 320, 150)
 GRID_SIZE = 320
 MAX_GIF_FRAMES = 1000
+#: The master is re-encoded again for every re-render, so it is kept close to lossless.
+MASTER_QUALITY = 92
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "image/jpeg"),
@@ -60,6 +70,10 @@ class ProcessedImage:
     width: int
     height: int
     variants: list[Variant] = field(default_factory=list)
+    blurhash: str | None = None
+    #: The unfiltered, metadata-free JPEG (at most 1080 px wide) a re-render starts from;
+    #: None from ``rerender``, which leaves the master as it was.
+    master: bytes | None = None
 
 
 def _crop_to_allowed_aspect(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
@@ -80,6 +94,7 @@ def _crop_to_allowed_aspect(image: Image.Image, focus_x: float, focus_y: float) 
 
 
 def _square(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
+    """The grid tile, cut from the filtered 1080 px image so it shows the same look."""
     width, height = image.size
     side = min(width, height)
     cx = (focus_x + 1) / 2 * width
@@ -114,8 +129,60 @@ def _flatten(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def process_image(data: bytes, focus_x: float = 0.0, focus_y: float = 0.0) -> ProcessedImage:
-    """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise."""
+def _master_jpeg(base: Image.Image) -> bytes:
+    out = io.BytesIO()
+    (base if base.mode == "RGB" else _flatten(base)).save(out, "JPEG", quality=MASTER_QUALITY)
+    return out.getvalue()
+
+
+def _render(
+    base: Image.Image,
+    focus_x: float,
+    focus_y: float,
+    filter_name: str | None,
+    adjustments: Mapping[str, int] | None,
+) -> tuple[list[Variant], str]:
+    """Variants and BlurHash of ``base`` (already cropped, at most 1080 px wide) under a look."""
+    shown = filters.apply(base, filter_name, adjustments) if filter_name or adjustments else base
+    variants: list[Variant] = []
+    source = shown
+    for target in WIDTHS:
+        if target >= source.width and variants:
+            continue  # never upscale; the largest variant is the original width
+        out_width = min(target, shown.width)
+        out_height = max(round(shown.height * out_width / shown.width), 1)
+        source = source.resize((out_width, out_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
+        variants.extend(_encode(source, str(target)))
+    variants.extend(_encode(_square(shown, focus_x, focus_y), "grid"))
+    # The smallest variant already holds far more than the hash's 32 px sample needs.
+    return variants, encode_image(source)
+
+
+def rerender(
+    master: bytes,
+    focus_x: float = 0.0,
+    focus_y: float = 0.0,
+    filter_name: str | None = None,
+    adjustments: Mapping[str, int] | None = None,
+) -> ProcessedImage:
+    """New variants from a stored master under another look (the master is our own JPEG)."""
+    with Image.open(io.BytesIO(master)) as opened:
+        base = opened.convert("RGB")
+    variants, blurhash = _render(base, focus_x, focus_y, filter_name, adjustments)
+    return ProcessedImage(width=base.width, height=base.height, variants=variants, blurhash=blurhash)
+
+
+def process_image(
+    data: bytes,
+    focus_x: float = 0.0,
+    focus_y: float = 0.0,
+    filter_name: str | None = None,
+    adjustments: Mapping[str, int] | None = None,
+) -> ProcessedImage:
+    """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise.
+
+    ``filter_name`` and ``adjustments`` must already be checked (``filters.check``).
+    """
     if not data:
         raise ImageRejected("The file is empty")
     if len(data) > MAX_BYTES:
@@ -153,18 +220,14 @@ def process_image(data: bytes, focus_x: float = 0.0, focus_y: float = 0.0) -> Pr
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
     cropped = _crop_to_allowed_aspect(image, focus_x, focus_y)
-    variants: list[Variant] = []
-    source = cropped
-    for target in WIDTHS:
-        if target >= source.width and variants:
-            continue  # never upscale; the largest variant is the original width
-        out_width = min(target, cropped.width)
-        out_height = max(round(cropped.height * out_width / cropped.width), 1)
-        source = source.resize((out_width, out_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        variants.extend(_encode(source, str(target)))
-    variants.extend(_encode(_square(cropped, focus_x, focus_y), "grid"))
+    base_width = min(WIDTHS[0], cropped.width)
+    base_height = max(round(cropped.height * base_width / cropped.width), 1)
+    base = cropped.resize((base_width, base_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    variants, blurhash = _render(base, focus_x, focus_y, filter_name, adjustments)
     # Report the upload's own size (the decode above may have been scaled down), turned
     # as the photo is shown.
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return ProcessedImage(width=width, height=height, variants=variants)
+    return ProcessedImage(
+        width=width, height=height, variants=variants, blurhash=blurhash, master=_master_jpeg(base)
+    )
