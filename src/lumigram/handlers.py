@@ -13,5 +13,6 @@ from lumigram.infra.bus import Consumer
 
 def consumers(services: Services) -> list[Consumer]:
     from lumigram.accounts.handlers import consumers as account_consumers
+    from lumigram.uploads.handlers import consumers as upload_consumers
 
-    return [*account_consumers(services)]
+    return [*account_consumers(services), *upload_consumers(services)]

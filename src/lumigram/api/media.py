@@ -1,8 +1,9 @@
 """Mastodon's media routes: ``POST /api/v2/media`` (and v1), ``GET``/``PUT /api/v1/media/:id``.
 
-Photos are processed during the request and answer 200 with their URLs. Videos are
-not accepted yet (422 says so); when they are, they will answer 202 with ``url: null``
-while the worker transcodes, and ``GET`` will answer 206 until ready, as Mastodon does.
+Photos are processed during the request and answer 200 with their URLs. Videos answer
+202 with ``url: null`` while the worker transcodes them, and ``GET`` answers 206 until
+they are ready (200), or 422 with the reason when they were refused, as Mastodon does.
+The file's first bytes decide which it is, never its name or declared type.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import media_url
 from lumigram.errors import NotFound, ValidationFailed
-from lumigram.uploads import images
+from lumigram.uploads import images, videos
 from lumigram.uploads import service as uploads
+from lumigram.uploads.filters import ADJUSTMENT_RANGES
+from lumigram.uploads.video import sniff_video
 
 router = APIRouter(tags=["media"])
 
 WRITE_MEDIA = ("write:media",)
+_NO_ADJUSTMENTS = dict.fromkeys(ADJUSTMENT_RANGES, 0)
 
 
 class MediaParams(BaseModel):
@@ -33,13 +37,30 @@ class MediaParams(BaseModel):
 
     description: str | None = Field(default=None, max_length=uploads.MAX_DESCRIPTION)
     focus: str | None = Field(default=None, max_length=64)
+    # Lumigram's photo look (not in Mastodon): a filter name ("normal" for none) and
+    # adjustments, each a plain form field; 0 means unchanged. See uploads/filters.py.
+    filter: str | None = Field(default=None, max_length=32)
+    brightness: int | None = Field(default=None, ge=-100, le=100)
+    contrast: int | None = Field(default=None, ge=-100, le=100)
+    saturation: int | None = Field(default=None, ge=-100, le=100)
+    warmth: int | None = Field(default=None, ge=-100, le=100)
+    vignette: int | None = Field(default=None, ge=0, le=100)
+
+    def adjustments(self) -> dict[str, int]:
+        """The adjustments the client sent (those it left out are not in the dict)."""
+        given = {name: getattr(self, name) for name in ADJUSTMENT_RANGES}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, Any]:
-    """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one."""
+    """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one;
+    for a video, the MP4 and its poster (both null while it is processing)."""
     variants = record.variants
     if not variants:
         url = preview = None
+    elif record.kind == "video":
+        url = media_url(services, variants["video"]["mp4"]["key"], record.private)
+        preview = media_url(services, variants["poster"]["jpeg"]["key"], record.private)
     else:
         largest = next(iter(variants.values()))["jpeg"]["key"]
         small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]["key"]
@@ -56,6 +77,8 @@ def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, A
         "meta": record.meta,
         "description": record.description,
         "blurhash": record.blurhash,
+        # Extension (Mastodon has no filters): the look the variants were rendered with.
+        "lumigram": {"filter": record.filter or "normal", "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments}},
     }
 
 
@@ -71,13 +94,13 @@ def _focus(value: str | None) -> tuple[float, float]:
 
 @router.post(
     "/api/v2/media",
-    summary="Upload a photo",
+    summary="Upload a photo or video",
     openapi_extra=openapi_body(MediaParams, multipart=True),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 @router.post(
     "/api/v1/media",
-    summary="Upload a photo (the older route some clients still use)",
+    summary="Upload a photo or video (the older route some clients still use)",
     openapi_extra=openapi_body(MediaParams, multipart=True),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
@@ -87,16 +110,29 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
     file = upload(raw, "file")
     if file is None:
         raise ValidationFailed.field("file", "ERR_BLANK", "can't be blank")
-    data = await file.read(images.MAX_BYTES + 1)
+    head = await file.read(64)
+    if sniff_video(head) is not None:
+        # Streamed to the store and transcoded by the worker. Mastodon's v1 route waits for
+        # processing; answering 202 there too is what its own v2 does, and clients poll either way.
+        video = await videos.start_video_upload(
+            services, viewer.account_id, file, params.description, _focus(params.focus)
+        )
+        return OrjsonResponse(media_entity(services, video), status_code=202)
+    data = head + await file.read(images.MAX_BYTES + 1 - len(head))
     if len(data) > images.MAX_BYTES:
         raise ValidationFailed.field("file", "ERR_TOO_LARGE", "must be at most 30 MB")
     if not data:
         raise ValidationFailed.field("file", "ERR_BLANK", "is empty")
     if images.sniff(data[:32]) is None:
         raise ValidationFailed.field(
-            "file", "ERR_UNSUPPORTED", "is not a supported photo (JPEG, PNG, WebP, GIF or HEIC); video comes later"
+            "file",
+            "ERR_UNSUPPORTED",
+            "is not a supported photo (JPEG, PNG, WebP, GIF or HEIC) or video (MP4, MOV or WebM)",
         )
-    record = await uploads.upload_photo(services, viewer.account_id, data, params.description, _focus(params.focus))
+    record = await uploads.upload_photo(
+        services, viewer.account_id, data, params.description, _focus(params.focus), params.filter,
+        params.adjustments(),
+    )
     return OrjsonResponse(media_entity(services, record))
 
 
@@ -111,12 +147,15 @@ async def get_media(media_id: str, viewer: CurrentAccount, services: ServicesDep
 
 @router.put(
     "/api/v1/media/{media_id}",
-    summary="Set alt text or focus point",
+    summary="Set alt text or focus point, or (before posting) the filter and adjustments",
     openapi_extra=openapi_body(MediaParams),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 async def put_media(media_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(MediaParams, await read_params(request))
     focus = _focus(params.focus) if params.focus else None
-    record = await uploads.update_media(services, viewer.account_id, _media_id(media_id), params.description, focus)
+    record = await uploads.update_media(
+        services, viewer.account_id, _media_id(media_id), params.description, focus, params.filter,
+        params.adjustments(),
+    )
     return OrjsonResponse(media_entity(services, record))

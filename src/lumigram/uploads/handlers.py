@@ -1,0 +1,233 @@
+"""Bus consumers of the uploads service: transcoding uploaded videos.
+
+``media.process_video`` gets ``media.uploaded``, fetches the original to a temporary
+file, transcodes it in the CPU pool, stores the MP4 and its poster, and marks the row
+``ready`` (or ``failed`` with the reason, which ``GET /api/v1/media/:id`` shows).
+
+Redelivery is normal (a worker may die mid-way), so every step can be repeated: the
+row's state says whether the work is done, outputs are content-addressed (a second
+run stores the same keys again), and the original is deleted only after the row
+records the outcome; a redelivered event for a finished row just finishes that cleanup.
+
+A file that makes the transcoder fail in an unforeseen way is marked failed rather than
+retried: on the embedded bus a handler that keeps failing holds up every later event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+
+from lumigram.bootstrap import Services
+from lumigram.infra.blobstore import BlobNotFound
+from lumigram.infra.bus import Consumer, Event
+from lumigram.infra.tables import media_attachments, utcnow
+from lumigram.uploads.video import TranscodedVideo, VideoRejected, transcode
+from lumigram.uploads.videos import UPLOADED
+
+log = logging.getLogger(__name__)
+
+PROCESS_VIDEO = "media.process_video"
+CHUNK = 1024 * 1024
+GENERIC_FAILURE = "The video could not be processed"
+
+
+async def _row(services: Services, media_id: int) -> Any:
+    async with services.db.connect() as conn:
+        return (await conn.execute(select(media_attachments).where(media_attachments.c.id == media_id))).first()
+
+
+async def _download(services: Services, key: str, target: Path) -> None:
+    """Stream the blob to ``target``: an upload may be 200 MB, so it is never held in memory."""
+    handle = await asyncio.to_thread(target.open, "wb")
+    try:
+        async for chunk in services.blobs.stream(key):
+            await asyncio.to_thread(handle.write, chunk)
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def _drop_original(services: Services, media_id: int, key: str | None) -> None:
+    """Delete the upload as sent, then forget its key (in that order, so a crash between
+    the two leaves a key that the next delivery deletes again, never an orphan blob)."""
+    if key is None:
+        return
+    await services.blobs.delete(key)
+    async with services.db.begin() as conn:
+        await conn.execute(
+            update(media_attachments).where(media_attachments.c.id == media_id).values(original_key=None)
+        )
+
+
+async def _fail(services: Services, media_id: int, original_key: str | None, reason: str) -> None:
+    async with services.db.begin() as conn:
+        await conn.execute(
+            update(media_attachments)
+            .where(media_attachments.c.id == media_id, media_attachments.c.state == "processing")
+            .values(state="failed", error=reason, processed_at=utcnow())
+        )
+    await _drop_original(services, media_id, original_key)
+
+
+def _length(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:05.2f}"
+
+
+def _meta(existing: dict[str, Any], video: TranscodedVideo) -> dict[str, Any]:
+    """Mastodon's video ``meta``: the served file's size and timing, ``small`` for the poster."""
+    aspect = round(video.width / video.height, 4)
+    numerator, _, denominator = video.frame_rate.partition("/")
+    fps = round(int(numerator) / int(denominator or 1), 2)
+    bitrate = round(video.size * 8 / video.duration) if video.duration > 0 else 0
+    meta = {
+        **existing,
+        "length": _length(video.duration),
+        "duration": video.duration,
+        "fps": fps,
+        "size": f"{video.width}x{video.height}",
+        "width": video.width,
+        "height": video.height,
+        "aspect": aspect,
+        "original": {
+            "width": video.width, "height": video.height, "size": f"{video.width}x{video.height}",
+            "aspect": aspect, "frame_rate": video.frame_rate, "duration": video.duration, "bitrate": bitrate,
+        },
+        "small": {
+            "width": video.poster_width, "height": video.poster_height,
+            "size": f"{video.poster_width}x{video.poster_height}",
+            "aspect": round(video.poster_width / video.poster_height, 4),
+        },
+    }
+    if video.has_audio:
+        meta["audio_encode"] = "aac"
+    return meta
+
+
+async def _store(services: Services, media_id: int, video: TranscodedVideo) -> dict[str, Any]:
+    """Put the MP4 and the poster in the store; on failure remove what was put, and raise."""
+    video_key = f"media/{media_id}/video-{video.sha256[:16]}.mp4"
+    poster_key = f"media/{media_id}/poster-{hashlib.sha256(video.poster).hexdigest()[:16]}.jpg"
+    stored: list[str] = []
+    try:
+        await services.blobs.put(video_key, _file_chunks(Path(video.path)), "video/mp4")
+        stored.append(video_key)
+        await services.blobs.put(poster_key, video.poster, "image/jpeg")
+        stored.append(poster_key)
+    except BaseException:
+        for key in stored:
+            await services.blobs.delete(key)
+        raise
+    return {
+        "video": {"mp4": {"key": video_key, "width": video.width, "height": video.height, "size": video.size}},
+        "poster": {
+            "jpeg": {
+                "key": poster_key, "width": video.poster_width, "height": video.poster_height,
+                "size": len(video.poster),
+            }
+        },
+    }
+
+
+async def _keys_in_use(services: Services, media_id: int) -> set[str]:
+    row = await _row(services, media_id)
+    if row is None:
+        return set()
+    variants: dict[str, dict[str, dict[str, Any]]] = orjson.loads(row.variants)
+    return {entry["key"] for formats in variants.values() for entry in formats.values()}
+
+
+async def _run_transcode(services: Services, source: Path, folder: Path) -> TranscodedVideo | str:
+    """The transcoded video, or the reason it was refused."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(services.cpu_pool(), transcode, str(source), str(folder))
+    except VideoRejected as exc:
+        return str(exc)
+    except BrokenProcessPool:
+        # The worker process died under this file (a decoder crash, or out of memory).
+        log.exception("the transcoder process died on %s", source)
+        return GENERIC_FAILURE
+    except Exception:
+        log.exception("transcoding %s failed unexpectedly", source)
+        return GENERIC_FAILURE
+
+
+async def process_video(services: Services, media_id: int) -> None:
+    """Transcode one uploaded video; safe to call again for the same media, at any point."""
+    row = await _row(services, media_id)
+    if row is None:
+        log.info("media %s no longer exists; nothing to transcode", media_id)
+        return
+    if row.state != "processing":
+        await _drop_original(services, media_id, row.original_key)  # finish a cleanup cut short
+        return
+    if row.original_key is None:
+        await _fail(services, media_id, None, "The upload was lost before it could be processed")
+        return
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="lumigram-video-"))
+    try:
+        source = folder / "original"
+        try:
+            await _download(services, row.original_key, source)
+        except BlobNotFound:
+            await _fail(services, media_id, row.original_key, "The upload was lost before it could be processed")
+            return
+        outcome = await _run_transcode(services, source, folder)
+        if isinstance(outcome, str):
+            await _fail(services, media_id, row.original_key, outcome)
+            return
+        variants = await _store(services, media_id, outcome)
+        meta = _meta(orjson.loads(row.meta), outcome)
+        async with services.db.begin() as conn:
+            updated = await conn.execute(
+                update(media_attachments)
+                .where(media_attachments.c.id == media_id, media_attachments.c.state == "processing")
+                .values(
+                    state="ready", content_type="video/mp4", variants=orjson.dumps(variants).decode(),
+                    meta=orjson.dumps(meta).decode(), error=None, processed_at=utcnow(),
+                )
+            )
+        if updated.rowcount == 0:
+            # Another delivery finished first (or the media was deleted meanwhile): keep only
+            # what the row now points at. Keys are content-addressed, so they may coincide.
+            in_use = await _keys_in_use(services, media_id)
+            for formats in variants.values():
+                for entry in formats.values():
+                    if entry["key"] not in in_use:
+                        await services.blobs.delete(entry["key"])
+        await _drop_original(services, media_id, row.original_key)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
+
+
+def consumers(services: Services) -> list[Consumer]:
+    async def handle(event: Event) -> None:
+        try:
+            media_id = int(event.payload["media_id"])
+        except (KeyError, TypeError, ValueError):
+            log.error("event %s (%s) has no usable media_id; skipping", event.id, event.type)
+            return
+        await process_video(services, media_id)
+
+    return [Consumer(PROCESS_VIDEO, [UPLOADED], handle)]
