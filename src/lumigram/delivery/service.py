@@ -3,7 +3,9 @@
 Keys under ``media/<media id>/...`` belong to a media attachment; when that attachment
 is private (a locked account's post, a direct message) the request must carry a valid
 signature. Other keys (avatars, headers) are public. The privacy flag is cached
-briefly, so serving a public image does not touch the database.
+briefly, so serving a public image does not touch the database. A photo's unfiltered
+master (``media/<id>/master-...``) is never served to anyone: it is only the source
+the variants are re-rendered from.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lumigram.infra.tables import media_attachments
 
 PRIVACY_TTL = 60
 MEDIA_PREFIX = "media/"
+#: File-name prefix of a photo's unfiltered master under ``media/<id>/``.
+MASTER_PREFIX = "master-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ async def authorize(services: Services, key: str, expires: int | None, signature
     private = False
     media_id = media_id_of(key)
     if media_id is not None:
+        if key.rsplit("/", 1)[-1].startswith(MASTER_PREFIX):
+            raise NotFound()
         flag = await is_private(services, media_id)
         if flag is None:
             raise NotFound()

@@ -3,25 +3,29 @@
 Photos are processed while the request waits, in a process pool so the event loop
 stays free, and answer ready at once (Mastodon's 200 from POST /api/v2/media). Only
 re-encoded variants are stored: the upload itself, with whatever metadata it
-carried, is never kept.
+carried, is never kept. Beside them lies the unfiltered 1080 px master JPEG (the row's
+``original_key``, never served), from which a change of filter re-renders the variants
+until the photo is posted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import insert, select, update
 
 from lumigram import ids
 from lumigram.bootstrap import Services
-from lumigram.delivery.service import forget_privacy
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.delivery.service import MASTER_PREFIX, forget_privacy
+from lumigram.errors import Conflict, NotFound, ValidationFailed
 from lumigram.infra.tables import accounts, media_attachments, utcnow
-from lumigram.uploads.images import ImageRejected, ProcessedImage, process_image
+from lumigram.uploads import filters
+from lumigram.uploads.images import ImageRejected, ProcessedImage, process_image, rerender
 
 MAX_DESCRIPTION = 1500
 _EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
@@ -42,6 +46,9 @@ class MediaRecord:
     variants: dict[str, Any]
     meta: dict[str, Any]
     error: str | None
+    #: The photo's filter (None for none) and its non-zero adjustments.
+    filter: str | None = None
+    adjustments: dict[str, int] = field(default_factory=dict)
 
 
 def parse_focus(value: str | None) -> tuple[float, float]:
@@ -69,27 +76,25 @@ def _record(row: Any) -> MediaRecord:
         id=row.id, account_id=row.account_id, status_id=row.status_id, kind=row.kind, state=row.state,
         description=row.description, focus_x=row.focus_x, focus_y=row.focus_y, blurhash=row.blurhash,
         private=row.private, variants=orjson.loads(row.variants), meta=orjson.loads(row.meta), error=row.error,
+        filter=row.filter, adjustments=orjson.loads(row.adjustments) if row.adjustments else {},
     )
 
 
-async def _process(services: Services, data: bytes, focus: tuple[float, float]) -> ProcessedImage:
+async def _process(
+    services: Services, data: bytes, focus: tuple[float, float], look: tuple[str | None, dict[str, int]]
+) -> ProcessedImage:
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(services.cpu_pool(), process_image, data, *focus)
+        return await loop.run_in_executor(services.cpu_pool(), process_image, data, *focus, *look)
     except ImageRejected as exc:
         reason = str(exc)
         raise ValidationFailed(reason, {"file": [{"error": "ERR_UNPROCESSABLE", "description": reason}]}) from None
 
 
-async def upload_photo(
-    services: Services, account_id: int, data: bytes, description: str | None, focus: tuple[float, float]
-) -> MediaRecord:
-    """Process and store a photo; ValidationFailed (422) with the reason when it is refused."""
-    description = _check_description(description)
-    processed = await _process(services, data, focus)
-    async with services.db.connect() as conn:
-        locked = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == account_id))).scalar_one()
-    media_id = services.ids.next_id(ids.shard_of(account_id))
+async def _store_variants(
+    services: Services, media_id: int, processed: ProcessedImage
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Put every variant under its content-addressed key; the variants document for the row."""
     variants: dict[str, dict[str, dict[str, Any]]] = {}
     for variant in processed.variants:
         digest = hashlib.sha256(variant.data).hexdigest()[:16]
@@ -98,6 +103,39 @@ async def upload_photo(
         variants.setdefault(variant.name, {})[variant.content_type.removeprefix("image/")] = {
             "key": key, "width": variant.width, "height": variant.height, "size": len(variant.data),
         }
+    return variants
+
+
+def _variant_keys(variants: dict[str, Any]) -> set[str]:
+    return {entry["key"] for formats in variants.values() for entry in formats.values()}
+
+
+def _adjustments_json(adjustments: dict[str, int]) -> str | None:
+    return orjson.dumps(adjustments).decode() if adjustments else None
+
+
+async def upload_photo(
+    services: Services,
+    account_id: int,
+    data: bytes,
+    description: str | None,
+    focus: tuple[float, float],
+    filter_name: str | None = None,
+    adjustments: Mapping[str, object] | None = None,
+) -> MediaRecord:
+    """Process and store a photo; ValidationFailed (422) with the reason when it is refused."""
+    description = _check_description(description)
+    # Checked before any pixel work, so a typo in the filter name costs nothing.
+    look = filters.check(filter_name, adjustments)
+    processed = await _process(services, data, focus, look)
+    async with services.db.connect() as conn:
+        locked = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == account_id))).scalar_one()
+    media_id = services.ids.next_id(ids.shard_of(account_id))
+    variants = await _store_variants(services, media_id, processed)
+    master_key = None
+    if processed.master is not None:
+        master_key = f"media/{media_id}/{MASTER_PREFIX}{hashlib.sha256(processed.master).hexdigest()[:16]}.jpg"
+        await services.blobs.put(master_key, processed.master, "image/jpeg")
     meta = {
         "original": _dimensions(processed.width, processed.height),
         "focus": {"x": focus[0], "y": focus[1]},
@@ -113,7 +151,8 @@ async def upload_photo(
                 id=media_id, account_id=account_id, kind="image", state="ready", content_type="image/jpeg",
                 size=len(data), sha256=hashlib.sha256(data).hexdigest(), variants=orjson.dumps(variants).decode(),
                 meta=orjson.dumps(meta).decode(), description=description, focus_x=focus[0], focus_y=focus[1],
-                private=bool(locked), created_at=now, processed_at=now,
+                private=bool(locked), created_at=now, processed_at=now, original_key=master_key,
+                blurhash=processed.blurhash, filter=look[0], adjustments=_adjustments_json(look[1]),
             )
         )
     return await get_media(services, account_id, media_id)
@@ -123,8 +162,7 @@ def _dimensions(width: int, height: int) -> dict[str, Any]:
     return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": round(width / height, 4)}
 
 
-async def get_media(services: Services, account_id: int, media_id: int) -> MediaRecord:
-    """The caller's own media; NotFound for anyone else's."""
+async def _own_row(services: Services, account_id: int, media_id: int) -> Any:
     async with services.db.connect() as conn:
         row = (
             await conn.execute(
@@ -135,14 +173,65 @@ async def get_media(services: Services, account_id: int, media_id: int) -> Media
         ).first()
     if row is None:
         raise NotFound()
-    return _record(row)
+    return row
+
+
+async def get_media(services: Services, account_id: int, media_id: int) -> MediaRecord:
+    """The caller's own media; NotFound for anyone else's."""
+    return _record(await _own_row(services, account_id, media_id))
+
+
+def _posted() -> ValidationFailed:
+    # Posted photos are in followers' feeds and caches under their current URLs; changing
+    # the pixels behind a post would also need an edit history, so it is refused.
+    reason = "Cannot change the filter of posted media"
+    return ValidationFailed(reason, {"filter": [{"error": "ERR_INVALID", "description": reason}]})
+
+
+async def _rerender(
+    services: Services, row: Any, focus: tuple[float, float], look: tuple[str | None, dict[str, int]]
+) -> tuple[dict[str, Any], str | None]:
+    """Fresh variants of an unposted photo under ``look``, stored; the row is not changed yet."""
+    if row.kind != "image":
+        raise ValidationFailed.field("filter", "ERR_INVALID", "can only be set on photos")
+    if not row.original_key or row.state != "ready":
+        raise ValidationFailed.field("filter", "ERR_INVALID", "cannot be changed on this upload; upload it again")
+    master = await services.blobs.get(row.original_key)
+    loop = asyncio.get_running_loop()
+    processed = await loop.run_in_executor(services.cpu_pool(), rerender, master, *focus, *look)
+    return await _store_variants(services, row.id, processed), processed.blurhash
+
+
+async def _abandon_render(services: Services, account_id: int, media_id: int, new_keys: set[str]) -> NoReturn:
+    """The row changed under a re-render: drop the blobs it made that the row does not use, and say why."""
+    async with services.db.connect() as conn:
+        current = (await conn.execute(select(media_attachments).where(media_attachments.c.id == media_id))).first()
+    in_use = _variant_keys(orjson.loads(current.variants)) if current is not None else set()
+    for key in new_keys - in_use:
+        await services.blobs.delete(key)
+    if current is None or current.account_id != account_id or current.state != "ready":
+        raise NotFound()
+    if current.status_id is not None:
+        raise _posted()
+    raise Conflict("The photo was changed by another request at the same time; try again")
 
 
 async def update_media(
-    services: Services, account_id: int, media_id: int, description: str | None, focus: tuple[float, float] | None
+    services: Services,
+    account_id: int,
+    media_id: int,
+    description: str | None,
+    focus: tuple[float, float] | None,
+    filter_name: str | None = None,
+    adjustments: Mapping[str, object] | None = None,
 ) -> MediaRecord:
-    """Alt text and focus point (PUT /api/v1/media/:id)."""
-    record = await get_media(services, account_id, media_id)
+    """Alt text, focus point, and, until the photo is posted, its filter (PUT /api/v1/media/:id).
+
+    A ``filter_name`` or ``adjustments`` given replace those stored (adjustments one by
+    one; ``"normal"`` removes the filter), and the variants are made again from the master.
+    """
+    row = await _own_row(services, account_id, media_id)
+    record = _record(row)
     changes: dict[str, Any] = {}
     if description is not None:
         changes["description"] = _check_description(description)
@@ -151,8 +240,36 @@ async def update_media(
         meta = dict(record.meta)
         meta["focus"] = {"x": focus[0], "y": focus[1]}
         changes["meta"] = orjson.dumps(meta).decode()
+    new_keys: set[str] = set()
+    if filter_name is not None or adjustments:
+        if record.status_id is not None:
+            raise _posted()
+        look = filters.check(
+            filter_name if filter_name is not None else record.filter, {**record.adjustments, **(adjustments or {})}
+        )
+        variants, blurhash = await _rerender(services, row, focus or (record.focus_x, record.focus_y), look)
+        new_keys = _variant_keys(variants)
+        changes.update(
+            variants=orjson.dumps(variants).decode(), blurhash=blurhash, filter=look[0],
+            adjustments=_adjustments_json(look[1]), processed_at=utcnow(),
+        )
     if changes:
+        statement = update(media_attachments).where(media_attachments.c.id == media_id)
+        if new_keys:
+            # Only if nobody posted it or re-rendered it meanwhile: otherwise our blobs are
+            # the ones to go, not the ones the row (and maybe a post) points at.
+            statement = statement.where(
+                media_attachments.c.status_id.is_(None),
+                media_attachments.c.state == "ready",
+                media_attachments.c.variants == row.variants,
+            )
         async with services.db.begin() as conn:
-            await conn.execute(update(media_attachments).where(media_attachments.c.id == media_id).values(**changes))
+            updated = (await conn.execute(statement.values(**changes))).rowcount
+        if new_keys and updated == 0:
+            await _abandon_render(services, account_id, media_id, new_keys)
+        if new_keys:
+            # The replaced variants were never posted, so nothing else points at them.
+            for key in _variant_keys(record.variants) - new_keys:
+                await services.blobs.delete(key)
         await forget_privacy(services, media_id)
     return await get_media(services, account_id, media_id)
