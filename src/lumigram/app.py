@@ -28,6 +28,7 @@ ROUTER_MODULES = (
     "lumigram.api.media_files",
     "lumigram.api.media",
     "lumigram.api.statuses",
+    "lumigram.api.timelines",
     "lumigram.web.auth_pages",
 )
 

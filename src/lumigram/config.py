@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     post_rate_limit: Annotated[int, Field(ge=1)] = 300
     #: Seconds a deleted post's media blobs are kept (for delete-and-redraft) before removal.
     media_deletion_grace: Annotated[int, Field(ge=0)] = 3600
+    #: Authors with more followers than this are not fanned out on write; their posts are
+    #: merged into followers' home feeds when read (hybrid fan-out).
+    fanout_celebrity_threshold: Annotated[int, Field(ge=0)] = 10_000
+    #: A home feed is kept warm in the cache while its owner has read it within this many days.
+    feed_active_days: Annotated[int, Field(ge=1)] = 14
     #: Seconds an upload may stay unattached to any post before it is removed.
     orphan_media_lifetime: Annotated[int, Field(ge=60)] = 86400
     #: Access tokens live this long (seconds); 0 means until revoked, as in Mastodon.

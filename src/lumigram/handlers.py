@@ -13,6 +13,7 @@ from lumigram.infra.bus import Consumer
 
 def consumers(services: Services) -> list[Consumer]:
     from lumigram.accounts.handlers import consumers as account_consumers
+    from lumigram.feed.fanout import consumers as feed_consumers
     from lumigram.uploads.handlers import consumers as upload_consumers
 
-    return [*account_consumers(services), *upload_consumers(services)]
+    return [*account_consumers(services), *upload_consumers(services), *feed_consumers(services)]

@@ -368,6 +368,17 @@ mutes = Table(
     Index("ix_mutes_account_id_id", "account_id", "id"),
 )
 
+# Hashtags an account follows: their posts enter its home feed (Mastodon's followed tags).
+tag_follows = Table(
+    "tag_follows",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_tag_follows_tag_id_account_id", "tag_id", "account_id"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
@@ -388,6 +399,7 @@ __all__ = [
     "status_pins",
     "status_tags",
     "statuses",
+    "tag_follows",
     "tags",
     "users",
     "utcnow",

@@ -17,7 +17,7 @@ from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.tables import accounts, media_attachments, mentions, status_pins, status_tags, statuses, tags
 from lumigram.posts.models import HydratedPost, Mention, Post
-from lumigram.posts.visibility import can_see, load_context
+from lumigram.posts.visibility import ViewerContext, can_see, load_context
 from lumigram.uploads.service import MediaRecord
 from lumigram.uploads.service import _record as media_record
 
@@ -49,12 +49,20 @@ async def hydrate_in(
     conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int], check_visibility: bool = True
 ) -> list[HydratedPost]:
     """The posts of ``post_ids`` the viewer may see, in the order asked."""
+    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility))[0]
+
+
+async def hydrate_with_context(
+    conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int], check_visibility: bool = True
+) -> tuple[list[HydratedPost], ViewerContext]:
+    """``hydrate_in``, plus the viewer's follows, blocks and mutes among the authors
+    (feeds filter on them without another query)."""
     wanted = list(dict.fromkeys(i for i in post_ids if 0 < i <= MAX_ID))
     if not wanted:
-        return []
+        return [], ViewerContext(viewer_id)
     rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(wanted)))).all()
     if not rows:
-        return []
+        return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}
     found = list(posts)
 
@@ -91,7 +99,7 @@ async def hydrate_in(
     else:
         visible = set(posts)
     if not visible:
-        return []
+        return [], context
     shown = sorted(visible)
 
     media: dict[int, list[MediaRecord]] = {}
@@ -127,7 +135,7 @@ async def hydrate_in(
             ).scalars()
         )
 
-    return [
+    items = [
         HydratedPost(
             post=posts[post_id],
             account=authors[posts[post_id].account_id],
@@ -139,6 +147,7 @@ async def hydrate_in(
         for post_id in wanted
         if post_id in visible
     ]
+    return items, context
 
 
 async def hydrate(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.tables import blocks, follows
+from lumigram.infra.tables import blocks, follows, mutes, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,8 @@ class ViewerContext:
     viewer_id: int | None
     following: frozenset[int] = field(default_factory=frozenset)
     blocked: frozenset[int] = field(default_factory=frozenset)
+    #: Authors the viewer muted: shown when asked for directly, never in feeds.
+    muted: frozenset[int] = field(default_factory=frozenset)
 
 
 async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids: Iterable[int]) -> ViewerContext:
@@ -59,7 +61,17 @@ async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids:
             )
         ).scalars()
     )
-    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked_ids))
+    now = utcnow()
+    muted = (
+        await conn.execute(
+            select(mutes.c.target_account_id).where(
+                mutes.c.account_id == viewer_id,
+                mutes.c.target_account_id.in_(authors),
+                mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+            )
+        )
+    ).scalars()
+    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked_ids), frozenset(muted))
 
 
 def can_see(

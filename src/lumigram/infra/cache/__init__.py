@@ -58,6 +58,14 @@ class Cache(Protocol):
 
     async def zrem(self, key: str, *members: str) -> int: ...
 
+    async def zadd_many(self, entries: Mapping[str, Mapping[str, float]], cap: int | None = None) -> None:
+        """``zadd`` on many keys in one round trip (a fan-out writes one post to many feeds)."""
+        ...
+
+    async def zrem_many(self, keys: Sequence[str], members: Sequence[str]) -> None:
+        """Remove ``members`` from every key of ``keys``, in one round trip."""
+        ...
+
     async def zrevrange_by_score(
         self,
         key: str,

@@ -160,6 +160,15 @@ class MemoryCache:
             zset.clear()
             zset.update(keep)
 
+    async def zadd_many(self, entries: Mapping[str, Mapping[str, float]], cap: int | None = None) -> None:
+        for key, members in entries.items():
+            if members:
+                await self.zadd(key, members, cap)
+
+    async def zrem_many(self, keys: Sequence[str], members: Sequence[str]) -> None:
+        for key in keys:
+            await self.zrem(key, *members)
+
     async def zrem(self, key: str, *members: str) -> int:
         zset = self._zset(key, create=False)
         if zset is None:

@@ -131,6 +131,25 @@ class RedisCache:
                 pipe.zremrangebyrank(key, 0, -(cap + 1))
             await pipe.execute()
 
+    async def zadd_many(self, entries: Mapping[str, Mapping[str, float]], cap: int | None = None) -> None:
+        if not entries:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, members in entries.items():
+                if members:
+                    pipe.zadd(key, dict(members))
+                    if cap is not None:
+                        pipe.zremrangebyrank(key, 0, -(cap + 1))
+            await pipe.execute()
+
+    async def zrem_many(self, keys: Sequence[str], members: Sequence[str]) -> None:
+        if not keys or not members:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrem(key, *members)
+            await pipe.execute()
+
     async def zrem(self, key: str, *members: str) -> int:
         if not members:
             return 0

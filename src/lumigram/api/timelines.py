@@ -1,0 +1,134 @@
+"""Mastodon's timelines: home (fan-out feed), public, and hashtag; and followed hashtags.
+
+Pages are newest first with ``max_id``/``since_id``/``min_id``/``limit`` (at most 40)
+and a ``Link`` header, as Mastodon clients expect.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
+from lumigram.api.deps import ServicesDep
+from lumigram.api.graph_pagination import PageParams, link_header
+from lumigram.api.responses import OrjsonResponse
+from lumigram.api.status_entities import status_entity
+from lumigram.api.statuses import StatusesPage
+from lumigram.bootstrap import Services
+from lumigram.feed import home, public
+from lumigram.graph.models import Page
+from lumigram.posts import tags as hashtags
+from lumigram.posts.models import HydratedPost
+
+router = APIRouter(tags=["timelines"])
+
+READ_STATUSES = ("read:statuses",)
+
+
+def _page_response(services: Services, request: Request, page: Page[HydratedPost], viewer_id: int | None) -> Response:
+    cache: dict[int, dict[str, Any]] = {}
+    body = [status_entity(services, item, viewer_id, cache) for item in page.items]
+    return OrjsonResponse(body, headers=link_header(request, services.settings.base_url, page))
+
+
+@router.get(
+    "/api/v1/timelines/home",
+    summary="Posts of the accounts and hashtags you follow, newest first",
+    dependencies=[require_scopes(*READ_STATUSES)],
+)
+async def home_timeline(
+    request: Request, viewer: CurrentAccount, services: ServicesDep, page: StatusesPage
+) -> Response:
+    result = await home.home(services, viewer.account_id, page)
+    return _page_response(services, request, result, viewer.account_id)
+
+
+@router.get(
+    "/api/v1/timelines/public",
+    summary="Public posts of public accounts, newest first",
+    dependencies=[scopes_if_token(*READ_STATUSES)],
+)
+async def public_timeline(
+    request: Request,
+    viewer: OptionalAccount,
+    services: ServicesDep,
+    page: StatusesPage,
+    only_media: bool = False,
+    local: bool = False,
+    remote: bool = False,
+) -> Response:
+    viewer_id = viewer.account_id if viewer else None
+    if remote and not local:
+        # Every account here is local; there is no remote content to show.
+        return OrjsonResponse([])
+    result = await public.public(services, viewer_id, page, only_media)
+    return _page_response(services, request, result, viewer_id)
+
+
+@router.get(
+    "/api/v1/timelines/tag/{hashtag}",
+    summary="Public posts with a hashtag, newest first",
+    dependencies=[scopes_if_token(*READ_STATUSES)],
+)
+async def tag_timeline(
+    hashtag: str,
+    request: Request,
+    viewer: OptionalAccount,
+    services: ServicesDep,
+    page: StatusesPage,
+    only_media: bool = False,
+    any_of: Annotated[list[str], Query(alias="any[]", max_length=10)] = [],  # noqa: B006 (FastAPI copies defaults)
+    all_of: Annotated[list[str], Query(alias="all[]", max_length=10)] = [],  # noqa: B006
+    none_of: Annotated[list[str], Query(alias="none[]", max_length=10)] = [],  # noqa: B006
+) -> Response:
+    viewer_id = viewer.account_id if viewer else None
+    tag = await hashtags.get_tag(services, viewer_id, hashtag)
+    result = await public.hashtag(services, viewer_id, tag.name, page, only_media, any_of, all_of, none_of)
+    return _page_response(services, request, result, viewer_id)
+
+
+def _tag_entity(services: Services, tag: hashtags.Tag, signed_in: bool) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "id": str(tag.id) if tag.id is not None else tag.name.casefold(),
+        "name": tag.name,
+        "url": f"{services.settings.base_url}/tags/{tag.name.casefold()}",
+        "history": [],
+    }
+    if signed_in:
+        entity["following"] = tag.following
+    return entity
+
+
+@router.get("/api/v1/tags/{name}", summary="A hashtag", dependencies=[scopes_if_token("read")])
+async def get_tag(name: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
+    tag = await hashtags.get_tag(services, viewer.account_id if viewer else None, name)
+    return OrjsonResponse(_tag_entity(services, tag, viewer is not None))
+
+
+@router.post(
+    "/api/v1/tags/{name}/follow",
+    summary="Follow a hashtag: its posts enter your home feed",
+    dependencies=[require_scopes("write:follows")],
+)
+async def follow_tag(name: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    tag = await hashtags.follow_tag(services, viewer.account_id, name)
+    return OrjsonResponse(_tag_entity(services, tag, True))
+
+
+@router.post(
+    "/api/v1/tags/{name}/unfollow", summary="Stop following a hashtag", dependencies=[require_scopes("write:follows")]
+)
+async def unfollow_tag(name: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    tag = await hashtags.unfollow_tag(services, viewer.account_id, name)
+    return OrjsonResponse(_tag_entity(services, tag, True))
+
+
+@router.get("/api/v1/followed_tags", summary="Hashtags you follow", dependencies=[require_scopes("read:follows")])
+async def followed_tags(request: Request, viewer: CurrentAccount, services: ServicesDep, page: PageParams) -> Response:
+    result = await hashtags.followed_tags(services, viewer.account_id, page)
+    body = [_tag_entity(services, tag, True) for tag in result.items]
+    return OrjsonResponse(body, headers=link_header(request, services.settings.base_url, result))

@@ -1,0 +1,201 @@
+"""Bus consumers that keep cached home feeds in step with posts and the follow graph.
+
+Every handler is idempotent (adding or removing a sorted-set member twice changes
+nothing), so redelivery needs no bookkeeping. Handlers only touch feeds that are kept
+(ready or being rebuilt); any other feed is rebuilt from the database when read.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from lumigram.bootstrap import Services
+from lumigram.feed import store
+from lumigram.graph.service import follower_ids
+from lumigram.infra.bus import Consumer, Event
+from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
+
+log = logging.getLogger(__name__)
+
+#: Followers read and written per round trip while fanning out.
+BATCH = 1000
+
+
+def _int(payload: dict[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+async def _followers_count(services: Services, account_id: int) -> int:
+    async with services.db.connect() as conn:
+        count = (await conn.execute(select(accounts.c.followers_count).where(accounts.c.id == account_id))).scalar()
+    return int(count or 0)
+
+
+async def _to_followers(services: Services, author_id: int, post_ids: list[int], adding: bool) -> None:
+    after: int | None = None
+    while True:
+        batch = await follower_ids(services, author_id, after=after, limit=BATCH)
+        if not batch:
+            return
+        if adding:
+            await store.add(services, await store.receiving(services, batch), post_ids)
+        else:
+            await store.remove(services, batch, post_ids)
+        after = batch[-1]
+
+
+async def _tag_followers(services: Services, tag_names: list[str]) -> list[int]:
+    if not tag_names:
+        return []
+    query = (
+        select(tag_follows.c.account_id)
+        .join(tags, tags.c.id == tag_follows.c.tag_id)
+        .where(tags.c.name_lower.in_(tag_names))
+        .distinct()
+    )
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def recent_posts(services: Services, author_id: int, limit: int = store.FEED_CAP) -> list[int]:
+    """The author's latest feed posts (what a new follower's feed gains)."""
+    query = (
+        select(statuses.c.id)
+        .where(
+            statuses.c.account_id == author_id,
+            statuses.c.in_reply_to_id.is_(None),
+            statuses.c.visibility != "direct",
+        )
+        .order_by(statuses.c.id.desc())
+        .limit(limit)
+    )
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def _tag_posts(services: Services, tag_id: int, limit: int = store.FEED_CAP) -> list[int]:
+    query = (
+        select(statuses.c.id)
+        .join(status_tags, status_tags.c.status_id == statuses.c.id)
+        .where(status_tags.c.tag_id == tag_id, statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
+        .order_by(statuses.c.id.desc())
+        .limit(limit)
+    )
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def _is_following(services: Services, account_id: int, target_id: int) -> bool:
+    query = select(follows.c.id).where(follows.c.account_id == account_id, follows.c.target_account_id == target_id)
+    async with services.db.connect() as conn:
+        return (await conn.execute(query)).first() is not None
+
+
+async def _still_wanted(services: Services, account_id: int, post_ids: list[int]) -> set[int]:
+    """Those of ``post_ids`` the account's feed keeps for another reason: its own posts,
+    followed authors' posts, or posts carrying a hashtag it follows."""
+    if not post_ids:
+        return set()
+    by_author = (
+        select(statuses.c.id)
+        .outerjoin(
+            follows,
+            (follows.c.target_account_id == statuses.c.account_id) & (follows.c.account_id == account_id),
+        )
+        .where(
+            statuses.c.id.in_(post_ids),
+            (statuses.c.account_id == account_id) | follows.c.account_id.is_not(None),
+        )
+    )
+    by_tag = (
+        select(status_tags.c.status_id)
+        .join(tag_follows, tag_follows.c.tag_id == status_tags.c.tag_id)
+        .where(status_tags.c.status_id.in_(post_ids), tag_follows.c.account_id == account_id)
+    )
+    async with services.db.connect() as conn:
+        kept = set((await conn.execute(by_author)).scalars())
+        kept.update((await conn.execute(by_tag)).scalars())
+    return kept
+
+
+async def _remove_unwanted(services: Services, account_id: int, post_ids: list[int]) -> None:
+    kept = await _still_wanted(services, account_id, post_ids)
+    await store.remove(services, [account_id], [p for p in post_ids if p not in kept])
+
+
+def consumers(services: Services) -> list[Consumer]:
+    async def post_created(event: Event) -> None:
+        payload = event.payload
+        status_id, author_id = _int(payload, "status_id"), _int(payload, "account_id")
+        if status_id is None or author_id is None:
+            log.error("event %s has no usable status_id/account_id; skipping", event.id)
+            return
+        if payload.get("in_reply_to_id") or payload.get("visibility") == "direct":
+            return  # comments and direct messages are not feed items
+        await store.add(services, await store.receiving(services, [author_id]), [status_id])
+        if await _followers_count(services, author_id) <= services.settings.fanout_celebrity_threshold:
+            await _to_followers(services, author_id, [status_id], adding=True)
+        tag_names = [str(t) for t in payload.get("tags") or []]
+        readers = await _tag_followers(services, tag_names)
+        await store.add(services, await store.receiving(services, readers), [status_id])
+
+    async def post_deleted(event: Event) -> None:
+        status_id, author_id = _int(event.payload, "status_id"), _int(event.payload, "account_id")
+        if status_id is None or author_id is None:
+            return
+        await store.remove(services, [author_id], [status_id])
+        await _to_followers(services, author_id, [status_id], adding=False)
+
+    async def follow_created(event: Event) -> None:
+        follower, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        if follower is None or target is None:
+            return
+        if await store.receiving(services, [follower]):
+            await store.add(services, [follower], await recent_posts(services, target))
+
+    async def author_hidden(event: Event) -> None:
+        """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
+        account, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        if account is None or target is None:
+            return
+        if event.type == "follow.removed":
+            # A post of theirs may stay through a followed hashtag.
+            await _remove_unwanted(services, account, await recent_posts(services, target))
+            return
+        await store.remove(services, [account], await recent_posts(services, target))
+        if event.type == "block.created":
+            await store.remove(services, [target], await recent_posts(services, account))
+
+    async def mute_removed(event: Event) -> None:
+        account, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        if account is None or target is None:
+            return
+        if await store.receiving(services, [account]) and await _is_following(services, account, target):
+            await store.add(services, [account], await recent_posts(services, target))
+
+    async def tag_changed(event: Event) -> None:
+        account, tag_id = _int(event.payload, "account_id"), _int(event.payload, "tag_id")
+        if account is None or tag_id is None:
+            return
+        posts = await _tag_posts(services, tag_id)
+        if event.type == "tag.followed":
+            if await store.receiving(services, [account]):
+                await store.add(services, [account], posts)
+        else:
+            await _remove_unwanted(services, account, posts)
+
+    return [
+        Consumer("feed.fanout", ["post.created"], post_created),
+        Consumer("feed.retract", ["post.deleted"], post_deleted),
+        Consumer("feed.follow", ["follow.created"], follow_created),
+        Consumer("feed.hide", ["follow.removed", "block.created", "mute.created"], author_hidden),
+        Consumer("feed.unmute", ["mute.removed"], mute_removed),
+        Consumer("feed.tags", ["tag.followed", "tag.unfollowed"], tag_changed),
+    ]

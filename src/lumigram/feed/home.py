@@ -1,0 +1,206 @@
+"""Reading the home feed: the cached window, celebrities merged in, the database behind both.
+
+1. A warm feed answers from its sorted set; a cold one (never read, idle, or lost in a
+   cache flush) answers from the database at once and is rebuilt in the background.
+2. Followed authors above the celebrity threshold are not fanned out; their recent
+   posts are merged in here.
+3. When the cached window runs out (the feed keeps 800 entries), paging continues from
+   the database, so a reader can scroll back to the first post of everyone they follow.
+4. Whatever the source, every post passes the same checks before it is shown: the
+   viewer may see it, the author is followed (or it carries a followed hashtag, or it is
+   the viewer's own), and the author is neither blocked nor muted. Cache entries left
+   behind by an unfollow not yet processed are therefore never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.bootstrap import Services
+from lumigram.feed import store
+from lumigram.graph.models import Page, PageRequest
+from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
+from lumigram.posts.hydrate import hydrate_with_context
+from lumigram.posts.models import HydratedPost
+from lumigram.posts.queries import MAX_LIMIT
+
+log = logging.getLogger(__name__)
+
+#: Rounds of "fetch candidates, drop the hidden ones" before a page is returned short.
+_MAX_ROUNDS = 4
+_rebuilds: set[asyncio.Task[None]] = set()
+
+
+def _feed_posts(query: Any) -> Any:
+    """Posts that belong in feeds: top-level posts, not comments, not direct messages."""
+    return query.where(statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
+
+
+def _bounded(query: Any, max_id: int | None, min_id: int | None) -> Any:
+    if max_id is not None:
+        query = query.where(statuses.c.id < max_id)
+    if min_id is not None:
+        query = query.where(statuses.c.id > min_id)
+    return query
+
+
+async def pull(
+    conn: AsyncConnection,
+    viewer_id: int,
+    max_id: int | None,
+    limit: int,
+    min_id: int | None = None,
+    oldest_first: bool = False,
+) -> list[int]:
+    """The feed straight from the database (the pull model): the viewer's own posts, the
+    followed accounts' and the followed hashtags', newest first (or oldest first above
+    ``min_id``). Three indexed queries, merged."""
+    order = statuses.c.id.asc() if oldest_first else statuses.c.id.desc()
+    own = _bounded(_feed_posts(select(statuses.c.id).where(statuses.c.account_id == viewer_id)), max_id, min_id)
+    followed = _bounded(
+        _feed_posts(
+            select(statuses.c.id)
+            .join(follows, follows.c.target_account_id == statuses.c.account_id)
+            .where(follows.c.account_id == viewer_id)
+        ),
+        max_id,
+        min_id,
+    )
+    tagged = _bounded(
+        _feed_posts(
+            select(statuses.c.id)
+            .join(status_tags, status_tags.c.status_id == statuses.c.id)
+            .join(tag_follows, tag_follows.c.tag_id == status_tags.c.tag_id)
+            .where(tag_follows.c.account_id == viewer_id)
+        ),
+        max_id,
+        min_id,
+    )
+    found: set[int] = set()
+    for query in (own, followed, tagged):
+        found.update((await conn.execute(query.order_by(order).limit(limit))).scalars())
+    return sorted(found, reverse=not oldest_first)[:limit]
+
+
+async def celebrities_followed(services: Services, conn: AsyncConnection, viewer_id: int) -> list[int]:
+    """Followed accounts not fanned out on write (above the threshold)."""
+    threshold = services.settings.fanout_celebrity_threshold
+    query = (
+        select(follows.c.target_account_id)
+        .join(accounts, accounts.c.id == follows.c.target_account_id)
+        .where(follows.c.account_id == viewer_id, accounts.c.followers_count > threshold)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def _celebrity_posts(
+    conn: AsyncConnection,
+    authors: list[int],
+    max_id: int | None,
+    limit: int,
+    min_id: int | None = None,
+    oldest_first: bool = False,
+) -> list[int]:
+    if not authors:
+        return []
+    order = statuses.c.id.asc() if oldest_first else statuses.c.id.desc()
+    query = _bounded(_feed_posts(select(statuses.c.id).where(statuses.c.account_id.in_(authors))), max_id, min_id)
+    return list((await conn.execute(query.order_by(order).limit(limit))).scalars())
+
+
+async def rebuild(services: Services, account_id: int) -> None:
+    """Fill the account's cached feed from the database. Fan-out writes into it while
+    this runs (the building marker), so nothing posted meanwhile is missed."""
+    await store.begin_rebuild(services, account_id)
+    async with services.db.connect() as conn:
+        ids = await pull(conn, account_id, None, store.FEED_CAP)
+    await store.finish_rebuild(services, account_id, ids)
+
+
+def _rebuild_soon(services: Services, account_id: int) -> None:
+    async def run() -> None:
+        try:
+            await rebuild(services, account_id)
+        except Exception:  # the next read tries again
+            log.exception("rebuilding the home feed of %s failed", account_id)
+
+    task = asyncio.create_task(run())
+    _rebuilds.add(task)
+    task.add_done_callback(_rebuilds.discard)
+
+
+async def _followed_tag_names(conn: AsyncConnection, viewer_id: int) -> set[str]:
+    query = select(tags.c.name_lower).join(tag_follows, tag_follows.c.tag_id == tags.c.id)
+    return set((await conn.execute(query.where(tag_follows.c.account_id == viewer_id))).scalars())
+
+
+async def _candidates(
+    services: Services,
+    conn: AsyncConnection,
+    viewer_id: int,
+    warm: bool,
+    page: PageRequest,
+    max_id: int | None,
+    limit: int,
+    celebrities: list[int],
+) -> list[int]:
+    """Up to ``limit`` post ids for the window, from the cache or the database."""
+    lower = page.min_id if page.min_id is not None else page.since_id
+    if lower is not None:
+        # Newer than a cursor: a client catching up. The database answers exactly.
+        oldest_first = page.min_id is not None
+        ids = await pull(conn, viewer_id, max_id, limit, lower, oldest_first)
+        ids += await _celebrity_posts(conn, celebrities, max_id, limit, lower, oldest_first)
+        return sorted(set(ids), reverse=not oldest_first)[:limit]
+    ids = await store.window(services, viewer_id, max_id, limit) if warm else []
+    if len(ids) < limit:
+        # Past the end of the cached window (or no cache): the database goes on.
+        below = min(ids) if ids else max_id
+        ids += await pull(conn, viewer_id, below, limit - len(ids))
+    ids += await _celebrity_posts(conn, celebrities, max_id, limit)
+    return sorted(set(ids), reverse=True)[:limit]
+
+
+async def home(services: Services, viewer_id: int, page: PageRequest) -> Page[HydratedPost]:
+    """A page of the viewer's home feed, newest first."""
+    limit = max(1, min(page.limit, MAX_LIMIT))
+    if page.is_empty():
+        return Page(limit=limit)
+    warm = await store.is_ready(services, viewer_id)
+    if warm:
+        await store.touch(services, viewer_id)
+    else:
+        _rebuild_soon(services, viewer_id)
+    shown: list[HydratedPost] = []
+    max_id = page.max_id
+    async with services.db.connect() as conn:
+        celebrities = await celebrities_followed(services, conn, viewer_id)
+        followed_tags: set[str] | None = None
+        for _ in range(_MAX_ROUNDS):
+            wanted = limit - len(shown)
+            ids = await _candidates(services, conn, viewer_id, warm, page, max_id, wanted, celebrities)
+            if not ids:
+                break
+            items, context = await hydrate_with_context(conn, viewer_id, ids)
+            for item in items:
+                author = item.post.account_id
+                if author in context.blocked or author in context.muted:
+                    continue
+                if author != viewer_id and author not in context.following:
+                    if followed_tags is None:
+                        followed_tags = await _followed_tag_names(conn, viewer_id)
+                    if not followed_tags.intersection(t.casefold() for t in item.tags):
+                        continue
+                shown.append(item)
+            if len(ids) < wanted or len(shown) >= limit or page.min_id is not None or page.since_id is not None:
+                break
+            max_id = min(ids)
+    if page.min_id is not None:
+        shown.sort(key=lambda item: item.post.id, reverse=True)
+    shown = shown[:limit]
+    return Page(items=shown, cursors=[item.post.id for item in shown], limit=limit)

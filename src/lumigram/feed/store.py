@@ -1,0 +1,96 @@
+"""The cache side of home feeds: one sorted set of post ids per account.
+
+* ``feed:{account}``: member = post id, score = the post's creation time in ms (Redis
+  scores are doubles, exact only to 2**53, so the 64-bit id itself cannot be the score;
+  ids made in the same millisecond tie on score and Redis then orders them by member,
+  which for same-length decimal ids is id order).
+* ``feed:ready:{account}``: the set is complete back to its cap; readers trust it.
+* ``feed:building:{account}``: a rebuild is under way; fan-out already writes into it,
+  so a post made during the rebuild is not lost.
+
+Both markers expire after ``feed_active_days``: a feed nobody reads stops receiving
+fan-out and is rebuilt from the database on its owner's next visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from lumigram.bootstrap import Services
+from lumigram.ids import unix_ms_of
+
+#: Entries kept per feed (Mastodon keeps 800 too); older posts come from the database.
+FEED_CAP = 800
+_BUILD_TTL = 120
+
+
+def feed_key(account_id: int) -> str:
+    return f"feed:{account_id}"
+
+
+def ready_key(account_id: int) -> str:
+    return f"feed:ready:{account_id}"
+
+
+def building_key(account_id: int) -> str:
+    return f"feed:building:{account_id}"
+
+
+def score(post_id: int) -> float:
+    return float(unix_ms_of(post_id))
+
+
+def _ttl(services: Services) -> int:
+    return services.settings.feed_active_days * 86400
+
+
+async def is_ready(services: Services, account_id: int) -> bool:
+    return await services.cache.get(ready_key(account_id)) is not None
+
+
+async def receiving(services: Services, account_ids: Sequence[int]) -> list[int]:
+    """Those of ``account_ids`` whose feed is kept (ready or being rebuilt): fan-out targets."""
+    if not account_ids:
+        return []
+    keys = [k for a in account_ids for k in (ready_key(a), building_key(a))]
+    values = await services.cache.get_many(keys)
+    return [a for i, a in enumerate(account_ids) if values[2 * i] is not None or values[2 * i + 1] is not None]
+
+
+async def add(services: Services, account_ids: Iterable[int], post_ids: Sequence[int]) -> None:
+    members = {str(p): score(p) for p in post_ids}
+    if members:
+        await services.cache.zadd_many({feed_key(a): members for a in account_ids}, cap=FEED_CAP)
+
+
+async def remove(services: Services, account_ids: Sequence[int], post_ids: Sequence[int]) -> None:
+    await services.cache.zrem_many([feed_key(a) for a in account_ids], [str(p) for p in post_ids])
+
+
+async def begin_rebuild(services: Services, account_id: int) -> None:
+    await services.cache.set(building_key(account_id), b"1", ttl=_BUILD_TTL)
+
+
+async def finish_rebuild(services: Services, account_id: int, post_ids: Sequence[int]) -> None:
+    await add(services, [account_id], post_ids)
+    await services.cache.set(ready_key(account_id), b"1", ttl=_ttl(services))
+    await services.cache.delete(building_key(account_id))
+
+
+async def touch(services: Services, account_id: int) -> None:
+    """Keep an active reader's feed warm for another ``feed_active_days``."""
+    await services.cache.expire(ready_key(account_id), _ttl(services))
+
+
+async def window(services: Services, account_id: int, max_id: int | None, limit: int) -> list[int]:
+    """Up to ``limit`` cached post ids below ``max_id``, newest first."""
+    max_score = score(max_id) if max_id is not None else float("inf")
+    rows = await services.cache.zrevrange_by_score(feed_key(account_id), max_score=max_score, limit=limit + 8)
+    ids = [int(member) for member, _ in rows]
+    if max_id is not None:
+        ids = [i for i in ids if i < max_id]
+    return ids[:limit]
+
+
+async def size(services: Services, account_id: int) -> int:
+    return await services.cache.zcard(feed_key(account_id))
