@@ -25,7 +25,9 @@ MAX_BYTES = 40 * 1024
 
 
 def _lerp(top: tuple[int, int, int], bottom: tuple[int, int, int], t: np.ndarray) -> np.ndarray:
-    return np.array(top)[None, None, :] * (1 - t[..., None]) + np.array(bottom)[None, None, :] * t[..., None]
+    weight = t[..., None]
+    mixed: np.ndarray = np.array(top)[None, None, :] * (1 - weight) + np.array(bottom)[None, None, :] * weight
+    return mixed
 
 
 def sample_photo() -> Image.Image:
