@@ -85,3 +85,54 @@ def test_a_wrong_password_is_refused(server: LiveServer) -> None:
     api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
     with pytest.raises(MastodonError):
         api.log_in(username="bob@example.org", password="not the password", allow_http=True)
+
+
+def _logged_in(server: LiveServer, username: str) -> Mastodon:
+    client_id, client_secret = Mastodon.create_app(
+        "lumigram-test", api_base_url=server.base_url, scopes=["read", "write", "follow"]
+    )
+    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    scopes = ["read", "write", "follow"]
+    anonymous.create_account(
+        username, "a long enough password", f"{username}@example.org", agreement=True, scopes=scopes
+    )
+    api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    api.log_in(
+        username=f"{username}@example.org", password="a long enough password", scopes=scopes, allow_http=True
+    )
+    return api
+
+
+def test_a_post_reaches_a_followers_home_timeline_within_a_second(server: LiveServer) -> None:
+    import time
+
+    alice = _logged_in(server, "alice_p")
+    bob = _logged_in(server, "bob_p")
+    alice_id = alice.account_verify_credentials().id
+    bob.account_follow(alice_id)
+    assert bob.timeline_home() == []  # the first read warms bob's feed
+
+    photo = alice.media_post(_photo_with_gps(), mime_type="image/jpeg", description="Pier", synchronous=True)
+    posted = alice.status_post("Evening at the pier #sea", media_ids=[photo.id], visibility="public")
+    start = time.monotonic()
+    seen: list[object] = []
+    while time.monotonic() - start < 1.0 and not seen:
+        seen = [s.id for s in bob.timeline_home()]
+        time.sleep(0.02)
+    assert seen == [posted.id], f"not in the follower's home timeline after {time.monotonic() - start:.2f}s"
+
+    assert posted.media_attachments[0].description == "Pier"
+    assert [t.name for t in posted.tags] == ["sea"]
+    served = httpx.get(posted.media_attachments[0].url, timeout=10, follow_redirects=True)
+    assert served.status_code == 200
+    assert b"GPS" not in served.content
+
+    edited = alice.status_update(posted.id, status="Evening at the old pier #sea")
+    assert edited.edited_at is not None
+    assert len(alice.status_history(posted.id)) == 2
+    assert [s.id for s in bob.account_statuses(alice_id, only_media=True)] == [posted.id]
+    assert bob.status(posted.id).content == edited.content
+    gone = alice.status_delete(posted.id)
+    assert "old pier" in gone.text
+    with pytest.raises(MastodonError):
+        bob.status(posted.id)
