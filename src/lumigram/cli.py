@@ -131,6 +131,69 @@ def worker() -> None:
     asyncio.run(_run_worker(settings))
 
 
+async def _seed(settings: Settings, world: object, force: bool) -> object:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from lumigram.bootstrap import build_services
+    from lumigram.seed import World, write_world
+
+    assert isinstance(world, World)
+    services = build_services(settings)
+    try:
+        await services.db.migrate()
+        with Progress(
+            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(phase, total=total)
+                progress.update(tasks[phase], completed=done)
+
+            return await write_world(services, world, force=force, report=report)
+    finally:
+        await services.close()
+
+
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=1, help="How many users (ignored with --edges).")] = 10_000,
+    posts: Annotated[float, typer.Option(min=0, help="Posts per user, on average (Poisson).")] = 20.0,
+    edges: Annotated[
+        str | None, typer.Option(help="An undirected edge list (u v per line) to load as mutual follows.")
+    ] = None,
+    random_seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed plans the same world.")] = 42,
+    force: Annotated[bool, typer.Option("--force", help="Erase the existing data first.")] = False,
+) -> None:
+    """Fill the database with a synthetic world (users, follows, posts with photos) for benchmarks and demos."""
+    import time
+    from pathlib import Path
+
+    from lumigram.seed import SeedSummary, WorldNotEmpty, plan_world
+
+    settings = _settings()
+    started = time.perf_counter()
+    if edges is not None and not Path(edges).is_file():
+        err.print(f"[red]lumigram: no such file: {edges}[/red]", highlight=False)
+        raise typer.Exit(2)
+    world = plan_world(users, posts, random_seed, Path(edges) if edges else None)
+    try:
+        summary = asyncio.run(_seed(settings, world, force))
+    except WorldNotEmpty as exc:
+        err.print(f"[red]lumigram: {exc}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    assert isinstance(summary, SeedSummary)
+    out.print(
+        f"seeded {summary.users:,} users, {summary.follows:,} follows, {summary.posts:,} posts "
+        f"(max followers {summary.max_in_degree:,}, max following {summary.max_out_degree:,}) "
+        f"in {time.perf_counter() - started:.1f} s",
+        highlight=False,
+    )
+    out.print(f"every user's password: {summary.password}", highlight=False)
+
+
 async def _create_user(
     settings: Settings, username: str, email: str | None, password: str, make_admin: bool
 ) -> tuple[int, str]:
