@@ -165,7 +165,11 @@ def rerender(
     filter_name: str | None = None,
     adjustments: Mapping[str, int] | None = None,
 ) -> ProcessedImage:
-    """New variants from a stored master under another look (the master is our own JPEG)."""
+    """New variants from a stored master under another look (the master is our own JPEG).
+
+    JPEG has no alpha, so a transparent PNG comes back laid on white, as its JPEG variants
+    always were; only its WebP variants lose the transparency they had at upload.
+    """
     with Image.open(io.BytesIO(master)) as opened:
         base = opened.convert("RGB")
     variants, blurhash = _render(base, focus_x, focus_y, filter_name, adjustments)
