@@ -9,12 +9,14 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import orjson
+import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
 from lumigram.infra.tables import media_attachments
+from lumigram.uploads import service as uploads_service
 from tests.factories import create_user
 
 
@@ -196,3 +198,34 @@ async def test_bad_looks_are_refused_clearly(client: httpx.AsyncClient, services
     assert (await client.get(urlsplit(media["url"]).path)).status_code == 200
     other = await create_user(client)
     assert (await client.put(path, headers=other["headers"], data={"filter": "moon"})).status_code == 404
+
+
+async def test_a_post_made_during_a_rerender_wins(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row is only updated if still unposted; the blobs the lost render made are removed."""
+    user = await create_user(client)
+    media = (await _upload(client, user["headers"])).json()
+    before = _keys(await _row(services, media["id"]))
+    made: list[str] = []
+    store = uploads_service._store_variants
+
+    async def store_then_post(services_: Services, media_id: int, processed: Any) -> Any:
+        variants = await store(services_, media_id, processed)
+        made.extend(entry["key"] for formats in variants.values() for entry in formats.values())
+        async with services_.db.begin() as conn:  # a post claims the photo meanwhile
+            await conn.execute(
+                update(media_attachments).where(media_attachments.c.id == media_id).values(status_id=777)
+            )
+        return variants
+
+    monkeypatch.setattr(uploads_service, "_store_variants", store_then_post)
+    response = await client.put(f"/api/v1/media/{media['id']}", headers=user["headers"], data={"filter": "moon"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "Cannot change the filter of posted media"
+    assert made
+    for key in made:
+        assert await services.blobs.stat(key) is None, key
+    assert _keys(await _row(services, media["id"])) == before
+    for key in before.values():
+        assert await services.blobs.stat(key) is not None, key
