@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from lumigram.bootstrap import Services
 from lumigram.feed import store
-from lumigram.graph.service import follower_ids
+from lumigram.graph.service import follower_ids, hidden_account_ids
 from lumigram.infra.bus import Consumer, Event
-from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
+from lumigram.infra.tables import accounts, blocks, follows, mutes, status_tags, statuses, tag_follows, tags, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,33 @@ async def _to_followers(services: Services, author_id: int, post_ids: list[int],
         if not batch:
             return
         if adding:
-            await store.add(services, await store.receiving(services, batch), post_ids)
+            readers = set(await store.receiving(services, batch)) - await _muters(services, author_id, batch)
+            await store.add(services, sorted(readers), post_ids)
         else:
             await store.remove(services, batch, post_ids)
         after = batch[-1]
+
+
+async def _muters(services: Services, author_id: int, account_ids: list[int]) -> set[int]:
+    """Those of ``account_ids`` who mute the author or block or are blocked by them: the
+    post never enters their feeds."""
+    now = utcnow()
+    query = select(mutes.c.account_id).where(
+        mutes.c.target_account_id == author_id,
+        mutes.c.account_id.in_(account_ids),
+        mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+    )
+    blocked = select(blocks.c.account_id).where(
+        blocks.c.target_account_id == author_id, blocks.c.account_id.in_(account_ids)
+    )
+    blocking = select(blocks.c.target_account_id).where(
+        blocks.c.account_id == author_id, blocks.c.target_account_id.in_(account_ids)
+    )
+    async with services.db.connect() as conn:
+        found = set((await conn.execute(query)).scalars())
+        found.update((await conn.execute(blocked)).scalars())
+        found.update((await conn.execute(blocking)).scalars())
+    return found
 
 
 async def _tag_followers(services: Services, tag_names: list[str]) -> list[int]:
@@ -130,6 +153,16 @@ async def _remove_unwanted(services: Services, account_id: int, post_ids: list[i
     await store.remove(services, [account_id], [p for p in post_ids if p not in kept])
 
 
+async def _without_hidden_authors(services: Services, account_id: int, post_ids: list[int]) -> list[int]:
+    hidden = await hidden_account_ids(services, account_id)
+    if not hidden or not post_ids:
+        return post_ids
+    query = select(statuses.c.id).where(statuses.c.id.in_(post_ids), statuses.c.account_id.in_(hidden))
+    async with services.db.connect() as conn:
+        dropped = set((await conn.execute(query)).scalars())
+    return [p for p in post_ids if p not in dropped]
+
+
 def consumers(services: Services) -> list[Consumer]:
     async def post_created(event: Event) -> None:
         payload = event.payload
@@ -143,8 +176,10 @@ def consumers(services: Services) -> list[Consumer]:
         if await _followers_count(services, author_id) <= services.settings.fanout_celebrity_threshold:
             await _to_followers(services, author_id, [status_id], adding=True)
         tag_names = [str(t) for t in payload.get("tags") or []]
-        readers = await _tag_followers(services, tag_names)
-        await store.add(services, await store.receiving(services, readers), [status_id])
+        readers = await store.receiving(services, await _tag_followers(services, tag_names))
+        if readers:
+            shielded = await _muters(services, author_id, readers)
+            await store.add(services, [r for r in readers if r not in shielded], [status_id])
 
     async def post_deleted(event: Event) -> None:
         status_id, author_id = _int(event.payload, "status_id"), _int(event.payload, "account_id")
@@ -157,7 +192,7 @@ def consumers(services: Services) -> list[Consumer]:
         follower, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
         if follower is None or target is None:
             return
-        if await store.receiving(services, [follower]):
+        if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
             await store.add(services, [follower], await recent_posts(services, target))
 
     async def author_hidden(event: Event) -> None:
@@ -187,7 +222,7 @@ def consumers(services: Services) -> list[Consumer]:
         posts = await _tag_posts(services, tag_id)
         if event.type == "tag.followed":
             if await store.receiving(services, [account]):
-                await store.add(services, [account], posts)
+                await store.add(services, [account], await _without_hidden_authors(services, account, posts))
         else:
             await _remove_unwanted(services, account, posts)
 

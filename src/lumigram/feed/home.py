@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.bootstrap import Services
 from lumigram.feed import store
 from lumigram.graph.models import Page, PageRequest
+from lumigram.graph.service import hidden_account_ids
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
@@ -117,8 +118,14 @@ async def rebuild(services: Services, account_id: int) -> None:
     """Fill the account's cached feed from the database. Fan-out writes into it while
     this runs (the building marker), so nothing posted meanwhile is missed."""
     await store.begin_rebuild(services, account_id)
+    hidden = await hidden_account_ids(services, account_id)
     async with services.db.connect() as conn:
         ids = await pull(conn, account_id, None, store.FEED_CAP)
+        if hidden and ids:
+            # Muted and blocked authors never enter the cached feed (fan-out skips them too).
+            rows = await conn.execute(select(statuses.c.id, statuses.c.account_id).where(statuses.c.id.in_(ids)))
+            dropped = {row.id for row in rows if row.account_id in hidden}
+            ids = [i for i in ids if i not in dropped]
     await store.finish_rebuild(services, account_id, ids)
 
 
