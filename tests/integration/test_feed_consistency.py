@@ -11,6 +11,7 @@ accounts they follow, minus those blocked either way or muted, newest first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import Callable
@@ -79,10 +80,9 @@ class FeedMachine(RuleBasedStateMachine):
         self.ids = self._run(create())
 
     def _try(self, coro: Any) -> None:
-        try:
+        # Refused by the rules (e.g. following someone who blocks you): state unchanged.
+        with contextlib.suppress(LumigramError):
             self._run(coro)
-        except LumigramError:
-            pass  # refused by the rules (e.g. following someone who blocks you): state unchanged
 
     @rule(a=user_index, b=user_index)
     def follow(self, a: int, b: int) -> None:
