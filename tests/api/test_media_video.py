@@ -318,3 +318,19 @@ def test_mastodon_py_waits_for_a_video_with_synchronous_media_post(server: LiveS
     assert served.headers["content-type"] == "video/mp4"
     with pytest.raises(MastodonError, match="could not be processed"):
         api.media_post(make_clip(video=False), mime_type="video/mp4", file_name="voice.mp4", synchronous=True)
+
+
+async def test_an_upload_larger_than_one_s3_part_is_streamed_through(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    user = await create_user(client)
+    # A real clip plus a 9 MB top-level `free` box (padding every MP4 reader skips): more than
+    # one 8 MiB multipart part on S3, and many chunks for the folder and the download.
+    padding = 9 * 1024 * 1024
+    data = make_clip(seconds=1) + (padding + 8).to_bytes(4, "big") + b"free" + bytes(padding)
+    response = await _upload(client, user["headers"], data)
+    assert response.status_code == 202, response.text
+    settled = await _settled(client, user["headers"], response.json()["id"])
+    assert settled.status_code == 200, settled.text
+    assert settled.json()["meta"]["original"]["duration"] == pytest.approx(1.0, abs=0.2)
+    assert await services.blobs.stat(_original_key(settled.json()["id"], data, "mp4")) is None
