@@ -334,3 +334,14 @@ async def test_an_upload_larger_than_one_s3_part_is_streamed_through(
     assert settled.status_code == 200, settled.text
     assert settled.json()["meta"]["original"]["duration"] == pytest.approx(1.0, abs=0.2)
     assert await services.blobs.stat(_original_key(settled.json()["id"], data, "mp4")) is None
+
+
+async def test_a_filter_on_a_video_is_refused_rather_than_ignored(client: httpx.AsyncClient) -> None:
+    user = await create_user(client)
+    for fields in ({"filter": "juno"}, {"warmth": "20"}):
+        response = await _upload(client, user["headers"], make_clip(seconds=0.5, audio=False), **fields)
+        assert response.status_code == 422, response.text
+        assert "can only be set on photos" in response.json()["error"]
+    plain = await _upload(client, user["headers"], make_clip(seconds=0.5, audio=False), filter="normal")
+    assert plain.status_code == 202, plain.text
+    assert (await _settled(client, user["headers"], plain.json()["id"])).status_code == 200

@@ -112,6 +112,9 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
         raise ValidationFailed.field("file", "ERR_BLANK", "can't be blank")
     head = await file.read(64)
     if sniff_video(head) is not None:
+        if params.filter not in (None, "normal") or params.adjustments():
+            # Looks are rendered on photos only; silently ignoring them would surprise the client.
+            raise ValidationFailed.field("filter", "ERR_INVALID", "can only be set on photos")
         # Streamed to the store and transcoded by the worker. Mastodon's v1 route waits for
         # processing; answering 202 there too is what its own v2 does, and clients poll either way.
         video = await videos.start_video_upload(
