@@ -1,0 +1,138 @@
+"""Who sees a post, on every read path: viewer kinds × public and private authors.
+
+Each case makes an author (open or private), a viewer in one relation to them, and one
+post tagged #matrix; then asks every read endpoint of the posts and feed issues whether
+the viewer gets it. A muted author stays reachable directly (status, profile) but
+vanishes from every feed, as in Mastodon and Instagram.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import create_post, create_user
+
+VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
+PATHS = ("status", "history", "profile", "public", "tag", "home", "followers")
+
+# For each (author is private, viewer kind): the set of paths where the post (or, for
+# "followers", the author's follower list) is visible.
+EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers"}
+EXPECTED: dict[tuple[bool, str], set[str]] = {
+    (False, "anonymous"): EVERYWHERE_OPEN,
+    (False, "stranger"): EVERYWHERE_OPEN,
+    (False, "follower"): EVERYWHERE_OPEN | {"home"},
+    # An open account accepts the follow at once: the "pending" viewer is simply a follower.
+    (False, "pending"): EVERYWHERE_OPEN | {"home"},
+    (False, "blocked"): set(),
+    # Blocking hides the author's posts from you; their (public) follower list stays yours to see.
+    (False, "blocking"): {"followers"},
+    (False, "muted"): {"status", "history", "profile", "followers"},
+    (False, "self"): EVERYWHERE_OPEN | {"home"},
+    (True, "anonymous"): set(),
+    (True, "stranger"): set(),
+    (True, "follower"): {"status", "history", "profile", "home", "followers"},
+    (True, "pending"): set(),
+    (True, "blocked"): set(),
+    (True, "blocking"): set(),
+    (True, "muted"): {"status", "history", "profile", "followers"},
+    (True, "self"): {"status", "history", "profile", "home", "followers"},
+}
+
+
+async def _visible(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], author: dict[str, Any], post: dict[str, Any]
+) -> bool:
+    def has_post(response: httpx.Response) -> bool:
+        assert response.status_code == 200, (path, response.text)
+        return post["id"] in [item["id"] for item in response.json()]
+
+    if path == "status":
+        response = await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+    if path == "history":
+        response = await client.get(f"/api/v1/statuses/{post['id']}/history", headers=headers)
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+    if path == "profile":
+        return has_post(await client.get(f"/api/v1/accounts/{author['id']}/statuses", headers=headers))
+    if path == "public":
+        return has_post(await client.get("/api/v1/timelines/public", headers=headers))
+    if path == "tag":
+        return has_post(await client.get("/api/v1/timelines/tag/matrix", headers=headers))
+    if path == "home":
+        if not headers:
+            return (await client.get("/api/v1/timelines/home")).status_code == 200
+        return has_post(await client.get("/api/v1/timelines/home", headers=headers))
+    if path == "followers":
+        response = await client.get(f"/api/v1/accounts/{author['id']}/followers", headers=headers)
+        assert response.status_code == 200, response.text
+        return bool(response.json())  # the author always has one follower here
+    raise AssertionError(path)
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["open", "private"])
+@pytest.mark.parametrize("viewer_kind", VIEWERS)
+async def test_privacy_matrix(client: httpx.AsyncClient, private: bool, viewer_kind: str) -> None:
+    author, viewer, friend = [await create_user(client) for _ in range(3)]
+    if private:
+        await client.patch("/api/v1/accounts/update_credentials", headers=author["headers"], data={"locked": "true"})
+
+    async def follow(who: dict[str, Any]) -> None:
+        await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=who["headers"])
+        if private:
+            await client.post(f"/api/v1/follow_requests/{who['id']}/authorize", headers=author["headers"])
+
+    await follow(friend)  # so the follower list is never empty
+    if viewer_kind in ("follower", "muted"):
+        await follow(viewer)
+    if viewer_kind == "pending":
+        await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=viewer["headers"])
+    if viewer_kind == "blocked":
+        await client.post(f"/api/v1/accounts/{viewer['id']}/block", headers=author["headers"])
+    if viewer_kind == "blocking":
+        await client.post(f"/api/v1/accounts/{author['id']}/block", headers=viewer["headers"])
+    if viewer_kind == "muted":
+        await client.post(f"/api/v1/accounts/{author['id']}/mute", headers=viewer["headers"])
+    post = await create_post(client, author["headers"], text="Only for the right eyes #matrix")
+
+    headers: dict[str, str] = {}
+    if viewer_kind == "self":
+        headers = author["headers"]
+    elif viewer_kind != "anonymous":
+        headers = viewer["headers"]
+    seen = {path for path in PATHS if await _visible(client, path, headers, author, post)}
+    assert seen == EXPECTED[(private, viewer_kind)]
+
+
+@pytest.mark.parametrize("visibility", ["unlisted", "private", "direct"])
+async def test_post_visibility_levels(client: httpx.AsyncClient, visibility: str) -> None:
+    author, follower, mentioned, stranger = [await create_user(client) for _ in range(4)]
+    await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=follower["headers"])
+    post = await create_post(
+        client, author["headers"], text=f"hello @{mentioned['username']} #matrix", visibility=visibility
+    )
+    expected = {
+        "unlisted": {"anonymous", "stranger", "follower", "mentioned"},
+        "private": {"follower", "mentioned"},
+        "direct": {"mentioned"},
+    }[visibility]
+    viewers = {"anonymous": {}, "stranger": stranger["headers"], "follower": follower["headers"],
+               "mentioned": mentioned["headers"]}  # fmt: skip
+    seen = {
+        name
+        for name, headers in viewers.items()
+        if (await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)).status_code == 200
+    }
+    assert seen == expected
+    # None of these is in the public or hashtag timelines.
+    assert post["id"] not in [s["id"] for s in (await client.get("/api/v1/timelines/public")).json()]
+    assert post["id"] not in [s["id"] for s in (await client.get("/api/v1/timelines/tag/matrix")).json()]
+    in_home = post["id"] in [
+        s["id"] for s in (await client.get("/api/v1/timelines/home", headers=follower["headers"])).json()
+    ]
+    assert in_home == (visibility != "direct")
