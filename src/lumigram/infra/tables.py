@@ -379,22 +379,96 @@ tag_follows = Table(
     Index("ix_tag_follows_tag_id_account_id", "tag_id", "account_id"),
 )
 
+# --- interactions and notifications ---------------------------------------------------
+# A like. ``id`` is a time-sortable IdGenerator id: the cursor of GET /api/v1/favourites
+# and of a post's favourited_by list.
+favourites = Table(
+    "favourites",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_favourites_status_id_id", "status_id", "id"),
+    Index("ix_favourites_account_id_id", "account_id", "id"),
+)
+
+# A saved post (Mastodon's bookmark), private to its owner.
+bookmarks = Table(
+    "bookmarks",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_bookmarks_account_id_id", "account_id", "id"),
+)
+
+# One notification for ``account_id``. ``dedupe_key`` (derived from the causing event)
+# makes a redelivered event produce no second row; ``group_key`` gathers notifications
+# shown as one ("alice and 12 others liked your post").
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("from_account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status_id", BigInteger, nullable=True),
+    Column("group_key", String(128), nullable=False),
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_notifications_account_id_id", "account_id", "id"),
+    Index("ix_notifications_account_id_group_key_id", "account_id", "group_key", "id"),
+)
+
+# Where a user stopped reading a timeline (Mastodon's markers: home, notifications).
+markers = Table(
+    "markers",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("timeline", String(32), primary_key=True),
+    Column("last_read_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    _ts("updated_at", nullable=False),
+)
+
+# A Web Push subscription; Mastodon allows one per access token.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("token_id", BigInteger, ForeignKey("oauth_tokens.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint", Text, nullable=False),
+    Column("p256dh", String(255), nullable=False),
+    Column("auth", String(255), nullable=False),
+    Column("alerts", Text, nullable=False, server_default="{}"),
+    Column("policy", String(16), nullable=False, server_default="all"),
+    _ts("created_at", nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
     "blob_deletions",
     "blocks",
+    "bookmarks",
+    "favourites",
     "follow_requests",
     "follows",
+    "markers",
     "media_attachments",
     "mentions",
     "metadata",
     "mutes",
+    "notifications",
     "oauth_apps",
     "oauth_codes",
     "oauth_tokens",
     "outbox",
     "processed_events",
+    "push_subscriptions",
     "status_edits",
     "status_pins",
     "status_tags",
