@@ -44,6 +44,12 @@ class Services:
         """Worker processes for CPU-heavy media work, made on first use so that a process
         that never processes media never pays for them. Spawned, not forked: a fork would
         copy this process's event loop and database threads mid-flight."""
+        if self._cpu_pool is not None and getattr(self._cpu_pool, "_broken", False):
+            # A worker process died (killed, out of memory): the pool refuses all work
+            # from then on, so replace it rather than failing every later upload.
+            log.warning("the media worker pool broke; starting a new one")
+            self._cpu_pool.shutdown(wait=False, cancel_futures=True)
+            self._cpu_pool = None
         if self._cpu_pool is None:
             workers = max(1, min(os.cpu_count() or 1, 4))
             self._cpu_pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

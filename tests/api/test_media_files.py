@@ -18,16 +18,24 @@ from tests.factories import create_user
 BODY = bytes(range(256)) * 40  # 10,240 bytes
 
 
-async def _private_media(services: Services, client: httpx.AsyncClient, private: bool = True) -> str:
+async def _private_media(
+    services: Services, client: httpx.AsyncClient, private: bool = True, name: str = "1080"
+) -> str:
     user = await create_user(client)
     media_id = services.ids.next_id()
-    key = f"media/{media_id}/original-0123456789abcdef.jpg"
+    key = f"media/{media_id}/{name}-0123456789abcdef.jpg"
     await services.blobs.put(key, BODY, "image/jpeg")
     async with services.db.begin() as conn:
         await conn.execute(
             insert(media_attachments).values(
-                id=media_id, account_id=int(user["id"]), kind="image", state="ready", original_key=key,
-                content_type="image/jpeg", size=len(BODY), private=private, created_at=utcnow(),
+                id=media_id,
+                account_id=int(user["id"]),
+                kind="image",
+                state="ready",
+                content_type="image/jpeg",
+                size=len(BODY),
+                private=private,
+                created_at=utcnow(),
             )
         )
     await forget_privacy(services, media_id)
@@ -108,7 +116,7 @@ async def test_private_media_needs_a_valid_unexpired_signature(client: httpx.Asy
     expires, signature = signing.sign(secret, key, now=past)
     assert (await client.get(f"/media/{key}?exp={expires}&sig={signature}")).status_code == 404
 
-    other_key = key.replace("original", "small")
+    other_key = key.replace("1080-", "320-")
     expires, signature = signing.sign(secret, key)
     assert (await client.get(f"/media/{other_key}?exp={expires}&sig={signature}")).status_code == 404
 
@@ -127,3 +135,12 @@ def test_signatures_are_bound_to_key_and_time() -> None:
     assert not signing.verify("s" * 40, "media/1/b.jpg", expires, signature, now=1_000_000)
     assert not signing.verify("t" * 40, "media/1/a.jpg", expires, signature, now=1_000_000)
     assert not signing.verify("s" * 40, "media/1/a.jpg", expires, signature, now=expires + 1)
+
+
+@pytest.mark.parametrize("name", ["original", "master"])
+async def test_originals_and_masters_are_never_served(client: httpx.AsyncClient, services: Services, name: str) -> None:
+    """The upload as sent (with its metadata) and the unfiltered master stay server-side."""
+    key = await _private_media(services, client, private=False, name=name)
+    assert await services.blobs.stat(key) is not None
+    assert (await client.get(f"/{key}")).status_code == 404
+    assert (await _fetch(client, media_url(services, key, private=True))).status_code == 404

@@ -25,6 +25,8 @@ PRIVACY_TTL = 60
 MEDIA_PREFIX = "media/"
 #: File-name prefix of a photo's unfiltered master under ``media/<id>/``.
 MASTER_PREFIX = "master-"
+ORIGINAL_PREFIX = "original-"
+UNSERVED_PREFIXES = (MASTER_PREFIX, ORIGINAL_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,9 @@ async def authorize(services: Services, key: str, expires: int | None, signature
     private = False
     media_id = media_id_of(key)
     if media_id is not None:
-        if key.rsplit("/", 1)[-1].startswith(MASTER_PREFIX):
+        # Kept for re-rendering or transcoding, never for viewers: the master still has
+        # the unfiltered pixels, the original upload still has its metadata.
+        if key.rsplit("/", 1)[-1].startswith(UNSERVED_PREFIXES):
             raise NotFound()
         flag = await is_private(services, media_id)
         if flag is None:
