@@ -91,6 +91,7 @@ class LoadResult:
     scheduled: int
     kinds: dict[str, KindStats]
     timeouts: int
+    error_types: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         every = KindStats(
@@ -105,6 +106,7 @@ class LoadResult:
             "seconds": round(self.seconds, 2),
             "scheduled": self.scheduled,
             "timeouts": self.timeouts,
+            "error_types": self.error_types,
             "all": every.summary(self.seconds),
             "kinds": {name: stats.summary(self.seconds) for name, stats in sorted(self.kinds.items())},
         }
@@ -187,6 +189,7 @@ async def _worker_main(
     latencies: dict[str, list[float]] = {}
     statuses: dict[str, dict[int, int]] = {}
     errors: dict[str, int] = {}
+    error_types: dict[str, int] = {}
     pending = 0
 
     async def connection_loop() -> None:
@@ -200,9 +203,11 @@ async def _worker_main(
                 intended, request, raw = item
                 try:
                     status, body = await conn.send(raw)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
                     conn.close()
                     errors[request.kind] = errors.get(request.kind, 0) + 1
+                    name = type(exc).__name__
+                    error_types[name] = error_types.get(name, 0) + 1
                 else:
                     latencies.setdefault(request.kind, []).append((time.perf_counter() - intended) * 1000)
                     codes = statuses.setdefault(request.kind, {})
@@ -242,6 +247,7 @@ async def _worker_main(
         "latencies": {k: np.asarray(v, dtype=np.float64) for k, v in latencies.items()},
         "statuses": statuses,
         "errors": errors,
+        "error_types": error_types,
     }
 
 
@@ -319,6 +325,10 @@ def run_load(
         scheduled=sum(r["scheduled"] for r in results),
         kinds=kinds,
         timeouts=sum(r["timeouts"] for r in results),
+        error_types={
+            name: sum(r["error_types"].get(name, 0) for r in results)
+            for name in {n for r in results for n in r["error_types"]}
+        },
     )
 
 
