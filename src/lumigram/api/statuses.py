@@ -23,6 +23,7 @@ from lumigram.api.params import openapi_body, parse, read_params
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity, version_entity
 from lumigram.errors import NotFound, ValidationFailed
+from lumigram.feed import relevance
 from lumigram.graph.models import PageRequest
 from lumigram.posts import queries
 from lumigram.posts import service as posts
@@ -276,6 +277,9 @@ async def account_statuses(
 ) -> Response:
     del exclude_reblogs  # there are no reblogs here; accepted because clients send it
     viewer_id = viewer.account_id if viewer else None
+    if viewer_id is not None and page.max_id is None and page.min_id is None and page.since_id is None:
+        # Opening someone's profile is a signal of interest (relevance ranking's affinity).
+        await relevance.record_visit(services, viewer_id, _status_id(account_id))
     result = await queries.account_posts(
         services,
         viewer_id,

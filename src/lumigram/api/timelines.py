@@ -6,7 +6,8 @@ and a ``Link`` header, as Mastodon clients expect.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
 from lumigram.bootstrap import Services
-from lumigram.feed import home, public
+from lumigram.feed import home, public, relevance
 from lumigram.graph.models import Page
 from lumigram.posts import tags as hashtags
 from lumigram.posts.models import HydratedPost
@@ -37,14 +38,41 @@ def _page_response(services: Services, request: Request, page: Page[HydratedPost
 
 @router.get(
     "/api/v1/timelines/home",
-    summary="Posts of the accounts and hashtags you follow, newest first",
+    summary="Posts of the accounts and hashtags you follow, newest first (or by relevance)",
     dependencies=[require_scopes(*READ_STATUSES)],
 )
 async def home_timeline(
-    request: Request, viewer: CurrentAccount, services: ServicesDep, page: StatusesPage
+    request: Request,
+    viewer: CurrentAccount,
+    services: ServicesDep,
+    page: StatusesPage,
+    order: Annotated[Literal["chronological", "relevance"], Query(description="An extension")] = "chronological",
+    explain: Annotated[bool, Query(description="With order=relevance: each post's score parts")] = False,
+    offset: Annotated[int, Query(ge=0, le=relevance.CANDIDATES, description="With order=relevance")] = 0,
 ) -> Response:
+    if order == "relevance":
+        return await _relevance_page(request, viewer.account_id, services, page.limit, offset, explain)
     result = await home.home(services, viewer.account_id, page)
     return _page_response(services, request, result, viewer.account_id)
+
+
+async def _relevance_page(
+    request: Request, viewer_id: int, services: Services, limit: int, offset: int, explain: bool
+) -> Response:
+    ranked = await relevance.ranked_home(services, viewer_id, offset, limit)
+    cache: dict[int, dict[str, Any]] = {}
+    body = []
+    for entry in ranked:
+        entity = status_entity(services, entry.item, viewer_id, cache)
+        if explain:
+            entity["lumigram"] = {**entity["lumigram"], "score": {"total": round(entry.score, 4), **entry.components}}
+        body.append(entity)
+    headers = {}
+    if len(ranked) == limit and offset + limit < relevance.CANDIDATES:
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+        query = urlencode([*kept, ("offset", str(offset + limit))])
+        headers["Link"] = f'<{services.settings.base_url}{request.url.path}?{query}>; rel="next"'
+    return OrjsonResponse(body, headers=headers)
 
 
 @router.get(
