@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import func, select
 
 from lumigram.bootstrap import Services
+from lumigram.infra.tables import media_attachments
 from tests.factories import create_user
 
 
@@ -37,13 +39,28 @@ def _png_bomb(side: int = 30_000) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
     )
 
 
-async def _upload(client: httpx.AsyncClient, headers: dict[str, str], data: bytes, name: str, mime: str,
-                  **fields: str) -> httpx.Response:
+def _gif_with_frames(frames: int) -> bytes:
+    """A 1×1 animated GIF of ``frames`` frames, written by hand (Pillow would merge them)."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
+    frame = (
+        b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # graphic control: 0.1 s
+        + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)  # image descriptor
+        + b"\x02\x02\x44\x01\x00"  # LZW: clear, pixel 0, end
+    )  # fmt: skip
+    return screen + frame * frames + b"\x3b"
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], data: bytes, name: str, mime: str, **fields: str
+) -> httpx.Response:
     return await client.post("/api/v2/media", headers=headers, files={"file": (name, data, mime)}, data=fields)
 
 
@@ -98,6 +115,7 @@ async def test_png_with_alpha_webp_and_gif_are_accepted(client: httpx.AsyncClien
         ("page.jpg", b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>", "could not be read"),
         ("truncated.jpg", _jpeg_with_gps_rotated()[:600], "could not be read"),
         ("bomb.png", _png_bomb(), "50 megapixels"),
+        ("party.gif", _gif_with_frames(10_000), "at most 1000 frames"),
     ],
 )
 async def test_hostile_files_are_refused_clearly(
@@ -108,6 +126,17 @@ async def test_hostile_files_are_refused_clearly(
     assert response.status_code == 422, response.text
     assert phrase in response.json()["error"]
     assert (await client.get("/healthz")).status_code == 200
+    async with services.db.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(media_attachments))).scalar_one() == 0
+    media_folder = services.settings.data_dir / "media"
+    if services.settings.media_url.startswith("file://") and media_folder.exists():
+        assert [p for p in media_folder.rglob("*") if p.is_file()] == []  # no blob left behind
+
+
+async def test_a_short_animated_gif_is_accepted(client: httpx.AsyncClient) -> None:
+    user = await create_user(client)
+    response = await _upload(client, user["headers"], _gif_with_frames(12), "loop.gif", "image/gif")
+    assert response.status_code == 200, response.text
 
 
 async def test_alt_text_and_focus_can_be_changed_by_the_owner_only(client: httpx.AsyncClient) -> None:
