@@ -28,7 +28,12 @@ ROUTER_MODULES = (
     "lumigram.api.media_files",
     "lumigram.api.media",
     "lumigram.api.statuses",
+    "lumigram.api.interactions",
     "lumigram.api.timelines",
+    "lumigram.api.notifications",
+    "lumigram.api.markers",
+    "lumigram.api.push",
+    "lumigram.api.streaming",
     "lumigram.web.auth_pages",
 )
 

@@ -234,22 +234,24 @@ def create_user(
 
 
 
-async def _reconcile_counts(settings: Settings) -> int:
+async def _reconcile_counts(settings: Settings) -> tuple[int, int]:
     from lumigram.bootstrap import build_services
     from lumigram.graph.reconcile import reconcile_counts
+    from lumigram.interactions.reconcile import reconcile_status_counts
 
     services = build_services(settings)
     try:
-        return await reconcile_counts(services)
+        return await reconcile_counts(services), await reconcile_status_counts(services)
     finally:
         await services.close()
 
 
 @admin.command("reconcile-counts")
 def reconcile_counts() -> None:
-    """Recompute every account's followers/following counts from the follows table."""
-    fixed = asyncio.run(_reconcile_counts(_settings()))
-    out.print(f"fixed {fixed} account(s)")
+    """Recompute every account's followers/following counts and every post's like and
+    comment counts from their tables."""
+    accounts_fixed, posts_fixed = asyncio.run(_reconcile_counts(_settings()))
+    out.print(f"fixed {accounts_fixed} account(s) and {posts_fixed} post(s)")
 
 
 async def _sweep_media(settings: Settings) -> int:

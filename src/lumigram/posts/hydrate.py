@@ -1,8 +1,10 @@
 """Turning post ids into everything a client shows, in a fixed number of queries.
 
-A page of 40 posts costs the same eight queries as a page of one: posts, mentions,
-authors, media, tags, the viewer's pins and the viewer's follows and blocks among the
-authors. Nothing here loops over posts with a query inside.
+A page of 40 posts costs the same queries as a page of one: posts, mentions, authors,
+media, tags, the viewer's follows, blocks and mutes among the authors, and the viewer's
+pins, likes and bookmarks among the posts. Nothing here loops over posts with a query
+inside. Given the cache, like counts include the likes not yet folded into the
+``favourites_count`` column (one more round trip; see ``lumigram.interactions.counters``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
-from lumigram.infra.tables import accounts, media_attachments, mentions, status_pins, status_tags, statuses, tags
+from lumigram.infra.cache import Cache
+from lumigram.infra.tables import (
+    accounts,
+    bookmarks,
+    favourites,
+    media_attachments,
+    mentions,
+    status_pins,
+    status_tags,
+    statuses,
+    tags,
+)
+from lumigram.interactions.counters import pending, with_pending
 from lumigram.posts.models import HydratedPost, Mention, Post
 from lumigram.posts.visibility import ViewerContext, can_see, load_context
 from lumigram.uploads.service import MediaRecord
@@ -46,20 +60,38 @@ def post_from_row(row: Any) -> Post:
 
 
 async def hydrate_in(
-    conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int], check_visibility: bool = True
+    conn: AsyncConnection,
+    viewer_id: int | None,
+    post_ids: Sequence[int],
+    check_visibility: bool = True,
+    cache: Cache | None = None,
 ) -> list[HydratedPost]:
     """The posts of ``post_ids`` the viewer may see, in the order asked."""
-    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility))[0]
+    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache))[0]
+
+
+async def _viewer_marks(conn: AsyncConnection, table: Any, viewer_id: int | None, post_ids: list[int]) -> set[int]:
+    """Which of ``post_ids`` the viewer has a row for in ``table`` (likes, bookmarks, pins)."""
+    if viewer_id is None:
+        return set()
+    query = select(table.c.status_id).where(table.c.account_id == viewer_id, table.c.status_id.in_(post_ids))
+    return set((await conn.execute(query)).scalars())
 
 
 async def hydrate_with_context(
-    conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int], check_visibility: bool = True
+    conn: AsyncConnection,
+    viewer_id: int | None,
+    post_ids: Sequence[int],
+    check_visibility: bool = True,
+    cache: Cache | None = None,
 ) -> tuple[list[HydratedPost], ViewerContext]:
     """``hydrate_in``, plus the viewer's follows, blocks and mutes among the authors
     (feeds filter on them without another query)."""
     wanted = list(dict.fromkeys(i for i in post_ids if 0 < i <= MAX_ID))
     if not wanted:
         return [], ViewerContext(viewer_id)
+    # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
+    deltas = await pending(cache, wanted) if cache is not None else {}
     rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(wanted)))).all()
     if not rows:
         return [], ViewerContext(viewer_id)
@@ -123,17 +155,9 @@ async def hydrate_with_context(
     ).all():
         tag_names.setdefault(status_id, []).append(name)
 
-    pinned: set[int] = set()
-    if viewer_id is not None:
-        pinned = set(
-            (
-                await conn.execute(
-                    select(status_pins.c.status_id).where(
-                        status_pins.c.account_id == viewer_id, status_pins.c.status_id.in_(shown)
-                    )
-                )
-            ).scalars()
-        )
+    pinned = await _viewer_marks(conn, status_pins, viewer_id, shown)
+    liked = await _viewer_marks(conn, favourites, viewer_id, shown)
+    saved = await _viewer_marks(conn, bookmarks, viewer_id, shown)
 
     items = [
         HydratedPost(
@@ -143,15 +167,17 @@ async def hydrate_with_context(
             tags=tag_names.get(post_id, []),
             mentions=mentioned.get(post_id, []),
             pinned=post_id in pinned,
+            favourited=post_id in liked,
+            bookmarked=post_id in saved,
         )
         for post_id in wanted
         if post_id in visible
     ]
-    return items, context
+    return with_pending(items, deltas), context
 
 
 async def hydrate(
     services: Services, viewer_id: int | None, post_ids: Sequence[int], check_visibility: bool = True
 ) -> list[HydratedPost]:
     async with services.db.connect() as conn:
-        return await hydrate_in(conn, viewer_id, post_ids, check_visibility)
+        return await hydrate_in(conn, viewer_id, post_ids, check_visibility, services.cache)

@@ -1,0 +1,1 @@
+"""Likes, bookmarks and comment threads (the seed's interactions service)."""

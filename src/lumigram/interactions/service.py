@@ -1,0 +1,328 @@
+"""Likes, bookmarks and comment threads.
+
+* A like or bookmark needs the post to be visible to the liker (the one visibility
+  rule, ``lumigram.posts.visibility``): a post they may not see, blocks either way
+  included, is NotFound, exactly like one that does not exist. Comments are posts, so
+  liking a comment is the same call.
+* Writes are idempotent: a second like is a no-op (no second event, no second count).
+  The row and its outbox event (``favourite.created`` / ``favourite.removed``) share one
+  transaction; the post's counter is folded in asynchronously (``counters``).
+* Removing a like or a bookmark works even when the post has since become invisible
+  (the author went private, or a block came between), as in Mastodon; the answer is
+  then NotFound, because the post itself may not be shown.
+* A thread (``context``) is the chain of posts above a post and the tree of comments
+  below it, each filtered for the viewer, with muted and blocked authors' comments
+  (and the replies under them) left out; it is bounded so one huge thread cannot make
+  one request expensive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Integer, Table, delete, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.models import Account
+from lumigram.accounts.service import account_from_row
+from lumigram.bootstrap import Services
+from lumigram.errors import NotFound
+from lumigram.graph.models import MAX_ID, Page, PageRequest
+from lumigram.ids import shard_of
+from lumigram.infra.outbox import emit
+from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
+from lumigram.interactions import counters
+from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
+from lumigram.posts.models import HydratedPost
+from lumigram.posts.queries import window
+
+#: Mastodon's page size for statuses lists (favourites, bookmarks), and its largest.
+DEFAULT_STATUS_LIMIT = 20
+MAX_STATUS_LIMIT = 40
+#: Extra reads a saved-posts page may make to fill itself when some saved posts are no
+#: longer visible; past that it answers short (the Link header still moves on).
+FILL_ROUNDS = 4
+#: Bounds of a thread, as in Mastodon: at most 40 posts above, 4096 below.
+MAX_ANCESTORS = 40
+MAX_DESCENDANTS = 4096
+#: Deepest reply level followed below a post.
+MAX_DEPTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A post's context: the posts above it oldest first, the comments below in thread order."""
+
+    ancestors: list[HydratedPost] = field(default_factory=list)
+    descendants: list[HydratedPost] = field(default_factory=list)
+
+
+def _valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+async def _visible(conn: AsyncConnection, viewer_id: int, status_id: int) -> HydratedPost:
+    if not _valid_id(status_id):
+        raise NotFound
+    found = await hydrate_in(conn, viewer_id, [status_id])
+    if not found:
+        raise NotFound
+    return found[0]
+
+
+async def _shown(services: Services, viewer_id: int, status_id: int) -> HydratedPost:
+    """The post as the viewer now sees it (their flags, live counts); NotFound if hidden."""
+    found = await hydrate(services, viewer_id, [status_id])
+    if not found:
+        raise NotFound
+    return found[0]
+
+
+async def _insert_once(
+    services: Services, conn: AsyncConnection, table: Table, account_id: int, status_id: int
+) -> bool:
+    """Add the (account, post) row unless it exists, also under a race; True when written."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(table)
+        .values(
+            account_id=account_id,
+            status_id=status_id,
+            id=services.ids.next_id(shard_of(account_id)),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["account_id", "status_id"])
+        .returning(table.c.id)
+    )
+    try:
+        return (await conn.execute(statement)).first() is not None
+    except IntegrityError:
+        # The post was deleted between the visibility check and this insert.
+        raise NotFound from None
+
+
+async def _remove(conn: AsyncConnection, table: Table, account_id: int, status_id: int) -> bool:
+    statement = (
+        delete(table).where(table.c.account_id == account_id, table.c.status_id == status_id).returning(table.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+def _like_event(status_id: int, account_id: int, author_id: int) -> dict[str, Any]:
+    return {"status_id": str(status_id), "account_id": str(account_id), "status_account_id": str(author_id)}
+
+
+# --- likes ----------------------------------------------------------------------------
+
+
+async def favourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    """Like a post or comment the caller may see; a repeated like changes nothing."""
+    async with services.db.begin() as conn:
+        target = await _visible(conn, account_id, status_id)
+        added = await _insert_once(services, conn, favourites, account_id, status_id)
+        if added:
+            payload = _like_event(status_id, account_id, target.post.account_id)
+            await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
+    if added:
+        services.committed()
+        await counters.bump(services, status_id, 1)
+    return await _shown(services, account_id, status_id)
+
+
+async def unfavourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    """Take a like back; fine when there was none."""
+    if not _valid_id(status_id):
+        raise NotFound
+    async with services.db.begin() as conn:
+        removed = await _remove(conn, favourites, account_id, status_id)
+        if removed:
+            author_id = (
+                await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
+            ).scalar_one()
+            payload = _like_event(status_id, account_id, author_id)
+            await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
+    if removed:
+        services.committed()
+        await counters.bump(services, status_id, -1)
+    return await _shown(services, account_id, status_id)
+
+
+async def favourited_by(services: Services, viewer_id: int | None, status_id: int, page: PageRequest) -> Page[Account]:
+    """Who liked a post the viewer may see, newest like first, paged by the like's id.
+    Accounts that block the viewer or that the viewer blocks are left out."""
+    limit = page.clamped_limit()
+    if not _valid_id(status_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        if not await hydrate_in(conn, viewer_id, [status_id]):
+            raise NotFound
+        if page.is_empty():
+            return Page(limit=limit)
+        query = (
+            select(accounts, favourites.c.id.label("favourite_id"))
+            .join(favourites, favourites.c.account_id == accounts.c.id)
+            .where(favourites.c.status_id == status_id)
+        )
+        if viewer_id is not None:
+            query = query.where(
+                accounts.c.id.not_in(select(blocks.c.target_account_id).where(blocks.c.account_id == viewer_id)),
+                accounts.c.id.not_in(select(blocks.c.account_id).where(blocks.c.target_account_id == viewer_id)),
+            )
+        query, ascending = window(query, favourites.c.id, page, limit)
+        rows = list((await conn.execute(query)).all())
+    if ascending:
+        rows.reverse()
+    return Page(items=[account_from_row(row) for row in rows], cursors=[row.favourite_id for row in rows], limit=limit)
+
+
+# --- bookmarks ------------------------------------------------------------------------
+
+
+async def bookmark(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    """Save a post the caller may see; private to them, so no event and no counter."""
+    async with services.db.begin() as conn:
+        await _visible(conn, account_id, status_id)
+        await _insert_once(services, conn, bookmarks, account_id, status_id)
+    return await _shown(services, account_id, status_id)
+
+
+async def unbookmark(services: Services, account_id: int, status_id: int) -> HydratedPost:
+    if not _valid_id(status_id):
+        raise NotFound
+    async with services.db.begin() as conn:
+        await _remove(conn, bookmarks, account_id, status_id)
+    return await _shown(services, account_id, status_id)
+
+
+# --- the viewer's saved lists ------------------------------------------------------------
+
+
+def status_page_limit(page: PageRequest) -> int:
+    return max(1, min(page.limit, MAX_STATUS_LIMIT))
+
+
+async def _saved_page(services: Services, table: Table, viewer_id: int, page: PageRequest) -> Page[HydratedPost]:
+    """The viewer's rows of ``table`` newest first as posts, paged by the row's id.
+
+    Posts the viewer may no longer see are skipped, and the page is filled from further
+    rows, so a hidden post neither shows nor ends the list early.
+    """
+    limit = status_page_limit(page)
+    if page.is_empty():
+        return Page(limit=limit)
+    found: list[tuple[int, HydratedPost]] = []
+    request = page
+    ascending = False
+    async with services.db.connect() as conn:
+        for _ in range(FILL_ROUNDS):
+            query = select(table.c.id, table.c.status_id).where(table.c.account_id == viewer_id)
+            query, ascending = window(query, table.c.id, request, limit)
+            rows = list((await conn.execute(query)).all())
+            shown = await hydrate_in(conn, viewer_id, [r.status_id for r in rows], cache=services.cache)
+            posts = {item.post.id: item for item in shown}
+            found.extend((row.id, posts[row.status_id]) for row in rows if row.status_id in posts)
+            if len(found) >= limit or len(rows) < limit:
+                break
+            last = rows[-1].id
+            request = (
+                dataclasses.replace(request, min_id=last) if ascending else dataclasses.replace(request, max_id=last)
+            )
+    found = found[:limit]
+    if ascending:
+        found.reverse()
+    return Page(items=[item for _, item in found], cursors=[cursor for cursor, _ in found], limit=limit)
+
+
+async def list_favourites(services: Services, viewer_id: int, page: PageRequest) -> Page[HydratedPost]:
+    """The posts the viewer liked, most recent like first."""
+    return await _saved_page(services, favourites, viewer_id, page)
+
+
+async def list_bookmarks(services: Services, viewer_id: int, page: PageRequest) -> Page[HydratedPost]:
+    """The posts the viewer saved, most recently saved first."""
+    return await _saved_page(services, bookmarks, viewer_id, page)
+
+
+# --- threads ------------------------------------------------------------------------------
+
+
+async def _ancestor_ids(conn: AsyncConnection, parent_id: int) -> list[int]:
+    """The chain above a post, oldest first (at most MAX_ANCESTORS)."""
+    depth = literal_column("1", Integer).label("depth")
+    up = select(statuses.c.id, statuses.c.in_reply_to_id, depth).where(statuses.c.id == parent_id)
+    chain = up.cte("ancestors", recursive=True)
+    above = statuses.alias("above")
+    chain = chain.union_all(
+        select(above.c.id, above.c.in_reply_to_id, chain.c.depth + 1).where(
+            above.c.id == chain.c.in_reply_to_id, chain.c.depth < MAX_ANCESTORS
+        )
+    )
+    rows = (await conn.execute(select(chain.c.id).order_by(chain.c.depth.desc()))).scalars()
+    return list(rows)
+
+
+async def _descendant_edges(conn: AsyncConnection, status_id: int) -> list[tuple[int, int]]:
+    """(comment, the post it answers) for the tree below a post, shallowest first, bounded."""
+    depth = literal_column("1", Integer).label("depth")
+    first = select(statuses.c.id, statuses.c.in_reply_to_id, depth).where(statuses.c.in_reply_to_id == status_id)
+    tree = first.cte("descendants", recursive=True)
+    below = statuses.alias("below")
+    tree = tree.union_all(
+        select(below.c.id, below.c.in_reply_to_id, tree.c.depth + 1).where(
+            below.c.in_reply_to_id == tree.c.id, tree.c.depth < MAX_DEPTH
+        )
+    )
+    # No ORDER BY: both engines produce a recursive UNION ALL level by level, so the
+    # bound cuts the deepest replies, and without a sort the engine can stop at the
+    # bound instead of walking a huge thread to the end first.
+    query = select(tree.c.id, tree.c.in_reply_to_id).limit(MAX_DESCENDANTS)
+    return [(row.id, row.in_reply_to_id) for row in (await conn.execute(query)).all()]
+
+
+def _thread_order(root_id: int, edges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Depth first, each comment followed by its replies, siblings oldest first."""
+    children: dict[int, list[int]] = {}
+    parent_of: dict[int, int] = {}
+    for child, parent in edges:
+        children.setdefault(parent, []).append(child)
+        parent_of[child] = parent
+    ordered: list[tuple[int, int]] = []
+    stack = sorted(children.get(root_id, []), reverse=True)
+    while stack:
+        current = stack.pop()
+        ordered.append((current, parent_of[current]))
+        stack.extend(sorted(children.get(current, []), reverse=True))
+    return ordered
+
+
+async def context(services: Services, viewer_id: int | None, status_id: int) -> Thread:
+    """The thread around a post the viewer may see (NotFound otherwise)."""
+    if not _valid_id(status_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        found = await hydrate_in(conn, viewer_id, [status_id])
+        if not found:
+            raise NotFound
+        focus = found[0].post
+        above = await _ancestor_ids(conn, focus.in_reply_to_id) if focus.in_reply_to_id else []
+        below = _thread_order(status_id, await _descendant_edges(conn, status_id))
+        items, viewer = await hydrate_with_context(
+            conn, viewer_id, [*above, *(child for child, _ in below)], cache=services.cache
+        )
+    # Visibility (blocks included) is already applied; mutes hide comments in threads too,
+    # though a muted account's post is still shown when asked for directly.
+    by_id = {item.post.id: item for item in items if item.post.account_id not in viewer.muted}
+    ancestors = [by_id[i] for i in above if i in by_id]
+    shown = {status_id}
+    descendants = []
+    for child, parent in below:
+        # A reply under a hidden comment goes with it: shown alone it would answer nothing.
+        if parent in shown and child in by_id:
+            shown.add(child)
+            descendants.append(by_id[child])
+    return Thread(ancestors=ancestors, descendants=descendants)
