@@ -30,10 +30,6 @@ ROUTER_MODULES = (
     "lumigram.api.statuses",
     "lumigram.api.interactions",
     "lumigram.api.timelines",
-    "lumigram.api.notifications",
-    "lumigram.api.markers",
-    "lumigram.api.push",
-    "lumigram.api.streaming",
     "lumigram.web.auth_pages",
 )
 

@@ -15,17 +15,11 @@ def consumers(services: Services) -> list[Consumer]:
     from lumigram.accounts.handlers import consumers as account_consumers
     from lumigram.feed.fanout import consumers as feed_consumers
     from lumigram.interactions.handlers import consumers as interaction_consumers
-    from lumigram.notifications.handlers import consumers as notification_consumers
-    from lumigram.push.handlers import consumers as push_consumers
-    from lumigram.streaming.publisher import consumers as streaming_consumers
     from lumigram.uploads.handlers import consumers as upload_consumers
 
     return [
         *account_consumers(services),
         *upload_consumers(services),
         *feed_consumers(services),
-        *notification_consumers(services),
-        *push_consumers(services),
         *interaction_consumers(services),
-        *streaming_consumers(services),
     ]
