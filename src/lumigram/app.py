@@ -30,6 +30,7 @@ ROUTER_MODULES = (
     "lumigram.api.statuses",
     "lumigram.api.interactions",
     "lumigram.api.timelines",
+    "lumigram.api.push",
     "lumigram.web.auth_pages",
 )
 

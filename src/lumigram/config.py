@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     token_lifetime: Annotated[int, Field(ge=0)] = 0
     #: Log level for ``serve`` and ``worker``.
     log_level: str = "info"
+    #: The Web Push (VAPID) key pair, urlsafe base64 as Mastodon writes it. Unset, it is kept
+    #: in ``data_dir`` (SQLite) or derived from the secret key (PostgreSQL): see lumigram.push.keys.
+    vapid_private_key: str = ""
+    #: Optional; when given it must be the private key's public half (a typo fails at start).
+    vapid_public_key: str = ""
+    #: Accept push endpoints on this machine (``http://127.0.0.1``, ``localhost``) for development
+    #: and tests. Off by default: any user could otherwise make the server POST to local services.
+    push_loopback_endpoints: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -128,6 +136,28 @@ class Settings(BaseSettings):
     @classmethod
     def _sms_url(cls, value: str) -> str:
         return _check_scheme(value, SMS_SCHEMES)
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_private_key(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from lumigram.push.keys import parse_private_key
+
+            parse_private_key(value)
+        return value
+
+    @field_validator("vapid_public_key")
+    @classmethod
+    def _vapid_public_key(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if value and "vapid_private_key" in info.data:  # absent: its own error is reported
+            if not info.data["vapid_private_key"]:
+                raise ValueError("is set without LUMIGRAM_VAPID_PRIVATE_KEY")
+            from lumigram.push.keys import check_public_key
+
+            check_public_key(value, info.data["vapid_private_key"])
+        return value
 
     @field_validator("base_url", "media_base_url")
     @classmethod

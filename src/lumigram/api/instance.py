@@ -16,6 +16,7 @@ from lumigram import instance as info
 from lumigram.api.deps import ServicesDep
 from lumigram.api.responses import OrjsonResponse
 from lumigram.bootstrap import Services
+from lumigram.push.keys import vapid_keys
 
 router = APIRouter(tags=["instance"])
 
@@ -80,7 +81,7 @@ async def instance_v2(services: ServicesDep) -> Response:
     stats = await info.instance_stats(services)
     configuration = _configuration()
     configuration["urls"] = {"streaming": _streaming_url(services), "status": None}
-    configuration["vapid"] = {"public_key": ""}
+    configuration["vapid"] = {"public_key": vapid_keys(settings).public_key}
     configuration["translation"] = {"enabled": False}
     body = {
         "domain": settings.domain,
