@@ -30,6 +30,8 @@ ROUTER_MODULES = (
     "lumigram.api.statuses",
     "lumigram.api.interactions",
     "lumigram.api.timelines",
+    "lumigram.api.notifications",
+    "lumigram.api.markers",
     "lumigram.api.push",
     "lumigram.web.auth_pages",
 )

@@ -15,6 +15,7 @@ def consumers(services: Services) -> list[Consumer]:
     from lumigram.accounts.handlers import consumers as account_consumers
     from lumigram.feed.fanout import consumers as feed_consumers
     from lumigram.interactions.handlers import consumers as interaction_consumers
+    from lumigram.notifications.handlers import consumers as notification_consumers
     from lumigram.push.handlers import consumers as push_consumers
     from lumigram.uploads.handlers import consumers as upload_consumers
 
@@ -22,6 +23,7 @@ def consumers(services: Services) -> list[Consumer]:
         *account_consumers(services),
         *upload_consumers(services),
         *feed_consumers(services),
+        *notification_consumers(services),
         *interaction_consumers(services),
         *push_consumers(services),
     ]

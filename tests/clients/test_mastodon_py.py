@@ -136,3 +136,39 @@ def test_a_post_reaches_a_followers_home_timeline_within_a_second(server: LiveSe
     assert "old pier" in gone.text
     with pytest.raises(MastodonError):
         bob.status(posted.id)
+
+
+def test_likes_comments_and_saved_posts_through_mastodon_py(server: LiveServer) -> None:
+    alice = _logged_in(server, "alice_l")
+    bob = _logged_in(server, "bob_l")
+    carol = _logged_in(server, "carol_l")
+    photo = alice.media_post(_photo_with_gps(), mime_type="image/jpeg", synchronous=True)
+    post = alice.status_post("Morning light", media_ids=[photo.id])
+
+    liked = bob.status_favourite(post.id)
+    assert liked.favourited is True
+    assert liked.favourites_count == 1
+    assert bob.status_favourite(post.id).favourites_count == 1  # a second like counts once
+    carol.status_favourite(post.id)
+    assert [a.username for a in alice.status_favourited_by(post.id)] == ["carol_l", "bob_l"]
+    assert [s.id for s in bob.favourites()] == [post.id]
+
+    comment = bob.status_reply(post, "Lovely!")
+    assert comment.in_reply_to_id == post.id
+    answer = alice.status_reply(comment, "Thank you")
+    context = carol.status_context(post.id)
+    assert context.ancestors == []
+    assert [s.id for s in context.descendants] == [comment.id, answer.id]
+    assert [s.id for s in carol.status_context(answer.id).ancestors] == [post.id, comment.id]
+    assert carol.status_favourite(comment.id).favourites_count == 1  # a comment is liked like a post
+
+    saved = carol.status_bookmark(post.id)
+    assert saved.bookmarked is True
+    assert [s.id for s in carol.bookmarks()] == [post.id]
+    assert bob.bookmarks() == []
+    assert carol.status_unbookmark(post.id).bookmarked is False
+
+    assert bob.status_unfavourite(post.id).favourited is False
+    assert alice.status(post.id).favourites_count == 1
+    alice.status_delete(comment.id)  # the post's owner removes a comment on their post
+    assert [s.id for s in carol.status_context(post.id).descendants] == []

@@ -1,0 +1,1 @@
+"""Notifications (likes, comments, mentions, follows, new posts) and reading markers."""

@@ -1,0 +1,464 @@
+"""Making, reading and dismissing notifications.
+
+Writing: a consumer of a domain event (a like, a post, a follow) calls ``deliver`` with
+the recipients it worked out. One transaction inserts each notification and its
+``notification.created`` outbox event. The row's ``dedupe_key`` is derived from the
+causing event, the recipient and the type, and the insert ignores a clash, so an event
+delivered twice notifies once. Nobody is notified of their own action, by an account
+they block or that blocks them, or by one they muted with notifications muted; a muted
+account's posts (mentions, comments, messages, new posts) never notify, as in Mastodon.
+
+Reading: pages are newest first by notification id. The same block and mute rules are
+applied again at read time (they may have changed since), in SQL so paging stays exact,
+and a notification whose post the recipient can no longer see (deleted, gone private,
+author blocked) is skipped: no notification ever shows a post its reader may not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.models import Account
+from lumigram.accounts.service import account_from_row
+from lumigram.bootstrap import Services
+from lumigram.errors import NotFound
+from lumigram.graph.models import MAX_ID, PageRequest
+from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
+from lumigram.infra.bus import Event
+from lumigram.infra.outbox import emit
+from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, statuses, utcnow
+from lumigram.notifications.models import (
+    AUTHORED,
+    DEFAULT_LIMIT,
+    GROUPABLE,
+    MAX_LIMIT,
+    Filter,
+    Notification,
+    NotificationPage,
+)
+from lumigram.posts.hydrate import hydrate_in
+from lumigram.posts.models import HydratedPost
+
+#: A group ("alice and 12 others liked your post") keeps gathering for this long after
+#: its first notification; Mastodon's MAXIMUM_GROUP_SPAN_HOURS.
+MAX_GROUP_SPAN_HOURS = 12
+#: A page whose notifications are hidden (their post went private, say) reads on, at most
+#: this many times, so one page never turns into a scan of the whole list.
+MAX_ROUNDS = 5
+#: Workers' clocks may differ this much; see ``remove_for_post``.
+CLOCK_SKEW_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A notification just committed, to publish to its recipient's open streams."""
+
+    id: int
+    account_id: int
+    type: str
+
+
+def _insert(conn: AsyncConnection) -> Any:
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+# --- writing -------------------------------------------------------------------------
+
+
+async def _silenced(conn: AsyncConnection, actor_id: int, recipients: Sequence[int]) -> tuple[set[int], set[int]]:
+    """Of ``recipients``: those who must hear nothing from ``actor_id`` (a block either
+    way, or a mute that mutes notifications), and those who muted the actor at all."""
+    now = utcnow()
+    silent: set[int] = set()
+    silent.update(
+        (
+            await conn.execute(
+                select(blocks.c.account_id).where(
+                    blocks.c.target_account_id == actor_id, blocks.c.account_id.in_(recipients)
+                )
+            )
+        ).scalars()
+    )
+    silent.update(
+        (
+            await conn.execute(
+                select(blocks.c.target_account_id).where(
+                    blocks.c.account_id == actor_id, blocks.c.target_account_id.in_(recipients)
+                )
+            )
+        ).scalars()
+    )
+    muting: set[int] = set()
+    for muter, notifications_too in (
+        await conn.execute(
+            select(mutes.c.account_id, mutes.c.notifications).where(
+                mutes.c.target_account_id == actor_id,
+                mutes.c.account_id.in_(recipients),
+                mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+            )
+        )
+    ).all():
+        muting.add(muter)
+        if notifications_too:
+            silent.add(muter)
+    return silent, muting
+
+
+async def _group_key(services: Services, recipient: int, type_: str, status_id: int | None, own_id: int) -> str:
+    """Mastodon 4.3's grouping: favourites of one post, or follows, made within
+    ``MAX_GROUP_SPAN_HOURS`` of the group's first share a key. The group's starting hour
+    lives in the cache; losing it only starts a new group early."""
+    if type_ not in GROUPABLE:
+        return f"ungrouped-{own_id}"
+    prefix = f"{type_}-{status_id}" if status_id is not None else type_
+    bucket = int(utcnow().timestamp()) // 3600
+    key = f"notification-group:{recipient}:{prefix}"
+    previous = await services.cache.get(key)
+    if previous is not None and previous.isdigit() and bucket < int(previous) + MAX_GROUP_SPAN_HOURS:
+        bucket = int(previous)
+    await services.cache.set(key, str(bucket).encode(), ttl=MAX_GROUP_SPAN_HOURS * 3600)
+    return f"{prefix}-{bucket}"
+
+
+async def deliver(
+    services: Services,
+    event: Event,
+    actor_id: int,
+    wanted: Iterable[tuple[int, str]],
+    status_id: int | None = None,
+    still_true: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
+) -> list[Created]:
+    """Notify each (recipient, type) of ``wanted`` about ``actor_id``'s action, once.
+
+    ``still_true`` runs inside the transaction: when the cause has already been undone
+    (the like withdrawn, the post deleted) nothing is written.
+    """
+    pairs = list(dict.fromkeys((r, t) for r, t in wanted if r != actor_id))
+    if not pairs:
+        return []
+    planned = []
+    for recipient, type_ in pairs:
+        own_id = services.ids.next_id(shard_of(recipient))
+        planned.append((own_id, recipient, type_, await _group_key(services, recipient, type_, status_id, own_id)))
+    created: list[Created] = []
+    async with services.db.begin() as conn:
+        if still_true is not None and not await still_true(conn):
+            return []
+        silent, muting = await _silenced(conn, actor_id, sorted({r for r, _ in pairs}))
+        now = utcnow()
+        for own_id, recipient, type_, group_key in planned:
+            if recipient in silent or (recipient in muting and type_ in AUTHORED):
+                continue
+            statement = (
+                _insert(conn)(notifications)
+                .values(
+                    id=own_id,
+                    account_id=recipient,
+                    from_account_id=actor_id,
+                    type=type_,
+                    status_id=status_id,
+                    group_key=group_key,
+                    dedupe_key=f"{event.id}:{recipient}:{type_}",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(notifications.c.id)
+            )
+            if (await conn.execute(statement)).first() is None:
+                continue  # this event already notified this recipient
+            await emit(
+                conn,
+                services.ids,
+                "notification.created",
+                {"notification_id": str(own_id), "account_id": str(recipient), "type": type_},
+                shard=shard_of(recipient),
+            )
+            created.append(Created(own_id, recipient, type_))
+    if created:
+        services.committed()
+    return created
+
+
+async def remove_for_post(services: Services, status_id: int) -> None:
+    """Take away every notification about a deleted post.
+
+    The table has no index on ``status_id``; but a post's notifications were all made
+    after the post, so their time-sortable ids are bounded below by the post's, and the
+    primary key narrows the search to the notifications made since (less a margin for
+    workers' clocks)."""
+    floor = lowest_id_at(unix_ms_of(status_id) - CLOCK_SKEW_MS)
+    async with services.db.begin() as conn:
+        await conn.execute(
+            delete(notifications).where(notifications.c.id >= floor, notifications.c.status_id == status_id)
+        )
+
+
+async def remove(services: Services, recipient: int, actor_id: int, type_: str, status_id: int | None = None) -> None:
+    """Take back ``actor_id``'s notifications of ``type_`` to ``recipient`` (an unlike, a
+    settled follow request)."""
+    where = [
+        notifications.c.account_id == recipient,
+        notifications.c.from_account_id == actor_id,
+        notifications.c.type == type_,
+    ]
+    if status_id is not None:
+        where.append(notifications.c.status_id == status_id)
+    async with services.db.begin() as conn:
+        await conn.execute(delete(notifications).where(*where))
+
+
+async def forget_pair(services: Services, a: int, b: int) -> None:
+    """A block takes away the notifications between the two, both ways (as in Mastodon),
+    so an unblock does not bring them back."""
+    async with services.db.begin() as conn:
+        for recipient, sender in ((a, b), (b, a)):
+            await conn.execute(
+                delete(notifications).where(
+                    notifications.c.account_id == recipient, notifications.c.from_account_id == sender
+                )
+            )
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def _not_silenced(recipient: int) -> list[ColumnElement[bool]]:
+    """Hide notifications from accounts blocked either way or muted with notifications."""
+    sender = notifications.c.from_account_id
+    now = utcnow()
+    return [
+        not_(exists().where(blocks.c.account_id == recipient, blocks.c.target_account_id == sender)),
+        not_(exists().where(blocks.c.account_id == sender, blocks.c.target_account_id == recipient)),
+        not_(
+            exists().where(
+                mutes.c.account_id == recipient,
+                mutes.c.target_account_id == sender,
+                mutes.c.notifications.is_(True),
+                mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+            )
+        ),
+    ]
+
+
+def visible_rows(recipient: int, flt: Filter) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a listing: the recipient's own, filtered, not silenced."""
+    where = [notifications.c.account_id == recipient, *_not_silenced(recipient)]
+    if flt.types is not None:
+        where.append(notifications.c.type.in_(sorted(flt.types)))
+    if flt.exclude_types:
+        where.append(notifications.c.type.not_in(sorted(flt.exclude_types)))
+    if flt.account_id is not None:
+        where.append(notifications.c.from_account_id == flt.account_id)
+    return where
+
+
+async def _accounts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Account]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(wanted)))).all()
+    return {row.id: account_from_row(row) for row in rows}
+
+
+async def visible_posts(conn: AsyncConnection, recipient: int, status_ids: Iterable[int]) -> dict[int, HydratedPost]:
+    """The posts of ``status_ids`` the recipient may see now (the one visibility rule)."""
+    wanted = sorted(set(status_ids))
+    return {item.post.id: item for item in await hydrate_in(conn, recipient, wanted)} if wanted else {}
+
+
+async def materialise(conn: AsyncConnection, recipient: int, rows: Sequence[Any]) -> list[Notification]:
+    """Rows to records in the order given, dropping those whose post is out of sight."""
+    senders = await _accounts(conn, (row.from_account_id for row in rows))
+    posts = await visible_posts(conn, recipient, (row.status_id for row in rows if row.status_id is not None))
+    found = []
+    for row in rows:
+        sender = senders.get(row.from_account_id)
+        post = posts.get(row.status_id) if row.status_id is not None else None
+        if sender is None or (row.status_id is not None and post is None):
+            continue
+        found.append(Notification(row.id, row.type, row.created_at, row.group_key, sender, post))
+    return found
+
+
+def window(query: Select[Any], page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
+    """max_id/since_id/min_id on notification ids; True when rows come oldest first."""
+    column = notifications.c.id
+    if page.max_id is not None:
+        query = query.where(column < page.max_id)
+    if page.since_id is not None:
+        query = query.where(column > page.since_id)
+    if page.min_id is not None:
+        return query.where(column > page.min_id).order_by(column.asc()).limit(limit), True
+    return query.order_by(column.desc()).limit(limit), False
+
+
+def clamp(limit: int) -> int:
+    return max(1, min(limit, MAX_LIMIT))
+
+
+async def list_notifications(
+    services: Services, recipient: int, page: PageRequest, flt: Filter = Filter()
+) -> NotificationPage:
+    """One page of the recipient's notifications, newest first."""
+    limit = clamp(page.limit or DEFAULT_LIMIT)
+    if page.is_empty():
+        return NotificationPage()
+    items: list[Notification] = []
+    scanned: list[int] = []
+    more = ascending = False
+    cursor = page
+    async with services.db.connect() as conn:
+        for _ in range(MAX_ROUNDS):
+            query, ascending = window(select(notifications).where(*visible_rows(recipient, flt)), cursor, limit)
+            rows = (await conn.execute(query)).all()
+            scanned.extend(row.id for row in rows)
+            items.extend(await materialise(conn, recipient, rows))
+            more = len(rows) == limit
+            if not more or len(items) >= limit:
+                break
+            last = rows[-1].id
+            cursor = PageRequest(
+                max_id=cursor.max_id if ascending else last,
+                since_id=cursor.since_id,
+                min_id=last if ascending else None,
+                limit=limit,
+            )
+    if len(items) > limit:
+        items = items[:limit]
+        scanned = scanned[: scanned.index(items[-1].id) + 1]
+        more = True
+    if ascending:
+        items.reverse()
+    if not scanned:
+        return NotificationPage(items, more=False)
+    return NotificationPage(items, newest_id=max(scanned), oldest_id=min(scanned), more=more)
+
+
+async def get_notification(services: Services, recipient: int, notification_id: int) -> Notification:
+    if not 0 < notification_id <= MAX_ID:
+        raise NotFound
+    async with services.db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(notifications).where(notifications.c.id == notification_id, *visible_rows(recipient, Filter()))
+            )
+        ).all()
+        found = await materialise(conn, recipient, rows)
+    if not found:
+        raise NotFound
+    return found[0]
+
+
+async def by_ids(services: Services, recipient: int, ids: Sequence[int]) -> list[Notification]:
+    """The recipient's notifications of ``ids`` that may be shown now, in that order."""
+    if not ids:
+        return []
+    async with services.db.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(notifications)
+                .where(notifications.c.id.in_(list(ids)), *visible_rows(recipient, Filter()))
+                .order_by(notifications.c.id.desc())
+            )
+        ).all()
+        return await materialise(conn, recipient, rows)
+
+
+async def dismiss(services: Services, recipient: int, notification_id: int) -> None:
+    """Remove one notification; NotFound when the recipient has no such notification."""
+    if not 0 < notification_id <= MAX_ID:
+        raise NotFound
+    async with services.db.begin() as conn:
+        result = await conn.execute(
+            delete(notifications).where(notifications.c.id == notification_id, notifications.c.account_id == recipient)
+        )
+    if not result.rowcount:
+        raise NotFound
+
+
+async def clear(services: Services, recipient: int) -> None:
+    async with services.db.begin() as conn:
+        await conn.execute(delete(notifications).where(notifications.c.account_id == recipient))
+
+
+async def read_up_to(conn: AsyncConnection, recipient: int) -> int:
+    """The notifications marker: the last notification id the recipient has read (0: none)."""
+    found = (
+        await conn.execute(
+            select(markers.c.last_read_id).where(
+                markers.c.account_id == recipient, markers.c.timeline == "notifications"
+            )
+        )
+    ).scalar()
+    return int(found or 0)
+
+
+def post_still_there() -> ColumnElement[bool]:
+    """A notification about a deleted post no longer counts (its removal may lag)."""
+    return or_(
+        notifications.c.status_id.is_(None),
+        exists().where(statuses.c.id == notifications.c.status_id),
+    )
+
+
+async def unread_count(services: Services, recipient: int, flt: Filter = Filter(), limit: int = 100) -> int:
+    """How many notifications are newer than the notifications marker, counting at most
+    ``limit`` (Mastodon caps the count; a badge shows "99+")."""
+    async with services.db.connect() as conn:
+        since = await read_up_to(conn, recipient)
+        newer = (
+            select(notifications.c.id)
+            .where(*visible_rows(recipient, flt), notifications.c.id > since, post_still_there())
+            .limit(limit)
+            .subquery()
+        )
+        return int((await conn.execute(select(func.count()).select_from(newer))).scalar_one())
+
+
+def effective_key(row: Any, grouped_types: frozenset[str]) -> str:
+    """A row's group under the listing's ``grouped_types`` (others stand alone)."""
+    return str(row.group_key) if row.type in grouped_types else f"ungrouped-{row.id}"
+
+
+def key_condition(group_key: str) -> ColumnElement[bool] | None:
+    """The rows of a group key as the API spells it; None for a malformed key."""
+    if group_key.startswith("ungrouped-"):
+        raw = group_key.removeprefix("ungrouped-")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and 0 < int(raw) <= MAX_ID):
+            return None
+        return notifications.c.id == int(raw)
+    if len(group_key) > 128:
+        return None
+    return and_(notifications.c.group_key == group_key, notifications.c.type.in_(GROUPABLE))
+
+
+async def dismiss_group(services: Services, recipient: int, group_key: str) -> None:
+    condition = key_condition(group_key)
+    if condition is None:
+        raise NotFound
+    async with services.db.begin() as conn:
+        result = await conn.execute(delete(notifications).where(notifications.c.account_id == recipient, condition))
+    if not result.rowcount:
+        raise NotFound
+
+
+__all__ = [
+    "Created",
+    "by_ids",
+    "clear",
+    "deliver",
+    "dismiss",
+    "dismiss_group",
+    "get_notification",
+    "list_notifications",
+    "remove",
+    "remove_for_post",
+    "unread_count",
+]
