@@ -54,6 +54,7 @@ def _sign_up(base_url: str) -> str:
         return str(signed_up.json()["access_token"])
 
 
+@pytest.mark.timeout(900)  # a hundred routes × examples; slow on a loaded 2-core machine
 def test_no_input_makes_a_server_error(fuzz_server: tuple[LiveServer, str]) -> None:
     server, token = fuzz_server
     # The command-line runner keeps schemathesis's own pytest integration (and its
@@ -61,13 +62,15 @@ def test_no_input_makes_a_server_error(fuzz_server: tuple[LiveServer, str]) -> N
     command = [
         _schemathesis(), "run", f"{server.base_url}/openapi.json",
         "--checks", "not_a_server_error",
-        "--max-examples", "30",
+        "--max-examples", "20",
         "--seed", "20261124",
         "--header", f"Authorization: Bearer {token}",
         # Revoking would pull the token every other case relies on out from under them.
         "--exclude-path", "/oauth/revoke",
+        # Streams never end by design; they have their own tests.
+        "--exclude-path-regex", "^/api/v1/streaming",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=840)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     # The summary counts operations and then checks ("... 1177 passed"): take the larger.
     counts = [int(n) for n in re.findall(r"(\d+) passed", result.stdout)]
