@@ -40,6 +40,7 @@ from lumigram.infra.outbox import emit
 from lumigram.infra.tables import notifications, push_subscriptions, utcnow
 from lumigram.push import handlers as push_handlers
 from lumigram.push import keys as vapid
+from lumigram.push import sender as push_sender
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
 
@@ -82,11 +83,16 @@ async def push_service() -> AsyncIterator[PushService]:
 
     async def receive(request: Request) -> Response:
         state.received.append(Received(request.url.path, dict(request.headers), await request.body()))
-        queue = state.answers.get(request.url.path.removeprefix("/push/"), [])
+        name = request.url.path.removeprefix("/push/")
+        if name == "hang":
+            await asyncio.sleep(30)  # a push service that never answers
+        queue = state.answers.get(name, [])
         return Response(status_code=queue.pop(0) if queue else 201)
 
     app = Starlette(routes=[Route("/push/{name}", receive, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started)
     port = server.servers[0].sockets[0].getsockname()[1]
@@ -353,6 +359,30 @@ async def test_retries_stop_after_the_last_attempt(
     assert len(push_service.at("down")) == 2
     # The subscription stays: a push service having a bad hour is not an unsubscribe.
     assert (await client.get(PATH, headers=user["headers"])).status_code == 200
+
+
+async def test_a_hung_push_service_holds_up_nothing_else(
+    client: httpx.AsyncClient,
+    services: Services,
+    push_service: PushService,
+    shape: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if shape != "embedded":
+        pytest.skip("on JetStream the push consumer has its own durable; only the in-process bus waits for handlers")
+    monkeypatch.setattr(push_sender, "DEADLINE_SECONDS", 3.0)
+    stuck = await create_user(client)
+    fine = await create_user(client)
+    other = await create_user(client)
+    await subscribe(client, stuck["headers"], push_service.url("hang"), Device.new())
+    await subscribe(client, fine["headers"], push_service.url("fine"), Device.new())
+    await notify(services, stuck["id"], other["id"], "favourite")
+    await eventually(lambda: push_service.at("hang"))
+    started = time.monotonic()
+    await notify(services, fine["id"], other["id"], "favourite")
+    await eventually(lambda: push_service.at("fine"))
+    # Had the relay waited for the hung push, this would take the whole deadline.
+    assert time.monotonic() - started < 2.0
 
 
 async def test_a_revoked_tokens_subscription_gets_nothing_and_is_removed(

@@ -1,12 +1,21 @@
 """The bus consumer that turns ``notification.created`` into Web Pushes.
 
 For each of the recipient's subscriptions that wants the notification (its alerts and
-policy, see ``service.targets``) one encrypted push is sent. A push that failed in a way
-worth retrying makes the handler raise, so the bus delivers the event again; the pushes
-that already went out are remembered in the cache (per event and subscription) and not
-sent twice. After ``MAX_ATTEMPTS`` deliveries of the same event the rest are given up and
-logged: a push service that has been failing for minutes is not helped by more, and on
-the embedded bus a failing event holds back the events behind it.
+policy, see ``service.targets``) one encrypted push is sent. Pushes that already went out
+are remembered in the cache (per event and subscription), so a retry of the event does not
+send them twice. Failures worth retrying are retried up to ``MAX_ATTEMPTS`` deliveries of
+the event, then given up and logged: a push service failing for that long is not helped by
+more.
+
+How the retry happens depends on the bus:
+
+* NATS (scaled): the handler raises and JetStream redelivers with its growing back-off. The
+  push consumer is its own durable consumer, so a slow push service delays only pushes.
+* In-process (embedded): the bus waits for every handler before the relay moves on to the
+  next event, so a push service that hangs (and anyone can subscribe with one) would hold
+  up feeds, notifications, everything. There the handler returns at once and the pushes go
+  out, and are retried, in a background task; a crash loses the pushes in flight, never
+  the notification itself.
 
 A push is at-least-once: a crash between sending and remembering sends it again, and a
 lost cache (a Valkey restart) forgets what was sent. Clients de-duplicate by
@@ -30,6 +39,8 @@ log = logging.getLogger(__name__)
 DELIVER = "push.deliver"
 #: Deliveries of one event before its failing pushes are given up.
 MAX_ATTEMPTS = 5
+#: The in-process retries wait 1, 2, 4, 8 seconds (JetStream's back-off is the same).
+RETRY_DELAY_SECONDS = 1.0
 #: How long the per-event bookkeeping is kept: longer than any retry schedule.
 MEMORY_SECONDS = 24 * 3600
 
@@ -48,24 +59,21 @@ def _sent_key(event: Event, subscription_id: int) -> str:
     return f"push:sent:{event.id}:{subscription_id}"
 
 
-async def deliver(services: Services, event: Event) -> None:
+async def deliver(services: Services, event: Event) -> int:
+    """Push ``event``'s notification to every subscription that wants it and has not had it;
+    returns how many pushes failed in a way worth retrying."""
     try:
         notification_id = int(event.payload["notification_id"])
     except (KeyError, TypeError, ValueError):
         log.error("event %s (%s) has no usable notification_id; skipping", event.id, event.type)
-        return
+        return 0
     notification = await service.load_notification(services, notification_id)
     if notification is None:
-        return  # dismissed (or rolled back) before we got to it: nothing to announce
+        return 0  # dismissed (or rolled back) before we got to it: nothing to announce
     subscriptions = await service.targets(services, notification)
-    if not subscriptions:
-        return
-    pending = []
-    for subscription in subscriptions:
-        if not await services.cache.exists(_sent_key(event, subscription.id)):
-            pending.append(subscription)
+    pending = [sub for sub in subscriptions if not await services.cache.exists(_sent_key(event, sub.id))]
     if not pending:
-        return
+        return 0
     payload = (await service.message(services, notification)).encode()
     keys = vapid_keys(services.settings)
     subject = _subject(services)
@@ -83,17 +91,59 @@ async def deliver(services: Services, event: Event) -> None:
         elif result.outcome is sender.Outcome.REFUSED:
             log.warning("push to subscription %s refused (%s); not retrying", subscription.id, result.detail)
         await services.cache.set(_sent_key(event, subscription.id), b"1", ttl=MEMORY_SECONDS)
+    return failed
+
+
+def _give_up(event: Event, failed: int, attempt: int) -> None:
+    log.error(
+        "giving up on %d push(es) for event %s (notification %s) after %d attempts",
+        failed,
+        event.id,
+        event.payload.get("notification_id"),
+        attempt,
+    )
+
+
+async def deliver_on_bus(services: Services, event: Event) -> None:
+    """For a durable bus: raise while pushes remain to retry, so the bus delivers again."""
+    failed = await deliver(services, event)
     if not failed:
         return
     attempt = await services.cache.incr(f"push:attempts:{event.id}", ttl=MEMORY_SECONDS)
     if attempt >= MAX_ATTEMPTS:
-        log.error("giving up on %d push(es) for notification %s after %d attempts", failed, notification.id, attempt)
+        _give_up(event, failed, attempt)
         return
-    raise PushFailed(f"{failed} push(es) for notification {notification.id} failed (attempt {attempt})")
+    raise PushFailed(f"{failed} push(es) for event {event.id} failed (attempt {attempt})")
+
+
+async def deliver_in_background(services: Services, event: Event) -> None:
+    """For the in-process bus: deliver and retry here, with a doubling pause, never raising."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            failed = await deliver(services, event)
+        except Exception:
+            log.exception("pushing event %s failed", event.id)
+            failed = 1
+        if not failed:
+            return
+        if attempt >= MAX_ATTEMPTS:
+            _give_up(event, failed, attempt)
+            return
+        await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
 
 
 def consumers(services: Services) -> list[Consumer]:
-    async def handle(event: Event) -> None:
-        await deliver(services, event)
+    if not services.settings.embedded_bus:
 
-    return [Consumer(DELIVER, ["notification.created"], handle)]
+        async def on_bus(event: Event) -> None:
+            await deliver_on_bus(services, event)
+
+        return [Consumer(DELIVER, ["notification.created"], on_bus)]
+
+    background = services._background  # cancelled and awaited by Services.close
+
+    async def in_background(event: Event) -> None:
+        background[:] = [task for task in background if not task.done()]
+        background.append(asyncio.create_task(deliver_in_background(services, event), name=f"push-{event.id}"))
+
+    return [Consumer(DELIVER, ["notification.created"], in_background)]

@@ -15,6 +15,7 @@ The push service's answer decides what happens next (``Outcome``):
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import time
@@ -34,8 +35,11 @@ log = logging.getLogger(__name__)
 TTL_SECONDS = 48 * 3600
 #: A VAPID token is valid this long (RFC 8292 allows up to 24 hours).
 TOKEN_LIFETIME = 12 * 3600
-#: Push services answer in well under a second; a hung one must not hold the consumer.
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: Push services answer in well under a second. The whole exchange has this deadline
+#: (httpx's own timeouts are per phase, which a service dribbling bytes could stretch).
+DEADLINE_SECONDS = 10.0
+#: Of a refusal's body we keep this much for the log, and read no more of it.
+MAX_DETAIL = 200
 
 
 class Outcome(enum.Enum):
@@ -71,6 +75,19 @@ def vapid_headers(keys: VapidKeys, endpoint: str, subject: str) -> dict[str, str
     return signed
 
 
+async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST; the status and the start of the answer (streamed: an endpoint is anyone's
+    server, and its answer could be endless)."""
+    async with http.stream("POST", url, content=body, headers=headers, timeout=DEADLINE_SECONDS) as response:
+        excerpt = b""
+        if not 200 <= response.status_code < 300:
+            async for chunk in response.aiter_raw():
+                excerpt += chunk
+                if len(excerpt) >= MAX_DETAIL:
+                    break
+        return response.status_code, excerpt[:MAX_DETAIL].decode(errors="replace")
+
+
 async def send(
     http: httpx.AsyncClient, keys: VapidKeys, subject: str, subscription: Subscription, payload: bytes
 ) -> Result:
@@ -90,13 +107,15 @@ async def send(
         }
     )
     try:
-        response = await http.post(subscription.endpoint, content=body, headers=headers, timeout=TIMEOUT)
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            status, excerpt = await _post(http, subscription.endpoint, body, headers)
+    except TimeoutError:
+        return Result(Outcome.RETRY, f"no answer within {DEADLINE_SECONDS:g} s")
     except httpx.HTTPError as exc:
         return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
-    status = response.status_code
     if 200 <= status < 300:
         return Result(Outcome.DELIVERED)
-    detail = f"HTTP {status}: {response.text[:200]}"
+    detail = f"HTTP {status}: {excerpt}"
     if status in (404, 410):
         return Result(Outcome.GONE, detail)
     if status in (408, 429) or status >= 500:
