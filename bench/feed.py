@@ -94,6 +94,8 @@ class Stack:
 
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: Our own Lumigram processes (serve, worker) by name, for their CPU time.
+    pids: dict[str, int] = field(default_factory=dict)
     shape: str = "embedded"
     redis_url: str | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
@@ -186,23 +188,24 @@ def seed_world(stack: Stack, users: int, posts: float, edges: str | None) -> dic
     return {"seconds": round(time.perf_counter() - started, 1), "summary": summary}
 
 
-def start_server(stack: Stack, profile: Path | None) -> str:
+def start_server(stack: Stack, profile: Path | None) -> tuple[str, subprocess.Popen[bytes]]:
     (port,) = free_ports(1)
     base_url = f"http://127.0.0.1:{port}"
     stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
     serve = [sys.executable, "-m", "lumigram.cli", "serve", "--no-migrate"]
     stop_with = signal.SIGTERM
     if profile is not None:
-        serve = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "lumigram.cli", "serve", "--no-migrate"]
+        serve = [sys.executable, str(Path(__file__).resolve()), "sampled-serve", "--out", str(profile)]
         # uvicorn re-raises the signal it stopped on once it has shut down; SIGTERM would
-        # then kill the process before cProfile writes its file, while SIGINT's
-        # KeyboardInterrupt unwinds through cProfile, which writes it on the way out.
+        # then kill the process before the profile is written, while SIGINT's
+        # KeyboardInterrupt unwinds through our ``finally``, which writes it.
         stop_with = signal.SIGINT
-    stack.popen(serve, "serve", stop_with)
+    server = stack.popen(serve, "serve", stop_with)
+    stack.pids["serve"] = server.pid
     if stack.shape == "scaled":
-        stack.popen(lumigram("worker"), "worker")
+        stack.pids["worker"] = stack.popen(lumigram("worker"), "worker").pid
     _wait(lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200, "lumigram serve")
-    return base_url
+    return base_url, server
 
 
 # --- world facts, tokens, media -----------------------------------------------------------
@@ -457,16 +460,31 @@ def fixed_page(path: str) -> Callable[[int, int], Mix]:
 # --- steps --------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, seconds: float,
-         args: argparse.Namespace) -> dict[str, Any]:
+         args: argparse.Namespace, pids: dict[str, int] | None = None) -> dict[str, Any]:
+    pids = pids or {}
+    before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+    load_before = os.getloadavg()[0]
     result: LoadResult = run_load(port, builder, rate, seconds, processes=args.load_processes,
                                   connections=args.connections)
     summary = result.summary()
+    summary["load_average_before"] = round(load_before, 2)
+    # CPU per request does not depend on what else the shared box is doing, unlike latency.
+    answered = max(int(summary["all"]["ok"]), 1)
+    summary["cpu_ms_per_request"] = {
+        n: round((cpu_seconds(pid) - before[n]) * 1000 / answered, 2) for n, pid in pids.items()
+    }
     summary["step"] = name
     summary["meets_slo"] = meets_slo(summary)
     every = summary["all"]
     log(f"{name} @ {rate:.0f}/s: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} p99 {every.get('p99_ms')} ms, "
-        f"errors {every['errors']}, non-2xx {every['non_2xx']}")
+        f"errors {every['errors']}, non-2xx {every['non_2xx']}, CPU ms/request {summary['cpu_ms_per_request']}")
     return summary
 
 
@@ -544,13 +562,134 @@ def serve_bare(port: int, body_path: Path) -> None:
                 server_header=False, date_header=False)
 
 
+# --- a sampling profiler for the server ---------------------------------------------------
+# py-spy is not installed here, and cProfile charges an asyncio server's time to whichever
+# coroutine happens to resume (every await is a "call"), which hides where CPU goes. So:
+# a thread that looks at the main thread's stack every few milliseconds and counts, for
+# each function, the samples it was on the stack (inclusive) and on top of it (self).
+
+
+def sampled_serve(out: Path, interval: float = 0.004) -> None:
+    import collections
+    import threading
+
+    main_id = threading.get_ident()
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    samples = 0
+    stop = threading.Event()
+    reset = threading.Event()
+    # SIGUSR1 starts the count afresh: the benchmark sends it when set-up is over.
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: reset.set())
+    # A shorter switch interval makes a busy event loop hand the GIL to the sampler sooner,
+    # so samples land inside its work rather than only when it waits for I/O.
+    sys.setswitchinterval(0.001)
+    kinds: dict[int, str] = {}  # native thread id -> what the thread does
+    cpu_at_reset: dict[int, float] = {}
+
+    def thread_cpu() -> dict[int, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        found = {}
+        for task in Path("/proc/self/task").iterdir():
+            with contextlib.suppress(OSError):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                found[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        return found
+
+    def label(frame: Any) -> str:
+        code = frame.f_code
+        path = code.co_filename
+        for marker in ("site-packages/", "src/", "lib/python3"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        return f"{path}:{code.co_name}"
+
+    def sample() -> None:
+        nonlocal samples
+        me = threading.get_ident()
+        while not stop.wait(interval):
+            if reset.is_set():
+                reset.clear()
+                inclusive.clear()
+                own.clear()
+                samples = 0
+                cpu_at_reset.clear()
+                cpu_at_reset.update(thread_cpu())
+            samples += 1
+            names = {t.ident: t.name for t in threading.enumerate()}
+            natives = {t.ident: t.native_id for t in threading.enumerate()}
+            for ident, top in sys._current_frames().items():
+                if ident == me:
+                    continue
+                frame: Any = top
+                # Threads other than the event loop's are mostly aiosqlite's (one per
+                # connection) and asyncio.to_thread workers; they are grouped by kind.
+                thread = "main" if ident == main_id else names.get(ident, "?").split("-")[0].rstrip("_0123456789")
+                own[f"[{thread}] {label(frame)}"] += 1
+                seen = set()
+                while frame is not None:
+                    name = f"[{thread}] {label(frame)}"
+                    if name not in seen:
+                        seen.add(name)
+                        inclusive[name] += 1
+                    if frame.f_code.co_name == "_connection_worker_thread":
+                        thread = "aiosqlite"
+                    frame = frame.f_back
+                native = natives.get(ident)
+                if native is not None:
+                    kinds[native] = thread
+
+    sampler = threading.Thread(target=sample, name="sampler", daemon=True)
+    sampler.start()
+    from click.exceptions import Abort
+
+    from lumigram.cli import app
+
+    try:
+        app(["serve", "--no-migrate"], standalone_mode=False)
+    except (KeyboardInterrupt, Abort):
+        pass  # the way we stop it
+    finally:
+        stop.set()
+        sampler.join()
+        # CPU seconds per kind of thread since the reset (the C work inside SQLite, hashing
+        # or I/O shows up here even though no Python frame of it can be sampled).
+        by_kind: dict[str, float] = {}
+        for native, spent in thread_cpu().items():
+            kind = "main" if native == threading.get_native_id() else kinds.get(native, "other")
+            by_kind[kind] = by_kind.get(kind, 0.0) + spent - cpu_at_reset.get(native, 0.0)
+        out.write_text(json.dumps({
+            "cpu_seconds_by_thread_kind": {k: round(v, 2) for k, v in sorted(by_kind.items())},
+            "interval_s": interval,
+            "samples": samples,
+            "self": own.most_common(60),
+            "inclusive": inclusive.most_common(150),
+        }, indent=1))
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    data = json.loads(path.read_text())
+    total = max(data["samples"], 1)
+    print(f"{data['samples']} samples of every thread of the server, every {data['interval_s'] * 1000:.0f} ms "
+          "(percentages are of samples; idle threads count too)")
+    print(f"CPU seconds by thread kind: {data.get('cpu_seconds_by_thread_kind')}")
+    print("\nself (on top of the stack):")
+    for name, count in data["self"][:top]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("\ninclusive (anywhere on the stack):")
+    for name, count in data["inclusive"][: top * 2]:
+        print(f"  {100 * count / total:5.1f} %  {name}")
+
+
 # --- reporting ----------------------------------------------------------------------------
 
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| step | offered/s | achieved/s | kind | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | SLO |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| step | offered/s | achieved/s | kind | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | SLO "
+        "| CPU ms/req (serve, worker) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in results["steps"]:
         for kind, stats in entry["kinds"].items():
@@ -558,7 +697,9 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {entry['step']} | {entry['target_rate']:.0f} | {stats['throughput']:.0f} | {kind} | "
                 f"{stats.get('p50_ms', '-')} | {stats.get('p90_ms', '-')} | {stats.get('p99_ms', '-')} | "
-                f"{stats.get('p999_ms', '-')} | {bad} | {'yes' if entry['meets_slo'] else 'no'} |"
+                f"{stats.get('p999_ms', '-')} | {bad} | {'yes' if entry['meets_slo'] else 'no'} | "
+                f"{', '.join(str(v) for v in entry.get('cpu_ms_per_request', {}).values()) or '-'} | "
+                f"{entry.get('load_average_before', '-')} |"
             )
     return "\n".join(lines)
 
@@ -574,11 +715,13 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
         return
     width, height, left, bottom, top, right = 760, 420, 70, 50, 30, 230
     xs = [x for points in series.values() for x, _ in points]
-    x_max = max(xs) * 1.05
+    # Both axes logarithmic: the bare app runs at a hundred times Lumigram's rates.
+    x_lo, x_hi = min(xs) / 1.5, max(xs) * 1.5
     y_lo, y_hi = 0.5, max(max(y for points in series.values() for _, y in points) * 1.5, 100)
 
     def px(x: float) -> float:
-        return left + (width - left - right) * x / x_max
+        span = np.log10(x_hi) - np.log10(x_lo)
+        return float(left + (width - left - right) * (np.log10(x) - np.log10(x_lo)) / span)
 
     def py(y: float) -> float:
         span = np.log10(y_hi) - np.log10(y_lo)
@@ -588,11 +731,12 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
-        f'<text x="{left}" y="18" font-size="14">p99 latency vs offered load ({results["shape"]} shape, '
-        f'{results["world"]["summary"].split(" in ")[0]})</text>',
+        f'<text x="{left}" y="18" font-size="14">p99 latency vs offered load: {results["shape"]} shape, '
+        f'{results["world"]["summary"].split(",")[0].removeprefix("seeded ")}</text>',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
-        f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">offered requests/s</text>',
+        f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">'
+        "offered requests/s (log)</text>",
         f'<text x="16" y="{(top + height - bottom) / 2}" transform="rotate(-90 16 {(top + height - bottom) / 2})" '
         f'text-anchor="middle">p99 ms (log)</text>',
     ]
@@ -602,9 +746,10 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
             dash = ' stroke-dasharray="4 3"' if tick == READ_P99_SLO_MS else ""
             parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ccc"{dash}/>')
             parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
-    for i in range(6):
-        x = x_max * i / 5
-        parts.append(f'<text x="{px(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{x:.0f}</text>')
+    for x in (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000):
+        if x_lo <= x <= x_hi:
+            parts.append(f'<line x1="{px(x):.1f}" y1="{top}" x2="{px(x):.1f}" y2="{height - bottom}" stroke="#eee"/>')
+            parts.append(f'<text x="{px(x):.1f}" y="{height - bottom + 16}" text-anchor="middle">{x}</text>')
     for n, (name, points) in enumerate(sorted(series.items())):
         colour = colours[n % len(colours)]
         points.sort()
@@ -645,7 +790,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"shape {shape}; starting backends in {workdir}")
         start_backends(stack)
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url = start_server(stack, Path(args.profile) if args.profile else None)
+        base_url, server = start_server(stack, Path(args.profile) if args.profile else None)
         port = int(base_url.rsplit(":", 1)[1])
         readers, account_ids, pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         results["readers"] = len(readers)
@@ -668,14 +813,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["fanout"] = fanout_lag(base_url, readers, fanout_pairs, len(account_ids))
             log(f"fan-out lag: {results['fanout']}")
 
+        if args.profile:
+            server.send_signal(signal.SIGUSR1)  # the profile covers the load steps only
         if args.only in ("all", "home"):
             for rate_ in _rates(args.home_rates):
-                results["steps"].append(step("home", port, home_only(readers), rate_, args.step_seconds, args))
+                results["steps"].append(
+                    step("home", port, home_only(readers), rate_, args.step_seconds, args, stack.pids)
+                )
         if args.only in ("all", "mix"):
             for rate_ in _rates(args.mix_rates):
                 composers = allot_media(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)
                 mix = dsb_mix(readers, account_ids, composers)
-                results["steps"].append(step("mix", port, mix, rate_, args.step_seconds, args))
+                results["steps"].append(step("mix", port, mix, rate_, args.step_seconds, args, stack.pids))
         if args.only == "all":
             page = httpx.get(f"{base_url}/api/v1/timelines/home?limit=10",
                              headers={"Authorization": f"Bearer {readers[0].token}"}).content
@@ -712,6 +861,10 @@ def main() -> None:
     bare = sub.add_parser("bare", help="(internal) serve one stored page as a raw ASGI app")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--body", type=Path, required=True)
+    sampled = sub.add_parser("sampled-serve", help="(internal) lumigram serve under the sampling profiler")
+    sampled.add_argument("--out", type=Path, required=True)
+    shown = sub.add_parser("show-profile", help="print a profile written by --profile")
+    shown.add_argument("path", type=Path)
     parser.add_argument("--shape", choices=("auto", "embedded", "scaled"), default="auto")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--posts", type=float, default=20)
@@ -727,13 +880,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="per load process")
     parser.add_argument("--only", choices=("all", "home", "mix"), default="all")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--profile", help="run the server under cProfile, writing this file")
+    parser.add_argument("--profile", help="run the server under a sampling profiler, writing this JSON file")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--plot", help="write an SVG plot here (e.g. docs/feed-bench.svg)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     if args.command == "bare":
         serve_bare(args.port, args.body)
+        return
+    if args.command == "sampled-serve":
+        sampled_serve(args.out)
+        return
+    if args.command == "show-profile":
+        print_profile(args.path)
         return
     results = run(args)
     if args.json:
