@@ -433,6 +433,17 @@ async def test_thirteen_likes_are_one_group(client: httpx.AsyncClient, services:
     ).status_code == 404
     assert (await client.get("/api/v2/notifications/ungrouped-x", headers=alice["headers"])).status_code == 404
 
+    behind = await client.get(f"/api/v2/notifications/{likes['group_key']}/accounts", headers=alice["headers"])
+    assert behind.status_code == 200
+    assert [a["id"] for a in behind.json()] == [u["id"] for u in reversed(likers)]
+    walked: list[str] = []
+    next_url: str | None = f"/api/v2/notifications/{likes['group_key']}/accounts?limit=5"
+    while next_url:
+        step = await client.get(next_url, headers=alice["headers"])
+        walked.extend(a["id"] for a in step.json())
+        next_url = step.links.get("next", {}).get("url")
+    assert walked == [u["id"] for u in reversed(likers)]
+
     gone = await client.post(f"/api/v2/notifications/{likes['group_key']}/dismiss", headers=alice["headers"])
     assert gone.status_code == 200
     left = (await client.get("/api/v2/notifications", headers=alice["headers"])).json()["notification_groups"]

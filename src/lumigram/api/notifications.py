@@ -255,6 +255,21 @@ async def get_group(group_key: str, viewer: CurrentAccount, services: ServicesDe
     return OrjsonResponse(_grouped_body(services, [group], viewer.account_id))
 
 
+@router.get(
+    "/api/v2/notifications/{group_key}/accounts",
+    summary="Every account behind a notification group, newest first",
+    dependencies=[require_scopes(*READ)],
+)
+async def group_accounts(
+    group_key: str, request: Request, viewer: CurrentAccount, services: ServicesDep, page: NotificationsPage
+) -> Response:
+    found, ids, more = await grouping.group_accounts(services, viewer.account_id, group_key, page)
+    cache: dict[int, dict[str, Any]] = {}
+    body = [_account(services, account, cache) for account in found]
+    newest, oldest = (max(ids), min(ids)) if ids else (None, None)
+    return OrjsonResponse(body, headers=_links(request, services, newest, oldest, more))
+
+
 @router.post(
     "/api/v2/notifications/{group_key}/dismiss",
     summary="Dismiss every notification of a group",

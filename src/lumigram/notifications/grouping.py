@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.accounts.models import Account
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
 from lumigram.graph.models import MAX_ID, PageRequest
@@ -208,6 +209,31 @@ async def get_group(
     if not groups:
         raise NotFound
     return groups[0]
+
+
+async def group_accounts(
+    services: Services, recipient: int, group_key: str, page: PageRequest
+) -> tuple[list[Account], list[int], bool]:
+    """Who is behind a group, newest notification first (Mastodon's group accounts list):
+    the accounts, their notifications' ids (the paging cursors), and whether more may follow."""
+    condition = key_condition(group_key)
+    if condition is None:
+        raise NotFound
+    limit = clamp(page.limit or DEFAULT_LIMIT)
+    async with services.db.connect() as conn:
+        query, ascending = window(
+            select(notifications.c.id, notifications.c.from_account_id).where(
+                *visible_rows(recipient, Filter()), condition
+            ),
+            page,
+            limit,
+        )
+        rows = list((await conn.execute(query)).all())
+        if ascending:
+            rows.reverse()
+        senders = await _accounts(conn, (row.from_account_id for row in rows))
+    kept = [row for row in rows if row.from_account_id in senders]
+    return [senders[row.from_account_id] for row in kept], [row.id for row in kept], len(rows) == limit
 
 
 async def unread_group_count(
