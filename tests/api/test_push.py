@@ -247,6 +247,28 @@ async def test_a_like_is_pushed_encrypted_and_signed(
     assert time.time() < claims["exp"] <= time.time() + 24 * 3600
 
 
+async def test_a_real_like_and_follow_reach_the_device(
+    client: httpx.AsyncClient, services: Services, push_service: PushService
+) -> None:
+    """End to end: the API call, the notifications service's row and event, then the push."""
+    author = await create_user(client)
+    fan = await create_user(client)
+    post = await create_post(client, author["headers"], text="Morning fog")
+    device = Device.new()
+    await subscribe(client, author["headers"], push_service.url("real"), device, {"favourite": True, "follow": True})
+    liked = await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=fan["headers"])
+    assert liked.status_code == 200, liked.text
+    await eventually(lambda: push_service.at("real"))
+    followed = await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=fan["headers"])
+    assert followed.status_code == 200, followed.text
+    await eventually(lambda: len(push_service.at("real")) == 2)
+    like, follow = (device.decrypt(item) for item in push_service.at("real"))
+    assert (like["notification_type"], like["body"]) == ("favourite", "Morning fog")
+    assert follow["notification_type"] == "follow"
+    listed = await client.get("/api/v1/notifications", headers=author["headers"])
+    assert {item["id"] for item in listed.json()} == {like["notification_id"], follow["notification_id"]}
+
+
 async def test_the_body_is_the_bio_without_a_post_and_mentions_come_through(
     client: httpx.AsyncClient, services: Services, push_service: PushService
 ) -> None:
