@@ -172,3 +172,54 @@ def test_likes_comments_and_saved_posts_through_mastodon_py(server: LiveServer) 
     assert alice.status(post.id).favourites_count == 1
     alice.status_delete(comment.id)  # the post's owner removes a comment on their post
     assert [s.id for s in carol.status_context(post.id).descendants] == []
+
+
+def test_notifications_and_markers_through_mastodon_py(server: LiveServer) -> None:
+    import time
+
+    alice = _logged_in(server, "alice_n")
+    bob = _logged_in(server, "bob_n")
+    carol = _logged_in(server, "carol_n")
+    alice_id = alice.account_verify_credentials().id
+    photo = alice.media_post(_photo_with_gps(), mime_type="image/jpeg", synchronous=True)
+    post = alice.status_post("Harbour", media_ids=[photo.id])
+    bob.account_follow(alice_id)
+    bob.status_favourite(post.id)
+    carol.status_favourite(post.id)
+    carol.status_post("@alice_n look at this", in_reply_to_id=post.id)  # names her: a mention
+
+    deadline = time.monotonic() + 10
+    found: list[object] = []
+    while time.monotonic() < deadline and len(found) < 4:
+        found = list(alice.notifications())
+        time.sleep(0.05)
+    assert sorted((n.type, n.account.username) for n in found) == [
+        ("favourite", "bob_n"),
+        ("favourite", "carol_n"),
+        ("follow", "bob_n"),
+        ("mention", "carol_n"),
+    ]
+    by_type = {n.type: n for n in found}
+    assert by_type["favourite"].status.id == post.id
+    assert [n.type for n in alice.notifications(types=["mention"])] == ["mention"]
+    assert {n.type for n in alice.notifications(exclude_types=["favourite"])} == {"follow", "mention"}
+    assert alice.notifications(id=by_type["follow"].id).account.username == "bob_n"
+    first = alice.notifications(limit=2)
+    rest = alice.fetch_next(first)
+    assert [n.id for n in [*first, *rest]] == [n.id for n in found]
+
+    grouped = alice.grouped_notifications()
+    likes = next(g for g in grouped.notification_groups if g.type == "favourite")
+    assert likes.notifications_count == 2
+    assert likes.status_id == post.id
+    assert {a.username for a in alice.grouped_notification_accounts(likes.group_key)} == {"bob_n", "carol_n"}
+
+    assert alice.notifications_unread_count().count == 4
+    alice.markers_set("notifications", found[0].id)
+    assert alice.markers_get("notifications")["notifications"].last_read_id == found[0].id
+    assert alice.notifications_unread_count().count == 0
+
+    alice.notifications_dismiss(by_type["mention"].id)
+    assert len(alice.notifications()) == 3
+    alice.notifications_clear()
+    assert alice.notifications() == []
