@@ -21,7 +21,7 @@ from lumigram.bootstrap import Services
 from lumigram.ids import shard_of
 from lumigram.infra.bus import Event
 from lumigram.infra.outbox import emit
-from lumigram.infra.tables import favourites, notifications, outbox, utcnow
+from lumigram.infra.tables import favourites, notifications, outbox, processed_events, utcnow
 from lumigram.notifications.handlers import consumers
 from lumigram.notifications.realtime import channel
 from tests.conftest import eventually
@@ -158,6 +158,11 @@ async def test_each_type_is_made_once(client: httpx.AsyncClient, services: Servi
     await settle(services)
     await settle(services)
     assert await rows(services, alice) == before == 6
+    # Even with the record of handled events gone, the rows' dedupe keys keep it at one.
+    async with services.db.begin() as conn:
+        await conn.execute(processed_events.delete().where(processed_events.c.consumer.like("notifications%")))
+    await settle(services)
+    assert await rows(services, alice) == 6
 
     async with services.db.connect() as conn:
         created = [
@@ -278,6 +283,32 @@ async def test_privacy(client: httpx.AsyncClient, services: Services) -> None:
     count = (await client.get("/api/v1/notifications/unread_count", headers=bob["headers"])).json()
     assert count == {"count": 1}  # a count reveals no post; the row is still there
 
+    # A mention in a followers-only post reaches only someone who may see the post. Here
+    # the event names bob but the post no longer does (an edit took the mention out before
+    # the consumer ran), and bob does not follow alice: he may not see it, so nothing.
+    hidden = await create_post(client, alice["headers"], text="Just us", visibility="private")
+    handler = next(c.handler for c in consumers(services) if "post.created" in c.event_types)
+    stale = {
+        "status_id": hidden["id"],
+        "account_id": alice["id"],
+        "visibility": "private",
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "mentions": [bob["id"], stranger["id"]],
+        "tags": [],
+        "created_ms": 0,
+    }
+    await handler(Event(id=services.ids.next_id(), type="post.created", payload=stale))
+    assert await kinds(client, bob) == []
+    assert await rows(services, stranger) == 0
+    # The same post naming him (and so visible to him) does notify.
+    named = await create_post(client, alice["headers"], text=f"Just us and @{bob['username']}", visibility="private")
+    found = await arrive(client, bob, 1)
+    assert [(n["type"], n["status"]["id"]) for n in found] == [("mention", named["id"])]
+    assert (
+        await client.post(f"/api/v1/notifications/{found[0]['id']}/dismiss", headers=bob["headers"])
+    ).status_code == 200
+
     # A direct message is told only to those it names.
     direct = await client.post(
         "/api/v1/statuses",
@@ -362,6 +393,8 @@ async def test_filters_paging_dismiss_and_clear(client: httpx.AsyncClient, servi
     assert (
         await client.post(f"/api/v1/notifications/{ids[1]}/dismiss", headers=others[0]["headers"])
     ).status_code == 404
+    assert [n["id"] for n in await listed(client, alice)] == ids[1:]
+    await settle(services)  # a redelivered event does not bring a dismissed notification back
     assert [n["id"] for n in await listed(client, alice)] == ids[1:]
     cleared = await client.post("/api/v1/notifications/clear", headers=alice["headers"])
     assert cleared.status_code == 200

@@ -106,8 +106,9 @@ def consumers(services: Services) -> list[Consumer]:
         wanted: list[tuple[int, str]],
         status_id: int | None,
         still_true: Callable[[AsyncConnection], Awaitable[bool]],
+        part: str = "",
     ) -> None:
-        created = await service.deliver(services, event, actor, wanted, status_id, still_true)
+        created = await service.deliver(services, event, actor, wanted, status_id, still_true, part)
         await realtime.publish(services, created)
 
     async def post_created(event: Event) -> None:
@@ -136,7 +137,8 @@ def consumers(services: Services) -> list[Consumer]:
         for start in range(0, len(recipients), BATCH):
             chunk = recipients[start : start + BATCH]
             allowed = await _who_may_see(services, status_id, chunk)
-            await deliver(event, author, [(r, wanted[r]) for r in chunk if r in allowed], status_id, post_exists)
+            wanted_here = [(r, wanted[r]) for r in chunk if r in allowed]
+            await deliver(event, author, wanted_here, status_id, post_exists, f"#{start // BATCH}")
 
     async def post_deleted(event: Event) -> None:
         status_id = _int(event.payload, "status_id")

@@ -4,9 +4,11 @@ Writing: a consumer of a domain event (a like, a post, a follow) calls ``deliver
 the recipients it worked out. One transaction inserts each notification and its
 ``notification.created`` outbox event. The row's ``dedupe_key`` is derived from the
 causing event, the recipient and the type, and the insert ignores a clash, so an event
-delivered twice notifies once. Nobody is notified of their own action, by an account
-they block or that blocks them, or by one they muted with notifications muted; a muted
-account's posts (mentions, comments, messages, new posts) never notify, as in Mastodon.
+delivered twice notifies once; the same transaction records the event as handled, so a
+redelivery after a dismissal does not bring the notification back either. Nobody is
+notified of their own action, by an account they block or that blocks them, or by one
+they muted with notifications muted; a muted account's posts (mentions, comments,
+messages, new posts) never notify, as in Mastodon.
 
 Reading: pages are newest first by notification id. The same block and mute rules are
 applied again at read time (they may have changed since), in SQL so paging stays exact,
@@ -33,7 +35,7 @@ from lumigram.graph.models import MAX_ID, PageRequest
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.bus import Event
 from lumigram.infra.outbox import emit
-from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, statuses, utcnow
+from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, processed_events, statuses, utcnow
 from lumigram.notifications.models import (
     AUTHORED,
     DEFAULT_LIMIT,
@@ -134,11 +136,15 @@ async def deliver(
     wanted: Iterable[tuple[int, str]],
     status_id: int | None = None,
     still_true: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
+    part: str = "",
 ) -> list[Created]:
     """Notify each (recipient, type) of ``wanted`` about ``actor_id``'s action, once.
 
     ``still_true`` runs inside the transaction: when the cause has already been undone
-    (the like withdrawn, the post deleted) nothing is written.
+    (the like withdrawn, the post deleted) nothing is written. The transaction also
+    records the event as handled (per ``part``, for a consumer that delivers one event
+    in several transactions): the ``dedupe_key`` alone would let an event redelivered
+    after its notification was dismissed bring it back.
     """
     pairs = list(dict.fromkeys((r, t) for r, t in wanted if r != actor_id))
     if not pairs:
@@ -149,7 +155,15 @@ async def deliver(
         planned.append((own_id, recipient, type_, await _group_key(services, recipient, type_, status_id, own_id)))
     created: list[Created] = []
     async with services.db.begin() as conn:
-        if still_true is not None and not await still_true(conn):
+        first_time = (
+            await conn.execute(
+                _insert(conn)(processed_events)
+                .values(consumer=f"notifications{part}", event_id=event.id, processed_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+                .returning(processed_events.c.event_id)
+            )
+        ).first()
+        if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
         silent, muting = await _silenced(conn, actor_id, sorted({r for r, _ in pairs}))
         now = utcnow()
