@@ -343,3 +343,24 @@ async def test_going_private_puts_existing_media_behind_signed_urls(client: http
     await client.patch("/api/v1/accounts/update_credentials", headers=alice["headers"], data={"locked": "false"})
     public = (await client.get(f"/api/v1/statuses/{post['id']}", headers=bob["headers"])).json()
     assert "sig=" not in public["media_attachments"][0]["url"]
+
+
+async def test_a_blocked_user_cannot_join_a_thread_through_another_comment(client: httpx.AsyncClient) -> None:
+    owner, friend, blocked = [await create_user(client) for _ in range(3)]
+    post = await create_post(client, owner["headers"])
+    comment = await client.post(
+        "/api/v1/statuses", headers=friend["headers"], json={"status": "first!", "in_reply_to_id": post["id"]}
+    )
+    await client.post(f"/api/v1/accounts/{blocked['id']}/block", headers=owner["headers"])
+    reply = await client.post(
+        "/api/v1/statuses",
+        headers=blocked["headers"],
+        json={"status": "sneaking in", "in_reply_to_id": comment.json()["id"]},
+    )
+    assert reply.status_code == 404
+    allowed = await client.post(
+        "/api/v1/statuses",
+        headers=owner["headers"],
+        json={"status": "thanks", "in_reply_to_id": comment.json()["id"]},
+    )
+    assert allowed.status_code == 200, allowed.text

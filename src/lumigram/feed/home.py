@@ -193,7 +193,7 @@ async def home(services: Services, viewer_id: int, page: PageRequest) -> Page[Hy
             ids = await _candidates(services, conn, viewer_id, warm, page, max_id, wanted, celebrities)
             if not ids:
                 break
-            items, context = await hydrate_with_context(conn, viewer_id, ids)
+            items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
             for item in items:
                 author = item.post.account_id
                 if author in context.blocked or author in context.muted:

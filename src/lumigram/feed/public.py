@@ -49,7 +49,7 @@ async def _paged(services: Services, viewer_id: int | None, base: Any, page: Pag
             ids = list((await conn.execute(query)).scalars())
             if ascending:
                 ids.reverse()
-            items, context = await hydrate_with_context(conn, viewer_id, ids)
+            items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
             shown += [
                 item
                 for item in items

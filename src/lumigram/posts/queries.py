@@ -90,7 +90,7 @@ async def account_posts(
         ids = list((await conn.execute(query)).scalars())
         if ascending:
             ids.reverse()
-        posts = await hydrate_in(conn, viewer_id, ids)
+        posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache)
     return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
 
 

@@ -195,6 +195,21 @@ async def _author(conn: AsyncConnection, account_id: int) -> Any:
     return row
 
 
+async def _thread_root(conn: AsyncConnection, post_id: int, in_reply_to_id: int | None) -> int:
+    """The top-level post of a comment thread (bounded: threads here are shallow)."""
+    current, parent = post_id, in_reply_to_id
+    for _ in range(64):
+        if parent is None:
+            return current
+        row = (
+            await conn.execute(select(statuses.c.id, statuses.c.in_reply_to_id).where(statuses.c.id == parent))
+        ).first()
+        if row is None:  # the post above was deleted: the thread starts here now
+            return current
+        current, parent = row.id, row.in_reply_to_id
+    return current
+
+
 def _idempotency_key(account_id: int, key: str) -> str:
     return f"idempotency:status:{account_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
@@ -239,6 +254,11 @@ async def create_post(
             parent = found[0].post
             if parent.comments_disabled and parent.account_id != account_id:
                 raise _invalid("Comments are turned off for this post", "in_reply_to_id")
+            root_id = await _thread_root(conn, parent.id, parent.in_reply_to_id)
+            if root_id != parent.id and not await hydrate_in(conn, account_id, [root_id]):
+                # Someone the post's owner blocked cannot join its thread through a reply
+                # to another comment either.
+                raise NotFound("The post you are replying to was not found")
         media_rows = await _claimable_media(conn, account_id, draft.media_ids)
         await conn.execute(
             insert(statuses).values(
