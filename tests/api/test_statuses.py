@@ -364,3 +364,18 @@ async def test_a_blocked_user_cannot_join_a_thread_through_another_comment(clien
         json={"status": "thanks", "in_reply_to_id": comment.json()["id"]},
     )
     assert allowed.status_code == 200, allowed.text
+
+
+async def test_comments_can_be_turned_off_after_posting(client: httpx.AsyncClient) -> None:
+    owner, friend = await create_user(client), await create_user(client)
+    post = await create_post(client, owner["headers"])
+    response = await client.put(
+        f"/api/v1/statuses/{post['id']}", headers=owner["headers"], json={"comments_disabled": True}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["lumigram"]["comments_disabled"] is True
+    assert response.json()["edited_at"] is None  # a switch, not an edit
+    refused = await client.post(
+        "/api/v1/statuses", headers=friend["headers"], json={"status": "hi", "in_reply_to_id": post["id"]}
+    )
+    assert refused.status_code == 422

@@ -94,6 +94,7 @@ class EditParams(_Ids):
     media_ids: list[str] | None = Field(default=None, max_length=MAX_MEDIA * 2)
     media_attributes: list[MediaAttribute] = Field(default_factory=list, max_length=MAX_MEDIA * 2)
     poll: Any = None
+    comments_disabled: bool | None = None
 
 
 def statuses_page(
@@ -200,6 +201,7 @@ async def edit_status(status_id: str, request: Request, viewer: CurrentAccount, 
         media_ids=[_id(m, "media_ids") for m in params.media_ids] if params.media_ids is not None else None,
         media_changes=changes,
         language=params.language,
+        comments_disabled=params.comments_disabled,
     )
     item = await posts.edit_post(services, viewer.account_id, target, edit)
     return OrjsonResponse(status_entity(services, item, viewer.account_id))

@@ -88,6 +88,7 @@ class Edit:
     media_ids: list[int] | None = None
     media_changes: list[MediaChange] = field(default_factory=list)
     language: str | None = None
+    comments_disabled: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -393,6 +393,11 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
             )
             or (language is not None and language != row.language)
         )
+        if edit.comments_disabled is not None and edit.comments_disabled != bool(row.comments_disabled):
+            # A switch, not content: no new version in the history, no "edited" mark.
+            await conn.execute(
+                update(statuses).where(statuses.c.id == status_id).values(comments_disabled=edit.comments_disabled)
+            )
         if not changed:
             return (await hydrate_in(conn, account_id, [status_id]))[0]
 
