@@ -732,7 +732,7 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
         f'<text x="{left}" y="18" font-size="14">p99 latency vs offered load: {results["shape"]} shape, '
-        f'{results["world"]["summary"].split(",")[0].removeprefix("seeded ")}</text>',
+        f'{results["world"]["summary"].split(" users")[0].removeprefix("seeded ")} users</text>',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
         f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">'
