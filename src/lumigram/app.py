@@ -33,6 +33,7 @@ ROUTER_MODULES = (
     "lumigram.api.notifications",
     "lumigram.api.markers",
     "lumigram.api.push",
+    "lumigram.api.streaming",
     "lumigram.web.auth_pages",
 )
 

@@ -17,6 +17,7 @@ def consumers(services: Services) -> list[Consumer]:
     from lumigram.interactions.handlers import consumers as interaction_consumers
     from lumigram.notifications.handlers import consumers as notification_consumers
     from lumigram.push.handlers import consumers as push_consumers
+    from lumigram.streaming.publisher import consumers as streaming_consumers
     from lumigram.uploads.handlers import consumers as upload_consumers
 
     return [
@@ -26,4 +27,5 @@ def consumers(services: Services) -> list[Consumer]:
         *notification_consumers(services),
         *interaction_consumers(services),
         *push_consumers(services),
+        *streaming_consumers(services),
     ]
