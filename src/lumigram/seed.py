@@ -384,7 +384,19 @@ async def count_accounts(services: Services) -> int:
 
 
 async def _erase(services: Services) -> None:
-    """Remove every row of every table (``--force``), children first."""
+    """Remove every row of every table (``--force``), children first, and a previous
+    seed's placeholder blobs (other blobs stay: the janitor only sweeps what rows name)."""
+    from lumigram.posts.service import blob_keys
+
+    async with services.db.connect() as conn:
+        anchors = (
+            await conn.execute(
+                select(t.media_attachments).where(t.media_attachments.c.status_id == t.media_attachments.c.id)
+            )
+        ).all()
+    for anchor in anchors:
+        for key in blob_keys(anchor):
+            await services.blobs.delete(key)
     names = [table.name for table in reversed(t.metadata.sorted_tables)]
     async with services.db.begin() as conn:
         if services.db.is_postgres:

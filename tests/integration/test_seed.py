@@ -113,6 +113,7 @@ async def test_seeded_world_is_consistent_and_usable(services: Services, client:
     media_url = body[0]["media_attachments"][0]["preview_url"]
     image = await client.get(httpx.URL(media_url).path)
     assert image.status_code == 200
+    assert await services.blobs.stat(httpx.URL(media_url).path.removeprefix("/media/")) is not None
     assert image.content[:3] == b"\xff\xd8\xff"
 
     with pytest.raises(WorldNotEmpty):
@@ -120,6 +121,9 @@ async def test_seeded_world_is_consistent_and_usable(services: Services, client:
     again = await write_world(services, plan_world(10, 1, seed=8), force=True)
     async with services.db.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(accounts))).scalar_one() == again.users == 10
+    # The first world's shared placeholder blobs went with it.
+    key = httpx.URL(media_url).path.removeprefix("/media/")
+    assert await services.blobs.stat(key) is None
 
 
 def test_the_seed_command_refuses_a_populated_database(tmp_path: Path) -> None:
