@@ -204,6 +204,22 @@ async def test_notifications_pass_through_both_user_streams(server: Server, serv
         assert json.loads(await sse.next("notification")) == notification
 
 
+async def test_a_like_reaches_the_owners_stream_as_a_notification(server: Server) -> None:
+    alice, bob = await follower_pair(server.http)
+    posted = await create_post(server.http, alice["headers"])
+    async with (
+        connect(f"{server.ws_url}?stream=user&access_token={alice['token']}") as ws,
+        event_source(server, "/api/v1/streaming/user/notification", headers=alice["headers"]) as sse,
+    ):
+        liked = await server.http.post(f"/api/v1/statuses/{posted['id']}/favourite", headers=bob["headers"])
+        assert liked.status_code == 200, liked.text
+        notification = json.loads((await next_frame(ws, "notification"))["payload"])
+        assert notification["type"] == "favourite"
+        assert notification["account"]["id"] == bob["id"]
+        assert notification["status"]["id"] == posted["id"]
+        assert json.loads(await sse.next("notification"))["id"] == notification["id"]
+
+
 async def test_public_and_hashtag_streams(server: Server) -> None:
     alice = await create_user(server.http)
     async with connect(server.ws_url) as ws, event_source(server, "/api/v1/streaming/hashtag?tag=Sea") as sse:

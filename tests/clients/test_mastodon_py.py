@@ -223,3 +223,39 @@ def test_notifications_and_markers_through_mastodon_py(server: LiveServer) -> No
     assert len(alice.notifications()) == 3
     alice.notifications_clear()
     assert alice.notifications() == []
+
+
+def test_stream_user_receives_a_notification_when_a_post_is_liked(server: LiveServer) -> None:
+    import threading
+
+    from mastodon import StreamListener
+
+    alice = _logged_in(server, "alice_s")
+    bob = _logged_in(server, "bob_s")
+    received: list[object] = []
+    arrived = threading.Event()
+
+    opened = threading.Event()
+
+    class Listener(StreamListener):  # type: ignore[misc]
+        def handle_heartbeat(self) -> None:
+            # The server's first line is a comment, sent once the stream is subscribed.
+            opened.set()
+
+        def on_notification(self, notification: object) -> None:
+            received.append(notification)
+            arrived.set()
+
+    photo = alice.media_post(_photo_with_gps(), mime_type="image/jpeg", synchronous=True)
+    posted = alice.status_post("Harbour at dusk", media_ids=[photo.id])
+    # Mastodon.py streams over server-sent events, found through urls.streaming_api.
+    handle = alice.stream_user(Listener(), run_async=True, reconnect_async=False)
+    try:
+        assert opened.wait(10), "the user stream did not open"
+        bob.status_favourite(posted.id)
+        assert arrived.wait(10), "no notification event on the user stream"
+        notification = received[0]
+        assert notification.type == "favourite"  # type: ignore[attr-defined]
+        assert notification.status.id == posted.id  # type: ignore[attr-defined]
+    finally:
+        handle.close()
