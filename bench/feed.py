@@ -12,18 +12,23 @@ Steps (each bounded; defaults in brackets):
    directly** as ``oauth_tokens`` rows (the password grant would spend ~50 ms of argon2
    per token); one password grant through ``POST /oauth/token`` checks that the seeded
    password works. Each reader's home feed is then read once, which builds it (e).
-2. Media: ``POST /api/v2/media`` uploads (a small JPEG) make a pool of ready media ids
-   for every compose to come, split among the readers.
-3. (a) home-timeline reads only, ``GET /api/v1/timelines/home?limit=10``, at each rate.
-4. (b) the DSB mix: 60 % home reads, 30 % profile reads
+2. Media: ``POST /api/v2/media`` uploads (a small JPEG) make a pool of ready media ids:
+   one for each fan-out probe's author, and one for every compose the mix will send.
+3. (d) fan-out lag, on the idle server: a reader posts, one of their followers' home
+   feed is polled until the post shows; p50/p99 over [50] posts.
+4. (a) home-timeline reads only, ``GET /api/v1/timelines/home?limit=10``, at each rate.
+5. (b) the DSB mix: 60 % home reads, 30 % profile reads
    (``GET /api/v1/accounts/:id/statuses?limit=10`` of a random user), 10 % composes
    (``POST /api/v1/statuses``: 200 random letters, 1-3 mentions, a URL, one photo).
-5. (c) the same read load against a bare ASGI app that returns one cached home page
+6. (c) the same read load against a bare ASGI app that returns one cached home page
    (uvicorn, uvloop, httptools, as ``serve``): the box's ceiling, and the ratio.
-6. (d) fan-out lag: a reader posts, a follower's home feed is polled until the post
-   shows; p50/p99 over [50] posts.
 7. (e) Valkey memory per feed: ``INFO memory`` before and after the warm-up of step 1,
    divided by the number of feeds built (scaled shape only).
+
+Each load step also reports the CPU time ``serve`` (and ``worker``) spent per answered
+request, read from /proc: unlike latency, it does not depend on what else the machine
+is running. ``--profile FILE`` runs ``serve`` under a sampling profiler (every thread's
+stack every 4 ms, reset when the load steps start); ``show-profile FILE`` prints it.
 
 Load is open-loop (bench/loadgen.py): Poisson arrivals at each target rate, latency
 from the intended send time. Writes JSON (``--json``), a Markdown table to stdout and
