@@ -93,6 +93,7 @@ class Listener:
         self.account_id = account_id
         self.hidden = hidden
         self.hidden_at = time.monotonic()
+        self.hidden_loaded = False
         self.by_channel: dict[str, list[Subscription]] = {}
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=queue_size)
         #: Why the listener ended (``SLOW`` or ``CLOSED``), None while open.
@@ -210,9 +211,8 @@ class Hub:
 
     # -- listeners ---------------------------------------------------------------------
     async def open(self, account_id: int | None) -> Listener:
-        """A new listener; signed-in viewers get their blocked/muted set and an online marker."""
-        hidden = await self.load_hidden(account_id) if account_id is not None else set()
-        listener = Listener(self, account_id, hidden, self.queue_size)
+        """A new listener; a signed-in viewer's marks them online."""
+        listener = Listener(self, account_id, set(), self.queue_size)
         if account_id is not None:
             self._online[account_id] += 1
             await self.cache.set(channels.online_key(account_id), b"1", ttl=channels.ONLINE_TTL)
@@ -224,6 +224,11 @@ class Hub:
         """Start delivering ``subscription`` to ``listener``; returns once it is live."""
         if listener.ended is not None:
             return
+        if subscription.filtered and listener.account_id is not None and not listener.hidden_loaded:
+            # Only the shared public and hashtag channels need the viewer's blocked/muted
+            # set, so a user-streams-only connection never reads it.
+            listener.hidden = await self.load_hidden(listener.account_id)
+            listener.hidden_at, listener.hidden_loaded = time.monotonic(), True
         for channel in subscription.channels:
             subs = listener.by_channel.setdefault(channel, [])
             if subscription not in subs:
@@ -362,7 +367,11 @@ class Hub:
         stale: dict[int, list[Listener]] = {}
         for group in list(self._listeners.values()):
             for listener in group:
-                if listener.account_id is not None and now - listener.hidden_at >= HIDDEN_TTL:
+                if (
+                    listener.hidden_loaded
+                    and listener.account_id is not None
+                    and now - listener.hidden_at >= HIDDEN_TTL
+                ):
                     stale.setdefault(listener.account_id, []).append(listener)
         for account_id, listeners in stale.items():
             hidden = await self.load_hidden(account_id)
