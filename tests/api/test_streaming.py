@@ -290,6 +290,34 @@ async def test_blocked_and_muted_authors_are_filtered(server: Server) -> None:
         await no_frame(muter)
 
 
+async def test_a_direct_message_reaches_the_direct_streams_as_a_conversation(server: Server) -> None:
+    alice, bob = await create_user(server.http), await create_user(server.http)
+    async with (
+        connect(f"{server.ws_url}?stream=direct&access_token={bob['token']}") as ws,
+        event_source(server, "/api/v1/streaming/direct", headers=alice["headers"]) as own,
+    ):
+        sent = await server.http.post(
+            "/api/v1/statuses",
+            headers=alice["headers"],
+            json={"status": f"@{bob['username']} see you at noon", "visibility": "direct"},
+        )
+        assert sent.status_code == 200, sent.text
+        frame = await next_frame(ws, "conversation")
+        assert frame["stream"] == ["direct"]
+        conversation = json.loads(frame["payload"])
+        assert conversation["last_status"]["id"] == sent.json()["id"]
+        assert [a["id"] for a in conversation["accounts"]] == [alice["id"]]
+        assert conversation["unread"] is True
+        mine = json.loads(await own.next("conversation"))
+        assert [a["id"] for a in mine["accounts"]] == [bob["id"]]
+
+
+async def test_event_streams_send_heartbeats(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(streaming_api, "HEARTBEAT_SECONDS", 0.1)
+    async with event_source(server, "/api/v1/streaming/public") as sse:
+        await eventually(lambda: "thump" in sse.comments)
+
+
 async def test_tokens_are_checked(server: Server) -> None:
     for path in ("/api/v1/streaming/user", "/api/v1/streaming/direct", "/api/v1/streaming/user/notification"):
         response = await server.http.get(path)
