@@ -301,6 +301,9 @@ async def measure(
         "server_rss_mb": {"before_streams": round(rss_before), "with_streams": round(rss_after)},
         "server_cpu_seconds_during_likes": round(cpu, 2),
         "likes_seconds": round(elapsed, 1),
+        # Other work on the box shows up in every figure above: record how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     return result
 
