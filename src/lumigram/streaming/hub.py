@@ -150,6 +150,9 @@ class _Reader:
         #: Channels the previous reader still delivers, until ``release`` comes through.
         self.held = held
         self.release: str | None = None
+        self.released = asyncio.Event()
+        if not held:
+            self.released.set()
         #: Set when superseded: the marker after which this reader stops.
         self.stop_at: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -165,6 +168,7 @@ class _Reader:
                     marker = raw.decode(errors="replace")
                     if marker == self.release:
                         self.held = frozenset()
+                        self.released.set()
                     if marker == self.stop_at:
                         return
                     continue
@@ -314,14 +318,18 @@ class Hub:
             self._spawn(self._finish_handover(old, reader))
 
     async def _finish_handover(self, old: _Reader, new: _Reader) -> None:
-        """Bound the hand-over: if the marker never came through, stop the old reader anyway."""
-        if old.task is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                async with asyncio.timeout(HANDOVER_TIMEOUT):
-                    await asyncio.shield(old.task)
-        if new.held:
+        """Bound the hand-over: if the marker never came through on either subscription,
+        stop the old reader and release the new one anyway (a message may then be lost or
+        repeated, which beats a stream that stays silent)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(HANDOVER_TIMEOUT):
+                if old.task is not None:
+                    await asyncio.wait([old.task])
+                await new.released.wait()
+        if not new.released.is_set():
             log.warning("streaming hand-over marker did not arrive; releasing held channels")
             new.held = frozenset()
+            new.released.set()
         await old.stop()
 
     def reader_failed(self, reader: _Reader) -> None:
