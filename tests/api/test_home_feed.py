@@ -93,7 +93,11 @@ async def test_unfollow_mute_block_and_delete_take_posts_out(client: httpx.Async
     await client.post(f"/api/v1/accounts/{bob['id']}/unmute", headers=reader["headers"])
     await eventually(lambda: _has_all(client, reader, [posts["bob"]["id"]]))
     await client.delete(f"/api/v1/statuses/{posts['bob']['id']}", headers=bob["headers"])
-    assert await _home(client, reader) == []
+
+    async def gone() -> bool:
+        return await _home(client, reader) == []
+
+    await eventually(gone)  # the feed consumer takes it out of every follower's feed
 
 
 async def _has_all(client: httpx.AsyncClient, user: User, ids: list[str]) -> bool:
@@ -205,3 +209,31 @@ async def test_public_and_hashtag_timelines(client: httpx.AsyncClient) -> None:
     await client.post(f"/api/v1/accounts/{alice['id']}/block", headers=viewer["headers"])
     assert (await client.get("/api/v1/timelines/public", headers=viewer["headers"])).json() == []
     assert (await client.get("/api/v1/timelines/home")).status_code == 401
+
+
+async def test_the_newest_page_is_served_rendered_until_something_changes(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    from sqlalchemy import update
+
+    from lumigram.infra.tables import statuses
+
+    reader, alice = await create_user(client), await create_user(client)
+    await _follow(client, reader, alice)
+    post = await create_post(client, alice["headers"], text="original words")
+    await _warm(client, services, reader)  # a rebuild finishing renews the page too
+    first = (await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])).json()
+    assert "original words" in first[0]["content"]
+    # Changed behind the service's back: the rendered page does not notice...
+    async with services.db.begin() as conn:
+        await conn.execute(update(statuses).where(statuses.c.id == int(post["id"])).values(text="sneaky words"))
+    again = (await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])).json()
+    assert "original words" in again[0]["content"]
+    # ...but anything the reader does that touches the feed renders it anew.
+    liked = await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=reader["headers"])
+    assert liked.status_code == 200
+    fresh = (await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])).json()
+    assert "sneaky words" in fresh[0]["content"]
+    assert fresh[0]["favourited"] is True
+    # Other page sizes and cursors are always computed.
+    assert (await client.get("/api/v1/timelines/home?limit=7", headers=reader["headers"])).status_code == 200

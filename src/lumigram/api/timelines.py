@@ -20,7 +20,7 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
 from lumigram.bootstrap import Services
-from lumigram.feed import home, public, relevance
+from lumigram.feed import home, pages, public, relevance
 from lumigram.graph.models import Page
 from lumigram.posts import tags as hashtags
 from lumigram.posts.models import HydratedPost
@@ -52,8 +52,22 @@ async def home_timeline(
 ) -> Response:
     if order == "relevance":
         return await _relevance_page(request, viewer.account_id, services, page.limit, offset, explain)
+    # The newest page, asked for again and again, is served from its rendered copy.
+    slot = pages.Slot(None)
+    if set(request.query_params) <= {"limit"}:
+        slot = await pages.lookup(services, viewer.account_id, page.limit)
+        if slot.cached is not None:
+            return Response(slot.cached.body, media_type="application/json", headers=_link(slot.cached.link))
     result = await home.home(services, viewer.account_id, page)
-    return _page_response(services, request, result, viewer.account_id)
+    cache: dict[int, dict[str, Any]] = {}
+    body = pages.dumps([status_entity(services, item, viewer.account_id, cache) for item in result.items])
+    link = link_header(request, services.settings.base_url, result).get("Link")
+    await pages.put(services, slot, body, link)
+    return Response(body, media_type="application/json", headers=_link(link))
+
+
+def _link(link: str | None) -> dict[str, str] | None:
+    return {"Link": link} if link else None
 
 
 async def _relevance_page(

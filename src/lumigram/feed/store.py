@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from lumigram.bootstrap import Services
+from lumigram.feed import pages
 from lumigram.ids import unix_ms_of
 
 #: Entries kept per feed (Mastodon keeps 800 too); older posts come from the database.
@@ -59,12 +60,16 @@ async def receiving(services: Services, account_ids: Sequence[int]) -> list[int]
 
 async def add(services: Services, account_ids: Iterable[int], post_ids: Sequence[int]) -> None:
     members = {str(p): score(p) for p in post_ids}
-    if members:
-        await services.cache.zadd_many({feed_key(a): members for a in account_ids}, cap=FEED_CAP)
+    accounts = list(account_ids)
+    if members and accounts:
+        await services.cache.zadd_many({feed_key(a): members for a in accounts}, cap=FEED_CAP)
+        await pages.forget(services, accounts)
 
 
 async def remove(services: Services, account_ids: Sequence[int], post_ids: Sequence[int]) -> None:
-    await services.cache.zrem_many([feed_key(a) for a in account_ids], [str(p) for p in post_ids])
+    if account_ids and post_ids:
+        await services.cache.zrem_many([feed_key(a) for a in account_ids], [str(p) for p in post_ids])
+        await pages.forget(services, account_ids)
 
 
 async def begin_rebuild(services: Services, account_id: int) -> None:

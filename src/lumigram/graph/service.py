@@ -26,6 +26,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
+from lumigram.feed.pages import forget as forget_pages
 from lumigram.graph.models import MAX_ID, MutedAccount, Page, PageRequest, Relationship
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
@@ -168,6 +169,7 @@ async def follow(
             await _adjust_counts(conn, account_id, target_id, +1)
             await _emit(services, conn, "follow.created", account_id, target_id)
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id)
 
 
@@ -178,6 +180,7 @@ async def unfollow(services: Services, account_id: int, target_id: int) -> Relat
         await _remove_follow(services, conn, account_id, target_id)
         await _remove_request(services, conn, account_id, target_id, "follow_request.withdrawn")
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id)
 
 
@@ -187,6 +190,7 @@ async def remove_from_followers(services: Services, account_id: int, follower_id
         await _lock_pair(conn, account_id, follower_id)
         await _remove_follow(services, conn, follower_id, account_id)
     services.committed()
+    await forget_pages(services, [account_id, follower_id])
     return await relationship(services, account_id, follower_id)
 
 
@@ -204,6 +208,7 @@ async def block(services: Services, account_id: int, target_id: int) -> Relation
         if created:
             await _emit(services, conn, "block.created", account_id, target_id)
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id)
 
 
@@ -214,6 +219,7 @@ async def unblock(services: Services, account_id: int, target_id: int) -> Relati
         if result.rowcount:
             await _emit(services, conn, "block.removed", account_id, target_id)
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id)
 
 
@@ -262,6 +268,7 @@ async def mute(
                 services, conn, "mute.created", account_id, target_id, notifications=notifications, expires_at=until
             )
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id, now=now)
 
 
@@ -272,6 +279,7 @@ async def unmute(services: Services, account_id: int, target_id: int) -> Relatio
         if result.rowcount:
             await _emit(services, conn, "mute.removed", account_id, target_id)
     services.committed()
+    await forget_pages(services, [account_id, target_id])
     return await relationship(services, account_id, target_id)
 
 
@@ -288,6 +296,7 @@ async def authorize_follow_request(services: Services, account_id: int, requeste
             # The same event a direct follow makes, so feed consumers need watch one type only.
             await _emit(services, conn, "follow.created", requester_id, account_id)
     services.committed()
+    await forget_pages(services, [account_id, requester_id])
     return await relationship(services, account_id, requester_id)
 
 

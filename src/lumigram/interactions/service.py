@@ -22,7 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, Table, delete, literal_column, select
+from sqlalchemy import Integer, Table, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
+from lumigram.feed.pages import forget as forget_pages
 from lumigram.graph.models import MAX_ID, Page, PageRequest
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
@@ -77,10 +78,19 @@ async def _visible(conn: AsyncConnection, viewer_id: int, status_id: int) -> Hyd
 
 async def _shown(services: Services, viewer_id: int, status_id: int) -> HydratedPost:
     """The post as the viewer now sees it (their flags, live counts); NotFound if hidden."""
+    # The viewer's liked/saved marks changed: their rendered home page is stale.
+    await forget_pages(services, [viewer_id])
     found = await hydrate(services, viewer_id, [status_id])
     if not found:
         raise NotFound
-    return found[0]
+    # The one who just liked sees the exact count (one indexed COUNT), not column plus
+    # pending delta, which may be off by likes in flight while the consumer folds them in.
+    async with services.db.connect() as conn:
+        exact = (
+            await conn.execute(select(func.count()).select_from(favourites).where(favourites.c.status_id == status_id))
+        ).scalar_one()
+    item = found[0]
+    return dataclasses.replace(item, post=dataclasses.replace(item.post, favourites_count=int(exact)))
 
 
 async def _insert_once(

@@ -22,6 +22,8 @@ from lumigram.accounts.text import clean_text
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
 from lumigram.errors import NotFound, ValidationFailed
+from lumigram.feed.pages import forget as forget_pages
+from lumigram.feed.pages import forget_celebrity_posts
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import (
@@ -189,7 +191,11 @@ async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], privat
 
 
 async def _author(conn: AsyncConnection, account_id: int) -> Any:
-    row = (await conn.execute(select(accounts.c.id, accounts.c.locked).where(accounts.c.id == account_id))).first()
+    row = (
+        await conn.execute(
+            select(accounts.c.id, accounts.c.locked, accounts.c.followers_count).where(accounts.c.id == account_id)
+        )
+    ).first()
     if row is None:
         raise NotFound
     return row
@@ -307,6 +313,9 @@ async def create_post(
         )
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
+    await forget_pages(services, [account_id])  # one's own post shows in one's feed at once
+    if author.followers_count > services.settings.fanout_celebrity_threshold:
+        await forget_celebrity_posts(services)  # merged at read time: visible at once
     if cache_key is not None:
         await services.cache.set(cache_key, str(status_id).encode(), ttl=IDEMPOTENCY_TTL)
     return (await hydrate(services, account_id, [status_id]))[0]
@@ -465,6 +474,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
         )
     services.committed()
     await forget_privacy(services, *(m.id for m in media_rows), *detached)
+    await forget_pages(services, [account_id])
     return await get_post(services, account_id, status_id)
 
 
@@ -554,6 +564,7 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
         )
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
+    await forget_pages(services, [account_id, post.account_id])
     return gone
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
+from lumigram.feed.pages import forget as forget_pages
 from lumigram.graph.models import Page, PageRequest
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
@@ -76,6 +77,7 @@ async def follow_tag(services: Services, account_id: int, name: str) -> Tag:
             payload = {"account_id": str(account_id), "tag_id": str(tag.id), "tag": lower}
             await emit(conn, services.ids, "tag.followed", payload, shard=shard_of(account_id))
     services.committed()
+    await forget_pages(services, [account_id])
     return Tag(tag.id, tag.name, True)
 
 
@@ -93,6 +95,7 @@ async def unfollow_tag(services: Services, account_id: int, name: str) -> Tag:
             payload = {"account_id": str(account_id), "tag_id": str(tag.id), "tag": lower}
             await emit(conn, services.ids, "tag.unfollowed", payload, shard=shard_of(account_id))
     services.committed()
+    await forget_pages(services, [account_id])
     return Tag(tag.id, tag.name, False)
 
 
