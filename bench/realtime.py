@@ -211,6 +211,29 @@ def plan_likes(
     return likes
 
 
+class LoopLag:
+    """How late this (the client's) event loop wakes up: a late client inflates every
+    latency it measures, so the report says how late it was."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.worst_ms = max(self.worst_ms, (time.perf_counter() - before - 0.01) * 1000)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    def stop(self) -> float:
+        if self.task is not None:
+            self.task.cancel()
+        return round(self.worst_ms, 1)
+
+
 def percentiles(values_ms: list[float]) -> dict[str, float]:
     values = np.array(values_ms) if values_ms else np.array([float("nan")])
     return {
@@ -272,10 +295,18 @@ async def measure(
         log(f"server RSS {rss_before:.0f} MB before the streams, {rss_after:.0f} MB with them")
         cpu_before = cpu_seconds(server_pid)
         started = time.perf_counter()
+        lag = LoopLag()
+        lag.start()
         await run_likes(base_url, likes, args.rate, streams, args.seed)
+        likes_lag = lag.stop()
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(server_pid) - cpu_before
-        probe = await probe_hub(redis_url, owners, args.likes, args.rate, streams, args.seed) if redis_url else None
+        probe = None
+        if redis_url:
+            lag = LoopLag()
+            lag.start()
+            probe = await probe_hub(redis_url, owners, args.likes, args.rate, streams, args.seed)
+            probe["client_loop_worst_lag_ms"] = lag.stop()
         for task in streams.tasks:
             task.cancel()
     failed = [like for like in likes if like.status_code != 200]
@@ -296,6 +327,7 @@ async def measure(
         "after_response_ms": percentiles(
             [(like.arrived - like.responded) * 1000 for like in likes if like.arrived is not None]
         ),
+        "client_loop_worst_lag_ms": likes_lag,
         "pubsub_to_stream": probe,
         "connect_seconds": round(connect_seconds, 2),
         "server_rss_mb": {"before_streams": round(rss_before), "with_streams": round(rss_after)},
