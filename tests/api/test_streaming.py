@@ -240,6 +240,26 @@ async def test_public_and_hashtag_streams(server: Server) -> None:
         await no_frame(ws)
 
 
+async def test_followed_hashtags_reach_the_home_stream_and_locked_accounts_stay_off_public(server: Server) -> None:
+    alice, bob, carol = [await create_user(server.http) for _ in range(3)]
+    followed = await server.http.post("/api/v1/tags/harbour/follow", headers=bob["headers"])
+    assert followed.status_code == 200, followed.text
+    locked = await server.http.patch(
+        "/api/v1/accounts/update_credentials", headers=carol["headers"], data={"locked": "true"}
+    )
+    assert locked.status_code == 200, locked.text
+    async with (
+        connect(f"{server.ws_url}?stream=user&access_token={bob['token']}") as home,
+        connect(f"{server.ws_url}?stream=public") as public,
+    ):
+        await create_post(server.http, carol["headers"], text="Locked harbour #harbour")
+        posted = await create_post(server.http, alice["headers"], text="Open harbour #harbour")
+        assert json.loads((await next_frame(home, "update"))["payload"])["id"] == posted["id"]
+        assert json.loads((await next_frame(public, "update"))["payload"])["id"] == posted["id"]
+        await no_frame(home)
+        await no_frame(public)
+
+
 async def test_a_deleted_post_is_retracted_from_user_and_public_streams(server: Server) -> None:
     alice, bob = await follower_pair(server.http)
     async with (
