@@ -345,7 +345,11 @@ async def test_tokens_are_checked(server: Server) -> None:
         assert "error" in response.json()
     bad = await server.http.get("/api/v1/streaming/public", headers=bearer("not-a-token"))
     assert bad.status_code == 401
-    assert (await server.http.get("/api/v1/streaming/hashtag")).status_code == 422
+    assert (await server.http.get("/api/v1/streaming/hashtag")).status_code == 400
+    with pytest.raises(websockets.InvalidStatus) as unknown:
+        async with connect(f"{server.ws_url}?stream=list"):
+            pass
+    assert unknown.value.response.status_code == 400
 
     with pytest.raises(websockets.InvalidStatus) as refused:
         async with connect(f"{server.ws_url}?stream=user&access_token=not-a-token"):

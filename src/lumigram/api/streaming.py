@@ -86,7 +86,7 @@ async def _account_for(services: Services, raw: str | None, stream: str) -> int 
     if raw and grant is None:
         raise Unauthorized("The access token is invalid")
     if stream not in channels.ALL_STREAMS:
-        raise ValidationFailed("Unknown stream type")
+        raise BadStream("Unknown stream type")
     scopes = channels.USER_STREAMS.get(stream)
     if grant is None or grant.account_id is None:
         if scopes is not None:
@@ -101,10 +101,15 @@ async def _account_for(services: Services, raw: str | None, stream: str) -> int 
     return grant.account_id
 
 
+class BadStream(LumigramError):
+    """An unknown stream or a hashtag stream without its tag: a 400, as Mastodon's
+    streaming server answers (the base error class maps to 400)."""
+
+
 def _subscription(stream: str, account_id: int | None, tag: str | None) -> channels.Subscription:
     subscription = channels.resolve(stream, account_id, tag)
     if subscription is None:
-        raise ValidationFailed("No tag for stream provided" if stream.startswith("hashtag") else "Unknown stream type")
+        raise BadStream("No tag for stream provided" if stream.startswith("hashtag") else "Unknown stream type")
     return subscription
 
 
@@ -343,7 +348,7 @@ async def _ws_commands(
                     raise ValueError
                 kind, stream = command.get("type"), command.get("stream")
                 if kind not in ("subscribe", "unsubscribe") or not isinstance(stream, str):
-                    raise ValidationFailed("Unknown stream type")
+                    raise BadStream("Unknown stream type")
                 tag = command.get("tag") if isinstance(command.get("tag"), str) else None
                 account_id = await _account_for(services, token, stream)
                 subscription = _subscription(stream, account_id, tag)
