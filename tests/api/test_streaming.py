@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -515,4 +516,41 @@ async def test_the_hub_hands_over_without_losing_or_doubling_messages(services: 
         assert hub.subscriptions_opened >= 15
     finally:
         stop.set()
+        await hub.close()
+
+
+async def test_stale_events_are_not_streamed(client: httpx.AsyncClient, services: Services) -> None:
+    """A consumer added to a running deployment replays old events: they must not reach
+    open streams as news."""
+    from lumigram.ids import EPOCH_MS, compose
+    from lumigram.infra.bus import Event
+    from lumigram.streaming.publisher import STALE_AFTER, consumers
+
+    alice = await create_user(client)
+
+    async def no_hidden(_account: int) -> set[int]:
+        return set()
+
+    hub = Hub(services.cache, no_hidden)
+    listener = await hub.open(int(alice["id"]))
+    try:
+        await hub.subscribe(listener, channels.resolve("user", int(alice["id"]), None))  # type: ignore[arg-type]
+        posted = await create_post(client, alice["headers"])
+        # The post's own event, through the bus, comes first; then the replays below.
+        first = await asyncio.wait_for(listener.get(), 10)
+        assert first is not None
+        assert json.loads(first[2])["id"] == posted["id"]
+        created = next(c for c in consumers(services) if c.name == "streaming.created")
+        payload = {"status_id": posted["id"], "account_id": alice["id"], "visibility": "public"}
+        now_ms = int(time.time() * 1000)
+        old = compose(now_ms - EPOCH_MS - (STALE_AFTER + 60) * 1000, 0, 0)
+        await created.handler(Event(old, "post.created", payload))
+        await asyncio.sleep(0.2)
+        assert listener.queue.empty()
+        await created.handler(Event(services.ids.next_id(), "post.created", payload))
+        frame = await asyncio.wait_for(listener.get(), 5)
+        assert frame is not None
+        assert frame[1] == "update"
+        assert json.loads(frame[2])["id"] == posted["id"]
+    finally:
         await hub.close()

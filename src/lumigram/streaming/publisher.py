@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from lumigram.api.entities import account_entity
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
 from lumigram.graph.service import follower_ids
+from lumigram.ids import unix_ms_of
 from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.tables import blocks, mutes, tag_follows, tags, utcnow
 from lumigram.posts.hydrate import hydrate
@@ -48,6 +50,15 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 #: Publishes in flight at once (each is one cache round trip).
 PARALLEL = 64
+#: Seconds after which an event is no longer news: a consumer added to a running
+#: deployment replays the bus's history, and a backlog after an outage drains late; clients
+#: that were connected then catch up through the timelines instead.
+STALE_AFTER = 300
+
+
+def _stale(event: Event) -> bool:
+    """Event ids are time-sortable (see ``lumigram.ids``): their timestamp is when it happened."""
+    return time.time() * 1000 - unix_ms_of(event.id) > STALE_AFTER * 1000
 
 
 def _int(payload: dict[str, Any], name: str) -> int | None:
@@ -217,6 +228,8 @@ async def _status_event(services: Services, event_name: str, status_id: int) -> 
 
 def consumers(services: Services) -> list[Consumer]:
     async def post_created(event: Event) -> None:
+        if _stale(event):
+            return
         status_id = _int(event.payload, "status_id")
         if status_id is None:
             log.error("event %s has no usable status_id; skipping", event.id)
@@ -224,11 +237,15 @@ def consumers(services: Services) -> list[Consumer]:
         await _status_event(services, "update", status_id)
 
     async def post_updated(event: Event) -> None:
+        if _stale(event):
+            return
         status_id = _int(event.payload, "status_id")
         if status_id is not None:
             await _status_event(services, "status.update", status_id)
 
     async def post_deleted(event: Event) -> None:
+        if _stale(event):
+            return
         status_id, author_id = _int(event.payload, "status_id"), _int(event.payload, "account_id")
         if status_id is None or author_id is None:
             return
