@@ -54,9 +54,13 @@ def _exists(query: Any) -> Callable[[AsyncConnection], Awaitable[bool]]:
     return check
 
 
-async def _subscribers(services: Services, author_id: int) -> list[int]:
-    """Followers who asked to hear of the author's new posts (Mastodon's bell)."""
-    query = select(follows.c.account_id).where(follows.c.target_account_id == author_id, follows.c.notify.is_(True))
+async def _subscribers(services: Services, author_id: int, status_id: int) -> list[int]:
+    """Followers who asked to hear of the author's new posts (Mastodon's bell), and who
+    followed before the post was made: a worker running behind must not announce older
+    posts to someone who subscribed after them (ids are time-ordered)."""
+    query = select(follows.c.account_id).where(
+        follows.c.target_account_id == author_id, follows.c.notify.is_(True), follows.c.id < status_id
+    )
     async with services.db.connect() as conn:
         return list((await conn.execute(query.order_by(follows.c.account_id))).scalars())
 
@@ -129,7 +133,7 @@ def consumers(services: Services) -> list[Consumer]:
                 # A comment that names the post's owner is already a mention.
                 wanted.setdefault(parent_author, COMMENT)
             elif not payload.get("in_reply_to_id"):
-                for follower in await _subscribers(services, author):
+                for follower in await _subscribers(services, author, status_id):
                     wanted.setdefault(follower, STATUS)
         wanted.pop(author, None)
         recipients = sorted(wanted)

@@ -194,7 +194,10 @@ class NatsBus:
         while True:
             try:
                 messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
+                # An empty long poll. nats-py raises its own TimeoutError or, when the
+                # client's wait expires first (a busy loop), asyncio's: both mean "no
+                # messages yet", not a failure worth a back-off.
                 continue
             except asyncio.CancelledError:
                 raise
