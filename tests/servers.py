@@ -248,17 +248,36 @@ def s3_endpoint() -> Iterator[str]:
 
     try:
         with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
+            _WEED_MASTER["url"] = f"http://127.0.0.1:{ports['master.port']}"
             yield f"http://127.0.0.1:{s3_port}"
     finally:
         for leftover in sockets:
             leftover.unlink(missing_ok=True)
 
 
+#: Where the running ``weed mini``'s master answers (set by ``s3_endpoint``).
+_WEED_MASTER: dict[str, str] = {}
+#: Buckets of recent tests are kept; older ones are dropped to free their volumes.
+_LIVE_BUCKETS = 8
+
+
 @pytest.fixture(scope="session")
 def make_s3_url(s3_endpoint: str) -> Callable[[str], str]:
-    """``make_s3_url(bucket)`` is a media URL for a bucket of its own on the test S3 server."""
+    """``make_s3_url(bucket)`` is a media URL for a bucket of its own on the test S3 server.
+
+    Every bucket is a SeaweedFS collection with volumes of its own, and the server has a
+    fixed number of volume slots: a suite making hundreds of buckets runs out ("no free
+    volumes left"). Tests run one after another, so the buckets of tests long finished
+    are dropped as new ones are made.
+    """
+    made: list[str] = []
 
     def make(bucket: str) -> str:
+        made.append(bucket)
+        while len(made) > _LIVE_BUCKETS:
+            old = made.pop(0)
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{_WEED_MASTER['url']}/col/delete", params={"collection": old}, timeout=10)
         return (
             f"s3://{bucket}?endpoint={s3_endpoint}&region=us-east-1"
             f"&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"

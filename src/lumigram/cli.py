@@ -101,6 +101,9 @@ def serve(
         http="httptools",
         proxy_headers=True,
         server_header=False,
+        # Open streams (server-sent events) never end by themselves; without a bound a
+        # stop would wait for every client to leave.
+        timeout_graceful_shutdown=10,
     )
 
 
