@@ -87,7 +87,8 @@ async def test_registering_an_app_returns_its_credentials(client: httpx.AsyncCli
     assert isinstance(app["id"], str)
     assert len(app["client_id"]) >= 32
     assert len(app["client_secret"]) >= 32
-    assert app["vapid_key"] == ""
+    instance = (await client.get("/api/v2/instance")).json()
+    assert app["vapid_key"] == instance["configuration"]["vapid"]["public_key"] != ""
 
 
 async def test_apps_accept_json_lists_and_default_to_read(client: httpx.AsyncClient) -> None:

@@ -17,6 +17,7 @@ from lumigram.api.entities import Application, CredentialApplication, applicatio
 from lumigram.api.params import openapi_body, parse, read_params
 from lumigram.api.responses import OrjsonResponse
 from lumigram.errors import NotFound, ValidationFailed
+from lumigram.push.keys import vapid_keys
 
 router = APIRouter(tags=["apps"])
 
@@ -54,7 +55,9 @@ async def create_app(request: Request, services: ServicesDep) -> Response:
         scopes=scopes,
         website=params.website,
     )
-    return OrjsonResponse(credential_application_entity(app).model_dump(mode="json"))
+    return OrjsonResponse(
+        credential_application_entity(app, vapid_keys(services.settings).public_key).model_dump(mode="json")
+    )
 
 
 @router.get(
@@ -66,4 +69,4 @@ async def verify_app_credentials(grant: CurrentToken, services: ServicesDep) -> 
     app = await oauth.get_app(services, grant.app_id) if grant.app_id is not None else None
     if app is None:
         raise NotFound
-    return OrjsonResponse(application_entity(app).model_dump(mode="json"))
+    return OrjsonResponse(application_entity(app, vapid_keys(services.settings).public_key).model_dump(mode="json"))

@@ -206,7 +206,8 @@ def credential_account_entity(
     return CredentialAccount(**public.model_dump(), source=source, role=role)
 
 
-def application_entity(app: models.App) -> Application:
+def application_entity(app: models.App, vapid_key: str = "") -> Application:
+    """``vapid_key``: the server's Web Push public key, as Mastodon sends it with every app."""
     return Application(
         id=str(app.id),
         name=app.name,
@@ -214,13 +215,13 @@ def application_entity(app: models.App) -> Application:
         scopes=list(app.scopes),
         redirect_uri="\n".join(app.redirect_uris),
         redirect_uris=list(app.redirect_uris),
-        vapid_key="",
+        vapid_key=vapid_key,
     )
 
 
-def credential_application_entity(app: models.App) -> CredentialApplication:
+def credential_application_entity(app: models.App, vapid_key: str = "") -> CredentialApplication:
     return CredentialApplication(
-        **application_entity(app).model_dump(),
+        **application_entity(app, vapid_key).model_dump(),
         client_id=app.client_id,
         client_secret=app.client_secret,
         client_secret_expires_at=0,
