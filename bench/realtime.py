@@ -113,23 +113,46 @@ class Streams:
                 if frame.get("event") == "notification":
                     self.deliver(frame["payload"])
 
-    async def event_stream(self, response: httpx.Response) -> None:
+    async def event_stream(self, reader: asyncio.StreamReader) -> None:
+        """Read an event stream straight off the socket. httpx's line iterator costs about
+        0.2 ms per chunk; with 1,000 streams, each heartbeat round stalled this client's
+        loop for ~200 ms and that stall, not the server, dominated the measured p99."""
         event = ""
         with contextlib.suppress(Exception):
-            async for line in response.aiter_lines():
+            while line_bytes := await reader.readline():
+                line = line_bytes.decode().rstrip("\r\n")
                 if line.startswith("event: "):
                     event = line[7:]
                 elif line.startswith("data: ") and event == "notification":
                     self.deliver(line[6:])
 
 
+async def open_event_stream(
+    base_url: str, path: str, token: str, stack: contextlib.AsyncExitStack
+) -> asyncio.StreamReader:
+    """An HTTP/1.1 GET of an event stream on a raw connection; the reader is positioned at
+    the body (chunked framing lines are skipped by the caller's line matching)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    stack.callback(writer.close)
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    writer.write(request.encode())
+    await writer.drain()
+    status = await reader.readline()
+    if b" 200 " not in status:
+        raise RuntimeError(f"event stream refused: {status!r}")
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass  # response headers
+    return reader
+
+
 async def open_streams(
     base_url: str, owners: list[Reader], transport: str, streams: Streams, stack: contextlib.AsyncExitStack
 ) -> float:
     ws_base = "ws" + base_url.removeprefix("http") + "/api/v1/streaming?stream=user:notification&access_token="
-    http = await stack.enter_async_context(
-        httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=len(owners) + 10))
-    )
     started = time.perf_counter()
     gate = asyncio.Semaphore(50)  # connect in parallel, not all at once
 
@@ -139,13 +162,8 @@ async def open_streams(
                 ws = await stack.enter_async_context(connect(ws_base + owner.token, max_size=None))
                 streams.tasks.append(asyncio.create_task(streams.websocket(ws)))
             else:
-                response = await stack.enter_async_context(
-                    http.stream(
-                        "GET", "/api/v1/streaming/user/notification", headers={"Authorization": f"Bearer {owner.token}"}
-                    )
-                )
-                response.raise_for_status()
-                streams.tasks.append(asyncio.create_task(streams.event_stream(response)))
+                reader = await open_event_stream(base_url, "/api/v1/streaming/user/notification", owner.token, stack)
+                streams.tasks.append(asyncio.create_task(streams.event_stream(reader)))
 
     await asyncio.gather(*(one(owner) for owner in owners))
     return time.perf_counter() - started
