@@ -574,3 +574,27 @@ async def test_a_new_notification_is_pushed_to_open_streams(client: httpx.AsyncC
 @pytest.mark.parametrize("path", ["/api/v1/notifications/clear", "/api/v1/markers"])
 async def test_writes_need_a_user(client: httpx.AsyncClient, path: str) -> None:
     assert (await client.post(path)).status_code == 401
+
+
+async def test_an_edit_that_adds_a_mention_tells_the_new_account_once(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob, carol = [await create_user(client) for _ in range(3)]
+    post = await create_post(client, alice["headers"], text=f"with @{carol['username']}")
+    await arrive(client, carol, 1)
+    edited = await client.put(
+        f"/api/v1/statuses/{post['id']}",
+        headers=alice["headers"],
+        json={"status": f"with @{carol['username']} and @{bob['username']}"},
+    )
+    assert edited.status_code == 200, edited.text
+    found = await arrive(client, bob, 1)
+    assert [(n["type"], n["status"]["id"]) for n in found] == [("mention", post["id"])]
+    await client.put(
+        f"/api/v1/statuses/{post['id']}",
+        headers=alice["headers"],
+        json={"status": f"now @{carol['username']} and @{bob['username']} again"},
+    )
+    await settle(services)  # every edit handled (replayed too): still one each
+    assert await kinds(client, bob) == [("mention", alice["id"])]
+    assert await kinds(client, carol) == [("mention", alice["id"])]

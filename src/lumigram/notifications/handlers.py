@@ -144,6 +144,20 @@ def consumers(services: Services) -> list[Consumer]:
             wanted_here = [(r, wanted[r]) for r in chunk if r in allowed]
             await deliver(event, author, wanted_here, status_id, post_exists, f"#{start // BATCH}")
 
+    async def post_updated(event: Event) -> None:
+        """An edit that mentions someone new tells them (the others heard at posting time)."""
+        payload = event.payload
+        status_id, author = _int(payload, "status_id"), _int(payload, "account_id")
+        if status_id is None or author is None:
+            return
+        kind = DIRECT if payload.get("visibility") == "direct" else MENTION
+        recipients = sorted(set(_ints(payload.get("new_mentions"))) - {author})
+        if not recipients:
+            return
+        allowed = await _who_may_see(services, status_id, recipients)
+        post_exists = _exists(select(statuses.c.id).where(statuses.c.id == status_id))
+        await deliver(event, author, [(r, kind) for r in recipients if r in allowed], status_id, post_exists)
+
     async def post_deleted(event: Event) -> None:
         status_id = _int(event.payload, "status_id")
         if status_id is not None:
@@ -196,6 +210,7 @@ def consumers(services: Services) -> list[Consumer]:
         Consumer("notifications.blocks", ["block.created"], block_created),
         Consumer("notifications.posts", ["post.created"], post_created),
         Consumer("notifications.post_deleted", ["post.deleted"], post_deleted),
+        Consumer("notifications.post_edits", ["post.updated"], post_updated),
         Consumer("notifications.favourites", ["favourite.created"], favourite_created),
         Consumer("notifications.unfavourites", ["favourite.removed"], favourite_removed),
         Consumer("notifications.follows", ["follow.created", "follow.requested"], follow_created),

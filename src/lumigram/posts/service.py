@@ -448,10 +448,15 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
                     update(media_attachments).where(media_attachments.c.id == change.id).values(**media_values)
                 )
 
+        new_mentions: list[int] = []
         if text != row.text:
+            before = set(
+                (await conn.execute(select(mentions.c.account_id).where(mentions.c.status_id == status_id))).scalars()
+            )
             await conn.execute(delete(status_tags).where(status_tags.c.status_id == status_id))
             await conn.execute(delete(mentions).where(mentions.c.status_id == status_id))
-            await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+            after = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+            new_mentions = [m for m in after if m not in before]
 
         await conn.execute(
             insert(status_edits).values(
@@ -469,7 +474,13 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
             conn,
             services.ids,
             "post.updated",
-            {"status_id": str(status_id), "account_id": str(account_id), "visibility": row.visibility},
+            {
+                "status_id": str(status_id),
+                "account_id": str(account_id),
+                "visibility": row.visibility,
+                # Accounts the edit mentions for the first time: they are told, as in Mastodon.
+                "new_mentions": [str(m) for m in new_mentions],
+            },
             shard=shard_of(account_id),
         )
     services.committed()
