@@ -52,6 +52,29 @@ class ValidationFailed(LumigramError):
         )
 
 
+class Problems:
+    """Collects field problems so one 422 names every one of them, as Mastodon does."""
+
+    def __init__(self) -> None:
+        self.details: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, field: str, code: str, description: str) -> None:
+        self.details.setdefault(field, []).append({"error": code, "description": description})
+
+    def has(self, field: str) -> bool:
+        return field in self.details
+
+    def raise_if_any(self) -> None:
+        if not self.details:
+            return
+        parts = [
+            f"{field.replace('_', ' ').capitalize()} {problem['description']}"
+            for field, problems in self.details.items()
+            for problem in problems
+        ]
+        raise ValidationFailed("Validation failed: " + ", ".join(parts), self.details)
+
+
 class Conflict(LumigramError):
     """The request clashes with the current state (e.g. a request already in progress)."""
 

@@ -24,7 +24,7 @@ from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.accounts.usernames import username_problem
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
-from lumigram.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from lumigram.errors import Forbidden, NotFound, Problems, Unauthorized, ValidationFailed
 from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
@@ -89,29 +89,6 @@ class ProfileChanges:
     header: bytes | None = None
 
 
-class _Problems:
-    """Collects field problems so one response names every one, as Mastodon does."""
-
-    def __init__(self) -> None:
-        self.details: dict[str, list[dict[str, Any]]] = {}
-
-    def add(self, field: str, code: str, description: str) -> None:
-        self.details.setdefault(field, []).append({"error": code, "description": description})
-
-    def has(self, field: str) -> bool:
-        return field in self.details
-
-    def raise_if_any(self) -> None:
-        if not self.details:
-            return
-        parts = [
-            f"{field.replace('_', ' ').capitalize()} {problem['description']}"
-            for field, problems in self.details.items()
-            for problem in problems
-        ]
-        raise ValidationFailed("Validation failed: " + ", ".join(parts), self.details)
-
-
 def user_from_row(row: Any) -> User:
     return User(
         id=row.id,
@@ -171,7 +148,7 @@ async def _taken(conn: AsyncConnection, column: Any, value: str) -> bool:
 
 
 async def _check_unique(
-    conn: AsyncConnection, problems: _Problems, username: str | None, email: str | None, phone: str | None
+    conn: AsyncConnection, problems: Problems, username: str | None, email: str | None, phone: str | None
 ) -> None:
     if username is not None and await _taken(conn, accounts.c.username_lower, username.lower()):
         problems.add("username", "ERR_TAKEN", "is already taken")
@@ -199,7 +176,7 @@ async def create_user_as_admin(
 
 
 async def _create(services: Services, form: Registration, confirmed: bool, admin: bool) -> tuple[User, Account]:
-    problems = _Problems()
+    problems = Problems()
     username = form.username
     problem = username_problem(username)
     if problem is not None and not (confirmed and problem[0] == "ERR_RESERVED"):
@@ -289,7 +266,7 @@ async def _create(services: Services, form: Registration, confirmed: bool, admin
             await emit(conn, services.ids, "user.registered", payload, shard=shard)
     except IntegrityError:
         # Someone took the name or address between our check and our insert.
-        problems = _Problems()
+        problems = Problems()
         async with services.db.connect() as conn:
             await _check_unique(conn, problems, username, email, phone)
         problems.raise_if_any()
@@ -464,7 +441,7 @@ async def store_profile_image(services: Services, kind: str, data: bytes) -> str
 
 async def update_profile(services: Services, account_id: int, changes: ProfileChanges) -> Account:
     """Apply a partial profile update; ValidationFailed names every bad field."""
-    problems = _Problems()
+    problems = Problems()
     values: dict[str, Any] = {}
     if changes.display_name is not None:
         display_name = clean_text(changes.display_name)

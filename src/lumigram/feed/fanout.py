@@ -17,6 +17,7 @@ from lumigram.feed import store
 from lumigram.graph.service import follower_ids, hidden_account_ids
 from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.tables import accounts, blocks, follows, mutes, status_tags, statuses, tag_follows, tags, utcnow
+from lumigram.posts.queries import feed_items
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,7 @@ async def _tag_followers(services: Services, tag_names: list[str]) -> list[int]:
 async def recent_posts(services: Services, author_id: int, limit: int = store.FEED_CAP) -> list[int]:
     """The author's latest feed posts (what a new follower's feed gains)."""
     query = (
-        select(statuses.c.id)
-        .where(
-            statuses.c.account_id == author_id,
-            statuses.c.in_reply_to_id.is_(None),
-            statuses.c.visibility != "direct",
-        )
+        feed_items(select(statuses.c.id).where(statuses.c.account_id == author_id))
         .order_by(statuses.c.id.desc())
         .limit(limit)
     )
@@ -104,13 +100,12 @@ async def recent_posts(services: Services, author_id: int, limit: int = store.FE
 
 
 async def _tag_posts(services: Services, tag_id: int, limit: int = store.FEED_CAP) -> list[int]:
-    query = (
+    tagged = (
         select(statuses.c.id)
         .join(status_tags, status_tags.c.status_id == statuses.c.id)
-        .where(status_tags.c.tag_id == tag_id, statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
-        .order_by(statuses.c.id.desc())
-        .limit(limit)
+        .where(status_tags.c.tag_id == tag_id)
     )
+    query = feed_items(tagged).order_by(statuses.c.id.desc()).limit(limit)
     async with services.db.connect() as conn:
         return list((await conn.execute(query)).scalars())
 

@@ -28,18 +28,13 @@ from lumigram.graph.service import hidden_account_ids
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.posts.queries import MAX_LIMIT
+from lumigram.posts.queries import MAX_LIMIT, feed_items
 
 log = logging.getLogger(__name__)
 
 #: Rounds of "fetch candidates, drop the hidden ones" before a page is returned short.
 _MAX_ROUNDS = 4
 _rebuilds: set[asyncio.Task[None]] = set()
-
-
-def _feed_posts(query: Any) -> Any:
-    """Posts that belong in feeds: top-level posts, not comments, not direct messages."""
-    return query.where(statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
 
 
 def _bounded(query: Any, max_id: int | None, min_id: int | None) -> Any:
@@ -62,9 +57,9 @@ async def pull(
     followed accounts' and the followed hashtags', newest first (or oldest first above
     ``min_id``). Three indexed queries, merged."""
     order = statuses.c.id.asc() if oldest_first else statuses.c.id.desc()
-    own = _bounded(_feed_posts(select(statuses.c.id).where(statuses.c.account_id == viewer_id)), max_id, min_id)
+    own = _bounded(feed_items(select(statuses.c.id).where(statuses.c.account_id == viewer_id)), max_id, min_id)
     followed = _bounded(
-        _feed_posts(
+        feed_items(
             select(statuses.c.id)
             .join(follows, follows.c.target_account_id == statuses.c.account_id)
             .where(follows.c.account_id == viewer_id)
@@ -73,7 +68,7 @@ async def pull(
         min_id,
     )
     tagged = _bounded(
-        _feed_posts(
+        feed_items(
             select(statuses.c.id)
             .join(status_tags, status_tags.c.status_id == statuses.c.id)
             .join(tag_follows, tag_follows.c.tag_id == status_tags.c.tag_id)
@@ -110,7 +105,7 @@ async def _celebrity_posts(
     if not authors:
         return []
     order = statuses.c.id.asc() if oldest_first else statuses.c.id.desc()
-    query = _bounded(_feed_posts(select(statuses.c.id).where(statuses.c.account_id.in_(authors))), max_id, min_id)
+    query = _bounded(feed_items(select(statuses.c.id).where(statuses.c.account_id.in_(authors))), max_id, min_id)
     return list((await conn.execute(query.order_by(order).limit(limit))).scalars())
 
 

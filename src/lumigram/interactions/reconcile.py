@@ -8,13 +8,11 @@ edits, restored backups or events lost before the outbox existed;
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 
 from lumigram.bootstrap import Services
+from lumigram.infra.recount import BATCH, recount
 from lumigram.infra.tables import favourites, statuses
-
-#: Posts checked per transaction: keeps each one short on a large instance.
-BATCH = 1000
 
 
 async def reconcile_status_counts(services: Services, batch: int = BATCH) -> int:
@@ -29,26 +27,4 @@ async def reconcile_status_counts(services: Services, batch: int = BATCH) -> int
         .where(replies_table.c.in_reply_to_id == statuses.c.id)
         .scalar_subquery()
     )
-    fixed = 0
-    last_id = 0
-    while True:
-        async with services.db.begin() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        select(statuses.c.id).where(statuses.c.id > last_id).order_by(statuses.c.id).limit(batch)
-                    )
-                ).scalars()
-            )
-            if not ids:
-                return fixed
-            last_id = ids[-1]
-            # Compare and set in one statement, so a like or comment committed meanwhile
-            # is counted rather than overwritten by a number computed before it.
-            wrong = or_(statuses.c.favourites_count != likes, statuses.c.replies_count != replies)
-            result = await conn.execute(
-                update(statuses)
-                .where(statuses.c.id.in_(ids), wrong)
-                .values(favourites_count=likes, replies_count=replies)
-            )
-            fixed += result.rowcount
+    return await recount(services, statuses, {"favourites_count": likes, "replies_count": replies}, batch)

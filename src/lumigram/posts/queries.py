@@ -35,6 +35,11 @@ def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tu
     return query.order_by(column.desc()).limit(limit), False
 
 
+def feed_items(query: Select[Any]) -> Select[Any]:
+    """Only posts that belong in feeds: top-level posts, not comments, not direct messages."""
+    return query.where(statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
+
+
 async def _visible_visibilities(conn: AsyncConnection, viewer_id: int | None, author: Any) -> tuple[str, ...]:
     """Which visibilities of ``author``'s posts the viewer may list on the profile."""
     if viewer_id == author.id:

@@ -21,7 +21,7 @@ from lumigram.accounts.ratelimits import hit_limits
 from lumigram.accounts.text import clean_text
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.errors import NotFound, Problems, ValidationFailed
 from lumigram.feed.pages import forget as forget_pages
 from lumigram.feed.pages import forget_celebrity_posts
 from lumigram.ids import shard_of
@@ -51,25 +51,11 @@ MAX_PINS = 5
 _LANGUAGE_LENGTH = 16
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.details: dict[str, list[dict[str, Any]]] = {}
-        self.messages: list[str] = []
-
-    def add(self, field: str, code: str, description: str) -> None:
-        self.details.setdefault(field, []).append({"error": code, "description": description})
-        self.messages.append(f"{field.replace('_', ' ').capitalize()} {description}")
-
-    def raise_if_any(self) -> None:
-        if self.messages:
-            raise ValidationFailed("Validation failed: " + ", ".join(self.messages), self.details)
-
-
 def _invalid(message: str, field: str = "base") -> ValidationFailed:
     return ValidationFailed(message, {field: [{"error": "ERR_INVALID", "description": message}]})
 
 
-def _check_caption(problems: _Problems, text: str, spoiler: str) -> list[str]:
+def _check_caption(problems: Problems, text: str, spoiler: str) -> list[str]:
     if len(text) > captions.MAX_TEXT:
         problems.add("status", "ERR_TOO_LONG", f"is too long (maximum is {captions.MAX_TEXT} characters)")
     if len(spoiler) > captions.MAX_SPOILER:
@@ -80,7 +66,7 @@ def _check_caption(problems: _Problems, text: str, spoiler: str) -> list[str]:
     return found
 
 
-def _check_language(problems: _Problems, language: str | None) -> str | None:
+def _check_language(problems: Problems, language: str | None) -> str | None:
     if language is None or language == "":
         return None
     if len(language) > _LANGUAGE_LENGTH or not language.replace("-", "").isalpha():
@@ -231,7 +217,7 @@ async def create_post(
             again = await hydrate(services, account_id, [int(remembered)])
             if again:
                 return again[0]
-    problems = _Problems()
+    problems = Problems()
     text = clean_text(draft.text, keep_newlines=True)
     spoiler = clean_text(draft.spoiler_text)
     found_tags = _check_caption(problems, text, spoiler)
@@ -362,7 +348,7 @@ def _check_media_change(change: MediaChange) -> None:
 
 async def edit_post(services: Services, account_id: int, status_id: int, edit: Edit) -> HydratedPost:
     """Change the caption, content warning, alt text or photos; the old version goes to history."""
-    problems = _Problems()
+    problems = Problems()
     new_text = clean_text(edit.text, keep_newlines=True) if edit.text is not None else None
     new_spoiler = clean_text(edit.spoiler_text) if edit.spoiler_text is not None else None
     found_tags = _check_caption(problems, new_text or "", new_spoiler or "")
