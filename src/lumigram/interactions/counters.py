@@ -1,8 +1,9 @@
 """Like counts that stay cheap under a burst of likes on one post.
 
 A like never touches its post's row: the request writes the ``favourites`` row and the
-outbox event, then adds ±1 to the cache counter ``count:fav:{status_id}``, which holds
-the likes committed but not yet folded into ``statuses.favourites_count``. Readers show
+outbox event, and adds ±1 to the cache counter ``count:fav:{status_id}`` just before it
+commits (taking it back if the commit fails), so the counter holds the likes not yet
+folded into ``statuses.favourites_count`` by the time any consumer sees the event. Readers show
 the column (read with the row anyway) plus that pending delta, so the liker sees their
 like at once while concurrent likes of a viral post do not queue on one row lock.
 

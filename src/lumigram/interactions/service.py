@@ -132,15 +132,23 @@ def _like_event(status_id: int, account_id: int, author_id: int) -> dict[str, An
 
 async def favourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Like a post or comment the caller may see; a repeated like changes nothing."""
-    async with services.db.begin() as conn:
-        target = await _visible(conn, account_id, status_id)
-        added = await _insert_once(services, conn, favourites, account_id, status_id)
+    added = False
+    try:
+        async with services.db.begin() as conn:
+            target = await _visible(conn, account_id, status_id)
+            added = await _insert_once(services, conn, favourites, account_id, status_id)
+            if added:
+                payload = _like_event(status_id, account_id, target.post.account_id)
+                await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
+                # Counted before the commit makes the event visible, so no consumer
+                # (the notification's rendering, the counter's fold-in) can run first.
+                await counters.bump(services, status_id, 1)
+    except BaseException:
         if added:
-            payload = _like_event(status_id, account_id, target.post.account_id)
-            await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
+            await counters.bump(services, status_id, -1)
+        raise
     if added:
         services.committed()
-        await counters.bump(services, status_id, 1)
     return await _shown(services, account_id, status_id)
 
 
@@ -148,17 +156,23 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
     """Take a like back; fine when there was none."""
     if not _valid_id(status_id):
         raise NotFound
-    async with services.db.begin() as conn:
-        removed = await _remove(conn, favourites, account_id, status_id)
+    removed = False
+    try:
+        async with services.db.begin() as conn:
+            removed = await _remove(conn, favourites, account_id, status_id)
+            if removed:
+                author_id = (
+                    await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
+                ).scalar_one()
+                payload = _like_event(status_id, account_id, author_id)
+                await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
+                await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
+    except BaseException:
         if removed:
-            author_id = (
-                await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
-            ).scalar_one()
-            payload = _like_event(status_id, account_id, author_id)
-            await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
+            await counters.bump(services, status_id, 1)
+        raise
     if removed:
         services.committed()
-        await counters.bump(services, status_id, -1)
     return await _shown(services, account_id, status_id)
 
 
