@@ -526,14 +526,24 @@ async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
         if data["expires_at"] is not None:
             ttl = max(1, min(ttl, int(data["expires_at"] - utcnow().timestamp())))
         await authcache.cache_set(services, key, orjson.dumps(data), ttl)
-    expires_at = _dt(data["expires_at"])
-    if expires_at is not None and expires_at <= utcnow():
-        return None
-    verified = disabled = False
+    state = None
     if data["user_id"] is not None:
         state = await _user_state(services, data["user_id"])
         if state is None:
             return None
+    return grant_from_cached(data, state)
+
+
+def grant_from_cached(data: dict[str, Any], state: dict[str, bool] | None) -> TokenGrant | None:
+    """The grant of a token's cached entry and, for a user token, its login's cached state;
+    None once the token has expired."""
+    expires_at = _dt(data["expires_at"])
+    if expires_at is not None and expires_at <= utcnow():
+        return None
+    if data["user_id"] is not None and state is None:
+        return None
+    verified = disabled = False
+    if state is not None:
         verified, disabled = state["verified"], state["disabled"]
     created_at = _dt(data["created_at"])
     assert created_at is not None

@@ -2,14 +2,15 @@
 
 Most home reads ask for the newest page again (an app opened, a pull to refresh). That
 page is stored as the exact response bytes for ``PAGE_TTL`` seconds, so a repeated read
-costs two cache round trips instead of a dozen queries and the rendering (DeathStarBench's
+costs one cache round trip instead of a dozen queries and the rendering (DeathStarBench's
 social network answers from memcached the same way).
 
-Pages are keyed by two generations read before the page is computed: the reader's own
-(``feed:pagegen:{account}``) and a global one for posts of accounts above the celebrity
-threshold (merged at read time, so no fan-out would announce them). ``forget`` replaces
-a generation; a page computed while that happened is stored under the old one, which no
-reader asks for again, so a stale page can never be put back after an invalidation.
+A page is valid for two generations: the reader's own (``feed:pagegen:{account}``) and a
+global one for posts of accounts above the celebrity threshold (merged at read time, so
+no fan-out would announce them). Both are read before the page is computed and stored
+inside it; a reader fetches the generations and the page in one ``MGET`` and uses the
+page only when they still match. ``forget`` replaces a generation, so a page computed
+while that happened (even one written after it) is never served again.
 
 What replaces the reader's generation: every feed consumer (through ``store``), and,
 synchronously, the reader's own follows, blocks, mutes, hashtag follows, posts, likes and
@@ -21,7 +22,7 @@ the design allows.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -33,6 +34,7 @@ PAGE_TTL = 10
 CACHED_LIMITS = (10, 20, 40)
 _CELEBRITY_GENERATION = "feed:pagegen:celebrities"
 _GENERATION_TTL = 3600
+_NO_GENERATION = b"0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +45,11 @@ class CachedPage:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """Where a reader's page lives for the generations current when it was looked up."""
+    """Where a reader's page lives, the generations current when it was looked up, and
+    the page itself when one was stored for exactly those generations."""
 
     key: str | None
+    generations: bytes = b""
     cached: CachedPage | None = None
 
 
@@ -53,24 +57,40 @@ def _generation_key(account_id: int) -> str:
     return f"feed:pagegen:{account_id}"
 
 
+def keys(account_id: int, limit: int) -> list[str]:
+    """What to fetch (in one ``MGET``) to find a reader's page: see ``from_values``."""
+    return [_generation_key(account_id), _CELEBRITY_GENERATION, f"feed:page:{account_id}:{limit}"]
+
+
+def from_values(key: str, values: Sequence[bytes | None]) -> Slot:
+    """The slot found by fetching ``keys(...)``; ``key`` is the last of those keys."""
+    own, celebrities, raw = values
+    generations = (own or _NO_GENERATION) + b"/" + (celebrities or _NO_GENERATION)
+    if raw is None:
+        return Slot(key, generations)
+    stored_length = raw[0]
+    if raw[1 : 1 + stored_length] != generations:
+        return Slot(key, generations)
+    offset = 1 + stored_length
+    link_length = int.from_bytes(raw[offset : offset + 2], "big")
+    offset += 2
+    link = raw[offset : offset + link_length].decode() if link_length else None
+    return Slot(key, generations, CachedPage(raw[offset + link_length :], link))
+
+
 async def lookup(services: Services, account_id: int, limit: int) -> Slot:
     if limit not in CACHED_LIMITS:
         return Slot(None)
-    own, celebrities = await services.cache.get_many([_generation_key(account_id), _CELEBRITY_GENERATION])
-    key = f"feed:page:{account_id}:{limit}:{(own or b'0').decode()}:{(celebrities or b'0').decode()}"
-    raw = await services.cache.get(key)
-    if raw is None:
-        return Slot(key)
-    link_length = int.from_bytes(raw[:2], "big")
-    link = raw[2 : 2 + link_length].decode() if link_length else None
-    return Slot(key, CachedPage(raw[2 + link_length :], link))
+    wanted = keys(account_id, limit)
+    return from_values(wanted[-1], await services.cache.get_many(wanted))
 
 
 async def put(services: Services, slot: Slot, body: bytes, link: str | None) -> None:
     if slot.key is None:
         return
     encoded = (link or "").encode()
-    await services.cache.set(slot.key, len(encoded).to_bytes(2, "big") + encoded + body, ttl=PAGE_TTL)
+    header = bytes([len(slot.generations)]) + slot.generations + len(encoded).to_bytes(2, "big") + encoded
+    await services.cache.set(slot.key, header + body, ttl=PAGE_TTL)
 
 
 async def forget(services: Services, account_ids: Iterable[int]) -> None:

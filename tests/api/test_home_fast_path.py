@@ -1,0 +1,171 @@
+"""The rendered home page answered ahead of the framework (``lumigram.api.home_fast_path``).
+
+The middleware is driven as the ASGI callable it is, around a recording inner app, so a
+test can tell whether it answered or handed the request on; the backends are real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from lumigram.accounts import service as account_service
+from lumigram.api.home_fast_path import CachedHomePage
+from lumigram.bootstrap import Services
+from lumigram.feed import store
+from tests.conftest import eventually
+from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
+
+User = dict[str, Any]
+
+
+class _Recorded:
+    """An inner app that answers 599 and counts the requests handed to it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 599, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _through_fast_path(
+    client: httpx.AsyncClient, headers: dict[str, str], query: bytes = b"limit=20"
+) -> tuple[int, dict[str, str], bytes, int]:
+    """Send one home read through the middleware alone: (status, headers, body, inner calls)."""
+    inner = _Recorded()
+    middleware = CachedHomePage(inner)
+    transport = client._transport
+    app = transport.app  # type: ignore[attr-defined]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/v1/timelines/home",
+        "query_string": query,
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "app": app,
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await middleware(scope, receive, send)
+    start, body = sent[0], sent[1]
+    answered = {name.decode(): value.decode() for name, value in start["headers"]}
+    return start["status"], answered, body["body"], inner.calls
+
+
+async def _reader_with_posts(client: httpx.AsyncClient, count: int = 3) -> User:
+    reader, author = await create_user(client), await create_user(client)
+    followed = await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=reader["headers"])
+    assert followed.status_code == 200
+    for index in range(count):
+        await create_post(client, author["headers"], text=f"post {index}")
+    return reader
+
+
+async def _rendered(client: httpx.AsyncClient, services: Services, reader: User) -> httpx.Response:
+    """Read the newest page once the feed is built (a rebuild finishing renews the page)."""
+    await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    await eventually(lambda: store.is_ready(services, int(reader["id"])))
+    response = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert response.status_code == 200
+    return response
+
+
+async def test_a_rendered_page_is_answered_byte_for_byte(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=3)
+    computed = await client.get("/api/v1/timelines/home?limit=2", headers=reader["headers"])
+    assert computed.status_code == 200
+    # limit=2 is not kept rendered: the fast path hands it on.
+    assert (await _through_fast_path(client, reader["headers"], b"limit=2"))[3] == 1
+    computed = await _rendered(client, services, reader)
+    status, headers, body, calls = await _through_fast_path(client, reader["headers"])
+    assert (status, calls) == (200, 0)
+    assert body == computed.content
+    assert headers["content-type"] == computed.headers["content-type"]
+    assert headers.get("link") == computed.headers.get("link")
+    # The default size is 20 too, so a bare read finds the same page only if it was stored
+    # under that size; either way the answer is the route's.
+    assert (await client.get("/api/v1/timelines/home", headers=reader["headers"])).content == computed.content
+
+
+async def test_cursors_and_other_parameters_go_to_the_route(client: httpx.AsyncClient) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    for query in (b"limit=20&max_id=1", b"order=relevance", b"limit=20&limit=40", b"limit=020"):
+        assert (await _through_fast_path(client, reader["headers"], query))[3] == 1, query
+    # A token in the query string is the route's business too.
+    token_only = {"Accept": "application/json"}
+    assert (await _through_fast_path(client, token_only, b"limit=20"))[3] == 1
+
+
+async def test_a_change_to_the_feed_is_never_answered_from_the_old_page(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    first = await _rendered(client, services, reader)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    # The reader's own like renews their page generation: the old bytes are not used again.
+    liked = await client.post(f"/api/v1/statuses/{first.json()[0]['id']}/favourite", headers=reader["headers"])
+    assert liked.status_code == 200
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 1
+    again = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert again.json()[0]["favourited"] is True
+
+
+async def test_a_revoked_token_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    await _rendered(client, services, reader)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    app = reader["app"]
+    revoked = await client.post(
+        "/oauth/revoke",
+        data={"token": reader["token"], "client_id": app["client_id"], "client_secret": app["client_secret"]},
+    )
+    assert revoked.status_code == 200
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 1
+    refused = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert refused.status_code == 401
+
+
+async def test_a_disabled_login_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    await _rendered(client, services, reader)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    account = await account_service.get_account(services, int(reader["id"]))
+    await account_service.set_disabled(services, account.user_id, True)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 1
+    refused = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "Your login is currently disabled"}
+
+
+async def test_a_token_without_read_scope_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    await _rendered(client, services, reader)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    app = reader["app"]
+    narrow = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "password",
+            "username": reader["username"],
+            "password": DEFAULT_PASSWORD,
+            "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": "write",
+        },
+    )
+    assert narrow.status_code == 200, narrow.text
+    headers = bearer(narrow.json()["access_token"])
+    # Seen once by the route, so the token's grant is in the cache the fast path reads.
+    assert (await client.get("/api/v1/timelines/home?limit=20", headers=headers)).status_code == 403
+    assert (await _through_fast_path(client, headers))[3] == 1
