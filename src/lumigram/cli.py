@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -81,30 +82,51 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (LUMIGRAM_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (LUMIGRAM_PORT).")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Server processes sharing the port (LUMIGRAM_SERVE_PROCESSES).")
+    ] = None,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Run migrations first.")] = True,
 ) -> None:
     """Serve the web app and API (and, on the in-process bus, the background consumers)."""
     import uvicorn
 
     from lumigram.app import create_app
+    from lumigram.push.keys import vapid_keys
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, serve_processes=processes)
+    if settings.serve_processes > 1 and (settings.embedded_bus or settings.cache_url.startswith("memory:")):
+        err.print(
+            "[red]lumigram: more than one serve process needs the scaled shape[/red]\n"
+            "LUMIGRAM_CACHE_URL and LUMIGRAM_BUS_URL must name shared servers (Redis/Valkey, NATS): "
+            "the in-process cache and bus cannot be shared between processes.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     _configure_logging(settings.log_level)
     if migrate_first:
         asyncio.run(_migrate(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        server_header=False,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "loop": "uvloop",
+        "http": "httptools",
+        "proxy_headers": True,
+        "server_header": False,
         # Open streams (server-sent events) never end by themselves; without a bound a
         # stop would wait for every client to leave.
-        timeout_graceful_shutdown=10,
-    )
+        "timeout_graceful_shutdown": 10,
+    }
+    if settings.serve_processes == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # The children build their settings from the environment; settle what they would
+    # otherwise each create on first use (the secret key file, the push key pair) here.
+    settings.ensure_secret_key()
+    vapid_keys(settings)
+    for name, value in {"LUMIGRAM_HOST": settings.host, "LUMIGRAM_PORT": str(settings.port)}.items():
+        os.environ[name] = value
+    uvicorn.run("lumigram.app:create_app", factory=True, workers=settings.serve_processes, **options)
 
 
 async def _run_worker(settings: Settings) -> None:

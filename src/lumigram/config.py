@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     #: Signs sessions, CSRF tokens and media URLs. Generated once into ``data_dir`` when unset.
     secret_key: str = ""
     host: str = "127.0.0.1"
+    #: ``serve`` processes sharing the port (scaled shape only: the embedded cache and bus
+    #: live inside one process). One per core is the usual choice.
+    serve_processes: Annotated[int, Field(ge=1, le=64)] = 1
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     #: Instance name shown to clients.
     instance_title: str = "Lumigram"

@@ -29,9 +29,10 @@ def _photo_with_gps() -> bytes:
 
 @pytest.fixture
 def server(make_settings: Callable[..., Settings], shape: str) -> Iterator[LiveServer]:
-    # Scaled out, the consumers run in a separate `lumigram worker`, as in production.
+    # Scaled out, the consumers run in a separate `lumigram worker` and two serve
+    # processes share the port, as in production: a client's requests land on either.
     workers = 1 if shape == "scaled" else 0
-    settings = make_settings(inline_worker=shape == "embedded")
+    settings = make_settings(inline_worker=shape == "embedded", serve_processes=2 if shape == "scaled" else 1)
     with live_server(settings, workers=workers) as running:
         yield running
 

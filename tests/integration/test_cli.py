@@ -52,3 +52,10 @@ def test_admin_create_user_makes_a_user_who_can_sign_in(tmp_path: Path) -> None:
             "/api/v1/accounts/verify_credentials", headers={"Authorization": f"Bearer {token.json()['access_token']}"}
         )
         assert me.json()["username"] == "root_admin"
+
+
+def test_several_serve_processes_need_the_scaled_shape(tmp_path: Path) -> None:
+    refused = _run(tmp_path / "data", "serve", "--processes", "2", "--no-migrate")
+    assert refused.returncode == 2
+    assert "scaled shape" in refused.stderr
+    assert "Traceback" not in refused.stderr
