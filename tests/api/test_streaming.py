@@ -275,6 +275,61 @@ async def test_a_deleted_post_is_retracted_from_user_and_public_streams(server: 
         assert await public.next("delete") == posted["id"]
 
 
+async def test_a_deleted_public_post_is_retracted_from_its_hashtag_streams(server: Server) -> None:
+    alice = await create_user(server.http)
+    async with (
+        connect(server.ws_url) as ws,
+        event_source(server, "/api/v1/streaming/hashtag/local?tag=dunes") as local,
+    ):
+        await subscribe(ws, server, "hashtag", tag="Dunes")
+        posted = await create_post(server.http, alice["headers"], text="Wind on the #DUNES")
+        await next_frame(ws, "update")
+        deleted = await server.http.delete(f"/api/v1/statuses/{posted['id']}", headers=alice["headers"])
+        assert deleted.status_code == 200, deleted.text
+        frame = await next_frame(ws, "delete")
+        assert frame["stream"] == ["hashtag", "dunes"]
+        assert frame["payload"] == posted["id"]
+        assert await local.next("delete") == posted["id"]
+
+
+async def test_a_deleted_private_post_is_not_announced_on_hashtag_streams(server: Server) -> None:
+    alice = await create_user(server.http)
+    async with connect(server.ws_url) as ws:
+        await subscribe(ws, server, "hashtag", tag="dunes")
+        hidden = await create_post(server.http, alice["headers"], text="Friends only #dunes", visibility="private")
+        posted = await create_post(server.http, alice["headers"], text="Open #dunes")
+        assert json.loads((await next_frame(ws, "update"))["payload"])["id"] == posted["id"]
+        for status in (hidden, posted):
+            deleted = await server.http.delete(f"/api/v1/statuses/{status['id']}", headers=alice["headers"])
+            assert deleted.status_code == 200, deleted.text
+        # Every frame is read (none skipped): the public post's delete comes, the private one's never.
+        async with asyncio.timeout(10):
+            frame = json.loads(await ws.recv())
+        assert (frame["event"], frame["payload"]) == ("delete", posted["id"])
+        await no_frame(ws)
+
+
+async def test_a_deleted_direct_message_is_retracted_from_the_direct_streams(server: Server) -> None:
+    alice, bob = await create_user(server.http), await create_user(server.http)
+    async with (
+        connect(f"{server.ws_url}?stream=direct&access_token={bob['token']}") as ws,
+        event_source(server, "/api/v1/streaming/direct", headers=alice["headers"]) as own,
+    ):
+        sent = await server.http.post(
+            "/api/v1/statuses",
+            headers=alice["headers"],
+            json={"status": f"@{bob['username']} see you at noon", "visibility": "direct"},
+        )
+        assert sent.status_code == 200, sent.text
+        await next_frame(ws, "conversation")
+        deleted = await server.http.delete(f"/api/v1/statuses/{sent.json()['id']}", headers=alice["headers"])
+        assert deleted.status_code == 200, deleted.text
+        frame = await next_frame(ws, "delete")
+        assert frame["stream"] == ["direct"]
+        assert frame["payload"] == sent.json()["id"]
+        assert await own.next("delete") == sent.json()["id"]
+
+
 async def test_an_edit_is_sent_as_status_update(server: Server) -> None:
     alice, bob = await follower_pair(server.http)
     async with connect(f"{server.ws_url}?stream=user&access_token={bob['token']}") as ws:

@@ -547,18 +547,21 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
                 .where(accounts.c.id == post.account_id)
                 .values(statuses_count=case((count > 0, count - 1), else_=0))
             )
-        await emit(
-            conn,
-            services.ids,
-            "post.deleted",
-            {
-                "status_id": str(status_id),
-                "account_id": str(post.account_id),
-                "visibility": post.visibility,
-                "in_reply_to_id": str(post.in_reply_to_id) if post.in_reply_to_id else None,
-            },
-            shard=shard_of(post.account_id),
-        )
+        deleted: dict[str, Any] = {
+            "status_id": str(status_id),
+            "account_id": str(post.account_id),
+            "visibility": post.visibility,
+            "in_reply_to_id": str(post.in_reply_to_id) if post.in_reply_to_id else None,
+        }
+        # The tag and mention rows are gone once this commits, so the streams that carried the
+        # post learn where it was from the event; ``gone`` read them in this transaction. Only
+        # what a consumer uses is added: tags where hashtag streams had the post, mentions
+        # where direct streams had it.
+        if post.visibility == "public" and post.in_reply_to_id is None and gone.tags:
+            deleted["tags"] = list(dict.fromkeys(captions.normalise_tag(tag) for tag in gone.tags))
+        if post.visibility == "direct" and gone.mentions:
+            deleted["mentions"] = list(dict.fromkeys(str(m.id) for m in gone.mentions))
+        await emit(conn, services.ids, "post.deleted", deleted, shard=shard_of(post.account_id))
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
     await forget_pages(services, [account_id, post.account_id])

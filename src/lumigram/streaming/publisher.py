@@ -7,8 +7,10 @@
   ``timeline:direct:{account}`` of the author and each mentioned account.
 * ``post.updated``: ``status.update`` to the same audiences.
 * ``post.deleted``: ``delete`` (the id) to the author, the followers and, for a public
-  post, the public timeline. Its hashtags are gone with the post, so hashtag streams do not
-  hear of it: clients drop the post when they next fetch it.
+  post, the public timeline and its hashtags' streams; for a direct message, to the direct
+  streams of the author and each mentioned account. The tag and mention rows are gone with
+  the post, so the event carries them (``tags``, ``mentions``); an older event without them
+  reaches the author, the followers and the public timeline only.
 
 Only accounts with a stream open get a message: the hub keeps a marker key
 (``streaming:online:{account}``, a short TTL refreshed while a stream is open) and the
@@ -67,6 +69,25 @@ def _int(payload: dict[str, Any], name: str) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _strings(payload: dict[str, Any], name: str) -> list[str]:
+    """A list of strings in the payload; empty when absent (events from older writers)."""
+    value = payload.get(name)
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str) and item]
+
+
+def _ids(payload: dict[str, Any], name: str) -> list[int]:
+    """A list of ids (sent as strings) in the payload, skipping any that are not ids."""
+    found: dict[int, None] = {}
+    for item in _strings(payload, name):
+        try:
+            found[int(item)] = None
+        except ValueError:
+            continue
+    return list(found)
 
 
 async def _online(services: Services, account_ids: Sequence[int]) -> list[int]:
@@ -251,12 +272,20 @@ def consumers(services: Services) -> list[Consumer]:
             return
         message = channels.encode("delete", str(status_id))
         await _publish_all(services, [(channels.home(author_id), message)])
-        if event.payload.get("in_reply_to_id") or event.payload.get("visibility") == "direct":
+        if event.payload.get("visibility") == "direct":
+            # The direct streams that had it as a conversation (events from before the
+            # payload named the mentions reach the author's only).
+            mentioned = [a for a in _ids(event.payload, "mentions") if a != author_id]
+            recipients = [author_id, *await _online(services, mentioned)]
+            await _publish_all(services, ((channels.direct(r), message) for r in recipients))
             return  # never sent to followers' or public streams
+        if event.payload.get("in_reply_to_id"):
+            return  # comments are not timeline items
         # No shield: telling someone a post is gone reveals nothing.
         await _to_home_channels(services, author_id, message, shield=False)
         if event.payload.get("visibility") == "public":
-            await services.cache.publish(channels.PUBLIC, message)
+            tag_channels = {channels.hashtag(tag) for tag in _strings(event.payload, "tags")}
+            await _publish_all(services, [(channels.PUBLIC, message), *((c, message) for c in sorted(tag_channels))])
 
     return [
         Consumer("streaming.created", ["post.created"], post_created),
