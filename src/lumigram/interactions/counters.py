@@ -60,8 +60,13 @@ async def pending(cache: Cache, status_ids: Sequence[int]) -> dict[int, int]:
     except Exception:
         log.warning("could not read pending like counts", exc_info=True)
         return {}
+    return parse_pending(wanted, values)
+
+
+def parse_pending(status_ids: Sequence[int], values: Sequence[bytes | None]) -> dict[int, int]:
+    """The deltas among fetched ``favourites_key(i)`` values."""
     deltas: dict[int, int] = {}
-    for status_id, raw in zip(wanted, values, strict=True):
+    for status_id, raw in zip(status_ids, values, strict=True):
         if raw is None:
             continue
         try:

@@ -1,39 +1,36 @@
 """Turning post ids into everything a client shows, in a fixed number of queries.
 
-A page of 40 posts costs the same queries as a page of one: posts, mentions, authors,
-media, tags, the viewer's follows, blocks and mutes among the authors, and the viewer's
-pins, likes and bookmarks among the posts. Nothing here loops over posts with a query
-inside. Given the cache, like counts include the likes not yet folded into the
-``favourites_count`` column (one more round trip; see ``lumigram.interactions.counters``).
+A page of 40 posts costs the same queries as a page of one, and nothing here loops over
+posts with a query inside:
+
+1. one cache round trip: the pending like counts (``lumigram.interactions.counters``)
+   and the posts' cached media, hashtags and mentions (``lumigram.posts.parts``);
+2. the posts' rows and their authors' rows, fresh on every read (counts, visibility,
+   locks), and the parts of any post not cached (three queries, then cached);
+3. the viewer's follows, blocks and mutes among the authors (one query), and their
+   pins, likes and bookmarks among the posts (one query).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
-from lumigram.infra.tables import (
-    accounts,
-    bookmarks,
-    favourites,
-    media_attachments,
-    mentions,
-    status_pins,
-    status_tags,
-    statuses,
-    tags,
-)
-from lumigram.interactions.counters import pending, with_pending
-from lumigram.posts.models import HydratedPost, Mention, Post
-from lumigram.posts.visibility import ViewerContext, can_see, load_context
-from lumigram.uploads.service import MediaRecord
-from lumigram.uploads.service import _record as media_record
+from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses
+from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
+from lumigram.posts import parts
+from lumigram.posts.models import HydratedPost, Post
+from lumigram.posts.visibility import ViewerContext, can_see, load_context, media_is_private
+
+log = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1
 
@@ -70,12 +67,36 @@ async def hydrate_in(
     return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache))[0]
 
 
-async def _viewer_marks(conn: AsyncConnection, table: Any, viewer_id: int | None, post_ids: list[int]) -> set[int]:
-    """Which of ``post_ids`` the viewer has a row for in ``table`` (likes, bookmarks, pins)."""
-    if viewer_id is None:
-        return set()
-    query = select(table.c.status_id).where(table.c.account_id == viewer_id, table.c.status_id.in_(post_ids))
-    return set((await conn.execute(query)).scalars())
+async def viewer_marks(
+    conn: AsyncConnection, viewer_id: int | None, post_ids: list[int]
+) -> tuple[set[int], set[int], set[int]]:
+    """Which of ``post_ids`` the viewer pinned, liked and bookmarked, in one query."""
+    if viewer_id is None or not post_ids:
+        return set(), set(), set()
+    marked = [
+        select(literal_column(str(kind)).label("kind"), table.c.status_id).where(
+            table.c.account_id == viewer_id, table.c.status_id.in_(post_ids)
+        )
+        for kind, table in enumerate((status_pins, favourites, bookmarks))
+    ]
+    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    for kind, status_id in (await conn.execute(union_all(*marked))).all():
+        found[kind].add(status_id)
+    return found
+
+
+async def _fetch_cached(cache: Cache | None, post_ids: list[int]) -> tuple[dict[int, int], dict[int, parts.Parts]]:
+    """Pending like counts and cached parts of ``post_ids``, in one round trip ({} for
+    both when there is no cache or it is down: the database then answers alone)."""
+    if cache is None:
+        return {}, {}
+    try:
+        values = await cache.get_many([*map(favourites_key, post_ids), *map(parts.key, post_ids)])
+    except Exception:
+        log.warning("could not read pending like counts and post parts", exc_info=True)
+        return {}, {}
+    count = len(post_ids)
+    return parse_pending(post_ids, values[:count]), parts.from_cached(post_ids, values[count:])
 
 
 async def hydrate_with_context(
@@ -91,23 +112,19 @@ async def hydrate_with_context(
     if not wanted:
         return [], ViewerContext(viewer_id)
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
-    deltas = await pending(cache, wanted) if cache is not None else {}
+    deltas, known = await _fetch_cached(cache, wanted)
     rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(wanted)))).all()
     if not rows:
         return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}
-    found = list(posts)
-
-    mention_rows = (
-        await conn.execute(
-            select(mentions.c.status_id, accounts.c.id, accounts.c.username)
-            .join(accounts, accounts.c.id == mentions.c.account_id)
-            .where(mentions.c.status_id.in_(found))
-        )
-    ).all()
-    mentioned: dict[int, list[Mention]] = {}
-    for status_id, account_id, username in mention_rows:
-        mentioned.setdefault(status_id, []).append(Mention(account_id, username))
+    versions = {i: parts.version_of(post.edited_at) for i, post in posts.items()}
+    known = {i: found for i, found in known.items() if i in posts and found.version == versions[i]}
+    missing = {i: version for i, version in versions.items() if i not in known}
+    if missing:
+        fresh = await parts.from_database(conn, missing)
+        if cache is not None:
+            await parts.keep(cache, fresh)
+        known.update(fresh)
 
     author_ids = {post.account_id for post in posts.values()}
     authors = {
@@ -115,64 +132,49 @@ async def hydrate_with_context(
         for row in (await conn.execute(select(accounts).where(accounts.c.id.in_(author_ids)))).all()
     }
     context = await load_context(conn, viewer_id, author_ids)
-    if check_visibility:
-        visible = {
-            post_id
-            for post_id, post in posts.items()
-            if post.account_id in authors
-            and can_see(
+    visible = {
+        post_id
+        for post_id, post in posts.items()
+        if post.account_id in authors
+        and (
+            not check_visibility
+            or can_see(
                 context,
                 post.account_id,
                 authors[post.account_id].locked,
                 post.visibility,
-                (m.id for m in mentioned.get(post_id, [])),
+                (m.id for m in known.get(post_id, parts.EMPTY).mentions),
             )
-        }
-    else:
-        visible = set(posts)
+        )
+    }
     if not visible:
         return [], context
-    shown = sorted(visible)
-
-    media: dict[int, list[MediaRecord]] = {}
-    for row in (
-        await conn.execute(
-            select(media_attachments)
-            .where(media_attachments.c.status_id.in_(shown))
-            .order_by(media_attachments.c.status_id, media_attachments.c.position)
+    pinned, liked, saved = await viewer_marks(conn, viewer_id, sorted(visible))
+    items = []
+    for post_id in wanted:
+        if post_id not in visible:
+            continue
+        post = posts[post_id]
+        author = authors[post.account_id]
+        found = known.get(post_id, parts.EMPTY)
+        media = found.media
+        private = media_is_private(author.locked, post.visibility)
+        if any(m.private != private for m in media):
+            # A posted photo is private exactly when this says so (the rule the database
+            # applies when the author's lock changes); cached parts may predate a change.
+            media = [dataclasses.replace(m, private=private) for m in media]
+        items.append(
+            HydratedPost(
+                post=post,
+                account=author,
+                media=media,
+                tags=found.tags,
+                mentions=found.mentions,
+                pinned=post_id in pinned,
+                favourited=post_id in liked,
+                bookmarked=post_id in saved,
+            )
         )
-    ).all():
-        media.setdefault(row.status_id, []).append(media_record(row))
-
-    tag_names: dict[int, list[str]] = {}
-    for status_id, name in (
-        await conn.execute(
-            select(status_tags.c.status_id, tags.c.name)
-            .join(tags, tags.c.id == status_tags.c.tag_id)
-            .where(status_tags.c.status_id.in_(shown))
-            .order_by(tags.c.name_lower)
-        )
-    ).all():
-        tag_names.setdefault(status_id, []).append(name)
-
-    pinned = await _viewer_marks(conn, status_pins, viewer_id, shown)
-    liked = await _viewer_marks(conn, favourites, viewer_id, shown)
-    saved = await _viewer_marks(conn, bookmarks, viewer_id, shown)
-
-    items = [
-        HydratedPost(
-            post=posts[post_id],
-            account=authors[posts[post_id].account_id],
-            media=media.get(post_id, []),
-            tags=tag_names.get(post_id, []),
-            mentions=mentioned.get(post_id, []),
-            pinned=post_id in pinned,
-            favourited=post_id in liked,
-            bookmarked=post_id in saved,
-        )
-        for post_id in wanted
-        if post_id in visible
-    ]
     return with_pending(items, deltas), context
 
 

@@ -38,6 +38,7 @@ from lumigram.infra.tables import (
     tags,
     utcnow,
 )
+from lumigram.posts import parts
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange
@@ -565,6 +566,7 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
     await forget_pages(services, [account_id, post.account_id])
+    await parts.forget(services, status_id)  # tidiness: no row is left to match it
     return gone
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.tables import blocks, follows, mutes, utcnow
@@ -32,46 +32,32 @@ class ViewerContext:
 
 
 async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids: Iterable[int]) -> ViewerContext:
-    """The viewer's follows and blocks (either way) among ``author_ids``."""
+    """The viewer's follows, blocks (either way) and live mutes among ``author_ids``, in one query."""
     authors = sorted({a for a in author_ids if a != viewer_id})
     if viewer_id is None or not authors:
         return ViewerContext(viewer_id)
-    following = (
-        await conn.execute(
-            select(follows.c.target_account_id).where(
-                follows.c.account_id == viewer_id, follows.c.target_account_id.in_(authors)
-            )
-        )
-    ).scalars()
-    blocked_ids = set(
-        (
-            await conn.execute(
-                select(blocks.c.target_account_id).where(
-                    blocks.c.account_id == viewer_id, blocks.c.target_account_id.in_(authors)
-                )
-            )
-        ).scalars()
-    )
-    blocked_ids.update(
-        (
-            await conn.execute(
-                select(blocks.c.account_id).where(
-                    blocks.c.target_account_id == viewer_id, blocks.c.account_id.in_(authors)
-                )
-            )
-        ).scalars()
-    )
     now = utcnow()
-    muted = (
-        await conn.execute(
-            select(mutes.c.target_account_id).where(
-                mutes.c.account_id == viewer_id,
-                mutes.c.target_account_id.in_(authors),
-                mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-            )
-        )
-    ).scalars()
-    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked_ids), frozenset(muted))
+    kinds = [
+        select(literal_column("0").label("kind"), follows.c.target_account_id.label("author")).where(
+            follows.c.account_id == viewer_id, follows.c.target_account_id.in_(authors)
+        ),
+        select(literal_column("1"), blocks.c.target_account_id).where(
+            blocks.c.account_id == viewer_id, blocks.c.target_account_id.in_(authors)
+        ),
+        select(literal_column("1"), blocks.c.account_id).where(
+            blocks.c.target_account_id == viewer_id, blocks.c.account_id.in_(authors)
+        ),
+        select(literal_column("2"), mutes.c.target_account_id).where(
+            mutes.c.account_id == viewer_id,
+            mutes.c.target_account_id.in_(authors),
+            mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+        ),
+    ]
+    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    for kind, author in (await conn.execute(union_all(*kinds))).all():
+        found[kind].add(author)
+    following, blocked, muted = found
+    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked), frozenset(muted))
 
 
 def can_see(

@@ -272,4 +272,9 @@ async def update_media(
             for key in _variant_keys(record.variants) - new_keys:
                 await services.blobs.delete(key)
         await forget_privacy(services, media_id)
+        if record.status_id is not None:
+            # Alt text and focus of a posted photo: the post's cached parts show them.
+            from lumigram.posts import parts  # here, not above: posts builds on uploads
+
+            await parts.forget(services, record.status_id)
     return await get_media(services, account_id, media_id)
