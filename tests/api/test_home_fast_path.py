@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx
 
+from lumigram.accounts import authcache
 from lumigram.accounts import service as account_service
+from lumigram.accounts.oauth import hash_secret
 from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.bootstrap import Services
-from lumigram.feed import store
+from lumigram.feed import pages, store
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
 
@@ -169,3 +171,37 @@ async def test_a_token_without_read_scope_gets_no_rendered_page(client: httpx.As
     # Seen once by the route, so the token's grant is in the cache the fast path reads.
     assert (await client.get("/api/v1/timelines/home?limit=20", headers=headers)).status_code == 403
     assert (await _through_fast_path(client, headers))[3] == 1
+
+
+async def test_a_stale_page_is_answered_then_rendered_again(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=2)
+    rendered = await _rendered(client, services, reader)
+    account_id = int(reader["id"])
+    slot = await pages.lookup(services, account_id, "20")
+    assert slot.cached is not None
+    assert slot.cached.fresh
+    # The same feed, its numbers now out of date: still answered at once...
+    await pages.put(services, slot, b'["stale"]', slot.cached.link, fresh_for=0)
+    status, _headers, body, calls = await _through_fast_path(client, reader["headers"])
+    assert (status, body, calls) == (200, b'["stale"]', 0)
+
+    # ...and rendered again in the background, by one reader.
+    async def refreshed() -> bool:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found is not None and found.fresh and found.body == rendered.content
+
+    await eventually(refreshed)
+
+
+async def test_the_route_renders_a_stale_page_again_itself(client: httpx.AsyncClient, services: Services) -> None:
+    reader = await _reader_with_posts(client, count=1)
+    rendered = await _rendered(client, services, reader)
+    slot = await pages.lookup(services, int(reader["id"]), "20")
+    assert slot.cached is not None
+    await pages.put(services, slot, b'["stale"]', slot.cached.link, fresh_for=0)
+    # With the token's grant gone from the cache the fast path declines; the route then
+    # finds the stale page and renders it again before answering.
+    await services.cache.delete(authcache.token_key(hash_secret(reader["token"])))
+    again = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert again.status_code == 200
+    assert again.content == rendered.content

@@ -6,6 +6,7 @@ Kept apart from any general pagination helper so the two can merge later without
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -47,12 +48,18 @@ PageParams = Annotated[PageRequest, Depends(page_request)]
 def link_header(request: Request, base_url: str, page: Page[Any]) -> dict[str, str]:
     """``Link`` for the pages around ``page``: next (older) only when it was full, so a
     client walking ``next`` stops at the end; prev (newer) whenever there were items."""
-    if not page.cursors:
-        return {}
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in CURSORS]
-    base = f"{base_url}{request.url.path}"
+    links = page_links(f"{base_url}{request.url.path}", kept, page)
+    return {"Link": links} if links else {}
+
+
+def page_links(base: str, kept: Sequence[tuple[str, str]], page: Page[Any]) -> str | None:
+    """The ``Link`` value of ``link_header`` for a request to ``base`` whose parameters,
+    cursors left out, were ``kept``."""
+    if not page.cursors:
+        return None
     links = []
     if page.full:
         links.append(f'<{base}?{urlencode([*kept, ("max_id", str(page.cursors[-1]))])}>; rel="next"')
     links.append(f'<{base}?{urlencode([*kept, ("min_id", str(page.cursors[0]))])}>; rel="prev"')
-    return {"Link": ", ".join(links)}
+    return ", ".join(links)

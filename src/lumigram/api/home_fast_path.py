@@ -15,13 +15,15 @@ doubt, goes to the app unchanged:
   the generations current now.
 
 So the answer is byte for byte the one the route would give, and every error (401, 403,
-422) still comes from the route. Which account a token belongs to never changes, so
+422) still comes from the route. A page past its freshness (``lumigram.feed.pages``) is
+still answered, and one reader at a time has it rendered again after answering. Which account a token belongs to never changes, so
 that mapping is remembered per process, letting the one round trip name every key;
 whether the token is still valid is read from the cache on every request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,23 +32,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram.accounts import authcache
 from lumigram.accounts.oauth import grant_from_cached, hash_secret
-from lumigram.api.timelines import READ_STATUSES
+from lumigram.api.timelines import HOME_PATH, READ_STATUSES, refresh_home_page
 from lumigram.bootstrap import Services
 from lumigram.feed import pages
-from lumigram.posts.queries import DEFAULT_LIMIT
 
 log = logging.getLogger(__name__)
 
-HOME_PATH = "/api/v1/timelines/home"
 #: Token hash → (user id, account id), bounded; cleared whole when full (cheap, rare).
 _OWNERS_MAX = 100_000
-_QUERIES = {b"": DEFAULT_LIMIT, **{f"limit={n}".encode(): n for n in pages.CACHED_LIMITS}}
+_VARIANTS = {b"": pages.DEFAULT_VARIANT, **{f"limit={n}".encode(): str(n) for n in pages.CACHED_LIMITS}}
 
 
 class CachedHomePage:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._owners: dict[str, tuple[int, int]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == HOME_PATH and scope["method"] == "GET":
@@ -57,13 +58,17 @@ class CachedHomePage:
                 log.debug("home fast path skipped", exc_info=True)
                 found = None
             if found is not None:
-                await _answer(send, found)
+                services, account_id, page_variant, slot = found
+                assert slot.cached is not None
+                await _answer(send, slot.cached)
+                if not slot.cached.fresh:
+                    await self._refresh_soon(services, account_id, page_variant, slot)
                 return
         await self.app(scope, receive, send)
 
-    async def _cached(self, scope: Scope) -> pages.CachedPage | None:
-        limit = _QUERIES.get(scope["query_string"])
-        if limit is None or limit not in pages.CACHED_LIMITS:
+    async def _cached(self, scope: Scope) -> tuple[Services, int, str, pages.Slot] | None:
+        page_variant = _VARIANTS.get(scope["query_string"])
+        if page_variant is None:
             return None
         raw = _bearer(scope)
         if raw is None:
@@ -81,7 +86,7 @@ class CachedHomePage:
                 return None
             owner = self._remember(digest, (data["user_id"], data["account_id"]))
         user_id, account_id = owner
-        page_keys = pages.keys(account_id, limit)
+        page_keys = pages.keys(account_id, page_variant)
         values = await services.cache.get_many([token_key, authcache.user_key(user_id), *page_keys])
         entry, state = values[0], values[1]
         if entry is None or state is None:
@@ -93,7 +98,27 @@ class CachedHomePage:
             return None
         if not grant.allows(*READ_STATUSES):
             return None
-        return pages.from_values(page_keys[-1], values[2:]).cached
+        slot = pages.from_values(page_keys[-1], values[2:])
+        return (services, account_id, page_variant, slot) if slot.cached is not None else None
+
+    async def _refresh_soon(self, services: Services, account_id: int, page_variant: str, slot: pages.Slot) -> None:
+        """The page was served stale: one reader has it rendered again, off the request."""
+        try:
+            if not await pages.claim_refresh(services, slot):
+                return
+        except Exception:
+            log.warning("could not claim a home page refresh", exc_info=True)
+            return
+
+        async def run() -> None:
+            try:
+                await refresh_home_page(services, account_id, page_variant)
+            except Exception:  # the page expires on its own; the next stale read tries again
+                log.exception("refreshing the home page of %s failed", account_id)
+
+        task = asyncio.create_task(run())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
 
     def _remember(self, digest: str, owner: tuple[int, int]) -> tuple[int, int]:
         if len(self._owners) >= _OWNERS_MAX:
