@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -83,8 +84,25 @@ class Services:
             except Exception:
                 log.exception("closing %s failed", closer)
         if self._cpu_pool is not None:
-            self._cpu_pool.shutdown(wait=False, cancel_futures=True)
-            self._cpu_pool = None
+            pool, self._cpu_pool = self._cpu_pool, None
+            await asyncio.to_thread(_stop_pool, pool, CLOSE_TIMEOUT)
+
+
+def _stop_pool(pool: ProcessPoolExecutor, timeout: float) -> None:
+    """Stop the media workers: let a running job finish within ``timeout``, then end them.
+
+    ``shutdown(wait=False)`` alone left the spawned workers running for ever whenever the
+    server exited before the pool's manager thread had told them to stop.
+    """
+    # The executor has no public handle on its processes; without one they could outlive us.
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()
+            process.join(1)
 
 
 def build_services(settings: Settings) -> Services:

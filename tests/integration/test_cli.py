@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -59,3 +60,43 @@ def test_several_serve_processes_need_the_scaled_shape(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "scaled shape" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found |= {child, *_descendants(child)}
+    return found
+
+
+def test_serve_leaves_no_media_workers_behind(tmp_path: Path) -> None:
+    from tests.factories import photo_bytes
+
+    with live_server(Settings(data_dir=tmp_path / "data")) as server, httpx.Client(base_url=server.base_url) as http:
+        form = {"client_name": "t", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write"}
+        app = http.post("/api/v1/apps", data=form).json()
+        grant = {"client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read write"}
+        app_token = http.post("/oauth/token", data={"grant_type": "client_credentials", **grant}).json()
+        signup = {"username": "pool_check", "email": "p@example.org", "password": "a long password", "agreement": "1"}
+        user = http.post(
+            "/api/v1/accounts", data=signup, headers={"Authorization": f"Bearer {app_token['access_token']}"}
+        )
+        assert user.status_code == 200, user.text
+        uploaded = http.post(
+            "/api/v2/media",
+            headers={"Authorization": f"Bearer {user.json()['access_token']}"},
+            files={"file": ("p.jpg", photo_bytes(), "image/jpeg")},
+            timeout=30,
+        )
+        assert uploaded.status_code == 200, uploaded.text
+        workers = _descendants(server.processes[0].pid)
+        assert workers  # the photo went through the media worker pool
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

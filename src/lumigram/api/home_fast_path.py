@@ -16,9 +16,11 @@ doubt, goes to the app unchanged:
 
 So the answer is byte for byte the one the route would give, and every error (401, 403,
 422) still comes from the route. A page past its freshness (``lumigram.feed.pages``) is
-still answered, and one reader at a time has it rendered again after answering. Which account a token belongs to never changes, so
-that mapping is remembered per process, letting the one round trip name every key;
-whether the token is still valid is read from the cache on every request.
+still answered, and one reader at a time has it rendered again after answering.
+
+Which account a token belongs to never changes, so that mapping is remembered per
+process, letting the one round trip name every key; whether the token is still valid is
+read from the cache on every request.
 """
 
 from __future__ import annotations
