@@ -193,11 +193,11 @@ def seed_world(stack: Stack, users: int, posts: float, edges: str | None) -> dic
     return {"seconds": round(time.perf_counter() - started, 1), "summary": summary}
 
 
-def start_server(stack: Stack, profile: Path | None) -> tuple[str, subprocess.Popen[bytes]]:
+def start_server(stack: Stack, profile: Path | None, processes: int = 1) -> tuple[str, subprocess.Popen[bytes]]:
     (port,) = free_ports(1)
     base_url = f"http://127.0.0.1:{port}"
     stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
-    serve = [sys.executable, "-m", "lumigram.cli", "serve", "--no-migrate"]
+    serve = [sys.executable, "-m", "lumigram.cli", "serve", "--no-migrate", "--processes", str(processes)]
     stop_with = signal.SIGTERM
     if profile is not None:
         serve = [sys.executable, str(Path(__file__).resolve()), "sampled-serve", "--out", str(profile)]
@@ -466,9 +466,16 @@ def fixed_page(path: str) -> Callable[[int, int], Mix]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process (all its threads) and its live
+    descendants (``serve --processes N`` answers from child processes)."""
+    total = 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    return total
 
 
 def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, seconds: float,
@@ -795,7 +802,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"shape {shape}; starting backends in {workdir}")
         start_backends(stack)
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url, server = start_server(stack, Path(args.profile) if args.profile else None)
+        base_url, server = start_server(stack, Path(args.profile) if args.profile else None, args.serve_processes)
         port = int(base_url.rsplit(":", 1)[1])
         readers, account_ids, pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         results["readers"] = len(readers)
@@ -820,6 +827,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if args.profile:
             server.send_signal(signal.SIGUSR1)  # the profile covers the load steps only
+        if args.only in ("all", "home") and args.warmup_seconds > 0:
+            # As DeathStarBench runs are measured: after a warm-up at the first rate, so the
+            # feeds' first renderings after their rebuilds are not counted as steady state.
+            warmup = step("home", port, home_only(readers), _rates(args.home_rates)[0], args.warmup_seconds, args)
+            log(f"warm-up done (p99 {warmup['all']['p99_ms']} ms, not recorded)")
         if args.only in ("all", "home"):
             for rate_ in _rates(args.home_rates):
                 results["steps"].append(
@@ -880,8 +892,10 @@ def main() -> None:
     parser.add_argument("--bare-rates", default="4000,8000,12000")
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--bare-seconds", type=float, default=10)
+    parser.add_argument("--warmup-seconds", type=float, default=10, help="home reads before the measured steps")
     parser.add_argument("--fanout-posts", type=int, default=50)
     parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--serve-processes", type=int, default=1, help="lumigram serve --processes (scaled shape)")
     parser.add_argument("--connections", type=int, default=32, help="per load process")
     parser.add_argument("--only", choices=("all", "home", "mix"), default="all")
     parser.add_argument("--seed", type=int, default=42)
