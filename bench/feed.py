@@ -828,9 +828,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.profile:
             server.send_signal(signal.SIGUSR1)  # the profile covers the load steps only
         if args.only in ("all", "home") and args.warmup_seconds > 0:
-            # As DeathStarBench runs are measured: after a warm-up at the first rate, so the
+            # As DeathStarBench runs are measured: after a warm-up, so the
             # feeds' first renderings after their rebuilds are not counted as steady state.
-            warmup = step("home", port, home_only(readers), _rates(args.home_rates)[0], args.warmup_seconds, args)
+            warmup = step("home", port, home_only(readers), args.warmup_rate, args.warmup_seconds, args)
             log(f"warm-up done (p99 {warmup['all']['p99_ms']} ms, not recorded)")
         if args.only in ("all", "home"):
             for rate_ in _rates(args.home_rates):
@@ -892,7 +892,8 @@ def main() -> None:
     parser.add_argument("--bare-rates", default="4000,8000,12000")
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--bare-seconds", type=float, default=10)
-    parser.add_argument("--warmup-seconds", type=float, default=10, help="home reads before the measured steps")
+    parser.add_argument("--warmup-seconds", type=float, default=20, help="home reads before the measured steps")
+    parser.add_argument("--warmup-rate", type=float, default=500)
     parser.add_argument("--fanout-posts", type=int, default=50)
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--serve-processes", type=int, default=1, help="lumigram serve --processes (scaled shape)")

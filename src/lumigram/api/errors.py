@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis import exceptions as redis_errors
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,6 +63,17 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, dict[str, li
     return "Validation failed: " + "; ".join(parts), details
 
 
+UNAVAILABLE = "The service is briefly unavailable; try again in a moment"
+
+
+def _backend_unreachable(exc: BaseException) -> bool:
+    """A dropped or refused connection to a backend: the request may simply be retried
+    (the pool reconnects), so it is a 503, not a server bug."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError)
+    return isinstance(exc, ConnectionError | redis_errors.ConnectionError | TimeoutError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LumigramError)
@@ -87,6 +100,12 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "Record not found"
         return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
+    async def backend_error(_request: Request, exc: Exception) -> Response:
+        if not _backend_unreachable(exc):
+            raise exc  # a real failure: on to unexpected_error, a logged 500
+        log.warning("a backend is unreachable: %s", exc)
+        return error_response(503, UNAVAILABLE, headers={"Retry-After": "1"})
+
     async def unexpected_error(_request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "Internal server error")
@@ -94,4 +113,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LumigramError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    for unreachable in (DBAPIError, redis_errors.ConnectionError, ConnectionError, TimeoutError):
+        app.add_exception_handler(unreachable, backend_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -41,10 +41,16 @@ class Database:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: on asyncpg it costs three round trips (begin, a query, rollback)
+            # on every checkout, more than many reads themselves. A connection the server
+            # dropped fails the one statement that finds out; SQLAlchemy then discards the
+            # pool's older connections, and the API answers that request with a 503.
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
+        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def is_postgres(self) -> bool:
@@ -58,8 +64,9 @@ class Database:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads (autobegin; rolled back on exit)."""
-        async with self.engine.connect() as conn:
+        """A connection for reads, each statement on its own (autocommit): a read that needs
+        several statements to agree uses ``begin``."""
+        async with self._reads.connect() as conn:
             yield conn
 
     async def ping(self) -> None:

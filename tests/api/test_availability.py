@@ -1,0 +1,44 @@
+"""Losing a backend connection is a retryable 503, never a 500, and the next request works."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from lumigram.bootstrap import Services
+from tests.conftest import _asyncpg_args
+from tests.factories import create_post, create_user
+
+
+async def _drop_server_connections(database_url: str) -> int:
+    """What a database restart does to the server's pooled connections."""
+    admin = await asyncpg.connect(**_asyncpg_args(make_url(database_url)))
+    try:
+        dropped = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    return len(dropped)
+
+
+async def test_dropped_database_connections_are_retried_not_a_server_error(
+    client: httpx.AsyncClient, services: Services, shape: str
+) -> None:
+    if shape != "scaled":
+        pytest.skip("SQLite in the embedded shape has no server connection to lose")
+    alice = await create_user(client)
+    post = await create_post(client, alice["headers"])
+    for _ in range(3):
+        assert await _drop_server_connections(services.settings.database_url) >= 0
+        answers = [
+            (await client.get(f"/api/v1/statuses/{post['id']}", headers=alice["headers"])).status_code
+            for _ in range(12)  # more than the pool holds, so stale connections are met
+        ]
+        assert set(answers) <= {200, 503}, answers
+        assert answers[-1] == 200, answers
+        refused = [a for a in answers if a == 503]
+        assert len(refused) <= 2, answers
