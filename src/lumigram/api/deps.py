@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from lumigram.bootstrap import Services
 
 
-def get_services(conn: HTTPConnection) -> Services:
+async def get_services(conn: HTTPConnection) -> Services:
     services: Services = conn.app.state.services
     return services
 

@@ -28,7 +28,7 @@ def cursor(name: str, value: str | None) -> int | None:
     return int(value)
 
 
-def page_request(
+async def page_request(
     max_id: Annotated[str | None, Query(max_length=40)] = None,
     since_id: Annotated[str | None, Query(max_length=40)] = None,
     min_id: Annotated[str | None, Query(max_length=40)] = None,

@@ -96,7 +96,7 @@ def _grouped_body(services: Services, groups: list[Group], viewer_id: int) -> di
     }
 
 
-def notifications_page(
+async def notifications_page(
     max_id: Annotated[str | None, Query(max_length=40)] = None,
     since_id: Annotated[str | None, Query(max_length=40)] = None,
     min_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -114,7 +114,7 @@ def notifications_page(
 NotificationsPage = Annotated[PageRequest, Depends(notifications_page)]
 
 
-def notification_filter(
+async def notification_filter(
     types: Annotated[list[str], Query(alias="types[]", max_length=20)] = [],  # noqa: B006 (FastAPI copies defaults)
     plain_types: Annotated[list[str], Query(alias="types", max_length=20)] = [],  # noqa: B006
     exclude_types: Annotated[list[str], Query(alias="exclude_types[]", max_length=20)] = [],  # noqa: B006
@@ -133,7 +133,7 @@ def notification_filter(
 NotificationFilter = Annotated[Filter, Depends(notification_filter)]
 
 
-def grouped_types_param(
+async def grouped_types_param(
     grouped: Annotated[list[str], Query(alias="grouped_types[]", max_length=20)] = [],  # noqa: B006
     plain: Annotated[list[str], Query(alias="grouped_types", max_length=20)] = [],  # noqa: B006
 ) -> frozenset[str]:

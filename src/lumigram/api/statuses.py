@@ -97,7 +97,7 @@ class EditParams(_Ids):
     comments_disabled: bool | None = None
 
 
-def statuses_page(
+async def statuses_page(
     max_id: Annotated[str | None, Query(max_length=40)] = None,
     since_id: Annotated[str | None, Query(max_length=40)] = None,
     min_id: Annotated[str | None, Query(max_length=40)] = None,
