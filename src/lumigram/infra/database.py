@@ -46,6 +46,10 @@ class Database:
             # dropped fails the one statement that finds out; SQLAlchemy then discards the
             # pool's older connections, and the API answers that request with a 503.
             kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+            # Each length of an ``IN (...)`` list is a statement of its own; with pages of
+            # 1-40 posts and a few dozen query shapes, the default 100 prepared statements
+            # per connection churned, and every miss cost a prepare round trip.
+            kwargs["connect_args"] = {"prepared_statement_cache_size": 2000}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
