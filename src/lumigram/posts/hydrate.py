@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
@@ -62,9 +63,10 @@ async def hydrate_in(
     post_ids: Sequence[int],
     check_visibility: bool = True,
     cache: Cache | None = None,
+    profile: tuple[Account, ViewerContext] | None = None,
 ) -> list[HydratedPost]:
     """The posts of ``post_ids`` the viewer may see, in the order asked."""
-    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache))[0]
+    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache, profile))[0]
 
 
 async def viewer_marks(
@@ -105,9 +107,12 @@ async def hydrate_with_context(
     post_ids: Sequence[int],
     check_visibility: bool = True,
     cache: Cache | None = None,
+    profile: tuple[Account, ViewerContext] | None = None,
 ) -> tuple[list[HydratedPost], ViewerContext]:
     """``hydrate_in``, plus the viewer's follows, blocks and mutes among the authors
-    (feeds filter on them without another query)."""
+    (feeds filter on them without another query). ``profile``: an author's account and the
+    viewer's context towards them, just read by the caller (a profile page), used instead
+    of reading them again when every post is that author's."""
     wanted = list(dict.fromkeys(i for i in post_ids if 0 < i <= MAX_ID))
     if not wanted:
         return [], ViewerContext(viewer_id)
@@ -127,11 +132,14 @@ async def hydrate_with_context(
         known.update(fresh)
 
     author_ids = {post.account_id for post in posts.values()}
-    authors = {
-        row.id: account_from_row(row)
-        for row in (await conn.execute(select(accounts).where(accounts.c.id.in_(author_ids)))).all()
-    }
-    context = await load_context(conn, viewer_id, author_ids)
+    if profile is not None and author_ids == {profile[0].id} and profile[1].viewer_id == viewer_id:
+        authors, context = {profile[0].id: profile[0]}, profile[1]
+    else:
+        authors = {
+            row.id: account_from_row(row)
+            for row in (await conn.execute(select(accounts).where(accounts.c.id.in_(author_ids)))).all()
+        }
+        context = await load_context(conn, viewer_id, author_ids)
     visible = {
         post_id
         for post_id, post in posts.items()

@@ -16,7 +16,7 @@ from lumigram.infra.tables import accounts, media_attachments, status_edits, sta
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_in, post_from_row
 from lumigram.posts.models import HydratedPost, Version
-from lumigram.posts.visibility import load_context
+from lumigram.posts.visibility import ViewerContext, load_context
 
 #: Mastodon's page size for statuses, and its largest.
 DEFAULT_LIMIT = 20
@@ -40,18 +40,21 @@ def feed_items(query: Select[Any]) -> Select[Any]:
     return query.where(statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
 
 
-async def _visible_visibilities(conn: AsyncConnection, viewer_id: int | None, author: Any) -> tuple[str, ...]:
-    """Which visibilities of ``author``'s posts the viewer may list on the profile."""
-    if viewer_id == author.id:
-        return ("public", "unlisted", "private")
+async def _visible_visibilities(
+    conn: AsyncConnection, viewer_id: int | None, author: Any
+) -> tuple[tuple[str, ...], ViewerContext]:
+    """Which visibilities of ``author``'s posts the viewer may list on the profile, and the
+    viewer's context towards the author (for hydrating the page without reading it again)."""
     context = await load_context(conn, viewer_id, [author.id])
+    if viewer_id == author.id:
+        return ("public", "unlisted", "private"), context
     if author.id in context.blocked:
-        return ()
+        return (), context
     if author.id in context.following:
-        return ("public", "unlisted", "private")
+        return ("public", "unlisted", "private"), context
     if author.locked:
-        return ()
-    return ("public", "unlisted")
+        return (), context
+    return ("public", "unlisted"), context
 
 
 async def account_posts(
@@ -74,7 +77,7 @@ async def account_posts(
         author = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
         if author is None:
             raise NotFound
-        allowed = await _visible_visibilities(conn, viewer_id, author)
+        allowed, context = await _visible_visibilities(conn, viewer_id, author)
         if not allowed:
             return Page(limit=limit)
         query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
@@ -95,7 +98,8 @@ async def account_posts(
         ids = list((await conn.execute(query)).scalars())
         if ascending:
             ids.reverse()
-        posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache)
+        profile = (account_from_row(author), context)
+        posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile)
     return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
 
 
