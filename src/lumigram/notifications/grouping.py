@@ -23,6 +23,7 @@ from lumigram.accounts.models import Account
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
 from lumigram.graph.models import MAX_ID, PageRequest
+from lumigram.infra.cache import Cache
 from lumigram.infra.tables import notifications
 from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, Filter, Group, GroupPage
 from lumigram.notifications.service import (
@@ -53,6 +54,7 @@ async def _build(
     flt: Filter,
     page_min: int,
     page_max: int,
+    cache: Cache | None = None,
 ) -> list[Group]:
     """Groups for ``heads`` (one row per group), newest first, totals up to ``page_max``."""
     shared = sorted({str(row.group_key) for row in heads if row.type in grouped_types})
@@ -108,7 +110,7 @@ async def _build(
     senders = await _accounts(
         conn, [*(s for ids in samples.values() for s in ids), *(row.from_account_id for row in heads)]
     )
-    posts = await visible_posts(conn, recipient, (row.status_id for row in heads if row.status_id is not None))
+    posts = await visible_posts(conn, recipient, (row.status_id for row in heads if row.status_id is not None), cache)
     groups = []
     for row in heads:
         key = effective_key(row, grouped_types)
@@ -154,7 +156,9 @@ async def grouped_page(
             query, ascending = window(select(notifications).where(*visible_rows(recipient, flt)), cursor, BATCH)
             rows = (await conn.execute(query)).all()
             fresh = [row for row in rows if effective_key(row, grouped_types) not in heads]
-            posts = await visible_posts(conn, recipient, (row.status_id for row in fresh if row.status_id is not None))
+            posts = await visible_posts(
+                conn, recipient, (row.status_id for row in fresh if row.status_id is not None), services.cache
+            )
             stopped = False
             for row in rows:
                 key = effective_key(row, grouped_types)
@@ -183,7 +187,9 @@ async def grouped_page(
         if not heads:
             bounds = (max(consumed), min(consumed)) if consumed else (None, None)
             return GroupPage([], newest_id=bounds[0], oldest_id=bounds[1], more=not exhausted and bool(consumed))
-        groups = await _build(conn, recipient, list(heads.values()), grouped_types, flt, min(consumed), max(consumed))
+        groups = await _build(
+            conn, recipient, list(heads.values()), grouped_types, flt, min(consumed), max(consumed), services.cache
+        )
     # Walking on (max_id) resumes below everything read; walking back (min_id) above.
     return GroupPage(groups, newest_id=max(consumed), oldest_id=min(consumed), more=not exhausted)
 
@@ -205,7 +211,7 @@ async def get_group(
         ).first()
         if head is None or effective_key(head, grouped_types) != group_key:
             raise NotFound
-        groups = await _build(conn, recipient, [head], grouped_types, Filter(), 0, MAX_ID)
+        groups = await _build(conn, recipient, [head], grouped_types, Filter(), 0, MAX_ID, services.cache)
     if not groups:
         raise NotFound
     return groups[0]

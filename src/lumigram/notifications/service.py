@@ -34,6 +34,7 @@ from lumigram.errors import NotFound
 from lumigram.graph.models import MAX_ID, PageRequest
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.bus import Event
+from lumigram.infra.cache import Cache
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, processed_events, statuses, utcnow
 from lumigram.notifications.models import (
@@ -281,16 +282,22 @@ async def _accounts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Acco
     return {row.id: account_from_row(row) for row in rows}
 
 
-async def visible_posts(conn: AsyncConnection, recipient: int, status_ids: Iterable[int]) -> dict[int, HydratedPost]:
-    """The posts of ``status_ids`` the recipient may see now (the one visibility rule)."""
+async def visible_posts(
+    conn: AsyncConnection, recipient: int, status_ids: Iterable[int], cache: Cache | None = None
+) -> dict[int, HydratedPost]:
+    """The posts of ``status_ids`` the recipient may see now (the one visibility rule).
+    Given the cache, like counts include likes not yet folded in, so a like's notification
+    shows the like it announces."""
     wanted = sorted(set(status_ids))
-    return {item.post.id: item for item in await hydrate_in(conn, recipient, wanted)} if wanted else {}
+    return {item.post.id: item for item in await hydrate_in(conn, recipient, wanted, cache=cache)} if wanted else {}
 
 
-async def materialise(conn: AsyncConnection, recipient: int, rows: Sequence[Any]) -> list[Notification]:
+async def materialise(
+    conn: AsyncConnection, recipient: int, rows: Sequence[Any], cache: Cache | None = None
+) -> list[Notification]:
     """Rows to records in the order given, dropping those whose post is out of sight."""
     senders = await _accounts(conn, (row.from_account_id for row in rows))
-    posts = await visible_posts(conn, recipient, (row.status_id for row in rows if row.status_id is not None))
+    posts = await visible_posts(conn, recipient, (row.status_id for row in rows if row.status_id is not None), cache)
     found = []
     for row in rows:
         sender = senders.get(row.from_account_id)
@@ -333,7 +340,7 @@ async def list_notifications(
             query, ascending = window(select(notifications).where(*visible_rows(recipient, flt)), cursor, limit)
             rows = (await conn.execute(query)).all()
             scanned.extend(row.id for row in rows)
-            items.extend(await materialise(conn, recipient, rows))
+            items.extend(await materialise(conn, recipient, rows, services.cache))
             more = len(rows) == limit
             if not more or len(items) >= limit:
                 break
@@ -364,7 +371,7 @@ async def get_notification(services: Services, recipient: int, notification_id: 
                 select(notifications).where(notifications.c.id == notification_id, *visible_rows(recipient, Filter()))
             )
         ).all()
-        found = await materialise(conn, recipient, rows)
+        found = await materialise(conn, recipient, rows, services.cache)
     if not found:
         raise NotFound
     return found[0]
@@ -382,7 +389,7 @@ async def by_ids(services: Services, recipient: int, ids: Sequence[int]) -> list
                 .order_by(notifications.c.id.desc())
             )
         ).all()
-        return await materialise(conn, recipient, rows)
+        return await materialise(conn, recipient, rows, services.cache)
 
 
 async def dismiss(services: Services, recipient: int, notification_id: int) -> None:
