@@ -82,6 +82,14 @@ async def _rendered(client: httpx.AsyncClient, services: Services, reader: User)
     return response
 
 
+async def _answered_fast(client: httpx.AsyncClient, services: Services) -> User:
+    """A reader whose newest page is rendered and answered by the fast path."""
+    reader = await _reader_with_posts(client, count=1)
+    await _rendered(client, services, reader)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    return reader
+
+
 async def test_a_rendered_page_is_answered_byte_for_byte(client: httpx.AsyncClient, services: Services) -> None:
     reader = await _reader_with_posts(client, count=3)
     computed = await client.get("/api/v1/timelines/home?limit=2", headers=reader["headers"])
@@ -124,9 +132,7 @@ async def test_a_change_to_the_feed_is_never_answered_from_the_old_page(
 
 
 async def test_a_revoked_token_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
-    reader = await _reader_with_posts(client, count=1)
-    await _rendered(client, services, reader)
-    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    reader = await _answered_fast(client, services)
     app = reader["app"]
     revoked = await client.post(
         "/oauth/revoke",
@@ -139,9 +145,7 @@ async def test_a_revoked_token_gets_no_rendered_page(client: httpx.AsyncClient, 
 
 
 async def test_a_disabled_login_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
-    reader = await _reader_with_posts(client, count=1)
-    await _rendered(client, services, reader)
-    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    reader = await _answered_fast(client, services)
     account = await account_service.get_account(services, int(reader["id"]))
     await account_service.set_disabled(services, account.user_id, True)
     assert (await _through_fast_path(client, reader["headers"]))[3] == 1
@@ -151,9 +155,7 @@ async def test_a_disabled_login_gets_no_rendered_page(client: httpx.AsyncClient,
 
 
 async def test_a_token_without_read_scope_gets_no_rendered_page(client: httpx.AsyncClient, services: Services) -> None:
-    reader = await _reader_with_posts(client, count=1)
-    await _rendered(client, services, reader)
-    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    reader = await _answered_fast(client, services)
     app = reader["app"]
     narrow = await client.post(
         "/oauth/token",

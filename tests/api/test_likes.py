@@ -62,7 +62,8 @@ async def settled(services: Services, status_id: str, expected: int) -> None:
     """Wait until the consumer has folded every like into the column and cancelled its delta."""
 
     async def check() -> bool:
-        deltas = await counters.pending(services.cache, [int(status_id)])
+        key = int(status_id)
+        deltas = counters.parse_pending([key], await services.cache.get_many([counters.favourites_key(key)]))
         likes, _ = await column(services, status_id)
         return likes == expected and not deltas.get(int(status_id))
 

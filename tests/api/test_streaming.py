@@ -309,18 +309,23 @@ async def test_a_deleted_private_post_is_not_announced_on_hashtag_streams(server
         await no_frame(ws)
 
 
+async def _send_direct(server: Server, sender: dict[str, Any], recipient: dict[str, Any]) -> httpx.Response:
+    sent = await server.http.post(
+        "/api/v1/statuses",
+        headers=sender["headers"],
+        json={"status": f"@{recipient['username']} see you at noon", "visibility": "direct"},
+    )
+    assert sent.status_code == 200, sent.text
+    return sent
+
+
 async def test_a_deleted_direct_message_is_retracted_from_the_direct_streams(server: Server) -> None:
     alice, bob = await create_user(server.http), await create_user(server.http)
     async with (
         connect(f"{server.ws_url}?stream=direct&access_token={bob['token']}") as ws,
         event_source(server, "/api/v1/streaming/direct", headers=alice["headers"]) as own,
     ):
-        sent = await server.http.post(
-            "/api/v1/statuses",
-            headers=alice["headers"],
-            json={"status": f"@{bob['username']} see you at noon", "visibility": "direct"},
-        )
-        assert sent.status_code == 200, sent.text
+        sent = await _send_direct(server, alice, bob)
         await next_frame(ws, "conversation")
         deleted = await server.http.delete(f"/api/v1/statuses/{sent.json()['id']}", headers=alice["headers"])
         assert deleted.status_code == 200, deleted.text
@@ -372,12 +377,7 @@ async def test_a_direct_message_reaches_the_direct_streams_as_a_conversation(ser
         connect(f"{server.ws_url}?stream=direct&access_token={bob['token']}") as ws,
         event_source(server, "/api/v1/streaming/direct", headers=alice["headers"]) as own,
     ):
-        sent = await server.http.post(
-            "/api/v1/statuses",
-            headers=alice["headers"],
-            json={"status": f"@{bob['username']} see you at noon", "visibility": "direct"},
-        )
-        assert sent.status_code == 200, sent.text
+        sent = await _send_direct(server, alice, bob)
         frame = await next_frame(ws, "conversation")
         assert frame["stream"] == ["direct"]
         conversation = json.loads(frame["payload"])

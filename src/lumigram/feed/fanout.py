@@ -8,16 +8,16 @@ nothing), so redelivery needs no bookkeeping. Handlers only touch feeds that are
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import select
 
 from lumigram.bootstrap import Services
 from lumigram.feed import store
-from lumigram.graph.service import follower_ids, hidden_account_ids
-from lumigram.infra.bus import Consumer, Event
-from lumigram.infra.tables import accounts, blocks, follows, mutes, status_tags, statuses, tag_follows, tags, utcnow
+from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
+from lumigram.infra.bus import Consumer, Event, payload_int, payload_strings
+from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows
 from lumigram.posts.queries import feed_items
+from lumigram.posts.tags import follower_ids as tag_follower_ids
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,6 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-def _int(payload: dict[str, Any], name: str) -> int | None:
-    value = payload.get(name)
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 async def _followers_count(services: Services, account_id: int) -> int:
@@ -46,46 +40,15 @@ async def _to_followers(services: Services, author_id: int, post_ids: list[int],
         if not batch:
             return
         if adding:
-            readers = set(await store.receiving(services, batch)) - await _muters(services, author_id, batch)
+            readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
             await store.add(services, sorted(readers), post_ids)
         else:
             await store.remove(services, batch, post_ids)
         after = batch[-1]
 
 
-async def _muters(services: Services, author_id: int, account_ids: list[int]) -> set[int]:
-    """Those of ``account_ids`` who mute the author or block or are blocked by them: the
-    post never enters their feeds."""
-    now = utcnow()
-    query = select(mutes.c.account_id).where(
-        mutes.c.target_account_id == author_id,
-        mutes.c.account_id.in_(account_ids),
-        mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-    )
-    blocked = select(blocks.c.account_id).where(
-        blocks.c.target_account_id == author_id, blocks.c.account_id.in_(account_ids)
-    )
-    blocking = select(blocks.c.target_account_id).where(
-        blocks.c.account_id == author_id, blocks.c.target_account_id.in_(account_ids)
-    )
-    async with services.db.connect() as conn:
-        found = set((await conn.execute(query)).scalars())
-        found.update((await conn.execute(blocked)).scalars())
-        found.update((await conn.execute(blocking)).scalars())
-    return found
 
 
-async def _tag_followers(services: Services, tag_names: list[str]) -> list[int]:
-    if not tag_names:
-        return []
-    query = (
-        select(tag_follows.c.account_id)
-        .join(tags, tags.c.id == tag_follows.c.tag_id)
-        .where(tags.c.name_lower.in_(tag_names))
-        .distinct()
-    )
-    async with services.db.connect() as conn:
-        return list((await conn.execute(query)).scalars())
 
 
 async def recent_posts(services: Services, author_id: int, limit: int = store.FEED_CAP) -> list[int]:
@@ -161,7 +124,7 @@ async def _without_hidden_authors(services: Services, account_id: int, post_ids:
 def consumers(services: Services) -> list[Consumer]:
     async def post_created(event: Event) -> None:
         payload = event.payload
-        status_id, author_id = _int(payload, "status_id"), _int(payload, "account_id")
+        status_id, author_id = payload_int(payload, "status_id"), payload_int(payload, "account_id")
         if status_id is None or author_id is None:
             log.error("event %s has no usable status_id/account_id; skipping", event.id)
             return
@@ -170,21 +133,21 @@ def consumers(services: Services) -> list[Consumer]:
         await store.add(services, await store.receiving(services, [author_id]), [status_id])
         if await _followers_count(services, author_id) <= services.settings.fanout_celebrity_threshold:
             await _to_followers(services, author_id, [status_id], adding=True)
-        tag_names = [str(t) for t in payload.get("tags") or []]
-        readers = await store.receiving(services, await _tag_followers(services, tag_names))
+        tag_names = payload_strings(payload, "tags")
+        readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
         if readers:
-            shielded = await _muters(services, author_id, readers)
+            shielded = await shielded_from(services, author_id, readers)
             await store.add(services, [r for r in readers if r not in shielded], [status_id])
 
     async def post_deleted(event: Event) -> None:
-        status_id, author_id = _int(event.payload, "status_id"), _int(event.payload, "account_id")
+        status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
         if status_id is None or author_id is None:
             return
         await store.remove(services, [author_id], [status_id])
         await _to_followers(services, author_id, [status_id], adding=False)
 
     async def follow_created(event: Event) -> None:
-        follower, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        follower, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if follower is None or target is None:
             return
         if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
@@ -192,7 +155,7 @@ def consumers(services: Services) -> list[Consumer]:
 
     async def author_hidden(event: Event) -> None:
         """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
-        account, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        account, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if account is None or target is None:
             return
         if event.type == "follow.removed":
@@ -204,14 +167,14 @@ def consumers(services: Services) -> list[Consumer]:
             await store.remove(services, [target], await recent_posts(services, account))
 
     async def mute_removed(event: Event) -> None:
-        account, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        account, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if account is None or target is None:
             return
         if await store.receiving(services, [account]) and await _is_following(services, account, target):
             await store.add(services, [account], await recent_posts(services, target))
 
     async def tag_changed(event: Event) -> None:
-        account, tag_id = _int(event.payload, "account_id"), _int(event.payload, "tag_id")
+        account, tag_id = payload_int(event.payload, "account_id"), payload_int(event.payload, "tag_id")
         if account is None or tag_id is None:
             return
         posts = await _tag_posts(services, tag_id)

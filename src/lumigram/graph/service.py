@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, Table, case, delete, exists, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -428,6 +428,25 @@ async def hidden_account_ids(services: Services, viewer_id: int, now: datetime |
             hidden.update((await conn.execute(query)).scalars())
     return hidden
 
+
+
+async def shielded_from(services: Services, author_id: int, account_ids: Sequence[int]) -> set[int]:
+    """Those of ``account_ids`` who mute the author, block them or are blocked by them: the
+    author's posts are never pushed to them (home feeds, streams). One query."""
+    wanted = list(account_ids)
+    if not wanted:
+        return set()
+    queries = (
+        select(mutes.c.account_id).where(
+            mutes.c.target_account_id == author_id, mutes.c.account_id.in_(wanted), _active_mute(utcnow())
+        ),
+        select(blocks.c.account_id).where(blocks.c.target_account_id == author_id, blocks.c.account_id.in_(wanted)),
+        select(blocks.c.target_account_id).where(
+            blocks.c.account_id == author_id, blocks.c.target_account_id.in_(wanted)
+        ),
+    )
+    async with services.db.connect() as conn:
+        return set((await conn.execute(union_all(*queries))).scalars())
 
 # --- account lists -------------------------------------------------------------------
 

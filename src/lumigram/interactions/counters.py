@@ -25,7 +25,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
-from lumigram.infra.cache import Cache
 from lumigram.infra.tables import favourites, statuses
 from lumigram.posts.models import HydratedPost
 
@@ -49,18 +48,6 @@ async def bump(services: Services, status_id: int, delta: int) -> None:
         log.warning("could not record a pending like count for %s", status_id, exc_info=True)
 
 
-async def pending(cache: Cache, status_ids: Sequence[int]) -> dict[int, int]:
-    """The pending deltas of ``status_ids`` in one round trip ({} when the cache is down:
-    the column alone is then shown)."""
-    wanted = list(dict.fromkeys(status_ids))
-    if not wanted:
-        return {}
-    try:
-        values = await cache.get_many([favourites_key(i) for i in wanted])
-    except Exception:
-        log.warning("could not read pending like counts", exc_info=True)
-        return {}
-    return parse_pending(wanted, values)
 
 
 def parse_pending(status_ids: Sequence[int], values: Sequence[bytes | None]) -> dict[int, int]:

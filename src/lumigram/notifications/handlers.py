@@ -17,7 +17,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
-from lumigram.infra.bus import Consumer, Event
+from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
 from lumigram.notifications import realtime, service
 from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
@@ -29,22 +29,8 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
-def _int(payload: dict[str, Any], name: str) -> int | None:
-    value = payload.get(name)
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
-def _ints(values: Any) -> list[int]:
-    found = []
-    for value in values if isinstance(values, list) else []:
-        try:
-            found.append(int(value))
-        except (TypeError, ValueError):
-            continue
-    return found
 
 
 def _exists(query: Any) -> Callable[[AsyncConnection], Awaitable[bool]]:
@@ -117,18 +103,18 @@ def consumers(services: Services) -> list[Consumer]:
 
     async def post_created(event: Event) -> None:
         payload = event.payload
-        status_id, author = _int(payload, "status_id"), _int(payload, "account_id")
+        status_id, author = payload_int(payload, "status_id"), payload_int(payload, "account_id")
         if status_id is None or author is None:
             log.error("event %s has no usable status_id/account_id; skipping", event.id)
             return
         wanted: dict[int, str] = {}
         if payload.get("visibility") == "direct":
-            for account_id in _ints(payload.get("mentions")):
+            for account_id in payload_ids(payload, "mentions"):
                 wanted[account_id] = DIRECT
         else:
-            for account_id in _ints(payload.get("mentions")):
+            for account_id in payload_ids(payload, "mentions"):
                 wanted[account_id] = MENTION
-            parent_author = _int(payload, "in_reply_to_account_id")
+            parent_author = payload_int(payload, "in_reply_to_account_id")
             if parent_author is not None:
                 # A comment that names the post's owner is already a mention.
                 wanted.setdefault(parent_author, COMMENT)
@@ -147,11 +133,11 @@ def consumers(services: Services) -> list[Consumer]:
     async def post_updated(event: Event) -> None:
         """An edit that mentions someone new tells them (the others heard at posting time)."""
         payload = event.payload
-        status_id, author = _int(payload, "status_id"), _int(payload, "account_id")
+        status_id, author = payload_int(payload, "status_id"), payload_int(payload, "account_id")
         if status_id is None or author is None:
             return
         kind = DIRECT if payload.get("visibility") == "direct" else MENTION
-        recipients = sorted(set(_ints(payload.get("new_mentions"))) - {author})
+        recipients = sorted(set(payload_ids(payload, "new_mentions")) - {author})
         if not recipients:
             return
         allowed = await _who_may_see(services, status_id, recipients)
@@ -159,13 +145,13 @@ def consumers(services: Services) -> list[Consumer]:
         await deliver(event, author, [(r, kind) for r in recipients if r in allowed], status_id, post_exists)
 
     async def post_deleted(event: Event) -> None:
-        status_id = _int(event.payload, "status_id")
+        status_id = payload_int(event.payload, "status_id")
         if status_id is not None:
             await service.remove_for_post(services, status_id)
 
     async def favourite_created(event: Event) -> None:
         payload = event.payload
-        status_id, liker, owner = (_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
+        status_id, liker, owner = (payload_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
         if status_id is None or liker is None or owner is None:
             log.error("event %s has no usable status_id/account_id/status_account_id; skipping", event.id)
             return
@@ -176,12 +162,12 @@ def consumers(services: Services) -> list[Consumer]:
 
     async def favourite_removed(event: Event) -> None:
         payload = event.payload
-        status_id, liker, owner = (_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
+        status_id, liker, owner = (payload_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
         if status_id is not None and liker is not None and owner is not None:
             await service.remove(services, owner, liker, FAVOURITE, status_id)
 
     async def follow_created(event: Event) -> None:
-        follower, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        follower, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if follower is None or target is None:
             return
         edge = (follows.c.account_id == follower) & (follows.c.target_account_id == target)
@@ -197,12 +183,12 @@ def consumers(services: Services) -> list[Consumer]:
         await deliver(event, follower, [(target, FOLLOW)], None, _exists(select(follows.c.id).where(edge, unlocked)))
 
     async def request_settled(event: Event) -> None:
-        requester, target = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        requester, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if requester is not None and target is not None:
             await service.remove(services, target, requester, FOLLOW_REQUEST)
 
     async def block_created(event: Event) -> None:
-        blocker, blocked = _int(event.payload, "account_id"), _int(event.payload, "target_account_id")
+        blocker, blocked = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
         if blocker is not None and blocked is not None:
             await service.forget_pair(services, blocker, blocked)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -116,3 +117,18 @@ async def followed_tags(services: Services, account_id: int, page: PageRequest) 
     async with services.db.connect() as conn:
         rows = (await conn.execute(query.order_by(tag_follows.c.id.desc()).limit(limit))).all()
     return Page(items=[Tag(r.id, r.name, True) for r in rows], cursors=[r.follow_id for r in rows], limit=limit)
+
+
+async def follower_ids(services: Services, tag_names: Sequence[str]) -> list[int]:
+    """Accounts following any of the hashtags ``tag_names`` (case-folded), ascending."""
+    if not tag_names:
+        return []
+    query = (
+        select(tag_follows.c.account_id)
+        .join(tags, tags.c.id == tag_follows.c.tag_id)
+        .where(tags.c.name_lower.in_(list(tag_names)))
+        .distinct()
+        .order_by(tag_follows.c.account_id)
+    )
+    async with services.db.connect() as conn:
+        return list((await conn.execute(query)).scalars())

@@ -32,18 +32,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 
 from lumigram.accounts.service import get_accounts
 from lumigram.api.entities import account_entity
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
-from lumigram.graph.service import follower_ids
+from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
-from lumigram.infra.bus import Consumer, Event
-from lumigram.infra.tables import blocks, mutes, tag_follows, tags, utcnow
+from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int, payload_strings
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
+from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.streaming import channels
 
 log = logging.getLogger(__name__)
@@ -63,31 +62,10 @@ def _stale(event: Event) -> bool:
     return time.time() * 1000 - unix_ms_of(event.id) > STALE_AFTER * 1000
 
 
-def _int(payload: dict[str, Any], name: str) -> int | None:
-    value = payload.get(name)
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
-def _strings(payload: dict[str, Any], name: str) -> list[str]:
-    """A list of strings in the payload; empty when absent (events from older writers)."""
-    value = payload.get(name)
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, str) and item]
 
 
-def _ids(payload: dict[str, Any], name: str) -> list[int]:
-    """A list of ids (sent as strings) in the payload, skipping any that are not ids."""
-    found: dict[int, None] = {}
-    for item in _strings(payload, name):
-        try:
-            found[int(item)] = None
-        except ValueError:
-            continue
-    return list(found)
 
 
 async def _online(services: Services, account_ids: Sequence[int]) -> list[int]:
@@ -97,42 +75,8 @@ async def _online(services: Services, account_ids: Sequence[int]) -> list[int]:
     return [a for a, marker in zip(account_ids, found, strict=True) if marker is not None]
 
 
-async def _shielded(services: Services, author_id: int, account_ids: Sequence[int]) -> set[int]:
-    """Those of ``account_ids`` who mute the author, block them or are blocked by them."""
-    if not account_ids:
-        return set()
-    wanted = list(account_ids)
-    now = utcnow()
-    queries = (
-        select(mutes.c.account_id).where(
-            mutes.c.target_account_id == author_id,
-            mutes.c.account_id.in_(wanted),
-            mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-        ),
-        select(blocks.c.account_id).where(blocks.c.target_account_id == author_id, blocks.c.account_id.in_(wanted)),
-        select(blocks.c.target_account_id).where(
-            blocks.c.account_id == author_id, blocks.c.target_account_id.in_(wanted)
-        ),
-    )
-    found: set[int] = set()
-    async with services.db.connect() as conn:
-        for query in queries:
-            found.update((await conn.execute(query)).scalars())
-    return found
 
 
-async def _tag_followers(services: Services, tag_names: Sequence[str]) -> list[int]:
-    if not tag_names:
-        return []
-    query = (
-        select(tag_follows.c.account_id)
-        .join(tags, tags.c.id == tag_follows.c.tag_id)
-        .where(tags.c.name_lower.in_(list(tag_names)))
-        .distinct()
-        .order_by(tag_follows.c.account_id)
-    )
-    async with services.db.connect() as conn:
-        return list((await conn.execute(query)).scalars())
 
 
 async def _publish_all(services: Services, messages: Iterable[tuple[str, bytes]]) -> None:
@@ -162,7 +106,7 @@ async def _to_home_channels(
             services, author_id, [a for a in await _online(services, batch) if a not in sent], message, shield
         )
         sent.update(batch)
-    followers_of_tags = [a for a in await _tag_followers(services, tag_names) if a not in sent]
+    followers_of_tags = [a for a in await tag_follower_ids(services, tag_names) if a not in sent]
     for start in range(0, len(followers_of_tags), BATCH):
         batch = followers_of_tags[start : start + BATCH]
         await _send_home(services, author_id, await _online(services, batch), message, shield=True)
@@ -171,7 +115,7 @@ async def _to_home_channels(
 async def _send_home(services: Services, author_id: int, readers: list[int], message: bytes, shield: bool) -> None:
     if not readers:
         return
-    hidden = await _shielded(services, author_id, readers) if shield else set()
+    hidden = await shielded_from(services, author_id, readers) if shield else set()
     await _publish_all(services, ((channels.home(r), message) for r in readers if r not in hidden))
 
 
@@ -199,7 +143,7 @@ async def _conversations(services: Services, item: HydratedPost) -> None:
     author_id = item.post.account_id
     participants = [author_id, *(m.id for m in item.mentions if m.id != author_id)]
     recipients = [author_id, *await _online(services, participants[1:])]
-    hidden = await _shielded(services, author_id, recipients[1:])
+    hidden = await shielded_from(services, author_id, recipients[1:])
     recipients = [r for r in recipients if r not in hidden]
     if not recipients:
         return
@@ -251,7 +195,7 @@ def consumers(services: Services) -> list[Consumer]:
     async def post_created(event: Event) -> None:
         if _stale(event):
             return
-        status_id = _int(event.payload, "status_id")
+        status_id = payload_int(event.payload, "status_id")
         if status_id is None:
             log.error("event %s has no usable status_id; skipping", event.id)
             return
@@ -260,14 +204,14 @@ def consumers(services: Services) -> list[Consumer]:
     async def post_updated(event: Event) -> None:
         if _stale(event):
             return
-        status_id = _int(event.payload, "status_id")
+        status_id = payload_int(event.payload, "status_id")
         if status_id is not None:
             await _status_event(services, "status.update", status_id)
 
     async def post_deleted(event: Event) -> None:
         if _stale(event):
             return
-        status_id, author_id = _int(event.payload, "status_id"), _int(event.payload, "account_id")
+        status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
         if status_id is None or author_id is None:
             return
         message = channels.encode("delete", str(status_id))
@@ -275,7 +219,7 @@ def consumers(services: Services) -> list[Consumer]:
         if event.payload.get("visibility") == "direct":
             # The direct streams that had it as a conversation (events from before the
             # payload named the mentions reach the author's only).
-            mentioned = [a for a in _ids(event.payload, "mentions") if a != author_id]
+            mentioned = [a for a in payload_ids(event.payload, "mentions") if a != author_id]
             recipients = [author_id, *await _online(services, mentioned)]
             await _publish_all(services, ((channels.direct(r), message) for r in recipients))
             return  # never sent to followers' or public streams
@@ -284,7 +228,7 @@ def consumers(services: Services) -> list[Consumer]:
         # No shield: telling someone a post is gone reveals nothing.
         await _to_home_channels(services, author_id, message, shield=False)
         if event.payload.get("visibility") == "public":
-            tag_channels = {channels.hashtag(tag) for tag in _strings(event.payload, "tags")}
+            tag_channels = {channels.hashtag(tag) for tag in payload_strings(event.payload, "tags")}
             await _publish_all(services, [(channels.PUBLIC, message), *((c, message) for c in sorted(tag_channels))])
 
     return [
