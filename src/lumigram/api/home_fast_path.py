@@ -30,10 +30,12 @@ import logging
 from typing import Any
 
 import orjson
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram.accounts import authcache
 from lumigram.accounts.oauth import grant_from_cached, hash_secret
+from lumigram.api.auth import bearer_token
 from lumigram.api.timelines import HOME_PATH, READ_STATUSES, refresh_home_page
 from lumigram.bootstrap import Services
 from lumigram.feed import pages
@@ -72,7 +74,7 @@ class CachedHomePage:
         page_variant = _VARIANTS.get(scope["query_string"])
         if page_variant is None:
             return None
-        raw = _bearer(scope)
+        raw = bearer_token(HTTPConnection(scope))
         if raw is None:
             return None
         services: Services = scope["app"].state.services
@@ -129,16 +131,6 @@ class CachedHomePage:
         return owner
 
 
-def _bearer(scope: Scope) -> str | None:
-    headers: list[tuple[bytes, bytes]] = scope["headers"]
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            if scheme.lower() != "bearer" or not token or len(token) > 512:
-                return None
-            return token
-    return None
 
 
 async def _answer(send: Send, page: pages.CachedPage) -> None:
