@@ -116,6 +116,11 @@ def serve(
         # Open streams (server-sent events) never end by themselves; without a bound a
         # stop would wait for every client to leave.
         "timeout_graceful_shutdown": 10,
+        # Clients poll: Mastodon.py asks for a processing video every 5 s on one kept-alive
+        # connection. With uvicorn's 5 s idle bound the server closed it at the moment the
+        # client reused it, and the poll failed. A bound past common poll intervals (the
+        # same as nginx's default) keeps polling clients on their connection.
+        "timeout_keep_alive": 75,
     }
     if settings.serve_processes == 1:
         uvicorn.run(create_app(settings), **options)

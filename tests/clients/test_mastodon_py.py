@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -260,3 +262,22 @@ def test_stream_user_receives_a_notification_when_a_post_is_liked(server: LiveSe
         assert notification.status.id == posted.id  # type: ignore[attr-defined]
     finally:
         handle.close()
+
+
+def test_a_kept_alive_connection_outlives_a_five_second_poll(server: LiveServer) -> None:
+    # Mastodon.py polls a processing video every 5 s over one pooled connection; the
+    # server must not close that connection as it goes idle for those 5 s.
+    url = httpx.URL(server.base_url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=10)
+    try:
+        connection.request("GET", "/api/v1/instance")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        time.sleep(6)
+        connection.request("GET", "/api/v1/instance")
+        second = connection.getresponse()
+        second.read()
+        assert second.status == 200
+    finally:
+        connection.close()
