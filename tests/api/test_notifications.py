@@ -24,6 +24,7 @@ from lumigram.infra.outbox import emit
 from lumigram.infra.tables import favourites, notifications, outbox, processed_events, utcnow
 from lumigram.notifications.handlers import consumers
 from lumigram.notifications.realtime import channel
+from lumigram.streaming.channels import ONLINE_TTL, online_key
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 
@@ -556,6 +557,8 @@ async def test_a_new_notification_is_pushed_to_open_streams(client: httpx.AsyncC
     alice, bob = await create_user(client), await create_user(client)
     post = await create_post(client, alice["headers"])
     subscription = await services.cache.subscribe(channel(int(alice["id"])))
+    # What the streaming hub sets while alice has a stream open.
+    await services.cache.set(online_key(int(alice["id"])), b"1", ttl=ONLINE_TTL)
     try:
         messages = aiter(subscription)
         await asyncio.sleep(0.1)  # Redis confirms a subscription asynchronously
@@ -576,6 +579,25 @@ async def test_a_new_notification_is_pushed_to_open_streams(client: httpx.AsyncC
     for shown in (entity, listed_entity):
         shown["status"].pop("favourites_count")
     assert entity == listed_entity
+
+
+async def test_no_notification_is_rendered_for_someone_with_no_stream_open(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob = await create_user(client), await create_user(client)
+    post = await create_post(client, alice["headers"])
+    # Listening on the channel without the hub's online marker: the publisher skips alice.
+    subscription = await services.cache.subscribe(channel(int(alice["id"])))
+    try:
+        messages = aiter(subscription)
+        await asyncio.sleep(0.1)
+        await like(client, bob, post)
+        await arrive(client, alice, 1)
+        await settle(services)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(messages), timeout=0.5)
+    finally:
+        await subscription.close()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/notifications/clear", "/api/v1/markers"])

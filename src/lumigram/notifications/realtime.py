@@ -3,7 +3,8 @@
 Per the streaming contract, each message goes to ``timeline:{account_id}:notification``
 as orjson bytes of ``{"event": "notification", "payload": "<Notification JSON>"}``; the
 payload is the very entity ``GET /api/v1/notifications`` returns, so the rendering is
-the API's. Publishing is fire-and-forget: a stream that misses one finds the
+the API's. Only recipients with a stream open are rendered for (the hub's online
+marker); the others find the notification in the list. Publishing is fire-and-forget: a stream that misses one finds the
 notification in the list, so a failure is logged and not retried.
 """
 
@@ -17,6 +18,7 @@ import orjson
 
 from lumigram.bootstrap import Services
 from lumigram.notifications import service
+from lumigram.streaming.channels import connected
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,14 @@ async def publish(services: Services, created: Sequence[service.Created]) -> Non
     by_recipient: dict[int, list[int]] = {}
     for item in created:
         by_recipient.setdefault(item.account_id, []).append(item.id)
+    try:
+        online = set(await connected(services.cache, list(by_recipient)))
+    except Exception:
+        log.exception("could not tell who of %s has a stream open", list(by_recipient))
+        return
     for recipient, ids in by_recipient.items():
+        if recipient not in online:
+            continue
         try:
             cache: dict[int, dict[str, Any]] = {}
             for found in reversed(await service.by_ids(services, recipient, ids)):

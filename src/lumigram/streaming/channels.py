@@ -7,11 +7,13 @@ Every message on a channel is orjson bytes of ``{"event": ..., "payload": ...}``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from lumigram.infra.cache import Cache
 from lumigram.posts.text import normalise_tag
 
 PUBLIC = "timeline:public"
@@ -50,6 +52,16 @@ def hashtag(tag: str) -> str:
 
 def online_key(account_id: int) -> str:
     return ONLINE_KEY.format(account_id)
+
+
+async def connected(cache: Cache, account_ids: Sequence[int]) -> list[int]:
+    """Those of ``account_ids`` with a stream open somewhere, in one round trip. Rendering
+    an event for someone with no stream open is wasted work (pub/sub keeps nothing), so
+    publishers ask this first, as Mastodon does before it pushes to a timeline."""
+    if not account_ids:
+        return []
+    found = await cache.get_many([online_key(a) for a in account_ids])
+    return [a for a, marker in zip(account_ids, found, strict=True) if marker is not None]
 
 
 def encode(event: str, payload: Any) -> bytes:

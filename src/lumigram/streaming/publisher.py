@@ -62,21 +62,8 @@ def _stale(event: Event) -> bool:
     return time.time() * 1000 - unix_ms_of(event.id) > STALE_AFTER * 1000
 
 
-
-
-
-
-
-
 async def _online(services: Services, account_ids: Sequence[int]) -> list[int]:
-    if not account_ids:
-        return []
-    found = await services.cache.get_many([channels.online_key(a) for a in account_ids])
-    return [a for a, marker in zip(account_ids, found, strict=True) if marker is not None]
-
-
-
-
+    return await channels.connected(services.cache, account_ids)
 
 
 async def _publish_all(services: Services, messages: Iterable[tuple[str, bytes]]) -> None:
