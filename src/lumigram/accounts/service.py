@@ -27,6 +27,7 @@ from lumigram.delivery.service import forget_privacy
 from lumigram.errors import Forbidden, NotFound, Problems, Unauthorized, ValidationFailed
 from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
 
 MAX_DISPLAY_NAME = 64
@@ -383,7 +384,7 @@ async def get_accounts(services: Services, account_ids: Sequence[int]) -> list[A
     if not wanted:
         return []
     async with services.db.connect() as conn:
-        rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(wanted)))).all()
+        rows = (await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, wanted)))).all()
     by_id = {row.id: account_from_row(row) for row in rows}
     return [by_id[i] for i in wanted if i in by_id]
 

@@ -25,6 +25,7 @@ from lumigram.bootstrap import Services
 from lumigram.feed import store
 from lumigram.graph.models import Page, PageRequest
 from lumigram.graph.service import hidden_account_ids
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
@@ -105,7 +106,8 @@ async def _celebrity_posts(
     if not authors:
         return []
     order = statuses.c.id.asc() if oldest_first else statuses.c.id.desc()
-    query = _bounded(feed_items(select(statuses.c.id).where(statuses.c.account_id.in_(authors))), max_id, min_id)
+    by_authors = select(statuses.c.id).where(one_of(conn, statuses.c.account_id, authors))
+    query = _bounded(feed_items(by_authors), max_id, min_id)
     return list((await conn.execute(query.order_by(order).limit(limit))).scalars())
 
 
@@ -118,7 +120,8 @@ async def rebuild(services: Services, account_id: int) -> None:
         ids = await pull(conn, account_id, None, store.FEED_CAP)
         if hidden and ids:
             # Muted and blocked authors never enter the cached feed (fan-out skips them too).
-            rows = await conn.execute(select(statuses.c.id, statuses.c.account_id).where(statuses.c.id.in_(ids)))
+            among = one_of(conn, statuses.c.id, ids)
+            rows = await conn.execute(select(statuses.c.id, statuses.c.account_id).where(among))
             dropped = {row.id for row in rows if row.account_id in hidden}
             ids = [i for i in ids if i not in dropped]
     await store.finish_rebuild(services, account_id, ids)

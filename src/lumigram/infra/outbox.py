@@ -42,6 +42,23 @@ async def emit(
     return event
 
 
+async def emit_many(
+    conn: AsyncConnection, ids: IdGenerator, events: Sequence[tuple[str, dict[str, Any], int | None]]
+) -> list[Event]:
+    """``emit`` for each (type, payload, shard) of ``events``, as one statement."""
+    made = [Event(id=ids.next_id(shard), type=type_, payload=payload) for type_, payload, shard in events]
+    if made:
+        now = utcnow()
+        await conn.execute(
+            insert(outbox),
+            [
+                {"id": e.id, "type": e.type, "payload": orjson.dumps(e.payload).decode(), "created_at": now}
+                for e in made
+            ],
+        )
+    return made
+
+
 async def run_once(
     db: Database, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[None]]
 ) -> bool:

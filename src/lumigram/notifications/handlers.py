@@ -13,11 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
 from lumigram.notifications import realtime, service
 from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
@@ -63,18 +64,19 @@ async def _who_may_see(services: Services, status_id: int, recipients: Sequence[
         ).first()
         if post is None or not recipients:
             return set()
-        mentioned = set(
-            (await conn.execute(select(mentions.c.account_id).where(mentions.c.status_id == status_id))).scalars()
+        # Who of them the post mentions (kind 0) and who follows its author (kind 1).
+        mentioned_or_following = union_all(
+            select(literal_column("0").label("kind"), mentions.c.account_id).where(
+                mentions.c.status_id == status_id, one_of(conn, mentions.c.account_id, recipients)
+            ),
+            select(literal_column("1"), follows.c.account_id).where(
+                follows.c.target_account_id == post.account_id, one_of(conn, follows.c.account_id, recipients)
+            ),
         )
-        following = set(
-            (
-                await conn.execute(
-                    select(follows.c.account_id).where(
-                        follows.c.target_account_id == post.account_id, follows.c.account_id.in_(list(recipients))
-                    )
-                )
-            ).scalars()
-        )
+        found: tuple[set[int], set[int]] = (set(), set())
+        for kind, account_id in (await conn.execute(mentioned_or_following)).all():
+            found[kind].add(account_id)
+        mentioned, following = found
     # Blocks are not looked up here: ``deliver`` drops blocked recipients for every type.
     return {
         r

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, not_, or_, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +35,8 @@ from lumigram.graph.models import MAX_ID, PageRequest
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.bus import Event
 from lumigram.infra.cache import Cache
-from lumigram.infra.outbox import emit
+from lumigram.infra.outbox import emit_many
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, processed_events, statuses, utcnow
 from lumigram.notifications.models import (
     AUTHORED,
@@ -77,40 +78,27 @@ def _insert(conn: AsyncConnection) -> Any:
 
 async def _silenced(conn: AsyncConnection, actor_id: int, recipients: Sequence[int]) -> tuple[set[int], set[int]]:
     """Of ``recipients``: those who must hear nothing from ``actor_id`` (a block either
-    way, or a mute that mutes notifications), and those who muted the actor at all."""
+    way, or a mute that mutes notifications), and those who muted the actor at all. One
+    query: blocks either way, and live mutes with their notifications flag."""
     now = utcnow()
+    blocked_by = select(blocks.c.account_id.label("account"), true().label("silent"), false().label("mute")).where(
+        blocks.c.target_account_id == actor_id, one_of(conn, blocks.c.account_id, recipients)
+    )
+    blocking = select(blocks.c.target_account_id, true(), false()).where(
+        blocks.c.account_id == actor_id, one_of(conn, blocks.c.target_account_id, recipients)
+    )
+    muted_by = select(mutes.c.account_id, mutes.c.notifications, true()).where(
+        mutes.c.target_account_id == actor_id,
+        one_of(conn, mutes.c.account_id, recipients),
+        mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+    )
     silent: set[int] = set()
-    silent.update(
-        (
-            await conn.execute(
-                select(blocks.c.account_id).where(
-                    blocks.c.target_account_id == actor_id, blocks.c.account_id.in_(recipients)
-                )
-            )
-        ).scalars()
-    )
-    silent.update(
-        (
-            await conn.execute(
-                select(blocks.c.target_account_id).where(
-                    blocks.c.account_id == actor_id, blocks.c.target_account_id.in_(recipients)
-                )
-            )
-        ).scalars()
-    )
     muting: set[int] = set()
-    for muter, notifications_too in (
-        await conn.execute(
-            select(mutes.c.account_id, mutes.c.notifications).where(
-                mutes.c.target_account_id == actor_id,
-                mutes.c.account_id.in_(recipients),
-                mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-            )
-        )
-    ).all():
-        muting.add(muter)
-        if notifications_too:
-            silent.add(muter)
+    for account, is_silent, is_mute in (await conn.execute(union_all(blocked_by, blocking, muted_by))).all():
+        if is_silent:
+            silent.add(account)
+        if is_mute:
+            muting.add(account)
     return silent, muting
 
 
@@ -167,35 +155,49 @@ async def deliver(
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
         silent, muting = await _silenced(conn, actor_id, sorted({r for r, _ in pairs}))
+        kept = [
+            (own_id, recipient, type_, group_key)
+            for own_id, recipient, type_, group_key in planned
+            if not (recipient in silent or (recipient in muting and type_ in AUTHORED))
+        ]
+        if not kept:
+            return []
         now = utcnow()
-        for own_id, recipient, type_, group_key in planned:
-            if recipient in silent or (recipient in muting and type_ in AUTHORED):
-                continue
-            statement = (
-                _insert(conn)(notifications)
-                .values(
-                    id=own_id,
-                    account_id=recipient,
-                    from_account_id=actor_id,
-                    type=type_,
-                    status_id=status_id,
-                    group_key=group_key,
-                    dedupe_key=f"{event.id}:{recipient}:{type_}",
-                    created_at=now,
+        statement = (
+            _insert(conn)(notifications)
+            .values(
+                [
+                    {
+                        "id": own_id,
+                        "account_id": recipient,
+                        "from_account_id": actor_id,
+                        "type": type_,
+                        "status_id": status_id,
+                        "group_key": group_key,
+                        "dedupe_key": f"{event.id}:{recipient}:{type_}",
+                        "created_at": now,
+                    }
+                    for own_id, recipient, type_, group_key in kept
+                ]
+            )
+            # A row already there means this event already notified this recipient.
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(notifications.c.id)
+        )
+        inserted = set((await conn.execute(statement)).scalars())
+        created = [Created(own_id, recipient, type_) for own_id, recipient, type_, _ in kept if own_id in inserted]
+        await emit_many(
+            conn,
+            services.ids,
+            [
+                (
+                    "notification.created",
+                    {"notification_id": str(item.id), "account_id": str(item.account_id), "type": item.type},
+                    shard_of(item.account_id),
                 )
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(notifications.c.id)
-            )
-            if (await conn.execute(statement)).first() is None:
-                continue  # this event already notified this recipient
-            await emit(
-                conn,
-                services.ids,
-                "notification.created",
-                {"notification_id": str(own_id), "account_id": str(recipient), "type": type_},
-                shard=shard_of(recipient),
-            )
-            created.append(Created(own_id, recipient, type_))
+                for item in created
+            ],
+        )
     if created:
         services.committed()
     return created
@@ -278,7 +280,7 @@ async def _accounts(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Acco
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(wanted)))).all()
+    rows = (await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, wanted)))).all()
     return {row.id: account_from_row(row) for row in rows}
 
 
@@ -385,7 +387,7 @@ async def by_ids(services: Services, recipient: int, ids: Sequence[int]) -> list
         rows = (
             await conn.execute(
                 select(notifications)
-                .where(notifications.c.id.in_(list(ids)), *visible_rows(recipient, Filter()))
+                .where(one_of(conn, notifications.c.id, ids), *visible_rows(recipient, Filter()))
                 .order_by(notifications.c.id.desc())
             )
         ).all()

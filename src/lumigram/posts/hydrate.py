@@ -25,6 +25,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses
 from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts import parts
@@ -77,7 +78,7 @@ async def viewer_marks(
         return set(), set(), set()
     marked = [
         select(literal_column(str(kind)).label("kind"), table.c.status_id).where(
-            table.c.account_id == viewer_id, table.c.status_id.in_(post_ids)
+            table.c.account_id == viewer_id, one_of(conn, table.c.status_id, post_ids)
         )
         for kind, table in enumerate((status_pins, favourites, bookmarks))
     ]
@@ -118,7 +119,7 @@ async def hydrate_with_context(
         return [], ViewerContext(viewer_id)
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
     deltas, known = await _fetch_cached(cache, wanted)
-    rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(wanted)))).all()
+    rows = (await conn.execute(select(statuses).where(one_of(conn, statuses.c.id, wanted)))).all()
     if not rows:
         return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}
@@ -137,7 +138,7 @@ async def hydrate_with_context(
     else:
         authors = {
             row.id: account_from_row(row)
-            for row in (await conn.execute(select(accounts).where(accounts.c.id.in_(author_ids)))).all()
+            for row in (await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, author_ids)))).all()
         }
         context = await load_context(conn, viewer_id, author_ids)
     visible = {

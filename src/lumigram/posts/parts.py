@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, media_attachments, mentions, status_tags, tags
 from lumigram.posts.models import Mention
 from lumigram.uploads.service import MediaRecord
@@ -86,7 +87,7 @@ async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None
     for row in (
         await conn.execute(
             select(media_attachments)
-            .where(media_attachments.c.status_id.in_(status_ids))
+            .where(one_of(conn, media_attachments.c.status_id, status_ids))
             .order_by(media_attachments.c.status_id, media_attachments.c.position)
         )
     ).all():
@@ -96,7 +97,7 @@ async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None
         await conn.execute(
             select(status_tags.c.status_id, tags.c.name)
             .join(tags, tags.c.id == status_tags.c.tag_id)
-            .where(status_tags.c.status_id.in_(status_ids))
+            .where(one_of(conn, status_tags.c.status_id, status_ids))
             .order_by(tags.c.name_lower)
         )
     ).all():
@@ -106,7 +107,7 @@ async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None
         await conn.execute(
             select(mentions.c.status_id, accounts.c.id, accounts.c.username)
             .join(accounts, accounts.c.id == mentions.c.account_id)
-            .where(mentions.c.status_id.in_(status_ids))
+            .where(one_of(conn, mentions.c.status_id, status_ids))
         )
     ).all():
         mentioned.setdefault(status_id, []).append(Mention(account_id, username))

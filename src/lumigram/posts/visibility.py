@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import blocks, follows, mutes, utcnow
 
 
@@ -39,17 +40,17 @@ async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids:
     now = utcnow()
     kinds = [
         select(literal_column("0").label("kind"), follows.c.target_account_id.label("author")).where(
-            follows.c.account_id == viewer_id, follows.c.target_account_id.in_(authors)
+            follows.c.account_id == viewer_id, one_of(conn, follows.c.target_account_id, authors)
         ),
         select(literal_column("1"), blocks.c.target_account_id).where(
-            blocks.c.account_id == viewer_id, blocks.c.target_account_id.in_(authors)
+            blocks.c.account_id == viewer_id, one_of(conn, blocks.c.target_account_id, authors)
         ),
         select(literal_column("1"), blocks.c.account_id).where(
-            blocks.c.target_account_id == viewer_id, blocks.c.account_id.in_(authors)
+            blocks.c.target_account_id == viewer_id, one_of(conn, blocks.c.account_id, authors)
         ),
         select(literal_column("2"), mutes.c.target_account_id).where(
             mutes.c.account_id == viewer_id,
-            mutes.c.target_account_id.in_(authors),
+            one_of(conn, mutes.c.target_account_id, authors),
             mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
         ),
     ]
