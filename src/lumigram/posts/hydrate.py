@@ -18,14 +18,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import literal_column, select, union_all
+from sqlalchemy import bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
-from lumigram.infra.sql import one_of
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses
 from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts import parts
@@ -35,6 +35,21 @@ from lumigram.posts.visibility import ViewerContext, can_see, load_context, medi
 log = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1
+
+
+_POSTS = Prebuilt(lambda dialect: select(statuses).where(among(dialect, statuses.c.id, "ids")))
+_AUTHORS = Prebuilt(lambda dialect: select(accounts).where(among(dialect, accounts.c.id, "ids")))
+#: The viewer's pins (kind 0), likes (1) and bookmarks (2) among some posts.
+_MARKS = Prebuilt(
+    lambda dialect: union_all(
+        *(
+            select(literal_column(str(kind)).label("kind"), table.c.status_id).where(
+                table.c.account_id == bindparam("viewer"), among(dialect, table.c.status_id, "ids")
+            )
+            for kind, table in enumerate((status_pins, favourites, bookmarks))
+        )
+    )
+)
 
 
 def post_from_row(row: Any) -> Post:
@@ -76,14 +91,8 @@ async def viewer_marks(
     """Which of ``post_ids`` the viewer pinned, liked and bookmarked, in one query."""
     if viewer_id is None or not post_ids:
         return set(), set(), set()
-    marked = [
-        select(literal_column(str(kind)).label("kind"), table.c.status_id).where(
-            table.c.account_id == viewer_id, one_of(conn, table.c.status_id, post_ids)
-        )
-        for kind, table in enumerate((status_pins, favourites, bookmarks))
-    ]
     found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
-    for kind, status_id in (await conn.execute(union_all(*marked))).all():
+    for kind, status_id in (await conn.execute(_MARKS(conn), {"viewer": viewer_id, "ids": post_ids})).all():
         found[kind].add(status_id)
     return found
 
@@ -119,7 +128,7 @@ async def hydrate_with_context(
         return [], ViewerContext(viewer_id)
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
     deltas, known = await _fetch_cached(cache, wanted)
-    rows = (await conn.execute(select(statuses).where(one_of(conn, statuses.c.id, wanted)))).all()
+    rows = (await conn.execute(_POSTS(conn), {"ids": wanted})).all()
     if not rows:
         return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}
@@ -138,7 +147,7 @@ async def hydrate_with_context(
     else:
         authors = {
             row.id: account_from_row(row)
-            for row in (await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, author_ids)))).all()
+            for row in (await conn.execute(_AUTHORS(conn), {"ids": list(author_ids)})).all()
         }
         context = await load_context(conn, viewer_id, author_ids)
     visible = {

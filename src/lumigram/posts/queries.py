@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.graph.models import Page, PageRequest
+from lumigram.graph.models import MAX_ID, Page, PageRequest
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import accounts, media_attachments, status_edits, status_pins, status_tags, statuses, tags
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_in, post_from_row
@@ -21,6 +22,20 @@ from lumigram.posts.visibility import ViewerContext, load_context
 #: Mastodon's page size for statuses, and its largest.
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
+
+
+_AUTHOR = Prebuilt(lambda _dialect: select(accounts).where(accounts.c.id == bindparam("id")))
+#: A profile's posts of some visibilities below ``max_id``, newest first.
+_NEWEST = Prebuilt(
+    lambda _dialect: select(statuses.c.id)
+    .where(
+        statuses.c.account_id == bindparam("author"),
+        statuses.c.visibility.in_(bindparam("allowed", expanding=True)),
+        statuses.c.id < bindparam("max_id"),
+    )
+    .order_by(statuses.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
@@ -74,12 +89,20 @@ async def account_posts(
     if page.is_empty():
         return Page(limit=limit)
     async with services.db.connect() as conn:
-        author = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+        author = (await conn.execute(_AUTHOR(conn), {"id": account_id})).first()
         if author is None:
             raise NotFound
         allowed, context = await _visible_visibilities(conn, viewer_id, author)
         if not allowed:
             return Page(limit=limit)
+        if not (exclude_replies or only_media or pinned or tagged) and page.min_id is None and page.since_id is None:
+            # A profile opened or scrolled: the one shape almost every profile read has.
+            below = MAX_ID if page.max_id is None else page.max_id
+            params = {"author": account_id, "allowed": list(allowed), "max_id": below, "limit": limit}
+            ids = list((await conn.execute(_NEWEST(conn), params)).scalars())
+            profile = (account_from_row(author), context)
+            posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile)
+            return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
         query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
         if exclude_replies or only_media or pinned:
             query = query.where(statuses.c.in_reply_to_id.is_(None))

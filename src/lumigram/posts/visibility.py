@@ -15,12 +15,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import literal_column, select, union_all
+from sqlalchemy import BigInteger, CompoundSelect, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.sql import one_of
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import blocks, follows, mutes, utcnow
+
+
+def _context_query(dialect: str) -> CompoundSelect[Any]:
+    """Follows (kind 0), blocks either way (1) and live mutes (2) between a viewer and some authors."""
+    viewer, authors = bindparam("viewer", type_=BigInteger), "authors"
+    return union_all(
+        select(literal_column("0").label("kind"), follows.c.target_account_id.label("author")).where(
+            follows.c.account_id == viewer, among(dialect, follows.c.target_account_id, authors)
+        ),
+        select(literal_column("1"), blocks.c.target_account_id).where(
+            blocks.c.account_id == viewer, among(dialect, blocks.c.target_account_id, authors)
+        ),
+        select(literal_column("1"), blocks.c.account_id).where(
+            blocks.c.target_account_id == viewer, among(dialect, blocks.c.account_id, authors)
+        ),
+        select(literal_column("2"), mutes.c.target_account_id).where(
+            mutes.c.account_id == viewer,
+            among(dialect, mutes.c.target_account_id, authors),
+            mutes.c.expires_at.is_(None) | (mutes.c.expires_at > bindparam("now", type_=mutes.c.expires_at.type)),
+        ),
+    )
+
+
+_CONTEXT = Prebuilt(_context_query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +62,9 @@ async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids:
     authors = sorted({a for a in author_ids if a != viewer_id})
     if viewer_id is None or not authors:
         return ViewerContext(viewer_id)
-    now = utcnow()
-    kinds = [
-        select(literal_column("0").label("kind"), follows.c.target_account_id.label("author")).where(
-            follows.c.account_id == viewer_id, one_of(conn, follows.c.target_account_id, authors)
-        ),
-        select(literal_column("1"), blocks.c.target_account_id).where(
-            blocks.c.account_id == viewer_id, one_of(conn, blocks.c.target_account_id, authors)
-        ),
-        select(literal_column("1"), blocks.c.account_id).where(
-            blocks.c.target_account_id == viewer_id, one_of(conn, blocks.c.account_id, authors)
-        ),
-        select(literal_column("2"), mutes.c.target_account_id).where(
-            mutes.c.account_id == viewer_id,
-            one_of(conn, mutes.c.target_account_id, authors),
-            mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-        ),
-    ]
     found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
-    for kind, author in (await conn.execute(union_all(*kinds))).all():
+    params = {"viewer": viewer_id, "authors": authors, "now": utcnow()}
+    for kind, author in (await conn.execute(_CONTEXT(conn), params)).all():
         found[kind].add(author)
     following, blocked, muted = found
     return ViewerContext(viewer_id, frozenset(following), frozenset(blocked), frozenset(muted))
