@@ -379,3 +379,31 @@ async def test_comments_can_be_turned_off_after_posting(client: httpx.AsyncClien
         "/api/v1/statuses", headers=friend["headers"], json={"status": "hi", "in_reply_to_id": post["id"]}
     )
     assert refused.status_code == 422
+
+
+@pytest.mark.parametrize("kind", ["post", "comment", "direct"])
+async def test_the_created_status_is_what_reading_it_shows(
+    client: httpx.AsyncClient, services: Services, kind: str
+) -> None:
+    # The answer to a compose is built from what was written, not read back; it must be
+    # exactly what a read shows: the tag's first spelling, the mentions, the media, the
+    # author's new post count.
+    alice, bob, carol = [await create_user(client) for _ in range(3)]
+    await create_post(client, bob["headers"], text="first #SunSet")
+    parent = await create_post(client, bob["headers"], text="a parent")
+    text = f"evening #sunset #Tide with @{bob['username']} and @{carol['username']} https://example.org/x"
+    fields: dict[str, object] = {"status": text}
+    if kind == "post":
+        photo = await upload_photo(client, alice["headers"], description="The bay")
+        fields["media_ids"] = [photo["id"]]
+    elif kind == "comment":
+        fields["in_reply_to_id"] = parent["id"]
+    else:
+        fields["visibility"] = "direct"
+    created = await client.post("/api/v1/statuses", headers=alice["headers"], json=fields)
+    assert created.status_code == 200, created.text
+    shown = await client.get(f"/api/v1/statuses/{created.json()['id']}", headers=alice["headers"])
+    assert shown.status_code == 200, shown.text
+    assert created.json() == shown.json()
+    assert {t["name"] for t in created.json()["tags"]} == {"SunSet", "Tide"}
+    assert {m["username"] for m in created.json()["mentions"]} == {bob["username"], carol["username"]}

@@ -7,6 +7,7 @@ mentions, counters and the outbox event (``post.created``, ``post.updated``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.ratelimits import hit_limits
+from lumigram.accounts.service import account_from_row
 from lumigram.accounts.text import clean_text
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
@@ -41,9 +43,10 @@ from lumigram.infra.tables import (
 from lumigram.posts import parts
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
-from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange
+from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
 from lumigram.posts.visibility import media_is_private
 from lumigram.uploads.service import MAX_DESCRIPTION
+from lumigram.uploads.service import _record as media_record
 
 #: Idempotency keys are remembered this long (Mastodon keeps them an hour).
 IDEMPOTENCY_TTL = 3600
@@ -124,8 +127,9 @@ async def _claimable_media(
     return [rows[m] for m in media_ids]
 
 
-async def _tag_ids(services: Services, conn: AsyncConnection, names: list[str]) -> list[int]:
-    """Ids of the hashtags ``names`` (made on first use; matched case-insensitively)."""
+async def _tags(services: Services, conn: AsyncConnection, names: list[str]) -> list[tuple[int, str]]:
+    """Ids and stored names of the hashtags ``names`` (made on first use; matched
+    case-insensitively, so a tag keeps the spelling of its first use), by folded name."""
     if not names:
         return []
     normalised = {captions.normalise_tag(name): name for name in names}
@@ -137,8 +141,8 @@ async def _tag_ids(services: Services, conn: AsyncConnection, names: list[str]) 
             .values(id=services.ids.next_id(), name=name, name_lower=lower, created_at=now)
             .on_conflict_do_nothing(index_elements=["name_lower"])
         )
-    rows = (await conn.execute(select(tags.c.id).where(tags.c.name_lower.in_(list(normalised))))).scalars()
-    return list(rows)
+    found = select(tags.c.id, tags.c.name).where(tags.c.name_lower.in_(list(normalised)))
+    return [(row.id, row.name) for row in await conn.execute(found.order_by(tags.c.name_lower))]
 
 
 async def _mentioned_accounts(conn: AsyncConnection, text: str) -> list[tuple[int, str]]:
@@ -153,14 +157,16 @@ async def _mentioned_accounts(conn: AsyncConnection, text: str) -> list[tuple[in
 
 async def _write_tags_and_mentions(
     services: Services, conn: AsyncConnection, status_id: int, text: str, found_tags: list[str]
-) -> list[int]:
-    tag_ids = await _tag_ids(services, conn, found_tags)
-    if tag_ids:
-        await conn.execute(insert(status_tags), [{"status_id": status_id, "tag_id": t} for t in tag_ids])
+) -> tuple[list[str], list[Mention]]:
+    """Link the post to its hashtags and mentioned accounts; their stored names and the
+    mentions, as hydration would read them back."""
+    found = await _tags(services, conn, found_tags)
+    if found:
+        await conn.execute(insert(status_tags), [{"status_id": status_id, "tag_id": t} for t, _ in found])
     mentioned = await _mentioned_accounts(conn, text)
     if mentioned:
         await conn.execute(insert(mentions), [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
-    return [account_id for account_id, _ in mentioned]
+    return [name for _, name in found], [Mention(a, username) for a, username in mentioned]
 
 
 async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], private: bool) -> None:
@@ -178,11 +184,7 @@ async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], privat
 
 
 async def _author(conn: AsyncConnection, account_id: int) -> Any:
-    row = (
-        await conn.execute(
-            select(accounts.c.id, accounts.c.locked, accounts.c.followers_count).where(accounts.c.id == account_id)
-        )
-    ).first()
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
     if row is None:
         raise NotFound
     return row
@@ -271,17 +273,20 @@ async def create_post(
         )
         private = media_is_private(bool(author.locked), visibility)
         await _attach(conn, status_id, media_rows, private)
-        mentioned = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+        tag_names, mentioned = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
         if parent is not None:
             await conn.execute(
                 update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
             )
         if _counts_as_post(parent.id if parent else None, visibility):
-            await conn.execute(
-                update(accounts)
-                .where(accounts.c.id == account_id)
-                .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
-            )
+            author = (
+                await conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == account_id)
+                    .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
+                    .returning(*accounts.c)
+                )
+            ).one()
         await emit(
             conn,
             services.ids,
@@ -292,7 +297,7 @@ async def create_post(
                 "visibility": visibility,
                 "in_reply_to_id": str(parent.id) if parent else None,
                 "in_reply_to_account_id": str(parent.account_id) if parent else None,
-                "mentions": [str(m) for m in mentioned],
+                "mentions": [str(m.id) for m in mentioned],
                 "tags": [captions.normalise_tag(t) for t in found_tags],
                 "created_ms": int(now.timestamp() * 1000),
             },
@@ -305,7 +310,32 @@ async def create_post(
         await forget_celebrity_posts(services)  # merged at read time: visible at once
     if cache_key is not None:
         await services.cache.set(cache_key, str(status_id).encode(), ttl=IDEMPOTENCY_TTL)
-    return (await hydrate(services, account_id, [status_id]))[0]
+    # Everything a reader shows is known here: answer without reading it back, and keep
+    # the parts for the followers whose pages will show the post next.
+    media = [
+        dataclasses.replace(media_record(row), status_id=status_id, private=private) for row in media_rows
+    ]
+    made = parts.Parts(media, tag_names, mentioned, parts.version_of(None))
+    await parts.keep(services.cache, {status_id: made})
+    post = Post(
+        id=status_id,
+        account_id=account_id,
+        in_reply_to_id=parent.id if parent else None,
+        in_reply_to_account_id=parent.account_id if parent else None,
+        text=text,
+        spoiler_text=spoiler,
+        sensitive=bool(draft.sensitive or spoiler),
+        visibility=visibility,
+        language=language,
+        kind=_kind(parent.id if parent else None, visibility),
+        comments_disabled=draft.comments_disabled,
+        replies_count=0,
+        favourites_count=0,
+        reblogs_count=0,
+        created_at=now,
+        edited_at=None,
+    )
+    return HydratedPost(post, account_from_row(author), media, tag_names, mentioned)
 
 
 async def get_post(services: Services, viewer_id: int | None, status_id: int) -> HydratedPost:
@@ -442,8 +472,8 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
             )
             await conn.execute(delete(status_tags).where(status_tags.c.status_id == status_id))
             await conn.execute(delete(mentions).where(mentions.c.status_id == status_id))
-            after = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
-            new_mentions = [m for m in after if m not in before]
+            _, after = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
+            new_mentions = [m.id for m in after if m.id not in before]
 
         await conn.execute(
             insert(status_edits).values(
