@@ -18,14 +18,14 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.feed import store
 from lumigram.graph.models import Page, PageRequest
 from lumigram.graph.service import hidden_account_ids
-from lumigram.infra.sql import one_of
+from lumigram.infra.sql import Prebuilt, one_of
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
@@ -84,15 +84,17 @@ async def pull(
     return sorted(found, reverse=not oldest_first)[:limit]
 
 
+_CELEBRITIES = Prebuilt(
+    lambda _dialect: select(follows.c.target_account_id)
+    .join(accounts, accounts.c.id == follows.c.target_account_id)
+    .where(follows.c.account_id == bindparam("viewer"), accounts.c.followers_count > bindparam("threshold"))
+)
+
+
 async def celebrities_followed(services: Services, conn: AsyncConnection, viewer_id: int) -> list[int]:
     """Followed accounts not fanned out on write (above the threshold)."""
-    threshold = services.settings.fanout_celebrity_threshold
-    query = (
-        select(follows.c.target_account_id)
-        .join(accounts, accounts.c.id == follows.c.target_account_id)
-        .where(follows.c.account_id == viewer_id, accounts.c.followers_count > threshold)
-    )
-    return list((await conn.execute(query)).scalars())
+    params = {"viewer": viewer_id, "threshold": services.settings.fanout_celebrity_threshold}
+    return list((await conn.execute(_CELEBRITIES(conn), params)).scalars())
 
 
 async def _celebrity_posts(
