@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from lumigram.bootstrap import Services
 from lumigram.config import Settings
-from lumigram.feed import store
+from lumigram.feed import pages, store
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 
@@ -222,6 +223,14 @@ async def test_the_newest_page_is_served_rendered_until_something_changes(
     await _follow(client, reader, alice)
     post = await create_post(client, alice["headers"], text="original words")
     await _warm(client, services, reader)  # a rebuild finishing renews the page too
+
+    async def settled() -> bool:
+        # The follow's and the post's events renew the page too, whenever the bus brings them.
+        await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+        await asyncio.sleep(0.3)
+        return (await pages.lookup(services, int(reader["id"]), "20")).cached is not None
+
+    await eventually(settled)
     first = (await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])).json()
     assert "original words" in first[0]["content"]
     # Changed behind the service's back: the rendered page does not notice...

@@ -13,7 +13,9 @@ from lumigram.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
-TOKEN_CACHE_TTL = 60
+#: Revoking a token, or changing a login's state, deletes its entry at once; the bound
+#: only limits how long an entry outlives a deletion the cache missed (it was down).
+TOKEN_CACHE_TTL = 300
 TOKEN_PREFIX = "auth:token:"  # noqa: S105 (a cache key prefix)
 USER_PREFIX = "auth:user:"
 

@@ -14,6 +14,7 @@ fan-out and is rebuilt from the database on its owner's next visit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from lumigram.bootstrap import Services
@@ -82,9 +83,26 @@ async def finish_rebuild(services: Services, account_id: int, post_ids: Sequence
     await services.cache.delete(building_key(account_id))
 
 
+#: When this process last renewed each reader's marker (see ``touch``).
+_touched: dict[int, float] = {}
+#: Seconds between renewals of one reader's marker by one process.
+_TOUCH_EVERY = 3600.0
+_TOUCHED_MAX = 200_000
+
+
 async def touch(services: Services, account_id: int) -> None:
-    """Keep an active reader's feed warm for another ``feed_active_days``."""
-    await services.cache.expire(ready_key(account_id), _ttl(services))
+    """Keep an active reader's feed warm for another ``feed_active_days``. The marker
+    lives for days, so renewing it on every read was a round trip for nothing: each
+    process renews it at most once an hour (or a tenth of its life, if shorter)."""
+    ttl = _ttl(services)
+    now = time.monotonic()
+    last = _touched.get(account_id)
+    if last is not None and now - last < min(_TOUCH_EVERY, ttl / 10):
+        return
+    await services.cache.expire(ready_key(account_id), ttl)
+    if len(_touched) >= _TOUCHED_MAX:
+        _touched.clear()
+    _touched[account_id] = now
 
 
 async def window(services: Services, account_id: int, max_id: int | None, limit: int) -> list[int]:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
-from lumigram.infra.sql import one_of
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, media_attachments, mentions, status_tags, tags
 from lumigram.posts.models import Mention
 from lumigram.uploads.service import MediaRecord
@@ -79,37 +79,37 @@ def decode(raw: bytes) -> Parts:
     )
 
 
+_MEDIA = Prebuilt(
+    lambda dialect: select(media_attachments)
+    .where(among(dialect, media_attachments.c.status_id, "ids"))
+    .order_by(media_attachments.c.status_id, media_attachments.c.position)
+)
+_TAGS = Prebuilt(
+    lambda dialect: select(status_tags.c.status_id, tags.c.name)
+    .join(tags, tags.c.id == status_tags.c.tag_id)
+    .where(among(dialect, status_tags.c.status_id, "ids"))
+    .order_by(tags.c.name_lower)
+)
+_MENTIONS = Prebuilt(
+    lambda dialect: select(mentions.c.status_id, accounts.c.id, accounts.c.username)
+    .join(accounts, accounts.c.id == mentions.c.account_id)
+    .where(among(dialect, mentions.c.status_id, "ids"))
+)
+
+
 async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None]) -> dict[int, Parts]:
     """The parts of the posts in ``versions`` (post id → the version of its row just read),
     every one of them, empty parts included; three queries."""
     status_ids = list(versions)
+    params = {"ids": status_ids}
     media: dict[int, list[MediaRecord]] = {}
-    for row in (
-        await conn.execute(
-            select(media_attachments)
-            .where(one_of(conn, media_attachments.c.status_id, status_ids))
-            .order_by(media_attachments.c.status_id, media_attachments.c.position)
-        )
-    ).all():
+    for row in (await conn.execute(_MEDIA(conn), params)).all():
         media.setdefault(row.status_id, []).append(media_record(row))
     tag_names: dict[int, list[str]] = {}
-    for status_id, name in (
-        await conn.execute(
-            select(status_tags.c.status_id, tags.c.name)
-            .join(tags, tags.c.id == status_tags.c.tag_id)
-            .where(one_of(conn, status_tags.c.status_id, status_ids))
-            .order_by(tags.c.name_lower)
-        )
-    ).all():
+    for status_id, name in (await conn.execute(_TAGS(conn), params)).all():
         tag_names.setdefault(status_id, []).append(name)
     mentioned: dict[int, list[Mention]] = {}
-    for status_id, account_id, username in (
-        await conn.execute(
-            select(mentions.c.status_id, accounts.c.id, accounts.c.username)
-            .join(accounts, accounts.c.id == mentions.c.account_id)
-            .where(one_of(conn, mentions.c.status_id, status_ids))
-        )
-    ).all():
+    for status_id, account_id, username in (await conn.execute(_MENTIONS(conn), params)).all():
         mentioned.setdefault(status_id, []).append(Mention(account_id, username))
     return {
         i: Parts(media.get(i, []), tag_names.get(i, []), mentioned.get(i, []), versions[i]) for i in status_ids
