@@ -38,6 +38,15 @@ async def cache_get(services: Services, key: str) -> bytes | None:
         return None
 
 
+async def cache_get_many(services: Services, keys: list[str]) -> list[bytes | None]:
+    """``cache_get`` for several keys in one round trip."""
+    try:
+        return await services.cache.get_many(keys)
+    except Exception:
+        log.warning("auth cache read failed; using the database", exc_info=True)
+        return [None] * len(keys)
+
+
 async def cache_set(services: Services, key: str, value: bytes, ttl: int) -> None:
     try:
         await services.cache.set(key, value, ttl=ttl)

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_LIFETIME = timedelta(minutes=10)
 LAST_USED_EVERY = timedelta(minutes=1)
+#: Token hash → its user, learned from the token's entry (bounded; cleared when full).
+_token_users: dict[str, int] = {}
+_TOKEN_USERS_MAX = 100_000
 MAX_APP_NAME = 255
 MAX_URI = 2048
 MAX_REDIRECT_URIS = 10
@@ -475,7 +478,7 @@ async def _load_token(services: Services, digest: str) -> dict[str, Any] | None:
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
         # Refilling the cache happens at most once per TOKEN_CACHE_TTL per token, so this
-        # write does too: last_used_at is accurate to about a minute, never a hot-path write.
+        # write does too: last_used_at is accurate to about five minutes, never a hot-path write.
         async with services.db.begin() as conn:
             await conn.execute(update(oauth_tokens).where(oauth_tokens.c.id == row.id).values(last_used_at=now))
     return {
@@ -516,7 +519,13 @@ async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
         return None
     digest = hash_secret(raw)
     key = authcache.token_key(digest)
-    cached = await authcache.cache_get(services, key)
+    # A token's user never changes: once known, the token's entry and the login's state
+    # come in one round trip.
+    user_id = _token_users.get(digest)
+    if user_id is not None:
+        cached, cached_state = await authcache.cache_get_many(services, [key, authcache.user_key(user_id)])
+    else:
+        cached, cached_state = await authcache.cache_get(services, key), None
     data: dict[str, Any] | None = orjson.loads(cached) if cached is not None else None
     if data is None:
         data = await _load_token(services, digest)
@@ -528,7 +537,13 @@ async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
         await authcache.cache_set(services, key, orjson.dumps(data), ttl)
     state = None
     if data["user_id"] is not None:
-        state = await _user_state(services, data["user_id"])
+        if len(_token_users) >= _TOKEN_USERS_MAX:
+            _token_users.clear()
+        _token_users[digest] = data["user_id"]
+        if cached_state is not None and data["user_id"] == user_id:
+            state = orjson.loads(cached_state)
+        else:
+            state = await _user_state(services, data["user_id"])
         if state is None:
             return None
     return grant_from_cached(data, state)
