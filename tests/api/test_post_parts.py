@@ -56,10 +56,10 @@ async def test_a_page_read_again_reads_only_what_may_change_without_an_edit(
     assert again == first
     assert [item.tags for item in again] == [[f"tag{i}"] for i in range(3)]
     assert all(item.mentions and item.media for item in again)
-    # Rows, authors, the viewer's relations to them, the viewer's marks; then the three
-    # queries for media, hashtags and mentions only when they were not cached.
-    assert len(warm) == 4, warm
-    assert len(cold) == 7, cold
+    # Rows, authors, and the viewer's relations to them with their marks in one; then the
+    # three queries for media, hashtags and mentions only when they were not cached.
+    assert len(warm) == 3, warm
+    assert len(cold) == 6, cold
 
 
 async def test_an_edit_shows_at_once_after_its_parts_were_cached(client: httpx.AsyncClient) -> None:

@@ -7,8 +7,9 @@ posts with a query inside:
    and the posts' cached media, hashtags and mentions (``lumigram.posts.parts``);
 2. the posts' rows and their authors' rows, fresh on every read (counts, visibility,
    locks), and the parts of any post not cached (three queries, then cached);
-3. the viewer's follows, blocks and mutes among the authors (one query), and their
-   pins, likes and bookmarks among the posts (one query).
+3. the viewer's follows, blocks and mutes among the authors, and their pins, likes and
+   bookmarks among the posts, in one query (a profile page, whose caller read the
+   viewer's context already, reads only the marks).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, literal_column, select, union_all
+from sqlalchemy import Select, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
@@ -26,11 +27,11 @@ from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses
+from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses, utcnow
 from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts import parts
 from lumigram.posts.models import HydratedPost, Post
-from lumigram.posts.visibility import ViewerContext, can_see, load_context, media_is_private
+from lumigram.posts.visibility import ViewerContext, can_see, context_from_rows, context_selects, media_is_private
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,24 @@ MAX_ID = 2**63 - 1
 
 _POSTS = Prebuilt(lambda dialect: select(statuses).where(among(dialect, statuses.c.id, "ids")))
 _AUTHORS = Prebuilt(lambda dialect: select(accounts).where(among(dialect, accounts.c.id, "ids")))
-#: The viewer's pins (kind 0), likes (1) and bookmarks (2) among some posts.
-_MARKS = Prebuilt(
-    lambda dialect: union_all(
-        *(
-            select(literal_column(str(kind)).label("kind"), table.c.status_id).where(
-                table.c.account_id == bindparam("viewer"), among(dialect, table.c.status_id, "ids")
-            )
-            for kind, table in enumerate((status_pins, favourites, bookmarks))
+def _mark_selects(dialect: str, first_kind: int) -> list[Select[Any]]:
+    """The viewer's pins, likes and bookmarks among the posts bound as ``ids``, as kinds
+    ``first_kind`` to ``first_kind + 2``."""
+    return [
+        select(literal_column(str(first_kind + offset)).label("kind"), table.c.status_id).where(
+            table.c.account_id == bindparam("viewer"), among(dialect, table.c.status_id, "ids")
         )
-    )
+        for offset, table in enumerate((status_pins, favourites, bookmarks))
+    ]
+
+
+_MARKS = Prebuilt(lambda dialect: union_all(*_mark_selects(dialect, 0)))
+#: The viewer's context towards the authors (kinds 0-2) and their marks on the posts (3-5):
+#: one statement for what would otherwise be two on every page.
+_CONTEXT_AND_MARKS = Prebuilt(
+    lambda dialect: union_all(*context_selects(dialect), *_mark_selects(dialect, _MARKS_FROM))
 )
+_MARKS_FROM = 3
 
 
 def post_from_row(row: Any) -> Post:
@@ -142,6 +150,7 @@ async def hydrate_with_context(
         known.update(fresh)
 
     author_ids = {post.account_id for post in posts.values()}
+    marks: tuple[set[int], set[int], set[int]] | None = None
     if profile is not None and author_ids == {profile[0].id} and profile[1].viewer_id == viewer_id:
         authors, context = {profile[0].id: profile[0]}, profile[1]
     else:
@@ -149,7 +158,22 @@ async def hydrate_with_context(
             row.id: account_from_row(row)
             for row in (await conn.execute(_AUTHORS(conn), {"ids": list(author_ids)})).all()
         }
-        context = await load_context(conn, viewer_id, author_ids)
+        if viewer_id is None:
+            context = ViewerContext(None)
+        else:
+            # The marks of every post read, visible or not: a superset costs nothing here.
+            params = {
+                "viewer": viewer_id,
+                "authors": sorted(a for a in author_ids if a != viewer_id),
+                "now": utcnow(),
+                "ids": list(posts),
+            }
+            related = [(kind, i) for kind, i in (await conn.execute(_CONTEXT_AND_MARKS(conn), params))]
+            context = context_from_rows(viewer_id, related)
+            marks = (set(), set(), set())
+            for kind, found_id in related:
+                if kind >= _MARKS_FROM:
+                    marks[kind - _MARKS_FROM].add(found_id)
     visible = {
         post_id
         for post_id, post in posts.items()
@@ -167,7 +191,7 @@ async def hydrate_with_context(
     }
     if not visible:
         return [], context
-    pinned, liked, saved = await viewer_marks(conn, viewer_id, sorted(visible))
+    pinned, liked, saved = marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
     items = []
     for post_id in wanted:
         if post_id not in visible:

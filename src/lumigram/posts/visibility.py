@@ -17,17 +17,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, CompoundSelect, bindparam, literal_column, select, union_all
+from sqlalchemy import BigInteger, Select, bindparam, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import blocks, follows, mutes, utcnow
 
 
-def _context_query(dialect: str) -> CompoundSelect[Any]:
-    """Follows (kind 0), blocks either way (1) and live mutes (2) between a viewer and some authors."""
+def context_selects(dialect: str) -> list[Select[Any]]:
+    """Follows (kind 0), blocks either way (1) and live mutes (2) between the viewer bound
+    as ``viewer`` and the authors bound as ``authors`` (``now`` bounds the mutes): the
+    parts of one ``UNION ALL``, which hydration extends with the viewer's marks."""
     viewer, authors = bindparam("viewer", type_=BigInteger), "authors"
-    return union_all(
+    return [
         select(literal_column("0").label("kind"), follows.c.target_account_id.label("author")).where(
             follows.c.account_id == viewer, among(dialect, follows.c.target_account_id, authors)
         ),
@@ -42,10 +44,20 @@ def _context_query(dialect: str) -> CompoundSelect[Any]:
             among(dialect, mutes.c.target_account_id, authors),
             mutes.c.expires_at.is_(None) | (mutes.c.expires_at > bindparam("now", type_=mutes.c.expires_at.type)),
         ),
-    )
+    ]
 
 
-_CONTEXT = Prebuilt(_context_query)
+def context_from_rows(viewer_id: int, rows: Iterable[tuple[int, int]]) -> ViewerContext:
+    """The context from (kind, author) rows of ``context_selects``; other kinds are ignored."""
+    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    for kind, author in rows:
+        if kind < 3:
+            found[kind].add(author)
+    following, blocked, muted = found
+    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked), frozenset(muted))
+
+
+_CONTEXT = Prebuilt(lambda dialect: union_all(*context_selects(dialect)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +74,9 @@ async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids:
     authors = sorted({a for a in author_ids if a != viewer_id})
     if viewer_id is None or not authors:
         return ViewerContext(viewer_id)
-    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
     params = {"viewer": viewer_id, "authors": authors, "now": utcnow()}
-    for kind, author in (await conn.execute(_CONTEXT(conn), params)).all():
-        found[kind].add(author)
-    following, blocked, muted = found
-    return ViewerContext(viewer_id, frozenset(following), frozenset(blocked), frozenset(muted))
+    rows = (await conn.execute(_CONTEXT(conn), params)).all()
+    return context_from_rows(viewer_id, ((kind, author) for kind, author in rows))
 
 
 def can_see(
