@@ -75,7 +75,11 @@ class Services:
         for task in self._background:
             task.cancel()
         if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+            # Bounded too: a task that lost its cancellation must not hang shutdown.
+            done, _ = await asyncio.wait(self._background, timeout=CLOSE_TIMEOUT)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so it is not reported as never retrieved
             self._background.clear()
         # Each step is bounded: a backend that stopped answering must not hang shutdown.
         for closer in (self.relay.stop, self.bus.close, self.cache.close, self.blobs.close, self.db.close):

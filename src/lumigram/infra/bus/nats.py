@@ -89,6 +89,8 @@ class NatsBus:
         self._ready = False
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Set by ``close``: consumers stop at their next fetch even if a cancellation was lost.
+        self._stopping = False
 
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
@@ -171,6 +173,7 @@ class NatsBus:
             raise
 
     async def start_consumers(self, consumers: Sequence[Consumer]) -> None:
+        self._stopping = False
         js = await self._jetstream()
         for consumer in consumers:
             durable = _durable_name(consumer.name)
@@ -191,7 +194,10 @@ class NatsBus:
             self._tasks.append(task)
 
     async def _consume(self, consumer: Consumer, subscription: JetStreamContext.PullSubscription) -> None:
-        while True:
+        # Not ``while True``: on Python 3.11 a cancellation that lands as the fetch's own
+        # timeout fires comes out as TimeoutError (asyncio.wait_for's race), which reads as
+        # an empty poll below; the loop then ran on for ever and a shutdown waited on it.
+        while not self._stopping:
             try:
                 messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT)
             except (NatsTimeout, TimeoutError):
@@ -258,11 +264,15 @@ class NatsBus:
         await js.stream_info(self.stream)
 
     async def close(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # A consumer whose cancellation was lost ends within one fetch timeout.
+            done, _ = await asyncio.wait(self._tasks, timeout=FETCH_TIMEOUT * 3)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so it is not reported as never retrieved
         self._tasks.clear()
         if self._nc is not None:
             # Handlers have finished (tasks are cancelled above) and publishes are awaited acks,
