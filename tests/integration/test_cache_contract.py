@@ -151,6 +151,20 @@ async def test_pubsub_reaches_every_subscriber_until_closed(cache: Cache) -> Non
     await second.close()  # closing twice is harmless
 
 
+async def test_listened_tells_whether_a_channel_has_a_subscriber(cache: Cache) -> None:
+    assert not await cache.listened(["quiet", "calm"])
+    assert not await cache.listened([])
+    subscription = await cache.subscribe("calm")
+    assert await cache.listened(["quiet", "calm"])
+    assert not await cache.listened(["quiet"])
+    await subscription.close()
+    for _ in range(50):  # a server may count the unsubscribe a moment after close returns
+        if not await cache.listened(["calm"]):
+            break
+        await asyncio.sleep(0.02)
+    assert not await cache.listened(["calm"])
+
+
 async def test_closing_a_subscription_ends_an_iteration_in_progress(cache: Cache) -> None:
     subscription = await cache.subscribe("events")
     reader = asyncio.create_task(_take(subscription, 100))

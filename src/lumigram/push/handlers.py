@@ -30,7 +30,7 @@ import logging
 import httpx
 
 from lumigram.bootstrap import Services
-from lumigram.infra.bus import Consumer, Event
+from lumigram.infra.bus import Consumer, Event, payload_int
 from lumigram.push import sender, service
 from lumigram.push.keys import vapid_keys
 
@@ -67,6 +67,9 @@ async def deliver(services: Services, event: Event) -> int:
     except (KeyError, TypeError, ValueError):
         log.error("event %s (%s) has no usable notification_id; skipping", event.id, event.type)
         return 0
+    recipient = payload_int(event.payload, "account_id")
+    if recipient is not None and not await service.has_subscriptions(services, recipient):
+        return 0  # nobody to push to (events from before the payload named the recipient load it)
     notification = await service.load_notification(services, notification_id)
     if notification is None:
         return 0  # dismissed (or rolled back) before we got to it: nothing to announce

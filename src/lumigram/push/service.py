@@ -20,13 +20,14 @@ from urllib.parse import urlsplit
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound, ValidationFailed
 from lumigram.ids import shard_of
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import (
     accounts,
     follows,
@@ -286,6 +287,20 @@ async def remove(services: Services, subscription_id: int) -> None:
 
 
 # --- what to push, and to whom ----------------------------------------------------------
+
+
+_ANY_SUBSCRIPTION = Prebuilt(
+    lambda _dialect: select(push_subscriptions.c.id)
+    .where(push_subscriptions.c.account_id == bindparam("account"))
+    .limit(1)
+)
+
+
+async def has_subscriptions(services: Services, account_id: int) -> bool:
+    """Whether the account has any push subscription (most have none: one indexed probe
+    then spares loading the notification)."""
+    async with services.db.connect() as conn:
+        return (await conn.execute(_ANY_SUBSCRIPTION(conn), {"account": account_id})).first() is not None
 
 
 async def load_notification(services: Services, notification_id: int) -> PushNotification | None:

@@ -29,6 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -73,30 +74,53 @@ async def _publish_all(services: Services, messages: Iterable[tuple[str, bytes]]
         await asyncio.gather(*(services.cache.publish(channel, message) for channel, message in chunk))
 
 
-async def _to_home_channels(
-    services: Services,
-    author_id: int,
-    message: bytes,
-    tag_names: Sequence[str] = (),
-    shield: bool = True,
-) -> None:
-    """``message`` to every connected follower of the author (and of one of ``tag_names``)
-    except those who mute or block the author, in batches."""
-    sent = {author_id}
+@dataclass(frozen=True, slots=True)
+class _Audience:
+    """Who has a stream open that a post's message would go to (mutes and blocks aside)."""
+
+    author: bool
+    followers: list[int]
+    #: Connected followers of one of the post's hashtags who do not follow the author.
+    tag_followers: list[int]
+
+    def __bool__(self) -> bool:
+        return self.author or bool(self.followers) or bool(self.tag_followers)
+
+
+async def _audience(services: Services, author_id: int, tag_names: Sequence[str] = ()) -> _Audience:
+    """The author's and their followers' (and ``tag_names``' followers') open streams,
+    found in batches: one query and one ``MGET`` per thousand followers."""
+    followers: list[int] = []
+    seen = {author_id}
     after: int | None = None
     while True:
         batch = await follower_ids(services, author_id, after=after, limit=BATCH)
         if not batch:
             break
         after = batch[-1]
-        await _send_home(
-            services, author_id, [a for a in await _online(services, batch) if a not in sent], message, shield
-        )
-        sent.update(batch)
-    followers_of_tags = [a for a in await tag_follower_ids(services, tag_names) if a not in sent]
-    for start in range(0, len(followers_of_tags), BATCH):
-        batch = followers_of_tags[start : start + BATCH]
-        await _send_home(services, author_id, await _online(services, batch), message, shield=True)
+        followers += [a for a in await _online(services, batch) if a not in seen]
+        seen.update(batch)
+    others = [a for a in await tag_follower_ids(services, tag_names) if a not in seen]
+    tag_followers: list[int] = []
+    for start in range(0, len(others), BATCH):
+        tag_followers += await _online(services, others[start : start + BATCH])
+    return _Audience(bool(await _online(services, [author_id])), followers, tag_followers)
+
+
+async def _to_home_channels(
+    services: Services, author_id: int, audience: _Audience, message: bytes, shield: bool = True, tags: bool = True
+) -> None:
+    """``message`` to the audience's followers (and, with ``tags``, the hashtags' followers)
+    except, with ``shield``, those who mute or block the author."""
+    for start in range(0, len(audience.followers), BATCH):
+        await _send_home(services, author_id, audience.followers[start : start + BATCH], message, shield)
+    if tags:
+        for start in range(0, len(audience.tag_followers), BATCH):
+            await _send_home(services, author_id, audience.tag_followers[start : start + BATCH], message, True)
+
+
+def _public_channels(tag_names: Iterable[str]) -> list[str]:
+    return [channels.PUBLIC, *sorted({channels.hashtag(tag) for tag in tag_names})]
 
 
 async def _send_home(services: Services, author_id: int, readers: list[int], message: bytes, shield: bool) -> None:
@@ -152,7 +176,36 @@ async def _conversations(services: Services, item: HydratedPost) -> None:
     await _publish_all(services, messages)
 
 
-async def _status_event(services: Services, event_name: str, status_id: int) -> None:
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """What a ``post.created`` event says of its post: enough to tell, before loading and
+    rendering it, whether anyone is connected to receive it."""
+
+    author_id: int
+    visibility: str
+    comment: bool
+    tags: list[str]
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> _Announced | None:
+        author_id, visibility = payload_int(payload, "account_id"), payload.get("visibility")
+        if author_id is None or not isinstance(visibility, str) or "tags" not in payload:
+            return None  # an older event: load the post and decide from it
+        return cls(author_id, visibility, bool(payload.get("in_reply_to_id")), payload_strings(payload, "tags"))
+
+
+async def _status_event(
+    services: Services, event_name: str, status_id: int, announced: _Announced | None = None
+) -> None:
+    audience: _Audience | None = None
+    if announced is not None and announced.visibility != "direct":
+        if announced.comment:
+            return  # comments are not timeline items (the home feed leaves them out too)
+        # Most posts reach nobody connected; finding that out costs less than rendering.
+        audience = await _audience(services, announced.author_id, announced.tags)
+        listened = announced.visibility == "public" and await services.cache.listened(_public_channels(announced.tags))
+        if not audience and not listened:
+            return
     item = await _load(services, status_id)
     if item is None:
         return  # deleted before we got here; its delete event follows
@@ -164,18 +217,17 @@ async def _status_event(services: Services, event_name: str, status_id: int) -> 
     if post.in_reply_to_id is not None:
         return  # comments are not timeline items (the home feed leaves them out too)
     own, others = _entities(services, item)
-    if await _online(services, [post.account_id]):
-        await services.cache.publish(channels.home(post.account_id), channels.encode(event_name, own))
-    message = channels.encode(event_name, others)
-    public = _is_public(item)
     # Followers of a hashtag see the post only if anyone may (the visibility rule: a private
     # post or a locked account's post is for approved followers).
     open_to_all = post.visibility in ("public", "unlisted") and not item.account.locked
-    await _to_home_channels(services, post.account_id, message, item.tags if open_to_all else ())
-    if public:
-        await _publish_all(
-            services, [(channels.PUBLIC, message), *((channels.hashtag(tag), message) for tag in item.tags)]
-        )
+    if audience is None:
+        audience = await _audience(services, post.account_id, item.tags if open_to_all else ())
+    if audience.author:
+        await services.cache.publish(channels.home(post.account_id), channels.encode(event_name, own))
+    message = channels.encode(event_name, others)
+    await _to_home_channels(services, post.account_id, audience, message, tags=open_to_all)
+    if _is_public(item):
+        await _publish_all(services, ((channel, message) for channel in _public_channels(item.tags)))
 
 
 def consumers(services: Services) -> list[Consumer]:
@@ -186,7 +238,7 @@ def consumers(services: Services) -> list[Consumer]:
         if status_id is None:
             log.error("event %s has no usable status_id; skipping", event.id)
             return
-        await _status_event(services, "update", status_id)
+        await _status_event(services, "update", status_id, _Announced.of(event.payload))
 
     async def post_updated(event: Event) -> None:
         if _stale(event):
@@ -213,10 +265,11 @@ def consumers(services: Services) -> list[Consumer]:
         if event.payload.get("in_reply_to_id"):
             return  # comments are not timeline items
         # No shield: telling someone a post is gone reveals nothing.
-        await _to_home_channels(services, author_id, message, shield=False)
+        await _to_home_channels(services, author_id, await _audience(services, author_id), message, shield=False)
         if event.payload.get("visibility") == "public":
-            tag_channels = {channels.hashtag(tag) for tag in payload_strings(event.payload, "tags")}
-            await _publish_all(services, [(channels.PUBLIC, message), *((c, message) for c in sorted(tag_channels))])
+            await _publish_all(
+                services, ((c, message) for c in _public_channels(payload_strings(event.payload, "tags")))
+            )
 
     return [
         Consumer("streaming.created", ["post.created"], post_created),

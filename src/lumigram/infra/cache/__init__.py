@@ -90,6 +90,11 @@ class Cache(Protocol):
 
     async def subscribe(self, *channels: str) -> Subscription: ...
 
+    async def listened(self, channels: Sequence[str]) -> bool:
+        """Whether any of ``channels`` has a subscriber now (a publisher may then skip
+        rendering a message nobody would receive)."""
+        ...
+
     async def flush(self) -> None:
         """Drop everything (tests and the feed consistency checks use it)."""
         ...

@@ -223,6 +223,9 @@ class MemoryCache:
             self._subscribers.setdefault(channel, set()).add(subscription)
         return subscription
 
+    async def listened(self, channels: Sequence[str]) -> bool:
+        return any(self._subscribers.get(channel) for channel in channels)
+
     def _unsubscribe(self, subscription: _MemorySubscription) -> None:
         for channel in subscription.channels:
             subscribers = self._subscribers.get(channel)

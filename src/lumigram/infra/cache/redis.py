@@ -216,6 +216,12 @@ class RedisCache:
             raise
         return _RedisSubscription(pubsub, early)
 
+    async def listened(self, channels: Sequence[str]) -> bool:
+        if not channels:
+            return False
+        counts = await self._redis.pubsub_numsub(*channels)
+        return any(int(count) > 0 for _, count in counts)
+
     async def flush(self) -> None:
         await self._redis.flushdb()
 
