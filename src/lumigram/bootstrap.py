@@ -112,7 +112,7 @@ def _stop_pool(pool: ProcessPoolExecutor, timeout: float) -> None:
 def build_services(settings: Settings) -> Services:
     """Open every adapter (connections are made lazily, on first use)."""
     settings.ensure_secret_key()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
     bus = open_bus(settings.bus_url)
     return Services(
         settings=settings,

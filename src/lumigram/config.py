@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: The database; SQLite in ``data_dir`` unless set.
     database_url: str = ""
+    #: Connections each process keeps open to PostgreSQL (a fixed set: see lumigram.infra.database).
+    db_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
+    #: Seconds a request waits for a free connection before it is answered 503.
+    db_pool_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     #: Where media blobs go; a folder in ``data_dir`` unless set.
     media_url: str = ""
     #: Public base URL for media (a CDN in front of the blob store), if any.

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from lumigram.bootstrap import Services
+from lumigram.app import create_app
+from lumigram.bootstrap import Services, build_services
+from lumigram.config import Settings
 from tests.conftest import _asyncpg_args
 from tests.factories import create_post, create_user
 
@@ -42,3 +47,29 @@ async def test_dropped_database_connections_are_retried_not_a_server_error(
         assert answers[-1] == 200, answers
         refused = [a for a in answers if a == 503]
         assert len(refused) <= 2, answers
+
+
+async def test_a_request_finding_every_connection_busy_waits_then_gets_a_503(
+    make_settings: Callable[..., Settings], shape: str
+) -> None:
+    if shape != "scaled":
+        pytest.skip("the fixed connection pool is PostgreSQL's")
+    services = build_services(make_settings(db_pool_size=1, db_pool_timeout=0.3))
+    await services.db.migrate()
+    await services.cache.flush()
+    transport = httpx.ASGITransport(app=create_app(services=services))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            alice = await create_user(client)
+            post = await create_post(client, alice["headers"])
+            async with services.db.connect() as held:  # the pool's only connection
+                await held.execute(text("SELECT 1"))
+                busy = await client.get(f"/api/v1/statuses/{post['id']}", headers=alice["headers"])
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["Retry-After"] == "1"
+            assert "error" in busy.json()
+            # Given back, the connection serves the next request.
+            again = await client.get(f"/api/v1/statuses/{post['id']}", headers=alice["headers"])
+            assert again.status_code == 200, again.text
+    finally:
+        await services.close()

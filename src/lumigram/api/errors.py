@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from redis import exceptions as redis_errors
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -71,6 +72,8 @@ def _backend_unreachable(exc: BaseException) -> bool:
     (the pool reconnects), so it is a 503, not a server bug."""
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError)
+    if isinstance(exc, PoolTimeout):
+        return True  # every pooled connection stayed busy: the server is overloaded, not broken
     return isinstance(exc, ConnectionError | redis_errors.ConnectionError | TimeoutError)
 
 
@@ -113,6 +116,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LumigramError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
-    for unreachable in (DBAPIError, redis_errors.ConnectionError, ConnectionError, TimeoutError):
+    for unreachable in (DBAPIError, PoolTimeout, redis_errors.ConnectionError, ConnectionError, TimeoutError):
         app.add_exception_handler(unreachable, backend_error)
     app.add_exception_handler(Exception, unexpected_error)
