@@ -13,6 +13,7 @@ from lumigram.infra.bus import Consumer
 
 def consumers(services: Services) -> list[Consumer]:
     from lumigram.accounts.handlers import consumers as account_consumers
+    from lumigram.api.home_pages import put_post_into_home_pages
     from lumigram.feed.fanout import consumers as feed_consumers
     from lumigram.interactions.handlers import consumers as interaction_consumers
     from lumigram.notifications.handlers import consumers as notification_consumers
@@ -23,7 +24,7 @@ def consumers(services: Services) -> list[Consumer]:
     return [
         *account_consumers(services),
         *upload_consumers(services),
-        *feed_consumers(services),
+        *feed_consumers(services, put_post_into_home_pages),
         *notification_consumers(services),
         *interaction_consumers(services),
         *push_consumers(services),

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import orjson
 
 from lumigram.accounts import authcache
 from lumigram.accounts import service as account_service
@@ -193,7 +194,7 @@ async def test_a_stale_page_is_answered_then_rendered_again(client: httpx.AsyncC
     assert slot.cached is not None
     assert slot.cached.fresh
     # The same feed, its numbers now out of date: still answered at once...
-    await pages.put(services, slot, b'["stale"]', slot.cached.link, fresh_for=0)
+    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link), fresh_for=0)
     status, _headers, body, calls = await _through_fast_path(client, reader["headers"])
     assert (status, body, calls) == (200, b'["stale"]', 0)
 
@@ -210,10 +211,44 @@ async def test_the_route_renders_a_stale_page_again_itself(client: httpx.AsyncCl
     rendered = await _rendered(client, services, reader)
     slot = await pages.lookup(services, int(reader["id"]), "20")
     assert slot.cached is not None
-    await pages.put(services, slot, b'["stale"]', slot.cached.link, fresh_for=0)
+    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link), fresh_for=0)
     # With the token's grant gone from the cache the fast path declines; the route then
     # finds the stale page and renders it again before answering.
     await services.cache.delete(authcache.token_key(hash_secret(reader["token"])))
     again = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
     assert again.status_code == 200
     assert again.content == rendered.content
+
+
+async def test_a_followed_accounts_new_post_is_put_into_the_kept_page(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    reader, author = await create_user(client), await create_user(client)
+    assert (await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=reader["headers"])).status_code == 200
+    for index in range(2):
+        await create_post(client, author["headers"], text=f"older {index}")
+    await _rendered(client, services, reader)
+    account_id = int(reader["id"])
+
+    newest = await create_post(client, author["headers"], text="just now")
+
+    # The fan-out puts the post into the kept page (nothing else renders it meanwhile:
+    # only a read would, and none happens until the page holds the post).
+    async def patched() -> pages.CachedPage | None:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found if found is not None and newest["id"].encode() in found.body else None
+
+    page: pages.CachedPage = await eventually(patched)
+    status, headers, body, calls = await _through_fast_path(client, reader["headers"])
+    assert (status, calls) == (200, 0)
+    assert orjson.loads(body)[0]["id"] == newest["id"]
+    # What rendering the page afresh gives: the same posts, the new one exactly as the
+    # reader would be shown it, the same Link header. (The older posts still carry their
+    # author's previous post count: numbers are refreshed on the page's timer.)
+    await pages.forget(services, [account_id])
+    fresh = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert fresh.status_code == 200
+    kept = orjson.loads(body)
+    assert [post["id"] for post in kept] == [post["id"] for post in fresh.json()]
+    assert kept[0] == fresh.json()[0]
+    assert headers.get("link") == fresh.headers.get("link") == page.link

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lumigram.infra.cache import Cache, Subscription, open_cache
+from lumigram.infra.cache import Cache, Subscription, Swap, open_cache
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -66,6 +66,28 @@ async def test_set_overwrites_and_values_are_bytes(cache: Cache) -> None:
     assert await cache.get("k") == b"\x00\xffbinary"
     await cache.set("k", b"")
     assert await cache.get("k") == b""
+
+
+async def test_swap_many_sets_only_where_the_expected_value_is_still_there(cache: Cache) -> None:
+    await cache.set("gen:a", b"1")
+    await cache.set("gen:b", b"1")
+    await cache.set("page:b", b"old")
+    done = await cache.swap_many(
+        [
+            Swap("gen:a", b"1", b"2", 60, {"page:a1": (b"new-a1", 60), "page:a2": (b"new-a2", 60)}),
+            Swap("gen:b", b"0", b"2", 60, {"page:b": (b"new-b", 60)}),  # b moved on: nothing changes
+            Swap("gen:c", None, b"7", None, {}),  # expected absent, and it is
+            Swap("gen:a", b"1", b"3", 60, {}),  # a already swapped by the first
+        ]
+    )
+    assert done == [True, False, True, False]
+    assert await cache.get_many(["gen:a", "page:a1", "page:a2"]) == [b"2", b"new-a1", b"new-a2"]
+    assert await cache.get_many(["gen:b", "page:b", "gen:c"]) == [b"1", b"old", b"7"]
+    assert await cache.swap_many([]) == []
+    await cache.swap_many([Swap("gen:c", b"7", b"8", 60, {"short": (b"x", 1)})])
+    await asyncio.sleep(2.2)
+    assert await cache.get("short") is None  # the write's own ttl
+    assert await cache.get("gen:c") == b"8"
 
 
 async def test_counters(cache: Cache) -> None:

@@ -36,7 +36,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lumigram.accounts import authcache
 from lumigram.accounts.oauth import grant_from_cached, hash_secret
 from lumigram.api.auth import bearer_token
-from lumigram.api.timelines import HOME_PATH, READ_STATUSES, refresh_home_page
+from lumigram.api.home_pages import HOME_PATH, refresh_home_page
+from lumigram.api.timelines import READ_STATUSES
 from lumigram.bootstrap import Services
 from lumigram.feed import pages
 
@@ -129,8 +130,6 @@ class CachedHomePage:
             self._owners.clear()
         self._owners[digest] = owner
         return owner
-
-
 
 
 async def _answer(send: Send, page: pages.CachedPage) -> None:

@@ -6,7 +6,6 @@ and a ``Link`` header, as Mastodon clients expect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -16,21 +15,20 @@ from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
-from lumigram.api.graph_pagination import CURSORS, PageParams, link_header, page_links
+from lumigram.api.graph_pagination import PageParams, link_header
+from lumigram.api.home_pages import HOME_PATH, render_home
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
 from lumigram.bootstrap import Services
-from lumigram.feed import home, pages, public, relevance
-from lumigram.graph.models import Page, PageRequest
+from lumigram.feed import pages, public, relevance
+from lumigram.graph.models import Page
 from lumigram.posts import tags as hashtags
 from lumigram.posts.models import HydratedPost
-from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
 
 router = APIRouter(tags=["timelines"])
 
 READ_STATUSES = ("read:statuses",)
-HOME_PATH = "/api/v1/timelines/home"
 
 
 def _page_response(services: Services, request: Request, page: Page[HydratedPost], viewer_id: int | None) -> Response:
@@ -64,28 +62,9 @@ async def home_timeline(
     slot = await pages.lookup(services, viewer.account_id, page_variant)
     if slot.cached is not None and slot.cached.fresh:
         return Response(slot.cached.body, media_type="application/json", headers=_link(slot.cached.link))
-    body, link = await _render_home(services, viewer.account_id, page, params)
-    await pages.put(services, slot, body, link)
-    return Response(body, media_type="application/json", headers=_link(link))
-
-
-async def _render_home(
-    services: Services, viewer_id: int, page: PageRequest, params: Sequence[tuple[str, str]]
-) -> tuple[bytes, str | None]:
-    result = await home.home(services, viewer_id, page)
-    cache: dict[int, dict[str, Any]] = {}
-    body = pages.dumps([status_entity(services, item, viewer_id, cache) for item in result.items])
-    kept = [(k, v) for k, v in params if k not in CURSORS]
-    return body, page_links(f"{services.settings.base_url}{HOME_PATH}", kept, result)
-
-
-async def refresh_home_page(services: Services, viewer_id: int, page_variant: str) -> None:
-    """Render a reader's kept newest page again (it went stale: see lumigram.feed.pages)."""
-    slot = await pages.lookup(services, viewer_id, page_variant)  # the generations, read first
-    params = [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
-    limit = int(page_variant) if params else STATUSES_DEFAULT_LIMIT
-    body, link = await _render_home(services, viewer_id, PageRequest(limit=limit), params)
-    await pages.put(services, slot, body, link)
+    rendered = await render_home(services, viewer.account_id, page, params)
+    await pages.put(services, slot, rendered)
+    return Response(rendered.body, media_type="application/json", headers=_link(rendered.link))
 
 
 def _link(link: str | None) -> dict[str, str] | None:

@@ -8,11 +8,12 @@ nothing), so redelivery needs no bookkeeping. Handlers only touch feeds that are
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import select
 
 from lumigram.bootstrap import Services
-from lumigram.feed import store
+from lumigram.feed import pages, store
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
 from lumigram.infra.bus import Consumer, Event, payload_int, payload_strings
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows
@@ -24,7 +25,13 @@ log = logging.getLogger(__name__)
 #: Followers read and written per round trip while fanning out.
 BATCH = 1000
 
+#: Puts a post just added to these readers' feeds into their kept pages (see
+#: ``lumigram.feed.pages.insert``); it renders the post, which is the API layer's work.
+PlacePost = Callable[[Services, Sequence[int], int], Awaitable[None]]
 
+
+async def _forget_pages(services: Services, readers: Sequence[int], _post_id: int) -> None:
+    await pages.forget(services, readers)
 
 
 async def _followers_count(services: Services, account_id: int) -> int:
@@ -33,22 +40,31 @@ async def _followers_count(services: Services, account_id: int) -> int:
     return int(count or 0)
 
 
-async def _to_followers(services: Services, author_id: int, post_ids: list[int], adding: bool) -> None:
+async def _to_followers(services: Services, author_id: int, post_id: int, place: PlacePost) -> None:
     after: int | None = None
     while True:
         batch = await follower_ids(services, author_id, after=after, limit=BATCH)
         if not batch:
             return
-        if adding:
-            readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
-            await store.add(services, sorted(readers), post_ids)
-        else:
-            await store.remove(services, batch, post_ids)
+        readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
+        await _add(services, sorted(readers), post_id, place)
         after = batch[-1]
 
 
+async def _add(services: Services, readers: Sequence[int], post_id: int, place: PlacePost) -> None:
+    if readers:
+        await store.add(services, readers, [post_id], forget_pages=False)
+        await place(services, readers, post_id)
 
 
+async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> None:
+    after: int | None = None
+    while True:
+        batch = await follower_ids(services, author_id, after=after, limit=BATCH)
+        if not batch:
+            return
+        await store.remove(services, batch, post_ids)
+        after = batch[-1]
 
 
 async def recent_posts(services: Services, author_id: int, limit: int = store.FEED_CAP) -> list[int]:
@@ -121,7 +137,11 @@ async def _without_hidden_authors(services: Services, account_id: int, post_ids:
     return [p for p in post_ids if p not in dropped]
 
 
-def consumers(services: Services) -> list[Consumer]:
+def consumers(services: Services, place_post: PlacePost | None = None) -> list[Consumer]:
+    """``place_post``: how a fanned-out post reaches kept pages; without it they are
+    forgotten (rendered again when read)."""
+    place = place_post or _forget_pages
+
     async def post_created(event: Event) -> None:
         payload = event.payload
         status_id, author_id = payload_int(payload, "status_id"), payload_int(payload, "account_id")
@@ -130,21 +150,22 @@ def consumers(services: Services) -> list[Consumer]:
             return
         if payload.get("in_reply_to_id") or payload.get("visibility") == "direct":
             return  # comments and direct messages are not feed items
+        # The author's own pages show the post with its author's marks: rendered when read.
         await store.add(services, await store.receiving(services, [author_id]), [status_id])
         if await _followers_count(services, author_id) <= services.settings.fanout_celebrity_threshold:
-            await _to_followers(services, author_id, [status_id], adding=True)
+            await _to_followers(services, author_id, status_id, place)
         tag_names = payload_strings(payload, "tags")
         readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
         if readers:
             shielded = await shielded_from(services, author_id, readers)
-            await store.add(services, [r for r in readers if r not in shielded], [status_id])
+            await _add(services, [r for r in readers if r not in shielded and r != author_id], status_id, place)
 
     async def post_deleted(event: Event) -> None:
         status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
         if status_id is None or author_id is None:
             return
         await store.remove(services, [author_id], [status_id])
-        await _to_followers(services, author_id, [status_id], adding=False)
+        await _from_followers(services, author_id, [status_id])
 
     async def follow_created(event: Event) -> None:
         follower, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")

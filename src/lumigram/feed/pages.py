@@ -23,19 +23,33 @@ in the background. A page nobody refreshed is dropped after ``PAGE_MAX_AGE`` sec
 Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one rendering old
 while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
 consistency, as the design allows.
+
+A new post fanned out to a reader would otherwise cost a whole rendering at their next
+read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the post's
+rendered Status into each kept page where it belongs (a page stores its posts' ids and
+where each one's JSON starts), and the reader's generation is replaced in the same
+atomic step, only if it is still the one the pages were stored for (the cache's
+``swap_many``). A rendering that began before the fan-out therefore still stores a page
+nobody will be served, and a reader whose generation moved meanwhile keeps the plain
+invalidation.
+
+Stored value: a format byte, the generations, the freshness deadline and the rendering
+time (ms), the ``Link`` value, the post ids with each Status's length, then the body.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
 from lumigram.bootstrap import Services
+from lumigram.infra.cache import Swap
 
 PAGE_FRESH = 10
 PAGE_MAX_AGE = 40
@@ -48,6 +62,31 @@ DEFAULT_VARIANT = "default"
 _CELEBRITY_GENERATION = "feed:pagegen:celebrities"
 _GENERATION_TTL = 3600
 _NO_GENERATION = b"0"
+#: The first byte of a stored page; anything else (an older format) is a miss.
+_FORMAT = 0xF1
+_ENTRY = struct.Struct(">QI")  # a post id and the length of its Status
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered page: its posts' ids, each one's Status as JSON, and the ``Link`` value."""
+
+    ids: list[int]
+    entities: list[bytes]
+    link: str | None
+
+    @property
+    def body(self) -> bytes:
+        return b"[" + b",".join(self.entities) + b"]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    generations: bytes
+    fresh_until: int
+    rendered_at: int
+    page: Rendered
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,26 +122,61 @@ def variant(limit: str | None) -> str | None:
 
 def keys(account_id: int, page_variant: str) -> list[str]:
     """What to fetch (in one ``MGET``) to find a reader's page: see ``from_values``."""
-    return [_generation_key(account_id), _CELEBRITY_GENERATION, f"feed:page:{account_id}:{page_variant}"]
+    return [_generation_key(account_id), _CELEBRITY_GENERATION, _page_key(account_id, page_variant)]
+
+
+def _page_key(account_id: int, page_variant: str) -> str:
+    return f"feed:page:{account_id}:{page_variant}"
+
+
+def _encode(generations: bytes, fresh_until: int, rendered_at: int, page: Rendered, body: bytes) -> bytes:
+    link = (page.link or "").encode()
+    index = b"".join(_ENTRY.pack(i, len(e)) for i, e in zip(page.ids, page.entities, strict=True))
+    return b"".join(
+        (
+            bytes([_FORMAT, len(generations)]),
+            generations,
+            struct.pack(">QQHH", fresh_until, rendered_at, len(link), len(page.ids)),
+            link,
+            index,
+            body,
+        )
+    )
+
+
+def _decode(raw: bytes) -> _Stored | None:
+    """A stored page, or None for anything not in this format."""
+    if len(raw) < 2 or raw[0] != _FORMAT:
+        return None
+    offset = 2 + raw[1]
+    generations = raw[2:offset]
+    fresh_until, rendered_at, link_length, count = struct.unpack_from(">QQHH", raw, offset)
+    offset += 20
+    link = raw[offset : offset + link_length].decode() if link_length else None
+    offset += link_length
+    entries = [_ENTRY.unpack_from(raw, offset + n * _ENTRY.size) for n in range(count)]
+    body = raw[offset + count * _ENTRY.size :]
+    ids, entities, start = [], [], 1  # past "["
+    for post_id, length in entries:
+        ids.append(post_id)
+        entities.append(body[start : start + length])
+        start += length + 1  # and the "," (or the closing "]")
+    return _Stored(generations, fresh_until, rendered_at, Rendered(ids, entities, link), body)
 
 
 def from_values(key: str, values: Sequence[bytes | None], now: float | None = None) -> Slot:
     """The slot found by fetching ``keys(...)``; ``key`` is the last of those keys."""
     own, celebrities, raw = values
-    generations = (own or _NO_GENERATION) + b"/" + (celebrities or _NO_GENERATION)
-    if raw is None:
+    generations = _generations(own, celebrities)
+    stored = _decode(raw) if raw is not None else None
+    if stored is None or stored.generations != generations:
         return Slot(key, generations)
-    stored_length = raw[0]
-    if raw[1 : 1 + stored_length] != generations:
-        return Slot(key, generations)
-    offset = 1 + stored_length
-    fresh_until = int.from_bytes(raw[offset : offset + 8], "big")
-    offset += 8
-    link_length = int.from_bytes(raw[offset : offset + 2], "big")
-    offset += 2
-    link = raw[offset : offset + link_length].decode() if link_length else None
-    fresh = (time.time() if now is None else now) * 1000 < fresh_until
-    return Slot(key, generations, CachedPage(raw[offset + link_length :], link, fresh))
+    fresh = (time.time() if now is None else now) * 1000 < stored.fresh_until
+    return Slot(key, generations, CachedPage(stored.body, stored.page.link, fresh))
+
+
+def _generations(own: bytes | None, celebrities: bytes | None) -> bytes:
+    return (own or _NO_GENERATION) + b"/" + (celebrities or _NO_GENERATION)
 
 
 async def lookup(services: Services, account_id: int, page_variant: str | None) -> Slot:
@@ -112,22 +186,15 @@ async def lookup(services: Services, account_id: int, page_variant: str | None) 
     return from_values(wanted[-1], await services.cache.get_many(wanted))
 
 
-async def put(services: Services, slot: Slot, body: bytes, link: str | None, fresh_for: float | None = None) -> None:
+async def put(services: Services, slot: Slot, page: Rendered, fresh_for: float | None = None) -> None:
     """Keep a rendered page, fresh for ``fresh_for`` seconds (by default about PAGE_FRESH)."""
     if slot.key is None:
         return
-    encoded = (link or "").encode()
     if fresh_for is None:
         fresh_for = PAGE_FRESH * random.uniform(0.8, 1.2)  # noqa: S311 (a jitter, not a secret)
-    fresh_until = int((time.time() + fresh_for) * 1000)
-    header = (
-        bytes([len(slot.generations)])
-        + slot.generations
-        + fresh_until.to_bytes(8, "big")
-        + len(encoded).to_bytes(2, "big")
-        + encoded
-    )
-    await services.cache.set(slot.key, header + body, ttl=PAGE_MAX_AGE)
+    now = time.time()
+    value = _encode(slot.generations, int((now + fresh_for) * 1000), int(now * 1000), page, page.body)
+    await services.cache.set(slot.key, value, ttl=PAGE_MAX_AGE)
 
 
 async def claim_refresh(services: Services, slot: Slot) -> bool:
@@ -150,5 +217,71 @@ async def forget_celebrity_posts(services: Services) -> None:
     await services.cache.set(_CELEBRITY_GENERATION, secrets.token_hex(4).encode(), ttl=_GENERATION_TTL)
 
 
-def dumps(body: object) -> bytes:
-    return orjson.dumps(body)
+def dumps(entity: object) -> bytes:
+    return orjson.dumps(entity)
+
+
+#: The ``Link`` value of a page of a variant holding these post ids (whether it is full
+#: decides the "next" link): the API layer's rule, handed in.
+LinkFor = Callable[[str, list[int]], str | None]
+
+
+def _with_post(page: Rendered, post_id: int, entity: bytes, limit: int) -> Rendered:
+    """The page with the post where its id belongs (newest first), cut to ``limit``."""
+    position = sum(1 for i in page.ids if i > post_id)
+    ids = [*page.ids[:position], post_id, *page.ids[position:]][:limit]
+    entities = [*page.entities[:position], entity, *page.entities[position:]][:limit]
+    return Rendered(ids, entities, None)
+
+
+def limit_of(page_variant: str, default: int) -> int:
+    return default if page_variant == DEFAULT_VARIANT else int(page_variant)
+
+
+async def insert(
+    services: Services, readers: Sequence[int], post_id: int, entity: bytes, link_for: LinkFor, default_limit: int
+) -> None:
+    """A post just added to these readers' feeds: put its Status (``entity``, the form any
+    reader but its author sees) into their kept pages, or make the pages unreachable where
+    that cannot be done safely. See the module's documentation."""
+    wanted = list(dict.fromkeys(readers))
+    if not wanted:
+        return
+    variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
+    per_reader = 1 + len(variants)
+    names = [key for reader in wanted for key in (_generation_key(reader), *(_page_key(reader, v) for v in variants))]
+    values = await services.cache.get_many([_CELEBRITY_GENERATION, *names])
+    celebrities, values = values[0], values[1:]
+    now_ms = int(time.time() * 1000)
+    swaps: list[Swap] = []
+    plain: list[int] = []
+    for n, reader in enumerate(wanted):
+        own = values[n * per_reader]
+        current = _generations(own, celebrities)
+        fresh = secrets.token_hex(4).encode()
+        stamped = _generations(fresh, celebrities)
+        writes: dict[str, tuple[bytes, int]] = {}
+        for page_variant, raw in zip(variants, values[n * per_reader + 1 : (n + 1) * per_reader], strict=True):
+            stored = _decode(raw) if raw is not None else None
+            if stored is None or stored.generations != current:
+                continue  # not servable now anyway
+            ttl = PAGE_MAX_AGE - (now_ms - stored.rendered_at) // 1000
+            if ttl < 1:
+                continue
+            page = stored.page
+            if post_id not in page.ids:  # else a redelivered event: the page is re-stamped as it is
+                grown = _with_post(page, post_id, entity, limit_of(page_variant, default_limit))
+                page = Rendered(grown.ids, grown.entities, link_for(page_variant, grown.ids))
+            writes[_page_key(reader, page_variant)] = (
+                _encode(stamped, stored.fresh_until, stored.rendered_at, page, page.body),
+                int(ttl),
+            )
+        # The generation changes either way: a rendering under way (of any page size) may
+        # have read the feed before the post arrived.
+        if writes:
+            swaps.append(Swap(_generation_key(reader), own, fresh, _GENERATION_TTL, writes))
+        else:
+            plain.append(reader)
+    if swaps:
+        await services.cache.swap_many(swaps)  # a reader whose generation moved needs nothing more
+    await forget(services, plain)

@@ -59,12 +59,17 @@ async def receiving(services: Services, account_ids: Sequence[int]) -> list[int]
     return [a for i, a in enumerate(account_ids) if values[2 * i] is not None or values[2 * i + 1] is not None]
 
 
-async def add(services: Services, account_ids: Iterable[int], post_ids: Sequence[int]) -> None:
+async def add(
+    services: Services, account_ids: Iterable[int], post_ids: Sequence[int], forget_pages: bool = True
+) -> None:
+    """Put posts into these accounts' feeds. Their kept pages are made unreachable unless
+    ``forget_pages`` is False: then the caller must see to them (``pages.insert``)."""
     members = {str(p): score(p) for p in post_ids}
     accounts = list(account_ids)
     if members and accounts:
         await services.cache.zadd_many({feed_key(a): members for a in accounts}, cap=FEED_CAP)
-        await pages.forget(services, accounts)
+        if forget_pages:
+            await pages.forget(services, accounts)
 
 
 async def remove(services: Services, account_ids: Sequence[int], post_ids: Sequence[int]) -> None:

@@ -21,6 +21,18 @@ class RateLimitState:
     reset_after: int  # seconds until the window resets
 
 
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """One compare-and-set of ``swap_many``: if ``key`` holds ``expected`` (None: if it is
+    absent), set it to ``value`` and write ``also`` (key → value and its ttl)."""
+
+    key: str
+    expected: bytes | None
+    value: bytes
+    ttl: int | None
+    also: Mapping[str, tuple[bytes, int]]
+
+
 class Subscription(Protocol):
     """An open pub/sub subscription; iterate for (channel, message) pairs."""
 
@@ -39,6 +51,10 @@ class Cache(Protocol):
         ...
 
     async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None: ...
+
+    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
+        """Each swap atomically, in one round trip; which of them took place."""
+        ...
 
     async def delete(self, *keys: str) -> int:
         """Remove keys; returns how many existed."""

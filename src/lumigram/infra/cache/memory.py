@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lumigram.infra.cache import RateLimitState
+from lumigram.infra.cache import RateLimitState, Swap
 
 SWEEP_EVERY = 4096
 SUBSCRIBER_BUFFER = 1024
@@ -108,6 +108,21 @@ class MemoryCache:
     async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None:
         for key, value in items.items():
             await self.set(key, value, ttl)
+
+    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
+        # No await between the read and the writes: atomic on the event loop.
+        done = []
+        for swap in swaps:
+            entry = self._live(swap.key)
+            current = entry.value if entry is not None else None
+            taken = current == swap.expected
+            if taken:
+                self._data[swap.key] = _Entry(bytes(swap.value), self._deadline(swap.ttl))
+                for key, (value, ttl) in swap.also.items():
+                    self._data[key] = _Entry(bytes(value), self._deadline(ttl))
+                self._wrote()
+            done.append(taken)
+        return done
 
     async def delete(self, *keys: str) -> int:
         removed = 0

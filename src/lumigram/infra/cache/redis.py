@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from lumigram.infra.cache import RateLimitState
+from lumigram.infra.cache import RateLimitState, Swap
 
 SUBSCRIBE_TIMEOUT = 5.0
 
@@ -70,9 +70,37 @@ class _RedisSubscription:
         await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
+#: ``swap_many`` as one script: Redis runs a script atomically. KEYS: per swap, its key
+#: then its ``also`` keys. ARGV: the swap count, then per swap: whether a value is
+#: expected ("1") or absence ("0"), the expected value, the new value, its ttl (0: none),
+#: the number of ``also`` writes, then each one's value and ttl.
+_SWAP_MANY = """
+local done = {}
+local k, a = 1, 2
+for s = 1, tonumber(ARGV[1]) do
+  local current = redis.call('GET', KEYS[k])
+  local taken
+  if ARGV[a] == '1' then taken = (current == ARGV[a + 1]) else taken = (current == false) end
+  local count = tonumber(ARGV[a + 4])
+  if taken then
+    local ttl = tonumber(ARGV[a + 3])
+    if ttl > 0 then redis.call('SET', KEYS[k], ARGV[a + 2], 'EX', ttl) else redis.call('SET', KEYS[k], ARGV[a + 2]) end
+    for w = 1, count do
+      redis.call('SET', KEYS[k + w], ARGV[a + 3 + 2 * w], 'EX', tonumber(ARGV[a + 4 + 2 * w]))
+    end
+  end
+  done[s] = taken and 1 or 0
+  k = k + 1 + count
+  a = a + 5 + 2 * count
+end
+return done
+"""
+
+
 class RedisCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._swap_many = client.register_script(_SWAP_MANY)
 
     @classmethod
     def from_url(cls, url: str) -> RedisCache:
@@ -101,6 +129,20 @@ class RedisCache:
             for key, value in items.items():
                 pipe.set(key, value, ex=ttl)
             await pipe.execute()
+
+    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
+        if not swaps:
+            return []
+        keys: list[str] = []
+        args: list[bytes | str | int] = [len(swaps)]
+        for swap in swaps:
+            keys += [swap.key, *swap.also]
+            args += ["1" if swap.expected is not None else "0", swap.expected or b"", swap.value, swap.ttl or 0]
+            args.append(len(swap.also))
+            for value, ttl in swap.also.values():
+                args += [value, max(1, ttl)]
+        done = await self._swap_many(keys=keys, args=args)
+        return [bool(int(flag)) for flag in done]
 
     async def delete(self, *keys: str) -> int:
         if not keys:

@@ -1,0 +1,68 @@
+"""Rendering the newest home page a reader keeps (``lumigram.feed.pages``), and putting
+a fanned-out post into those pages instead of rendering them again.
+
+Here rather than in the route module because the feed's bus consumer (in ``lumigram
+worker``) uses it too: it renders the new post's Status once and hands it to
+``pages.insert``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lumigram.api.graph_pagination import CURSORS, page_links
+from lumigram.api.status_entities import status_entity
+from lumigram.bootstrap import Services
+from lumigram.feed import home, pages
+from lumigram.graph.models import Page, PageRequest
+from lumigram.posts.hydrate import hydrate
+from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
+
+HOME_PATH = "/api/v1/timelines/home"
+#: Any id but a post's author's renders its Status as every other reader sees it.
+NEUTRAL_VIEWER = 0
+
+
+def _home_link(services: Services, kept: Sequence[tuple[str, str]], ids: list[int], limit: int) -> str | None:
+    page: Page[int] = Page(items=ids, cursors=ids, limit=limit)
+    return page_links(f"{services.settings.base_url}{HOME_PATH}", kept, page)
+
+
+async def render_home(
+    services: Services, viewer_id: int, page: PageRequest, params: Sequence[tuple[str, str]]
+) -> pages.Rendered:
+    result = await home.home(services, viewer_id, page)
+    cache: dict[int, dict[str, Any]] = {}
+    entities = [pages.dumps(status_entity(services, item, viewer_id, cache)) for item in result.items]
+    kept = [(k, v) for k, v in params if k not in CURSORS]
+    ids = [item.post.id for item in result.items]
+    return pages.Rendered(ids, entities, _home_link(services, kept, ids, result.limit))
+
+
+def _variant_params(page_variant: str) -> list[tuple[str, str]]:
+    return [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
+
+
+async def refresh_home_page(services: Services, viewer_id: int, page_variant: str) -> None:
+    """Render a reader's kept newest page again (it went stale: see lumigram.feed.pages)."""
+    slot = await pages.lookup(services, viewer_id, page_variant)  # the generations, read first
+    limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+    rendered = await render_home(services, viewer_id, PageRequest(limit=limit), _variant_params(page_variant))
+    await pages.put(services, slot, rendered)
+
+
+async def put_post_into_home_pages(services: Services, readers: Sequence[int], post_id: int) -> None:
+    """A post fanned out to ``readers``: into their kept newest pages, rendered once (as
+    anyone but its author sees it: not liked, not bookmarked, by nobody yet)."""
+    found = await hydrate(services, None, [post_id], check_visibility=False)
+    if not found:
+        await pages.forget(services, readers)  # gone already; its deletion follows
+        return
+    entity = pages.dumps(status_entity(services, found[0], NEUTRAL_VIEWER))
+
+    def link_for(page_variant: str, ids: list[int]) -> str | None:
+        limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+        return _home_link(services, _variant_params(page_variant), ids, limit)
+
+    await pages.insert(services, readers, post_id, entity, link_for, STATUSES_DEFAULT_LIMIT)

@@ -1,0 +1,73 @@
+"""``lumigram.feed.pages.insert``: a fanned-out post put into kept pages, atomically
+with the reader's generation, on both cache adapters."""
+
+from __future__ import annotations
+
+from lumigram.bootstrap import Services
+from lumigram.feed import pages
+
+READER = 41
+
+
+def _link(page_variant: str, ids: list[int]) -> str:
+    return f"{page_variant}:{','.join(map(str, ids))}"
+
+
+def _entity(post_id: int) -> bytes:
+    return b'{"id":"%d"}' % post_id
+
+
+async def _keep(services: Services, ids: list[int]) -> pages.Slot:
+    slot = await pages.lookup(services, READER, pages.DEFAULT_VARIANT)
+    await pages.put(services, slot, pages.Rendered(ids, [_entity(i) for i in ids], _link("default", ids)))
+    return slot
+
+
+async def _insert(services: Services, post_id: int, readers: list[int] | None = None) -> None:
+    await pages.insert(services, readers or [READER], post_id, _entity(post_id), _link, default_limit=3)
+
+
+async def _kept(services: Services) -> pages.CachedPage | None:
+    return (await pages.lookup(services, READER, pages.DEFAULT_VARIANT)).cached
+
+
+async def test_a_post_goes_where_its_id_belongs_and_a_full_page_drops_its_oldest(services: Services) -> None:
+    await _keep(services, [30, 20])
+    await _insert(services, 25)
+    page = await _kept(services)
+    assert page is not None
+    assert page.body == b'[{"id":"30"},{"id":"25"},{"id":"20"}]'
+    assert page.link == "default:30,25,20"
+    await _insert(services, 40)  # full: the oldest leaves the page
+    page = await _kept(services)
+    assert page is not None
+    assert page.body == b'[{"id":"40"},{"id":"30"},{"id":"25"}]'
+    await _insert(services, 5)  # older than a full page: the page stands
+    await _insert(services, 30)  # already there (a redelivered event)
+    page = await _kept(services)
+    assert page is not None
+    assert page.body == b'[{"id":"40"},{"id":"30"},{"id":"25"}]'
+    assert page.fresh
+
+
+async def test_a_rendering_begun_before_the_insert_is_never_served(services: Services) -> None:
+    await _keep(services, [30, 20])
+    begun = await pages.lookup(services, READER, pages.DEFAULT_VARIANT)  # its generations, read first
+    await _insert(services, 35)
+    # The rendering read the feed before the post arrived and stores its page now.
+    await pages.put(services, begun, pages.Rendered([30, 20], [_entity(30), _entity(20)], None))
+    assert await _kept(services) is None  # a miss, so the next read renders; never the page without 35
+
+
+async def test_readers_without_a_servable_page_have_their_pages_forgotten(services: Services) -> None:
+    before = (await pages.lookup(services, READER, pages.DEFAULT_VARIANT)).generations
+    await _insert(services, 50)
+    after = (await pages.lookup(services, READER, pages.DEFAULT_VARIANT)).generations
+    assert after != before
+    assert await _kept(services) is None
+    # One reader with a page, one without, in one call: each gets what it needs.
+    await _keep(services, [60])
+    await _insert(services, 70, readers=[READER, READER + 1])
+    page = await _kept(services)
+    assert page is not None
+    assert page.body == b'[{"id":"70"},{"id":"60"}]'
