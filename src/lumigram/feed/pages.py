@@ -51,8 +51,8 @@ import orjson
 from lumigram.bootstrap import Services
 from lumigram.infra.cache import Swap
 
-PAGE_FRESH = 10
-PAGE_MAX_AGE = 40
+PAGE_FRESH = 30
+PAGE_MAX_AGE = 120
 #: How long a reader's claim to refresh a page lasts (a failed refresh is retried after it).
 _REFRESH_CLAIM_TTL = 5
 #: Page sizes kept rendered: the ones clients use (as sent: ``limit=10``, ``20``, ``40``,
@@ -144,20 +144,27 @@ def _encode(generations: bytes, fresh_until: int, rendered_at: int, page: Render
     )
 
 
-def _decode(raw: bytes) -> _Stored | None:
-    """A stored page, or None for anything not in this format."""
+def _header(raw: bytes) -> tuple[bytes, int, int, str | None, int, int] | None:
+    """A stored page's generations, deadlines, link, post count and where its index
+    starts; None for anything not in this format."""
     if len(raw) < 2 or raw[0] != _FORMAT:
         return None
     offset = 2 + raw[1]
-    generations = raw[2:offset]
     fresh_until, rendered_at, link_length, count = struct.unpack_from(">QQHH", raw, offset)
     offset += 20
     link = raw[offset : offset + link_length].decode() if link_length else None
-    offset += link_length
-    entries = [_ENTRY.unpack_from(raw, offset + n * _ENTRY.size) for n in range(count)]
+    return raw[2 : 2 + raw[1]], fresh_until, rendered_at, link, count, offset + link_length
+
+
+def _decode(raw: bytes) -> _Stored | None:
+    """A stored page with its posts split out (for ``insert``)."""
+    header = _header(raw)
+    if header is None:
+        return None
+    generations, fresh_until, rendered_at, link, count, offset = header
     body = raw[offset + count * _ENTRY.size :]
     ids, entities, start = [], [], 1  # past "["
-    for post_id, length in entries:
+    for post_id, length in _ENTRY.iter_unpack(raw[offset : offset + count * _ENTRY.size]):
         ids.append(post_id)
         entities.append(body[start : start + length])
         start += length + 1  # and the "," (or the closing "]")
@@ -168,11 +175,12 @@ def from_values(key: str, values: Sequence[bytes | None], now: float | None = No
     """The slot found by fetching ``keys(...)``; ``key`` is the last of those keys."""
     own, celebrities, raw = values
     generations = _generations(own, celebrities)
-    stored = _decode(raw) if raw is not None else None
-    if stored is None or stored.generations != generations:
+    header = _header(raw) if raw is not None else None
+    if raw is None or header is None or header[0] != generations:
         return Slot(key, generations)
-    fresh = (time.time() if now is None else now) * 1000 < stored.fresh_until
-    return Slot(key, generations, CachedPage(stored.body, stored.page.link, fresh))
+    _, fresh_until, _, link, count, offset = header
+    fresh = (time.time() if now is None else now) * 1000 < fresh_until
+    return Slot(key, generations, CachedPage(raw[offset + count * _ENTRY.size :], link, fresh))
 
 
 def _generations(own: bytes | None, celebrities: bytes | None) -> bytes:
