@@ -57,9 +57,9 @@ async def test_a_page_read_again_reads_only_what_may_change_without_an_edit(
     assert [item.tags for item in again] == [[f"tag{i}"] for i in range(3)]
     assert all(item.mentions and item.media for item in again)
     # Rows, authors, and the viewer's relations to them with their marks in one; then the
-    # three queries for media, hashtags and mentions only when they were not cached.
+    # two queries for media, and hashtags with mentions, only when they were not cached.
     assert len(warm) == 3, warm
-    assert len(cold) == 6, cold
+    assert len(cold) == 5, cold
 
 
 async def test_an_edit_shows_at_once_after_its_parts_were_cached(client: httpx.AsyncClient) -> None:

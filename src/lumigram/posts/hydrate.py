@@ -6,7 +6,7 @@ posts with a query inside:
 1. one cache round trip: the pending like counts (``lumigram.interactions.counters``)
    and the posts' cached media, hashtags and mentions (``lumigram.posts.parts``);
 2. the posts' rows and their authors' rows, fresh on every read (counts, visibility,
-   locks), and the parts of any post not cached (three queries, then cached);
+   locks), and the parts of any post not cached (two queries, then cached);
 3. the viewer's follows, blocks and mutes among the authors, and their pins, likes and
    bookmarks among the posts, in one query (a profile page, whose caller read the
    viewer's context already, reads only the marks).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, bindparam, exists, select
+from sqlalchemy import BigInteger, Select, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
@@ -13,11 +13,23 @@ from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
 from lumigram.graph.models import MAX_ID, Page, PageRequest
 from lumigram.infra.sql import Prebuilt
-from lumigram.infra.tables import accounts, media_attachments, status_edits, status_pins, status_tags, statuses, tags
+from lumigram.infra.tables import (
+    accounts,
+    blocks,
+    follows,
+    media_attachments,
+    mutes,
+    status_edits,
+    status_pins,
+    status_tags,
+    statuses,
+    tags,
+    utcnow,
+)
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_in, post_from_row
 from lumigram.posts.models import HydratedPost, Version
-from lumigram.posts.visibility import ViewerContext, load_context
+from lumigram.posts.visibility import ViewerContext
 
 #: Mastodon's page size for statuses, and its largest.
 DEFAULT_LIMIT = 20
@@ -25,6 +37,30 @@ MAX_LIMIT = 40
 
 
 _AUTHOR = Prebuilt(lambda _dialect: select(accounts).where(accounts.c.id == bindparam("id")))
+
+
+def _author_with_context(_dialect: str) -> Select[Any]:
+    """The profile's account and, in the same row, the viewer's relation to it (what
+    ``load_context`` would read in a second statement)."""
+    viewer, author = bindparam("viewer", type_=BigInteger), accounts.c.id
+    now = bindparam("now", type_=mutes.c.expires_at.type)
+    following = exists().where(follows.c.account_id == viewer, follows.c.target_account_id == author)
+    blocking = exists().where(blocks.c.account_id == viewer, blocks.c.target_account_id == author)
+    blocked_by = exists().where(blocks.c.account_id == author, blocks.c.target_account_id == viewer)
+    muting = exists().where(
+        mutes.c.account_id == viewer,
+        mutes.c.target_account_id == author,
+        mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+    )
+    return select(
+        accounts,
+        following.label("viewer_follows"),
+        (blocking | blocked_by).label("viewer_blocks"),
+        muting.label("viewer_mutes"),
+    ).where(author == bindparam("id"))
+
+
+_AUTHOR_WITH_CONTEXT = Prebuilt(_author_with_context)
 #: A profile's posts of some visibilities below ``max_id``, newest first.
 _NEWEST = Prebuilt(
     lambda _dialect: select(statuses.c.id)
@@ -55,21 +91,37 @@ def feed_items(query: Select[Any]) -> Select[Any]:
     return query.where(statuses.c.in_reply_to_id.is_(None), statuses.c.visibility != "direct")
 
 
-async def _visible_visibilities(
-    conn: AsyncConnection, viewer_id: int | None, author: Any
-) -> tuple[tuple[str, ...], ViewerContext]:
-    """Which visibilities of ``author``'s posts the viewer may list on the profile, and the
-    viewer's context towards the author (for hydrating the page without reading it again)."""
-    context = await load_context(conn, viewer_id, [author.id])
+async def _author_and_context(
+    conn: AsyncConnection, viewer_id: int | None, account_id: int
+) -> tuple[Any, ViewerContext]:
+    """The profile's account row (None if there is none) and the viewer's context towards it."""
+    if viewer_id is None or viewer_id == account_id:
+        return (await conn.execute(_AUTHOR(conn), {"id": account_id})).first(), ViewerContext(viewer_id)
+    params = {"id": account_id, "viewer": viewer_id, "now": utcnow()}
+    row = (await conn.execute(_AUTHOR_WITH_CONTEXT(conn), params)).first()
+    if row is None:
+        return None, ViewerContext(viewer_id)
+    related = frozenset({account_id})
+    context = ViewerContext(
+        viewer_id,
+        following=related if row.viewer_follows else frozenset(),
+        blocked=related if row.viewer_blocks else frozenset(),
+        muted=related if row.viewer_mutes else frozenset(),
+    )
+    return row, context
+
+
+def _visible_visibilities(viewer_id: int | None, author: Any, context: ViewerContext) -> tuple[str, ...]:
+    """Which visibilities of ``author``'s posts the viewer may list on the profile."""
     if viewer_id == author.id:
-        return ("public", "unlisted", "private"), context
+        return ("public", "unlisted", "private")
     if author.id in context.blocked:
-        return (), context
+        return ()
     if author.id in context.following:
-        return ("public", "unlisted", "private"), context
+        return ("public", "unlisted", "private")
     if author.locked:
-        return (), context
-    return ("public", "unlisted"), context
+        return ()
+    return ("public", "unlisted")
 
 
 async def account_posts(
@@ -89,10 +141,10 @@ async def account_posts(
     if page.is_empty():
         return Page(limit=limit)
     async with services.db.connect() as conn:
-        author = (await conn.execute(_AUTHOR(conn), {"id": account_id})).first()
+        author, context = await _author_and_context(conn, viewer_id, account_id)
         if author is None:
             raise NotFound
-        allowed, context = await _visible_visibilities(conn, viewer_id, author)
+        allowed = _visible_visibilities(viewer_id, author, context)
         if not allowed:
             return Page(limit=limit)
         if not (exclude_replies or only_media or pinned or tagged) and page.min_id is None and page.since_id is None:

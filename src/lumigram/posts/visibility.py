@@ -8,7 +8,8 @@
   a private account's whole grid, including posts made before it went private; so do we.
 * ``public`` and ``unlisted`` posts of open accounts are for everyone, signed in or not.
 
-``ViewerContext`` is loaded once per batch of posts (two queries), never per post.
+``ViewerContext`` is loaded once per batch of posts (one query, with the viewer's marks
+when hydrating), never per post.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, literal_column, select, union_all
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BigInteger, Select, bindparam, literal_column, select
 
-from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import blocks, follows, mutes, utcnow
+from lumigram.infra.sql import among
+from lumigram.infra.tables import blocks, follows, mutes
 
 
 def context_selects(dialect: str) -> list[Select[Any]]:
@@ -57,9 +57,6 @@ def context_from_rows(viewer_id: int, rows: Iterable[tuple[int, int]]) -> Viewer
     return ViewerContext(viewer_id, frozenset(following), frozenset(blocked), frozenset(muted))
 
 
-_CONTEXT = Prebuilt(lambda dialect: union_all(*context_selects(dialect)))
-
-
 @dataclass(frozen=True, slots=True)
 class ViewerContext:
     viewer_id: int | None
@@ -67,16 +64,6 @@ class ViewerContext:
     blocked: frozenset[int] = field(default_factory=frozenset)
     #: Authors the viewer muted: shown when asked for directly, never in feeds.
     muted: frozenset[int] = field(default_factory=frozenset)
-
-
-async def load_context(conn: AsyncConnection, viewer_id: int | None, author_ids: Iterable[int]) -> ViewerContext:
-    """The viewer's follows, blocks (either way) and live mutes among ``author_ids``, in one query."""
-    authors = sorted({a for a in author_ids if a != viewer_id})
-    if viewer_id is None or not authors:
-        return ViewerContext(viewer_id)
-    params = {"viewer": viewer_id, "authors": authors, "now": utcnow()}
-    rows = (await conn.execute(_CONTEXT(conn), params)).all()
-    return context_from_rows(viewer_id, ((kind, author) for kind, author in rows))
 
 
 def can_see(
