@@ -1,7 +1,8 @@
-"""Losing a backend connection is a retryable 503, never a 500, and the next request works."""
+"""Losing a backend connection, or waiting out a busy one, is a retryable 503, never a 500; the next request works."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 import asyncpg
@@ -73,3 +74,25 @@ async def test_a_request_finding_every_connection_busy_waits_then_gets_a_503(
             assert again.status_code == 200, again.text
     finally:
         await services.close()
+
+
+async def test_a_write_that_waits_out_sqlites_lock_gets_a_503(
+    client: httpx.AsyncClient, services: Services, shape: str
+) -> None:
+    if shape != "embedded":
+        pytest.skip("SQLite's single writer is the embedded shape's")
+    alice = await create_user(client)
+    post = await create_post(client, alice["headers"])
+    path = make_url(services.settings.database_url).database
+    assert path
+    holder = sqlite3.connect(path, timeout=1)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
+        liked = await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=alice["headers"])
+        assert liked.status_code == 503, liked.text
+        assert liked.headers["Retry-After"] == "1"
+    finally:
+        holder.rollback()
+        holder.close()
+    again = await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=alice["headers"])
+    assert again.status_code == 200, again.text

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from redis import exceptions as redis_errors
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -71,7 +71,10 @@ def _backend_unreachable(exc: BaseException) -> bool:
     """A dropped or refused connection to a backend: the request may simply be retried
     (the pool reconnects), so it is a 503, not a server bug."""
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError)
+        # SQLite's one writer: a write that waited out the busy timeout behind others is
+        # an overloaded server, and retrying it later succeeds.
+        busy = isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError) or busy
     if isinstance(exc, PoolTimeout):
         return True  # every pooled connection stayed busy: the server is overloaded, not broken
     return isinstance(exc, ConnectionError | redis_errors.ConnectionError | TimeoutError)

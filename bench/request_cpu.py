@@ -1,0 +1,198 @@
+"""CPU per request, by kind, measured inside one process against a seeded scaled world.
+
+The load steps of ``bench/feed.py`` give CPU per request averaged over a mix; this
+answers "what does one home rendering cost?" exactly. It starts PostgreSQL, Valkey and
+NATS as ``bench/feed.py`` does, seeds a world, gives readers tokens, builds the app in
+this process and drives it as an ASGI callable (no sockets, no client library), one
+request at a time, reading ``time.process_time`` around each batch. Each kind also
+reports the SQL statements and Valkey commands it ran per request.
+
+Kinds: ``home_hit`` (a kept newest page, answered by the fast path), ``home_render``
+(the same read after the reader's page generation was replaced, so the route renders it;
+the replacement itself costs ``forget_only``), ``profile`` (a random account's newest 10
+posts), ``compose`` (text with mentions and a URL, and one photo uploaded beforehand).
+
+Usage: .venv/bin/python bench/request_cpu.py [--users 10000] [--requests 1000]
+       [--kinds home_hit,home_render,profile] [--profile-kind home_render]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import feed
+
+Headers = list[tuple[bytes, bytes]]
+
+
+async def call(
+    app: Any, method: str, path: str, query: bytes, headers: Headers, body: bytes = b""
+) -> tuple[int, bytes]:
+    """One request through the ASGI app: (status, body)."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+    }
+    delivered = False
+    answer: dict[str, Any] = {"body": b""}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            await asyncio.Event().wait()  # no disconnect while the app works
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return int(answer["status"]), bytes(answer["body"])
+
+
+async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
+    readers, account_ids, _pairs = await feed._make_tokens(stack.env, args.readers, args.seed)
+    from redis import Redis
+    from sqlalchemy import event
+
+    from lumigram.app import create_app
+    from lumigram.bootstrap import build_services
+    from lumigram.config import load_settings
+    from lumigram.feed import pages
+
+    services = build_services(load_settings())
+    app = create_app(services=services)
+    statements = 0
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
+    assert stack.redis_url is not None
+    valkey = Redis.from_url(stack.redis_url)
+
+    def commands() -> int:
+        stats = valkey.info("commandstats")
+        return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+
+    def headers(reader: feed.Reader) -> Headers:
+        return [(b"authorization", f"Bearer {reader.token}".encode()), (b"content-type", b"application/json")]
+
+    rng = random.Random(args.seed)
+    for _round in range(2):  # builds every feed, then keeps every page
+        for reader in readers:
+            status, _ = await call(app, "GET", "/api/v1/timelines/home", b"limit=10", headers(reader))
+            assert status == 200
+        await asyncio.sleep(2)
+    photos: list[tuple[feed.Reader, str]] = []
+    if "compose" in args.kinds:
+        jpeg = feed.small_jpeg()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            for index in range(args.requests + 100):
+                reader = readers[index % len(readers)]
+                uploaded = await client.post(
+                    "/api/v2/media", headers={"Authorization": f"Bearer {reader.token}"},
+                    files={"file": ("p.jpg", jpeg, "image/jpeg")},
+                )
+                assert uploaded.status_code in (200, 202), uploaded.text
+                photos.append((reader, uploaded.json()["id"]))
+        await asyncio.sleep(5)  # processed in the background
+
+    async def home_hit() -> None:
+        reader = rng.choice(readers)
+        assert (await call(app, "GET", "/api/v1/timelines/home", b"limit=10", headers(reader)))[0] == 200
+
+    async def forget_only() -> None:
+        await pages.forget(services, [rng.choice(readers).account_id])
+
+    async def home_render() -> None:
+        reader = rng.choice(readers)
+        await pages.forget(services, [reader.account_id])
+        assert (await call(app, "GET", "/api/v1/timelines/home", b"limit=10", headers(reader)))[0] == 200
+
+    async def profile() -> None:
+        reader, account = rng.choice(readers), rng.choice(account_ids)
+        path = f"/api/v1/accounts/{account}/statuses"
+        assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
+
+    async def compose() -> None:
+        reader, media_id = photos.pop()
+        body = orjson.dumps({"status": feed.compose_text(rng, len(account_ids)), "media_ids": [media_id]})
+        status, answer = await call(app, "POST", "/api/v1/statuses", b"", headers(reader), body)
+        assert status == 200, answer
+
+    kinds: dict[str, Callable[[], Awaitable[None]]] = {
+        "home_hit": home_hit, "forget_only": forget_only, "home_render": home_render,
+        "profile": profile, "compose": compose,
+    }
+    for name in args.kinds:
+        run = kinds[name]
+        for _ in range(min(100, args.requests // 10)):  # warm: prepared statements, caches
+            await run()
+        profiler = cProfile.Profile() if args.profile_kind == name else None
+        statements, issued = 0, commands()
+        started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        for _ in range(args.requests):
+            await run()
+        if profiler is not None:
+            profiler.disable()
+        cpu = (time.process_time() - started) / args.requests * 1000
+        per_request = (commands() - issued) / args.requests
+        print(f"{name:12s} CPU {cpu:.3f} ms/request, {statements / args.requests:.2f} SQL statements, "
+              f"{per_request:.2f} Valkey commands", flush=True)
+        if profiler is not None:
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
+            print(text.getvalue())
+    await services.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--posts", type=float, default=20)
+    parser.add_argument("--readers", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=1000, help="per kind")
+    parser.add_argument("--kinds", type=lambda text: text.split(","), default=["home_hit", "home_render", "profile"])
+    parser.add_argument("--profile-kind", help="run this kind under cProfile and print the top functions")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-request-cpu-"))
+    stack = feed.Stack(workdir, shape="scaled")
+    try:
+        feed.start_backends(stack)
+        feed.seed_world(stack, args.users, args.posts, None)
+        os.environ.update(stack.env)
+        asyncio.run(measure(stack, args))
+    finally:
+        stack.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
