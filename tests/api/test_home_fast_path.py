@@ -252,3 +252,32 @@ async def test_a_followed_accounts_new_post_is_put_into_the_kept_page(
     assert [post["id"] for post in kept] == [post["id"] for post in fresh.json()]
     assert kept[0] == fresh.json()[0]
     assert headers.get("link") == fresh.headers.get("link") == page.link
+
+
+async def test_a_private_post_never_enters_the_kept_page_of_a_hashtags_follower(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    reader, friend, author = await create_user(client), await create_user(client), await create_user(client)
+    assert (await client.post("/api/v1/tags/lanterns/follow", headers=reader["headers"])).status_code == 200
+    # Something to read, so the reader has a kept page when the hashtag's posts arrive.
+    assert (await client.post(f"/api/v1/accounts/{friend['id']}/follow", headers=reader["headers"])).status_code == 200
+    await create_post(client, friend["headers"], text="a friend's post")
+    await _rendered(client, services, reader)
+    account_id = int(reader["id"])
+    before = (await pages.lookup(services, account_id, "20")).generations
+
+    hidden = await create_post(client, author["headers"], text="only followers #lanterns", visibility="private")
+    shown = await create_post(client, author["headers"], text="for everyone #lanterns")
+
+    # Both reached the reader's feed (each changes the page's generation); only the public one shows.
+    async def both_arrived() -> bool:
+        return (await pages.lookup(services, account_id, "20")).generations != before and await store.size(
+            services, account_id
+        ) >= 3
+
+    await eventually(both_arrived)
+    await asyncio.sleep(0.3)
+    page = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    ids = [post["id"] for post in page.json()]
+    assert shown["id"] in ids
+    assert hidden["id"] not in ids

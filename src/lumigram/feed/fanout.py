@@ -158,7 +158,10 @@ def consumers(services: Services, place_post: PlacePost | None = None) -> list[C
         readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
         if readers:
             shielded = await shielded_from(services, author_id, readers)
-            await _add(services, [r for r in readers if r not in shielded and r != author_id], status_id, place)
+            # Not put into their pages: a follower of a hashtag may not be allowed to see the
+            # post (a private post, a locked author), which only a rendering checks.
+            tagged = [r for r in readers if r not in shielded and r != author_id]
+            await _add(services, tagged, status_id, _forget_pages)
 
     async def post_deleted(event: Event) -> None:
         status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
