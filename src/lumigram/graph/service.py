@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, delete, exists, or_, select, union_all, update
+from sqlalchemy import BigInteger, ColumnElement, Table, bindparam, case, delete, exists, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,6 +30,7 @@ from lumigram.feed.pages import forget as forget_pages
 from lumigram.graph.models import MAX_ID, MutedAccount, Page, PageRequest, Relationship
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
 
 #: Longest timed mute; longer ones would be "forever" in all but name (and overflow dates).
@@ -394,17 +395,23 @@ async def is_following(services: Services, account_id: int, target_id: int) -> b
         return await _has_edge(conn, follows, account_id, target_id)
 
 
+_FOLLOWERS_AFTER = Prebuilt(
+    lambda _dialect: select(follows.c.account_id)
+    .where(follows.c.target_account_id == bindparam("account"), follows.c.account_id > bindparam("after"))
+    .order_by(follows.c.account_id)
+    .limit(bindparam("limit"))
+)
+
+
 async def follower_ids(
     services: Services, account_id: int, after: int | None = None, limit: int = FOLLOWER_PAGE
 ) -> list[int]:
     """Up to ``limit`` follower ids in ascending order, after ``after``: pass the last id of
-    one page to get the next (a fan-out walks a huge follower list this way)."""
-    query = select(follows.c.account_id).where(follows.c.target_account_id == account_id)
-    if after is not None:
-        query = query.where(follows.c.account_id > after)
-    query = query.order_by(follows.c.account_id).limit(max(1, limit))
+    one page to get the next (a fan-out walks a huge follower list this way). Prebuilt:
+    every post's fan-out and stream publisher run it."""
+    params = {"account": account_id, "after": after if after is not None else 0, "limit": max(1, limit)}
     async with services.db.connect() as conn:
-        return list((await conn.execute(query)).scalars())
+        return list((await conn.execute(_FOLLOWERS_AFTER(conn), params)).scalars())
 
 
 async def following_ids(services: Services, account_id: int) -> list[int]:
@@ -430,23 +437,39 @@ async def hidden_account_ids(services: Services, viewer_id: int, now: datetime |
 
 
 
+def _shielded(dialect: str) -> Any:
+    author = bindparam("author", type_=BigInteger)
+    now = bindparam("now", type_=mutes.c.expires_at.type)
+    return union_all(
+        select(mutes.c.account_id).where(
+            mutes.c.target_account_id == author,
+            among(dialect, mutes.c.account_id, "ids"),
+            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now),
+        ),
+        select(blocks.c.account_id).where(
+            blocks.c.target_account_id == author, among(dialect, blocks.c.account_id, "ids")
+        ),
+        select(blocks.c.target_account_id).where(
+            blocks.c.account_id == author, among(dialect, blocks.c.target_account_id, "ids")
+        ),
+    )
+
+
+#: Prebuilt, with the ids as one array on PostgreSQL: an ``IN`` list of each batch's
+#: length was a new statement to prepare on every pooled connection.
+_SHIELDED = Prebuilt(_shielded)
+
+
 async def shielded_from(services: Services, author_id: int, account_ids: Sequence[int]) -> set[int]:
     """Those of ``account_ids`` who mute the author, block them or are blocked by them: the
     author's posts are never pushed to them (home feeds, streams). One query."""
     wanted = list(account_ids)
     if not wanted:
         return set()
-    queries = (
-        select(mutes.c.account_id).where(
-            mutes.c.target_account_id == author_id, mutes.c.account_id.in_(wanted), _active_mute(utcnow())
-        ),
-        select(blocks.c.account_id).where(blocks.c.target_account_id == author_id, blocks.c.account_id.in_(wanted)),
-        select(blocks.c.target_account_id).where(
-            blocks.c.account_id == author_id, blocks.c.target_account_id.in_(wanted)
-        ),
-    )
+    params = {"author": author_id, "ids": wanted, "now": utcnow()}
     async with services.db.connect() as conn:
-        return set((await conn.execute(union_all(*queries))).scalars())
+        return set((await conn.execute(_SHIELDED(conn), params)).scalars())
+
 
 # --- account lists -------------------------------------------------------------------
 
