@@ -41,20 +41,21 @@ async def _followers_count(services: Services, account_id: int) -> int:
 
 
 async def _to_followers(services: Services, author_id: int, post_id: int, place: PlacePost) -> None:
+    """Into the kept feeds of the author's followers a batch at a time; their pages all at
+    the end, so the post is rendered for them once."""
+    reached: list[int] = []
     after: int | None = None
     while True:
         batch = await follower_ids(services, author_id, after=after, limit=BATCH)
         if not batch:
-            return
+            break
         readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
-        await _add(services, sorted(readers), post_id, place)
+        if readers:
+            await store.add(services, sorted(readers), [post_id], forget_pages=False)
+            reached += sorted(readers)
         after = batch[-1]
-
-
-async def _add(services: Services, readers: Sequence[int], post_id: int, place: PlacePost) -> None:
-    if readers:
-        await store.add(services, readers, [post_id], forget_pages=False)
-        await place(services, readers, post_id)
+    if reached:
+        await place(services, reached, post_id)
 
 
 async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> None:
@@ -158,10 +159,9 @@ def consumers(services: Services, place_post: PlacePost | None = None) -> list[C
         readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
         if readers:
             shielded = await shielded_from(services, author_id, readers)
-            # Not put into their pages: a follower of a hashtag may not be allowed to see the
-            # post (a private post, a locked author), which only a rendering checks.
-            tagged = [r for r in readers if r not in shielded and r != author_id]
-            await _add(services, tagged, status_id, _forget_pages)
+            # Their pages are forgotten, not given the post: a follower of a hashtag may not
+            # be allowed to see it (a private post, a locked author), which only a rendering checks.
+            await store.add(services, [r for r in readers if r not in shielded and r != author_id], [status_id])
 
     async def post_deleted(event: Event) -> None:
         status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")

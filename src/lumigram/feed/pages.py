@@ -234,12 +234,13 @@ def dumps(entity: object) -> bytes:
 LinkFor = Callable[[str, list[int]], str | None]
 
 
-def _with_post(page: Rendered, post_id: int, entity: bytes, limit: int) -> Rendered:
-    """The page with the post where its id belongs (newest first), cut to ``limit``."""
+def _with_post(page: Rendered, post_id: int, entity: bytes, limit: int) -> tuple[list[int], list[bytes]]:
+    """The page's ids and Statuses with the post where its id belongs (newest first), cut
+    to ``limit``."""
     position = sum(1 for i in page.ids if i > post_id)
     ids = [*page.ids[:position], post_id, *page.ids[position:]][:limit]
     entities = [*page.entities[:position], entity, *page.entities[position:]][:limit]
-    return Rendered(ids, entities, None)
+    return ids, entities
 
 
 def limit_of(page_variant: str, default: int) -> int:
@@ -253,8 +254,17 @@ async def insert(
     reader but its author sees) into their kept pages, or make the pages unreachable where
     that cannot be done safely. See the module's documentation."""
     wanted = list(dict.fromkeys(readers))
-    if not wanted:
-        return
+    for start in range(0, len(wanted), _INSERT_BATCH):
+        await _insert_batch(services, wanted[start : start + _INSERT_BATCH], post_id, entity, link_for, default_limit)
+
+
+#: Readers per round trip (and per script run, which holds Valkey for its duration).
+_INSERT_BATCH = 1000
+
+
+async def _insert_batch(
+    services: Services, wanted: list[int], post_id: int, entity: bytes, link_for: LinkFor, default_limit: int
+) -> None:
     variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
     per_reader = 1 + len(variants)
     names = [key for reader in wanted for key in (_generation_key(reader), *(_page_key(reader, v) for v in variants))]
@@ -278,8 +288,8 @@ async def insert(
                 continue
             page = stored.page
             if post_id not in page.ids:  # else a redelivered event: the page is re-stamped as it is
-                grown = _with_post(page, post_id, entity, limit_of(page_variant, default_limit))
-                page = Rendered(grown.ids, grown.entities, link_for(page_variant, grown.ids))
+                ids, entities = _with_post(page, post_id, entity, limit_of(page_variant, default_limit))
+                page = Rendered(ids, entities, link_for(page_variant, ids))
             writes[_page_key(reader, page_variant)] = (
                 _encode(stamped, stored.fresh_until, stored.rendered_at, page, page.body),
                 int(ttl),

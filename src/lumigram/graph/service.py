@@ -17,7 +17,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Table, bindparam, case, delete, exists, or_, select, union_all, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -224,7 +237,7 @@ async def unblock(services: Services, account_id: int, target_id: int) -> Relati
     return await relationship(services, account_id, target_id)
 
 
-def _active_mute(now: datetime) -> ColumnElement[bool]:
+def _active_mute(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     return or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now)
 
 
@@ -444,7 +457,7 @@ def _shielded(dialect: str) -> Any:
         select(mutes.c.account_id).where(
             mutes.c.target_account_id == author,
             among(dialect, mutes.c.account_id, "ids"),
-            or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now),
+            _active_mute(now),
         ),
         select(blocks.c.account_id).where(
             blocks.c.target_account_id == author, among(dialect, blocks.c.account_id, "ids")

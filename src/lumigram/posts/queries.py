@@ -40,8 +40,8 @@ _AUTHOR = Prebuilt(lambda _dialect: select(accounts).where(accounts.c.id == bind
 
 
 def _author_with_context(_dialect: str) -> Select[Any]:
-    """The profile's account and, in the same row, the viewer's relation to it (what
-    ``load_context`` would read in a second statement)."""
+    """The profile's account and, in the same row, the viewer's follow, block (either way)
+    and live mute of it: one statement instead of two."""
     viewer, author = bindparam("viewer", type_=BigInteger), accounts.c.id
     now = bindparam("now", type_=mutes.c.expires_at.type)
     following = exists().where(follows.c.account_id == viewer, follows.c.target_account_id == author)
