@@ -10,7 +10,8 @@ reports the SQL statements and Valkey commands it ran per request.
 Kinds: ``home_hit`` (a kept newest page, answered by the fast path), ``home_render``
 (the same read after the reader's page generation was replaced, so the route renders it;
 the replacement itself costs ``forget_only``), ``profile`` (a random account's newest 10
-posts), ``compose`` (text with mentions and a URL, and one photo uploaded beforehand).
+posts), ``profile_hit`` (one of twenty accounts' newest 10, kept rendered),
+``profile_render`` (the same after the profile's kept pages were replaced), ``compose`` (text with mentions and a URL, and one photo uploaded beforehand).
 
 Usage: .venv/bin/python bench/request_cpu.py [--users 10000] [--requests 1000]
        [--kinds home_hit,home_render,profile] [--profile-kind home_render]
@@ -146,6 +147,21 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         path = f"/api/v1/accounts/{account}/statuses"
         assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
 
+    popular = account_ids[:20]
+
+    async def profile_hit() -> None:
+        """A kept profile page (twenty profiles read again and again, by any reader)."""
+        reader, account = rng.choice(readers), rng.choice(popular)
+        path = f"/api/v1/accounts/{account}/statuses"
+        assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
+
+    async def profile_render() -> None:
+        """The same, after the profile's kept pages were replaced (the author posted)."""
+        reader, account = rng.choice(readers), rng.choice(popular)
+        await pages.forget(services, [], authors=[account])
+        path = f"/api/v1/accounts/{account}/statuses"
+        assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
+
     async def compose() -> None:
         reader, media_id = photos.pop()
         body = orjson.dumps({"status": feed.compose_text(rng, len(account_ids)), "media_ids": [media_id]})
@@ -154,7 +170,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
 
     kinds: dict[str, Callable[[], Awaitable[None]]] = {
         "home_hit": home_hit, "forget_only": forget_only, "home_render": home_render,
-        "profile": profile, "compose": compose,
+        "profile": profile, "profile_hit": profile_hit, "profile_render": profile_render, "compose": compose,
     }
     for name in args.kinds:
         run = kinds[name]

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lumigram import __version__
 from lumigram.api.errors import install_error_handlers
 from lumigram.api.home_fast_path import CachedHomePage
+from lumigram.api.profile_fast_path import CachedProfilePage
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings, load_settings
 from lumigram.web import STATIC_DIR
@@ -93,7 +94,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         module = importlib.import_module(name)
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Added before the slash middleware, so it runs after it and sees normalised paths.
+    # Added before the slash middleware, so they run after it and see normalised paths.
+    app.add_middleware(CachedProfilePage)
     app.add_middleware(CachedHomePage)
     app.add_middleware(TrailingSlashMiddleware)
     return app

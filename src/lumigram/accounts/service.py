@@ -25,6 +25,7 @@ from lumigram.accounts.usernames import username_problem
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import forget_privacy
 from lumigram.errors import Forbidden, NotFound, Problems, Unauthorized, ValidationFailed
+from lumigram.feed.pages import forget as forget_pages
 from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
 from lumigram.infra.sql import one_of
@@ -477,6 +478,7 @@ async def update_profile(services: Services, account_id: int, changes: ProfileCh
     if account is None:
         raise NotFound
     await forget_privacy(services, *changed_media)
+    await forget_pages(services, [], authors=[account_id])  # a lock changes who sees the posts
     return account
 
 
@@ -503,6 +505,7 @@ async def clear_profile_image(services: Services, account_id: int, kind: str) ->
         account = await _load_account(conn, account_id)
     if account is None:
         raise NotFound
+    await forget_pages(services, [], authors=[account_id])
     return account
 
 

@@ -18,9 +18,7 @@ So the answer is byte for byte the one the route would give, and every error (40
 422) still comes from the route. A page past its freshness (``lumigram.feed.pages``) is
 still answered, and one reader at a time has it rendered again after answering.
 
-Which account a token belongs to never changes, so that mapping is remembered per
-process, letting the one round trip name every key; whether the token is still valid is
-read from the cache on every request.
+The token is checked from the auth cache alone (``lumigram.api.cached_grant``).
 """
 
 from __future__ import annotations
@@ -29,13 +27,9 @@ import asyncio
 import logging
 from typing import Any
 
-import orjson
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lumigram.accounts import authcache
-from lumigram.accounts.oauth import grant_from_cached, hash_secret
-from lumigram.api.auth import bearer_token
+from lumigram.api.cached_grant import TokenOwners, usable
 from lumigram.api.home_pages import HOME_PATH, refresh_home_page
 from lumigram.api.timelines import READ_STATUSES
 from lumigram.bootstrap import Services
@@ -43,15 +37,14 @@ from lumigram.feed import pages
 
 log = logging.getLogger(__name__)
 
-#: Token hash → (user id, account id), bounded; cleared whole when full (cheap, rare).
-_OWNERS_MAX = 100_000
-_VARIANTS = {b"": pages.DEFAULT_VARIANT, **{f"limit={n}".encode(): str(n) for n in pages.CACHED_LIMITS}}
+#: The query strings of the page sizes kept rendered, as sent.
+VARIANTS = {b"": pages.DEFAULT_VARIANT, **{f"limit={n}".encode(): str(n) for n in pages.CACHED_LIMITS}}
 
 
 class CachedHomePage:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._owners: dict[str, tuple[int, int]] = {}
+        self._tokens = TokenOwners()
         self._refreshing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,43 +58,24 @@ class CachedHomePage:
             if found is not None:
                 services, account_id, page_variant, slot = found
                 assert slot.cached is not None
-                await _answer(send, slot.cached)
+                await send_page(send, slot.cached.body, slot.cached.link)
                 if not slot.cached.fresh:
                     await self._refresh_soon(services, account_id, page_variant, slot)
                 return
         await self.app(scope, receive, send)
 
     async def _cached(self, scope: Scope) -> tuple[Services, int, str, pages.Slot] | None:
-        page_variant = _VARIANTS.get(scope["query_string"])
+        page_variant = VARIANTS.get(scope["query_string"])
         if page_variant is None:
             return None
-        raw = bearer_token(HTTPConnection(scope))
-        if raw is None:
-            return None
         services: Services = scope["app"].state.services
-        digest = hash_secret(raw)
-        token_key = authcache.token_key(digest)
-        owner = self._owners.get(digest)
-        if owner is None:
-            entry = await services.cache.get(token_key)
-            if entry is None:
-                return None
-            data = orjson.loads(entry)
-            if data["user_id"] is None or data["account_id"] is None:
-                return None
-            owner = self._remember(digest, (data["user_id"], data["account_id"]))
-        user_id, account_id = owner
+        token = await self._tokens.of(scope, services)
+        if token is None:
+            return None
+        account_id = token.account_id
         page_keys = pages.keys(account_id, page_variant)
-        values = await services.cache.get_many([token_key, authcache.user_key(user_id), *page_keys])
-        entry, state = values[0], values[1]
-        if entry is None or state is None:
-            return None
-        grant = grant_from_cached(orjson.loads(entry), orjson.loads(state))
-        if grant is None or grant.account_id != account_id or grant.user_disabled:
-            return None
-        if services.settings.require_verification and not grant.user_verified:
-            return None
-        if not grant.allows(*READ_STATUSES):
+        values = await services.cache.get_many([*token.keys, *page_keys])
+        if not usable(services, token, values[:2], READ_STATUSES):
             return None
         slot = pages.from_values(page_keys[-1], values[2:])
         return (services, account_id, page_variant, slot) if slot.cached is not None else None
@@ -125,20 +99,15 @@ class CachedHomePage:
         self._refreshing.add(task)
         task.add_done_callback(self._refreshing.discard)
 
-    def _remember(self, digest: str, owner: tuple[int, int]) -> tuple[int, int]:
-        if len(self._owners) >= _OWNERS_MAX:
-            self._owners.clear()
-        self._owners[digest] = owner
-        return owner
 
-
-async def _answer(send: Send, page: pages.CachedPage) -> None:
+async def send_page(send: Send, body: bytes, link: str | None) -> None:
+    """A 200 JSON answer, as the routes' responses would have it."""
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(page.body)).encode()),
+        (b"content-length", str(len(body)).encode()),
     ]
-    if page.link:
-        headers.append((b"link", page.link.encode()))
+    if link:
+        headers.append((b"link", link.encode()))
     start: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": headers}
     await send(start)
-    await send({"type": "http.response.body", "body": page.body})
+    await send({"type": "http.response.body", "body": body})

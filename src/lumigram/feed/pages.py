@@ -79,6 +79,10 @@ class Rendered:
     def body(self) -> bytes:
         return b"[" + b",".join(self.entities) + b"]"
 
+    def split(self) -> list[bytes]:
+        """Each post's Status (as ``CachedPage.entities``)."""
+        return self.entities
+
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
@@ -95,6 +99,20 @@ class CachedPage:
     link: str | None
     #: False once the page is older than its freshness: serve it, and have it refreshed.
     fresh: bool = True
+    #: Each post's id and the length of its Status in ``body``, in order.
+    entries: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def ids(self) -> list[int]:
+        return [post_id for post_id, _ in self.entries]
+
+    def entities(self) -> list[bytes]:
+        """Each post's Status, as stored."""
+        found, start = [], 1  # past "["
+        for _, length in self.entries:
+            found.append(self.body[start : start + length])
+            start += length + 1  # and the "," (or the closing "]")
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,17 +192,33 @@ def _decode(raw: bytes) -> _Stored | None:
 def from_values(key: str, values: Sequence[bytes | None], now: float | None = None) -> Slot:
     """The slot found by fetching ``keys(...)``; ``key`` is the last of those keys."""
     own, celebrities, raw = values
-    generations = _generations(own, celebrities)
+    return slot_of(key, _generations(own, celebrities), raw, now)
+
+
+def slot_of(key: str, generations: bytes, raw: bytes | None, now: float | None = None) -> Slot:
+    """The slot of a page stored at ``key`` (``raw``), valid while ``generations`` are current."""
     header = _header(raw) if raw is not None else None
     if raw is None or header is None or header[0] != generations:
         return Slot(key, generations)
     _, fresh_until, _, link, count, offset = header
     fresh = (time.time() if now is None else now) * 1000 < fresh_until
-    return Slot(key, generations, CachedPage(raw[offset + count * _ENTRY.size :], link, fresh))
+    end = offset + count * _ENTRY.size
+    entries = tuple(_ENTRY.iter_unpack(raw[offset:end]))
+    return Slot(key, generations, CachedPage(raw[end:], link, fresh, entries))
 
 
 def _generations(own: bytes | None, celebrities: bytes | None) -> bytes:
     return (own or _NO_GENERATION) + b"/" + (celebrities or _NO_GENERATION)
+
+
+def generation(value: bytes | None) -> bytes:
+    """A generation as stored in a page, for a key that may not be set."""
+    return value or _NO_GENERATION
+
+
+def profile_generation_key(account_id: int) -> str:
+    """The generation of an account's kept profile pages (``lumigram.feed.profile_pages``)."""
+    return f"profile:pagegen:{account_id}"
 
 
 async def lookup(services: Services, account_id: int, page_variant: str | None) -> Slot:
@@ -212,10 +246,12 @@ async def claim_refresh(services: Services, slot: Slot) -> bool:
     return await services.cache.incr(f"{slot.key}:refresh", 1, ttl=_REFRESH_CLAIM_TTL) == 1
 
 
-async def forget(services: Services, account_ids: Iterable[int]) -> None:
-    """Make these readers' rendered pages unreachable (one round trip for any number)."""
+async def forget(services: Services, account_ids: Iterable[int], authors: Iterable[int] = ()) -> None:
+    """Make these readers' rendered pages unreachable (one round trip for any number), and
+    the kept profile pages of ``authors`` (their posts or profile changed)."""
     fresh = secrets.token_hex(4).encode()
     wanted = {_generation_key(account): fresh for account in set(account_ids)}
+    wanted.update({profile_generation_key(author): fresh for author in set(authors)})
     if wanted:
         await services.cache.set_many(wanted, ttl=_GENERATION_TTL)
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, literal_column, select, union_all
+from sqlalchemy import BigInteger, Select, bindparam, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
@@ -40,6 +41,8 @@ MAX_ID = 2**63 - 1
 
 _POSTS = Prebuilt(lambda dialect: select(statuses).where(among(dialect, statuses.c.id, "ids")))
 _AUTHORS = Prebuilt(lambda dialect: select(accounts).where(among(dialect, accounts.c.id, "ids")))
+
+
 def _mark_selects(dialect: str, first_kind: int) -> list[Select[Any]]:
     """The viewer's pins, likes and bookmarks among the posts bound as ``ids``, as kinds
     ``first_kind`` to ``first_kind + 2``."""
@@ -88,9 +91,10 @@ async def hydrate_in(
     check_visibility: bool = True,
     cache: Cache | None = None,
     profile: tuple[Account, ViewerContext] | None = None,
+    rows: Sequence[Any] | None = None,
 ) -> list[HydratedPost]:
     """The posts of ``post_ids`` the viewer may see, in the order asked."""
-    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache, profile))[0]
+    return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache, profile, rows))[0]
 
 
 async def viewer_marks(
@@ -103,6 +107,72 @@ async def viewer_marks(
     for kind, status_id in (await conn.execute(_MARKS(conn), {"viewer": viewer_id, "ids": post_ids})).all():
         found[kind].add(status_id)
     return found
+
+
+#: How many of an author's newest posts ``relation_and_recent_marks`` reads marks on: as
+#: many as the largest page, so a profile's newest page is nearly always covered.
+RECENT_MARKS = 40
+_COVERED_FROM = 6
+
+
+def _relation_and_recent_marks(dialect: str) -> Any:
+    """The viewer's context towards the author bound as ``author`` (kinds 0-2, as
+    ``context_selects``), their likes (4) and bookmarks (5) among the author's newest
+    ``RECENT_MARKS`` posts, and the oldest of those posts' ids (6; None: no posts)."""
+    author = bindparam("author", type_=BigInteger)
+    recent = (
+        select(statuses.c.id).where(statuses.c.account_id == author).order_by(statuses.c.id.desc()).limit(RECENT_MARKS)
+    )
+    marks = [
+        select(literal_column(str(kind)), table.c.status_id).where(
+            table.c.account_id == bindparam("viewer"), table.c.status_id.in_(recent.scalar_subquery())
+        )
+        for kind, table in ((4, favourites), (5, bookmarks))
+    ]
+    oldest: Any = select(literal_column(str(_COVERED_FROM)), func.min(recent.subquery().c.id))
+    return union_all(*context_selects(dialect), *marks, oldest)
+
+
+_RELATION_AND_RECENT_MARKS = Prebuilt(_relation_and_recent_marks)
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A viewer's relation to one author, and their marks on the author's newest posts."""
+
+    context: ViewerContext
+    liked: set[int]
+    saved: set[int]
+    #: The marks cover the author's posts from this id on (None: they have no posts).
+    covered_from: int | None
+
+    def covers(self, post_ids: Sequence[int]) -> bool:
+        return not post_ids or (self.covered_from is not None and min(post_ids) >= self.covered_from)
+
+
+async def relation_and_recent_marks(services: Services, viewer_id: int, author_id: int) -> Relation:
+    """``Relation`` in one statement: with a kept profile page, the only one a read needs."""
+    params = {"viewer": viewer_id, "author": author_id, "authors": [author_id], "now": utcnow()}
+    async with services.db.connect() as conn:
+        related = (await conn.execute(_RELATION_AND_RECENT_MARKS(conn), params)).all()
+    liked: set[int] = set()
+    saved: set[int] = set()
+    covered_from: int | None = None
+    for kind, found_id in related:
+        if kind == 4:
+            liked.add(found_id)
+        elif kind == 5:
+            saved.add(found_id)
+        elif kind == _COVERED_FROM:
+            covered_from = found_id
+    context = context_from_rows(viewer_id, ((kind, i) for kind, i in related if kind < 3))
+    return Relation(context, liked, saved, covered_from)
+
+
+async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> tuple[set[int], set[int], set[int]]:
+    """``viewer_marks`` on a connection of its own."""
+    async with services.db.connect() as conn:
+        return await viewer_marks(conn, viewer_id, post_ids)
 
 
 async def _fetch_cached(cache: Cache | None, post_ids: list[int]) -> tuple[dict[int, int], dict[int, parts.Parts]]:
@@ -126,17 +196,20 @@ async def hydrate_with_context(
     check_visibility: bool = True,
     cache: Cache | None = None,
     profile: tuple[Account, ViewerContext] | None = None,
+    rows: Sequence[Any] | None = None,
 ) -> tuple[list[HydratedPost], ViewerContext]:
     """``hydrate_in``, plus the viewer's follows, blocks and mutes among the authors
     (feeds filter on them without another query). ``profile``: an author's account and the
     viewer's context towards them, just read by the caller (a profile page), used instead
-    of reading them again when every post is that author's."""
+    of reading them again when every post is that author's. ``rows``: the posts' rows,
+    when the caller's query read them whole (the statuses table's columns)."""
     wanted = list(dict.fromkeys(i for i in post_ids if 0 < i <= MAX_ID))
     if not wanted:
         return [], ViewerContext(viewer_id)
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
     deltas, known = await _fetch_cached(cache, wanted)
-    rows = (await conn.execute(_POSTS(conn), {"ids": wanted})).all()
+    if rows is None:
+        rows = (await conn.execute(_POSTS(conn), {"ids": wanted})).all()
     if not rows:
         return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}

@@ -61,16 +61,19 @@ def _author_with_context(_dialect: str) -> Select[Any]:
 
 
 _AUTHOR_WITH_CONTEXT = Prebuilt(_author_with_context)
-#: A profile's posts of some visibilities below ``max_id``, newest first.
+#: A profile's posts of some visibilities below ``max_id``, newest first (whole rows:
+#: hydration then reads no rows of its own).
 _NEWEST = Prebuilt(
-    lambda _dialect: select(statuses.c.id)
-    .where(
-        statuses.c.account_id == bindparam("author"),
-        statuses.c.visibility.in_(bindparam("allowed", expanding=True)),
-        statuses.c.id < bindparam("max_id"),
+    lambda _dialect: (
+        select(statuses)
+        .where(
+            statuses.c.account_id == bindparam("author"),
+            statuses.c.visibility.in_(bindparam("allowed", expanding=True)),
+            statuses.c.id < bindparam("max_id"),
+        )
+        .order_by(statuses.c.id.desc())
+        .limit(bindparam("limit"))
     )
-    .order_by(statuses.c.id.desc())
-    .limit(bindparam("limit"))
 )
 
 
@@ -124,6 +127,29 @@ def _visible_visibilities(viewer_id: int | None, author: Any, context: ViewerCon
     return ("public", "unlisted")
 
 
+async def tier_posts(services: Services, account_id: int, follower: bool, limit: int) -> Page[HydratedPost]:
+    """A profile's newest posts as every reader of one tier may list them: approved
+    followers (``follower``) or anyone else, signed in or not. Hydrated for no reader in
+    particular (no marks), for ``lumigram.feed.profile_pages``."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    async with services.db.connect() as conn:
+        author = (await conn.execute(_AUTHOR(conn), {"id": account_id})).first()
+        if author is None:
+            raise NotFound
+        allowed = ("public", "unlisted", "private") if follower else () if author.locked else ("public", "unlisted")
+        if not allowed:
+            return Page(limit=limit)
+        params = {"author": account_id, "allowed": list(allowed), "max_id": MAX_ID, "limit": limit}
+        rows = (await conn.execute(_NEWEST(conn), params)).all()
+        profile = (account_from_row(author), ViewerContext(None))
+        # The visibilities listed are the check: hydration's is per reader, and there is none.
+        ids = [row.id for row in rows]
+        posts = await hydrate_in(
+            conn, None, ids, check_visibility=False, cache=services.cache, profile=profile, rows=rows
+        )
+    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+
+
 async def account_posts(
     services: Services,
     viewer_id: int | None,
@@ -151,9 +177,10 @@ async def account_posts(
             # A profile opened or scrolled: the one shape almost every profile read has.
             below = MAX_ID if page.max_id is None else page.max_id
             params = {"author": account_id, "allowed": list(allowed), "max_id": below, "limit": limit}
-            ids = list((await conn.execute(_NEWEST(conn), params)).scalars())
+            rows = (await conn.execute(_NEWEST(conn), params)).all()
             profile = (account_from_row(author), context)
-            posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile)
+            ids = [row.id for row in rows]
+            posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile, rows=rows)
             return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
         query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
         if exclude_replies or only_media or pinned:

@@ -305,7 +305,7 @@ async def create_post(
         )
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
-    await forget_pages(services, [account_id])  # one's own post shows in one's feed at once
+    await forget_pages(services, [account_id], authors=[account_id])  # one's own post shows at once
     if author.followers_count > services.settings.fanout_celebrity_threshold:
         await forget_celebrity_posts(services)  # merged at read time: visible at once
     if cache_key is not None:
@@ -502,7 +502,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
         )
     services.committed()
     await forget_privacy(services, *(m.id for m in media_rows), *detached)
-    await forget_pages(services, [account_id])
+    await forget_pages(services, [account_id], authors=[account_id])
     return await get_post(services, account_id, status_id)
 
 
@@ -595,7 +595,7 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
         await emit(conn, services.ids, "post.deleted", deleted, shard=shard_of(post.account_id))
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
-    await forget_pages(services, [account_id, post.account_id])
+    await forget_pages(services, [account_id, post.account_id], authors=[post.account_id])
     await parts.forget(services, status_id)  # tidiness: no row is left to match it
     return gone
 

@@ -1,0 +1,108 @@
+"""A profile's newest page answered from its tier's kept rendering (``lumigram.feed.
+profile_pages``), with the reader's relation and marks read fresh.
+
+The answer is the one ``GET /api/v1/accounts/:id/statuses`` computes, byte for byte,
+except that numbers may be as old as a kept page's freshness allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lumigram.api.graph_pagination import page_links
+from lumigram.api.home_pages import NEUTRAL_VIEWER
+from lumigram.api.status_entities import status_entity
+from lumigram.bootstrap import Services
+from lumigram.feed import pages, profile_pages
+from lumigram.graph.models import Page
+from lumigram.posts import queries
+from lumigram.posts.hydrate import marks_of, relation_and_recent_marks
+
+#: A profile's posts, named by the account id as the route's own responses spell it.
+PROFILE_PATH = re.compile(r"/api/v1/accounts/([1-9][0-9]{0,18})/statuses")
+#: Which of a page's posts the reader liked and bookmarked.
+Marks = tuple[set[int], set[int]]
+_NO_MARKS: Marks = (set(), set())
+
+
+def profile_path(author_id: int) -> str:
+    return f"/api/v1/accounts/{author_id}/statuses"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: bytes
+    link: str | None
+
+
+_EMPTY = Answer(b"[]", None)
+
+
+def _variant_params(page_variant: str) -> list[tuple[str, str]]:
+    return [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
+
+
+async def render_tier(services: Services, author_id: int, tier: str, page_variant: str) -> pages.Rendered:
+    """The page every reader of ``tier`` is shown (NotFound: there is no such account)."""
+    limit = pages.limit_of(page_variant, queries.DEFAULT_LIMIT)
+    result = await queries.tier_posts(services, author_id, tier == profile_pages.FOLLOWER, limit)
+    viewer = None if tier == profile_pages.ANONYMOUS else NEUTRAL_VIEWER
+    cache: dict[int, dict[str, Any]] = {}
+    entities = [pages.dumps(status_entity(services, item, viewer, cache)) for item in result.items]
+    ids = [item.post.id for item in result.items]
+    link_page: Page[int] = Page(items=ids, cursors=ids, limit=result.limit)
+    base = f"{services.settings.base_url}{profile_path(author_id)}"
+    return pages.Rendered(ids, entities, page_links(base, _variant_params(page_variant), link_page))
+
+
+async def kept_profile_page(
+    services: Services, viewer_id: int | None, author_id: int, page_variant: str, found: dict[str, pages.Slot]
+) -> Answer:
+    """The newest page of ``author_id``'s profile as ``viewer_id`` (None: anonymous; never
+    the author) may see it, from the tiers' slots just looked up (``found``: the
+    anonymous one, or the other two). NotFound when there is no such account."""
+    marks = _NO_MARKS
+    tier = profile_pages.ANONYMOUS
+    relation = None
+    if viewer_id is not None:
+        relation = await relation_and_recent_marks(services, viewer_id, author_id)
+        if author_id in relation.context.blocked:
+            return _EMPTY
+        tier = profile_pages.FOLLOWER if author_id in relation.context.following else profile_pages.OUTSIDER
+        marks = (relation.liked, relation.saved)
+    slot = found[tier]
+    cached = slot.cached
+    if cached is not None and (cached.fresh or not await pages.claim_refresh(services, slot)):
+        ids, entities, body, link = cached.ids, cached.entities, cached.body, cached.link
+    else:
+        rendered = await render_tier(services, author_id, tier, page_variant)
+        await pages.put(services, slot, rendered)
+        ids, body, link = rendered.ids, rendered.body, rendered.link
+        entities = rendered.split
+    if viewer_id is not None and relation is not None and not relation.covers(ids):
+        # Posts older than the newest RECENT_MARKS (an account with many followers-only ones).
+        _, liked, saved = await marks_of(services, viewer_id, ids)
+        marks = (liked, saved)
+    return Answer(_with_marks(ids, entities, marks, body), link)
+
+
+def _with_marks(ids: list[int], entities: Callable[[], list[bytes]], marks: Marks, body: bytes) -> bytes:
+    """The page's body with the reader's likes and bookmarks written into their Statuses
+    (pins show only to the author, who is never answered from a kept page)."""
+    liked, saved = marks
+    if liked.isdisjoint(ids) and saved.isdisjoint(ids):
+        return body
+    marked = []
+    for post_id, entity in zip(ids, entities(), strict=True):
+        if post_id in liked or post_id in saved:
+            status = orjson.loads(entity)
+            status["favourited"] = post_id in liked
+            status["bookmarked"] = post_id in saved
+            entity = orjson.dumps(status)
+        marked.append(entity)
+    return b"[" + b",".join(marked) + b"]"
