@@ -53,6 +53,8 @@ async def _to_followers(services: Services, author_id: int, post_id: int, place:
         if readers:
             await store.add(services, sorted(readers), [post_id], forget_pages=False)
             reached += sorted(readers)
+        if len(batch) < BATCH:  # the last batch: no query to find there are no more
+            break
         after = batch[-1]
     if reached:
         await place(services, reached, post_id)
@@ -65,6 +67,8 @@ async def _from_followers(services: Services, author_id: int, post_ids: list[int
         if not batch:
             return
         await store.remove(services, batch, post_ids)
+        if len(batch) < BATCH:
+            return
         after = batch[-1]
 
 
@@ -153,7 +157,10 @@ def consumers(services: Services, place_post: PlacePost | None = None) -> list[C
             return  # comments and direct messages are not feed items
         # The author's own pages show the post with its author's marks: rendered when read.
         await store.add(services, await store.receiving(services, [author_id]), [status_id])
-        if await _followers_count(services, author_id) <= services.settings.fanout_celebrity_threshold:
+        followers = payload_int(payload, "followers_count")
+        if followers is None:  # an event from before the count was carried
+            followers = await _followers_count(services, author_id)
+        if followers <= services.settings.fanout_celebrity_threshold:
             await _to_followers(services, author_id, status_id, place)
         tag_names = payload_strings(payload, "tags")
         readers = await store.receiving(services, await tag_follower_ids(services, tag_names))

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, literal_column, select, union_all
+from sqlalchemy import BigInteger, Boolean, bindparam, case, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int
-from lumigram.infra.sql import one_of
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
 from lumigram.notifications import realtime, service
 from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
@@ -41,54 +42,88 @@ def _exists(query: Any) -> Callable[[AsyncConnection], Awaitable[bool]]:
     return check
 
 
-async def _subscribers(services: Services, author_id: int, status_id: int) -> list[int]:
-    """Followers who asked to hear of the author's new posts (Mastodon's bell), and who
-    followed before the post was made: a worker running behind must not announce older
-    posts to someone who subscribed after them (ids are time-ordered)."""
-    query = select(follows.c.account_id).where(
-        follows.c.target_account_id == author_id, follows.c.notify.is_(True), follows.c.id < status_id
+_VISIBILITY_CODES = ("public", "unlisted", "private", "direct")
+
+
+def _post_audience_statement(dialect: str) -> Any:
+    """Everything deciding who hears of the post bound as ``status``, in one statement:
+    which of the accounts bound as ``named`` it mentions (kind 0) and which of them follow
+    its author (1); its author (2), visibility (3, as its place in ``_VISIBILITY_CODES``)
+    and whether the author is locked (4); and, when ``subscribers`` is true, the
+    followers who asked to hear of the author's new posts (5; see ``_PostAudience``)."""
+    status = bindparam("status", type_=BigInteger)
+    author = select(statuses.c.account_id).where(statuses.c.id == status).scalar_subquery()
+    code = case({name: index for index, name in enumerate(_VISIBILITY_CODES)}, value=statuses.c.visibility, else_=3)
+    return union_all(
+        select(literal_column("0").label("kind"), mentions.c.account_id.label("value")).where(
+            mentions.c.status_id == status, among(dialect, mentions.c.account_id, "named")
+        ),
+        select(literal_column("1"), follows.c.account_id).where(
+            follows.c.target_account_id == author, among(dialect, follows.c.account_id, "named")
+        ),
+        select(literal_column("2"), statuses.c.account_id).where(statuses.c.id == status),
+        select(literal_column("3"), code).where(statuses.c.id == status),
+        select(literal_column("4"), accounts.c.id).where(accounts.c.id == author, accounts.c.locked.is_(True)),
+        select(literal_column("5"), follows.c.account_id).where(
+            bindparam("subscribers", type_=Boolean).is_(True),
+            follows.c.target_account_id == author,
+            follows.c.notify.is_(True),
+            follows.c.id < status,
+        ),
     )
-    async with services.db.connect() as conn:
-        return list((await conn.execute(query.order_by(follows.c.account_id))).scalars())
 
 
-async def _who_may_see(services: Services, status_id: int, recipients: Sequence[int]) -> set[int]:
-    """Those of ``recipients`` the visibility rule lets see the post (none once it is gone)."""
+_POST_AUDIENCE = Prebuilt(_post_audience_statement)
+_POST_EXISTS = Prebuilt(lambda _dialect: select(exists().where(statuses.c.id == bindparam("status"))))
+
+
+@dataclass(frozen=True, slots=True)
+class _PostAudience:
+    author: int
+    visibility: str
+    locked: bool
+    mentioned: frozenset[int]
+    #: Of the accounts asked about, those following the author.
+    following: frozenset[int]
+    #: Followers who asked to hear of the author's new posts (Mastodon's bell) and who
+    #: followed before the post was made: a worker running behind must not announce older
+    #: posts to someone who subscribed after them (ids are time-ordered). Ascending.
+    subscribers: list[int]
+
+    def may_see(self, recipient: int) -> bool:
+        following = recipient in self.following or recipient in self.subscribers
+        context = ViewerContext(recipient, following=frozenset({self.author}) if following else frozenset())
+        return can_see(context, self.author, self.locked, self.visibility, self.mentioned)
+
+
+async def _post_audience(
+    services: Services, status_id: int, named: Sequence[int], subscribers: bool
+) -> _PostAudience | None:
+    """Who may hear of the post (None once it is gone). Blocks are not looked up here:
+    ``deliver`` drops blocked recipients for every type."""
+    params = {"status": status_id, "named": sorted(set(named)), "subscribers": subscribers}
     async with services.db.connect() as conn:
-        post = (
-            await conn.execute(
-                select(statuses.c.account_id, statuses.c.visibility, accounts.c.locked)
-                .join(accounts, accounts.c.id == statuses.c.account_id)
-                .where(statuses.c.id == status_id)
-            )
-        ).first()
-        if post is None or not recipients:
-            return set()
-        # Who of them the post mentions (kind 0) and who follows its author (kind 1).
-        mentioned_or_following = union_all(
-            select(literal_column("0").label("kind"), mentions.c.account_id).where(
-                mentions.c.status_id == status_id, one_of(conn, mentions.c.account_id, recipients)
-            ),
-            select(literal_column("1"), follows.c.account_id).where(
-                follows.c.target_account_id == post.account_id, one_of(conn, follows.c.account_id, recipients)
-            ),
-        )
-        found: tuple[set[int], set[int]] = (set(), set())
-        for kind, account_id in (await conn.execute(mentioned_or_following)).all():
-            found[kind].add(account_id)
-        mentioned, following = found
-    # Blocks are not looked up here: ``deliver`` drops blocked recipients for every type.
-    return {
-        r
-        for r in recipients
-        if can_see(
-            ViewerContext(r, following=frozenset({post.account_id}) if r in following else frozenset()),
-            post.account_id,
-            bool(post.locked),
-            post.visibility,
-            mentioned,
-        )
-    }
+        rows = (await conn.execute(_POST_AUDIENCE(conn), params)).all()
+    found: dict[int, list[int]] = {kind: [] for kind in range(6)}
+    for kind, value in rows:
+        found[kind].append(value)
+    if not found[2] or not found[3]:
+        return None
+    return _PostAudience(
+        author=found[2][0],
+        visibility=_VISIBILITY_CODES[found[3][0]],
+        locked=bool(found[4]),
+        mentioned=frozenset(found[0]),
+        following=frozenset(found[1]),
+        subscribers=sorted(found[5]),
+    )
+
+
+def _post_exists(status_id: int) -> Callable[[AsyncConnection], Awaitable[bool]]:
+    async def check(conn: AsyncConnection) -> bool:
+        return bool((await conn.execute(_POST_EXISTS(conn), {"status": status_id})).scalar())
+
+    return check
 
 
 def consumers(services: Services) -> list[Consumer]:
@@ -110,6 +145,7 @@ def consumers(services: Services) -> list[Consumer]:
             log.error("event %s has no usable status_id/account_id; skipping", event.id)
             return
         wanted: dict[int, str] = {}
+        top_level = not payload.get("in_reply_to_id")
         if payload.get("visibility") == "direct":
             for account_id in payload_ids(payload, "mentions"):
                 wanted[account_id] = DIRECT
@@ -120,17 +156,18 @@ def consumers(services: Services) -> list[Consumer]:
             if parent_author is not None:
                 # A comment that names the post's owner is already a mention.
                 wanted.setdefault(parent_author, COMMENT)
-            elif not payload.get("in_reply_to_id"):
-                for follower in await _subscribers(services, author, status_id):
-                    wanted.setdefault(follower, STATUS)
+        with_subscribers = top_level and payload.get("visibility") != "direct"
+        audience = await _post_audience(services, status_id, list(wanted), with_subscribers)
+        if audience is None:
+            return  # deleted already
+        for follower in audience.subscribers:
+            wanted.setdefault(follower, STATUS)
         wanted.pop(author, None)
-        recipients = sorted(wanted)
-        post_exists = _exists(select(statuses.c.id).where(statuses.c.id == status_id))
+        recipients = [r for r in sorted(wanted) if audience.may_see(r)]
+        post_exists = _post_exists(status_id)
         for start in range(0, len(recipients), BATCH):
             chunk = recipients[start : start + BATCH]
-            allowed = await _who_may_see(services, status_id, chunk)
-            wanted_here = [(r, wanted[r]) for r in chunk if r in allowed]
-            await deliver(event, author, wanted_here, status_id, post_exists, f"#{start // BATCH}")
+            await deliver(event, author, [(r, wanted[r]) for r in chunk], status_id, post_exists, f"#{start // BATCH}")
 
     async def post_updated(event: Event) -> None:
         """An edit that mentions someone new tells them (the others heard at posting time)."""
@@ -142,9 +179,11 @@ def consumers(services: Services) -> list[Consumer]:
         recipients = sorted(set(payload_ids(payload, "new_mentions")) - {author})
         if not recipients:
             return
-        allowed = await _who_may_see(services, status_id, recipients)
-        post_exists = _exists(select(statuses.c.id).where(statuses.c.id == status_id))
-        await deliver(event, author, [(r, kind) for r in recipients if r in allowed], status_id, post_exists)
+        audience = await _post_audience(services, status_id, recipients, subscribers=False)
+        if audience is None:
+            return
+        allowed = [(r, kind) for r in recipients if audience.may_see(r)]
+        await deliver(event, author, allowed, status_id, _post_exists(status_id))
 
     async def post_deleted(event: Event) -> None:
         status_id = payload_int(event.payload, "status_id")

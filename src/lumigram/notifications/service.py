@@ -22,7 +22,22 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, func, not_, or_, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,8 +51,18 @@ from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.bus import Event
 from lumigram.infra.cache import Cache
 from lumigram.infra.outbox import emit_many
-from lumigram.infra.sql import one_of
-from lumigram.infra.tables import accounts, blocks, markers, mutes, notifications, processed_events, statuses, utcnow
+from lumigram.infra.sql import Prebuilt, among, one_of
+from lumigram.infra.tables import (
+    accounts,
+    blocks,
+    markers,
+    mutes,
+    notifications,
+    processed_events,
+    push_subscriptions,
+    statuses,
+    utcnow,
+)
 from lumigram.notifications.models import (
     AUTHORED,
     DEFAULT_LIMIT,
@@ -76,30 +101,56 @@ def _insert(conn: AsyncConnection) -> Any:
 # --- writing -------------------------------------------------------------------------
 
 
-async def _silenced(conn: AsyncConnection, actor_id: int, recipients: Sequence[int]) -> tuple[set[int], set[int]]:
-    """Of ``recipients``: those who must hear nothing from ``actor_id`` (a block either
-    way, or a mute that mutes notifications), and those who muted the actor at all. One
-    query: blocks either way, and live mutes with their notifications flag."""
-    now = utcnow()
-    blocked_by = select(blocks.c.account_id.label("account"), true().label("silent"), false().label("mute")).where(
-        blocks.c.target_account_id == actor_id, one_of(conn, blocks.c.account_id, recipients)
+def _recipients_statement(dialect: str) -> Any:
+    """Of the accounts bound as ``recipients``: blocks either way with the actor bound as
+    ``actor`` (kind 0), live mutes of the actor with their notifications flag (kind 1,
+    ``now`` bounding them), and push subscriptions (kind 2)."""
+    actor, now = bindparam("actor", type_=BigInteger), bindparam("now", type_=mutes.c.expires_at.type)
+    return union_all(
+        select(literal_column("0").label("kind"), blocks.c.account_id.label("account"), true().label("flag")).where(
+            blocks.c.target_account_id == actor, among(dialect, blocks.c.account_id, "recipients")
+        ),
+        select(literal_column("0"), blocks.c.target_account_id, true()).where(
+            blocks.c.account_id == actor, among(dialect, blocks.c.target_account_id, "recipients")
+        ),
+        select(literal_column("1"), mutes.c.account_id, mutes.c.notifications).where(
+            mutes.c.target_account_id == actor,
+            among(dialect, mutes.c.account_id, "recipients"),
+            mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
+        ),
+        select(literal_column("2"), push_subscriptions.c.account_id, true())
+        .where(among(dialect, push_subscriptions.c.account_id, "recipients"))
+        .distinct(),
     )
-    blocking = select(blocks.c.target_account_id, true(), false()).where(
-        blocks.c.account_id == actor_id, one_of(conn, blocks.c.target_account_id, recipients)
-    )
-    muted_by = select(mutes.c.account_id, mutes.c.notifications, true()).where(
-        mutes.c.target_account_id == actor_id,
-        one_of(conn, mutes.c.account_id, recipients),
-        mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
-    )
-    silent: set[int] = set()
-    muting: set[int] = set()
-    for account, is_silent, is_mute in (await conn.execute(union_all(blocked_by, blocking, muted_by))).all():
-        if is_silent:
-            silent.add(account)
-        if is_mute:
-            muting.add(account)
-    return silent, muting
+
+
+_RECIPIENTS = Prebuilt(_recipients_statement)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipients:
+    #: Must hear nothing from the actor: a block either way, or a mute of notifications.
+    silent: set[int]
+    #: Muted the actor at all (their posts then notify nobody who did).
+    muting: set[int]
+    #: Have a push subscription (the push consumer needs to look no further for the others).
+    pushable: set[int]
+
+
+async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence[int]) -> _Recipients:
+    """What ``deliver`` needs to know of its recipients, in one prebuilt query."""
+    found = _Recipients(set(), set(), set())
+    params = {"actor": actor_id, "recipients": list(recipients), "now": utcnow()}
+    for kind, account, flag in (await conn.execute(_RECIPIENTS(conn), params)).all():
+        if kind == 0:
+            found.silent.add(account)
+        elif kind == 1:
+            found.muting.add(account)
+            if flag:
+                found.silent.add(account)
+        else:
+            found.pushable.add(account)
+    return found
 
 
 async def _group_key(services: Services, recipient: int, type_: str, status_id: int | None, own_id: int) -> str:
@@ -154,11 +205,11 @@ async def deliver(
         ).first()
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
-        silent, muting = await _silenced(conn, actor_id, sorted({r for r, _ in pairs}))
+        known = await _recipients(conn, actor_id, sorted({r for r, _ in pairs}))
         kept = [
             (own_id, recipient, type_, group_key)
             for own_id, recipient, type_, group_key in planned
-            if not (recipient in silent or (recipient in muting and type_ in AUTHORED))
+            if not (recipient in known.silent or (recipient in known.muting and type_ in AUTHORED))
         ]
         if not kept:
             return []
@@ -192,7 +243,14 @@ async def deliver(
             [
                 (
                     "notification.created",
-                    {"notification_id": str(item.id), "account_id": str(item.account_id), "type": item.type},
+                    {
+                        "notification_id": str(item.id),
+                        "account_id": str(item.account_id),
+                        "type": item.type,
+                        # Whether the recipient had a push subscription: most have none,
+                        # and the push consumer then spares itself a query.
+                        "push": item.account_id in known.pushable,
+                    },
                     shard_of(item.account_id),
                 )
                 for item in created

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -190,6 +190,21 @@ async def _author(conn: AsyncConnection, account_id: int) -> Any:
     return row
 
 
+async def _count_post(conn: AsyncConnection, account_id: int, now: datetime) -> Any:
+    """One more post on the author's grid; the author's row after it."""
+    row = (
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.id == account_id)
+            .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
+            .returning(*accounts.c)
+        )
+    ).first()
+    if row is None:
+        raise NotFound
+    return row
+
+
 async def _thread_root(conn: AsyncConnection, post_id: int, in_reply_to_id: int | None) -> int:
     """The top-level post of a comment thread (bounded: threads here are shallow)."""
     current, parent = post_id, in_reply_to_id
@@ -239,8 +254,11 @@ async def create_post(
 
     now = utcnow()
     status_id = services.ids.next_id(shard_of(account_id))
+    counted = _counts_as_post(draft.in_reply_to_id, visibility)
     async with services.db.begin() as conn:
-        author = await _author(conn, account_id)
+        # A grid post counts at once: the update returns the author's row (one statement
+        # instead of a read and an update); anything the checks below refuse rolls it back.
+        author = await (_count_post(conn, account_id, now) if counted else _author(conn, account_id))
         parent = None
         if draft.in_reply_to_id is not None:
             found = await hydrate_in(conn, account_id, [draft.in_reply_to_id])
@@ -278,15 +296,6 @@ async def create_post(
             await conn.execute(
                 update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
             )
-        if _counts_as_post(parent.id if parent else None, visibility):
-            author = (
-                await conn.execute(
-                    update(accounts)
-                    .where(accounts.c.id == account_id)
-                    .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
-                    .returning(*accounts.c)
-                )
-            ).one()
         await emit(
             conn,
             services.ids,
@@ -300,6 +309,8 @@ async def create_post(
                 "mentions": [str(m.id) for m in mentioned],
                 "tags": [captions.normalise_tag(t) for t in found_tags],
                 "created_ms": int(now.timestamp() * 1000),
+                # The fan-out's choice (push to followers, or merge at read time) without a read.
+                "followers_count": int(author.followers_count),
             },
             shard=shard_of(account_id),
         )

@@ -68,6 +68,8 @@ async def deliver(services: Services, event: Event) -> int:
         log.error("event %s (%s) has no usable notification_id; skipping", event.id, event.type)
         return 0
     recipient = payload_int(event.payload, "account_id")
+    if event.payload.get("push") is False:
+        return 0  # the recipient had no push subscription when the notification was made
     if recipient is not None and not await service.has_subscriptions(services, recipient):
         return 0  # nobody to push to (events from before the payload named the recipient load it)
     notification = await service.load_notification(services, notification_id)

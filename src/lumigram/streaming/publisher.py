@@ -93,18 +93,23 @@ async def _audience(services: Services, author_id: int, tag_names: Sequence[str]
     followers: list[int] = []
     seen = {author_id}
     after: int | None = None
+    author_online = False
     while True:
         batch = await follower_ids(services, author_id, after=after, limit=BATCH)
-        if not batch:
+        # The author's own marker rides along with the first batch's.
+        asked = batch if after is not None else [author_id, *batch]
+        online = await _online(services, asked) if asked else []
+        author_online = author_online or (after is None and author_id in online)
+        followers += [a for a in online if a not in seen]
+        seen.update(batch)
+        if len(batch) < BATCH:  # the last batch: no query to find there are no more
             break
         after = batch[-1]
-        followers += [a for a in await _online(services, batch) if a not in seen]
-        seen.update(batch)
     others = [a for a in await tag_follower_ids(services, tag_names) if a not in seen]
     tag_followers: list[int] = []
     for start in range(0, len(others), BATCH):
         tag_followers += await _online(services, others[start : start + BATCH])
-    return _Audience(bool(await _online(services, [author_id])), followers, tag_followers)
+    return _Audience(author_online, followers, tag_followers)
 
 
 async def _to_home_channels(
