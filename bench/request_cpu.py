@@ -11,7 +11,8 @@ Kinds: ``home_hit`` (a kept newest page, answered by the fast path), ``home_rend
 (the same read after the reader's page generation was replaced, so the route renders it;
 the replacement itself costs ``forget_only``), ``profile`` (a random account's newest 10
 posts), ``profile_hit`` (one of twenty accounts' newest 10, kept rendered),
-``profile_render`` (the same after the profile's kept pages were replaced), ``compose`` (text with mentions and a URL, and one photo uploaded beforehand).
+``profile_render`` (the same after the profile's kept pages were replaced), ``compose``
+(text with mentions and a URL, and one photo uploaded beforehand).
 
 Usage: .venv/bin/python bench/request_cpu.py [--users 10000] [--requests 1000]
        [--kinds home_hit,home_render,profile] [--profile-kind home_render]
