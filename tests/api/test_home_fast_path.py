@@ -18,29 +18,18 @@ from lumigram.accounts.oauth import hash_secret
 from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.bootstrap import Services
 from lumigram.feed import pages, store
+from tests.asgi_driver import Recorded, drive
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
 
 User = dict[str, Any]
 
 
-class _Recorded:
-    """An inner app that answers 599 and counts the requests handed to it."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.calls += 1
-        await send({"type": "http.response.start", "status": 599, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
 async def _through_fast_path(
     client: httpx.AsyncClient, headers: dict[str, str], query: bytes = b"limit=20"
 ) -> tuple[int, dict[str, str], bytes, int]:
     """Send one home read through the middleware alone: (status, headers, body, inner calls)."""
-    inner = _Recorded()
+    inner = Recorded()
     middleware = CachedHomePage(inner)
     transport = client._transport
     app = transport.app  # type: ignore[attr-defined]
@@ -52,18 +41,8 @@ async def _through_fast_path(
         "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
         "app": app,
     }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await middleware(scope, receive, send)
-    start, body = sent[0], sent[1]
-    answered = {name.decode(): value.decode() for name, value in start["headers"]}
-    return start["status"], answered, body["body"], inner.calls
+    status, answered, body = await drive(middleware, scope)
+    return status, answered, body, inner.calls
 
 
 async def _reader_with_posts(client: httpx.AsyncClient, count: int = 3) -> User:

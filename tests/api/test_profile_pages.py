@@ -17,21 +17,10 @@ from lumigram.api.profile_fast_path import CachedProfilePage
 from lumigram.app import create_app
 from lumigram.bootstrap import Services
 from lumigram.feed import pages, profile_pages
+from tests.asgi_driver import Recorded, drive
 from tests.factories import create_post, create_user
 
 User = dict[str, Any]
-
-
-class _Recorded:
-    """An inner app that answers 599 and counts the requests handed to it."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.calls += 1
-        await send({"type": "http.response.start", "status": 599, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
 
 def _scope(client: httpx.AsyncClient, path: str, headers: dict[str, str] | None, query: bytes) -> dict[str, Any]:
@@ -52,28 +41,13 @@ def _scope(client: httpx.AsyncClient, path: str, headers: dict[str, str] | None,
     }
 
 
-async def _drive(inner: Any, scope: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await inner(scope, receive, send)
-    start = sent[0]
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], {name.decode(): value.decode() for name, value in start["headers"]}, body
-
-
 async def _fast(
     client: httpx.AsyncClient, author: User, headers: dict[str, str] | None, query: bytes = b""
 ) -> tuple[int, dict[str, str], bytes, int]:
     """One profile read through the middleware alone: (status, headers, body, inner calls)."""
-    inner = _Recorded()
+    inner = Recorded()
     scope = _scope(client, f"/api/v1/accounts/{author['id']}/statuses", headers, query)
-    status, answered, body = await _drive(CachedProfilePage(inner), scope)
+    status, answered, body = await drive(CachedProfilePage(inner), scope)
     return status, answered, body, inner.calls
 
 

@@ -78,12 +78,11 @@ async def kept_profile_page(
     slot = found[tier]
     cached = slot.cached
     if cached is not None and (cached.fresh or not await pages.claim_refresh(services, slot)):
-        ids, entities, body, link = cached.ids, cached.entities, cached.body, cached.link
+        ids, body, link, entities = cached.ids, cached.body, cached.link, cached.entities
     else:
         rendered = await render_tier(services, author_id, tier, page_variant)
         await pages.put(services, slot, rendered)
-        ids, body, link = rendered.ids, rendered.body, rendered.link
-        entities = rendered.split
+        ids, body, link, entities = rendered.ids, rendered.body, rendered.link, lambda: rendered.entities
     if viewer_id is not None and relation is not None and not relation.covers(ids):
         # Posts older than the newest RECENT_MARKS (an account with many followers-only ones).
         _, liked, saved = await marks_of(services, viewer_id, ids)

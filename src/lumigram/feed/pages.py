@@ -79,10 +79,6 @@ class Rendered:
     def body(self) -> bytes:
         return b"[" + b",".join(self.entities) + b"]"
 
-    def split(self) -> list[bytes]:
-        """Each post's Status (as ``CachedPage.entities``)."""
-        return self.entities
-
 
 @dataclass(frozen=True, slots=True)
 class _Stored:

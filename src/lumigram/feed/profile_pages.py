@@ -33,7 +33,6 @@ from lumigram.feed import pages
 ANONYMOUS = "anonymous"
 OUTSIDER = "outsider"
 FOLLOWER = "follower"
-TIERS = (ANONYMOUS, OUTSIDER, FOLLOWER)
 
 
 def page_key(author_id: int, tier: str, page_variant: str) -> str:

@@ -127,6 +127,33 @@ def _visible_visibilities(viewer_id: int | None, author: Any, context: ViewerCon
     return ("public", "unlisted")
 
 
+async def _newest(
+    conn: AsyncConnection,
+    services: Services,
+    viewer_id: int | None,
+    author: Any,
+    context: ViewerContext,
+    allowed: tuple[str, ...],
+    max_id: int,
+    limit: int,
+    check_visibility: bool = True,
+) -> Page[HydratedPost]:
+    """The profile's posts of ``allowed`` visibilities below ``max_id``, newest first: the
+    one shape almost every profile read has (opened or scrolled)."""
+    params = {"author": author.id, "allowed": list(allowed), "max_id": max_id, "limit": limit}
+    rows = (await conn.execute(_NEWEST(conn), params)).all()
+    posts = await hydrate_in(
+        conn,
+        viewer_id,
+        [row.id for row in rows],
+        check_visibility=check_visibility,
+        cache=services.cache,
+        profile=(account_from_row(author), context),
+        rows=rows,
+    )
+    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+
+
 async def tier_posts(services: Services, account_id: int, follower: bool, limit: int) -> Page[HydratedPost]:
     """A profile's newest posts as every reader of one tier may list them: approved
     followers (``follower``) or anyone else, signed in or not. Hydrated for no reader in
@@ -136,18 +163,14 @@ async def tier_posts(services: Services, account_id: int, follower: bool, limit:
         author = (await conn.execute(_AUTHOR(conn), {"id": account_id})).first()
         if author is None:
             raise NotFound
-        allowed = ("public", "unlisted", "private") if follower else () if author.locked else ("public", "unlisted")
+        tier = ViewerContext(None, following=frozenset({account_id}) if follower else frozenset())
+        allowed = _visible_visibilities(None, author, tier)
         if not allowed:
             return Page(limit=limit)
-        params = {"author": account_id, "allowed": list(allowed), "max_id": MAX_ID, "limit": limit}
-        rows = (await conn.execute(_NEWEST(conn), params)).all()
-        profile = (account_from_row(author), ViewerContext(None))
         # The visibilities listed are the check: hydration's is per reader, and there is none.
-        ids = [row.id for row in rows]
-        posts = await hydrate_in(
-            conn, None, ids, check_visibility=False, cache=services.cache, profile=profile, rows=rows
+        return await _newest(
+            conn, services, None, author, ViewerContext(None), allowed, MAX_ID, limit, check_visibility=False
         )
-    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
 
 
 async def account_posts(
@@ -174,14 +197,8 @@ async def account_posts(
         if not allowed:
             return Page(limit=limit)
         if not (exclude_replies or only_media or pinned or tagged) and page.min_id is None and page.since_id is None:
-            # A profile opened or scrolled: the one shape almost every profile read has.
             below = MAX_ID if page.max_id is None else page.max_id
-            params = {"author": account_id, "allowed": list(allowed), "max_id": below, "limit": limit}
-            rows = (await conn.execute(_NEWEST(conn), params)).all()
-            profile = (account_from_row(author), context)
-            ids = [row.id for row in rows]
-            posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile, rows=rows)
-            return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+            return await _newest(conn, services, viewer_id, author, context, allowed, below, limit)
         query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
         if exclude_replies or only_media or pinned:
             query = query.where(statuses.c.in_reply_to_id.is_(None))
