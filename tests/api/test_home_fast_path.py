@@ -233,6 +233,32 @@ async def test_a_followed_accounts_new_post_is_put_into_the_kept_page(
     assert headers.get("link") == fresh.headers.get("link") == page.link
 
 
+async def test_the_authors_own_post_is_put_into_their_kept_page_in_their_own_form(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    author = await _reader_with_posts(client, count=1)  # follows someone, so has a feed
+    await _rendered(client, services, author)
+    account_id = int(author["id"])
+
+    mine = await create_post(client, author["headers"], text="my own")
+
+    # The fan-out puts it into the author's kept page: no rendering, and no read renders
+    # it meanwhile (the post did not make the page unreachable).
+    async def patched() -> pages.CachedPage | None:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found if found is not None and mine["id"].encode() in found.body else None
+
+    await eventually(patched)
+    status, _headers, body, calls = await _through_fast_path(client, author["headers"])
+    assert (status, calls) == (200, 0)
+    kept = orjson.loads(body)
+    # Exactly what rendering it afresh gives its author, ``pinned`` (theirs alone) included.
+    await pages.forget(services, [account_id])
+    fresh = await client.get("/api/v1/timelines/home?limit=20", headers=author["headers"])
+    assert [post["id"] for post in kept] == [post["id"] for post in fresh.json()]
+    assert kept[0] == fresh.json()[0] == {**kept[0], "pinned": False, "favourited": False}
+
+
 async def test_a_private_post_never_enters_the_kept_page_of_a_hashtags_follower(
     client: httpx.AsyncClient, services: Services
 ) -> None:

@@ -71,3 +71,18 @@ async def test_readers_without_a_servable_page_have_their_pages_forgotten(servic
     page = await _kept(services)
     assert page is not None
     assert page.body == b'[{"id":"70"},{"id":"60"}]'
+
+
+async def test_the_author_gets_their_own_form_and_everyone_else_the_common_one(services: Services) -> None:
+    author = READER + 1
+    await _keep(services, [30, 20])
+    slot = await pages.lookup(services, author, pages.DEFAULT_VARIANT)
+    await pages.put(services, slot, pages.Rendered([20], [_entity(20)], _link("default", [20])))
+    own = {author: b'{"id":"25","pinned":false}'}
+    await pages.insert(services, [READER], 25, _entity(25), _link, default_limit=3, own=own)
+    page = await _kept(services)
+    assert page is not None
+    assert page.body == b'[{"id":"30"},{"id":"25"},{"id":"20"}]'
+    authors = (await pages.lookup(services, author, pages.DEFAULT_VARIANT)).cached
+    assert authors is not None
+    assert authors.body == b'[{"id":"25","pinned":false},{"id":"20"}]'

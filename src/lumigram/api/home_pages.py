@@ -8,6 +8,7 @@ worker``) uses it too: it renders the new post's Status once and hands it to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,17 +53,25 @@ async def refresh_home_page(services: Services, viewer_id: int, page_variant: st
     await pages.put(services, slot, rendered)
 
 
-async def put_post_into_home_pages(services: Services, readers: Sequence[int], post_id: int) -> None:
+async def put_post_into_home_pages(
+    services: Services, readers: Sequence[int], post_id: int, author: int | None = None
+) -> None:
     """A post fanned out to ``readers``: into their kept newest pages, rendered once (as
-    anyone but its author sees it: not liked, not bookmarked, by nobody yet)."""
-    found = await hydrate(services, None, [post_id], check_visibility=False)
+    anyone but its author sees it: not liked, not bookmarked, by nobody yet), and into
+    ``author``'s own pages in the form its author sees (their marks, ``pinned``)."""
+    found = await hydrate(services, author, [post_id], check_visibility=False)
     if not found:
-        await pages.forget(services, readers)  # gone already; its deletion follows
+        await pages.forget(services, [*readers, *([author] if author is not None else [])])  # gone already
         return
-    entity = pages.dumps(status_entity(services, found[0], NEUTRAL_VIEWER))
+    item = found[0]
+    own: dict[int, bytes] = {}
+    if author is not None:
+        own[author] = pages.dumps(status_entity(services, item, author))
+        item = dataclasses.replace(item, favourited=False, bookmarked=False, pinned=False)
+    entity = pages.dumps(status_entity(services, item, NEUTRAL_VIEWER))
 
     def link_for(page_variant: str, ids: list[int]) -> str | None:
         limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
         return _home_link(services, _variant_params(page_variant), ids, limit)
 
-    await pages.insert(services, readers, post_id, entity, link_for, STATUSES_DEFAULT_LIMIT)
+    await pages.insert(services, readers, post_id, entity, link_for, STATUSES_DEFAULT_LIMIT, own)

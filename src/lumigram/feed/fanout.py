@@ -25,13 +25,14 @@ log = logging.getLogger(__name__)
 #: Followers read and written per round trip while fanning out.
 BATCH = 1000
 
-#: Puts a post just added to these readers' feeds into their kept pages (see
+#: Puts a post just added to these readers' feeds into their kept pages, and into its
+#: author's own (the last argument), in the form its author sees (see
 #: ``lumigram.feed.pages.insert``); it renders the post, which is the API layer's work.
-PlacePost = Callable[[Services, Sequence[int], int], Awaitable[None]]
+PlacePost = Callable[[Services, Sequence[int], int, int], Awaitable[None]]
 
 
-async def _forget_pages(services: Services, readers: Sequence[int], _post_id: int) -> None:
-    await pages.forget(services, readers)
+async def _forget_pages(services: Services, readers: Sequence[int], _post_id: int, author: int) -> None:
+    await pages.forget(services, [*readers, author])
 
 
 async def _followers_count(services: Services, account_id: int) -> int:
@@ -40,9 +41,8 @@ async def _followers_count(services: Services, account_id: int) -> int:
     return int(count or 0)
 
 
-async def _to_followers(services: Services, author_id: int, post_id: int, place: PlacePost) -> None:
-    """Into the kept feeds of the author's followers a batch at a time; their pages all at
-    the end, so the post is rendered for them once."""
+async def _to_followers(services: Services, author_id: int, post_id: int) -> list[int]:
+    """Into the kept feeds of the author's followers, a batch at a time; those reached."""
     reached: list[int] = []
     after: int | None = None
     while True:
@@ -56,8 +56,7 @@ async def _to_followers(services: Services, author_id: int, post_id: int, place:
         if len(batch) < BATCH:  # the last batch: no query to find there are no more
             break
         after = batch[-1]
-    if reached:
-        await place(services, reached, post_id)
+    return reached
 
 
 async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> None:
@@ -155,13 +154,16 @@ def consumers(services: Services, place_post: PlacePost | None = None) -> list[C
             return
         if payload.get("in_reply_to_id") or payload.get("visibility") == "direct":
             return  # comments and direct messages are not feed items
-        # The author's own pages show the post with its author's marks: rendered when read.
-        await store.add(services, await store.receiving(services, [author_id]), [status_id])
+        await store.add(services, await store.receiving(services, [author_id]), [status_id], forget_pages=False)
         followers = payload_int(payload, "followers_count")
         if followers is None:  # an event from before the count was carried
             followers = await _followers_count(services, author_id)
+        reached: list[int] = []
         if followers <= services.settings.fanout_celebrity_threshold:
-            await _to_followers(services, author_id, status_id, place)
+            reached = await _to_followers(services, author_id, status_id)
+        # The author's own pages too (rendered from the database or the feed, they hold
+        # the post once it is in either), so the post is rendered once for everyone.
+        await place(services, reached, status_id, author_id)
         tag_names = payload_strings(payload, "tags")
         readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
         if readers:

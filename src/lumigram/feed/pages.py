@@ -13,13 +13,14 @@ page only when they still match. ``forget`` replaces a generation, so a page com
 while that happened (even one written after it) is never served again.
 
 What replaces the reader's generation: every feed consumer (through ``store``), and,
-synchronously, the reader's own follows, blocks, mutes, hashtag follows, posts, likes and
-bookmarks. Which posts a page holds is therefore always current. What only changes a
-post's numbers or its author's profile (someone else's like, an edit, a new avatar) is
-refreshed on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds (spread
-a little, so pages built together do not all expire together); a reader who finds it
-older still gets it, and one reader at a time (``claim_refresh``) has it rendered again
-in the background. A page nobody refreshed is dropped after ``PAGE_MAX_AGE`` seconds.
+synchronously, the reader's own follows, blocks, mutes, hashtag follows, edits,
+deletions, likes and bookmarks (their new posts arrive through the fan-out, below).
+Which posts a page holds is therefore always current. What only changes a post's
+numbers or its author's profile (someone else's like, an edit, a new avatar) is
+refreshed on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds
+(spread a little, so pages built together do not all expire together); a reader who
+finds it older still gets it, and one reader at a time (``claim_refresh``) has it
+rendered again in the background. A page nobody refreshed is dropped after ``PAGE_MAX_AGE`` seconds.
 Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one rendering old
 while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
 consistency, as the design allows.
@@ -31,7 +32,8 @@ where each one's JSON starts), and the reader's generation is replaced in the sa
 atomic step, only if it is still the one the pages were stored for (the cache's
 ``swap_many``). A rendering that began before the fan-out therefore still stores a page
 nobody will be served, and a reader whose generation moved meanwhile keeps the plain
-invalidation.
+invalidation. The author's own pages take their post the same way, in its author's form
+(``own``), so posting costs the author no rendering either.
 
 Stored value: a format byte, the generations, the freshness deadline and the rendering
 time (ms), the ``Link`` value, the post ids with each Status's length, then the body.
@@ -43,7 +45,7 @@ import random
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -280,14 +282,23 @@ def limit_of(page_variant: str, default: int) -> int:
 
 
 async def insert(
-    services: Services, readers: Sequence[int], post_id: int, entity: bytes, link_for: LinkFor, default_limit: int
+    services: Services,
+    readers: Sequence[int],
+    post_id: int,
+    entity: bytes,
+    link_for: LinkFor,
+    default_limit: int,
+    own: Mapping[int, bytes] | None = None,
 ) -> None:
     """A post just added to these readers' feeds: put its Status (``entity``, the form any
-    reader but its author sees) into their kept pages, or make the pages unreachable where
-    that cannot be done safely. See the module's documentation."""
-    wanted = list(dict.fromkeys(readers))
+    reader but its author sees; ``own``: the readers who see another form, the author)
+    into their kept pages, or make the pages unreachable where that cannot be done
+    safely. See the module's documentation."""
+    forms = own or {}
+    wanted = list(dict.fromkeys([*readers, *forms]))
     for start in range(0, len(wanted), _INSERT_BATCH):
-        await _insert_batch(services, wanted[start : start + _INSERT_BATCH], post_id, entity, link_for, default_limit)
+        batch = wanted[start : start + _INSERT_BATCH]
+        await _insert_batch(services, batch, post_id, [forms.get(r, entity) for r in batch], link_for, default_limit)
 
 
 #: Readers per round trip (and per script run, which holds Valkey for its duration).
@@ -295,7 +306,12 @@ _INSERT_BATCH = 1000
 
 
 async def _insert_batch(
-    services: Services, wanted: list[int], post_id: int, entity: bytes, link_for: LinkFor, default_limit: int
+    services: Services,
+    wanted: list[int],
+    post_id: int,
+    entities: list[bytes],
+    link_for: LinkFor,
+    default_limit: int,
 ) -> None:
     variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
     per_reader = 1 + len(variants)
@@ -305,7 +321,7 @@ async def _insert_batch(
     now_ms = int(time.time() * 1000)
     swaps: list[Swap] = []
     plain: list[int] = []
-    for n, reader in enumerate(wanted):
+    for n, (reader, entity) in enumerate(zip(wanted, entities, strict=True)):
         own = values[n * per_reader]
         current = _generations(own, celebrities)
         fresh = secrets.token_hex(4).encode()

@@ -316,7 +316,9 @@ async def create_post(
         )
     services.committed()
     await forget_privacy(services, *(row.id for row in media_rows))
-    await forget_pages(services, [account_id], authors=[account_id])  # one's own post shows at once
+    # The profile's kept pages at once; the author's home pages take the post from the
+    # fan-out, in their own form, as their followers' pages do (``lumigram.feed.pages``).
+    await forget_pages(services, (), authors=[account_id])
     if author.followers_count > services.settings.fanout_celebrity_threshold:
         await forget_celebrity_posts(services)  # merged at read time: visible at once
     if cache_key is not None:
