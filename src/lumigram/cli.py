@@ -156,9 +156,13 @@ async def _run_worker(settings: Settings) -> None:
 @app.command()
 def worker() -> None:
     """Consume events from the bus (fan-out, notifications, indexing, e-mail). Run as many as you like."""
+    import uvloop
+
     settings = _settings()
     _configure_logging(settings.log_level)
-    asyncio.run(_run_worker(settings))
+    # The event loop serve runs on too: a worker is mostly socket writes (each statement,
+    # cache command and acknowledgement is one), and uvloop's transports do them in C.
+    uvloop.run(_run_worker(settings))
 
 
 async def _seed(settings: Settings, world: object, force: bool) -> object:
