@@ -16,6 +16,7 @@ from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.api.profile_fast_path import CachedProfilePage
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings, load_settings
+from lumigram.infra import heap
 from lumigram.web import STATIC_DIR
 
 #: Modules that expose a ``router``; order matters only for overlapping paths.
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await active.start_relay()
             if settings.run_inline_worker:
                 await active.start_consumers()
+            heap.settle()  # not for callers' services (tests): they build many apps per process
         try:
             yield
         finally:

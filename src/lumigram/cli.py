@@ -136,6 +136,7 @@ def serve(
 
 async def _run_worker(settings: Settings) -> None:
     from lumigram.bootstrap import build_services
+    from lumigram.infra import heap
 
     services = build_services(settings)
     stop = asyncio.Event()
@@ -147,6 +148,7 @@ async def _run_worker(settings: Settings) -> None:
         # Workers relay too: if every serve process is down, pending events still flow.
         await services.start_relay()
         await services.start_consumers()
+        heap.settle()
         logging.getLogger("lumigram.worker").info("worker started; consuming from %s", settings.bus_url)
         await stop.wait()
     finally:
