@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +28,7 @@ from lumigram.feed.pages import forget as forget_pages
 from lumigram.feed.pages import forget_celebrity_posts
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import (
     accounts,
     blob_deletions,
@@ -90,6 +91,36 @@ def _kind(in_reply_to_id: int | None, visibility: str) -> str:
     return "message" if visibility == "direct" else "post"
 
 
+# The statements every post makes, built once: building one (and its cache key) on each
+# call cost about as much as running it (see ``lumigram.infra.sql``).
+_OWN_MEDIA = Prebuilt(
+    lambda dialect: select(media_attachments).where(
+        among(dialect, media_attachments.c.id, "ids"), media_attachments.c.account_id == bindparam("account")
+    )
+)
+_ATTACH = (
+    update(media_attachments)
+    .where(
+        media_attachments.c.id == bindparam("media"),
+        media_attachments.c.status_id.is_(None) | (media_attachments.c.status_id == bindparam("post")),
+    )
+    .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
+)
+_AUTHOR = select(accounts).where(accounts.c.id == bindparam("id"))
+_COUNT_POST = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("author"))
+    .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=bindparam("now"))
+    .returning(*accounts.c)
+)
+_ACCOUNTS_NAMED = select(accounts.c.id, accounts.c.username).where(
+    accounts.c.username_lower.in_(bindparam("names", expanding=True))
+)
+_INSERT_STATUS = insert(statuses)
+_INSERT_STATUS_TAGS = insert(status_tags)
+_INSERT_MENTIONS = insert(mentions)
+
+
 async def _claimable_media(
     conn: AsyncConnection, account_id: int, media_ids: list[int], status_id: int | None = None
 ) -> list[Any]:
@@ -101,16 +132,8 @@ async def _claimable_media(
         raise _invalid(f"A post may have at most {MAX_MEDIA} photos or videos", "media_ids")
     if not media_ids:
         return []
-    rows = {
-        row.id: row
-        for row in (
-            await conn.execute(
-                select(media_attachments).where(
-                    media_attachments.c.id.in_(media_ids), media_attachments.c.account_id == account_id
-                )
-            )
-        ).all()
-    }
+    params = {"ids": media_ids, "account": account_id}
+    rows = {row.id: row for row in (await conn.execute(_OWN_MEDIA(conn), params)).all()}
     for media_id in media_ids:
         row = rows.get(media_id)
         if row is None:
@@ -149,9 +172,7 @@ async def _mentioned_accounts(conn: AsyncConnection, text: str) -> list[tuple[in
     usernames = captions.mentioned_usernames(text)
     if not usernames:
         return []
-    rows = (
-        await conn.execute(select(accounts.c.id, accounts.c.username).where(accounts.c.username_lower.in_(usernames)))
-    ).all()
+    rows = (await conn.execute(_ACCOUNTS_NAMED, {"names": list(usernames)})).all()
     return [(row.id, row.username) for row in rows]
 
 
@@ -162,29 +183,23 @@ async def _write_tags_and_mentions(
     mentions, as hydration would read them back."""
     found = await _tags(services, conn, found_tags)
     if found:
-        await conn.execute(insert(status_tags), [{"status_id": status_id, "tag_id": t} for t, _ in found])
+        await conn.execute(_INSERT_STATUS_TAGS, [{"status_id": status_id, "tag_id": t} for t, _ in found])
     mentioned = await _mentioned_accounts(conn, text)
     if mentioned:
-        await conn.execute(insert(mentions), [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
+        await conn.execute(_INSERT_MENTIONS, [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
     return [name for _, name in found], [Mention(a, username) for a, username in mentioned]
 
 
 async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], private: bool) -> None:
     for position, row in enumerate(rows):
-        result = await conn.execute(
-            update(media_attachments)
-            .where(
-                media_attachments.c.id == row.id,
-                (media_attachments.c.status_id.is_(None)) | (media_attachments.c.status_id == status_id),
-            )
-            .values(status_id=status_id, position=position, private=private)
-        )
+        params = {"media": row.id, "post": status_id, "at": position, "hidden": private}
+        result = await conn.execute(_ATTACH, params)
         if result.rowcount != 1:  # another post claimed it between our read and this write
             raise _invalid(f"Media {row.id} is already attached to another post", "media_ids")
 
 
 async def _author(conn: AsyncConnection, account_id: int) -> Any:
-    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    row = (await conn.execute(_AUTHOR, {"id": account_id})).first()
     if row is None:
         raise NotFound
     return row
@@ -192,14 +207,7 @@ async def _author(conn: AsyncConnection, account_id: int) -> Any:
 
 async def _count_post(conn: AsyncConnection, account_id: int, now: datetime) -> Any:
     """One more post on the author's grid; the author's row after it."""
-    row = (
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account_id)
-            .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=now)
-            .returning(*accounts.c)
-        )
-    ).first()
+    row = (await conn.execute(_COUNT_POST, {"author": account_id, "now": now})).first()
     if row is None:
         raise NotFound
     return row
@@ -274,20 +282,21 @@ async def create_post(
                 raise NotFound("The post you are replying to was not found")
         media_rows = await _claimable_media(conn, account_id, draft.media_ids)
         await conn.execute(
-            insert(statuses).values(
-                id=status_id,
-                account_id=account_id,
-                in_reply_to_id=parent.id if parent else None,
-                in_reply_to_account_id=parent.account_id if parent else None,
-                text=text,
-                spoiler_text=spoiler,
-                sensitive=bool(draft.sensitive or spoiler),
-                visibility=visibility,
-                language=language,
-                kind=_kind(parent.id if parent else None, visibility),
-                comments_disabled=draft.comments_disabled,
-                created_at=now,
-            )
+            _INSERT_STATUS,
+            {
+                "id": status_id,
+                "account_id": account_id,
+                "in_reply_to_id": parent.id if parent else None,
+                "in_reply_to_account_id": parent.account_id if parent else None,
+                "text": text,
+                "spoiler_text": spoiler,
+                "sensitive": bool(draft.sensitive or spoiler),
+                "visibility": visibility,
+                "language": language,
+                "kind": _kind(parent.id if parent else None, visibility),
+                "comments_disabled": draft.comments_disabled,
+                "created_at": now,
+            },
         )
         private = media_is_private(bool(author.locked), visibility)
         await _attach(conn, status_id, media_rows, private)
