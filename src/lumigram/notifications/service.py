@@ -94,8 +94,8 @@ class Created:
     type: str
 
 
-def _insert(conn: AsyncConnection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+def _insert(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
 
 
 # --- writing -------------------------------------------------------------------------
@@ -153,6 +153,20 @@ async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence
     return found
 
 
+# Built once per dialect: building them on every event cost about as much as running them.
+_MARK_HANDLED = Prebuilt(
+    lambda dialect: _insert(dialect)(processed_events)
+    .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    .returning(processed_events.c.event_id)
+)
+#: A row already there (the same ``dedupe_key``) means this event already notified this recipient.
+_INSERT_NEW = Prebuilt(
+    lambda dialect: _insert(dialect)(notifications)
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(notifications.c.id)
+)
+
+
 async def _group_key(services: Services, recipient: int, type_: str, status_id: int | None, own_id: int) -> str:
     """Mastodon 4.3's grouping: favourites of one post, or follows, made within
     ``MAX_GROUP_SPAN_HOURS`` of the group's first share a key. The group's starting hour
@@ -195,14 +209,8 @@ async def deliver(
         planned.append((own_id, recipient, type_, await _group_key(services, recipient, type_, status_id, own_id)))
     created: list[Created] = []
     async with services.db.begin() as conn:
-        first_time = (
-            await conn.execute(
-                _insert(conn)(processed_events)
-                .values(consumer=f"notifications{part}", event_id=event.id, processed_at=utcnow())
-                .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-                .returning(processed_events.c.event_id)
-            )
-        ).first()
+        marker = {"consumer": f"notifications{part}", "event_id": event.id, "processed_at": utcnow()}
+        first_time = (await conn.execute(_MARK_HANDLED(conn), marker)).first()
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
         known = await _recipients(conn, actor_id, sorted({r for r, _ in pairs}))
@@ -214,28 +222,20 @@ async def deliver(
         if not kept:
             return []
         now = utcnow()
-        statement = (
-            _insert(conn)(notifications)
-            .values(
-                [
-                    {
-                        "id": own_id,
-                        "account_id": recipient,
-                        "from_account_id": actor_id,
-                        "type": type_,
-                        "status_id": status_id,
-                        "group_key": group_key,
-                        "dedupe_key": f"{event.id}:{recipient}:{type_}",
-                        "created_at": now,
-                    }
-                    for own_id, recipient, type_, group_key in kept
-                ]
-            )
-            # A row already there means this event already notified this recipient.
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(notifications.c.id)
-        )
-        inserted = set((await conn.execute(statement)).scalars())
+        rows = [
+            {
+                "id": own_id,
+                "account_id": recipient,
+                "from_account_id": actor_id,
+                "type": type_,
+                "status_id": status_id,
+                "group_key": group_key,
+                "dedupe_key": f"{event.id}:{recipient}:{type_}",
+                "created_at": now,
+            }
+            for own_id, recipient, type_, group_key in kept
+        ]
+        inserted = set((await conn.execute(_INSERT_NEW(conn), rows)).scalars())
         created = [Created(own_id, recipient, type_) for own_id, recipient, type_, _ in kept if own_id in inserted]
         await emit_many(
             conn,
