@@ -72,6 +72,17 @@ async def _rendered(client: httpx.AsyncClient, services: Services, reader: User)
     return rendered
 
 
+async def _kept_page_holding(services: Services, account_id: int, post_id: str) -> pages.CachedPage:
+    """The reader's kept newest page (``limit=20``), once it holds the post."""
+
+    async def holding() -> pages.CachedPage | None:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found if found is not None and post_id.encode() in found.body else None
+
+    page: pages.CachedPage = await eventually(holding)
+    return page
+
+
 async def _answered_fast(client: httpx.AsyncClient, services: Services) -> User:
     """A reader whose newest page is rendered and answered by the fast path."""
     reader = await _reader_with_posts(client, count=1)
@@ -213,11 +224,7 @@ async def test_a_followed_accounts_new_post_is_put_into_the_kept_page(
 
     # The fan-out puts the post into the kept page (nothing else renders it meanwhile:
     # only a read would, and none happens until the page holds the post).
-    async def patched() -> pages.CachedPage | None:
-        found = (await pages.lookup(services, account_id, "20")).cached
-        return found if found is not None and newest["id"].encode() in found.body else None
-
-    page: pages.CachedPage = await eventually(patched)
+    page = await _kept_page_holding(services, account_id, newest["id"])
     status, headers, body, calls = await _through_fast_path(client, reader["headers"])
     assert (status, calls) == (200, 0)
     assert orjson.loads(body)[0]["id"] == newest["id"]
@@ -244,11 +251,7 @@ async def test_the_authors_own_post_is_put_into_their_kept_page_in_their_own_for
 
     # The fan-out puts it into the author's kept page: no rendering, and no read renders
     # it meanwhile (the post did not make the page unreachable).
-    async def patched() -> pages.CachedPage | None:
-        found = (await pages.lookup(services, account_id, "20")).cached
-        return found if found is not None and mine["id"].encode() in found.body else None
-
-    await eventually(patched)
+    await _kept_page_holding(services, account_id, mine["id"])
     status, _headers, body, calls = await _through_fast_path(client, author["headers"])
     assert (status, calls) == (200, 0)
     kept = orjson.loads(body)

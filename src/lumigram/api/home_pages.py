@@ -53,22 +53,17 @@ async def refresh_home_page(services: Services, viewer_id: int, page_variant: st
     await pages.put(services, slot, rendered)
 
 
-async def put_post_into_home_pages(
-    services: Services, readers: Sequence[int], post_id: int, author: int | None = None
-) -> None:
+async def put_post_into_home_pages(services: Services, readers: Sequence[int], post_id: int, author: int) -> None:
     """A post fanned out to ``readers``: into their kept newest pages, rendered once (as
     anyone but its author sees it: not liked, not bookmarked, by nobody yet), and into
     ``author``'s own pages in the form its author sees (their marks, ``pinned``)."""
     found = await hydrate(services, author, [post_id], check_visibility=False)
     if not found:
-        await pages.forget(services, [*readers, *([author] if author is not None else [])])  # gone already
+        await pages.forget(services, [*readers, author])  # gone already; its deletion follows
         return
-    item = found[0]
-    own: dict[int, bytes] = {}
-    if author is not None:
-        own[author] = pages.dumps(status_entity(services, item, author))
-        item = dataclasses.replace(item, favourited=False, bookmarked=False, pinned=False)
-    entity = pages.dumps(status_entity(services, item, NEUTRAL_VIEWER))
+    own = {author: pages.dumps(status_entity(services, found[0], author))}
+    anyones = dataclasses.replace(found[0], favourited=False, bookmarked=False, pinned=False)
+    entity = pages.dumps(status_entity(services, anyones, NEUTRAL_VIEWER))
 
     def link_for(page_variant: str, ids: list[int]) -> str | None:
         limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)

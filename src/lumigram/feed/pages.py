@@ -20,10 +20,10 @@ numbers or its author's profile (someone else's like, an edit, a new avatar) is
 refreshed on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds
 (spread a little, so pages built together do not all expire together); a reader who
 finds it older still gets it, and one reader at a time (``claim_refresh``) has it
-rendered again in the background. A page nobody refreshed is dropped after ``PAGE_MAX_AGE`` seconds.
-Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one rendering old
-while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
-consistency, as the design allows.
+rendered again in the background. A page nobody refreshed is dropped after
+``PAGE_MAX_AGE`` seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds
+plus one rendering old while someone reads the page, and never older than
+``PAGE_MAX_AGE``: eventual consistency, as the design allows.
 
 A new post fanned out to a reader would otherwise cost a whole rendering at their next
 read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the post's

@@ -36,7 +36,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
 
 
-_AUTHOR = Prebuilt(lambda _dialect: select(accounts).where(accounts.c.id == bindparam("id")))
+#: An account's row by id (bound as ``id``); composing a post reads its author with it too.
+ACCOUNT_BY_ID = Prebuilt(lambda _dialect: select(accounts).where(accounts.c.id == bindparam("id")))
 
 
 def _author_with_context(_dialect: str) -> Select[Any]:
@@ -99,7 +100,7 @@ async def _author_and_context(
 ) -> tuple[Any, ViewerContext]:
     """The profile's account row (None if there is none) and the viewer's context towards it."""
     if viewer_id is None or viewer_id == account_id:
-        return (await conn.execute(_AUTHOR(conn), {"id": account_id})).first(), ViewerContext(viewer_id)
+        return (await conn.execute(ACCOUNT_BY_ID(conn), {"id": account_id})).first(), ViewerContext(viewer_id)
     params = {"id": account_id, "viewer": viewer_id, "now": utcnow()}
     row = (await conn.execute(_AUTHOR_WITH_CONTEXT(conn), params)).first()
     if row is None:
@@ -160,7 +161,7 @@ async def tier_posts(services: Services, account_id: int, follower: bool, limit:
     particular (no marks), for ``lumigram.feed.profile_pages``."""
     limit = max(1, min(limit, MAX_LIMIT))
     async with services.db.connect() as conn:
-        author = (await conn.execute(_AUTHOR(conn), {"id": account_id})).first()
+        author = (await conn.execute(ACCOUNT_BY_ID(conn), {"id": account_id})).first()
         if author is None:
             raise NotFound
         tier = ViewerContext(None, following=frozenset({account_id}) if follower else frozenset())

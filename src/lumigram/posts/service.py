@@ -45,6 +45,7 @@ from lumigram.posts import parts
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
+from lumigram.posts.queries import ACCOUNT_BY_ID
 from lumigram.posts.visibility import media_is_private
 from lumigram.uploads.service import MAX_DESCRIPTION
 from lumigram.uploads.service import _record as media_record
@@ -106,7 +107,6 @@ _ATTACH = (
     )
     .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
 )
-_AUTHOR = select(accounts).where(accounts.c.id == bindparam("id"))
 _COUNT_POST = (
     update(accounts)
     .where(accounts.c.id == bindparam("author"))
@@ -199,7 +199,7 @@ async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], privat
 
 
 async def _author(conn: AsyncConnection, account_id: int) -> Any:
-    row = (await conn.execute(_AUTHOR, {"id": account_id})).first()
+    row = (await conn.execute(ACCOUNT_BY_ID(conn), {"id": account_id})).first()
     if row is None:
         raise NotFound
     return row
