@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from lumigram.bootstrap import Services
 from lumigram.posts import parts
 from lumigram.posts.hydrate import hydrate_in
 from tests.factories import create_post, create_user
+from tests.statements import statements_on
 
 User = dict[str, Any]
 
@@ -19,19 +19,8 @@ User = dict[str, Any]
 async def _hydrate_counting(services: Services, viewer_id: int, ids: list[int]) -> tuple[list[Any], list[str]]:
     """Hydrate ``ids`` on a connection of its own, with the SQL statements run on it (the
     engine's other users, such as the in-process consumers, are not counted)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    async with services.db.connect() as conn:
-        sync = conn.sync_connection
-        assert sync is not None
-        event.listen(sync, "before_cursor_execute", record)
-        try:
-            items = await hydrate_in(conn, viewer_id, ids, cache=services.cache)
-        finally:
-            event.remove(sync, "before_cursor_execute", record)
+    async with services.db.connect() as conn, statements_on(conn) as seen:
+        items = await hydrate_in(conn, viewer_id, ids, cache=services.cache)
     return items, seen
 
 

@@ -94,7 +94,7 @@ _CELEBRITIES = Prebuilt(
 async def celebrities_followed(services: Services, conn: AsyncConnection, viewer_id: int) -> list[int]:
     """Followed accounts not fanned out on write (above the threshold)."""
     params = {"viewer": viewer_id, "threshold": services.settings.fanout_celebrity_threshold}
-    return list((await conn.execute(_CELEBRITIES(conn), params)).scalars())
+    return [row[0] for row in await _CELEBRITIES.rows(conn, params)]
 
 
 async def _celebrity_posts(

@@ -424,7 +424,7 @@ async def follower_ids(
     every post's fan-out and stream publisher run it."""
     params = {"account": account_id, "after": after if after is not None else 0, "limit": max(1, limit)}
     async with services.db.connect() as conn:
-        return list((await conn.execute(_FOLLOWERS_AFTER(conn), params)).scalars())
+        return [row[0] for row in await _FOLLOWERS_AFTER.rows(conn, params)]
 
 
 async def following_ids(services: Services, account_id: int) -> list[int]:
@@ -481,7 +481,7 @@ async def shielded_from(services: Services, author_id: int, account_ids: Sequenc
         return set()
     params = {"author": author_id, "ids": wanted, "now": utcnow()}
     async with services.db.connect() as conn:
-        return set((await conn.execute(_SHIELDED(conn), params)).scalars())
+        return {row[0] for row in await _SHIELDED.rows(conn, params)}
 
 
 # --- account lists -------------------------------------------------------------------

@@ -103,7 +103,7 @@ async def _post_audience(
     ``deliver`` drops blocked recipients for every type."""
     params = {"status": status_id, "named": sorted(set(named)), "subscribers": subscribers}
     async with services.db.connect() as conn:
-        rows = (await conn.execute(_POST_AUDIENCE(conn), params)).all()
+        rows = await _POST_AUDIENCE.rows(conn, params)
     found: dict[int, list[int]] = {kind: [] for kind in range(6)}
     for kind, value in rows:
         found[kind].append(value)
@@ -121,7 +121,7 @@ async def _post_audience(
 
 def _post_exists(status_id: int) -> Callable[[AsyncConnection], Awaitable[bool]]:
     async def check(conn: AsyncConnection) -> bool:
-        return bool((await conn.execute(_POST_EXISTS(conn), {"status": status_id})).scalar())
+        return bool((await _POST_EXISTS.rows(conn, {"status": status_id}))[0][0])
 
     return check
 

@@ -141,7 +141,7 @@ async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence
     """What ``deliver`` needs to know of its recipients, in one prebuilt query."""
     found = _Recipients(set(), set(), set())
     params = {"actor": actor_id, "recipients": list(recipients), "now": utcnow()}
-    for kind, account, flag in (await conn.execute(_RECIPIENTS(conn), params)).all():
+    for kind, account, flag in await _RECIPIENTS.rows(conn, params):
         if kind == 0:
             found.silent.add(account)
         elif kind == 1:

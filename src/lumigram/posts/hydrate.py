@@ -104,7 +104,7 @@ async def viewer_marks(
     if viewer_id is None or not post_ids:
         return set(), set(), set()
     found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
-    for kind, status_id in (await conn.execute(_MARKS(conn), {"viewer": viewer_id, "ids": post_ids})).all():
+    for kind, status_id in await _MARKS.rows(conn, {"viewer": viewer_id, "ids": post_ids}):
         found[kind].add(status_id)
     return found
 
@@ -154,7 +154,7 @@ async def relation_and_recent_marks(services: Services, viewer_id: int, author_i
     """``Relation`` in one statement: with a kept profile page, the only one a read needs."""
     params = {"viewer": viewer_id, "author": author_id, "authors": [author_id], "now": utcnow()}
     async with services.db.connect() as conn:
-        related = (await conn.execute(_RELATION_AND_RECENT_MARKS(conn), params)).all()
+        related = await _RELATION_AND_RECENT_MARKS.rows(conn, params)
     liked: set[int] = set()
     saved: set[int] = set()
     covered_from: int | None = None
@@ -209,7 +209,7 @@ async def hydrate_with_context(
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
     deltas, known = await _fetch_cached(cache, wanted)
     if rows is None:
-        rows = (await conn.execute(_POSTS(conn), {"ids": wanted})).all()
+        rows = await _POSTS.rows(conn, {"ids": wanted})
     if not rows:
         return [], ViewerContext(viewer_id)
     posts = {row.id: post_from_row(row) for row in rows}
@@ -229,7 +229,7 @@ async def hydrate_with_context(
     else:
         authors = {
             row.id: account_from_row(row)
-            for row in (await conn.execute(_AUTHORS(conn), {"ids": list(author_ids)})).all()
+            for row in await _AUTHORS.rows(conn, {"ids": list(author_ids)})
         }
         if viewer_id is None:
             context = ViewerContext(None)
@@ -241,7 +241,7 @@ async def hydrate_with_context(
                 "now": utcnow(),
                 "ids": list(posts),
             }
-            related = [(kind, i) for kind, i in (await conn.execute(_CONTEXT_AND_MARKS(conn), params))]
+            related = [(kind, i) for kind, i in await _CONTEXT_AND_MARKS.rows(conn, params)]
             context = context_from_rows(viewer_id, related)
             marks = (set(), set(), set())
             for kind, found_id in related:

@@ -112,11 +112,11 @@ async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None
     status_ids = list(versions)
     params = {"ids": status_ids}
     media: dict[int, list[MediaRecord]] = {}
-    for row in (await conn.execute(_MEDIA(conn), params)).all():
+    for row in await _MEDIA.rows(conn, params):
         media.setdefault(row.status_id, []).append(media_record(row))
     tag_names: dict[int, list[str]] = {}
     mentioned: dict[int, list[Mention]] = {}
-    for kind, status_id, account_id, name, _sort_key in (await conn.execute(_TAGS_AND_MENTIONS(conn), params)).all():
+    for kind, status_id, account_id, name, _sort_key in await _TAGS_AND_MENTIONS.rows(conn, params):
         if kind == 0:
             tag_names.setdefault(status_id, []).append(name)
         else:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Select, bindparam, exists, select
+from sqlalchemy import BigInteger, Select, String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
 from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
 from lumigram.graph.models import MAX_ID, Page, PageRequest
-from lumigram.infra.sql import Prebuilt
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import (
     accounts,
     blocks,
@@ -65,17 +66,21 @@ _AUTHOR_WITH_CONTEXT = Prebuilt(_author_with_context)
 #: A profile's posts of some visibilities below ``max_id``, newest first (whole rows:
 #: hydration then reads no rows of its own).
 _NEWEST = Prebuilt(
-    lambda _dialect: (
+    lambda dialect: (
         select(statuses)
         .where(
             statuses.c.account_id == bindparam("author"),
-            statuses.c.visibility.in_(bindparam("allowed", expanding=True)),
+            among(dialect, statuses.c.visibility, "allowed", String()),
             statuses.c.id < bindparam("max_id"),
         )
         .order_by(statuses.c.id.desc())
         .limit(bindparam("limit"))
     )
 )
+
+
+def _first(rows: Sequence[Any]) -> Any:
+    return rows[0] if rows else None
 
 
 def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
@@ -100,9 +105,9 @@ async def _author_and_context(
 ) -> tuple[Any, ViewerContext]:
     """The profile's account row (None if there is none) and the viewer's context towards it."""
     if viewer_id is None or viewer_id == account_id:
-        return (await conn.execute(ACCOUNT_BY_ID(conn), {"id": account_id})).first(), ViewerContext(viewer_id)
+        return _first(await ACCOUNT_BY_ID.rows(conn, {"id": account_id})), ViewerContext(viewer_id)
     params = {"id": account_id, "viewer": viewer_id, "now": utcnow()}
-    row = (await conn.execute(_AUTHOR_WITH_CONTEXT(conn), params)).first()
+    row = _first(await _AUTHOR_WITH_CONTEXT.rows(conn, params))
     if row is None:
         return None, ViewerContext(viewer_id)
     related = frozenset({account_id})
@@ -142,7 +147,7 @@ async def _newest(
     """The profile's posts of ``allowed`` visibilities below ``max_id``, newest first: the
     one shape almost every profile read has (opened or scrolled)."""
     params = {"author": author.id, "allowed": list(allowed), "max_id": max_id, "limit": limit}
-    rows = (await conn.execute(_NEWEST(conn), params)).all()
+    rows = await _NEWEST.rows(conn, params)
     posts = await hydrate_in(
         conn,
         viewer_id,
@@ -161,7 +166,7 @@ async def tier_posts(services: Services, account_id: int, follower: bool, limit:
     particular (no marks), for ``lumigram.feed.profile_pages``."""
     limit = max(1, min(limit, MAX_LIMIT))
     async with services.db.connect() as conn:
-        author = (await conn.execute(ACCOUNT_BY_ID(conn), {"id": account_id})).first()
+        author = _first(await ACCOUNT_BY_ID.rows(conn, {"id": account_id}))
         if author is None:
             raise NotFound
         tier = ViewerContext(None, following=frozenset({account_id}) if follower else frozenset())

@@ -1,0 +1,44 @@
+"""Counting the SQL statements a piece of code sends on one connection, whichever way it
+sends them: through SQLAlchemy, or (PostgreSQL reads, ``Prebuilt.rows``) through the
+driver itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@asynccontextmanager
+async def statements_on(conn: AsyncConnection) -> AsyncIterator[list[str]]:
+    """The statements sent on ``conn`` inside the block (filled in when the block ends: the
+    driver reports its own a loop turn later)."""
+    through_sqlalchemy: list[str] = []
+    through_driver: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        through_sqlalchemy.append(statement)
+
+    def logged(query: Any) -> None:
+        through_driver.append(query.query)
+
+    sync = conn.sync_connection
+    assert sync is not None
+    driver = (await conn.get_raw_connection()).driver_connection
+    listens_to_driver = conn.dialect.name == "postgresql"
+    found: list[str] = []
+    event.listen(sync, "before_cursor_execute", record)
+    if listens_to_driver:
+        driver.add_query_logger(logged)
+    try:
+        yield found
+    finally:
+        event.remove(sync, "before_cursor_execute", record)
+        if listens_to_driver:
+            await asyncio.sleep(0)  # the driver's logger is called soon, not at once
+            driver.remove_query_logger(logged)
+        found.extend(through_sqlalchemy + through_driver)
