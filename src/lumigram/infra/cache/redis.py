@@ -1,4 +1,5 @@
-"""Redis/Valkey cache for the scaled-out shape (redis-py asyncio with hiredis)."""
+"""Redis/Valkey cache for the scaled-out shape: commands on ``lumigram.infra.cache.resp``'s
+pipelined connection, subscriptions on redis-py's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from lumigram.infra.cache import RateLimitState, Swap
+from lumigram.infra.cache.resp import Arg, RespClient
 
 SUBSCRIBE_TIMEOUT = 5.0
 
@@ -98,37 +100,36 @@ return done
 
 
 class RedisCache:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._redis = client
-        self._swap_many = client.register_script(_SWAP_MANY)
+    """Commands go through ``RespClient`` (one pipelined connection); subscriptions
+    through redis-py, each on a connection of its own."""
+
+    def __init__(self, client: RespClient, pubsub_client: aioredis.Redis) -> None:
+        self._client = client
+        self._redis = pubsub_client
 
     @classmethod
     def from_url(cls, url: str) -> RedisCache:
         if url.startswith("valkey://"):
             url = "redis://" + url.removeprefix("valkey://")
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
-        return cls(client)
+        pubsub_client = aioredis.Redis.from_url(url, socket_connect_timeout=3, health_check_interval=30)
+        return cls(RespClient(url), pubsub_client)
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(key)
-        return None if value is None else _as_bytes(value)
+        value: bytes | None = await self._client.execute("GET", key)
+        return value
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values = await self._redis.mget(list(keys))
-        return [None if v is None else _as_bytes(v) for v in values]
+        values: list[bytes | None] = await self._client.execute("MGET", *keys)
+        return values
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
-        await self._redis.set(key, value, ex=ttl)
+        await self._client.execute(*_set(key, value, ttl))
 
     async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None:
-        if not items:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, value in items.items():
-                pipe.set(key, value, ex=ttl)
-            await pipe.execute()
+        if items:
+            await self._client.batch([_set(key, value, ttl) for key, value in items.items()])
 
     async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
         if not swaps:
@@ -141,61 +142,44 @@ class RedisCache:
             args.append(len(swap.also))
             for value, ttl in swap.also.values():
                 args += [value, max(1, ttl)]
-        done = await self._swap_many(keys=keys, args=args)
+        done = await self._client.script(_SWAP_MANY, keys, args)
         return [bool(int(flag)) for flag in done]
 
     async def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return int(await self._redis.delete(*keys))
+        return int(await self._client.execute("DEL", *keys))
 
     async def exists(self, key: str) -> bool:
-        return bool(await self._redis.exists(key))
+        return bool(await self._client.execute("EXISTS", key))
 
     async def expire(self, key: str, ttl: int) -> None:
-        await self._redis.expire(key, ttl)
+        await self._client.execute("EXPIRE", key, ttl)
 
     async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         if ttl is None:
-            return int(await self._redis.incrby(key, amount))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incrby(key, amount)
-            pipe.expire(key, ttl, nx=True)  # only when created: the window does not slide
-            value, _ = await pipe.execute()
+            return int(await self._client.execute("INCRBY", key, amount))
+        # The expiry only when the key is created: the window does not slide.
+        value, _ = await self._client.batch([("INCRBY", key, amount), ("EXPIRE", key, ttl, "NX")])
         return int(value)
 
     async def zadd(self, key: str, members: Mapping[str, float], cap: int | None = None) -> None:
-        if not members:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, dict(members))
-            if cap is not None:
-                pipe.zremrangebyrank(key, 0, -(cap + 1))
-            await pipe.execute()
+        if members:
+            await self._client.batch(_zadd(key, members, cap))
 
     async def zadd_many(self, entries: Mapping[str, Mapping[str, float]], cap: int | None = None) -> None:
-        if not entries:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key, members in entries.items():
-                if members:
-                    pipe.zadd(key, dict(members))
-                    if cap is not None:
-                        pipe.zremrangebyrank(key, 0, -(cap + 1))
-            await pipe.execute()
+        commands = [command for key, members in entries.items() if members for command in _zadd(key, members, cap)]
+        if commands:
+            await self._client.batch(commands)
 
     async def zrem_many(self, keys: Sequence[str], members: Sequence[str]) -> None:
-        if not keys or not members:
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.zrem(key, *members)
-            await pipe.execute()
+        if keys and members:
+            await self._client.batch([("ZREM", key, *members) for key in keys])
 
     async def zrem(self, key: str, *members: str) -> int:
         if not members:
             return 0
-        return int(await self._redis.zrem(key, *members))
+        return int(await self._client.execute("ZREM", key, *members))
 
     async def zrevrange_by_score(
         self,
@@ -208,32 +192,30 @@ class RedisCache:
     ) -> list[tuple[str, float]]:
         if limit <= 0:
             return []
-        rows: Any = await self._redis.zrevrangebyscore(
+        flat: list[bytes] = await self._client.execute(
+            "ZREVRANGEBYSCORE",
             key,
             _bound(max_score, exclusive_max),
             _bound(min_score, exclusive_min),
-            start=0,
-            num=limit,
-            withscores=True,
+            "WITHSCORES",
+            "LIMIT",
+            0,
+            limit,
         )
-        return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in rows]
+        return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def zcard(self, key: str) -> int:
-        return int(await self._redis.zcard(key))
+        return int(await self._client.execute("ZCARD", key))
 
     async def hit_rate_limit(self, key: str, limit: int, window: int) -> RateLimitState:
         name = f"ratelimit:{key}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, window, nx=True)
-            pipe.ttl(name)
-            count, _, ttl = await pipe.execute()
+        count, _, ttl = await self._client.transaction([("INCR", name), ("EXPIRE", name, window, "NX"), ("TTL", name)])
         count = int(count)
         reset_after = int(ttl) if int(ttl) > 0 else window
         return RateLimitState(count <= limit, limit, max(limit - count, 0), reset_after)
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self._redis.publish(channel, message)
+        await self._client.execute("PUBLISH", channel, message)
 
     async def subscribe(self, *channels: str) -> _RedisSubscription:
         wanted = list(dict.fromkeys(channels))
@@ -261,14 +243,25 @@ class RedisCache:
     async def listened(self, channels: Sequence[str]) -> bool:
         if not channels:
             return False
-        counts = await self._redis.pubsub_numsub(*channels)
-        return any(int(count) > 0 for _, count in counts)
+        flat = await self._client.execute("PUBSUB", "NUMSUB", *channels)
+        return any(int(count) > 0 for count in flat[1::2])
 
     async def flush(self) -> None:
-        await self._redis.flushdb()
+        await self._client.execute("FLUSHDB")
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._client.execute("PING")
 
     async def close(self) -> None:
+        await self._client.close()
         await self._redis.aclose()
+
+
+def _set(key: str, value: bytes, ttl: int | None) -> tuple[Arg, ...]:
+    return ("SET", key, value) if ttl is None else ("SET", key, value, "EX", ttl)
+
+
+def _zadd(key: str, members: Mapping[str, float], cap: int | None) -> list[tuple[Arg, ...]]:
+    """Add the members; then, with a cap, drop all but the ``cap`` highest scored."""
+    add: tuple[Arg, ...] = ("ZADD", key, *(x for member, score in members.items() for x in (score, member)))
+    return [add] if cap is None else [add, ("ZREMRANGEBYRANK", key, 0, -(cap + 1))]
