@@ -141,3 +141,23 @@ async def test_the_database_number_is_selected(client: RespClient, redis_url: st
         assert await client.execute("GET", key) is None
         assert await fifth.execute("GET", key) == b"in five"
         await fifth.execute("DEL", key)
+
+
+def test_a_client_used_by_an_earlier_event_loop_connects_again_in_the_next(redis_url: str) -> None:
+    # The command line runs steps (migrations, checks) on loops of their own before serving.
+    shared = RespClient(redis_url)
+    key = _key("loops")
+
+    async def write() -> None:
+        await shared.execute("SET", key, "first loop")
+
+    async def read_and_clean() -> bytes | None:
+        try:
+            value: bytes | None = await asyncio.wait_for(shared.execute("GET", key), timeout=5)
+            return value
+        finally:
+            await shared.execute("DEL", key)
+            await shared.close()
+
+    asyncio.run(write())
+    assert asyncio.run(read_and_clean()) == b"first loop"

@@ -157,8 +157,19 @@ class _Connection(asyncio.Protocol):
             self._watchdog = self._loop.call_later(self._reply_timeout, self._check_replies)
         return future
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
     def close(self) -> None:
         self._fail(ConnectionError("the Redis client was closed"))
+
+    def forget(self) -> None:
+        """Give the connection up: closed if its loop still runs, else just dropped."""
+        if self._loop.is_closed():
+            self.lost = ConnectionError("the connection's event loop has ended")
+        else:
+            self.close()
 
     def _flush(self) -> None:
         if self._transport is None or not self._outgoing:
@@ -201,6 +212,7 @@ class RespClient:
         self._reply_timeout = reply_timeout
         self._connection: _Connection | None = None
         self._connecting: asyncio.Lock | None = None
+        self._connecting_loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, bytes] = {}
 
     async def execute(self, *args: Arg) -> Any:
@@ -241,7 +253,7 @@ class RespClient:
 
     async def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            self._connection.forget()
             self._connection = None
 
     async def __aenter__(self) -> RespClient:
@@ -252,17 +264,23 @@ class RespClient:
 
     async def _send(self, data: bytes, count: int) -> list[Any]:
         connection = self._connection
-        if connection is None or not connection.usable:
+        if connection is None or not connection.usable or connection.loop is not asyncio.get_running_loop():
             connection = await self._connect()
         return await connection.send(data, count)
 
     async def _connect(self) -> _Connection:
-        if self._connecting is None:
-            self._connecting = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._connecting is None or self._connecting_loop is not loop:
+            # A connection and a lock belong to one event loop; a command run by an
+            # earlier loop (a command-line step before serving) leaves both behind.
+            self._connecting, self._connecting_loop = asyncio.Lock(), loop
         async with self._connecting:
             connection = self._connection
-            if connection is not None and connection.usable:
+            if connection is not None and connection.usable and connection.loop is loop:
                 return connection  # another caller connected meanwhile
+            if connection is not None:
+                self._connection = None
+                connection.forget()
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
                     connection = await self._open()
