@@ -161,3 +161,16 @@ def test_a_client_used_by_an_earlier_event_loop_connects_again_in_the_next(redis
 
     asyncio.run(write())
     assert asyncio.run(read_and_clean()) == b"first loop"
+
+
+def test_the_client_runs_on_uvloop(redis_url: str) -> None:
+    # ``lumigram serve`` and the worker run on uvloop, whose transports are its own classes.
+    import uvloop
+
+    async def round_trip() -> list[object]:
+        async with RespClient(redis_url) as client:
+            key = _key("uvloop")
+            replies = await client.batch([("SET", key, "on uvloop"), ("GET", key), ("DEL", key)])
+            return [await client.execute("PING"), *replies]
+
+    assert uvloop.run(asyncio.wait_for(round_trip(), timeout=5)) == [b"PONG", b"OK", b"on uvloop", 1]
