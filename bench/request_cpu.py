@@ -76,6 +76,7 @@ async def call(
 
 async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     readers, account_ids, _pairs = await feed._make_tokens(stack.env, args.readers, args.seed)
+    import asyncpg
     from redis import Redis
     from sqlalchemy import event
 
@@ -93,6 +94,15 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         statements += 1
 
     event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
+    # Reads sent by the driver itself (``Prebuilt.rows``) pass no SQLAlchemy event;
+    # SQLAlchemy's own statements use the driver's prepared statements, not this method.
+    driver_fetch = asyncpg.Connection.fetch
+
+    async def counted_fetch(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        count()
+        return await driver_fetch(self, *args, **kwargs)
+
+    asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
     assert stack.redis_url is not None
     valkey = Redis.from_url(stack.redis_url)
 
