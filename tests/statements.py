@@ -31,6 +31,10 @@ async def statements_on(conn: AsyncConnection) -> AsyncIterator[list[str]]:
     driver = (await conn.get_raw_connection()).driver_connection
     listens_to_driver = conn.dialect.name == "postgresql"
     found: list[str] = []
+    if listens_to_driver:
+        # The driver looks up the array types the reads bind once per connection, with
+        # queries of its own: have it done before counting, whichever connection this is.
+        await driver.fetchval("SELECT $1::bigint[], $2::varchar[]", [], [])
     event.listen(sync, "before_cursor_execute", record)
     if listens_to_driver:
         driver.add_query_logger(logged)

@@ -98,14 +98,12 @@ async def test_prebuilt_rows_go_to_the_driver_outside_transactions_on_postgresql
         await _add_tags(conn, range(1, 4))
     through_sqlalchemy: list[str] = []
     params = {"ids": [1, 2], "since": utcnow() - timedelta(1)}
-    async with services.db.connect() as conn:
-        await _TAGS_SINCE.rows(conn, params)  # the driver looks up an array type once per connection
-        async with statements_on(conn) as sent:
-            stop = _count_sqlalchemy_statements(conn, through_sqlalchemy)
-            try:
-                assert [row.id for row in await _TAGS_SINCE.rows(conn, params)] == [1, 2]
-            finally:
-                stop()
+    async with services.db.connect() as conn, statements_on(conn) as sent:
+        stop = _count_sqlalchemy_statements(conn, through_sqlalchemy)
+        try:
+            assert [row.id for row in await _TAGS_SINCE.rows(conn, params)] == [1, 2]
+        finally:
+            stop()
     assert len(sent) == 1
     assert len(through_sqlalchemy) == (0 if services.db.is_postgres else 1)
 

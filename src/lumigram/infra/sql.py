@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
@@ -67,6 +68,16 @@ class Row(asyncpg.Record):  # type: ignore[misc]  # the driver ships no types
             raise AttributeError(name) from None
 
 
+def _row_class(statement: ClauseElement) -> type[Row]:
+    """``Row`` with the statement's columns as properties: a name found on the class is
+    read in C, where ``__getattr__`` (called only after a failed lookup) cost about
+    0.5 µs per read, and hydrating a page reads sixteen columns of each of its posts."""
+    columns = getattr(statement, "selected_columns", None)
+    names = [] if columns is None else [name for name in columns.keys() if isinstance(name, str)]  # noqa: SIM118
+    fields = {name: property(itemgetter(name)) for name in names if name.isidentifier() and not hasattr(Row, name)}
+    return type("Row", (Row,), fields)
+
+
 @dataclass(frozen=True, slots=True)
 class _DriverSql:
     """A statement as PostgreSQL's driver takes it: the SQL, and for each ``$n`` the
@@ -75,6 +86,7 @@ class _DriverSql:
     sql: str
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
+    row_class: type[Row]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
@@ -106,7 +118,7 @@ class Prebuilt(Generic[S]):
                 compiled = self._driver_sql or self._compile(conn)
                 try:
                     found: Sequence[Any] = await driver.fetch(
-                        compiled.sql, *compiled.arguments(params), record_class=Row
+                        compiled.sql, *compiled.arguments(params), record_class=compiled.row_class
                     )
                     return found
                 except Exception:
@@ -121,7 +133,7 @@ class Prebuilt(Generic[S]):
         if compiled.positiontup is None or compiled.post_compile_params:
             raise TypeError("only statements with plain (not expanding) parameters can go to the driver")
         defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-        self._driver_sql = _DriverSql(compiled.string, tuple(compiled.positiontup), defaults)
+        self._driver_sql = _DriverSql(compiled.string, tuple(compiled.positiontup), defaults, _row_class(statement))
         return self._driver_sql
 
 
