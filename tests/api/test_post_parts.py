@@ -21,7 +21,7 @@ async def _hydrate_counting(services: Services, viewer_id: int, ids: list[int]) 
     engine's other users, such as the in-process consumers, are not counted)."""
     async with services.db.connect() as conn, statements_on(conn) as seen:
         items = await hydrate_in(conn, viewer_id, ids, cache=services.cache)
-    return items, seen
+    return items, seen.all
 
 
 async def _status(client: httpx.AsyncClient, user: User, status_id: str) -> dict[str, Any]:

@@ -3,11 +3,10 @@ reads, on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,22 +29,11 @@ async def test_one_of_matches_exactly_the_listed_ids(services: Services) -> None
 
 
 async def test_one_of_is_one_statement_whatever_the_count_on_postgresql(services: Services) -> None:
-    statements: set[str] = set()
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.add(statement)
-
-    async with services.db.connect() as conn:
-        sync = conn.sync_connection
-        assert sync is not None
-        event.listen(sync, "before_cursor_execute", record)
-        try:
-            for count in (1, 2, 5, 20):
-                await conn.execute(select(tags.c.id).where(one_of(conn, tags.c.id, range(count))))
-        finally:
-            event.remove(sync, "before_cursor_execute", record)
+    async with services.db.connect() as conn, statements_on(conn) as sent:
+        for count in (1, 2, 5, 20):
+            await conn.execute(select(tags.c.id).where(one_of(conn, tags.c.id, range(count))))
     # PostgreSQL prepares one statement; SQLite expands the list (no prepare round trip).
-    assert len(statements) == (1 if conn.dialect.name == "postgresql" else 4)
+    assert len(set(sent.through_sqlalchemy)) == (1 if conn.dialect.name == "postgresql" else 4)
 
 
 _TAGS_SINCE = Prebuilt(
@@ -62,16 +50,6 @@ async def _add_tags(conn: AsyncConnection, ids: range) -> None:
     await conn.execute(
         insert(tags), [{"id": i, "name": f"t{i}", "name_lower": f"t{i}", "created_at": utcnow()} for i in ids]
     )
-
-
-def _count_sqlalchemy_statements(conn: AsyncConnection, into: list[str]) -> Callable[[], None]:
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        into.append(statement)
-
-    sync = conn.sync_connection
-    assert sync is not None
-    event.listen(sync, "before_cursor_execute", record)
-    return lambda: event.remove(sync, "before_cursor_execute", record)
 
 
 async def test_prebuilt_rows_read_as_sqlalchemy_rows_do(services: Services) -> None:
@@ -96,29 +74,19 @@ async def test_prebuilt_rows_read_as_sqlalchemy_rows_do(services: Services) -> N
 async def test_prebuilt_rows_go_to_the_driver_outside_transactions_on_postgresql(services: Services) -> None:
     async with services.db.begin() as conn:
         await _add_tags(conn, range(1, 4))
-    through_sqlalchemy: list[str] = []
     params = {"ids": [1, 2], "since": utcnow() - timedelta(1)}
     async with services.db.connect() as conn, statements_on(conn) as sent:
-        stop = _count_sqlalchemy_statements(conn, through_sqlalchemy)
-        try:
-            assert [row.id for row in await _TAGS_SINCE.rows(conn, params)] == [1, 2]
-        finally:
-            stop()
-    assert len(sent) == 1
-    assert len(through_sqlalchemy) == (0 if services.db.is_postgres else 1)
+        assert [row.id for row in await _TAGS_SINCE.rows(conn, params)] == [1, 2]
+    assert len(sent.all) == 1
+    assert len(sent.through_sqlalchemy) == (0 if services.db.is_postgres else 1)
 
 
 async def test_prebuilt_rows_inside_a_transaction_see_its_writes(services: Services) -> None:
-    statements: list[str] = []
-    async with services.db.begin() as conn:
-        stop = _count_sqlalchemy_statements(conn, statements)
-        try:
-            await _add_tags(conn, range(1, 3))
-            rows = await _TAGS_SINCE.rows(conn, {"ids": [1, 2], "since": utcnow() - timedelta(1)})
-        finally:
-            stop()
+    async with services.db.begin() as conn, statements_on(conn) as sent:
+        await _add_tags(conn, range(1, 3))
+        rows = await _TAGS_SINCE.rows(conn, {"ids": [1, 2], "since": utcnow() - timedelta(1)})
     assert [row.id for row in rows] == [1, 2]
-    assert len(statements) == 2  # the insert and the read, both in the transaction
+    assert len(sent.through_sqlalchemy) == 2  # the insert and the read, both in the transaction
 
 
 async def test_prebuilt_rows_on_a_dropped_connection_fail_as_sqlalchemy_does(services: Services) -> None:

@@ -127,6 +127,11 @@ class Prebuilt(Generic[S]):
                     log.debug("driver read failed; retrying through SQLAlchemy", exc_info=True)
         return (await conn.execute(self(conn), params)).all()
 
+    async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any:
+        """The first row ``rows`` reads, or None."""
+        found = await self.rows(conn, params)
+        return found[0] if found else None
+
     def _compile(self, conn: AsyncConnection) -> _DriverSql:
         statement: ClauseElement = cast(ClauseElement, self(conn))
         compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))

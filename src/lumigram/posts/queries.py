@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -79,10 +78,6 @@ _NEWEST = Prebuilt(
 )
 
 
-def _first(rows: Sequence[Any]) -> Any:
-    return rows[0] if rows else None
-
-
 def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
     """Apply max_id/since_id/min_id; True in the second place when rows come oldest first
     (min_id walks forwards) and must be reversed."""
@@ -105,9 +100,9 @@ async def _author_and_context(
 ) -> tuple[Any, ViewerContext]:
     """The profile's account row (None if there is none) and the viewer's context towards it."""
     if viewer_id is None or viewer_id == account_id:
-        return _first(await ACCOUNT_BY_ID.rows(conn, {"id": account_id})), ViewerContext(viewer_id)
+        return await ACCOUNT_BY_ID.first(conn, {"id": account_id}), ViewerContext(viewer_id)
     params = {"id": account_id, "viewer": viewer_id, "now": utcnow()}
-    row = _first(await _AUTHOR_WITH_CONTEXT.rows(conn, params))
+    row = await _AUTHOR_WITH_CONTEXT.first(conn, params)
     if row is None:
         return None, ViewerContext(viewer_id)
     related = frozenset({account_id})
@@ -166,7 +161,7 @@ async def tier_posts(services: Services, account_id: int, follower: bool, limit:
     particular (no marks), for ``lumigram.feed.profile_pages``."""
     limit = max(1, min(limit, MAX_LIMIT))
     async with services.db.connect() as conn:
-        author = _first(await ACCOUNT_BY_ID.rows(conn, {"id": account_id}))
+        author = await ACCOUNT_BY_ID.first(conn, {"id": account_id})
         if author is None:
             raise NotFound
         tier = ViewerContext(None, following=frozenset({account_id}) if follower else frozenset())

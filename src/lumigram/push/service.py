@@ -300,7 +300,7 @@ async def has_subscriptions(services: Services, account_id: int) -> bool:
     """Whether the account has any push subscription (most have none: one indexed probe
     then spares loading the notification)."""
     async with services.db.connect() as conn:
-        return bool(await _ANY_SUBSCRIPTION.rows(conn, {"account": account_id}))
+        return await _ANY_SUBSCRIPTION.first(conn, {"account": account_id}) is not None
 
 
 async def load_notification(services: Services, notification_id: int) -> PushNotification | None:

@@ -28,10 +28,6 @@ def _bound(score: float, exclusive: bool) -> str:
     return f"({text}" if exclusive else text
 
 
-def _as_bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
 def _message(raw: dict[str, Any]) -> tuple[str, bytes]:
     channel = raw["channel"]
     return (channel.decode() if isinstance(channel, bytes) else str(channel)), bytes(raw["data"])

@@ -14,7 +14,8 @@ between) and scripts. Subscriptions keep a connection of their own in redis-py.
 Failures are redis-py's exceptions, so callers and the API's error mapping treat them
 alike: a refused or lost connection is ``ConnectionError`` (every command waiting on it
 fails, and the next command connects again); a reply that does not come within
-``REPLY_TIMEOUT`` drops the connection the same way; an error reply is ``ResponseError``.
+``REPLY_TIMEOUT`` drops the connection the same way, as redis-py's ``TimeoutError``; an
+error reply is ``ResponseError``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import hiredis
-from redis.exceptions import ConnectionError, InvalidResponse, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, InvalidResponse, ResponseError
+from redis.exceptions import TimeoutError as ReplyTimeout
 
 #: Seconds to open a connection (and sign in) before the command fails.
 CONNECT_TIMEOUT = 3.0
@@ -184,7 +186,7 @@ class _Connection(asyncio.Protocol):
             return
         waited = time.monotonic() - self._waiting[0].since
         if waited >= self._reply_timeout:
-            self._fail(TimeoutError(f"no reply from Redis in {self._reply_timeout:g} s"))
+            self._fail(ReplyTimeout(f"no reply from Redis in {self._reply_timeout:g} s"))
         else:
             self._watchdog = self._loop.call_later(self._reply_timeout - waited, self._check_replies)
 
@@ -284,7 +286,7 @@ class RespClient:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
                     connection = await self._open()
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:  # the built-in one, from asyncio.timeout
                 raise ConnectionError(
                     f"cannot reach Redis at {self.address.host}:{self.address.port}: {exc or 'timed out'}"
                 ) from exc
