@@ -1,8 +1,10 @@
 """Making, reading and dismissing notifications.
 
 Writing: a consumer of a domain event (a like, a post, a follow) calls ``deliver`` with
-the recipients it worked out. One transaction inserts each notification and its
-``notification.created`` outbox event. The row's ``dedupe_key`` is derived from the
+the recipients it worked out. One transaction inserts each notification and, for a
+recipient with a push subscription, its ``notification.created`` outbox event (what the
+Web Push consumer sends; nothing else listens to it, and most people have no
+subscription, so the others cost no event, relay or delivery). The row's ``dedupe_key`` is derived from the
 causing event, the recipient and the type, and the insert ignores a clash, so an event
 delivered twice notifies once; the same transaction records the event as handled, so a
 redelivery after a dismissal does not bring the notification back either. Nobody is
@@ -247,13 +249,14 @@ async def deliver(
                         "notification_id": str(item.id),
                         "account_id": str(item.account_id),
                         "type": item.type,
-                        # Whether the recipient had a push subscription: most have none,
-                        # and the push consumer then spares itself a query.
-                        "push": item.account_id in known.pushable,
+                        # Only recipients with a push subscription get an event; the key
+                        # stays for consumers that still see events from before that.
+                        "push": True,
                     },
                     shard_of(item.account_id),
                 )
                 for item in created
+                if item.account_id in known.pushable
             ],
         )
     if created:
