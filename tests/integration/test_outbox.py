@@ -34,6 +34,19 @@ class CrashAfter:
         self.allowed -= 1
 
 
+class RefusesOne:
+    """A bus that cannot take one event (an error, not a crash) and takes the others."""
+
+    def __init__(self, bus: EventBus, refused: int) -> None:
+        self.bus = bus
+        self.refused = refused
+
+    async def publish(self, event: Event) -> None:
+        if event.id == self.refused:
+            raise ConnectionError("the bus is unreachable")
+        await self.bus.publish(event)
+
+
 async def _effects(services: Services) -> Counter[int]:
     async with services.db.connect() as conn:
         rows = await conn.execute(text("SELECT event_id FROM test_effects"))
@@ -82,6 +95,24 @@ async def test_events_survive_a_relay_that_dies_between_publish_and_stamp(servic
     effects = await _effects(services)
     assert effects == Counter(dict.fromkeys(made, 1))
     assert await restarted.relay_pending() == 0
+
+
+async def test_a_failed_publish_stops_the_batch_and_is_counted(services: Services) -> None:
+    await services.relay.stop()
+    await _start_recording_consumer(services, "recorder")
+    made = await _emit_events(services, 6)
+
+    refusing = OutboxRelay(services.db, RefusesOne(services.bus, made[3]), batch_size=50)  # type: ignore[arg-type]
+    assert await refusing.relay_pending() == 3  # in order: nothing after the refused one goes out
+    async with services.db.connect() as conn:
+        found = await conn.execute(select(outbox.c.id, outbox.c.published_at, outbox.c.attempts))
+        rows = {row.id: row for row in found}
+    assert [rows[i].published_at is not None for i in made] == [True, True, True, False, False, False]
+    assert [rows[i].attempts for i in made] == [0, 0, 0, 1, 0, 0]
+
+    assert await OutboxRelay(services.db, services.bus, batch_size=50).relay_pending() == 3
+    await eventually(lambda: _all_seen(services, made))
+    assert await _effects(services) == Counter(dict.fromkeys(made, 1))
 
 
 async def _all_seen(services: Services, made: list[int]) -> bool:

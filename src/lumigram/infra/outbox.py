@@ -17,13 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.ids import IdGenerator
 from lumigram.infra.bus import Event, EventBus
 from lumigram.infra.database import Database
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import outbox, processed_events, utcnow
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,32 @@ log = logging.getLogger(__name__)
 
 #: Built once: building a statement costs about as much as running it (``lumigram.infra.sql``).
 _INSERT = insert(outbox)
+_MARK_PROCESSED = insert(processed_events)
+
+
+def _pending(dialect: str) -> Select[Any]:
+    query = (
+        select(outbox.c.id, outbox.c.type, outbox.c.payload)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(bindparam("batch"))
+    )
+    if dialect == "postgresql":
+        # Hold the rows locked while publishing, so several relays (one per serve
+        # process) share the table without publishing the same rows side by side.
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def _published(dialect: str) -> Update:
+    return update(outbox).where(among(dialect, outbox.c.id, "ids")).values(published_at=bindparam("now"))
+
+
+_PENDING = Prebuilt(_pending)
+_PUBLISHED = Prebuilt(_published)
+_FAILED = Prebuilt(
+    lambda _dialect: update(outbox).where(outbox.c.id == bindparam("failed")).values(attempts=outbox.c.attempts + 1)
+)
 
 
 async def emit(
@@ -71,7 +98,7 @@ async def run_once(
     try:
         async with db.begin() as conn:
             await conn.execute(
-                insert(processed_events).values(consumer=consumer, event_id=event.id, processed_at=utcnow())
+                _MARK_PROCESSED, {"consumer": consumer, "event_id": event.id, "processed_at": utcnow()}
             )
             await effect(conn)
     except IntegrityError:
@@ -105,20 +132,17 @@ class OutboxRelay:
 
     async def _relay_batch(self) -> tuple[int, bool]:
         """Relay up to one batch; returns (published, nothing-more-to-do-now)."""
-        query = select(outbox.c.id, outbox.c.type, outbox.c.payload).where(outbox.c.published_at.is_(None))
-        query = query.order_by(outbox.c.id).limit(self._batch_size)
+        batch = {"batch": self._batch_size}
         if self._db.is_postgres:
-            # Hold the rows locked while publishing, so several relays (one per serve
-            # process) share the table without publishing the same rows side by side.
             async with self._db.begin() as conn:
-                rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+                rows = (await conn.execute(_PENDING(conn), batch)).all()
                 done, failed = await self._publish(rows)
                 await self._stamp(conn, done, failed)
         else:
             # SQLite has one writer; a read transaction held across publishing could not
             # be upgraded once a consumer had written, so read, publish, then stamp.
             async with self._db.connect() as conn:
-                rows = (await conn.execute(query)).all()
+                rows = (await conn.execute(_PENDING(conn), batch)).all()
             done, failed = await self._publish(rows)
             async with self._db.begin() as conn:
                 await self._stamp(conn, done, failed)
@@ -141,9 +165,9 @@ class OutboxRelay:
     @staticmethod
     async def _stamp(conn: AsyncConnection, done: list[int], failed: int | None) -> None:
         if done:
-            await conn.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=utcnow()))
+            await conn.execute(_PUBLISHED(conn), {"ids": done, "now": utcnow()})
         if failed is not None:
-            await conn.execute(update(outbox).where(outbox.c.id == failed).values(attempts=outbox.c.attempts + 1))
+            await conn.execute(_FAILED(conn), {"failed": failed})
 
     async def run(self) -> None:
         """Relay forever: on every kick, and every ``poll_interval`` seconds as a sweep."""
