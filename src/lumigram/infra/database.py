@@ -7,6 +7,7 @@ run by ``Database.migrate`` (and ``lumigram migrate``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from lumigram.infra.sql import driver_error
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -68,8 +71,38 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction, committed on success."""
-        async with self.engine.begin() as conn:
-            yield conn
+        if not self.is_postgres:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        # On PostgreSQL the driver holds the transaction, on a connection SQLAlchemy sees
+        # as autocommit: its statements run inside it as before, and prebuilt reads
+        # (``lumigram.infra.sql.Prebuilt.rows``) can go to the driver directly, which
+        # they could not while SQLAlchemy began its transaction lazily, at its first
+        # statement.
+        async with self._reads.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            transaction = driver.transaction()
+            try:
+                await transaction.start()
+            except Exception as error:
+                raise driver_error(conn, error, "BEGIN") from error
+            try:
+                yield conn
+            except BaseException:
+                # Also when cancelled; if the rollback cannot run (a statement was cut
+                # off mid-way), the check below throws the connection away.
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
+                raise
+            else:
+                try:
+                    await transaction.commit()
+                except Exception as error:
+                    raise driver_error(conn, error, "COMMIT") from error
+            finally:
+                if driver.is_closed() or driver.is_in_transaction():
+                    await conn.invalidate()  # never back in the pool inside a transaction
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:

@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.ids import IdGenerator
 from lumigram.infra.bus import Event, EventBus
 from lumigram.infra.database import Database
-from lumigram.infra.sql import Prebuilt, among
+from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import outbox, processed_events, utcnow
 
 log = logging.getLogger(__name__)
 
 
 #: Built once: building a statement costs about as much as running it (``lumigram.infra.sql``).
-_INSERT = insert(outbox)
+_INSERT = Prebuilt(lambda _dialect: insert_columns(outbox, ("id", "type", "payload", "created_at")))
 _MARK_PROCESSED = insert(processed_events)
 
 
@@ -66,7 +66,7 @@ async def emit(
     """Record ``type_`` in the outbox as part of ``conn``'s open transaction."""
     event = Event(id=ids.next_id(shard), type=type_, payload=payload)
     row = {"id": event.id, "type": event.type, "payload": orjson.dumps(payload).decode(), "created_at": utcnow()}
-    await conn.execute(_INSERT, row)
+    await _INSERT.execute(conn, row)
     return event
 
 
@@ -77,8 +77,8 @@ async def emit_many(
     made = [Event(id=ids.next_id(shard), type=type_, payload=payload) for type_, payload, shard in events]
     if made:
         now = utcnow()
-        await conn.execute(
-            _INSERT,
+        await _INSERT.execute(
+            conn,
             [
                 {"id": e.id, "type": e.type, "payload": orjson.dumps(e.payload).decode(), "created_at": now}
                 for e in made
@@ -135,7 +135,7 @@ class OutboxRelay:
         batch = {"batch": self._batch_size}
         if self._db.is_postgres:
             async with self._db.begin() as conn:
-                rows = (await conn.execute(_PENDING(conn), batch)).all()
+                rows = await _PENDING.rows(conn, batch)
                 done, failed = await self._publish(rows)
                 await self._stamp(conn, done, failed)
         else:
@@ -165,9 +165,9 @@ class OutboxRelay:
     @staticmethod
     async def _stamp(conn: AsyncConnection, done: list[int], failed: int | None) -> None:
         if done:
-            await conn.execute(_PUBLISHED(conn), {"ids": done, "now": utcnow()})
+            await _PUBLISHED.execute(conn, {"ids": done, "now": utcnow()})
         if failed is not None:
-            await conn.execute(_FAILED(conn), {"failed": failed})
+            await _FAILED.execute(conn, {"failed": failed})
 
     async def run(self) -> None:
         """Relay forever: on every kick, and every ``poll_interval`` seconds as a sweep."""

@@ -8,9 +8,10 @@ per dialect (``Prebuilt``) with named parameters, and executed with the values.
 Executing one is not free either: SQLAlchemy's execution context, its greenlet hop and
 its result rows cost about 0.1 ms of CPU per statement on PostgreSQL, against 0.035 ms
 for the same prepared statement sent by asyncpg itself. ``Prebuilt.rows`` therefore
-sends a read that runs outside any transaction (``Database.connect``) straight through
-the pooled connection's driver, with the SQL SQLAlchemy compiled for it once; anything
-else, and SQLite always, goes through SQLAlchemy.
+sends a read straight through the pooled connection's driver, with the SQL SQLAlchemy
+compiled for it once, on PostgreSQL: outside a transaction (``Database.connect``) and
+inside one, which the driver holds (``Database.begin``). Other statements, and SQLite
+always, go through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from operator import itemgetter
 from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
-from sqlalchemy import BigInteger, ClauseElement, ColumnElement, Executable, any_, bindparam
+from sqlalchemy import BigInteger, ClauseElement, ColumnElement, Executable, Insert, Table, any_, bindparam, insert
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
@@ -57,6 +59,13 @@ def among(
     return column.in_(bindparam(name, expanding=True))
 
 
+def insert_columns(table: Table, columns: Sequence[str]) -> Insert:
+    """``insert(table)`` writing exactly ``columns``, each from the parameter of its name:
+    what ``Prebuilt.execute`` sends (a bare ``insert(table)`` takes its columns from each
+    call's parameters, which only SQLAlchemy does)."""
+    return insert(table).values({name: bindparam(name) for name in columns})
+
+
 class Row(asyncpg.Record):  # type: ignore[misc]  # the driver ships no types
     """A driver's row read by name as SQLAlchemy's rows are (``row.id``), by position and
     by unpacking."""
@@ -72,7 +81,7 @@ def _row_class(statement: ClauseElement) -> type[Row]:
     """``Row`` with the statement's columns as properties: a name found on the class is
     read in C, where ``__getattr__`` (called only after a failed lookup) cost about
     0.5 µs per read, and hydrating a page reads sixteen columns of each of its posts."""
-    columns = getattr(statement, "selected_columns", None)
+    columns = getattr(statement, "exported_columns", None)  # a select's, or what a write returns
     names = [] if columns is None else [name for name in columns.keys() if isinstance(name, str)]  # noqa: SIM118
     fields = {name: property(itemgetter(name)) for name in names if name.isidentifier() and not hasattr(Row, name)}
     return type("Row", (Row,), fields)
@@ -87,6 +96,8 @@ class _DriverSql:
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     row_class: type[Row]
+    #: A select: safe to send again when the driver failed outside a transaction.
+    reads_only: bool
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
@@ -121,11 +132,36 @@ class Prebuilt(Generic[S]):
                         compiled.sql, *compiled.arguments(params), record_class=compiled.row_class
                     )
                     return found
-                except Exception:
-                    # A read is safe to send again: SQLAlchemy does, and if the connection is
-                    # gone, says so in its own exceptions and takes it out of the pool.
+                except Exception as error:
+                    if driver.is_in_transaction() or not compiled.reads_only:
+                        # The transaction is aborted now (or a write may have been done):
+                        # said as SQLAlchemy says it, not sent again.
+                        raise driver_error(conn, error, compiled.sql) from error
+                    # A read on its own is safe to send again: SQLAlchemy does, and if the
+                    # connection is gone, says so in its own exceptions and takes it out
+                    # of the pool.
                     log.debug("driver read failed; retrying through SQLAlchemy", exc_info=True)
         return (await conn.execute(self(conn), params)).all()
+
+    async def execute(self, conn: AsyncConnection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """Run a write that reads nothing back, with one set of parameters or a list of
+        them (``executemany``): by the driver inside ``Database.begin``'s transaction on
+        PostgreSQL, else through SQLAlchemy. Statements for the driver name every column
+        they write (``insert(table).values(column=bindparam(...))``): SQLAlchemy is not
+        there to fill in the ones a caller leaves out."""
+        if conn.dialect.name == "postgresql":
+            driver = _autocommit_driver(conn)
+            if driver is not None and driver.is_in_transaction():
+                compiled = self._driver_sql or self._compile(conn)
+                try:
+                    if isinstance(params, Mapping):
+                        await driver.execute(compiled.sql, *compiled.arguments(params))
+                    else:
+                        await driver.executemany(compiled.sql, [compiled.arguments(one) for one in params])
+                except Exception as error:
+                    raise driver_error(conn, error, compiled.sql) from error
+                return
+        await conn.execute(self(conn), params)
 
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any:
         """The first row ``rows`` reads, or None."""
@@ -138,13 +174,37 @@ class Prebuilt(Generic[S]):
         if compiled.positiontup is None or compiled.post_compile_params:
             raise TypeError("only statements with plain (not expanding) parameters can go to the driver")
         defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-        self._driver_sql = _DriverSql(compiled.string, tuple(compiled.positiontup), defaults, _row_class(statement))
+        reads_only = not (compiled.isinsert or compiled.isupdate or compiled.isdelete)
+        self._driver_sql = _DriverSql(
+            compiled.string, tuple(compiled.positiontup), defaults, _row_class(statement), reads_only
+        )
         return self._driver_sql
 
 
+def driver_error(conn: AsyncConnection, error: Exception, statement: str) -> Exception:
+    """``error``, raised by the driver under ``conn``, as SQLAlchemy would have raised it
+    (``IntegrityError`` for a unique violation, ``DBAPIError`` for a lost connection), so
+    callers catch one family of exceptions whichever way a statement went."""
+    dbapi_base = conn.dialect.loaded_dbapi.Error
+    try:
+        adapted = conn.sync_connection.connection.dbapi_connection if conn.sync_connection is not None else None
+    except Exception:  # invalidated meanwhile
+        adapted = None
+    if isinstance(error, DBAPIError) or adapted is None:
+        return error
+    try:
+        adapted._handle_exception(error)  # raises the error in DBAPI terms
+    except Exception as translated:
+        if isinstance(translated, dbapi_base):
+            wrapped = DBAPIError.instance(statement, None, translated, dbapi_base, dialect=conn.dialect)
+            return cast(Exception, wrapped)
+    return error  # not a database error (an OSError, say): as it came
+
+
 def _autocommit_driver(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` when statements on it run on their own
-    (no transaction SQLAlchemy would begin lazily around them), else None."""
+    """The asyncpg connection under ``conn`` when SQLAlchemy's statements on it run as
+    the driver runs them (no transaction SQLAlchemy would begin lazily around them: on
+    their own, or in the driver's transaction of ``Database.begin``), else None."""
     try:
         pooled = conn.sync_connection.connection if conn.sync_connection is not None else None
     except Exception:  # closed or invalidated: SQLAlchemy's own path reports it

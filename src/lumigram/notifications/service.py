@@ -158,6 +158,7 @@ async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence
 # Built once per dialect: building them on every event cost about as much as running them.
 _MARK_HANDLED = Prebuilt(
     lambda dialect: _insert(dialect)(processed_events)
+    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"), processed_at=bindparam("processed_at"))
     .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     .returning(processed_events.c.event_id)
 )
@@ -212,7 +213,7 @@ async def deliver(
     created: list[Created] = []
     async with services.db.begin() as conn:
         marker = {"consumer": f"notifications{part}", "event_id": event.id, "processed_at": utcnow()}
-        first_time = (await conn.execute(_MARK_HANDLED(conn), marker)).first()
+        first_time = await _MARK_HANDLED.first(conn, marker)
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
         known = await _recipients(conn, actor_id, sorted({r for r, _ in pairs}))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import String, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,7 @@ from lumigram.feed.pages import forget as forget_pages
 from lumigram.feed.pages import forget_celebrity_posts
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
-from lumigram.infra.sql import Prebuilt, among
+from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import (
     accounts,
     blob_deletions,
@@ -99,26 +99,48 @@ _OWN_MEDIA = Prebuilt(
         among(dialect, media_attachments.c.id, "ids"), media_attachments.c.account_id == bindparam("account")
     )
 )
-_ATTACH = (
-    update(media_attachments)
+#: Returns the row it claimed: none when another post claimed it first.
+_ATTACH = Prebuilt(
+    lambda _dialect: update(media_attachments)
     .where(
         media_attachments.c.id == bindparam("media"),
         media_attachments.c.status_id.is_(None) | (media_attachments.c.status_id == bindparam("post")),
     )
     .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
+    .returning(media_attachments.c.id)
 )
-_COUNT_POST = (
-    update(accounts)
+_COUNT_POST = Prebuilt(
+    lambda _dialect: update(accounts)
     .where(accounts.c.id == bindparam("author"))
     .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=bindparam("now"))
     .returning(*accounts.c)
 )
-_ACCOUNTS_NAMED = select(accounts.c.id, accounts.c.username).where(
-    accounts.c.username_lower.in_(bindparam("names", expanding=True))
+_ACCOUNTS_NAMED = Prebuilt(
+    lambda dialect: select(accounts.c.id, accounts.c.username).where(
+        among(dialect, accounts.c.username_lower, "names", String())
+    )
 )
-_INSERT_STATUS = insert(statuses)
-_INSERT_STATUS_TAGS = insert(status_tags)
-_INSERT_MENTIONS = insert(mentions)
+_INSERT_STATUS = Prebuilt(
+    lambda _dialect: insert_columns(
+        statuses,
+        (
+            "id",
+            "account_id",
+            "in_reply_to_id",
+            "in_reply_to_account_id",
+            "text",
+            "spoiler_text",
+            "sensitive",
+            "visibility",
+            "language",
+            "kind",
+            "comments_disabled",
+            "created_at",
+        ),
+    )
+)
+_INSERT_STATUS_TAGS = Prebuilt(lambda _dialect: insert_columns(status_tags, ("status_id", "tag_id")))
+_INSERT_MENTIONS = Prebuilt(lambda _dialect: insert_columns(mentions, ("status_id", "account_id")))
 
 
 async def _claimable_media(
@@ -133,7 +155,7 @@ async def _claimable_media(
     if not media_ids:
         return []
     params = {"ids": media_ids, "account": account_id}
-    rows = {row.id: row for row in (await conn.execute(_OWN_MEDIA(conn), params)).all()}
+    rows = {row.id: row for row in await _OWN_MEDIA.rows(conn, params)}
     for media_id in media_ids:
         row = rows.get(media_id)
         if row is None:
@@ -172,7 +194,7 @@ async def _mentioned_accounts(conn: AsyncConnection, text: str) -> list[tuple[in
     usernames = captions.mentioned_usernames(text)
     if not usernames:
         return []
-    rows = (await conn.execute(_ACCOUNTS_NAMED, {"names": list(usernames)})).all()
+    rows = await _ACCOUNTS_NAMED.rows(conn, {"names": list(usernames)})
     return [(row.id, row.username) for row in rows]
 
 
@@ -183,18 +205,17 @@ async def _write_tags_and_mentions(
     mentions, as hydration would read them back."""
     found = await _tags(services, conn, found_tags)
     if found:
-        await conn.execute(_INSERT_STATUS_TAGS, [{"status_id": status_id, "tag_id": t} for t, _ in found])
+        await _INSERT_STATUS_TAGS.execute(conn, [{"status_id": status_id, "tag_id": t} for t, _ in found])
     mentioned = await _mentioned_accounts(conn, text)
     if mentioned:
-        await conn.execute(_INSERT_MENTIONS, [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
+        await _INSERT_MENTIONS.execute(conn, [{"status_id": status_id, "account_id": a} for a, _ in mentioned])
     return [name for _, name in found], [Mention(a, username) for a, username in mentioned]
 
 
 async def _attach(conn: AsyncConnection, status_id: int, rows: list[Any], private: bool) -> None:
     for position, row in enumerate(rows):
         params = {"media": row.id, "post": status_id, "at": position, "hidden": private}
-        result = await conn.execute(_ATTACH, params)
-        if result.rowcount != 1:  # another post claimed it between our read and this write
+        if not await _ATTACH.rows(conn, params):  # another post claimed it between our read and this write
             raise _invalid(f"Media {row.id} is already attached to another post", "media_ids")
 
 
@@ -207,7 +228,7 @@ async def _author(conn: AsyncConnection, account_id: int) -> Any:
 
 async def _count_post(conn: AsyncConnection, account_id: int, now: datetime) -> Any:
     """One more post on the author's grid; the author's row after it."""
-    row = (await conn.execute(_COUNT_POST, {"author": account_id, "now": now})).first()
+    row = await _COUNT_POST.first(conn, {"author": account_id, "now": now})
     if row is None:
         raise NotFound
     return row
@@ -281,8 +302,8 @@ async def create_post(
                 # to another comment either.
                 raise NotFound("The post you are replying to was not found")
         media_rows = await _claimable_media(conn, account_id, draft.media_ids)
-        await conn.execute(
-            _INSERT_STATUS,
+        await _INSERT_STATUS.execute(
+            conn,
             {
                 "id": status_id,
                 "account_id": account_id,
