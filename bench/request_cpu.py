@@ -93,16 +93,45 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         nonlocal statements
         statements += 1
 
-    event.listen(services.db.engine.sync_engine, "before_cursor_execute", count)
-    # Reads sent by the driver itself (``Prebuilt.rows``) pass no SQLAlchemy event;
-    # SQLAlchemy's own statements use the driver's prepared statements, not this method.
+    inside_sqlalchemy = False
+
+    def sqlalchemy_sends(*_args: Any) -> None:
+        nonlocal inside_sqlalchemy
+        inside_sqlalchemy = True
+        count()
+
+    def sqlalchemy_sent(*_args: Any) -> None:
+        nonlocal inside_sqlalchemy
+        inside_sqlalchemy = False
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", sqlalchemy_sends)
+    event.listen(engine, "after_cursor_execute", sqlalchemy_sent)
+    # Statements sent by the driver itself (``Prebuilt.rows`` and ``Prebuilt.execute``)
+    # pass no SQLAlchemy event. SQLAlchemy's own statements use the driver's prepared
+    # statements, except its ``executemany``, counted once above; ``BEGIN`` and
+    # ``COMMIT`` (``execute`` without parameters) are not counted either way.
     driver_fetch = asyncpg.Connection.fetch
+    driver_execute = asyncpg.Connection.execute
+    driver_executemany = asyncpg.Connection.executemany
 
     async def counted_fetch(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
         count()
         return await driver_fetch(self, *args, **kwargs)
 
+    async def counted_execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            count()
+        return await driver_execute(self, query, *args, **kwargs)
+
+    async def counted_executemany(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        if not inside_sqlalchemy:
+            count()
+        return await driver_executemany(self, *args, **kwargs)
+
     asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
+    asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    asyncpg.Connection.executemany = counted_executemany  # type: ignore[method-assign]
     assert stack.redis_url is not None
     valkey = Redis.from_url(stack.redis_url)
 
