@@ -240,7 +240,7 @@ async def deliver(
         ]
         inserted = set((await conn.execute(_INSERT_NEW(conn), rows)).scalars())
         created = [Created(own_id, recipient, type_) for own_id, recipient, type_, _ in kept if own_id in inserted]
-        await emit_many(
+        emitted = await emit_many(
             conn,
             services.ids,
             [
@@ -260,7 +260,9 @@ async def deliver(
                 if item.account_id in known.pushable
             ],
         )
-    if created:
+    if emitted:
+        # Only then is there anything for the relay; waking it for nothing cost a
+        # transaction with an empty read per delivery.
         services.committed()
     return created
 
