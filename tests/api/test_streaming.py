@@ -609,3 +609,59 @@ async def test_stale_events_are_not_streamed(client: httpx.AsyncClient, services
         assert json.loads(frame[2])["id"] == posted["id"]
     finally:
         await hub.close()
+
+
+async def test_a_hub_marks_that_someone_is_connected_and_keeps_it_marked(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """The publisher skips its follower walk while nobody is connected anywhere; the hub
+    therefore writes the "anyone online" marker with each account's, after it."""
+    alice = await create_user(client)
+    await services.cache.delete(channels.ANYONE_ONLINE_KEY)
+
+    async def no_hidden(_account: int) -> set[int]:
+        return set()
+
+    hub = Hub(services.cache, no_hidden)
+    assert not await channels.anyone_connected(services.cache)
+    await hub.open(None)  # an anonymous viewer is no one's follower
+    assert not await channels.anyone_connected(services.cache)
+    await hub.open(int(alice["id"]))
+    try:
+        assert await channels.anyone_connected(services.cache)
+        assert list(channels.online_markers([7, 8])) == [
+            channels.online_key(7), channels.online_key(8), channels.ANYONE_ONLINE_KEY
+        ]
+        await services.cache.delete(channels.ANYONE_ONLINE_KEY, channels.online_key(int(alice["id"])))
+        await hub.maintain()  # a flushed cache learns it again at the next refresh
+        assert await channels.anyone_connected(services.cache)
+        assert await channels.connected(services.cache, [int(alice["id"])]) == [int(alice["id"])]
+    finally:
+        await hub.close()
+
+
+async def test_with_nobody_connected_the_publisher_walks_no_followers(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lumigram.streaming import publisher
+
+    alice, bob = await create_user(client), await create_user(client)
+    followed = await client.post(f"/api/v1/accounts/{alice['id']}/follow", headers=bob["headers"])
+    assert followed.status_code == 200
+    walks: list[int] = []
+    real_follower_ids = publisher.follower_ids
+
+    async def counted(services: Services, account_id: int, **kwargs: Any) -> list[int]:
+        walks.append(account_id)
+        return await real_follower_ids(services, account_id, **kwargs)
+
+    monkeypatch.setattr(publisher, "follower_ids", counted)
+    await services.cache.delete(channels.ANYONE_ONLINE_KEY)
+    assert not await publisher._audience(services, int(alice["id"]))
+    assert walks == []
+    # Once bob is connected, the walk finds him.
+    await services.cache.set_many(channels.online_markers([int(bob["id"])]), ttl=channels.ONLINE_TTL)
+    audience = await publisher._audience(services, int(alice["id"]))
+    assert walks == [int(alice["id"])]
+    assert audience.followers == [int(bob["id"])]
+    await services.cache.delete(channels.online_key(int(bob["id"])))

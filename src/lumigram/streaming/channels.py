@@ -7,7 +7,7 @@ Every message on a channel is orjson bytes of ``{"event": ..., "payload": ...}``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ ALL_STREAMS = (*USER_STREAMS, *PUBLIC_STREAMS)
 ONLINE_KEY = "streaming:online:{}"
 #: Seconds the marker outlives its last refresh (the hub refreshes every third of it).
 ONLINE_TTL = 90
+#: Written with every account's marker, after it, so it never expires first: while it is
+#: absent nobody has a stream open anywhere, and publishers need not look for followers.
+ANYONE_ONLINE_KEY = "streaming:anyone-online"
 
 
 def home(account_id: int) -> str:
@@ -52,6 +55,19 @@ def hashtag(tag: str) -> str:
 
 def online_key(account_id: int) -> str:
     return ONLINE_KEY.format(account_id)
+
+
+def online_markers(account_ids: Iterable[int]) -> dict[str, bytes]:
+    """The keys (and values) that mark ``account_ids`` online, for one ``set_many``."""
+    markers = {online_key(a): b"1" for a in account_ids}
+    if markers:
+        markers[ANYONE_ONLINE_KEY] = b"1"  # last: written after the accounts' markers
+    return markers
+
+
+async def anyone_connected(cache: Cache) -> bool:
+    """Whether any account has had a stream open within ``ONLINE_TTL``, in one round trip."""
+    return await cache.get(ANYONE_ONLINE_KEY) is not None
 
 
 async def connected(cache: Cache, account_ids: Sequence[int]) -> list[int]:

@@ -219,7 +219,7 @@ class Hub:
         listener = Listener(self, account_id, set(), self.queue_size)
         if account_id is not None:
             self._online[account_id] += 1
-            await self.cache.set(channels.online_key(account_id), b"1", ttl=channels.ONLINE_TTL)
+            await self.cache.set_many(channels.online_markers([account_id]), ttl=channels.ONLINE_TTL)
         if self._maintenance is None and not self._closed:
             self._maintenance = asyncio.create_task(self._maintain(), name="streaming-hub-maintenance")
         return listener
@@ -370,7 +370,7 @@ class Hub:
     async def maintain(self) -> None:
         """Refresh online markers and stale hidden sets; drop channels nobody listens to."""
         if self._online:
-            await self.cache.set_many({channels.online_key(a): b"1" for a in self._online}, ttl=channels.ONLINE_TTL)
+            await self.cache.set_many(channels.online_markers(self._online), ttl=channels.ONLINE_TTL)
         now = time.monotonic()
         stale: dict[int, list[Listener]] = {}
         for group in list(self._listeners.values()):

@@ -89,7 +89,10 @@ class _Audience:
 
 async def _audience(services: Services, author_id: int, tag_names: Sequence[str] = ()) -> _Audience:
     """The author's and their followers' (and ``tag_names``' followers') open streams,
-    found in batches: one query and one ``MGET`` per thousand followers."""
+    found in batches: one query and one ``MGET`` per thousand followers. While nobody has a
+    stream open anywhere (the usual case on a small instance), one ``GET`` tells."""
+    if not await channels.anyone_connected(services.cache):
+        return _Audience(False, [], [])
     followers: list[int] = []
     seen = {author_id}
     after: int | None = None
