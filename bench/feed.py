@@ -62,6 +62,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import census
 from loadgen import LoadResult, Mix, Request, run_load
 
 BIN = Path(sys.executable).parent
@@ -105,6 +106,8 @@ class Stack:
     engine_pids: dict[str, int] = field(default_factory=dict)
     shape: str = "embedded"
     redis_url: str | None = None
+    #: Set for the scaled shape: where ``--census`` reads the engines' counts.
+    census_engines: census.Engines | None = None
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     def popen(self, argv: list[str], name: str, stop_with: int = signal.SIGTERM) -> subprocess.Popen[bytes]:
@@ -175,6 +178,7 @@ def start_backends(stack: Stack) -> None:
     ).pid
     _wait(lambda: httpx.get(f"http://127.0.0.1:{monitor}/healthz", timeout=1).status_code == 200, "NATS")
     stack.redis_url = f"redis://127.0.0.1:{valkey.port}/0"
+    stack.census_engines = census.Engines(socket_dir, stack.workdir / "pg" / "log", stack.redis_url, monitor)
     stack.env.update(
         LUMIGRAM_DATABASE_URL=f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}",
         LUMIGRAM_CACHE_URL=stack.redis_url,
@@ -502,8 +506,9 @@ def generator_seconds() -> float:
 
 def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, seconds: float,
          args: argparse.Namespace, pids: dict[str, int] | None = None,
-         engine_pids: dict[str, int] | None = None) -> dict[str, Any]:
+         engine_pids: dict[str, int] | None = None, engines: census.Engines | None = None) -> dict[str, Any]:
     pids = pids or {}
+    counting = census.start(engines) if engines is not None else None
     everything = {**pids, **(engine_pids or {})}
     before = {n: cpu_seconds(pid) for n, pid in everything.items()}
     generator_before, box_before = generator_seconds(), box_busy_seconds()
@@ -528,6 +533,9 @@ def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, 
         "load generator": per_request(generator_seconds() - generator_before),
         "whole box": per_request(box_busy_seconds() - box_before),
     }
+    if engines is not None and counting is not None:
+        summary["census"] = census.finish(engines, counting, answered)
+        log(census.text(summary["census"]))
     summary["step"] = name
     summary["meets_slo"] = meets_slo(summary)
     every = summary["all"]
@@ -890,7 +898,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 composers = allot_media(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)
                 mix = dsb_mix(readers, account_ids, composers)
                 results["steps"].append(
-                    step("mix", port, mix, rate_, args.step_seconds, args, stack.pids, stack.engine_pids))
+                    step("mix", port, mix, rate_, args.step_seconds, args, stack.pids, stack.engine_pids,
+                         stack.census_engines if args.census else None))
         if args.only == "all":
             page = httpx.get(f"{base_url}/api/v1/timelines/home?limit=10",
                              headers={"Authorization": f"Bearer {readers[0].token}"}).content
@@ -956,6 +965,11 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--plot", help="write an SVG plot here (e.g. docs/feed-bench.svg)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--census", action="store_true",
+        help="count SQL statements, Valkey commands and NATS messages per request in each mix step "
+        "(scaled shape; PostgreSQL logs every statement meanwhile, so its CPU figures rise)",
+    )
     args = parser.parse_args()
     if args.command == "bare":
         serve_bare(args.port, args.body)
