@@ -7,13 +7,14 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from lumigram.config import Settings
 from lumigram.ids import IdGenerator
 from lumigram.infra.blobstore import BlobStore, open_blob_store
-from lumigram.infra.bus import Consumer, EventBus, open_bus
+from lumigram.infra.bus import Consumer, Event, EventBus, open_bus
 from lumigram.infra.cache import Cache, open_cache
 from lumigram.infra.database import Database
 from lumigram.infra.outbox import OutboxRelay
@@ -56,9 +57,14 @@ class Services:
             self._cpu_pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         return self._cpu_pool
 
-    def committed(self) -> None:
-        """Call after a transaction that emitted events: the relay picks them up now."""
-        self.relay.kick()
+    def committed(self, events: Sequence[Event] = ()) -> None:
+        """Call after a transaction that emitted events: the relay picks them up now. Give
+        it the events when they are at hand (``emit`` returns them): they then go out
+        without the relay reading them back (``OutboxRelay.hand_over``)."""
+        if events:
+            self.relay.hand_over(events)
+        else:
+            self.relay.kick()
 
     async def start_relay(self) -> None:
         self.relay.start()

@@ -184,14 +184,17 @@ def _tag(n: int) -> dict[str, object]:
     return {"id": n, "name": f"t{n}", "name_lower": f"t{n}", "created_at": utcnow()}
 
 
-async def test_prebuilt_writes_go_to_the_driver_inside_transactions_on_postgresql(services: Services) -> None:
+async def test_prebuilt_writes_go_to_the_driver_on_postgresql(services: Services) -> None:
     async with services.db.begin() as conn, statements_on(conn) as sent:
         await _INSERT_TAG.execute(conn, _tag(1))
         await _INSERT_TAG.execute(conn, [_tag(2), _tag(3)])
         assert [row.id for row in await _INSERT_TAG_RETURNING.rows(conn, _tag(4))] == [4]
     assert len(sent.through_sqlalchemy) == (0 if services.db.is_postgres else 3)
-    async with services.db.connect() as conn:
-        await _INSERT_TAG.execute(conn, _tag(5))  # outside a transaction: SQLAlchemy sends it
+    async with services.db.connect() as conn, statements_on(conn) as sent_alone:
+        await _INSERT_TAG.execute(conn, _tag(5))  # on its own, committed at once
+    assert len(sent_alone.through_sqlalchemy) == (0 if services.db.is_postgres else 1)
+    assert len(sent_alone.all) == 1
+    async with services.db.connect() as conn:  # another connection sees every write
         found = await _TAGS_SINCE.rows(conn, {"ids": [1, 2, 3, 4, 5], "since": utcnow() - timedelta(1)})
     assert [row.id for row in found] == [1, 2, 4, 5]  # "t3" is left out by the read itself
 

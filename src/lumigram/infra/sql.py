@@ -145,13 +145,14 @@ class Prebuilt(Generic[S]):
 
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         """Run a write that reads nothing back, with one set of parameters or a list of
-        them (``executemany``): by the driver inside ``Database.begin``'s transaction on
-        PostgreSQL, else through SQLAlchemy. Statements for the driver name every column
-        they write (``insert(table).values(column=bindparam(...))``): SQLAlchemy is not
-        there to fill in the ones a caller leaves out."""
+        them (``executemany``): by the driver on PostgreSQL (inside ``Database.begin``'s
+        transaction, or on its own on a ``Database.connect`` connection), else through
+        SQLAlchemy. Statements for the driver name every column they write
+        (``insert(table).values(column=bindparam(...))``): SQLAlchemy is not there to fill
+        in the ones a caller leaves out."""
         if conn.dialect.name == "postgresql":
             driver = _autocommit_driver(conn)
-            if driver is not None and driver.is_in_transaction():
+            if driver is not None:
                 compiled = self._driver_sql or self._compile(conn)
                 try:
                     if isinstance(params, Mapping):

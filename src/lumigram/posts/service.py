@@ -326,7 +326,7 @@ async def create_post(
             await conn.execute(
                 update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
             )
-        await emit(
+        created = await emit(
             conn,
             services.ids,
             "post.created",
@@ -344,7 +344,7 @@ async def create_post(
             },
             shard=shard_of(account_id),
         )
-    services.committed()
+    services.committed([created])
     await forget_privacy(services, *(row.id for row in media_rows))
     # The profile's kept pages at once; the author's home pages take the post from the
     # fan-out, in their own form, as their followers' pages do (``lumigram.feed.pages``).
