@@ -139,7 +139,7 @@ async def favourite(services: Services, account_id: int, status_id: int) -> Hydr
             added = await _insert_once(services, conn, favourites, account_id, status_id)
             if added:
                 payload = _like_event(status_id, account_id, target.post.account_id)
-                await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
+                liked = await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
                 # Counted before the commit makes the event visible, so no consumer
                 # (the notification's rendering, the counter's fold-in) can run first.
                 await counters.bump(services, status_id, 1)
@@ -148,7 +148,7 @@ async def favourite(services: Services, account_id: int, status_id: int) -> Hydr
             await counters.bump(services, status_id, -1)
         raise
     if added:
-        services.committed()
+        services.committed([liked])
     return await _shown(services, account_id, status_id)
 
 
@@ -165,14 +165,14 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
                     await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
                 ).scalar_one()
                 payload = _like_event(status_id, account_id, author_id)
-                await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
+                unliked = await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
                 await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
     except BaseException:
         if removed:
             await counters.bump(services, status_id, 1)
         raise
     if removed:
-        services.committed()
+        services.committed([unliked])
     return await _shown(services, account_id, status_id)
 
 

@@ -530,7 +530,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
                 created_at=now,
             )
         )
-        await emit(
+        updated = await emit(
             conn,
             services.ids,
             "post.updated",
@@ -543,7 +543,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
             },
             shard=shard_of(account_id),
         )
-    services.committed()
+    services.committed([updated])
     await forget_privacy(services, *(m.id for m in media_rows), *detached)
     await forget_pages(services, [account_id], authors=[account_id])
     return await get_post(services, account_id, status_id)
@@ -635,8 +635,8 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
             deleted["tags"] = list(dict.fromkeys(captions.normalise_tag(tag) for tag in gone.tags))
         if post.visibility == "direct" and gone.mentions:
             deleted["mentions"] = list(dict.fromkeys(str(m.id) for m in gone.mentions))
-        await emit(conn, services.ids, "post.deleted", deleted, shard=shard_of(post.account_id))
-    services.committed()
+        gone_event = await emit(conn, services.ids, "post.deleted", deleted, shard=shard_of(post.account_id))
+    services.committed([gone_event])
     await forget_privacy(services, *(row.id for row in media_rows))
     await forget_pages(services, [account_id, post.account_id], authors=[post.account_id])
     await parts.forget(services, status_id)  # tidiness: no row is left to match it
