@@ -14,6 +14,13 @@ posts), ``profile_hit`` (one of twenty accounts' newest 10, kept rendered),
 ``profile_render`` (the same after the profile's kept pages were replaced), ``compose``
 (text with mentions and a URL, and one photo uploaded beforehand).
 
+Kept pages going stale: ``profile_check`` (one of the twenty profiles read after its
+signed-in tiers' pages were stored again as they were, only stale, so the reader checks
+the posts' fingerprints and keeps the page), against ``stale_only`` (making them stale
+alone); ``home_check`` (a reader's stale kept page refreshed as the fast path has it
+done, nothing on it changed) and ``home_refresh`` (the same refresh after the page was
+forgotten, so it renders), against ``home_stale_only`` and ``forget_only``.
+
 Usage: .venv/bin/python bench/request_cpu.py [--users 10000] [--requests 1000]
        [--kinds home_hit,home_render,profile] [--profile-kind home_render]
 """
@@ -80,10 +87,11 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     from redis import Redis
     from sqlalchemy import event
 
+    from lumigram.api.home_pages import refresh_home_page
     from lumigram.app import create_app
     from lumigram.bootstrap import build_services
     from lumigram.config import load_settings
-    from lumigram.feed import pages
+    from lumigram.feed import pages, profile_pages
 
     services = build_services(load_settings())
     app = create_app(services=services)
@@ -202,6 +210,42 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         path = f"/api/v1/accounts/{account}/statuses"
         assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
 
+    async def make_stale(slot: pages.Slot) -> None:
+        """Store the slot's page again as it is, only stale, with no refresh claimed."""
+        kept = slot.cached
+        if slot.key is None or kept is None:
+            return
+        await services.cache.delete(f"{slot.key}:refresh")
+        again = pages.Rendered(kept.ids, kept.entities(), kept.link, kept.versions)
+        await pages.put(services, slot, again, fresh_for=0)
+
+    async def profile_stale(account: int) -> None:
+        tiers = (profile_pages.OUTSIDER, profile_pages.FOLLOWER)
+        for slot in (await profile_pages.lookup(services, account, tiers, "10")).values():
+            await make_stale(slot)
+
+    async def stale_only() -> None:
+        await profile_stale(rng.choice(popular))
+
+    async def profile_check() -> None:
+        reader, account = rng.choice(readers), rng.choice(popular)
+        await profile_stale(account)
+        path = f"/api/v1/accounts/{account}/statuses"
+        assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
+
+    async def home_stale_only() -> None:
+        await make_stale(await pages.lookup(services, rng.choice(readers).account_id, "10"))
+
+    async def home_check() -> None:
+        reader = rng.choice(readers)
+        await make_stale(await pages.lookup(services, reader.account_id, "10"))
+        await refresh_home_page(services, reader.account_id, "10")
+
+    async def home_refresh() -> None:
+        reader = rng.choice(readers)
+        await pages.forget(services, [reader.account_id])
+        await refresh_home_page(services, reader.account_id, "10")
+
     async def compose() -> None:
         reader, media_id = photos.pop()
         body = orjson.dumps({"status": feed.compose_text(rng, len(account_ids)), "media_ids": [media_id]})
@@ -211,6 +255,8 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     kinds: dict[str, Callable[[], Awaitable[None]]] = {
         "home_hit": home_hit, "forget_only": forget_only, "home_render": home_render,
         "profile": profile, "profile_hit": profile_hit, "profile_render": profile_render, "compose": compose,
+        "stale_only": stale_only, "profile_check": profile_check, "home_stale_only": home_stale_only,
+        "home_check": home_check, "home_refresh": home_refresh,
     }
     for name in args.kinds:
         run = kinds[name]

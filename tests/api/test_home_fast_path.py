@@ -184,7 +184,7 @@ async def test_a_stale_page_is_answered_then_rendered_again(client: httpx.AsyncC
     assert slot.cached is not None
     assert slot.cached.fresh
     # The same feed, its numbers now out of date: still answered at once...
-    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link), fresh_for=0)
+    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link, [0]), fresh_for=0)
     status, _headers, body, calls = await _through_fast_path(client, reader["headers"])
     assert (status, body, calls) == (200, b'["stale"]', 0)
 
@@ -201,7 +201,7 @@ async def test_the_route_renders_a_stale_page_again_itself(client: httpx.AsyncCl
     rendered = await _rendered(client, services, reader)
     slot = await pages.lookup(services, int(reader["id"]), "20")
     assert slot.cached is not None
-    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link), fresh_for=0)
+    await pages.put(services, slot, pages.Rendered([1], [b'"stale"'], slot.cached.link, [0]), fresh_for=0)
     # With the token's grant gone from the cache the fast path declines; the route then
     # finds the stale page and renders it again before answering.
     await services.cache.delete(authcache.token_key(hash_secret(reader["token"])))
@@ -289,3 +289,68 @@ async def test_a_private_post_never_enters_the_kept_page_of_a_hashtags_follower(
     ids = [post["id"] for post in page.json()]
     assert shown["id"] in ids
     assert hidden["id"] not in ids
+
+
+async def _stale_again(services: Services, account_id: int) -> int:
+    """Store the reader's kept page as it is, only stale (and no refresh claimed); its
+    rendering time."""
+    slot = await pages.lookup(services, account_id, "20")
+    kept = slot.cached
+    assert slot.key is not None
+    assert kept is not None
+    await services.cache.delete(f"{slot.key}:refresh")
+    await pages.put(services, slot, pages.Rendered(kept.ids, kept.entities(), kept.link, kept.versions), fresh_for=0)
+    stale = (await pages.lookup(services, account_id, "20")).cached
+    assert stale is not None
+    assert not stale.fresh
+    return stale.rendered_at
+
+
+async def _fresh_page(services: Services, account_id: int) -> pages.CachedPage:
+    async def fresh() -> pages.CachedPage | None:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found if found is not None and found.fresh else None
+
+    page: pages.CachedPage = await eventually(fresh)
+    return page
+
+
+async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rendered(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    reader = await _reader_with_posts(client, count=2)
+    rendered = await _rendered(client, services, reader)
+    account_id = int(reader["id"])
+    stale_at = await _stale_again(services, account_id)
+    await asyncio.sleep(0.01)  # a rendering now would be stamped later
+
+    # Nothing shown changed: answered at once, then checked and kept fresh, not rendered.
+    status, _headers, body, calls = await _through_fast_path(client, reader["headers"])
+    assert (status, body, calls) == (200, rendered.content, 0)
+    kept = await _fresh_page(services, account_id)
+    assert kept.rendered_at == stale_at
+    assert kept.body == rendered.content
+
+    # Someone else likes a post on the page: the next check renders it, with the count.
+    fan = await create_user(client)
+    newest = rendered.json()[0]["id"]
+    assert (await client.post(f"/api/v1/statuses/{newest}/favourite", headers=fan["headers"])).status_code == 200
+    stale_at = await _stale_again(services, account_id)
+    await asyncio.sleep(0.01)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+    again = await _fresh_page(services, account_id)
+    assert again.rendered_at > stale_at
+    assert [s["favourites_count"] for s in orjson.loads(again.body)] == [1, 0]
+
+
+async def test_a_pin_shows_in_the_authors_kept_page_at_once(client: httpx.AsyncClient, services: Services) -> None:
+    author = await _reader_with_posts(client, count=1)  # follows someone, so has a feed
+    await _rendered(client, services, author)
+    mine = await create_post(client, author["headers"], text="pin me")
+    kept = await _kept_page_holding(services, int(author["id"]), mine["id"])
+    assert orjson.loads(kept.body)[0]["pinned"] is False
+    pinned = await client.post(f"/api/v1/statuses/{mine['id']}/pin", headers=author["headers"])
+    assert pinned.status_code == 200, pinned.text
+    page = await client.get("/api/v1/timelines/home?limit=20", headers=author["headers"])
+    assert page.json()[0]["id"] == mine["id"]
+    assert page.json()[0]["pinned"] is True

@@ -8,6 +8,7 @@ read from the app's router, past every middleware. The backends are real.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -130,7 +131,7 @@ async def test_one_rendering_serves_every_reader_of_a_tier(client: httpx.AsyncCl
     slot = found[profile_pages.OUTSIDER]
     assert slot.cached is not None
     # Replace the kept bytes: another reader of the tier is answered with them, unrendered.
-    await pages.put(services, slot, pages.Rendered([1], [b'{"id":"1"}'], None))
+    await pages.put(services, slot, pages.Rendered([1], [b'{"id":"1"}'], None, [0]))
     assert (await _fast(client, author, second["headers"]))[2] == b'[{"id":"1"}]'
 
 
@@ -210,8 +211,58 @@ async def test_a_stale_page_is_rendered_again_by_one_reader(client: httpx.AsyncC
     await _fast(client, author, None)
     found = await profile_pages.lookup(services, int(author["id"]), (profile_pages.ANONYMOUS,), pages.DEFAULT_VARIANT)
     slot = found[profile_pages.ANONYMOUS]
-    await pages.put(services, slot, pages.Rendered([1], [b'{"id":"1"}'], None), fresh_for=0)
+    await pages.put(services, slot, pages.Rendered([1], [b'{"id":"1"}'], None, [0]), fresh_for=0)
     # The first reader claims the refresh and is answered with a fresh rendering...
     assert _ids((await _fast(client, author, None))[2]) == ids[1:]
     # ...which every reader after gets.
     assert _ids((await _fast(client, author, None))[2]) == ids[1:]
+
+
+async def _anonymous_slot(services: Services, author: User) -> pages.Slot:
+    found = await profile_pages.lookup(services, int(author["id"]), (profile_pages.ANONYMOUS,), pages.DEFAULT_VARIANT)
+    return found[profile_pages.ANONYMOUS]
+
+
+async def _stale_again(services: Services, author: User) -> int:
+    """Store the anonymous page as it is, only stale (and no refresh claimed); its
+    rendering time."""
+    slot = await _anonymous_slot(services, author)
+    kept = slot.cached
+    assert slot.key is not None
+    assert kept is not None
+    await services.cache.delete(f"{slot.key}:refresh")
+    await pages.put(services, slot, pages.Rendered(kept.ids, kept.entities(), kept.link, kept.versions), fresh_for=0)
+    stale = (await _anonymous_slot(services, author)).cached
+    assert stale is not None
+    assert not stale.fresh
+    return stale.rendered_at
+
+
+async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rendered(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    author, ids = await _author_with_posts(client)
+    fan = await _reader(client)
+    first = (await _fast(client, author, None))[2]
+    stale_at = await _stale_again(services, author)
+    await asyncio.sleep(0.01)  # a rendering now would be stamped later
+
+    # Nothing shown changed: the page is answered, checked and kept fresh, not rendered.
+    assert (await _fast(client, author, None))[2] == first
+    kept = (await _anonymous_slot(services, author)).cached
+    assert kept is not None
+    assert kept.fresh
+    assert kept.rendered_at == stale_at
+    assert kept.body == first
+
+    # Someone else's like: the next check finds the count changed and renders the page.
+    liked = await client.post(f"/api/v1/statuses/{ids[1]}/favourite", headers=fan["headers"])
+    assert liked.status_code == 200
+    stale_at = await _stale_again(services, author)
+    await asyncio.sleep(0.01)
+    answered = orjson.loads((await _fast(client, author, None))[2])
+    assert [s["favourites_count"] for s in answered] == [1, 0]
+    rendered = (await _anonymous_slot(services, author)).cached
+    assert rendered is not None
+    assert rendered.fresh
+    assert rendered.rendered_at > stale_at

@@ -18,13 +18,15 @@ def _entity(post_id: int) -> bytes:
 
 
 async def _keep(services: Services, ids: list[int]) -> pages.Slot:
+    """A kept page of these posts, each post's fingerprint its id (so a test sees that
+    they travel with their Statuses)."""
     slot = await pages.lookup(services, READER, pages.DEFAULT_VARIANT)
-    await pages.put(services, slot, pages.Rendered(ids, [_entity(i) for i in ids], _link("default", ids)))
+    await pages.put(services, slot, pages.Rendered(ids, [_entity(i) for i in ids], _link("default", ids), ids))
     return slot
 
 
 async def _insert(services: Services, post_id: int, readers: list[int] | None = None) -> None:
-    await pages.insert(services, readers or [READER], post_id, _entity(post_id), _link, default_limit=3)
+    await pages.insert(services, readers or [READER], post_id, _entity(post_id), post_id, _link, default_limit=3)
 
 
 async def _kept(services: Services) -> pages.CachedPage | None:
@@ -47,6 +49,7 @@ async def test_a_post_goes_where_its_id_belongs_and_a_full_page_drops_its_oldest
     page = await _kept(services)
     assert page is not None
     assert page.body == b'[{"id":"40"},{"id":"30"},{"id":"25"}]'
+    assert page.versions == page.ids == [40, 30, 25]
     assert page.fresh
 
 
@@ -55,7 +58,7 @@ async def test_a_rendering_begun_before_the_insert_is_never_served(services: Ser
     begun = await pages.lookup(services, READER, pages.DEFAULT_VARIANT)  # its generations, read first
     await _insert(services, 35)
     # The rendering read the feed before the post arrived and stores its page now.
-    await pages.put(services, begun, pages.Rendered([30, 20], [_entity(30), _entity(20)], None))
+    await pages.put(services, begun, pages.Rendered([30, 20], [_entity(30), _entity(20)], None, [0, 0]))
     assert await _kept(services) is None  # a miss, so the next read renders; never the page without 35
 
 
@@ -77,9 +80,9 @@ async def test_the_author_gets_their_own_form_and_everyone_else_the_common_one(s
     author = READER + 1
     await _keep(services, [30, 20])
     slot = await pages.lookup(services, author, pages.DEFAULT_VARIANT)
-    await pages.put(services, slot, pages.Rendered([20], [_entity(20)], _link("default", [20])))
+    await pages.put(services, slot, pages.Rendered([20], [_entity(20)], _link("default", [20]), [0]))
     own = {author: b'{"id":"25","pinned":false}'}
-    await pages.insert(services, [READER], 25, _entity(25), _link, default_limit=3, own=own)
+    await pages.insert(services, [READER], 25, _entity(25), 25, _link, default_limit=3, own=own)
     page = await _kept(services)
     assert page is not None
     assert page.body == b'[{"id":"30"},{"id":"25"},{"id":"20"}]'

@@ -15,10 +15,11 @@ from typing import Any
 from lumigram.api.graph_pagination import CURSORS, page_links
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
-from lumigram.feed import home, pages
+from lumigram.feed import home, pages, recheck
 from lumigram.graph.models import Page, PageRequest
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
+from lumigram.posts.versions import version_of
 
 HOME_PATH = "/api/v1/timelines/home"
 #: Any id but a post's author's renders its Status as every other reader sees it.
@@ -38,7 +39,8 @@ async def render_home(
     entities = [pages.dumps(status_entity(services, item, viewer_id, cache)) for item in result.items]
     kept = [(k, v) for k, v in params if k not in CURSORS]
     ids = [item.post.id for item in result.items]
-    return pages.Rendered(ids, entities, _home_link(services, kept, ids, result.limit))
+    versions = [version_of(item) for item in result.items]
+    return pages.Rendered(ids, entities, _home_link(services, kept, ids, result.limit), versions)
 
 
 def _variant_params(page_variant: str) -> list[tuple[str, str]]:
@@ -46,8 +48,11 @@ def _variant_params(page_variant: str) -> list[tuple[str, str]]:
 
 
 async def refresh_home_page(services: Services, viewer_id: int, page_variant: str) -> None:
-    """Render a reader's kept newest page again (it went stale: see lumigram.feed.pages)."""
+    """Render a reader's kept newest page again, unless nothing it shows has changed (it
+    went stale: see lumigram.feed.pages)."""
     slot = await pages.lookup(services, viewer_id, page_variant)  # the generations, read first
+    if await recheck.confirmed(services, slot):
+        return
     limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
     rendered = await render_home(services, viewer_id, PageRequest(limit=limit), _variant_params(page_variant))
     await pages.put(services, slot, rendered)
@@ -69,4 +74,5 @@ async def put_post_into_home_pages(services: Services, readers: Sequence[int], p
         limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
         return _home_link(services, _variant_params(page_variant), ids, limit)
 
-    await pages.insert(services, readers, post_id, entity, link_for, STATUSES_DEFAULT_LIMIT, own)
+    version = version_of(found[0])
+    await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)

@@ -18,10 +18,11 @@ from lumigram.api.graph_pagination import page_links
 from lumigram.api.home_pages import NEUTRAL_VIEWER
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
-from lumigram.feed import pages, profile_pages
+from lumigram.feed import pages, profile_pages, recheck
 from lumigram.graph.models import Page
 from lumigram.posts import queries
 from lumigram.posts.hydrate import marks_of, relation_and_recent_marks
+from lumigram.posts.versions import version_of
 
 #: A profile's posts, named by the account id as the route's own responses spell it.
 PROFILE_PATH = re.compile(r"/api/v1/accounts/([1-9][0-9]{0,18})/statuses")
@@ -57,7 +58,8 @@ async def render_tier(services: Services, author_id: int, tier: str, page_varian
     ids = [item.post.id for item in result.items]
     link_page: Page[int] = Page(items=ids, cursors=ids, limit=result.limit)
     base = f"{services.settings.base_url}{profile_path(author_id)}"
-    return pages.Rendered(ids, entities, page_links(base, _variant_params(page_variant), link_page))
+    link = page_links(base, _variant_params(page_variant), link_page)
+    return pages.Rendered(ids, entities, link, [version_of(item) for item in result.items])
 
 
 async def kept_profile_page(
@@ -77,7 +79,9 @@ async def kept_profile_page(
         marks = (relation.liked, relation.saved)
     slot = found[tier]
     cached = slot.cached
-    if cached is not None and (cached.fresh or not await pages.claim_refresh(services, slot)):
+    if cached is not None and (
+        cached.fresh or not await pages.claim_refresh(services, slot) or await recheck.confirmed(services, slot)
+    ):
         ids, body, link, entities = cached.ids, cached.body, cached.link, cached.entities
     else:
         rendered = await render_tier(services, author_id, tier, page_variant)

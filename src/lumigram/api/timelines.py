@@ -21,7 +21,7 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
 from lumigram.bootstrap import Services
-from lumigram.feed import pages, public, relevance
+from lumigram.feed import pages, public, recheck, relevance
 from lumigram.graph.models import Page
 from lumigram.posts import tags as hashtags
 from lumigram.posts.models import HydratedPost
@@ -60,7 +60,7 @@ async def home_timeline(
     if len(params) <= 1 and set(request.query_params) <= {"limit"}:
         page_variant = pages.variant(request.query_params.get("limit"))
     slot = await pages.lookup(services, viewer.account_id, page_variant)
-    if slot.cached is not None and slot.cached.fresh:
+    if slot.cached is not None and (slot.cached.fresh or await recheck.confirmed(services, slot)):
         return Response(slot.cached.body, media_type="application/json", headers=_link(slot.cached.link))
     rendered = await render_home(services, viewer.account_id, page, params)
     await pages.put(services, slot, rendered)

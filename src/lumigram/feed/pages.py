@@ -17,13 +17,17 @@ synchronously, the reader's own follows, blocks, mutes, hashtag follows, edits,
 deletions, likes and bookmarks (their new posts arrive through the fan-out, below).
 Which posts a page holds is therefore always current. What only changes a post's
 numbers or its author's profile (someone else's like, an edit, a new avatar) is
-refreshed on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds
-(spread a little, so pages built together do not all expire together); a reader who
-finds it older still gets it, and one reader at a time (``claim_refresh``) has it
-rendered again in the background. A page nobody refreshed is dropped after
-``PAGE_MAX_AGE`` seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds
-plus one rendering old while someone reads the page, and never older than
-``PAGE_MAX_AGE``: eventual consistency, as the design allows.
+checked on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds (spread
+a little, so pages built together do not all expire together); a reader who finds it
+older still gets it, and one reader at a time (``claim_refresh``) has it checked. Each
+post's Status is stored with a fingerprint of those values (``lumigram.posts.versions``);
+when every fingerprint is still current the page is kept, fresh again (``confirm``: one
+cache round trip and one statement instead of a rendering), and otherwise rendered
+again. A page is kept that way for at most ``PAGE_RECHECK_FOR`` seconds after its
+oldest Status was rendered, and one nobody checked is dropped after ``PAGE_MAX_AGE``
+seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one check
+old while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
+consistency, as the design allows.
 
 A new post fanned out to a reader would otherwise cost a whole rendering at their next
 read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the post's
@@ -35,8 +39,9 @@ nobody will be served, and a reader whose generation moved meanwhile keeps the p
 invalidation. The author's own pages take their post the same way, in its author's form
 (``own``), so posting costs the author no rendering either.
 
-Stored value: a format byte, the generations, the freshness deadline and the rendering
-time (ms), the ``Link`` value, the post ids with each Status's length, then the body.
+Stored value: a format byte, the generations, the freshness deadline, the rendering
+and checking times (ms), the ``Link`` value, the post ids with each Status's length and
+fingerprint, then the body.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ from lumigram.infra.cache import Swap
 
 PAGE_FRESH = 30
 PAGE_MAX_AGE = 120
+#: How long a page may be kept by ``confirm`` after its oldest Status was rendered:
+#: bounds what no fingerprint covers (a signed media URL's age, a missed event).
+PAGE_RECHECK_FOR = 600
 #: How long a reader's claim to refresh a page lasts (a failed refresh is retried after it).
 _REFRESH_CLAIM_TTL = 5
 #: Page sizes kept rendered: the ones clients use (as sent: ``limit=10``, ``20``, ``40``,
@@ -65,17 +73,21 @@ _CELEBRITY_GENERATION = "feed:pagegen:celebrities"
 _GENERATION_TTL = 3600
 _NO_GENERATION = b"0"
 #: The first byte of a stored page; anything else (an older format) is a miss.
-_FORMAT = 0xF1
-_ENTRY = struct.Struct(">QI")  # a post id and the length of its Status
+_FORMAT = 0xF2
+#: A post id, the length of its Status, and its fingerprint (``lumigram.posts.versions``).
+_ENTRY = struct.Struct(">QIQ")
+_TIMES = struct.Struct(">QQQHH")
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A rendered page: its posts' ids, each one's Status as JSON, and the ``Link`` value."""
+    """A rendered page: its posts' ids, each one's Status as JSON, the ``Link`` value, and
+    each post's fingerprint as rendered."""
 
     ids: list[int]
     entities: list[bytes]
     link: str | None
+    versions: list[int]
 
     @property
     def body(self) -> bytes:
@@ -87,6 +99,7 @@ class _Stored:
     generations: bytes
     fresh_until: int
     rendered_at: int
+    checked_at: int
     page: Rendered
     body: bytes
 
@@ -97,17 +110,23 @@ class CachedPage:
     link: str | None
     #: False once the page is older than its freshness: serve it, and have it refreshed.
     fresh: bool = True
-    #: Each post's id and the length of its Status in ``body``, in order.
-    entries: tuple[tuple[int, int], ...] = ()
+    #: Each post's id, the length of its Status in ``body`` and its fingerprint, in order.
+    entries: tuple[tuple[int, int, int], ...] = ()
+    #: When the oldest of its Statuses was rendered (ms since the epoch).
+    rendered_at: int = 0
 
     @property
     def ids(self) -> list[int]:
-        return [post_id for post_id, _ in self.entries]
+        return [post_id for post_id, _, _ in self.entries]
+
+    @property
+    def versions(self) -> list[int]:
+        return [version for _, _, version in self.entries]
 
     def entities(self) -> list[bytes]:
         """Each post's Status, as stored."""
         found, start = [], 1  # past "["
-        for _, length in self.entries:
+        for _, length, _ in self.entries:
             found.append(self.body[start : start + length])
             start += length + 1  # and the "," (or the closing "]")
         return found
@@ -145,14 +164,18 @@ def _page_key(account_id: int, page_variant: str) -> str:
     return f"feed:page:{account_id}:{page_variant}"
 
 
-def _encode(generations: bytes, fresh_until: int, rendered_at: int, page: Rendered, body: bytes) -> bytes:
+def _encode(
+    generations: bytes, fresh_until: int, rendered_at: int, checked_at: int, page: Rendered, body: bytes
+) -> bytes:
     link = (page.link or "").encode()
-    index = b"".join(_ENTRY.pack(i, len(e)) for i, e in zip(page.ids, page.entities, strict=True))
+    index = b"".join(
+        _ENTRY.pack(i, len(e), v) for i, e, v in zip(page.ids, page.entities, page.versions, strict=True)
+    )
     return b"".join(
         (
             bytes([_FORMAT, len(generations)]),
             generations,
-            struct.pack(">QQHH", fresh_until, rendered_at, len(link), len(page.ids)),
+            _TIMES.pack(fresh_until, rendered_at, checked_at, len(link), len(page.ids)),
             link,
             index,
             body,
@@ -160,16 +183,28 @@ def _encode(generations: bytes, fresh_until: int, rendered_at: int, page: Render
     )
 
 
-def _header(raw: bytes) -> tuple[bytes, int, int, str | None, int, int] | None:
-    """A stored page's generations, deadlines, link, post count and where its index
-    starts; None for anything not in this format."""
+@dataclass(frozen=True, slots=True)
+class _Header:
+    generations: bytes
+    fresh_until: int
+    rendered_at: int
+    checked_at: int
+    link: str | None
+    count: int
+    #: Where the index of posts starts.
+    offset: int
+
+
+def _header(raw: bytes) -> _Header | None:
+    """A stored page's generations, times, link, post count and where its index starts;
+    None for anything not in this format."""
     if len(raw) < 2 or raw[0] != _FORMAT:
         return None
     offset = 2 + raw[1]
-    fresh_until, rendered_at, link_length, count = struct.unpack_from(">QQHH", raw, offset)
-    offset += 20
+    fresh_until, rendered_at, checked_at, link_length, count = _TIMES.unpack_from(raw, offset)
+    offset += _TIMES.size
     link = raw[offset : offset + link_length].decode() if link_length else None
-    return raw[2 : 2 + raw[1]], fresh_until, rendered_at, link, count, offset + link_length
+    return _Header(raw[2 : 2 + raw[1]], fresh_until, rendered_at, checked_at, link, count, offset + link_length)
 
 
 def _decode(raw: bytes) -> _Stored | None:
@@ -177,14 +212,16 @@ def _decode(raw: bytes) -> _Stored | None:
     header = _header(raw)
     if header is None:
         return None
-    generations, fresh_until, rendered_at, link, count, offset = header
-    body = raw[offset + count * _ENTRY.size :]
-    ids, entities, start = [], [], 1  # past "["
-    for post_id, length in _ENTRY.iter_unpack(raw[offset : offset + count * _ENTRY.size]):
+    end = header.offset + header.count * _ENTRY.size
+    body = raw[end:]
+    ids, entities, versions, start = [], [], [], 1  # past "["
+    for post_id, length, version in _ENTRY.iter_unpack(raw[header.offset : end]):
         ids.append(post_id)
         entities.append(body[start : start + length])
+        versions.append(version)
         start += length + 1  # and the "," (or the closing "]")
-    return _Stored(generations, fresh_until, rendered_at, Rendered(ids, entities, link), body)
+    page = Rendered(ids, entities, header.link, versions)
+    return _Stored(header.generations, header.fresh_until, header.rendered_at, header.checked_at, page, body)
 
 
 def from_values(key: str, values: Sequence[bytes | None], now: float | None = None) -> Slot:
@@ -196,13 +233,12 @@ def from_values(key: str, values: Sequence[bytes | None], now: float | None = No
 def slot_of(key: str, generations: bytes, raw: bytes | None, now: float | None = None) -> Slot:
     """The slot of a page stored at ``key`` (``raw``), valid while ``generations`` are current."""
     header = _header(raw) if raw is not None else None
-    if raw is None or header is None or header[0] != generations:
+    if raw is None or header is None or header.generations != generations:
         return Slot(key, generations)
-    _, fresh_until, _, link, count, offset = header
-    fresh = (time.time() if now is None else now) * 1000 < fresh_until
-    end = offset + count * _ENTRY.size
-    entries = tuple(_ENTRY.iter_unpack(raw[offset:end]))
-    return Slot(key, generations, CachedPage(raw[end:], link, fresh, entries))
+    fresh = (time.time() if now is None else now) * 1000 < header.fresh_until
+    end = header.offset + header.count * _ENTRY.size
+    entries = tuple(_ENTRY.iter_unpack(raw[header.offset : end]))
+    return Slot(key, generations, CachedPage(raw[end:], header.link, fresh, entries, header.rendered_at))
 
 
 def _generations(own: bytes | None, celebrities: bytes | None) -> bytes:
@@ -230,11 +266,33 @@ async def put(services: Services, slot: Slot, page: Rendered, fresh_for: float |
     """Keep a rendered page, fresh for ``fresh_for`` seconds (by default about PAGE_FRESH)."""
     if slot.key is None:
         return
+    now = time.time()
+    await _store(services, slot.key, slot.generations, page, int(now * 1000), now, fresh_for)
+
+
+async def _store(
+    services: Services, key: str, generations: bytes, page: Rendered, rendered_at: int, now: float,
+    fresh_for: float | None = None,
+) -> None:  # fmt: skip
     if fresh_for is None:
         fresh_for = PAGE_FRESH * random.uniform(0.8, 1.2)  # noqa: S311 (a jitter, not a secret)
-    now = time.time()
-    value = _encode(slot.generations, int((now + fresh_for) * 1000), int(now * 1000), page, page.body)
-    await services.cache.set(slot.key, value, ttl=PAGE_MAX_AGE)
+    value = _encode(generations, int((now + fresh_for) * 1000), rendered_at, int(now * 1000), page, page.body)
+    await services.cache.set(key, value, ttl=PAGE_MAX_AGE)
+
+
+def recheckable(page: CachedPage, now: float | None = None) -> bool:
+    """Whether a stale page may be kept once its posts' fingerprints are found unchanged
+    (``confirm``): only while its oldest Status is younger than ``PAGE_RECHECK_FOR``."""
+    return ((time.time() if now is None else now) * 1000 - page.rendered_at) < PAGE_RECHECK_FOR * 1000
+
+
+async def confirm(services: Services, slot: Slot) -> None:
+    """Keep the slot's page as it is, fresh again: nothing it shows has changed."""
+    page = slot.cached
+    if slot.key is None or page is None:
+        return
+    rendered = Rendered(page.ids, page.entities(), page.link, page.versions)
+    await _store(services, slot.key, slot.generations, rendered, page.rendered_at, time.time())
 
 
 async def claim_refresh(services: Services, slot: Slot) -> bool:
@@ -268,13 +326,16 @@ def dumps(entity: object) -> bytes:
 LinkFor = Callable[[str, list[int]], str | None]
 
 
-def _with_post(page: Rendered, post_id: int, entity: bytes, limit: int) -> tuple[list[int], list[bytes]]:
-    """The page's ids and Statuses with the post where its id belongs (newest first), cut
-    to ``limit``."""
+def _with_post(
+    page: Rendered, post_id: int, entity: bytes, version: int, limit: int
+) -> tuple[list[int], list[bytes], list[int]]:
+    """The page's ids, Statuses and fingerprints with the post where its id belongs
+    (newest first), cut to ``limit``."""
     position = sum(1 for i in page.ids if i > post_id)
     ids = [*page.ids[:position], post_id, *page.ids[position:]][:limit]
     entities = [*page.entities[:position], entity, *page.entities[position:]][:limit]
-    return ids, entities
+    versions = [*page.versions[:position], version, *page.versions[position:]][:limit]
+    return ids, entities, versions
 
 
 def limit_of(page_variant: str, default: int) -> int:
@@ -286,19 +347,21 @@ async def insert(
     readers: Sequence[int],
     post_id: int,
     entity: bytes,
+    version: int,
     link_for: LinkFor,
     default_limit: int,
     own: Mapping[int, bytes] | None = None,
 ) -> None:
     """A post just added to these readers' feeds: put its Status (``entity``, the form any
     reader but its author sees; ``own``: the readers who see another form, the author)
-    into their kept pages, or make the pages unreachable where that cannot be done
+    and its fingerprint (``version``) into their kept pages, or make the pages unreachable where that cannot be done
     safely. See the module's documentation."""
     forms = own or {}
     wanted = list(dict.fromkeys([*readers, *forms]))
     for start in range(0, len(wanted), _INSERT_BATCH):
         batch = wanted[start : start + _INSERT_BATCH]
-        await _insert_batch(services, batch, post_id, [forms.get(r, entity) for r in batch], link_for, default_limit)
+        forms_of_batch = [forms.get(r, entity) for r in batch]
+        await _insert_batch(services, batch, post_id, forms_of_batch, version, link_for, default_limit)
 
 
 #: Readers per round trip (and per script run, which holds Valkey for its duration).
@@ -310,6 +373,7 @@ async def _insert_batch(
     wanted: list[int],
     post_id: int,
     entities: list[bytes],
+    version: int,
     link_for: LinkFor,
     default_limit: int,
 ) -> None:
@@ -331,15 +395,16 @@ async def _insert_batch(
             stored = _decode(raw) if raw is not None else None
             if stored is None or stored.generations != current:
                 continue  # not servable now anyway
-            ttl = PAGE_MAX_AGE - (now_ms - stored.rendered_at) // 1000
+            ttl = PAGE_MAX_AGE - (now_ms - stored.checked_at) // 1000
             if ttl < 1:
                 continue
             page = stored.page
             if post_id not in page.ids:  # else a redelivered event: the page is re-stamped as it is
-                ids, entities = _with_post(page, post_id, entity, limit_of(page_variant, default_limit))
-                page = Rendered(ids, entities, link_for(page_variant, ids))
+                limit = limit_of(page_variant, default_limit)
+                ids, entities, versions = _with_post(page, post_id, entity, version, limit)
+                page = Rendered(ids, entities, link_for(page_variant, ids), versions)
             writes[_page_key(reader, page_variant)] = (
-                _encode(stamped, stored.fresh_until, stored.rendered_at, page, page.body),
+                _encode(stamped, stored.fresh_until, stored.rendered_at, stored.checked_at, page, page.body),
                 int(ttl),
             )
         # The generation changes either way: a rendering under way (of any page size) may

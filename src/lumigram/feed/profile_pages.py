@@ -18,7 +18,7 @@ the reader's likes and bookmarks are written into their copy. The account itself
 posts and its lock decide what a tier's page holds: the author's posts, edits,
 deletions and profile changes replace the profile's generation
 (``pages.forget(..., authors=...)``), so a page computed before is never served again.
-Numbers (likes, replies, follower counts) are refreshed on the same timer as home pages
+Numbers (likes, replies, follower counts) are checked on the same timer as home pages
 (``lumigram.feed.pages``).
 
 The reader viewing their own profile, and any page other than the newest with at most

@@ -667,6 +667,7 @@ async def pin(services: Services, account_id: int, status_id: int) -> HydratedPo
             await conn.execute(
                 insert(status_pins).values(account_id=account_id, status_id=status_id, created_at=utcnow())
             )
+    await forget_pages(services, [account_id])  # ``pinned`` shows in the author's own home page
     return await get_post(services, account_id, status_id)
 
 
@@ -676,4 +677,5 @@ async def unpin(services: Services, account_id: int, status_id: int) -> Hydrated
         await conn.execute(
             delete(status_pins).where(status_pins.c.account_id == account_id, status_pins.c.status_id == status_id)
         )
+    await forget_pages(services, [account_id])
     return await get_post(services, account_id, status_id)

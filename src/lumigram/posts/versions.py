@@ -1,0 +1,100 @@
+"""A fingerprint of what a post's rendered Status shows that may change while nobody
+tells the pages that hold it.
+
+Kept pages (``lumigram.feed.pages``) learn at once of what changes *which* posts they
+hold; a post's numbers (likes, comments), its author's profile and numbers, and its
+photos' alt text change without telling them. Rather than rendering a page again on a
+timer to catch those, its refresh compares each post's fingerprint with the one stored
+beside its Status, and renders only when one differs (``lumigram.feed.recheck``).
+
+Both sides read the same values: ``version_of`` from the hydrated post a Status was
+rendered from, ``current`` from the database and the cache in the order hydration reads
+them (pending like counts first, rows second), so a page rendered from rows that were
+already out of date when the rendering finished still compares unequal afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from lumigram.bootstrap import Services
+from lumigram.infra.sql import Prebuilt, among
+from lumigram.infra.tables import accounts, statuses
+from lumigram.posts import parts
+from lumigram.posts.hydrate import fetch_cached
+from lumigram.posts.models import HydratedPost
+from lumigram.uploads.service import MediaRecord
+
+#: The post's and its author's columns a Status shows that change without an event to
+#: the pages (an author's profile edit moves ``updated_at``; an edit, ``edited_at``).
+_ROWS = Prebuilt(
+    lambda dialect: select(
+        statuses.c.id,
+        statuses.c.replies_count,
+        statuses.c.reblogs_count,
+        statuses.c.favourites_count,
+        statuses.c.edited_at,
+        statuses.c.visibility,
+        accounts.c.followers_count,
+        accounts.c.following_count,
+        accounts.c.statuses_count,
+        accounts.c.last_status_at,
+        accounts.c.updated_at,
+        accounts.c.locked,
+    )
+    .join_from(statuses, accounts, accounts.c.id == statuses.c.account_id)
+    .where(among(dialect, statuses.c.id, "ids"))
+)
+
+
+def _stamp(value: datetime | None) -> int:
+    return -1 if value is None else int(value.timestamp() * 1_000_000)
+
+
+def _fingerprint(values: tuple[Any, ...], media: Sequence[MediaRecord]) -> int:
+    shown = (*values, tuple((m.id, m.description, m.focus_x, m.focus_y) for m in media))
+    return int.from_bytes(hashlib.blake2b(repr(shown).encode(), digest_size=8).digest(), "big")
+
+
+def version_of(item: HydratedPost) -> int:
+    """The fingerprint of the post as it was hydrated (for the Status rendered from it)."""
+    post, author = item.post, item.account
+    values = (
+        post.replies_count, post.reblogs_count, post.favourites_count, _stamp(post.edited_at), post.visibility,
+        author.followers_count, author.following_count, author.statuses_count,
+        _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked),
+    )  # fmt: skip
+    return _fingerprint(values, item.media)
+
+
+async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]:
+    """Each post's fingerprint now: one cache round trip and one statement. A post that
+    is gone, or whose parts are not in the cache (an alt text changed, or they expired),
+    has none: it compares unequal."""
+    wanted = list(dict.fromkeys(post_ids))
+    if not wanted:
+        return {}
+    deltas, known = await fetch_cached(services.cache, wanted)
+    async with services.db.connect() as conn:
+        rows = await _ROWS.rows(conn, {"ids": wanted})
+    found: dict[int, int] = {}
+    for row in rows:
+        cached = known.get(row.id)
+        if cached is None or cached.version != parts.version_of(row.edited_at):
+            continue
+        favourites = row.favourites_count
+        delta = deltas.get(row.id, 0)
+        if delta:  # as ``with_pending`` shows it
+            favourites = max(0, favourites + delta)
+        values = (
+            row.replies_count, row.reblogs_count, favourites, _stamp(row.edited_at), row.visibility,
+            row.followers_count, row.following_count, row.statuses_count,
+            _stamp(row.last_status_at), _stamp(row.updated_at), bool(row.locked),
+        )  # fmt: skip
+        found[row.id] = _fingerprint(values, cached.media)
+    return found
