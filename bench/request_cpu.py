@@ -91,7 +91,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     from lumigram.app import create_app
     from lumigram.bootstrap import build_services
     from lumigram.config import load_settings
-    from lumigram.feed import pages, profile_pages
+    from lumigram.feed import pages, profile_pages, recheck
 
     services = build_services(load_settings())
     app = create_app(services=services)
@@ -233,6 +233,15 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         path = f"/api/v1/accounts/{account}/statuses"
         assert (await call(app, "GET", path, b"limit=10", headers(reader)))[0] == 200
 
+    async def check_only() -> None:
+        """``profile_check``'s check alone, on a signed-in tier's stale page."""
+        account = rng.choice(popular)
+        found = await profile_pages.lookup(services, account, (profile_pages.OUTSIDER,), "10")
+        slot = found[profile_pages.OUTSIDER]
+        await make_stale(slot)
+        slot = (await profile_pages.lookup(services, account, (profile_pages.OUTSIDER,), "10"))[profile_pages.OUTSIDER]
+        await recheck.confirmed(services, slot)
+
     async def home_stale_only() -> None:
         await make_stale(await pages.lookup(services, rng.choice(readers).account_id, "10"))
 
@@ -255,8 +264,8 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     kinds: dict[str, Callable[[], Awaitable[None]]] = {
         "home_hit": home_hit, "forget_only": forget_only, "home_render": home_render,
         "profile": profile, "profile_hit": profile_hit, "profile_render": profile_render, "compose": compose,
-        "stale_only": stale_only, "profile_check": profile_check, "home_stale_only": home_stale_only,
-        "home_check": home_check, "home_refresh": home_refresh,
+        "stale_only": stale_only, "profile_check": profile_check, "check_only": check_only,
+        "home_stale_only": home_stale_only, "home_check": home_check, "home_refresh": home_refresh,
     }
     for name in args.kinds:
         run = kinds[name]
@@ -279,7 +288,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
               f"{per_request:.2f} Valkey commands", flush=True)
         if profiler is not None:
             text = io.StringIO()
-            pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(40)
+            pstats.Stats(profiler, stream=text).sort_stats(args.profile_sort).print_stats(40)
             print(text.getvalue())
     await services.close()
 
@@ -292,6 +301,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="per kind")
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=["home_hit", "home_render", "profile"])
     parser.add_argument("--profile-kind", help="run this kind under cProfile and print the top functions")
+    parser.add_argument("--profile-sort", default="tottime", help="pstats order: tottime or cumulative")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-request-cpu-"))

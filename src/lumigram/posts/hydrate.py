@@ -175,7 +175,7 @@ async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> t
         return await viewer_marks(conn, viewer_id, post_ids)
 
 
-async def fetch_cached(cache: Cache | None, post_ids: list[int]) -> tuple[dict[int, int], dict[int, parts.Parts]]:
+async def _fetch_cached(cache: Cache | None, post_ids: list[int]) -> tuple[dict[int, int], dict[int, parts.Parts]]:
     """Pending like counts and cached parts of ``post_ids``, in one round trip ({} for
     both when there is no cache or it is down: the database then answers alone)."""
     if cache is None:
@@ -207,7 +207,7 @@ async def hydrate_with_context(
     if not wanted:
         return [], ViewerContext(viewer_id)
     # Pending like counts first, rows second (see ``with_pending`` for why the order matters).
-    deltas, known = await fetch_cached(cache, wanted)
+    deltas, known = await _fetch_cached(cache, wanted)
     if rows is None:
         rows = await _POSTS.rows(conn, {"ids": wanted})
     if not rows:

@@ -11,11 +11,14 @@ Both sides read the same values: ``version_of`` from the hydrated post a Status 
 rendered from, ``current`` from the database and the cache in the order hydration reads
 them (pending like counts first, rows second), so a page rendered from rows that were
 already out of date when the rendering finished still compares unequal afterwards.
+``current`` reads the photos' alt text from their rows rather than from the cached
+parts hydration uses: decoding those cost more than the whole query.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,14 +27,16 @@ from sqlalchemy import select
 
 from lumigram.bootstrap import Services
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, statuses
-from lumigram.posts import parts
-from lumigram.posts.hydrate import fetch_cached
+from lumigram.infra.tables import accounts, media_attachments, statuses
+from lumigram.interactions.counters import favourites_key, parse_pending
 from lumigram.posts.models import HydratedPost
-from lumigram.uploads.service import MediaRecord
+
+log = logging.getLogger(__name__)
 
 #: The post's and its author's columns a Status shows that change without an event to
-#: the pages (an author's profile edit moves ``updated_at``; an edit, ``edited_at``).
+#: the pages (an author's profile edit moves ``updated_at``; an edit, ``edited_at``),
+#: and its photos' alt text and focus (changeable after posting), one row per photo in
+#: the order a Status lists them.
 _ROWS = Prebuilt(
     lambda dialect: select(
         statuses.c.id,
@@ -46,18 +51,30 @@ _ROWS = Prebuilt(
         accounts.c.last_status_at,
         accounts.c.updated_at,
         accounts.c.locked,
+        media_attachments.c.id.label("media_id"),
+        media_attachments.c.description,
+        media_attachments.c.focus_x,
+        media_attachments.c.focus_y,
     )
-    .join_from(statuses, accounts, accounts.c.id == statuses.c.account_id)
+    .select_from(
+        statuses.join(accounts, accounts.c.id == statuses.c.account_id).outerjoin(
+            media_attachments, media_attachments.c.status_id == statuses.c.id
+        )
+    )
     .where(among(dialect, statuses.c.id, "ids"))
+    .order_by(statuses.c.id, media_attachments.c.position)
 )
+
+#: A photo as the fingerprint sees it: id, alt text, focus.
+_Photo = tuple[int, str | None, float, float]
 
 
 def _stamp(value: datetime | None) -> int:
     return -1 if value is None else int(value.timestamp() * 1_000_000)
 
 
-def _fingerprint(values: tuple[Any, ...], media: Sequence[MediaRecord]) -> int:
-    shown = (*values, tuple((m.id, m.description, m.focus_x, m.focus_y) for m in media))
+def _fingerprint(values: tuple[Any, ...], photos: Sequence[_Photo]) -> int:
+    shown = (*values, tuple(photos))
     return int.from_bytes(hashlib.blake2b(repr(shown).encode(), digest_size=8).digest(), "big")
 
 
@@ -69,32 +86,37 @@ def version_of(item: HydratedPost) -> int:
         author.followers_count, author.following_count, author.statuses_count,
         _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked),
     )  # fmt: skip
-    return _fingerprint(values, item.media)
+    return _fingerprint(values, [(m.id, m.description, m.focus_x, m.focus_y) for m in item.media])
 
 
 async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]:
     """Each post's fingerprint now: one cache round trip and one statement. A post that
-    is gone, or whose parts are not in the cache (an alt text changed, or they expired),
-    has none: it compares unequal."""
+    is gone has none; so has every post when the pending like counts cannot be read
+    (all then compare unequal, and the page is rendered, as hydration would manage)."""
     wanted = list(dict.fromkeys(post_ids))
     if not wanted:
         return {}
-    deltas, known = await fetch_cached(services.cache, wanted)
+    try:
+        deltas = parse_pending(wanted, await services.cache.get_many([favourites_key(i) for i in wanted]))
+    except Exception:
+        log.warning("could not read pending like counts", exc_info=True)
+        return {}
     async with services.db.connect() as conn:
         rows = await _ROWS.rows(conn, {"ids": wanted})
-    found: dict[int, int] = {}
+    values: dict[int, tuple[Any, ...]] = {}
+    photos: dict[int, list[_Photo]] = {}
     for row in rows:
-        cached = known.get(row.id)
-        if cached is None or cached.version != parts.version_of(row.edited_at):
-            continue
-        favourites = row.favourites_count
-        delta = deltas.get(row.id, 0)
-        if delta:  # as ``with_pending`` shows it
-            favourites = max(0, favourites + delta)
-        values = (
-            row.replies_count, row.reblogs_count, favourites, _stamp(row.edited_at), row.visibility,
-            row.followers_count, row.following_count, row.statuses_count,
-            _stamp(row.last_status_at), _stamp(row.updated_at), bool(row.locked),
-        )  # fmt: skip
-        found[row.id] = _fingerprint(values, cached.media)
-    return found
+        if row.id not in values:
+            favourites = row.favourites_count
+            delta = deltas.get(row.id, 0)
+            if delta:  # as ``with_pending`` shows it
+                favourites = max(0, favourites + delta)
+            values[row.id] = (
+                row.replies_count, row.reblogs_count, favourites, _stamp(row.edited_at), row.visibility,
+                row.followers_count, row.following_count, row.statuses_count,
+                _stamp(row.last_status_at), _stamp(row.updated_at), bool(row.locked),
+            )  # fmt: skip
+            photos[row.id] = []
+        if row.media_id is not None:
+            photos[row.id].append((row.media_id, row.description, row.focus_x, row.focus_y))
+    return {post_id: _fingerprint(shown, photos[post_id]) for post_id, shown in values.items()}
