@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     from sqlalchemy import event
 
     from lumigram.api.home_pages import refresh_home_page
+    from lumigram.api.profile_pages import tier_statuses
     from lumigram.app import create_app
     from lumigram.bootstrap import build_services
     from lumigram.config import load_settings
@@ -240,7 +242,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         slot = found[profile_pages.OUTSIDER]
         await make_stale(slot)
         slot = (await profile_pages.lookup(services, account, (profile_pages.OUTSIDER,), "10"))[profile_pages.OUTSIDER]
-        await recheck.confirmed(services, slot)
+        await recheck.refreshed(services, slot, partial(tier_statuses, services, profile_pages.OUTSIDER))
 
     async def home_stale_only() -> None:
         await make_stale(await pages.lookup(services, rng.choice(readers).account_id, "10"))

@@ -315,7 +315,7 @@ async def _fresh_page(services: Services, account_id: int) -> pages.CachedPage:
     return page
 
 
-async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rendered(
+async def test_a_stale_page_is_kept_when_nothing_changed_and_mended_or_rendered_when_posts_did(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     reader = await _reader_with_posts(client, count=2)
@@ -331,16 +331,38 @@ async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rend
     assert kept.rendered_at == stale_at
     assert kept.body == rendered.content
 
-    # Someone else likes a post on the page: the next check renders it, with the count.
-    fan = await create_user(client)
-    newest = rendered.json()[0]["id"]
-    assert (await client.post(f"/api/v1/statuses/{newest}/favourite", headers=fan["headers"])).status_code == 200
+    fans = [await create_user(client), await create_user(client)]
+    newest, older = (post["id"] for post in rendered.json())
+
+    async def like(fan: User, post_id: str) -> None:
+        assert (await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=fan["headers"])).status_code == 200
+
+    # Someone else likes one post of the two: only its Status is rendered again, and the
+    # page is then exactly what a whole rendering gives.
+    await like(fans[0], newest)
     stale_at = await _stale_again(services, account_id)
     await asyncio.sleep(0.01)
     assert (await _through_fast_path(client, reader["headers"]))[3] == 0
-    again = await _fresh_page(services, account_id)
-    assert again.rendered_at > stale_at
-    assert [s["favourites_count"] for s in orjson.loads(again.body)] == [1, 0]
+    mended = await _fresh_page(services, account_id)
+    assert mended.rendered_at == stale_at
+    assert [s["favourites_count"] for s in orjson.loads(mended.body)] == [1, 0]
+    await pages.forget(services, [account_id])
+    again = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
+    assert again.content == mended.body
+
+    # Both liked: more than half the page changed, so it is rendered whole.
+    await like(fans[1], newest)
+    await like(fans[1], older)
+    stale_at = await _stale_again(services, account_id)
+    await asyncio.sleep(0.01)
+    assert (await _through_fast_path(client, reader["headers"]))[3] == 0
+
+    async def rendered_anew() -> pages.CachedPage | None:
+        found = (await pages.lookup(services, account_id, "20")).cached
+        return found if found is not None and found.fresh and found.rendered_at > stale_at else None
+
+    whole: pages.CachedPage = await eventually(rendered_anew)
+    assert [s["favourites_count"] for s in orjson.loads(whole.body)] == [2, 1]
 
 
 async def test_a_pin_shows_in_the_authors_kept_page_at_once(client: httpx.AsyncClient, services: Services) -> None:

@@ -238,11 +238,11 @@ async def _stale_again(services: Services, author: User) -> int:
     return stale.rendered_at
 
 
-async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rendered(
+async def test_a_stale_page_is_kept_when_nothing_changed_and_mended_or_rendered_when_posts_did(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     author, ids = await _author_with_posts(client)
-    fan = await _reader(client)
+    fans = [await _reader(client), await _reader(client)]
     first = (await _fast(client, author, None))[2]
     stale_at = await _stale_again(services, author)
     await asyncio.sleep(0.01)  # a rendering now would be stamped later
@@ -255,13 +255,29 @@ async def test_a_stale_page_nothing_changed_on_is_kept_and_one_that_changed_rend
     assert kept.rendered_at == stale_at
     assert kept.body == first
 
-    # Someone else's like: the next check finds the count changed and renders the page.
-    liked = await client.post(f"/api/v1/statuses/{ids[1]}/favourite", headers=fan["headers"])
-    assert liked.status_code == 200
+    async def like(fan: User, post_id: str) -> None:
+        assert (await client.post(f"/api/v1/statuses/{post_id}/favourite", headers=fan["headers"])).status_code == 200
+
+    # One post of the two liked: only its Status is rendered again, and the page is
+    # then exactly what a whole rendering gives.
+    await like(fans[0], ids[1])
+    stale_at = await _stale_again(services, author)
+    await asyncio.sleep(0.01)
+    mended = (await _fast(client, author, None))[2]
+    assert [s["favourites_count"] for s in orjson.loads(mended)] == [1, 0]
+    kept = (await _anonymous_slot(services, author)).cached
+    assert kept is not None
+    assert (kept.fresh, kept.rendered_at, kept.body) == (True, stale_at, mended)
+    await pages.forget(services, [], authors=[int(author["id"])])
+    assert (await _fast(client, author, None))[2] == mended
+
+    # Both liked: more than half the page changed, so it is rendered whole.
+    for post_id in ids[1:]:
+        await like(fans[1], post_id)
     stale_at = await _stale_again(services, author)
     await asyncio.sleep(0.01)
     answered = orjson.loads((await _fast(client, author, None))[2])
-    assert [s["favourites_count"] for s in answered] == [1, 0]
+    assert [s["favourites_count"] for s in answered] == [2, 1]
     rendered = (await _anonymous_slot(services, author)).cached
     assert rendered is not None
     assert rendered.fresh

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from lumigram.api.graph_pagination import CURSORS, page_links
@@ -43,15 +44,26 @@ async def render_home(
     return pages.Rendered(ids, entities, _home_link(services, kept, ids, result.limit), versions)
 
 
+async def home_statuses(services: Services, viewer_id: int, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+    """These posts' Statuses as the reader's home page shows them, with their
+    fingerprints (``lumigram.feed.recheck``); a post the reader may no longer see is
+    left out."""
+    cache: dict[int, dict[str, Any]] = {}
+    return {
+        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item))
+        for item in await hydrate(services, viewer_id, post_ids)
+    }
+
+
 def _variant_params(page_variant: str) -> list[tuple[str, str]]:
     return [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
 
 
 async def refresh_home_page(services: Services, viewer_id: int, page_variant: str) -> None:
-    """Render a reader's kept newest page again, unless nothing it shows has changed (it
-    went stale: see lumigram.feed.pages)."""
+    """Make a reader's stale kept newest page current (see lumigram.feed.pages): by
+    rendering only what changed on it when that can be done, otherwise whole."""
     slot = await pages.lookup(services, viewer_id, page_variant)  # the generations, read first
-    if await recheck.confirmed(services, slot):
+    if await recheck.refreshed(services, slot, partial(home_statuses, services, viewer_id)) is not None:
         return
     limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
     rendered = await render_home(services, viewer_id, PageRequest(limit=limit), _variant_params(page_variant))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from lumigram.bootstrap import Services
 from lumigram.feed import pages, profile_pages, recheck
 from lumigram.graph.models import Page
 from lumigram.posts import queries
-from lumigram.posts.hydrate import marks_of, relation_and_recent_marks
+from lumigram.posts.hydrate import hydrate, marks_of, relation_and_recent_marks
 from lumigram.posts.versions import version_of
 
 #: A profile's posts, named by the account id as the route's own responses spell it.
@@ -62,6 +63,18 @@ async def render_tier(services: Services, author_id: int, tier: str, page_varian
     return pages.Rendered(ids, entities, link, [version_of(item) for item in result.items])
 
 
+async def tier_statuses(services: Services, tier: str, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+    """These posts' Statuses as ``tier``'s page shows them, with their fingerprints
+    (``lumigram.feed.recheck``). Which posts a tier lists is the page's business, settled
+    when it was rendered (a lock replaces the profile's pages)."""
+    viewer = None if tier == profile_pages.ANONYMOUS else NEUTRAL_VIEWER
+    cache: dict[int, dict[str, Any]] = {}
+    return {
+        item.post.id: (pages.dumps(status_entity(services, item, viewer, cache)), version_of(item))
+        for item in await hydrate(services, None, post_ids, check_visibility=False)
+    }
+
+
 async def kept_profile_page(
     services: Services, viewer_id: int | None, author_id: int, page_variant: str, found: dict[str, pages.Slot]
 ) -> Answer:
@@ -79,9 +92,9 @@ async def kept_profile_page(
         marks = (relation.liked, relation.saved)
     slot = found[tier]
     cached = slot.cached
-    if cached is not None and (
-        cached.fresh or not await pages.claim_refresh(services, slot) or await recheck.confirmed(services, slot)
-    ):
+    if cached is not None and not cached.fresh and await pages.claim_refresh(services, slot):
+        cached = await recheck.refreshed(services, slot, partial(tier_statuses, services, tier))
+    if cached is not None:
         ids, body, link, entities = cached.ids, cached.body, cached.link, cached.entities
     else:
         rendered = await render_tier(services, author_id, tier, page_variant)

@@ -6,6 +6,7 @@ and a ``Link`` header, as Mastodon clients expect.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.graph_pagination import PageParams, link_header
-from lumigram.api.home_pages import HOME_PATH, render_home
+from lumigram.api.home_pages import HOME_PATH, home_statuses, render_home
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
@@ -60,8 +61,11 @@ async def home_timeline(
     if len(params) <= 1 and set(request.query_params) <= {"limit"}:
         page_variant = pages.variant(request.query_params.get("limit"))
     slot = await pages.lookup(services, viewer.account_id, page_variant)
-    if slot.cached is not None and (slot.cached.fresh or await recheck.confirmed(services, slot)):
-        return Response(slot.cached.body, media_type="application/json", headers=_link(slot.cached.link))
+    kept = slot.cached
+    if kept is not None and not kept.fresh:
+        kept = await recheck.refreshed(services, slot, partial(home_statuses, services, viewer.account_id))
+    if kept is not None:
+        return Response(kept.body, media_type="application/json", headers=_link(kept.link))
     rendered = await render_home(services, viewer.account_id, page, params)
     await pages.put(services, slot, rendered)
     return Response(rendered.body, media_type="application/json", headers=_link(rendered.link))

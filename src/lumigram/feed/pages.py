@@ -22,8 +22,9 @@ a little, so pages built together do not all expire together); a reader who find
 older still gets it, and one reader at a time (``claim_refresh``) has it checked. Each
 post's Status is stored with a fingerprint of those values (``lumigram.posts.versions``);
 when every fingerprint is still current the page is kept, fresh again (``confirm``: one
-cache round trip and one statement instead of a rendering), and otherwise rendered
-again. A page is kept that way for at most ``PAGE_RECHECK_FOR`` seconds after its
+cache round trip and one statement instead of a rendering), when a few changed only
+their Statuses are rendered again, and otherwise the whole page is
+(``lumigram.feed.recheck``). A page is kept that way for at most ``PAGE_RECHECK_FOR`` seconds after its
 oldest Status was rendered, and one nobody checked is dropped after ``PAGE_MAX_AGE``
 seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one check
 old while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
@@ -286,13 +287,24 @@ def recheckable(page: CachedPage, now: float | None = None) -> bool:
     return ((time.time() if now is None else now) * 1000 - page.rendered_at) < PAGE_RECHECK_FOR * 1000
 
 
-async def confirm(services: Services, slot: Slot) -> None:
-    """Keep the slot's page as it is, fresh again: nothing it shows has changed."""
+async def confirm(
+    services: Services, slot: Slot, replaced: Mapping[int, tuple[bytes, int]] | None = None
+) -> CachedPage | None:
+    """Keep the slot's page, fresh again, with the Statuses and fingerprints of the posts
+    in ``replaced`` rendered anew (nothing else it shows has changed); the page kept."""
     page = slot.cached
     if slot.key is None or page is None:
-        return
-    rendered = Rendered(page.ids, page.entities(), page.link, page.versions)
+        return None
+    changes = replaced or {}
+    entities, versions = [], []
+    for post_id, entity, version in zip(page.ids, page.entities(), page.versions, strict=True):
+        entity, version = changes.get(post_id, (entity, version))
+        entities.append(entity)
+        versions.append(version)
+    rendered = Rendered(page.ids, entities, page.link, versions)
     await _store(services, slot.key, slot.generations, rendered, page.rendered_at, time.time())
+    entries = tuple((i, len(e), v) for i, e, v in zip(rendered.ids, entities, versions, strict=True))
+    return CachedPage(rendered.body, page.link, True, entries, page.rendered_at)
 
 
 async def claim_refresh(services: Services, slot: Slot) -> bool:
