@@ -89,3 +89,35 @@ async def test_the_author_gets_their_own_form_and_everyone_else_the_common_one(s
     authors = (await pages.lookup(services, author, pages.DEFAULT_VARIANT)).cached
     assert authors is not None
     assert authors.body == b'[{"id":"25","pinned":false},{"id":"20"}]'
+
+
+async def test_a_confirmed_page_keeps_its_rendering_time_and_takes_the_mended_statuses(services: Services) -> None:
+    slot = await _keep(services, [30, 20])
+    kept = (await pages.lookup(services, READER, pages.DEFAULT_VARIANT)).cached
+    assert kept is not None
+    slot = pages.Slot(slot.key, slot.generations, kept)
+    mended = await pages.confirm(services, slot, {20: (b'{"id":"20","n":1}', 99)})
+    assert mended is not None
+    found = await _kept(services)
+    assert found is not None
+    for page in (mended, found):
+        assert page.body == b'[{"id":"30"},{"id":"20","n":1}]'
+        assert page.versions == [30, 99]
+        assert page.entities() == [b'{"id":"30"}', b'{"id":"20","n":1}']
+        assert page.fresh
+        assert page.rendered_at == kept.rendered_at
+    # A post put in afterwards goes where its id belongs, the mended Status kept.
+    await _insert(services, 25)
+    found = await _kept(services)
+    assert found is not None
+    assert found.body == b'[{"id":"30"},{"id":"25"},{"id":"20","n":1}]'
+    assert found.versions == [30, 25, 99]
+
+
+async def test_a_page_is_kept_by_checks_only_while_its_oldest_status_is_young(services: Services) -> None:
+    await _keep(services, [30])
+    kept = await _kept(services)
+    assert kept is not None
+    assert pages.recheckable(kept)
+    later = kept.rendered_at / 1000 + pages.PAGE_RECHECK_FOR + 1
+    assert not pages.recheckable(kept, now=later)
