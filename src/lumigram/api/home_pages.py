@@ -19,6 +19,7 @@ from lumigram.bootstrap import Services
 from lumigram.feed import home, pages, recheck
 from lumigram.graph.models import Page, PageRequest
 from lumigram.posts.hydrate import hydrate
+from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
 from lumigram.posts.versions import version_of
 
@@ -32,27 +33,31 @@ def _home_link(services: Services, kept: Sequence[tuple[str, str]], ids: list[in
     return page_links(f"{services.settings.base_url}{HOME_PATH}", kept, page)
 
 
+def kept_statuses(
+    services: Services, items: Sequence[HydratedPost], viewer_id: int | None
+) -> dict[int, tuple[bytes, int]]:
+    """Each post's Status as a kept page stores it (as ``viewer_id`` sees it; None:
+    anonymous), with its fingerprint (``lumigram.posts.versions``), in order."""
+    cache: dict[int, dict[str, Any]] = {}
+    return {
+        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item))
+        for item in items
+    }
+
+
 async def render_home(
     services: Services, viewer_id: int, page: PageRequest, params: Sequence[tuple[str, str]]
 ) -> pages.Rendered:
     result = await home.home(services, viewer_id, page)
-    cache: dict[int, dict[str, Any]] = {}
-    entities = [pages.dumps(status_entity(services, item, viewer_id, cache)) for item in result.items]
+    statuses = kept_statuses(services, result.items, viewer_id)
     kept = [(k, v) for k, v in params if k not in CURSORS]
-    ids = [item.post.id for item in result.items]
-    versions = [version_of(item) for item in result.items]
-    return pages.Rendered(ids, entities, _home_link(services, kept, ids, result.limit), versions)
+    return pages.Rendered.of(statuses, _home_link(services, kept, list(statuses), result.limit))
 
 
 async def home_statuses(services: Services, viewer_id: int, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
-    """These posts' Statuses as the reader's home page shows them, with their
-    fingerprints (``lumigram.feed.recheck``); a post the reader may no longer see is
-    left out."""
-    cache: dict[int, dict[str, Any]] = {}
-    return {
-        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item))
-        for item in await hydrate(services, viewer_id, post_ids)
-    }
+    """These posts' Statuses as the reader's home page shows them (``lumigram.feed.
+    recheck``); a post the reader may no longer see is left out."""
+    return kept_statuses(services, await hydrate(services, viewer_id, post_ids), viewer_id)
 
 
 def _variant_params(page_variant: str) -> list[tuple[str, str]]:

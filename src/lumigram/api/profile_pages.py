@@ -11,19 +11,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import orjson
 
 from lumigram.api.graph_pagination import page_links
-from lumigram.api.home_pages import NEUTRAL_VIEWER
-from lumigram.api.status_entities import status_entity
+from lumigram.api.home_pages import NEUTRAL_VIEWER, kept_statuses
 from lumigram.bootstrap import Services
 from lumigram.feed import pages, profile_pages, recheck
 from lumigram.graph.models import Page
 from lumigram.posts import queries
 from lumigram.posts.hydrate import hydrate, marks_of, relation_and_recent_marks
-from lumigram.posts.versions import version_of
 
 #: A profile's posts, named by the account id as the route's own responses spell it.
 PROFILE_PATH = re.compile(r"/api/v1/accounts/([1-9][0-9]{0,18})/statuses")
@@ -53,26 +50,25 @@ async def render_tier(services: Services, author_id: int, tier: str, page_varian
     """The page every reader of ``tier`` is shown (NotFound: there is no such account)."""
     limit = pages.limit_of(page_variant, queries.DEFAULT_LIMIT)
     result = await queries.tier_posts(services, author_id, tier == profile_pages.FOLLOWER, limit)
-    viewer = None if tier == profile_pages.ANONYMOUS else NEUTRAL_VIEWER
-    cache: dict[int, dict[str, Any]] = {}
-    entities = [pages.dumps(status_entity(services, item, viewer, cache)) for item in result.items]
-    ids = [item.post.id for item in result.items]
+    statuses = kept_statuses(services, result.items, _viewer_of(tier))
+    ids = list(statuses)
     link_page: Page[int] = Page(items=ids, cursors=ids, limit=result.limit)
     base = f"{services.settings.base_url}{profile_path(author_id)}"
-    link = page_links(base, _variant_params(page_variant), link_page)
-    return pages.Rendered(ids, entities, link, [version_of(item) for item in result.items])
+    return pages.Rendered.of(statuses, page_links(base, _variant_params(page_variant), link_page))
+
+
+def _viewer_of(tier: str) -> int | None:
+    """Whom a tier's Statuses are rendered for: nobody (no per-reader fields) or any
+    signed-in reader but the author."""
+    return None if tier == profile_pages.ANONYMOUS else NEUTRAL_VIEWER
 
 
 async def tier_statuses(services: Services, tier: str, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
-    """These posts' Statuses as ``tier``'s page shows them, with their fingerprints
-    (``lumigram.feed.recheck``). Which posts a tier lists is the page's business, settled
-    when it was rendered (a lock replaces the profile's pages)."""
-    viewer = None if tier == profile_pages.ANONYMOUS else NEUTRAL_VIEWER
-    cache: dict[int, dict[str, Any]] = {}
-    return {
-        item.post.id: (pages.dumps(status_entity(services, item, viewer, cache)), version_of(item))
-        for item in await hydrate(services, None, post_ids, check_visibility=False)
-    }
+    """These posts' Statuses as ``tier``'s page shows them (``lumigram.feed.recheck``).
+    Which posts a tier lists is the page's business, settled when it was rendered (a
+    lock replaces the profile's pages)."""
+    items = await hydrate(services, None, post_ids, check_visibility=False)
+    return kept_statuses(services, items, _viewer_of(tier))
 
 
 async def kept_profile_page(

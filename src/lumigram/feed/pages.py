@@ -24,9 +24,9 @@ post's Status is stored with a fingerprint of those values (``lumigram.posts.ver
 when every fingerprint is still current the page is kept, fresh again (``confirm``: one
 cache round trip and one statement instead of a rendering), when a few changed only
 their Statuses are rendered again, and otherwise the whole page is
-(``lumigram.feed.recheck``). A page is kept that way for at most ``PAGE_RECHECK_FOR`` seconds after its
-oldest Status was rendered, and one nobody checked is dropped after ``PAGE_MAX_AGE``
-seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one check
+(``lumigram.feed.recheck``). A page is kept that way for at most ``PAGE_RECHECK_FOR``
+seconds after its oldest Status was rendered, and one nobody checked is dropped after
+``PAGE_MAX_AGE`` seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one check
 old while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
 consistency, as the design allows.
 
@@ -89,6 +89,11 @@ class Rendered:
     entities: list[bytes]
     link: str | None
     versions: list[int]
+
+    @classmethod
+    def of(cls, statuses: Mapping[int, tuple[bytes, int]], link: str | None) -> Rendered:
+        """The page of ``statuses`` (post id → Status and fingerprint, in page order)."""
+        return cls(list(statuses), [e for e, _ in statuses.values()], link, [v for _, v in statuses.values()])
 
     @property
     def body(self) -> bytes:
@@ -366,8 +371,8 @@ async def insert(
 ) -> None:
     """A post just added to these readers' feeds: put its Status (``entity``, the form any
     reader but its author sees; ``own``: the readers who see another form, the author)
-    and its fingerprint (``version``) into their kept pages, or make the pages unreachable where that cannot be done
-    safely. See the module's documentation."""
+    and its fingerprint (``version``) into their kept pages, or make the pages
+    unreachable where that cannot be done safely. See the module's documentation."""
     forms = own or {}
     wanted = list(dict.fromkeys([*readers, *forms]))
     for start in range(0, len(wanted), _INSERT_BATCH):

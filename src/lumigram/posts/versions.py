@@ -73,20 +73,21 @@ def _stamp(value: datetime | None) -> int:
     return -1 if value is None else int(value.timestamp() * 1_000_000)
 
 
-def _fingerprint(values: tuple[Any, ...], photos: Sequence[_Photo]) -> int:
-    shown = (*values, tuple(photos))
+def _fingerprint(post: Any, favourites: int, author: Any, photos: Sequence[_Photo]) -> int:
+    """The one place both sides compute it: ``post`` and ``author`` are a hydrated post's
+    records or one row of ``_ROWS`` (which names its columns as they do)."""
+    shown = (
+        post.replies_count, post.reblogs_count, favourites, _stamp(post.edited_at), post.visibility,
+        author.followers_count, author.following_count, author.statuses_count,
+        _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked), tuple(photos),
+    )  # fmt: skip
     return int.from_bytes(hashlib.blake2b(repr(shown).encode(), digest_size=8).digest(), "big")
 
 
 def version_of(item: HydratedPost) -> int:
     """The fingerprint of the post as it was hydrated (for the Status rendered from it)."""
-    post, author = item.post, item.account
-    values = (
-        post.replies_count, post.reblogs_count, post.favourites_count, _stamp(post.edited_at), post.visibility,
-        author.followers_count, author.following_count, author.statuses_count,
-        _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked),
-    )  # fmt: skip
-    return _fingerprint(values, [(m.id, m.description, m.focus_x, m.focus_y) for m in item.media])
+    photos = [(m.id, m.description, m.focus_x, m.focus_y) for m in item.media]
+    return _fingerprint(item.post, item.post.favourites_count, item.account, photos)
 
 
 async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]:
@@ -103,20 +104,18 @@ async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]
         return {}
     async with services.db.connect() as conn:
         rows = await _ROWS.rows(conn, {"ids": wanted})
-    values: dict[int, tuple[Any, ...]] = {}
+    first: dict[int, Any] = {}  # each post's first row (its photos follow in the others)
     photos: dict[int, list[_Photo]] = {}
     for row in rows:
-        if row.id not in values:
-            favourites = row.favourites_count
-            delta = deltas.get(row.id, 0)
-            if delta:  # as ``with_pending`` shows it
-                favourites = max(0, favourites + delta)
-            values[row.id] = (
-                row.replies_count, row.reblogs_count, favourites, _stamp(row.edited_at), row.visibility,
-                row.followers_count, row.following_count, row.statuses_count,
-                _stamp(row.last_status_at), _stamp(row.updated_at), bool(row.locked),
-            )  # fmt: skip
-            photos[row.id] = []
+        first.setdefault(row.id, row)
+        found = photos.setdefault(row.id, [])
         if row.media_id is not None:
-            photos[row.id].append((row.media_id, row.description, row.focus_x, row.focus_y))
-    return {post_id: _fingerprint(shown, photos[post_id]) for post_id, shown in values.items()}
+            found.append((row.media_id, row.description, row.focus_x, row.focus_y))
+    fingerprints = {}
+    for post_id, row in first.items():
+        favourites = row.favourites_count
+        delta = deltas.get(post_id, 0)
+        if delta:  # as ``with_pending`` shows it
+            favourites = max(0, favourites + delta)
+        fingerprints[post_id] = _fingerprint(row, favourites, row, photos[post_id])
+    return fingerprints
