@@ -22,6 +22,9 @@ Steps (each bounded; defaults in brackets):
    (``POST /api/v1/statuses``: 200 random letters, 1-3 mentions, a URL, one photo).
 6. (c) the same read load against a bare ASGI app that returns one cached home page
    (uvicorn, uvloop, httptools, as ``serve``): the box's ceiling, and the ratio.
+   With ``--floor-rates``, Lumigram's processes are then stopped and the same mix is
+   run against ``bench/mix_floor.py``, a raw ASGI app over the same engines and world
+   that does the least work each request names: the mix's floor on this box.
 7. (e) Valkey memory per feed: ``INFO memory`` before and after the warm-up of step 1,
    divided by the number of feeds built (scaled shape only).
 
@@ -108,12 +111,15 @@ class Stack:
     redis_url: str | None = None
     #: Set for the scaled shape: where ``--census`` reads the engines' counts.
     census_engines: census.Engines | None = None
+    #: What ``popen`` started, by name, so a step can stop one early.
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     def popen(self, argv: list[str], name: str, stop_with: int = signal.SIGTERM) -> subprocess.Popen[bytes]:
         out = (self.workdir / f"{name}.log").open("wb")
         process = subprocess.Popen(argv, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT)
         self._stops.append(lambda: _stop(process, stop_with))
+        self.processes[name] = process
         return process
 
     def on_close(self, stop: Callable[[], None]) -> None:
@@ -618,6 +624,44 @@ def serve_bare(port: int, body_path: Path) -> None:
                 server_header=False, date_header=False)
 
 
+def floor_composers(readers: list[Reader], composes: int) -> list[Reader]:
+    """Composers for the floor's steps: the same request bodies, with a photo id each that
+    the floor ignores (it attaches no media)."""
+    each = composes // max(len(readers), 1) + 1
+    return [Reader(r.account_id, r.username, r.token, ["1" * 18] * each) for r in readers]
+
+
+def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int], args: argparse.Namespace,
+              processes: int) -> list[dict[str, Any]]:
+    """Stop Lumigram, then run the mix against the floor app on the same engines and world."""
+    import mix_floor
+
+    for name in ("serve", "worker"):
+        if name in stack.processes:
+            _stop(stack.processes[name])
+    base = stack.env["LUMIGRAM_BASE_URL"]
+    written = asyncio.run(mix_floor.prepare(stack.env["LUMIGRAM_DATABASE_URL"], stack.redis_url or "", base,
+                                            [(r.account_id, r.token) for r in readers]))
+    log(f"floor: {len(readers)} feeds and {written} Status documents prepared")
+    (port,) = free_ports(1)
+    stack.env.update(FLOOR_DATABASE_URL=stack.env["LUMIGRAM_DATABASE_URL"], FLOOR_CACHE_URL=stack.redis_url or "",
+                     FLOOR_BASE_URL=base)
+    floor = stack.popen([sys.executable, str(Path(__file__).resolve().parent / "mix_floor.py"), "--port", str(port),
+                         "--processes", str(processes)], "floor")
+    _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200, "the floor app")
+    # A page of each read, to show the floor answers with real posts, and how large.
+    auth = {"Authorization": f"Bearer {readers[0].token}"}
+    for path in ("/api/v1/timelines/home?limit=10", f"/api/v1/accounts/{readers[0].account_id}/statuses?limit=10"):
+        page = httpx.get(f"http://127.0.0.1:{port}{path}", headers=auth, timeout=10)
+        log(f"floor: GET {path}: {page.status_code}, {len(page.json())} posts, {len(page.content)} bytes")
+    steps = []
+    for rate_ in _rates(args.floor_rates):
+        composers = floor_composers(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)
+        steps.append(step("floor", port, dsb_mix(readers, account_ids, composers), rate_, args.step_seconds, args,
+                          {"floor": floor.pid}, stack.engine_pids))
+    return steps
+
+
 # --- a sampling profiler for the server ---------------------------------------------------
 # py-spy is not installed here, and cProfile charges an asyncio server's time to whichever
 # coroutine happens to resume (every await is a "call"), which hides where CPU goes. So:
@@ -908,6 +952,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for rate_ in _rates(args.bare_rates):
                 results["steps"].append(step("bare", bare_port, fixed_page("/api/v1/timelines/home?limit=10"),
                                              rate_, args.bare_seconds, args))
+        if args.floor_rates:
+            if shape != "scaled":
+                raise SystemExit("--floor-rates needs the scaled shape (PostgreSQL and Valkey)")
+            results["steps"] += run_floor(stack, readers, account_ids, args, args.serve_processes)
         best: dict[str, float] = {}
         peak: dict[str, float] = {}
         for entry in results["steps"]:
@@ -921,6 +969,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if peak.get("bare"):
             results["home_to_bare_ratio_at_slo"] = round(best.get("home", 0.0) / best.get("bare", peak["bare"]), 4)
             results["home_to_bare_ratio_peak"] = round(peak.get("home", 0.0) / peak["bare"], 4)
+        if peak.get("floor"):
+            results["mix_to_floor_ratio_at_slo"] = round(best.get("mix", 0.0) / best.get("floor", peak["floor"]), 4)
+            results["mix_to_floor_ratio_peak"] = round(peak.get("mix", 0.0) / peak["floor"], 4)
     finally:
         stack.close()
         if args.keep:
@@ -948,6 +999,8 @@ def main() -> None:
     parser.add_argument("--home-rates", default="25,50,100,150")
     parser.add_argument("--mix-rates", default="25,50,100")
     parser.add_argument("--bare-rates", default="4000,8000,12000")
+    parser.add_argument("--floor-rates", default="",
+                        help="then the mix against bench/mix_floor.py at these rates (scaled shape)")
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--bare-seconds", type=float, default=10)
     parser.add_argument(
