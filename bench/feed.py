@@ -654,6 +654,11 @@ def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int], args:
     for path in ("/api/v1/timelines/home?limit=10", f"/api/v1/accounts/{readers[0].account_id}/statuses?limit=10"):
         page = httpx.get(f"http://127.0.0.1:{port}{path}", headers=auth, timeout=10)
         log(f"floor: GET {path}: {page.status_code}, {len(page.json())} posts, {len(page.content)} bytes")
+    if args.warmup_seconds > 0:
+        # Its pools connect and its statements are prepared here, not in the first step.
+        first = _rates(args.floor_rates)[0]
+        warm = floor_composers(readers, int(0.1 * first * args.warmup_seconds * 1.3) + 10)
+        step("floor", port, dsb_mix(readers, account_ids, warm), first, min(args.warmup_seconds, 10), args)
     steps = []
     for rate_ in _rates(args.floor_rates):
         composers = floor_composers(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)

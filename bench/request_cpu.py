@@ -99,16 +99,22 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     app = create_app(services=services)
     statements = 0
 
-    def count(*_args: Any) -> None:
+    #: With ``--trace-kind``: each round trip of the traced requests, in order.
+    trace: list[str] | None = None
+
+    def count(*args: Any) -> None:
         nonlocal statements
         statements += 1
+        if trace is not None:
+            sql = next((a for a in args if isinstance(a, str)), "?")
+            trace.append("SQL    " + " ".join(sql.split())[:150])
 
     inside_sqlalchemy = False
 
-    def sqlalchemy_sends(*_args: Any) -> None:
+    def sqlalchemy_sends(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         nonlocal inside_sqlalchemy
         inside_sqlalchemy = True
-        count()
+        count(sql)
 
     def sqlalchemy_sent(*_args: Any) -> None:
         nonlocal inside_sqlalchemy
@@ -126,22 +132,35 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     driver_executemany = asyncpg.Connection.executemany
 
     async def counted_fetch(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
-        count()
+        count(*args[:1])
         return await driver_fetch(self, *args, **kwargs)
 
     async def counted_execute(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
         if args:
-            count()
+            count(query)
         return await driver_execute(self, query, *args, **kwargs)
 
     async def counted_executemany(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
         if not inside_sqlalchemy:
-            count()
+            count(*args[:1])
         return await driver_executemany(self, *args, **kwargs)
 
     asyncpg.Connection.fetch = counted_fetch  # type: ignore[method-assign]
     asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
     asyncpg.Connection.executemany = counted_executemany  # type: ignore[method-assign]
+    from lumigram.infra.cache.resp import RespClient
+
+    cache_send = RespClient._send
+
+    async def traced_send(self: RespClient, data: bytes, count_: int) -> list[Any]:
+        if trace is not None:
+            # The command names of one write (one round trip), read back from RESP.
+            lines = data.split(b"\r\n")
+            names = [lines[i + 2].decode() for i, line in enumerate(lines[:-2]) if line.startswith(b"*")]
+            trace.append(f"VALKEY {count_} command(s): " + " ".join(names[:12]) + (" …" if len(names) > 12 else ""))
+        return await cache_send(self, data, count_)
+
+    RespClient._send = traced_send  # type: ignore[method-assign]
     assert stack.redis_url is not None
     valkey = Redis.from_url(stack.redis_url)
 
@@ -272,7 +291,7 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     for name in args.kinds:
         run = kinds[name]
         if name == "compose":
-            await upload_photos(args.requests + min(100, args.requests // 10))
+            await upload_photos(args.requests + min(100, args.requests // 10) + 3)  # 3: --trace-kind
         for _ in range(min(100, args.requests // 10)):  # warm: prepared statements, caches
             await run()
         profiler = cProfile.Profile() if args.profile_kind == name else None
@@ -288,6 +307,13 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         per_request = (commands() - issued) / args.requests
         print(f"{name:12s} CPU {cpu:.3f} ms/request, {statements / args.requests:.2f} SQL statements, "
               f"{per_request:.2f} Valkey commands", flush=True)
+        if name in (args.trace_kind or "").split(","):
+            for number in range(3):
+                trace = []
+                await run()
+                print(f"-- {name} #{number + 1}: {len(trace)} round trips")
+                print("\n".join(trace))
+            trace = None
         if profiler is not None:
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats(args.profile_sort).print_stats(40)
@@ -303,6 +329,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="per kind")
     parser.add_argument("--kinds", type=lambda text: text.split(","), default=["home_hit", "home_render", "profile"])
     parser.add_argument("--profile-kind", help="run this kind under cProfile and print the top functions")
+    parser.add_argument(
+        "--trace-kind", help="print each SQL statement and Valkey round trip of three requests of these kinds (a,b)"
+    )
     parser.add_argument("--profile-sort", default="tottime", help="pstats order: tottime or cumulative")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
