@@ -544,19 +544,24 @@ def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, 
         log(census.text(summary["census"]))
     summary["step"] = name
     summary["meets_slo"] = meets_slo(summary)
+    summary["meets_issue_slo"] = meets_slo(summary, bounded=("home", "compose"))
     every = summary["all"]
     log(f"{name} @ {rate:.0f}/s: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} p99 {every.get('p99_ms')} ms, "
         f"errors {every['errors']}, non-2xx {every['non_2xx']}, CPU ms/request {summary['box_cpu_ms_per_request']}")
     return summary
 
 
-def meets_slo(summary: dict[str, Any]) -> bool:
+def meets_slo(summary: dict[str, Any], bounded: tuple[str, ...] | None = None) -> bool:
+    """The step's SLO: every kind's p99 within its bound, or only the ``bounded`` kinds'
+    (the issue bounds the mix's home reads and composes, not its profile reads)."""
     every = summary["all"]
     if every["throughput"] < 0.95 * summary["target_rate"]:
         return False
     if every["requests"] and (every["errors"] + sum(every["non_2xx"].values())) / every["requests"] > MAX_ERROR_SHARE:
         return False
     for kind, stats in summary["kinds"].items():
+        if bounded is not None and kind not in bounded:
+            continue
         bound = COMPOSE_P99_SLO_MS if kind == "compose" else READ_P99_SLO_MS
         if stats.get("p99_ms", 0) > bound:
             return False
@@ -962,13 +967,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit("--floor-rates needs the scaled shape (PostgreSQL and Valkey)")
             results["steps"] += run_floor(stack, readers, account_ids, args, args.serve_processes)
         best: dict[str, float] = {}
+        best_issue: dict[str, float] = {}
         peak: dict[str, float] = {}
         for entry in results["steps"]:
             name, delivered = entry["step"], entry["all"]["throughput"]
             peak[name] = max(peak.get(name, 0.0), delivered)
             if entry["meets_slo"]:
                 best[name] = max(best.get(name, 0.0), delivered)
+            if entry["meets_issue_slo"]:
+                best_issue[name] = max(best_issue.get(name, 0.0), delivered)
         results["max_at_slo"] = best
+        # Home reads and composes within their bounds, profile reads unbounded (the issue's).
+        results["max_at_issue_slo"] = best_issue
         # The highest delivered rate whatever the latency: the saturation throughput.
         results["max_delivered"] = peak
         if peak.get("bare"):
@@ -976,6 +986,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["home_to_bare_ratio_peak"] = round(peak.get("home", 0.0) / peak["bare"], 4)
         if peak.get("floor"):
             results["mix_to_floor_ratio_at_slo"] = round(best.get("mix", 0.0) / best.get("floor", peak["floor"]), 4)
+            results["mix_to_floor_ratio_at_issue_slo"] = round(
+                best_issue.get("mix", 0.0) / best_issue.get("floor", peak["floor"]), 4
+            )
             results["mix_to_floor_ratio_peak"] = round(peak.get("mix", 0.0) / peak["floor"], 4)
     finally:
         stack.close()
