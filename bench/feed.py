@@ -455,6 +455,12 @@ def dsb_mix(readers: list[Reader], account_ids: list[int], composers: list[Reade
     return build
 
 
+def composes_in(rate: float, seconds: float) -> int:
+    """How many composes a mix step at ``rate`` for ``seconds`` may send, with room for
+    Poisson arrivals above the mean (a tenth of the mix is composes)."""
+    return int(0.1 * rate * seconds * 1.3) + 10
+
+
 def allot_media(readers: list[Reader], composes: int) -> list[Reader]:
     """Take enough unused media ids for ``composes`` posts out of the readers' pools.
 
@@ -636,23 +642,22 @@ def floor_composers(readers: list[Reader], composes: int) -> list[Reader]:
     return [Reader(r.account_id, r.username, r.token, ["1" * 18] * each) for r in readers]
 
 
-def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int], args: argparse.Namespace,
-              processes: int) -> list[dict[str, Any]]:
+def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int],
+              args: argparse.Namespace) -> list[dict[str, Any]]:
     """Stop Lumigram, then run the mix against the floor app on the same engines and world."""
     import mix_floor
 
     for name in ("serve", "worker"):
         if name in stack.processes:
             _stop(stack.processes[name])
-    base = stack.env["LUMIGRAM_BASE_URL"]
-    written = asyncio.run(mix_floor.prepare(stack.env["LUMIGRAM_DATABASE_URL"], stack.redis_url or "", base,
-                                            [(r.account_id, r.token) for r in readers]))
+    base, database = stack.env["LUMIGRAM_BASE_URL"], stack.env["LUMIGRAM_DATABASE_URL"]
+    cache = stack.redis_url or ""
+    written = asyncio.run(mix_floor.prepare(database, cache, base, [(r.account_id, r.token) for r in readers]))
     log(f"floor: {len(readers)} feeds and {written} Status documents prepared")
     (port,) = free_ports(1)
-    stack.env.update(FLOOR_DATABASE_URL=stack.env["LUMIGRAM_DATABASE_URL"], FLOOR_CACHE_URL=stack.redis_url or "",
-                     FLOOR_BASE_URL=base)
+    stack.env.update(FLOOR_DATABASE_URL=database, FLOOR_CACHE_URL=cache, FLOOR_BASE_URL=base)
     floor = stack.popen([sys.executable, str(Path(__file__).resolve().parent / "mix_floor.py"), "--port", str(port),
-                         "--processes", str(processes)], "floor")
+                         "--processes", str(args.serve_processes)], "floor")
     _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200, "the floor app")
     # A page of each read, to show the floor answers with real posts, and how large.
     auth = {"Authorization": f"Bearer {readers[0].token}"}
@@ -662,11 +667,11 @@ def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int], args:
     if args.warmup_seconds > 0:
         # Its pools connect and its statements are prepared here, not in the first step.
         first = _rates(args.floor_rates)[0]
-        warm = floor_composers(readers, int(0.1 * first * args.warmup_seconds * 1.3) + 10)
+        warm = floor_composers(readers, composes_in(first, args.warmup_seconds))
         step("floor", port, dsb_mix(readers, account_ids, warm), first, min(args.warmup_seconds, 10), args)
     steps = []
     for rate_ in _rates(args.floor_rates):
-        composers = floor_composers(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)
+        composers = floor_composers(readers, composes_in(rate_, args.step_seconds))
         steps.append(step("floor", port, dsb_mix(readers, account_ids, composers), rate_, args.step_seconds, args,
                           {"floor": floor.pid}, stack.engine_pids))
     return steps
@@ -912,11 +917,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # their own for it; then a photo for every compose the mix steps will send.
         fanout_pairs = random.Random(5).sample(pairs, min(args.fanout_posts, len(pairs)))
         by_id = {r.account_id: r for r in readers}
-        mix_composes = sum(int(0.1 * rate * args.step_seconds * 1.3) + 10 for rate in _rates(args.mix_rates))
+        mix_composes = sum(composes_in(rate, args.step_seconds) for rate in _rates(args.mix_rates))
         # A mix-only run warms up with the mix itself, at its first rate.
         warm_mix = args.only == "mix" and args.warmup_seconds > 0
         if warm_mix:
-            mix_composes += int(0.1 * _rates(args.mix_rates)[0] * args.warmup_seconds * 1.3) + 10
+            mix_composes += composes_in(_rates(args.mix_rates)[0], args.warmup_seconds)
         jobs = [by_id[author] for _follower, author in fanout_pairs]
         jobs += [readers[i % len(readers)] for i in range(mix_composes)]
         rate = asyncio.run(_upload_pool(base_url, jobs))
@@ -938,7 +943,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # Every page rendered during the feeds' warming goes stale at about the same time;
             # that wave, and the pool's first connections, land here rather than on a step.
             first = _rates(args.mix_rates)[0]
-            composers = allot_media(readers, int(0.1 * first * args.warmup_seconds * 1.3) + 10)
+            composers = allot_media(readers, composes_in(first, args.warmup_seconds))
             warmup = step("mix", port, dsb_mix(readers, account_ids, composers), first, args.warmup_seconds, args)
             log(f"mix warm-up done (p99 {warmup['all']['p99_ms']} ms, not recorded)")
         if args.only in ("all", "home"):
@@ -949,7 +954,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
         if args.only in ("all", "mix"):
             for rate_ in _rates(args.mix_rates):
-                composers = allot_media(readers, int(0.1 * rate_ * args.step_seconds * 1.3) + 10)
+                composers = allot_media(readers, composes_in(rate_, args.step_seconds))
                 mix = dsb_mix(readers, account_ids, composers)
                 results["steps"].append(
                     step("mix", port, mix, rate_, args.step_seconds, args, stack.pids, stack.engine_pids,
@@ -965,7 +970,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.floor_rates:
             if shape != "scaled":
                 raise SystemExit("--floor-rates needs the scaled shape (PostgreSQL and Valkey)")
-            results["steps"] += run_floor(stack, readers, account_ids, args, args.serve_processes)
+            results["steps"] += run_floor(stack, readers, account_ids, args)
         best: dict[str, float] = {}
         best_issue: dict[str, float] = {}
         peak: dict[str, float] = {}

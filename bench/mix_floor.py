@@ -67,31 +67,28 @@ _HOME_DIGEST = hashlib.sha1(_HOME_SCRIPT.encode(), usedforsecurity=False).hexdig
 _FANOUT_DIGEST = hashlib.sha1(_FANOUT_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
-PROFILE_SQL = (
-    "SELECT s.id, s.text, s.visibility, s.replies_count, s.favourites_count, s.reblogs_count, s.created_at, "
+# Constant text only (nothing interpolated), hence the ``noqa``s below.
+_AUTHOR_COLUMNS = (
     "a.id AS a_id, a.username, a.display_name, a.note, a.locked, a.bot, a.created_at AS a_created_at, "
-    "a.followers_count, a.following_count, a.statuses_count, a.last_status_at "
-    "FROM statuses s JOIN accounts a ON a.id = s.account_id "
-    "WHERE s.account_id = $1 AND s.deleted_at IS NULL ORDER BY s.id DESC LIMIT $2"
+    "a.followers_count, a.following_count, a.statuses_count, a.last_status_at"
 )
+_POSTS_WITH_AUTHORS = (
+    "SELECT s.id, s.text, s.visibility, s.replies_count, s.favourites_count, s.reblogs_count, s.created_at, "  # noqa: S608
+    + _AUTHOR_COLUMNS
+    + " FROM statuses s JOIN accounts a ON a.id = s.account_id WHERE "
+)
+PROFILE_SQL = _POSTS_WITH_AUTHORS + "s.account_id = $1 AND s.deleted_at IS NULL ORDER BY s.id DESC LIMIT $2"
+POSTS_SQL = _POSTS_WITH_AUTHORS + "s.id = ANY($1::bigint[])"
 COMPOSE_SQL = (
-    "WITH new AS (INSERT INTO statuses (id, account_id, text, visibility, created_at) "
-    "VALUES ($1, $2, $3, 'public', $4) RETURNING id) "
-    "SELECT a.id AS a_id, a.username, a.display_name, a.note, a.locked, a.bot, a.created_at AS a_created_at, "
-    "a.followers_count, a.following_count, a.statuses_count, a.last_status_at, "
-    "ARRAY(SELECT f.account_id FROM follows f WHERE f.target_account_id = a.id) "
-    "AS followers FROM accounts a WHERE a.id = $2 AND EXISTS (SELECT 1 FROM new)"
+    "WITH new AS (INSERT INTO statuses (id, account_id, text, visibility, created_at) "  # noqa: S608
+    "VALUES ($1, $2, $3, 'public', $4) RETURNING id) SELECT "
+    + _AUTHOR_COLUMNS
+    + ", ARRAY(SELECT f.account_id FROM follows f WHERE f.target_account_id = a.id) AS followers "
+    "FROM accounts a WHERE a.id = $2 AND EXISTS (SELECT 1 FROM new)"
 )
 FEED_SQL = (
     "SELECT s.id FROM statuses s JOIN follows f ON f.target_account_id = s.account_id "
     "WHERE f.account_id = $1 AND s.deleted_at IS NULL ORDER BY s.id DESC LIMIT $2"
-)
-POSTS_SQL = (
-    "SELECT s.id, s.text, s.visibility, s.replies_count, s.favourites_count, s.reblogs_count, s.created_at, "
-    "a.id AS a_id, a.username, a.display_name, a.note, a.locked, a.bot, a.created_at AS a_created_at, "
-    "a.followers_count, a.following_count, a.statuses_count, a.last_status_at "
-    "FROM statuses s JOIN accounts a ON a.id = s.account_id "
-    "WHERE s.id = ANY($1::bigint[])"
 )
 
 
@@ -145,7 +142,7 @@ async def prepare(dsn: str, redis_url: str, base: str, readers: Iterable[tuple[i
             ids = [r["id"] for r in await connection.fetch(FEED_SQL, account_id, FEED_START)]
             post_ids.update(ids)
             feed = f"floor:feed:{account_id}"
-            commands += [("SET", f"floor:token:{token}", account_id), ("SET", f"floor:active:{account_id}", 1),
+            commands += [("SET", _token_key(token.encode()), account_id), ("SET", f"floor:active:{account_id}", 1),
                          ("DEL", feed)]
             if ids:
                 commands.append(("ZADD", feed, *[part for i in ids for part in (i, i)]))
@@ -200,24 +197,31 @@ async def _reply(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+_INVALID_TOKEN = (401, b'{"error":"The access token is invalid"}')
+
+
+def _token_key(token: bytes) -> bytes:
+    return b"floor:token:" + token
+
+
 async def _home(cache: RespClient, token: bytes) -> tuple[int, bytes]:
-    documents = await cache.execute("EVALSHA", _HOME_DIGEST, 1, b"floor:token:" + token, PAGE)
+    documents = await cache.execute("EVALSHA", _HOME_DIGEST, 1, _token_key(token), PAGE)
     if documents is None:
-        return 401, b'{"error":"The access token is invalid"}'
+        return _INVALID_TOKEN
     return 200, b"[" + b",".join(d for d in documents if d is not None) + b"]"
 
 
 async def _profile(pool: asyncpg.Pool, cache: RespClient, token: bytes, account_id: int) -> tuple[int, bytes]:
-    if await cache.execute("GET", b"floor:token:" + token) is None:
-        return 401, b'{"error":"The access token is invalid"}'
+    if await cache.execute("GET", _token_key(token)) is None:
+        return _INVALID_TOKEN
     rows = await pool.fetch(PROFILE_SQL, account_id, PAGE)
     return 200, b"[" + b",".join(status_document(r, _BASE) for r in rows) + b"]"
 
 
 async def _compose(pool: asyncpg.Pool, cache: RespClient, token: bytes, body: bytes) -> tuple[int, bytes]:
-    account = await cache.execute("GET", b"floor:token:" + token)
+    account = await cache.execute("GET", _token_key(token))
     if account is None:
-        return 401, b'{"error":"The access token is invalid"}'
+        return _INVALID_TOKEN
     text = str(orjson.loads(body).get("status", ""))
     post_id = _ids.next_id()
     created = datetime_of(post_id)
