@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Serving needs only the package; the tests, linters and real test servers are dev extras.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint typecheck unit worker bench clean
@@ -10,19 +12,25 @@ STAMP := $(VENV)/.installed-stamp
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(DEV_STAMP)
 
-install: $(STAMP)  ## Create .venv and install Lumigram with its development tools
+install: $(DEV_STAMP)  ## Create .venv and install Lumigram with its development tools
 
-run: install  ## Migrate and serve the embedded shape on http://127.0.0.1:8000
+run: $(RUN_STAMP)  ## Migrate and serve the embedded shape on http://127.0.0.1:8000 (installs only what serving needs)
 	$(BIN)/lumigram migrate
 	$(BIN)/lumigram serve --no-migrate
 
-worker: install  ## Run a bus consumer process (scaled-out shape)
+worker: $(RUN_STAMP)  ## Run a bus consumer process (scaled-out shape)
 	$(BIN)/lumigram worker
 
 lint: install  ## ruff
