@@ -70,3 +70,35 @@ def process_profile_image(data: bytes, size: tuple[int, int], max_bytes: int) ->
     if cropped.width > target_width:
         cropped = cropped.resize((target_width, target_height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _encode(cropped)
+
+
+#: What Pillow reports of a file that may name a place, a device or a person.
+_METADATA = ("exif", "xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop", "adobe")
+
+
+def is_stored_form(data: bytes, size: tuple[int, int]) -> bool:
+    """Whether ``data`` already looks like ``process_profile_image``'s output for ``size``:
+    a still JPEG or PNG, no larger than ``size``, of its shape, and with no metadata.
+
+    Reads only the headers. Lets a re-encoding of older profile images skip the ones made
+    by this pipeline, which another pass would only blur.
+    """
+    target_width, target_height = size
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            # The crop rounds to whole pixels: a header may be a pixel off 3:1.
+            shaped = abs(width * target_height - height * target_width) <= 2 * target_height
+            if not shaped or width > target_width or height > target_height:
+                return False
+            if image.format not in ("JPEG", "PNG") or getattr(image, "n_frames", 1) != 1:
+                return False
+            if any(name in image.info for name in _METADATA):
+                return False
+            if image.format == "JPEG":
+                applist: list[tuple[str, bytes]] = getattr(image, "applist", [])
+                return all(marker == "APP0" and body.startswith(b"JFIF") for marker, body in applist)
+            # A PNG's text chunks may follow its pixels: reading them decodes a small image.
+            return not getattr(image, "text", None)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return False
