@@ -174,6 +174,8 @@ async def test_animated_avatar_and_header_become_their_first_frame(client: httpx
 _TEXT = b"just some text, not a picture at all"
 _DISGUISED = b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>"
 _TRUNCATED = _camera_jpeg()[:3000]
+#: Cut inside the second frame: Pillow's frame count used to fail there with IndexError.
+_CUT_GIF = _animated("GIF")[:280]
 
 
 @pytest.mark.parametrize(
@@ -183,10 +185,19 @@ _TRUNCATED = _camera_jpeg()[:3000]
         ("avatar", _DISGUISED, "could not be read"),
         ("avatar", _TRUNCATED, "could not be read"),
         ("avatar", _png_bomb(), "50 megapixels"),
+        ("avatar", _CUT_GIF, "could not be read"),
         ("header", _TRUNCATED, "could not be read"),
         ("header", _png_bomb(), "50 megapixels"),
     ],
-    ids=["avatar-text", "avatar-disguised", "avatar-truncated", "avatar-bomb", "header-truncated", "header-bomb"],
+    ids=[
+        "avatar-text",
+        "avatar-disguised",
+        "avatar-truncated",
+        "avatar-bomb",
+        "avatar-cut-gif",
+        "header-truncated",
+        "header-bomb",
+    ],
 )
 async def test_bad_file_is_refused_and_the_old_picture_stays(
     client: httpx.AsyncClient, field: str, payload: bytes, phrase: str
@@ -216,3 +227,12 @@ async def test_bad_file_is_refused_and_the_old_picture_stays(
     assert after["display_name"] == before["display_name"]
     _raw, image = await _fetch(client, after[field])
     assert _near(image.convert("RGB").getpixel((5, 5)), (10, 120, 90))
+
+
+async def test_a_cut_animated_gif_is_refused_as_a_post_photo_too(client: httpx.AsyncClient) -> None:
+    user = await create_user(client)
+    response = await client.post(
+        "/api/v2/media", headers=user["headers"], files={"file": ("cut.gif", _CUT_GIF, "image/gif")}
+    )
+    assert response.status_code == 422, response.text
+    assert "could not be read" in response.json()["error"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
 from PIL import Image, PngImagePlugin
 
-from lumigram.uploads.images import ImageRejected
+from lumigram.uploads.images import ImageRejected, process_image
 from lumigram.uploads.profile_images import AVATAR_SIZE, HEADER_SIZE, is_stored_form, process_profile_image
 
 LIMIT = 8 * 1024 * 1024
@@ -88,3 +89,14 @@ def test_stored_form_refuses_metadata_motion_and_wrong_shapes() -> None:
     assert not is_stored_form(_encoded(Image.new("RGB", (800, 800)), "JPEG"), AVATAR_SIZE)
     assert not is_stored_form(_encoded(Image.new("RGB", (300, 200)), "JPEG"), AVATAR_SIZE)
     assert not is_stored_form(b"not an image", AVATAR_SIZE)
+
+
+def test_every_truncation_of_an_animated_gif_is_refused_or_read() -> None:
+    """Pillow counts a GIF's frames by walking them, and a cut one used to raise
+    IndexError or struct.error from there: a 500 instead of a 422, photos included."""
+    frames = [Image.new("RGB", (60, 60), (230, 20, 20)), Image.new("RGB", (60, 60), (20, 200, 20))]
+    gif = _encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    for length in range(1, len(gif)):
+        for process in (lambda data: process_profile_image(data, AVATAR_SIZE, LIMIT), process_image):
+            with contextlib.suppress(ImageRejected):
+                process(gif[:length])

@@ -12,6 +12,7 @@ and the filter is applied to it before the variants and the BlurHash are made fr
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -228,7 +229,9 @@ def open_upright(data: bytes, decode_size: tuple[int, int], max_bytes: int = MAX
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             # Pillow refuses absurd sizes as it reads the header; say so in our words.
             raise ImageRejected("Images may be at most 50 megapixels") from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+            # Pillow's GIF reader walks the frames to count them, and on a cut-off frame
+            # fails with IndexError or struct.error rather than an OSError.
             raise ImageRejected("The image could not be read; it may be damaged or truncated") from exc
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
