@@ -307,5 +307,28 @@ def sweep_media() -> None:
     removed = asyncio.run(_sweep_media(_settings()))
     out.print(f"removed {removed} blob(s) or upload(s)")
 
+
+async def _reencode_profile_images(settings: Settings) -> tuple[int, int, int]:
+    from lumigram.accounts.reencode import reencode_profile_images
+    from lumigram.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        report = await reencode_profile_images(services)
+        return report.reencoded, report.kept, report.unreadable
+    finally:
+        await services.close()
+
+
+@admin.command("reencode-profile-images")
+def reencode_profile_images() -> None:
+    """Re-encode avatars and headers stored as uploaded by earlier versions (removing their
+    metadata, GPS included), and delete those originals."""
+    reencoded, kept, unreadable = asyncio.run(_reencode_profile_images(_settings()))
+    out.print(
+        f"re-encoded {reencoded} image(s), {kept} already clean, "
+        f"{unreadable} unreadable or missing (left as they are)"
+    )
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

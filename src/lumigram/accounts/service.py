@@ -7,6 +7,7 @@ when shards are split across databases (see ``lumigram.ids``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
 from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
+from lumigram.uploads.images import ImageRejected
+from lumigram.uploads.profile_images import AVATAR_SIZE, HEADER_SIZE, process_profile_image
 
 MAX_DISPLAY_NAME = 64
 MAX_NOTE = 500
@@ -407,37 +410,35 @@ async def count_accounts(services: Services) -> int:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
 
-def sniff_image(data: bytes) -> tuple[str, str] | None:
-    """(extension, MIME type) from the file's magic bytes, for the formats we accept; else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png", "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg", "image/jpeg"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif", "image/gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp", "image/webp"
-    return None
-
-
 IMAGE_PREFIXES = {"avatar": "avatars", "header": "headers"}
+IMAGE_SIZES = {"avatar": AVATAR_SIZE, "header": HEADER_SIZE}
 
 
 async def store_profile_image(services: Services, kind: str, data: bytes) -> str:
-    """Validate and store an avatar or header; returns its content-addressed blob key."""
+    """Check, re-encode and store an avatar or header; returns its content-addressed blob key.
+
+    The upload passes the post photo's checks and is stored only as a new, metadata-free
+    image of the kind's fixed shape (``uploads.profile_images``), never as sent: a phone's
+    photo carries where it was taken. ValidationFailed (422) names what was wrong.
+    """
     if not data:
         raise ValidationFailed.field(kind, "ERR_BLANK", "can't be blank")
     if len(data) > MAX_IMAGE_BYTES:
         limit_mb = MAX_IMAGE_BYTES // (1024 * 1024)
         raise ValidationFailed.field(kind, "ERR_TOO_LARGE", f"must be smaller than {limit_mb} MB")
-    sniffed = sniff_image(data)
-    if sniffed is None:
-        raise ValidationFailed.field(kind, "ERR_INVALID", "must be a PNG, JPEG, GIF or WebP image")
-    extension, content_type = sniffed
+    loop = asyncio.get_running_loop()
+    try:
+        image = await loop.run_in_executor(
+            services.cpu_pool(), process_profile_image, data, IMAGE_SIZES[kind], MAX_IMAGE_BYTES
+        )
+    except ImageRejected as exc:
+        reason = str(exc)
+        details = {kind: [{"error": "ERR_INVALID", "description": reason}]}
+        raise ValidationFailed(f"{kind.capitalize()}: {reason}", details) from None
     # Content-addressed: the same picture is stored once and its URL never changes meaning,
     # so it can be cached forever.
-    key = f"{IMAGE_PREFIXES[kind]}/{hashlib.sha256(data).hexdigest()}.{extension}"
-    await services.blobs.put(key, data, content_type)
+    key = f"{IMAGE_PREFIXES[kind]}/{hashlib.sha256(image.data).hexdigest()}.{image.extension}"
+    await services.blobs.put(key, image.data, image.content_type)
     return key
 
 

@@ -12,6 +12,7 @@ and the filter is applied to it before the variants and the BlurHash are made fr
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,15 @@ class Variant:
     name: str
     content_type: str
     data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class UprightImage:
+    """Decoded pixels (RGB or RGBA), turned as shown, and the upload's own size as shown."""
+
+    image: Image.Image
     width: int
     height: int
 
@@ -176,21 +186,20 @@ def rerender(
     return ProcessedImage(width=base.width, height=base.height, variants=variants, blurhash=blurhash)
 
 
-def process_image(
-    data: bytes,
-    focus_x: float = 0.0,
-    focus_y: float = 0.0,
-    filter_name: str | None = None,
-    adjustments: Mapping[str, int] | None = None,
-) -> ProcessedImage:
-    """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise.
+def open_upright(data: bytes, decode_size: tuple[int, int], max_bytes: int = MAX_BYTES) -> UprightImage:
+    """Check an upload by its content and limits, decode it and turn it upright.
 
-    ``filter_name`` and ``adjustments`` must already be checked (``filters.check``).
+    The one gate every uploaded picture passes (post photos, avatars, headers): the type
+    comes from the first bytes, sizes are checked from the header before any pixel is
+    decoded, and a damaged, truncated or bomb-like file is refused with ImageRejected.
+    ``decode_size`` (as shown, after turning) is the least the caller needs: a JPEG is
+    decoded at the smallest DCT scale that still covers it. An animated image gives its
+    first frame.
     """
     if not data:
         raise ImageRejected("The file is empty")
-    if len(data) > MAX_BYTES:
-        raise ImageRejected(f"Images may be at most {MAX_BYTES // (1024 * 1024)} MB")
+    if len(data) > max_bytes:
+        raise ImageRejected(f"Images may be at most {max_bytes // (1024 * 1024)} MB")
     mime = sniff(data[:32])
     if mime is None:
         raise ImageRejected("The file is not a supported image (JPEG, PNG, WebP, GIF or HEIC)")
@@ -208,10 +217,11 @@ def process_image(
                 raise ImageRejected(f"Images may be at most 50 megapixels (this one is {megapixels:.0f})")
             if getattr(image, "n_frames", 1) > MAX_GIF_FRAMES:
                 raise ImageRejected(f"Animated images may have at most {MAX_GIF_FRAMES} frames")
-            if image.format == "JPEG":
-                # Decode at the smallest DCT scale that still covers the largest variant.
-                image.draft("RGB", (min(width, WIDTHS[0]), min(height, WIDTHS[0])))
             orientation = image.getexif().get(0x0112, 1)
+            turned = orientation in (5, 6, 7, 8)
+            if image.format == "JPEG":
+                need_w, need_h = decode_size[::-1] if turned else decode_size
+                image.draft("RGB", (min(width, need_w), min(height, need_h)))
             image.load()
             image = ImageOps.exif_transpose(image)
         except ImageRejected:
@@ -219,19 +229,36 @@ def process_image(
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             # Pillow refuses absurd sizes as it reads the header; say so in our words.
             raise ImageRejected("Images may be at most 50 megapixels") from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+            # Pillow's GIF reader walks the frames to count them, and on a cut-off frame
+            # fails with IndexError or struct.error rather than an OSError.
             raise ImageRejected("The image could not be read; it may be damaged or truncated") from exc
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    # Report the upload's own size (the decode may have been scaled down), turned as shown.
+    if turned:
+        width, height = height, width
+    return UprightImage(image=image, width=width, height=height)
+
+
+def process_image(
+    data: bytes,
+    focus_x: float = 0.0,
+    focus_y: float = 0.0,
+    filter_name: str | None = None,
+    adjustments: Mapping[str, int] | None = None,
+) -> ProcessedImage:
+    """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise.
+
+    ``filter_name`` and ``adjustments`` must already be checked (``filters.check``).
+    """
+    upright = open_upright(data, (WIDTHS[0], WIDTHS[0]))
+    image = upright.image
     cropped = _crop_to_allowed_aspect(image, focus_x, focus_y)
     base_width = min(WIDTHS[0], cropped.width)
     base_height = max(round(cropped.height * base_width / cropped.width), 1)
     base = cropped.resize((base_width, base_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
     variants, blurhash = _render(base, focus_x, focus_y, filter_name, adjustments)
-    # Report the upload's own size (the decode above may have been scaled down), turned
-    # as the photo is shown.
-    if orientation in (5, 6, 7, 8):
-        width, height = height, width
     return ProcessedImage(
-        width=width, height=height, variants=variants, blurhash=blurhash, master=_master_jpeg(base)
+        width=upright.width, height=upright.height, variants=variants, blurhash=blurhash, master=_master_jpeg(base)
     )
