@@ -20,13 +20,17 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from lumigram.accounts import authcache
 from lumigram.accounts import service as account_service
+from lumigram.accounts.oauth import hash_secret
 from lumigram.app import create_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
+from lumigram.infra.tables import oauth_tokens, utcnow
 from lumigram.streaming import hub as streaming_hub
 from tests.api.test_streaming import EventSource, Server, event_source, follower_pair, next_frame
 from tests.conftest import eventually
@@ -194,28 +198,40 @@ async def test_a_token_revoked_while_its_stream_was_opening_is_caught(
         assert ws.close_code == CLOSE_POLICY
 
 
+async def revoke_unannounced(services: Services, token: str) -> None:
+    """Revoke ``token`` as ``revoke_token`` does but without the announcement, as if it
+    had been lost: the row, and the cached grant."""
+    digest = hash_secret(token)
+    async with services.db.begin() as conn:
+        await conn.execute(update(oauth_tokens).where(oauth_tokens.c.token_hash == digest).values(revoked_at=utcnow()))
+    await authcache.forget(services, authcache.token_key(digest))
+
+
 async def test_the_hub_drops_streams_whose_token_fails_its_periodic_check(server: Server, services: Services) -> None:
-    """The safety net for an announcement that never arrived (the cache connection broke
-    meanwhile): each maintenance round checks the open streams' tokens again."""
+    """The safety net for an announcement that never arrived: each maintenance round
+    checks the open streams' tokens again."""
     _alice, bob = await follower_pair(server.http)
     async with connect(f"{server.ws_url}?stream=user&access_token={bob['token']}") as ws:
         await eventually(lambda: server.hub.listener_count == 1)
-        # Revoked behind the announcement's back: the row alone, and the cached grant.
-        from sqlalchemy import update
-
-        from lumigram.accounts import authcache
-        from lumigram.accounts.oauth import hash_secret
-        from lumigram.infra.tables import oauth_tokens, utcnow
-
-        digest = hash_secret(bob["token"])
-        async with services.db.begin() as conn:
-            await conn.execute(
-                update(oauth_tokens).where(oauth_tokens.c.token_hash == digest).values(revoked_at=utcnow())
-            )
-        await authcache.forget(services, authcache.token_key(digest))
+        await revoke_unannounced(services, bob["token"])
         await server.hub.maintain()
         await ws_ends(ws)
         assert ws.close_code == CLOSE_POLICY
+
+
+async def test_streams_are_checked_again_once_a_broken_subscription_is_back(server: Server, services: Services) -> None:
+    """Announcements made while the hub's subscription was broken are lost: once it has
+    subscribed again, the hub checks every open stream's token at once."""
+    _alice, bob = await follower_pair(server.http)
+    async with connect(f"{server.ws_url}?stream=user&access_token={bob['token']}") as ws:
+        await eventually(lambda: server.hub.listener_count == 1)
+        await revoke_unannounced(services, bob["token"])
+        broken = server.hub._reader
+        assert broken is not None
+        await broken.subscription.close()
+        await ws_ends(ws)
+        assert ws.close_code == CLOSE_POLICY
+        await eventually(lambda: server.hub._reader is not None and server.hub._reader is not broken)
 
 
 # -- across processes (scaled out: one Valkey, one PostgreSQL) ----------------------------

@@ -32,7 +32,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -72,7 +72,7 @@ REVOKED = "revoked"
 class Credential:
     """The token a stream was opened with, and what a revocation names it by."""
 
-    token: str
+    token: str = field(repr=False)  # kept out of logs and tracebacks
     token_id: int
     user_id: int | None
 
