@@ -5,7 +5,8 @@ is stored, so a database leak yields no usable token. A salted slow hash is not
 needed for 256-bit random values, and a fast one keeps the per-request lookup cheap.
 
 Token lookups go through the cache (``lumigram.accounts.authcache``); revoking deletes
-the cached entry, so a revoked token stops working at once on every process.
+the cached entry, so a revoked token stops working at once on every process, and
+announces the revocation, so the streams open with it end at once too.
 """
 
 from __future__ import annotations
@@ -567,7 +568,7 @@ async def usable_tokens(services: Services, raws: Sequence[str]) -> list[bool]:
     states = dict(zip(user_ids, values[len(digests) :], strict=True))
     usable: list[bool] = []
     for raw, entry in zip(raws, values[: len(digests)], strict=True):
-        grant: TokenGrant | None = None
+        grant: TokenGrant | None
         data: dict[str, Any] | None = orjson.loads(entry) if entry is not None else None
         state = states.get(data["user_id"]) if data is not None and data["user_id"] is not None else None
         if data is not None and (data["user_id"] is None or state is not None):
