@@ -3,11 +3,20 @@
 Two kinds of entries, both ``TOKEN_CACHE_TTL`` seconds long: a token's grant (keyed by
 the token's hash) and a login's state (disabled? confirmed?). Keeping the login's state
 apart means changing it invalidates one key, whatever number of tokens the login has.
+
+Open streams hold a token for as long as they last, past any request; so each revocation
+(of a token, or of every token of a login) is also announced on ``REVOKED_CHANNEL`` of
+the cache's pub/sub, which every process hears, and each process's streaming hub ends the
+streams bound to it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
 
 from lumigram.bootstrap import Services
 
@@ -18,6 +27,8 @@ log = logging.getLogger(__name__)
 TOKEN_CACHE_TTL = 300
 TOKEN_PREFIX = "auth:token:"  # noqa: S105 (a cache key prefix)
 USER_PREFIX = "auth:user:"
+#: Pub/sub channel announcing revoked tokens and logins (see ``announce_revoked``).
+REVOKED_CHANNEL = "auth:revoked"
 
 
 def token_key(token_hash: str) -> str:
@@ -63,3 +74,39 @@ async def forget(services: Services, *keys: str) -> None:
 async def forget_user_state(services: Services, user_id: int) -> None:
     """Call after changing a login's disabled/confirmed state: its tokens see it on their next request."""
     await forget(services, user_key(user_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """Tokens (by id) and logins (by user id, all their tokens) that stopped being valid."""
+
+    token_ids: frozenset[int]
+    user_ids: frozenset[int]
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"tokens": sorted(self.token_ids), "users": sorted(self.user_ids)})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Revocation | None:
+        try:
+            data = orjson.loads(raw)
+            return cls(frozenset(int(t) for t in data["tokens"]), frozenset(int(u) for u in data["users"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+
+
+async def announce_revoked(services: Services, token_ids: Iterable[int] = (), user_ids: Iterable[int] = ()) -> None:
+    """Tell every process that these tokens (or every token of these logins) are no
+    longer valid, so open streams holding them end now. Call after the change committed
+    and the cached entries are forgotten: a stream that checks its token after hearing
+    this must find it invalid.
+
+    Best-effort: the change itself already took effect, and each hub re-checks its
+    streams' tokens periodically, which catches an announcement that was lost."""
+    revocation = Revocation(frozenset(token_ids), frozenset(user_ids))
+    if not revocation.token_ids and not revocation.user_ids:
+        return
+    try:
+        await services.cache.publish(REVOKED_CHANNEL, revocation.encode())
+    except Exception:
+        log.warning("could not announce a revocation to open streams", exc_info=True)

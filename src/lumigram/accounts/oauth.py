@@ -5,7 +5,8 @@ is stored, so a database leak yields no usable token. A salted slow hash is not
 needed for 256-bit random values, and a fast one keeps the per-request lookup cheap.
 
 Token lookups go through the cache (``lumigram.accounts.authcache``); revoking deletes
-the cached entry, so a revoked token stops working at once on every process.
+the cached entry, so a revoked token stops working at once on every process, and
+announces the revocation, so the streams open with it end at once too.
 """
 
 from __future__ import annotations
@@ -420,6 +421,8 @@ async def refresh_grant(services: Services, app: App, refresh_token: str | None,
             raise OAuthError("invalid_grant", INVALID_GRANT)
         issued = await _insert_token(conn, services, app.id, row.user_id, row.account_id, scopes, with_refresh=True)
     await authcache.forget(services, authcache.token_key(row.token_hash))
+    # The replaced token's open streams end too: the client reconnects with the new one.
+    await authcache.announce_revoked(services, token_ids=[row.id])
     return issued
 
 
@@ -443,6 +446,7 @@ async def revoke_token(services: Services, app: App, token: str | None) -> None:
             .values(revoked_at=utcnow())
         )
     await authcache.forget(services, authcache.token_key(row.token_hash))
+    await authcache.announce_revoked(services, token_ids=[row.id])
 
 
 async def revoke_access_token(services: Services, token_id: int) -> None:
@@ -456,6 +460,7 @@ async def revoke_access_token(services: Services, token_id: int) -> None:
         )
     if row is not None:
         await authcache.forget(services, authcache.token_key(row.token_hash))
+        await authcache.announce_revoked(services, token_ids=[token_id])
 
 
 # --- token lookup on every request -------------------------------------------------------------
@@ -547,6 +552,31 @@ async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
         if state is None:
             return None
     return grant_from_cached(data, state)
+
+
+async def usable_tokens(services: Services, raws: Sequence[str]) -> list[bool]:
+    """For each raw token, whether it still works for a login that may act: not revoked,
+    not expired, its login not disabled. Open streams are checked this way now and then.
+
+    Tokens whose entries (and whose logins' states) are cached cost one round trip all
+    together; the others go through ``resolve_token``, which reads the database at most
+    once per ``TOKEN_CACHE_TTL`` for each, as any request would."""
+    digests = [hash_secret(raw) for raw in raws]
+    user_ids = sorted({u for d in digests if (u := _token_users.get(d)) is not None})
+    keys = [authcache.token_key(d) for d in digests] + [authcache.user_key(u) for u in user_ids]
+    values = await authcache.cache_get_many(services, keys) if keys else []
+    states = dict(zip(user_ids, values[len(digests) :], strict=True))
+    usable: list[bool] = []
+    for raw, entry in zip(raws, values[: len(digests)], strict=True):
+        grant: TokenGrant | None
+        data: dict[str, Any] | None = orjson.loads(entry) if entry is not None else None
+        state = states.get(data["user_id"]) if data is not None and data["user_id"] is not None else None
+        if data is not None and (data["user_id"] is None or state is not None):
+            grant = grant_from_cached(data, orjson.loads(state) if state is not None else None)
+        else:
+            grant = await resolve_token(services, raw)
+        usable.append(grant is not None and not grant.user_disabled)
+    return usable
 
 
 def grant_from_cached(data: dict[str, Any], state: dict[str, bool] | None) -> TokenGrant | None:

@@ -511,11 +511,14 @@ async def clear_profile_image(services: Services, account_id: int, kind: str) ->
 
 
 async def set_disabled(services: Services, user_id: int, disabled: bool) -> User:
-    """Disable (or re-enable) a login: its tokens and web sessions stop working on their next request."""
+    """Disable (or re-enable) a login: its tokens and web sessions stop working on their next
+    request, and its open streams end."""
     async with services.db.begin() as conn:
         await conn.execute(update(users).where(users.c.id == user_id).values(disabled=disabled))
         row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).first()
     if row is None:
         raise NotFound
     await authcache.forget_user_state(services, user_id)
+    if disabled:
+        await authcache.announce_revoked(services, user_ids=[user_id])
     return user_from_row(row)

@@ -12,7 +12,9 @@
 
 User streams need a token with a read scope (401 without one, 403 with the wrong scope);
 public and hashtag streams may be anonymous. A client too slow to keep up is disconnected
-(WebSocket close code 1013, "try again later"); see ``lumigram.streaming.hub``.
+(WebSocket close code 1013, "try again later"); see ``lumigram.streaming.hub``. A stream
+opened with a token ends when the token is revoked or its login disabled (WebSocket close
+code 1008; an event stream simply ends): reconnecting then gets the 401 or 403.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +33,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lumigram.accounts.oauth import resolve_token
+from lumigram.accounts.models import TokenGrant
+from lumigram.accounts.oauth import resolve_token, usable_tokens
 from lumigram.api.auth import bearer_token
 from lumigram.api.errors import STATUS_BY_ERROR
 from lumigram.api.responses import error_response
@@ -39,7 +42,7 @@ from lumigram.bootstrap import Services
 from lumigram.errors import Forbidden, LumigramError, Unauthorized, ValidationFailed
 from lumigram.graph.service import hidden_account_ids
 from lumigram.streaming import channels
-from lumigram.streaming.hub import SLOW, Frame, Hub, Listener
+from lumigram.streaming.hub import REVOKED, SLOW, Credential, Frame, Hub, Listener
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ HEARTBEAT_SECONDS = 15.0
 CLOSE_TIMEOUT = 5.0
 #: WebSocket close code for a client dropped for reading too slowly ("try again later").
 CLOSE_TOO_SLOW = 1013
+#: WebSocket close code for a stream whose token was revoked ("policy violation").
+CLOSE_REVOKED = 1008
+#: Seconds an ending event stream's last write may take before the connection is dropped.
+FINISH_TIMEOUT = 1.0
 #: Streams one WebSocket may hold at once.
 MAX_SUBSCRIPTIONS = 64
 
@@ -63,7 +70,10 @@ def _hub(app: Any) -> Hub:
         async def load_hidden(account_id: int) -> set[int]:
             return await hidden_account_ids(services, account_id)
 
-        hub = app.state.streaming_hub = Hub(services.cache, load_hidden)
+        async def check_tokens(tokens: Sequence[str]) -> list[bool]:
+            return await usable_tokens(services, tokens)
+
+        hub = app.state.streaming_hub = Hub(services.cache, load_hidden, check_tokens=check_tokens)
     return hub
 
 
@@ -80,11 +90,23 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["streaming"], lifespan=_lifespan)
 
 
-async def _account_for(services: Services, raw: str | None, stream: str) -> int | None:
-    """The viewer's account for ``stream``: None for anonymous public streams."""
+async def _grant_for(services: Services, raw: str | None) -> TokenGrant | None:
+    """What the caller's token grants; None without a token, Unauthorized for a bad one."""
     grant = await resolve_token(services, raw) if raw else None
     if raw and grant is None:
         raise Unauthorized("The access token is invalid")
+    return grant
+
+
+def _credential(raw: str | None, grant: TokenGrant | None) -> Credential | None:
+    """What binds a stream to its token, so revoking the token ends the stream."""
+    if raw is None or grant is None:
+        return None
+    return Credential(raw, grant.token_id, grant.user_id)
+
+
+def _account_for(services: Services, grant: TokenGrant | None, stream: str) -> int | None:
+    """The viewer's account for ``stream``: None for anonymous public streams."""
     if stream not in channels.ALL_STREAMS:
         raise BadStream("Unknown stream type")
     scopes = channels.USER_STREAMS.get(stream)
@@ -160,8 +182,11 @@ class EventStream(Response):
                 asyncio.create_task(self.listener.ended_event.wait()),
             ]
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if self.listener.ended not in (None, SLOW) and not pump.done():
+                # The pump is about to read the end marker, unless a write is stuck.
+                await asyncio.wait([pump], timeout=FINISH_TIMEOUT)
             if pump.done() and pump.exception() is None and self.listener.ended != SLOW:
-                # The hub closed the stream (shutdown): finish the response properly.
+                # The hub closed the stream (revoked token, shutdown): finish the response properly.
                 with contextlib.suppress(OSError):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -197,10 +222,12 @@ async def _disconnected(receive: Receive) -> None:
 
 async def _event_stream(request: Request, stream: str, tag: str | None = None) -> Response:
     services: Services = request.app.state.services
-    account_id = await _account_for(services, bearer_token(request), stream)
+    raw = bearer_token(request)
+    grant = await _grant_for(services, raw)
+    account_id = _account_for(services, grant, stream)
     subscription = _subscription(stream, account_id, tag)
     hub = _hub(request.app)
-    listener = await hub.open(account_id)
+    listener = await hub.open(account_id, _credential(raw, grant))
     try:
         await hub.subscribe(listener, subscription)
     except BaseException:
@@ -286,19 +313,17 @@ async def websocket_stream(websocket: WebSocket) -> None:
     initial = websocket.query_params.get("stream")
     try:
         # Authenticate once for the connection: a user stream subscribed later reuses it.
-        grant = await resolve_token(services, token) if token else None
-        if token and grant is None:
-            raise Unauthorized("The access token is invalid")
+        grant = await _grant_for(services, token)
         subscription = None
         account_id = grant.account_id if grant is not None else None
         if initial:
-            account_id = await _account_for(services, token, initial)
+            account_id = _account_for(services, grant, initial)
             subscription = _subscription(initial, account_id, websocket.query_params.get("tag"))
     except LumigramError as exc:
         await _deny(websocket, exc)
         return
     hub = _hub(websocket.app)
-    listener = await hub.open(account_id)
+    listener = await hub.open(account_id, _credential(token, grant))
     tasks: list[asyncio.Task[Any]] = []
     try:
         # Subscribed before the handshake completes: once the client is connected, nothing
@@ -316,14 +341,20 @@ async def websocket_stream(websocket: WebSocket) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        slow = listener.ended == SLOW
+        code, reason = _close_for(listener.ended)
         hub.release(listener)
         with contextlib.suppress(Exception):
             # Starlette ignores a close after the client already went away.
-            await asyncio.wait_for(
-                websocket.close(code=CLOSE_TOO_SLOW if slow else 1000, reason="too slow" if slow else ""),
-                timeout=CLOSE_TIMEOUT,
-            )
+            await asyncio.wait_for(websocket.close(code=code, reason=reason), timeout=CLOSE_TIMEOUT)
+
+
+def _close_for(ended: str | None) -> tuple[int, str]:
+    """The WebSocket close code and reason for why the hub ended a listener."""
+    if ended == SLOW:
+        return CLOSE_TOO_SLOW, "too slow"
+    if ended == REVOKED:
+        return CLOSE_REVOKED, "The access token is no longer valid"
+    return 1000, ""
 
 
 async def _ws_pump(websocket: WebSocket, listener: Listener) -> None:
@@ -350,7 +381,7 @@ async def _ws_commands(
                 if kind not in ("subscribe", "unsubscribe") or not isinstance(stream, str):
                     raise BadStream("Unknown stream type")
                 tag = command.get("tag") if isinstance(command.get("tag"), str) else None
-                account_id = await _account_for(services, token, stream)
+                account_id = _account_for(services, await _grant_for(services, token), stream)
                 subscription = _subscription(stream, account_id, tag)
                 if kind == "subscribe":
                     if len(listener.subscriptions) >= MAX_SUBSCRIPTIONS:

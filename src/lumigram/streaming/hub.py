@@ -15,6 +15,12 @@ and the new one delivers those channels only after that same marker; channels ne
 are delivered at once. Concurrent arrivals are batched by the lock (whoever holds it
 subscribes everything wanted so far). Channels nobody listens to any more are dropped at
 the next maintenance round.
+
+A stream opened with a token is bound to it: when the token is revoked, or its login is
+disabled, the announcement on ``authcache.REVOKED_CHANNEL`` (which the subscription always
+covers) ends the stream within moments, on whichever process it is open. As a safety net
+for an announcement lost while the subscription was broken (and for tokens that expire),
+each maintenance round checks the open streams' tokens again, in one batch.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from lumigram.accounts.authcache import REVOKED_CHANNEL, Revocation
 from lumigram.infra.cache import Cache
 from lumigram.infra.cache import Subscription as CacheSubscription
 from lumigram.streaming import channels
@@ -51,9 +59,22 @@ RETRY_EVERY = 1.0
 #: What a listener yields: the stream name, the event, and the payload string.
 Frame = tuple[tuple[str, ...], str, str]
 HiddenLoader = Callable[[int], Awaitable[set[int]]]
+#: For each raw token, whether it is still valid (``lumigram.accounts.oauth.usable_tokens``).
+TokenCheck = Callable[[Sequence[str]], Awaitable[list[bool]]]
 
 SLOW = "slow"
 CLOSED = "closed"
+#: The stream's token was revoked (or its login disabled).
+REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """The token a stream was opened with, and what a revocation names it by."""
+
+    token: str = field(repr=False)  # kept out of logs and tracebacks
+    token_id: int
+    user_id: int | None
 
 
 class _Message:
@@ -88,15 +109,18 @@ class _Message:
 class Listener:
     """One open stream (a WebSocket or a server-sent events response)."""
 
-    def __init__(self, hub: Hub, account_id: int | None, hidden: set[int], queue_size: int) -> None:
+    def __init__(
+        self, hub: Hub, account_id: int | None, hidden: set[int], queue_size: int, credential: Credential | None = None
+    ) -> None:
         self.hub = hub
         self.account_id = account_id
+        self.credential = credential
         self.hidden = hidden
         self.hidden_at = time.monotonic()
         self.hidden_loaded = False
         self.by_channel: dict[str, list[Subscription]] = {}
         self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize=queue_size)
-        #: Why the listener ended (``SLOW`` or ``CLOSED``), None while open.
+        #: Why the listener ended (``SLOW``, ``CLOSED`` or ``REVOKED``), None while open.
         self.ended: str | None = None
         #: Set when it ends: a connection stuck writing to a client that stopped reading
         #: waits on this to abort the write.
@@ -196,13 +220,25 @@ class _Reader:
 
 
 class Hub:
-    def __init__(self, cache: Cache, load_hidden: HiddenLoader, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        load_hidden: HiddenLoader,
+        queue_size: int = QUEUE_SIZE,
+        check_tokens: TokenCheck | None = None,
+    ) -> None:
         self.cache = cache
         self.load_hidden = load_hidden
         self.queue_size = queue_size
+        self.check_tokens = check_tokens
         #: This process's private channel for hand-over markers.
         self.control = f"streaming:hub:{secrets.token_hex(8)}"
+        #: Channels the subscription covers whoever listens.
+        self._always = frozenset({self.control, REVOKED_CHANNEL})
         self._listeners: dict[str, set[Listener]] = {}
+        #: Open listeners holding a token, by token id and by user id (for revocations).
+        self._by_token: dict[int, set[Listener]] = {}
+        self._by_user: dict[int, set[Listener]] = {}
         self._online: Counter[int] = Counter()
         self._reader: _Reader | None = None
         self._lock = asyncio.Lock()
@@ -214,14 +250,31 @@ class Hub:
         self.subscriptions_opened = 0
 
     # -- listeners ---------------------------------------------------------------------
-    async def open(self, account_id: int | None) -> Listener:
-        """A new listener; a signed-in viewer's marks them online."""
-        listener = Listener(self, account_id, set(), self.queue_size)
+    async def open(self, account_id: int | None, credential: Credential | None = None) -> Listener:
+        """A new listener; a signed-in viewer's marks them online. With ``credential``, the
+        listener ends when that token is revoked: it may have ended already on return (the
+        token was revoked while the stream was being opened)."""
+        listener = Listener(self, account_id, set(), self.queue_size, credential)
         if account_id is not None:
             self._online[account_id] += 1
-            await self.cache.set_many(channels.online_markers([account_id]), ttl=channels.ONLINE_TTL)
+        if credential is not None:
+            self._by_token.setdefault(credential.token_id, set()).add(listener)
+            if credential.user_id is not None:
+                self._by_user.setdefault(credential.user_id, set()).add(listener)
         if self._maintenance is None and not self._closed:
             self._maintenance = asyncio.create_task(self._maintain(), name="streaming-hub-maintenance")
+        try:
+            if account_id is not None:
+                await self.cache.set_many(channels.online_markers([account_id]), ttl=channels.ONLINE_TTL)
+            if credential is not None:
+                # Listening for revocations before checking the token once more: one
+                # announced before this subscription was live found the token already
+                # revoked, so the check sees it; any later one reaches the listener.
+                await self._ensure(self._always)
+                await self._check([listener])
+        except BaseException:
+            self.drop(listener, CLOSED)
+            raise
         return listener
 
     async def subscribe(self, listener: Listener, subscription: Subscription) -> None:
@@ -257,6 +310,11 @@ class Hub:
         for channel in list(listener.by_channel):
             self._forget(channel, listener)
         listener.by_channel.clear()
+        credential = listener.credential
+        if credential is not None:
+            _discard(self._by_token, credential.token_id, listener)
+            if credential.user_id is not None:
+                _discard(self._by_user, credential.user_id, listener)
         if listener.account_id is not None and listener.ended is None:
             self._online[listener.account_id] -= 1
             if self._online[listener.account_id] <= 0:
@@ -270,12 +328,46 @@ class Hub:
             if not listeners:
                 del self._listeners[channel]
 
+    def revoke(self, revocation: Revocation) -> None:
+        """End the listeners holding a revoked token or one of a revoked login's."""
+        ended: set[Listener] = set()
+        for token_id in revocation.token_ids:
+            ended |= self._by_token.get(token_id, set())
+        for user_id in revocation.user_ids:
+            ended |= self._by_user.get(user_id, set())
+        for listener in ended:
+            self.drop(listener, REVOKED)
+
+    async def _check(self, listeners: Sequence[Listener]) -> None:
+        """End those of ``listeners`` whose token no longer works (one batched check)."""
+        if self.check_tokens is None:
+            return
+        held = [listener for listener in listeners if listener.credential is not None and listener.ended is None]
+        tokens = sorted({listener.credential.token for listener in held if listener.credential is not None})
+        if not tokens:
+            return
+        valid = dict(zip(tokens, await self.check_tokens(tokens), strict=True))
+        for listener in held:
+            if listener.credential is not None and not valid[listener.credential.token]:
+                self.drop(listener, REVOKED)
+
+    async def check_all(self) -> None:
+        """Check the token of every open listener again."""
+        await self._check([listener for group in list(self._by_token.values()) for listener in group])
+
     @property
     def listener_count(self) -> int:
         return len({listener for group in self._listeners.values() for listener in group})
 
     # -- delivery ----------------------------------------------------------------------
     def dispatch(self, channel: str, raw: bytes) -> None:
+        if channel == REVOKED_CHANNEL:
+            revocation = Revocation.decode(raw)
+            if revocation is None:
+                log.warning("ignoring a malformed revocation")
+            else:
+                self.revoke(revocation)
+            return
         listeners = self._listeners.get(channel)
         if not listeners:
             return
@@ -300,7 +392,7 @@ class Hub:
             old = self._reader
             if required is not None and old is not None and required <= old.channels:
                 return  # a concurrent caller already covered these
-            wanted = frozenset(self._listeners) | {self.control}
+            wanted = frozenset(self._listeners) | self._always
             if required is None and old is not None and wanted == old.channels:
                 return
             subscription = await self.cache.subscribe(*sorted(wanted))
@@ -352,6 +444,10 @@ class Hub:
                     await asyncio.sleep(RETRY_EVERY)
         finally:
             self._retrying = False
+        # Revocations announced while the subscription was broken were lost: check now
+        # rather than at the next maintenance round.
+        with contextlib.suppress(Exception):
+            await self.check_all()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -368,7 +464,8 @@ class Hub:
                 log.warning("streaming maintenance failed", exc_info=True)
 
     async def maintain(self) -> None:
-        """Refresh online markers and stale hidden sets; drop channels nobody listens to."""
+        """Refresh online markers, stale hidden sets and token checks; drop channels nobody
+        listens to."""
         if self._online:
             await self.cache.set_many(channels.online_markers(self._online), ttl=channels.ONLINE_TTL)
         now = time.monotonic()
@@ -386,13 +483,14 @@ class Hub:
             for listener in listeners:
                 listener.hidden, listener.hidden_at = hidden, now
         reader = self._reader
-        if reader is not None and reader.channels - {self.control} - set(self._listeners):
+        if reader is not None and reader.channels - self._always - set(self._listeners):
             await self._resubscribe(None)
+        await self.check_all()
 
     async def close(self) -> None:
         """End every listener and the subscription (process shutdown)."""
         self._closed = True
-        for group in list(self._listeners.values()):
+        for group in [*self._listeners.values(), *self._by_token.values()]:
             for listener in list(group):
                 self.drop(listener, CLOSED)
         if self._maintenance is not None:
@@ -406,3 +504,11 @@ class Hub:
         if self._reader is not None:
             await self._reader.stop()
             self._reader = None
+
+
+def _discard(index: dict[int, set[Listener]], key: int, listener: Listener) -> None:
+    group = index.get(key)
+    if group is not None:
+        group.discard(listener)
+        if not group:
+            del index[key]
