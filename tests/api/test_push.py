@@ -392,7 +392,7 @@ async def test_a_hung_push_service_holds_up_nothing_else(
 ) -> None:
     if shape != "embedded":
         pytest.skip("on JetStream the push consumer has its own durable; only the in-process bus waits for handlers")
-    monkeypatch.setattr(push_sender, "DEADLINE_SECONDS", 3.0)
+    monkeypatch.setattr(push_sender, "DEADLINE_SECONDS", 8.0)
     stuck = await create_user(client)
     fine = await create_user(client)
     other = await create_user(client)
@@ -403,8 +403,9 @@ async def test_a_hung_push_service_holds_up_nothing_else(
     started = time.monotonic()
     await notify(services, fine["id"], other["id"], "favourite")
     await eventually(lambda: push_service.at("fine"))
-    # Had the relay waited for the hung push, this would take the whole deadline.
-    assert time.monotonic() - started < 2.0
+    # Had the relay waited for the hung push, this would take most of the 8 s deadline;
+    # the margin keeps a busy machine from failing it.
+    assert time.monotonic() - started < 5.0
 
 
 async def test_a_revoked_tokens_subscription_gets_nothing_and_is_removed(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -148,16 +146,3 @@ def _message(call: object) -> str:
     except ValidationFailed as exc:
         return exc.message
     raise AssertionError("no ValidationFailed")
-
-
-def test_a_full_look_on_a_1080px_photo_is_fast() -> None:
-    photo = _sample(1080, 1350)
-    look = {"brightness": 10, "contrast": 20, "saturation": -30, "warmth": 40, "vignette": 50}
-    filters.apply(photo, "lofi", look)  # warm-up: first calls build Pillow's lookup code paths
-    timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        filters.apply(photo, "lofi", look)
-        timings.append(time.perf_counter() - started)
-    # The budget is 60 ms; a loaded CI machine gets slack, the median must still be well under.
-    assert sorted(timings)[2] < 0.06
