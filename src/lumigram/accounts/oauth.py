@@ -28,7 +28,7 @@ from sqlalchemy.engine import Row
 from lumigram.accounts import authcache
 from lumigram.accounts import scopes as scope_rules
 from lumigram.accounts.models import App, IssuedToken, TokenGrant
-from lumigram.accounts.service import InvalidCredentials, LoginDisabled, authenticate
+from lumigram.accounts.service import InvalidCredentials, LoginDisabled, LoginUnconfirmed, authenticate, check_confirmed
 from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.bootstrap import Services
 from lumigram.errors import LumigramError, ValidationFailed
@@ -381,6 +381,12 @@ async def password_grant(
     except InvalidCredentials as exc:
         raise OAuthError("invalid_grant", INVALID_GRANT) from exc
     except LoginDisabled as exc:
+        raise OAuthError("invalid_grant", exc.message) from exc
+    try:
+        # Refused here rather than by every later request: a token that can do nothing
+        # leaves the client guessing, this answer says what to confirm.
+        check_confirmed(services, user)
+    except LoginUnconfirmed as exc:
         raise OAuthError("invalid_grant", exc.message) from exc
     return await issue_token(services, app.id, user.id, account.id, scopes, with_refresh=True)
 

@@ -65,6 +65,28 @@ class LoginDisabled(Forbidden):
         super().__init__("Your login is currently disabled")
 
 
+class LoginUnconfirmed(Forbidden):
+    """Sign-in refused until a contact is confirmed (``require_verification``); the
+    message names the contact the login has, so a phone-only login is not sent looking
+    for an e-mail."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(f"Your login is missing a confirmed {missing_confirmation(user)}")
+
+
+def missing_confirmation(user: User) -> str:
+    """What the login should confirm: the contact it signed up with."""
+    if user.email and user.phone:
+        return "e-mail address or phone number"
+    return "phone number" if user.phone else "e-mail address"
+
+
+def check_confirmed(services: Services, user: User) -> None:
+    """LoginUnconfirmed when the server requires a confirmed contact and ``user`` has none."""
+    if services.settings.require_verification and not user.verified:
+        raise LoginUnconfirmed(user)
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """What a sign-up asks for (``POST /api/v1/accounts``)."""

@@ -350,6 +350,10 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
         return _sign_in_page(request, services, session, next_url, error=message, login=login, status_code=401)
     except service.LoginDisabled as exc:
         return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
+    try:
+        service.check_confirmed(services, user)
+    except service.LoginUnconfirmed as exc:
+        return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
     fresh = signed_in(user.id, account.id)
     if next_url:
         response: Response = RedirectResponse(next_url, status_code=303, headers={"Cache-Control": "no-store"})
