@@ -36,12 +36,13 @@ async def setup(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[h
 
 
 async def sign_up(client: httpx.AsyncClient, username: str, **contact: str) -> dict[str, Any]:
-    """Sign up (unconfirmed); the client app used, for password grants."""
+    """Sign up (unconfirmed); the client app used, for password grants, with the
+    sign-up's token under ``headers``."""
     app = await create_app(client)
     data = {"username": username, "password": DEFAULT_PASSWORD, "agreement": "true", **contact}
     response = await client.post("/api/v1/accounts", data=data, headers=bearer(await app_token(client, app)))
     assert response.status_code == 200, response.text
-    return app
+    return {**app, "headers": bearer(response.json()["access_token"])}
 
 
 async def password_login(client: httpx.AsyncClient, app: dict[str, Any], login: str) -> httpx.Response:
@@ -125,3 +126,28 @@ async def test_without_the_setting_unconfirmed_logins_sign_in(make_settings: Cal
         assert not user.verified
     finally:
         await services.close()
+
+
+async def test_the_sign_up_token_is_refused_naming_the_contact_to_confirm(
+    setup: tuple[httpx.AsyncClient, Services],
+) -> None:
+    client, _services = setup
+    expected = {
+        "by_mail": MISSING_EMAIL,
+        "by_phone": MISSING_PHONE,
+        "by_both": "Your login is missing a confirmed e-mail address or phone number",
+    }
+    contacts = {
+        "by_mail": {"email": "mail@example.org"},
+        "by_phone": {"phone": "+447700900789"},
+        "by_both": {"email": "both@example.org", "phone": "+447700900790"},
+    }
+    for username, contact in contacts.items():
+        app = await sign_up(client, username, **contact)
+        refused = await client.get("/api/v1/accounts/verify_credentials", headers=app["headers"])
+        assert refused.status_code == 403
+        assert refused.json() == {"error": expected[username]}
+        # The routes that confirm still take the token.
+        route = "/api/v1/accounts/phone/confirmations" if username == "by_phone" else "/api/v1/emails/confirmations"
+        resent = await client.post(route, headers=app["headers"])
+        assert resent.status_code == 200, resent.text

@@ -505,15 +505,18 @@ async def _user_state(services: Services, user_id: int) -> dict[str, bool] | Non
         state: dict[str, bool] = orjson.loads(cached)
         return state
     async with services.db.connect() as conn:
-        query = select(users.c.disabled, users.c.email_verified_at, users.c.phone_verified_at).where(
-            users.c.id == user_id
-        )
+        query = select(
+            users.c.disabled, users.c.email, users.c.email_verified_at, users.c.phone, users.c.phone_verified_at
+        ).where(users.c.id == user_id)
         row = (await conn.execute(query)).first()
     if row is None:
         return None
     state = {
         "disabled": bool(row.disabled),
         "verified": row.email_verified_at is not None or row.phone_verified_at is not None,
+        # Which contacts there are to confirm, so a refusal can name the right one.
+        "email": bool(row.email),
+        "phone": bool(row.phone),
     }
     await authcache.cache_set(services, key, orjson.dumps(state), authcache.TOKEN_CACHE_TTL)
     return state
@@ -578,6 +581,9 @@ def grant_from_cached(data: dict[str, Any], state: dict[str, bool] | None) -> To
         expires_at=expires_at,
         user_verified=verified,
         user_disabled=disabled,
+        # Entries cached before these were kept lack them: an e-mail is the likelier contact.
+        user_has_email=state.get("email", True) if state is not None else False,
+        user_has_phone=state.get("phone", False) if state is not None else False,
     )
 
 

@@ -71,14 +71,16 @@ class LoginUnconfirmed(Forbidden):
     for an e-mail."""
 
     def __init__(self, user: User) -> None:
-        super().__init__(f"Your login is missing a confirmed {missing_confirmation(user)}")
+        super().__init__(unconfirmed_message(bool(user.email), bool(user.phone)))
 
 
-def missing_confirmation(user: User) -> str:
-    """What the login should confirm: the contact it signed up with."""
-    if user.email and user.phone:
-        return "e-mail address or phone number"
-    return "phone number" if user.phone else "e-mail address"
+def unconfirmed_message(has_email: bool, has_phone: bool) -> str:
+    """What an unconfirmed login is told: to confirm the contact it signed up with."""
+    if has_email and has_phone:
+        contact = "e-mail address or phone number"
+    else:
+        contact = "phone number" if has_phone else "e-mail address"
+    return f"Your login is missing a confirmed {contact}"
 
 
 def check_confirmed(services: Services, user: User) -> None:
