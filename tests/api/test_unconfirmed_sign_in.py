@@ -15,8 +15,8 @@ from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from lumigram.infra.tables import users, utcnow
-from tests.api.test_apps_oauth import hidden_fields
-from tests.factories import DEFAULT_PASSWORD, app_token, bearer, create_app
+from tests.api.test_apps_oauth import hidden_fields, sign_in_through_page
+from tests.factories import DEFAULT_PASSWORD, OOB, app_token, bearer, create_app
 
 MISSING_EMAIL = "Your login is missing a confirmed e-mail address"
 MISSING_PHONE = "Your login is missing a confirmed phone number"
@@ -151,3 +151,28 @@ async def test_the_sign_up_token_is_refused_naming_the_contact_to_confirm(
         route = "/api/v1/accounts/phone/confirmations" if username == "by_phone" else "/api/v1/emails/confirmations"
         resent = await client.post(route, headers=app["headers"])
         assert resent.status_code == 200, resent.text
+
+
+async def test_a_session_of_a_login_no_longer_confirmed_gets_no_code(
+    setup: tuple[httpx.AsyncClient, Services],
+) -> None:
+    client, services = setup
+    app = await sign_up(client, "sam", email="sam@example.org")
+    await confirm_everything(services)
+    query = {"response_type": "code", "client_id": app["client_id"], "redirect_uri": OOB}
+    consent = await sign_in_through_page(client, query, "sam")
+    assert 'value="approve"' in consent
+
+    # The address changes and awaits confirmation again: the session may not approve.
+    async with services.db.begin() as conn:
+        await conn.execute(update(users).values(email_verified_at=None, phone_verified_at=None))
+    page = await client.get("/oauth/authorize", params=query)
+    assert 'name="password"' in page.text
+    assert 'value="approve"' not in page.text
+    form = hidden_fields(page.text)
+    approved = await client.post("/oauth/authorize", data={**form, **query, "decision": "approve"})
+    assert approved.status_code == 303
+    assert approved.headers["location"].startswith("/oauth/authorize?")
+    refused = await web_login(client, "sam")
+    assert refused.status_code == 403
+    assert MISSING_EMAIL in refused.text

@@ -221,6 +221,8 @@ async def _signed_in_account(services: Services, session: Session | None) -> tup
         return None
     if user.disabled or account.user_id != user.id:
         return None
+    if services.settings.require_verification and not user.verified:
+        return None  # a session from before the login had to confirm: sign in again, and be told why
     return user, account
 
 
