@@ -69,7 +69,8 @@ class TokenGrant:
     """What a valid access token allows: who (if anyone) and which scopes.
 
     ``user_id``/``account_id`` are None for app-only tokens (client_credentials).
-    ``user_verified``/``user_disabled`` describe the login at lookup time.
+    ``user_verified``/``user_disabled`` describe the login at lookup time, and
+    ``user_has_email``/``user_has_phone`` which contacts it could confirm.
     """
 
     token_id: int
@@ -81,6 +82,8 @@ class TokenGrant:
     expires_at: datetime | None
     user_verified: bool = False
     user_disabled: bool = False
+    user_has_email: bool = False
+    user_has_phone: bool = False
 
     def allows(self, *alternatives: str) -> bool:
         """True when the token's scopes cover at least one of ``alternatives``."""

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Row
 from lumigram.accounts import authcache
 from lumigram.accounts import scopes as scope_rules
 from lumigram.accounts.models import App, IssuedToken, TokenGrant
-from lumigram.accounts.service import InvalidCredentials, LoginDisabled, authenticate
+from lumigram.accounts.service import InvalidCredentials, LoginDisabled, LoginUnconfirmed, authenticate, check_confirmed
 from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.bootstrap import Services
 from lumigram.errors import LumigramError, ValidationFailed
@@ -383,6 +383,12 @@ async def password_grant(
         raise OAuthError("invalid_grant", INVALID_GRANT) from exc
     except LoginDisabled as exc:
         raise OAuthError("invalid_grant", exc.message) from exc
+    try:
+        # Refused here rather than by every later request: a token that can do nothing
+        # leaves the client guessing, this answer says what to confirm.
+        check_confirmed(services, user)
+    except LoginUnconfirmed as exc:
+        raise OAuthError("invalid_grant", exc.message) from exc
     return await issue_token(services, app.id, user.id, account.id, scopes, with_refresh=True)
 
 
@@ -504,15 +510,18 @@ async def _user_state(services: Services, user_id: int) -> dict[str, bool] | Non
         state: dict[str, bool] = orjson.loads(cached)
         return state
     async with services.db.connect() as conn:
-        query = select(users.c.disabled, users.c.email_verified_at, users.c.phone_verified_at).where(
-            users.c.id == user_id
-        )
+        query = select(
+            users.c.disabled, users.c.email, users.c.email_verified_at, users.c.phone, users.c.phone_verified_at
+        ).where(users.c.id == user_id)
         row = (await conn.execute(query)).first()
     if row is None:
         return None
     state = {
         "disabled": bool(row.disabled),
         "verified": row.email_verified_at is not None or row.phone_verified_at is not None,
+        # Which contacts there are to confirm, so a refusal can name the right one.
+        "email": bool(row.email),
+        "phone": bool(row.phone),
     }
     await authcache.cache_set(services, key, orjson.dumps(state), authcache.TOKEN_CACHE_TTL)
     return state
@@ -602,6 +611,9 @@ def grant_from_cached(data: dict[str, Any], state: dict[str, bool] | None) -> To
         expires_at=expires_at,
         user_verified=verified,
         user_disabled=disabled,
+        # Entries cached before these were kept lack them: an e-mail is the likelier contact.
+        user_has_email=state.get("email", True) if state is not None else False,
+        user_has_phone=state.get("phone", False) if state is not None else False,
     )
 
 

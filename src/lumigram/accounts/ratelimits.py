@@ -1,9 +1,10 @@
-"""Fixed-window rate limits over several keys at once (per client address and per login name)."""
+"""Fixed-window rate limits over several keys at once (per client address and per login)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lumigram.accounts.service import canonical_login, login_owner
 from lumigram.bootstrap import Services
 from lumigram.errors import RateLimited
 from lumigram.infra.cache import RateLimitState
@@ -16,3 +17,25 @@ async def hit_limits(services: Services, keys: Sequence[str], limit: int, window
     if not tightest.allowed:
         raise RateLimited(tightest.limit, tightest.remaining, tightest.reset_after)
     return tightest
+
+
+async def login_limit_keys(services: Services, address: str, login: str) -> list[str]:
+    """The keys a sign-in attempt counts against: the client's address and the login.
+
+    A login is reached by several names (username, ``@user@host``, e-mail, phone), so an
+    attempt counts against the login those names resolve to, never against the name as
+    typed: each alias would otherwise bring a fresh allowance of guesses. A name that
+    resolves to no login counts against its canonical spelling, so unknown names are
+    limited alike; the lookup runs either way, so the answer's timing and its error do
+    not tell whether the login exists.
+    """
+    owner = await login_owner(services, login)
+    name = f"user:{owner}" if owner is not None else f"name:{canonical_login(login, services.settings.domain)}"
+    return [f"rl:login:ip:{address}", f"rl:login:{name}"]
+
+
+async def hit_login_limits(services: Services, address: str, login: str) -> RateLimitState:
+    """``hit_limits`` on ``login_limit_keys`` with the sign-in allowance."""
+    settings = services.settings
+    keys = await login_limit_keys(services, address, login)
+    return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)

@@ -68,6 +68,30 @@ class LoginDisabled(Forbidden):
         super().__init__("Your login is currently disabled")
 
 
+class LoginUnconfirmed(Forbidden):
+    """Sign-in refused until a contact is confirmed (``require_verification``); the
+    message names the contact the login has, so a phone-only login is not sent looking
+    for an e-mail."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(unconfirmed_message(bool(user.email), bool(user.phone)))
+
+
+def unconfirmed_message(has_email: bool, has_phone: bool) -> str:
+    """What an unconfirmed login is told: to confirm the contact it signed up with."""
+    if has_email and has_phone:
+        contact = "e-mail address or phone number"
+    else:
+        contact = "phone number" if has_phone else "e-mail address"
+    return f"Your login is missing a confirmed {contact}"
+
+
+def check_confirmed(services: Services, user: User) -> None:
+    """LoginUnconfirmed when the server requires a confirmed contact and ``user`` has none."""
+    if services.settings.require_verification and not user.verified:
+        raise LoginUnconfirmed(user)
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     """What a sign-up asks for (``POST /api/v1/accounts``)."""
@@ -311,6 +335,33 @@ async def _find_login(conn: AsyncConnection, login: str, domain: str) -> Any:
     return (await conn.execute(query)).first()
 
 
+def _lookable(login: str) -> bool:
+    # Control characters (NUL above all, which PostgreSQL refuses) never match a login.
+    return bool(login) and len(login) <= MAX_EMAIL and not has_control_characters(login)
+
+
+async def login_owner(services: Services, login: str) -> int | None:
+    """The id of the login that ``login`` (username, ``@user@host``, e-mail or phone) names, if any."""
+    login = login.strip()
+    if not _lookable(login):
+        return None
+    async with services.db.connect() as conn:
+        row = await _find_login(conn, login, services.settings.domain)
+    return int(row.id) if row is not None else None
+
+
+def canonical_login(login: str, domain: str) -> str:
+    """One spelling for the forms of a login name that ``_find_login`` treats alike:
+    case, a leading ``@``, our own domain after it, separators in a phone number."""
+    login = login.strip().lower()
+    name, at, host = login.rpartition("@")
+    if at and host == domain.lower():
+        login = name.removeprefix("@")
+    if login.startswith("+"):
+        login = normalize_phone(login) or login
+    return login[:MAX_EMAIL]
+
+
 async def authenticate(services: Services, login: str, password: str) -> tuple[User, Account]:
     """Check a login name (username, e-mail or phone) and password; the login and its primary profile.
 
@@ -318,8 +369,7 @@ async def authenticate(services: Services, login: str, password: str) -> tuple[U
     """
     login = login.strip()
     row = None
-    # Control characters (NUL above all, which PostgreSQL refuses) never match a login.
-    if login and len(login) <= MAX_EMAIL and not has_control_characters(login):
+    if _lookable(login):
         async with services.db.connect() as conn:
             row = await _find_login(conn, login, services.settings.domain)
     if len(password) > passwords.MAX_LENGTH:

@@ -28,12 +28,12 @@ from starlette.requests import HTTPConnection
 
 from lumigram.accounts.models import TokenGrant, Viewer
 from lumigram.accounts.oauth import resolve_token
+from lumigram.accounts.service import unconfirmed_message
 from lumigram.api.deps import ServicesDep
 from lumigram.errors import Forbidden, Unauthorized
 
 OUTSIDE_SCOPES = "This action is outside the authorized scopes"
 NEEDS_USER = "This method requires an authenticated user"
-UNCONFIRMED = "Your login is missing a confirmed e-mail address"
 DISABLED = "Your login is currently disabled"
 
 
@@ -90,7 +90,7 @@ def _check_usable(grant: TokenGrant, require_verification: bool) -> None:
     if grant.user_disabled:
         raise Forbidden(DISABLED)
     if require_verification and not grant.user_verified:
-        raise Forbidden(UNCONFIRMED)
+        raise Forbidden(unconfirmed_message(grant.user_has_email, grant.user_has_phone))
 
 
 async def get_current_account(

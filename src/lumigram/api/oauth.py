@@ -21,7 +21,7 @@ from starlette.responses import Response
 from lumigram.accounts import oauth
 from lumigram.accounts import scopes as scope_rules
 from lumigram.accounts.models import IssuedToken
-from lumigram.accounts.ratelimits import hit_limits
+from lumigram.accounts.ratelimits import hit_login_limits
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import Token, token_entity
@@ -102,13 +102,7 @@ async def _token(services: Services, request: Request, params: dict[str, Any]) -
     if grant_type == "refresh_token":
         return await oauth.refresh_grant(services, app, _text(params, "refresh_token"), scope), {}
     login = _text(params, "username") or ""
-    settings = services.settings
-    state = await hit_limits(
-        services,
-        [f"rl:login:ip:{client_address(request)}", f"rl:login:name:{login.strip().lower()[:320]}"],
-        settings.login_rate_limit,
-        settings.rate_limit_window,
-    )
+    state = await hit_login_limits(services, client_address(request), login)
     issued = await oauth.password_grant(services, app, login, _text(params, "password"), scope)
     return issued, rate_limit_headers(state.limit, state.remaining, state.reset_after)
 

@@ -11,20 +11,29 @@ The ``interactions.counters`` consumer folds each event in: it recomputes the co
 from the ``favourites`` table (so it is idempotent and repairs any drift), then cancels
 the request's ±1 in the cache. Between the two steps a reader may see the count off by
 the likes in flight; once the consumer has caught up, column + delta is exact again.
-If the cache loses a delta (restart, eviction, the key's TTL), the column alone is still
-right as soon as the consumer has run; the TTL bounds how long a stray delta can last.
+
+The pending counter can vanish with events still in flight (a restart, eviction, a
+flush, its TTL). A cancel must then not land on a counter that never held its ±1: with
+the worker behind, eight cancels on an empty key made it -8 and hid eight likes the
+column already counted. So each counter is tagged when it is made, the event carries
+the tag its ±1 went into, and the consumer cancels only in that same counter
+(``Cache.incr_if_tagged``). A lost counter is rebuilt from the database: with no key the
+count shown is the column alone, and the next like starts a new counter at its own ±1.
+Likes in flight when it was lost show once the consumer has folded them in.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.bootstrap import Services
+from lumigram.infra.cache import parse_tagged
 from lumigram.infra.tables import favourites, statuses
 from lumigram.posts.models import HydratedPost
 
@@ -39,15 +48,35 @@ def favourites_key(status_id: int) -> str:
     return f"count:fav:{status_id}"
 
 
-async def bump(services: Services, status_id: int, delta: int) -> None:
-    """Record a committed like (+1) or unlike (-1) as pending. Best effort: the like is
-    already committed, and the consumer brings the column up to date without this."""
+#: The event payload field naming the pending counter the request's ±1 went into.
+TAG_FIELD = "count_tag"
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+async def bump(services: Services, status_id: int, delta: int) -> str | None:
+    """Record a like (+1) or unlike (-1) about to commit as pending; the tag of the counter
+    it went into (for the event, so the consumer cancels it there), None if the cache
+    failed. Best effort: the consumer brings the column up to date without this."""
     try:
-        await services.cache.incr(favourites_key(status_id), delta, ttl=DELTA_TTL)
+        return await services.cache.incr_tagged(favourites_key(status_id), delta, new_tag(), DELTA_TTL)
     except Exception:
         log.warning("could not record a pending like count for %s", status_id, exc_info=True)
+        return None
 
 
+async def cancel(services: Services, status_id: int, delta: int, tag: object) -> None:
+    """Add ``delta`` to the pending counter ``tag`` names, only if it is still that counter
+    (not lost and remade since): a counter never holds a correction for a change it
+    did not count."""
+    if not isinstance(tag, str) or not tag:
+        return
+    try:
+        await services.cache.incr_if_tagged(favourites_key(status_id), delta, tag)
+    except Exception:
+        log.warning("could not take back a pending like count for %s", status_id, exc_info=True)
 
 
 def parse_pending(status_ids: Sequence[int], values: Sequence[bytes | None]) -> dict[int, int]:
@@ -56,10 +85,9 @@ def parse_pending(status_ids: Sequence[int], values: Sequence[bytes | None]) -> 
     for status_id, raw in zip(status_ids, values, strict=True):
         if raw is None:
             continue
-        try:
-            deltas[status_id] = int(raw)
-        except ValueError:
-            continue
+        found = parse_tagged(raw)
+        if found is not None:
+            deltas[status_id] = found[1]
     return deltas
 
 

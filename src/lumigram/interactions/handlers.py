@@ -30,7 +30,9 @@ def consumers(services: Services) -> list[Consumer]:
         # The recount is idempotent on its own; run_once makes the cache step below
         # happen once per event, so a redelivered event does not cancel a delta twice.
         if await run_once(services.db, COUNTERS, event, effect):
-            # The column now includes this like (or unlike): take the request's pending ±1 back.
-            await counters.bump(services, status_id, -1 if event.type == "favourite.created" else 1)
+            # The column now includes this like (or unlike): take the request's pending ±1
+            # back, from the counter it went into and only from that one.
+            delta = -1 if event.type == "favourite.created" else 1
+            await counters.cancel(services, status_id, delta, event.payload.get(counters.TAG_FIELD))
 
     return [Consumer(COUNTERS, ("favourite.created", "favourite.removed"), fold_in)]

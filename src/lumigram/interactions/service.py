@@ -133,19 +133,19 @@ def _like_event(status_id: int, account_id: int, author_id: int) -> dict[str, An
 async def favourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Like a post or comment the caller may see; a repeated like changes nothing."""
     added = False
+    tag: str | None = None
     try:
         async with services.db.begin() as conn:
             target = await _visible(conn, account_id, status_id)
             added = await _insert_once(services, conn, favourites, account_id, status_id)
             if added:
-                payload = _like_event(status_id, account_id, target.post.account_id)
-                liked = await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
                 # Counted before the commit makes the event visible, so no consumer
                 # (the notification's rendering, the counter's fold-in) can run first.
-                await counters.bump(services, status_id, 1)
+                tag = await counters.bump(services, status_id, 1)
+                payload = {**_like_event(status_id, account_id, target.post.account_id), counters.TAG_FIELD: tag}
+                liked = await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
     except BaseException:
-        if added:
-            await counters.bump(services, status_id, -1)
+        await counters.cancel(services, status_id, -1, tag)
         raise
     if added:
         services.committed([liked])
@@ -157,6 +157,7 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
     if not _valid_id(status_id):
         raise NotFound
     removed = False
+    tag: str | None = None
     try:
         async with services.db.begin() as conn:
             removed = await _remove(conn, favourites, account_id, status_id)
@@ -164,12 +165,11 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
                 author_id = (
                     await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
                 ).scalar_one()
-                payload = _like_event(status_id, account_id, author_id)
+                tag = await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
+                payload = {**_like_event(status_id, account_id, author_id), counters.TAG_FIELD: tag}
                 unliked = await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
-                await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
     except BaseException:
-        if removed:
-            await counters.bump(services, status_id, 1)
+        await counters.cancel(services, status_id, 1, tag)
         raise
     if removed:
         services.committed([unliked])

@@ -21,7 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from lumigram.accounts import oauth, service, verification
 from lumigram.accounts.models import App
-from lumigram.accounts.ratelimits import hit_limits
+from lumigram.accounts.ratelimits import hit_login_limits
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
 from lumigram.bootstrap import Services
@@ -221,6 +221,8 @@ async def _signed_in_account(services: Services, session: Session | None) -> tup
         return None
     if user.disabled or account.user_id != user.id:
         return None
+    if services.settings.require_verification and not user.verified:
+        return None  # a session from before the login had to confirm: sign in again, and be told why
     return user, account
 
 
@@ -337,14 +339,8 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
         fresh = session or new_session()
         message = "Your session expired. Please sign in again."
         return _sign_in_page(request, services, fresh, next_url, error=message, login=login, status_code=403)
-    settings = services.settings
     try:
-        await hit_limits(
-            services,
-            [f"rl:login:ip:{client_address(request)}", f"rl:login:name:{login.lower()[:320]}"],
-            settings.login_rate_limit,
-            settings.rate_limit_window,
-        )
+        await hit_login_limits(services, client_address(request), login)
     except RateLimited as exc:
         minutes = max(1, math.ceil(exc.reset_after / 60))
         message = f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
@@ -355,6 +351,10 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
         message = "That login name and password do not match."
         return _sign_in_page(request, services, session, next_url, error=message, login=login, status_code=401)
     except service.LoginDisabled as exc:
+        return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
+    try:
+        service.check_confirmed(services, user)
+    except service.LoginUnconfirmed as exc:
         return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
     fresh = signed_in(user.id, account.id)
     if next_url:

@@ -68,6 +68,21 @@ class Cache(Protocol):
         """Add ``amount`` to an integer counter (created at 0); ``ttl`` set when it is created."""
         ...
 
+    async def incr_tagged(self, key: str, amount: int, tag: str, ttl: int) -> str:
+        """Add ``amount`` to the tagged counter at ``key``; where there is none (never made,
+        expired, evicted, flushed), first make one at 0 named ``tag`` that lives ``ttl``
+        seconds. Returns the name of the counter the amount went into: pass it to
+        ``incr_if_tagged`` to take the amount back from that counter and no other."""
+        ...
+
+    async def incr_if_tagged(self, key: str, amount: int, tag: str) -> bool:
+        """Add ``amount`` only if ``key`` holds the counter named ``tag``; otherwise (the key
+        is absent, or a newer counter replaced it) change nothing and return False.
+
+        A delta is never applied to a key that is not there: a counter lost with the cache
+        would come back holding only the corrections of changes it never saw."""
+        ...
+
     async def zadd(self, key: str, members: Mapping[str, float], cap: int | None = None) -> None:
         """Add members with scores; then keep only the ``cap`` highest-scored, if given."""
         ...
@@ -118,6 +133,22 @@ class Cache(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def tagged_value(tag: str, count: int) -> bytes:
+    """How a tagged counter is stored: its name and its value (``get`` returns this)."""
+    return f"{tag}:{count}".encode()
+
+
+def parse_tagged(raw: bytes) -> tuple[str, int] | None:
+    """(name, value) of a stored tagged counter; None for anything else."""
+    tag, colon, count = raw.partition(b":")
+    if not colon or not tag:
+        return None
+    try:
+        return tag.decode(), int(count)
+    except ValueError:
+        return None
 
 
 def open_cache(url: str) -> Cache:

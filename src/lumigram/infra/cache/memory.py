@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lumigram.infra.cache import RateLimitState, Swap
+from lumigram.infra.cache import RateLimitState, Swap, parse_tagged, tagged_value
 
 SWEEP_EVERY = 4096
 SUBSCRIBER_BUFFER = 1024
@@ -152,6 +152,24 @@ class MemoryCache:
             raise TypeError(f"key {key!r} is not a counter")
         entry.value += amount
         return entry.value
+
+    async def incr_tagged(self, key: str, amount: int, tag: str, ttl: int) -> str:
+        entry = self._live(key)
+        found = parse_tagged(entry.value) if entry is not None and isinstance(entry.value, bytes) else None
+        if entry is None or found is None:
+            self._data[key] = _Entry(tagged_value(tag, amount), self._deadline(ttl))
+            self._wrote()
+            return tag
+        entry.value = tagged_value(found[0], found[1] + amount)  # the expiry stays
+        return found[0]
+
+    async def incr_if_tagged(self, key: str, amount: int, tag: str) -> bool:
+        entry = self._live(key)
+        found = parse_tagged(entry.value) if entry is not None and isinstance(entry.value, bytes) else None
+        if entry is None or found is None or found[0] != tag:
+            return False
+        entry.value = tagged_value(tag, found[1] + amount)
+        return True
 
     # -- sorted sets ----------------------------------------------------------
     def _zset(self, key: str, create: bool) -> dict[str, float] | None:

@@ -95,6 +95,32 @@ return done
 """
 
 
+#: ``incr_tagged`` and ``incr_if_tagged``: a tagged counter is the string "name:value".
+#: KEYS[1] the counter; ARGV: the amount, the name, and (``incr_tagged``) the ttl of a new
+#: one. KEEPTTL leaves the expiry set when the counter was made.
+_INCR_TAGGED = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local tag, count = string.match(current, '^([^:]+):(%-?%d+)$')
+  if tag then
+    redis.call('SET', KEYS[1], tag .. ':' .. string.format('%d', tonumber(count) + tonumber(ARGV[1])), 'KEEPTTL')
+    return tag
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2] .. ':' .. ARGV[1], 'EX', tonumber(ARGV[3]))
+return ARGV[2]
+"""
+
+_INCR_IF_TAGGED = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local tag, count = string.match(current, '^([^:]+):(%-?%d+)$')
+if tag ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], tag .. ':' .. string.format('%d', tonumber(count) + tonumber(ARGV[1])), 'KEEPTTL')
+return 1
+"""
+
+
 class RedisCache:
     """Commands go through ``RespClient`` (one pipelined connection); subscriptions
     through redis-py, each on a connection of its own."""
@@ -158,6 +184,13 @@ class RedisCache:
         # The expiry only when the key is created: the window does not slide.
         value, _ = await self._client.batch([("INCRBY", key, amount), ("EXPIRE", key, ttl, "NX")])
         return int(value)
+
+    async def incr_tagged(self, key: str, amount: int, tag: str, ttl: int) -> str:
+        name: bytes = await self._client.script(_INCR_TAGGED, [key], [amount, tag, ttl])
+        return name.decode()
+
+    async def incr_if_tagged(self, key: str, amount: int, tag: str) -> bool:
+        return bool(int(await self._client.script(_INCR_IF_TAGGED, [key], [amount, tag])))
 
     async def zadd(self, key: str, members: Mapping[str, float], cap: int | None = None) -> None:
         if members:
