@@ -503,6 +503,14 @@ async def _user_state(services: Services, user_id: int) -> dict[str, bool] | Non
     if cached is not None:
         state: dict[str, bool] = orjson.loads(cached)
         return state
+    loaded = await _load_user_state(services, user_id)
+    if loaded is None:
+        return None
+    await authcache.cache_set(services, key, orjson.dumps(loaded), authcache.TOKEN_CACHE_TTL)
+    return loaded
+
+
+async def _load_user_state(services: Services, user_id: int) -> dict[str, bool] | None:
     async with services.db.connect() as conn:
         query = select(users.c.disabled, users.c.email_verified_at, users.c.phone_verified_at).where(
             users.c.id == user_id
@@ -510,12 +518,10 @@ async def _user_state(services: Services, user_id: int) -> dict[str, bool] | Non
         row = (await conn.execute(query)).first()
     if row is None:
         return None
-    state = {
+    return {
         "disabled": bool(row.disabled),
         "verified": row.email_verified_at is not None or row.phone_verified_at is not None,
     }
-    await authcache.cache_set(services, key, orjson.dumps(state), authcache.TOKEN_CACHE_TTL)
-    return state
 
 
 async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
