@@ -22,7 +22,9 @@ from lumigram.accounts import authcache, oauth
 from lumigram.accounts import service as account_service
 from lumigram.accounts.oauth import hash_secret
 from lumigram.api.home_fast_path import CachedHomePage
-from lumigram.bootstrap import Services
+from lumigram.app import create_app
+from lumigram.bootstrap import Services, build_services
+from lumigram.config import Settings
 from tests.api.test_home_fast_path import _reader_with_posts, _rendered
 from tests.api.test_stream_revocation import revoke, serving
 from tests.api.test_streaming import Server, follower_pair
@@ -178,3 +180,30 @@ def home_read(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, A
         "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
         "app": client._transport.app,  # type: ignore[attr-defined]
     }
+
+
+@pytest.mark.parametrize("shape", ["scaled"])
+async def test_a_token_revoked_during_a_lookup_on_one_app_is_refused_by_another(
+    server: Server, services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two app instances on the same backends, as two ``lumigram serve`` processes are:
+    the stale fill would happen on one, the other must not trust it either."""
+    _alice, bob = await follower_pair(server.http)
+    await services.cache.delete(authcache.token_key(hash_secret(bob["token"])))
+    other = build_services(settings)
+    try:
+        transport = httpx.ASGITransport(app=create_app(services=other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as elsewhere:
+
+            async def revoked(_data: dict[str, Any]) -> None:
+                await revoke(elsewhere, bob)
+
+            ran = after_the_token_read(monkeypatch, revoked)
+            in_flight = await server.http.get("/api/v1/accounts/verify_credentials", headers=bob["headers"])
+            assert ran
+            assert in_flight.status_code == 200
+            for http in (elsewhere, server.http):
+                refused = await http.get("/api/v1/accounts/verify_credentials", headers=bob["headers"])
+                assert refused.status_code == 401
+    finally:
+        await other.close()
