@@ -204,7 +204,7 @@ async def revoke_unannounced(services: Services, token: str) -> None:
     digest = hash_secret(token)
     async with services.db.begin() as conn:
         await conn.execute(update(oauth_tokens).where(oauth_tokens.c.token_hash == digest).values(revoked_at=utcnow()))
-    await authcache.forget(services, authcache.token_key(digest))
+    await authcache.forget_token(services, digest)
 
 
 async def test_the_hub_drops_streams_whose_token_fails_its_periodic_check(server: Server, services: Services) -> None:

@@ -4,6 +4,14 @@ Two kinds of entries, both ``TOKEN_CACHE_TTL`` seconds long: a token's grant (ke
 the token's hash) and a login's state (disabled? confirmed?). Keeping the login's state
 apart means changing it invalidates one key, whatever number of tokens the login has.
 
+Invalidating does not delete the key, it marks it: a revoked token's key holds
+``REVOKED`` for ``REVOKED_TTL`` seconds, a changed login's key ``CHANGED`` for
+``CHANGED_TTL``. A lookup that read the database just before the change committed fills
+the cache only where the key is absent (``fill``), so the mark keeps that stale read out;
+a plain delete would let it write the revoked grant (or the login's old state) back, to
+be trusted everywhere for minutes. Readers take ``REVOKED`` as "no grant" without asking
+the database, and ``CHANGED`` as "not cached".
+
 Open streams hold a token for as long as they last, past any request; so each revocation
 (of a token, or of every token of a login) is also announced on ``REVOKED_CHANNEL`` of
 the cache's pub/sub, which every process hears, and each process's streaming hub ends the
@@ -13,18 +21,32 @@ streams bound to it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
 
 from lumigram.bootstrap import Services
+from lumigram.infra.cache import Swap
 
 log = logging.getLogger(__name__)
 
-#: Revoking a token, or changing a login's state, deletes its entry at once; the bound
-#: only limits how long an entry outlives a deletion the cache missed (it was down).
+#: Revoking a token, or changing a login's state, replaces its entry at once; the bound
+#: only limits how long an entry outlives a change the cache missed (it was down).
 TOKEN_CACHE_TTL = 300
+#: Seconds after a database read began during which its result may still be cached.
+#: Each mark below outlives this, so a read that saw a token (or a login's state) from
+#: before a change can never be cached after the change's mark has expired.
+FILL_WITHIN = 30
+#: What a revoked token's key holds instead of its grant, and for how long: longer than
+#: any entry lives. Revoked is final, so readers need not ask the database meanwhile.
+REVOKED = b"revoked"
+REVOKED_TTL = 2 * TOKEN_CACHE_TTL
+#: What a login's key holds for a while after its state changed: lookups read the state
+#: from the database until the mark expires (the state may change back, so it is short).
+CHANGED = b"changed"
+CHANGED_TTL = 2 * FILL_WITHIN
 TOKEN_PREFIX = "auth:token:"  # noqa: S105 (a cache key prefix)
 USER_PREFIX = "auth:user:"
 #: Pub/sub channel announcing revoked tokens and logins (see ``announce_revoked``).
@@ -58,22 +80,33 @@ async def cache_get_many(services: Services, keys: list[str]) -> list[bytes | No
         return [None] * len(keys)
 
 
-async def cache_set(services: Services, key: str, value: bytes, ttl: int) -> None:
+def read_began() -> float:
+    """Call just before a database read whose result ``fill`` may cache; pass it the result."""
+    return time.monotonic()
+
+
+async def fill(services: Services, key: str, value: bytes, ttl: int, read_at: float) -> None:
+    """Cache what a database read that began at ``read_at`` (``read_began``) found, unless
+    the key holds anything already, a mark in particular, or the read is too old to be
+    sure a mark would still be there. One atomic round trip (set if absent)."""
+    if time.monotonic() - read_at >= FILL_WITHIN:
+        return
     try:
-        await services.cache.set(key, value, ttl=ttl)
+        await services.cache.swap_many([Swap(key, None, value, ttl, {})])
     except Exception:
         log.warning("auth cache write failed", exc_info=True)
 
 
-async def forget(services: Services, *keys: str) -> None:
+async def forget_token(services: Services, token_hash: str) -> None:
+    """Call after a token's revocation committed: it stops working at once on every process."""
     # A cached grant outliving its revocation would be a security bug, so this is not
     # best-effort: if the cache cannot be told, the caller hears about it.
-    await services.cache.delete(*keys)
+    await services.cache.set(token_key(token_hash), REVOKED, ttl=REVOKED_TTL)
 
 
 async def forget_user_state(services: Services, user_id: int) -> None:
     """Call after changing a login's disabled/confirmed state: its tokens see it on their next request."""
-    await forget(services, user_key(user_id))
+    await services.cache.set(user_key(user_id), CHANGED, ttl=CHANGED_TTL)
 
 
 @dataclass(frozen=True, slots=True)

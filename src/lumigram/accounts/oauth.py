@@ -4,8 +4,8 @@ Secrets are random (``secrets.token_urlsafe(32)``: 256 bits) and only their SHA-
 is stored, so a database leak yields no usable token. A salted slow hash is not
 needed for 256-bit random values, and a fast one keeps the per-request lookup cheap.
 
-Token lookups go through the cache (``lumigram.accounts.authcache``); revoking deletes
-the cached entry, so a revoked token stops working at once on every process, and
+Token lookups go through the cache (``lumigram.accounts.authcache``); revoking marks
+the cached entry revoked, so a revoked token stops working at once on every process, and
 announces the revocation, so the streams open with it end at once too.
 """
 
@@ -426,7 +426,7 @@ async def refresh_grant(services: Services, app: App, refresh_token: str | None,
         if revoked.rowcount != 1:
             raise OAuthError("invalid_grant", INVALID_GRANT)
         issued = await _insert_token(conn, services, app.id, row.user_id, row.account_id, scopes, with_refresh=True)
-    await authcache.forget(services, authcache.token_key(row.token_hash))
+    await authcache.forget_token(services, row.token_hash)
     # The replaced token's open streams end too: the client reconnects with the new one.
     await authcache.announce_revoked(services, token_ids=[row.id])
     return issued
@@ -451,7 +451,7 @@ async def revoke_token(services: Services, app: App, token: str | None) -> None:
             .where(oauth_tokens.c.id == row.id, oauth_tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-    await authcache.forget(services, authcache.token_key(row.token_hash))
+    await authcache.forget_token(services, row.token_hash)
     await authcache.announce_revoked(services, token_ids=[row.id])
 
 
@@ -465,7 +465,7 @@ async def revoke_access_token(services: Services, token_id: int) -> None:
             .values(revoked_at=utcnow())
         )
     if row is not None:
-        await authcache.forget(services, authcache.token_key(row.token_hash))
+        await authcache.forget_token(services, row.token_hash)
         await authcache.announce_revoked(services, token_ids=[token_id])
 
 
@@ -503,12 +503,22 @@ async def _load_token(services: Services, digest: str) -> dict[str, Any] | None:
     }
 
 
-async def _user_state(services: Services, user_id: int) -> dict[str, bool] | None:
+async def _user_state(services: Services, user_id: int, cached: bytes | None = None) -> dict[str, bool] | None:
+    """A login's state (``cached``: what its key held, if the caller read it already)."""
     key = authcache.user_key(user_id)
-    cached = await authcache.cache_get(services, key)
-    if cached is not None:
+    if cached is None:
+        cached = await authcache.cache_get(services, key)
+    if cached is not None and cached != authcache.CHANGED:
         state: dict[str, bool] = orjson.loads(cached)
         return state
+    read_at = authcache.read_began()
+    loaded = await _load_user_state(services, user_id)
+    if loaded is not None and cached is None:  # a fresh change's mark keeps the cache out
+        await authcache.fill(services, key, orjson.dumps(loaded), authcache.TOKEN_CACHE_TTL, read_at)
+    return loaded
+
+
+async def _load_user_state(services: Services, user_id: int) -> dict[str, bool] | None:
     async with services.db.connect() as conn:
         query = select(
             users.c.disabled, users.c.email, users.c.email_verified_at, users.c.phone, users.c.phone_verified_at
@@ -516,15 +526,13 @@ async def _user_state(services: Services, user_id: int) -> dict[str, bool] | Non
         row = (await conn.execute(query)).first()
     if row is None:
         return None
-    state = {
+    return {
         "disabled": bool(row.disabled),
         "verified": row.email_verified_at is not None or row.phone_verified_at is not None,
         # Which contacts there are to confirm, so a refusal can name the right one.
         "email": bool(row.email),
         "phone": bool(row.phone),
     }
-    await authcache.cache_set(services, key, orjson.dumps(state), authcache.TOKEN_CACHE_TTL)
-    return state
 
 
 async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
@@ -540,24 +548,25 @@ async def resolve_token(services: Services, raw: str) -> TokenGrant | None:
         cached, cached_state = await authcache.cache_get_many(services, [key, authcache.user_key(user_id)])
     else:
         cached, cached_state = await authcache.cache_get(services, key), None
+    if cached == authcache.REVOKED:
+        return None
     data: dict[str, Any] | None = orjson.loads(cached) if cached is not None else None
     if data is None:
+        read_at = authcache.read_began()
         data = await _load_token(services, digest)
         if data is None:
             return None
         ttl = authcache.TOKEN_CACHE_TTL
         if data["expires_at"] is not None:
             ttl = max(1, min(ttl, int(data["expires_at"] - utcnow().timestamp())))
-        await authcache.cache_set(services, key, orjson.dumps(data), ttl)
+        # Set only if absent: a revocation that committed since the read left its mark.
+        await authcache.fill(services, key, orjson.dumps(data), ttl, read_at)
     state = None
     if data["user_id"] is not None:
         if len(_token_users) >= _TOKEN_USERS_MAX:
             _token_users.clear()
         _token_users[digest] = data["user_id"]
-        if cached_state is not None and data["user_id"] == user_id:
-            state = orjson.loads(cached_state)
-        else:
-            state = await _user_state(services, data["user_id"])
+        state = await _user_state(services, data["user_id"], cached_state if data["user_id"] == user_id else None)
         if state is None:
             return None
     return grant_from_cached(data, state)
@@ -577,9 +586,14 @@ async def usable_tokens(services: Services, raws: Sequence[str]) -> list[bool]:
     states = dict(zip(user_ids, values[len(digests) :], strict=True))
     usable: list[bool] = []
     for raw, entry in zip(raws, values[: len(digests)], strict=True):
+        if entry == authcache.REVOKED:
+            usable.append(False)
+            continue
         grant: TokenGrant | None
         data: dict[str, Any] | None = orjson.loads(entry) if entry is not None else None
         state = states.get(data["user_id"]) if data is not None and data["user_id"] is not None else None
+        if state == authcache.CHANGED:
+            state = None  # read afresh below
         if data is not None and (data["user_id"] is None or state is not None):
             grant = grant_from_cached(data, orjson.loads(state) if state is not None else None)
         else:

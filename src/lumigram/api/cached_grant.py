@@ -53,7 +53,7 @@ class TokenOwners:
         owner = self._owners.get(digest)
         if owner is None:
             entry = await services.cache.get(token_key)
-            if entry is None:
+            if entry is None or entry == authcache.REVOKED:
                 return None
             data = orjson.loads(entry)
             if data["user_id"] is None or data["account_id"] is None:
@@ -68,7 +68,8 @@ def usable(services: Services, token: CachedToken, values: list[bytes | None], s
     """Whether the token (``values``: what its ``keys`` held) is unexpired, holds one of
     ``scopes`` and belongs to a login that may act."""
     entry, state = values
-    if entry is None or state is None:
+    # A mark (revoked token, freshly changed login) is never a grant: the app decides.
+    if entry is None or state is None or entry == authcache.REVOKED or state == authcache.CHANGED:
         return False
     grant = grant_from_cached(orjson.loads(entry), orjson.loads(state))
     if grant is None or grant.account_id != token.account_id or grant.user_disabled:

@@ -9,7 +9,7 @@ doubt, goes to the app unchanged:
 
 * only ``GET /api/v1/timelines/home`` with no query or ``limit`` alone, a bearer token
   in the ``Authorization`` header, and a page size that is kept rendered;
-* the token must still be in the auth cache (a revoked token is deleted from it), not
+* the token must still be in the auth cache (a revoked token is marked so in it), not
   expired, hold a scope covering ``read:statuses``, and belong to a login that is
   neither disabled nor, where required, unconfirmed; the page must have been stored for
   the generations current now.
