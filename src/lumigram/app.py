@@ -11,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram import __version__
+from lumigram.api.body_limit import BodyLimitMiddleware
 from lumigram.api.errors import install_error_handlers
 from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.api.profile_fast_path import CachedProfilePage
@@ -99,5 +100,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Added before the slash middleware, so they run after it and see normalised paths.
     app.add_middleware(CachedProfilePage)
     app.add_middleware(CachedHomePage)
+    # Before any route reads a body or checks a token: refuses bodies too large for the route.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     return app
