@@ -99,11 +99,13 @@ def install_error_handlers(app: FastAPI) -> None:
         message, details = _describe_validation(exc)
         return error_response(422, message, details)
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = exc.detail if isinstance(exc.detail, str) else "Error"
         if exc.status_code == 404 and message == "Not Found":
-            message = "Record not found"
+            # The router sets ``endpoint`` once a route matched: without it no route did,
+            # and a client should tell "not implemented" from "no such record".
+            message = "Record not found" if "endpoint" in request.scope else "Endpoint not found"
         return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
     async def backend_error(_request: Request, exc: Exception) -> Response:
