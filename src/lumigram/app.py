@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -82,12 +83,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if owned:
                 await active.close()
 
-    app = FastAPI(
+    # Swagger UI's scripts and styles come from a package and are served from here: a
+    # server without internet access (or a browser that blocks CDNs) still shows /docs.
+    app = FastAPIOffline(
         title="Lumigram",
         version=__version__,
         summary="A photo and video sharing server with a Mastodon-compatible API.",
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs/static",
+        # No "valid spec" badge: Swagger UI would send the document to an outside validator.
+        swagger_ui_parameters={"validatorUrl": None},
         lifespan=lifespan,
     )
     if services is not None:

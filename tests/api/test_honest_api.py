@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+
 import httpx
 
 from tests.factories import create_post, create_user, upload_photo
@@ -66,3 +69,33 @@ async def test_as_many_posts_can_be_pinned_as_advertised(client: httpx.AsyncClie
     refused = await client.post(f"/api/v1/statuses/{posts[most]['id']}/pin", headers=user["headers"])
     assert refused.status_code == 422
     assert f"at most {most}" in refused.json()["error"]
+
+
+class _References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+async def test_the_api_docs_page_needs_no_other_host(client: httpx.AsyncClient) -> None:
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    html = page.text
+    hosts = set(re.findall(r"(?:https?:)?//([A-Za-z0-9.-]+(?::\d+)?)", html))
+    assert hosts <= {"testserver"}, f"the page reaches out to {hosts}"
+
+    parser = _References()
+    parser.feed(html)
+    assets = [ref for ref in parser.found if ref.endswith((".js", ".css"))]
+    assert any(ref.endswith(".js") for ref in assets), assets
+    assert any(ref.endswith(".css") for ref in assets), assets
+    for ref in parser.found:
+        asset = await client.get(ref)
+        assert asset.status_code == 200, ref
+        assert asset.content, ref
+    spec = re.search(r"""url: ['"]([^'"]+)['"]""", html)
+    assert spec is not None
+    assert (await client.get(spec.group(1))).json()["info"]["title"] == "Lumigram"
