@@ -60,6 +60,39 @@ async def test_a_chunked_body_is_refused_once_it_passes_the_limit(client: httpx.
     assert source.pulled <= SMALL_BODY_BYTES + 2 * len(CHUNK)
 
 
+async def test_a_chunked_form_is_refused_even_where_the_route_reports_its_own_error(
+    client: httpx.AsyncClient,
+) -> None:
+    # The form reader turns any failure into a 422 of its own; the client still learns why.
+    source = Source(3 * SMALL_BODY_BYTES)
+    response = await client.post(
+        "/api/v1/apps", content=source, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    _assert_too_large(response)
+    assert source.pulled <= SMALL_BODY_BYTES + 2 * len(CHUNK)
+
+
+async def test_a_chunked_upload_is_counted_against_the_media_limit(client: httpx.AsyncClient) -> None:
+    user = await create_user(client)
+    multipart = (
+        b"--cut\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="big.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + b"\x00" * (2 * SMALL_BODY_BYTES) + b"\r\n--cut--\r\n"
+    )
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(multipart), len(CHUNK)):
+            yield multipart[start : start + len(CHUNK)]
+
+    response = await client.post(
+        "/api/v2/media",
+        headers={**user["headers"], "Content-Type": "multipart/form-data; boundary=cut"},
+        content=chunks(),
+    )
+    assert response.status_code == 422, response.text
+    assert "not a supported photo" in response.json()["error"]
+
+
 async def test_a_form_over_the_limit_is_refused_too(client: httpx.AsyncClient) -> None:
     form = {"client_name": "big", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "website": "x" * SMALL_BODY_BYTES}
     _assert_too_large(await client.post("/api/v1/apps", data=form))

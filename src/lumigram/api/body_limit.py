@@ -10,6 +10,11 @@ before a byte of it is read. A chunked body (no length given) is counted while t
 reads it, and refused as soon as it passes the limit; whatever the app was about to
 answer is replaced by that 413, since the app only saw a cut-off body. The server then
 discards the rest of the body as it arrives, so nothing past the limit is held.
+
+Starlette's ``RequestBodyLimitMiddleware`` (FastAPI's ``max_body_size``) checks only when
+the app reads the body or answers, that is after routing and the route's dependencies
+(the token lookup) ran, and a route that catches the read error answers with its own
+error; hence this middleware, which decides from the path alone.
 """
 
 from __future__ import annotations
@@ -87,11 +92,12 @@ class _CountedBody:
         return message
 
     async def send(self, message: Message) -> None:
+        if self.refused:
+            return  # the rest of the app's own answer, already replaced
         if self.exceeded and not self.started:
             # The app answered a cut-off body (often with a parse error, having caught
             # ours): the client gets the 413 instead.
-            if not self.refused:
-                await self.refuse()
+            await self.refuse()
             return
         if message["type"] == "http.response.start":
             self.started = True
