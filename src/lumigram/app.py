@@ -98,10 +98,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services
-    install_error_handlers(app)
-    for name in ROUTER_MODULES:
-        module = importlib.import_module(name)
-        app.include_router(module.router)
+    routers = [importlib.import_module(name).router for name in ROUTER_MODULES]
+    for router in routers:
+        app.include_router(router)
+    # Given every route's template, a 404 tells a missing record from a missing endpoint.
+    install_error_handlers(app, [getattr(route, "path", "") for router in routers for route in router.routes])
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added before the slash middleware, so they run after it and see normalised paths.
     app.add_middleware(CachedProfilePage)

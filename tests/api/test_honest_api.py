@@ -15,9 +15,11 @@ async def test_an_unknown_endpoint_is_not_mistaken_for_an_unknown_record(client:
         response = await client.get(path)
         assert response.status_code == 404
         assert response.json() == {"error": "Endpoint not found"}, path
-    missing_post = await client.get("/api/v1/statuses/123456789")
-    assert missing_post.status_code == 404
-    assert missing_post.json() == {"error": "Record not found"}
+    # Endpoints that exist, asked for records that do not (some ids are not even numbers).
+    for path in ("/api/v1/statuses/123456789", "/api/v1/accounts/abc", "/api/v1/accounts/-5/followers"):
+        missing = await client.get(path)
+        assert missing.status_code == 404
+        assert missing.json() == {"error": "Record not found"}, path
     missing_file = await client.get("/static/no-such-file.css")
     assert missing_file.status_code == 404
     assert missing_file.json() == {"error": "Record not found"}
