@@ -1,7 +1,7 @@
 """Caps every request body by the kind of route, before anything buffers or authenticates it.
 
 JSON and form bodies are small: the largest thing a Mastodon client sends there is a
-2,200-character caption with ten alt texts, a few KiB. Only the upload routes take
+2,200-character caption with ten alt texts, tens of KiB. Only the upload routes take
 megabytes: the largest photo or video we accept, plus room for the multipart framing
 and the form fields beside the file.
 
