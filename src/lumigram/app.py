@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram import __version__
+from lumigram.api.body_limit import BodyLimitMiddleware
 from lumigram.api.errors import install_error_handlers
 from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.api.profile_fast_path import CachedProfilePage
@@ -81,23 +83,31 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if owned:
                 await active.close()
 
-    app = FastAPI(
+    # Swagger UI's scripts and styles come from a package and are served from here: a
+    # server without internet access (or a browser that blocks CDNs) still shows /docs.
+    app = FastAPIOffline(
         title="Lumigram",
         version=__version__,
         summary="A photo and video sharing server with a Mastodon-compatible API.",
         docs_url="/docs",
         redoc_url=None,
+        static_url="/docs/static",
+        # No "valid spec" badge: Swagger UI would send the document to an outside validator.
+        swagger_ui_parameters={"validatorUrl": None},
         lifespan=lifespan,
     )
     if services is not None:
         app.state.services = services
-    install_error_handlers(app)
-    for name in ROUTER_MODULES:
-        module = importlib.import_module(name)
-        app.include_router(module.router)
+    routers = [importlib.import_module(name).router for name in ROUTER_MODULES]
+    for router in routers:
+        app.include_router(router)
+    # Given every route's template, a 404 tells a missing record from a missing endpoint.
+    install_error_handlers(app, [getattr(route, "path", "") for router in routers for route in router.routes])
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added before the slash middleware, so they run after it and see normalised paths.
     app.add_middleware(CachedProfilePage)
     app.add_middleware(CachedHomePage)
+    # Before any route reads a body or checks a token: refuses bodies too large for the route.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrailingSlashMiddleware)
     return app

@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +15,9 @@ from rich.console import Console
 
 from lumigram import __version__
 from lumigram.config import Settings, describe_error, load_settings
+
+if TYPE_CHECKING:
+    from lumigram.infra.database import Database
 
 app = typer.Typer(
     name="lumigram",
@@ -45,14 +48,36 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def _migrate(settings: Settings) -> None:
+async def _schema_revision(db: Database) -> str | None:
+    """The schema's Alembic revision; None for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with db.engine.connect() as conn:
+        revision: str | None = await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+        return revision
+
+
+async def _migrate(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest revision; the revisions before and after."""
     from lumigram.infra.database import Database
 
     db = Database(settings.database_url)
     try:
+        before = await _schema_revision(db)
         await db.migrate()
+        return before, await _schema_revision(db)
     finally:
         await db.close()
+
+
+def _describe_migration(before: str | None, after: str | None) -> str:
+    if before is None:
+        return f"created the database schema (revision {after})"
+    if before == after:
+        return f"the database is already up to date (revision {after})"
+    return f"upgraded the database from revision {before} to {after}"
 
 
 def _version_callback(value: bool) -> None:
@@ -74,8 +99,8 @@ def main(
 def migrate() -> None:
     """Create or upgrade the database schema to the latest version."""
     settings = _settings()
-    asyncio.run(_migrate(settings))
-    out.print("[green]database is up to date[/green]")
+    before, after = asyncio.run(_migrate(settings))
+    out.print(f"[green]{_describe_migration(before, after)}[/green]", highlight=False)
 
 
 @app.command()

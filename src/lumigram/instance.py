@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 from lumigram.bootstrap import Services
 from lumigram.infra.tables import accounts, users, utcnow
+from lumigram.posts.service import MAX_PINS
+from lumigram.posts.text import MAX_TEXT
 
 STATS_CACHE_KEY = "instance:stats"
 STATS_TTL = 60
@@ -23,7 +25,8 @@ class InstanceStats:
 
 
 #: Limits clients read from the instance configuration; the services enforce the same numbers.
-MAX_CAPTION_CHARS = 2200
+MAX_CAPTION_CHARS = MAX_TEXT
+MAX_PINNED_STATUSES = MAX_PINS
 MAX_MEDIA_ATTACHMENTS = 10
 MAX_IMAGE_BYTES = 30 * 1024 * 1024
 MAX_IMAGE_PIXELS = 50_000_000

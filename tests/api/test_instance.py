@@ -45,7 +45,7 @@ async def test_nodeinfo_names_lumigram_with_mastodon_upstream(client: httpx.Asyn
 async def test_unknown_routes_answer_in_mastodons_error_shape(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404
-    assert response.json() == {"error": "Record not found"}
+    assert response.json() == {"error": "Endpoint not found"}
 
 
 async def test_readiness_checks_all_four_backends(client: httpx.AsyncClient) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -80,7 +82,34 @@ def _backend_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | redis_errors.ConnectionError | TimeoutError)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+_PARAMETER = re.compile(r"\{[^{}]*\}")
+
+
+def _endpoint_shapes(paths: Iterable[str]) -> re.Pattern[str] | None:
+    """One pattern matching any path some route serves, whatever its parameters hold.
+
+    ``/api/v1/accounts/{account_id:int}`` does not match ``/api/v1/accounts/abc``, yet
+    that is a request for a record that does not exist, at an endpoint that does."""
+    shapes = []
+    for path in filter(None, paths):
+        pieces = _PARAMETER.split(path)
+        holes = [".+" if hole.endswith(":path}") else "[^/]+" for hole in _PARAMETER.findall(path)]
+        shapes.append("".join(re.escape(piece) + hole for piece, hole in zip(pieces, [*holes, ""], strict=True)))
+    return re.compile("|".join(shapes)) if shapes else None
+
+
+def install_error_handlers(app: FastAPI, endpoint_paths: Iterable[str] = ()) -> None:
+    """``endpoint_paths`` are the routes' templates: a 404 on a path of their shape is a
+    missing record, any other 404 a missing endpoint."""
+    shapes = _endpoint_shapes(endpoint_paths)
+
+    def at_an_endpoint(request: Request) -> bool:
+        if "endpoint" in request.scope:
+            return True  # a route matched, then found nothing
+        path: str = request.scope["path"]
+        root: str = request.scope.get("root_path", "")
+        return shapes is not None and shapes.fullmatch(path.removeprefix(root) if root else path) is not None
+
     async def domain_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LumigramError)
         status = next((code for kind, code in STATUS_BY_ERROR.items() if isinstance(exc, kind)), 400)
@@ -99,11 +128,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message, details = _describe_validation(exc)
         return error_response(422, message, details)
 
-    async def http_error(_request: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = exc.detail if isinstance(exc.detail, str) else "Error"
         if exc.status_code == 404 and message == "Not Found":
-            message = "Record not found"
+            # A client should tell "not implemented" from "no such record".
+            message = "Record not found" if at_an_endpoint(request) else "Endpoint not found"
         return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
     async def backend_error(_request: Request, exc: Exception) -> Response:

@@ -46,7 +46,7 @@ def _configuration() -> dict[str, Any]:
             "video_matrix_limit": 2_304_000,
         },
         "polls": {"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0},
-        "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 3},
+        "accounts": {"max_featured_tags": 10, "max_pinned_statuses": info.MAX_PINNED_STATUSES},
     }
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -61,14 +62,21 @@ class _Ids(BaseModel):
         return value
 
 
+#: The caption limits are the service's to check (on the text as stored, control characters
+#: and surrounding whitespace dropped), so its error names them; the body limit bounds the
+#: raw size. The schema still tells clients the limits.
+_CAPTION: JsonDict = {"maxLength": MAX_TEXT}
+_SPOILER: JsonDict = {"maxLength": MAX_SPOILER}
+
+
 class StatusParams(_Ids):
     model_config = ConfigDict(extra="ignore")
 
-    status: str = Field(default="", max_length=MAX_TEXT * 4)
+    status: str = Field(default="", json_schema_extra=_CAPTION)
     media_ids: list[str] = Field(default_factory=list, max_length=MAX_MEDIA * 2)
     in_reply_to_id: str | None = Field(default=None, max_length=40)
     sensitive: bool = False
-    spoiler_text: str = Field(default="", max_length=MAX_SPOILER * 4)
+    spoiler_text: str = Field(default="", json_schema_extra=_SPOILER)
     visibility: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=40)
     scheduled_at: str | None = None
@@ -87,8 +95,8 @@ class MediaAttribute(BaseModel):
 class EditParams(_Ids):
     model_config = ConfigDict(extra="ignore")
 
-    status: str | None = Field(default=None, max_length=MAX_TEXT * 4)
-    spoiler_text: str | None = Field(default=None, max_length=MAX_SPOILER * 4)
+    status: str | None = Field(default=None, json_schema_extra=_CAPTION)
+    spoiler_text: str | None = Field(default=None, json_schema_extra=_SPOILER)
     sensitive: bool | None = None
     language: str | None = Field(default=None, max_length=40)
     media_ids: list[str] | None = Field(default=None, max_length=MAX_MEDIA * 2)
