@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -229,21 +229,31 @@ MALFORMED_KEYS = (
 )  # fmt: skip
 
 
-@pytest.mark.parametrize("key", MALFORMED_KEYS)
-async def test_malformed_keys_are_refused_without_asking_the_store(store: BlobStore, key: str) -> None:
+async def _refused(call: Awaitable[object]) -> bool:
+    """Whether ``call`` raises InvalidBlobKey (any other outcome, an answer or an error, is not a refusal)."""
+    try:
+        await call
+    except InvalidBlobKey as error:
+        return str(error).startswith("invalid blob key")
+    except Exception:  # the store was asked, or broke: not the refusal this is about
+        return False
+    return False
+
+
+async def test_malformed_keys_are_refused_without_asking_the_store(store: BlobStore) -> None:
     await store.put("a/b.jpg", b"kept", "image/jpeg")
-    with pytest.raises(InvalidBlobKey, match="invalid blob key"):
-        await store.stat(key)
-    with pytest.raises(InvalidBlobKey):
-        await store.get(key)
-    with pytest.raises(InvalidBlobKey):
-        await _collect(store.stream(key))
-    with pytest.raises(InvalidBlobKey):
-        await store.put(key, b"x", "image/jpeg")
-    with pytest.raises(InvalidBlobKey):
-        await store.delete(key)
-    with pytest.raises(InvalidBlobKey):
-        await store.presigned_url(key, 60)
+    accepted = []
+    for key in MALFORMED_KEYS:
+        calls = {
+            "stat": store.stat(key),
+            "get": store.get(key),
+            "stream": _collect(store.stream(key)),
+            "put": store.put(key, b"x", "image/jpeg"),
+            "delete": store.delete(key),
+            "presigned_url": store.presigned_url(key, 60),
+        }
+        accepted += [(key, name) for name, call in calls.items() if not await _refused(call)]
+    assert accepted == []
     assert await store.get("a/b.jpg") == b"kept"
 
 
