@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from lumigram.infra.blobstore import BlobNotFound, BlobStore, open_blob_store
+from lumigram.infra.blobstore import BlobNotFound, BlobStore, InvalidBlobKey, check_key, open_blob_store
 from tests.servers import free_ports, unique_name
 
 
@@ -218,3 +218,96 @@ async def test_s3_aborts_the_multipart_upload_of_a_failed_stream(s3_endpoint: st
         assert uploads.get("Uploads", []) == []
     finally:
         await store.close()
+
+
+#: Keys the app never makes. SeaweedFS reads the first three as "a/b.jpg" and answers 400
+#: to the dot segments and NUL; a folder would refuse most or escape with some.
+MALFORMED_KEYS = (
+    "a//b.jpg", "a\\b.jpg", "/a/b.jpg", "a/b.jpg/", "a/./b.jpg", "./a/b.jpg", "a/../b.jpg", "..", ".",
+    "", "a/b.jpg\x00.png", "\x00", "a%2Fb.jpg", "a/.hidden", "a b.jpg", "a/b\n.jpg", "caf\u00e9.jpg",
+    "a/" + "x" * 256, "a/" * 600 + "b",
+)  # fmt: skip
+
+
+async def _refused(call: Awaitable[object]) -> bool:
+    """Whether ``call`` raises InvalidBlobKey (any other outcome, an answer or an error, is not a refusal)."""
+    try:
+        await call
+    except InvalidBlobKey as error:
+        return str(error).startswith("invalid blob key")
+    except Exception:  # the store was asked, or broke: not the refusal this is about
+        return False
+    return False
+
+
+async def test_malformed_keys_are_refused_without_asking_the_store(store: BlobStore) -> None:
+    await store.put("a/b.jpg", b"kept", "image/jpeg")
+    accepted = []
+    for key in MALFORMED_KEYS:
+        calls = {
+            "stat": store.stat(key),
+            "get": store.get(key),
+            "stream": _collect(store.stream(key)),
+            "put": store.put(key, b"x", "image/jpeg"),
+            "delete": store.delete(key),
+            "presigned_url": store.presigned_url(key, 60),
+        }
+        accepted += [(key, name) for name, call in calls.items() if not await _refused(call)]
+    assert accepted == []
+    assert await store.get("a/b.jpg") == b"kept"
+
+
+async def test_well_formed_keys_of_every_kind_the_app_makes(store: BlobStore) -> None:
+    keys = ("media/123/1080-0123456789abcdef.jpg", "avatars/" + "a" * 64 + ".png", "a..b", "x_y-z.mp4")
+    for key in keys:
+        assert check_key(key) == key
+        await store.put(key, key.encode(), "application/octet-stream")
+        assert await store.get(key) == key.encode()
+
+
+async def test_s3_reads_a_4xx_about_the_key_as_not_found(s3_endpoint: str) -> None:
+    """The adapter never sends such keys; a store that still refuses a request with a 4xx
+    about it (400 here, for a dot segment) means no blob is there, while a refusal of
+    the credentials stays an error, so a misconfigured store does not pass for empty."""
+    import aioboto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from lumigram.infra.blobstore.s3 import means_not_found
+    from tests.servers import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    bucket = unique_name("refuse-")
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+    answers: dict[str, ClientError] = {}
+    for name, secret in (("ours", S3_SECRET_KEY), ("wrong secret", "not-the-secret")):
+        session = aioboto3.Session(aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=secret)
+        async with session.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", config=config) as s3:
+            if name == "ours":
+                await s3.create_bucket(Bucket=bucket)
+                await s3.put_object(Bucket=bucket, Key="a/b.jpg", Body=b"kept")
+                for operation in ("head_object", "get_object"):
+                    with pytest.raises(ClientError) as bad_key:
+                        await getattr(s3, operation)(Bucket=bucket, Key="a/./b.jpg")
+                    answers[f"{operation} of a dot segment"] = bad_key.value
+                    with pytest.raises(ClientError) as nul:
+                        await getattr(s3, operation)(Bucket=bucket, Key="a/b.jpg\x00.png")
+                    answers[f"{operation} with NUL"] = nul.value
+            else:
+                for operation in ("head_object", "get_object"):
+                    with pytest.raises(ClientError) as refused:
+                        await getattr(s3, operation)(Bucket=bucket, Key="a/b.jpg")
+                    answers[f"{operation} with a wrong secret"] = refused.value
+    statuses = {name: error.response["ResponseMetadata"]["HTTPStatusCode"] for name, error in answers.items()}
+    assert all(400 <= status < 500 for status in statuses.values()), statuses
+    assert {name: means_not_found(error) for name, error in answers.items()} == {
+        name: "wrong secret" not in name for name in answers
+    }, statuses
+    # ... and an adapter holding the wrong secret fails loudly rather than finding nothing.
+    wrong = open_blob_store(
+        f"s3://{bucket}?endpoint={s3_endpoint}&access_key={S3_ACCESS_KEY}&secret_key=not-the-secret"
+    )
+    try:
+        with pytest.raises(ClientError):
+            await wrong.stat("a/b.jpg")
+    finally:
+        await wrong.close()

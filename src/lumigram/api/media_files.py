@@ -2,7 +2,9 @@
 
 Content-addressed keys never change meaning, so public ones are cached for a year as
 immutable. Private ones need ``?exp=&sig=`` (see ``lumigram.delivery.signing``): a
-missing, wrong or expired signature answers 404, as for media that does not exist.
+missing, wrong or expired signature answers 404, as for media that does not exist, and
+so does any spelling of a key but the one the app hands out (``media//<id>/...``,
+``%2F``, ``./``: see ``lumigram.delivery.service.requested_key``).
 With an S3 store the app redirects a signed request to a short-lived presigned URL,
 so the store, not the app, moves the bytes.
 """
@@ -56,7 +58,8 @@ async def media_file(
     exp: Annotated[int | None, Query(ge=0, le=2**40)] = None,
     sig: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    grant = await authorize(services, key, exp, sig)
+    raw_path = request.scope.get("raw_path")
+    grant = await authorize(services, key, exp, sig, raw_path if isinstance(raw_path, bytes) else None)
     cache_control = PRIVATE_CACHE if grant.private else PUBLIC_CACHE
     if grant.redirect is not None:
         return RedirectResponse(grant.redirect, status_code=302, headers={"Cache-Control": "private, no-store"})
@@ -83,5 +86,5 @@ async def media_file(
     headers["Content-Length"] = str(max(end - start + 1, 0))
     if request.method == "HEAD" or info.size == 0:
         return Response(status_code=status, headers=headers, media_type=info.content_type)
-    body = services.blobs.stream(key, start, end)
+    body = services.blobs.stream(info.key, start, end)
     return StreamingResponse(body, status_code=status, headers=headers, media_type=info.content_type)

@@ -6,6 +6,10 @@ signature. Other keys (avatars, headers) are public. The privacy flag is cached
 briefly, so serving a public image does not touch the database. A photo's unfiltered
 master (``media/<id>/master-...``) is never served to anyone: it is only the source
 the variants are re-rendered from.
+
+A requested key is checked before anything is decided from it (``requested_key``): a
+store may read another spelling of a private key (``media//<id>/...``) as the same
+blob, so a key that is not exactly one the app makes is simply not found.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from sqlalchemy import select
 from lumigram.bootstrap import Services
 from lumigram.delivery import signing
 from lumigram.errors import NotFound
-from lumigram.infra.blobstore import BlobInfo
+from lumigram.infra.blobstore import BlobInfo, InvalidBlobKey, check_key
 from lumigram.infra.tables import media_attachments
 
 PRIVACY_TTL = 60
+#: The largest id a BIGINT column holds; a longer run of digits names no media.
+_MAX_ID = 2**63 - 1
 MEDIA_PREFIX = "media/"
 #: File-name prefix of a photo's unfiltered master under ``media/<id>/``.
 MASTER_PREFIX = "master-"
@@ -42,7 +48,30 @@ def media_id_of(key: str) -> int | None:
     if not key.startswith(MEDIA_PREFIX):
         return None
     head = key[len(MEDIA_PREFIX) :].split("/", 1)[0]
-    return int(head) if head.isdigit() else None
+    return int(head) if head.isascii() and head.isdigit() else None
+
+
+def requested_key(key: str, path_as_sent: bytes | None = None) -> str:
+    """The blob key a ``/media/<key>`` request names, checked; NotFound when it names none.
+
+    ``path_as_sent`` is the request's path before percent-decoding, when known. Nothing in
+    a valid key needs escaping, so any escape there (``%2F``, ``%5C``, ``%00``, ``%2E``)
+    means the URL is not one the app made. Under ``media/`` a key is exactly
+    ``media/<id>/<file>`` with the id written as the app writes it (no leading zeros, at
+    most 64 bits): any other shape would dodge the privacy check made by id.
+    """
+    if path_as_sent is not None and b"%" in path_as_sent:
+        raise NotFound()
+    try:
+        check_key(key)
+    except InvalidBlobKey:
+        raise NotFound() from None
+    if key.startswith(MEDIA_PREFIX):
+        segments = key.split("/")
+        media_id = media_id_of(key)
+        if len(segments) != 3 or media_id is None or media_id > _MAX_ID or segments[1] != str(media_id):
+            raise NotFound()
+    return key
 
 
 async def is_private(services: Services, media_id: int) -> bool | None:
@@ -66,10 +95,13 @@ async def forget_privacy(services: Services, *media_ids: int) -> None:
         await services.cache.delete(*(f"media:private:{m}" for m in media_ids))
 
 
-async def authorize(services: Services, key: str, expires: int | None, signature: str | None) -> Grant:
-    """Check that ``key`` may be served to this request; NotFound otherwise (never say why)."""
-    if not key or ".." in key.split("/") or key.startswith("/"):
-        raise NotFound()
+async def authorize(
+    services: Services, key: str, expires: int | None, signature: str | None, path_as_sent: bytes | None = None
+) -> Grant:
+    """Check that ``key`` may be served to this request; NotFound otherwise (never say why).
+
+    ``path_as_sent``: the request path before percent-decoding (see ``requested_key``)."""
+    key = requested_key(key, path_as_sent)
     private = False
     media_id = media_id_of(key)
     if media_id is not None:
@@ -89,7 +121,7 @@ async def authorize(services: Services, key: str, expires: int | None, signature
         raise NotFound()
     try:
         info = await services.blobs.stat(key)
-    except ValueError:
+    except InvalidBlobKey:  # a key only one store refuses (the folder's ``.meta`` sidecars)
         raise NotFound() from None
     if info is None:
         raise NotFound()

@@ -1,8 +1,10 @@
 """The blob store port: where media bytes live.
 
 Two adapters, chosen by ``LUMIGRAM_MEDIA_URL``: ``file://folder`` (embedded) and
-``s3://bucket?endpoint=...&region=...`` (any S3-compatible store). Keys are opaque
-``/``-separated strings made by the caller (content-addressed for media).
+``s3://bucket?endpoint=...&region=...`` (any S3-compatible store). Keys are
+``/``-separated strings made by the caller (content-addressed for media), of the narrow
+form ``keys.check_key`` accepts: every adapter checks each key it is given first and
+raises ``InvalidBlobKey`` (a ValueError) for any other, without asking the store.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
+
+from lumigram.infra.blobstore.keys import InvalidBlobKey, check_key
+
+__all__ = ["BlobInfo", "BlobNotFound", "BlobStore", "InvalidBlobKey", "check_key", "open_blob_store"]
 
 
 class BlobNotFound(LookupError):

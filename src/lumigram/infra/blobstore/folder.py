@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from lumigram.infra.blobstore import BlobInfo, BlobNotFound
+from lumigram.infra.blobstore import BlobInfo, BlobNotFound, InvalidBlobKey, check_key
 
 CHUNK = 64 * 1024
 META_SUFFIX = ".meta"
@@ -41,11 +41,9 @@ class FolderBlobStore:
         return cls(Path(parts.netloc + parts.path))
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or "\\" in key or any(part in ("", ".", "..") for part in parts):
-            raise ValueError(f"invalid blob key {key!r}")
+        check_key(key)
         if key.endswith(META_SUFFIX):
-            raise ValueError(f"blob keys may not end in {META_SUFFIX}")
+            raise InvalidBlobKey(f"blob keys may not end in {META_SUFFIX}")
         return self.root / key
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
@@ -128,6 +126,7 @@ class FolderBlobStore:
         await asyncio.to_thread(_unlink, Path(str(path) + META_SUFFIX))
 
     async def presigned_url(self, key: str, expires_in: int) -> str | None:
+        check_key(key)
         return None  # the app serves folder blobs itself, with its own signed URLs
 
     async def ping(self) -> None:

@@ -2,7 +2,9 @@
 
 Streamed puts become multipart uploads of ``PART_SIZE`` parts, so a long video is
 never held in memory whole; a failed upload is aborted so no orphan parts remain.
-The bucket is created on first use when it does not exist.
+The bucket is created on first use when it does not exist. Every key is checked
+(``keys.check_key``) before the store is asked: SeaweedFS reads ``a//b`` and ``a\\b``
+as ``a/b``, and answers 400 to ``.`` segments and NUL.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from lumigram.infra.blobstore import BlobInfo, BlobNotFound
+from lumigram.infra.blobstore import BlobInfo, BlobNotFound, check_key
 
 #: S3's minimum part size is 5 MiB (except the last part).
 PART_SIZE = 8 * 1024 * 1024
 STREAM_CHUNK = 64 * 1024
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+#: Answers about the request itself (a key the store will not parse, a path too long)
+#: rather than about us or the store's state: for a read, the key names no blob.
+_NOT_A_BLOB_STATUSES = {400, 404, 410, 414}
+#: Refusals of our credentials or signature; a store may send these as a bare 400 too.
+_REFUSED_CODES = {
+    "AccessDenied", "AuthorizationHeaderMalformed", "ExpiredToken", "InvalidAccessKeyId", "InvalidToken",
+    "SignatureDoesNotMatch",
+}  # fmt: skip
 
 
 def _error_code(error: ClientError) -> str:
@@ -33,6 +43,21 @@ def _error_code(error: ClientError) -> str:
 
 def _missing(error: ClientError) -> bool:
     return _error_code(error) in _MISSING
+
+
+def means_not_found(error: ClientError) -> bool:
+    """Whether the store's answer to reading one key means "no such blob".
+
+    Besides its 404s, a 4xx that is about the request (SeaweedFS answers 400 to a key
+    with a ``.`` segment or NUL) says nothing is stored there, so a request for it is a
+    plain 404, not a server error. A refusal of our credentials (401, 403, or a 400
+    naming them) is not: a misconfigured store must show as failing, not as empty, and a
+    worker must not give up on an upload because its original seemed to be gone.
+    """
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if _error_code(error) in _REFUSED_CODES:
+        return False
+    return _missing(error) or status in _NOT_A_BLOB_STATUSES
 
 
 class S3BlobStore:
@@ -97,6 +122,7 @@ class S3BlobStore:
             return self._client
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
+        check_key(key)
         s3 = await self._s3()
         if isinstance(data, bytes | bytearray | memoryview):
             body = bytes(data)
@@ -148,11 +174,12 @@ class S3BlobStore:
         return BlobInfo(key, size, content_type, str(done["ETag"]).strip('"'))
 
     async def get(self, key: str) -> bytes:
+        check_key(key)
         s3 = await self._s3()
         try:
             response = await s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _missing(error):
+            if means_not_found(error):
                 raise BlobNotFound(key) from None
             raise
         async with response["Body"] as body:
@@ -160,6 +187,7 @@ class S3BlobStore:
         return data
 
     async def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        check_key(key)
         s3 = await self._s3()
         extra: dict[str, str] = {}
         if start or end is not None:
@@ -167,11 +195,11 @@ class S3BlobStore:
         try:
             response = await s3.get_object(Bucket=self.bucket, Key=key, **extra)
         except ClientError as error:
-            if _missing(error):
-                raise BlobNotFound(key) from None
             if _error_code(error) == "InvalidRange":
                 # The blob exists but the range starts past its end: nothing to send, as from a file.
                 return
+            if means_not_found(error):
+                raise BlobNotFound(key) from None
             raise
         body = response["Body"]
         try:
@@ -181,11 +209,12 @@ class S3BlobStore:
             body.close()
 
     async def stat(self, key: str) -> BlobInfo | None:
+        check_key(key)
         s3 = await self._s3()
         try:
             head = await s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if _missing(error):
+            if means_not_found(error):
                 return None
             raise
         return BlobInfo(
@@ -194,14 +223,16 @@ class S3BlobStore:
         )
 
     async def delete(self, key: str) -> None:
+        check_key(key)
         s3 = await self._s3()
         try:
             await s3.delete_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if not _missing(error):
+            if not means_not_found(error):
                 raise
 
     async def presigned_url(self, key: str, expires_in: int) -> str | None:
+        check_key(key)
         s3 = await self._s3()
         url: str = await s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
