@@ -21,10 +21,10 @@ from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import account_entity, iso
 from lumigram.api.graph_pagination import cursor
+from lumigram.api.params import record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
-from lumigram.errors import NotFound
 from lumigram.graph.models import PageRequest
 from lumigram.notifications import grouping, service
 from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, Filter, Group, Notification
@@ -160,9 +160,7 @@ def _links(request: Request, services: Services, newest: int | None, oldest: int
 
 def _notification_id(raw: str) -> int:
     """A path id; anything that cannot be one is simply not found."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise NotFound
-    return int(raw)
+    return record_id(raw)
 
 
 def _unread_limit(limit: int) -> int:
@@ -199,7 +197,10 @@ async def clear_notifications(viewer: CurrentAccount, services: ServicesDep) -> 
     return OrjsonResponse({})
 
 
-@router.get("/api/v1/notifications/{notification_id}", summary="One notification", dependencies=[require_scopes(*READ)])
+# ``:id`` so that a path like ``/notifications/clear`` is never taken for a notification.
+@router.get(
+    "/api/v1/notifications/{notification_id:id}", summary="One notification", dependencies=[require_scopes(*READ)]
+)
 async def get_notification(notification_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     item = await service.get_notification(services, viewer.account_id, _notification_id(notification_id))
     return OrjsonResponse(notification_entity(services, item, viewer.account_id))

@@ -19,10 +19,10 @@ from starlette.responses import Response
 from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.graph_pagination import cursor, link_header
-from lumigram.api.params import openapi_body, parse, read_params
+from lumigram.api.params import id_param, openapi_body, parse, read_params, record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity, version_entity
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
 from lumigram.graph.models import PageRequest
 from lumigram.posts import queries
@@ -40,15 +40,11 @@ MAX_IDS = 40
 
 
 def _id(raw: str | None, field: str) -> int:
-    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise ValidationFailed.field(field, "ERR_INVALID", "must be an id")
-    return int(raw)
+    return id_param(raw, field)
 
 
 def _status_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise NotFound
-    return int(raw)
+    return record_id(raw)
 
 
 class _Ids(BaseModel):
