@@ -93,13 +93,13 @@ def _focus(value: str | None) -> tuple[float, float]:
 @router.post(
     "/api/v2/media",
     summary="Upload a photo or video",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
+    openapi_extra=openapi_body(MediaParams, files=("file",)),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 @router.post(
     "/api/v1/media",
     summary="Upload a photo or video (the older route some clients still use)",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
+    openapi_extra=openapi_body(MediaParams, files=("file",)),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 async def upload_media(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:

@@ -27,7 +27,7 @@ from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
 from lumigram.graph.models import PageRequest
 from lumigram.notifications import grouping, service
-from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, Filter, Group, Notification
+from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, TYPES, Filter, Group, Notification
 
 router = APIRouter(tags=["notifications"])
 
@@ -123,9 +123,11 @@ async def notification_filter(
 ) -> Filter:
     """``types[]`` (only these), ``exclude_types[]`` (not these), ``account_id`` (only from them)."""
     wanted = [*types, *plain_types]
+    # Only known types reach the query: an unknown one matches nothing anyway, and text
+    # PostgreSQL cannot hold (a NUL byte) would otherwise fail the whole request.
     return Filter(
-        types=frozenset(wanted) if wanted else None,
-        exclude_types=frozenset([*exclude_types, *plain_exclude]),
+        types=frozenset(t for t in wanted if t in TYPES) if wanted else None,
+        exclude_types=frozenset(t for t in [*exclude_types, *plain_exclude] if t in TYPES),
         account_id=cursor("account_id", account_id),
     )
 

@@ -68,7 +68,7 @@ DESCRIPTIONS = {
 RATE_LIMITED = 429
 EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/accounts"): (RATE_LIMITED,),
-    ("POST", "/api/v1/statuses"): (RATE_LIMITED,),
+    ("POST", "/api/v1/statuses"): (404, RATE_LIMITED),  # 404: the post replied to is gone
     ("POST", "/api/v1/accounts/{account_id}/follow"): (RATE_LIMITED,),
     ("POST", "/api/v1/emails/confirmations"): (RATE_LIMITED,),
     ("POST", "/api/v1/accounts/phone/confirmations"): (RATE_LIMITED,),
@@ -84,6 +84,7 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
 #: Successful answers other than 200, by (method, path).
 EXTRA_SUCCESSES: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/v2/media"): {202: "Accepted; still processing (`url` is null until it is ready)"},
+    ("POST", "/api/v1/media"): {202: "Accepted; a video still processing (`url` is null until it is ready)"},
     ("GET", "/api/v1/media/{media_id}"): {206: "Still processing"},
 }
 
@@ -165,7 +166,7 @@ def complete(document: dict[str, Any], app: FastAPI) -> None:
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             operation = document["paths"][context.path_format or route.path_format][method.lower()]
             _complete_operation(route, method, operation)
             # A route serving several methods gets one id from FastAPI; each needs its own.

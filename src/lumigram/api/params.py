@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, WithJsonSchema
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -75,6 +75,17 @@ class _IdConvertor(Convertor[str]):
 
 
 register_url_convertor("id", _IdConvertor())
+
+
+#: A body field that takes an id: documented with ``ID_SCHEMA``, checked by ``id_param``.
+IdString = Annotated[str, WithJsonSchema(ID_SCHEMA)]
+#: The same where an empty value means none.
+OptionalIdString = Annotated[str, WithJsonSchema(OPTIONAL_ID_SCHEMA)]
+
+
+def one_or_many(item: dict[str, Any], max_items: int) -> dict[str, Any]:
+    """A list parameter that also takes a single bare value (as forms send ``media_ids=1``)."""
+    return {"anyOf": [{"type": "array", "items": item, "maxItems": max_items}, item]}
 
 
 def is_id(raw: object) -> bool:
@@ -193,6 +204,30 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     return node
 
 
+#: Flags as the server reads them (Pydantic's lax booleans, which are Rails' too): besides
+#: true and false, 0 and 1 and the words clients send in forms, in any case.
+FLAG_ALTERNATIVES: list[dict[str, Any]] = [
+    {"type": "boolean"},
+    {"type": "integer", "enum": [0, 1]},
+    {
+        "type": "string",
+        "pattern": "^(?:[01]|[Tt](?:[Rr][Uu][Ee])?|[Ff](?:[Aa][Ll][Ss][Ee])?|[Yy](?:[Ee][Ss])?|[Nn][Oo]?"
+        "|[Oo](?:[Nn]|[Ff][Ff]))$",
+    },
+]
+
+
+def _lax_flags(node: Any) -> Any:
+    """``node`` with every boolean documented as the flags the server accepts."""
+    if isinstance(node, dict):
+        if node.get("type") == "boolean":
+            return {**{key: value for key, value in node.items() if key != "type"}, "anyOf": FLAG_ALTERNATIVES}
+        return {key: _lax_flags(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_lax_flags(item) for item in node]
+    return node
+
+
 def _without_null(node: Any) -> Any:
     """``node`` as a form can carry it: a form has no null, a field is simply left out."""
     if isinstance(node, dict):
@@ -209,15 +244,75 @@ def _without_null(node: Any) -> Any:
     return node
 
 
-def openapi_body(model: type[BaseModel], multipart: bool = False) -> dict[str, Any]:
-    """``openapi_extra`` documenting ``model`` as the JSON and form body of a route."""
+def _is_object(field: dict[str, Any]) -> bool:
+    return "properties" in field
+
+
+def _array(field: dict[str, Any]) -> dict[str, Any] | None:
+    """The list schema of a field that takes a list (alone, or among alternatives)."""
+    if field.get("type") == "array":
+        return field
+    return next((option for option in field.get("anyOf", []) if option.get("type") == "array"), None)
+
+
+def _bracket_names(name: str, field: dict[str, Any]) -> list[str]:
+    """The form keys a required property becomes (``home`` -> ``home[last_read_id]``)."""
+    if _is_object(field):
+        return [f"{name}[{inner}]" for inner in field.get("required", [])]
+    return [f"{name}[]" if _array(field) is not None else name]
+
+
+def _as_form(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as a form spells it: Rails' bracket keys, one level deep, as ``nest``
+    reads them (``source[privacy]=...``, ``media_ids[]=1&media_ids[]=2``)."""
+    fields: dict[str, Any] = schema.get("properties", {})
+    properties: dict[str, Any] = {}
+    for name, field in fields.items():
+        if _is_object(field):
+            for inner, sub in field["properties"].items():
+                properties[f"{name}[{inner}]"] = sub
+        else:
+            listed = _array(field)
+            if listed is None:
+                properties[name] = field
+            else:
+                properties[f"{name}[]"] = {**{k: v for k, v in field.items() if k != "anyOf"}, **listed}
+
+    def keys(required: list[str]) -> list[str]:
+        return [key for name in required if name in fields for key in _bracket_names(name, fields[name])]
+
+    form = {key: value for key, value in schema.items() if key not in ("properties", "required", "anyOf")}
+    form["properties"] = properties
+    if schema.get("required"):
+        form["required"] = keys(schema["required"])
+    if "anyOf" in schema:
+        form["anyOf"] = [{"required": keys(branch.get("required", []))} for branch in schema["anyOf"]]
+    return form
+
+
+def openapi_body(model: type[BaseModel], multipart: bool = False, files: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``openapi_extra`` documenting ``model`` as the JSON and form body of a route.
+
+    ``files`` names required file fields: such a body can only come as multipart.
+    """
     schema = model.model_json_schema()
-    schema = _inline_refs(schema, schema.get("$defs", {}))
-    form = _without_null(schema)
-    content: dict[str, Any] = {
-        "application/json": {"schema": schema},
-        "application/x-www-form-urlencoded": {"schema": form},
-    }
-    if multipart:
+    schema = _lax_flags(_inline_refs(schema, schema.get("$defs", {})))
+    form = _as_form(_without_null(schema))
+    content: dict[str, Any] = {}
+    if files:
+        form = {
+            **form,
+            "properties": {
+                **form.get("properties", {}),
+                **{name: {"type": "string", "format": "binary"} for name in files},
+            },
+            "required": [*form.get("required", []), *files],
+        }
+    else:
+        content["application/json"] = {"schema": schema}
+        content["application/x-www-form-urlencoded"] = {"schema": form}
+    if multipart or files:
         content["multipart/form-data"] = {"schema": form}
-    return {"requestBody": {"content": content, "required": False}}
+    # A body the route cannot do without (a required field, or one of several) is required.
+    required = bool(files or schema.get("required") or schema.get("anyOf"))
+    return {"requestBody": {"content": content, "required": required}}
