@@ -81,11 +81,33 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/media/{media_id}"): (409,),
 }
 
-#: Successful answers other than 200, by (method, path).
-EXTRA_SUCCESSES: dict[tuple[str, str], dict[int, str]] = {
+#: Answers in the route's own body shape other than its 200, by (method, path).
+OWN_BODY_ANSWERS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/v2/media"): {202: "Accepted; still processing (`url` is null until it is ready)"},
     ("POST", "/api/v1/media"): {202: "Accepted; a video still processing (`url` is null until it is ready)"},
     ("GET", "/api/v1/media/{media_id}"): {206: "Still processing"},
+    ("GET", "/readyz"): {503: "A backend does not answer; `checks` says which"},
+}
+
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA_BYTES = {"image/*": _BYTES, "video/*": _BYTES, "application/octet-stream": _BYTES}
+_STORED_MEDIA: dict[str, Any] = {
+    "200": {"description": "The file", "content": _MEDIA_BYTES},
+    "206": {"description": "The requested byte range", "content": _MEDIA_BYTES},
+    "302": {"description": "Redirected to the store's short-lived address (S3)"},
+    "304": {"description": "Not modified (If-None-Match)"},
+    "416": {"description": "The range lies past the end", "content": {"application/json": {"schema": ERROR_REF}}},
+}
+_EVENTS = {"200": {"description": "Server-sent events", "content": {"text/event-stream": _BYTES}}}
+
+#: Routes whose success is not a JSON body, by (method, path): their responses, in full.
+NON_JSON_ANSWERS: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/media/{key}"): _STORED_MEDIA,
+    ("HEAD", "/media/{key}"): _STORED_MEDIA,
+    **{
+        ("GET", f"/api/v1/streaming/{stream}"): _EVENTS
+        for stream in ("user", "user/notification", "public", "public/local", "hashtag", "hashtag/local", "direct")
+    },
 }
 
 
@@ -143,9 +165,12 @@ def _complete_operation(route: APIRoute, method: str, operation: dict[str, Any])
     if security is not None:
         operation["security"] = security
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status, description in EXTRA_SUCCESSES.get((method, route.path_format), {}).items():
-        responses.setdefault(str(status), {"description": description, "content": responses["200"]["content"]})
+    responses.update(NON_JSON_ANSWERS.get((method, route.path_format), {}))
+    for status, description in OWN_BODY_ANSWERS.get((method, route.path_format), {}).items():
+        responses[str(status)] = {"description": description, "content": responses["200"]["content"]}
     for status in sorted(_statuses(route, operation, method)):
+        if str(status) in responses:
+            continue  # the route's own answer with that status (a 503 from /readyz) stands
         responses[str(status)] = {
             "description": DESCRIPTIONS[status],
             "content": {"application/json": {"schema": ERROR_REF}},
