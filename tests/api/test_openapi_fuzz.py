@@ -177,6 +177,8 @@ def test_the_server_keeps_to_its_openapi_document(make_settings: Callable[..., S
     try:
         cases, failures = _run(schema)
     finally:
+        # The app's services live in schemathesis's event loop: close them while this
+        # test's database and servers are still there.
         schemathesis.python.asgi.shutdown_lifespans()
     report = "\n".join(f"{failure}\n    {sample}" for failure, sample in sorted(failures.items()))
     assert not failures, f"{len(failures)} failures:\n{report}"
