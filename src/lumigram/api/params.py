@@ -234,10 +234,12 @@ def _without_null(node: Any) -> Any:
         alternatives = node.get("anyOf")
         if isinstance(alternatives, list):
             kept = [_without_null(item) for item in alternatives if item != {"type": "null"}]
-            rest = {key: _without_null(value) for key, value in node.items() if key != "anyOf"}
+            rest = _without_null({key: value for key, value in node.items() if key != "anyOf"})
             if rest.get("default", "") is None:
                 del rest["default"]
             return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+        if isinstance(node.get("enum"), list):
+            node = {**node, "enum": [value for value in node["enum"] if value is not None]}
         return {key: _without_null(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_without_null(item) for item in node]
@@ -275,8 +277,9 @@ def _as_form(schema: dict[str, Any]) -> dict[str, Any]:
             listed = _array(field)
             if listed is None:
                 properties[name] = field
-            else:
+            elif not _is_object(listed.get("items", {})):
                 properties[f"{name}[]"] = {**{k: v for k, v in field.items() if k != "anyOf"}, **listed}
+            # A list of objects (``a[][b]=``) is nothing ``nest`` reads: such a field is JSON-only.
 
     def keys(required: list[str]) -> list[str]:
         return [key for name in required if name in fields for key in _bracket_names(name, fields[name])]
