@@ -12,9 +12,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumigram import __version__
+from lumigram.api.allowed_methods import install_allow_header
 from lumigram.api.body_limit import BodyLimitMiddleware
 from lumigram.api.errors import install_error_handlers
 from lumigram.api.home_fast_path import CachedHomePage
+from lumigram.api.openapi import install_openapi
 from lumigram.api.profile_fast_path import CachedProfilePage
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings, load_settings
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Given every route's template, a 404 tells a missing record from a missing endpoint.
     install_error_handlers(app, [getattr(route, "path", "") for router in routers for route in router.routes])
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_allow_header(app)
+    install_openapi(app)
     # Added before the slash middleware, so they run after it and see normalised paths.
     app.add_middleware(CachedProfilePage)
     app.add_middleware(CachedHomePage)

@@ -1,84 +1,186 @@
-"""Schemathesis fuzzes every documented route of a live server: no input may cause a 500.
+"""The server keeps to its OpenAPI document: schemathesis's full check set over every operation.
 
-It runs against a real `lumigram serve` (embedded shape) with a signed-in user's token,
-so authenticated routes are exercised past the auth check too.
+Schemathesis reads ``/openapi.json`` and calls the ASGI app in-process (no sockets, so it
+is quick), on both shapes, with a signed-in user's token so that authenticated
+operations are exercised past the 401. It runs the same engine as ``st run``: each
+operation's examples, the coverage phase (boundary and negative values drawn from the
+schema), a bounded number of fuzzed cases and the stateful phase (chains of calls
+following the links between operations). Every response is held to every check: no
+5xx, only documented status codes, content types and headers, bodies matching their
+schemas, schema-valid input accepted and schema-invalid input refused, and a 405's
+``Allow`` naming every method of the path.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-import httpx
 import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import AcceptedNegativeData, Failure
+from schemathesis.core.mutations import OperatorKind
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.engine import Status, events, from_schema
 
+from lumigram.app import create_app
 from lumigram.config import Settings
-from tests.live import LiveServer, live_server
+from lumigram.infra.database import Database
+from tests.conftest import _run_async
 
-pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
-    data: Path = tmp_path_factory.mktemp("fuzz") / "data"
-    settings = Settings(data_dir=data, secret_key="fuzz-secret-" + "x" * 32, signup_rate_limit=1000)
-    with live_server(settings) as server:
-        yield server, _sign_up(server.base_url)
-
-
-def _sign_up(base_url: str) -> str:
-    with httpx.Client(base_url=base_url) as http:
-        app = http.post(
-            "/api/v1/apps",
-            data={"client_name": "fuzz", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write follow"},
-        ).json()
-        app_token = http.post(
-            "/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": app["client_id"],
-                "client_secret": app["client_secret"],
-                "scope": "read write follow",
-            },
-        ).json()["access_token"]
-        signed_up = http.post(
-            "/api/v1/accounts",
-            headers={"Authorization": f"Bearer {app_token}"},
-            data={"username": "fuzzer", "email": "fuzz@example.org", "password": "fuzzing password", "agreement": "1"},
-        )
-        signed_up.raise_for_status()
-        return str(signed_up.json()["access_token"])
+#: Fuzzed cases per operation (examples and coverage add their own, bounded by the
+#: schema): enough to find drift, few enough for both shapes in a couple of minutes.
+MAX_EXAMPLES = 10
+SEED = 20261124
+SCOPES = "read write follow push"
+#: Event streams never end by design; tests/api/test_streaming.py covers them.
+STREAMING = r"^/api/v1/streaming/(?!health$)"
 
 
-@pytest.mark.timeout(900)  # a hundred routes × examples; slow on a loaded 2-core machine
-def test_no_input_makes_a_server_error(fuzz_server: tuple[LiveServer, str]) -> None:
-    server, token = fuzz_server
-    # The command-line runner keeps schemathesis's own pytest integration (and its
-    # version churn) out of our suite; a non-zero exit means a check failed.
-    command = [
-        _schemathesis(), "run", f"{server.base_url}/openapi.json",
-        "--checks", "not_a_server_error",
-        "--max-examples", "20",
-        "--seed", "20261124",
-        "--header", f"Authorization: Bearer {token}",
-        # Revoking would pull the token every other case relies on out from under them.
-        "--exclude-path", "/oauth/revoke",
-        # Streams never end by design; they have their own tests.
-        "--exclude-path-regex", "^/api/v1/streaming",
+#: Operations whose answer to schema-valid input may still be a refusal, because the rule
+#: depends on stored state or on content no JSON Schema can describe. For these alone,
+#: positive_data_acceptance also accepts the status named; every other check still runs.
+SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
+    ("POST", "/api/v1/accounts"): (422, "usernames and addresses already taken; password and name rules"),
+    ("PATCH", "/api/v1/accounts/update_credentials"): (422, "avatar and header must decode as images"),
+    ("POST", "/api/v1/accounts/{account_id}/follow"): (422, "the id may be the caller's own"),
+    ("POST", "/api/v1/accounts/{account_id}/block"): (422, "the id may be the caller's own"),
+    ("POST", "/api/v1/accounts/{account_id}/mute"): (422, "the id may be the caller's own"),
+    ("POST", "/api/v1/accounts/phone/verify"): (422, "the code must be the one that was sent"),
+    ("POST", "/api/v1/emails/confirmations"): (422, "the address must pass the sign-up address rules"),
+    ("POST", "/api/v1/apps"): (422, "redirect URIs, scopes and website must be usable"),
+    ("POST", "/api/v1/statuses"): (422, "media must be the caller's and ready; text alone only in replies"),
+    ("PUT", "/api/v1/statuses/{status_id}"): (422, "media must be the caller's; the language must be a known code"),
+    ("POST", "/api/v1/media"): (422, "the file must decode as a photo or video; focus within -1..1"),
+    ("POST", "/api/v2/media"): (422, "the file must decode as a photo or video; focus within -1..1"),
+    ("PUT", "/api/v1/media/{media_id}"): (422, "focus within -1..1; looks only before the photo is posted"),
+    ("POST", "/api/v1/push/subscription"): (422, "the endpoint must be a public https URL, the keys real ones"),
+    ("PUT", "/api/v1/push/subscription"): (422, "alert names and policy must be known ones"),
+    ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
+    ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
+}
+POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+
+
+def _operation_settings() -> list[dict[str, Any]]:
+    return [
+        {
+            "include-name": f"{method} {path}",
+            "checks": {"positive_data_acceptance": {"expected-statuses": [*POSITIVE_ACCEPTED, str(status)]}},
+        }
+        for (method, path), (status, _why) in SEMANTIC_REFUSALS.items()
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=840)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    # The summary counts operations and then checks ("... 1177 passed"): take the larger.
-    counts = [int(n) for n in re.findall(r"(\d+) passed", result.stdout)]
-    assert counts, result.stdout[-3000:]
-    assert max(counts) > 100, "schemathesis should have exercised many cases"
 
 
-def _schemathesis() -> str:
-    found = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
-    assert found, "schemathesis is not installed"
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _only_retyped_form_fields(case: Any) -> bool:
+    """Whether a negative case differs from a valid one only by the JSON type of form fields.
+
+    A form carries every value as text, so ``description=12`` is as good a description as
+    any: the mutation vanishes on the wire. Schemathesis makes this allowance for query
+    and path parameters but not (yet) for form bodies.
+    """
+    data = case.meta.phase.data if case.meta is not None else None
+    mutations = getattr(data, "mutations", ())
+    return (
+        case.media_type in FORMS
+        and bool(mutations)
+        and all(
+            mutation.operator == OperatorKind.CHANGE_TYPE and mutation.parameter_location == ParameterLocation.BODY
+            for mutation in mutations
+        )
+    )
+
+
+def filter_failure(_context: Any, failure: Failure, case: Any, _response: Any) -> bool:
+    """Keep every failure but those the wire cannot show (see above)."""
+    return not (isinstance(failure, AcceptedNegativeData) and _only_retyped_form_fields(case))
+
+
+async def _migrate(url: str) -> None:
+    database = Database(url)
+    try:
+        await database.migrate()
+    finally:
+        await database.close()
+
+
+def _call(schema: Any, path: str, form: dict[str, str], token: str | None = None) -> dict[str, Any]:
+    """POST ``form`` through the same in-process transport the run uses."""
+    case = schema[path]["POST"].Case(body=form, media_type="application/x-www-form-urlencoded")
+    response = case.call(headers={"Authorization": f"Bearer {token}"} if token else None)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _sign_up(schema: Any) -> str:
+    app = _call(schema, "/api/v1/apps", {"client_name": "fuzz", "scopes": SCOPES})
+    grant = {"grant_type": "client_credentials", "client_id": app["client_id"], "scope": SCOPES}
+    app_token = _call(schema, "/oauth/token", {**grant, "client_secret": app["client_secret"]})["access_token"]
+    person = {"username": "fuzzer", "email": "fuzz@example.org", "password": "fuzzing password", "agreement": "1"}
+    return str(_call(schema, "/api/v1/accounts", person, app_token)["access_token"])
+
+
+def _describe(event: events.ScenarioFinished) -> dict[str, str]:
+    """Each failure of a scenario, with a curl command that reproduces it."""
+    found = {}
+    for case_id, checks in event.recorder.checks.items():
+        for check in checks:
+            if check.status == Status.FAILURE and check.failure_info is not None:
+                failure = check.failure_info.failure
+                detail = " / ".join(failure.message.strip().splitlines()[:4])
+                interaction = event.recorder.interactions.get(case_id)
+                answer = interaction.response if interaction is not None else None
+                got = f"{answer.status_code} {answer.content[:300]!r}" if answer is not None else "no response"
+                found[f"{event.label} [{check.name}] {failure.title}: {detail}"] = (
+                    f"{check.failure_info.code_sample}\n    -> {got}"
+                )
     return found
+
+
+def _run(schema: Any) -> tuple[int, dict[str, str]]:
+    """Every phase of a run: the number of cases sent, and each distinct failure."""
+    cases = 0
+    failures: dict[str, str] = {}
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            cases += len(event.recorder.cases)
+            failures.update(_describe(event))
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            failures[f"error: {event}"] = ""
+    return cases, failures
+
+
+@pytest.mark.timeout(600)  # about a hundred operations; slow on a loaded 2-core machine
+def test_the_server_keeps_to_its_openapi_document(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(post_rate_limit=10_000, follow_rate_limit=10_000)
+    _run_async(_migrate(settings.database_url))
+    app = create_app(settings)
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
+    token = _sign_up(loaded)
+    config = SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "headers": {"Authorization": f"Bearer {token}"},
+            "checks": {"enabled": True},
+            "generation": {"max-examples": MAX_EXAMPLES},
+            "workers": 1,
+            "operations": _operation_settings(),
+        }
+    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config).exclude(path_regex=STREAMING)
+    schema.hook(filter_failure)
+    try:
+        cases, failures = _run(schema)
+    finally:
+        # The app's services live in schemathesis's event loop: close them while this
+        # test's database and servers are still there.
+        schemathesis.python.asgi.shutdown_lifespans()
+    report = "\n".join(f"{failure}\n    {sample}" for failure, sample in sorted(failures.items()))
+    assert not failures, f"{len(failures)} failures:\n{report}"
+    # A run that reached nothing would pass vacuously.
+    assert cases > 500, f"only {cases} cases were sent"

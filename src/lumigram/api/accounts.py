@@ -64,16 +64,19 @@ class RegisterParams(BaseModel):
     reason: str | None = None
 
 
+PRIVACIES = ("public", "unlisted", "private", "direct")
+
+
 class SourceParams(BaseModel):
-    privacy: str | None = None
+    privacy: str | None = Field(default=None, json_schema_extra={"enum": [*PRIVACIES, None]})
     sensitive: bool | None = None
     language: str | None = None
 
     @field_validator("privacy")
     @classmethod
     def _privacy(cls, value: str | None) -> str | None:
-        if value is not None and value not in ("public", "unlisted", "private", "direct"):
-            raise ValueError("must be one of public, unlisted, private, direct")
+        if value is not None and value not in PRIVACIES:
+            raise ValueError(f"must be one of {', '.join(PRIVACIES)}")
         return value
 
 

@@ -19,19 +19,17 @@ from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, s
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import Account, account_entity
 from lumigram.api.graph_pagination import PageParams, link_header
+from lumigram.api.params import record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.api.statuses import StatusesPage
-from lumigram.errors import NotFound
 from lumigram.interactions import service
 
 router = APIRouter(tags=["interactions"])
 
 
 def _status_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise NotFound
-    return int(raw)
+    return record_id(raw)
 
 
 @router.post(

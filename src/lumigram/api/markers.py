@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import iso
-from lumigram.api.graph_pagination import cursor
-from lumigram.api.params import openapi_body, parse, read_params
+from lumigram.api.params import IdString, id_param, openapi_body, parse, read_params
 from lumigram.api.responses import OrjsonResponse
 from lumigram.errors import ValidationFailed
 from lumigram.notifications import markers
@@ -25,11 +24,16 @@ router = APIRouter(tags=["markers"])
 class Position(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    last_read_id: str = Field(max_length=40)
+    last_read_id: IdString
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"type": "object"}}}
 
 
 class MarkerParams(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # At least one timeline: the schema says so, and save_markers checks it.
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [_given("home"), _given("notifications")]})
 
     home: Position | None = None
     notifications: Position | None = None
@@ -61,12 +65,11 @@ async def get_markers(
 )
 async def save_markers(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(MarkerParams, await read_params(request))
-    positions = {
-        name: cursor(f"{name}[last_read_id]", position.last_read_id)
+    wanted = {
+        name: id_param(position.last_read_id, f"{name}[last_read_id]")
         for name, position in (("home", params.home), ("notifications", params.notifications))
         if position is not None
     }
-    wanted = {name: value for name, value in positions.items() if value is not None}
     if not wanted:
         raise ValidationFailed.field("home", "ERR_BLANK", "or notifications: give a timeline's last_read_id")
     return OrjsonResponse(_body(await markers.save_markers(services, viewer.account_id, wanted)))

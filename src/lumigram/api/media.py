@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
-from lumigram.api.params import openapi_body, parse, read_params, upload
+from lumigram.api.params import openapi_body, parse, read_params, record_id, upload
 from lumigram.api.responses import OrjsonResponse
 from lumigram.bootstrap import Services
 from lumigram.delivery.service import media_url
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.errors import ValidationFailed
 from lumigram.uploads import images, videos
 from lumigram.uploads import service as uploads
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
@@ -83,9 +83,7 @@ def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, A
 
 
 def _media_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 20:
-        raise NotFound()
-    return int(raw)
+    return record_id(raw)
 
 
 def _focus(value: str | None) -> tuple[float, float]:
@@ -95,13 +93,13 @@ def _focus(value: str | None) -> tuple[float, float]:
 @router.post(
     "/api/v2/media",
     summary="Upload a photo or video",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
+    openapi_extra=openapi_body(MediaParams, files=("file",)),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 @router.post(
     "/api/v1/media",
     summary="Upload a photo or video (the older route some clients still use)",
-    openapi_extra=openapi_body(MediaParams, multipart=True),
+    openapi_extra=openapi_body(MediaParams, files=("file",)),
     dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 async def upload_media(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:

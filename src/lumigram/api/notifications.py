@@ -21,13 +21,13 @@ from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.entities import account_entity, iso
 from lumigram.api.graph_pagination import cursor
+from lumigram.api.params import record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity
 from lumigram.bootstrap import Services
-from lumigram.errors import NotFound
 from lumigram.graph.models import PageRequest
 from lumigram.notifications import grouping, service
-from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, Filter, Group, Notification
+from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, TYPES, Filter, Group, Notification
 
 router = APIRouter(tags=["notifications"])
 
@@ -123,9 +123,11 @@ async def notification_filter(
 ) -> Filter:
     """``types[]`` (only these), ``exclude_types[]`` (not these), ``account_id`` (only from them)."""
     wanted = [*types, *plain_types]
+    # Only known types reach the query: an unknown one matches nothing anyway, and text
+    # PostgreSQL cannot hold (a NUL byte) would otherwise fail the whole request.
     return Filter(
-        types=frozenset(wanted) if wanted else None,
-        exclude_types=frozenset([*exclude_types, *plain_exclude]),
+        types=frozenset(t for t in wanted if t in TYPES) if wanted else None,
+        exclude_types=frozenset(t for t in [*exclude_types, *plain_exclude] if t in TYPES),
         account_id=cursor("account_id", account_id),
     )
 
@@ -160,9 +162,7 @@ def _links(request: Request, services: Services, newest: int | None, oldest: int
 
 def _notification_id(raw: str) -> int:
     """A path id; anything that cannot be one is simply not found."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise NotFound
-    return int(raw)
+    return record_id(raw)
 
 
 def _unread_limit(limit: int) -> int:
@@ -199,7 +199,10 @@ async def clear_notifications(viewer: CurrentAccount, services: ServicesDep) -> 
     return OrjsonResponse({})
 
 
-@router.get("/api/v1/notifications/{notification_id}", summary="One notification", dependencies=[require_scopes(*READ)])
+# ``:id`` so that a path like ``/notifications/clear`` is never taken for a notification.
+@router.get(
+    "/api/v1/notifications/{notification_id:id}", summary="One notification", dependencies=[require_scopes(*READ)]
+)
 async def get_notification(notification_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     item = await service.get_notification(services, viewer.account_id, _notification_id(notification_id))
     return OrjsonResponse(notification_entity(services, item, viewer.account_id))

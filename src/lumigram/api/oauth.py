@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import unquote
 
 from fastapi import APIRouter
@@ -33,12 +33,13 @@ from lumigram.errors import ValidationFailed
 
 router = APIRouter(tags=["oauth"])
 
-GRANT_TYPES = ("authorization_code", "password", "client_credentials", "refresh_token")
+GrantType = Literal["authorization_code", "password", "client_credentials", "refresh_token"]
+GRANT_TYPES: tuple[str, ...] = get_args(GrantType)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class TokenParams(BaseModel):
-    grant_type: str = Field(description="authorization_code, password, client_credentials or refresh_token")
+    grant_type: GrantType = Field(description="How the client proves it may have a token")
     client_id: str | None = None
     client_secret: str | None = None
     code: str | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.config import JsonDict
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +20,20 @@ from starlette.responses import Response
 from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.graph_pagination import cursor, link_header
-from lumigram.api.params import openapi_body, parse, read_params
+from lumigram.api.params import (
+    ID_SCHEMA,
+    IdString,
+    OptionalIdString,
+    id_param,
+    one_or_many,
+    openapi_body,
+    parse,
+    read_params,
+    record_id,
+)
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.status_entities import status_entity, version_entity
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
 from lumigram.graph.models import PageRequest
 from lumigram.posts import queries
@@ -41,15 +51,15 @@ MAX_IDS = 40
 
 
 def _id(raw: str | None, field: str) -> int:
-    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise ValidationFailed.field(field, "ERR_INVALID", "must be an id")
-    return int(raw)
+    return id_param(raw, field)
 
 
 def _status_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) >= 2**63:
-        raise NotFound
-    return int(raw)
+    return record_id(raw)
+
+
+#: ``media_ids``: a list of ids, or one bare id.
+MediaIds = Annotated[list[IdString], WithJsonSchema(one_or_many(ID_SCHEMA, MAX_MEDIA * 2))]
 
 
 class _Ids(BaseModel):
@@ -57,8 +67,8 @@ class _Ids(BaseModel):
     @classmethod
     def _list(cls, value: Any) -> Any:
         # A form sending one ``media_ids`` without brackets gives a bare string.
-        if isinstance(value, str | int):
-            return [str(value)]
+        if isinstance(value, str):
+            return [value]
         return value
 
 
@@ -73,8 +83,8 @@ class StatusParams(_Ids):
     model_config = ConfigDict(extra="ignore")
 
     status: str = Field(default="", json_schema_extra=_CAPTION)
-    media_ids: list[str] = Field(default_factory=list, max_length=MAX_MEDIA * 2)
-    in_reply_to_id: str | None = Field(default=None, max_length=40)
+    media_ids: MediaIds = Field(default_factory=list, max_length=MAX_MEDIA * 2)
+    in_reply_to_id: OptionalIdString | None = None
     sensitive: bool = False
     spoiler_text: str = Field(default="", json_schema_extra=_SPOILER)
     visibility: str | None = Field(default=None, max_length=16)
@@ -87,7 +97,7 @@ class StatusParams(_Ids):
 class MediaAttribute(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(max_length=40)
+    id: IdString
     description: str | None = Field(default=None, max_length=10_000)
     focus: str | None = Field(default=None, max_length=64)
 
@@ -99,7 +109,7 @@ class EditParams(_Ids):
     spoiler_text: str | None = Field(default=None, json_schema_extra=_SPOILER)
     sensitive: bool | None = None
     language: str | None = Field(default=None, max_length=40)
-    media_ids: list[str] | None = Field(default=None, max_length=MAX_MEDIA * 2)
+    media_ids: MediaIds | None = Field(default=None, max_length=MAX_MEDIA * 2)
     media_attributes: list[MediaAttribute] = Field(default_factory=list, max_length=MAX_MEDIA * 2)
     poll: Any = None
     comments_disabled: bool | None = None
