@@ -179,10 +179,26 @@ async def test_a_reply_is_never_for_more_readers_than_what_it_answers(client: ht
         response = await client.get(f"/api/v1/statuses/{reply['id']}", headers=cast.headers(viewer))
         assert (response.status_code == 200) == expected, viewer
 
-    # Photos on a comment under a followers-only post are served only by signed URLs.
+    # Photos on a comment are as private as the thread's post's (a locked account's
+    # public post's included), posted with the comment or added by an edit.
+    everyone = await create_post(client, cast.a["headers"], text="for my followers, as I am locked")
+    for parent in (friends, everyone):
+        photo = await upload_photo(client, cast.b["headers"])
+        pictured = await comment(client, cast.b, parent, "see", media_ids=[photo["id"]])
+        await _served_signed_only(client, pictured["media_attachments"][0]["url"])
+    plain = await comment(client, cast.b, everyone, "words first")
     photo = await upload_photo(client, cast.b["headers"])
-    pictured = await comment(client, cast.b, friends, "see", media_ids=[photo["id"]])
-    assert "sig=" in pictured["media_attachments"][0]["url"]
+    edit = {"status": "and a photo", "media_ids": [photo["id"]]}
+    edited = await _ok(await client.put(f"/api/v1/statuses/{plain['id']}", headers=cast.b["headers"], json=edit))
+    await _served_signed_only(client, edited.json()["media_attachments"][0]["url"])
+
+
+async def _served_signed_only(client: httpx.AsyncClient, url: str) -> None:
+    """The photo's URL is signed, and the same path without the signature is refused."""
+    path, _, query = url.removeprefix("http://testserver").partition("?")
+    assert "sig=" in query, url
+    assert (await client.get(path)).status_code == 404
+    assert (await client.get(f"{path}?{query}")).status_code in (200, 302)
 
 
 async def test_a_comment_stored_wider_than_its_post_is_still_bounded(

@@ -408,6 +408,19 @@ async def _media_of(conn: AsyncConnection, status_id: int) -> list[Any]:
     )
 
 
+async def _media_privacy(conn: AsyncConnection, author: Any, row: Any) -> bool:
+    """Whether the photos of the post of ``row`` are private: a comment's are as private
+    as its thread's post's, and its visibility is as shown (bounded by the thread)."""
+    if row.in_reply_to_id is None:
+        return media_is_private(bool(author.locked), row.visibility)
+    found = await hydrate_in(conn, row.account_id, [row.id], check_visibility=False)
+    if not found:
+        return media_is_private(bool(author.locked), row.visibility)
+    thread = found[0].thread
+    locked = bool(author.locked) or (thread is not None and thread.locked)
+    return media_is_private(locked, found[0].post.visibility)
+
+
 def _check_media_change(change: MediaChange) -> None:
     if change.description is not None and len(change.description) > MAX_DESCRIPTION:
         raise _invalid(f"Alt text is too long (at most {MAX_DESCRIPTION} characters)", "media_attributes")
@@ -489,7 +502,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
                 update(media_attachments).where(media_attachments.c.id.in_(detached)).values(status_id=None)
             )
             await _schedule_blob_deletion(services, conn, [m for m in old_media if m.id in detached])
-        await _attach(conn, status_id, media_rows, media_is_private(bool(author.locked), row.visibility))
+        await _attach(conn, status_id, media_rows, await _media_privacy(conn, author, row))
         for change in edit.media_changes:
             media_values: dict[str, Any] = {}
             if change.description is not None:
