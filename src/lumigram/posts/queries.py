@@ -272,6 +272,8 @@ async def _profile_window(
     profile = (account_from_row(author), context)
     posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile, rows=rows)
     return posts, ids
+
+
 async def source(services: Services, account_id: int, status_id: int) -> tuple[int, str, str]:
     """The plain text of one's own post, for editing (Mastodon's StatusSource)."""
     async with services.db.connect() as conn:

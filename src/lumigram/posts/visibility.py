@@ -102,17 +102,17 @@ class Audience:
         return _WIDTH.get(self.visibility, -1)
 
 
-def _addressed_to(context: ViewerContext, post: Audience) -> bool:
-    """Whether the viewer is among those the post is addressed to, blocks aside."""
+def _addressed_to(
+    context: ViewerContext, author_id: int, author_locked: bool, visibility: str, mentioned: Iterable[int]
+) -> bool:
+    """Whether the viewer is among those a post is addressed to, blocks aside."""
     viewer = context.viewer_id
-    if viewer is not None and viewer == post.author_id:
+    if viewer is not None and viewer == author_id:
         return True
-    if post.visibility == "direct":
-        return viewer is not None and viewer in post.mentioned
-    if post.visibility == "private" or post.author_locked:
-        # A reader who is nobody in particular may stand for a tier of followers
-        # (``lumigram.posts.queries.tier_posts``); a real reader's context lists follows.
-        return post.author_id in context.following or (viewer is not None and viewer in post.mentioned)
+    if visibility == "direct":
+        return viewer is not None and viewer in set(mentioned)
+    if visibility == "private" or author_locked:
+        return viewer is not None and (author_id in context.following or viewer in set(mentioned))
     return True
 
 
@@ -120,17 +120,9 @@ def can_see(
     context: ViewerContext, author_id: int, author_locked: bool, visibility: str, mentioned: Iterable[int]
 ) -> bool:
     """The rule for a post that is not a comment (``can_see_comment`` for one that is)."""
-    viewer = context.viewer_id
-    if viewer is not None and viewer == author_id:
-        return True
-    if author_id in context.blocked:
+    if author_id in context.blocked and context.viewer_id != author_id:
         return False
-    if visibility == "direct":
-        return viewer is not None and viewer in set(mentioned)
-    if visibility == "private" or author_locked:
-        # As in ``_addressed_to`` (kept inline: this runs for every post of every page).
-        return author_id in context.following or (viewer is not None and viewer in set(mentioned))
-    return True
+    return _addressed_to(context, author_id, author_locked, visibility, mentioned)
 
 
 def can_see_comment(context: ViewerContext, comment: Audience, above: Sequence[Audience] | None) -> bool:
@@ -147,7 +139,10 @@ def can_see_comment(context: ViewerContext, comment: Audience, above: Sequence[A
         return False
     # The post's audience bounds the thread; a comment on the way addressed to fewer
     # (its own followers, the accounts it names) bounds every reply below it.
-    return all(c.width >= post.width or _addressed_to(context, c) for c in (comment, *above[:-1]))
+    return all(
+        c.width >= post.width or _addressed_to(context, c.author_id, c.author_locked, c.visibility, c.mentioned)
+        for c in (comment, *above[:-1])
+    )
 
 
 def media_is_private(author_locked: bool, visibility: str) -> bool:
