@@ -70,7 +70,8 @@ class Cast:
         if viewer == "anonymous":
             return {}
         user: User = getattr(self, viewer)
-        return user["headers"]
+        headers: dict[str, str] = user["headers"]
+        return headers
 
 
 async def _ok(response: httpx.Response) -> httpx.Response:
