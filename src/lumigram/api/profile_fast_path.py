@@ -8,7 +8,8 @@ relation and marks, and a rendering only when the tier's page is missing or due 
 refresh. As with the home page's fast path (``lumigram.api.home_fast_path``), any doubt
 goes to the route, which gives every error (an unknown account's 404 included): a token
 not in the auth cache, one without ``read:statuses``, an app's token, a login that may
-not act, and the author reading their own profile.
+not act, the author reading their own profile, and a page that differs from reader to
+reader (one showing a comment under another account's post).
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ class CachedProfilePage:
                 except Exception:
                     log.debug("profile fast path skipped", exc_info=True)
                     found = None
-                if found is not None:
-                    viewer_id, answer = found
+                viewer_id, answer = found if found is not None else (None, None)
+                if answer is not None:
                     await send_page(send, answer.body, answer.link)
                     if viewer_id is not None:
                         await self._record_visit(services, viewer_id, author_id)
@@ -59,7 +60,7 @@ class CachedProfilePage:
 
     async def _answer(
         self, scope: Scope, services: Services, author_id: int, page_variant: str
-    ) -> tuple[int | None, Answer] | None:
+    ) -> tuple[int | None, Answer | None] | None:
         headers = scope["headers"]
         if not any(name == b"authorization" for name, _ in headers):
             found = await profile_pages.lookup(services, author_id, (profile_pages.ANONYMOUS,), page_variant)

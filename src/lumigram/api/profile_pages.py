@@ -46,10 +46,13 @@ def _variant_params(page_variant: str) -> list[tuple[str, str]]:
     return [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
 
 
-async def render_tier(services: Services, author_id: int, tier: str, page_variant: str) -> pages.Rendered:
-    """The page every reader of ``tier`` is shown (NotFound: there is no such account)."""
+async def render_tier(services: Services, author_id: int, tier: str, page_variant: str) -> pages.Rendered | None:
+    """The page every reader of ``tier`` is shown (NotFound: there is no such account;
+    None: the page differs from reader to reader, see ``queries.tier_posts``)."""
     limit = pages.limit_of(page_variant, queries.DEFAULT_LIMIT)
     result = await queries.tier_posts(services, author_id, tier == profile_pages.FOLLOWER, limit)
+    if result is None:
+        return None
     statuses = kept_statuses(services, result.items, _viewer_of(tier))
     ids = list(statuses)
     link_page: Page[int] = Page(items=ids, cursors=ids, limit=result.limit)
@@ -73,10 +76,11 @@ async def tier_statuses(services: Services, tier: str, post_ids: list[int]) -> d
 
 async def kept_profile_page(
     services: Services, viewer_id: int | None, author_id: int, page_variant: str, found: dict[str, pages.Slot]
-) -> Answer:
+) -> Answer | None:
     """The newest page of ``author_id``'s profile as ``viewer_id`` (None: anonymous; never
     the author) may see it, from the tiers' slots just looked up (``found``: the
-    anonymous one, or the other two). NotFound when there is no such account."""
+    anonymous one, or the other two). NotFound when there is no such account; None when
+    the page is computed for each reader (``profile_pages.mark_per_reader``)."""
     marks = _NO_MARKS
     tier = profile_pages.ANONYMOUS
     relation = None
@@ -87,6 +91,8 @@ async def kept_profile_page(
         tier = profile_pages.FOLLOWER if author_id in relation.context.following else profile_pages.OUTSIDER
         marks = (relation.liked, relation.saved)
     slot = found[tier]
+    if slot.key is None:
+        return None
     cached = slot.cached
     if cached is not None and not cached.fresh and await pages.claim_refresh(services, slot):
         cached = await recheck.refreshed(services, slot, partial(tier_statuses, services, tier))
@@ -94,6 +100,9 @@ async def kept_profile_page(
         ids, body, link, entities = cached.ids, cached.body, cached.link, cached.entities
     else:
         rendered = await render_tier(services, author_id, tier, page_variant)
+        if rendered is None:
+            await profile_pages.mark_per_reader(services, slot)
+            return None
         await pages.put(services, slot, rendered)
         ids, body, link, entities = rendered.ids, rendered.body, rendered.link, lambda: rendered.entities
     if viewer_id is not None and relation is not None and not relation.covers(ids):

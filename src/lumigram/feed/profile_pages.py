@@ -22,7 +22,11 @@ Numbers (likes, replies, follower counts) are checked on the same timer as home 
 (``lumigram.feed.pages``).
 
 The reader viewing their own profile, and any page other than the newest with at most
-a ``limit``, is always computed.
+a ``limit``, is always computed. So is a newest page showing a comment in a thread of
+another account's post: a comment is for those who may see the post it answers, which
+depends on each reader's relation to that account too (and on its lock and blocks,
+which do not replace this profile's generation). Such a page is kept only as a mark
+(``mark_per_reader``) saying so, for as long as a page would be.
 """
 
 from __future__ import annotations
@@ -44,15 +48,30 @@ def keys(author_id: int, tiers: tuple[str, ...], page_variant: str) -> list[str]
     return [pages.profile_generation_key(author_id), *(page_key(author_id, tier, page_variant) for tier in tiers)]
 
 
+#: Stored, with the generation after it, where a tier's page would be when it must be
+#: computed for each reader; a kept page starts with another byte (``lumigram.feed.pages``).
+_PER_READER = b"\x00"
+
+
 def slots(
     author_id: int, tiers: tuple[str, ...], page_variant: str, values: list[bytes | None]
 ) -> dict[str, pages.Slot]:
-    """Each tier's slot from the values of ``keys(...)``."""
+    """Each tier's slot from the values of ``keys(...)``: one without a key where the
+    page is computed for each reader (``mark_per_reader``)."""
     generation = pages.generation(values[0])
     return {
-        tier: pages.slot_of(page_key(author_id, tier, page_variant), generation, raw)
+        tier: pages.Slot(None, generation)
+        if raw == _PER_READER + generation
+        else pages.slot_of(page_key(author_id, tier, page_variant), generation, raw)
         for tier, raw in zip(tiers, values[1:], strict=True)
     }
+
+
+async def mark_per_reader(services: Services, slot: pages.Slot) -> None:
+    """Note in the slot that its page is computed for each reader, until the profile's
+    generation changes (or a page's lifetime has passed)."""
+    if slot.key is not None:
+        await services.cache.set(slot.key, _PER_READER + slot.generations, ttl=pages.PAGE_MAX_AGE)
 
 
 async def lookup(

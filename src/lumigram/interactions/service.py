@@ -335,8 +335,10 @@ async def context(services: Services, viewer_id: int | None, status_id: int) -> 
         focus = found[0].post
         above = await _ancestor_ids(conn, focus.in_reply_to_id) if focus.in_reply_to_id else []
         below = _thread_order(status_id, await _descendant_edges(conn, status_id))
+        # The focus is read again with them: a comment's visibility is decided by the
+        # posts above it, and this way they are all in one read.
         items, viewer = await hydrate_with_context(
-            conn, viewer_id, [*above, *(child for child, _ in below)], cache=services.cache
+            conn, viewer_id, [*above, status_id, *(child for child, _ in below)], cache=services.cache
         )
     # Visibility (blocks included) is already applied; mutes hide comments in threads too,
     # though a muted account's post is still shown when asked for directly.

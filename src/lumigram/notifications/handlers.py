@@ -23,6 +23,7 @@ from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
 from lumigram.notifications import realtime, service
 from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
+from lumigram.posts import threads
 from lumigram.posts.visibility import ViewerContext, can_see
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,13 @@ async def _post_audience(
     )
 
 
+async def _who_may_see(services: Services, status_id: int, named: Sequence[int]) -> set[int]:
+    """Which of ``named`` may see the post now; for a comment, those who may see the
+    post its thread hangs from, whatever the comment names (``lumigram.posts.threads``)."""
+    async with services.db.connect() as conn:
+        return await threads.audience_among(conn, status_id, named)
+
+
 def _post_exists(status_id: int) -> Callable[[AsyncConnection], Awaitable[bool]]:
     async def check(conn: AsyncConnection) -> bool:
         return bool((await _POST_EXISTS.rows(conn, {"status": status_id}))[0][0])
@@ -163,7 +171,10 @@ def consumers(services: Services) -> list[Consumer]:
         for follower in audience.subscribers:
             wanted.setdefault(follower, STATUS)
         wanted.pop(author, None)
-        recipients = [r for r in sorted(wanted) if audience.may_see(r)]
+        if top_level:
+            recipients = [r for r in sorted(wanted) if audience.may_see(r)]
+        else:
+            recipients = sorted(await _who_may_see(services, status_id, list(wanted)))
         post_exists = _post_exists(status_id)
         for start in range(0, len(recipients), BATCH):
             chunk = recipients[start : start + BATCH]
@@ -179,10 +190,11 @@ def consumers(services: Services) -> list[Consumer]:
         recipients = sorted(set(payload_ids(payload, "new_mentions")) - {author})
         if not recipients:
             return
-        audience = await _post_audience(services, status_id, recipients, subscribers=False)
-        if audience is None:
+        # The one rule, comments' threads included (the event does not say which it is).
+        visible = await _who_may_see(services, status_id, recipients)
+        allowed = [(r, kind) for r in recipients if r in visible]
+        if not allowed:
             return
-        allowed = [(r, kind) for r in recipients if audience.may_see(r)]
         await deliver(event, author, allowed, status_id, _post_exists(status_id))
 
     async def post_deleted(event: Event) -> None:

@@ -7,9 +7,11 @@ posts with a query inside:
    and the posts' cached media, hashtags and mentions (``lumigram.posts.parts``);
 2. the posts' rows and their authors' rows, fresh on every read (counts, visibility,
    locks), and the parts of any post not cached (two queries, then cached);
-3. the viewer's follows, blocks and mutes among the authors, and their pins, likes and
-   bookmarks among the posts, in one query (a profile page, whose caller read the
-   viewer's context already, reads only the marks).
+3. for comments, the posts above them that the read does not hold, whose audience is
+   theirs (one statement, ``lumigram.posts.threads``; none for a page without comments);
+4. the viewer's follows, blocks and mutes among the authors (those of the posts above
+   comments too), and their pins, likes and bookmarks among the posts, in one query (a
+   profile page, whose caller read the viewer's context already, reads only the marks).
 """
 
 from __future__ import annotations
@@ -30,9 +32,16 @@ from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses, utcnow
 from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
-from lumigram.posts import parts
+from lumigram.posts import parts, threads
 from lumigram.posts.models import HydratedPost, Post
-from lumigram.posts.visibility import ViewerContext, can_see, context_from_rows, context_selects, media_is_private
+from lumigram.posts.visibility import (
+    Audience,
+    ViewerContext,
+    can_see,
+    context_from_rows,
+    context_selects,
+    media_is_private,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +231,21 @@ async def hydrate_with_context(
             await parts.keep(cache, fresh)
         known.update(fresh)
 
+    # Comments: the posts above them that this read lacks (one statement; none for a
+    # page of posts, or a thread's context, which holds its whole chain).
+    parents = {i: post.in_reply_to_id for i, post in posts.items()}
+    has_comments = any(parent is not None for parent in parents.values())
+    above = await _links_above(conn, viewer_id, parents) if has_comments else {}
+    thread_authors = {link.audience.author_id for link in above.values()}
+
     author_ids = {post.account_id for post in posts.values()}
     marks: tuple[set[int], set[int], set[int]] | None = None
-    if profile is not None and author_ids == {profile[0].id} and profile[1].viewer_id == viewer_id:
+    if (
+        profile is not None
+        and author_ids == {profile[0].id}
+        and thread_authors <= author_ids
+        and profile[1].viewer_id == viewer_id
+    ):
         authors, context = {profile[0].id: profile[0]}, profile[1]
     else:
         authors = {
@@ -237,7 +258,7 @@ async def hydrate_with_context(
             # The marks of every post read, visible or not: a superset costs nothing here.
             params = {
                 "viewer": viewer_id,
-                "authors": sorted(a for a in author_ids if a != viewer_id),
+                "authors": sorted(a for a in author_ids | thread_authors if a != viewer_id),
                 "now": utcnow(),
                 "ids": list(posts),
             }
@@ -247,18 +268,27 @@ async def hydrate_with_context(
             for kind, found_id in related:
                 if kind >= _MARKS_FROM:
                     marks[kind - _MARKS_FROM].add(found_id)
+    links: dict[int, threads.Link] = {}
+    chains: dict[int, list[threads.Link] | None] = {}
+    if has_comments:
+        links = {**above, **_links_of(posts, authors, known)}
+        chains = {i: threads.chain_above(links[i], links) for i, parent in parents.items() if parent and i in links}
     visible = {
         post_id
         for post_id, post in posts.items()
         if post.account_id in authors
         and (
             not check_visibility
-            or can_see(
-                context,
-                post.account_id,
-                authors[post.account_id].locked,
-                post.visibility,
-                (m.id for m in known.get(post_id, parts.EMPTY).mentions),
+            or (
+                can_see(
+                    context,
+                    post.account_id,
+                    authors[post.account_id].locked,
+                    post.visibility,
+                    (m.id for m in known.get(post_id, parts.EMPTY).mentions),
+                )
+                if post.in_reply_to_id is None
+                else post_id in links and threads.may_see(context, links[post_id], chains[post_id])
             )
         )
     }
@@ -273,7 +303,14 @@ async def hydrate_with_context(
         author = authors[post.account_id]
         found = known.get(post_id, parts.EMPTY)
         media = found.media
-        private = media_is_private(author.locked, post.visibility)
+        thread = None
+        if post_id in chains:
+            chain = chains[post_id]
+            thread = threads.thread_of(chain)
+            shown = threads.shown_visibility(links[post_id], chain)
+            if shown != post.visibility:
+                post = dataclasses.replace(post, visibility=shown)
+        private = media_is_private(author.locked or (thread is not None and thread.locked), post.visibility)
         if any(m.private != private for m in media):
             # A posted photo is private exactly when this says so (the rule the database
             # applies when the author's lock changes); cached parts may predate a change.
@@ -288,9 +325,40 @@ async def hydrate_with_context(
                 pinned=post_id in pinned,
                 favourited=post_id in liked,
                 bookmarked=post_id in saved,
+                thread=thread,
             )
         )
     return with_pending(items, deltas), context
+
+
+async def _links_above(
+    conn: AsyncConnection, viewer_id: int | None, parents: dict[int, int | None]
+) -> dict[int, threads.Link]:
+    """The posts above the comments among ``parents`` that are not among them."""
+    missing = threads.missing_above(parents)
+    if not missing:
+        return {}
+    return await threads.read_links(conn, missing, [] if viewer_id is None else [viewer_id])
+
+
+def _links_of(
+    posts: dict[int, Post], authors: dict[int, Account], known: dict[int, parts.Parts]
+) -> dict[int, threads.Link]:
+    """The posts just read as the visibility rule sees them (those whose author is known)."""
+    return {
+        post_id: threads.Link(
+            post_id,
+            post.in_reply_to_id,
+            Audience(
+                post.account_id,
+                authors[post.account_id].locked,
+                post.visibility,
+                frozenset(m.id for m in known.get(post_id, parts.EMPTY).mentions),
+            ),
+        )
+        for post_id, post in posts.items()
+        if post.account_id in authors
+    }
 
 
 async def hydrate(

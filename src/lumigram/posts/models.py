@@ -41,6 +41,18 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True)
+class Thread:
+    """What is above a comment, as far as its audience goes (``lumigram.posts.threads``)."""
+
+    #: The post the thread hangs from; None when a post above the comment is gone.
+    root_id: int | None
+    #: The authors of the posts above the comment, the thread's post's included.
+    accounts: frozenset[int]
+    #: Whether the thread's post's author is locked (its photos are then private too).
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HydratedPost:
     """A post with everything a client shows: author, media, tags, mentions and the
     viewer's own state."""
@@ -53,6 +65,8 @@ class HydratedPost:
     pinned: bool = False
     favourited: bool = False
     bookmarked: bool = False
+    #: For a comment, what is above it; None for a post.
+    thread: Thread | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -128,37 +129,30 @@ def _visible_visibilities(viewer_id: int | None, author: Any, context: ViewerCon
     return ("public", "unlisted")
 
 
-async def _newest(
-    conn: AsyncConnection,
-    services: Services,
-    viewer_id: int | None,
-    author: Any,
-    context: ViewerContext,
-    allowed: tuple[str, ...],
-    max_id: int,
-    limit: int,
-    check_visibility: bool = True,
-) -> Page[HydratedPost]:
-    """The profile's posts of ``allowed`` visibilities below ``max_id``, newest first: the
-    one shape almost every profile read has (opened or scrolled)."""
-    params = {"author": author.id, "allowed": list(allowed), "max_id": max_id, "limit": limit}
+async def _tier_newest(
+    conn: AsyncConnection, services: Services, author: Any, allowed: tuple[str, ...], limit: int
+) -> list[HydratedPost]:
+    """The profile's newest posts of ``allowed`` visibilities, hydrated without a
+    reader's check (hydration's is per reader, and a tier is none)."""
+    params = {"author": author.id, "allowed": list(allowed), "max_id": MAX_ID, "limit": limit}
     rows = await _NEWEST.rows(conn, params)
-    posts = await hydrate_in(
+    return await hydrate_in(
         conn,
-        viewer_id,
+        None,
         [row.id for row in rows],
-        check_visibility=check_visibility,
+        check_visibility=False,
         cache=services.cache,
-        profile=(account_from_row(author), context),
+        profile=(account_from_row(author), ViewerContext(None)),
         rows=rows,
     )
-    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
 
 
-async def tier_posts(services: Services, account_id: int, follower: bool, limit: int) -> Page[HydratedPost]:
+async def tier_posts(services: Services, account_id: int, follower: bool, limit: int) -> Page[HydratedPost] | None:
     """A profile's newest posts as every reader of one tier may list them: approved
     followers (``follower``) or anyone else, signed in or not. Hydrated for no reader in
-    particular (no marks), for ``lumigram.feed.profile_pages``."""
+    particular (no marks), for ``lumigram.feed.profile_pages``. None when the page shows
+    a comment in a thread of another account's post: who may see that depends on each
+    reader's relation to that account too, so no page is the same for a whole tier."""
     limit = max(1, min(limit, MAX_LIMIT))
     async with services.db.connect() as conn:
         author = await ACCOUNT_BY_ID.first(conn, {"id": account_id})
@@ -168,10 +162,23 @@ async def tier_posts(services: Services, account_id: int, follower: bool, limit:
         allowed = _visible_visibilities(None, author, tier)
         if not allowed:
             return Page(limit=limit)
-        # The visibilities listed are the check: hydration's is per reader, and there is none.
-        return await _newest(
-            conn, services, None, author, ViewerContext(None), allowed, MAX_ID, limit, check_visibility=False
-        )
+        # The visibilities listed are the check (with the comments' threads, below).
+        posts = await _tier_newest(conn, services, author, allowed, limit)
+    if any(_in_others_thread(item, account_id) for item in posts):
+        return None
+    # A comment is shown with the narrowest visibility in its thread (all the profile's
+    # own here): one stored before replies were bounded may not be listed after all.
+    posts = [item for item in posts if item.post.visibility in allowed]
+    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+
+
+def _in_others_thread(item: HydratedPost, account_id: int) -> bool:
+    thread = item.thread
+    return thread is not None and (thread.root_id is None or not thread.accounts <= {account_id})
+
+
+#: Reads of a profile's posts per page at most, when hidden comments leave one short.
+_FILL_ROUNDS = 4
 
 
 async def account_posts(
@@ -186,10 +193,13 @@ async def account_posts(
     tagged: str | None = None,
 ) -> Page[HydratedPost]:
     """A profile's posts newest first, as far as the viewer may see them. Direct messages
-    never appear on a profile."""
+    never appear on a profile. A comment is listed when the profile's visibilities allow
+    it and the viewer may see the post it answers; where hidden comments leave a page
+    short, it is filled from older posts (a page short of ``limit`` ends the listing)."""
     limit = max(1, min(page.limit, MAX_LIMIT))
     if page.is_empty():
         return Page(limit=limit)
+    shown: list[HydratedPost] = []
     async with services.db.connect() as conn:
         author, context = await _author_and_context(conn, viewer_id, account_id)
         if author is None:
@@ -197,30 +207,71 @@ async def account_posts(
         allowed = _visible_visibilities(viewer_id, author, context)
         if not allowed:
             return Page(limit=limit)
-        if not (exclude_replies or only_media or pinned or tagged) and page.min_id is None and page.since_id is None:
-            below = MAX_ID if page.max_id is None else page.max_id
-            return await _newest(conn, services, viewer_id, author, context, allowed, below, limit)
-        query = select(statuses.c.id).where(statuses.c.account_id == account_id, statuses.c.visibility.in_(allowed))
-        if exclude_replies or only_media or pinned:
+        filters = _Filters(only_media, pinned, exclude_replies, tagged)
+        request = page
+        for _ in range(_FILL_ROUNDS):
+            posts, read = await _profile_window(conn, services, viewer_id, author, context, allowed, request, filters)
+            shown += posts
+            if len(shown) >= limit or len(read) < limit or request.min_id is not None:
+                break  # (walking forwards, a short page is all there is to catch up with)
+            request = PageRequest(max_id=min(read), since_id=page.since_id, limit=limit)
+    shown = shown[:limit]
+    return Page(items=shown, cursors=[p.post.id for p in shown], limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    only_media: bool = False
+    pinned: bool = False
+    exclude_replies: bool = False
+    tagged: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.only_media or self.pinned or self.exclude_replies or bool(self.tagged)
+
+
+async def _profile_window(
+    conn: AsyncConnection,
+    services: Services,
+    viewer_id: int | None,
+    author: Any,
+    context: ViewerContext,
+    allowed: tuple[str, ...],
+    page: PageRequest,
+    filters: _Filters,
+) -> tuple[list[HydratedPost], list[int]]:
+    """One read of the profile's posts in the window: those the viewer may see, newest
+    first, and the ids of every row read."""
+    limit = max(1, min(page.limit, MAX_LIMIT))
+    if not filters and page.min_id is None and page.since_id is None:
+        below = MAX_ID if page.max_id is None else page.max_id
+        params = {"author": author.id, "allowed": list(allowed), "max_id": below, "limit": limit}
+        rows = await _NEWEST.rows(conn, params)
+        ids = [row.id for row in rows]
+    else:
+        rows = None
+        query = select(statuses.c.id).where(statuses.c.account_id == author.id, statuses.c.visibility.in_(allowed))
+        if filters.exclude_replies or filters.only_media or filters.pinned:
             query = query.where(statuses.c.in_reply_to_id.is_(None))
-        if only_media:
+        if filters.only_media:
             query = query.where(exists().where(media_attachments.c.status_id == statuses.c.id))
-        if pinned:
+        if filters.pinned:
             query = query.join(
                 status_pins,
-                (status_pins.c.status_id == statuses.c.id) & (status_pins.c.account_id == account_id),
+                (status_pins.c.status_id == statuses.c.id) & (status_pins.c.account_id == author.id),
             )
-        if tagged:
+        if filters.tagged:
+            wanted_tag = captions.normalise_tag(filters.tagged)
             query = query.join(status_tags, status_tags.c.status_id == statuses.c.id).join(
-                tags, (tags.c.id == status_tags.c.tag_id) & (tags.c.name_lower == captions.normalise_tag(tagged))
+                tags, (tags.c.id == status_tags.c.tag_id) & (tags.c.name_lower == wanted_tag)
             )
         query, ascending = window(query, statuses.c.id, page, limit)
         ids = list((await conn.execute(query)).scalars())
         if ascending:
             ids.reverse()
-        profile = (account_from_row(author), context)
-        posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile)
-    return Page(items=posts, cursors=[p.post.id for p in posts], limit=limit)
+    profile = (account_from_row(author), context)
+    posts = await hydrate_in(conn, viewer_id, ids, cache=services.cache, profile=profile, rows=rows)
+    return posts, ids
 
 
 async def source(services: Services, account_id: int, status_id: int) -> tuple[int, str, str]:

@@ -46,7 +46,7 @@ from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
 from lumigram.posts.queries import ACCOUNT_BY_ID
-from lumigram.posts.visibility import media_is_private
+from lumigram.posts.visibility import media_is_private, narrowest
 from lumigram.uploads.service import MAX_DESCRIPTION
 from lumigram.uploads.service import _record as media_record
 
@@ -234,21 +234,6 @@ async def _count_post(conn: AsyncConnection, account_id: int, now: datetime) -> 
     return row
 
 
-async def _thread_root(conn: AsyncConnection, post_id: int, in_reply_to_id: int | None) -> int:
-    """The top-level post of a comment thread (bounded: threads here are shallow)."""
-    current, parent = post_id, in_reply_to_id
-    for _ in range(64):
-        if parent is None:
-            return current
-        row = (
-            await conn.execute(select(statuses.c.id, statuses.c.in_reply_to_id).where(statuses.c.id == parent))
-        ).first()
-        if row is None:  # the post above was deleted: the thread starts here now
-            return current
-        current, parent = row.id, row.in_reply_to_id
-    return current
-
-
 def _idempotency_key(account_id: int, key: str) -> str:
     return f"idempotency:status:{account_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
@@ -289,18 +274,25 @@ async def create_post(
         # instead of a read and an update); anything the checks below refuse rolls it back.
         author = await (_count_post(conn, account_id, now) if counted else _author(conn, account_id))
         parent = None
+        thread_locked = False
         if draft.in_reply_to_id is not None:
             found = await hydrate_in(conn, account_id, [draft.in_reply_to_id])
             if not found:
                 raise NotFound("The post you are replying to was not found")
-            parent = found[0].post
+            parent, thread = found[0].post, found[0].thread
             if parent.comments_disabled and parent.account_id != account_id:
                 raise _invalid("Comments are turned off for this post", "in_reply_to_id")
-            root_id = await _thread_root(conn, parent.id, parent.in_reply_to_id)
-            if root_id != parent.id and not await hydrate_in(conn, account_id, [root_id]):
+            if thread is not None and (
+                thread.root_id is None or not await hydrate_in(conn, account_id, [thread.root_id])
+            ):
                 # Someone the post's owner blocked cannot join its thread through a reply
-                # to another comment either.
+                # to another comment (their own one included) either.
                 raise NotFound("The post you are replying to was not found")
+            # A comment is never for more readers than what it answers (Instagram: a
+            # comment is seen by those who may see the post); ``parent.visibility`` is
+            # already bounded by the posts above it.
+            visibility = narrowest(visibility, parent.visibility)
+            thread_locked = thread.locked if thread is not None else bool(found[0].account.locked)
         media_rows = await _claimable_media(conn, account_id, draft.media_ids)
         await _INSERT_STATUS.execute(
             conn,
@@ -319,7 +311,8 @@ async def create_post(
                 "created_at": now,
             },
         )
-        private = media_is_private(bool(author.locked), visibility)
+        # A comment's photos are as private as its thread's post's.
+        private = media_is_private(bool(author.locked) or thread_locked, visibility)
         await _attach(conn, status_id, media_rows, private)
         tag_names, mentioned = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
         if parent is not None:
@@ -415,6 +408,19 @@ async def _media_of(conn: AsyncConnection, status_id: int) -> list[Any]:
     )
 
 
+async def _media_privacy(conn: AsyncConnection, author: Any, row: Any) -> bool:
+    """Whether the photos of the post of ``row`` are private: a comment's are as private
+    as its thread's post's, and its visibility is as shown (bounded by the thread)."""
+    if row.in_reply_to_id is None:
+        return media_is_private(bool(author.locked), row.visibility)
+    found = await hydrate_in(conn, row.account_id, [row.id], check_visibility=False)
+    if not found:
+        return media_is_private(bool(author.locked), row.visibility)
+    thread = found[0].thread
+    locked = bool(author.locked) or (thread is not None and thread.locked)
+    return media_is_private(locked, found[0].post.visibility)
+
+
 def _check_media_change(change: MediaChange) -> None:
     if change.description is not None and len(change.description) > MAX_DESCRIPTION:
         raise _invalid(f"Alt text is too long (at most {MAX_DESCRIPTION} characters)", "media_attributes")
@@ -496,7 +502,7 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
                 update(media_attachments).where(media_attachments.c.id.in_(detached)).values(status_id=None)
             )
             await _schedule_blob_deletion(services, conn, [m for m in old_media if m.id in detached])
-        await _attach(conn, status_id, media_rows, media_is_private(bool(author.locked), row.visibility))
+        await _attach(conn, status_id, media_rows, await _media_privacy(conn, author, row))
         for change in edit.media_changes:
             media_values: dict[str, Any] = {}
             if change.description is not None:

@@ -41,6 +41,7 @@ from lumigram.bootstrap import Services
 from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
 from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int, payload_strings
+from lumigram.posts import threads
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.tags import follower_ids as tag_follower_ids
@@ -164,6 +165,11 @@ async def _conversations(services: Services, item: HydratedPost) -> None:
     recipients = [author_id, *await _online(services, participants[1:])]
     hidden = await shielded_from(services, author_id, recipients[1:])
     recipients = [r for r in recipients if r not in hidden]
+    if item.thread is not None and len(recipients) > 1:
+        # A direct comment is for those it names who may see what it answers.
+        async with services.db.connect() as conn:
+            allowed = await threads.audience_among(conn, item.post.id, recipients[1:])
+        recipients = [r for r in recipients if r == author_id or r in allowed]
     if not recipients:
         return
     accounts = {
