@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from lumigram.accounts import service
 from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
@@ -226,11 +227,32 @@ async def test_forged_foreign_and_expired_tickets_are_refused(setup: Setup, capl
         assert 'name="password"' in refused.text, name
 
     # A real ticket is worthless in another browser (it is bound to this one's session).
-    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as other:
-        other_form = hidden_fields((await other.get("/auth/sign_in")).text)
-        stolen = await other.post("/auth/confirmation/resend", data={**fields, "csrf": other_form["csrf"]})
-        assert stolen.status_code == 403
+    client.cookies.clear()
+    other_form = hidden_fields((await client.get("/auth/sign_in")).text)
+    stolen = await client.post("/auth/confirmation/resend", data={**fields, "csrf": other_form["csrf"]})
+    assert stolen.status_code == 403
+    assert "Please sign in again" in stolen.text
     assert len(sent_to(caplog, "+447700900222")) == 1  # nothing was sent on any of them
+
+
+async def test_both_contacts_are_offered_and_a_disabled_login_is_refused(setup: Setup) -> None:
+    client, services = setup
+    await sign_up(client, "bo", email="bo@example.org", phone="+447700900666")
+    page = await open_sign_in(client, "bo")
+    assert page.status_code == 403
+    assert "missing a confirmed e-mail address or phone number" in page.text
+    assert "b•••@example.org" in page.text
+    assert "bo@example.org" not in page.text
+    assert 'name="code"' in page.text
+    assert 'value="email"' in page.text
+    assert 'value="phone"' in page.text
+
+    user_id = int(form_fields(page.text, "/auth/confirmation/continue")["ticket"].split(".")[0])
+    await service.set_disabled(services, user_id, True)
+    refused = await submit(client, page.text, "/auth/confirmation/continue")
+    assert refused.status_code == 403
+    assert "Your login is currently disabled" in refused.text
+    assert "Signed in" not in refused.text
 
 
 async def test_resends_and_attempts_are_rate_limited(setup: Setup) -> None:
