@@ -5,6 +5,9 @@ shown, never redirected: the URI is not trusted yet); check the rest (errors go 
 the client as ``?error=``); not signed in (or ``force_login``) → the sign-in form, which
 returns here; signed in → the consent page. Its POST makes a code and redirects to the
 client with ``?code=&state=``, or shows the code for the out-of-band redirect URI.
+
+A right password for a login that must still confirm a contact opens the confirmation
+page instead of a session (``/auth/confirmation/...``, at the end of this module).
 """
 
 from __future__ import annotations
