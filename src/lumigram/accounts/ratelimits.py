@@ -39,3 +39,12 @@ async def hit_login_limits(services: Services, address: str, login: str) -> Rate
     settings = services.settings
     keys = await login_limit_keys(services, address, login)
     return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)
+
+
+async def hit_login_limits_for(services: Services, address: str, user_id: int) -> RateLimitState:
+    """``hit_login_limits`` for a login known by id (the confirmation page after a right
+    password). The keys are those ``login_limit_keys`` gives any name of that login, so
+    the page shares the sign-in allowance and adds no attempts of its own."""
+    settings = services.settings
+    keys = [f"rl:login:ip:{address}", f"rl:login:user:{user_id}"]
+    return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)

@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lumigram.accounts.models import TokenGrant
 from lumigram.accounts.oauth import resolve_token, usable_tokens
+from lumigram.accounts.service import unconfirmed_message
 from lumigram.api.auth import bearer_token
 from lumigram.api.errors import STATUS_BY_ERROR
 from lumigram.api.responses import error_response
@@ -116,8 +117,10 @@ def _account_for(services: Services, grant: TokenGrant | None, stream: str) -> i
                 "Missing access token" if grant is None else "This method requires an authenticated user"
             )
         return None
-    if grant.user_disabled or (services.settings.require_verification and not grant.user_verified):
+    if grant.user_disabled:
         raise Forbidden("Your login is currently disabled")
+    if services.settings.require_verification and not grant.user_verified:
+        raise Forbidden(unconfirmed_message(grant.user_has_email, grant.user_has_phone))
     if not grant.allows(*(scopes or ("read", "read:statuses"))):
         raise Forbidden("This action is outside the authorized scopes")
     return grant.account_id

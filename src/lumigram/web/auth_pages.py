@@ -5,6 +5,9 @@ shown, never redirected: the URI is not trusted yet); check the rest (errors go 
 the client as ``?error=``); not signed in (or ``force_login``) → the sign-in form, which
 returns here; signed in → the consent page. Its POST makes a code and redirects to the
 client with ``?code=&state=``, or shows the code for the out-of-band redirect URI.
+
+A right password for a login that must still confirm a contact opens the confirmation
+page instead of a session (``/auth/confirmation/...``, at the end of this module).
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from lumigram.accounts import oauth, service, verification
-from lumigram.accounts.models import App
-from lumigram.accounts.ratelimits import hit_login_limits
+from lumigram.accounts.models import Account, App, User
+from lumigram.accounts.ratelimits import hit_login_limits, hit_login_limits_for
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
 from lumigram.bootstrap import Services
-from lumigram.errors import NotFound, RateLimited
+from lumigram.errors import Forbidden, NotFound, RateLimited, ValidationFailed
 from lumigram.web import TEMPLATES_DIR
+from lumigram.web.confirm_tickets import TICKET_LIFETIME, TicketSigner
 from lumigram.web.session import (
     Session,
     SessionSigner,
@@ -352,10 +356,15 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
         return _sign_in_page(request, services, session, next_url, error=message, login=login, status_code=401)
     except service.LoginDisabled as exc:
         return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
-    try:
-        service.check_confirmed(services, user)
-    except service.LoginUnconfirmed as exc:
-        return _sign_in_page(request, services, session, next_url, error=exc.message, login=login, status_code=403)
+    if _must_confirm(services, user):
+        # Only now, with the password checked, may the page say what the login lacks.
+        ticket = _tickets(services).issue(user.id, session.csrf)
+        return _confirmation_page(request, services, session, ticket, user, next_url, status_code=403)
+    return _finish_sign_in(request, services, user, account, next_url)
+
+
+def _finish_sign_in(request: Request, services: Services, user: User, account: Account, next_url: str) -> Response:
+    """Sign ``user`` in on this browser: back to ``next_url``, or a page saying so."""
     fresh = signed_in(user.id, account.id)
     if next_url:
         response: Response = RedirectResponse(next_url, status_code=303, headers={"Cache-Control": "no-store"})
@@ -391,3 +400,197 @@ async def confirm_email(request: Request, services: ServicesDep) -> Response:
         return _error_page(request, services, 404, exc.message)
     context = {"title": "E-mail address confirmed", "email": user.email}
     return _page(request, "confirmed.html", context, services)
+
+
+# -- confirming a login that has no token --------------------------------------------
+#
+# With ``require_verification``, a right password for an unconfirmed login opens a page
+# instead of a session. A login that lost its sign-up token has no other way to get a
+# new link or code, or to enter a code. The page is tied to a signed ticket (see
+# ``confirm_tickets``) and each of its actions counts against the sign-in rate limits.
+
+EXPIRED_TICKET = "This confirmation page has expired. Please sign in again."
+
+
+def _tickets(services: Services) -> TicketSigner:
+    return TicketSigner(services.settings.ensure_secret_key())
+
+
+def _must_confirm(services: Services, user: User) -> bool:
+    try:
+        service.check_confirmed(services, user)
+    except service.LoginUnconfirmed:
+        return True
+    return False
+
+
+def _masked_email(email: str) -> str:
+    """Enough of the address to recognise it, not enough to learn it from the page."""
+    name, _, domain = email.rpartition("@")
+    return f"{name[:1]}•••@{domain}"
+
+
+def _pending(user: User) -> tuple[str | None, str | None]:
+    """The e-mail address (masked) and phone number ending that still await confirmation."""
+    email = _masked_email(user.email) if user.email and user.email_verified_at is None else None
+    phone = user.phone[-3:] if user.phone and user.phone_verified_at is None else None
+    return email, phone
+
+
+def _confirmation_page(
+    request: Request,
+    services: Services,
+    session: Session,
+    ticket: str,
+    user: User,
+    next_url: str,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    email, phone = _pending(user)
+    context = {
+        "title": "Confirm your login",
+        "message": service.unconfirmed_message(bool(user.email), bool(user.phone)),
+        "email": email,
+        "phone": phone,
+        "ticket": ticket,
+        "next": next_url,
+        "notice": notice,
+        "error": error,
+        "minutes": TICKET_LIFETIME // 60,
+    }
+    return _page(request, "confirm_login.html", context, services, session, status_code)
+
+
+@dataclass(frozen=True, slots=True)
+class _Confirming:
+    """A confirmation page's request whose CSRF token and ticket checked out."""
+
+    session: Session
+    ticket: str
+    user: User
+    next_url: str
+
+
+def _too_many(exc: RateLimited, what: str) -> str:
+    minutes = max(1, math.ceil(exc.reset_after / 60))
+    return f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+
+
+async def _confirming(request: Request, services: Services, form: Any) -> _Confirming | Response:
+    """Check a confirmation page's form: a Response to send back when it does not hold."""
+    session = read_session(request, _signer(services))
+    next_url = _safe_next(form.get("next"))
+    csrf = form.get("csrf")
+    if session is None or not csrf_ok(session, csrf if isinstance(csrf, str) else None):
+        fresh = session or new_session()
+        message = "Your session expired. Please sign in again."
+        return _sign_in_page(request, services, fresh, next_url, error=message, status_code=403)
+    raw_ticket = form.get("ticket")
+    raw_ticket = raw_ticket if isinstance(raw_ticket, str) else None
+    ticket = _tickets(services).read(raw_ticket, session.csrf)
+    if ticket is None or raw_ticket is None:
+        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+    try:
+        user = await service.get_user(services, ticket.user_id)
+    except NotFound:
+        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+    if user.disabled:
+        message = service.LoginDisabled().message
+        return _sign_in_page(request, services, session, next_url, error=message, status_code=403)
+    try:
+        await hit_login_limits_for(services, client_address(request), user.id)
+    except RateLimited as exc:
+        message = _too_many(exc, "sign-in attempts")
+        return _confirmation_page(
+            request, services, session, raw_ticket, user, next_url, error=message, status_code=429
+        )
+    return _Confirming(session, raw_ticket, user, next_url)
+
+
+async def _signed_in_now(request: Request, services: Services, confirming: _Confirming) -> Response:
+    """The login confirmed: sign it in and go on where the sign-in was headed."""
+    try:
+        account = await service.primary_account(services, confirming.user.id)
+    except NotFound:
+        session, next_url = confirming.session, confirming.next_url
+        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+    return _finish_sign_in(request, services, confirming.user, account, confirming.next_url)
+
+
+@router.post("/auth/confirmation/resend")
+async def resend_confirmation(request: Request, services: ServicesDep) -> Response:
+    """Send the e-mail link or SMS code again (``channel``), for a login without a token."""
+    form = await request.form(max_files=0, max_fields=20)
+    confirming = await _confirming(request, services, form)
+    if isinstance(confirming, Response):
+        return confirming
+    session, ticket, user, next_url = confirming.session, confirming.ticket, confirming.user, confirming.next_url
+    if not _must_confirm(services, user):
+        return await _signed_in_now(request, services, confirming)
+    email, phone = _pending(user)
+    channel: verification.Channel
+    if form.get("channel") == "email" and email is not None:
+        channel, notice = "email", f"A new link is on its way to {email}. Open it, then continue here."
+    elif form.get("channel") == "phone" and phone is not None:
+        channel, notice = "phone", f"A new code is on its way to your number ending in {phone}."
+    else:
+        error = "Choose what to send again: the e-mail link or the text message code."
+        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=400)
+    try:
+        await verification.request_again(services, user.id, channel)
+    except RateLimited as exc:
+        error = _too_many(exc, "messages were asked for")
+        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=429)
+    except Forbidden as exc:  # confirmed in between, elsewhere
+        error = exc.message
+        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=409)
+    return _confirmation_page(request, services, session, ticket, user, next_url, notice=notice)
+
+
+@router.post("/auth/confirmation/phone")
+async def confirm_phone(request: Request, services: ServicesDep) -> Response:
+    """Check the SMS code of a login without a token; signed in when it is right."""
+    form = await request.form(max_files=0, max_fields=20)
+    confirming = await _confirming(request, services, form)
+    if isinstance(confirming, Response):
+        return confirming
+    session, ticket, user, next_url = confirming.session, confirming.ticket, confirming.user, confirming.next_url
+    if not _must_confirm(services, user):
+        return await _signed_in_now(request, services, confirming)
+    code = form.get("code")
+    code = code.strip() if isinstance(code, str) else ""
+    if not code or len(code) > 12:
+        error = "Enter the six-digit code from the text message."
+        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=422)
+    try:
+        confirmed = await verification.verify_phone(services, user.id, code)
+    except ValidationFailed as exc:
+        problems = exc.details.get("code") or [{"description": "is wrong"}]
+        error = f"That code {problems[0]['description']}."
+        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=422)
+    except NotFound:
+        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+    return await _signed_in_now(request, services, _Confirming(session, ticket, confirmed, next_url))
+
+
+@router.post("/auth/confirmation/continue")
+async def continue_after_confirming(request: Request, services: ServicesDep) -> Response:
+    """Sign in once the link was opened (perhaps on another device); else say it is not yet."""
+    form = await request.form(max_files=0, max_fields=20)
+    confirming = await _confirming(request, services, form)
+    if isinstance(confirming, Response):
+        return confirming
+    if _must_confirm(services, confirming.user):
+        return _confirmation_page(
+            request,
+            services,
+            confirming.session,
+            confirming.ticket,
+            confirming.user,
+            confirming.next_url,
+            error="Not confirmed yet: open the link in the message first.",
+            status_code=403,
+        )
+    return await _signed_in_now(request, services, confirming)
