@@ -25,6 +25,12 @@ Steps (each bounded; defaults in brackets):
    With ``--floor-rates``, Lumigram's processes are then stopped and the same mix is
    run against ``bench/mix_floor.py``, a raw ASGI app over the same engines and world
    that does the least work each request names: the mix's floor on this box.
+6b. Closed loop (``--closed-connections``, e.g. 1,4,64): home reads
+   (``limit=20``, a random reader each) over a fixed number of connections, each sending
+   its next request when the last is answered, for ``--closed-seconds``; then the same
+   connection counts against the bare ASGI app serving the same page, in the same run.
+   Reports p50, p90, p99 and max: a stalled event loop shows as a tail every connection
+   waits out. ``--only closed`` runs just these (and the warm-up reads before them).
 7. (e) Valkey memory per feed: ``INFO memory`` before and after the warm-up of step 1,
    divided by the number of feeds built (scaled shape only).
 
@@ -66,7 +72,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import census
-from loadgen import LoadResult, Mix, Request, run_load
+from loadgen import LoadResult, Mix, Request, run_closed_loop, run_load
 
 BIN = Path(sys.executable).parent
 #: A step meets the SLO when it delivers 95 % of its rate with p99 within these bounds.
@@ -434,6 +440,20 @@ def compose_request(composers: list[Reader], user_count: int) -> Callable[[rando
     return make
 
 
+def home_pages(readers: list[Reader], limit: int) -> Callable[[int, int], Mix]:
+    """Home reads of ``limit`` posts, a random reader each."""
+
+    def build(_index: int, _count: int) -> Mix:
+        def make(rng: random.Random) -> Request:
+            reader = readers[rng.randrange(len(readers))]
+            return Request("home", "GET", f"/api/v1/timelines/home?limit={limit}",
+                           (("Authorization", f"Bearer {reader.token}"),))
+
+        return [(1.0, make)]
+
+    return build
+
+
 def home_only(readers: list[Reader]) -> Callable[[int, int], Mix]:
     def build(_index: int, _count: int) -> Mix:
         return [(1.0, home_request(readers))]
@@ -555,6 +575,41 @@ def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, 
     log(f"{name} @ {rate:.0f}/s: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} p99 {every.get('p99_ms')} ms, "
         f"errors {every['errors']}, non-2xx {every['non_2xx']}, CPU ms/request {summary['box_cpu_ms_per_request']}")
     return summary
+
+
+def closed_step(name: str, port: int, builder: Callable[[int, int], Mix], connections: int, seconds: float,
+                args: argparse.Namespace, pids: dict[str, int] | None = None) -> dict[str, Any]:
+    """``connections`` clients each reading back to back for ``seconds`` (closed loop)."""
+    pids = pids or {}
+    before = {n: cpu_seconds(pid) for n, pid in pids.items()}
+    load_before = os.getloadavg()[0]
+    result = run_closed_loop(port, builder, connections, seconds, processes=args.load_processes)
+    summary = result.summary()
+    answered = max(int(summary["all"]["ok"]), 1)
+    summary.update(
+        step=name, connections=connections, load_average_before=round(load_before, 2),
+        cpu_ms_per_request={n: round((cpu_seconds(pid) - before[n]) * 1000 / answered, 2) for n, pid in pids.items()},
+    )
+    every = summary["all"]
+    log(f"{name} closed loop, {connections} connections: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} "
+        f"p90 {every.get('p90_ms')} p99 {every.get('p99_ms')} max {every.get('max_ms')} ms, "
+        f"errors {every['errors']}, non-2xx {every['non_2xx']}")
+    return summary
+
+
+def run_closed(stack: Stack, base_url: str, readers: list[Reader], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Step 6b: Lumigram's home reads at each connection count, then the bare app's."""
+    port = int(base_url.rsplit(":", 1)[1])
+    counts = [int(n) for n in args.closed_connections.split(",") if n.strip()]
+    pages = home_pages(readers, args.closed_limit)
+    steps = [closed_step("home", port, pages, n, args.closed_seconds, args, stack.pids) for n in counts]
+    path = f"/api/v1/timelines/home?limit={args.closed_limit}"
+    page = httpx.get(f"{base_url}{path}", headers={"Authorization": f"Bearer {readers[0].token}"}).content
+    bare_port = start_bare(stack, page)
+    for entry in steps:
+        entry["page_bytes"] = len(page)
+    steps += [closed_step("bare", bare_port, fixed_page(path), n, args.closed_seconds, args) for n in counts]
+    return steps
 
 
 def meets_slo(summary: dict[str, Any], bounded: tuple[str, ...] | None = None) -> bool:
@@ -816,6 +871,20 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{', '.join(str(v) for v in entry.get('cpu_ms_per_request', {}).values()) or '-'} | "
                 f"{entry.get('load_average_before', '-')} |"
             )
+    if results.get("closed"):
+        lines += [
+            "",
+            "| closed loop | connections | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors | load avg |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for entry in results["closed"]:
+            every = entry["all"]
+            bad = every["errors"] + sum(every["non_2xx"].values())
+            lines.append(
+                f"| {entry['step']} | {entry['connections']} | {every['throughput']:.0f} | "
+                f"{every.get('p50_ms', '-')} | {every.get('p90_ms', '-')} | {every.get('p99_ms', '-')} | "
+                f"{every.get('max_ms', '-')} | {bad} | {entry['load_average_before']} |"
+            )
     return "\n".join(lines)
 
 
@@ -915,9 +984,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"feeds: {results['feeds']}")
         # Fan-out pairs (follower, author) among the readers, each author with a photo of
         # their own for it; then a photo for every compose the mix steps will send.
-        fanout_pairs = random.Random(5).sample(pairs, min(args.fanout_posts, len(pairs)))
+        fanout_count = 0 if args.only == "closed" else min(args.fanout_posts, len(pairs))
+        fanout_pairs = random.Random(5).sample(pairs, fanout_count)
         by_id = {r.account_id: r for r in readers}
-        mix_composes = sum(composes_in(rate, args.step_seconds) for rate in _rates(args.mix_rates))
+        mix_composes = 0
+        if args.only in ("all", "mix"):
+            mix_composes = sum(composes_in(rate, args.step_seconds) for rate in _rates(args.mix_rates))
         # A mix-only run warms up with the mix itself, at its first rate.
         warm_mix = args.only == "mix" and args.warmup_seconds > 0
         if warm_mix:
@@ -934,7 +1006,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if args.profile:
             server.send_signal(signal.SIGUSR1)  # the profile covers the load steps only
-        if args.only in ("all", "home") and args.warmup_seconds > 0:
+        if args.only in ("all", "home", "closed") and args.warmup_seconds > 0:
             # As DeathStarBench runs are measured: after a warm-up, so the
             # feeds' first renderings after their rebuilds are not counted as steady state.
             warmup = step("home", port, home_only(readers), args.warmup_rate, args.warmup_seconds, args)
@@ -967,6 +1039,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for rate_ in _rates(args.bare_rates):
                 results["steps"].append(step("bare", bare_port, fixed_page("/api/v1/timelines/home?limit=10"),
                                              rate_, args.bare_seconds, args))
+        if args.closed_connections and args.only in ("all", "closed"):
+            results["closed"] = run_closed(stack, base_url, readers, args)
         if args.floor_rates:
             if shape != "scaled":
                 raise SystemExit("--floor-rates needs the scaled shape (PostgreSQL and Valkey)")
@@ -1035,7 +1109,11 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--serve-processes", type=int, default=1, help="lumigram serve --processes (scaled shape)")
     parser.add_argument("--connections", type=int, default=32, help="per load process")
-    parser.add_argument("--only", choices=("all", "home", "mix"), default="all")
+    parser.add_argument("--only", choices=("all", "home", "mix", "closed"), default="all")
+    parser.add_argument("--closed-connections", default="4,64",
+                        help="closed-loop home reads at these connection counts, then the bare app's ('' skips)")
+    parser.add_argument("--closed-seconds", type=float, default=20)
+    parser.add_argument("--closed-limit", type=int, default=20, help="posts per home page in the closed-loop steps")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", help="run the server under a sampling profiler, writing this JSON file")
     parser.add_argument("--json", help="write the results here")

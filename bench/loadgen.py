@@ -12,6 +12,10 @@ matter for honest tail latencies:
 * **Several processes** (``processes``), each with its own event loop, connections and
   share of the rate; latencies come back as numpy arrays and are merged for the
   percentiles (exact, not bucketed).
+* **Or closed loop** (``run_closed_loop``): a fixed number of connections, each sending
+  its next request as soon as the last one is answered, latency from the send. This is
+  how a fixed set of busy clients sees the server, and what shows a stalled event loop
+  plainly: every connection waits out the stall, and p99 and max show it.
 * **Bounded.** Every run stops scheduling after ``duration`` seconds or
   ``max_requests``, and waits at most ``drain`` seconds for stragglers, which count as
   timeouts.
@@ -179,9 +183,10 @@ def _encode(request: Request, host_header: bytes) -> bytes:
 
 
 async def _worker_main(
-    host: str, port: int, mix: Mix, rate: float, duration: float, max_requests: int, connections: int,
+    host: str, port: int, mix: Mix, rate: float | None, duration: float, max_requests: int, connections: int,
     drain: float, seed: int, observer: Observer | None,
 ) -> dict[str, Any]:
+    """Open loop at ``rate`` requests/s; with ``rate`` None, closed loop over ``connections``."""
     rng = random.Random(seed)
     weights = [w for w, _ in mix]
     factories = [f for _, f in mix]
@@ -219,6 +224,8 @@ async def _worker_main(
         finally:
             conn.close()
 
+    if rate is None:
+        return await _closed_loop(host, port, mix, duration, max_requests, connections, drain, rng, observer)
     workers = [asyncio.create_task(connection_loop()) for _ in range(connections)]
     start = time.perf_counter() + 0.05
     intended = start
@@ -252,8 +259,67 @@ async def _worker_main(
     }
 
 
+async def _closed_loop(
+    host: str, port: int, mix: Mix, duration: float, max_requests: int, connections: int, drain: float,
+    rng: random.Random, observer: Observer | None,
+) -> dict[str, Any]:
+    weights = [w for w, _ in mix]
+    factories = [f for _, f in mix]
+    host_header = f"{host}:{port}".encode()
+    latencies: dict[str, list[float]] = {}
+    statuses: dict[str, dict[int, int]] = {}
+    errors: dict[str, int] = {}
+    error_types: dict[str, int] = {}
+    sent = 0
+    in_flight = 0
+    start = time.perf_counter()
+    end = start + duration
+
+    async def connection_loop() -> None:
+        nonlocal sent, in_flight
+        conn = _Connection(host, port)
+        try:
+            while time.perf_counter() < end and sent < max_requests:
+                request = rng.choices(factories, weights)[0](rng)
+                raw = _encode(request, host_header)
+                sent += 1
+                in_flight += 1
+                began = time.perf_counter()
+                try:
+                    status, body = await conn.send(raw)
+                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+                    conn.close()
+                    errors[request.kind] = errors.get(request.kind, 0) + 1
+                    name = type(exc).__name__
+                    error_types[name] = error_types.get(name, 0) + 1
+                else:
+                    latencies.setdefault(request.kind, []).append((time.perf_counter() - began) * 1000)
+                    codes = statuses.setdefault(request.kind, {})
+                    codes[status] = codes.get(status, 0) + 1
+                    if observer is not None:
+                        observer(request, status, body)
+                in_flight -= 1
+        finally:
+            conn.close()
+
+    workers = [asyncio.create_task(connection_loop()) for _ in range(connections)]
+    await asyncio.wait(workers, timeout=duration + drain)
+    for task in workers:
+        task.cancel()
+    await asyncio.gather(*workers, return_exceptions=True)
+    return {
+        "seconds": max(min(time.perf_counter(), end) - start, 1e-9),
+        "scheduled": sent,
+        "timeouts": in_flight,
+        "latencies": {k: np.asarray(v, dtype=np.float64) for k, v in latencies.items()},
+        "statuses": statuses,
+        "errors": errors,
+        "error_types": error_types,
+    }
+
+
 def _worker_process(
-    out: Any, index: int, count: int, host: str, port: int, builder: MixBuilder, rate: float, duration: float,
+    out: Any, index: int, count: int, host: str, port: int, builder: MixBuilder, rate: float | None, duration: float,
     max_requests: int, connections: int, drain: float, seed: int, observer: Observer | None,
 ) -> None:
     with contextlib.suppress(ImportError):
@@ -287,10 +353,42 @@ def run_load(
     observer: Observer | None = None,
 ) -> LoadResult:
     """Offer ``rate`` requests/s for ``duration`` s, split over ``processes`` worker processes."""
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    return _run(port, mix_builder, rate, duration, host, processes, connections, max_requests, drain, seed, observer)
+
+
+def run_closed_loop(
+    port: int,
+    mix_builder: MixBuilder,
+    connections: int,
+    duration: float = 10.0,
+    *,
+    host: str = "127.0.0.1",
+    processes: int = 2,
+    max_requests: int = 10_000_000,
+    drain: float = 5.0,
+    seed: int = 1,
+    observer: Observer | None = None,
+) -> LoadResult:
+    """Keep ``connections`` connections busy for ``duration`` s (closed loop), spread over
+    ``processes`` worker processes (never more processes than connections); the result's
+    ``target_rate`` is 0."""
+    processes = max(1, min(processes, connections))
+    # Each process gets its share; the first ones one more when it does not divide evenly.
+    shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    return _run(port, mix_builder, None, duration, host, processes, shares, max_requests, drain, seed, observer)
+
+
+def _run(
+    port: int, mix_builder: MixBuilder, rate: float | None, duration: float, host: str, processes: int,
+    connections: int | list[int], max_requests: int, drain: float, seed: int, observer: Observer | None,
+) -> LoadResult:
     if host != "127.0.0.1":
         raise ValueError("the load generator only targets 127.0.0.1")
-    if rate <= 0 or duration <= 0 or processes < 1 or connections < 1:
-        raise ValueError("rate, duration, processes and connections must be positive")
+    per_process = connections if isinstance(connections, list) else [connections] * processes
+    if duration <= 0 or processes < 1 or min(per_process) < 1:
+        raise ValueError("duration, processes and connections must be positive")
     # Fork, not spawn: the mix builder is usually a closure over tokens and ids.
     context = multiprocessing.get_context("fork")
     pipes = []
@@ -299,8 +397,8 @@ def run_load(
         parent_end, child_end = context.Pipe(duplex=False)
         child = context.Process(
             target=_worker_process,
-            args=(child_end, index, processes, host, port, mix_builder, rate / processes, duration,
-                  max(1, max_requests // processes), connections, drain, seed, observer),
+            args=(child_end, index, processes, host, port, mix_builder, None if rate is None else rate / processes,
+                  duration, max(1, max_requests // processes), per_process[index], drain, seed, observer),
             daemon=True,
         )
         child.start()
@@ -325,7 +423,7 @@ def run_load(
             stats.errors += r["errors"].get(name, 0)
         kinds[name] = stats
     return LoadResult(
-        target_rate=rate,
+        target_rate=rate or 0.0,
         seconds=max(r["seconds"] for r in results),
         scheduled=sum(r["scheduled"] for r in results),
         kinds=kinds,
@@ -338,7 +436,7 @@ def run_load(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Open-loop GET load against one 127.0.0.1 path.")
+    parser = argparse.ArgumentParser(description="Open-loop (or --closed) GET load against one 127.0.0.1 path.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/")
     parser.add_argument("--rate", type=float, default=1000)
@@ -346,6 +444,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--header", action="append", default=[], help="Name: value")
+    parser.add_argument("--closed", action="store_true", help="closed loop: --connections in all, no --rate")
     args = parser.parse_args()
     headers = tuple((h.split(":", 1)[0].strip(), h.split(":", 1)[1].strip()) for h in args.header)
     request = Request("get", "GET", args.path, headers)
@@ -353,8 +452,11 @@ def main() -> None:
     def build(_index: int, _count: int) -> Mix:
         return [(1.0, lambda _rng: request)]
 
-    result = run_load(args.port, build, args.rate, args.duration, processes=args.processes,
-                      connections=args.connections)
+    if args.closed:
+        result = run_closed_loop(args.port, build, args.connections, args.duration, processes=args.processes)
+    else:
+        result = run_load(args.port, build, args.rate, args.duration, processes=args.processes,
+                          connections=args.connections)
     import json
 
     print(json.dumps(result.summary(), indent=2))

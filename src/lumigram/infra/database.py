@@ -3,11 +3,21 @@
 Services use SQLAlchemy Core on ``Database.engine`` (``async with db.begin() as conn``);
 no ORM sessions, so each query is exactly what it says. Migrations are Alembic's,
 run by ``Database.migrate`` (and ``lumigram migrate``).
+
+SQLite has one writer at a time. Left to itself, each connection that wants to write
+polls for the lock (the busy handler) and gives up after the busy timeout, so under a
+few dozen concurrent writers some waited out the timeout and the request got a 503.
+In the embedded shape every write transaction therefore runs on one writer connection,
+taken in turn through an ``asyncio.Lock`` (first come, first served, no polling), and
+starts with ``BEGIN IMMEDIATE`` so that it holds the file's write lock from its first
+statement. Reads run on their own pool beside it (WAL lets them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from lumigram.infra.sql import driver_error
@@ -29,8 +40,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Writers in this process take turns through ``Database._write_lock``; the busy
+    # timeout only matters against another process (a ``lumigram`` command) writing.
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    # No implicit BEGIN from the driver: ``_begin_immediate`` says how each transaction starts.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # A deferred transaction that reads first and writes later fails at once with
+    # "database is locked" when another writer got in between (no busy wait helps);
+    # IMMEDIATE takes the write lock up front.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: How long a write waits for its turn at SQLite's one writer before the request is
+#: answered 503: far beyond any queue a family's instance builds, short of a hung client.
+SQLITE_WRITE_WAIT_SECONDS = 60.0
 
 
 class Database:
@@ -39,11 +70,16 @@ class Database:
         self.url = url
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
-        if self.dialect == "sqlite":
-            database = parsed.database or ""
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-        else:
+        # An in-memory SQLite database lives in its one connection (SQLAlchemy's static
+        # pool): no reader pool and no writer of its own.
+        on_file = self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if on_file:
+            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+            # A fixed pool of readers: SQLAlchemy's default (5, with 10 overflow) closed
+            # each overflow connection when it was given back, so under load connections
+            # (each a thread and a cold page cache) were opened and closed by the hundred.
+            kwargs.update(pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
+        elif self.dialect != "sqlite":
             # No pre-ping: on asyncpg it costs three round trips (begin, a query, rollback)
             # on every checkout, more than many reads themselves. A connection the server
             # dropped fails the one statement that finds out; SQLAlchemy then discards the
@@ -59,8 +95,18 @@ class Database:
             # per connection churned, and every miss cost a prepare round trip.
             kwargs["connect_args"] = {"prepared_statement_cache_size": 2000}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        #: SQLite's one writer connection, and the turn to use it; None on PostgreSQL.
+        self._writer: AsyncEngine | None = None
+        self._write_lock = asyncio.Lock()
+        self._writing: contextvars.ContextVar[tuple[asyncio.Task[Any], AsyncConnection] | None] = (
+            contextvars.ContextVar(f"writing_{id(self)}", default=None)
+        )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        if on_file:
+            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
+            event.listen(self._writer.sync_engine, "begin", _begin_immediate)
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
         self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -71,6 +117,10 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction, committed on success."""
+        if self._writer is not None:
+            async with self._sqlite_write() as conn:
+                yield conn
+            return
         if not self.is_postgres:
             async with self.engine.begin() as conn:
                 yield conn
@@ -105,6 +155,33 @@ class Database:
                     await conn.invalidate()  # never back in the pool inside a transaction
 
     @asynccontextmanager
+    async def _sqlite_write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the writer connection, once it is this task's turn."""
+        assert self._writer is not None
+        task = asyncio.current_task()
+        held = self._writing.get()
+        if held is not None and task is not None and held[0] is task:
+            # A write inside this task's own write: the writer is this task's already
+            # (waiting for it would wait forever), so it nests as a savepoint.
+            async with held[1].begin_nested():
+                yield held[1]
+            return
+        try:
+            async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise PoolTimeout(f"no turn at the database writer within {SQLITE_WRITE_WAIT_SECONDS:.0f} s") from None
+        try:
+            async with self._writer.begin() as conn:
+                token = self._writing.set((task, conn) if task is not None else None)
+                try:
+                    yield conn
+                finally:
+                    self._writing.reset(token)
+        finally:
+            self._write_lock.release()
+
+    @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads, each statement on its own (autocommit): a read that needs
         several statements to agree uses ``begin``."""
@@ -121,6 +198,8 @@ class Database:
             await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.dispose()
         await self.engine.dispose()
 
 

@@ -149,8 +149,10 @@ class OutboxRelay:
         done, failed = await self._publish_events(handed)
         if done:
             params = {"ids": done, "now": utcnow()}
-            # One statement on its own, committed at once: no transaction around it.
-            async with self._db.connect() as conn:
+            # One statement on its own, committed at once: no transaction around it. SQLite's
+            # writes all go through its one writer, in turn (``lumigram.infra.sqlite``).
+            opened = self._db.connect() if self._db.is_postgres else self._db.begin()
+            async with opened as conn:
                 await _PUBLISHED.execute(conn, params)
         if failed is not None:
             log.warning("%d handed-over events left for the relay's next pass", len(handed) - len(done))
