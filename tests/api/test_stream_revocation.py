@@ -33,7 +33,7 @@ from lumigram.infra.tables import oauth_tokens, utcnow
 from lumigram.streaming import hub as streaming_hub
 from tests.api.test_streaming import EventSource, Server, event_source, follower_pair, next_frame, serving
 from tests.conftest import eventually
-from tests.factories import bearer, create_post
+from tests.factories import ALL_SCOPES, bearer, create_post, password_login
 from tests.live import live_server
 
 #: Seconds a stream may take to end after its token was revoked. The announcement gets it
@@ -61,18 +61,7 @@ async def revoke(http: httpx.AsyncClient, user: dict[str, Any], token: str | Non
 
 async def second_token(http: httpx.AsyncClient, user: dict[str, Any]) -> str:
     """Another token of ``user`` (a second sign-in of the same app)."""
-    app = user["app"]
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": user["username"],
-            "password": user["password"],
-            "scope": "read write follow push",
-        },
-    )
+    response = await password_login(http, user["app"], user["username"], user["password"], ALL_SCOPES)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 
