@@ -54,6 +54,26 @@ async def app_token(client: httpx.AsyncClient, app: dict[str, Any], scope: str =
     return str(response.json()["access_token"])
 
 
+async def password_login(
+    client: httpx.AsyncClient,
+    app: dict[str, Any],
+    login: str,
+    password: str = DEFAULT_PASSWORD,
+    scope: str | None = None,
+) -> httpx.Response:
+    """Ask for a token with the password grant; the answer as it came, refusals included."""
+    data = {
+        "grant_type": "password",
+        "username": login,
+        "password": password,
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+    }
+    if scope is not None:
+        data["scope"] = scope
+    return await client.post("/oauth/token", data=data)
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

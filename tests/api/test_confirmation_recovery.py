@@ -14,28 +14,22 @@ import httpx
 import pytest
 
 from lumigram.accounts import service
-from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from lumigram.web.confirm_tickets import TICKET_LIFETIME, TicketSigner
 from tests.api.test_apps_oauth import hidden_fields
-from tests.api.test_unconfirmed_sign_in import MISSING_EMAIL, MISSING_PHONE, password_login, sign_up
+from tests.api.test_unconfirmed_sign_in import MISSING_EMAIL, MISSING_PHONE, sign_up
 from tests.conftest import eventually
-from tests.factories import DEFAULT_PASSWORD, OOB
+from tests.factories import DEFAULT_PASSWORD, OOB, password_login
+from tests.started import started_client
 
 Setup = tuple[httpx.AsyncClient, Services]
 
 
 async def _started(settings: Settings) -> AsyncIterator[Setup]:
     services = build_services(settings)
-    await services.db.migrate()
-    await services.cache.flush()
-    await services.start_consumers()
-    await services.start_relay()
-    transport = httpx.ASGITransport(app=create_asgi_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with started_client(services) as http:
         yield http, services
-    await services.close()
 
 
 @pytest.fixture

@@ -71,6 +71,16 @@ async def like(client: httpx.AsyncClient, user: User, status_id: str, verb: str 
     assert response.status_code == 200, response.text
 
 
+async def liked_post(client: httpx.AsyncClient, likes: int) -> tuple[dict[str, Any], list[User]]:
+    """A fresh user's post, liked by ``likes`` other fresh users; the post and the likers."""
+    author = await create_user(client)
+    post = await create_post(client, author["headers"])
+    likers = [await create_user(client) for _ in range(likes)]
+    for liker in likers:
+        await like(client, liker, post["id"])
+    return post, likers
+
+
 async def pending(services: Services, status_id: str) -> int | None:
     raw = await services.cache.get(counters.favourites_key(int(status_id)))
     return counters.parse_pending([0], [raw]).get(0) if raw is not None else None
@@ -78,11 +88,7 @@ async def pending(services: Services, status_id: str) -> int | None:
 
 async def test_a_flush_before_the_fold_in_loses_no_like(setup: tuple[httpx.AsyncClient, Services]) -> None:
     client, services = setup
-    author = await create_user(client)
-    post = await create_post(client, author["headers"])
-    likers = [await create_user(client) for _ in range(4)]
-    for liker in likers:
-        await like(client, liker, post["id"])
+    post, _likers = await liked_post(client, 4)
     assert await shown(client, post["id"]) == 4  # pending in the cache, not yet in the column
 
     await services.cache.flush()
@@ -97,11 +103,7 @@ async def test_changes_after_the_flush_count_once_and_old_ones_do_not_reach_them
     setup: tuple[httpx.AsyncClient, Services],
 ) -> None:
     client, services = setup
-    author = await create_user(client)
-    post = await create_post(client, author["headers"])
-    early = [await create_user(client) for _ in range(3)]
-    for liker in early:
-        await like(client, liker, post["id"])
+    post, early = await liked_post(client, 3)
 
     await services.cache.flush()
     late = await create_user(client)
@@ -121,10 +123,7 @@ async def test_changes_after_the_flush_count_once_and_old_ones_do_not_reach_them
 
 async def test_a_counter_that_expired_is_not_driven_below_zero(setup: tuple[httpx.AsyncClient, Services]) -> None:
     client, services = setup
-    author = await create_user(client)
-    post = await create_post(client, author["headers"])
-    for liker in [await create_user(client) for _ in range(2)]:
-        await like(client, liker, post["id"])
+    post, _likers = await liked_post(client, 2)
     # As if the pending counter's TTL ran out while the worker was behind.
     await services.cache.delete(counters.favourites_key(int(post["id"])))
     await fold_in(services)

@@ -17,7 +17,7 @@ from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from tests.api.test_apps_oauth import hidden_fields
-from tests.factories import DEFAULT_PASSWORD, create_user
+from tests.factories import DEFAULT_PASSWORD, create_user, password_login
 
 LIMIT = 3
 _addresses = (f"192.0.2.{n}" for n in itertools.count(1))
@@ -45,17 +45,6 @@ async def from_new_address(make_settings: Callable[..., Settings]) -> AsyncItera
     for http in opened:
         await http.aclose()
     await services.close()
-
-
-async def password_login(client: httpx.AsyncClient, app: dict[str, Any], login: str, password: str) -> httpx.Response:
-    data = {
-        "grant_type": "password",
-        "username": login,
-        "password": password,
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-    }
-    return await client.post("/oauth/token", data=data)
 
 
 async def web_login(client: httpx.AsyncClient, login: str, password: str) -> httpx.Response:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from lumigram.bootstrap import Services
 from lumigram.infra.tables import media_attachments
 from tests.factories import create_user
+from tests.image_files import add_gps_position, png_bomb
 
 
 def _jpeg_with_gps_rotated(width: int = 400, height: int = 300) -> bytes:
@@ -22,29 +22,10 @@ def _jpeg_with_gps_rotated(width: int = 400, height: int = 300) -> bytes:
     image.paste((250, 10, 10), (0, 0, 40, 40))  # a red corner, to see where the top-left went
     exif = image.getexif()
     exif[0x0112] = 6  # the camera was turned: show rotated 90° clockwise
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (52.0, 31.0, 12.0)
-    gps[3] = "E"
-    gps[4] = (13.0, 24.0, 36.0)
+    add_gps_position(exif)
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif, quality=90)
     return out.getvalue()
-
-
-def _png_bomb(side: int = 30_000) -> bytes:
-    """A tiny file whose header claims a 30000×30000 image: must be refused before decoding."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _gif_with_frames(frames: int) -> bytes:
@@ -114,7 +95,7 @@ async def test_png_with_alpha_webp_and_gif_are_accepted(client: httpx.AsyncClien
         ("notes.jpg", b"just some text, not a picture at all", "not a supported photo"),
         ("page.jpg", b"\xff\xd8\xff\xe0<html><script>alert(1)</script></html>", "could not be read"),
         ("truncated.jpg", _jpeg_with_gps_rotated()[:600], "could not be read"),
-        ("bomb.png", _png_bomb(), "50 megapixels"),
+        ("bomb.png", png_bomb(), "50 megapixels"),
         ("party.gif", _gif_with_frames(10_000), "at most 1000 frames"),
     ],
 )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.factories import create_user
+from tests.image_files import add_gps_position, png_bomb
 
 RED = (230, 20, 20)
 BLUE = (20, 40, 230)
@@ -28,11 +28,7 @@ def _camera_jpeg() -> bytes:
     exif = image.getexif()
     exif[0x0112] = 6
     exif[0x010F] = "PhoneMaker"
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (52.0, 31.0, 12.0)
-    gps[3] = "E"
-    gps[4] = (13.0, 24.0, 36.0)
+    add_gps_position(exif)
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif, quality=90)
     return out.getvalue()
@@ -44,21 +40,6 @@ def _animated(fmt: str) -> bytes:
     out = io.BytesIO()
     frames[0].save(out, fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
     return out.getvalue()
-
-
-def _png_bomb(side: int = 30_000) -> bytes:
-    """A tiny file whose header claims a 30000×30000 image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
-        + chunk(b"IEND", b"")
-    )
 
 
 def _small_png(colour: tuple[int, int, int], size: tuple[int, int] = (64, 64)) -> bytes:
@@ -75,6 +56,15 @@ async def _fetch(client: httpx.AsyncClient, url: str) -> tuple[bytes, Image.Imag
     return served.content, image
 
 
+async def _set_pictures(
+    client: httpx.AsyncClient, user: dict[str, Any], files: dict[str, tuple[str, bytes, str]], **fields: str
+) -> httpx.Response:
+    """Send ``files`` (avatar, header) and form ``fields`` to ``update_credentials`` as ``user``."""
+    return await client.patch(
+        "/api/v1/accounts/update_credentials", files=files, data=fields or None, headers=user["headers"]
+    )
+
+
 def _near(pixel: object, colour: tuple[int, int, int]) -> bool:
     assert isinstance(pixel, tuple)
     return all(abs(a - b) < 40 for a, b in zip(pixel[:3], colour, strict=True))
@@ -86,11 +76,8 @@ async def test_camera_photo_becomes_upright_square_avatar_and_banner_header_with
     user = await create_user(client)
     photo = _camera_jpeg()
     assert b"GPS" in photo or b"\x88\x25" in photo
-    response = await client.patch(
-        "/api/v1/accounts/update_credentials",
-        files={"avatar": ("me.jpg", photo, "image/jpeg"), "header": ("top.jpg", photo, "image/jpeg")},
-        headers=user["headers"],
-    )
+    files = {"avatar": ("me.jpg", photo, "image/jpeg"), "header": ("top.jpg", photo, "image/jpeg")}
+    response = await _set_pictures(client, user, files)
     assert response.status_code == 200, response.text
     me = response.json()
     assert me["avatar_static"] == me["avatar"]
@@ -117,11 +104,7 @@ async def test_same_picture_keeps_its_address(client: httpx.AsyncClient) -> None
     png = _small_png((10, 120, 90))
     urls = []
     for _ in range(2):
-        response = await client.patch(
-            "/api/v1/accounts/update_credentials",
-            files={"avatar": ("a.png", png, "image/png")},
-            headers=user["headers"],
-        )
+        response = await _set_pictures(client, user, {"avatar": ("a.png", png, "image/png")})
         assert response.status_code == 200, response.text
         urls.append(response.json()["avatar"])
     assert urls[0] == urls[1]
@@ -135,11 +118,7 @@ async def test_transparent_avatar_keeps_its_transparency(client: httpx.AsyncClie
     logo.paste((200, 10, 10, 255), (100, 50, 200, 150))
     out = io.BytesIO()
     logo.save(out, "PNG")
-    response = await client.patch(
-        "/api/v1/accounts/update_credentials",
-        files={"avatar": ("logo.png", out.getvalue(), "image/png")},
-        headers=user["headers"],
-    )
+    response = await _set_pictures(client, user, {"avatar": ("logo.png", out.getvalue(), "image/png")})
     assert response.status_code == 200, response.text
     _raw, image = await _fetch(client, response.json()["avatar"])
     assert image.size == (200, 200)
@@ -156,11 +135,8 @@ async def test_animated_avatar_and_header_become_their_first_frame(client: httpx
     animation = _animated(fmt)
     with Image.open(io.BytesIO(animation)) as opened:
         assert opened.n_frames == 2
-    response = await client.patch(
-        "/api/v1/accounts/update_credentials",
-        files={"avatar": ("a.bin", animation, "application/octet-stream"), "header": ("h.bin", animation, "image/gif")},
-        headers=user["headers"],
-    )
+    files = {"avatar": ("a.bin", animation, "application/octet-stream"), "header": ("h.bin", animation, "image/gif")}
+    response = await _set_pictures(client, user, files)
     assert response.status_code == 200, response.text
     me = response.json()
     for url in (me["avatar"], me["avatar_static"], me["header"], me["header_static"]):
@@ -184,10 +160,10 @@ _CUT_GIF = _animated("GIF")[:280]
         ("avatar", _TEXT, "not a supported image"),
         ("avatar", _DISGUISED, "could not be read"),
         ("avatar", _TRUNCATED, "could not be read"),
-        ("avatar", _png_bomb(), "50 megapixels"),
+        ("avatar", png_bomb(), "50 megapixels"),
         ("avatar", _CUT_GIF, "could not be read"),
         ("header", _TRUNCATED, "could not be read"),
-        ("header", _png_bomb(), "50 megapixels"),
+        ("header", png_bomb(), "50 megapixels"),
     ],
     ids=[
         "avatar-text",
@@ -203,20 +179,12 @@ async def test_bad_file_is_refused_and_the_old_picture_stays(
     client: httpx.AsyncClient, field: str, payload: bytes, phrase: str
 ) -> None:
     user = await create_user(client)
-    first = await client.patch(
-        "/api/v1/accounts/update_credentials",
-        files={field: ("ok.png", _small_png((10, 120, 90)), "image/png")},
-        headers=user["headers"],
-    )
+    first = await _set_pictures(client, user, {field: ("ok.png", _small_png((10, 120, 90)), "image/png")})
     assert first.status_code == 200, first.text
     before = first.json()
 
-    refused = await client.patch(
-        "/api/v1/accounts/update_credentials",
-        files={field: ("new.jpg", payload, "image/jpeg")},
-        data={"display_name": "Should not stick"},
-        headers=user["headers"],
-    )
+    new = {field: ("new.jpg", payload, "image/jpeg")}
+    refused = await _set_pictures(client, user, new, display_name="Should not stick")
     assert refused.status_code == 422, refused.text
     body = refused.json()
     assert phrase in body["error"]

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -32,10 +31,10 @@ from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from lumigram.infra.tables import oauth_tokens, utcnow
 from lumigram.streaming import hub as streaming_hub
-from tests.api.test_streaming import EventSource, Server, event_source, follower_pair, next_frame
+from tests.api.test_streaming import EventSource, Server, event_source, follower_pair, next_frame, serving
 from tests.conftest import eventually
-from tests.factories import bearer, create_post
-from tests.live import free_port, live_server
+from tests.factories import ALL_SCOPES, bearer, create_post, password_login
+from tests.live import live_server
 
 #: Seconds a stream may take to end after its token was revoked. The announcement gets it
 #: there in milliseconds; the bound is far below the periodic re-check's, so passing it
@@ -43,27 +42,6 @@ from tests.live import free_port, live_server
 ENDS_WITHIN = 5.0
 #: WebSocket close code for a stream whose credentials stopped being valid.
 CLOSE_POLICY = 1008
-
-
-@contextlib.asynccontextmanager
-async def serving(services: Services) -> AsyncIterator[Server]:
-    """The app of ``services`` on a free loopback port, in this event loop."""
-    app = create_app(services=services)
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", log_level="warning", timeout_graceful_shutdown=2
-    )
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    await eventually(lambda: running.started or task.done())
-    assert running.started
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            yield Server(url, app, http)
-    finally:
-        running.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -83,18 +61,7 @@ async def revoke(http: httpx.AsyncClient, user: dict[str, Any], token: str | Non
 
 async def second_token(http: httpx.AsyncClient, user: dict[str, Any]) -> str:
     """Another token of ``user`` (a second sign-in of the same app)."""
-    app = user["app"]
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "password",
-            "client_id": app["client_id"],
-            "client_secret": app["client_secret"],
-            "username": user["username"],
-            "password": user["password"],
-            "scope": "read write follow push",
-        },
-    )
+    response = await password_login(http, user["app"], user["username"], user["password"], ALL_SCOPES)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
 

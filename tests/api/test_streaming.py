@@ -46,8 +46,9 @@ class Server:
         return streaming_api._hub(self.app)
 
 
-@pytest.fixture
-async def server(services: Services) -> AsyncIterator[Server]:
+@contextlib.asynccontextmanager
+async def serving(services: Services) -> AsyncIterator[Server]:
+    """The app of ``services`` on a free loopback port, in this event loop."""
     app = create_app(services=services)
     port = free_port()
     config = uvicorn.Config(
@@ -58,10 +59,18 @@ async def server(services: Services) -> AsyncIterator[Server]:
     await eventually(lambda: running.started or task.done())
     assert running.started
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        yield Server(url, app, http)
-    running.should_exit = True
-    await task
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            yield Server(url, app, http)
+    finally:
+        running.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server(services: Services) -> AsyncIterator[Server]:
+    async with serving(services) as running:
+        yield running
 
 
 @dataclass

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import update
 
 from lumigram.accounts import service
-from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from lumigram.infra.tables import users, utcnow
 from tests.api.test_apps_oauth import hidden_fields, sign_in_through_page
-from tests.factories import DEFAULT_PASSWORD, OOB, app_token, bearer, create_app
+from tests.factories import DEFAULT_PASSWORD, OOB, app_token, bearer, create_app, password_login
+from tests.started import started_client
 
 MISSING_EMAIL = "Your login is missing a confirmed e-mail address"
 MISSING_PHONE = "Your login is missing a confirmed phone number"
@@ -25,14 +25,8 @@ MISSING_PHONE = "Your login is missing a confirmed phone number"
 @pytest.fixture
 async def setup(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     services = build_services(make_settings(require_verification=True))
-    await services.db.migrate()
-    await services.cache.flush()
-    await services.start_consumers()
-    await services.start_relay()
-    transport = httpx.ASGITransport(app=create_asgi_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with started_client(services) as http:
         yield http, services
-    await services.close()
 
 
 async def sign_up(client: httpx.AsyncClient, username: str, **contact: str) -> dict[str, Any]:
@@ -45,17 +39,6 @@ async def sign_up(client: httpx.AsyncClient, username: str, **contact: str) -> d
     return {**app, "headers": bearer(response.json()["access_token"])}
 
 
-async def password_login(client: httpx.AsyncClient, app: dict[str, Any], login: str) -> httpx.Response:
-    data = {
-        "grant_type": "password",
-        "username": login,
-        "password": DEFAULT_PASSWORD,
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-    }
-    return await client.post("/oauth/token", data=data)
-
-
 async def web_login(client: httpx.AsyncClient, login: str) -> httpx.Response:
     form = hidden_fields((await client.get("/auth/sign_in")).text)
     return await client.post("/auth/sign_in", data={**form, "login": login, "password": DEFAULT_PASSWORD})
@@ -66,36 +49,37 @@ async def confirm_everything(services: Services) -> None:
         await conn.execute(update(users).values(email_verified_at=utcnow(), phone_verified_at=utcnow()))
 
 
-async def test_an_unconfirmed_e_mail_gets_no_token(setup: tuple[httpx.AsyncClient, Services]) -> None:
+@pytest.mark.parametrize(
+    ("username", "contact", "grant_login", "page_login", "missing"),
+    [
+        ("erin", {"email": "erin@example.org"}, "erin", "erin@example.org", MISSING_EMAIL),
+        ("phoebe", {"phone": "+447700900456"}, "+44 7700 900456", "phoebe", MISSING_PHONE),
+    ],
+    ids=["e-mail", "phone"],
+)
+async def test_an_unconfirmed_login_is_told_what_to_confirm_and_gets_no_token(
+    setup: tuple[httpx.AsyncClient, Services],
+    username: str,
+    contact: dict[str, str],
+    grant_login: str,
+    page_login: str,
+    missing: str,
+) -> None:
     client, services = setup
-    app = await sign_up(client, "erin", email="erin@example.org")
-    refused = await password_login(client, app, "erin")
+    app = await sign_up(client, username, **contact)
+    refused = await password_login(client, app, grant_login)
     assert refused.status_code == 400
-    assert refused.json() == {"error": "invalid_grant", "error_description": MISSING_EMAIL}
+    assert refused.json() == {"error": "invalid_grant", "error_description": missing}
     assert "access_token" not in refused.text
-    page = await web_login(client, "erin@example.org")
+    page = await web_login(client, page_login)
     assert page.status_code == 403
-    assert MISSING_EMAIL in page.text
+    assert missing in page.text
 
     await confirm_everything(services)
-    assert (await password_login(client, app, "erin")).status_code == 200
-    signed_in = await web_login(client, "erin")
+    assert (await password_login(client, app, username)).status_code == 200
+    signed_in = await web_login(client, username)
     assert signed_in.status_code == 200, signed_in.text
     assert "Signed in" in signed_in.text
-
-
-async def test_a_phone_only_login_is_told_to_confirm_its_phone(setup: tuple[httpx.AsyncClient, Services]) -> None:
-    client, services = setup
-    app = await sign_up(client, "phoebe", phone="+447700900456")
-    refused = await password_login(client, app, "+44 7700 900456")
-    assert refused.status_code == 400
-    assert refused.json() == {"error": "invalid_grant", "error_description": MISSING_PHONE}
-    page = await web_login(client, "phoebe")
-    assert page.status_code == 403
-    assert MISSING_PHONE in page.text
-
-    await confirm_everything(services)
-    assert (await password_login(client, app, "phoebe")).status_code == 200
 
 
 async def test_a_wrong_password_still_says_nothing_about_confirmation(
@@ -103,14 +87,7 @@ async def test_a_wrong_password_still_says_nothing_about_confirmation(
 ) -> None:
     client, _services = setup
     app = await sign_up(client, "wendy", email="wendy@example.org")
-    data = {
-        "grant_type": "password",
-        "username": "wendy",
-        "password": "not the password",
-        "client_id": app["client_id"],
-        "client_secret": app["client_secret"],
-    }
-    wrong = await client.post("/oauth/token", data=data)
+    wrong = await password_login(client, app, "wendy", "not the password")
     assert wrong.status_code == 400
     assert wrong.json()["error_description"] != MISSING_EMAIL
 

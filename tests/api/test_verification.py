@@ -18,13 +18,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, consumers
-from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import Services, build_services
 from lumigram.config import Settings
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import processed_events, utcnow, verifications
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, app_token, bearer, create_app
+from tests.started import started_client
 
 UNCONFIRMED = {"error": "Your login is missing a confirmed e-mail address"}
 
@@ -86,14 +86,8 @@ async def setup(
     settings = make_settings(email_url=f"smtp://127.0.0.1:{mailbox.port}?from=noreply@test", require_verification=True)
     services = build_services(settings)
     services.sms = Recording()
-    await services.db.migrate()
-    await services.cache.flush()
-    await services.start_consumers()
-    await services.start_relay()
-    transport = httpx.ASGITransport(app=create_asgi_app(services=services))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with started_client(services) as http:
         yield http, services
-    await services.close()
 
 
 async def sign_up(client: httpx.AsyncClient, **fields: str) -> dict[str, str]:

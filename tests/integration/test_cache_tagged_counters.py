@@ -4,23 +4,11 @@ counter that took the change it corrects, never in an absent or a newer one."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
+from lumigram.infra.cache import Cache, parse_tagged
+from tests.integration.test_cache_contract import cache
 
-from lumigram.infra.cache import Cache, open_cache, parse_tagged
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_url")
-    opened = open_cache(url)
-    await opened.flush()
-    try:
-        yield opened
-    finally:
-        await opened.flush()
-        await opened.close()
+__all__ = ["cache"]
 
 
 async def test_a_counter_is_made_once_and_keeps_its_tag(cache: Cache) -> None:

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from lumigram.config import Settings
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer
+from tests.web.pages import browser_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data: Path = tmp_path_factory.mktemp("docs") / "data"
-    with live_server(Settings(data_dir=data, secret_key="docs-secret-" + "x" * 32)) as running:
+    with browser_server(tmp_path_factory, "docs") as running:
         yield running
 
 

@@ -30,21 +30,32 @@ async def login_limit_keys(services: Services, address: str, login: str) -> list
     not tell whether the login exists.
     """
     owner = await login_owner(services, login)
-    name = f"user:{owner}" if owner is not None else f"name:{canonical_login(login, services.settings.domain)}"
-    return [f"rl:login:ip:{address}", f"rl:login:{name}"]
+    if owner is not None:
+        return _user_keys(address, owner)
+    return _keys(address, f"name:{canonical_login(login, services.settings.domain)}")
+
+
+def _keys(address: str, login_key: str) -> list[str]:
+    return [f"rl:login:ip:{address}", f"rl:login:{login_key}"]
+
+
+def _user_keys(address: str, user_id: int) -> list[str]:
+    """The keys of a login known by id: every name of it counts here."""
+    return _keys(address, f"user:{user_id}")
+
+
+async def _hit_sign_in_allowance(services: Services, keys: Sequence[str]) -> RateLimitState:
+    settings = services.settings
+    return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)
 
 
 async def hit_login_limits(services: Services, address: str, login: str) -> RateLimitState:
     """``hit_limits`` on ``login_limit_keys`` with the sign-in allowance."""
-    settings = services.settings
-    keys = await login_limit_keys(services, address, login)
-    return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)
+    return await _hit_sign_in_allowance(services, await login_limit_keys(services, address, login))
 
 
 async def hit_login_limits_for(services: Services, address: str, user_id: int) -> RateLimitState:
     """``hit_login_limits`` for a login known by id (the confirmation page after a right
     password). The keys are those ``login_limit_keys`` gives any name of that login, so
     the page shares the sign-in allowance and adds no attempts of its own."""
-    settings = services.settings
-    keys = [f"rl:login:ip:{address}", f"rl:login:user:{user_id}"]
-    return await hit_limits(services, keys, settings.login_rate_limit, settings.rate_limit_window)
+    return await _hit_sign_in_allowance(services, _user_keys(address, user_id))

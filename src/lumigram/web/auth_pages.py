@@ -13,7 +13,7 @@ page instead of a session (``/auth/confirmation/...``, at the end of this module
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -322,6 +322,21 @@ def _safe_next(value: Any) -> str:
     return value
 
 
+def _session_expired(
+    request: Request, services: Services, session: Session | None, next_url: str, login: str = ""
+) -> Response:
+    """The sign-in form again, for a POST whose CSRF token did not match its session."""
+    # Keep a valid session: a forged cross-site POST must not sign anyone out.
+    fresh = session or new_session()
+    message = "Your session expired. Please sign in again."
+    return _sign_in_page(request, services, fresh, next_url, error=message, login=login, status_code=403)
+
+
+def _too_many(exc: RateLimited, what: str) -> str:
+    minutes = max(1, math.ceil(exc.reset_after / 60))
+    return f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+
+
 @router.get("/auth/sign_in")
 async def sign_in_form(request: Request, services: ServicesDep) -> Response:
     session = read_session(request, _signer(services)) or new_session()
@@ -339,15 +354,11 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
     password = password if isinstance(password, str) else ""
     csrf = form.get("csrf")
     if session is None or not csrf_ok(session, csrf if isinstance(csrf, str) else None):
-        # Keep a valid session: a forged cross-site POST must not sign anyone out.
-        fresh = session or new_session()
-        message = "Your session expired. Please sign in again."
-        return _sign_in_page(request, services, fresh, next_url, error=message, login=login, status_code=403)
+        return _session_expired(request, services, session, next_url, login)
     try:
         await hit_login_limits(services, client_address(request), login)
     except RateLimited as exc:
-        minutes = max(1, math.ceil(exc.reset_after / 60))
-        message = f"Too many sign-in attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        message = _too_many(exc, "sign-in attempts")
         return _sign_in_page(request, services, session, next_url, error=message, login=login, status_code=429)
     try:
         user, account = await service.authenticate(services, login, password)
@@ -359,7 +370,7 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
     if _must_confirm(services, user):
         # Only now, with the password checked, may the page say what the login lacks.
         ticket = _tickets(services).issue(user.id, session.csrf)
-        return _confirmation_page(request, services, session, ticket, user, next_url, status_code=403)
+        return _confirmation_page(request, services, _Confirming(session, ticket, user, next_url), status_code=403)
     return _finish_sign_in(request, services, user, account, next_url)
 
 
@@ -437,35 +448,10 @@ def _pending(user: User) -> tuple[str | None, str | None]:
     return email, phone
 
 
-def _confirmation_page(
-    request: Request,
-    services: Services,
-    session: Session,
-    ticket: str,
-    user: User,
-    next_url: str,
-    notice: str | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    email, phone = _pending(user)
-    context = {
-        "title": "Confirm your login",
-        "message": service.unconfirmed_message(bool(user.email), bool(user.phone)),
-        "email": email,
-        "phone": phone,
-        "ticket": ticket,
-        "next": next_url,
-        "notice": notice,
-        "error": error,
-        "minutes": TICKET_LIFETIME // 60,
-    }
-    return _page(request, "confirm_login.html", context, services, session, status_code)
-
-
 @dataclass(frozen=True, slots=True)
 class _Confirming:
-    """A confirmation page's request whose CSRF token and ticket checked out."""
+    """What a confirmation page stands for: the browser's session, the ticket tying it to
+    the login, the login, and where the sign-in was headed."""
 
     session: Session
     ticket: str
@@ -473,9 +459,32 @@ class _Confirming:
     next_url: str
 
 
-def _too_many(exc: RateLimited, what: str) -> str:
-    minutes = max(1, math.ceil(exc.reset_after / 60))
-    return f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+def _confirmation_page(
+    request: Request,
+    services: Services,
+    confirming: _Confirming,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = confirming.user
+    email, phone = _pending(user)
+    context = {
+        "title": "Confirm your login",
+        "message": service.unconfirmed_message(bool(user.email), bool(user.phone)),
+        "email": email,
+        "phone": phone,
+        "ticket": confirming.ticket,
+        "next": confirming.next_url,
+        "notice": notice,
+        "error": error,
+        "minutes": TICKET_LIFETIME // 60,
+    }
+    return _page(request, "confirm_login.html", context, services, confirming.session, status_code)
+
+
+def _expired_ticket(request: Request, services: Services, session: Session, next_url: str) -> Response:
+    return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
 
 
 async def _confirming(request: Request, services: Services, form: Any) -> _Confirming | Response:
@@ -484,29 +493,35 @@ async def _confirming(request: Request, services: Services, form: Any) -> _Confi
     next_url = _safe_next(form.get("next"))
     csrf = form.get("csrf")
     if session is None or not csrf_ok(session, csrf if isinstance(csrf, str) else None):
-        fresh = session or new_session()
-        message = "Your session expired. Please sign in again."
-        return _sign_in_page(request, services, fresh, next_url, error=message, status_code=403)
+        return _session_expired(request, services, session, next_url)
     raw_ticket = form.get("ticket")
     raw_ticket = raw_ticket if isinstance(raw_ticket, str) else None
     ticket = _tickets(services).read(raw_ticket, session.csrf)
     if ticket is None or raw_ticket is None:
-        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+        return _expired_ticket(request, services, session, next_url)
     try:
         user = await service.get_user(services, ticket.user_id)
     except NotFound:
-        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+        return _expired_ticket(request, services, session, next_url)
     if user.disabled:
         message = service.LoginDisabled().message
         return _sign_in_page(request, services, session, next_url, error=message, status_code=403)
+    confirming = _Confirming(session, raw_ticket, user, next_url)
     try:
         await hit_login_limits_for(services, client_address(request), user.id)
     except RateLimited as exc:
         message = _too_many(exc, "sign-in attempts")
-        return _confirmation_page(
-            request, services, session, raw_ticket, user, next_url, error=message, status_code=429
-        )
-    return _Confirming(session, raw_ticket, user, next_url)
+        return _confirmation_page(request, services, confirming, error=message, status_code=429)
+    return confirming
+
+
+async def _still_unconfirmed(request: Request, services: Services, form: Any) -> _Confirming | Response:
+    """``_confirming``, and a login confirmed meanwhile (by a link opened elsewhere, say)
+    signed in at once: whatever the page asked for is then moot."""
+    confirming = await _confirming(request, services, form)
+    if isinstance(confirming, Response) or _must_confirm(services, confirming.user):
+        return confirming
+    return await _signed_in_now(request, services, confirming)
 
 
 async def _signed_in_now(request: Request, services: Services, confirming: _Confirming) -> Response:
@@ -514,8 +529,7 @@ async def _signed_in_now(request: Request, services: Services, confirming: _Conf
     try:
         account = await service.primary_account(services, confirming.user.id)
     except NotFound:
-        session, next_url = confirming.session, confirming.next_url
-        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
+        return _expired_ticket(request, services, confirming.session, confirming.next_url)
     return _finish_sign_in(request, services, confirming.user, account, confirming.next_url)
 
 
@@ -523,13 +537,10 @@ async def _signed_in_now(request: Request, services: Services, confirming: _Conf
 async def resend_confirmation(request: Request, services: ServicesDep) -> Response:
     """Send the e-mail link or SMS code again (``channel``), for a login without a token."""
     form = await request.form(max_files=0, max_fields=20)
-    confirming = await _confirming(request, services, form)
+    confirming = await _still_unconfirmed(request, services, form)
     if isinstance(confirming, Response):
         return confirming
-    session, ticket, user, next_url = confirming.session, confirming.ticket, confirming.user, confirming.next_url
-    if not _must_confirm(services, user):
-        return await _signed_in_now(request, services, confirming)
-    email, phone = _pending(user)
+    email, phone = _pending(confirming.user)
     channel: verification.Channel
     if form.get("channel") == "email" and email is not None:
         channel, notice = "email", f"A new link is on its way to {email}. Open it, then continue here."
@@ -537,60 +548,46 @@ async def resend_confirmation(request: Request, services: ServicesDep) -> Respon
         channel, notice = "phone", f"A new code is on its way to your number ending in {phone}."
     else:
         error = "Choose what to send again: the e-mail link or the text message code."
-        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=400)
+        return _confirmation_page(request, services, confirming, error=error, status_code=400)
     try:
-        await verification.request_again(services, user.id, channel)
+        await verification.request_again(services, confirming.user.id, channel)
     except RateLimited as exc:
         error = _too_many(exc, "messages were asked for")
-        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=429)
+        return _confirmation_page(request, services, confirming, error=error, status_code=429)
     except Forbidden as exc:  # confirmed in between, elsewhere
-        error = exc.message
-        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=409)
-    return _confirmation_page(request, services, session, ticket, user, next_url, notice=notice)
+        return _confirmation_page(request, services, confirming, error=exc.message, status_code=409)
+    return _confirmation_page(request, services, confirming, notice=notice)
 
 
 @router.post("/auth/confirmation/phone")
 async def confirm_phone(request: Request, services: ServicesDep) -> Response:
     """Check the SMS code of a login without a token; signed in when it is right."""
     form = await request.form(max_files=0, max_fields=20)
-    confirming = await _confirming(request, services, form)
+    confirming = await _still_unconfirmed(request, services, form)
     if isinstance(confirming, Response):
         return confirming
-    session, ticket, user, next_url = confirming.session, confirming.ticket, confirming.user, confirming.next_url
-    if not _must_confirm(services, user):
-        return await _signed_in_now(request, services, confirming)
     code = form.get("code")
     code = code.strip() if isinstance(code, str) else ""
     if not code or len(code) > 12:
         error = "Enter the six-digit code from the text message."
-        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=422)
+        return _confirmation_page(request, services, confirming, error=error, status_code=422)
     try:
-        confirmed = await verification.verify_phone(services, user.id, code)
+        confirmed = await verification.verify_phone(services, confirming.user.id, code)
     except ValidationFailed as exc:
         problems = exc.details.get("code") or [{"description": "is wrong"}]
         error = f"That code {problems[0]['description']}."
-        return _confirmation_page(request, services, session, ticket, user, next_url, error=error, status_code=422)
+        return _confirmation_page(request, services, confirming, error=error, status_code=422)
     except NotFound:
-        return _sign_in_page(request, services, session, next_url, error=EXPIRED_TICKET, status_code=403)
-    return await _signed_in_now(request, services, _Confirming(session, ticket, confirmed, next_url))
+        return _expired_ticket(request, services, confirming.session, confirming.next_url)
+    return await _signed_in_now(request, services, replace(confirming, user=confirmed))
 
 
 @router.post("/auth/confirmation/continue")
 async def continue_after_confirming(request: Request, services: ServicesDep) -> Response:
     """Sign in once the link was opened (perhaps on another device); else say it is not yet."""
     form = await request.form(max_files=0, max_fields=20)
-    confirming = await _confirming(request, services, form)
+    confirming = await _still_unconfirmed(request, services, form)
     if isinstance(confirming, Response):
         return confirming
-    if _must_confirm(services, confirming.user):
-        return _confirmation_page(
-            request,
-            services,
-            confirming.session,
-            confirming.ticket,
-            confirming.user,
-            confirming.next_url,
-            error="Not confirmed yet: open the link in the message first.",
-            status_code=403,
-        )
-    return await _signed_in_now(request, services, confirming)
+    error = "Not confirmed yet: open the link in the message first."
+    return _confirmation_page(request, services, confirming, error=error, status_code=403)

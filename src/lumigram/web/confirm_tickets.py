@@ -15,6 +15,8 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from lumigram.web.signing_keys import purpose_key
+
 #: Long enough to fetch a new code or open a link in the mailbox, short enough that a
 #: page left open does not stand in for a password for long.
 TICKET_LIFETIME = 15 * 60
@@ -31,9 +33,7 @@ class TicketSigner:
     """Issues tickets and reads them back, refusing forged, foreign or expired ones."""
 
     def __init__(self, secret_key: str) -> None:
-        # A key of its own: no other signature the secret key makes (sessions, media URLs,
-        # e-mail links) can pass for a ticket.
-        self._key = hmac.new(secret_key.encode(), b"lumigram.web.confirm-ticket", hashlib.sha256).digest()
+        self._key = purpose_key(secret_key, b"lumigram.web.confirm-ticket")
 
     def _signature(self, body: str, csrf: str) -> str:
         message = f"{body}\n{csrf}".encode("utf-8", "surrogatepass")

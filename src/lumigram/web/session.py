@@ -25,6 +25,8 @@ import orjson
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from lumigram.web.signing_keys import purpose_key
+
 COOKIE_NAME = "lumigram_session"
 #: A signed-in browser stays signed in this long.
 SIGNED_IN_LIFETIME = 30 * 24 * 3600
@@ -58,9 +60,7 @@ class SessionSigner:
     """Turns sessions into cookie values and back, refusing anything not signed by us."""
 
     def __init__(self, secret_key: str) -> None:
-        # A key of its own: a signature made here can never be replayed elsewhere the
-        # secret key signs (media URLs, e-mail tokens), and vice versa.
-        self._key = hmac.new(secret_key.encode(), b"lumigram.web.session", hashlib.sha256).digest()
+        self._key = purpose_key(secret_key, b"lumigram.web.session")
 
     def _signature(self, payload: str) -> str:
         return _b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
