@@ -33,8 +33,9 @@ run: $(RUN_STAMP)  ## Migrate and serve the embedded shape on http://127.0.0.1:8
 worker: $(RUN_STAMP)  ## Run a bus consumer process (scaled-out shape)
 	$(BIN)/lumigram worker
 
-lint: install  ## ruff
+lint: install  ## ruff: lint and formatting
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: install  ## mypy --strict on src/
 	$(BIN)/mypy

@@ -184,8 +184,18 @@ def start_backends(stack: Stack) -> None:
         stack.engine_pids["valkey"] = valkey._process.pid
     nats_port, monitor = free_ports(2)
     stack.engine_pids["nats"] = stack.popen(
-        [str(BIN / "nats-server"), "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-m", str(monitor),
-         "-sd", str(stack.workdir / "nats")],
+        [
+            str(BIN / "nats-server"),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(nats_port),
+            "-m",
+            str(monitor),
+            "-sd",
+            str(stack.workdir / "nats"),
+        ],
         "nats",
     ).pid
     _wait(lambda: httpx.get(f"http://127.0.0.1:{monitor}/healthz", timeout=1).status_code == 200, "NATS")
@@ -273,15 +283,29 @@ async def _make_tokens(
         for row in chosen:
             raw = new_secret()
             readers.append(Reader(row.id, row.username, raw))
-            token_rows.append({
-                "id": generator.next_id(shard_of(row.user_id)), "token_hash": hash_secret(raw), "app_id": app_id,
-                "user_id": row.user_id, "account_id": row.id, "scopes": "read write follow", "created_at": now,
-            })
+            token_rows.append(
+                {
+                    "id": generator.next_id(shard_of(row.user_id)),
+                    "token_hash": hash_secret(raw),
+                    "app_id": app_id,
+                    "user_id": row.user_id,
+                    "account_id": row.id,
+                    "scopes": "read write follow",
+                    "created_at": now,
+                }
+            )
         async with db.begin() as conn:
-            await conn.execute(insert(oauth_apps).values(
-                id=app_id, name="feed-bench", redirect_uris="urn:ietf:wg:oauth:2.0:oob", scopes="read write follow",
-                client_id=new_secret(), client_secret=new_secret(), created_at=now,
-            ))
+            await conn.execute(
+                insert(oauth_apps).values(
+                    id=app_id,
+                    name="feed-bench",
+                    redirect_uris="urn:ietf:wg:oauth:2.0:oob",
+                    scopes="read write follow",
+                    client_id=new_secret(),
+                    client_secret=new_secret(),
+                    created_at=now,
+                )
+            )
             await conn.execute(insert(oauth_tokens), token_rows)
         ids = {r.account_id for r in readers}
         async with db.connect() as conn:
@@ -299,12 +323,21 @@ async def _make_tokens(
 
 def check_password_grant(base_url: str, username: str) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        app = http.post("/api/v1/apps", data={"client_name": "feed-bench", "scopes": "read write",
-                                              "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}).json()
-        token = http.post("/oauth/token", data={
-            "grant_type": "password", "username": username, "password": "lumigram-seed-password",
-            "client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read",
-        })
+        app = http.post(
+            "/api/v1/apps",
+            data={"client_name": "feed-bench", "scopes": "read write", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"},
+        ).json()
+        token = http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "password",
+                "username": username,
+                "password": "lumigram-seed-password",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "scope": "read",
+            },
+        )
         token.raise_for_status()
 
 
@@ -329,8 +362,11 @@ async def _upload_pool(base_url: str, jobs: list[Reader], concurrency: int = 8) 
         async def uploader() -> None:
             while not queue.empty():
                 reader = queue.get_nowait()
-                answer = await http.post("/api/v2/media", files={"file": ("p.jpg", data, "image/jpeg")},
-                                         headers={"Authorization": f"Bearer {reader.token}"})
+                answer = await http.post(
+                    "/api/v2/media",
+                    files={"file": ("p.jpg", data, "image/jpeg")},
+                    headers={"Authorization": f"Bearer {reader.token}"},
+                )
                 answer.raise_for_status()
                 reader.media.append(answer.json()["id"])
 
@@ -347,8 +383,9 @@ async def _read_all(base_url: str, readers: list[Reader], concurrency: int = 8) 
         async def worker() -> None:
             while not queue.empty():
                 reader = queue.get_nowait()
-                answer = await http.get("/api/v1/timelines/home", params={"limit": 10},
-                                        headers={"Authorization": f"Bearer {reader.token}"})
+                answer = await http.get(
+                    "/api/v1/timelines/home", params={"limit": 10}, headers={"Authorization": f"Bearer {reader.token}"}
+                )
                 answer.raise_for_status()
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -398,8 +435,7 @@ _LETTERS = string.ascii_letters + "      "
 def home_request(readers: list[Reader]) -> Callable[[random.Random], Request]:
     def make(rng: random.Random) -> Request:
         reader = readers[rng.randrange(len(readers))]
-        return Request("home", "GET", "/api/v1/timelines/home?limit=10",
-                       (("Authorization", f"Bearer {reader.token}"),))
+        return Request("home", "GET", "/api/v1/timelines/home?limit=10", (("Authorization", f"Bearer {reader.token}"),))
 
     return make
 
@@ -408,8 +444,12 @@ def profile_request(readers: list[Reader], account_ids: list[int]) -> Callable[[
     def make(rng: random.Random) -> Request:
         reader = readers[rng.randrange(len(readers))]
         target = account_ids[rng.randrange(len(account_ids))]
-        return Request("profile", "GET", f"/api/v1/accounts/{target}/statuses?limit=10",
-                       (("Authorization", f"Bearer {reader.token}"),))
+        return Request(
+            "profile",
+            "GET",
+            f"/api/v1/accounts/{target}/statuses?limit=10",
+            (("Authorization", f"Bearer {reader.token}"),),
+        )
 
     return make
 
@@ -434,8 +474,13 @@ def compose_request(composers: list[Reader], user_count: int) -> Callable[[rando
                 break
         media = [reader.media.pop()] if reader.media else []
         body = json.dumps({"status": compose_text(rng, user_count), "media_ids": media}).encode()
-        return Request("compose", "POST", "/api/v1/statuses",
-                       (("Authorization", f"Bearer {reader.token}"), ("Content-Type", "application/json")), body)
+        return Request(
+            "compose",
+            "POST",
+            "/api/v1/statuses",
+            (("Authorization", f"Bearer {reader.token}"), ("Content-Type", "application/json")),
+            body,
+        )
 
     return make
 
@@ -446,8 +491,9 @@ def home_pages(readers: list[Reader], limit: int) -> Callable[[int, int], Mix]:
     def build(_index: int, _count: int) -> Mix:
         def make(rng: random.Random) -> Request:
             reader = readers[rng.randrange(len(readers))]
-            return Request("home", "GET", f"/api/v1/timelines/home?limit={limit}",
-                           (("Authorization", f"Bearer {reader.token}"),))
+            return Request(
+                "home", "GET", f"/api/v1/timelines/home?limit={limit}", (("Authorization", f"Bearer {reader.token}"),)
+            )
 
         return [(1.0, make)]
 
@@ -536,17 +582,26 @@ def generator_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, seconds: float,
-         args: argparse.Namespace, pids: dict[str, int] | None = None,
-         engine_pids: dict[str, int] | None = None, engines: census.Engines | None = None) -> dict[str, Any]:
+def step(
+    name: str,
+    port: int,
+    builder: Callable[[int, int], Mix],
+    rate: float,
+    seconds: float,
+    args: argparse.Namespace,
+    pids: dict[str, int] | None = None,
+    engine_pids: dict[str, int] | None = None,
+    engines: census.Engines | None = None,
+) -> dict[str, Any]:
     pids = pids or {}
     counting = census.start(engines) if engines is not None else None
     everything = {**pids, **(engine_pids or {})}
     before = {n: cpu_seconds(pid) for n, pid in everything.items()}
     generator_before, box_before = generator_seconds(), box_busy_seconds()
     load_before = os.getloadavg()[0]
-    result: LoadResult = run_load(port, builder, rate, seconds, processes=args.load_processes,
-                                  connections=args.connections)
+    result: LoadResult = run_load(
+        port, builder, rate, seconds, processes=args.load_processes, connections=args.connections
+    )
     summary = result.summary()
     summary["load_average_before"] = round(load_before, 2)
     # CPU per request does not depend on what else the shared box is doing, unlike latency.
@@ -572,13 +627,22 @@ def step(name: str, port: int, builder: Callable[[int, int], Mix], rate: float, 
     summary["meets_slo"] = meets_slo(summary)
     summary["meets_issue_slo"] = meets_slo(summary, bounded=("home", "compose"))
     every = summary["all"]
-    log(f"{name} @ {rate:.0f}/s: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} p99 {every.get('p99_ms')} ms, "
-        f"errors {every['errors']}, non-2xx {every['non_2xx']}, CPU ms/request {summary['box_cpu_ms_per_request']}")
+    log(
+        f"{name} @ {rate:.0f}/s: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} p99 {every.get('p99_ms')} ms, "
+        f"errors {every['errors']}, non-2xx {every['non_2xx']}, CPU ms/request {summary['box_cpu_ms_per_request']}"
+    )
     return summary
 
 
-def closed_step(name: str, port: int, builder: Callable[[int, int], Mix], connections: int, seconds: float,
-                args: argparse.Namespace, pids: dict[str, int] | None = None) -> dict[str, Any]:
+def closed_step(
+    name: str,
+    port: int,
+    builder: Callable[[int, int], Mix],
+    connections: int,
+    seconds: float,
+    args: argparse.Namespace,
+    pids: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """``connections`` clients each reading back to back for ``seconds`` (closed loop)."""
     pids = pids or {}
     before = {n: cpu_seconds(pid) for n, pid in pids.items()}
@@ -587,13 +651,17 @@ def closed_step(name: str, port: int, builder: Callable[[int, int], Mix], connec
     summary = result.summary()
     answered = max(int(summary["all"]["ok"]), 1)
     summary.update(
-        step=name, connections=connections, load_average_before=round(load_before, 2),
+        step=name,
+        connections=connections,
+        load_average_before=round(load_before, 2),
         cpu_ms_per_request={n: round((cpu_seconds(pid) - before[n]) * 1000 / answered, 2) for n, pid in pids.items()},
     )
     every = summary["all"]
-    log(f"{name} closed loop, {connections} connections: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} "
+    log(
+        f"{name} closed loop, {connections} connections: {every['throughput']:.0f}/s p50 {every.get('p50_ms')} "
         f"p90 {every.get('p90_ms')} p99 {every.get('p99_ms')} max {every.get('max_ms')} ms, "
-        f"errors {every['errors']}, non-2xx {every['non_2xx']}")
+        f"errors {every['errors']}, non-2xx {every['non_2xx']}"
+    )
     return summary
 
 
@@ -648,8 +716,9 @@ def fanout_lag(base_url: str, readers: list[Reader], chosen: list[tuple[int, int
             replied = time.perf_counter()
             deadline = replied + 10
             while time.perf_counter() < deadline:
-                page = http.get("/api/v1/timelines/home", params={"limit": 5},
-                                headers={"Authorization": f"Bearer {follower.token}"}).json()
+                page = http.get(
+                    "/api/v1/timelines/home", params={"limit": 5}, headers={"Authorization": f"Bearer {follower.token}"}
+                ).json()
                 if any(item["id"] == post_id for item in page):
                     lags.append((time.perf_counter() - replied) * 1000)
                     break
@@ -667,8 +736,9 @@ def start_bare(stack: Stack, body: bytes) -> int:
     (port,) = free_ports(1)
     page = stack.workdir / "page.json"
     page.write_bytes(body)
-    stack.popen([sys.executable, str(Path(__file__).resolve()), "bare", "--port", str(port), "--body", str(page)],
-                "bare")
+    stack.popen(
+        [sys.executable, str(Path(__file__).resolve()), "bare", "--port", str(port), "--body", str(page)], "bare"
+    )
     _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200, "bare ASGI app")
     return port
 
@@ -686,8 +756,16 @@ def serve_bare(port: int, body_path: Path) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools",
-                server_header=False, date_header=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+    )
 
 
 def floor_composers(readers: list[Reader], composes: int) -> list[Reader]:
@@ -697,8 +775,9 @@ def floor_composers(readers: list[Reader], composes: int) -> list[Reader]:
     return [Reader(r.account_id, r.username, r.token, ["1" * 18] * each) for r in readers]
 
 
-def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int],
-              args: argparse.Namespace) -> list[dict[str, Any]]:
+def run_floor(
+    stack: Stack, readers: list[Reader], account_ids: list[int], args: argparse.Namespace
+) -> list[dict[str, Any]]:
     """Stop Lumigram, then run the mix against the floor app on the same engines and world."""
     import mix_floor
 
@@ -711,8 +790,17 @@ def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int],
     log(f"floor: {len(readers)} feeds and {written} Status documents prepared")
     (port,) = free_ports(1)
     stack.env.update(FLOOR_DATABASE_URL=database, FLOOR_CACHE_URL=cache, FLOOR_BASE_URL=base)
-    floor = stack.popen([sys.executable, str(Path(__file__).resolve().parent / "mix_floor.py"), "--port", str(port),
-                         "--processes", str(args.serve_processes)], "floor")
+    floor = stack.popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "mix_floor.py"),
+            "--port",
+            str(port),
+            "--processes",
+            str(args.serve_processes),
+        ],
+        "floor",
+    )
     _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200, "the floor app")
     # A page of each read, to show the floor answers with real posts, and how large.
     auth = {"Authorization": f"Bearer {readers[0].token}"}
@@ -727,8 +815,18 @@ def run_floor(stack: Stack, readers: list[Reader], account_ids: list[int],
     steps = []
     for rate_ in _rates(args.floor_rates):
         composers = floor_composers(readers, composes_in(rate_, args.step_seconds))
-        steps.append(step("floor", port, dsb_mix(readers, account_ids, composers), rate_, args.step_seconds, args,
-                          {"floor": floor.pid}, stack.engine_pids))
+        steps.append(
+            step(
+                "floor",
+                port,
+                dsb_mix(readers, account_ids, composers),
+                rate_,
+                args.step_seconds,
+                args,
+                {"floor": floor.pid},
+                stack.engine_pids,
+            )
+        )
     return steps
 
 
@@ -829,20 +927,27 @@ def sampled_serve(out: Path, interval: float = 0.004) -> None:
         for native, spent in thread_cpu().items():
             kind = "main" if native == threading.get_native_id() else kinds.get(native, "other")
             by_kind[kind] = by_kind.get(kind, 0.0) + spent - cpu_at_reset.get(native, 0.0)
-        out.write_text(json.dumps({
-            "cpu_seconds_by_thread_kind": {k: round(v, 2) for k, v in sorted(by_kind.items())},
-            "interval_s": interval,
-            "samples": samples,
-            "self": own.most_common(60),
-            "inclusive": inclusive.most_common(150),
-        }, indent=1))
+        out.write_text(
+            json.dumps(
+                {
+                    "cpu_seconds_by_thread_kind": {k: round(v, 2) for k, v in sorted(by_kind.items())},
+                    "interval_s": interval,
+                    "samples": samples,
+                    "self": own.most_common(60),
+                    "inclusive": inclusive.most_common(150),
+                },
+                indent=1,
+            )
+        )
 
 
 def print_profile(path: Path, top: int = 25) -> None:
     data = json.loads(path.read_text())
     total = max(data["samples"], 1)
-    print(f"{data['samples']} samples of every thread of the server, every {data['interval_s'] * 1000:.0f} ms "
-          "(percentages are of samples; idle threads count too)")
+    print(
+        f"{data['samples']} samples of every thread of the server, every {data['interval_s'] * 1000:.0f} ms "
+        "(percentages are of samples; idle threads count too)"
+    )
     print(f"CPU seconds by thread kind: {data.get('cpu_seconds_by_thread_kind')}")
     print("\nself (on top of the stack):")
     for name, count in data["self"][:top]:
@@ -916,7 +1021,7 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
         f'<text x="{left}" y="18" font-size="14">p99 latency vs offered load: {results["shape"]} shape, '
-        f'{results["world"]["summary"].split(" users")[0].removeprefix("seeded ")} users</text>',
+        f"{results['world']['summary'].split(' users')[0].removeprefix('seeded ')} users</text>",
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
         f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">'
@@ -941,8 +1046,10 @@ def svg_plot(results: dict[str, Any], path: Path) -> None:
         parts.append(f'<path d="{path_d}" fill="none" stroke="{colour}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>' for x, y in points)
         ly = top + 10 + 18 * n
-        parts.append(f'<line x1="{width - right + 15}" y1="{ly}" x2="{width - right + 35}" y2="{ly}" '
-                     f'stroke="{colour}" stroke-width="2"/>')
+        parts.append(
+            f'<line x1="{width - right + 15}" y1="{ly}" x2="{width - right + 35}" y2="{ly}" '
+            f'stroke="{colour}" stroke-width="2"/>'
+        )
         parts.append(f'<text x="{width - right + 40}" y="{ly + 4}">{name}</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n")
@@ -1021,24 +1128,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.only in ("all", "home"):
             for rate_ in _rates(args.home_rates):
                 results["steps"].append(
-                    step("home", port, home_only(readers), rate_, args.step_seconds, args, stack.pids,
-                         stack.engine_pids)
+                    step(
+                        "home", port, home_only(readers), rate_, args.step_seconds, args, stack.pids, stack.engine_pids
+                    )
                 )
         if args.only in ("all", "mix"):
             for rate_ in _rates(args.mix_rates):
                 composers = allot_media(readers, composes_in(rate_, args.step_seconds))
                 mix = dsb_mix(readers, account_ids, composers)
                 results["steps"].append(
-                    step("mix", port, mix, rate_, args.step_seconds, args, stack.pids, stack.engine_pids,
-                         stack.census_engines if args.census else None))
+                    step(
+                        "mix",
+                        port,
+                        mix,
+                        rate_,
+                        args.step_seconds,
+                        args,
+                        stack.pids,
+                        stack.engine_pids,
+                        stack.census_engines if args.census else None,
+                    )
+                )
         if args.only == "all":
-            page = httpx.get(f"{base_url}/api/v1/timelines/home?limit=10",
-                             headers={"Authorization": f"Bearer {readers[0].token}"}).content
+            page = httpx.get(
+                f"{base_url}/api/v1/timelines/home?limit=10", headers={"Authorization": f"Bearer {readers[0].token}"}
+            ).content
             bare_port = start_bare(stack, page)
             results["page_bytes"] = len(page)
             for rate_ in _rates(args.bare_rates):
-                results["steps"].append(step("bare", bare_port, fixed_page("/api/v1/timelines/home?limit=10"),
-                                             rate_, args.bare_seconds, args))
+                results["steps"].append(
+                    step(
+                        "bare", bare_port, fixed_page("/api/v1/timelines/home?limit=10"), rate_, args.bare_seconds, args
+                    )
+                )
         if args.closed_connections and args.only in ("all", "closed"):
             results["closed"] = run_closed(stack, base_url, readers, args)
         if args.floor_rates:
@@ -1096,12 +1218,15 @@ def main() -> None:
     parser.add_argument("--home-rates", default="25,50,100,150")
     parser.add_argument("--mix-rates", default="25,50,100")
     parser.add_argument("--bare-rates", default="4000,8000,12000")
-    parser.add_argument("--floor-rates", default="",
-                        help="then the mix against bench/mix_floor.py at these rates (scaled shape)")
+    parser.add_argument(
+        "--floor-rates", default="", help="then the mix against bench/mix_floor.py at these rates (scaled shape)"
+    )
     parser.add_argument("--step-seconds", type=float, default=20)
     parser.add_argument("--bare-seconds", type=float, default=10)
     parser.add_argument(
-        "--warmup-seconds", type=float, default=20,
+        "--warmup-seconds",
+        type=float,
+        default=20,
         help="home reads (or, with --only mix, the mix at its first rate) before the measured steps",
     )
     parser.add_argument("--warmup-rate", type=float, default=500)
@@ -1110,8 +1235,11 @@ def main() -> None:
     parser.add_argument("--serve-processes", type=int, default=1, help="lumigram serve --processes (scaled shape)")
     parser.add_argument("--connections", type=int, default=32, help="per load process")
     parser.add_argument("--only", choices=("all", "home", "mix", "closed"), default="all")
-    parser.add_argument("--closed-connections", default="4,64",
-                        help="closed-loop home reads at these connection counts, then the bare app's ('' skips)")
+    parser.add_argument(
+        "--closed-connections",
+        default="4,64",
+        help="closed-loop home reads at these connection counts, then the bare app's ('' skips)",
+    )
     parser.add_argument("--closed-seconds", type=float, default=20)
     parser.add_argument("--closed-limit", type=int, default=20, help="posts per home page in the closed-loop steps")
     parser.add_argument("--seed", type=int, default=42)
@@ -1120,7 +1248,8 @@ def main() -> None:
     parser.add_argument("--plot", help="write an SVG plot here (e.g. docs/feed-bench.svg)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
-        "--census", action="store_true",
+        "--census",
+        action="store_true",
         help="count SQL statements, Valkey commands and NATS messages per request in each mix step "
         "(scaled shape; PostgreSQL logs every statement meanwhile, so its CPU figures rise)",
     )

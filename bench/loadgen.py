@@ -83,8 +83,12 @@ class KindStats:
         if lat.size:
             p50, p90, p99, p999 = np.percentile(lat, [50, 90, 99, 99.9])
             result.update(
-                p50_ms=round(float(p50), 2), p90_ms=round(float(p90), 2), p99_ms=round(float(p99), 2),
-                p999_ms=round(float(p999), 2), max_ms=round(float(lat.max()), 2), mean_ms=round(float(lat.mean()), 2),
+                p50_ms=round(float(p50), 2),
+                p90_ms=round(float(p90), 2),
+                p99_ms=round(float(p99), 2),
+                p999_ms=round(float(p999), 2),
+                max_ms=round(float(lat.max()), 2),
+                mean_ms=round(float(lat.mean()), 2),
             )
         return result
 
@@ -183,8 +187,16 @@ def _encode(request: Request, host_header: bytes) -> bytes:
 
 
 async def _worker_main(
-    host: str, port: int, mix: Mix, rate: float | None, duration: float, max_requests: int, connections: int,
-    drain: float, seed: int, observer: Observer | None,
+    host: str,
+    port: int,
+    mix: Mix,
+    rate: float | None,
+    duration: float,
+    max_requests: int,
+    connections: int,
+    drain: float,
+    seed: int,
+    observer: Observer | None,
 ) -> dict[str, Any]:
     """Open loop at ``rate`` requests/s; with ``rate`` None, closed loop over ``connections``."""
     rng = random.Random(seed)
@@ -260,8 +272,15 @@ async def _worker_main(
 
 
 async def _closed_loop(
-    host: str, port: int, mix: Mix, duration: float, max_requests: int, connections: int, drain: float,
-    rng: random.Random, observer: Observer | None,
+    host: str,
+    port: int,
+    mix: Mix,
+    duration: float,
+    max_requests: int,
+    connections: int,
+    drain: float,
+    rng: random.Random,
+    observer: Observer | None,
 ) -> dict[str, Any]:
     weights = [w for w, _ in mix]
     factories = [f for _, f in mix]
@@ -319,8 +338,19 @@ async def _closed_loop(
 
 
 def _worker_process(
-    out: Any, index: int, count: int, host: str, port: int, builder: MixBuilder, rate: float | None, duration: float,
-    max_requests: int, connections: int, drain: float, seed: int, observer: Observer | None,
+    out: Any,
+    index: int,
+    count: int,
+    host: str,
+    port: int,
+    builder: MixBuilder,
+    rate: float | None,
+    duration: float,
+    max_requests: int,
+    connections: int,
+    drain: float,
+    seed: int,
+    observer: Observer | None,
 ) -> None:
     with contextlib.suppress(ImportError):
         import uvloop
@@ -381,8 +411,17 @@ def run_closed_loop(
 
 
 def _run(
-    port: int, mix_builder: MixBuilder, rate: float | None, duration: float, host: str, processes: int,
-    connections: int | list[int], max_requests: int, drain: float, seed: int, observer: Observer | None,
+    port: int,
+    mix_builder: MixBuilder,
+    rate: float | None,
+    duration: float,
+    host: str,
+    processes: int,
+    connections: int | list[int],
+    max_requests: int,
+    drain: float,
+    seed: int,
+    observer: Observer | None,
 ) -> LoadResult:
     if host != "127.0.0.1":
         raise ValueError("the load generator only targets 127.0.0.1")
@@ -397,8 +436,21 @@ def _run(
         parent_end, child_end = context.Pipe(duplex=False)
         child = context.Process(
             target=_worker_process,
-            args=(child_end, index, processes, host, port, mix_builder, None if rate is None else rate / processes,
-                  duration, max(1, max_requests // processes), per_process[index], drain, seed, observer),
+            args=(
+                child_end,
+                index,
+                processes,
+                host,
+                port,
+                mix_builder,
+                None if rate is None else rate / processes,
+                duration,
+                max(1, max_requests // processes),
+                per_process[index],
+                drain,
+                seed,
+                observer,
+            ),
             daemon=True,
         )
         child.start()
@@ -455,8 +507,9 @@ def main() -> None:
     if args.closed:
         result = run_closed_loop(args.port, build, args.connections, args.duration, processes=args.processes)
     else:
-        result = run_load(args.port, build, args.rate, args.duration, processes=args.processes,
-                          connections=args.connections)
+        result = run_load(
+            args.port, build, args.rate, args.duration, processes=args.processes, connections=args.connections
+        )
     import json
 
     print(json.dumps(result.summary(), indent=2))

@@ -104,30 +104,59 @@ def _when(value: datetime | None) -> str | None:
 def _account(row: asyncpg.Record, base: str) -> dict[str, Any]:
     username = row["username"]
     return {
-        "id": str(row["a_id"]), "username": username, "acct": username, "display_name": row["display_name"],
-        "locked": row["locked"], "bot": row["bot"], "created_at": _when(row["a_created_at"]),
-        "note": row["note"], "url": f"{base}/@{username}", "avatar": f"{base}/avatars/original/missing.png",
-        "avatar_static": f"{base}/avatars/original/missing.png", "header": f"{base}/headers/original/missing.png",
-        "header_static": f"{base}/headers/original/missing.png", "followers_count": row["followers_count"],
-        "following_count": row["following_count"], "statuses_count": row["statuses_count"],
-        "last_status_at": _when(row["last_status_at"]), "emojis": [], "fields": [],
+        "id": str(row["a_id"]),
+        "username": username,
+        "acct": username,
+        "display_name": row["display_name"],
+        "locked": row["locked"],
+        "bot": row["bot"],
+        "created_at": _when(row["a_created_at"]),
+        "note": row["note"],
+        "url": f"{base}/@{username}",
+        "avatar": f"{base}/avatars/original/missing.png",
+        "avatar_static": f"{base}/avatars/original/missing.png",
+        "header": f"{base}/headers/original/missing.png",
+        "header_static": f"{base}/headers/original/missing.png",
+        "followers_count": row["followers_count"],
+        "following_count": row["following_count"],
+        "statuses_count": row["statuses_count"],
+        "last_status_at": _when(row["last_status_at"]),
+        "emojis": [],
+        "fields": [],
     }
 
 
 def status_document(row: asyncpg.Record, base: str, post: tuple[int, str, datetime] | None = None) -> bytes:
     """A Mastodon Status for a post row joined with its author's (``post`` for a new one)."""
     post_id, text, created = post if post is not None else (row["id"], row["text"], row["created_at"])
-    return orjson.dumps({
-        "id": str(post_id), "created_at": _when(created), "in_reply_to_id": None, "in_reply_to_account_id": None,
-        "sensitive": False, "spoiler_text": "", "visibility": "public" if post else row["visibility"],
-        "language": None, "uri": f"{base}/statuses/{post_id}", "url": f"{base}/p/{post_id}",
-        "replies_count": 0 if post else row["replies_count"],
-        "reblogs_count": 0 if post else row["reblogs_count"],
-        "favourites_count": 0 if post else row["favourites_count"],
-        "edited_at": None, "content": f"<p>{text}</p>", "reblog": None, "application": None,
-        "account": _account(row, base), "media_attachments": [], "mentions": [], "tags": [], "emojis": [],
-        "card": None, "poll": None,
-    })
+    return orjson.dumps(
+        {
+            "id": str(post_id),
+            "created_at": _when(created),
+            "in_reply_to_id": None,
+            "in_reply_to_account_id": None,
+            "sensitive": False,
+            "spoiler_text": "",
+            "visibility": "public" if post else row["visibility"],
+            "language": None,
+            "uri": f"{base}/statuses/{post_id}",
+            "url": f"{base}/p/{post_id}",
+            "replies_count": 0 if post else row["replies_count"],
+            "reblogs_count": 0 if post else row["reblogs_count"],
+            "favourites_count": 0 if post else row["favourites_count"],
+            "edited_at": None,
+            "content": f"<p>{text}</p>",
+            "reblog": None,
+            "application": None,
+            "account": _account(row, base),
+            "media_attachments": [],
+            "mentions": [],
+            "tags": [],
+            "emojis": [],
+            "card": None,
+            "poll": None,
+        }
+    )
 
 
 async def prepare(dsn: str, redis_url: str, base: str, readers: Iterable[tuple[int, str]]) -> int:
@@ -142,8 +171,11 @@ async def prepare(dsn: str, redis_url: str, base: str, readers: Iterable[tuple[i
             ids = [r["id"] for r in await connection.fetch(FEED_SQL, account_id, FEED_START)]
             post_ids.update(ids)
             feed = f"floor:feed:{account_id}"
-            commands += [("SET", _token_key(token.encode()), account_id), ("SET", f"floor:active:{account_id}", 1),
-                         ("DEL", feed)]
+            commands += [
+                ("SET", _token_key(token.encode()), account_id),
+                ("SET", f"floor:active:{account_id}", 1),
+                ("DEL", feed),
+            ]
             if ids:
                 commands.append(("ZADD", feed, *[part for i in ids for part in (i, i)]))
         commands += [("SCRIPT", "LOAD", _HOME_SCRIPT), ("SCRIPT", "LOAD", _FANOUT_SCRIPT)]
@@ -192,8 +224,13 @@ async def _body(receive: Any) -> bytes:
 
 
 async def _reply(send: Any, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*_JSON, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -227,10 +264,12 @@ async def _compose(pool: asyncpg.Pool, cache: RespClient, token: bytes, body: by
     created = datetime_of(post_id)
     row = await pool.fetchrow(COMPOSE_SQL, post_id, int(account), text, created)
     document = status_document(row, _BASE, (post_id, text, created))
-    await cache.batch([
-        ("SET", f"floor:status:{post_id}", document),
-        ("EVALSHA", _FANOUT_DIGEST, 0, post_id, FEED_CAP, *row["followers"]),
-    ])
+    await cache.batch(
+        [
+            ("SET", f"floor:status:{post_id}", document),
+            ("EVALSHA", _FANOUT_DIGEST, 0, post_id, FEED_CAP, *row["followers"]),
+        ]
+    )
     return 200, document
 
 
@@ -261,9 +300,19 @@ def serve(port: int, processes: int) -> None:
     """Serve the app on 127.0.0.1 as ``lumigram serve`` does (uvloop, httptools, workers)."""
     import uvicorn
 
-    uvicorn.run("mix_floor:app", app_dir=os.path.dirname(os.path.abspath(__file__)), host="127.0.0.1",
-                port=port, workers=processes, log_level="warning", loop="uvloop", http="httptools",
-                server_header=False, date_header=False, lifespan="off")
+    uvicorn.run(
+        "mix_floor:app",
+        app_dir=os.path.dirname(os.path.abspath(__file__)),
+        host="127.0.0.1",
+        port=port,
+        workers=processes,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+        lifespan="off",
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,14 @@ def make_photo(width: int = 4032, height: int = 3024) -> bytes:
     rng = np.random.default_rng(12)
     x = np.linspace(0, 255, width, dtype=np.float32)
     y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    base = np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
-                     np.full((height, width), 128, np.float32)], axis=-1)
+    base = np.stack(
+        [
+            np.broadcast_to(x, (height, width)),
+            np.broadcast_to(y, (height, width)),
+            np.full((height, width), 128, np.float32),
+        ],
+        axis=-1,
+    )
     noisy = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(noisy, "RGB").save(out, "JPEG", quality=90)
@@ -66,8 +72,10 @@ def _timed(label: str, runs: int, call: Callable[[], object]) -> None:
         call()
         wall.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
-    print(f"{label}: median {statistics.median(wall) * 1000:.1f} ms (min {min(wall) * 1000:.1f}), "
-          f"CPU median {statistics.median(cpu) * 1000:.1f} ms, over {runs} runs")
+    print(
+        f"{label}: median {statistics.median(wall) * 1000:.1f} ms (min {min(wall) * 1000:.1f}), "
+        f"CPU median {statistics.median(cpu) * 1000:.1f} ms, over {runs} runs"
+    )
 
 
 def measure(path: str, runs: int) -> None:
@@ -75,8 +83,10 @@ def measure(path: str, runs: int) -> None:
     photo = Path(path).read_bytes()
     before = high_water_mb()
     result = process_image(photo)
-    print(f"input: {len(photo) / 1e6:.1f} MB JPEG, 4032x3024; variants: {len(result.variants)} "
-          f"+ master ({len(result.master or b'') / 1e3:.0f} kB) + BlurHash {result.blurhash}; one core")
+    print(
+        f"input: {len(photo) / 1e6:.1f} MB JPEG, 4032x3024; variants: {len(result.variants)} "
+        f"+ master ({len(result.master or b'') / 1e3:.0f} kB) + BlurHash {result.blurhash}; one core"
+    )
     _timed("process_image, no filter", runs, lambda: process_image(photo))
     _timed(
         f"process_image, {HEAVIEST_LOOK[0]} + all adjustments", runs, lambda: process_image(photo, 0, 0, *HEAVIEST_LOOK)

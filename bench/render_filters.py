@@ -50,8 +50,10 @@ def sample_photo() -> Image.Image:
     image = Image.fromarray(canvas, "RGB")
     draw = ImageDraw.Draw(image)
     meadow_top = int(HEIGHT * 0.74)
-    draw.polygon([(0, meadow_top - 20), (400, meadow_top + 10), (1080, meadow_top - 30), (1080, HEIGHT), (0, HEIGHT)],
-                 fill=(78, 128, 58))
+    draw.polygon(
+        [(0, meadow_top - 20), (400, meadow_top + 10), (1080, meadow_top - 30), (1080, HEIGHT), (0, HEIGHT)],
+        fill=(78, 128, 58),
+    )
     draw.rectangle((180, 560, 300, 650), fill=(168, 42, 36))  # the cabin
     draw.polygon([(165, 565), (240, 505), (315, 565)], fill=(70, 40, 34))
     draw.rectangle((225, 600, 255, 650), fill=(40, 28, 24))

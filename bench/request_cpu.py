@@ -58,9 +58,19 @@ async def call(
 ) -> tuple[int, bytes]:
     """One request through the ASGI app: (status, body)."""
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
     }
     delivered = False
     answer: dict[str, Any] = {"body": b""}
@@ -186,7 +196,8 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
             for index in range(count):
                 reader = readers[index % len(readers)]
                 uploaded = await client.post(
-                    "/api/v2/media", headers={"Authorization": f"Bearer {reader.token}"},
+                    "/api/v2/media",
+                    headers={"Authorization": f"Bearer {reader.token}"},
                     files={"file": ("p.jpg", jpeg, "image/jpeg")},
                 )
                 assert uploaded.status_code in (200, 202), uploaded.text
@@ -283,10 +294,19 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
         assert status == 200, answer
 
     kinds: dict[str, Callable[[], Awaitable[None]]] = {
-        "home_hit": home_hit, "forget_only": forget_only, "home_render": home_render,
-        "profile": profile, "profile_hit": profile_hit, "profile_render": profile_render, "compose": compose,
-        "stale_only": stale_only, "profile_check": profile_check, "check_only": check_only,
-        "home_stale_only": home_stale_only, "home_check": home_check, "home_refresh": home_refresh,
+        "home_hit": home_hit,
+        "forget_only": forget_only,
+        "home_render": home_render,
+        "profile": profile,
+        "profile_hit": profile_hit,
+        "profile_render": profile_render,
+        "compose": compose,
+        "stale_only": stale_only,
+        "profile_check": profile_check,
+        "check_only": check_only,
+        "home_stale_only": home_stale_only,
+        "home_check": home_check,
+        "home_refresh": home_refresh,
     }
     for name in args.kinds:
         run = kinds[name]
@@ -305,8 +325,11 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
             profiler.disable()
         cpu = (time.process_time() - started) / args.requests * 1000
         per_request = (commands() - issued) / args.requests
-        print(f"{name:12s} CPU {cpu:.3f} ms/request, {statements / args.requests:.2f} SQL statements, "
-              f"{per_request:.2f} Valkey commands", flush=True)
+        print(
+            f"{name:12s} CPU {cpu:.3f} ms/request, {statements / args.requests:.2f} SQL statements, "
+            f"{per_request:.2f} Valkey commands",
+            flush=True,
+        )
         if name in (args.trace_kind or "").split(","):
             for number in range(3):
                 trace = []

@@ -96,11 +96,15 @@ def measure(path: str, runs: int, preset: str) -> None:
     peak = high_water_mb()
     wall = statistics.median(walls)
     print(f"input: {Path(path).stat().st_size / 1e6:.1f} MB, {WIDTH}x{HEIGHT} {FPS} fps H.264 + AAC, {SECONDS} s")
-    print(f"output: {result.size / 1e6:.1f} MB, {result.width}x{result.height} {result.frame_rate} fps, "
-          f"{result.duration:.2f} s, {result.size * 8 / result.duration / 1e6:.1f} Mbit/s; "
-          f"preset {preset}, crf {video.CRF}")
-    print(f"transcode: median {wall:.1f} s (min {min(walls):.1f} s) over {runs} runs on {os.cpu_count()} cores; "
-          f"real-time factor {SECONDS / wall:.2f}x; CPU {statistics.median(cpus):.1f} s")
+    print(
+        f"output: {result.size / 1e6:.1f} MB, {result.width}x{result.height} {result.frame_rate} fps, "
+        f"{result.duration:.2f} s, {result.size * 8 / result.duration / 1e6:.1f} Mbit/s; "
+        f"preset {preset}, crf {video.CRF}"
+    )
+    print(
+        f"transcode: median {wall:.1f} s (min {min(walls):.1f} s) over {runs} runs on {os.cpu_count()} cores; "
+        f"real-time factor {SECONDS / wall:.2f}x; CPU {statistics.median(cpus):.1f} s"
+    )
     print(f"peak RSS: {peak:.0f} MB (before transcoding: {before:.0f} MB)")
 
 

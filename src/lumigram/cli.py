@@ -53,9 +53,7 @@ async def _schema_revision(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     async with db.engine.connect() as conn:
-        revision: str | None = await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+        revision: str | None = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
         return revision
 
 
@@ -203,7 +201,10 @@ async def _seed(settings: Settings, world: object, force: bool) -> object:
     try:
         await services.db.migrate()
         with Progress(
-            TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description:>9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=err,
         ) as progress:
             tasks: dict[str, TaskID] = {}
@@ -294,7 +295,6 @@ def create_user(
     out.print(f"created @{name} (id {account_id})")
 
 
-
 async def _reconcile_counts(settings: Settings) -> tuple[int, int]:
     from lumigram.bootstrap import build_services
     from lumigram.graph.reconcile import reconcile_counts
@@ -351,9 +351,9 @@ def reencode_profile_images() -> None:
     metadata, GPS included), and delete those originals."""
     reencoded, kept, unreadable = asyncio.run(_reencode_profile_images(_settings()))
     out.print(
-        f"re-encoded {reencoded} image(s), {kept} already clean, "
-        f"{unreadable} unreadable or missing (left as they are)"
+        f"re-encoded {reencoded} image(s), {kept} already clean, {unreadable} unreadable or missing (left as they are)"
     )
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

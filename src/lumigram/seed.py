@@ -57,9 +57,26 @@ ZIPF_EXPONENT = 0.75
 POST_WINDOW_MS = 30 * 86_400_000
 TAG_SHARE = 0.3
 TAGS = (
-    "photography", "sunset", "travel", "food", "nature", "cats", "dogs", "streetphotography",
-    "portrait", "architecture", "coffee", "beach", "mountains", "art", "flowers", "night",
-    "city", "friends", "music", "books",
+    "photography",
+    "sunset",
+    "travel",
+    "food",
+    "nature",
+    "cats",
+    "dogs",
+    "streetphotography",
+    "portrait",
+    "architecture",
+    "coffee",
+    "beach",
+    "mountains",
+    "art",
+    "flowers",
+    "night",
+    "city",
+    "friends",
+    "music",
+    "books",
 )
 _TEXTS = (
     "Another day, another photo",
@@ -230,8 +247,9 @@ class _Writer:
         self.report = report
         self.postgres = services.db.is_postgres
 
-    async def write(self, phase: str, table: Table, columns: Sequence[str], rows: Iterator[list[tuple[Any, ...]]],
-                    total: int) -> None:
+    async def write(
+        self, phase: str, table: Table, columns: Sequence[str], rows: Iterator[list[tuple[Any, ...]]], total: int
+    ) -> None:
         done = 0
         self.report(phase, 0, total)
         if self.postgres:
@@ -358,7 +376,10 @@ async def _upload_placeholders(services: Services, anchor_id: int) -> tuple[str,
         key = f"media/{anchor_id}/{variant.name}-{digest}.{extensions[variant.content_type]}"
         await services.blobs.put(key, variant.data, variant.content_type)
         variants.setdefault(variant.name, {})[variant.content_type.removeprefix("image/")] = {
-            "key": key, "width": variant.width, "height": variant.height, "size": len(variant.data),
+            "key": key,
+            "width": variant.width,
+            "height": variant.height,
+            "size": len(variant.data),
         }
 
     def dims(width: int, height: int) -> dict[str, Any]:
@@ -373,7 +394,10 @@ async def _upload_placeholders(services: Services, anchor_id: int) -> tuple[str,
         "small": dims(small["width"], small["height"]),
     }
     return (
-        orjson.dumps(variants).decode(), orjson.dumps(meta).decode(), processed.blurhash, len(data),
+        orjson.dumps(variants).decode(),
+        orjson.dumps(meta).decode(),
+        processed.blurhash,
+        len(data),
         hashlib.sha256(data).hexdigest(),
     )
 
@@ -407,9 +431,7 @@ async def _erase(services: Services) -> None:
     await services.cache.flush()
 
 
-async def write_world(
-    services: Services, world: World, force: bool = False, report: Reporter = _quiet
-) -> SeedSummary:
+async def write_world(services: Services, world: World, force: bool = False, report: Reporter = _quiet) -> SeedSummary:
     """Insert ``world`` into the configured database and blob store."""
     started = time.perf_counter()
     if await count_accounts(services):
@@ -438,16 +460,38 @@ async def write_world(
             created = _datetimes(world.user_ms[a:b].tolist())
             signed = _datetimes(sign_in_ms[a:b].tolist())
             yield [
-                (uid, f"user_{i + 1}@seed.example", f"user_{i + 1}@seed.example", c, password_hash, "en", False,
-                 False, c, s)
+                (
+                    uid,
+                    f"user_{i + 1}@seed.example",
+                    f"user_{i + 1}@seed.example",
+                    c,
+                    password_hash,
+                    "en",
+                    False,
+                    False,
+                    c,
+                    s,
+                )
                 for i, uid, c, s in zip(range(a, b), user_ids[a:b].tolist(), created, signed, strict=True)
             ]
 
     await writer.write(
-        "users", t.users,
-        ("id", "email", "email_lower", "email_verified_at", "password_hash", "locale", "is_admin", "disabled",
-         "created_at", "last_sign_in_at"),
-        user_rows(), n,
+        "users",
+        t.users,
+        (
+            "id",
+            "email",
+            "email_lower",
+            "email_verified_at",
+            "password_hash",
+            "locale",
+            "is_admin",
+            "disabled",
+            "created_at",
+            "last_sign_in_at",
+        ),
+        user_rows(),
+        n,
     )
 
     def account_rows() -> Iterator[list[tuple[Any, ...]]]:
@@ -455,20 +499,60 @@ async def write_world(
             created = _datetimes(world.user_ms[a:b].tolist())
             last = [None if ms < 0 else datetime.fromtimestamp(ms / 1000, tz=UTC) for ms in last_status[a:b].tolist()]
             yield [
-                (aid, uid, f"user_{i + 1}", f"user_{i + 1}", f"User {i + 1}", "", False, False, True, "personal",
-                 fo, fi, sc, ls, c, c)
+                (
+                    aid,
+                    uid,
+                    f"user_{i + 1}",
+                    f"user_{i + 1}",
+                    f"User {i + 1}",
+                    "",
+                    False,
+                    False,
+                    True,
+                    "personal",
+                    fo,
+                    fi,
+                    sc,
+                    ls,
+                    c,
+                    c,
+                )
                 for i, aid, uid, fo, fi, sc, ls, c in zip(
-                    range(a, b), account_ids[a:b].tolist(), user_ids[a:b].tolist(), followers[a:b].tolist(),
-                    following[a:b].tolist(), statuses_count[a:b].tolist(), last, created, strict=True,
+                    range(a, b),
+                    account_ids[a:b].tolist(),
+                    user_ids[a:b].tolist(),
+                    followers[a:b].tolist(),
+                    following[a:b].tolist(),
+                    statuses_count[a:b].tolist(),
+                    last,
+                    created,
+                    strict=True,
                 )
             ]
 
     await writer.write(
-        "accounts", t.accounts,
-        ("id", "user_id", "username", "username_lower", "display_name", "note", "locked", "bot", "discoverable",
-         "kind", "followers_count", "following_count", "statuses_count", "last_status_at", "created_at",
-         "updated_at"),
-        account_rows(), n,
+        "accounts",
+        t.accounts,
+        (
+            "id",
+            "user_id",
+            "username",
+            "username_lower",
+            "display_name",
+            "note",
+            "locked",
+            "bot",
+            "discoverable",
+            "kind",
+            "followers_count",
+            "following_count",
+            "statuses_count",
+            "last_status_at",
+            "created_at",
+            "updated_at",
+        ),
+        account_rows(),
+        n,
     )
 
     edges = world.follow_src.size
@@ -476,7 +560,8 @@ async def write_world(
     follow_order = np.random.default_rng(edges).permutation(edges)
     follow_ms = np.empty(edges, dtype=np.int64)
     follow_ms[follow_order] = (
-        int(world.user_ms.max(initial=0)) + DAY_MS
+        int(world.user_ms.max(initial=0))
+        + DAY_MS
         + np.arange(edges, dtype=np.int64) * max(1, (15 * DAY_MS) // max(edges, 1))
     )
     follow_ids = make_ids(follow_ms, shards[world.follow_src], np.zeros(edges, dtype=np.int64))
@@ -485,13 +570,17 @@ async def write_world(
         for a, b in _chunks(edges, COPY_BATCH if writer.postgres else SQLITE_BATCH):
             yield list(
                 zip(
-                    account_ids[world.follow_src[a:b]].tolist(), account_ids[world.follow_dst[a:b]].tolist(),
-                    follow_ids[a:b].tolist(), _datetimes(follow_ms[a:b].tolist()), strict=True,
+                    account_ids[world.follow_src[a:b]].tolist(),
+                    account_ids[world.follow_dst[a:b]].tolist(),
+                    follow_ids[a:b].tolist(),
+                    _datetimes(follow_ms[a:b].tolist()),
+                    strict=True,
                 )
             )
 
-    await writer.write("follows", t.follows, ("account_id", "target_account_id", "id", "created_at"),
-                       follow_rows(), edges)
+    await writer.write(
+        "follows", t.follows, ("account_id", "target_account_id", "id", "created_at"), follow_rows(), edges
+    )
 
     posts = world.post_author.size
     post_shards = shards[world.post_author]
@@ -506,16 +595,27 @@ async def write_world(
     def status_rows() -> Iterator[list[tuple[Any, ...]]]:
         for a, b in _chunks(posts, COPY_BATCH if writer.postgres else SQLITE_BATCH):
             yield [
-                (sid, account_ids_list[author], plain[pick] if tag < 0 else texts[pick * len(TAGS) + tag], "public",
-                 "post", created)
+                (
+                    sid,
+                    account_ids_list[author],
+                    plain[pick] if tag < 0 else texts[pick * len(TAGS) + tag],
+                    "public",
+                    "post",
+                    created,
+                )
                 for sid, author, pick, tag, created in zip(
-                    status_ids[a:b].tolist(), world.post_author[a:b].tolist(), text_pick[a:b].tolist(),
-                    world.post_tag[a:b].tolist(), _datetimes(world.post_ms[a:b].tolist()), strict=True,
+                    status_ids[a:b].tolist(),
+                    world.post_author[a:b].tolist(),
+                    text_pick[a:b].tolist(),
+                    world.post_tag[a:b].tolist(),
+                    _datetimes(world.post_ms[a:b].tolist()),
+                    strict=True,
                 )
             ]
 
-    await writer.write("posts", t.statuses, ("id", "account_id", "text", "visibility", "kind", "created_at"),
-                       status_rows(), posts)
+    await writer.write(
+        "posts", t.statuses, ("id", "account_id", "text", "visibility", "kind", "created_at"), status_rows(), posts
+    )
 
     anchor_id = services.ids.next_id(int(shards[0]) if n else None)
     variants, meta, blurhash, size, sha256 = await _upload_placeholders(services, anchor_id)
@@ -526,31 +626,85 @@ async def write_world(
             # The anchor owns the shared blobs. It claims a post id no post has (its own
             # id), so the janitor never sweeps it as an orphan, and deleting any seeded
             # post leaves the blobs alone: they belong to a media row still "attached".
-            yield [(anchor_id, account_ids_list[0], anchor_id, 0, "image", "ready", "image/jpeg", size, sha256,
-                    variants, meta, blurhash, False, created, created)]
+            yield [
+                (
+                    anchor_id,
+                    account_ids_list[0],
+                    anchor_id,
+                    0,
+                    "image",
+                    "ready",
+                    "image/jpeg",
+                    size,
+                    sha256,
+                    variants,
+                    meta,
+                    blurhash,
+                    False,
+                    created,
+                    created,
+                )
+            ]
         for a, b in _chunks(posts, COPY_BATCH if writer.postgres else SQLITE_BATCH):
             created_list = _datetimes(world.post_ms[a:b].tolist())
             yield [
-                (mid, account_ids_list[author], sid, 0, "image", "ready", "image/jpeg", size, sha256, variants, meta,
-                 blurhash, False, c, c)
+                (
+                    mid,
+                    account_ids_list[author],
+                    sid,
+                    0,
+                    "image",
+                    "ready",
+                    "image/jpeg",
+                    size,
+                    sha256,
+                    variants,
+                    meta,
+                    blurhash,
+                    False,
+                    c,
+                    c,
+                )
                 for mid, author, sid, c in zip(
-                    media_ids[a:b].tolist(), world.post_author[a:b].tolist(), status_ids[a:b].tolist(), created_list,
+                    media_ids[a:b].tolist(),
+                    world.post_author[a:b].tolist(),
+                    status_ids[a:b].tolist(),
+                    created_list,
                     strict=True,
                 )
             ]
 
     await writer.write(
-        "media", t.media_attachments,
-        ("id", "account_id", "status_id", "position", "kind", "state", "content_type", "size", "sha256", "variants",
-         "meta", "blurhash", "private", "created_at", "processed_at"),
-        media_rows(), posts + (1 if n else 0),
+        "media",
+        t.media_attachments,
+        (
+            "id",
+            "account_id",
+            "status_id",
+            "position",
+            "kind",
+            "state",
+            "content_type",
+            "size",
+            "sha256",
+            "variants",
+            "meta",
+            "blurhash",
+            "private",
+            "created_at",
+            "processed_at",
+        ),
+        media_rows(),
+        posts + (1 if n else 0),
     )
 
     tagged = np.flatnonzero(world.post_tag >= 0)
     used_tags = sorted({int(x) for x in np.unique(world.post_tag[tagged])})
     tag_ids = {index: services.ids.next_id() for index in used_tags}
     await writer.write(
-        "tags", t.tags, ("id", "name", "name_lower", "created_at"),
+        "tags",
+        t.tags,
+        ("id", "name", "name_lower", "created_at"),
         iter([[(tag_ids[i], TAGS[i], TAGS[i].lower(), now) for i in used_tags]] if used_tags else []),
         len(used_tags),
     )
@@ -576,4 +730,3 @@ async def write_world(
         max_out_degree=int(following.max(initial=0)),
         seconds=time.perf_counter() - started,
     )
-

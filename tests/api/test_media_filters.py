@@ -67,7 +67,11 @@ async def test_an_upload_with_a_filter_is_rendered_and_reported(client: httpx.As
     media = filtered.json()
     assert media["lumigram"]["filter"] == "juno"
     assert media["lumigram"]["adjustments"] == {
-        "brightness": 0, "contrast": 0, "saturation": 0, "warmth": 40, "vignette": 30
+        "brightness": 0,
+        "contrast": 0,
+        "saturation": 0,
+        "warmth": 40,
+        "vignette": 30,
     }
     # 600x450 is wider than 1.2:1, so 4x3 components: 4 + 2*12 characters.
     assert isinstance(media["blurhash"], str)
@@ -138,9 +142,7 @@ async def test_changing_the_filter_before_posting_rerenders(client: httpx.AsyncC
     assert warmer.json()["lumigram"]["filter"] == "moon"
 
     # Back to normal with no adjustments: the photo as uploaded, give or take JPEG rounding.
-    back = await client.put(
-        path, headers=user["headers"], data={"filter": "normal", "brightness": "0", "warmth": "0"}
-    )
+    back = await client.put(path, headers=user["headers"], data={"filter": "normal", "brightness": "0", "warmth": "0"})
     assert back.status_code == 200, back.text
     assert back.json()["lumigram"]["filter"] == "normal"
     restored = await _pixels(client, back.json()["url"])

@@ -37,8 +37,13 @@ PROCESSING_TIMEOUT = 60.0
 
 
 async def _upload(
-    client: httpx.AsyncClient, headers: dict[str, str], data: bytes, name: str = "clip.mp4",
-    mime: str = "video/mp4", route: str = "/api/v2/media", **fields: str,
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "clip.mp4",
+    mime: str = "video/mp4",
+    route: str = "/api/v2/media",
+    **fields: str,
 ) -> httpx.Response:
     return await client.post(route, headers=headers, files={"file": (name, data, mime)}, data=fields)
 
@@ -90,8 +95,12 @@ def _decode_served(mp4: bytes) -> dict[str, Any]:
             first = frames[0]
             audio = [stream.codec_context.name for stream in container.streams.audio]
             return {
-                "codec": video.codec_context.name, "pix_fmt": video.codec_context.pix_fmt,
-                "frames": len(frames), "width": first.width, "height": first.height, "audio": audio,
+                "codec": video.codec_context.name,
+                "pix_fmt": video.codec_context.pix_fmt,
+                "frames": len(frames),
+                "width": first.width,
+                "height": first.height,
+                "audio": audio,
                 "first": first.to_image(),
             }
 

@@ -639,7 +639,9 @@ async def test_a_hub_marks_that_someone_is_connected_and_keeps_it_marked(
     try:
         assert await channels.anyone_connected(services.cache)
         assert list(channels.online_markers([7, 8])) == [
-            channels.online_key(7), channels.online_key(8), channels.ANYONE_ONLINE_KEY
+            channels.online_key(7),
+            channels.online_key(8),
+            channels.ANYONE_ONLINE_KEY,
         ]
         await services.cache.delete(channels.ANYONE_ONLINE_KEY, channels.online_key(int(alice["id"])))
         await hub.maintain()  # a flushed cache learns it again at the next refresh

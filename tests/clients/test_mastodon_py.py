@@ -100,9 +100,7 @@ def _logged_in(server: LiveServer, username: str) -> Mastodon:
         username, "a long enough password", f"{username}@example.org", agreement=True, scopes=scopes
     )
     api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
-    api.log_in(
-        username=f"{username}@example.org", password="a long enough password", scopes=scopes, allow_http=True
-    )
+    api.log_in(username=f"{username}@example.org", password="a long enough password", scopes=scopes, allow_http=True)
     return api
 
 

@@ -73,11 +73,13 @@ async def test_consumers_get_only_the_types_they_asked_for(open_buses: Callable[
     posts: list[int] = []
     likes: list[int] = []
     both: list[int] = []
-    await bus.start_consumers([
-        Consumer("feed.posts", ["post.created"], _recorder(posts)),  # a dot is not allowed in a NATS name
-        Consumer("notify likes", ["like.added"], _recorder(likes)),
-        Consumer("search", ["post.created", "like.added"], _recorder(both)),
-    ])
+    await bus.start_consumers(
+        [
+            Consumer("feed.posts", ["post.created"], _recorder(posts)),  # a dot is not allowed in a NATS name
+            Consumer("notify likes", ["like.added"], _recorder(likes)),
+            Consumer("search", ["post.created", "like.added"], _recorder(both)),
+        ]
+    )
     await bus.publish(Event(1, "post.created", {"a": 1}))
     await bus.publish(Event(2, "like.added", {}))
     await bus.publish(Event(3, "post.created", {}))

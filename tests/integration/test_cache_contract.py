@@ -111,9 +111,7 @@ async def test_sorted_sets_order_bound_and_cap(cache: Cache) -> None:
     window = await cache.zrevrange_by_score("feed", max_score=6, min_score=4, exclusive_min=True, limit=10)
     assert [m for m, _ in window] == ["6", "5"]
     assert await cache.zrevrange_by_score("feed", max_score=5, min_score=5, exclusive_max=True) == []
-    assert await cache.zrevrange_by_score("feed", max_score=2.5, min_score=-1) == [
-        ("2", 2.0), ("1", 1.0), ("0", 0.0)
-    ]
+    assert await cache.zrevrange_by_score("feed", max_score=2.5, min_score=-1) == [("2", 2.0), ("1", 1.0), ("0", 0.0)]
     assert await cache.zrevrange_by_score("feed", limit=0) == []
     await cache.zadd("feed", {"10": 10.0, "11": 11.0}, cap=5)
     assert [m for m, _ in await cache.zrevrange_by_score("feed", limit=10)] == ["11", "10", "9", "8", "7"]

@@ -45,8 +45,14 @@ def test_admin_create_user_makes_a_user_who_can_sign_in(tmp_path: Path) -> None:
         app = http.post("/api/v1/apps", data=form).json()
         token = http.post(
             "/oauth/token",
-            data={"grant_type": "password", "username": "admin@example.org", "password": "an admin password",
-                  "client_id": app["client_id"], "client_secret": app["client_secret"], "scope": "read"},
+            data={
+                "grant_type": "password",
+                "username": "admin@example.org",
+                "password": "an admin password",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "scope": "read",
+            },
         )
         assert token.status_code == 200, token.text
         me = http.get(

@@ -42,9 +42,7 @@ def test_edge_lists_load_as_mutual_follows(tmp_path: Path) -> None:
 
 def test_post_ids_sort_by_time_and_fit_the_id_layout() -> None:
     world = plan_world(300, 5, seed=1, now_ms=1_800_000_000_000)
-    status_ids = (
-        ((world.post_ms - ids.EPOCH_MS) << 23) | (world.shards[world.post_author] << 10) | (2 * world.post_seq)
-    )
+    status_ids = ((world.post_ms - ids.EPOCH_MS) << 23) | (world.shards[world.post_author] << 10) | (2 * world.post_seq)
     assert np.all(np.diff(status_ids) > 0)
     assert [ids.unix_ms_of(int(i)) for i in status_ids[:50]] == world.post_ms[:50].tolist()
     assert plan_world(300, 5, seed=1, now_ms=1_800_000_000_000).post_ms.tolist() == world.post_ms.tolist()
@@ -85,22 +83,29 @@ async def test_seeded_world_is_consistent_and_usable(services: Services, client:
         assert all(r.statuses_count == counts.get(r.id, 0) for r in rows)
         attached = (
             await conn.execute(
-                select(func.count()).select_from(media_attachments).where(
-                    media_attachments.c.status_id.in_(select(statuses.c.id)), media_attachments.c.state == "ready"
-                )
+                select(func.count())
+                .select_from(media_attachments)
+                .where(media_attachments.c.status_id.in_(select(statuses.c.id)), media_attachments.c.state == "ready")
             )
         ).scalar_one()
         assert attached == summary.posts
         assert (await conn.execute(select(func.count()).select_from(status_tags))).scalar_one() > 0
 
     # A seeded user signs in with the documented password and reads a profile's posts.
-    app = (await client.post("/api/v1/apps", data={"client_name": "t", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
-                                                    "scopes": "read write"}))
+    app = await client.post(
+        "/api/v1/apps", data={"client_name": "t", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read write"}
+    )
     app_json = app.json()
     token = await client.post(
         "/oauth/token",
-        data={"grant_type": "password", "username": "user_5", "password": SEED_PASSWORD,
-              "client_id": app_json["client_id"], "client_secret": app_json["client_secret"], "scope": "read write"},
+        data={
+            "grant_type": "password",
+            "username": "user_5",
+            "password": SEED_PASSWORD,
+            "client_id": app_json["client_id"],
+            "client_secret": app_json["client_secret"],
+            "scope": "read write",
+        },
     )
     assert token.status_code == 200, token.text
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}

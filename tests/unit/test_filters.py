@@ -123,8 +123,9 @@ def test_alpha_is_kept_and_palette_images_work() -> None:
         (None, {"sharpness": 10}, "sharpness"),
     ],
 )
-def test_bad_looks_are_refused_with_the_field_named(name: str | None, adjustments: dict[str, object],
-                                                    field: str) -> None:
+def test_bad_looks_are_refused_with_the_field_named(
+    name: str | None, adjustments: dict[str, object], field: str
+) -> None:
     with pytest.raises(ValidationFailed) as caught:
         filters.check(name, adjustments)
     assert field in caught.value.details
@@ -133,7 +134,8 @@ def test_bad_looks_are_refused_with_the_field_named(name: str | None, adjustment
 
 def test_check_gives_the_canonical_look() -> None:
     assert filters.check(" Juno ", {"brightness": 0, "warmth": -100, "vignette": 100}) == (
-        "juno", {"warmth": -100, "vignette": 100}
+        "juno",
+        {"warmth": -100, "vignette": 100},
     )
     assert filters.check("normal", None) == (None, {})
     assert "must be one of: normal, clarendon" in _message(lambda: filters.check("nope", None))

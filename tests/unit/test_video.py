@@ -92,12 +92,16 @@ def test_probe_reads_the_container(tmp_path: Path) -> None:
         (b"", "The file is empty"),
         (b"hello, world" * 10, "The file is not a supported video (MP4, MOV or WebM)"),
         (make_clip(video=False, seconds=1), "The file has no video track"),
-        (make_clip(width=16, height=16, seconds=600, fps=1, audio=False),
-         "Videos may be at most 60 seconds (this one is 600)"),
+        (
+            make_clip(width=16, height=16, seconds=600, fps=1, audio=False),
+            "Videos may be at most 60 seconds (this one is 600)",
+        ),
         (make_clip(seconds=1)[:300], "The file could not be read as a video (it may be damaged)"),
         # A WebM whose codec id names nothing FFmpeg can decode.
-        (make_clip("webm", "libvpx-vp9", seconds=0.5, audio=False).replace(b"V_VP9", b"V_QQQ"),
-         "The video's codec is not supported"),
+        (
+            make_clip("webm", "libvpx-vp9", seconds=0.5, audio=False).replace(b"V_VP9", b"V_QQQ"),
+            "The video's codec is not supported",
+        ),
     ],
 )
 def test_probe_and_transcode_refuse_with_a_reason(tmp_path: Path, data: bytes, message: str) -> None:

@@ -47,8 +47,14 @@ def test_sign_in_approve_and_exchange_the_code_with_pkce(server: LiveServer, bro
     with httpx.Client(base_url=server.base_url) as http:
         token = http.post(
             "/oauth/token",
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": OOB,
-                  "client_id": app["client_id"], "client_secret": app["client_secret"], "code_verifier": verifier},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": OOB,
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "code_verifier": verifier,
+            },
         )
         assert token.status_code == 200, token.text
         me = http.get(

@@ -40,8 +40,7 @@ def kept_statuses(
     anonymous), with its fingerprint (``lumigram.posts.versions``), in order."""
     cache: dict[int, dict[str, Any]] = {}
     return {
-        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item))
-        for item in items
+        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item)) for item in items
     }
 
 

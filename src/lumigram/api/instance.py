@@ -25,8 +25,10 @@ VERSION = f"{MASTODON_API_VERSION} (compatible; Lumigram {__version__})"
 
 def _streaming_url(services: Services) -> str:
     base = services.settings.base_url
-    return "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix(
-        "http://"
+    return (
+        "wss://" + base.removeprefix("https://")
+        if base.startswith("https://")
+        else "ws://" + base.removeprefix("http://")
     )
 
 

@@ -131,7 +131,12 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
             "is not a supported photo (JPEG, PNG, WebP, GIF or HEIC) or video (MP4, MOV or WebM)",
         )
     record = await uploads.upload_photo(
-        services, viewer.account_id, data, params.description, _focus(params.focus), params.filter,
+        services,
+        viewer.account_id,
+        data,
+        params.description,
+        _focus(params.focus),
+        params.filter,
         params.adjustments(),
     )
     return OrjsonResponse(media_entity(services, record))
@@ -156,7 +161,12 @@ async def put_media(media_id: str, request: Request, viewer: CurrentAccount, ser
     params = parse(MediaParams, await read_params(request))
     focus = _focus(params.focus) if params.focus else None
     record = await uploads.update_media(
-        services, viewer.account_id, _media_id(media_id), params.description, focus, params.filter,
+        services,
+        viewer.account_id,
+        _media_id(media_id),
+        params.description,
+        focus,
+        params.filter,
         params.adjustments(),
     )
     return OrjsonResponse(media_entity(services, record))

@@ -85,9 +85,11 @@ async def pull(
 
 
 _CELEBRITIES = Prebuilt(
-    lambda _dialect: select(follows.c.target_account_id)
-    .join(accounts, accounts.c.id == follows.c.target_account_id)
-    .where(follows.c.account_id == bindparam("viewer"), accounts.c.followers_count > bindparam("threshold"))
+    lambda _dialect: (
+        select(follows.c.target_account_id)
+        .join(accounts, accounts.c.id == follows.c.target_account_id)
+        .where(follows.c.account_id == bindparam("viewer"), accounts.c.followers_count > bindparam("threshold"))
+    )
 )
 
 

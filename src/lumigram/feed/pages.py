@@ -174,9 +174,7 @@ def _encode(
     generations: bytes, fresh_until: int, rendered_at: int, checked_at: int, page: Rendered, body: bytes
 ) -> bytes:
     link = (page.link or "").encode()
-    index = b"".join(
-        _ENTRY.pack(i, len(e), v) for i, e, v in zip(page.ids, page.entities, page.versions, strict=True)
-    )
+    index = b"".join(_ENTRY.pack(i, len(e), v) for i, e, v in zip(page.ids, page.entities, page.versions, strict=True))
     return b"".join(
         (
             bytes([_FORMAT, len(generations)]),

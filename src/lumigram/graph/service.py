@@ -409,10 +409,12 @@ async def is_following(services: Services, account_id: int, target_id: int) -> b
 
 
 _FOLLOWERS_AFTER = Prebuilt(
-    lambda _dialect: select(follows.c.account_id)
-    .where(follows.c.target_account_id == bindparam("account"), follows.c.account_id > bindparam("after"))
-    .order_by(follows.c.account_id)
-    .limit(bindparam("limit"))
+    lambda _dialect: (
+        select(follows.c.account_id)
+        .where(follows.c.target_account_id == bindparam("account"), follows.c.account_id > bindparam("after"))
+        .order_by(follows.c.account_id)
+        .limit(bindparam("limit"))
+    )
 )
 
 
@@ -447,7 +449,6 @@ async def hidden_account_ids(services: Services, viewer_id: int, now: datetime |
         for query in queries:
             hidden.update((await conn.execute(query)).scalars())
     return hidden
-
 
 
 def _shielded(dialect: str) -> Any:

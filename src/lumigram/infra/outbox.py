@@ -98,9 +98,7 @@ async def run_once(
     """
     try:
         async with db.begin() as conn:
-            await conn.execute(
-                _MARK_PROCESSED, {"consumer": consumer, "event_id": event.id, "processed_at": utcnow()}
-            )
+            await conn.execute(_MARK_PROCESSED, {"consumer": consumer, "event_id": event.id, "processed_at": utcnow()})
             await effect(conn)
     except IntegrityError:
         return False

@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 BATCH = 500
 
 
-
-
-
-
 def _exists(query: Any) -> Callable[[AsyncConnection], Awaitable[bool]]:
     async def check(conn: AsyncConnection) -> bool:
         return bool((await conn.execute(select(exists(query)))).scalar())

@@ -157,16 +157,20 @@ async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence
 
 # Built once per dialect: building them on every event cost about as much as running them.
 _MARK_HANDLED = Prebuilt(
-    lambda dialect: _insert(dialect)(processed_events)
-    .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"), processed_at=bindparam("processed_at"))
-    .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-    .returning(processed_events.c.event_id)
+    lambda dialect: (
+        _insert(dialect)(processed_events)
+        .values(consumer=bindparam("consumer"), event_id=bindparam("event_id"), processed_at=bindparam("processed_at"))
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(processed_events.c.event_id)
+    )
 )
 #: A row already there (the same ``dedupe_key``) means this event already notified this recipient.
 _INSERT_NEW = Prebuilt(
-    lambda dialect: _insert(dialect)(notifications)
-    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    .returning(notifications.c.id)
+    lambda dialect: (
+        _insert(dialect)(notifications)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(notifications.c.id)
+    )
 )
 
 

@@ -248,10 +248,7 @@ async def hydrate_with_context(
     ):
         authors, context = {profile[0].id: profile[0]}, profile[1]
     else:
-        authors = {
-            row.id: account_from_row(row)
-            for row in await _AUTHORS.rows(conn, {"ids": list(author_ids)})
-        }
+        authors = {row.id: account_from_row(row) for row in await _AUTHORS.rows(conn, {"ids": list(author_ids)})}
         if viewer_id is None:
             context = ViewerContext(None)
         else:

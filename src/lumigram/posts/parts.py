@@ -80,10 +80,13 @@ def decode(raw: bytes) -> Parts:
 
 
 _MEDIA = Prebuilt(
-    lambda dialect: select(media_attachments)
-    .where(among(dialect, media_attachments.c.status_id, "ids"))
-    .order_by(media_attachments.c.status_id, media_attachments.c.position)
+    lambda dialect: (
+        select(media_attachments)
+        .where(among(dialect, media_attachments.c.status_id, "ids"))
+        .order_by(media_attachments.c.status_id, media_attachments.c.position)
+    )
 )
+
 
 def _tags_and_mentions(dialect: str) -> Any:
     """A post's hashtags (kind 0, by name) and mentioned accounts (kind 1) in one statement."""
@@ -121,9 +124,7 @@ async def from_database(conn: AsyncConnection, versions: Mapping[int, str | None
             tag_names.setdefault(status_id, []).append(name)
         else:
             mentioned.setdefault(status_id, []).append(Mention(account_id, name))
-    return {
-        i: Parts(media.get(i, []), tag_names.get(i, []), mentioned.get(i, []), versions[i]) for i in status_ids
-    }
+    return {i: Parts(media.get(i, []), tag_names.get(i, []), mentioned.get(i, []), versions[i]) for i in status_ids}
 
 
 def from_cached(status_ids: Sequence[int], values: Sequence[bytes | None]) -> dict[int, Parts]:

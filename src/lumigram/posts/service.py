@@ -101,19 +101,23 @@ _OWN_MEDIA = Prebuilt(
 )
 #: Returns the row it claimed: none when another post claimed it first.
 _ATTACH = Prebuilt(
-    lambda _dialect: update(media_attachments)
-    .where(
-        media_attachments.c.id == bindparam("media"),
-        media_attachments.c.status_id.is_(None) | (media_attachments.c.status_id == bindparam("post")),
+    lambda _dialect: (
+        update(media_attachments)
+        .where(
+            media_attachments.c.id == bindparam("media"),
+            media_attachments.c.status_id.is_(None) | (media_attachments.c.status_id == bindparam("post")),
+        )
+        .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
+        .returning(media_attachments.c.id)
     )
-    .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
-    .returning(media_attachments.c.id)
 )
 _COUNT_POST = Prebuilt(
-    lambda _dialect: update(accounts)
-    .where(accounts.c.id == bindparam("author"))
-    .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=bindparam("now"))
-    .returning(*accounts.c)
+    lambda _dialect: (
+        update(accounts)
+        .where(accounts.c.id == bindparam("author"))
+        .values(statuses_count=accounts.c.statuses_count + 1, last_status_at=bindparam("now"))
+        .returning(*accounts.c)
+    )
 )
 _ACCOUNTS_NAMED = Prebuilt(
     lambda dialect: select(accounts.c.id, accounts.c.username).where(
@@ -348,9 +352,7 @@ async def create_post(
         await services.cache.set(cache_key, str(status_id).encode(), ttl=IDEMPOTENCY_TTL)
     # Everything a reader shows is known here: answer without reading it back, and keep
     # the parts for the followers whose pages will show the post next.
-    media = [
-        dataclasses.replace(media_record(row), status_id=status_id, private=private) for row in media_rows
-    ]
+    media = [dataclasses.replace(media_record(row), status_id=status_id, private=private) for row in media_rows]
     made = parts.Parts(media, tag_names, mentioned, parts.version_of(None))
     await parts.keep(services.cache, {status_id: made})
     post = Post(

@@ -38,31 +38,33 @@ log = logging.getLogger(__name__)
 #: and its photos' alt text and focus (changeable after posting), one row per photo in
 #: the order a Status lists them.
 _ROWS = Prebuilt(
-    lambda dialect: select(
-        statuses.c.id,
-        statuses.c.replies_count,
-        statuses.c.reblogs_count,
-        statuses.c.favourites_count,
-        statuses.c.edited_at,
-        statuses.c.visibility,
-        accounts.c.followers_count,
-        accounts.c.following_count,
-        accounts.c.statuses_count,
-        accounts.c.last_status_at,
-        accounts.c.updated_at,
-        accounts.c.locked,
-        media_attachments.c.id.label("media_id"),
-        media_attachments.c.description,
-        media_attachments.c.focus_x,
-        media_attachments.c.focus_y,
-    )
-    .select_from(
-        statuses.join(accounts, accounts.c.id == statuses.c.account_id).outerjoin(
-            media_attachments, media_attachments.c.status_id == statuses.c.id
+    lambda dialect: (
+        select(
+            statuses.c.id,
+            statuses.c.replies_count,
+            statuses.c.reblogs_count,
+            statuses.c.favourites_count,
+            statuses.c.edited_at,
+            statuses.c.visibility,
+            accounts.c.followers_count,
+            accounts.c.following_count,
+            accounts.c.statuses_count,
+            accounts.c.last_status_at,
+            accounts.c.updated_at,
+            accounts.c.locked,
+            media_attachments.c.id.label("media_id"),
+            media_attachments.c.description,
+            media_attachments.c.focus_x,
+            media_attachments.c.focus_y,
         )
+        .select_from(
+            statuses.join(accounts, accounts.c.id == statuses.c.account_id).outerjoin(
+                media_attachments, media_attachments.c.status_id == statuses.c.id
+            )
+        )
+        .where(among(dialect, statuses.c.id, "ids"))
+        .order_by(statuses.c.id, media_attachments.c.position)
     )
-    .where(among(dialect, statuses.c.id, "ids"))
-    .order_by(statuses.c.id, media_attachments.c.position)
 )
 
 #: A photo as the fingerprint sees it: id, alt text, focus.

@@ -290,9 +290,9 @@ async def remove(services: Services, subscription_id: int) -> None:
 
 
 _ANY_SUBSCRIPTION = Prebuilt(
-    lambda _dialect: select(push_subscriptions.c.id)
-    .where(push_subscriptions.c.account_id == bindparam("account"))
-    .limit(1)
+    lambda _dialect: (
+        select(push_subscriptions.c.id).where(push_subscriptions.c.account_id == bindparam("account")).limit(1)
+    )
 )
 
 

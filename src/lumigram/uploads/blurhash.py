@@ -91,9 +91,7 @@ def encode_pixels(pixels: npt.NDArray[np.uint8], nx: int = 4, ny: int = 3) -> st
     r, g, b = (linear_to_srgb(float(c)) for c in dc)
     out.append(encode83((r << 16) + (g << 8) + b, 4))
     for component in ac:
-        levels = [
-            int(max(0, min(18, int(np.floor(_sign_pow(float(c) / maximum, 0.5) * 9 + 9.5))))) for c in component
-        ]
+        levels = [int(max(0, min(18, int(np.floor(_sign_pow(float(c) / maximum, 0.5) * 9 + 9.5))))) for c in component]
         out.append(encode83(levels[0] * 19 * 19 + levels[1] * 19 + levels[2], 2))
     return "".join(out)
 

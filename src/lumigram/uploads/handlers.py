@@ -110,11 +110,17 @@ def _meta(existing: dict[str, Any], video: TranscodedVideo) -> dict[str, Any]:
         "height": video.height,
         "aspect": aspect,
         "original": {
-            "width": video.width, "height": video.height, "size": f"{video.width}x{video.height}",
-            "aspect": aspect, "frame_rate": video.frame_rate, "duration": video.duration, "bitrate": bitrate,
+            "width": video.width,
+            "height": video.height,
+            "size": f"{video.width}x{video.height}",
+            "aspect": aspect,
+            "frame_rate": video.frame_rate,
+            "duration": video.duration,
+            "bitrate": bitrate,
         },
         "small": {
-            "width": video.poster_width, "height": video.poster_height,
+            "width": video.poster_width,
+            "height": video.poster_height,
             "size": f"{video.poster_width}x{video.poster_height}",
             "aspect": round(video.poster_width / video.poster_height, 4),
         },
@@ -142,7 +148,9 @@ async def _store(services: Services, media_id: int, video: TranscodedVideo) -> d
         "video": {"mp4": {"key": video_key, "width": video.width, "height": video.height, "size": video.size}},
         "poster": {
             "jpeg": {
-                "key": poster_key, "width": video.poster_width, "height": video.poster_height,
+                "key": poster_key,
+                "width": video.poster_width,
+                "height": video.poster_height,
                 "size": len(video.poster),
             }
         },
@@ -204,8 +212,12 @@ async def process_video(services: Services, media_id: int) -> None:
                 update(media_attachments)
                 .where(media_attachments.c.id == media_id, media_attachments.c.state == "processing")
                 .values(
-                    state="ready", content_type="video/mp4", variants=orjson.dumps(variants).decode(),
-                    meta=orjson.dumps(meta).decode(), error=None, processed_at=utcnow(),
+                    state="ready",
+                    content_type="video/mp4",
+                    variants=orjson.dumps(variants).decode(),
+                    meta=orjson.dumps(meta).decode(),
+                    error=None,
+                    processed_at=utcnow(),
                 )
             )
         if updated.rowcount == 0:

@@ -73,10 +73,21 @@ def _check_description(description: str | None) -> str | None:
 
 def _record(row: Any) -> MediaRecord:
     return MediaRecord(
-        id=row.id, account_id=row.account_id, status_id=row.status_id, kind=row.kind, state=row.state,
-        description=row.description, focus_x=row.focus_x, focus_y=row.focus_y, blurhash=row.blurhash,
-        private=row.private, variants=orjson.loads(row.variants), meta=orjson.loads(row.meta), error=row.error,
-        filter=row.filter, adjustments=orjson.loads(row.adjustments) if row.adjustments else {},
+        id=row.id,
+        account_id=row.account_id,
+        status_id=row.status_id,
+        kind=row.kind,
+        state=row.state,
+        description=row.description,
+        focus_x=row.focus_x,
+        focus_y=row.focus_y,
+        blurhash=row.blurhash,
+        private=row.private,
+        variants=orjson.loads(row.variants),
+        meta=orjson.loads(row.meta),
+        error=row.error,
+        filter=row.filter,
+        adjustments=orjson.loads(row.adjustments) if row.adjustments else {},
     )
 
 
@@ -101,7 +112,10 @@ async def _store_variants(
         key = f"media/{media_id}/{variant.name}-{digest}.{_EXTENSIONS[variant.content_type]}"
         await services.blobs.put(key, variant.data, variant.content_type)
         variants.setdefault(variant.name, {})[variant.content_type.removeprefix("image/")] = {
-            "key": key, "width": variant.width, "height": variant.height, "size": len(variant.data),
+            "key": key,
+            "width": variant.width,
+            "height": variant.height,
+            "size": len(variant.data),
         }
     return variants
 
@@ -148,11 +162,25 @@ async def upload_photo(
     async with services.db.begin() as conn:
         await conn.execute(
             insert(media_attachments).values(
-                id=media_id, account_id=account_id, kind="image", state="ready", content_type="image/jpeg",
-                size=len(data), sha256=hashlib.sha256(data).hexdigest(), variants=orjson.dumps(variants).decode(),
-                meta=orjson.dumps(meta).decode(), description=description, focus_x=focus[0], focus_y=focus[1],
-                private=bool(locked), created_at=now, processed_at=now, original_key=master_key,
-                blurhash=processed.blurhash, filter=look[0], adjustments=_adjustments_json(look[1]),
+                id=media_id,
+                account_id=account_id,
+                kind="image",
+                state="ready",
+                content_type="image/jpeg",
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                variants=orjson.dumps(variants).decode(),
+                meta=orjson.dumps(meta).decode(),
+                description=description,
+                focus_x=focus[0],
+                focus_y=focus[1],
+                private=bool(locked),
+                created_at=now,
+                processed_at=now,
+                original_key=master_key,
+                blurhash=processed.blurhash,
+                filter=look[0],
+                adjustments=_adjustments_json(look[1]),
             )
         )
     return await get_media(services, account_id, media_id)
@@ -250,8 +278,11 @@ async def update_media(
         variants, blurhash = await _rerender(services, row, focus or (record.focus_x, record.focus_y), look)
         new_keys = _variant_keys(variants)
         changes.update(
-            variants=orjson.dumps(variants).decode(), blurhash=blurhash, filter=look[0],
-            adjustments=_adjustments_json(look[1]), processed_at=utcnow(),
+            variants=orjson.dumps(variants).decode(),
+            blurhash=blurhash,
+            filter=look[0],
+            adjustments=_adjustments_json(look[1]),
+            processed_at=utcnow(),
         )
     if changes:
         statement = update(media_attachments).where(media_attachments.c.id == media_id)

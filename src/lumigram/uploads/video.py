@@ -56,8 +56,28 @@ _MAX_DECODE_ERRORS = 50
 
 _VIDEO_BRANDS = frozenset(
     {
-        b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"M4VH",
-        b"M4VP", b"f4v ", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"mmp4", b"MSNV", b"XAVC", b"qt  ",
+        b"isom",
+        b"iso2",
+        b"iso3",
+        b"iso4",
+        b"iso5",
+        b"iso6",
+        b"mp41",
+        b"mp42",
+        b"avc1",
+        b"M4V ",
+        b"M4VH",
+        b"M4VP",
+        b"f4v ",
+        b"3gp4",
+        b"3gp5",
+        b"3gp6",
+        b"3g2a",
+        b"dash",
+        b"mmp4",
+        b"MSNV",
+        b"XAVC",
+        b"qt  ",
     }
 )
 #: HEIF/AVIF stills are ISO media files too, with their own brands; they stay photos.
@@ -146,9 +166,7 @@ def _open(path: str | Path) -> Iterator[tuple[str, InputContainer]]:
     if mime is None:
         raise VideoRejected(f"The file is not a supported video ({SUPPORTED})")
     try:
-        container = av.open(
-            str(path), "r", format=_DEMUXERS[mime], options={"protocol_whitelist": "file"}
-        )
+        container = av.open(str(path), "r", format=_DEMUXERS[mime], options={"protocol_whitelist": "file"})
     except av.error.FFmpegError:
         raise VideoRejected("The file could not be read as a video (it may be damaged)") from None
     try:
@@ -183,8 +201,13 @@ def _inspect(mime: str, container: InputContainer) -> VideoInfo:
     rate = stream.average_rate or stream.guessed_rate
     display_width, display_height = _display_size(width, height, context.sample_aspect_ratio)
     return VideoInfo(
-        mime=mime, width=display_width, height=display_height, duration=duration,
-        frame_rate=Fraction(rate) if rate else None, codec=context.name, has_audio=bool(container.streams.audio),
+        mime=mime,
+        width=display_width,
+        height=display_height,
+        duration=duration,
+        frame_rate=Fraction(rate) if rate else None,
+        codec=context.name,
+        has_audio=bool(container.streams.audio),
     )
 
 
@@ -294,9 +317,16 @@ def transcode(src_path: str | Path, out_dir: str | Path) -> TranscodedVideo:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return TranscodedVideo(
-        path=str(out_path), sha256=digest.hexdigest(), size=out_path.stat().st_size,
-        width=encoded.width, height=encoded.height, duration=encoded.duration, frame_rate=encoded.frame_rate,
-        has_audio=encoded.has_audio, poster=encoded.poster, poster_width=encoded.width,
+        path=str(out_path),
+        sha256=digest.hexdigest(),
+        size=out_path.stat().st_size,
+        width=encoded.width,
+        height=encoded.height,
+        duration=encoded.duration,
+        frame_rate=encoded.frame_rate,
+        has_audio=encoded.has_audio,
+        poster=encoded.poster,
+        poster_width=encoded.width,
         poster_height=encoded.height,
     )
 
@@ -371,9 +401,12 @@ class _Encoder:
             self._flush_audio()
         duration = (self.last_pts * self.time_base) + 1 / self.rate
         return _Encoded(
-            width=self.width, height=self.height, duration=round(float(duration), 3),
+            width=self.width,
+            height=self.height,
+            duration=round(float(duration), 3),
             frame_rate=f"{self.rate.numerator}/{self.rate.denominator}",
-            has_audio=self.audio_out is not None and self.samples_written > 0, poster=_poster_jpeg(self.poster),
+            has_audio=self.audio_out is not None and self.samples_written > 0,
+            poster=_poster_jpeg(self.poster),
         )
 
     def _decode(self, packet: Any) -> list[Any]:

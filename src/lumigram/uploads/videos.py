@@ -94,9 +94,20 @@ async def start_video_upload(
         async with services.db.begin() as conn:
             await conn.execute(
                 insert(media_attachments).values(
-                    id=media_id, account_id=account_id, kind="video", state="processing", original_key=key,
-                    content_type=mime, size=size, sha256=sha256, variants="{}", meta=orjson.dumps(meta).decode(),
-                    description=description, focus_x=focus[0], focus_y=focus[1], private=bool(locked),
+                    id=media_id,
+                    account_id=account_id,
+                    kind="video",
+                    state="processing",
+                    original_key=key,
+                    content_type=mime,
+                    size=size,
+                    sha256=sha256,
+                    variants="{}",
+                    meta=orjson.dumps(meta).decode(),
+                    description=description,
+                    focus_x=focus[0],
+                    focus_y=focus[1],
+                    private=bool(locked),
                     created_at=utcnow(),
                 )
             )

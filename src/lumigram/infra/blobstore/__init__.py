@@ -33,9 +33,7 @@ class BlobInfo:
 class BlobStore(Protocol):
     """Stores and serves immutable blobs by key."""
 
-    async def put(
-        self, key: str, data: bytes | AsyncIterable[bytes], content_type: str
-    ) -> BlobInfo:
+    async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
         """Store ``data`` under ``key``, streaming it when given an iterable; replaces any blob there."""
         ...
 

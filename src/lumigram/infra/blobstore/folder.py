@@ -116,9 +116,7 @@ class FolderBlobStore:
             guessed = mimetypes.guess_type(key)[0] or "application/octet-stream"
             etag = f"{found.st_size:x}-{found.st_mtime_ns:x}"
             return BlobInfo(key=key, size=found.st_size, content_type=guessed, etag=etag)
-        return BlobInfo(
-            key=key, size=found.st_size, content_type=str(meta["content_type"]), etag=str(meta["etag"])
-        )
+        return BlobInfo(key=key, size=found.st_size, content_type=str(meta["content_type"]), etag=str(meta["etag"]))
 
     async def delete(self, key: str) -> None:
         path = self._path(key)

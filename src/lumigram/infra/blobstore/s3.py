@@ -218,7 +218,9 @@ class S3BlobStore:
                 return None
             raise
         return BlobInfo(
-            key, int(head["ContentLength"]), str(head.get("ContentType", "application/octet-stream")),
+            key,
+            int(head["ContentLength"]),
+            str(head.get("ContentType", "application/octet-stream")),
             str(head["ETag"]).strip('"'),
         )
 

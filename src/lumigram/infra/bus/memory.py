@@ -59,7 +59,10 @@ class MemoryBus:
             if isinstance(result, BaseException):
                 log.error(
                     "consumer %s failed on event %s (%s)",
-                    consumer.name, event.id, event.type, exc_info=result,
+                    consumer.name,
+                    event.id,
+                    event.type,
+                    exc_info=result,
                 )
                 failures.append(consumer.name)
             else:

@@ -243,12 +243,18 @@ class NatsBus:
             if attempt >= MAX_DELIVER:
                 log.exception(
                     "consumer %s failed on event %s (%s) %d times; giving up on it",
-                    consumer.name, event.id, event.type, attempt,
+                    consumer.name,
+                    event.id,
+                    event.type,
+                    attempt,
                 )
             else:
                 log.exception(
                     "consumer %s failed on event %s (%s), attempt %d; it will be redelivered",
-                    consumer.name, event.id, event.type, attempt,
+                    consumer.name,
+                    event.id,
+                    event.type,
+                    attempt,
                 )
             with contextlib.suppress(Exception):
                 await message.nak(delay=_retry_delay(attempt))
