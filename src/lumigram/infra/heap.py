@@ -36,7 +36,7 @@ _watching: list[TextIO] = []
 def _watch_pauses(path: str) -> None:
     if not path or _watching:
         return
-    out = open(path, "a", buffering=64 * 1024)  # noqa: SIM115  # open for the process's life
+    out = open(path, "a", buffering=1)  # noqa: SIM115  # line by line: a SIGTERM skips atexit
     _watching.append(out)
     atexit.register(out.close)
     started = 0.0
