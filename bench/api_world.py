@@ -13,7 +13,10 @@ becomes two follows (``POST /api/v1/accounts/:id/follow``), and every user posts
 3. the same connection counts against a bare ASGI app serving the same page, in the
    same run: the machine's ceiling, to compare with.
 
-``--keep`` leaves the work folder (database, media, tokens) behind.
+``--keep`` leaves the work folder (database, media, tokens) behind; ``--reuse DIR``
+serves such a kept world again (a fresh ``lumigram serve``, so an empty in-process cache)
+and runs steps 1-3 on it without building: the way to compare two versions of the code
+on one world.
 
 Usage: .venv/bin/python bench/api_world.py --edges ../shared/datasets/socfb-Reed98.edges
 """
@@ -226,21 +229,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     users = min(users, args.users) if args.users else users
     follows = [(int(s), int(t)) for s, t in zip(sources, targets, strict=True) if s < users and t < users]
     random.Random(args.seed).shuffle(follows)
-    workdir = Path(tempfile.mkdtemp(prefix="lumigram-api-world-"))
+    workdir = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="lumigram-api-world-"))
     stack = Stack(workdir)
     results: dict[str, Any] = {"cpus": os.cpu_count(), "args": vars(args), "users": users, "follows": len(follows)}
     try:
         base_url = start_embedded(stack)
-        timings: dict[str, float] = {}
-        readers = asyncio.run(build(base_url, users, follows, args.posts, args.build_clients, timings))
-        results["build"] = timings
-        (workdir / "readers.json").write_text(json.dumps([vars(r) for r in readers]))
+        if args.reuse:
+            readers = [Reader(**r) for r in json.loads((workdir / "readers.json").read_text())]
+        else:
+            timings: dict[str, float] = {}
+            readers = asyncio.run(build(base_url, users, follows, args.posts, args.build_clients, timings))
+            results["build"] = timings
+            (workdir / "readers.json").write_text(json.dumps([vars(r) for r in readers]))
         results["read_each_once"] = asyncio.run(read_each_once(base_url, readers, args.closed_limit))
         log(f"every home once, one at a time: {results['read_each_once']}")
         results["closed"] = run_closed(stack, base_url, readers, args)
     finally:
         stack.close()
-        if args.keep:
+        if args.keep or args.reuse:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -260,6 +266,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--reuse", help="a work folder kept by --keep: serve its world again, no build")
     args = parser.parse_args()
     results = run(args)
     text = json.dumps({k: v for k, v in results.items() if k != "closed"}, indent=2)

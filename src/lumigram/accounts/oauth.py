@@ -11,6 +11,7 @@ announces the revocation, so the streams open with it end at once too.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -480,6 +481,34 @@ def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
 
 
+#: Token ids whose last use is being written, and the tasks writing them.
+_stamping: set[int] = set()
+_stamp_tasks: set[asyncio.Task[None]] = set()
+
+
+def _stamp_used_soon(services: Services, token_id: int, now: datetime) -> None:
+    """Record a token's last use without the request waiting for it. On SQLite every write
+    waits its turn at the one writer, behind whatever the in-process consumers are
+    writing: a read that waited there stalled for seconds under load. A stamp that fails
+    or is cut off at shutdown costs nothing but an older ``last_used_at``."""
+    if token_id in _stamping:
+        return
+    _stamping.add(token_id)
+
+    async def stamp() -> None:
+        try:
+            async with services.db.begin() as conn:
+                await conn.execute(update(oauth_tokens).where(oauth_tokens.c.id == token_id).values(last_used_at=now))
+        except Exception:
+            log.warning("recording the last use of token %s failed", token_id, exc_info=True)
+        finally:
+            _stamping.discard(token_id)
+
+    task = asyncio.create_task(stamp())
+    _stamp_tasks.add(task)
+    task.add_done_callback(_stamp_tasks.discard)
+
+
 async def _load_token(services: Services, digest: str) -> dict[str, Any] | None:
     async with services.db.connect() as conn:
         query = select(oauth_tokens).where(oauth_tokens.c.token_hash == digest, oauth_tokens.c.revoked_at.is_(None))
@@ -490,8 +519,7 @@ async def _load_token(services: Services, digest: str) -> dict[str, Any] | None:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
         # Refilling the cache happens at most once per TOKEN_CACHE_TTL per token, so this
         # write does too: last_used_at is accurate to about five minutes, never a hot-path write.
-        async with services.db.begin() as conn:
-            await conn.execute(update(oauth_tokens).where(oauth_tokens.c.id == row.id).values(last_used_at=now))
+        _stamp_used_soon(services, row.id, now)
     return {
         "id": row.id,
         "app_id": row.app_id,
