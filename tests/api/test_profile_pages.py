@@ -103,11 +103,12 @@ async def _likes_folded(client: httpx.AsyncClient, status_id: str, count: int) -
     services: Services = client._transport.app.state.services  # type: ignore[attr-defined]
 
     async def folded() -> bool:
-        pending = await services.cache.get(counters.favourites_key(int(status_id)))
+        raw = await services.cache.get(counters.favourites_key(int(status_id)))
+        pending = counters.parse_pending([int(status_id)], [raw]).get(int(status_id), 0)
         async with services.db.connect() as conn:
             query = select(statuses.c.favourites_count).where(statuses.c.id == int(status_id))
             column = (await conn.execute(query)).scalar_one()
-        return bool(column == count and int(pending or 0) == 0)
+        return bool(column == count and pending == 0)
 
     await eventually(folded)
 
