@@ -178,6 +178,43 @@ class _Connection:
         return status, body
 
 
+class _Tally:
+    """What one worker's connections saw: latencies and status codes by request kind, and
+    the failures by kind and by exception; open and closed loops record alike."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {}
+        self.statuses: dict[str, dict[int, int]] = {}
+        self.errors: dict[str, int] = {}
+        self.error_types: dict[str, int] = {}
+
+    async def exchange(
+        self, conn: _Connection, request: Request, raw: bytes, since: float, observer: Observer | None
+    ) -> None:
+        """Send ``raw`` and record its answer, timed from ``since`` (when it was meant to go)."""
+        try:
+            status, body = await conn.send(raw)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            conn.close()
+            self.errors[request.kind] = self.errors.get(request.kind, 0) + 1
+            name = type(exc).__name__
+            self.error_types[name] = self.error_types.get(name, 0) + 1
+            return
+        self.latencies.setdefault(request.kind, []).append((time.perf_counter() - since) * 1000)
+        codes = self.statuses.setdefault(request.kind, {})
+        codes[status] = codes.get(status, 0) + 1
+        if observer is not None:
+            observer(request, status, body)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "latencies": {k: np.asarray(v, dtype=np.float64) for k, v in self.latencies.items()},
+            "statuses": self.statuses,
+            "errors": self.errors,
+            "error_types": self.error_types,
+        }
+
+
 def _encode(request: Request, host_header: bytes) -> bytes:
     lines = [f"{request.method} {request.path} HTTP/1.1".encode(), b"Host: " + host_header]
     lines.extend(f"{name}: {value}".encode() for name, value in request.headers)
@@ -204,10 +241,7 @@ async def _worker_main(
     factories = [f for _, f in mix]
     host_header = f"{host}:{port}".encode()
     queue: asyncio.Queue[tuple[float, Request, bytes] | None] = asyncio.Queue()
-    latencies: dict[str, list[float]] = {}
-    statuses: dict[str, dict[int, int]] = {}
-    errors: dict[str, int] = {}
-    error_types: dict[str, int] = {}
+    tally = _Tally()
     pending = 0
 
     async def connection_loop() -> None:
@@ -219,19 +253,7 @@ async def _worker_main(
                 if item is None:
                     return
                 intended, request, raw = item
-                try:
-                    status, body = await conn.send(raw)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-                    conn.close()
-                    errors[request.kind] = errors.get(request.kind, 0) + 1
-                    name = type(exc).__name__
-                    error_types[name] = error_types.get(name, 0) + 1
-                else:
-                    latencies.setdefault(request.kind, []).append((time.perf_counter() - intended) * 1000)
-                    codes = statuses.setdefault(request.kind, {})
-                    codes[status] = codes.get(status, 0) + 1
-                    if observer is not None:
-                        observer(request, status, body)
+                await tally.exchange(conn, request, raw, intended, observer)
                 pending -= 1
         finally:
             conn.close()
@@ -264,10 +286,7 @@ async def _worker_main(
         "seconds": max(min(time.perf_counter(), end) - start, 1e-9),
         "scheduled": scheduled,
         "timeouts": pending,
-        "latencies": {k: np.asarray(v, dtype=np.float64) for k, v in latencies.items()},
-        "statuses": statuses,
-        "errors": errors,
-        "error_types": error_types,
+        **tally.result(),
     }
 
 
@@ -285,10 +304,7 @@ async def _closed_loop(
     weights = [w for w, _ in mix]
     factories = [f for _, f in mix]
     host_header = f"{host}:{port}".encode()
-    latencies: dict[str, list[float]] = {}
-    statuses: dict[str, dict[int, int]] = {}
-    errors: dict[str, int] = {}
-    error_types: dict[str, int] = {}
+    tally = _Tally()
     sent = 0
     in_flight = 0
     start = time.perf_counter()
@@ -303,20 +319,7 @@ async def _closed_loop(
                 raw = _encode(request, host_header)
                 sent += 1
                 in_flight += 1
-                began = time.perf_counter()
-                try:
-                    status, body = await conn.send(raw)
-                except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
-                    conn.close()
-                    errors[request.kind] = errors.get(request.kind, 0) + 1
-                    name = type(exc).__name__
-                    error_types[name] = error_types.get(name, 0) + 1
-                else:
-                    latencies.setdefault(request.kind, []).append((time.perf_counter() - began) * 1000)
-                    codes = statuses.setdefault(request.kind, {})
-                    codes[status] = codes.get(status, 0) + 1
-                    if observer is not None:
-                        observer(request, status, body)
+                await tally.exchange(conn, request, raw, time.perf_counter(), observer)
                 in_flight -= 1
         finally:
             conn.close()
@@ -330,10 +333,7 @@ async def _closed_loop(
         "seconds": max(min(time.perf_counter(), end) - start, 1e-9),
         "scheduled": sent,
         "timeouts": in_flight,
-        "latencies": {k: np.asarray(v, dtype=np.float64) for k, v in latencies.items()},
-        "statuses": statuses,
-        "errors": errors,
-        "error_types": error_types,
+        **tally.result(),
     }
 
 
