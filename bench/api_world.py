@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,47 +39,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feed import Reader, Stack, free_ports, log, lumigram, run_closed
+from embedded_server import solid_jpeg, start_embedded
+from feed import Reader, Stack, log, run_closed
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
-
-
-def photo(seed: int) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (640, 480), (seed % 256, (seed * 7) % 256, (seed * 13) % 256)).save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
-def start_embedded(stack: Stack) -> str:
-    """Migrate and start ``lumigram serve`` on the embedded shape; its base URL."""
-    (port,) = free_ports(1)
-    base_url = f"http://127.0.0.1:{port}"
-    stack.env.update(
-        LUMIGRAM_DATA_DIR=str(stack.workdir / "data"),
-        LUMIGRAM_LOG_LEVEL="warning",
-        LUMIGRAM_HOST="127.0.0.1",
-        LUMIGRAM_PORT=str(port),
-        LUMIGRAM_BASE_URL=base_url,
-        # Every client shares one address, and the world is built far faster than people do.
-        LUMIGRAM_SIGNUP_RATE_LIMIT="1000000",
-        LUMIGRAM_POST_RATE_LIMIT="1000000",
-        LUMIGRAM_FOLLOW_RATE_LIMIT="1000000",
-        LUMIGRAM_LOGIN_RATE_LIMIT="1000000",
-    )
-    subprocess.run(lumigram("migrate"), env={**os.environ, **stack.env}, check=True, capture_output=True)
-    stack.pids["serve"] = stack.popen([sys.executable, "-m", "lumigram.cli", "serve", "--no-migrate"], "serve").pid
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return base_url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("lumigram serve was not ready within 60 s")
-        time.sleep(0.1)
 
 
 async def each(items: list[Any], clients: int, work: Any) -> None:
@@ -171,7 +132,7 @@ async def build(
         await each(follows, clients, follow)
         timings["follows_s"] = round(time.perf_counter() - started, 1)
         log(f"{len(follows)} follows in {timings['follows_s']} s")
-        photos = [photo(n) for n in range(16)]
+        photos = [solid_jpeg(n, (640, 480)) for n in range(16)]
 
         async def post(job: tuple[int, int]) -> None:
             reader = readers[job[0]]

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
-import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,17 +33,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feed import Stack, free_ports, log, lumigram
+from embedded_server import solid_jpeg, start_embedded
+from feed import Stack, log
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
-
-
-def small_jpeg(seed: int) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (320, 240), (seed % 256, (seed * 7) % 256, (seed * 13) % 256)).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 @dataclass
@@ -178,7 +168,7 @@ async def one_write(http: httpx.AsyncClient, tally: Tally, rng: random.Random, m
 
 async def drive(base_url: str, clients: int, seconds: float, seed: int) -> tuple[Tally, float]:
     tally = Tally()
-    photos = [small_jpeg(n) for n in range(8)]
+    photos = [solid_jpeg(n, (320, 240)) for n in range(8)]
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
         started = time.perf_counter()
@@ -227,33 +217,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-writes-"))
     stack = Stack(workdir)
     data = workdir / "data"
-    (port,) = free_ports(1)
-    base_url = f"http://127.0.0.1:{port}"
-    stack.env.update(
-        LUMIGRAM_DATA_DIR=str(data),
-        LUMIGRAM_LOG_LEVEL="warning",
-        LUMIGRAM_HOST="127.0.0.1",
-        LUMIGRAM_PORT=str(port),
-        LUMIGRAM_BASE_URL=base_url,
-        # Every client shares one address: the per-address limits would stop the run.
-        LUMIGRAM_SIGNUP_RATE_LIMIT="1000000",
-        LUMIGRAM_POST_RATE_LIMIT="1000000",
-        LUMIGRAM_FOLLOW_RATE_LIMIT="1000000",
-        LUMIGRAM_LOGIN_RATE_LIMIT="1000000",
-    )
     try:
-        subprocess.run(lumigram("migrate"), env={**os.environ, **stack.env}, check=True, capture_output=True)
-        stack.popen([sys.executable, "-m", "lumigram.cli", "serve", "--no-migrate"], "serve")
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("lumigram serve was not ready within 60 s")
-            time.sleep(0.1)
+        base_url = start_embedded(stack)
         log(f"{args.clients} clients writing for {args.seconds:.0f} s")
         tally, elapsed = asyncio.run(drive(base_url, args.clients, args.seconds, args.seed))
         missing = missing_writes(data / "lumigram.db", tally)
