@@ -143,3 +143,10 @@ async def announce_revoked(services: Services, token_ids: Iterable[int] = (), us
         await services.cache.publish(REVOKED_CHANNEL, revocation.encode())
     except Exception:
         log.warning("could not announce a revocation to open streams", exc_info=True)
+
+
+async def token_revoked(services: Services, token_hash: str, token_id: int) -> None:
+    """Call after a token's revocation committed: mark its cached entry revoked on every
+    process, then end the streams open with it."""
+    await forget_token(services, token_hash)
+    await announce_revoked(services, token_ids=[token_id])

@@ -427,9 +427,8 @@ async def refresh_grant(services: Services, app: App, refresh_token: str | None,
         if revoked.rowcount != 1:
             raise OAuthError("invalid_grant", INVALID_GRANT)
         issued = await _insert_token(conn, services, app.id, row.user_id, row.account_id, scopes, with_refresh=True)
-    await authcache.forget_token(services, row.token_hash)
     # The replaced token's open streams end too: the client reconnects with the new one.
-    await authcache.announce_revoked(services, token_ids=[row.id])
+    await authcache.token_revoked(services, row.token_hash, row.id)
     return issued
 
 
@@ -452,8 +451,7 @@ async def revoke_token(services: Services, app: App, token: str | None) -> None:
             .where(oauth_tokens.c.id == row.id, oauth_tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-    await authcache.forget_token(services, row.token_hash)
-    await authcache.announce_revoked(services, token_ids=[row.id])
+    await authcache.token_revoked(services, row.token_hash, row.id)
 
 
 async def revoke_access_token(services: Services, token_id: int) -> None:
@@ -466,8 +464,7 @@ async def revoke_access_token(services: Services, token_id: int) -> None:
             .values(revoked_at=utcnow())
         )
     if row is not None:
-        await authcache.forget_token(services, row.token_hash)
-        await authcache.announce_revoked(services, token_ids=[token_id])
+        await authcache.token_revoked(services, row.token_hash, token_id)
 
 
 # --- token lookup on every request -------------------------------------------------------------
