@@ -98,12 +98,14 @@ async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     from redis import Redis
     from sqlalchemy import event
 
-    from lumigram.api.home_pages import refresh_home_page
-    from lumigram.api.profile_pages import tier_statuses
     from lumigram.app import create_app
     from lumigram.bootstrap import build_services
     from lumigram.config import load_settings
-    from lumigram.feed import pages, profile_pages, recheck
+    from lumigram.pagecache import profile_store as profile_pages
+    from lumigram.pagecache import recheck
+    from lumigram.pagecache import store as pages
+    from lumigram.pagecache.home_pages import refresh_home_page
+    from lumigram.pagecache.profile_pages import tier_statuses
 
     services = build_services(load_settings())
     app = create_app(services=services)

@@ -27,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from lumigram.uploads import video
+from lumigram.uploads import transcode as video
 
 WIDTH, HEIGHT, FPS, SECONDS = 1920, 1080, 30, 30
 CLIP_NAME = f"lumigram-bench-{WIDTH}x{HEIGHT}p{FPS}-{SECONDS}s-v4.mp4"

@@ -22,8 +22,9 @@ import httpx
 import pytest
 
 from lumigram.app import create_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
+from lumigram.services import Services
 
 pytest_plugins = ["tests.servers"]
 
@@ -150,7 +151,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     built = build_services(settings)
     await built.db.migrate()
     await built.cache.flush()
-    await built.start_consumers()
+    await start_consumers(built)
     await built.start_relay()
     try:
         yield built

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 
 from lumigram.app import create_app
-from lumigram.bootstrap import Services
+from lumigram.bootstrap import start_consumers
+from lumigram.services import Services
 
 
 @contextlib.asynccontextmanager
@@ -19,7 +20,7 @@ async def started_client(services: Services) -> AsyncIterator[httpx.AsyncClient]
     try:
         await services.db.migrate()
         await services.cache.flush()
-        await services.start_consumers()
+        await start_consumers(services)
         await services.start_relay()
         transport = httpx.ASGITransport(app=create_app(services=services))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -15,32 +15,33 @@ from lumigram import __version__
 from lumigram.api.allowed_methods import install_allow_header
 from lumigram.api.body_limit import BodyLimitMiddleware
 from lumigram.api.errors import install_error_handlers
-from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.api.openapi import install_openapi
-from lumigram.api.profile_fast_path import CachedProfilePage
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings, load_settings
-from lumigram.infra import heap
+from lumigram.infra import gc_tuning as heap
+from lumigram.pagecache.home_fast_path import CachedHomePage
+from lumigram.pagecache.profile_fast_path import CachedProfilePage
+from lumigram.services import Services
 from lumigram.web import STATIC_DIR
 
 #: Modules that expose a ``router``; order matters only for overlapping paths.
 ROUTER_MODULES = (
-    "lumigram.api.health",
-    "lumigram.api.instance",
-    "lumigram.api.wellknown",
-    "lumigram.api.apps",
-    "lumigram.api.oauth",
-    "lumigram.api.accounts",
-    "lumigram.api.relationships",
-    "lumigram.api.media_files",
-    "lumigram.api.media",
-    "lumigram.api.statuses",
-    "lumigram.api.interactions",
-    "lumigram.api.timelines",
-    "lumigram.api.notifications",
-    "lumigram.api.markers",
-    "lumigram.api.push",
-    "lumigram.api.streaming",
+    "lumigram.api.routes.health",
+    "lumigram.api.routes.instance",
+    "lumigram.api.routes.wellknown",
+    "lumigram.api.routes.apps",
+    "lumigram.api.routes.oauth",
+    "lumigram.api.routes.accounts",
+    "lumigram.api.routes.relationships",
+    "lumigram.api.routes.media_files",
+    "lumigram.api.routes.media",
+    "lumigram.api.routes.statuses",
+    "lumigram.api.routes.interactions",
+    "lumigram.api.routes.timelines",
+    "lumigram.api.routes.notifications",
+    "lumigram.api.routes.markers",
+    "lumigram.api.routes.push",
+    "lumigram.api.routes.streaming",
     "lumigram.web.auth_pages",
 )
 
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if owned:
             await active.start_relay()
             if settings.run_inline_worker:
-                await active.start_consumers()
+                await start_consumers(active)
             heap.settle()  # not for callers' services (tests): they build many apps per process
         try:
             yield

@@ -158,8 +158,8 @@ def serve(
 
 
 async def _run_worker(settings: Settings) -> None:
-    from lumigram.bootstrap import build_services
-    from lumigram.infra import heap
+    from lumigram.bootstrap import build_services, start_consumers
+    from lumigram.infra import gc_tuning as heap
 
     services = build_services(settings)
     stop = asyncio.Event()
@@ -170,7 +170,7 @@ async def _run_worker(settings: Settings) -> None:
         await services.db.ping()
         # Workers relay too: if every serve process is down, pending events still flow.
         await services.start_relay()
-        await services.start_consumers()
+        await start_consumers(services)
         heap.settle()
         logging.getLogger("lumigram.worker").info("worker started; consuming from %s", settings.bus_url)
         await stop.wait()

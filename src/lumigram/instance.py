@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import accounts, users, utcnow
 from lumigram.posts.service import MAX_PINS
 from lumigram.posts.text import MAX_TEXT
+from lumigram.services import Services
 
 STATS_CACHE_KEY = "instance:stats"
 STATS_TTL = 60

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

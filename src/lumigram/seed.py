@@ -39,8 +39,8 @@ from sqlalchemy import Table, delete, func, select, text
 
 from lumigram import ids
 from lumigram.accounts import passwords
-from lumigram.bootstrap import Services
 from lumigram.infra import tables as t
+from lumigram.services import Services
 
 #: Every seeded user's password (documented in the README and printed by the command).
 SEED_PASSWORD = "lumigram-seed-password"  # noqa: S105 - public by design: a test world's password

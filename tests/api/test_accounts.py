@@ -13,9 +13,10 @@ from sqlalchemy import select
 
 from lumigram import ids
 from lumigram.app import create_app as create_asgi_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
 from lumigram.infra.tables import accounts, outbox, users
+from lumigram.services import Services
 from tests.factories import DEFAULT_PASSWORD, app_token, bearer, create_app, create_user
 
 
@@ -151,7 +152,7 @@ async def client_with(make_settings: Callable[..., Settings]) -> AsyncIterator[C
         services = build_services(make_settings(**overrides))
         await services.db.migrate()
         await services.cache.flush()
-        await services.start_consumers()
+        await start_consumers(services)
         await services.start_relay()
         transport = httpx.ASGITransport(app=create_asgi_app(services=services))
         http = httpx.AsyncClient(transport=transport, base_url="http://testserver")

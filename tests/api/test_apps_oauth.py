@@ -18,9 +18,10 @@ import pytest
 from sqlalchemy import update
 
 from lumigram.app import create_app as create_asgi_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
 from lumigram.infra.tables import oauth_codes, utcnow
+from lumigram.services import Services
 from tests.factories import ALL_SCOPES, DEFAULT_PASSWORD, OOB, app_token, bearer, create_app, create_user
 
 REDIRECT = "https://client.example/callback"
@@ -596,7 +597,7 @@ async def client_with(make_settings: Callable[..., Settings]) -> AsyncIterator[C
         services = build_services(make_settings(**overrides))
         await services.db.migrate()
         await services.cache.flush()
-        await services.start_consumers()
+        await start_consumers(services)
         await services.start_relay()
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_asgi_app(services=services)), base_url="http://testserver"

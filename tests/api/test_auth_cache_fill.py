@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from lumigram.accounts import authcache
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 
 DIGEST = "ab" * 32
 GRANT = b'{"id": 1}'

@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from lumigram.app import create_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.services import Services
 from tests.conftest import _asyncpg_args
 from tests.factories import create_post, create_user
 

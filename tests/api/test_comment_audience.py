@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import statuses
+from lumigram.services import Services
 from tests.api.test_notifications import comment, listed, settle
 from tests.api.test_privacy_matrix import _visible
 from tests.api.test_profile_pages import _reader, _routed

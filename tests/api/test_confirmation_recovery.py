@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from lumigram.accounts import service
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.services import Services
 from lumigram.web.confirm_tickets import TICKET_LIFETIME, TicketSigner
 from tests.api.test_apps_oauth import hidden_fields
 from tests.api.test_unconfirmed_sign_in import MISSING_EMAIL, MISSING_PHONE, sign_up
@@ -35,7 +36,7 @@ async def _started(settings: Settings) -> AsyncIterator[Setup]:
 @pytest.fixture
 async def setup(make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture) -> AsyncIterator[Setup]:
     """A server that requires confirmation and sends its mail and texts to the log."""
-    caplog.set_level(logging.WARNING, logger="lumigram.notify")
+    caplog.set_level(logging.WARNING, logger="lumigram.infra.email_sms")
     async for started in _started(make_settings(require_verification=True)):
         yield started
 
@@ -45,7 +46,7 @@ async def strict_setup(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[Setup]:
     """The same with only three sign-in attempts per window."""
-    caplog.set_level(logging.WARNING, logger="lumigram.notify")
+    caplog.set_level(logging.WARNING, logger="lumigram.infra.email_sms")
     async for started in _started(make_settings(require_verification=True, login_rate_limit=3)):
         yield started
 
@@ -54,7 +55,7 @@ def sent_to(caplog: pytest.LogCaptureFixture, target: str) -> list[str]:
     """Bodies of the messages the log senders wrote for ``target``, oldest first."""
     bodies = []
     for record in caplog.records:
-        if record.name != "lumigram.notify":
+        if record.name != "lumigram.infra.email_sms":
             continue
         head, _, body = record.getMessage().partition("\n")
         if head.split(": ")[0].endswith(f" to {target}"):

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from lumigram.bootstrap import Services
 from lumigram.interactions import service as interactions
+from lumigram.services import Services
 from tests.factories import create_post, create_user
 
 User = dict[str, Any]

@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import func, select
 
 from lumigram.app import create_app as create_asgi_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import favourites, outbox, processed_events
-from lumigram.interactions import counters
 from lumigram.interactions.handlers import COUNTERS, consumers
+from lumigram.posts import counters
+from lumigram.services import Services
 from tests.factories import create_post, create_user
 
 User = dict[str, Any]

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import favourites, follows, statuses
+from lumigram.services import Services
 from tests.factories import bearer, photo_bytes, unique_username
 
 CLIENTS = 32

@@ -1,4 +1,4 @@
-"""The rendered home page answered ahead of the framework (``lumigram.api.home_fast_path``).
+"""The rendered home page answered ahead of the framework (``lumigram.pagecache.home_fast_path``).
 
 The middleware is driven as the ASGI callable it is, around a recording inner app, so a
 test can tell whether it answered or handed the request on; the backends are real.
@@ -15,9 +15,10 @@ import orjson
 from lumigram.accounts import authcache
 from lumigram.accounts import service as account_service
 from lumigram.accounts.oauth import hash_secret
-from lumigram.api.home_fast_path import CachedHomePage
-from lumigram.bootstrap import Services
-from lumigram.feed import pages, store
+from lumigram.feed import store
+from lumigram.pagecache import store as pages
+from lumigram.pagecache.home_fast_path import CachedHomePage
+from lumigram.services import Services
 from tests.asgi_driver import Recorded, drive
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user

@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lumigram.bootstrap import Services
 from lumigram.config import Settings
-from lumigram.feed import pages, store
+from lumigram.feed import store
+from lumigram.pagecache import store as pages
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 

@@ -11,10 +11,10 @@ import httpx
 import orjson
 from sqlalchemy import select, update
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import outbox, statuses
-from lumigram.interactions import counters
 from lumigram.interactions.reconcile import reconcile_status_counts
+from lumigram.posts import counters
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 

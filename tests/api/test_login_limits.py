@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from lumigram.app import create_app as create_asgi_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
+from lumigram.services import Services
 from tests.api.test_apps_oauth import hidden_fields
 from tests.factories import DEFAULT_PASSWORD, create_user, password_login
 
@@ -31,7 +32,7 @@ async def from_new_address(make_settings: Callable[..., Settings]) -> AsyncItera
     services: Services = build_services(make_settings(login_rate_limit=LIMIT))
     await services.db.migrate()
     await services.cache.flush()
-    await services.start_consumers()
+    await start_consumers(services)
     await services.start_relay()
     app = create_asgi_app(services=services)
     opened: list[httpx.AsyncClient] = []

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from lumigram.bootstrap import Services
-from lumigram.delivery import signing
-from lumigram.delivery.service import forget_privacy, media_url
 from lumigram.infra.tables import media_attachments, utcnow
+from lumigram.media_access import signing
+from lumigram.media_access.service import forget_privacy, media_url
+from lumigram.services import Services
 from tests.factories import create_user
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes

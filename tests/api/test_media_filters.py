@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, update
 
-from lumigram.bootstrap import Services
-from lumigram.delivery.service import forget_privacy
 from lumigram.infra.tables import media_attachments
+from lumigram.media_access.service import forget_privacy
+from lumigram.services import Services
 from lumigram.uploads import service as uploads_service
 from tests.factories import create_user
 

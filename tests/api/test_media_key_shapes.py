@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from lumigram.app import create_app
-from lumigram.bootstrap import Services
 from lumigram.config import Settings
+from lumigram.services import Services
 from tests.api.test_media_files import _fetch, _private_media
 from tests.factories import create_post, create_user
 from tests.live import LiveServer, live_server

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import media_attachments
+from lumigram.services import Services
 from tests.factories import create_user
 from tests.image_files import add_gps_position, png_bomb
 

@@ -20,10 +20,10 @@ import pytest
 from mastodon import Mastodon, MastodonError
 from PIL import Image
 
-from lumigram.bootstrap import Services
 from lumigram.config import Settings
 from lumigram.infra.blobstore.folder import FolderBlobStore
 from lumigram.infra.blobstore.s3 import S3BlobStore
+from lumigram.services import Services
 from lumigram.uploads import videos
 from lumigram.uploads.handlers import process_video
 from tests.conftest import eventually

@@ -17,14 +17,14 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
-from lumigram.bootstrap import Services
 from lumigram.ids import shard_of
 from lumigram.infra.bus import Event
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import favourites, notifications, outbox, processed_events, utcnow
 from lumigram.notifications.handlers import consumers
-from lumigram.notifications.realtime import channel
+from lumigram.services import Services
 from lumigram.streaming.channels import ONLINE_TTL, online_key
+from lumigram.streaming.notifications import channel
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 
@@ -571,7 +571,7 @@ async def test_a_new_notification_is_pushed_to_open_streams(client: httpx.AsyncC
     entity = orjson.loads(message["payload"])
     assert (entity["type"], entity["account"]["id"], entity["status"]["id"]) == ("favourite", bob["id"], post["id"])
     # The count includes the like it announces; for an instant while the counter consumer
-    # folds it in, a reader may see it twice (lumigram.interactions.counters), so the count
+    # folds it in, a reader may see it twice (lumigram.posts.counters), so the count
     # is compared on its own and the rest of the entity exactly.
     assert entity["status"]["favourites_count"] >= 1
     listed_entity = (await listed(client, alice))[0]

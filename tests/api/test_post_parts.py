@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from lumigram.bootstrap import Services
 from lumigram.posts import parts
 from lumigram.posts.hydrate import hydrate_in
+from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.statements import statements_on
 

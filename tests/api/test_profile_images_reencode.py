@@ -12,9 +12,9 @@ from PIL import Image
 from sqlalchemy import update
 
 from lumigram.accounts.reencode import reencode_profile_images
-from lumigram.bootstrap import Services
 from lumigram.infra.blobstore import BlobNotFound
 from lumigram.infra.tables import accounts
+from lumigram.services import Services
 from tests.api.test_profile_images import RED, _animated, _camera_jpeg, _near, _small_png
 from tests.factories import create_user
 

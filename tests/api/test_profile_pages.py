@@ -1,5 +1,5 @@
-"""Kept profile pages (``lumigram.feed.profile_pages``) answered ahead of the framework
-(``lumigram.api.profile_fast_path``).
+"""Kept profile pages (``lumigram.pagecache.profile_store``) answered ahead of the framework
+(``lumigram.pagecache.profile_fast_path``).
 
 The middleware is driven as the ASGI callable it is, around a recording inner app, so a
 test can tell whether it answered or handed the request on; the route's own answer is
@@ -15,12 +15,13 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from lumigram.api.profile_fast_path import CachedProfilePage
 from lumigram.app import create_app
-from lumigram.bootstrap import Services
-from lumigram.feed import pages, profile_pages
 from lumigram.infra.tables import statuses
-from lumigram.interactions import counters
+from lumigram.pagecache import profile_store as profile_pages
+from lumigram.pagecache import store as pages
+from lumigram.pagecache.profile_fast_path import CachedProfilePage
+from lumigram.posts import counters
+from lumigram.services import Services
 from tests.asgi_driver import Recorded, drive
 from tests.conftest import eventually
 from tests.factories import create_post, create_user

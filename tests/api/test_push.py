@@ -34,13 +34,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lumigram.bootstrap import Services
 from lumigram.config import Settings, describe_error
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import notifications, push_subscriptions, utcnow
 from lumigram.push import handlers as push_handlers
 from lumigram.push import keys as vapid
 from lumigram.push import sender as push_sender
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import oauth_tokens
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_user
 

@@ -12,10 +12,10 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
-from lumigram.bootstrap import Services
 from lumigram.graph import service as graph
 from lumigram.graph.reconcile import reconcile_counts
 from lumigram.infra.tables import accounts, outbox, utcnow
+from lumigram.services import Services
 from tests.factories import bearer, create_user
 
 User = dict[str, Any]

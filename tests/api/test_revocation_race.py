@@ -21,10 +21,11 @@ from websockets.asyncio.client import connect
 from lumigram.accounts import authcache, oauth
 from lumigram.accounts import service as account_service
 from lumigram.accounts.oauth import hash_secret
-from lumigram.api.home_fast_path import CachedHomePage
 from lumigram.app import create_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.pagecache.home_fast_path import CachedHomePage
+from lumigram.services import Services
 from tests.api.test_home_fast_path import _reader_with_posts, _rendered
 from tests.api.test_stream_revocation import revoke, serving
 from tests.api.test_streaming import Server, follower_pair

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import blob_deletions, media_attachments, outbox, utcnow
 from lumigram.posts.cleanup import sweep_blob_deletions, sweep_orphan_media
+from lumigram.services import Services
 from tests.factories import create_post, create_user, upload_photo
 
 

@@ -27,9 +27,10 @@ from lumigram.accounts import authcache
 from lumigram.accounts import service as account_service
 from lumigram.accounts.oauth import hash_secret
 from lumigram.app import create_app
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
 from lumigram.infra.tables import oauth_tokens, utcnow
+from lumigram.services import Services
 from lumigram.streaming import hub as streaming_hub
 from tests.api.test_streaming import EventSource, Server, event_source, follower_pair, next_frame, serving
 from tests.conftest import eventually

@@ -21,9 +21,9 @@ import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from lumigram.api import streaming as streaming_api
+from lumigram.api.routes import streaming as streaming_api
 from lumigram.app import create_app
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 from lumigram.streaming import channels
 from lumigram.streaming.hub import Hub
 from tests.conftest import eventually

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import update
 
 from lumigram.accounts import service
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
 from lumigram.infra.tables import users, utcnow
+from lumigram.services import Services
 from tests.api.test_apps_oauth import hidden_fields, sign_in_through_page
 from tests.factories import DEFAULT_PASSWORD, OOB, app_token, bearer, create_app, password_login
 from tests.started import started_client

@@ -18,10 +18,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, consumers
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services
 from lumigram.config import Settings
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import processed_events, utcnow, verifications
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, app_token, bearer, create_app
 from tests.started import started_client

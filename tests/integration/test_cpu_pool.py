@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 
 
 async def test_a_dead_worker_process_gets_the_pool_replaced(services: Services) -> None:

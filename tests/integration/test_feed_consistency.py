@@ -25,15 +25,16 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import insert, select, update
 
 from lumigram.accounts.service import create_user_as_admin
-from lumigram.bootstrap import Services, build_services
+from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
 from lumigram.errors import LumigramError
 from lumigram.feed import home
 from lumigram.graph import service as graph
-from lumigram.graph.models import PageRequest
 from lumigram.infra.tables import accounts, blocks, follows, media_attachments, mutes, statuses, utcnow
+from lumigram.paging import PageRequest
 from lumigram.posts import service as posts
 from lumigram.posts.models import Draft
+from lumigram.services import Services
 
 USERS = 4
 #: Seconds the bus gets to drain before a mismatch counts as a failure.
@@ -61,7 +62,7 @@ class FeedMachine(RuleBasedStateMachine):
         services = build_services(self.settings)
         await services.db.migrate()
         await services.cache.flush()
-        await services.start_consumers()
+        await start_consumers(services)
         await services.start_relay()
         return services
 
@@ -166,7 +167,7 @@ class FeedMachine(RuleBasedStateMachine):
 
     async def _start_again(self) -> Services:
         services = build_services(self.settings)
-        await services.start_consumers()
+        await start_consumers(services)
         await services.start_relay()
         return services
 

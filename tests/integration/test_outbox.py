@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event, EventBus
 from lumigram.infra.outbox import OutboxRelay, emit, run_once
 from lumigram.infra.tables import outbox
+from lumigram.services import Services
 from tests.conftest import eventually
 
 

@@ -1,10 +1,10 @@
-"""``lumigram.feed.pages.insert``: a fanned-out post put into kept pages, atomically
+"""``lumigram.pagecache.store.insert``: a fanned-out post put into kept pages, atomically
 with the reader's generation, on both cache adapters."""
 
 from __future__ import annotations
 
-from lumigram.bootstrap import Services
-from lumigram.feed import pages
+from lumigram.pagecache import store as pages
+from lumigram.services import Services
 
 READER = 41
 

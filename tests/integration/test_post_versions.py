@@ -1,4 +1,4 @@
-"""``lumigram.posts.versions``: a post's fingerprint as rendered and as it is now agree
+"""``lumigram.pagecache.fingerprints``: a post's fingerprint as rendered and as it is now agree
 while nothing changed, and part ways on each change a kept page does not hear of."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from lumigram.bootstrap import Services
-from lumigram.posts import versions
+from lumigram.pagecache import fingerprints as versions
 from lumigram.posts.hydrate import hydrate
+from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
 

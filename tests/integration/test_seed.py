@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from lumigram import ids
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import accounts, follows, media_attachments, status_tags, statuses
 from lumigram.seed import SEED_PASSWORD, WorldNotEmpty, load_edges, plan_world, synthetic_follows, write_world
+from lumigram.services import Services
 
 
 def test_synthetic_graph_has_the_planned_shape() -> None:

@@ -11,9 +11,9 @@ from sqlalchemy import Integer, bindparam, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.infra.sql import Prebuilt, among, insert_columns, one_of
 from lumigram.infra.tables import tags, utcnow
+from lumigram.services import Services
 from tests.statements import statements_on
 
 

@@ -1,4 +1,4 @@
-"""``lumigram.infra.heap.settle``: start-up's objects leave the collector's walks."""
+"""``lumigram.infra.gc_tuning.settle``: start-up's objects leave the collector's walks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lumigram.infra import heap
+from lumigram.infra import gc_tuning as heap
 
 
 class _Node:

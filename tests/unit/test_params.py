@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from lumigram.api.entities import note_html
 from lumigram.api.params import nest
+from lumigram.entities.accounts import note_html
 
 
 def test_rails_bracket_keys_become_lists_and_objects() -> None:

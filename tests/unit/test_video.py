@@ -10,8 +10,8 @@ import av
 import pytest
 from PIL import Image
 
-from lumigram.uploads import video
-from lumigram.uploads.video import VideoRejected, output_size, probe, sniff_video, transcode
+from lumigram.uploads import transcode as video
+from lumigram.uploads.transcode import VideoRejected, output_size, probe, sniff_video, transcode
 from tests.video_clips import atom_order, garbled, make_clip
 
 

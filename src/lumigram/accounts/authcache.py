@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from lumigram.bootstrap import Services
 from lumigram.infra.cache import Swap
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts import verification
-from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.outbox import run_once
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

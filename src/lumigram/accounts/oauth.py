@@ -32,10 +32,10 @@ from lumigram.accounts import scopes as scope_rules
 from lumigram.accounts.models import App, IssuedToken, TokenGrant
 from lumigram.accounts.service import InvalidCredentials, LoginDisabled, LoginUnconfirmed, authenticate, check_confirmed
 from lumigram.accounts.text import clean_text, has_control_characters
-from lumigram.bootstrap import Services
 from lumigram.errors import LumigramError, ValidationFailed
 from lumigram.ids import shard_of
 from lumigram.infra.tables import oauth_apps, oauth_codes, oauth_tokens, users, utcnow
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

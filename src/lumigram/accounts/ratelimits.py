@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lumigram.accounts.service import canonical_login, login_owner
-from lumigram.bootstrap import Services
 from lumigram.errors import RateLimited
 from lumigram.infra.cache import RateLimitState
+from lumigram.services import Services
 
 
 async def hit_limits(services: Services, keys: Sequence[str], limit: int, window: int) -> RateLimitState:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from lumigram.accounts.service import IMAGE_SIZES, store_profile_image
-from lumigram.bootstrap import Services
 from lumigram.errors import ValidationFailed
-from lumigram.feed.pages import forget as forget_pages
 from lumigram.infra.blobstore import BlobNotFound
 from lumigram.infra.tables import accounts, utcnow
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.services import Services
 from lumigram.uploads.profile_images import is_stored_form
 
 log = logging.getLogger(__name__)

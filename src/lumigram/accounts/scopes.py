@@ -111,3 +111,7 @@ def within(requested: Iterable[str], allowed: Iterable[str]) -> bool:
     """Whether every requested scope is allowed (granular scopes fall within broad ones)."""
     allowed_set = frozenset(allowed)
     return all(grants(allowed_set, scope) for scope in requested)
+
+
+#: What reading posts and timelines needs.
+READ_STATUSES = ("read:statuses",)

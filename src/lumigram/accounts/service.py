@@ -23,14 +23,14 @@ from lumigram.accounts import authcache, passwords
 from lumigram.accounts.models import Account, User
 from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.accounts.usernames import username_problem
-from lumigram.bootstrap import Services
-from lumigram.delivery.service import forget_privacy
 from lumigram.errors import Forbidden, NotFound, Problems, Unauthorized, ValidationFailed
-from lumigram.feed.pages import forget as forget_pages
 from lumigram.ids import random_shard
 from lumigram.infra.outbox import emit
 from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
+from lumigram.media_access.service import forget_privacy
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.services import Services
 from lumigram.uploads.images import ImageRejected
 from lumigram.uploads.profile_images import AVATAR_SIZE, HEADER_SIZE, process_profile_image
 

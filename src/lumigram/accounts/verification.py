@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts import authcache
 from lumigram.accounts.models import User
 from lumigram.accounts.service import USER_COLUMNS, normalize_email, user_from_row
-from lumigram.bootstrap import Services
 from lumigram.errors import Forbidden, NotFound, RateLimited, ValidationFailed
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import processed_events, users, utcnow, verifications
+from lumigram.services import Services
 
 Channel = Literal["email", "phone"]
 

@@ -31,21 +31,11 @@ from lumigram.accounts.oauth import resolve_token
 from lumigram.accounts.service import unconfirmed_message
 from lumigram.api.deps import ServicesDep
 from lumigram.errors import Forbidden, Unauthorized
+from lumigram.pagecache.grants import bearer_token
 
 OUTSIDE_SCOPES = "This action is outside the authorized scopes"
 NEEDS_USER = "This method requires an authenticated user"
 DISABLED = "Your login is currently disabled"
-
-
-def bearer_token(conn: HTTPConnection) -> str | None:
-    """The raw token the caller presents, if any."""
-    header = conn.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return None
-    return conn.query_params.get("access_token") or None
 
 
 def client_address(conn: HTTPConnection) -> str:

@@ -23,7 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lumigram.accounts.service import MAX_IMAGE_BYTES as MAX_PROFILE_IMAGE_BYTES
 from lumigram.api.responses import error_response
-from lumigram.uploads import images, video
+from lumigram.uploads import images
+from lumigram.uploads import transcode as video
 
 MiB = 1024 * 1024
 #: JSON, urlencoded forms, and anything else that is not an upload.

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 
 
 async def get_services(conn: HTTPConnection) -> Services:

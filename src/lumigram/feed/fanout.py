@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import select
 
-from lumigram.bootstrap import Services
-from lumigram.feed import pages, store
+from lumigram.feed import store
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
 from lumigram.infra.bus import Consumer, Event, payload_int, payload_strings
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows
+from lumigram.pagecache import store as pages
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ BATCH = 1000
 
 #: Puts a post just added to these readers' feeds into their kept pages, and into its
 #: author's own (the last argument), in the form its author sees (see
-#: ``lumigram.feed.pages.insert``); it renders the post, which is the API layer's work.
+#: ``lumigram.pagecache.store.insert``); it renders the post, which is the API layer's work.
 PlacePost = Callable[[Services, Sequence[int], int, int], Awaitable[None]]
 
 

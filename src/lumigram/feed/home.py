@@ -21,15 +21,15 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.feed import store
-from lumigram.graph.models import Page, PageRequest
 from lumigram.graph.service import hidden_account_ids
 from lumigram.infra.sql import Prebuilt, one_of
 from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
+from lumigram.paging import Page, PageRequest
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import MAX_LIMIT, feed_items
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

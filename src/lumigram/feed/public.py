@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
-from lumigram.bootstrap import Services
-from lumigram.graph.models import Page, PageRequest
 from lumigram.infra.tables import accounts, media_attachments, status_tags, statuses, tags
+from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import MAX_LIMIT, window
+from lumigram.services import Services
 
 _MAX_ROUNDS = 4
 

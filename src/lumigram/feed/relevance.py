@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from lumigram.bootstrap import Services
 from lumigram.feed import home
-from lumigram.graph.models import PageRequest
 from lumigram.ids import unix_ms_of
 from lumigram.infra.tables import favourites, mentions, statuses, utcnow
+from lumigram.paging import PageRequest
 from lumigram.posts.models import HydratedPost
+from lumigram.services import Services
 
 CANDIDATES = 200
 AFFINITY_WINDOW = timedelta(days=30)

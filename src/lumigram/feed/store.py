@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from lumigram.bootstrap import Services
-from lumigram.feed import pages
 from lumigram.ids import unix_ms_of
+from lumigram.pagecache import store as pages
+from lumigram.services import Services
 
 #: Entries kept per feed (Mastodon keeps 800 too); older posts come from the database.
 FEED_CAP = 800

@@ -37,14 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
-from lumigram.bootstrap import Services
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
-from lumigram.feed.pages import forget as forget_pages
-from lumigram.graph.models import MAX_ID, MutedAccount, Page, PageRequest, Relationship
+from lumigram.graph.models import MutedAccount, Relationship
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.services import Services
 
 #: Longest timed mute; longer ones would be "forever" in all but name (and overflow dates).
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Table, or_, select, update
 
-from lumigram.bootstrap import Services
+from lumigram.services import Services
 
 #: Rows checked per transaction: keeps each one short on a large instance.
 BATCH = 1000

@@ -6,10 +6,10 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.outbox import run_once
-from lumigram.interactions import counters
+from lumigram.posts import counters
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from lumigram.bootstrap import Services
 from lumigram.infra.recount import BATCH, recount
 from lumigram.infra.tables import favourites, statuses
+from lumigram.services import Services
 
 
 async def reconcile_status_counts(services: Services, batch: int = BATCH) -> int:

@@ -30,17 +30,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.feed.pages import forget as forget_pages
-from lumigram.graph.models import MAX_ID, Page, PageRequest
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
-from lumigram.interactions import counters
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.posts import counters
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import window
+from lumigram.services import Services
 
 #: Mastodon's page size for statuses lists (favourites, bookmarks), and its largest.
 DEFAULT_STATUS_LIMIT = 20

@@ -20,9 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.graph.models import MAX_ID, PageRequest
 from lumigram.infra.cache import Cache
 from lumigram.infra.tables import notifications
 from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, Filter, Group, GroupPage
@@ -37,6 +35,8 @@ from lumigram.notifications.service import (
     visible_rows,
     window,
 )
+from lumigram.paging import MAX_ID, PageRequest
+from lumigram.services import Services
 
 #: Mastodon shows up to eight accounts' avatars on a group.
 SAMPLE_ACCOUNTS = 8

@@ -17,14 +17,15 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, bindparam, case, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
-from lumigram.notifications import realtime, service
+from lumigram.notifications import service
 from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
 from lumigram.posts import threads
 from lumigram.posts.visibility import ViewerContext, can_see
+from lumigram.services import Services
+from lumigram.streaming import notifications as realtime
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lumigram.bootstrap import Services
 from lumigram.infra.tables import markers, utcnow
 from lumigram.notifications.models import Marker
+from lumigram.services import Services
 
 TIMELINES = ("home", "notifications")
 

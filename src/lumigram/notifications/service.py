@@ -46,9 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.graph.models import MAX_ID, PageRequest
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.bus import Event
 from lumigram.infra.cache import Cache
@@ -74,8 +72,10 @@ from lumigram.notifications.models import (
     Notification,
     NotificationPage,
 )
+from lumigram.paging import MAX_ID, PageRequest
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.posts.models import HydratedPost
+from lumigram.services import Services
 
 #: A group ("alice and 12 others liked your post") keeps gathering for this long after
 #: its first notification; Mastodon's MAXIMUM_GROUP_SPAN_HOURS.

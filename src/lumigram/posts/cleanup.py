@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from lumigram.bootstrap import Services
-from lumigram.delivery.service import forget_privacy, media_id_of
 from lumigram.infra.tables import blob_deletions, media_attachments, utcnow
+from lumigram.media_access.service import forget_privacy, media_id_of
 from lumigram.posts.service import blob_keys
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A page of 40 posts costs the same queries as a page of one, and nothing here loops over
 posts with a query inside:
 
-1. one cache round trip: the pending like counts (``lumigram.interactions.counters``)
+1. one cache round trip: the pending like counts (``lumigram.posts.counters``)
    and the posts' cached media, hashtags and mentions (``lumigram.posts.parts``);
 2. the posts' rows and their authors' rows, fresh on every read (counts, visibility,
    locks), and the parts of any post not cached (two queries, then cached);
@@ -27,12 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
-from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses, utcnow
-from lumigram.interactions.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts import parts, threads
+from lumigram.posts.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts.models import HydratedPost, Post
 from lumigram.posts.visibility import (
     Audience,
@@ -42,6 +41,7 @@ from lumigram.posts.visibility import (
     context_selects,
     media_is_private,
 )
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ import orjson
 from sqlalchemy import BigInteger, cast, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, media_attachments, mentions, status_tags, tags
 from lumigram.posts.models import Mention
+from lumigram.services import Services
 from lumigram.uploads.service import MediaRecord
 from lumigram.uploads.service import _record as media_record
 

@@ -10,9 +10,7 @@ from sqlalchemy import BigInteger, Select, String, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.graph.models import MAX_ID, Page, PageRequest
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import (
     accounts,
@@ -27,10 +25,12 @@ from lumigram.infra.tables import (
     tags,
     utcnow,
 )
+from lumigram.paging import MAX_ID, Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_in, post_from_row
 from lumigram.posts.models import HydratedPost, Version
 from lumigram.posts.visibility import ViewerContext
+from lumigram.services import Services
 
 #: Mastodon's page size for statuses, and its largest.
 DEFAULT_LIMIT = 20
@@ -150,7 +150,7 @@ async def _tier_newest(
 async def tier_posts(services: Services, account_id: int, follower: bool, limit: int) -> Page[HydratedPost] | None:
     """A profile's newest posts as every reader of one tier may list them: approved
     followers (``follower``) or anyone else, signed in or not. Hydrated for no reader in
-    particular (no marks), for ``lumigram.feed.profile_pages``. None when the page shows
+    particular (no marks), for ``lumigram.pagecache.profile_store``. None when the page shows
     a comment in a thread of another account's post: who may see that depends on each
     reader's relation to that account too, so no page is the same for a whole tier."""
     limit = max(1, min(limit, MAX_LIMIT))

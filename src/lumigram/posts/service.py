@@ -21,11 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.ratelimits import hit_limits
 from lumigram.accounts.service import account_from_row
 from lumigram.accounts.text import clean_text
-from lumigram.bootstrap import Services
-from lumigram.delivery.service import forget_privacy
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.feed.pages import forget as forget_pages
-from lumigram.feed.pages import forget_celebrity_posts
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.sql import Prebuilt, among, insert_columns
@@ -41,12 +37,16 @@ from lumigram.infra.tables import (
     tags,
     utcnow,
 )
+from lumigram.media_access.service import forget_privacy
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.pagecache.store import forget_celebrity_posts
 from lumigram.posts import parts
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
 from lumigram.posts.queries import ACCOUNT_BY_ID
 from lumigram.posts.visibility import media_is_private, narrowest
+from lumigram.services import Services
 from lumigram.uploads.service import MAX_DESCRIPTION
 from lumigram.uploads.service import _record as media_record
 
@@ -344,7 +344,7 @@ async def create_post(
     services.committed([created])
     await forget_privacy(services, *(row.id for row in media_rows))
     # The profile's kept pages at once; the author's home pages take the post from the
-    # fan-out, in their own form, as their followers' pages do (``lumigram.feed.pages``).
+    # fan-out, in their own form, as their followers' pages do (``lumigram.pagecache.store``).
     await forget_pages(services, (), authors=[account_id])
     if author.followers_count > services.settings.fanout_celebrity_threshold:
         await forget_celebrity_posts(services)  # merged at read time: visible at once

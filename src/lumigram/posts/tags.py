@@ -9,14 +9,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound
-from lumigram.feed.pages import forget as forget_pages
-from lumigram.graph.models import Page, PageRequest
 from lumigram.ids import shard_of
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import tag_follows, tags, utcnow
+from lumigram.pagecache.store import forget as forget_pages
+from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
+from lumigram.services import Services
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,10 +29,10 @@ import logging
 
 import httpx
 
-from lumigram.bootstrap import Services
 from lumigram.infra.bus import Consumer, Event, payload_int
 from lumigram.push import sender, service
 from lumigram.push.keys import vapid_keys
+from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.bootstrap import Services
 from lumigram.errors import NotFound, ValidationFailed
 from lumigram.ids import shard_of
 from lumigram.infra.sql import Prebuilt
@@ -39,6 +38,7 @@ from lumigram.infra.tables import (
     utcnow,
 )
 from lumigram.push.keys import b64url, b64url_decode
+from lumigram.services import Services
 
 #: Mastodon's notification types a subscription can ask for.
 ALERT_TYPES = (

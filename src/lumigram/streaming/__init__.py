@@ -7,5 +7,5 @@
 * ``channels``: channel names, message encoding, and the Mastodon stream names that map
   onto them.
 
-The HTTP and WebSocket endpoints live in ``lumigram.api.streaming``.
+The HTTP and WebSocket endpoints live in ``lumigram.api.routes.streaming``.
 """

@@ -35,9 +35,8 @@ from typing import Any
 import orjson
 
 from lumigram.accounts.service import get_accounts
-from lumigram.api.entities import account_entity
-from lumigram.api.status_entities import status_entity
-from lumigram.bootstrap import Services
+from lumigram.entities.accounts import account_entity
+from lumigram.entities.statuses import status_entity
 from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
 from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int, payload_strings
@@ -45,6 +44,7 @@ from lumigram.posts import threads
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.tags import follower_ids as tag_follower_ids
+from lumigram.services import Services
 from lumigram.streaming import channels
 
 log = logging.getLogger(__name__)

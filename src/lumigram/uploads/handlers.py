@@ -28,11 +28,11 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 
-from lumigram.bootstrap import Services
 from lumigram.infra.blobstore import BlobNotFound
 from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.tables import media_attachments, utcnow
-from lumigram.uploads.video import TranscodedVideo, VideoRejected, transcode
+from lumigram.services import Services
+from lumigram.uploads.transcode import TranscodedVideo, VideoRejected, transcode
 from lumigram.uploads.videos import UPLOADED
 
 log = logging.getLogger(__name__)

@@ -20,10 +20,10 @@ import orjson
 from sqlalchemy import insert, select, update
 
 from lumigram import ids
-from lumigram.bootstrap import Services
-from lumigram.delivery.service import MASTER_PREFIX, forget_privacy
 from lumigram.errors import Conflict, NotFound, ValidationFailed
 from lumigram.infra.tables import accounts, media_attachments, utcnow
+from lumigram.media_access.service import MASTER_PREFIX, forget_privacy
+from lumigram.services import Services
 from lumigram.uploads import filters
 from lumigram.uploads.images import ImageRejected, ProcessedImage, process_image, rerender
 

@@ -17,13 +17,13 @@ import orjson
 from sqlalchemy import insert, select
 
 from lumigram import ids
-from lumigram.bootstrap import Services
 from lumigram.errors import ValidationFailed
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, media_attachments, utcnow
+from lumigram.services import Services
 from lumigram.uploads import service
 from lumigram.uploads.service import MediaRecord
-from lumigram.uploads.video import EXTENSIONS, MAX_BYTES, SUPPORTED, sniff_video
+from lumigram.uploads.transcode import EXTENSIONS, MAX_BYTES, SUPPORTED, sniff_video
 
 #: Read size when hashing and streaming the spooled upload.
 CHUNK = 1024 * 1024

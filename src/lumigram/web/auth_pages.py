@@ -27,8 +27,8 @@ from lumigram.accounts.models import Account, App, User
 from lumigram.accounts.ratelimits import hit_login_limits, hit_login_limits_for
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
-from lumigram.bootstrap import Services
 from lumigram.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from lumigram.services import Services
 from lumigram.web import TEMPLATES_DIR
 from lumigram.web.confirm_tickets import TICKET_LIFETIME, TicketSigner
 from lumigram.web.session import (

@@ -1,0 +1,1 @@
+"""One router per resource of the Mastodon-compatible API (and Lumigram's extensions)."""

@@ -1,0 +1,43 @@
+"""Mastodon's MediaAttachment entity, with Lumigram's filter extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lumigram.media_access.service import media_url
+from lumigram.services import Services
+from lumigram.uploads import service as uploads
+from lumigram.uploads.filters import ADJUSTMENT_RANGES
+
+#: The adjustments a photo shows when it was uploaded without any.
+_NO_ADJUSTMENTS = dict.fromkeys(ADJUSTMENT_RANGES, 0)
+
+
+def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, Any]:
+    """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one;
+    for a video, the MP4 and its poster (both null while it is processing)."""
+    variants = record.variants
+    if not variants:
+        url = preview = None
+    elif record.kind == "video":
+        url = media_url(services, variants["video"]["mp4"]["key"], record.private)
+        preview = media_url(services, variants["poster"]["jpeg"]["key"], record.private)
+    else:
+        largest = next(iter(variants.values()))["jpeg"]["key"]
+        small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]["key"]
+        url = media_url(services, largest, record.private)
+        preview = media_url(services, small, record.private)
+    return {
+        "id": str(record.id),
+        "type": record.kind,
+        "url": url,
+        "preview_url": preview,
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": record.meta,
+        "description": record.description,
+        "blurhash": record.blurhash,
+        # Extension (Mastodon has no filters): the look the variants were rendered with.
+        "lumigram": {"filter": record.filter or "normal", "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments}},
+    }

@@ -1,0 +1,95 @@
+"""Rendering the newest home page a reader keeps (``lumigram.pagecache.store``), and putting
+a fanned-out post into those pages instead of rendering them again.
+
+Here rather than in the route module because the feed's bus consumer (in ``lumigram
+worker``) uses it too: it renders the new post's Status once and hands it to
+``pages.insert``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from lumigram.entities.statuses import status_entity
+from lumigram.feed import home
+from lumigram.pagecache import recheck
+from lumigram.pagecache import store as pages
+from lumigram.pagecache.fingerprints import version_of
+from lumigram.paging import CURSORS, Page, PageRequest, page_links
+from lumigram.posts.hydrate import hydrate
+from lumigram.posts.models import HydratedPost
+from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
+from lumigram.services import Services
+
+HOME_PATH = "/api/v1/timelines/home"
+#: Any id but a post's author's renders its Status as every other reader sees it.
+NEUTRAL_VIEWER = 0
+
+
+def _home_link(services: Services, kept: Sequence[tuple[str, str]], ids: list[int], limit: int) -> str | None:
+    page: Page[int] = Page(items=ids, cursors=ids, limit=limit)
+    return page_links(f"{services.settings.base_url}{HOME_PATH}", kept, page)
+
+
+def kept_statuses(
+    services: Services, items: Sequence[HydratedPost], viewer_id: int | None
+) -> dict[int, tuple[bytes, int]]:
+    """Each post's Status as a kept page stores it (as ``viewer_id`` sees it; None:
+    anonymous), with its fingerprint (``lumigram.pagecache.fingerprints``), in order."""
+    cache: dict[int, dict[str, Any]] = {}
+    return {
+        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item)) for item in items
+    }
+
+
+async def render_home(
+    services: Services, viewer_id: int, page: PageRequest, params: Sequence[tuple[str, str]]
+) -> pages.Rendered:
+    result = await home.home(services, viewer_id, page)
+    statuses = kept_statuses(services, result.items, viewer_id)
+    kept = [(k, v) for k, v in params if k not in CURSORS]
+    return pages.Rendered.of(statuses, _home_link(services, kept, list(statuses), result.limit))
+
+
+async def home_statuses(services: Services, viewer_id: int, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
+    """These posts' Statuses as the reader's home page shows them (``lumigram.feed.
+    recheck``); a post the reader may no longer see is left out."""
+    return kept_statuses(services, await hydrate(services, viewer_id, post_ids), viewer_id)
+
+
+def _variant_params(page_variant: str) -> list[tuple[str, str]]:
+    return [] if page_variant == pages.DEFAULT_VARIANT else [("limit", page_variant)]
+
+
+async def refresh_home_page(services: Services, viewer_id: int, page_variant: str) -> None:
+    """Make a reader's stale kept newest page current (see lumigram.pagecache.store): by
+    rendering only what changed on it when that can be done, otherwise whole."""
+    slot = await pages.lookup(services, viewer_id, page_variant)  # the generations, read first
+    if await recheck.refreshed(services, slot, partial(home_statuses, services, viewer_id)) is not None:
+        return
+    limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+    rendered = await render_home(services, viewer_id, PageRequest(limit=limit), _variant_params(page_variant))
+    await pages.put(services, slot, rendered)
+
+
+async def put_post_into_home_pages(services: Services, readers: Sequence[int], post_id: int, author: int) -> None:
+    """A post fanned out to ``readers``: into their kept newest pages, rendered once (as
+    anyone but its author sees it: not liked, not bookmarked, by nobody yet), and into
+    ``author``'s own pages in the form its author sees (their marks, ``pinned``)."""
+    found = await hydrate(services, author, [post_id], check_visibility=False)
+    if not found:
+        await pages.forget(services, [*readers, author])  # gone already; its deletion follows
+        return
+    own = {author: pages.dumps(status_entity(services, found[0], author))}
+    anyones = dataclasses.replace(found[0], favourited=False, bookmarked=False, pinned=False)
+    entity = pages.dumps(status_entity(services, anyones, NEUTRAL_VIEWER))
+
+    def link_for(page_variant: str, ids: list[int]) -> str | None:
+        limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+        return _home_link(services, _variant_params(page_variant), ids, limit)
+
+    version = version_of(found[0])
+    await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)

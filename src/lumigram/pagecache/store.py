@@ -1,0 +1,433 @@
+"""The first page of each home timeline, kept rendered.
+
+Most home reads ask for the newest page again (an app opened, a pull to refresh). That
+page is stored as the exact response bytes, so a repeated read costs one cache round
+trip instead of a dozen queries and the rendering (DeathStarBench's social network
+answers from memcached the same way).
+
+A page is valid for two generations: the reader's own (``feed:pagegen:{account}``) and a
+global one for posts of accounts above the celebrity threshold (merged at read time, so
+no fan-out would announce them). Both are read before the page is computed and stored
+inside it; a reader fetches the generations and the page in one ``MGET`` and uses the
+page only when they still match. ``forget`` replaces a generation, so a page computed
+while that happened (even one written after it) is never served again.
+
+What replaces the reader's generation: every feed consumer (through ``store``), and,
+synchronously, the reader's own follows, blocks, mutes, hashtag follows, edits,
+deletions, likes and bookmarks (their new posts arrive through the fan-out, below).
+Which posts a page holds is therefore always current. What only changes a post's
+numbers or its author's profile (someone else's like, an edit, a new avatar) is
+checked on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds (spread
+a little, so pages built together do not all expire together); a reader who finds it
+older still gets it, and one reader at a time (``claim_refresh``) has it checked. Each
+post's Status is stored with a fingerprint of those values (``lumigram.pagecache.fingerprints``);
+when every fingerprint is still current the page is kept, fresh again (``confirm``: one
+cache round trip and one statement instead of a rendering), when a few changed only
+their Statuses are rendered again, and otherwise the whole page is
+(``lumigram.pagecache.recheck``). A page is kept that way for at most ``PAGE_RECHECK_FOR``
+seconds after its oldest Status was rendered, and one nobody checked is dropped after
+``PAGE_MAX_AGE`` seconds. Numbers shown are thus at most about ``PAGE_FRESH`` seconds plus one check
+old while someone reads the page, and never older than ``PAGE_MAX_AGE``: eventual
+consistency, as the design allows.
+
+A new post fanned out to a reader would otherwise cost a whole rendering at their next
+read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the post's
+rendered Status into each kept page where it belongs (a page stores its posts' ids and
+where each one's JSON starts), and the reader's generation is replaced in the same
+atomic step, only if it is still the one the pages were stored for (the cache's
+``swap_many``). A rendering that began before the fan-out therefore still stores a page
+nobody will be served, and a reader whose generation moved meanwhile keeps the plain
+invalidation. The author's own pages take their post the same way, in its author's form
+(``own``), so posting costs the author no rendering either.
+
+Stored value: a format byte, the generations, the freshness deadline, the rendering
+and checking times (ms), the ``Link`` value, the post ids with each Status's length and
+fingerprint, then the body.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import struct
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from lumigram.infra.cache import Swap
+from lumigram.services import Services
+
+PAGE_FRESH = 30
+PAGE_MAX_AGE = 120
+#: How long a page may be kept by ``confirm`` after its oldest Status was rendered:
+#: bounds what no fingerprint covers (a signed media URL's age, a missed event).
+PAGE_RECHECK_FOR = 600
+#: How long a reader's claim to refresh a page lasts (a failed refresh is retried after it).
+_REFRESH_CLAIM_TTL = 5
+#: Page sizes kept rendered: the ones clients use (as sent: ``limit=10``, ``20``, ``40``,
+#: or none, which is 20). Others are always computed.
+CACHED_LIMITS = (10, 20, 40)
+DEFAULT_VARIANT = "default"
+_CELEBRITY_GENERATION = "feed:pagegen:celebrities"
+_GENERATION_TTL = 3600
+_NO_GENERATION = b"0"
+#: The first byte of a stored page; anything else (an older format) is a miss.
+_FORMAT = 0xF2
+#: A post id, the length of its Status, and its fingerprint (``lumigram.pagecache.fingerprints``).
+_ENTRY = struct.Struct(">QIQ")
+_TIMES = struct.Struct(">QQQHH")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered page: its posts' ids, each one's Status as JSON, the ``Link`` value, and
+    each post's fingerprint as rendered."""
+
+    ids: list[int]
+    entities: list[bytes]
+    link: str | None
+    versions: list[int]
+
+    @classmethod
+    def of(cls, statuses: Mapping[int, tuple[bytes, int]], link: str | None) -> Rendered:
+        """The page of ``statuses`` (post id → Status and fingerprint, in page order)."""
+        return cls(list(statuses), [e for e, _ in statuses.values()], link, [v for _, v in statuses.values()])
+
+    @property
+    def body(self) -> bytes:
+        return b"[" + b",".join(self.entities) + b"]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    generations: bytes
+    fresh_until: int
+    rendered_at: int
+    checked_at: int
+    page: Rendered
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    body: bytes
+    link: str | None
+    #: False once the page is older than its freshness: serve it, and have it refreshed.
+    fresh: bool = True
+    #: Each post's id, the length of its Status in ``body`` and its fingerprint, in order.
+    entries: tuple[tuple[int, int, int], ...] = ()
+    #: When the oldest of its Statuses was rendered (ms since the epoch).
+    rendered_at: int = 0
+
+    @property
+    def ids(self) -> list[int]:
+        return [post_id for post_id, _, _ in self.entries]
+
+    @property
+    def versions(self) -> list[int]:
+        return [version for _, _, version in self.entries]
+
+    def entities(self) -> list[bytes]:
+        """Each post's Status, as stored."""
+        found, start = [], 1  # past "["
+        for _, length, _ in self.entries:
+            found.append(self.body[start : start + length])
+            start += length + 1  # and the "," (or the closing "]")
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a reader's page lives, the generations current when it was looked up, and
+    the page itself when one was stored for exactly those generations."""
+
+    key: str | None
+    generations: bytes = b""
+    cached: CachedPage | None = None
+
+
+def _generation_key(account_id: int) -> str:
+    return f"feed:pagegen:{account_id}"
+
+
+def variant(limit: str | None) -> str | None:
+    """Which kept page answers a request's ``limit`` parameter as sent (None: not kept).
+    The parameter's absence is its own variant, because the page's Link header echoes
+    the request's parameters."""
+    if limit is None:
+        return DEFAULT_VARIANT
+    return limit if limit in {str(n) for n in CACHED_LIMITS} else None
+
+
+def keys(account_id: int, page_variant: str) -> list[str]:
+    """What to fetch (in one ``MGET``) to find a reader's page: see ``from_values``."""
+    return [_generation_key(account_id), _CELEBRITY_GENERATION, _page_key(account_id, page_variant)]
+
+
+def _page_key(account_id: int, page_variant: str) -> str:
+    return f"feed:page:{account_id}:{page_variant}"
+
+
+def _encode(
+    generations: bytes, fresh_until: int, rendered_at: int, checked_at: int, page: Rendered, body: bytes
+) -> bytes:
+    link = (page.link or "").encode()
+    index = b"".join(_ENTRY.pack(i, len(e), v) for i, e, v in zip(page.ids, page.entities, page.versions, strict=True))
+    return b"".join(
+        (
+            bytes([_FORMAT, len(generations)]),
+            generations,
+            _TIMES.pack(fresh_until, rendered_at, checked_at, len(link), len(page.ids)),
+            link,
+            index,
+            body,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    generations: bytes
+    fresh_until: int
+    rendered_at: int
+    checked_at: int
+    link: str | None
+    count: int
+    #: Where the index of posts starts.
+    offset: int
+
+
+def _header(raw: bytes) -> _Header | None:
+    """A stored page's generations, times, link, post count and where its index starts;
+    None for anything not in this format."""
+    if len(raw) < 2 or raw[0] != _FORMAT:
+        return None
+    offset = 2 + raw[1]
+    fresh_until, rendered_at, checked_at, link_length, count = _TIMES.unpack_from(raw, offset)
+    offset += _TIMES.size
+    link = raw[offset : offset + link_length].decode() if link_length else None
+    return _Header(raw[2 : 2 + raw[1]], fresh_until, rendered_at, checked_at, link, count, offset + link_length)
+
+
+def _decode(raw: bytes) -> _Stored | None:
+    """A stored page with its posts split out (for ``insert``)."""
+    header = _header(raw)
+    if header is None:
+        return None
+    end = header.offset + header.count * _ENTRY.size
+    body = raw[end:]
+    ids, entities, versions, start = [], [], [], 1  # past "["
+    for post_id, length, version in _ENTRY.iter_unpack(raw[header.offset : end]):
+        ids.append(post_id)
+        entities.append(body[start : start + length])
+        versions.append(version)
+        start += length + 1  # and the "," (or the closing "]")
+    page = Rendered(ids, entities, header.link, versions)
+    return _Stored(header.generations, header.fresh_until, header.rendered_at, header.checked_at, page, body)
+
+
+def from_values(key: str, values: Sequence[bytes | None], now: float | None = None) -> Slot:
+    """The slot found by fetching ``keys(...)``; ``key`` is the last of those keys."""
+    own, celebrities, raw = values
+    return slot_of(key, _generations(own, celebrities), raw, now)
+
+
+def slot_of(key: str, generations: bytes, raw: bytes | None, now: float | None = None) -> Slot:
+    """The slot of a page stored at ``key`` (``raw``), valid while ``generations`` are current."""
+    header = _header(raw) if raw is not None else None
+    if raw is None or header is None or header.generations != generations:
+        return Slot(key, generations)
+    fresh = (time.time() if now is None else now) * 1000 < header.fresh_until
+    end = header.offset + header.count * _ENTRY.size
+    entries = tuple(_ENTRY.iter_unpack(raw[header.offset : end]))
+    return Slot(key, generations, CachedPage(raw[end:], header.link, fresh, entries, header.rendered_at))
+
+
+def _generations(own: bytes | None, celebrities: bytes | None) -> bytes:
+    return (own or _NO_GENERATION) + b"/" + (celebrities or _NO_GENERATION)
+
+
+def generation(value: bytes | None) -> bytes:
+    """A generation as stored in a page, for a key that may not be set."""
+    return value or _NO_GENERATION
+
+
+def profile_generation_key(account_id: int) -> str:
+    """The generation of an account's kept profile pages (``lumigram.pagecache.profile_store``)."""
+    return f"profile:pagegen:{account_id}"
+
+
+async def lookup(services: Services, account_id: int, page_variant: str | None) -> Slot:
+    if page_variant is None:
+        return Slot(None)
+    wanted = keys(account_id, page_variant)
+    return from_values(wanted[-1], await services.cache.get_many(wanted))
+
+
+async def put(services: Services, slot: Slot, page: Rendered, fresh_for: float | None = None) -> None:
+    """Keep a rendered page, fresh for ``fresh_for`` seconds (by default about PAGE_FRESH)."""
+    if slot.key is None:
+        return
+    now = time.time()
+    await _store(services, slot.key, slot.generations, page, int(now * 1000), now, fresh_for)
+
+
+async def _store(
+    services: Services, key: str, generations: bytes, page: Rendered, rendered_at: int, now: float,
+    fresh_for: float | None = None,
+) -> None:  # fmt: skip
+    if fresh_for is None:
+        fresh_for = PAGE_FRESH * random.uniform(0.8, 1.2)  # noqa: S311 (a jitter, not a secret)
+    value = _encode(generations, int((now + fresh_for) * 1000), rendered_at, int(now * 1000), page, page.body)
+    await services.cache.set(key, value, ttl=PAGE_MAX_AGE)
+
+
+def recheckable(page: CachedPage, now: float | None = None) -> bool:
+    """Whether a stale page may be kept once its posts' fingerprints are found unchanged
+    (``confirm``): only while its oldest Status is younger than ``PAGE_RECHECK_FOR``."""
+    return ((time.time() if now is None else now) * 1000 - page.rendered_at) < PAGE_RECHECK_FOR * 1000
+
+
+async def confirm(
+    services: Services, slot: Slot, replaced: Mapping[int, tuple[bytes, int]] | None = None
+) -> CachedPage | None:
+    """Keep the slot's page, fresh again, with the Statuses and fingerprints of the posts
+    in ``replaced`` rendered anew (nothing else it shows has changed); the page kept."""
+    page = slot.cached
+    if slot.key is None or page is None:
+        return None
+    changes = replaced or {}
+    entities, versions = [], []
+    for post_id, entity, version in zip(page.ids, page.entities(), page.versions, strict=True):
+        entity, version = changes.get(post_id, (entity, version))
+        entities.append(entity)
+        versions.append(version)
+    rendered = Rendered(page.ids, entities, page.link, versions)
+    await _store(services, slot.key, slot.generations, rendered, page.rendered_at, time.time())
+    entries = tuple((i, len(e), v) for i, e, v in zip(rendered.ids, entities, versions, strict=True))
+    return CachedPage(rendered.body, page.link, True, entries, page.rendered_at)
+
+
+async def claim_refresh(services: Services, slot: Slot) -> bool:
+    """True for the one reader (across processes) who should render a stale page again."""
+    if slot.key is None:
+        return False
+    return await services.cache.incr(f"{slot.key}:refresh", 1, ttl=_REFRESH_CLAIM_TTL) == 1
+
+
+async def forget(services: Services, account_ids: Iterable[int], authors: Iterable[int] = ()) -> None:
+    """Make these readers' rendered pages unreachable (one round trip for any number), and
+    the kept profile pages of ``authors`` (their posts or profile changed)."""
+    fresh = secrets.token_hex(4).encode()
+    wanted = {_generation_key(account): fresh for account in set(account_ids)}
+    wanted.update({profile_generation_key(author): fresh for author in set(authors)})
+    if wanted:
+        await services.cache.set_many(wanted, ttl=_GENERATION_TTL)
+
+
+async def forget_celebrity_posts(services: Services) -> None:
+    """A post by an account above the fan-out threshold: every rendered page may miss it."""
+    await services.cache.set(_CELEBRITY_GENERATION, secrets.token_hex(4).encode(), ttl=_GENERATION_TTL)
+
+
+def dumps(entity: object) -> bytes:
+    return orjson.dumps(entity)
+
+
+#: The ``Link`` value of a page of a variant holding these post ids (whether it is full
+#: decides the "next" link): the API layer's rule, handed in.
+LinkFor = Callable[[str, list[int]], str | None]
+
+
+def _with_post(
+    page: Rendered, post_id: int, entity: bytes, version: int, limit: int
+) -> tuple[list[int], list[bytes], list[int]]:
+    """The page's ids, Statuses and fingerprints with the post where its id belongs
+    (newest first), cut to ``limit``."""
+    position = sum(1 for i in page.ids if i > post_id)
+    ids = [*page.ids[:position], post_id, *page.ids[position:]][:limit]
+    entities = [*page.entities[:position], entity, *page.entities[position:]][:limit]
+    versions = [*page.versions[:position], version, *page.versions[position:]][:limit]
+    return ids, entities, versions
+
+
+def limit_of(page_variant: str, default: int) -> int:
+    return default if page_variant == DEFAULT_VARIANT else int(page_variant)
+
+
+async def insert(
+    services: Services,
+    readers: Sequence[int],
+    post_id: int,
+    entity: bytes,
+    version: int,
+    link_for: LinkFor,
+    default_limit: int,
+    own: Mapping[int, bytes] | None = None,
+) -> None:
+    """A post just added to these readers' feeds: put its Status (``entity``, the form any
+    reader but its author sees; ``own``: the readers who see another form, the author)
+    and its fingerprint (``version``) into their kept pages, or make the pages
+    unreachable where that cannot be done safely. See the module's documentation."""
+    forms = own or {}
+    wanted = list(dict.fromkeys([*readers, *forms]))
+    for start in range(0, len(wanted), _INSERT_BATCH):
+        batch = wanted[start : start + _INSERT_BATCH]
+        forms_of_batch = [forms.get(r, entity) for r in batch]
+        await _insert_batch(services, batch, post_id, forms_of_batch, version, link_for, default_limit)
+
+
+#: Readers per round trip (and per script run, which holds Valkey for its duration).
+_INSERT_BATCH = 1000
+
+
+async def _insert_batch(
+    services: Services,
+    wanted: list[int],
+    post_id: int,
+    entities: list[bytes],
+    version: int,
+    link_for: LinkFor,
+    default_limit: int,
+) -> None:
+    variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
+    per_reader = 1 + len(variants)
+    names = [key for reader in wanted for key in (_generation_key(reader), *(_page_key(reader, v) for v in variants))]
+    values = await services.cache.get_many([_CELEBRITY_GENERATION, *names])
+    celebrities, values = values[0], values[1:]
+    now_ms = int(time.time() * 1000)
+    swaps: list[Swap] = []
+    plain: list[int] = []
+    for n, (reader, entity) in enumerate(zip(wanted, entities, strict=True)):
+        own = values[n * per_reader]
+        current = _generations(own, celebrities)
+        fresh = secrets.token_hex(4).encode()
+        stamped = _generations(fresh, celebrities)
+        writes: dict[str, tuple[bytes, int]] = {}
+        for page_variant, raw in zip(variants, values[n * per_reader + 1 : (n + 1) * per_reader], strict=True):
+            stored = _decode(raw) if raw is not None else None
+            if stored is None or stored.generations != current:
+                continue  # not servable now anyway
+            ttl = PAGE_MAX_AGE - (now_ms - stored.checked_at) // 1000
+            if ttl < 1:
+                continue
+            page = stored.page
+            if post_id not in page.ids:  # else a redelivered event: the page is re-stamped as it is
+                limit = limit_of(page_variant, default_limit)
+                ids, entities, versions = _with_post(page, post_id, entity, version, limit)
+                page = Rendered(ids, entities, link_for(page_variant, ids), versions)
+            writes[_page_key(reader, page_variant)] = (
+                _encode(stamped, stored.fresh_until, stored.rendered_at, stored.checked_at, page, page.body),
+                int(ttl),
+            )
+        # The generation changes either way: a rendering under way (of any page size) may
+        # have read the feed before the post arrived.
+        if writes:
+            swaps.append(Swap(_generation_key(reader), own, fresh, _GENERATION_TTL, writes))
+        else:
+            plain.append(reader)
+    if swaps:
+        await services.cache.swap_many(swaps)  # a reader whose generation moved needs nothing more
+    await forget(services, plain)
