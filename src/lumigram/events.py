@@ -1,0 +1,373 @@
+"""Every domain event, as a frozen dataclass with typed fields, and its one wire form.
+
+An event is a past-tense fact written to the outbox in the transaction that made it true
+(``lumigram.infra.outbox``), then published to the bus and handed to the consumers in
+``lumigram.consumers``. This module is the only place that turns an event into a
+payload and back: on the wire ids travel as strings (JavaScript clients and JSON tools
+lose precision past 2**53), lists of ids as lists of strings.
+
+Decoding is lenient where old writers were (a list field an older event lacks is empty,
+an optional id is None) and strict where a consumer could not act (a missing id raises
+``MalformedEvent``, which the consumer logs and skips: redelivering it would not help).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar, Union
+
+from lumigram.infra.bus import Event
+
+
+class MalformedEvent(ValueError):
+    """An event whose payload lacks a field its type needs, or holds one of the wrong kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Base of every event; ``type`` is the name on the wire and the bus subject."""
+
+    type: ClassVar[str] = ""
+
+
+# --- accounts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserRegistered(DomainEvent):
+    type: ClassVar[str] = "user.registered"
+    user_id: int
+    account_id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationRequested(DomainEvent):
+    """A person asked for a new confirmation message on ``channel`` ("email" or "phone")."""
+
+    type: ClassVar[str] = "user.verification_requested"
+    user_id: int
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdated(DomainEvent):
+    """A profile changed (name, bio, pictures, lock): what its posts show, or who may see them."""
+
+    type: ClassVar[str] = "account.updated"
+    account_id: int
+
+
+# --- the graph ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Edge(DomainEvent):
+    """``account_id`` acted on ``target_account_id``."""
+
+    account_id: int
+    target_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FollowCreated(_Edge):
+    type: ClassVar[str] = "follow.created"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRemoved(_Edge):
+    type: ClassVar[str] = "follow.removed"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequested(_Edge):
+    type: ClassVar[str] = "follow.requested"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequestAuthorized(_Edge):
+    """``account_id`` (the requester) was let in by ``target_account_id``."""
+
+    type: ClassVar[str] = "follow_request.authorized"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequestRejected(_Edge):
+    type: ClassVar[str] = "follow_request.rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRequestWithdrawn(_Edge):
+    type: ClassVar[str] = "follow_request.withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCreated(_Edge):
+    type: ClassVar[str] = "block.created"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRemoved(_Edge):
+    type: ClassVar[str] = "block.removed"
+
+
+@dataclass(frozen=True, slots=True)
+class MuteCreated(_Edge):
+    type: ClassVar[str] = "mute.created"
+    notifications: bool = True
+    #: ISO 8601, or None for a mute without an end.
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MuteRemoved(_Edge):
+    type: ClassVar[str] = "mute.removed"
+
+
+# --- posts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostCreated(DomainEvent):
+    type: ClassVar[str] = "post.created"
+    status_id: int
+    account_id: int
+    visibility: str
+    in_reply_to_id: int | None = None
+    in_reply_to_account_id: int | None = None
+    mentions: list[int] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    created_ms: int = 0
+    #: The fan-out's choice (push to followers, or merge at read time) without a read.
+    followers_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PostUpdated(DomainEvent):
+    type: ClassVar[str] = "post.updated"
+    status_id: int
+    account_id: int
+    visibility: str
+    #: Accounts the edit mentions for the first time: they are told, as in Mastodon.
+    new_mentions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PostDeleted(DomainEvent):
+    """The post's tag and mention rows are gone when this is read, so the streams that
+    carried it learn from here where it was: tags for hashtag streams (public posts),
+    mentions for direct streams (direct posts)."""
+
+    type: ClassVar[str] = "post.deleted"
+    status_id: int
+    account_id: int
+    visibility: str
+    in_reply_to_id: int | None = None
+    tags: list[str] = field(default_factory=list)
+    mentions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PostPinned(DomainEvent):
+    """Pinned or unpinned: the author's profile and home pages show ``pinned``."""
+
+    type: ClassVar[str] = "post.pinned"
+    status_id: int
+    account_id: int
+    pinned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagFollowed(DomainEvent):
+    type: ClassVar[str] = "tag.followed"
+    account_id: int
+    tag_id: int
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagUnfollowed(DomainEvent):
+    type: ClassVar[str] = "tag.unfollowed"
+    account_id: int
+    tag_id: int
+    tag: str
+
+
+# --- media -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUploaded(DomainEvent):
+    """A video was stored as sent; the worker transcodes it."""
+
+    type: ClassVar[str] = "media.uploaded"
+    media_id: int
+    account_id: int
+
+
+# --- interactions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Like(DomainEvent):
+    status_id: int
+    account_id: int
+    status_account_id: int
+    #: Which pending-counter slot the request's ±1 went into (``lumigram.posts.counters``).
+    count_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FavouriteCreated(_Like):
+    type: ClassVar[str] = "favourite.created"
+
+
+@dataclass(frozen=True, slots=True)
+class FavouriteRemoved(_Like):
+    type: ClassVar[str] = "favourite.removed"
+
+
+@dataclass(frozen=True, slots=True)
+class BookmarkChanged(DomainEvent):
+    """Bookmarked or not: only the bookmarker's own kept pages show it."""
+
+    type: ClassVar[str] = "bookmark.changed"
+    status_id: int
+    account_id: int
+    bookmarked: bool
+
+
+# --- the wire form -----------------------------------------------------------------------
+
+E = TypeVar("E", bound=DomainEvent)
+
+#: Every event type by its wire name.
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.type: cls
+    for cls in (
+        UserRegistered,
+        VerificationRequested,
+        AccountUpdated,
+        FollowCreated,
+        FollowRemoved,
+        FollowRequested,
+        FollowRequestAuthorized,
+        FollowRequestRejected,
+        FollowRequestWithdrawn,
+        BlockCreated,
+        BlockRemoved,
+        MuteCreated,
+        MuteRemoved,
+        PostCreated,
+        PostUpdated,
+        PostDeleted,
+        PostPinned,
+        TagFollowed,
+        TagUnfollowed,
+        MediaUploaded,
+        FavouriteCreated,
+        FavouriteRemoved,
+        BookmarkChanged,
+    )
+}
+
+
+def _describe(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
+    """(name, type, required) for each field of ``cls``."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (
+            f.name,
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    )
+
+
+#: Each type's fields, resolved once at import: encoding and decoding are on every write.
+_FIELDS = {cls: _describe(cls) for cls in EVENT_TYPES.values()}
+
+
+def _fields(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
+    return _FIELDS[cls]
+
+
+def _is_optional(kind: Any) -> bool:
+    return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
+
+
+def _out(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if _is_optional(kind):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if kind is int:
+        return str(value)  # ids past 2**53 would lose digits in JSON numbers
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        return [str(v) for v in value] if item is int else list(value)
+    return value
+
+
+def _in(name: str, kind: Any, value: Any) -> Any:
+    if value is None:
+        if _is_optional(kind):
+            return None
+        raise MalformedEvent(f"{name} is missing")
+    if _is_optional(kind):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    try:
+        if kind is int:
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if typing.get_origin(kind) is list:
+            if not isinstance(value, list):
+                raise TypeError
+            (item,) = typing.get_args(kind)
+            if item is int:
+                # Once each, in order: a consumer acts once per account.
+                return list(dict.fromkeys(int(v) for v in value))
+            return [v for v in value if isinstance(v, str) and v]
+    except (TypeError, ValueError):
+        raise MalformedEvent(f"{name} is not a valid {getattr(kind, '__name__', kind)}") from None
+    raise MalformedEvent(f"{name} has a type events cannot carry")
+
+
+def to_payload(event: DomainEvent) -> dict[str, Any]:
+    """The JSON-compatible payload ``event`` travels as."""
+    return {name: _out(kind, getattr(event, name)) for name, kind, _ in _fields(type(event))}
+
+
+def decode(event: Event) -> DomainEvent:
+    """The typed event a bus ``Event`` carries; ``MalformedEvent`` when it cannot be one."""
+    cls = EVENT_TYPES.get(event.type)
+    if cls is None:
+        raise MalformedEvent(f"unknown event type {event.type!r}")
+    values: dict[str, Any] = {}
+    for name, kind, required in _fields(cls):
+        raw = event.payload.get(name)
+        if raw is None and not required:
+            continue  # the field's default: an older writer, or nothing to say
+        values[name] = _in(name, kind, raw)
+    return cls(**values)
+
+
+def decode_as(event: Event, cls: type[E]) -> E:
+    """``decode``, checked to be a ``cls``: for a handler subscribed to that type alone."""
+    decoded = decode(event)
+    if not isinstance(decoded, cls):
+        raise MalformedEvent(f"{event.type!r} is not a {cls.__name__}")
+    return decoded
