@@ -33,14 +33,15 @@ run: $(RUN_STAMP)  ## Migrate and serve the embedded shape on http://127.0.0.1:8
 worker: $(RUN_STAMP)  ## Run a bus consumer process (scaled-out shape)
 	$(BIN)/lumigram worker
 
-lint: install  ## ruff: lint and formatting
+lint: install  ## ruff (lint and formatting) and the import contracts (lint-imports)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 typecheck: install  ## mypy --strict on src/
 	$(BIN)/mypy
 
-test: lint typecheck  ## ruff, mypy and the whole pytest suite (both shapes, real servers)
+test: lint typecheck  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
 	$(BIN)/pytest
 
 unit: install  ## Only the fast tests that start no server

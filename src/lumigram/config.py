@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lumigram.vapid import check_public_key, parse_private_key
+
 DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 MEDIA_SCHEMES = ("file", "s3")
 CACHE_SCHEMES = ("memory", "redis", "rediss", "valkey")
@@ -149,8 +151,6 @@ class Settings(BaseSettings):
     def _vapid_private_key(cls, value: str) -> str:
         value = value.strip()
         if value:
-            from lumigram.push.keys import parse_private_key
-
             parse_private_key(value)
         return value
 
@@ -161,8 +161,6 @@ class Settings(BaseSettings):
         if value and "vapid_private_key" in info.data:  # absent: its own error is reported
             if not info.data["vapid_private_key"]:
                 raise ValueError("is set without LUMIGRAM_VAPID_PRIVATE_KEY")
-            from lumigram.push.keys import check_public_key
-
             check_public_key(value, info.data["vapid_private_key"])
         return value
 

@@ -41,6 +41,7 @@ from lumigram.push import handlers as push_handlers
 from lumigram.push import keys as vapid
 from lumigram.push import sender as push_sender
 from lumigram.services import Services
+from lumigram.vapid import b64url_decode
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
 
@@ -592,7 +593,7 @@ def test_vapid_keys_are_kept_in_the_data_folder(tmp_path: Any) -> None:
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     vapid._cache.clear()  # a restart
     assert vapid.vapid_keys(Settings(data_dir=tmp_path / "data", secret_key="t" * 40)).public_key == first.public_key
-    assert len(vapid.b64url_decode(first.public_key)) == 65
+    assert len(b64url_decode(first.public_key)) == 65
 
 
 def test_scaled_processes_derive_the_same_key_from_the_secret(tmp_path: Any) -> None:

@@ -6,14 +6,14 @@ from typing import Any
 
 from lumigram.media_access.service import media_url
 from lumigram.services import Services
-from lumigram.uploads import service as uploads
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
+from lumigram.uploads.models import MediaRecord
 
 #: The adjustments a photo shows when it was uploaded without any.
 _NO_ADJUSTMENTS = dict.fromkeys(ADJUSTMENT_RANGES, 0)
 
 
-def media_entity(services: Services, record: uploads.MediaRecord) -> dict[str, Any]:
+def media_entity(services: Services, record: MediaRecord) -> dict[str, Any]:
     """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one;
     for a video, the MP4 and its poster (both null while it is processing)."""
     variants = record.variants

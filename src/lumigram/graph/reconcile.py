@@ -19,4 +19,4 @@ async def reconcile_counts(services: Services, batch: int = BATCH) -> int:
         select(func.count()).select_from(follows).where(follows.c.target_account_id == accounts.c.id).scalar_subquery()
     )
     following = select(func.count()).select_from(follows).where(follows.c.account_id == accounts.c.id).scalar_subquery()
-    return await recount(services, accounts, {"followers_count": followers, "following_count": following}, batch)
+    return await recount(services.db, accounts, {"followers_count": followers, "following_count": following}, batch)

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import Table, or_, select, update
 
-from lumigram.services import Services
+from lumigram.infra.database import Database
 
 #: Rows checked per transaction: keeps each one short on a large instance.
 BATCH = 1000
 
 
-async def recount(services: Services, table: Table, counts: Mapping[str, Any], batch: int = BATCH) -> int:
+async def recount(db: Database, table: Table, counts: Mapping[str, Any], batch: int = BATCH) -> int:
     """Set each column of ``counts`` to its correlated count subquery wherever it differs,
     ``batch`` rows at a time by id; returns how many rows changed."""
     fixed = 0
@@ -26,7 +26,7 @@ async def recount(services: Services, table: Table, counts: Mapping[str, Any], b
     # is counted rather than overwritten by a number computed before it.
     wrong = or_(*(table.c[column] != count for column, count in counts.items()))
     while True:
-        async with services.db.begin() as conn:
+        async with db.begin() as conn:
             ids = list(
                 (
                     await conn.execute(select(table.c.id).where(table.c.id > last_id).order_by(table.c.id).limit(batch))

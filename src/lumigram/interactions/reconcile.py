@@ -27,4 +27,4 @@ async def reconcile_status_counts(services: Services, batch: int = BATCH) -> int
         .where(replies_table.c.in_reply_to_id == statuses.c.id)
         .scalar_subquery()
     )
-    return await recount(services, statuses, {"favourites_count": likes, "replies_count": replies}, batch)
+    return await recount(services.db, statuses, {"favourites_count": likes, "replies_count": replies}, batch)

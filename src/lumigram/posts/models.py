@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from lumigram.accounts.models import Account
-from lumigram.uploads.service import MediaRecord
+from lumigram.uploads.models import MediaRecord
 
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 #: An album holds at most ten photos or videos, as on Instagram and Mastodon 4.x.

@@ -33,8 +33,7 @@ from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, media_attachments, mentions, status_tags, tags
 from lumigram.posts.models import Mention
 from lumigram.services import Services
-from lumigram.uploads.service import MediaRecord
-from lumigram.uploads.service import _record as media_record
+from lumigram.uploads.models import MediaRecord, media_record
 
 log = logging.getLogger(__name__)
 

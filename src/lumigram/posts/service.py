@@ -47,8 +47,8 @@ from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, Hydrated
 from lumigram.posts.queries import ACCOUNT_BY_ID
 from lumigram.posts.visibility import media_is_private, narrowest
 from lumigram.services import Services
+from lumigram.uploads.models import media_record
 from lumigram.uploads.service import MAX_DESCRIPTION
-from lumigram.uploads.service import _record as media_record
 
 #: Idempotency keys are remembered this long (Mastodon keeps them an hour).
 IDEMPOTENCY_TTL = 3600

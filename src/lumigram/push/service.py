@@ -37,8 +37,8 @@ from lumigram.infra.tables import (
     users,
     utcnow,
 )
-from lumigram.push.keys import b64url, b64url_decode
 from lumigram.services import Services
+from lumigram.vapid import b64url, b64url_decode
 
 #: Mastodon's notification types a subscription can ask for.
 ALERT_TYPES = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import orjson
@@ -26,29 +25,10 @@ from lumigram.media_access.service import MASTER_PREFIX, forget_privacy
 from lumigram.services import Services
 from lumigram.uploads import filters
 from lumigram.uploads.images import ImageRejected, ProcessedImage, process_image, rerender
+from lumigram.uploads.models import MediaRecord, media_record
 
 MAX_DESCRIPTION = 1500
 _EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
-
-
-@dataclass(frozen=True, slots=True)
-class MediaRecord:
-    id: int
-    account_id: int
-    status_id: int | None
-    kind: str
-    state: str
-    description: str | None
-    focus_x: float
-    focus_y: float
-    blurhash: str | None
-    private: bool
-    variants: dict[str, Any]
-    meta: dict[str, Any]
-    error: str | None
-    #: The photo's filter (None for none) and its non-zero adjustments.
-    filter: str | None = None
-    adjustments: dict[str, int] = field(default_factory=dict)
 
 
 def parse_focus(value: str | None) -> tuple[float, float]:
@@ -69,26 +49,6 @@ def _check_description(description: str | None) -> str | None:
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise ValidationFailed.field("description", "ERR_TOO_LONG", f"is too long (at most {MAX_DESCRIPTION})")
     return description
-
-
-def _record(row: Any) -> MediaRecord:
-    return MediaRecord(
-        id=row.id,
-        account_id=row.account_id,
-        status_id=row.status_id,
-        kind=row.kind,
-        state=row.state,
-        description=row.description,
-        focus_x=row.focus_x,
-        focus_y=row.focus_y,
-        blurhash=row.blurhash,
-        private=row.private,
-        variants=orjson.loads(row.variants),
-        meta=orjson.loads(row.meta),
-        error=row.error,
-        filter=row.filter,
-        adjustments=orjson.loads(row.adjustments) if row.adjustments else {},
-    )
 
 
 async def _process(
@@ -206,7 +166,7 @@ async def _own_row(services: Services, account_id: int, media_id: int) -> Any:
 
 async def get_media(services: Services, account_id: int, media_id: int) -> MediaRecord:
     """The caller's own media; NotFound for anyone else's."""
-    return _record(await _own_row(services, account_id, media_id))
+    return media_record(await _own_row(services, account_id, media_id))
 
 
 def _posted() -> ValidationFailed:
@@ -257,9 +217,11 @@ async def update_media(
 
     A ``filter_name`` or ``adjustments`` given replace those stored (adjustments one by
     one; ``"normal"`` removes the filter), and the variants are made again from the master.
+    A photo may already be in a post, whose cached parts show its alt text and focus: the
+    route goes through ``lumigram.posts.attachments``, which drops them afterwards.
     """
     row = await _own_row(services, account_id, media_id)
-    record = _record(row)
+    record = media_record(row)
     changes: dict[str, Any] = {}
     if description is not None:
         changes["description"] = _check_description(description)
@@ -303,9 +265,4 @@ async def update_media(
             for key in _variant_keys(record.variants) - new_keys:
                 await services.blobs.delete(key)
         await forget_privacy(services, media_id)
-        if record.status_id is not None:
-            # Alt text and focus of a posted photo: the post's cached parts show them.
-            from lumigram.posts import parts  # here, not above: posts builds on uploads
-
-            await parts.forget(services, record.status_id)
     return await get_media(services, account_id, media_id)

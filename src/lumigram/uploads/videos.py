@@ -22,7 +22,7 @@ from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, media_attachments, utcnow
 from lumigram.services import Services
 from lumigram.uploads import service
-from lumigram.uploads.service import MediaRecord
+from lumigram.uploads.models import MediaRecord
 from lumigram.uploads.transcode import EXTENSIONS, MAX_BYTES, SUPPORTED, sniff_video
 
 #: Read size when hashing and streaming the spooled upload.

@@ -18,6 +18,7 @@ from lumigram.api.params import openapi_body, parse, read_params, record_id, upl
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.media import media_entity
 from lumigram.errors import ValidationFailed
+from lumigram.posts import attachments
 from lumigram.uploads import images, videos
 from lumigram.uploads import service as uploads
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
@@ -126,7 +127,7 @@ async def get_media(media_id: str, viewer: CurrentAccount, services: ServicesDep
 async def put_media(media_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(MediaParams, await read_params(request))
     focus = _focus(params.focus) if params.focus else None
-    record = await uploads.update_media(
+    record = await attachments.update_attachment(
         services,
         viewer.account_id,
         _media_id(media_id),
