@@ -17,9 +17,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import update
 
-from lumigram.accounts.handlers import SEND_VERIFICATION, consumers
+from lumigram.accounts.handlers import SEND_VERIFICATION
 from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.consumers import consumers
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import processed_events, utcnow, verifications
 from lumigram.services import Services
