@@ -26,7 +26,6 @@ repeat a message, which clients tolerate (an ``update`` for a status they have r
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -46,8 +45,6 @@ from lumigram.posts.models import HydratedPost
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.services import Services
 from lumigram.streaming import channels
-
-log = logging.getLogger(__name__)
 
 #: Followers read per round trip while looking for connected ones.
 BATCH = 1000
