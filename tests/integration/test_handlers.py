@@ -8,8 +8,9 @@ Nothing else reacts to them meanwhile, so no test waits for the bus.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -37,8 +38,12 @@ from lumigram.infra.tables import notifications, outbox, processed_events, statu
 from lumigram.interactions.handlers import COUNTERS, fold_like_into_counter
 from lumigram.notifications import handlers as notify
 from lumigram.notifications.models import FAVOURITE, FOLLOW
+from lumigram.pagecache import store as pages
 from lumigram.services import Services
+from lumigram.streaming.channels import ONLINE_TTL, online_key
+from lumigram.streaming.notifications import channel as notification_channel
 from lumigram.uploads.handlers import transcode_uploaded_video
+from tests.conftest import eventually
 from tests.factories import create_post, create_user
 from tests.video_clips import make_clip
 
@@ -283,3 +288,60 @@ async def test_the_table_hands_each_consumer_its_typed_events_and_skips_unusable
 
     await counter.handler(Event(id=row.id, type=row.type, payload=orjson.loads(row.payload)))
     assert await favourites_column(services, posted["id"]) == 1
+
+
+async def table_handler(services: Services, name: str) -> Callable[[Event], Awaitable[None]]:
+    (found,) = [c.handler for c in consumers(services) if c.name == name]
+    return found
+
+
+async def as_written(services: Services, event: DomainEvent) -> Event:
+    """The bus event ``event`` was read from (the table's handlers take those)."""
+    async with services.db.connect() as conn:
+        row = (await conn.execute(select(outbox).where(outbox.c.id == event.id))).one()
+    return Event(id=row.id, type=row.type, payload=orjson.loads(row.payload))
+
+
+async def test_the_fan_out_consumer_then_puts_the_post_into_the_readers_kept_page(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob = await create_user(client), await create_user(client)
+    await follow(client, bob, alice["id"])
+    await feeds.finish_rebuild(services, int(bob["id"]), [])
+    home = await client.get("/api/v1/timelines/home", headers=bob["headers"])
+    assert home.json() == []
+    kept = await pages.lookup(services, int(bob["id"]), pages.DEFAULT_VARIANT)
+    assert kept.cached is not None
+    assert kept.cached.ids == []
+    posted = await create_post(client, alice["headers"])
+    (event,) = await emitted(services, PostCreated)
+
+    await (await table_handler(services, "feed.fanout"))(await as_written(services, event))
+
+    # The feed took the post, and the kept page took it as it is, without a rendering.
+    assert await feeds.window(services, int(bob["id"]), None, 10) == [int(posted["id"])]
+    kept = await pages.lookup(services, int(bob["id"]), pages.DEFAULT_VARIANT)
+    assert kept.cached is not None
+    assert kept.cached.ids == [int(posted["id"])]
+
+
+async def test_the_like_notification_consumer_then_tells_the_owners_open_stream(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob = await create_user(client), await create_user(client)
+    posted = await create_post(client, alice["headers"])
+    await client.post(f"/api/v1/statuses/{posted['id']}/favourite", headers=bob["headers"])
+    (event,) = await emitted(services, FavouriteCreated)
+    stream = notification_channel(int(alice["id"]))
+    subscription = await services.cache.subscribe(stream)
+    # What the streaming hub sets while alice has a stream open.
+    await services.cache.set(online_key(int(alice["id"])), b"1", ttl=ONLINE_TTL)
+    try:
+        messages = aiter(subscription)
+        await eventually(lambda: services.cache.listened([stream]))  # Redis confirms it asynchronously
+        await (await table_handler(services, "notifications.favourites"))(await as_written(services, event))
+        _, raw = await asyncio.wait_for(anext(messages), timeout=10)
+    finally:
+        await subscription.close()
+    entity = orjson.loads(orjson.loads(raw)["payload"])
+    assert (entity["type"], entity["account"]["id"], entity["status"]["id"]) == ("favourite", bob["id"], posted["id"])
