@@ -31,6 +31,10 @@ class DomainEvent:
     """Base of every event; ``type`` is the name on the wire and the bus subject."""
 
     type: ClassVar[str] = ""
+    #: The id the outbox gave the event, which ``decode`` carries over from the bus: what a
+    #: consumer's once-only bookkeeping is keyed on. Not in the payload (the bus event
+    #: carries it); 0 on an event not yet written.
+    id: int = field(default=0, kw_only=True, compare=False)
 
 
 # --- accounts ----------------------------------------------------------------------------
@@ -240,6 +244,23 @@ class BookmarkChanged(DomainEvent):
     bookmarked: bool
 
 
+# --- notifications -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationCreated(DomainEvent):
+    """A notification for a recipient with a push subscription: the Web Push consumer sends it.
+
+    The payload also names the notification's type (``type`` on the wire, which no
+    consumer reads); an event from before ``account_id`` was carried leaves it None."""
+
+    type: ClassVar[str] = "notification.created"
+    notification_id: int
+    account_id: int | None = None
+    #: False: the recipient had no push subscription when it was made (older writers).
+    push: bool = True
+
+
 # --- the wire form -----------------------------------------------------------------------
 
 E = TypeVar("E", bound=DomainEvent)
@@ -271,12 +292,13 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         FavouriteCreated,
         FavouriteRemoved,
         BookmarkChanged,
+        NotificationCreated,
     )
 }
 
 
 def _describe(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
-    """(name, type, required) for each field of ``cls``."""
+    """(name, type, required) for each payload field of ``cls`` (all but ``id``)."""
     hints = typing.get_type_hints(cls)
     return tuple(
         (
@@ -285,6 +307,7 @@ def _describe(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
             f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
         )
         for f in dataclasses.fields(cls)
+        if f.name != "id"
     )
 
 
@@ -352,7 +375,7 @@ def to_payload(event: DomainEvent) -> dict[str, Any]:
 
 
 def decode(event: Event) -> DomainEvent:
-    """The typed event a bus ``Event`` carries; ``MalformedEvent`` when it cannot be one."""
+    """The typed event a bus ``Event`` carries, with its id; ``MalformedEvent`` when it cannot be one."""
     cls = EVENT_TYPES.get(event.type)
     if cls is None:
         raise MalformedEvent(f"unknown event type {event.type!r}")
@@ -362,7 +385,7 @@ def decode(event: Event) -> DomainEvent:
         if raw is None and not required:
             continue  # the field's default: an older writer, or nothing to say
         values[name] = _in(name, kind, raw)
-    return cls(**values)
+    return cls(**values, id=event.id)
 
 
 def decode_as(event: Event, cls: type[E]) -> E:

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from lumigram.app import create_app as create_asgi_app
 from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.consumers import consumers
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import favourites, outbox, processed_events
-from lumigram.interactions.handlers import COUNTERS, consumers
+from lumigram.interactions.handlers import COUNTERS
 from lumigram.posts import counters
 from lumigram.services import Services
 from tests.factories import create_post, create_user

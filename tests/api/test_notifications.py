@@ -17,11 +17,11 @@ import orjson
 import pytest
 from sqlalchemy import func, insert, select
 
+from lumigram.consumers import consumers
 from lumigram.ids import shard_of
 from lumigram.infra.bus import Event
 from lumigram.infra.outbox import emit
 from lumigram.infra.tables import favourites, notifications, outbox, processed_events, utcnow
-from lumigram.notifications.handlers import consumers
 from lumigram.services import Services
 from lumigram.streaming.channels import ONLINE_TTL, online_key
 from lumigram.streaming.notifications import channel
@@ -98,7 +98,7 @@ async def arrive(client: httpx.AsyncClient, user: User, count: int) -> list[dict
 
 async def settle(services: Services) -> None:
     """Run the notification consumers over every event so far (see the module docstring)."""
-    handlers = {t: c.handler for c in consumers(services) for t in c.event_types}
+    handlers = {t: c.handler for c in consumers(services) if c.name.startswith("notifications.") for t in c.event_types}
     async with services.db.connect() as conn:
         rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
     for row in rows:
@@ -287,7 +287,7 @@ async def test_privacy(client: httpx.AsyncClient, services: Services) -> None:
     # the event names bob but the post no longer does (an edit took the mention out before
     # the consumer ran), and bob does not follow alice: he may not see it, so nothing.
     hidden = await create_post(client, alice["headers"], text="Just us", visibility="private")
-    handler = next(c.handler for c in consumers(services) if "post.created" in c.event_types)
+    handler = next(c.handler for c in consumers(services) if c.name == "notifications.posts")
     stale = {
         "status_id": hidden["id"],
         "account_id": alice["id"],

@@ -586,9 +586,10 @@ async def test_the_hub_hands_over_without_losing_or_doubling_messages(services: 
 async def test_stale_events_are_not_streamed(client: httpx.AsyncClient, services: Services) -> None:
     """A consumer added to a running deployment replays old events: they must not reach
     open streams as news."""
+    from lumigram.consumers import consumers
     from lumigram.ids import EPOCH_MS, compose
     from lumigram.infra.bus import Event
-    from lumigram.streaming.publisher import STALE_AFTER, consumers
+    from lumigram.streaming.publisher import STALE_AFTER
 
     alice = await create_user(client)
 

@@ -62,7 +62,7 @@ async def _start_recording_consumer(services: Services, name: str) -> None:
             # No unique key here on purpose: a duplicate effect would show up as a second row.
             await conn.execute(text("INSERT INTO test_effects (event_id) VALUES (:id)"), {"id": event.id})
 
-        await run_once(services.db, name, event, effect)
+        await run_once(services.db, name, event.id, effect)
 
     await services.bus.start_consumers([Consumer(name, ["test.happened"], record)])
 
@@ -129,8 +129,8 @@ async def test_a_consumer_that_sees_an_event_twice_applies_it_once(services: Ser
     async def effect(conn: AsyncConnection) -> None:
         await conn.execute(text("INSERT INTO test_effects (event_id) VALUES (:id)"), {"id": event.id})
 
-    assert await run_once(services.db, "direct", event, effect) is True
-    assert await run_once(services.db, "direct", event, effect) is False
+    assert await run_once(services.db, "direct", event.id, effect) is True
+    assert await run_once(services.db, "direct", event.id, effect) is False
     assert (await _effects(services))[event.id] == 1
 
 

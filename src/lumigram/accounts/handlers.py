@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts import verification
-from lumigram.infra.bus import Consumer, Event
+from lumigram.events import UserRegistered, VerificationRequested
 from lumigram.infra.outbox import run_once
 from lumigram.services import Services
 
-log = logging.getLogger(__name__)
-
 SEND_VERIFICATION = "accounts.send_verification"
+
+_CHANNELS: dict[str, verification.Channel] = {"email": "email", "phone": "phone"}
 
 
 async def _nothing(_conn: AsyncConnection) -> None:
@@ -40,31 +37,20 @@ def _message(services: Services, outgoing: verification.Outgoing) -> tuple[str, 
     )
 
 
-def consumers(services: Services) -> list[Consumer]:
-    async def send_verification(event: Event) -> None:
-        """Send the confirmation link or code for a sign-up or a resend request.
+async def send_verification(services: Services, event: UserRegistered | VerificationRequested) -> None:
+    """Send the confirmation link or code for a sign-up or a resend request.
 
-        Order matters: make the row, send, then record the event as handled. A crash
-        between sending and recording sends the same message again (same derived secret),
-        which is harmless; recording first could lose the message for good. If sending
-        fails we raise, so the bus delivers the event again.
-        """
-        if await verification.already_handled(services, SEND_VERIFICATION, event.id):
-            return
-        payload: dict[str, Any] = event.payload
-        try:
-            user_id = int(payload["user_id"])
-        except (KeyError, TypeError, ValueError):
-            log.error("event %s (%s) has no usable user_id; skipping", event.id, event.type)
-            return
-        channel = payload.get("channel")
-        wanted: verification.Channel | None = channel if channel in ("email", "phone") else None
-        for outgoing in await verification.prepare(services, event.id, user_id, wanted):
-            subject, body = _message(services, outgoing)
-            sender = services.email if outgoing.channel == "email" else services.sms
-            await sender.send(outgoing.target, subject, body)
-        await run_once(services.db, SEND_VERIFICATION, event, _nothing)
-
-    return [
-        Consumer(SEND_VERIFICATION, ["user.registered", "user.verification_requested"], send_verification),
-    ]
+    Order matters: make the row, send, then record the event as handled. A crash
+    between sending and recording sends the same message again (same derived secret),
+    which is harmless; recording first could lose the message for good. If sending
+    fails we raise, so the bus delivers the event again.
+    """
+    if await verification.already_handled(services, SEND_VERIFICATION, event.id):
+        return
+    # A sign-up confirms every contact given; a resend names the one asked for.
+    wanted = _CHANNELS.get(event.channel) if isinstance(event, VerificationRequested) else None
+    for outgoing in await verification.prepare(services, event.id, event.user_id, wanted):
+        subject, body = _message(services, outgoing)
+        sender = services.email if outgoing.channel == "email" else services.sms
+        await sender.send(outgoing.target, subject, body)
+    await run_once(services.db, SEND_VERIFICATION, event.id, _nothing)

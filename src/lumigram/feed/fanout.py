@@ -3,43 +3,52 @@
 Every handler is idempotent (adding or removing a sorted-set member twice changes
 nothing), so redelivery needs no bookkeeping. Handlers only touch feeds that are kept
 (ready or being rebuilt); any other feed is rebuilt from the database when read.
+
+Each handler returns what it changed: the readers whose feed it wrote (their kept pages
+no longer hold what the feed does), or, for a new post, a ``Fanout`` saying whose feeds
+took it. The consumers table (``lumigram.consumers``) hands that on to the kept pages.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from lumigram.events import (
+    BlockCreated,
+    FollowCreated,
+    FollowRemoved,
+    MuteCreated,
+    MuteRemoved,
+    PostCreated,
+    PostDeleted,
+    TagFollowed,
+    TagUnfollowed,
+)
 from lumigram.feed import store
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
-from lumigram.infra.bus import Consumer, Event, payload_int, payload_strings
-from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows
-from lumigram.pagecache import store as pages
+from lumigram.infra.tables import follows, status_tags, statuses, tag_follows
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.services import Services
 
-log = logging.getLogger(__name__)
-
 #: Followers read and written per round trip while fanning out.
 BATCH = 1000
 
-#: Puts a post just added to these readers' feeds into their kept pages, and into its
-#: author's own (the last argument), in the form its author sees (see
-#: ``lumigram.pagecache.store.insert``); it renders the post, which is the API layer's work.
-PlacePost = Callable[[Services, Sequence[int], int, int], Awaitable[None]]
 
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """A new post went into the feeds of ``reached`` (its author's followers), which may
+    take it into their kept pages as it is, and of ``tag_readers`` (followers of one of
+    its hashtags), whose kept pages must be rendered again: a follower of a hashtag may
+    not be allowed to see the post (a private post, a locked author), which only a
+    rendering checks."""
 
-async def _forget_pages(services: Services, readers: Sequence[int], _post_id: int, author: int) -> None:
-    await pages.forget(services, [*readers, author])
-
-
-async def _followers_count(services: Services, account_id: int) -> int:
-    async with services.db.connect() as conn:
-        count = (await conn.execute(select(accounts.c.followers_count).where(accounts.c.id == account_id))).scalar()
-    return int(count or 0)
+    post_id: int
+    author_id: int
+    reached: list[int]
+    tag_readers: list[int]
 
 
 async def _to_followers(services: Services, author_id: int, post_id: int) -> list[int]:
@@ -52,24 +61,26 @@ async def _to_followers(services: Services, author_id: int, post_id: int) -> lis
             break
         readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
         if readers:
-            await store.add(services, sorted(readers), [post_id], forget_pages=False)
-            reached += sorted(readers)
+            reached += await store.add(services, sorted(readers), [post_id])
         if len(batch) < BATCH:  # the last batch: no query to find there are no more
             break
         after = batch[-1]
     return reached
 
 
-async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> None:
+async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> list[int]:
+    """Out of the author's followers' feeds, a batch at a time; those written."""
+    changed: list[int] = []
     after: int | None = None
     while True:
         batch = await follower_ids(services, author_id, after=after, limit=BATCH)
         if not batch:
-            return
-        await store.remove(services, batch, post_ids)
+            break
+        changed += await store.remove(services, batch, post_ids)
         if len(batch) < BATCH:
-            return
+            break
         after = batch[-1]
+    return changed
 
 
 async def recent_posts(services: Services, author_id: int, limit: int = store.FEED_CAP) -> list[int]:
@@ -127,9 +138,9 @@ async def _still_wanted(services: Services, account_id: int, post_ids: list[int]
     return kept
 
 
-async def _remove_unwanted(services: Services, account_id: int, post_ids: list[int]) -> None:
+async def _remove_unwanted(services: Services, account_id: int, post_ids: list[int]) -> list[int]:
     kept = await _still_wanted(services, account_id, post_ids)
-    await store.remove(services, [account_id], [p for p in post_ids if p not in kept])
+    return await store.remove(services, [account_id], [p for p in post_ids if p not in kept])
 
 
 async def _without_hidden_authors(services: Services, account_id: int, post_ids: list[int]) -> list[int]:
@@ -142,87 +153,67 @@ async def _without_hidden_authors(services: Services, account_id: int, post_ids:
     return [p for p in post_ids if p not in dropped]
 
 
-def consumers(services: Services, place_post: PlacePost | None = None) -> list[Consumer]:
-    """``place_post``: how a fanned-out post reaches kept pages; without it they are
-    forgotten (rendered again when read)."""
-    place = place_post or _forget_pages
+async def fan_out_post(services: Services, event: PostCreated) -> Fanout | None:
+    """A new post into its author's feed and its readers' (None for a comment or a direct
+    message, which are not feed items). Followers are reached unless the author is above
+    the celebrity threshold (their posts are merged in at read time instead)."""
+    if event.in_reply_to_id is not None or event.visibility == "direct":
+        return None
+    status_id, author_id = event.status_id, event.account_id
+    await store.add(services, await store.receiving(services, [author_id]), [status_id])
+    reached: list[int] = []
+    if event.followers_count <= services.settings.fanout_celebrity_threshold:
+        reached = await _to_followers(services, author_id, status_id)
+    tag_readers: list[int] = []
+    readers = await store.receiving(services, await tag_follower_ids(services, event.tags))
+    if readers:
+        shielded = await shielded_from(services, author_id, readers)
+        wanted = [r for r in readers if r not in shielded and r != author_id]
+        tag_readers = await store.add(services, wanted, [status_id])
+    return Fanout(status_id, author_id, reached, tag_readers)
 
-    async def post_created(event: Event) -> None:
-        payload = event.payload
-        status_id, author_id = payload_int(payload, "status_id"), payload_int(payload, "account_id")
-        if status_id is None or author_id is None:
-            log.error("event %s has no usable status_id/account_id; skipping", event.id)
-            return
-        if payload.get("in_reply_to_id") or payload.get("visibility") == "direct":
-            return  # comments and direct messages are not feed items
-        await store.add(services, await store.receiving(services, [author_id]), [status_id], forget_pages=False)
-        followers = payload_int(payload, "followers_count")
-        if followers is None:  # an event from before the count was carried
-            followers = await _followers_count(services, author_id)
-        reached: list[int] = []
-        if followers <= services.settings.fanout_celebrity_threshold:
-            reached = await _to_followers(services, author_id, status_id)
-        # The author's own pages too (rendered from the database or the feed, they hold
-        # the post once it is in either), so the post is rendered once for everyone.
-        await place(services, reached, status_id, author_id)
-        tag_names = payload_strings(payload, "tags")
-        readers = await store.receiving(services, await tag_follower_ids(services, tag_names))
-        if readers:
-            shielded = await shielded_from(services, author_id, readers)
-            # Their pages are forgotten, not given the post: a follower of a hashtag may not
-            # be allowed to see it (a private post, a locked author), which only a rendering checks.
-            await store.add(services, [r for r in readers if r not in shielded and r != author_id], [status_id])
 
-    async def post_deleted(event: Event) -> None:
-        status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
-        if status_id is None or author_id is None:
-            return
-        await store.remove(services, [author_id], [status_id])
-        await _from_followers(services, author_id, [status_id])
+async def retract_post(services: Services, event: PostDeleted) -> list[int]:
+    """A deleted post out of its author's and followers' feeds; the feeds written."""
+    changed = await store.remove(services, [event.account_id], [event.status_id])
+    return changed + await _from_followers(services, event.account_id, [event.status_id])
 
-    async def follow_created(event: Event) -> None:
-        follower, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if follower is None or target is None:
-            return
-        if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
-            await store.add(services, [follower], await recent_posts(services, target))
 
-    async def author_hidden(event: Event) -> None:
-        """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
-        account, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if account is None or target is None:
-            return
-        if event.type == "follow.removed":
-            # A post of theirs may stay through a followed hashtag.
-            await _remove_unwanted(services, account, await recent_posts(services, target))
-            return
-        await store.remove(services, [account], await recent_posts(services, target))
-        if event.type == "block.created":
-            await store.remove(services, [target], await recent_posts(services, account))
+async def add_followed_authors_posts(services: Services, event: FollowCreated) -> list[int]:
+    """A new follow brings the followed author's recent posts into the follower's feed."""
+    follower, target = event.account_id, event.target_account_id
+    if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
+        return await store.add(services, [follower], await recent_posts(services, target))
+    return []
 
-    async def mute_removed(event: Event) -> None:
-        account, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if account is None or target is None:
-            return
-        if await store.receiving(services, [account]) and await _is_following(services, account, target):
-            await store.add(services, [account], await recent_posts(services, target))
 
-    async def tag_changed(event: Event) -> None:
-        account, tag_id = payload_int(event.payload, "account_id"), payload_int(event.payload, "tag_id")
-        if account is None or tag_id is None:
-            return
-        posts = await _tag_posts(services, tag_id)
-        if event.type == "tag.followed":
-            if await store.receiving(services, [account]):
-                await store.add(services, [account], await _without_hidden_authors(services, account, posts))
-        else:
-            await _remove_unwanted(services, account, posts)
+async def hide_author(services: Services, event: FollowRemoved | BlockCreated | MuteCreated) -> list[int]:
+    """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
+    account, target = event.account_id, event.target_account_id
+    if isinstance(event, FollowRemoved):
+        # A post of theirs may stay through a followed hashtag.
+        return await _remove_unwanted(services, account, await recent_posts(services, target))
+    changed = await store.remove(services, [account], await recent_posts(services, target))
+    if isinstance(event, BlockCreated):
+        changed += await store.remove(services, [target], await recent_posts(services, account))
+    return changed
 
-    return [
-        Consumer("feed.fanout", ["post.created"], post_created),
-        Consumer("feed.retract", ["post.deleted"], post_deleted),
-        Consumer("feed.follow", ["follow.created"], follow_created),
-        Consumer("feed.hide", ["follow.removed", "block.created", "mute.created"], author_hidden),
-        Consumer("feed.unmute", ["mute.removed"], mute_removed),
-        Consumer("feed.tags", ["tag.followed", "tag.unfollowed"], tag_changed),
-    ]
+
+async def show_unmuted_author(services: Services, event: MuteRemoved) -> list[int]:
+    """An unmuted author the account follows is back in its feed."""
+    account, target = event.account_id, event.target_account_id
+    if await store.receiving(services, [account]) and await _is_following(services, account, target):
+        return await store.add(services, [account], await recent_posts(services, target))
+    return []
+
+
+async def follow_tag_in_feed(services: Services, event: TagFollowed | TagUnfollowed) -> list[int]:
+    """A followed hashtag's recent posts into the feed; an unfollowed one's out of it,
+    unless the feed keeps them for another reason."""
+    account = event.account_id
+    posts = await _tag_posts(services, event.tag_id)
+    if isinstance(event, TagFollowed):
+        if await store.receiving(services, [account]):
+            return await store.add(services, [account], await _without_hidden_authors(services, account, posts))
+        return []
+    return await _remove_unwanted(services, account, posts)

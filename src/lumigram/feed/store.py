@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable, Sequence
 
 from lumigram.ids import unix_ms_of
-from lumigram.pagecache import store as pages
 from lumigram.services import Services
 
 #: Entries kept per feed (Mastodon keeps 800 too); older posts come from the database.
@@ -59,23 +58,23 @@ async def receiving(services: Services, account_ids: Sequence[int]) -> list[int]
     return [a for i, a in enumerate(account_ids) if values[2 * i] is not None or values[2 * i + 1] is not None]
 
 
-async def add(
-    services: Services, account_ids: Iterable[int], post_ids: Sequence[int], forget_pages: bool = True
-) -> None:
-    """Put posts into these accounts' feeds. Their kept pages are made unreachable unless
-    ``forget_pages`` is False: then the caller must see to them (``pages.insert``)."""
+async def add(services: Services, account_ids: Iterable[int], post_ids: Sequence[int]) -> list[int]:
+    """Put posts into these accounts' feeds; the accounts whose feed was written (none
+    when there was nothing to add), whose kept pages the caller sees to."""
     members = {str(p): score(p) for p in post_ids}
     accounts = list(account_ids)
-    if members and accounts:
-        await services.cache.zadd_many({feed_key(a): members for a in accounts}, cap=FEED_CAP)
-        if forget_pages:
-            await pages.forget(services, accounts)
+    if not members or not accounts:
+        return []
+    await services.cache.zadd_many({feed_key(a): members for a in accounts}, cap=FEED_CAP)
+    return accounts
 
 
-async def remove(services: Services, account_ids: Sequence[int], post_ids: Sequence[int]) -> None:
-    if account_ids and post_ids:
-        await services.cache.zrem_many([feed_key(a) for a in account_ids], [str(p) for p in post_ids])
-        await pages.forget(services, account_ids)
+async def remove(services: Services, account_ids: Sequence[int], post_ids: Sequence[int]) -> list[int]:
+    """Take posts out of these accounts' feeds; the accounts whose feed was written, as ``add``."""
+    if not account_ids or not post_ids:
+        return []
+    await services.cache.zrem_many([feed_key(a) for a in account_ids], [str(p) for p in post_ids])
+    return list(account_ids)
 
 
 async def begin_rebuild(services: Services, account_id: int) -> None:

@@ -89,16 +89,16 @@ async def emit_many(
 
 
 async def run_once(
-    db: Database, consumer: str, event: Event, effect: Callable[[AsyncConnection], Awaitable[None]]
+    db: Database, consumer: str, event_id: int, effect: Callable[[AsyncConnection], Awaitable[None]]
 ) -> bool:
-    """Apply ``effect`` for ``event`` at most once per ``consumer``.
+    """Apply ``effect`` for the event ``event_id`` at most once per ``consumer``.
 
     The marker row and the effect's database writes share a transaction, so a
     redelivered event finds its marker and is skipped. Returns False when skipped.
     """
     try:
         async with db.begin() as conn:
-            await conn.execute(_MARK_PROCESSED, {"consumer": consumer, "event_id": event.id, "processed_at": utcnow()})
+            await conn.execute(_MARK_PROCESSED, {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()})
             await effect(conn)
     except IntegrityError:
         return False

@@ -1,15 +1,15 @@
 """Bus consumers that turn domain events into notifications.
 
 Each consumer works out who should hear of an event and hands them to
-``service.deliver``, which is idempotent per event (the ``dedupe_key``), then publishes
-what it made to the recipients' open streams. Every consumer checks, inside the
-writing transaction, that the cause still stands (the like, the follow, the post), so
-an event overtaken by its undoing (a like withdrawn at once) notifies no one.
+``service.deliver``, which is idempotent per event (the ``dedupe_key``), and returns
+what it made: the consumers table (``lumigram.consumers``) publishes that to the
+recipients' open streams. Every consumer checks, inside the writing transaction, that
+the cause still stands (the like, the follow, the post), so an event overtaken by its
+undoing (a like withdrawn at once) notifies no one.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,19 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, bindparam, case, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int
+from lumigram.events import (
+    BlockCreated,
+    FavouriteCreated,
+    FavouriteRemoved,
+    FollowCreated,
+    FollowRequestAuthorized,
+    FollowRequested,
+    FollowRequestRejected,
+    FollowRequestWithdrawn,
+    PostCreated,
+    PostDeleted,
+    PostUpdated,
+)
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
 from lumigram.notifications import service
@@ -25,9 +37,6 @@ from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FO
 from lumigram.posts import threads
 from lumigram.posts.visibility import ViewerContext, can_see
 from lumigram.services import Services
-from lumigram.streaming import notifications as realtime
-
-log = logging.getLogger(__name__)
 
 #: Subscribers (follows with ``notify``) handled per transaction.
 BATCH = 500
@@ -131,128 +140,94 @@ def _post_exists(status_id: int) -> Callable[[AsyncConnection], Awaitable[bool]]
     return check
 
 
-def consumers(services: Services) -> list[Consumer]:
-    async def deliver(
-        event: Event,
-        actor: int,
-        wanted: list[tuple[int, str]],
-        status_id: int | None,
-        still_true: Callable[[AsyncConnection], Awaitable[bool]],
-        part: str = "",
-    ) -> None:
-        created = await service.deliver(services, event, actor, wanted, status_id, still_true, part)
-        await realtime.publish(services, created)
-
-    async def post_created(event: Event) -> None:
-        payload = event.payload
-        status_id, author = payload_int(payload, "status_id"), payload_int(payload, "account_id")
-        if status_id is None or author is None:
-            log.error("event %s has no usable status_id/account_id; skipping", event.id)
-            return
-        wanted: dict[int, str] = {}
-        top_level = not payload.get("in_reply_to_id")
-        if payload.get("visibility") == "direct":
-            for account_id in payload_ids(payload, "mentions"):
-                wanted[account_id] = DIRECT
-        else:
-            for account_id in payload_ids(payload, "mentions"):
-                wanted[account_id] = MENTION
-            parent_author = payload_int(payload, "in_reply_to_account_id")
-            if parent_author is not None:
-                # A comment that names the post's owner is already a mention.
-                wanted.setdefault(parent_author, COMMENT)
-        with_subscribers = top_level and payload.get("visibility") != "direct"
-        audience = await _post_audience(services, status_id, list(wanted), with_subscribers)
-        if audience is None:
-            return  # deleted already
-        for follower in audience.subscribers:
-            wanted.setdefault(follower, STATUS)
-        wanted.pop(author, None)
-        if top_level:
-            recipients = [r for r in sorted(wanted) if audience.may_see(r)]
-        else:
-            recipients = sorted(await _who_may_see(services, status_id, list(wanted)))
-        post_exists = _post_exists(status_id)
-        for start in range(0, len(recipients), BATCH):
-            chunk = recipients[start : start + BATCH]
-            await deliver(event, author, [(r, wanted[r]) for r in chunk], status_id, post_exists, f"#{start // BATCH}")
-
-    async def post_updated(event: Event) -> None:
-        """An edit that mentions someone new tells them (the others heard at posting time)."""
-        payload = event.payload
-        status_id, author = payload_int(payload, "status_id"), payload_int(payload, "account_id")
-        if status_id is None or author is None:
-            return
-        kind = DIRECT if payload.get("visibility") == "direct" else MENTION
-        recipients = sorted(set(payload_ids(payload, "new_mentions")) - {author})
-        if not recipients:
-            return
-        # The one rule, comments' threads included (the event does not say which it is).
-        visible = await _who_may_see(services, status_id, recipients)
-        allowed = [(r, kind) for r in recipients if r in visible]
-        if not allowed:
-            return
-        await deliver(event, author, allowed, status_id, _post_exists(status_id))
-
-    async def post_deleted(event: Event) -> None:
-        status_id = payload_int(event.payload, "status_id")
-        if status_id is not None:
-            await service.remove_for_post(services, status_id)
-
-    async def favourite_created(event: Event) -> None:
-        payload = event.payload
-        status_id, liker, owner = (payload_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
-        if status_id is None or liker is None or owner is None:
-            log.error("event %s has no usable status_id/account_id/status_account_id; skipping", event.id)
-            return
-        still_liked = _exists(
-            select(favourites.c.id).where(favourites.c.account_id == liker, favourites.c.status_id == status_id)
+async def notify_of_new_post(services: Services, event: PostCreated) -> list[service.Created]:
+    """Those a new post mentions, the owner of the post a comment answers, and the
+    followers who asked to hear of the author's posts, if they may see it."""
+    status_id, author = event.status_id, event.account_id
+    wanted: dict[int, str] = {}
+    top_level = event.in_reply_to_id is None
+    if event.visibility == "direct":
+        for account_id in event.mentions:
+            wanted[account_id] = DIRECT
+    else:
+        for account_id in event.mentions:
+            wanted[account_id] = MENTION
+        if event.in_reply_to_account_id is not None:
+            # A comment that names the post's owner is already a mention.
+            wanted.setdefault(event.in_reply_to_account_id, COMMENT)
+    with_subscribers = top_level and event.visibility != "direct"
+    audience = await _post_audience(services, status_id, list(wanted), with_subscribers)
+    if audience is None:
+        return []  # deleted already
+    for follower in audience.subscribers:
+        wanted.setdefault(follower, STATUS)
+    wanted.pop(author, None)
+    if top_level:
+        recipients = [r for r in sorted(wanted) if audience.may_see(r)]
+    else:
+        recipients = sorted(await _who_may_see(services, status_id, list(wanted)))
+    post_exists = _post_exists(status_id)
+    created: list[service.Created] = []
+    for start in range(0, len(recipients), BATCH):
+        chunk = recipients[start : start + BATCH]
+        pairs = [(r, wanted[r]) for r in chunk]
+        created += await service.deliver(
+            services, event.id, author, pairs, status_id, post_exists, f"#{start // BATCH}"
         )
-        await deliver(event, liker, [(owner, FAVOURITE)], status_id, still_liked)
+    return created
 
-    async def favourite_removed(event: Event) -> None:
-        payload = event.payload
-        status_id, liker, owner = (payload_int(payload, n) for n in ("status_id", "account_id", "status_account_id"))
-        if status_id is not None and liker is not None and owner is not None:
-            await service.remove(services, owner, liker, FAVOURITE, status_id)
 
-    async def follow_created(event: Event) -> None:
-        follower, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if follower is None or target is None:
-            return
-        edge = (follows.c.account_id == follower) & (follows.c.target_account_id == target)
-        if event.type == "follow.requested":
-            edge = (follow_requests.c.account_id == follower) & (follow_requests.c.target_account_id == target)
-            await deliver(
-                event, follower, [(target, FOLLOW_REQUEST)], None, _exists(select(follow_requests.c.id).where(edge))
-            )
-            return
-        # A locked account approved this follow itself and was told of the request; like
-        # Mastodon, approving it makes no second "followed you" notification.
-        unlocked = (follows.c.target_account_id == accounts.c.id) & accounts.c.locked.is_(False)
-        await deliver(event, follower, [(target, FOLLOW)], None, _exists(select(follows.c.id).where(edge, unlocked)))
+async def notify_of_new_mentions(services: Services, event: PostUpdated) -> list[service.Created]:
+    """An edit that mentions someone new tells them (the others heard at posting time)."""
+    status_id, author = event.status_id, event.account_id
+    kind = DIRECT if event.visibility == "direct" else MENTION
+    recipients = sorted(set(event.new_mentions) - {author})
+    if not recipients:
+        return []
+    # The one rule, comments' threads included (the event does not say which it is).
+    visible = await _who_may_see(services, status_id, recipients)
+    allowed = [(r, kind) for r in recipients if r in visible]
+    if not allowed:
+        return []
+    return await service.deliver(services, event.id, author, allowed, status_id, _post_exists(status_id))
 
-    async def request_settled(event: Event) -> None:
-        requester, target = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if requester is not None and target is not None:
-            await service.remove(services, target, requester, FOLLOW_REQUEST)
 
-    async def block_created(event: Event) -> None:
-        blocker, blocked = payload_int(event.payload, "account_id"), payload_int(event.payload, "target_account_id")
-        if blocker is not None and blocked is not None:
-            await service.forget_pair(services, blocker, blocked)
+async def remove_post_notifications(services: Services, event: PostDeleted) -> None:
+    await service.remove_for_post(services, event.status_id)
 
-    return [
-        Consumer("notifications.blocks", ["block.created"], block_created),
-        Consumer("notifications.posts", ["post.created"], post_created),
-        Consumer("notifications.post_deleted", ["post.deleted"], post_deleted),
-        Consumer("notifications.post_edits", ["post.updated"], post_updated),
-        Consumer("notifications.favourites", ["favourite.created"], favourite_created),
-        Consumer("notifications.unfavourites", ["favourite.removed"], favourite_removed),
-        Consumer("notifications.follows", ["follow.created", "follow.requested"], follow_created),
-        Consumer(
-            "notifications.follow_requests",
-            ["follow_request.authorized", "follow_request.rejected", "follow_request.withdrawn"],
-            request_settled,
-        ),
-    ]
+
+async def notify_of_like(services: Services, event: FavouriteCreated) -> list[service.Created]:
+    status_id, liker = event.status_id, event.account_id
+    still_liked = _exists(
+        select(favourites.c.id).where(favourites.c.account_id == liker, favourites.c.status_id == status_id)
+    )
+    wanted = [(event.status_account_id, FAVOURITE)]
+    return await service.deliver(services, event.id, liker, wanted, status_id, still_liked)
+
+
+async def remove_like_notification(services: Services, event: FavouriteRemoved) -> None:
+    await service.remove(services, event.status_account_id, event.account_id, FAVOURITE, event.status_id)
+
+
+async def notify_of_follow(services: Services, event: FollowCreated | FollowRequested) -> list[service.Created]:
+    follower, target = event.account_id, event.target_account_id
+    if isinstance(event, FollowRequested):
+        edge = (follow_requests.c.account_id == follower) & (follow_requests.c.target_account_id == target)
+        still_requested = _exists(select(follow_requests.c.id).where(edge))
+        return await service.deliver(services, event.id, follower, [(target, FOLLOW_REQUEST)], None, still_requested)
+    # A locked account approved this follow itself and was told of the request; like
+    # Mastodon, approving it makes no second "followed you" notification.
+    edge = (follows.c.account_id == follower) & (follows.c.target_account_id == target)
+    unlocked = (follows.c.target_account_id == accounts.c.id) & accounts.c.locked.is_(False)
+    still_following = _exists(select(follows.c.id).where(edge, unlocked))
+    return await service.deliver(services, event.id, follower, [(target, FOLLOW)], None, still_following)
+
+
+async def remove_follow_request_notification(
+    services: Services, event: FollowRequestAuthorized | FollowRequestRejected | FollowRequestWithdrawn
+) -> None:
+    await service.remove(services, event.target_account_id, event.account_id, FOLLOW_REQUEST)
+
+
+async def forget_blocked_pair(services: Services, event: BlockCreated) -> None:
+    await service.forget_pair(services, event.account_id, event.target_account_id)

@@ -48,7 +48,6 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
-from lumigram.infra.bus import Event
 from lumigram.infra.cache import Cache
 from lumigram.infra.outbox import emit_many
 from lumigram.infra.sql import Prebuilt, among, one_of
@@ -192,14 +191,15 @@ async def _group_key(services: Services, recipient: int, type_: str, status_id: 
 
 async def deliver(
     services: Services,
-    event: Event,
+    event_id: int,
     actor_id: int,
     wanted: Iterable[tuple[int, str]],
     status_id: int | None = None,
     still_true: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
     part: str = "",
 ) -> list[Created]:
-    """Notify each (recipient, type) of ``wanted`` about ``actor_id``'s action, once.
+    """Notify each (recipient, type) of ``wanted`` about ``actor_id``'s action (the event
+    ``event_id``), once.
 
     ``still_true`` runs inside the transaction: when the cause has already been undone
     (the like withdrawn, the post deleted) nothing is written. The transaction also
@@ -216,7 +216,7 @@ async def deliver(
         planned.append((own_id, recipient, type_, await _group_key(services, recipient, type_, status_id, own_id)))
     created: list[Created] = []
     async with services.db.begin() as conn:
-        marker = {"consumer": f"notifications{part}", "event_id": event.id, "processed_at": utcnow()}
+        marker = {"consumer": f"notifications{part}", "event_id": event_id, "processed_at": utcnow()}
         first_time = await _MARK_HANDLED.first(conn, marker)
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
@@ -237,7 +237,7 @@ async def deliver(
                 "type": type_,
                 "status_id": status_id,
                 "group_key": group_key,
-                "dedupe_key": f"{event.id}:{recipient}:{type_}",
+                "dedupe_key": f"{event_id}:{recipient}:{type_}",
                 "created_at": now,
             }
             for own_id, recipient, type_, group_key in kept

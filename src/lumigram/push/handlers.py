@@ -29,14 +29,13 @@ import logging
 
 import httpx
 
-from lumigram.infra.bus import Consumer, Event, payload_int
+from lumigram.events import NotificationCreated
 from lumigram.push import sender, service
 from lumigram.push.keys import vapid_keys
 from lumigram.services import Services
 
 log = logging.getLogger(__name__)
 
-DELIVER = "push.deliver"
 #: Deliveries of one event before its failing pushes are given up.
 MAX_ATTEMPTS = 5
 #: The in-process retries wait 1, 2, 4, 8 seconds (JetStream's back-off is the same).
@@ -55,24 +54,19 @@ def _subject(services: Services) -> str:
     return f"mailto:{email}" if email else services.settings.base_url
 
 
-def _sent_key(event: Event, subscription_id: int) -> str:
+def _sent_key(event: NotificationCreated, subscription_id: int) -> str:
     return f"push:sent:{event.id}:{subscription_id}"
 
 
-async def deliver(services: Services, event: Event) -> int:
+async def deliver(services: Services, event: NotificationCreated) -> int:
     """Push ``event``'s notification to every subscription that wants it and has not had it;
     returns how many pushes failed in a way worth retrying."""
-    try:
-        notification_id = int(event.payload["notification_id"])
-    except (KeyError, TypeError, ValueError):
-        log.error("event %s (%s) has no usable notification_id; skipping", event.id, event.type)
-        return 0
-    recipient = payload_int(event.payload, "account_id")
-    if event.payload.get("push") is False:
+    if not event.push:
         return 0  # the recipient had no push subscription when the notification was made
+    recipient = event.account_id
     if recipient is not None and not await service.has_subscriptions(services, recipient):
         return 0  # nobody to push to (events from before the payload named the recipient load it)
-    notification = await service.load_notification(services, notification_id)
+    notification = await service.load_notification(services, event.notification_id)
     if notification is None:
         return 0  # dismissed (or rolled back) before we got to it: nothing to announce
     subscriptions = await service.targets(services, notification)
@@ -99,17 +93,17 @@ async def deliver(services: Services, event: Event) -> int:
     return failed
 
 
-def _give_up(event: Event, failed: int, attempt: int) -> None:
+def _give_up(event: NotificationCreated, failed: int, attempt: int) -> None:
     log.error(
         "giving up on %d push(es) for event %s (notification %s) after %d attempts",
         failed,
         event.id,
-        event.payload.get("notification_id"),
+        event.notification_id,
         attempt,
     )
 
 
-async def deliver_on_bus(services: Services, event: Event) -> None:
+async def deliver_on_bus(services: Services, event: NotificationCreated) -> None:
     """For a durable bus: raise while pushes remain to retry, so the bus delivers again."""
     failed = await deliver(services, event)
     if not failed:
@@ -121,7 +115,7 @@ async def deliver_on_bus(services: Services, event: Event) -> None:
     raise PushFailed(f"{failed} push(es) for event {event.id} failed (attempt {attempt})")
 
 
-async def deliver_in_background(services: Services, event: Event) -> None:
+async def deliver_in_background(services: Services, event: NotificationCreated) -> None:
     """For the in-process bus: deliver and retry here, with a doubling pause, never raising."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
@@ -137,18 +131,11 @@ async def deliver_in_background(services: Services, event: Event) -> None:
         await asyncio.sleep(RETRY_DELAY_SECONDS * 2 ** (attempt - 1))
 
 
-def consumers(services: Services) -> list[Consumer]:
+async def push_notification(services: Services, event: NotificationCreated) -> None:
+    """Deliver on the bus (scaled), or hand over to a background task (embedded; see above)."""
     if not services.settings.embedded_bus:
-
-        async def on_bus(event: Event) -> None:
-            await deliver_on_bus(services, event)
-
-        return [Consumer(DELIVER, ["notification.created"], on_bus)]
-
+        await deliver_on_bus(services, event)
+        return
     background = services._background  # cancelled and awaited by Services.close
-
-    async def in_background(event: Event) -> None:
-        background[:] = [task for task in background if not task.done()]
-        background.append(asyncio.create_task(deliver_in_background(services, event), name=f"push-{event.id}"))
-
-    return [Consumer(DELIVER, ["notification.created"], in_background)]
+    background[:] = [task for task in background if not task.done()]
+    background.append(asyncio.create_task(deliver_in_background(services, event), name=f"push-{event.id}"))

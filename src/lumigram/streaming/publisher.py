@@ -26,7 +26,6 @@ repeat a message, which clients tolerate (an ``update`` for a status they have r
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,17 +36,15 @@ import orjson
 from lumigram.accounts.service import get_accounts
 from lumigram.entities.accounts import account_entity
 from lumigram.entities.statuses import status_entity
+from lumigram.events import DomainEvent, PostCreated, PostDeleted, PostUpdated
 from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
-from lumigram.infra.bus import Consumer, Event, payload_ids, payload_int, payload_strings
 from lumigram.posts import threads
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.services import Services
 from lumigram.streaming import channels
-
-log = logging.getLogger(__name__)
 
 #: Followers read per round trip while looking for connected ones.
 BATCH = 1000
@@ -59,7 +56,7 @@ PARALLEL = 64
 STALE_AFTER = 300
 
 
-def _stale(event: Event) -> bool:
+def _stale(event: DomainEvent) -> bool:
     """Event ids are time-sortable (see ``lumigram.ids``): their timestamp is when it happened."""
     return time.time() * 1000 - unix_ms_of(event.id) > STALE_AFTER * 1000
 
@@ -201,11 +198,8 @@ class _Announced:
     tags: list[str]
 
     @classmethod
-    def of(cls, payload: dict[str, Any]) -> _Announced | None:
-        author_id, visibility = payload_int(payload, "account_id"), payload.get("visibility")
-        if author_id is None or not isinstance(visibility, str) or "tags" not in payload:
-            return None  # an older event: load the post and decide from it
-        return cls(author_id, visibility, bool(payload.get("in_reply_to_id")), payload_strings(payload, "tags"))
+    def of(cls, event: PostCreated) -> _Announced:
+        return cls(event.account_id, event.visibility, event.in_reply_to_id is not None, event.tags)
 
 
 async def _status_event(
@@ -244,49 +238,32 @@ async def _status_event(
         await _publish_all(services, ((channel, message) for channel in _public_channels(item.tags)))
 
 
-def consumers(services: Services) -> list[Consumer]:
-    async def post_created(event: Event) -> None:
-        if _stale(event):
-            return
-        status_id = payload_int(event.payload, "status_id")
-        if status_id is None:
-            log.error("event %s has no usable status_id; skipping", event.id)
-            return
-        await _status_event(services, "update", status_id, _Announced.of(event.payload))
+async def stream_new_post(services: Services, event: PostCreated) -> None:
+    if not _stale(event):
+        await _status_event(services, "update", event.status_id, _Announced.of(event))
 
-    async def post_updated(event: Event) -> None:
-        if _stale(event):
-            return
-        status_id = payload_int(event.payload, "status_id")
-        if status_id is not None:
-            await _status_event(services, "status.update", status_id)
 
-    async def post_deleted(event: Event) -> None:
-        if _stale(event):
-            return
-        status_id, author_id = payload_int(event.payload, "status_id"), payload_int(event.payload, "account_id")
-        if status_id is None or author_id is None:
-            return
-        message = channels.encode("delete", str(status_id))
-        await _publish_all(services, [(channels.home(author_id), message)])
-        if event.payload.get("visibility") == "direct":
-            # The direct streams that had it as a conversation (events from before the
-            # payload named the mentions reach the author's only).
-            mentioned = [a for a in payload_ids(event.payload, "mentions") if a != author_id]
-            recipients = [author_id, *await _online(services, mentioned)]
-            await _publish_all(services, ((channels.direct(r), message) for r in recipients))
-            return  # never sent to followers' or public streams
-        if event.payload.get("in_reply_to_id"):
-            return  # comments are not timeline items
-        # No shield: telling someone a post is gone reveals nothing.
-        await _to_home_channels(services, author_id, await _audience(services, author_id), message, shield=False)
-        if event.payload.get("visibility") == "public":
-            await _publish_all(
-                services, ((c, message) for c in _public_channels(payload_strings(event.payload, "tags")))
-            )
+async def stream_edited_post(services: Services, event: PostUpdated) -> None:
+    if not _stale(event):
+        await _status_event(services, "status.update", event.status_id)
 
-    return [
-        Consumer("streaming.created", ["post.created"], post_created),
-        Consumer("streaming.updated", ["post.updated"], post_updated),
-        Consumer("streaming.deleted", ["post.deleted"], post_deleted),
-    ]
+
+async def stream_deleted_post(services: Services, event: PostDeleted) -> None:
+    if _stale(event):
+        return
+    author_id = event.account_id
+    message = channels.encode("delete", str(event.status_id))
+    await _publish_all(services, [(channels.home(author_id), message)])
+    if event.visibility == "direct":
+        # The direct streams that had it as a conversation (events from before the
+        # payload named the mentions reach the author's only).
+        mentioned = [a for a in event.mentions if a != author_id]
+        recipients = [author_id, *await _online(services, mentioned)]
+        await _publish_all(services, ((channels.direct(r), message) for r in recipients))
+        return  # never sent to followers' or public streams
+    if event.in_reply_to_id is not None:
+        return  # comments are not timeline items
+    # No shield: telling someone a post is gone reveals nothing.
+    await _to_home_channels(services, author_id, await _audience(services, author_id), message, shield=False)
+    if event.visibility == "public":
+        await _publish_all(services, ((c, message) for c in _public_channels(event.tags)))

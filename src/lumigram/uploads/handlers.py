@@ -1,6 +1,6 @@
 """Bus consumers of the uploads service: transcoding uploaded videos.
 
-``media.process_video`` gets ``media.uploaded``, fetches the original to a temporary
+``media.process_video`` gets ``media.uploaded`` (``transcode_uploaded_video``), fetches the original to a temporary
 file, transcodes it in the CPU pool, stores the MP4 and its poster, and marks the row
 ``ready`` (or ``failed`` with the reason, which ``GET /api/v1/media/:id`` shows).
 
@@ -28,16 +28,14 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 
+from lumigram.events import MediaUploaded
 from lumigram.infra.blobstore import BlobNotFound
-from lumigram.infra.bus import Consumer, Event
 from lumigram.infra.tables import media_attachments, utcnow
 from lumigram.services import Services
 from lumigram.uploads.transcode import TranscodedVideo, VideoRejected, transcode
-from lumigram.uploads.videos import UPLOADED
 
 log = logging.getLogger(__name__)
 
-PROCESS_VIDEO = "media.process_video"
 CHUNK = 1024 * 1024
 GENERIC_FAILURE = "The video could not be processed"
 
@@ -233,13 +231,5 @@ async def process_video(services: Services, media_id: int) -> None:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
 
 
-def consumers(services: Services) -> list[Consumer]:
-    async def handle(event: Event) -> None:
-        try:
-            media_id = int(event.payload["media_id"])
-        except (KeyError, TypeError, ValueError):
-            log.error("event %s (%s) has no usable media_id; skipping", event.id, event.type)
-            return
-        await process_video(services, media_id)
-
-    return [Consumer(PROCESS_VIDEO, [UPLOADED], handle)]
+async def transcode_uploaded_video(services: Services, event: MediaUploaded) -> None:
+    await process_video(services, event.media_id)

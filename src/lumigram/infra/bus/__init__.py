@@ -19,35 +19,6 @@ from typing import Any, Protocol
 import orjson
 
 
-def payload_int(payload: dict[str, Any], name: str) -> int | None:
-    """An id or number in an event's payload (sent as a string); None when absent or not one."""
-    value = payload.get(name)
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def payload_strings(payload: dict[str, Any], name: str) -> list[str]:
-    """A list of strings in an event's payload; empty when absent (events from older writers)."""
-    value = payload.get(name)
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, str) and item]
-
-
-def payload_ids(payload: dict[str, Any], name: str) -> list[int]:
-    """A list of ids (sent as strings) in an event's payload, in order, once each, skipping
-    any that are not ids."""
-    found: dict[int, None] = {}
-    for item in payload_strings(payload, name):
-        try:
-            found[int(item)] = None
-        except ValueError:
-            continue
-    return list(found)
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """A past-tense fact, e.g. ``post.created``; ``payload`` is JSON-compatible."""

@@ -1,0 +1,35 @@
+"""Kept home pages after a feed consumer changed feeds (``lumigram.feed.fanout``).
+
+A feed consumer says whose feeds it wrote; their kept newest pages no longer hold what
+their feed does. A new post fanned out to followers goes into their pages as it is
+(rendered once, ``put_post_into_home_pages``); any other change makes the pages
+unreachable, rendered again at their next read. Run right after the feed step, in the
+same consumer (``lumigram.consumers``), so a reader never keeps a page older than its feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lumigram.feed.fanout import Fanout
+from lumigram.pagecache import store as pages
+from lumigram.pagecache.home_pages import put_post_into_home_pages
+from lumigram.services import Services
+
+#: Readers whose pages are forgotten per round trip.
+BATCH = 1000
+
+
+async def put_fanned_out_post(services: Services, fanout: Fanout | None) -> None:
+    """The post into its followers' kept pages and its author's own (rendered from the
+    database or the feed, they hold the post once it is in either), so it is rendered once
+    for everyone; the pages of its hashtags' followers are forgotten."""
+    if fanout is None:
+        return  # not a feed item
+    await put_post_into_home_pages(services, fanout.reached, fanout.post_id, fanout.author_id)
+    await forget_readers_pages(services, fanout.tag_readers)
+
+
+async def forget_readers_pages(services: Services, readers: Sequence[int]) -> None:
+    for start in range(0, len(readers), BATCH):
+        await pages.forget(services, readers[start : start + BATCH])
