@@ -7,8 +7,10 @@ handler never holds up another.
 
 from __future__ import annotations
 
+from lumigram import events
 from lumigram.infra.bus import Consumer
-from lumigram.services import Services
+from lumigram.pagecache import invalidation
+from lumigram.services import AfterCommit, Services
 
 
 def consumers(services: Services) -> list[Consumer]:
@@ -30,3 +32,31 @@ def consumers(services: Services) -> list[Consumer]:
         *push_consumers(services),
         *streaming_consumers(services),
     ]
+
+
+# --- after commit ------------------------------------------------------------------------
+# What runs in-process, in order, once the write that emitted the event has committed
+# (``lumigram.unit_of_work``), before its response goes out: what the writer must see at
+# once. Everything else that follows a write is a consumer above, fed by the bus.
+
+AFTER_COMMIT: dict[type[events.DomainEvent], tuple[AfterCommit, ...]] = {
+    events.FollowCreated: (invalidation.follow_created,),
+    events.FollowRemoved: (invalidation.follow_removed,),
+    events.FollowRequested: (invalidation.follow_requested,),
+    events.FollowRequestAuthorized: (invalidation.follow_request_authorized,),
+    events.FollowRequestWithdrawn: (invalidation.follow_request_withdrawn,),
+    events.BlockCreated: (invalidation.block_created,),
+    events.BlockRemoved: (invalidation.block_removed,),
+    events.MuteCreated: (invalidation.mute_created,),
+    events.MuteRemoved: (invalidation.mute_removed,),
+    events.PostCreated: (invalidation.post_created,),
+    events.PostUpdated: (invalidation.post_updated,),
+    events.PostDeleted: (invalidation.post_deleted,),
+    events.PostPinned: (invalidation.post_pinned,),
+    events.TagFollowed: (invalidation.tag_followed,),
+    events.TagUnfollowed: (invalidation.tag_unfollowed,),
+    events.FavouriteCreated: (invalidation.favourite_created,),
+    events.FavouriteRemoved: (invalidation.favourite_removed,),
+    events.BookmarkChanged: (invalidation.bookmark_changed,),
+    events.AccountUpdated: (invalidation.account_updated,),
+}

@@ -168,6 +168,9 @@ class PostDeleted(DomainEvent):
     in_reply_to_id: int | None = None
     tags: list[str] = field(default_factory=list)
     mentions: list[int] = field(default_factory=list)
+    #: Who deleted it: the author, or the owner of the post a comment answers (None from
+    #: older writers, which meant the author).
+    deleted_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
