@@ -83,7 +83,8 @@ class Work:
                 try:
                     await handler(services, event)
                 except Exception:
-                    log.exception("after-commit handler %s failed for %s", handler.__qualname__, event.type)
+                    name = getattr(handler, "__qualname__", handler)
+                    log.exception("after-commit handler %s failed for %s", name, event.type)
 
 
 @asynccontextmanager
