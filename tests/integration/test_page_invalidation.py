@@ -4,11 +4,13 @@ each event, once its write commits, forgets exactly the kept pages that write ch
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 
 import pytest
 
 from lumigram.config import Settings
+from lumigram.consumers import AFTER_COMMIT
 from lumigram.events import (
     EVENT_TYPES,
     AccountUpdated,
@@ -109,6 +111,12 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 def test_every_event_type_has_a_case() -> None:
     assert {type(event) for event, _ in CASES} == set(EVENT_TYPES.values())
+
+
+def test_each_handler_takes_the_event_type_it_is_listed_under() -> None:
+    for cls, handlers in AFTER_COMMIT.items():
+        for handler in handlers:
+            assert typing.get_type_hints(handler)["event"] is cls, handler
 
 
 def _watched() -> dict[str, str]:
