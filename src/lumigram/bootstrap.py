@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lumigram import janitor
 from lumigram.config import Settings
-from lumigram.consumers import consumers
+from lumigram.consumers import AFTER_COMMIT, consumers
 from lumigram.ids import IdGenerator
 from lumigram.infra.blobstore import open_blob_store
 from lumigram.infra.bus import open_bus
@@ -34,6 +34,7 @@ def build_services(settings: Settings) -> Services:
         relay=OutboxRelay(db, bus),
         email=open_email_sender(settings.email_url),
         sms=open_sms_sender(settings.sms_url),
+        after_commit=AFTER_COMMIT,
     )
 
 

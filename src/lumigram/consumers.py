@@ -22,7 +22,10 @@ from typing import Any, TypeVar, overload
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, send_verification
 from lumigram.events import (
+    AccountUpdated,
     BlockCreated,
+    BlockRemoved,
+    BookmarkChanged,
     DomainEvent,
     FavouriteCreated,
     FavouriteRemoved,
@@ -39,6 +42,7 @@ from lumigram.events import (
     NotificationCreated,
     PostCreated,
     PostDeleted,
+    PostPinned,
     PostUpdated,
     TagFollowed,
     TagUnfollowed,
@@ -50,9 +54,10 @@ from lumigram.feed import fanout
 from lumigram.infra.bus import Consumer, Event
 from lumigram.interactions.handlers import COUNTERS, fold_like_into_counter
 from lumigram.notifications import handlers as notify
+from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.push.handlers import push_notification
-from lumigram.services import Services
+from lumigram.services import AfterCommit, Services
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
 from lumigram.uploads.handlers import transcode_uploaded_video
@@ -159,3 +164,31 @@ def _consumer(services: Services, registration: Registration) -> Consumer:
 def consumers(services: Services) -> list[Consumer]:
     """The bus consumers of the table, for these services."""
     return [_consumer(services, registration) for registration in CONSUMERS]
+
+
+# --- after commit ------------------------------------------------------------------------
+# What runs in-process, in order, once the write that emitted the event has committed
+# (``lumigram.unit_of_work``), before its response goes out: what the writer must see at
+# once. Everything else that follows a write is a consumer above, fed by the bus.
+
+AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
+    FollowCreated: (invalidation.follow_created,),
+    FollowRemoved: (invalidation.follow_removed,),
+    FollowRequested: (invalidation.follow_requested,),
+    FollowRequestAuthorized: (invalidation.follow_request_authorized,),
+    FollowRequestWithdrawn: (invalidation.follow_request_withdrawn,),
+    BlockCreated: (invalidation.block_created,),
+    BlockRemoved: (invalidation.block_removed,),
+    MuteCreated: (invalidation.mute_created,),
+    MuteRemoved: (invalidation.mute_removed,),
+    PostCreated: (invalidation.post_created,),
+    PostUpdated: (invalidation.post_updated,),
+    PostDeleted: (invalidation.post_deleted,),
+    PostPinned: (invalidation.post_pinned,),
+    TagFollowed: (invalidation.tag_followed,),
+    TagUnfollowed: (invalidation.tag_unfollowed,),
+    FavouriteCreated: (invalidation.favourite_created,),
+    FavouriteRemoved: (invalidation.favourite_removed,),
+    BookmarkChanged: (invalidation.bookmark_changed,),
+    AccountUpdated: (invalidation.account_updated,),
+}

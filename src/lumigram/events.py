@@ -172,6 +172,9 @@ class PostDeleted(DomainEvent):
     in_reply_to_id: int | None = None
     tags: list[str] = field(default_factory=list)
     mentions: list[int] = field(default_factory=list)
+    #: Who deleted it: the author, or the owner of the post a comment answers (None from
+    #: older writers, which meant the author).
+    deleted_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,14 +254,15 @@ class BookmarkChanged(DomainEvent):
 class NotificationCreated(DomainEvent):
     """A notification for a recipient with a push subscription: the Web Push consumer sends it.
 
-    The payload also names the notification's type (``type`` on the wire, which no
-    consumer reads); an event from before ``account_id`` was carried leaves it None."""
+    An event from before ``account_id`` was carried leaves it None."""
 
     type: ClassVar[str] = "notification.created"
     notification_id: int
     account_id: int | None = None
     #: False: the recipient had no push subscription when it was made (older writers).
     push: bool = True
+    #: The notification's type (``favourite``, ``follow`` …); empty in older events.
+    notification_type: str = ""
 
 
 # --- the wire form -----------------------------------------------------------------------

@@ -11,12 +11,13 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from lumigram.config import Settings
+from lumigram.events import DomainEvent
 from lumigram.ids import IdGenerator
 from lumigram.infra.blobstore import BlobStore
 from lumigram.infra.bus import Event, EventBus
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds each adapter gets to close at shutdown.
 CLOSE_TIMEOUT = 10.0
+
+#: What runs in-process once a write that emitted an event has committed (see
+#: ``lumigram.unit_of_work``): ``async def f(services, event) -> None``, the event typed.
+AfterCommit = Callable[["Services", Any], Awaitable[None]]
 
 
 @dataclass
@@ -44,6 +49,9 @@ class Services:
     relay: OutboxRelay
     email: MessageSender
     sms: MessageSender
+    #: Event type → its after-commit handlers, in order: the table at the end of
+    #: ``lumigram.consumers``, handed in by the composition root (this module is a leaf).
+    after_commit: Mapping[type[DomainEvent], Sequence[AfterCommit]]
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _cpu_pool: ProcessPoolExecutor | None = None
 
@@ -64,8 +72,8 @@ class Services:
 
     def committed(self, events: Sequence[Event] = ()) -> None:
         """Call after a transaction that emitted events: the relay picks them up now. Give
-        it the events when they are at hand (``emit`` returns them): they then go out
-        without the relay reading them back (``OutboxRelay.hand_over``)."""
+        it the events when they are at hand (``lumigram.unit_of_work`` does): they then go
+        out without the relay reading them back (``OutboxRelay.hand_over``)."""
         if events:
             self.relay.hand_over(events)
         else:

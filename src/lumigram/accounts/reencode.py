@@ -21,10 +21,12 @@ from sqlalchemy import select, update
 
 from lumigram.accounts.service import IMAGE_SIZES, store_profile_image
 from lumigram.errors import ValidationFailed
+from lumigram.events import AccountUpdated
+from lumigram.ids import shard_of
 from lumigram.infra.blobstore import BlobNotFound
 from lumigram.infra.tables import accounts, utcnow
-from lumigram.pagecache.store import forget as forget_pages
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 from lumigram.uploads.profile_images import is_stored_form
 
 log = logging.getLogger(__name__)
@@ -67,15 +69,16 @@ async def _reencode_one(services: Services, kind: str, key: str, report: Reencod
         report.unreadable += 1
         return
     column = accounts.c[f"{kind}_key"]
-    async with services.db.begin() as conn:
-        result = await conn.execute(
+    async with unit_of_work(services) as work:
+        result = await work.conn.execute(
             update(accounts)
             .where(column == key)
             .values({column: new_key, "updated_at": utcnow()})
             .returning(accounts.c.id)
         )
-        account_ids = list(result.scalars())
-    await forget_pages(services, [], authors=account_ids)
+        for account_id in list(result.scalars()):
+            # Each profile's kept pages show the picture by its old key.
+            await work.emit(AccountUpdated(account_id=account_id), shard=shard_of(account_id))
     if new_key != key:
         await services.blobs.delete(key)
     report.reencoded += 1

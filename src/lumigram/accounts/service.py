@@ -24,13 +24,13 @@ from lumigram.accounts.models import Account, User
 from lumigram.accounts.text import clean_text, has_control_characters
 from lumigram.accounts.usernames import username_problem
 from lumigram.errors import Forbidden, NotFound, Problems, Unauthorized, ValidationFailed
-from lumigram.ids import random_shard
-from lumigram.infra.outbox import emit
+from lumigram.events import AccountUpdated, UserRegistered
+from lumigram.ids import random_shard, shard_of
 from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, media_attachments, statuses, users, utcnow
 from lumigram.media_access.service import forget_privacy
-from lumigram.pagecache.store import forget as forget_pages
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 from lumigram.uploads.images import ImageRejected
 from lumigram.uploads.profile_images import AVATAR_SIZE, HEADER_SIZE, process_profile_image
 
@@ -287,12 +287,12 @@ async def _create(services: Services, form: Registration, confirmed: bool, admin
         "updated_at": now,
     }
     try:
-        async with services.db.begin() as conn:
-            await conn.execute(insert(users).values(**user_values))
-            await conn.execute(insert(accounts).values(**account_values))
+        async with unit_of_work(services) as work:
+            await work.conn.execute(insert(users).values(**user_values))
+            await work.conn.execute(insert(accounts).values(**account_values))
             # Ids only: contact addresses stay out of the outbox and the bus.
-            payload = {"user_id": str(user_id), "account_id": str(account_id), "username": username}
-            await emit(conn, services.ids, "user.registered", payload, shard=shard)
+            registered = UserRegistered(user_id=user_id, account_id=account_id, username=username)
+            await work.emit(registered, shard=shard)
     except IntegrityError:
         # Someone took the name or address between our check and our insert.
         problems = Problems()
@@ -300,7 +300,6 @@ async def _create(services: Services, form: Registration, confirmed: bool, admin
             await _check_unique(conn, problems, username, email, phone)
         problems.raise_if_any()
         raise
-    services.committed()
     async with services.db.connect() as conn:
         user_row = (await conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id))).one()
         account = await _load_account(conn, account_id)
@@ -519,17 +518,18 @@ async def update_profile(services: Services, account_id: int, changes: ProfileCh
         values["header_key"] = await store_profile_image(services, "header", changes.header)
 
     changed_media: list[int] = []
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
         if values:
             values["updated_at"] = utcnow()
-            await conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
+            await work.conn.execute(update(accounts).where(accounts.c.id == account_id).values(**values))
         if "locked" in values:
-            changed_media = await _apply_privacy(conn, account_id, values["locked"])
-        account = await _load_account(conn, account_id)
-    if account is None:
-        raise NotFound
+            changed_media = await _apply_privacy(work.conn, account_id, values["locked"])
+        account = await _load_account(work.conn, account_id)
+        if account is None:
+            raise NotFound
+        if values:
+            await work.emit(AccountUpdated(account_id=account_id), shard=shard_of(account_id))
     await forget_privacy(services, *changed_media)
-    await forget_pages(services, [], authors=[account_id])  # a lock changes who sees the posts
     return account
 
 
@@ -549,14 +549,14 @@ async def _apply_privacy(conn: AsyncConnection, account_id: int, locked: bool) -
 async def clear_profile_image(services: Services, account_id: int, kind: str) -> Account:
     """Go back to the default avatar or header (the blob stays: others may share it)."""
     column = f"{kind}_key"
-    async with services.db.begin() as conn:
-        await conn.execute(
+    async with unit_of_work(services) as work:
+        await work.conn.execute(
             update(accounts).where(accounts.c.id == account_id).values({column: None, "updated_at": utcnow()})
         )
-        account = await _load_account(conn, account_id)
-    if account is None:
-        raise NotFound
-    await forget_pages(services, [], authors=[account_id])
+        account = await _load_account(work.conn, account_id)
+        if account is None:
+            raise NotFound
+        await work.emit(AccountUpdated(account_id=account_id), shard=shard_of(account_id))
     return account
 
 

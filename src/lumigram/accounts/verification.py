@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +25,11 @@ from lumigram.accounts import authcache
 from lumigram.accounts.models import User
 from lumigram.accounts.service import USER_COLUMNS, normalize_email, user_from_row
 from lumigram.errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from lumigram.events import VerificationRequested
 from lumigram.ids import shard_of
-from lumigram.infra.outbox import emit
 from lumigram.infra.tables import processed_events, users, utcnow, verifications
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 
 Channel = Literal["email", "phone"]
 
@@ -217,7 +218,8 @@ async def request_again(services: Services, user_id: int, channel: Channel, new_
         if email is None:
             raise ValidationFailed.field("email", "ERR_INVALID", "is invalid")
     try:
-        async with services.db.begin() as conn:
+        async with unit_of_work(services) as work:
+            conn = work.conn
             user = await _user(conn, user_id)
             if user is None:
                 raise NotFound
@@ -230,11 +232,10 @@ async def request_again(services: Services, user_id: int, channel: Channel, new_
                     )
             elif user.phone is None or user.phone_verified_at is not None:
                 raise Forbidden("This method is only available while the phone number is awaiting confirmation")
-            payload: dict[str, Any] = {"user_id": str(user_id), "channel": channel}
-            await emit(conn, services.ids, "user.verification_requested", payload, shard=shard_of(user_id))
+            requested = VerificationRequested(user_id=user_id, channel=channel)
+            await work.emit(requested, shard=shard_of(user_id))
             updated = await _user(conn, user_id)
     except IntegrityError as exc:
         raise ValidationFailed.field("email", "ERR_TAKEN", "is already taken") from exc
-    services.committed()
     assert updated is not None
     return updated

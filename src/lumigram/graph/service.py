@@ -7,15 +7,16 @@ their counter updates cannot deadlock. Counters (``followers_count``,
 really appeared or disappeared, which keeps repeated calls idempotent;
 ``lumigram.graph.reconcile`` repairs them should they ever drift.
 
-Events (outbox, same transaction) carry string ids, like the rest of the outbox:
-``account_id`` is the follower/requester/blocker/muter, ``target_account_id`` the other.
+Each write is a unit of work (``lumigram.unit_of_work``): its events (``lumigram.events``)
+go to the outbox in its transaction, ``account_id`` the follower/requester/blocker/muter,
+``target_account_id`` the other; the kept pages they change are forgotten after commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -38,14 +39,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
+from lumigram.events import (
+    BlockCreated,
+    BlockRemoved,
+    DomainEvent,
+    FollowCreated,
+    FollowRemoved,
+    FollowRequestAuthorized,
+    FollowRequested,
+    FollowRequestRejected,
+    FollowRequestWithdrawn,
+    MuteCreated,
+    MuteRemoved,
+)
 from lumigram.graph.models import MutedAccount, Relationship
 from lumigram.ids import shard_of
-from lumigram.infra.outbox import emit
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
-from lumigram.pagecache.store import forget as forget_pages
 from lumigram.paging import MAX_ID, Page, PageRequest
 from lumigram.services import Services
+from lumigram.unit_of_work import Work, unit_of_work
 
 #: Longest timed mute; longer ones would be "forever" in all but name (and overflow dates).
 MAX_MUTE_SECONDS = 100 * 365 * 24 * 3600
@@ -110,11 +123,15 @@ async def _has_edge(conn: AsyncConnection, table: Table, account_id: int, target
     return bool((await conn.execute(query)).scalar())
 
 
-async def _emit(
-    services: Services, conn: AsyncConnection, type_: str, account_id: int, target_id: int, **extra: Any
-) -> None:
-    payload = {"account_id": str(account_id), "target_account_id": str(target_id), **extra}
-    await emit(conn, services.ids, type_, payload, shard=shard_of(account_id))
+class _EdgeEvent(Protocol):
+    """An event type of the graph, made from the two accounts (``FollowCreated``...)."""
+
+    def __call__(self, *, account_id: int, target_account_id: int) -> DomainEvent: ...
+
+
+async def _emit(work: Work, kind: _EdgeEvent, account_id: int, target_id: int) -> None:
+    """Emit ``kind`` of edge from ``account_id`` to ``target_id``, on the actor's shard."""
+    await work.emit(kind(account_id=account_id, target_account_id=target_id), shard=shard_of(account_id))
 
 
 async def _adjust_counts(conn: AsyncConnection, follower_id: int, target_id: int, delta: int) -> None:
@@ -126,27 +143,26 @@ async def _adjust_counts(conn: AsyncConnection, follower_id: int, target_id: int
         await conn.execute(update(accounts).where(accounts.c.id == account_id).values({name: value}))
 
 
-async def _remove_follow(services: Services, conn: AsyncConnection, follower_id: int, target_id: int) -> bool:
-    result = await conn.execute(delete(follows).where(_pair(follows, follower_id, target_id)))
+async def _remove_follow(work: Work, follower_id: int, target_id: int) -> bool:
+    result = await work.conn.execute(delete(follows).where(_pair(follows, follower_id, target_id)))
     if not result.rowcount:
         return False
-    await _adjust_counts(conn, follower_id, target_id, -1)
-    await _emit(services, conn, "follow.removed", follower_id, target_id)
+    await _adjust_counts(work.conn, follower_id, target_id, -1)
+    await _emit(work, FollowRemoved, follower_id, target_id)
     return True
 
 
-async def _remove_request(
-    services: Services, conn: AsyncConnection, requester_id: int, target_id: int, event: str
-) -> Any:
-    """Delete a pending request; its (notify, reblogs) row, or None when there was none."""
+async def _remove_request(work: Work, requester_id: int, target_id: int, settled: _EdgeEvent) -> Any:
+    """Delete a pending request, emitting ``settled``; its (notify, reblogs) row, or None
+    when there was none."""
     statement = (
         delete(follow_requests)
         .where(_pair(follow_requests, requester_id, target_id))
         .returning(follow_requests.c.notify, follow_requests.c.reblogs)
     )
-    row = (await conn.execute(statement)).first()
+    row = (await work.conn.execute(statement)).first()
     if row is not None:
-        await _emit(services, conn, event, requester_id, target_id)
+        await _emit(work, settled, requester_id, target_id)
     return row
 
 
@@ -167,7 +183,8 @@ async def follow(
     if account_id == target_id:
         raise _self_action("follow")
     options = _options(reblogs, notify)
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         target = await _lock_pair(conn, account_id, target_id)
         if await _blocked_either_way(conn, account_id, target_id):
             raise Forbidden
@@ -176,36 +193,30 @@ async def follow(
                 await conn.execute(update(follows).where(_pair(follows, account_id, target_id)).values(**options))
         elif target.locked:
             if await _insert_edge(services, conn, follow_requests, account_id, target_id, **options):
-                await _emit(services, conn, "follow.requested", account_id, target_id)
+                await _emit(work, FollowRequested, account_id, target_id)
             elif options:
                 where = _pair(follow_requests, account_id, target_id)
                 await conn.execute(update(follow_requests).where(where).values(**options))
         elif await _insert_edge(services, conn, follows, account_id, target_id, **options):
             await _adjust_counts(conn, account_id, target_id, +1)
-            await _emit(services, conn, "follow.created", account_id, target_id)
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+            await _emit(work, FollowCreated, account_id, target_id)
     return await relationship(services, account_id, target_id)
 
 
 async def unfollow(services: Services, account_id: int, target_id: int) -> Relationship:
     """Stop following ``target_id``; also withdraws a pending request. Idempotent."""
-    async with services.db.begin() as conn:
-        await _lock_pair(conn, account_id, target_id)
-        await _remove_follow(services, conn, account_id, target_id)
-        await _remove_request(services, conn, account_id, target_id, "follow_request.withdrawn")
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+    async with unit_of_work(services) as work:
+        await _lock_pair(work.conn, account_id, target_id)
+        await _remove_follow(work, account_id, target_id)
+        await _remove_request(work, account_id, target_id, FollowRequestWithdrawn)
     return await relationship(services, account_id, target_id)
 
 
 async def remove_from_followers(services: Services, account_id: int, follower_id: int) -> Relationship:
     """Make ``follower_id`` stop following ``account_id`` (Mastodon's soft block without the block)."""
-    async with services.db.begin() as conn:
-        await _lock_pair(conn, account_id, follower_id)
-        await _remove_follow(services, conn, follower_id, account_id)
-    services.committed()
-    await forget_pages(services, [account_id, follower_id])
+    async with unit_of_work(services) as work:
+        await _lock_pair(work.conn, account_id, follower_id)
+        await _remove_follow(work, follower_id, account_id)
     return await relationship(services, account_id, follower_id)
 
 
@@ -213,28 +224,26 @@ async def block(services: Services, account_id: int, target_id: int) -> Relation
     """Block ``target_id``: removes follows and pending requests both ways. Idempotent."""
     if account_id == target_id:
         raise _self_action("block")
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await _lock_pair(conn, account_id, target_id)
         created = await _insert_edge(services, conn, blocks, account_id, target_id)
-        await _remove_follow(services, conn, account_id, target_id)
-        await _remove_follow(services, conn, target_id, account_id)
-        await _remove_request(services, conn, account_id, target_id, "follow_request.withdrawn")
-        await _remove_request(services, conn, target_id, account_id, "follow_request.rejected")
+        await _remove_follow(work, account_id, target_id)
+        await _remove_follow(work, target_id, account_id)
+        await _remove_request(work, account_id, target_id, FollowRequestWithdrawn)
+        await _remove_request(work, target_id, account_id, FollowRequestRejected)
         if created:
-            await _emit(services, conn, "block.created", account_id, target_id)
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+            await _emit(work, BlockCreated, account_id, target_id)
     return await relationship(services, account_id, target_id)
 
 
 async def unblock(services: Services, account_id: int, target_id: int) -> Relationship:
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await _lock_pair(conn, account_id, target_id)
         result = await conn.execute(delete(blocks).where(_pair(blocks, account_id, target_id)))
         if result.rowcount:
-            await _emit(services, conn, "block.removed", account_id, target_id)
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+            await _emit(work, BlockRemoved, account_id, target_id)
     return await relationship(services, account_id, target_id)
 
 
@@ -259,7 +268,8 @@ async def mute(
         raise ValidationFailed.field("duration", "ERR_INVALID", f"must be between 0 and {MAX_MUTE_SECONDS}")
     now = now or utcnow()
     expires_at = now + timedelta(seconds=duration) if duration else None
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await _lock_pair(conn, account_id, target_id)
         query = select(mutes.c.notifications, mutes.c.expires_at).where(_pair(mutes, account_id, target_id))
         existing = (await conn.execute(query)).first()
@@ -279,49 +289,45 @@ async def mute(
             await conn.execute(update(mutes).where(_pair(mutes, account_id, target_id)).values(**refreshed))
         if changed:
             until = expires_at.isoformat() if expires_at else None
-            await _emit(
-                services, conn, "mute.created", account_id, target_id, notifications=notifications, expires_at=until
+            muted = MuteCreated(
+                account_id=account_id, target_account_id=target_id, notifications=notifications, expires_at=until
             )
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+            await work.emit(muted, shard=shard_of(account_id))
     return await relationship(services, account_id, target_id, now=now)
 
 
 async def unmute(services: Services, account_id: int, target_id: int) -> Relationship:
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await _lock_pair(conn, account_id, target_id)
         result = await conn.execute(delete(mutes).where(_pair(mutes, account_id, target_id)))
         if result.rowcount:
-            await _emit(services, conn, "mute.removed", account_id, target_id)
-    services.committed()
-    await forget_pages(services, [account_id, target_id])
+            await _emit(work, MuteRemoved, account_id, target_id)
     return await relationship(services, account_id, target_id)
 
 
 async def authorize_follow_request(services: Services, account_id: int, requester_id: int) -> Relationship:
     """Accept ``requester_id``'s pending request to follow ``account_id``; NotFound without one."""
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await _lock_pair(conn, account_id, requester_id)
-        row = await _remove_request(services, conn, requester_id, account_id, "follow_request.authorized")
+        row = await _remove_request(work, requester_id, account_id, FollowRequestAuthorized)
         if row is None:
             raise NotFound
         options = {"notify": bool(row.notify), "reblogs": bool(row.reblogs)}
         if await _insert_edge(services, conn, follows, requester_id, account_id, **options):
             await _adjust_counts(conn, requester_id, account_id, +1)
             # The same event a direct follow makes, so feed consumers need watch one type only.
-            await _emit(services, conn, "follow.created", requester_id, account_id)
-    services.committed()
-    await forget_pages(services, [account_id, requester_id])
+            await _emit(work, FollowCreated, requester_id, account_id)
     return await relationship(services, account_id, requester_id)
 
 
 async def reject_follow_request(services: Services, account_id: int, requester_id: int) -> Relationship:
     """Turn down ``requester_id``'s pending request; NotFound without one."""
-    async with services.db.begin() as conn:
-        await _lock_pair(conn, account_id, requester_id)
-        if await _remove_request(services, conn, requester_id, account_id, "follow_request.rejected") is None:
+    async with unit_of_work(services) as work:
+        await _lock_pair(work.conn, account_id, requester_id)
+        if await _remove_request(work, requester_id, account_id, FollowRequestRejected) is None:
             raise NotFound
-    services.committed()
     return await relationship(services, account_id, requester_id)
 
 

@@ -5,8 +5,10 @@
   included, is NotFound, exactly like one that does not exist. Comments are posts, so
   liking a comment is the same call.
 * Writes are idempotent: a second like is a no-op (no second event, no second count).
-  The row and its outbox event (``favourite.created`` / ``favourite.removed``) share one
-  transaction; the post's counter is folded in asynchronously (``counters``).
+  The row and its event (``FavouriteCreated`` / ``FavouriteRemoved``, ``BookmarkChanged``)
+  share one unit of work (``lumigram.unit_of_work``), which forgets the liker's kept
+  pages once it has committed; the post's counter is folded in asynchronously
+  (``counters``).
 * Removing a like or a bookmark works even when the post has since become invisible
   (the author went private, or a block came between), as in Mastodon; the answer is
   then NotFound, because the post itself may not be shown.
@@ -19,8 +21,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Integer, Table, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,16 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound
+from lumigram.events import BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
-from lumigram.infra.outbox import emit
 from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
-from lumigram.pagecache.store import forget as forget_pages
 from lumigram.paging import MAX_ID, Page, PageRequest
 from lumigram.posts import counters
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import window
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 
 #: Mastodon's page size for statuses lists (favourites, bookmarks), and its largest.
 DEFAULT_STATUS_LIMIT = 20
@@ -78,8 +80,6 @@ async def _visible(conn: AsyncConnection, viewer_id: int, status_id: int) -> Hyd
 
 async def _shown(services: Services, viewer_id: int, status_id: int) -> HydratedPost:
     """The post as the viewer now sees it (their flags, live counts); NotFound if hidden."""
-    # The viewer's liked/saved marks changed: their rendered home page is stale.
-    await forget_pages(services, [viewer_id])
     found = await hydrate(services, viewer_id, [status_id])
     if not found:
         raise NotFound
@@ -123,32 +123,22 @@ async def _remove(conn: AsyncConnection, table: Table, account_id: int, status_i
     return (await conn.execute(statement)).first() is not None
 
 
-def _like_event(status_id: int, account_id: int, author_id: int) -> dict[str, Any]:
-    return {"status_id": str(status_id), "account_id": str(account_id), "status_account_id": str(author_id)}
-
-
 # --- likes ----------------------------------------------------------------------------
 
 
 async def favourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Like a post or comment the caller may see; a repeated like changes nothing."""
-    added = False
-    tag: str | None = None
-    try:
-        async with services.db.begin() as conn:
-            target = await _visible(conn, account_id, status_id)
-            added = await _insert_once(services, conn, favourites, account_id, status_id)
-            if added:
-                # Counted before the commit makes the event visible, so no consumer
-                # (the notification's rendering, the counter's fold-in) can run first.
-                tag = await counters.bump(services, status_id, 1)
-                payload = {**_like_event(status_id, account_id, target.post.account_id), counters.TAG_FIELD: tag}
-                liked = await emit(conn, services.ids, "favourite.created", payload, shard=shard_of(account_id))
-    except BaseException:
-        await counters.cancel(services, status_id, -1, tag)
-        raise
-    if added:
-        services.committed([liked])
+    async with unit_of_work(services) as work:
+        target = await _visible(work.conn, account_id, status_id)
+        if await _insert_once(services, work.conn, favourites, account_id, status_id):
+            # Counted before the commit makes the event visible, so no consumer
+            # (the notification's rendering, the counter's fold-in) can run first.
+            tag = await counters.bump(services, status_id, 1)
+            work.on_rollback(functools.partial(counters.cancel, services, status_id, -1, tag))
+            liked = FavouriteCreated(
+                status_id=status_id, account_id=account_id, status_account_id=target.post.account_id, count_tag=tag
+            )
+            await work.emit(liked, shard=shard_of(account_id))
     return await _shown(services, account_id, status_id)
 
 
@@ -156,23 +146,17 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
     """Take a like back; fine when there was none."""
     if not _valid_id(status_id):
         raise NotFound
-    removed = False
-    tag: str | None = None
-    try:
-        async with services.db.begin() as conn:
-            removed = await _remove(conn, favourites, account_id, status_id)
-            if removed:
-                author_id = (
-                    await conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
-                ).scalar_one()
-                tag = await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
-                payload = {**_like_event(status_id, account_id, author_id), counters.TAG_FIELD: tag}
-                unliked = await emit(conn, services.ids, "favourite.removed", payload, shard=shard_of(account_id))
-    except BaseException:
-        await counters.cancel(services, status_id, 1, tag)
-        raise
-    if removed:
-        services.committed([unliked])
+    async with unit_of_work(services) as work:
+        if await _remove(work.conn, favourites, account_id, status_id):
+            author_id = (
+                await work.conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
+            ).scalar_one()
+            tag = await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
+            work.on_rollback(functools.partial(counters.cancel, services, status_id, 1, tag))
+            unliked = FavouriteRemoved(
+                status_id=status_id, account_id=account_id, status_account_id=author_id, count_tag=tag
+            )
+            await work.emit(unliked, shard=shard_of(account_id))
     return await _shown(services, account_id, status_id)
 
 
@@ -208,18 +192,23 @@ async def favourited_by(services: Services, viewer_id: int | None, status_id: in
 
 
 async def bookmark(services: Services, account_id: int, status_id: int) -> HydratedPost:
-    """Save a post the caller may see; private to them, so no event and no counter."""
-    async with services.db.begin() as conn:
-        await _visible(conn, account_id, status_id)
-        await _insert_once(services, conn, bookmarks, account_id, status_id)
+    """Save a post the caller may see; private to them: no counter, and only their own
+    kept pages change."""
+    async with unit_of_work(services) as work:
+        await _visible(work.conn, account_id, status_id)
+        if await _insert_once(services, work.conn, bookmarks, account_id, status_id):
+            saved = BookmarkChanged(status_id=status_id, account_id=account_id, bookmarked=True)
+            await work.emit(saved, shard=shard_of(account_id))
     return await _shown(services, account_id, status_id)
 
 
 async def unbookmark(services: Services, account_id: int, status_id: int) -> HydratedPost:
     if not _valid_id(status_id):
         raise NotFound
-    async with services.db.begin() as conn:
-        await _remove(conn, bookmarks, account_id, status_id)
+    async with unit_of_work(services) as work:
+        if await _remove(work.conn, bookmarks, account_id, status_id):
+            unsaved = BookmarkChanged(status_id=status_id, account_id=account_id, bookmarked=False)
+            await work.emit(unsaved, shard=shard_of(account_id))
     return await _shown(services, account_id, status_id)
 
 

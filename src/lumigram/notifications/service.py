@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound
+from lumigram.events import NotificationCreated, to_payload
 from lumigram.ids import lowest_id_at, shard_of, unix_ms_of
 from lumigram.infra.cache import Cache
 from lumigram.infra.outbox import emit_many
@@ -249,15 +250,13 @@ async def deliver(
             services.ids,
             [
                 (
-                    "notification.created",
-                    {
-                        "notification_id": str(item.id),
-                        "account_id": str(item.account_id),
-                        "type": item.type,
-                        # Only recipients with a push subscription get an event; the key
-                        # stays for consumers that still see events from before that.
-                        "push": True,
-                    },
+                    NotificationCreated.type,
+                    # Only recipients with a push subscription get an event.
+                    to_payload(
+                        NotificationCreated(
+                            notification_id=item.id, account_id=item.account_id, notification_type=item.type
+                        )
+                    ),
                     shard_of(item.account_id),
                 )
                 for item in created

@@ -1,8 +1,10 @@
 """Making, editing and deleting posts (Mastodon statuses).
 
-Each write is one transaction holding the post row, its media claims, hashtags,
-mentions, counters and the outbox event (``post.created``, ``post.updated``,
-``post.deleted``), so consumers (fan-out, notifications) see exactly what committed.
+Each write is one unit of work (``lumigram.unit_of_work``) holding the post row, its
+media claims, hashtags, mentions, counters and its event (``PostCreated``,
+``PostUpdated``, ``PostDeleted``, ``PostPinned``), so consumers (fan-out,
+notifications) see exactly what committed, and the kept pages it changed are forgotten
+once it has.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from lumigram.accounts.ratelimits import hit_limits
 from lumigram.accounts.service import account_from_row
 from lumigram.accounts.text import clean_text
 from lumigram.errors import NotFound, Problems, ValidationFailed
+from lumigram.events import PostCreated, PostDeleted, PostPinned, PostUpdated
 from lumigram.ids import shard_of
-from lumigram.infra.outbox import emit
 from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import (
     accounts,
@@ -38,8 +40,6 @@ from lumigram.infra.tables import (
     utcnow,
 )
 from lumigram.media_access.service import forget_privacy
-from lumigram.pagecache.store import forget as forget_pages
-from lumigram.pagecache.store import forget_celebrity_posts
 from lumigram.posts import parts
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
@@ -47,6 +47,7 @@ from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, Hydrated
 from lumigram.posts.queries import ACCOUNT_BY_ID
 from lumigram.posts.visibility import media_is_private, narrowest
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 from lumigram.uploads.models import media_record
 from lumigram.uploads.service import MAX_DESCRIPTION
 
@@ -273,7 +274,8 @@ async def create_post(
     now = utcnow()
     status_id = services.ids.next_id(shard_of(account_id))
     counted = _counts_as_post(draft.in_reply_to_id, visibility)
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         # A grid post counts at once: the update returns the author's row (one statement
         # instead of a read and an update); anything the checks below refuse rolls it back.
         author = await (_count_post(conn, account_id, now) if counted else _author(conn, account_id))
@@ -323,31 +325,19 @@ async def create_post(
             await conn.execute(
                 update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
             )
-        created = await emit(
-            conn,
-            services.ids,
-            "post.created",
-            {
-                "status_id": str(status_id),
-                "account_id": str(account_id),
-                "visibility": visibility,
-                "in_reply_to_id": str(parent.id) if parent else None,
-                "in_reply_to_account_id": str(parent.account_id) if parent else None,
-                "mentions": [str(m.id) for m in mentioned],
-                "tags": [captions.normalise_tag(t) for t in found_tags],
-                "created_ms": int(now.timestamp() * 1000),
-                # The fan-out's choice (push to followers, or merge at read time) without a read.
-                "followers_count": int(author.followers_count),
-            },
-            shard=shard_of(account_id),
+        created = PostCreated(
+            status_id=status_id,
+            account_id=account_id,
+            visibility=visibility,
+            in_reply_to_id=parent.id if parent else None,
+            in_reply_to_account_id=parent.account_id if parent else None,
+            mentions=[m.id for m in mentioned],
+            tags=[captions.normalise_tag(t) for t in found_tags],
+            created_ms=int(now.timestamp() * 1000),
+            followers_count=int(author.followers_count),
         )
-    services.committed([created])
+        await work.emit(created, shard=shard_of(account_id))
     await forget_privacy(services, *(row.id for row in media_rows))
-    # The profile's kept pages at once; the author's home pages take the post from the
-    # fan-out, in their own form, as their followers' pages do (``lumigram.pagecache.store``).
-    await forget_pages(services, (), authors=[account_id])
-    if author.followers_count > services.settings.fanout_celebrity_threshold:
-        await forget_celebrity_posts(services)  # merged at read time: visible at once
     if cache_key is not None:
         await services.cache.set(cache_key, str(status_id).encode(), ttl=IDEMPOTENCY_TTL)
     # Everything a reader shows is known here: answer without reading it back, and keep
@@ -441,7 +431,8 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
 
     now = utcnow()
     detached: list[int] = []
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         row = await _own_post_row(conn, account_id, status_id)
         author = await _author(conn, account_id)
         old_media = await _media_of(conn, status_id)
@@ -538,22 +529,11 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
                 created_at=now,
             )
         )
-        updated = await emit(
-            conn,
-            services.ids,
-            "post.updated",
-            {
-                "status_id": str(status_id),
-                "account_id": str(account_id),
-                "visibility": row.visibility,
-                # Accounts the edit mentions for the first time: they are told, as in Mastodon.
-                "new_mentions": [str(m) for m in new_mentions],
-            },
-            shard=shard_of(account_id),
+        updated = PostUpdated(
+            status_id=status_id, account_id=account_id, visibility=row.visibility, new_mentions=new_mentions
         )
-    services.committed([updated])
+        await work.emit(updated, shard=shard_of(account_id))
     await forget_privacy(services, *(m.id for m in media_rows), *detached)
-    await forget_pages(services, [account_id], authors=[account_id])
     return await get_post(services, account_id, status_id)
 
 
@@ -597,7 +577,8 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
 
     Returns the post as it was, with its text, for Mastodon's delete-and-redraft.
     """
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         found = await hydrate_in(conn, account_id, [status_id], check_visibility=False)
         if not found:
             raise NotFound
@@ -629,31 +610,30 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
                 .where(accounts.c.id == post.account_id)
                 .values(statuses_count=case((count > 0, count - 1), else_=0))
             )
-        deleted: dict[str, Any] = {
-            "status_id": str(status_id),
-            "account_id": str(post.account_id),
-            "visibility": post.visibility,
-            "in_reply_to_id": str(post.in_reply_to_id) if post.in_reply_to_id else None,
-        }
         # The tag and mention rows are gone once this commits, so the streams that carried the
         # post learn where it was from the event; ``gone`` read them in this transaction. Only
         # what a consumer uses is added: tags where hashtag streams had the post, mentions
         # where direct streams had it.
-        if post.visibility == "public" and post.in_reply_to_id is None and gone.tags:
-            deleted["tags"] = list(dict.fromkeys(captions.normalise_tag(tag) for tag in gone.tags))
-        if post.visibility == "direct" and gone.mentions:
-            deleted["mentions"] = list(dict.fromkeys(str(m.id) for m in gone.mentions))
-        gone_event = await emit(conn, services.ids, "post.deleted", deleted, shard=shard_of(post.account_id))
-    services.committed([gone_event])
+        hashtag_streams = post.visibility == "public" and post.in_reply_to_id is None
+        deleted = PostDeleted(
+            status_id=status_id,
+            account_id=post.account_id,
+            visibility=post.visibility,
+            in_reply_to_id=post.in_reply_to_id or None,
+            tags=list(dict.fromkeys(captions.normalise_tag(tag) for tag in gone.tags)) if hashtag_streams else [],
+            mentions=list(dict.fromkeys(m.id for m in gone.mentions)) if post.visibility == "direct" else [],
+            deleted_by=account_id,
+        )
+        await work.emit(deleted, shard=shard_of(post.account_id))
     await forget_privacy(services, *(row.id for row in media_rows))
-    await forget_pages(services, [account_id, post.account_id], authors=[post.account_id])
     await parts.forget(services, status_id)  # tidiness: no row is left to match it
     return gone
 
 
 async def pin(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Pin one's own post to the top of the profile (at most five, as in Mastodon)."""
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         row = await _own_post_row(conn, account_id, status_id)
         if row.visibility == "direct" or row.in_reply_to_id is not None:
             raise _invalid("Only your own posts can be pinned, not comments or direct messages")
@@ -665,25 +645,28 @@ async def pin(services: Services, account_id: int, status_id: int) -> HydratedPo
             )
         ).first()
         if already is None:
-            pinned = (
+            count = (
                 await conn.execute(
                     select(func.count()).select_from(status_pins).where(status_pins.c.account_id == account_id)
                 )
             ).scalar_one()
-            if pinned >= MAX_PINS:
+            if count >= MAX_PINS:
                 raise _invalid(f"You can pin at most {MAX_PINS} posts")
             await conn.execute(
                 insert(status_pins).values(account_id=account_id, status_id=status_id, created_at=utcnow())
             )
-    await forget_pages(services, [account_id])  # ``pinned`` shows in the author's own home page
+            pinned = PostPinned(status_id=status_id, account_id=account_id, pinned=True)
+            await work.emit(pinned, shard=shard_of(account_id))
     return await get_post(services, account_id, status_id)
 
 
 async def unpin(services: Services, account_id: int, status_id: int) -> HydratedPost:
-    async with services.db.begin() as conn:
-        await _own_post_row(conn, account_id, status_id)
-        await conn.execute(
+    async with unit_of_work(services) as work:
+        await _own_post_row(work.conn, account_id, status_id)
+        result = await work.conn.execute(
             delete(status_pins).where(status_pins.c.account_id == account_id, status_pins.c.status_id == status_id)
         )
-    await forget_pages(services, [account_id])
+        if result.rowcount:
+            pinned = PostPinned(status_id=status_id, account_id=account_id, pinned=False)
+            await work.emit(pinned, shard=shard_of(account_id))
     return await get_post(services, account_id, status_id)

@@ -10,13 +10,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lumigram.errors import NotFound
+from lumigram.events import TagFollowed, TagUnfollowed
 from lumigram.ids import shard_of
-from lumigram.infra.outbox import emit
 from lumigram.infra.tables import tag_follows, tags, utcnow
-from lumigram.pagecache.store import forget as forget_pages
 from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,8 @@ async def follow_tag(services: Services, account_id: int, name: str) -> Tag:
     lower = captions.normalise_tag(name)
     dialect_insert = pg_insert if services.db.engine.dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         await conn.execute(
             dialect_insert(tags)
             .values(id=services.ids.next_id(), name=name, name_lower=lower, created_at=now)
@@ -75,17 +76,16 @@ async def follow_tag(services: Services, account_id: int, name: str) -> Tag:
             )
         ).first()
         if written is not None:
-            payload = {"account_id": str(account_id), "tag_id": str(tag.id), "tag": lower}
-            await emit(conn, services.ids, "tag.followed", payload, shard=shard_of(account_id))
-    services.committed()
-    await forget_pages(services, [account_id])
+            followed = TagFollowed(account_id=account_id, tag_id=tag.id, tag=lower)
+            await work.emit(followed, shard=shard_of(account_id))
     return Tag(tag.id, tag.name, True)
 
 
 async def unfollow_tag(services: Services, account_id: int, name: str) -> Tag:
     name = _check(name)
     lower = captions.normalise_tag(name)
-    async with services.db.begin() as conn:
+    async with unit_of_work(services) as work:
+        conn = work.conn
         tag = (await conn.execute(select(tags).where(tags.c.name_lower == lower))).first()
         if tag is None:
             return Tag(None, name, False)
@@ -93,10 +93,8 @@ async def unfollow_tag(services: Services, account_id: int, name: str) -> Tag:
             delete(tag_follows).where(tag_follows.c.account_id == account_id, tag_follows.c.tag_id == tag.id)
         )
         if result.rowcount:
-            payload = {"account_id": str(account_id), "tag_id": str(tag.id), "tag": lower}
-            await emit(conn, services.ids, "tag.unfollowed", payload, shard=shard_of(account_id))
-    services.committed()
-    await forget_pages(services, [account_id])
+            unfollowed = TagUnfollowed(account_id=account_id, tag_id=tag.id, tag=lower)
+            await work.emit(unfollowed, shard=shard_of(account_id))
     return Tag(tag.id, tag.name, False)
 
 

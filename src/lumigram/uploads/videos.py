@@ -18,9 +18,10 @@ from sqlalchemy import insert, select
 
 from lumigram import ids
 from lumigram.errors import ValidationFailed
-from lumigram.infra.outbox import emit
+from lumigram.events import MediaUploaded
 from lumigram.infra.tables import accounts, media_attachments, utcnow
 from lumigram.services import Services
+from lumigram.unit_of_work import unit_of_work
 from lumigram.uploads import service
 from lumigram.uploads.models import MediaRecord
 from lumigram.uploads.transcode import EXTENSIONS, MAX_BYTES, SUPPORTED, sniff_video
@@ -91,8 +92,8 @@ async def start_video_upload(
     await services.blobs.put(key, _chunks(file), mime)
     meta = {"focus": {"x": focus[0], "y": focus[1]}}
     try:
-        async with services.db.begin() as conn:
-            await conn.execute(
+        async with unit_of_work(services) as work:
+            await work.conn.execute(
                 insert(media_attachments).values(
                     id=media_id,
                     account_id=account_id,
@@ -111,11 +112,10 @@ async def start_video_upload(
                     created_at=utcnow(),
                 )
             )
-            payload = {"media_id": str(media_id), "account_id": str(account_id)}
-            await emit(conn, services.ids, UPLOADED, payload, shard=shard)
+            await work.emit(MediaUploaded(media_id=media_id, account_id=account_id), shard=shard)
     except BaseException:
-        # No row points at the blob, so nothing would ever delete it.
+        # No row points at the blob, so nothing would ever delete it. (``media.uploaded``
+        # has no after-commit handler: nothing that could fail runs after the commit.)
         await services.blobs.delete(key)
         raise
-    services.committed()
     return await service.get_media(services, account_id, media_id)

@@ -1,0 +1,141 @@
+"""Forgetting the kept pages a write changed, the moment it commits.
+
+One after-commit handler per event type (the table is ``AFTER_COMMIT`` at the end of
+``lumigram.consumers``; ``lumigram.unit_of_work`` runs it), each forgetting exactly the
+pages whose content the write changed, so the person who wrote sees it on their next
+read. A reader's home pages are forgotten when what they hold changes for that reader
+(whom they follow or hide, their marks); an author's profile pages when their posts or
+profile change. New posts reach followers' home pages through the fan-out instead
+(``lumigram.pagecache.home_pages``), and the author's own home pages with them.
+"""
+
+from __future__ import annotations
+
+from lumigram.events import (
+    AccountUpdated,
+    BlockCreated,
+    BlockRemoved,
+    BookmarkChanged,
+    FavouriteCreated,
+    FavouriteRemoved,
+    FollowCreated,
+    FollowRemoved,
+    FollowRequestAuthorized,
+    FollowRequested,
+    FollowRequestWithdrawn,
+    MuteCreated,
+    MuteRemoved,
+    PostCreated,
+    PostDeleted,
+    PostPinned,
+    PostUpdated,
+    TagFollowed,
+    TagUnfollowed,
+)
+from lumigram.pagecache.store import forget, forget_celebrity_posts
+from lumigram.services import Services
+
+# --- the graph: both accounts' home pages (whose posts each may see changed) -------------
+
+
+async def _both(services: Services, account_id: int, target_account_id: int) -> None:
+    await forget(services, [account_id, target_account_id])
+
+
+async def follow_created(services: Services, event: FollowCreated) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def follow_removed(services: Services, event: FollowRemoved) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def follow_requested(services: Services, event: FollowRequested) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def follow_request_authorized(services: Services, event: FollowRequestAuthorized) -> None:
+    # Usually with a ``follow.created`` that forgets the same pages; alone when the
+    # requester already followed.
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def follow_request_withdrawn(services: Services, event: FollowRequestWithdrawn) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+# A rejected request changes no page: nothing forgets for ``follow_request.rejected``.
+
+
+async def block_created(services: Services, event: BlockCreated) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def block_removed(services: Services, event: BlockRemoved) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def mute_created(services: Services, event: MuteCreated) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+async def mute_removed(services: Services, event: MuteRemoved) -> None:
+    await _both(services, event.account_id, event.target_account_id)
+
+
+# --- posts ---------------------------------------------------------------------------------
+
+
+async def post_created(services: Services, event: PostCreated) -> None:
+    """The author's profile pages; the author's home pages take the post from the fan-out,
+    in their own form, as their followers' pages do (``lumigram.pagecache.store``)."""
+    await forget(services, (), authors=[event.account_id])
+    if event.followers_count > services.settings.fanout_celebrity_threshold:
+        # Not fanned out but merged at read time: every kept home page may lack it.
+        await forget_celebrity_posts(services)
+
+
+async def post_updated(services: Services, event: PostUpdated) -> None:
+    await forget(services, [event.account_id], authors=[event.account_id])
+
+
+async def post_deleted(services: Services, event: PostDeleted) -> None:
+    deleted_by = event.account_id if event.deleted_by is None else event.deleted_by
+    await forget(services, [deleted_by, event.account_id], authors=[event.account_id])
+
+
+async def post_pinned(services: Services, event: PostPinned) -> None:
+    # ``pinned`` shows in the author's own home pages.
+    await forget(services, [event.account_id])
+
+
+async def tag_followed(services: Services, event: TagFollowed) -> None:
+    await forget(services, [event.account_id])
+
+
+async def tag_unfollowed(services: Services, event: TagUnfollowed) -> None:
+    await forget(services, [event.account_id])
+
+
+# --- the reader's own marks -------------------------------------------------------------
+
+
+async def favourite_created(services: Services, event: FavouriteCreated) -> None:
+    """The liker's pages show ``favourited`` and the count."""
+    await forget(services, [event.account_id])
+
+
+async def favourite_removed(services: Services, event: FavouriteRemoved) -> None:
+    await forget(services, [event.account_id])
+
+
+async def bookmark_changed(services: Services, event: BookmarkChanged) -> None:
+    await forget(services, [event.account_id])
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+async def account_updated(services: Services, event: AccountUpdated) -> None:
+    """Its profile pages: a name or picture shows there, and a lock changes who sees them."""
+    await forget(services, (), authors=[event.account_id])
