@@ -148,6 +148,62 @@ async def test_ping(open_buses: Callable[[], EventBus]) -> None:
     await open_buses().ping()
 
 
+async def test_idle_waits_for_a_handler_still_at_work(open_buses: Callable[[], EventBus]) -> None:
+    bus = open_buses()
+    started, release = asyncio.Event(), asyncio.Event()
+    seen: list[int] = []
+
+    async def slow(event: Event) -> None:
+        started.set()
+        await release.wait()
+        seen.append(event.id)
+
+    await bus.start_consumers([Consumer("slow", ["thing.done"], slow)])
+    # The in-process bus runs handlers inside publish, so publish from a task of its own.
+    publishing = asyncio.create_task(bus.publish(Event(5, "thing.done", {})))
+    await asyncio.wait_for(started.wait(), timeout=10)
+    idle = asyncio.create_task(bus.idle())
+    await asyncio.sleep(0.2)
+    assert not idle.done()  # the handler has not finished
+    release.set()
+    await asyncio.wait_for(idle, timeout=10)
+    assert seen == [5]
+    await publishing
+
+
+async def test_idle_waits_for_every_event_published_and_a_retried_one(
+    open_buses: Callable[[], EventBus], bus_url: str
+) -> None:
+    bus = open_buses()
+    seen: list[int] = []
+    failed: list[int] = []
+
+    async def fails_once(event: Event) -> None:
+        if not failed:
+            failed.append(event.id)
+            raise RuntimeError("first try fails")
+        seen.append(event.id)
+
+    await bus.start_consumers([Consumer("slowish", ["thing.done"], _recorder(seen, delay=0.02))])
+    await bus.start_consumers([Consumer("retried", ["other.done"], fails_once)])
+    for n in range(1, 6):
+        await bus.publish(Event(n, "thing.done", {}))
+    if bus_url.startswith("memory:"):
+        # The relay's retry, for the in-process bus: it raised to the caller the first time.
+        with pytest.raises(ConsumerFailed):
+            await bus.publish(Event(13, "other.done", {}))
+    await bus.publish(Event(13, "other.done", {}))
+    await asyncio.wait_for(bus.idle(), timeout=20)
+    assert sorted(seen) == [1, 2, 3, 4, 5, 13]
+    assert failed == [13]
+
+
+async def test_idle_with_nothing_published_returns_at_once(open_buses: Callable[[], EventBus]) -> None:
+    bus = open_buses()
+    await bus.start_consumers([Consumer("quiet", ["thing.done"], _recorder([]))])
+    await asyncio.wait_for(bus.idle(), timeout=5)
+
+
 # -- JetStream only ---------------------------------------------------------------------------------
 
 
