@@ -285,6 +285,13 @@ def s3_endpoint() -> Iterator[str]:
 
 #: Where the running ``weed mini``'s master answers (set by ``s3_endpoint``).
 _WEED_MASTER: dict[str, str] = {}
+
+
+def weed_master_url() -> str:
+    """The running ``weed mini``'s master, which can drop a bucket's volumes (after ``s3_endpoint``)."""
+    return _WEED_MASTER["url"]
+
+
 #: Buckets of recent tests are kept; older ones are dropped to free their volumes.
 _LIVE_BUCKETS = 8
 
