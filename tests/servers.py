@@ -135,6 +135,19 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         backend_unavailable("PostgreSQL", str(exc))
+    # This server lives for one session in a temporary folder: it need not survive a power cut,
+    # and waiting for the disk at every commit (and every checkpoint) only slows the suite.
+    try:
+        server.psql(
+            "ALTER SYSTEM SET fsync = off;\n"
+            "ALTER SYSTEM SET synchronous_commit = off;\n"
+            "ALTER SYSTEM SET full_page_writes = off;\n"
+            "SELECT pg_reload_conf();\n"
+        )
+    except subprocess.CalledProcessError as exc:
+        server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+        backend_unavailable("PostgreSQL", f"could not be configured: {exc}")
     # pgserver listens on a Unix socket only (no TCP port at all), which asyncpg takes as ?host=.
     uri = server.get_uri()
     socket_dir = uri.split("host=", 1)[1]
