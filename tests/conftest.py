@@ -163,7 +163,28 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def services(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Services]:
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its cheapest parameters for tests that sign users up through the app.
+
+    At the production parameters (64 MiB, four lanes) one hash takes tens of milliseconds
+    of both cores, and the suite signs thousands of users up: minutes of CPU that test
+    nothing the hashing's own tests (tests/unit/test_passwords.py) do not test already,
+    at the production parameters. It is still argon2id, hashed and verified for real.
+    """
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from lumigram.accounts import passwords
+
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("lumigram-dummy-password-for-timing"))
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, request: pytest.FixtureRequest, cheap_password_hashing: None
+) -> AsyncIterator[Services]:
     """Migrated, running services (relay and consumers started), closed after the test."""
     from tests.fresh_state import copy_sqlite_template, sqlite_path
 
