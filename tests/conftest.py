@@ -215,8 +215,12 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` (sync or async) until it returns a truthy value; the bus is asynchronous."""
+async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` (sync or async) until it returns a truthy value; the bus is asynchronous.
+
+    For what is not the bus's doing (a background rebuild, a render); for the bus's own
+    consumers ``tests.settle.settle`` waits exactly. The deadline only ends a failing test:
+    it is long enough that a machine busy with other work does not end a passing one."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()
