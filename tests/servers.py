@@ -72,8 +72,12 @@ def _port_open(port: int) -> bool:
     return False
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10, graceful: bool = True) -> None:
     if process.poll() is not None:
+        return
+    if not graceful:
+        process.kill()
+        process.wait()
         return
     process.terminate()
     try:
@@ -103,6 +107,7 @@ def _running(
     ready: Callable[[], bool],
     timeout: float,
     stop_timeout: float = 10,
+    graceful: bool = True,
 ) -> Iterator[None]:
     """Run ``argv`` with its output in ``workdir``, until ``ready``; stop it and remove ``workdir`` after."""
     log = workdir / "server.log"
@@ -114,7 +119,7 @@ def _running(
             backend_unavailable(name, problem)
         yield
     finally:
-        _stop(process, timeout=stop_timeout)
+        _stop(process, timeout=stop_timeout, graceful=graceful)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -223,7 +228,9 @@ def nats_url() -> Iterator[str]:
         except httpx.HTTPError:
             return False
 
-    with _running("NATS", argv, workdir, healthy, 15):
+    # Killed, not stopped: its store is deleted with ``workdir`` right after, and a graceful
+    # stop writes out every test's stream and consumers first (ten seconds after a full run).
+    with _running("NATS", argv, workdir, healthy, 15, graceful=False):
         yield f"nats://127.0.0.1:{port}"
 
 
@@ -288,7 +295,8 @@ def s3_endpoint() -> Iterator[str]:
         return True
 
     try:
-        with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
+        # Killed too, for the same reason: nothing it stored outlives the session.
+        with _running("SeaweedFS", argv, workdir, answering, 60, graceful=False):
             _WEED_MASTER["url"] = f"http://127.0.0.1:{ports['master.port']}"
             yield f"http://127.0.0.1:{s3_port}"
     finally:
