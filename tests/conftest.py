@@ -97,14 +97,17 @@ def bucket_pool(s3_endpoint: str) -> BucketPool:
 
 
 @pytest.fixture
-def fresh_s3_url(bucket_pool: BucketPool, make_s3_url: Callable[[str], str]) -> Iterator[Callable[[], str]]:
-    """Makes a media URL for an empty bucket of this test's own; emptied and lent again after it."""
+def fresh_s3_url(bucket_pool: BucketPool, s3_endpoint: str) -> Iterator[Callable[[], str]]:
+    """Makes a media URL for an empty bucket of this test's own; emptied and lent again after it.
+    (Not ``make_s3_url``, which drops the buckets of earlier tests: these are lent again.)"""
+    from tests.servers import s3_url
+
     taken: list[str] = []
 
     def make() -> str:
         bucket = bucket_pool.take()
         taken.append(bucket)
-        return make_s3_url(bucket)
+        return s3_url(s3_endpoint, bucket)
 
     yield make
     for bucket in taken:

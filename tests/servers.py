@@ -334,9 +334,11 @@ def make_s3_url(s3_endpoint: str) -> Callable[[str], str]:
             old = made.pop(0)
             with contextlib.suppress(httpx.HTTPError):
                 httpx.get(f"{_WEED_MASTER['url']}/col/delete", params={"collection": old}, timeout=10)
-        return (
-            f"s3://{bucket}?endpoint={s3_endpoint}&region=us-east-1"
-            f"&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"
-        )
+        return s3_url(s3_endpoint, bucket)
 
     return make
+
+
+def s3_url(endpoint: str, bucket: str) -> str:
+    """The media URL of ``bucket`` on the test S3 server at ``endpoint``."""
+    return f"s3://{bucket}?endpoint={endpoint}&region=us-east-1&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"
