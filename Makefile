@@ -41,8 +41,9 @@ lint: install  ## ruff (lint and formatting) and the import contracts (lint-impo
 typecheck: install  ## mypy --strict on src/
 	$(BIN)/mypy
 
+# Two workers, each with its own servers: much of a test's time is spent waiting on them.
 test: lint typecheck  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 unit: install  ## Only the fast tests that start no server
 	$(BIN)/pytest tests/unit

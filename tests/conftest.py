@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -25,6 +24,10 @@ from lumigram.app import create_app
 from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings
 from lumigram.services import Services
+from tests.fresh_state import asyncpg_args
+
+if TYPE_CHECKING:
+    from tests.fresh_state import BucketPool, DatabasePool
 
 pytest_plugins = ["tests.servers"]
 
@@ -42,66 +45,84 @@ def _run_async(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-async def _create_template(admin_url: str, template: str) -> str:
-    from sqlalchemy.engine import make_url
+#: Kept under its old name for the tests that connect with it.
+_asyncpg_args = asyncpg_args
 
-    from lumigram.infra.database import Database
-
-    url = make_url(admin_url)
-    connection = await asyncpg.connect(**_asyncpg_args(url))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{template}"')
-        await connection.execute(f'CREATE DATABASE "{template}"')
-    finally:
-        await connection.close()
-    template_url = url.set(database=template).render_as_string(hide_password=False)
-    db = Database(template_url)
-    try:
-        await db.migrate()
-    finally:
-        await db.close()
-    return template_url
-
-
-def _asyncpg_args(url: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {"user": url.username, "password": url.password, "database": url.database}
-    host = url.query.get("host") or url.host
-    if host:
-        args["host"] = host
-    if url.port:
-        args["port"] = url.port
-    return args
-
-
-async def _clone_template(admin_url: str, template: str, name: str) -> None:
-    from sqlalchemy.engine import make_url
-
-    connection = await asyncpg.connect(**_asyncpg_args(make_url(admin_url)))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await connection.close()
+#: Database URLs handed out already migrated: the ``services`` fixture need not migrate them.
+_migrated: set[str] = set()
 
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_url: str) -> str:
     """A migrated database that every test's database is cloned from (CREATE DATABASE ... TEMPLATE)."""
+    from tests.fresh_state import create_template
+
     template = f"lumigram_template_{os.getpid()}"
-    _run_async(_create_template(postgres_url, template))
+    _run_async(create_template(postgres_url, template))
     return template
 
 
+@pytest.fixture(scope="session")
+def postgres_pool(postgres_url: str, postgres_template: str) -> DatabasePool:
+    from tests.fresh_state import DatabasePool
+
+    pool = DatabasePool(postgres_url, postgres_template)
+    _run_async(pool.inspect_template())
+    return pool
+
+
 @pytest.fixture
-def fresh_postgres_database(postgres_url: str, postgres_template: str) -> Callable[[], str]:
-    """Makes a new, already migrated PostgreSQL database and returns its URL."""
-    from sqlalchemy.engine import make_url
+def fresh_postgres_database(postgres_pool: DatabasePool) -> Iterator[Callable[[], str]]:
+    """Makes a new, already migrated and empty PostgreSQL database and returns its URL; after
+    the test each is emptied and lent to a later one (``tests.fresh_state``)."""
+    taken: list[str] = []
 
     def make() -> str:
-        name = _unique("t_").lower()
-        _run_async(_clone_template(postgres_url, postgres_template, name))
-        return make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        name = _run_async(postgres_pool.take())
+        taken.append(name)
+        url = postgres_pool.url(name)
+        _migrated.add(url)
+        return url
 
-    return make
+    yield make
+    for name in taken:
+        _run_async(postgres_pool.give_back(name))
+
+
+@pytest.fixture(scope="session")
+def bucket_pool(s3_endpoint: str) -> BucketPool:
+    from tests.fresh_state import BucketPool
+    from tests.servers import S3_ACCESS_KEY, S3_SECRET_KEY, weed_master_url
+
+    return BucketPool(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, weed_master_url())
+
+
+@pytest.fixture
+def fresh_s3_url(bucket_pool: BucketPool, s3_endpoint: str) -> Iterator[Callable[[], str]]:
+    """Makes a media URL for an empty bucket of this test's own; emptied and lent again after it.
+    (Not ``make_s3_url``, which drops the buckets of earlier tests: these are lent again.)"""
+    from tests.servers import s3_url
+
+    taken: list[str] = []
+
+    def make() -> str:
+        bucket = bucket_pool.take()
+        taken.append(bucket)
+        return s3_url(s3_endpoint, bucket)
+
+    yield make
+    for bucket in taken:
+        bucket_pool.give_back(bucket)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each embedded test's database starts as a copy of."""
+    from tests.fresh_state import create_sqlite_template
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "lumigram.db"
+    _run_async(create_sqlite_template(path))
+    return path
 
 
 @pytest.fixture(params=SHAPES)
@@ -123,13 +144,13 @@ def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     }
     if shape == "scaled":
         fresh_database: Callable[[], str] = request.getfixturevalue("fresh_postgres_database")
-        s3_url: Callable[[str], str] = request.getfixturevalue("make_s3_url")
+        s3_url: Callable[[], str] = request.getfixturevalue("fresh_s3_url")
         redis_url: str = request.getfixturevalue("redis_url")
         nats_url: str = request.getfixturevalue("nats_url")
         stream = _unique("T")
         base.update(
             database_url=fresh_database(),
-            media_url=s3_url(_unique("bucket-").lower()),
+            media_url=s3_url(),
             cache_url=redis_url,
             bus_url=f"{nats_url}?stream={stream}&prefix={stream.lower()}",
         )
@@ -146,10 +167,41 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def services(settings: Settings) -> AsyncIterator[Services]:
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its cheapest parameters for tests that sign users up through the app.
+
+    At the production parameters (64 MiB, four lanes) one hash takes tens of milliseconds
+    of both cores, and the suite signs thousands of users up: minutes of CPU that test
+    nothing the hashing's own tests (tests/unit/test_passwords.py) do not test already,
+    at the production parameters. It is still argon2id, hashed and verified for real.
+    """
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from lumigram.accounts import passwords
+
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("lumigram-dummy-password-for-timing"))
+
+
+@pytest.fixture
+async def services(
+    settings: Settings, request: pytest.FixtureRequest, cheap_password_hashing: None
+) -> AsyncIterator[Services]:
     """Migrated, running services (relay and consumers started), closed after the test."""
+    from tests.fresh_state import copy_sqlite_template, sqlite_path
+
     built = build_services(settings)
-    await built.db.migrate()
+    copied = False
+    if sqlite_path(settings) is not None:
+        copied = copy_sqlite_template(request.getfixturevalue("sqlite_template"), settings)
+    if copied or settings.database_url in _migrated:
+        # Connect now, as migrating did: a relay pass cancelled while aiosqlite is still
+        # opening its first connection leaves that connection's thread behind a closed loop.
+        await built.db.ping()
+    else:
+        await built.db.migrate()
     await built.cache.flush()
     await start_consumers(built)
     await built.start_relay()
@@ -167,8 +219,12 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll ``check`` (sync or async) until it returns a truthy value; the bus is asynchronous."""
+async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` (sync or async) until it returns a truthy value; the bus is asynchronous.
+
+    For what is not the bus's doing (a background rebuild, a render); for the bus's own
+    consumers ``tests.settle.settle`` waits exactly. The deadline only ends a failing test:
+    it is long enough that a machine busy with other work does not end a passing one."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = check()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from lumigram.config import Settings
+from lumigram.infra.database import Database
 
 
 def free_port() -> int:
@@ -60,8 +63,8 @@ def live_server(settings: Settings, workers: int = 0, ready_timeout: float = 30.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "server.log"
     server = LiveServer(base_url=base_url, log_path=log_path)
+    _migrate(settings)
     with log_path.open("wb") as log:
-        subprocess.run([*_lumigram_command(), "migrate"], env=env, check=True, stdout=log, stderr=log)
         server.processes.append(
             subprocess.Popen([*_lumigram_command(), "serve", "--no-migrate"], env=env, stdout=log, stderr=log)
         )
@@ -79,6 +82,22 @@ def live_server(settings: Settings, workers: int = 0, ready_timeout: float = 30.
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def _migrate(settings: Settings) -> None:
+    """Migrate in this process, as ``lumigram migrate`` would (the CLI has tests of its own):
+    a child process would spend a second or more starting Python and importing the app."""
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.migrate()
+        finally:
+            await db.close()
+
+    # Callers may be inside a running event loop: run this one in a thread of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def _wait_ready(server: LiveServer, timeout: float) -> None:

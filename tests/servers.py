@@ -72,8 +72,12 @@ def _port_open(port: int) -> bool:
     return False
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def _stop(process: subprocess.Popen[bytes], timeout: float = 10, graceful: bool = True) -> None:
     if process.poll() is not None:
+        return
+    if not graceful:
+        process.kill()
+        process.wait()
         return
     process.terminate()
     try:
@@ -103,6 +107,7 @@ def _running(
     ready: Callable[[], bool],
     timeout: float,
     stop_timeout: float = 10,
+    graceful: bool = True,
 ) -> Iterator[None]:
     """Run ``argv`` with its output in ``workdir``, until ``ready``; stop it and remove ``workdir`` after."""
     log = workdir / "server.log"
@@ -114,7 +119,7 @@ def _running(
             backend_unavailable(name, problem)
         yield
     finally:
-        _stop(process, timeout=stop_timeout)
+        _stop(process, timeout=stop_timeout, graceful=graceful)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -135,6 +140,19 @@ def postgres_url() -> Iterator[str]:
     except Exception as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         backend_unavailable("PostgreSQL", str(exc))
+    # This server lives for one session in a temporary folder: it need not survive a power cut,
+    # and waiting for the disk at every commit (and every checkpoint) only slows the suite.
+    try:
+        server.psql(
+            "ALTER SYSTEM SET fsync = off;\n"
+            "ALTER SYSTEM SET synchronous_commit = off;\n"
+            "ALTER SYSTEM SET full_page_writes = off;\n"
+            "SELECT pg_reload_conf();\n"
+        )
+    except subprocess.CalledProcessError as exc:
+        server.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+        backend_unavailable("PostgreSQL", f"could not be configured: {exc}")
     # pgserver listens on a Unix socket only (no TCP port at all), which asyncpg takes as ?host=.
     uri = server.get_uri()
     socket_dir = uri.split("host=", 1)[1]
@@ -210,7 +228,9 @@ def nats_url() -> Iterator[str]:
         except httpx.HTTPError:
             return False
 
-    with _running("NATS", argv, workdir, healthy, 15):
+    # Killed, not stopped: its store is deleted with ``workdir`` right after, and a graceful
+    # stop writes out every test's stream and consumers first (ten seconds after a full run).
+    with _running("NATS", argv, workdir, healthy, 15, graceful=False):
         yield f"nats://127.0.0.1:{port}"
 
 
@@ -275,7 +295,8 @@ def s3_endpoint() -> Iterator[str]:
         return True
 
     try:
-        with _running("SeaweedFS", argv, workdir, answering, 60, stop_timeout=20):
+        # Killed too, for the same reason: nothing it stored outlives the session.
+        with _running("SeaweedFS", argv, workdir, answering, 60, graceful=False):
             _WEED_MASTER["url"] = f"http://127.0.0.1:{ports['master.port']}"
             yield f"http://127.0.0.1:{s3_port}"
     finally:
@@ -285,6 +306,13 @@ def s3_endpoint() -> Iterator[str]:
 
 #: Where the running ``weed mini``'s master answers (set by ``s3_endpoint``).
 _WEED_MASTER: dict[str, str] = {}
+
+
+def weed_master_url() -> str:
+    """The running ``weed mini``'s master, which can drop a bucket's volumes (after ``s3_endpoint``)."""
+    return _WEED_MASTER["url"]
+
+
 #: Buckets of recent tests are kept; older ones are dropped to free their volumes.
 _LIVE_BUCKETS = 8
 
@@ -306,9 +334,11 @@ def make_s3_url(s3_endpoint: str) -> Callable[[str], str]:
             old = made.pop(0)
             with contextlib.suppress(httpx.HTTPError):
                 httpx.get(f"{_WEED_MASTER['url']}/col/delete", params={"collection": old}, timeout=10)
-        return (
-            f"s3://{bucket}?endpoint={s3_endpoint}&region=us-east-1"
-            f"&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"
-        )
+        return s3_url(s3_endpoint, bucket)
 
     return make
+
+
+def s3_url(endpoint: str, bucket: str) -> str:
+    """The media URL of ``bucket`` on the test S3 server at ``endpoint``."""
+    return f"s3://{bucket}?endpoint={endpoint}&region=us-east-1&access_key={S3_ACCESS_KEY}&secret_key={S3_SECRET_KEY}"

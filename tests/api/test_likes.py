@@ -17,6 +17,7 @@ from lumigram.posts import counters
 from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
+from tests.settle import settle
 
 User = dict[str, Any]
 
@@ -59,15 +60,13 @@ async def events(services: Services, *types: str) -> list[dict[str, Any]]:
 
 
 async def settled(services: Services, status_id: str, expected: int) -> None:
-    """Wait until the consumer has folded every like into the column and cancelled its delta."""
-
-    async def check() -> bool:
-        key = int(status_id)
-        deltas = counters.parse_pending([key], await services.cache.get_many([counters.favourites_key(key)]))
-        likes, _ = await column(services, status_id)
-        return likes == expected and not deltas.get(int(status_id))
-
-    await eventually(check)
+    """Once the consumer has handled every event: every like folded into the column, its delta cancelled."""
+    await settle(services)
+    key = int(status_id)
+    deltas = counters.parse_pending([key], await services.cache.get_many([counters.favourites_key(key)]))
+    likes, _ = await column(services, status_id)
+    assert likes == expected
+    assert not deltas.get(key)
 
 
 def links(response: httpx.Response) -> dict[str, str]:

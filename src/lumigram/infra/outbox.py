@@ -120,6 +120,12 @@ class OutboxRelay:
         #: Whether the next turn reads the table (a ``kick``, the first turn, a due sweep).
         self._pass_wanted = True
         self._last_pass = 0.0
+        #: Events this relay has published, all told; ``drain`` callers compare it.
+        self.published = 0
+        #: Passes over the table begun and finished, and ``drain`` callers waiting for one.
+        self._passes_begun = 0
+        self._passes_done = 0
+        self._drains: list[tuple[int, asyncio.Future[None]]] = []
 
     def kick(self) -> None:
         """Ask the relay to look for new rows now rather than at the next poll."""
@@ -145,6 +151,7 @@ class OutboxRelay:
         stay pending in the table); stamp those published. Returns how many."""
         handed, self._handed = self._handed, []
         done, failed = await self._publish_events(handed)
+        self.published += len(done)
         if done:
             params = {"ids": done, "now": utcnow()}
             # One statement on its own, committed at once: no transaction around it. SQLite's
@@ -162,6 +169,7 @@ class OutboxRelay:
         while True:
             published, exhausted = await self._relay_batch()
             total += published
+            self.published += published
             if exhausted:
                 return total
 
@@ -219,7 +227,12 @@ class OutboxRelay:
                 if self._pass_wanted or time.monotonic() - self._last_pass >= self._poll_interval:
                     self._pass_wanted = False
                     self._last_pass = time.monotonic()
-                    await self.relay_pending()
+                    self._passes_begun += 1
+                    try:
+                        await self.relay_pending()
+                    finally:
+                        self._passes_done += 1
+                        self._release_drains()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -229,6 +242,31 @@ class OutboxRelay:
             wait = max(0.0, self._last_pass + self._poll_interval - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def drain(self) -> None:
+        """Return once what was committed before the call has been published (or has
+        failed to be, and waits in the table for a later pass): the handed-over events and
+        a pass over the table begun after the call. With the relay running, its own task
+        makes that pass, so two never run side by side; otherwise it is made here."""
+        if self._task is None or self._task.done():
+            await self.publish_handed_over()
+            await self.relay_pending()
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        # The next pass to begin is the first to begin after this call; the kick makes it begin now.
+        self._drains.append((self._passes_begun + 1, waiter))
+        self.kick()
+        await waiter
+
+    def _release_drains(self, everyone: bool = False) -> None:
+        waiting = []
+        for pass_number, waiter in self._drains:
+            if everyone or pass_number <= self._passes_done:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((pass_number, waiter))
+        self._drains = waiting
 
     def start(self) -> None:
         if self._task is None:
@@ -240,3 +278,4 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._release_drains(everyone=True)  # no pass is coming for them

@@ -35,6 +35,10 @@ class MemoryBus:
         self._consumers: list[Consumer] = []
         self._handled: dict[str, OrderedDict[int, None]] = {}
         self._closed = False
+        #: Publishes whose handlers are still running; ``idle`` waits for none.
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def start_consumers(self, consumers: Sequence[Consumer]) -> None:
         for consumer in consumers:
@@ -53,7 +57,14 @@ class MemoryBus:
         ]
         if not targets:
             return
-        results = await asyncio.gather(*(c.handler(event) for c in targets), return_exceptions=True)
+        self._in_flight += 1
+        self._quiet.clear()
+        try:
+            results = await asyncio.gather(*(c.handler(event) for c in targets), return_exceptions=True)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
         failures = []
         for consumer, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
@@ -75,6 +86,10 @@ class MemoryBus:
         handled[event_id] = None
         if len(handled) > DEDUP_WINDOW:
             handled.popitem(last=False)
+
+    async def idle(self) -> None:
+        # Handlers run inside ``publish``: once no publish is under way, every event is handled.
+        await self._quiet.wait()
 
     async def ping(self) -> None:
         if self._closed:

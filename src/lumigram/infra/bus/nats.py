@@ -45,6 +45,8 @@ FETCH_TIMEOUT = 1.0
 ACK_WAIT_SECONDS = 30.0
 MAX_DELIVER = 20
 RETRY_DELAY_SECONDS = 1.0
+#: How often ``idle`` asks the server about its consumers; JetStream does not announce it.
+IDLE_POLL_SECONDS = 0.01
 MAX_RETRY_DELAY_SECONDS = 60.0
 
 
@@ -91,6 +93,8 @@ class NatsBus:
         self._tasks: list[asyncio.Task[None]] = []
         #: Set by ``close``: consumers stop at their next fetch even if a cancellation was lost.
         self._stopping = False
+        #: The durable consumers started here, which ``idle`` watches.
+        self._durables: list[str] = []
 
     @classmethod
     def from_url(cls, url: str) -> NatsBus:
@@ -190,6 +194,8 @@ class NatsBus:
             # Creates the durable, or updates it in place when a new release changed its event types.
             await js.add_consumer(self.stream, config)
             subscription = await js.pull_subscribe_bind(durable, stream=self.stream)
+            if durable not in self._durables:
+                self._durables.append(durable)
             task = asyncio.create_task(self._consume(consumer, subscription), name=f"consumer-{durable}")
             self._tasks.append(task)
 
@@ -264,6 +270,21 @@ class NatsBus:
         except Exception:
             # Not acknowledged means redelivered after ack_wait; handlers are idempotent.
             log.warning("acknowledging event %s for %s failed", event.id, consumer.name)
+
+    async def idle(self) -> None:
+        # The server's view counts every worker on these durables: nothing left to deliver
+        # and nothing delivered but unacknowledged. Handlers acknowledge only when done.
+        js = await self._jetstream()
+        while True:
+            busy = False
+            for durable in self._durables:
+                info = await js.consumer_info(self.stream, durable)
+                if info.num_pending or info.num_ack_pending:
+                    busy = True
+                    break
+            if not busy:
+                return
+            await asyncio.sleep(IDLE_POLL_SECONDS)
 
     async def ping(self) -> None:
         js = await self._jetstream()
