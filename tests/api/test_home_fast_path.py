@@ -22,6 +22,7 @@ from lumigram.services import Services
 from tests.asgi_driver import Recorded, drive
 from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, bearer, create_post, create_user
+from tests.settle import settle
 
 User = dict[str, Any]
 
@@ -74,13 +75,12 @@ async def _rendered(client: httpx.AsyncClient, services: Services, reader: User)
 
 
 async def _kept_page_holding(services: Services, account_id: int, post_id: str) -> pages.CachedPage:
-    """The reader's kept newest page (``limit=20``), once it holds the post."""
-
-    async def holding() -> pages.CachedPage | None:
-        found = (await pages.lookup(services, account_id, "20")).cached
-        return found if found is not None and post_id.encode() in found.body else None
-
-    page: pages.CachedPage = await eventually(holding)
+    """The reader's kept newest page (``limit=20``) once the bus has settled; the fan-out has
+    put the post into it."""
+    await settle(services)
+    page = (await pages.lookup(services, account_id, "20")).cached
+    assert page is not None
+    assert post_id.encode() in page.body
     return page
 
 
@@ -279,12 +279,9 @@ async def test_a_private_post_never_enters_the_kept_page_of_a_hashtags_follower(
     shown = await create_post(client, author["headers"], text="for everyone #lanterns")
 
     # Both reached the reader's feed (each changes the page's generation); only the public one shows.
-    async def both_arrived() -> bool:
-        return (await pages.lookup(services, account_id, "20")).generations != before and await store.size(
-            services, account_id
-        ) >= 3
-
-    await eventually(both_arrived)
+    await settle(services)
+    assert (await pages.lookup(services, account_id, "20")).generations != before
+    assert await store.size(services, account_id) >= 3
     await asyncio.sleep(0.3)
     page = await client.get("/api/v1/timelines/home?limit=20", headers=reader["headers"])
     ids = [post["id"] for post in page.json()]

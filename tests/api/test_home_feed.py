@@ -15,6 +15,7 @@ from lumigram.pagecache import store as pages
 from lumigram.services import Services
 from tests.conftest import eventually
 from tests.factories import create_post, create_user
+from tests.settle import settle
 
 User = dict[str, Any]
 
@@ -45,10 +46,8 @@ async def test_followed_posts_arrive_newest_first(client: httpx.AsyncClient, ser
     stranger = await create_post(client, bob["headers"], text="not followed")
     second = await create_post(client, alice["headers"], text="second")
 
-    async def arrived() -> bool:
-        return await _home(client, reader) == [second["id"], own["id"], first["id"]]
-
-    await eventually(arrived)
+    await settle(services)
+    assert await _home(client, reader) == [second["id"], own["id"], first["id"]]
     assert stranger["id"] not in await _home(client, reader)
     cached = await services.cache.zrevrange_by_score(store.feed_key(int(reader["id"])), limit=10)
     assert [member for member, _ in cached] == [second["id"], own["id"], first["id"]]  # fanned out, not pulled
@@ -63,7 +62,8 @@ async def test_followed_posts_arrive_newest_first(client: httpx.AsyncClient, ser
         json={"status": f"@{reader['username']} psst", "visibility": "direct"},
     )
     third = await create_post(client, alice["headers"], text="third")
-    await eventually(lambda: _home_starts_with(client, reader, third["id"]))
+    await settle(services)
+    assert await _home_starts_with(client, reader, third["id"])
     assert len(await _home(client, reader)) == 4
 
 
@@ -79,27 +79,24 @@ async def test_unfollow_mute_block_and_delete_take_posts_out(client: httpx.Async
     await _warm(client, services, reader)
     posts = {name: await create_post(client, user["headers"], text=name) for name, user in
              (("alice", alice), ("bob", bob), ("carol", carol))}  # fmt: skip
-    await eventually(lambda: _has_all(client, reader, [p["id"] for p in posts.values()]))
+    await settle(services)
+    assert await _has_all(client, reader, [p["id"] for p in posts.values()])
 
     await client.post(f"/api/v1/accounts/{alice['id']}/unfollow", headers=reader["headers"])
     await client.post(f"/api/v1/accounts/{bob['id']}/mute", headers=reader["headers"])
     await client.post(f"/api/v1/accounts/{reader['id']}/block", headers=carol["headers"])
     assert await _home(client, reader) == []  # hidden at once by the read-time checks
 
-    async def cache_cleaned() -> bool:
-        cached = await services.cache.zrevrange_by_score(store.feed_key(int(reader["id"])), limit=10)
-        return cached == []
-
-    await eventually(cache_cleaned)
+    await settle(services)
+    assert await services.cache.zrevrange_by_score(store.feed_key(int(reader["id"])), limit=10) == []
 
     await client.post(f"/api/v1/accounts/{bob['id']}/unmute", headers=reader["headers"])
-    await eventually(lambda: _has_all(client, reader, [posts["bob"]["id"]]))
+    await settle(services)
+    assert await _has_all(client, reader, [posts["bob"]["id"]])
     await client.delete(f"/api/v1/statuses/{posts['bob']['id']}", headers=bob["headers"])
 
-    async def gone() -> bool:
-        return await _home(client, reader) == []
-
-    await eventually(gone)  # the feed consumer takes it out of every follower's feed
+    await settle(services)  # the feed consumer takes it out of every follower's feed
+    assert await _home(client, reader) == []
 
 
 async def _has_all(client: httpx.AsyncClient, user: User, ids: list[str]) -> bool:
@@ -111,12 +108,9 @@ async def test_a_new_follow_merges_recent_posts_in(client: httpx.AsyncClient, se
     await _warm(client, services, reader)
     older = [await create_post(client, alice["headers"], text=f"old {i}") for i in range(3)]
     await _follow(client, reader, alice)
-    await eventually(lambda: _has_all(client, reader, [p["id"] for p in older]))
-
-    async def in_cache() -> bool:
-        return await store.size(services, int(reader["id"])) == 3
-
-    await eventually(in_cache)
+    await settle(services)
+    assert await _has_all(client, reader, [p["id"] for p in older])
+    assert await store.size(services, int(reader["id"])) == 3
 
 
 async def test_cold_feed_answers_from_the_database_and_rebuilds(client: httpx.AsyncClient, services: Services) -> None:
@@ -179,7 +173,8 @@ async def test_followed_hashtags_enter_the_home_feed(client: httpx.AsyncClient, 
     await _warm(client, services, reader)
     tagged = await create_post(client, alice["headers"], text="Look #sunsets")
     await create_post(client, alice["headers"], text="untagged")
-    await eventually(lambda: _home_starts_with(client, reader, tagged["id"]))
+    await settle(services)
+    assert await _home_starts_with(client, reader, tagged["id"])
     assert await _home(client, reader) == [tagged["id"]]
     listed = (await client.get("/api/v1/followed_tags", headers=reader["headers"])).json()
     assert [t["name"] for t in listed] == ["Sunsets"]

@@ -1,10 +1,9 @@
 """Notifications: each type made once per event, the silencing and privacy rules, the v1
 list (filters, paging, dismiss, clear), grouped v2, unread counts and the real-time push.
 
-Positive cases wait for the bus (``eventually``). Negative ones ("nobody was notified")
-first run the notification consumers themselves over every event in the outbox
-(``settle``): the consumers are idempotent, so this is safe, and afterwards every event
-has certainly been handled, so an absent notification is absent for good.
+Every case waits for the bus to settle (``tests.settle``) and then checks the consumers'
+effect. Some also run the notification consumers themselves over every event in the outbox
+again (``replay``), as a redelivery would: the consumers are idempotent, so nothing changes.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from lumigram.infra.tables import favourites, notifications, outbox, processed_e
 from lumigram.services import Services
 from lumigram.streaming.channels import ONLINE_TTL, online_key
 from lumigram.streaming.notifications import channel
-from tests.conftest import eventually
 from tests.factories import create_post, create_user
+from tests.settle import settle
 
 User = dict[str, Any]
 
@@ -87,17 +86,16 @@ async def kinds(client: httpx.AsyncClient, user: User, **params: Any) -> list[tu
     return [(n["type"], n["account"]["id"]) for n in await listed(client, user, **params)]
 
 
-async def arrive(client: httpx.AsyncClient, user: User, count: int) -> list[dict[str, Any]]:
-    async def enough() -> list[dict[str, Any]] | None:
-        found = await listed(client, user)
-        return found if len(found) >= count else None
-
-    found: list[dict[str, Any]] = await eventually(enough)
+async def arrive(client: httpx.AsyncClient, services: Services, user: User, count: int) -> list[dict[str, Any]]:
+    """The user's notifications once the bus has settled; there are at least ``count``."""
+    await settle(services)
+    found = await listed(client, user)
+    assert len(found) >= count, found
     return found
 
 
-async def settle(services: Services) -> None:
-    """Run the notification consumers over every event so far (see the module docstring)."""
+async def replay(services: Services) -> None:
+    """Run the notification consumers over every event so far again (see the module docstring)."""
     handlers = {t: c.handler for c in consumers(services) if c.name.startswith("notifications.") for t in c.event_types}
     async with services.db.connect() as conn:
         rows = (await conn.execute(select(outbox).order_by(outbox.c.id))).all()
@@ -131,7 +129,7 @@ async def test_each_type_is_made_once(client: httpx.AsyncClient, services: Servi
     )
     assert direct.status_code == 200, direct.text
 
-    found = await arrive(client, alice, 6)
+    found = await arrive(client, services, alice, 6)
     assert sorted((n["type"], n["account"]["id"]) for n in found) == sorted(
         [
             ("favourite", bob["id"]),
@@ -156,13 +154,13 @@ async def test_each_type_is_made_once(client: httpx.AsyncClient, services: Servi
 
     # Every event handled again (a redelivery): still one row each.
     before = await rows(services, alice)
-    await settle(services)
-    await settle(services)
+    await replay(services)
+    await replay(services)
     assert await rows(services, alice) == before == 6
     # Even with the record of handled events gone, the rows' dedupe keys keep it at one.
     async with services.db.begin() as conn:
         await conn.execute(processed_events.delete().where(processed_events.c.consumer.like("notifications%")))
-    await settle(services)
+    await replay(services)
     assert await rows(services, alice) == 6
 
     async with services.db.connect() as conn:
@@ -191,7 +189,7 @@ async def test_follow_requests_and_subscriptions(client: httpx.AsyncClient, serv
     assert locked.status_code == 200
     await act(client, bob, "follow", alice, notify="true")
     await act(client, carol, "follow", alice)
-    found = await arrive(client, alice, 2)
+    found = await arrive(client, services, alice, 2)
     assert sorted(kinds_ for kinds_ in ((n["type"], n["account"]["id"]) for n in found)) == sorted(
         [("follow_request", bob["id"]), ("follow_request", carol["id"])]
     )
@@ -199,19 +197,20 @@ async def test_follow_requests_and_subscriptions(client: httpx.AsyncClient, serv
     assert authorized.status_code == 200, authorized.text
     rejected = await client.post(f"/api/v1/follow_requests/{carol['id']}/reject", headers=alice["headers"])
     assert rejected.status_code == 200, rejected.text
-    await eventually(lambda: _no_rows(services, alice))
     await settle(services)
+    assert await _no_rows(services, alice)
+    await replay(services)
     # Settled requests leave nothing behind, and approving makes no "followed you".
     assert await kinds(client, alice) == []
 
     # bob rang alice's bell: her new posts notify him, her comments do not.
     post = await create_post(client, alice["headers"], text="New series")
     await comment(client, alice, post, "More soon")
-    found = await arrive(client, bob, 1)
+    found = await arrive(client, services, bob, 1)
     assert [(n["type"], n["status"]["id"]) for n in found] == [("status", post["id"])]
     await act(client, carol, "follow", bob)  # carol follows bob without the bell
     await create_post(client, bob["headers"], text="Mine")
-    await settle(services)
+    await replay(services)
     assert [n["type"] for n in await listed(client, carol)] == []
     assert [n["type"] for n in await listed(client, bob)] == ["follow", "status"]
 
@@ -225,7 +224,7 @@ async def test_no_self_notification(client: httpx.AsyncClient, services: Service
     post = await create_post(client, alice["headers"], text=f"Me, @{alice['username']}")
     await comment(client, alice, post, f"@{alice['username']} a note to self")
     await like(client, alice, post)
-    await settle(services)
+    await replay(services)
     assert await kinds(client, alice) == []
     assert await rows(services, alice) == 0
 
@@ -246,7 +245,7 @@ async def test_muted_and_blocked_accounts_do_not_notify(client: httpx.AsyncClien
         await create_post(client, someone["headers"], text=f"Hello @{alice['username']}")
     await act(client, muted, "follow", alice)
     await act(client, quiet, "follow", alice)
-    await settle(services)
+    await replay(services)
     # A mute that keeps notifications still hides the muted account's posts (Mastodon's
     # mentions filter), but its likes and follows come through.
     assert sorted(await kinds(client, alice)) == [("favourite", quiet["id"]), ("follow", quiet["id"])]
@@ -255,7 +254,8 @@ async def test_muted_and_blocked_accounts_do_not_notify(client: httpx.AsyncClien
     # bring it back.
     await act(client, alice, "block", quiet)
     assert await kinds(client, alice) == []
-    await eventually(lambda: _no_rows(services, alice))
+    await settle(services)
+    assert await _no_rows(services, alice)
     await act(client, alice, "unblock", quiet)
     assert await kinds(client, alice) == []
 
@@ -266,14 +266,14 @@ async def test_privacy(client: httpx.AsyncClient, services: Services) -> None:
     # A followers-only comment by someone alice does not follow: alice may not see it, so
     # she is not told of it.
     await comment(client, stranger, post, "Only for my followers", visibility="private")
-    await settle(services)
+    await replay(services)
     assert await kinds(client, alice) == []
 
     # bob subscribed to alice and sees her followers-only post; once he stops following
     # her, the notification no longer shows the post, so it is not shown at all.
     await act(client, bob, "follow", alice, notify="true")
     private = await create_post(client, alice["headers"], text="Followers only", visibility="private")
-    found = await arrive(client, bob, 1)
+    found = await arrive(client, services, bob, 1)
     assert [(n["type"], n["status"]["id"]) for n in found] == [("status", private["id"])]
     await act(client, bob, "unfollow", alice)
     assert await listed(client, bob) == []
@@ -303,7 +303,7 @@ async def test_privacy(client: httpx.AsyncClient, services: Services) -> None:
     assert await rows(services, stranger) == 0
     # The same post naming him (and so visible to him) does notify.
     named = await create_post(client, alice["headers"], text=f"Just us and @{bob['username']}", visibility="private")
-    found = await arrive(client, bob, 1)
+    found = await arrive(client, services, bob, 1)
     assert [(n["type"], n["status"]["id"]) for n in found] == [("mention", named["id"])]
     assert (
         await client.post(f"/api/v1/notifications/{found[0]['id']}/dismiss", headers=bob["headers"])
@@ -316,7 +316,7 @@ async def test_privacy(client: httpx.AsyncClient, services: Services) -> None:
         json={"status": f"@{bob['username']} psst", "visibility": "direct"},
     )
     assert direct.status_code == 200
-    await settle(services)
+    await replay(services)
     assert [n["type"] for n in await listed(client, bob)] == ["lumigram.direct"]
     assert await kinds(client, stranger) == []
 
@@ -329,19 +329,21 @@ async def test_deleting_a_post_or_unliking_takes_notifications_away(
     other = await create_post(client, alice["headers"])
     await like(client, bob, post)
     await like(client, bob, other)
-    await arrive(client, alice, 2)
-    await arrive(client, carol, 1)
+    await arrive(client, services, alice, 2)
+    await arrive(client, services, carol, 1)
 
     await like(client, bob, other, "unfavourite")
-    await eventually(lambda: _count_is(client, alice, 1))
+    await settle(services)
+    assert await _count_is(client, alice, 1)
     assert [n["status"]["id"] for n in await listed(client, alice)] == [post["id"]]
 
     deleted = await client.delete(f"/api/v1/statuses/{post['id']}", headers=alice["headers"])
     assert deleted.status_code == 200
     assert await listed(client, alice) == []
     assert await listed(client, carol) == []
-    await eventually(lambda: _no_rows(services, alice))
-    await eventually(lambda: _no_rows(services, carol))
+    await settle(services)
+    assert await _no_rows(services, alice)
+    assert await _no_rows(services, carol)
 
 
 async def _count_is(client: httpx.AsyncClient, user: User, count: int) -> bool:
@@ -357,7 +359,7 @@ async def test_filters_paging_dismiss_and_clear(client: httpx.AsyncClient, servi
     for other in others[3:]:
         await create_post(client, other["headers"], text=f"Hi @{alice['username']}")
     await like(client, others[0], post)
-    everything = await arrive(client, alice, 6)
+    everything = await arrive(client, services, alice, 6)
     ids = [n["id"] for n in everything]
     assert ids == sorted(ids, key=int, reverse=True)
 
@@ -394,7 +396,7 @@ async def test_filters_paging_dismiss_and_clear(client: httpx.AsyncClient, servi
         await client.post(f"/api/v1/notifications/{ids[1]}/dismiss", headers=others[0]["headers"])
     ).status_code == 404
     assert [n["id"] for n in await listed(client, alice)] == ids[1:]
-    await settle(services)  # a redelivered event does not bring a dismissed notification back
+    await replay(services)  # a redelivered event does not bring a dismissed notification back
     assert [n["id"] for n in await listed(client, alice)] == ids[1:]
     cleared = await client.post("/api/v1/notifications/clear", headers=alice["headers"])
     assert cleared.status_code == 200
@@ -409,13 +411,13 @@ async def test_thirteen_likes_are_one_group(client: httpx.AsyncClient, services:
     await create_post(client, mention_author["headers"], text=f"@{alice['username']} look")
     # Each kind is awaited before the next: the consumers run apart, and the order in
     # which notifications are made is the order of the groups.
-    await arrive(client, alice, 1)
+    await arrive(client, services, alice, 1)
     for liker in likers:
         await like(client, liker, post)
-    await arrive(client, alice, 14)
+    await arrive(client, services, alice, 14)
     for follower in likers[:2]:
         await act(client, follower, "follow", alice)
-    await arrive(client, alice, 16)
+    await arrive(client, services, alice, 16)
 
     response = await client.get("/api/v2/notifications", headers=alice["headers"])
     assert response.status_code == 200, response.text
@@ -493,7 +495,7 @@ async def test_markers_and_unread_counts(client: httpx.AsyncClient, services: Se
     await like(client, bob, post)
     await like(client, carol, post)
     await create_post(client, bob["headers"], text=f"@{alice['username']} hey")
-    found = await arrive(client, alice, 3)
+    found = await arrive(client, services, alice, 3)
 
     async def unread(version: str = "v1", **params: Any) -> int:
         response = await client.get(
@@ -544,7 +546,8 @@ async def test_markers_and_unread_counts(client: httpx.AsyncClient, services: Se
         assert (await client.post("/api/v1/markers", headers=alice["headers"], data=bad)).status_code == 422
 
     await like(client, await create_user(client), post)
-    await eventually(lambda: _unread_is(client, alice, 1))
+    await settle(services)
+    assert await _unread_is(client, alice, 1)
 
 
 async def _unread_is(client: httpx.AsyncClient, user: User, count: int) -> bool:
@@ -591,8 +594,8 @@ async def test_no_notification_is_rendered_for_someone_with_no_stream_open(
         messages = aiter(subscription)
         await asyncio.sleep(0.1)
         await like(client, bob, post)
-        await arrive(client, alice, 1)
-        await settle(services)
+        await arrive(client, services, alice, 1)
+        await replay(services)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(messages), timeout=0.5)
     finally:
@@ -609,20 +612,20 @@ async def test_an_edit_that_adds_a_mention_tells_the_new_account_once(
 ) -> None:
     alice, bob, carol = [await create_user(client) for _ in range(3)]
     post = await create_post(client, alice["headers"], text=f"with @{carol['username']}")
-    await arrive(client, carol, 1)
+    await arrive(client, services, carol, 1)
     edited = await client.put(
         f"/api/v1/statuses/{post['id']}",
         headers=alice["headers"],
         json={"status": f"with @{carol['username']} and @{bob['username']}"},
     )
     assert edited.status_code == 200, edited.text
-    found = await arrive(client, bob, 1)
+    found = await arrive(client, services, bob, 1)
     assert [(n["type"], n["status"]["id"]) for n in found] == [("mention", post["id"])]
     await client.put(
         f"/api/v1/statuses/{post['id']}",
         headers=alice["headers"],
         json={"status": f"now @{carol['username']} and @{bob['username']} again"},
     )
-    await settle(services)  # every edit handled (replayed too): still one each
+    await replay(services)  # every edit handled (replayed too): still one each
     assert await kinds(client, bob) == [("mention", alice["id"])]
     assert await kinds(client, carol) == [("mention", alice["id"])]

@@ -25,8 +25,8 @@ from lumigram.consumers import consumers
 from lumigram.infra.bus import Event
 from lumigram.infra.tables import outbox, processed_events, utcnow, verifications
 from lumigram.services import Services
-from tests.conftest import eventually
 from tests.factories import DEFAULT_PASSWORD, app_token, bearer, create_app
+from tests.settle import settle
 from tests.started import started_client
 
 UNCONFIRMED = {"error": "Your login is missing a confirmed e-mail address"}
@@ -111,13 +111,14 @@ def link_in(message: EmailMessage) -> str:
 
 
 async def test_email_confirmation_end_to_end(setup: tuple[httpx.AsyncClient, Services], mailbox: Mailbox) -> None:
-    client, _services = setup
+    client, services = setup
     headers = await sign_up(client)
     refused = await client.get("/api/v1/accounts/verify_credentials", headers=headers)
     assert refused.status_code == 403
     assert refused.json() == UNCONFIRMED
 
-    await eventually(lambda: mailbox.to("carol@example.org"))
+    await settle(services)
+    assert mailbox.to("carol@example.org")
     message = mailbox.to("carol@example.org")[0]
     assert message["From"] == "noreply@test"
     assert "Confirm" in message["Subject"]
@@ -145,15 +146,17 @@ async def test_bad_confirmation_links_are_refused(setup: tuple[httpx.AsyncClient
 async def test_resending_and_correcting_the_address(
     setup: tuple[httpx.AsyncClient, Services], mailbox: Mailbox
 ) -> None:
-    client, _services = setup
+    client, services = setup
     headers = await sign_up(client, email="typo@exmaple.org")
-    await eventually(lambda: mailbox.to("typo@exmaple.org"))
+    await settle(services)
+    assert mailbox.to("typo@exmaple.org")
     first_link = link_in(mailbox.to("typo@exmaple.org")[0])
 
     resent = await client.post("/api/v1/emails/confirmations", data={"email": "carol@example.org"}, headers=headers)
     assert resent.status_code == 200, resent.text
     assert resent.json() == {}
-    await eventually(lambda: mailbox.to("carol@example.org"))
+    await settle(services)
+    assert mailbox.to("carol@example.org")
     new_link = link_in(mailbox.to("carol@example.org")[0])
     assert new_link != first_link
 
@@ -166,7 +169,8 @@ async def test_resending_and_correcting_the_address(
 async def test_expired_links_are_refused(setup: tuple[httpx.AsyncClient, Services], mailbox: Mailbox) -> None:
     client, services = setup
     await sign_up(client)
-    await eventually(lambda: mailbox.to("carol@example.org"))
+    await settle(services)
+    assert mailbox.to("carol@example.org")
     async with services.db.begin() as conn:
         await conn.execute(update(verifications).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert (await client.get(link_in(mailbox.to("carol@example.org")[0]))).status_code == 404
@@ -177,17 +181,14 @@ async def test_redelivered_events_send_the_same_link(
 ) -> None:
     client, services = setup
     await sign_up(client)
-    await eventually(lambda: mailbox.to("carol@example.org"))
+    await settle(services)
+    assert mailbox.to("carol@example.org")
     first = mailbox.to("carol@example.org")[0]
 
-    async def handled_event() -> int | None:
-        # Recorded just after the mail went out, so it may lag the message by a moment.
-        async with services.db.connect() as conn:
-            query = processed_events.select().where(processed_events.c.consumer == SEND_VERIFICATION)
-            row = (await conn.execute(query)).first()
-        return int(row.event_id) if row is not None else None
-
-    event_id = await eventually(handled_event)
+    # Recorded just after the mail went out, before the event is acknowledged.
+    async with services.db.connect() as conn:
+        query = processed_events.select().where(processed_events.c.consumer == SEND_VERIFICATION)
+        event_id = int((await conn.execute(query)).one().event_id)
     (handler,) = [c.handler for c in consumers(services) if c.name == SEND_VERIFICATION]
     async with services.db.connect() as conn:
         row = (await conn.execute(outbox.select().where(outbox.c.id == event_id))).one()
@@ -212,7 +213,8 @@ async def test_phone_sign_up_is_confirmed_with_an_sms_code(setup: tuple[httpx.As
     headers = await sign_up(client, email="", phone="+447700900123")
     refused = await client.get("/api/v1/accounts/verify_credentials", headers=headers)
     assert refused.json() == {"error": "Your login is missing a confirmed phone number"}
-    await eventually(lambda: sms.sent)
+    await settle(services)
+    assert sms.sent
     to, body = sms.sent[0]
     assert to == "+447700900123"
     code = re.search(r"\b(\d{6})\b", body)
@@ -234,7 +236,8 @@ async def test_sms_codes_allow_only_a_few_attempts(setup: tuple[httpx.AsyncClien
     sms = services.sms
     assert isinstance(sms, Recording)
     headers = await sign_up(client, email="", phone="+15550100777")
-    await eventually(lambda: sms.sent)
+    await settle(services)
+    assert sms.sent
     code = re.search(r"\b(\d{6})\b", sms.sent[0][1])
     assert code is not None
     wrong = "000000" if code.group(1) != "000000" else "111111"
@@ -247,7 +250,8 @@ async def test_sms_codes_allow_only_a_few_attempts(setup: tuple[httpx.AsyncClien
 
     # A new code starts a new count.
     assert (await client.post("/api/v1/accounts/phone/confirmations", headers=headers)).status_code == 200
-    await eventually(lambda: len(sms.sent) == 2)
+    await settle(services)
+    assert len(sms.sent) == 2
     fresh = re.search(r"\b(\d{6})\b", sms.sent[1][1])
     assert fresh is not None
     ok = await client.post("/api/v1/accounts/phone/verify", data={"code": fresh.group(1)}, headers=headers)
@@ -259,7 +263,8 @@ async def test_expired_sms_codes_are_refused(setup: tuple[httpx.AsyncClient, Ser
     sms = services.sms
     assert isinstance(sms, Recording)
     headers = await sign_up(client, email="", phone="+15550100778")
-    await eventually(lambda: sms.sent)
+    await settle(services)
+    assert sms.sent
     code = re.search(r"\b(\d{6})\b", sms.sent[0][1])
     assert code is not None
     async with services.db.begin() as conn:
