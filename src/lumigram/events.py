@@ -319,10 +319,6 @@ def _describe(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
 _FIELDS = {cls: _describe(cls) for cls in EVENT_TYPES.values()}
 
 
-def _fields(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
-    return _FIELDS[cls]
-
-
 def _is_optional(kind: Any) -> bool:
     return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
 
@@ -375,7 +371,7 @@ def _in(name: str, kind: Any, value: Any) -> Any:
 
 def to_payload(event: DomainEvent) -> dict[str, Any]:
     """The JSON-compatible payload ``event`` travels as."""
-    return {name: _out(kind, getattr(event, name)) for name, kind, _ in _fields(type(event))}
+    return {name: _out(kind, getattr(event, name)) for name, kind, _ in _FIELDS[type(event)]}
 
 
 def decode(event: Event) -> DomainEvent:
@@ -384,7 +380,7 @@ def decode(event: Event) -> DomainEvent:
     if cls is None:
         raise MalformedEvent(f"unknown event type {event.type!r}")
     values: dict[str, Any] = {}
-    for name, kind, required in _fields(cls):
+    for name, kind, required in _FIELDS[cls]:
         raw = event.payload.get(name)
         if raw is None and not required:
             continue  # the field's default: an older writer, or nothing to say

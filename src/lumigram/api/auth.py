@@ -155,7 +155,6 @@ __all__ = [
     "OptionalAccount",
     "OptionalToken",
     "UnconfirmedAccount",
-    "bearer_token",
     "client_address",
     "require_scopes",
     "scopes_if_token",

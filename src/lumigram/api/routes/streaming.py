@@ -36,11 +36,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from lumigram.accounts.models import TokenGrant
 from lumigram.accounts.oauth import resolve_token, usable_tokens
 from lumigram.accounts.service import unconfirmed_message
-from lumigram.api.auth import bearer_token
 from lumigram.api.errors import STATUS_BY_ERROR
 from lumigram.api.responses import error_response
 from lumigram.errors import Forbidden, LumigramError, Unauthorized, ValidationFailed
 from lumigram.graph.service import hidden_account_ids
+from lumigram.pagecache.grants import bearer_token
 from lumigram.services import Services
 from lumigram.streaming import channels
 from lumigram.streaming.hub import REVOKED, SLOW, Credential, Frame, Hub, Listener
