@@ -114,6 +114,12 @@ class Database:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
+    @property
+    def nests_writes(self) -> bool:
+        """Whether a ``begin`` inside a task's open ``begin`` joins its transaction (as a
+        savepoint): SQLite's one writer. Several writes can then share one commit."""
+        return self._writer is not None
+
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction, committed on success."""
