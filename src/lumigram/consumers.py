@@ -13,12 +13,13 @@ be (a payload lacking what the handler needs) is logged and skipped, as redelive
 would not help.
 
 An entry registered with ``group_commit=True`` writes to the database in its domain step
-only through ``db.begin`` and is idempotent per event. On SQLite's one writer
-(``Database.nests_writes``), when the bus hands it several events at once, their domain
-steps share one transaction, each in a savepoint of its own (a failing event is rolled
-back alone and handed back for redelivery; its neighbours commit), and the read-side
-steps run once that transaction has committed. One commit and one turn at the writer
-then stand for many events, instead of one each.
+only inside ``db.begin`` blocks, each idempotent for the event (as every handler here is).
+On SQLite's one writer (``Database.nests_writes``), when the bus hands it several events
+at once, their domain steps share one transaction: each ``db.begin`` inside it is a
+savepoint, so a failing event's writes roll back alone (the event is handed back for
+redelivery) and its neighbours commit; the read-side steps run once that transaction has
+committed. One commit and one turn at the writer then stand for many events, instead of
+one each.
 """
 
 from __future__ import annotations
@@ -247,14 +248,15 @@ async def _grouped(services: Services, registration: Registration, events: Seque
         taken: list[DomainEvent] = []
         failed_here: set[int] = set()
         try:
-            async with services.db.begin() as conn:
+            async with services.db.begin():
                 started = time.monotonic()
                 while remaining and (not taken or time.monotonic() - started < GROUP_BUDGET_SECONDS):
                     event = remaining.pop(0)
                     taken.append(event)
                     try:
-                        async with conn.begin_nested():
-                            stepped.append((event, await step(services, event)))
+                        # Its own ``db.begin`` joins this transaction as a savepoint: a
+                        # failure rolls back this event's writes alone.
+                        stepped.append((event, await step(services, event)))
                     except Exception:
                         log.exception("consumer %s failed on event %s (%s)", registration.name, event.id, event.type)
                         failed_here.add(event.id)
