@@ -15,11 +15,12 @@ would not help.
 An entry registered with ``group_commit=True`` writes to the database in its domain step
 only inside ``db.begin`` blocks, each idempotent for the event (as every handler here is).
 On SQLite's one writer (``Database.nests_writes``), when the bus hands it several events
-at once, their domain steps share one transaction: each ``db.begin`` inside it is a
-savepoint, so a failing event's writes roll back alone (the event is handed back for
-redelivery) and its neighbours commit; the read-side steps run once that transaction has
-committed. One commit and one turn at the writer then stand for many events, instead of
-one each.
+at once, their domain steps share one transaction (``Database.begin_group``: the blocks
+join it without a savepoint each), and the read-side steps run once it has committed. One
+commit and one turn at the writer then stand for many events, instead of one each. If
+anything in a shared transaction fails, all of it is rolled back and its events are
+handled again one by one, as without batching: a failing event is then handed back for
+redelivery alone, and its neighbours are not lost.
 """
 
 from __future__ import annotations
@@ -236,37 +237,48 @@ async def _one_by_one(services: Services, registration: Registration, events: Se
     return failed
 
 
+class _RedoOneByOne(Exception):
+    """Leaves a group's transaction, rolling it back, so its events go again one by one."""
+
+
 async def _grouped(services: Services, registration: Registration, events: Sequence[DomainEvent]) -> set[int]:
-    """The events' domain steps in shared transactions, each event in a savepoint; then
-    the follow-ups of those that committed. The ids of the events that failed."""
+    """The events' domain steps in shared transactions, then the follow-ups of those that
+    committed; a transaction in which anything failed is rolled back whole and its events
+    handled again one by one. The ids of the events that failed."""
     handler = registration.handler
     step, follow_up = (handler.step, handler.follow_up) if isinstance(handler, Then) else (handler, None)
     failed: set[int] = set()
     remaining = list(events)
     while remaining:
         stepped: list[tuple[DomainEvent, Any]] = []
-        taken: list[DomainEvent] = []
-        failed_here: set[int] = set()
+        failing: list[DomainEvent] = []
         try:
-            async with services.db.begin():
+            async with services.db.begin_group() as group:
                 started = time.monotonic()
-                while remaining and (not taken or time.monotonic() - started < GROUP_BUDGET_SECONDS):
+                while remaining and (not stepped or time.monotonic() - started < GROUP_BUDGET_SECONDS):
                     event = remaining.pop(0)
-                    taken.append(event)
                     try:
-                        # Its own ``db.begin`` joins this transaction as a savepoint: a
-                        # failure rolls back this event's writes alone.
                         stepped.append((event, await step(services, event)))
-                    except Exception:
-                        log.exception("consumer %s failed on event %s (%s)", registration.name, event.id, event.type)
-                        failed_here.add(event.id)
-        except Exception:
-            # The shared transaction itself failed (its commit, say): none of it stands.
-            # Each of its events goes again on its own, as if never batched.
-            log.exception("consumer %s: a transaction of %d events failed", registration.name, len(taken))
-            failed |= await _one_by_one(services, registration, taken)
+                    except Exception as error:
+                        failing.append(event)
+                        raise _RedoOneByOne from error
+                if group.spoiled:
+                    # A write failed and its step went on: its half-done writes cannot be
+                    # told from the others' (no savepoint each), so none of it stands.
+                    raise _RedoOneByOne
+        except Exception as error:
+            # Also when the commit itself failed. Those stepped, and the one that failed,
+            # go again on their own, as if never batched: each is idempotent.
+            again = [event for event, _ in stepped] + failing
+            cause = error.__cause__ if isinstance(error, _RedoOneByOne) else error
+            log.warning(
+                "consumer %s: a transaction of %d events failed (%r); handling them one by one",
+                registration.name,
+                len(again),
+                cause,
+            )
+            failed |= await _one_by_one(services, registration, again)
             continue
-        failed |= failed_here
         for event, result in stepped:
             if follow_up is None:
                 continue

@@ -119,7 +119,6 @@ async def test_a_batch_commits_once_per_consumer_with_the_effects_of_one_at_a_ti
     broken = FavouriteCreated(status_id=second, account_id=sample.account_id, status_account_id=NOBODY)
     async with services.db.begin() as conn:
         bad = await emit(conn, services.ids, FavouriteCreated.type, to_payload(broken))
-    batch = [*about[second][:2], bad, *about[second][2:]]
     wanted = _table_consumers(services)
     commits = await _count_commits(services)
 
@@ -129,26 +128,31 @@ async def test_a_batch_commits_once_per_consumer_with_the_effects_of_one_at_a_ti
             await consumer.handler(one)
     one_at_a_time = len(commits)
 
-    # The second post's, with the broken one, in one batch each.
+    # Three of the second post's, in one batch each.
     commits.clear()
-    failed = {name: await consumer.handle_many(batch) for name, consumer in wanted.items()}
-
-    # Only the broken event failed, and only where it could not be handled.
-    assert failed == {"notifications.favourites": {bad.id}, COUNTERS: set()}
+    failed = {name: await consumer.handle_many(about[second][:3]) for name, consumer in wanted.items()}
+    assert failed == {"notifications.favourites": set(), COUNTERS: set()}
     if services.db.nests_writes:
         assert one_at_a_time == 2 * LIKERS
-        assert len(commits) == 2  # one per consumer, for six events each
+        assert len(commits) == 2  # one per consumer, for three events each
+
+    # The other two, with the broken one between them: only it fails, and only where it
+    # could not be handled; its neighbours are not lost.
+    batch = [about[second][3], bad, about[second][4]]
+    failed = {name: await consumer.handle_many(batch) for name, consumer in wanted.items()}
+    assert failed == {"notifications.favourites": {bad.id}, COUNTERS: set()}
     count_1, notified_1, _ = await _effects(services, first)
     count_2, notified_2, markers = await _effects(services, second)
     expected = {(int(liker["id"]), "favourite") for liker in likers}
     assert (count_1, notified_1) == (LIKERS, expected)
     assert (count_2, notified_2) == (LIKERS, expected)
     # Every event recorded as handled by each consumer but the broken one's notification,
-    # which was rolled back alone: it is delivered again, not lost.
+    # which left nothing behind: it is delivered again, not lost.
     assert markers == 2 * (2 * LIKERS + 1) - 1
 
-    # Redelivered, the batch changes nothing and fails the same one again.
-    again = {name: await consumer.handle_many(batch) for name, consumer in wanted.items()}
+    # Redelivered, the whole lot changes nothing and fails the same one again.
+    everything = [*about[second], bad]
+    again = {name: await consumer.handle_many(everything) for name, consumer in wanted.items()}
     assert again == failed
     assert await _effects(services, second) == (count_2, notified_2, markers)
     response = await client.get(f"/api/v1/statuses/{second}", headers=owner["headers"])
@@ -162,29 +166,44 @@ async def test_the_relay_hands_the_in_process_consumers_a_batch_and_keeps_a_fail
     monkeypatch.setattr(table, "GROUP_BUDGET_SECONDS", 60.0)
     owner, (first, second), likers = await _liked_twice(client)
     events = await _like_events(services)
-    sample = decode_as(events[LIKERS], FavouriteCreated)
-    broken = FavouriteCreated(status_id=sample.status_id, account_id=sample.account_id, status_account_id=NOBODY)
     async with services.db.begin() as conn:
-        bad = await emit(conn, services.ids, FavouriteCreated.type, to_payload(broken))
         # Only the likes are left to relay: the sign-ups' and posts' events are not the point.
         await conn.execute(update(outbox).where(outbox.c.type != FavouriteCreated.type).values(published_at=func.now()))
     await start_consumers(services)
     commits = await _count_commits(services)
 
-    published = await services.relay.relay_pending()
+    assert await services.relay.relay_pending() == len(events)
 
-    # The relay went as far as the broken event; the likes after it were handled all the
-    # same, and the broken one waits in the outbox for the next pass.
-    assert published == len([e for e in events if e.id < bad.id])
-    async with services.db.connect() as conn:
-        left = list((await conn.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None)))).scalars())
-    assert sorted(left) == sorted([e.id for e in events if e.id > bad.id] + [bad.id])
-    # Notifications and counters each wrote their events in one transaction, not one each;
-    # with the read of what was pending and the relay's stamp, a handful in all.
+    # Notifications and counters each wrote the ten likes in one transaction, not one
+    # each; with the relay's stamp, three commits.
     assert len(commits) <= 4, len(commits)
     expected = {(int(liker["id"]), "favourite") for liker in likers}
     for post in (first, second):
-        count, notified, _ = await _effects(services, post)
-        assert (count, notified) == (LIKERS, expected)
+        assert (await _effects(services, post))[:2] == (LIKERS, expected)
+
+    # A like event that cannot be notified, then two more likes after it.
+    sample = decode_as(events[0], FavouriteCreated)
+    broken = FavouriteCreated(status_id=first, account_id=sample.account_id, status_account_id=NOBODY)
+    async with services.db.begin() as conn:
+        bad = await emit(conn, services.ids, FavouriteCreated.type, to_payload(broken))
+    late = [await create_user(client) for _ in range(2)]
+    for liker in late:
+        response = await client.post(f"/api/v1/statuses/{first}/favourite", headers=liker["headers"])
+        assert response.status_code == 200, response.text
+    after = [e.id for e in await _like_events(services) if e.id > bad.id]
+    assert len(after) == 2
+
+    assert await services.relay.relay_pending() == 0
+
+    # The relay stopped at the broken event, which waits in the outbox for the next pass
+    # with those after it; but those were handled all the same, and are not handled twice.
+    async with services.db.connect() as conn:
+        query = select(outbox.c.id).where(outbox.c.published_at.is_(None), outbox.c.type == FavouriteCreated.type)
+        left = list((await conn.execute(query)).scalars())
+    assert sorted(left) == sorted([bad.id, *after])
+    late_ones = {(int(liker["id"]), "favourite") for liker in late}
+    assert (await _effects(services, first))[:2] == (LIKERS + 2, expected | late_ones)
+    assert await services.relay.relay_pending() == 0
+    assert (await _effects(services, first))[:2] == (LIKERS + 2, expected | late_ones)
     response = await client.get("/api/v1/notifications", headers=owner["headers"])
-    assert len(response.json()) == 2 * LIKERS
+    assert len(response.json()) == 2 * LIKERS + 2
