@@ -5,8 +5,9 @@ if any of them failed; ``publish_many`` does so for several events, handing each
 its share as a batch (``Consumer.handle_many``) and saying how many went through. The
 outbox relay stamps an event published only when it went through, so a failed handler
 leaves the event pending in the database and it is delivered again on the next pass:
-durability comes from the outbox, not from memory. Consumers that already handled a redelivered event are skipped (by
-event id, like JetStream's duplicate window); the rest get it again.
+durability comes from the outbox, not from memory. Consumers that already handled a
+redelivered event are skipped (by event id, like JetStream's duplicate window); the rest
+get it again.
 
 Events published before ``start_consumers`` reach nobody; the relay only starts
 after the consumers, so in practice nothing is missed.
