@@ -11,14 +11,26 @@ consumer per entry, so a slow handler never holds up another. Each bus event is 
 into its typed event (``lumigram.events``) before its handler sees it; one that cannot
 be (a payload lacking what the handler needs) is logged and skipped, as redelivering it
 would not help.
+
+An entry registered with ``group_commit=True`` writes to the database in its domain step
+only inside ``db.begin`` blocks, each idempotent for the event (as every handler here is).
+On SQLite's one writer (``Database.nests_writes``), when the bus hands it several events
+at once, their domain steps share one transaction (``Database.begin_group``: the blocks
+join it without a savepoint each), and the read-side steps run once it has committed. One
+commit and one turn at the writer then stand for many events, instead of one each. If
+anything in a shared transaction fails, all of it is rolled back and its events are
+handled again one by one, as without batching: a failing event is then handed back for
+redelivery alone, and its neighbours are not lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, send_verification
 from lumigram.events import (
@@ -52,7 +64,7 @@ from lumigram.events import (
 )
 from lumigram.feed import fanout
 from lumigram.infra.bus import Consumer, Event
-from lumigram.interactions.handlers import COUNTERS, fold_like_into_counter
+from lumigram.interactions.handlers import COUNTERS, cancel_pending_like, recount_likes
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
@@ -69,43 +81,76 @@ F = TypeVar("F", bound=DomainEvent)
 G = TypeVar("G", bound=DomainEvent)
 R = TypeVar("R")
 
+#: How long one shared transaction may go on taking events before it commits and lets the
+#: other writers (requests) have their turn at the writer.
+GROUP_BUDGET_SECONDS = 0.05
+
 
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """A durable consumer: its name, the event types it takes, and what it does with them."""
+    """A durable consumer: its name, the event types it takes, and what it does with them;
+    ``group_commit``: several events' writes may share one transaction (see above)."""
 
     name: str
     events: tuple[type[DomainEvent], ...]
     handler: Callable[[Services, Any], Awaitable[None]]
+    group_commit: bool = False
 
 
 # One form per number of event types, so that the type checker holds each handler to
 # taking every type its consumer is given (a tuple's types alone would meet in a base).
 @overload
-def register(name: str, events: tuple[type[E]], handler: Callable[[Services, E], Awaitable[None]]) -> Registration: ...
-@overload
 def register(
-    name: str, events: tuple[type[E], type[F]], handler: Callable[[Services, E | F], Awaitable[None]]
+    name: str,
+    events: tuple[type[E]],
+    handler: Callable[[Services, E], Awaitable[None]],
+    *,
+    group_commit: bool = False,
 ) -> Registration: ...
 @overload
 def register(
-    name: str, events: tuple[type[E], type[F], type[G]], handler: Callable[[Services, E | F | G], Awaitable[None]]
+    name: str,
+    events: tuple[type[E], type[F]],
+    handler: Callable[[Services, E | F], Awaitable[None]],
+    *,
+    group_commit: bool = False,
+) -> Registration: ...
+@overload
+def register(
+    name: str,
+    events: tuple[type[E], type[F], type[G]],
+    handler: Callable[[Services, E | F | G], Awaitable[None]],
+    *,
+    group_commit: bool = False,
 ) -> Registration: ...
 def register(
-    name: str, events: tuple[type[DomainEvent], ...], handler: Callable[[Services, Any], Awaitable[None]]
+    name: str,
+    events: tuple[type[DomainEvent], ...],
+    handler: Callable[[Services, Any], Awaitable[None]],
+    *,
+    group_commit: bool = False,
 ) -> Registration:
-    return Registration(name, events, handler)
+    return Registration(name, events, handler, group_commit)
+
+
+@dataclass(frozen=True, slots=True)
+class Then(Generic[E, R]):
+    """``step``, then ``follow_up`` with what it returned. Kept apart (not one closure) so
+    that a batch can run every domain step in one transaction and the follow-ups after it
+    has committed."""
+
+    step: Callable[[Services, E], Awaitable[R]]
+    follow_up: Callable[[Services, R], Awaitable[None]]
+
+    async def __call__(self, services: Services, event: E) -> None:
+        await self.follow_up(services, await self.step(services, event))
 
 
 def then(
     step: Callable[[Services, E], Awaitable[R]], follow_up: Callable[[Services, R], Awaitable[None]]
-) -> Callable[[Services, E], Awaitable[None]]:
+) -> Then[E, R]:
     """``step``, then ``follow_up`` with what it returned."""
-
-    async def both(services: Services, event: E) -> None:
-        await follow_up(services, await step(services, event))
-
-    return both
+    return Then(step, follow_up)
 
 
 CONSUMERS: list[Registration] = [
@@ -121,22 +166,43 @@ CONSUMERS: list[Registration] = [
     register("feed.unmute", (MuteRemoved,), then(fanout.show_unmuted_author, forget_readers_pages)),
     register("feed.tags", (TagFollowed, TagUnfollowed), then(fanout.follow_tag_in_feed, forget_readers_pages)),
     # Notifications, then the recipients' open streams.
-    register("notifications.blocks", (BlockCreated,), notify.forget_blocked_pair),
-    register("notifications.posts", (PostCreated,), then(notify.notify_of_new_post, publish_notifications)),
-    register("notifications.post_deleted", (PostDeleted,), notify.remove_post_notifications),
-    register("notifications.post_edits", (PostUpdated,), then(notify.notify_of_new_mentions, publish_notifications)),
-    register("notifications.favourites", (FavouriteCreated,), then(notify.notify_of_like, publish_notifications)),
-    register("notifications.unfavourites", (FavouriteRemoved,), notify.remove_like_notification),
+    register("notifications.blocks", (BlockCreated,), notify.forget_blocked_pair, group_commit=True),
     register(
-        "notifications.follows", (FollowCreated, FollowRequested), then(notify.notify_of_follow, publish_notifications)
+        "notifications.posts",
+        (PostCreated,),
+        then(notify.notify_of_new_post, publish_notifications),
+        group_commit=True,
+    ),
+    register("notifications.post_deleted", (PostDeleted,), notify.remove_post_notifications, group_commit=True),
+    register(
+        "notifications.post_edits",
+        (PostUpdated,),
+        then(notify.notify_of_new_mentions, publish_notifications),
+        group_commit=True,
+    ),
+    register(
+        "notifications.favourites",
+        (FavouriteCreated,),
+        then(notify.notify_of_like, publish_notifications),
+        group_commit=True,
+    ),
+    register("notifications.unfavourites", (FavouriteRemoved,), notify.remove_like_notification, group_commit=True),
+    register(
+        "notifications.follows",
+        (FollowCreated, FollowRequested),
+        then(notify.notify_of_follow, publish_notifications),
+        group_commit=True,
     ),
     register(
         "notifications.follow_requests",
         (FollowRequestAuthorized, FollowRequestRejected, FollowRequestWithdrawn),
         notify.remove_follow_request_notification,
+        group_commit=True,
     ),
     # Likes: folded into the post's counter.
-    register(COUNTERS, (FavouriteCreated, FavouriteRemoved), fold_like_into_counter),
+    register(
+        COUNTERS, (FavouriteCreated, FavouriteRemoved), then(recount_likes, cancel_pending_like), group_commit=True
+    ),
     # Web Push, for recipients with a subscription.
     register("push.deliver", (NotificationCreated,), push_notification),
     # Open streams: posts as they are made, edited and deleted.
@@ -146,19 +212,100 @@ CONSUMERS: list[Registration] = [
 ]
 
 
+def _decode(registration: Registration, bus_event: Event) -> DomainEvent | None:
+    """The typed event, or None (logged) for one the consumer skips."""
+    try:
+        event = decode(bus_event)
+    except MalformedEvent as exc:
+        log.error("%s skips event %s (%s): %s", registration.name, bus_event.id, bus_event.type, exc)
+        return None
+    if not isinstance(event, registration.events):
+        log.error("%s skips event %s: it takes no %s", registration.name, bus_event.id, bus_event.type)
+        return None
+    return event
+
+
+async def _one_by_one(services: Services, registration: Registration, events: Sequence[DomainEvent]) -> set[int]:
+    """Each event through the whole handler on its own; the ids of those that failed."""
+    failed: set[int] = set()
+    for event in events:
+        try:
+            await registration.handler(services, event)
+        except Exception:
+            log.exception("consumer %s failed on event %s (%s)", registration.name, event.id, event.type)
+            failed.add(event.id)
+    return failed
+
+
+class _RedoOneByOne(Exception):
+    """Leaves a group's transaction, rolling it back, so its events go again one by one."""
+
+
+async def _grouped(services: Services, registration: Registration, events: Sequence[DomainEvent]) -> set[int]:
+    """The events' domain steps in shared transactions, then the follow-ups of those that
+    committed; a transaction in which anything failed is rolled back whole and its events
+    handled again one by one. The ids of the events that failed."""
+    handler = registration.handler
+    step, follow_up = (handler.step, handler.follow_up) if isinstance(handler, Then) else (handler, None)
+    failed: set[int] = set()
+    remaining = list(events)
+    while remaining:
+        stepped: list[tuple[DomainEvent, Any]] = []
+        failing: list[DomainEvent] = []
+        try:
+            async with services.db.begin_group() as group:
+                started = time.monotonic()
+                while remaining and (not stepped or time.monotonic() - started < GROUP_BUDGET_SECONDS):
+                    event = remaining.pop(0)
+                    try:
+                        stepped.append((event, await step(services, event)))
+                    except Exception as error:
+                        failing.append(event)
+                        raise _RedoOneByOne from error
+                if group.spoiled:
+                    # A write failed and its step went on: its half-done writes cannot be
+                    # told from the others' (no savepoint each), so none of it stands.
+                    raise _RedoOneByOne
+        except Exception as error:
+            # Also when the commit itself failed. Those stepped, and the one that failed,
+            # go again on their own, as if never batched: each is idempotent.
+            again = [event for event, _ in stepped] + failing
+            cause = error.__cause__ if isinstance(error, _RedoOneByOne) else error
+            log.warning(
+                "consumer %s: a transaction of %d events failed (%r); handling them one by one",
+                registration.name,
+                len(again),
+                cause,
+            )
+            failed |= await _one_by_one(services, registration, again)
+            continue
+        for event, result in stepped:
+            if follow_up is None:
+                continue
+            try:
+                await follow_up(services, result)
+            except Exception:
+                log.exception("consumer %s failed after event %s (%s)", registration.name, event.id, event.type)
+                failed.add(event.id)
+        if remaining:
+            await asyncio.sleep(0)  # the serving loop's turn, between transactions
+    return failed
+
+
 def _consumer(services: Services, registration: Registration) -> Consumer:
     async def handle(bus_event: Event) -> None:
-        try:
-            event = decode(bus_event)
-        except MalformedEvent as exc:
-            log.error("%s skips event %s (%s): %s", registration.name, bus_event.id, bus_event.type, exc)
-            return
-        if not isinstance(event, registration.events):
-            log.error("%s skips event %s: it takes no %s", registration.name, bus_event.id, bus_event.type)
-            return
-        await registration.handler(services, event)
+        event = _decode(registration, bus_event)
+        if event is not None:
+            await registration.handler(services, event)
 
-    return Consumer(registration.name, [cls.type for cls in registration.events], handle)
+    async def handle_many(bus_events: Sequence[Event]) -> set[int]:
+        events = [e for e in (_decode(registration, b) for b in bus_events) if e is not None]
+        if registration.group_commit and services.db.nests_writes:
+            return await _grouped(services, registration, events)
+        return await _one_by_one(services, registration, events)
+
+    types = [cls.type for cls in registration.events]
+    return Consumer(registration.name, types, handle, handle_many)
 
 
 def consumers(services: Services) -> list[Consumer]:

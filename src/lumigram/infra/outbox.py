@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.ids import IdGenerator
-from lumigram.infra.bus import Event, EventBus
+from lumigram.infra.bus import BatchPublisher, Event, EventBus
 from lumigram.infra.database import Database
 from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import outbox, processed_events, utcnow
@@ -198,7 +198,21 @@ class OutboxRelay:
         )
 
     async def _publish_events(self, events: Sequence[Event]) -> tuple[list[int], int | None]:
-        done: list[int] = []
+        if isinstance(self._bus, BatchPublisher) and events:
+            # The in-process bus: its consumers take the events together, a transaction
+            # for many rather than one each.
+            try:
+                delivered = await self._bus.publish_many(events)
+            except Exception:
+                log.exception("publishing %d events from %s failed", len(events), events[0].id)
+                delivered = 0
+            done = [event.id for event in events[:delivered]]
+            if delivered < len(events):
+                failed = events[delivered]
+                log.error("event %s (%s) failed in a consumer; it and later ones stay pending", failed.id, failed.type)
+                return done, failed.id
+            return done, None
+        done = []
         for event in events:
             try:
                 await self._bus.publish(event)

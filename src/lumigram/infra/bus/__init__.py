@@ -8,13 +8,17 @@ pull consumer per handler, so several workers share a consumer's load).
 Events are published by the outbox relay only; ``Event.id`` is the deduplication id
 (JetStream ``Nats-Msg-Id``), so a relay that publishes twice delivers once. Handlers
 must still be idempotent: redelivery after a crash is normal.
+
+A consumer may also take several events at once (``Consumer.handle_many``): the
+in-process bus hands it what the relay publishes together, so that its handler can write
+them in one transaction (one turn at SQLite's writer) instead of one each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -41,15 +45,22 @@ class Event:
 
 
 Handler = Callable[[Event], Awaitable[None]]
+#: Handles events in order and returns the ids of those it failed on; the others are done.
+BatchHandler = Callable[[Sequence[Event]], Awaitable[set[int]]]
 
 
 @dataclass(frozen=True, slots=True)
 class Consumer:
-    """A named, durable consumer: its handler gets every event whose type it lists."""
+    """A named, durable consumer: its handler gets every event whose type it lists.
+
+    ``handle_many``, when given, does what ``handler`` does for each of several events
+    (a bus that delivers batches calls it instead); a failure on one event must not undo
+    the others, which it reports done."""
 
     name: str
     event_types: Sequence[str]
     handler: Handler
+    handle_many: BatchHandler | None = None
 
 
 class EventBus(Protocol):
@@ -70,6 +81,17 @@ class EventBus(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A bus that takes several events at once (the in-process one, whose consumers then
+    handle them together)."""
+
+    async def publish_many(self, events: Sequence[Event]) -> int:
+        """Deliver ``events`` in order; returns how many of them, from the first, were
+        delivered to every consumer (the rest are to be published again)."""
+        ...
 
 
 def open_bus(url: str) -> EventBus:
