@@ -4,17 +4,22 @@ after expiry, and Pixelfed's story endpoints driven the way its apps call them."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
+import orjson
 from sqlalchemy import insert
 
+from lumigram.infra.cache import Subscription
 from lumigram.infra.tables import stories as stories_table
 from lumigram.janitor import sweep_once
 from lumigram.services import Services
 from lumigram.stories.models import MAX_LIVE
+from lumigram.streaming import channels
+from lumigram.streaming.channels import online_markers
 from tests.factories import create_user, photo_bytes, upload_photo
 from tests.settle import settle
 
@@ -53,6 +58,18 @@ async def _tray(client: httpx.AsyncClient, user: dict[str, Any]) -> list[tuple[s
     response = await client.get(f"{API}/stories/tray", headers=user["headers"])
     assert response.status_code == 200, response.text
     return [(entry["account"]["id"], entry["seen"]) for entry in response.json()]
+
+
+async def _stories_heard(stream: Subscription, count: int) -> list[str]:
+    """The ids of the first ``count`` new stories a user stream carried."""
+    heard: list[str] = []
+    async for _channel, message in stream:
+        body = orjson.loads(message)
+        if body["event"] == "lumigram.story":
+            heard.append(orjson.loads(body["payload"])["id"])
+            if len(heard) == count:
+                break
+    return heard
 
 
 def _key(url: str) -> str:
@@ -160,8 +177,9 @@ async def test_expiry_tray_seen_viewers_replies_and_blob_removal(client: httpx.A
     assert erins_archive.json() == []
 
 
-async def test_who_sees_which_story(client: httpx.AsyncClient, services: Services) -> None:
-    """Owner, follower, close friend, stranger, blocked and muted, on an open and a private account."""
+async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.AsyncClient, services: Services) -> None:
+    """Owner, follower, close friend, stranger, blocked and muted, on an open and a private
+    account; then the private account's highlights, and its live story limit."""
     open_owner, private_owner = await create_user(client), await create_user(client)
     follower, close, stranger, blocked, muted = [await create_user(client) for _ in range(5)]
     await client.patch("/api/v1/accounts/update_credentials", headers=private_owner["headers"], data={"locked": "true"})
@@ -175,9 +193,21 @@ async def test_who_sees_which_story(client: httpx.AsyncClient, services: Service
     await client.post(f"/api/v1/accounts/{blocked['id']}/block", headers=open_owner["headers"])
     await client.post(f"/api/v1/accounts/{open_owner['id']}/mute", headers=muted["headers"])
 
-    everyone = await _story(client, open_owner)
+    # The followers' open user streams hear of new stories, a close-friends one only the friends.
+    await services.cache.set_many(online_markers([int(follower["id"]), int(close["id"])]), ttl=60)
+    streams = {
+        name: await services.cache.subscribe(channels.home(int(who["id"])))
+        for name, who in (("follower", follower), ("close", close))
+    }
     friends_only = await _story(client, open_owner, audience="close_friends")
+    everyone = await _story(client, open_owner)
     locked = await _story(client, private_owner)
+    await settle(services)
+    heard = {name: await asyncio.wait_for(_stories_heard(stream, 2 if name == "close" else 1), 10)
+             for name, stream in streams.items()}  # fmt: skip
+    assert heard == {"follower": [everyone["id"]], "close": [friends_only["id"], everyone["id"]]}
+    for stream in streams.values():
+        await stream.close()
     viewers = {
         "owner": (open_owner, private_owner),
         "follower": (follower,),
@@ -228,13 +258,10 @@ async def test_who_sees_which_story(client: httpx.AsyncClient, services: Service
     await client.delete(f"{API}/close_friends/{close['id']}", headers=open_owner["headers"])
     assert (await client.get(f"{API}/stories/{friends_only['id']}", headers=close["headers"])).status_code == 404
 
-
-async def test_highlights_and_the_live_story_limit(client: httpx.AsyncClient, services: Services) -> None:
+    # Highlights of the private account: for those who may see its posts.
     clock = Clock(services)
-    owner, follower, stranger = [await create_user(client) for _ in range(3)]
-    await client.patch("/api/v1/accounts/update_credentials", headers=owner["headers"], data={"locked": "true"})
-    await _follow(client, follower, owner, locked=True)
-    one, two, three = [await _story(client, owner) for _ in range(3)]
+    owner = private_owner
+    one, two, three = locked, *[await _story(client, owner) for _ in range(2)]
     made = await client.post(
         f"{API}/highlights",
         headers=owner["headers"],

@@ -89,8 +89,12 @@ def _check_draft(draft: StoryDraft) -> tuple[str, str | None]:
         problems.add("caption", "ERR_TOO_LONG", f"is too long (maximum is {MAX_CAPTION} characters)")
     link = draft.link.strip() if draft.link else None
     if link:
-        parts = urlsplit(link)
-        if len(link) > MAX_LINK or parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(link)
+            usable = parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in link)
+        except ValueError:  # a malformed host ("http://[x")
+            usable = False
+        if len(link) > MAX_LINK or not usable:
             problems.add("link", "ERR_INVALID", "must be an http or https URL")
     if draft.audience not in AUDIENCES:
         problems.add("audience", "ERR_INCLUSION", f"must be one of {', '.join(AUDIENCES)}")

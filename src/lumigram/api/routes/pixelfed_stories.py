@@ -16,7 +16,16 @@ from starlette.responses import Response
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.pagination import cursor
-from lumigram.api.params import IdString, id_param, openapi_body, parse, read_params, record_id, upload
+from lumigram.api.params import (
+    OPTIONAL_ID_SCHEMA,
+    IdString,
+    id_param,
+    openapi_body,
+    parse,
+    read_params,
+    record_id,
+    upload,
+)
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.routes.media import MediaParams, receive_upload
 from lumigram.api.routes.stories import NOT_FOUND
@@ -136,7 +145,7 @@ async def seen(request: Request, viewer: CurrentAccount, services: ServicesDep) 
     return OrjsonResponse({"code": 200})
 
 
-@router.delete(f"{PREFIX}/self-expire/{{story_id}}", summary="Pixelfed: take your story down", dependencies=[WRITE])
+@router.delete(f"{PREFIX}/self-expire/{{story_id:id}}", summary="Pixelfed: take your story down", dependencies=[WRITE])
 async def self_expire(story_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     await stories.delete_story(services, viewer.account_id, record_id(story_id))
     return OrjsonResponse(_ok("Successfully deleted"))
@@ -166,7 +175,7 @@ async def viewers(
     viewer: CurrentAccount,
     services: ServicesDep,
     sid: str = Query(min_length=1, max_length=50),
-    cursor_id: str | None = Query(default=None, alias="cursor", max_length=40),
+    cursor_id: str | None = Query(default=None, alias="cursor", pattern=OPTIONAL_ID_SCHEMA["pattern"]),
 ) -> Response:
     page = PageRequest(max_id=cursor("cursor", cursor_id), limit=VIEWERS_PAGE)
     listed = await stories.viewers(services, viewer.account_id, record_id(sid), page)

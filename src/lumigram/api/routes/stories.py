@@ -18,14 +18,16 @@ A story the caller may not see answers 404, exactly like one that does not exist
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.pagination import PageParams, link_header
-from lumigram.api.params import IdString, id_param, openapi_body, parse, read_params, record_id
+from lumigram.api.params import ID_SCHEMA, IdString, id_param, one_or_many, openapi_body, parse, read_params, record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.accounts import account_entity
 from lumigram.entities.stories import (
@@ -73,7 +75,8 @@ class StoryParams(BaseModel):
 
     media_id: IdString
     caption: str = Field(default="", max_length=MAX_CAPTION)
-    link: str | None = Field(default=None, max_length=MAX_LINK)
+    # A host is required; the service checks the same.
+    link: str | None = Field(default=None, max_length=MAX_LINK, pattern=r"^https?://[^\s/?#\[\]@]+[^\s]*$")
     audience: str = Field(default=FOLLOWERS, pattern="^(followers|close_friends)$")
     replies_enabled: bool = True
     reactions_enabled: bool = True
@@ -105,19 +108,30 @@ class SettingsParams(BaseModel):
     archive: bool
 
 
-class HighlightParams(BaseModel):
+#: ``story_ids``: a list of ids, or one bare id (a form sending one without brackets).
+StoryIds = Annotated[list[IdString], WithJsonSchema(one_or_many(ID_SCHEMA, MAX_HIGHLIGHT_STORIES))]
+
+
+class _StoryIds(BaseModel):
+    @field_validator("story_ids", mode="before", check_fields=False)
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class HighlightParams(_StoryIds):
     model_config = ConfigDict(extra="ignore")
 
     title: str = Field(min_length=1, max_length=MAX_HIGHLIGHT_TITLE)
-    story_ids: list[IdString] = Field(default_factory=list, max_length=MAX_HIGHLIGHT_STORIES)
+    story_ids: StoryIds = Field(default_factory=list, max_length=MAX_HIGHLIGHT_STORIES)
     cover_story_id: IdString | None = None
 
 
-class HighlightChange(BaseModel):
+class HighlightChange(_StoryIds):
     model_config = ConfigDict(extra="ignore")
 
     title: str | None = Field(default=None, min_length=1, max_length=MAX_HIGHLIGHT_TITLE)
-    story_ids: list[IdString] | None = Field(default=None, max_length=MAX_HIGHLIGHT_STORIES)
+    story_ids: StoryIds | None = Field(default=None, max_length=MAX_HIGHLIGHT_STORIES)
     cover_story_id: IdString | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
 
@@ -194,14 +208,14 @@ async def change_story_settings(request: Request, viewer: CurrentAccount, servic
     return OrjsonResponse({"archive": await stories.set_archive(services, viewer.account_id, params.archive)})
 
 
-@router.get(f"{PREFIX}/stories/{{story_id}}", summary="A live story", dependencies=[READ])
+@router.get(f"{PREFIX}/stories/{{story_id:id}}", summary="A live story", dependencies=[READ])
 async def get_story(story_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     story = await stories.get_story(services, viewer.account_id, record_id(story_id))
     return OrjsonResponse(story_entity(services, story, viewer.account_id))
 
 
 @router.patch(
-    f"{PREFIX}/stories/{{story_id}}",
+    f"{PREFIX}/stories/{{story_id:id}}",
     summary="Turn replies or reactions on or off for your story",
     openapi_extra=openapi_body(StoryChange),
     dependencies=[WRITE],
@@ -214,20 +228,22 @@ async def change_story(story_id: str, request: Request, viewer: CurrentAccount, 
     return OrjsonResponse(story_entity(services, story, viewer.account_id))
 
 
-@router.delete(f"{PREFIX}/stories/{{story_id}}", summary="Take your story down now", dependencies=[WRITE])
+@router.delete(f"{PREFIX}/stories/{{story_id:id}}", summary="Take your story down now", dependencies=[WRITE])
 async def delete_story(story_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     await stories.delete_story(services, viewer.account_id, record_id(story_id))
     return OrjsonResponse({})
 
 
-@router.post(f"{PREFIX}/stories/{{story_id}}/seen", summary="Mark a story seen (once per viewer)", dependencies=[WRITE])
+@router.post(
+    f"{PREFIX}/stories/{{story_id:id}}/seen", summary="Mark a story seen (once per viewer)", dependencies=[WRITE]
+)
 async def mark_seen(story_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     story = await stories.mark_seen(services, viewer.account_id, record_id(story_id))
     return OrjsonResponse(story_entity(services, story, viewer.account_id))
 
 
 @router.get(
-    f"{PREFIX}/stories/{{story_id}}/viewers", summary="Who saw your story, most recent first", dependencies=[READ]
+    f"{PREFIX}/stories/{{story_id:id}}/viewers", summary="Who saw your story, most recent first", dependencies=[READ]
 )
 async def story_viewers(
     story_id: str, request: Request, page: PageParams, viewer: CurrentAccount, services: ServicesDep
@@ -238,7 +254,7 @@ async def story_viewers(
 
 
 @router.post(
-    f"{PREFIX}/stories/{{story_id}}/reply",
+    f"{PREFIX}/stories/{{story_id:id}}/reply",
     summary="Reply to a story (its owner alone sees it)",
     openapi_extra=openapi_body(ReplyParams),
     dependencies=[WRITE],
@@ -250,7 +266,7 @@ async def reply(story_id: str, request: Request, viewer: CurrentAccount, service
 
 
 @router.post(
-    f"{PREFIX}/stories/{{story_id}}/react",
+    f"{PREFIX}/stories/{{story_id:id}}/react",
     summary="React to a story with an emoji",
     openapi_extra=openapi_body(ReactParams),
     dependencies=[WRITE],
@@ -262,7 +278,7 @@ async def react(story_id: str, request: Request, viewer: CurrentAccount, service
 
 
 @router.get(
-    f"{PREFIX}/stories/{{story_id}}/replies",
+    f"{PREFIX}/stories/{{story_id:id}}/replies",
     summary="Replies and reactions to your story, newest first",
     dependencies=[READ],
 )
@@ -275,7 +291,7 @@ async def story_replies(
 
 
 @router.get(
-    f"{PREFIX}/accounts/{{account_id}}/stories",
+    f"{PREFIX}/accounts/{{account_id:id}}/stories",
     summary="An account's live stories, in the order they play",
     dependencies=[READ],
 )
@@ -287,7 +303,7 @@ async def account_stories(account_id: str, viewer: CurrentAccount, services: Ser
 # --- highlights ------------------------------------------------------------------------------
 
 
-@router.get(f"{PREFIX}/accounts/{{account_id}}/highlights", summary="An account's highlights", dependencies=[READ])
+@router.get(f"{PREFIX}/accounts/{{account_id:id}}/highlights", summary="An account's highlights", dependencies=[READ])
 async def account_highlights(account_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     found = await highlights.of_account(services, viewer.account_id, record_id(account_id))
     return OrjsonResponse([highlight_entity(services, item, viewer.account_id, full=False) for item in found])
@@ -301,21 +317,21 @@ async def account_highlights(account_id: str, viewer: CurrentAccount, services: 
 )
 async def create_highlight(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(HighlightParams, await read_params(request))
-    cover = id_param(params.cover_story_id, "cover_story_id") if params.cover_story_id else None
+    cover = id_param(params.cover_story_id, "cover_story_id") if params.cover_story_id is not None else None
     made = await highlights.create(
         services, viewer.account_id, params.title, _ids(params.story_ids, "story_ids") or [], cover
     )
     return OrjsonResponse(highlight_entity(services, made, viewer.account_id, full=True))
 
 
-@router.get(f"{PREFIX}/highlights/{{highlight_id}}", summary="A highlight and its stories", dependencies=[READ])
+@router.get(f"{PREFIX}/highlights/{{highlight_id:id}}", summary="A highlight and its stories", dependencies=[READ])
 async def get_highlight(highlight_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     found = await highlights.get(services, viewer.account_id, record_id(highlight_id))
     return OrjsonResponse(highlight_entity(services, found, viewer.account_id, full=True))
 
 
 @router.patch(
-    f"{PREFIX}/highlights/{{highlight_id}}",
+    f"{PREFIX}/highlights/{{highlight_id:id}}",
     summary="Rename, reorder or replace the stories of, recover or move your highlight",
     openapi_extra=openapi_body(HighlightChange),
     dependencies=[WRITE],
@@ -330,20 +346,22 @@ async def change_highlight(
         record_id(highlight_id),
         title=params.title,
         story_ids=_ids(params.story_ids, "story_ids"),
-        cover_story_id=id_param(params.cover_story_id, "cover_story_id") if params.cover_story_id else None,
+        cover_story_id=(
+            id_param(params.cover_story_id, "cover_story_id") if params.cover_story_id is not None else None
+        ),
         position=params.position,
     )
     return OrjsonResponse(highlight_entity(services, changed, viewer.account_id, full=True))
 
 
-@router.delete(f"{PREFIX}/highlights/{{highlight_id}}", summary="Delete your highlight", dependencies=[WRITE])
+@router.delete(f"{PREFIX}/highlights/{{highlight_id:id}}", summary="Delete your highlight", dependencies=[WRITE])
 async def delete_highlight(highlight_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     await highlights.remove(services, viewer.account_id, record_id(highlight_id))
     return OrjsonResponse({})
 
 
 @router.post(
-    f"{PREFIX}/highlights/{{highlight_id}}/stories",
+    f"{PREFIX}/highlights/{{highlight_id:id}}/stories",
     summary="Add a story from your archive to your highlight",
     openapi_extra=openapi_body(HighlightStory),
     dependencies=[WRITE],
@@ -359,7 +377,7 @@ async def add_to_highlight(
 
 
 @router.delete(
-    f"{PREFIX}/highlights/{{highlight_id}}/stories/{{story_id}}",
+    f"{PREFIX}/highlights/{{highlight_id:id}}/stories/{{story_id:id}}",
     summary="Take a story out of your highlight",
     dependencies=[WRITE],
 )
@@ -396,7 +414,7 @@ async def add_close_friend(request: Request, viewer: CurrentAccount, services: S
 
 
 @router.delete(
-    f"{PREFIX}/close_friends/{{account_id}}",
+    f"{PREFIX}/close_friends/{{account_id:id}}",
     summary="Take an account off your close friends",
     dependencies=[WRITE_FOLLOWS],
 )
