@@ -11,9 +11,10 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from lumigram.infra.cache import Subscription
+from lumigram.infra.tables import media_attachments
 from lumigram.infra.tables import stories as stories_table
 from lumigram.janitor import sweep_once
 from lumigram.services import Services
@@ -88,6 +89,16 @@ async def test_expiry_tray_seen_viewers_replies_and_blob_removal(client: httpx.A
     for follower in (bob, carol):
         await _follow(client, follower, alice)
     await _follow(client, bob, erin)
+
+    # A video longer than a story plays is refused (its length as the transcoder found it).
+    long = await upload_photo(client, alice["headers"])
+    async with services.db.begin() as conn:
+        await conn.execute(
+            update(media_attachments).where(media_attachments.c.id == int(long["id"])).values(meta='{"duration": 61.0}')
+        )
+    refused = await client.post(f"{API}/stories", headers=alice["headers"], json={"media_id": long["id"]})
+    assert refused.status_code == 422
+    assert "60 seconds" in refused.json()["error"]
 
     first = await _story(client, alice, caption=f"Hi @{bob['username']}", link="https://example.org/a")
     assert first["expires_at"] > first["created_at"]
@@ -318,6 +329,7 @@ async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.Async
 
 
 async def test_pixelfed_story_endpoints(client: httpx.AsyncClient, services: Services) -> None:
+    clock = Clock(services)
     owner, follower = await create_user(client), await create_user(client)
     await _follow(client, follower, owner)
     added = await client.post(
@@ -371,6 +383,14 @@ async def test_pixelfed_story_endpoints(client: httpx.AsyncClient, services: Ser
     assert expired.json() == {"code": 200, "msg": "Successfully deleted"}
     carousel = await client.get("/api/v1.1/stories/carousel", headers=follower["headers"])
     assert carousel.json() == {"self": [], "nodes": []}
-    # Taken down: its blobs go with the next sweep, archive or not.
+    # Taken down: its blobs go with the next sweep, archive or not; so do a draft's
+    # never published, once its day is over.
+    abandoned = await client.post(
+        "/api/v1.1/stories/add", headers=owner["headers"], files={"file": ("s.jpg", photo_bytes(), "image/jpeg")}
+    )
     await sweep_once(services)
     assert await services.blobs.stat(_key(body["media_url"])) is None
+    assert await services.blobs.stat(_key(abandoned.json()["media_url"])) is not None
+    clock.move(DAY)
+    await sweep_once(services)
+    assert await services.blobs.stat(_key(abandoned.json()["media_url"])) is None

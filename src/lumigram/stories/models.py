@@ -21,6 +21,8 @@ MAX_HIGHLIGHT_STORIES = 100
 #: Seconds a story is shown for before the next (Pixelfed's ``duration``).
 DEFAULT_DURATION = 10
 MAX_DURATION = 60
+#: The longest video a story plays.
+MAX_VIDEO_SECONDS = 60
 
 FOLLOWERS = "followers"
 CLOSE_FRIENDS = "close_friends"

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -48,6 +49,7 @@ from lumigram.stories.models import (
     MAX_LINK,
     MAX_LIVE,
     MAX_REPLY,
+    MAX_VIDEO_SECONDS,
     REACTION,
     REPLY,
     Reply,
@@ -123,6 +125,7 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
         )
     if row.state not in ("ready", "processing"):
         raise _invalid(f"Media {media_id} could not be processed and cannot be shown", "media_id")
+    _check_length(row)
     claimed = await conn.execute(
         update(media_attachments)
         .where(
@@ -135,6 +138,13 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
     if claimed.rowcount != 1:
         raise _invalid(f"Media {media_id} is already in a post or a story", "media_id")
     return row
+
+
+def _check_length(media: Any) -> None:
+    """A story's video plays for at most ``MAX_VIDEO_SECONDS`` (known once transcoded)."""
+    seconds = orjson.loads(media.meta or "{}").get("duration")
+    if isinstance(seconds, int | float) and seconds > MAX_VIDEO_SECONDS + 0.5:
+        raise _invalid(f"A story's video may be at most {MAX_VIDEO_SECONDS} seconds", "media_id")
 
 
 async def _check_room(conn: AsyncConnection, account_id: int, now: datetime) -> None:
@@ -226,10 +236,11 @@ async def publish(
             await conn.execute(update(stories).where(stories.c.id == story_id).values(**changes))
         if row.state == DRAFT:
             media = (
-                await conn.execute(select(media_attachments.c.state).where(media_attachments.c.id == row.media_id))
+                await conn.execute(select(media_attachments).where(media_attachments.c.id == row.media_id))
             ).first()
             if media is None or media.state != "ready":
                 raise _invalid("The story's media is still processing or could not be processed", "media_id")
+            _check_length(media)
             await _go_live(services, conn, story_id, account_id)
             mentioned = list(
                 (

@@ -2,7 +2,8 @@
 
 A story's blobs go once it has expired, unless its owner keeps it: in the archive (on
 by default) or in a highlight. A story its owner deleted goes at once, highlights and
-archive notwithstanding (deleting took it out of them). Run by the janitor; safe in
+archive notwithstanding (deleting took it out of them), and so does a draft never
+published within a day. Run by the janitor; safe in
 several processes at once (deleting a blob twice is harmless, and the row is marked
 only after its blobs are gone).
 """
@@ -15,6 +16,7 @@ from lumigram.infra.tables import media_attachments, stories, story_highlight_it
 from lumigram.media_access.service import forget_privacy
 from lumigram.posts.service import blob_keys
 from lumigram.services import Services
+from lumigram.stories.models import DRAFT, LIVE
 
 BATCH = 200
 
@@ -26,10 +28,13 @@ async def sweep_expired_stories(services: Services) -> int:
         story_settings.c.account_id == stories.c.account_id, story_settings.c.archive.is_(False)
     )
     highlighted = exists().where(story_highlight_items.c.story_id == stories.c.id)
-    unkept = and_(stories.c.expires_at <= now, archive_off, ~highlighted)
+    expired = stories.c.expires_at <= now
+    unkept = and_(stories.c.state == LIVE, expired, archive_off, ~highlighted)
+    # A draft never published (Pixelfed's add without publish) goes after the same day.
+    abandoned = and_(stories.c.state == DRAFT, expired)
     query = (
         select(stories.c.id, stories.c.media_id)
-        .where(stories.c.blobs_removed_at.is_(None), or_(stories.c.deleted_at.is_not(None), unkept))
+        .where(stories.c.blobs_removed_at.is_(None), or_(stories.c.deleted_at.is_not(None), unkept, abandoned))
         .limit(BATCH)
     )
     async with services.db.connect() as conn:
