@@ -347,10 +347,11 @@ async def test_pixelfed_story_endpoints(client: httpx.AsyncClient, services: Ser
     # A draft until published: no one sees it yet.
     carousel = await client.get("/api/v1.1/stories/carousel", headers=follower["headers"])
     assert carousel.json() == {"self": [], "nodes": []}
+    # As Pixelfed's Android app sends it: the fields in the query string, flags as 0/1.
     published = await client.post(
         "/api/v1.1/stories/publish",
         headers=owner["headers"],
-        json={"media_id": body["media_id"], "duration": 5, "can_reply": True, "can_react": True},
+        params={"media_id": body["media_id"], "duration": 5, "can_reply": "1", "can_react": "1"},
     )
     assert published.json() == {"code": 200, "msg": "Successfully published"}
 
@@ -375,14 +376,14 @@ async def test_pixelfed_story_endpoints(client: httpx.AsyncClient, services: Ser
         "/api/v1.1/stories/comment", headers=follower["headers"], json={"sid": body["media_id"], "caption": "Wow"}
     )
     assert commented.json() == {"code": 200, "msg": "Sent!"}
-    viewers = await client.get("/api/v1.1/stories/viewers", headers=owner["headers"], params={"sid": body["media_id"]})
+    viewers = await client.get("/api/v1.2/stories/viewers", headers=owner["headers"], params={"sid": body["media_id"]})
     assert [a["id"] for a in viewers.json()["data"]] == [follower["id"]]
     await settle(services)
     told = await client.get("/api/v1/notifications", headers=owner["headers"])
     replies = [(n["type"], n["account"]["id"]) for n in told.json() if n["type"] != "follow"]
     assert replies == [("lumigram.story_reply", follower["id"])]
 
-    expired = await client.delete(f"/api/v1.1/stories/self-expire/{body['media_id']}", headers=owner["headers"])
+    expired = await client.post(f"/api/v1.1/stories/self-expire/{body['media_id']}", headers=owner["headers"])
     assert expired.json() == {"code": 200, "msg": "Successfully deleted"}
     carousel = await client.get("/api/v1.1/stories/carousel", headers=follower["headers"])
     assert carousel.json() == {"self": [], "nodes": []}

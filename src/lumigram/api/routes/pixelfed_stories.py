@@ -145,7 +145,12 @@ async def seen(request: Request, viewer: CurrentAccount, services: ServicesDep) 
     return OrjsonResponse({"code": 200})
 
 
-@router.delete(f"{PREFIX}/self-expire/{{story_id:id}}", summary="Pixelfed: take your story down", dependencies=[WRITE])
+@router.post(f"{PREFIX}/self-expire/{{story_id:id}}", summary="Pixelfed: take your story down", dependencies=[WRITE])
+@router.delete(
+    f"{PREFIX}/self-expire/{{story_id:id}}",
+    summary="Pixelfed: take your story down (as DELETE)",
+    dependencies=[WRITE],
+)
 async def self_expire(story_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     await stories.delete_story(services, viewer.account_id, record_id(story_id))
     return OrjsonResponse(_ok("Successfully deleted"))
@@ -167,6 +172,12 @@ async def comment(request: Request, viewer: CurrentAccount, services: ServicesDe
 @router.get(
     f"{PREFIX}/viewers",
     summary="Pixelfed: who saw your story, most recent first, ten at a time",
+    dependencies=[READ],
+    responses=NOT_FOUND,  # type: ignore[arg-type]
+)
+@router.get(
+    "/api/v1.2/stories/viewers",
+    summary="Pixelfed: who saw your story (the route its newer apps call)",
     dependencies=[READ],
     responses=NOT_FOUND,  # type: ignore[arg-type]
 )
