@@ -42,6 +42,8 @@ ROUTER_MODULES = (
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",
     "lumigram.api.routes.streaming",
+    "lumigram.api.routes.stories",
+    "lumigram.api.routes.pixelfed_stories",
     "lumigram.web.auth_pages",
 )
 

@@ -56,6 +56,8 @@ from lumigram.events import (
     PostDeleted,
     PostPinned,
     PostUpdated,
+    StoryCreated,
+    StoryReplied,
     TagFollowed,
     TagUnfollowed,
     UserRegistered,
@@ -70,8 +72,10 @@ from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.push.handlers import push_notification
 from lumigram.services import AfterCommit, Services
+from lumigram.stories import handlers as stories
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
+from lumigram.streaming.stories import stream_new_story
 from lumigram.uploads.handlers import transcode_uploaded_video
 
 log = logging.getLogger(__name__)
@@ -209,6 +213,10 @@ CONSUMERS: list[Registration] = [
     register("streaming.created", (PostCreated,), publisher.stream_new_post),
     register("streaming.updated", (PostUpdated,), publisher.stream_edited_post),
     register("streaming.deleted", (PostDeleted,), publisher.stream_deleted_post),
+    # Stories: mentions and replies notify, new stories reach the followers' open streams.
+    register("stories.mentions", (StoryCreated,), then(stories.notify_of_story_mentions, publish_notifications)),
+    register("stories.replies", (StoryReplied,), then(stories.notify_of_story_reply, publish_notifications)),
+    register("streaming.stories", (StoryCreated,), stream_new_story),
 ]
 
 

@@ -247,6 +247,33 @@ class BookmarkChanged(DomainEvent):
     bookmarked: bool
 
 
+# --- stories -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoryCreated(DomainEvent):
+    """A story went live: its mentions are told, the followers' open streams shown it."""
+
+    type: ClassVar[str] = "story.created"
+    story_id: int
+    account_id: int
+    #: "followers" or "close_friends".
+    audience: str
+    mentions: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryReplied(DomainEvent):
+    """``account_id`` answered ``owner_id``'s story with a reply or an emoji reaction."""
+
+    type: ClassVar[str] = "story.replied"
+    story_id: int
+    account_id: int
+    owner_id: int
+    #: "reply" or "reaction".
+    kind: str
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -296,6 +323,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         FavouriteCreated,
         FavouriteRemoved,
         BookmarkChanged,
+        StoryCreated,
+        StoryReplied,
         NotificationCreated,
     )
 }

@@ -1,5 +1,5 @@
 """Periodic housekeeping run beside the bus consumers: removing the blobs of deleted
-posts once their grace period is over, and uploads never posted.
+posts once their grace period is over, uploads never posted, and expired stories no one keeps.
 
 Every sweep is safe to run in several workers at once, so no leader election is needed.
 """
@@ -19,8 +19,10 @@ INTERVAL = 60.0
 
 async def sweep_once(services: Services) -> int:
     from lumigram.posts.cleanup import sweep_blob_deletions, sweep_orphan_media
+    from lumigram.stories.sweeper import sweep_expired_stories
 
-    return await sweep_blob_deletions(services) + await sweep_orphan_media(services)
+    removed = await sweep_blob_deletions(services) + await sweep_orphan_media(services)
+    return removed + await sweep_expired_stories(services)
 
 
 async def run(services: Services, interval: float = INTERVAL) -> None:

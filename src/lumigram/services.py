@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from lumigram.config import Settings
@@ -25,6 +26,7 @@ from lumigram.infra.cache import Cache
 from lumigram.infra.database import Database
 from lumigram.infra.email_sms import MessageSender
 from lumigram.infra.outbox import OutboxRelay
+from lumigram.infra.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,15 @@ class Services:
     #: Event type → its after-commit handlers, in order: the table at the end of
     #: ``lumigram.consumers``, handed in by the composition root (this module is a leaf).
     after_commit: Mapping[type[DomainEvent], Sequence[AfterCommit]]
+    #: What time it is, for rules that turn on the hour (a story's 24 hours, the URLs
+    #: signed for it): one place to read it, so tests can move it instead of waiting.
+    clock: Callable[[], datetime] = utcnow
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _cpu_pool: ProcessPoolExecutor | None = None
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC, from ``clock``."""
+        return self.clock()
 
     def cpu_pool(self) -> ProcessPoolExecutor:
         """Worker processes for CPU-heavy media work, made on first use so that a process

@@ -34,6 +34,8 @@ from lumigram.events import (
     PostDeleted,
     PostPinned,
     PostUpdated,
+    StoryCreated,
+    StoryReplied,
     TagFollowed,
     TagUnfollowed,
     UserRegistered,
@@ -102,6 +104,9 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     (UserRegistered(user_id=7, account_id=ACTOR, username="someone"), _forgets()),
     (VerificationRequested(user_id=7, channel="email"), _forgets()),
     (MediaUploaded(media_id=8, account_id=ACTOR), _forgets()),
+    # Stories are read live (no kept pages show them).
+    (StoryCreated(story_id=9, account_id=ACTOR, audience="followers"), _forgets()),
+    (StoryReplied(story_id=9, account_id=ACTOR, owner_id=OTHER, kind="reply"), _forgets()),
     # Made by a consumer, never by a request: no one waits to see it.
     (NotificationCreated(notification_id=5, account_id=ACTOR, notification_type="favourite"), _forgets()),
 ]

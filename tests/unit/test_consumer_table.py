@@ -36,6 +36,9 @@ DEPLOYED = {
     "streaming.created": {"post.created"},
     "streaming.updated": {"post.updated"},
     "streaming.deleted": {"post.deleted"},
+    "stories.mentions": {"story.created"},
+    "stories.replies": {"story.replied"},
+    "streaming.stories": {"story.created"},
 }
 
 

@@ -13,20 +13,21 @@ from lumigram.uploads.models import MediaRecord
 _NO_ADJUSTMENTS = dict.fromkeys(ADJUSTMENT_RANGES, 0)
 
 
-def media_entity(services: Services, record: MediaRecord) -> dict[str, Any]:
+def media_entity(services: Services, record: MediaRecord, not_after: int | None = None) -> dict[str, Any]:
     """Mastodon's MediaAttachment: ``url`` is the largest JPEG, ``preview_url`` the 320 px one;
-    for a video, the MP4 and its poster (both null while it is processing)."""
+    for a video, the MP4 and its poster (both null while it is processing). ``not_after``
+    bounds the life of signed URLs (``media_access.service.media_url``)."""
     variants = record.variants
     if not variants:
         url = preview = None
     elif record.kind == "video":
-        url = media_url(services, variants["video"]["mp4"]["key"], record.private)
-        preview = media_url(services, variants["poster"]["jpeg"]["key"], record.private)
+        url = media_url(services, variants["video"]["mp4"]["key"], record.private, not_after)
+        preview = media_url(services, variants["poster"]["jpeg"]["key"], record.private, not_after)
     else:
         largest = next(iter(variants.values()))["jpeg"]["key"]
         small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]["key"]
-        url = media_url(services, largest, record.private)
-        preview = media_url(services, small, record.private)
+        url = media_url(services, largest, record.private, not_after)
+        preview = media_url(services, small, record.private, not_after)
     return {
         "id": str(record.id),
         "type": record.kind,

@@ -220,6 +220,8 @@ media_attachments = Table(
     Column("private", Boolean, nullable=False, server_default="0"),
     _ts("created_at", nullable=False),
     _ts("processed_at"),
+    # The story showing it, if one does: such an upload is neither an orphan nor free to post.
+    Column("story_id", BigInteger, nullable=True),
     Index("ix_media_attachments_account_id_id", "account_id", "id"),
 )
 
@@ -448,12 +450,112 @@ push_subscriptions = Table(
     _ts("created_at", nullable=False),
 )
 
+# --- stories -----------------------------------------------------------------------------
+# A photo or video shown for 24 hours. A draft (Pixelfed's ``add`` before ``publish``) is
+# seen by no one; ``created_at``/``expires_at`` are set when it goes live. Deleting it
+# keeps the row (``deleted_at``) until the sweeper has removed its blobs.
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("media_id", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # draft | live
+    Column("caption", Text, nullable=False, server_default=""),
+    Column("link", String(2048), nullable=True),
+    Column("audience", String(16), nullable=False, server_default="followers"),  # followers | close_friends
+    Column("replies_enabled", Boolean, nullable=False, server_default="1"),
+    Column("reactions_enabled", Boolean, nullable=False, server_default="1"),
+    Column("duration", Integer, nullable=False, server_default="10"),
+    Column("views_count", Integer, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+    _ts("expires_at", nullable=False),
+    _ts("deleted_at"),
+    _ts("blobs_removed_at"),
+    Index("ix_stories_account_id_expires_at", "account_id", "expires_at"),
+    Index("ix_stories_expires_at", "expires_at"),
+)
+
+story_mentions = Table(
+    "story_mentions",
+    metadata,
+    Column("story_id", BigInteger, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Who saw a story, once each; ``id`` is the cursor of the owner's viewer list.
+story_views = Table(
+    "story_views",
+    metadata,
+    Column("story_id", BigInteger, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_story_views_story_id_id", "story_id", "id"),
+    Index("ix_story_views_account_id_story_id", "account_id", "story_id"),
+)
+
+# A reply (text) or a reaction (one emoji) sent to a story's owner.
+story_replies = Table(
+    "story_replies",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("story_id", BigInteger, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # reply | reaction
+    Column("content", Text, nullable=False),
+    _ts("created_at", nullable=False),
+    Index("ix_story_replies_story_id_id", "story_id", "id"),
+)
+
+# A named collection of an account's stories on its profile, kept after they expire.
+story_highlights = Table(
+    "story_highlights",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(100), nullable=False),
+    Column("cover_story_id", BigInteger, nullable=True),
+    Column("position", Integer, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+    Index("ix_story_highlights_account_id_position", "account_id", "position"),
+)
+
+story_highlight_items = Table(
+    "story_highlight_items",
+    metadata,
+    Column("highlight_id", BigInteger, ForeignKey("story_highlights.id", ondelete="CASCADE"), primary_key=True),
+    Column("story_id", BigInteger, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Index("ix_story_highlight_items_story_id", "story_id"),
+)
+
+# An account's story settings; no row means the defaults (archive on).
+story_settings = Table(
+    "story_settings",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("archive", Boolean, nullable=False, server_default="1"),
+)
+
+# ``member_id`` is on ``owner_id``'s close-friends list: they see its close-friends stories.
+close_friends = Table(
+    "close_friends",
+    metadata,
+    Column("owner_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_close_friends_owner_id_id", "owner_id", "id"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
     "blob_deletions",
     "blocks",
     "bookmarks",
+    "close_friends",
     "favourites",
     "follow_requests",
     "follows",
@@ -473,6 +575,13 @@ __all__ = [
     "status_pins",
     "status_tags",
     "statuses",
+    "stories",
+    "story_highlight_items",
+    "story_highlights",
+    "story_mentions",
+    "story_replies",
+    "story_settings",
+    "story_views",
     "tag_follows",
     "tags",
     "users",

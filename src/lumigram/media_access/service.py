@@ -116,7 +116,9 @@ async def authorize(
     if private and (
         expires is None
         or signature is None
-        or not signing.verify(services.settings.ensure_secret_key(), key, expires, signature)
+        or not signing.verify(
+            services.settings.ensure_secret_key(), key, expires, signature, now=services.now().timestamp()
+        )
     ):
         raise NotFound()
     try:
@@ -132,12 +134,14 @@ async def authorize(
     return Grant(info=info, private=private, redirect=redirect)
 
 
-def media_url(services: Services, key: str, private: bool) -> str:
-    """The URL a client gets for a stored blob."""
+def media_url(services: Services, key: str, private: bool, not_after: int | None = None) -> str:
+    """The URL a client gets for a stored blob. ``not_after`` (Unix seconds) bounds a
+    signed URL's life: a story's media must not be reachable past the story's end."""
     settings = services.settings
     path = quote(key)
     if private:
-        expires, signature = signing.sign(settings.ensure_secret_key(), key)
+        now = services.now().timestamp()
+        expires, signature = signing.sign(settings.ensure_secret_key(), key, now=now, not_after=not_after)
         return f"{settings.base_url}/media/{path}?exp={expires}&sig={signature}"
     if settings.media_base_url:
         return f"{settings.media_base_url}/{path}"

@@ -76,7 +76,12 @@ async def sweep_orphan_media(services: Services, now: datetime | None = None) ->
         rows = (
             await conn.execute(
                 select(media_attachments)
-                .where(media_attachments.c.status_id.is_(None), media_attachments.c.created_at < cutoff)
+                .where(
+                    media_attachments.c.status_id.is_(None),
+                    # A story's media is its sweeper's (lumigram.stories.sweeper).
+                    media_attachments.c.story_id.is_(None),
+                    media_attachments.c.created_at < cutoff,
+                )
                 .limit(BATCH)
             )
         ).all()

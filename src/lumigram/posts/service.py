@@ -107,6 +107,7 @@ _ATTACH = Prebuilt(
         .where(
             media_attachments.c.id == bindparam("media"),
             media_attachments.c.status_id.is_(None) | (media_attachments.c.status_id == bindparam("post")),
+            media_attachments.c.story_id.is_(None),
         )
         .values(status_id=bindparam("post"), position=bindparam("at"), private=bindparam("hidden"))
         .returning(media_attachments.c.id)
@@ -167,6 +168,8 @@ async def _claimable_media(
             raise _invalid(f"Media {media_id} was not found among your uploads", "media_ids")
         if row.status_id is not None and row.status_id != status_id:
             raise _invalid(f"Media {media_id} is already attached to another post", "media_ids")
+        if row.story_id is not None:
+            raise _invalid(f"Media {media_id} is already in a story", "media_ids")
         if row.state == "processing":
             raise _invalid(
                 f"Media {media_id} is still processing; post it once GET /api/v1/media/{media_id} answers 200",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
@@ -19,9 +20,11 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.media import media_entity
 from lumigram.errors import ValidationFailed
 from lumigram.posts import attachments
+from lumigram.services import Services
 from lumigram.uploads import images, videos
 from lumigram.uploads import service as uploads
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
+from lumigram.uploads.models import MediaRecord
 from lumigram.uploads.transcode import sniff_video
 
 router = APIRouter(tags=["media"])
@@ -75,6 +78,13 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
     file = upload(raw, "file")
     if file is None:
         raise ValidationFailed.field("file", "ERR_BLANK", "can't be blank")
+    record = await receive_upload(services, viewer.account_id, file, params)
+    return OrjsonResponse(media_entity(services, record), status_code=202 if record.state == "processing" else 200)
+
+
+async def receive_upload(services: Services, account_id: int, file: UploadFile, params: MediaParams) -> MediaRecord:
+    """Store an uploaded photo (processed now) or video (transcoded by the worker, so
+    still ``processing``), told apart by its first bytes; 422 for anything else."""
     head = await file.read(64)
     if sniff_video(head) is not None:
         if params.filter not in (None, "normal") or params.adjustments():
@@ -82,10 +92,7 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
             raise ValidationFailed.field("filter", "ERR_INVALID", "can only be set on photos")
         # Streamed to the store and transcoded by the worker. Mastodon's v1 route waits for
         # processing; answering 202 there too is what its own v2 does, and clients poll either way.
-        video = await videos.start_video_upload(
-            services, viewer.account_id, file, params.description, _focus(params.focus)
-        )
-        return OrjsonResponse(media_entity(services, video), status_code=202)
+        return await videos.start_video_upload(services, account_id, file, params.description, _focus(params.focus))
     data = head + await file.read(images.MAX_BYTES + 1 - len(head))
     if len(data) > images.MAX_BYTES:
         raise ValidationFailed.field("file", "ERR_TOO_LARGE", "must be at most 30 MB")
@@ -97,16 +104,15 @@ async def upload_media(request: Request, viewer: CurrentAccount, services: Servi
             "ERR_UNSUPPORTED",
             "is not a supported photo (JPEG, PNG, WebP, GIF or HEIC) or video (MP4, MOV or WebM)",
         )
-    record = await uploads.upload_photo(
+    return await uploads.upload_photo(
         services,
-        viewer.account_id,
+        account_id,
         data,
         params.description,
         _focus(params.focus),
         params.filter,
         params.adjustments(),
     )
-    return OrjsonResponse(media_entity(services, record))
 
 
 @router.get("/api/v1/media/{media_id}", summary="One of your uploads", dependencies=[require_scopes(*WRITE_MEDIA)])
