@@ -43,6 +43,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.push",
     "lumigram.api.routes.streaming",
     "lumigram.web.auth_pages",
+    "lumigram.web.app_pages",
 )
 
 
