@@ -122,7 +122,11 @@ async def _home_page(services: Services, viewer_id: int, feed: str, cursor: str 
 async def welcome_or_home(request: Request, services: ServicesDep) -> Response:
     visit = await current_visit(request, services)
     if visit.account is None:
-        context: dict[str, Any] = {"title": "Welcome", "nav": None, "registrations_open": services.settings.registrations_open}
+        context: dict[str, Any] = {
+            "title": "Welcome",
+            "nav": None,
+            "registrations_open": services.settings.registrations_open,
+        }
         return await _render(request, services, visit, "app/welcome.html", context)
     feed = "foryou" if request.query_params.get("feed") == "foryou" else "following"
     items, next_url = await _home_page(services, visit.account.id, feed, None)
@@ -139,9 +143,7 @@ async def home_more(request: Request, services: ServicesDep) -> Response:
     feed = "foryou" if request.query_params.get("feed") == "foryou" else "following"
     items, next_url = await _home_page(services, visit.account.id, feed, request.query_params.get("cursor"))
     context = {"posts": items, "next_url": next_url, "me": True}
-    return templates.TemplateResponse(
-        request, "app/_feed_page.html", context, headers=page_headers(services.settings)
-    )
+    return templates.TemplateResponse(request, "app/_feed_page.html", context, headers=page_headers(services.settings))
 
 
 # -- sign-up -------------------------------------------------------------------------------
@@ -239,8 +241,15 @@ async def profile(username: str, request: Request, services: ServicesDep) -> Res
         "own": viewer_id == account.id,
         "shut": shut,
         "posts": post_views(services, page.items, viewer_id),
-        "og": None if account.locked else {"title": f"@{account.username}", "description": account.note or "",
-                                            "image": entity["avatar"], "url": entity["url"], "type": "profile"},
+        "og": None
+        if account.locked
+        else {
+            "title": f"@{account.username}",
+            "description": account.note or "",
+            "image": entity["avatar"],
+            "url": entity["url"],
+            "type": "profile",
+        },
     }
     return await _render(request, services, visit, "app/profile.html", context)
 
@@ -288,8 +297,13 @@ async def hashtag_page(name: str, request: Request, services: ServicesDep) -> Re
         "nav": None,
         "tag": tag,
         "posts": post_views(services, page.items, visit.viewer_id),
-        "og": {"title": f"#{tag.name}", "description": f"Photos tagged #{tag.name}", "image": None,
-               "url": f"{services.settings.base_url}/tags/{tag.name.casefold()}", "type": "website"},
+        "og": {
+            "title": f"#{tag.name}",
+            "description": f"Photos tagged #{tag.name}",
+            "image": None,
+            "url": f"{services.settings.base_url}/tags/{tag.name.casefold()}",
+            "type": "website",
+        },
     }
     return await _render(request, services, visit, "app/tag.html", context)
 

@@ -13,7 +13,6 @@ function showLiked(post, status) {
   const button = post.querySelector("button.like");
   if (button) {
     button.setAttribute("aria-pressed", String(status.favourited));
-    button.textContent = status.favourited ? "♥" : "♡";
   }
   const count = post.querySelector(".like-count");
   if (count) {
@@ -45,7 +44,6 @@ async function toggleSaved(post, button) {
   const saved = button.getAttribute("aria-pressed") === "true";
   const status = await api("POST", `/api/v1/statuses/${post.dataset.id}/${saved ? "unbookmark" : "bookmark"}`);
   button.setAttribute("aria-pressed", String(status.bookmarked));
-  button.textContent = status.bookmarked ? "★" : "☆";
 }
 
 async function comment(form) {

@@ -13,6 +13,9 @@ export function install() {
       const action = button.dataset.state === "none" ? "follow" : "unfollow";
       const rel = await api("POST", `/api/v1/accounts/${profile.dataset.accountId}/${action}`);
       const state = rel.following ? "following" : rel.requested ? "requested" : "none";
+      const followers = document.querySelector(".followers-count");
+      const change = (state === "following") - (button.dataset.state === "following");
+      if (followers && change) followers.textContent = String(Number(followers.textContent) + change);
       button.dataset.state = state;
       button.textContent = LABELS[state];
       button.classList.toggle("primary", state === "none");
