@@ -2,7 +2,8 @@
 
 A signs up and posts a photo with alt text; B signs up, opens A's profile from its URL,
 follows, finds the post in the home feed, double-taps it to like it and comments; A's
-notification badge goes up without a reload. No console error and no failed request
+notification badge goes up without a reload; A deletes the post and it leaves B's
+open feed. No console error and no failed request
 may happen on the way. With ``LUMIGRAM_SCREENSHOTS=<folder>`` the pages are saved there
 at 390×844 (how docs/screenshots/ is made).
 """
@@ -136,6 +137,12 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         ann.shot("notifications")
         ann.page.goto(post_url)
         ann.page.wait_for_selector("text=What a sky!")
+
+        # A deletes the post; it leaves B's open feed over the stream.
+        ann.page.once("dialog", lambda dialog: dialog.accept())
+        ann.page.click("#delete-post")
+        ann.page.wait_for_url(re.compile(r".*/@webann$"))
+        post.wait_for(state="detached")
 
         assert ann.problems == []
         assert ben.problems == []

@@ -1,5 +1,7 @@
-// The unread badge, kept current over the streaming API's WebSocket: each new
-// notification adds one, without reloading the page. Reconnects after a drop.
+// The page kept current over the streaming API's WebSocket (the "user" stream), without
+// a reload: each new notification adds one to the unread badge, a deleted post leaves
+// the feed, and new posts are announced at the top of the home feed without moving it.
+// Reconnects after a drop, except when the token was refused.
 import { token } from "./api.js";
 
 const RETRY_MS = 5000;
@@ -13,22 +15,46 @@ function bump(badge) {
   if (text) text.textContent = `${count} unread`;
 }
 
-function connect(badge) {
-  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-  const url = `${scheme}://${window.location.host}/api/v1/streaming?stream=user:notification&access_token=${encodeURIComponent(token)}`;
-  const socket = new WebSocket(url);
-  socket.addEventListener("message", (message) => {
-    const frame = JSON.parse(message.data);
-    if (frame.event === "notification" && !document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]')) {
-      bump(badge);
+function announce(feed) {
+  let button = document.getElementById("new-posts");
+  if (!button) {
+    button = document.createElement("button");
+    button.id = "new-posts";
+    button.type = "button";
+    button.className = "new-posts primary";
+    button.textContent = "New posts";
+    button.addEventListener("click", () => window.location.assign("/"));
+    feed.before(button);
+  }
+}
+
+function handle(frame) {
+  const badge = document.getElementById("unread-badge");
+  const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
+  if (frame.event === "notification" && badge && !onNotifications) {
+    bump(badge);
+  } else if (frame.event === "delete") {
+    const gone = document.getElementById(`post-${frame.payload}`);
+    if (gone) gone.remove();
+  } else if (frame.event === "update") {
+    const feed = document.querySelector('[data-feed="following"]');
+    const status = JSON.parse(frame.payload);
+    if (feed && status.account.id !== document.body.dataset.me && !document.getElementById(`post-${status.id}`)) {
+      announce(feed);
     }
-  });
+  }
+}
+
+function connect() {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const query = `stream=user&access_token=${encodeURIComponent(token)}`;
+  const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/streaming?${query}`);
+  socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
-    if (event.code !== 1008) setTimeout(() => connect(badge), RETRY_MS);
+    if (event.code !== 1008) setTimeout(connect, RETRY_MS);
   });
 }
 
 export function install() {
-  const badge = document.getElementById("unread-badge");
-  if (badge && token && "WebSocket" in window) connect(badge);
+  if (token && "WebSocket" in window) connect();
 }
