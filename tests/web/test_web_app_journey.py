@@ -5,7 +5,8 @@ follows, finds the post in the home feed, double-taps it to like it and comments
 notification badge goes up without a reload; A deletes the post and it leaves B's
 open feed. No console error and no failed request
 may happen on the way. With ``LUMIGRAM_SCREENSHOTS=<folder>`` the pages are saved there
-at 390×844 (how docs/screenshots/ is made).
+at 390×844, and the home and profile pages also dark and at 1440×900 (how
+docs/screenshots/ is made).
 """
 
 from __future__ import annotations
@@ -56,10 +57,19 @@ class Watched:
         if response.status >= 400:
             self.problems.append(f"{response.status}: {response.url}")
 
-    def shot(self, name: str) -> None:
-        if SHOTS:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+    def shot(self, name: str, also_dark_and_desktop: bool = False) -> None:
+        if not SHOTS:
+            return
+        folder = Path(SHOTS)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"), animations="disabled")
+        if also_dark_and_desktop:
+            self.page.emulate_media(color_scheme="dark")
+            self.page.screenshot(path=str(folder / f"{name}-dark.png"), animations="disabled")
+            self.page.emulate_media(color_scheme="light")
+            self.page.set_viewport_size({"width": 1440, "height": 900})
+            self.page.screenshot(path=str(folder / f"{name}-desktop.png"), animations="disabled")
+            self.page.set_viewport_size(PHONE)
 
 
 def _photo(path: Path) -> Path:
@@ -93,7 +103,6 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
     ann, ben = Watched(browser, server.base_url), Watched(browser, server.base_url)
     try:
         _sign_up(ann, "webann")
-        ann.shot("home-empty")
         ann.page.click("nav.tabs >> text=Create")
         ann.page.set_input_files("#files", str(_photo(tmp_path / "sunset.jpg")))
         ann.page.fill("input.alt", "An orange sky over a blue lake")
@@ -114,7 +123,7 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         ben.page.goto(f"{server.base_url}/@webann")
         ben.page.click("button.follow")
         ben.page.wait_for_selector("button.follow[data-state=following]")
-        ben.shot("profile")
+        ben.shot("profile", also_dark_and_desktop=True)
         for _ in range(40):  # the follow brings A's posts into B's feed as the bus delivers it
             ben.page.goto("/")
             if ben.page.locator(f"#post-{post_id}").count():
@@ -127,13 +136,14 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         post.locator("input[name=status]").fill("What a sky!")
         post.locator("input[name=status]").press("Enter")
         post.locator("ol.comments li", has_text="What a sky!").wait_for()
-        ben.shot("home")
+        ben.shot("home", also_dark_and_desktop=True)
 
         # A's open page learns of the like, the follow and the comment over the stream.
         ann.page.wait_for_function("Number(document.getElementById('unread-badge').dataset.count) >= 2")
         assert ann.page.locator("#unread-badge").is_visible()
         ann.page.click("nav.tabs >> text=Notifications")
         ann.page.wait_for_selector("text=liked your post")
+        ann.page.wait_for_selector("text=commented: What a sky!")
         ann.shot("notifications")
         ann.page.goto(post_url)
         ann.page.wait_for_selector("text=What a sky!")
