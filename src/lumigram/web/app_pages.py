@@ -103,6 +103,23 @@ def _id(raw: str | None) -> int | None:
 # -- welcome and home ------------------------------------------------------------------
 
 
+#: "Why am I seeing this", for each part of a post's relevance score (the explain data).
+_REASONS = {
+    "recency": "it is recent",
+    "engagement": "people are liking and commenting on it",
+    "affinity": "you often interact with this account",
+}
+
+
+def _why(components: dict[str, float]) -> str:
+    """The two parts that weigh most in the post's score, in words."""
+    weighed = sorted(
+        (name for name in components if name in relevance.WEIGHTS),
+        key=lambda name: -components[name] * relevance.WEIGHTS[name],
+    )
+    return " and ".join(_REASONS[name] for name in weighed[:2] if name in _REASONS)
+
+
 async def _home_page(services: Services, viewer_id: int, feed: str, cursor: str | None) -> tuple[list[Any], str | None]:
     """One page of the home feed and the URL of the next one (None at the end)."""
     if feed == "foryou":
@@ -110,7 +127,7 @@ async def _home_page(services: Services, viewer_id: int, feed: str, cursor: str 
         ranked = await relevance.ranked_home(services, viewer_id, offset, FEED_PAGE)
         items = post_views(services, [entry.item for entry in ranked], viewer_id)
         for view, entry in zip(items, ranked, strict=True):
-            view["web"]["why"] = sorted(entry.components, key=lambda name: -entry.components[name])[:2]
+            view["web"]["why"] = _why(entry.components)
         more = len(ranked) == FEED_PAGE and offset + FEED_PAGE < relevance.CANDIDATES
         return items, f"/web/home?feed=foryou&cursor={offset + FEED_PAGE}" if more else None
     page = await home_feed.home(services, viewer_id, PageRequest(max_id=_id(cursor), limit=FEED_PAGE))

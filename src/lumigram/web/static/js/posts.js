@@ -92,6 +92,7 @@ export function enhance(root) {
 export function install() {
   let lastTap = { target: null, at: 0 };
   document.addEventListener("pointerup", (event) => {
+    if (event.target.closest("button")) return;
     const carousel = event.target.closest(".carousel");
     const post = carousel && card(carousel);
     if (!post || !post.querySelector("button.like")) return;
@@ -108,6 +109,13 @@ export function install() {
     const like = event.target.closest("button.like");
     if (like) {
       setLiked(card(like), like.getAttribute("aria-pressed") !== "true");
+      return;
+    }
+    const nav = event.target.closest("button.slide-nav");
+    if (nav) {
+      const slides = nav.parentElement.querySelector(".slides");
+      const step = nav.classList.contains("next") ? 1 : -1;
+      slides.scrollBy({ left: step * slides.clientWidth, behavior: "smooth" });
       return;
     }
     const save = event.target.closest("button.save");
