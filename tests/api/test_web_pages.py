@@ -138,3 +138,4 @@ async def test_the_home_feed_shows_albums_both_orders_and_pages_on(client: httpx
         older = await browser.get(f"/web/home?cursor={album['id']}")
         assert older.status_code == 200
         assert "post-" not in older.text
+        assert f'id="post-{album["id"]}"' not in (await browser.get(f"/?cursor={album['id']}")).text

@@ -121,7 +121,7 @@ def _why(components: dict[str, float]) -> str:
 
 
 async def _home_page(services: Services, viewer_id: int, feed: str, cursor: str | None) -> tuple[list[Any], str | None]:
-    """One page of the home feed and the URL of the next one (None at the end)."""
+    """One page of the home feed and the query of the next one (None at the end)."""
     if feed == "foryou":
         offset = int(cursor) if cursor and cursor.isdigit() and int(cursor) < relevance.CANDIDATES else 0
         ranked = await relevance.ranked_home(services, viewer_id, offset, FEED_PAGE)
@@ -129,10 +129,10 @@ async def _home_page(services: Services, viewer_id: int, feed: str, cursor: str 
         for view, entry in zip(items, ranked, strict=True):
             view["web"]["why"] = _why(entry.components)
         more = len(ranked) == FEED_PAGE and offset + FEED_PAGE < relevance.CANDIDATES
-        return items, f"/web/home?feed=foryou&cursor={offset + FEED_PAGE}" if more else None
+        return items, f"feed=foryou&cursor={offset + FEED_PAGE}" if more else None
     page = await home_feed.home(services, viewer_id, PageRequest(max_id=_id(cursor), limit=FEED_PAGE))
     items = post_views(services, page.items, viewer_id)
-    return items, f"/web/home?cursor={page.cursors[-1]}" if page.full and page.cursors else None
+    return items, f"cursor={page.cursors[-1]}" if page.full and page.cursors else None
 
 
 @router.get("/")
@@ -146,8 +146,10 @@ async def welcome_or_home(request: Request, services: ServicesDep) -> Response:
         }
         return await _render(request, services, visit, "app/welcome.html", context)
     feed = "foryou" if request.query_params.get("feed") == "foryou" else "following"
-    items, next_url = await _home_page(services, visit.account.id, feed, None)
-    page_context: dict[str, Any] = {"title": "Home", "nav": "home", "feed": feed, "posts": items, "next_url": next_url}
+    cursor = request.query_params.get("cursor")
+    items, next_query = await _home_page(services, visit.account.id, feed, cursor)
+    page_context: dict[str, Any] = {"title": "Home", "nav": "home", "feed": feed, "posts": items}
+    page_context["next_query"] = next_query
     return await _render(request, services, visit, "app/home.html", page_context)
 
 
@@ -158,8 +160,8 @@ async def home_more(request: Request, services: ServicesDep) -> Response:
     if visit.account is None:
         return Response("", status_code=401, headers=page_headers(services.settings))
     feed = "foryou" if request.query_params.get("feed") == "foryou" else "following"
-    items, next_url = await _home_page(services, visit.account.id, feed, request.query_params.get("cursor"))
-    context = {"posts": items, "next_url": next_url, "me": True}
+    items, next_query = await _home_page(services, visit.account.id, feed, request.query_params.get("cursor"))
+    context = {"posts": items, "next_query": next_query, "me": True}
     return templates.TemplateResponse(request, "app/_feed_page.html", context, headers=page_headers(services.settings))
 
 

@@ -1,12 +1,12 @@
-// Infinite scroll: when the "Load more" link nears the viewport, fetch the next page of
+// Infinite scroll: when the "Older posts" link nears the viewport, fetch the next page of
 // posts as HTML from the server and put it in the link's place.
 import { enhance } from "./posts.js";
 
 async function loadMore(link, observer) {
   observer.unobserve(link);
-  const response = await fetch(link.dataset.next, { credentials: "same-origin" });
-  if (!response.ok) {
-    observer.observe(link);
+  const response = await fetch(link.dataset.next, { credentials: "same-origin" }).catch(() => null);
+  if (!response || !response.ok) {
+    // Signed out meanwhile, or offline: the link stays, and still opens the next page.
     return;
   }
   const holder = document.createElement("template");
