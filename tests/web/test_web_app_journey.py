@@ -113,6 +113,9 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         assert ann.page.get_attribute("img.photo", "alt") == "An orange sky over a blue lake"
         assert "w," in (ann.page.get_attribute("img.photo", "srcset") or "")
         ann.shot("post")
+        ann.page.click("text=#sunset")
+        ann.page.click("button.tag-follow")
+        ann.page.wait_for_selector("button.tag-follow[aria-pressed=true]")
         ann.page.goto("/")
         badge = ann.page.locator("#unread-badge")
         assert badge.is_hidden()

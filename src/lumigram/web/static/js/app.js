@@ -9,6 +9,7 @@ import * as profile from "./profile.js";
 posts.install();
 feed.install();
 profile.install();
+profile.installTagFollow();
 compose.install();
 compose.installDelete();
 live.install();

@@ -1,4 +1,5 @@
-// The follow button: Follow → Following (or Requested for a private account), and back.
+// Follow buttons: a profile's (Follow → Following, or Requested for a private account,
+// and back) and a hashtag's (its posts then come into the home feed).
 import { api } from "./api.js";
 
 const LABELS = { following: "Following", requested: "Requested", none: "Follow" };
@@ -19,6 +20,23 @@ export function install() {
       button.dataset.state = state;
       button.textContent = LABELS[state];
       button.classList.toggle("primary", state === "none");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+export function installTagFollow() {
+  const button = document.querySelector("button.tag-follow");
+  if (!button) return;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const action = button.getAttribute("aria-pressed") === "true" ? "unfollow" : "follow";
+      const tag = await api("POST", `/api/v1/tags/${encodeURIComponent(button.dataset.name)}/${action}`);
+      button.setAttribute("aria-pressed", String(tag.following));
+      button.textContent = tag.following ? "Following" : "Follow";
+      button.classList.toggle("primary", !tag.following);
     } finally {
       button.disabled = false;
     }
