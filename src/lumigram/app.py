@@ -45,6 +45,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.stories",
     "lumigram.api.routes.pixelfed_stories",
     "lumigram.web.auth_pages",
+    "lumigram.web.app_pages",
 )
 
 

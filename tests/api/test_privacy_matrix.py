@@ -75,6 +75,32 @@ async def _visible(
     raise AssertionError(path)
 
 
+#: The web app's pages and the API path each must agree with.
+WEB_PAGES = {"status": "{post}", "profile": "/@{author}", "tag": "/tags/matrix", "home": "/"}
+
+
+async def _web_seen(
+    client: httpx.AsyncClient, who: dict[str, Any] | None, author: dict[str, Any], post: dict[str, Any]
+) -> set[str]:
+    """The API paths whose web page shows the post to ``who`` (None: a visitor), signed in
+    through the sign-in page in a browser session of its own."""
+    transport = client._transport  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as browser:
+        if who is not None:
+            form = (await browser.get("/auth/sign_in")).text
+            csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+            login = {"login": who["username"], "password": who["password"], "csrf": csrf, "next": "/"}
+            assert (await browser.post("/auth/sign_in", data=login)).status_code == 303
+        seen = set()
+        for path, page in WEB_PAGES.items():
+            url = page.format(post=post["url"].removeprefix(str(client.base_url)), author=author["username"])
+            response = await browser.get(url)
+            assert response.status_code in (200, 404), (url, response.text)
+            if post["url"] in response.text:
+                seen.add(path)
+    return seen
+
+
 @pytest.mark.parametrize("private", [False, True], ids=["open", "private"])
 @pytest.mark.parametrize("viewer_kind", VIEWERS)
 async def test_privacy_matrix(client: httpx.AsyncClient, private: bool, viewer_kind: str) -> None:
@@ -107,6 +133,8 @@ async def test_privacy_matrix(client: httpx.AsyncClient, private: bool, viewer_k
         headers = viewer["headers"]
     seen = {path for path in PATHS if await _visible(client, path, headers, author, post)}
     assert seen == EXPECTED[(private, viewer_kind)]
+    who = None if viewer_kind == "anonymous" else author if viewer_kind == "self" else viewer
+    assert await _web_seen(client, who, author, post) == seen & WEB_PAGES.keys()
 
 
 @pytest.mark.parametrize("visibility", ["unlisted", "private", "direct"])

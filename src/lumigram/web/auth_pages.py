@@ -393,6 +393,11 @@ async def sign_out(request: Request, services: ServicesDep) -> Response:
     if not csrf_ok(session, csrf if isinstance(csrf, str) else None):
         return _error_page(request, services, 403, "Your session expired. Reload the page and try again.")
     assert session is not None
+    if session.api_token is not None:
+        # The web app's token goes with the session it was issued to.
+        grant = await oauth.resolve_token(services, session.api_token)
+        if grant is not None:
+            await oauth.revoke_access_token(services, grant.token_id)
     next_url = _safe_next(form.get("next"))
     fresh = signed_out(session)
     if next_url:

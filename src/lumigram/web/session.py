@@ -42,6 +42,9 @@ class Session:
     user_id: int | None = None
     account_id: int | None = None
     signed_in_at: int | None = None
+    #: The web app's own access token for this browser, which its scripts send to the
+    #: JSON API and the streaming API (as Mastodon's web app does); issued on first use.
+    api_token: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -69,6 +72,8 @@ class SessionSigner:
         data: dict[str, Any] = {"c": session.csrf, "e": session.expires}
         if session.signed_in:
             data.update(u=str(session.user_id), a=str(session.account_id), t=session.signed_in_at)
+            if session.api_token is not None:
+                data["k"] = session.api_token
         payload = _b64encode(orjson.dumps(data))
         return f"{payload}.{self._signature(payload)}"
 
@@ -87,6 +92,7 @@ class SessionSigner:
                 user_id=int(data["u"]) if "u" in data else None,
                 account_id=int(data["a"]) if "a" in data else None,
                 signed_in_at=int(data["t"]) if data.get("t") is not None else None,
+                api_token=str(data["k"]) if "k" in data else None,
             )
         except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None

@@ -1,0 +1,162 @@
+"""Two people use the web app in Chromium on one live server, from sign-up to a live badge.
+
+A signs up and posts a photo with alt text; B signs up, opens A's profile from its URL,
+follows, finds the post in the home feed, double-taps it to like it and comments; A's
+notification badge goes up without a reload; A deletes the post and it leaves B's
+open feed. No console error and no failed request
+may happen on the way. With ``LUMIGRAM_SCREENSHOTS=<folder>`` the pages are saved there
+at 390×844, and the home and profile pages also dark and at 1440×900 (how
+docs/screenshots/ is made).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.live import LiveServer
+from tests.web.pages import PASSWORD, browser_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PHONE = {"width": 390, "height": 844}
+SHOTS = os.environ.get("LUMIGRAM_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with browser_server(tmp_path_factory, "webapp", instance_title="Lumigram") as running:
+        yield running
+
+
+class Watched:
+    """A browser context whose console errors and failed requests are recorded."""
+
+    def __init__(self, browser: Any, base_url: str) -> None:
+        self.context = browser.new_context(viewport=PHONE, base_url=base_url)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        self.page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{response.status}: {response.url}")
+
+    def shot(self, name: str, also_dark_and_desktop: bool = False) -> None:
+        if not SHOTS:
+            return
+        folder = Path(SHOTS)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(folder / f"{name}.png"), animations="disabled")
+        if also_dark_and_desktop:
+            self.page.emulate_media(color_scheme="dark")
+            self.page.screenshot(path=str(folder / f"{name}-dark.png"), animations="disabled")
+            self.page.emulate_media(color_scheme="light")
+            self.page.set_viewport_size({"width": 1440, "height": 900})
+            self.page.screenshot(path=str(folder / f"{name}-desktop.png"), animations="disabled")
+            self.page.set_viewport_size(PHONE)
+
+
+def _photo(path: Path) -> Path:
+    image = Image.new("RGB", (800, 1000), (236, 142, 74))
+    for y in range(600, 1000):
+        for x in range(0, 800, 4):
+            image.putpixel((x, y), (40, 70, 120))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _sign_up(person: Watched, username: str) -> None:
+    page = person.page
+    page.goto("/")
+    person.shot("welcome")
+    page.click("text=Create an account")
+    page.fill("#username", username)
+    page.fill("#email", f"{username}@example.org")
+    page.fill("#password", PASSWORD)
+    page.check("input[name=agreement]")
+    page.click("button[type=submit]")
+    page.wait_for_selector("nav.tabs")
+
+
+def test_two_people_post_follow_like_comment_and_see_the_badge(
+    server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    ann, ben = Watched(browser, server.base_url), Watched(browser, server.base_url)
+    try:
+        _sign_up(ann, "webann")
+        ann.page.click("nav.tabs >> text=Create")
+        ann.page.set_input_files("#files", str(_photo(tmp_path / "sunset.jpg")))
+        ann.page.fill("input.alt", "An orange sky over a blue lake")
+        ann.page.fill("#caption", "Evening by the lake #sunset")
+        ann.shot("composer")
+        ann.page.click("#share")
+        ann.page.wait_for_url(re.compile(r".*/@webann/\d+$"))
+        post_url = ann.page.url
+        post_id = post_url.rsplit("/", 1)[1]
+        assert ann.page.get_attribute("img.photo", "alt") == "An orange sky over a blue lake"
+        assert "w," in (ann.page.get_attribute("img.photo", "srcset") or "")
+        ann.shot("post")
+        ann.page.click("text=#sunset")
+        ann.page.click("button.tag-follow")
+        ann.page.wait_for_selector("button.tag-follow[aria-pressed=true]")
+        ann.page.goto("/")
+        badge = ann.page.locator("#unread-badge")
+        assert badge.is_hidden()
+
+        _sign_up(ben, "webben")
+        ben.page.goto(f"{server.base_url}/@webann")
+        ben.page.click("button.follow")
+        ben.page.wait_for_selector("button.follow[data-state=following]")
+        ben.shot("profile", also_dark_and_desktop=True)
+        for _ in range(40):  # the follow brings A's posts into B's feed as the bus delivers it
+            ben.page.goto("/")
+            if ben.page.locator(f"#post-{post_id}").count():
+                break
+            ben.page.wait_for_timeout(250)
+        post = ben.page.locator(f"#post-{post_id}")
+        post.locator(".carousel").dblclick()
+        post.locator("button.like[aria-pressed=true]").wait_for()
+        assert post.locator(".like-count").text_content() == "1"
+        post.locator("input[name=status]").fill("What a sky!")
+        post.locator("input[name=status]").press("Enter")
+        post.locator("ol.comments li", has_text="What a sky!").wait_for()
+        ben.shot("home", also_dark_and_desktop=True)
+
+        # A's open page learns of the like, the follow and the comment over the stream.
+        ann.page.wait_for_function("Number(document.getElementById('unread-badge').dataset.count) >= 2")
+        assert ann.page.locator("#unread-badge").is_visible()
+        ann.page.click("nav.tabs >> text=Notifications")
+        ann.page.wait_for_selector("text=liked your post")
+        ann.page.wait_for_selector("text=commented: What a sky!")
+        ann.shot("notifications")
+        ann.page.goto(post_url)
+        ann.page.wait_for_selector("text=What a sky!")
+
+        # A deletes the post; it leaves B's open feed over the stream.
+        ann.page.once("dialog", lambda dialog: dialog.accept())
+        ann.page.click("#delete-post")
+        ann.page.wait_for_url(re.compile(r".*/@webann$"))
+        post.wait_for(state="detached")
+
+        assert ann.problems == []
+        assert ben.problems == []
+    finally:
+        ann.context.close()
+        ben.context.close()
