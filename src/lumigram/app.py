@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.statuses",
     "lumigram.api.routes.interactions",
     "lumigram.api.routes.timelines",
+    "lumigram.api.routes.search",
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",

@@ -57,6 +57,7 @@ from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.push.handlers import push_notification
+from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
@@ -143,6 +144,9 @@ CONSUMERS: list[Registration] = [
     register("streaming.created", (PostCreated,), publisher.stream_new_post),
     register("streaming.updated", (PostUpdated,), publisher.stream_edited_post),
     register("streaming.deleted", (PostDeleted,), publisher.stream_deleted_post),
+    # Search: the words of posts and the names of accounts.
+    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
 ]
 
 
