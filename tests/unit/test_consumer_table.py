@@ -36,6 +36,8 @@ DEPLOYED = {
     "streaming.created": {"post.created"},
     "streaming.updated": {"post.updated"},
     "streaming.deleted": {"post.deleted"},
+    "search.posts": {"post.created", "post.updated", "post.deleted"},
+    "search.accounts": {"user.registered", "account.updated"},
 }
 
 
