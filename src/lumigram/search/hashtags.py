@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -85,6 +86,69 @@ async def find_hashtags(
         .order_by(used.desc(), tags.c.name_lower)
         .limit(limit)
         .offset(offset)
+    )
+    rows = (await conn.execute(query)).all()
+    ids = [row.id for row in rows]
+    history = await histories(conn, ids)
+    followed = await followed_among(conn, viewer_id, ids)
+    return [TagHit(row.id, row.name, int(row.uses), history[row.id], row.id in followed) for row in rows]
+
+
+#: How many of a tag's newest public posts its top posts and related tags are drawn from.
+RECENT_WINDOW = 1000
+
+
+async def tag_by_name(conn: AsyncConnection, name: str) -> tuple[int, str] | None:
+    row = (
+        await conn.execute(select(tags.c.id, tags.c.name).where(tags.c.name_lower == captions.normalise_tag(name)))
+    ).first()
+    return None if row is None else (row.id, row.name)
+
+
+def _recent_tagged(tag_id: int) -> Any:
+    """The newest public posts of open accounts with the tag, comments left out."""
+    return (
+        select(statuses.c.id)
+        .select_from(status_tags.join(statuses, statuses.c.id == status_tags.c.status_id))
+        .join(accounts, accounts.c.id == statuses.c.account_id)
+        .where(
+            status_tags.c.tag_id == tag_id,
+            statuses.c.deleted_at.is_(None),
+            statuses.c.visibility == "public",
+            statuses.c.in_reply_to_id.is_(None),
+            accounts.c.locked.is_(False),
+        )
+        .order_by(status_tags.c.status_id.desc())
+        .limit(RECENT_WINDOW)
+    )
+
+
+async def top_post_ids(conn: AsyncConnection, tag_id: int, limit: int, offset: int) -> list[int]:
+    """A tag's top posts: among its newest public posts, the most liked and commented
+    (a comment counts twice), newest first among equals."""
+    recent = _recent_tagged(tag_id).subquery()
+    engagement = statuses.c.favourites_count + 2 * statuses.c.replies_count
+    query = (
+        select(statuses.c.id)
+        .where(statuses.c.id.in_(select(recent.c.id)))
+        .order_by(engagement.desc(), statuses.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def related(conn: AsyncConnection, viewer_id: int | None, tag_id: int, limit: int) -> list[TagHit]:
+    """Tags that appear most often beside this one on its newest public posts."""
+    recent = _recent_tagged(tag_id).subquery()
+    together = func.count()
+    query = (
+        select(tags.c.id, tags.c.name, together.label("uses"))
+        .join(status_tags, status_tags.c.tag_id == tags.c.id)
+        .where(status_tags.c.status_id.in_(select(recent.c.id)), tags.c.id != tag_id)
+        .group_by(tags.c.id, tags.c.name)
+        .order_by(together.desc(), tags.c.name)
+        .limit(limit)
     )
     rows = (await conn.execute(query)).all()
     ids = [row.id for row in rows]

@@ -19,8 +19,9 @@ from lumigram.api.pagination import cursor
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.accounts import Account, account_entity
 from lumigram.entities.statuses import status_entity
+from lumigram.posts import tags as hashtags
 from lumigram.search import service
-from lumigram.search.models import MAX_LIMIT, MAX_OFFSET, SearchRequest, TagHit
+from lumigram.search.models import MAX_LIMIT, MAX_OFFSET, SearchRequest, TagDay, TagHit
 from lumigram.search.query import MAX_QUERY
 from lumigram.services import Services
 
@@ -49,17 +50,20 @@ class SearchResults(BaseModel):
     hashtags: list[Tag]
 
 
+def history_entity(days: list[TagDay]) -> list[dict[str, str]]:
+    """Mastodon's Tag ``history``: strings, newest day first, the day as the UNIX time of
+    its midnight (UTC)."""
+    return [
+        {"day": str(timegm(day.day.timetuple())), "uses": str(day.uses), "accounts": str(day.accounts)} for day in days
+    ]
+
+
 def tag_entity(services: Services, tag: TagHit, signed_in: bool) -> dict[str, Any]:
-    """Mastodon's Tag, ``history`` as it gives it: strings, newest day first, the day as
-    a UNIX timestamp of its midnight (UTC)."""
     entity: dict[str, Any] = {
         "id": str(tag.id),
         "name": tag.name,
         "url": f"{services.settings.base_url}/tags/{tag.name.casefold()}",
-        "history": [
-            {"day": str(timegm(day.day.timetuple())), "uses": str(day.uses), "accounts": str(day.accounts)}
-            for day in tag.history
-        ],
+        "history": history_entity(tag.history),
     }
     if signed_in:
         entity["following"] = tag.following
@@ -130,3 +134,34 @@ async def search_accounts(
 ) -> Response:
     hits = await service.search_accounts(services, viewer.account_id if viewer else None, q, limit, offset, following)
     return OrjsonResponse([account_entity(services.settings, hit.account).model_dump(mode="json") for hit in hits])
+
+
+# --- a hashtag's page (extensions) ----------------------------------------------------
+
+
+@router.get(
+    "/api/v1/tags/{name}/top",
+    summary="A hashtag's top posts: its newest public posts, most liked and commented first (an extension)",
+    dependencies=[scopes_if_token("read:statuses")],
+)
+async def tag_top_posts(
+    name: str, viewer: OptionalAccount, services: ServicesDep, limit: Limit = 20, offset: Offset = 0
+) -> Response:
+    viewer_id = viewer.account_id if viewer else None
+    tag = await hashtags.get_tag(services, viewer_id, name)  # NotFound for what cannot be a hashtag
+    items = await service.top_posts(services, viewer_id, tag.name, limit, offset)
+    cache: dict[int, dict[str, Any]] = {}
+    return OrjsonResponse([status_entity(services, item, viewer_id, cache) for item in items])
+
+
+@router.get(
+    "/api/v1/tags/{name}/related",
+    summary="Hashtags most often used beside this one (an extension)",
+    response_model=list[Tag],
+    dependencies=[scopes_if_token("read")],
+)
+async def related_tags(name: str, viewer: OptionalAccount, services: ServicesDep, limit: Limit = 10) -> Response:
+    viewer_id = viewer.account_id if viewer else None
+    tag = await hashtags.get_tag(services, viewer_id, name)
+    found = await service.related_tags(services, viewer_id, tag.name, limit)
+    return OrjsonResponse([tag_entity(services, hit, viewer is not None) for hit in found])
