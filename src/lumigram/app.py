@@ -39,6 +39,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.interactions",
     "lumigram.api.routes.timelines",
     "lumigram.api.routes.search",
+    "lumigram.api.routes.trends",
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",

@@ -392,5 +392,38 @@ def reindex() -> None:
     out.print(f"indexed {posts} post(s) and {accounts} account(s)")
 
 
+async def _hide_from_trends(settings: Settings, tag: str | None, status_id: int | None, hidden: bool) -> bool:
+    from lumigram.bootstrap import build_services
+    from lumigram.search.service import hide_from_trends as hide
+
+    services = build_services(settings)
+    try:
+        return await hide(services, tag, status_id, hidden)
+    finally:
+        await services.close()
+
+
+@admin.command("hide-from-trends")
+def hide_from_trends(
+    tag: Annotated[str | None, typer.Option(help="A hashtag's name.")] = None,
+    status: Annotated[int | None, typer.Option(help="A post's id.")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Let it back into trends.")] = False,
+) -> None:
+    """Keep a hashtag or a post out of /api/v1/trends (or, with --undo, let it back in)."""
+    from lumigram.errors import LumigramError
+
+    if (tag is None) == (status is None):
+        err.print("[red]lumigram: give either --tag or --status[/red]", highlight=False)
+        raise typer.Exit(2)
+    try:
+        changed = asyncio.run(_hide_from_trends(_settings(), tag, status, not undo))
+    except LumigramError as exc:
+        err.print(f"[red]lumigram: {exc.message}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    what = f"#{tag}" if tag is not None else f"post {status}"
+    state = "back in trends" if undo else "hidden from trends"
+    out.print(f"{what} {state}" if changed else f"{what} was already {state}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

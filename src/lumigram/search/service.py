@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy import select
+
+from lumigram.errors import NotFound
+from lumigram.infra.tables import statuses
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.search import hashtags
+from lumigram.search import hashtags, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
 from lumigram.search.posts import find_posts
@@ -73,3 +77,38 @@ async def related_tags(services: Services, viewer_id: int | None, name: str, lim
         if found is None:
             return []
         return await hashtags.related(conn, viewer_id, found[0], max(1, min(limit, MAX_LIMIT)))
+
+
+async def trending_tags(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[TagHit]:
+    async with services.db.connect() as conn:
+        found = (await trends.trending_tags(conn))[offset : offset + limit]
+        ids = [tag.id for tag in found]
+        history = await hashtags.histories(conn, ids)
+        followed = await hashtags.followed_among(conn, viewer_id, ids)
+    return [TagHit(tag.id, tag.name, 0, history[tag.id], tag.id in followed) for tag in found]
+
+
+async def trending_posts(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[HydratedPost]:
+    """Trending posts the viewer may see, less those of accounts they blocked or muted."""
+    async with services.db.connect() as conn:
+        ids = [post.id for post in await trends.trending_posts(conn)][offset : offset + limit]
+        items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
+    hidden = context.blocked | context.muted
+    return [item for item in items if item.post.account_id not in hidden]
+
+
+async def hide_from_trends(services: Services, tag: str | None, status_id: int | None, hidden: bool = True) -> bool:
+    """Keep a hashtag (by name) or a post (by id) out of trends, or let it back in
+    (``hidden`` False); whether anything changed. NotFound for an unknown one."""
+    async with services.db.begin() as conn:
+        if tag is not None:
+            found = await hashtags.tag_by_name(conn, tag)
+            if found is None:
+                raise NotFound("Hashtag not found")
+            return await trends.hide(conn, "tag", found[0], hidden)
+        if status_id is None:
+            raise NotFound("Give a hashtag or a post")
+        exists = (await conn.execute(select(statuses.c.id).where(statuses.c.id == status_id))).first()
+        if exists is None:
+            raise NotFound("Post not found")
+        return await trends.hide(conn, "status", status_id, hidden)
