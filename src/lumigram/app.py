@@ -40,6 +40,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.timelines",
     "lumigram.api.routes.search",
     "lumigram.api.routes.trends",
+    "lumigram.api.routes.recent_searches",
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",
