@@ -41,6 +41,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.search",
     "lumigram.api.routes.trends",
     "lumigram.api.routes.recent_searches",
+    "lumigram.api.routes.explore",
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",

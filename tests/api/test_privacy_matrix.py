@@ -18,14 +18,15 @@ from tests.factories import create_post, create_user
 from tests.settle import settle
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
-PATHS = ("status", "history", "profile", "public", "tag", "home", "followers", "search")
+PATHS = ("status", "history", "profile", "public", "tag", "home", "followers", "search", "explore")
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
 # "followers", the author's follower list) is visible.
 EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers", "search"}
 EXPECTED: dict[tuple[bool, str], set[str]] = {
-    (False, "anonymous"): EVERYWHERE_OPEN,
-    (False, "stranger"): EVERYWHERE_OPEN,
+    # The explore grid shows only accounts the viewer does not follow (nor their own).
+    (False, "anonymous"): EVERYWHERE_OPEN | {"explore"},
+    (False, "stranger"): EVERYWHERE_OPEN | {"explore"},
     (False, "follower"): EVERYWHERE_OPEN | {"home"},
     # An open account accepts the follow at once: the "pending" viewer is simply a follower.
     (False, "pending"): EVERYWHERE_OPEN | {"home"},
@@ -74,6 +75,8 @@ async def _visible(
         response = await client.get(f"/api/v1/accounts/{author['id']}/followers", headers=headers)
         assert response.status_code == 200, response.text
         return bool(response.json())  # the author always has one follower here
+    if path == "explore":
+        return has_post(await client.get("/api/v1/explore", headers=headers))
     if path == "search":
         response = await client.get("/api/v2/search", params={"q": "eyes", "type": "statuses"}, headers=headers)
         assert response.status_code == 200, response.text

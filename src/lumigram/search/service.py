@@ -1,18 +1,19 @@
 """Search as Mastodon's ``/api/v2/search`` gives it (accounts, hashtags and posts at once,
 or one kind with ``type``, each paged by ``offset``), and a hashtag's page: its history,
-top posts and related tags."""
+top posts and related tags; trends; the explore grid."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from lumigram.errors import NotFound
 from lumigram.infra.tables import statuses
-from lumigram.posts.hydrate import hydrate_with_context
+from lumigram.posts.hydrate import hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.search import hashtags, trends
+from lumigram.search import explore, hashtags, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
 from lumigram.search.posts import find_posts
@@ -112,3 +113,26 @@ async def hide_from_trends(services: Services, tag: str | None, status_id: int |
         if exists is None:
             raise NotFound("Post not found")
         return await trends.hide(conn, "status", status_id, hidden)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplorePage:
+    items: list[tuple[HydratedPost, explore.Ranked]]
+    #: The ranking's clock (UNIX seconds) and the next page's number, for the next cursor.
+    clock: int
+    next_page: int | None
+
+
+async def explore_grid(
+    services: Services, viewer_id: int | None, limit: int, clock_s: int | None = None, number: int = 0
+) -> ExplorePage:
+    """Page ``number`` of the explore grid ranked at ``clock_s`` (now when None)."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
+    async with services.db.connect() as conn:
+        ranking = await explore.ranked(conn, viewer_id, now)
+        chosen, left = explore.page(ranking, number, limit)
+        items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen], cache=services.cache)
+    by_id = {item.status_id: item for item in chosen}
+    shown = [(item, by_id[item.post.id]) for item in items]
+    return ExplorePage(shown, int(now.timestamp()), number + 1 if chosen and left else None)
