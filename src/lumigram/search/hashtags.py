@@ -73,20 +73,27 @@ async def followed_among(conn: AsyncConnection, viewer_id: int | None, tag_ids: 
 async def find_hashtags(
     conn: AsyncConnection, viewer_id: int | None, text: str, limit: int, offset: int
 ) -> list[TagHit]:
-    """Hashtags whose name starts with the query (``#sun`` finds ``sunset``), most used first."""
+    """Hashtags whose name starts with the query (``#sun`` finds ``sunset``), most used
+    first. Uses are public posts', and a tag no public post carries is not listed, so
+    that a tag used only in private or direct posts stays unknown to others."""
     prefix = captions.normalise_tag(text.strip().removeprefix("#"))
     if not prefix or not captions.hashtags(f"#{prefix}"):
         return []
-    used = func.count(status_tags.c.status_id)
-    query = (
+    used = func.count(statuses.c.id)
+    public_uses = (
         select(tags.c.id, tags.c.name, used.label("uses"))
-        .outerjoin(status_tags, status_tags.c.tag_id == tags.c.id)
-        .where(tags.c.name_lower.startswith(prefix, autoescape=True))
+        .select_from(tags.join(status_tags, status_tags.c.tag_id == tags.c.id))
+        .join(statuses, statuses.c.id == status_tags.c.status_id)
+        .join(accounts, accounts.c.id == statuses.c.account_id)
+        .where(
+            tags.c.name_lower.startswith(prefix, autoescape=True),
+            statuses.c.deleted_at.is_(None),
+            statuses.c.visibility == "public",
+            accounts.c.locked.is_(False),
+        )
         .group_by(tags.c.id, tags.c.name)
-        .order_by(used.desc(), tags.c.name_lower)
-        .limit(limit)
-        .offset(offset)
     )
+    query = public_uses.order_by(used.desc(), tags.c.name_lower).limit(limit).offset(offset)
     rows = (await conn.execute(query)).all()
     ids = [row.id for row in rows]
     history = await histories(conn, ids)
