@@ -14,9 +14,7 @@ async def test_recent_searches_journey(client: httpx.AsyncClient) -> None:
     first = await client.post(PATH, headers=me["headers"], json={"q": "  sunset   beach "})
     assert first.status_code == 200, first.text
     assert (first.json()["q"], first.json()["opened"]) == ("sunset beach", None)
-    opened = await client.post(
-        PATH, headers=me["headers"], json={"q": "marigold", "opened_type": "account", "opened_id": other["id"]}
-    )
+    opened = await client.post(PATH, headers=me["headers"], json={"q": "marigold", "opened": f"account:{other['id']}"})
     assert opened.json()["opened"] == {"type": "account", "id": other["id"]}
     # The same query again moves to the top rather than repeating.
     again = await client.post(PATH, headers=me["headers"], data={"q": "Sunset Beach"})
@@ -33,7 +31,7 @@ async def test_recent_searches_journey(client: httpx.AsyncClient) -> None:
     blank = await client.post(PATH, headers=me["headers"], json={"q": "   "})
     assert blank.status_code == 422
     assert "error" in blank.json()
-    half = await client.post(PATH, headers=me["headers"], json={"q": "x", "opened_type": "status"})
+    half = await client.post(PATH, headers=me["headers"], json={"q": "x", "opened": "status"})
     assert half.status_code == 422
     assert "error" in half.json()
     assert (await client.delete(f"{PATH}/99999999999999999999", headers=me["headers"])).status_code == 404

@@ -1,24 +1,25 @@
-"""``lumigram search reindex``, run as an operator would (the rebuild itself is checked
-against live searches in tests/api/test_search.py)."""
+"""``lumigram search reindex`` and ``lumigram admin hide-from-trends``, run in-process on
+an embedded data folder (the rebuild itself is checked against live searches in
+tests/api/test_search.py, hiding in tests/api/test_trends.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
 
-def _run(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LUMIGRAM_DATA_DIR": str(data)}
-    return subprocess.run(
-        [sys.executable, "-m", "lumigram.cli", *args], env=env, capture_output=True, text=True, timeout=120
-    )
+from lumigram.cli import app
 
 
-def test_reindex_rebuilds_an_empty_database(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    assert _run(data, "migrate").returncode == 0
-    result = _run(data, "search", "reindex")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "indexed 0 post(s) and 0 account(s)"
+def test_reindex_and_hide_from_trends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMIGRAM_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    rebuilt = runner.invoke(app, ["search", "reindex"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "indexed 0 post(s) and 0 account(s)" in rebuilt.output
+    unknown = runner.invoke(app, ["admin", "hide-from-trends", "--tag", "nosuchtag"])
+    assert unknown.exit_code == 1
+    both = runner.invoke(app, ["admin", "hide-from-trends", "--tag", "a", "--status", "1"])
+    assert both.exit_code == 2

@@ -40,11 +40,11 @@ def _entry(row: Any) -> RecentSearch:
 async def record(
     services: Services, account_id: int, query: str, opened_kind: str | None, opened_id: int | None
 ) -> RecentSearch:
-    query = " ".join(query.split())[:MAX_QUERY]
+    query = (" ".join(query.split()) or query)[:MAX_QUERY]
     if not query:
         raise ValidationFailed.field("q", "ERR_BLANK", "can't be blank")
     if (opened_kind is None) != (opened_id is None) or (opened_kind is not None and opened_kind not in OPENED_KINDS):
-        raise ValidationFailed.field("opened_type", "ERR_INVALID", "needs opened_id, and is account, hashtag or status")
+        raise ValidationFailed.field("opened", "ERR_INVALID", "is an account, hashtag or status and its id")
     lower = query.casefold()
     entry_id = services.ids.next_id(shard_of(account_id))
     async with services.db.begin() as conn:

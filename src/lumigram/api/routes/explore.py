@@ -20,7 +20,7 @@ from lumigram.search import service
 
 router = APIRouter(tags=["explore"])
 
-_CURSOR = re.compile(r"(\d{1,12})-(\d{1,4})")
+_CURSOR = re.compile(r"^(\d{1,12})-(\d{1,4})$")
 
 
 def _cursor(value: str | None) -> tuple[int | None, int]:
@@ -42,7 +42,9 @@ async def explore_grid(
     viewer: OptionalAccount,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=40, description="At most 40")] = 20,
-    cursor: Annotated[str | None, Query(max_length=20, description="From the Link header's next page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=20, pattern=_CURSOR.pattern, description="From the Link header's next page")
+    ] = None,
     explain: Annotated[bool, Query(description="Each post's score and its parts")] = False,
 ) -> Response:
     viewer_id = viewer.account_id if viewer else None

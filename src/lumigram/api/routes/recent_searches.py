@@ -1,10 +1,10 @@
 """Recent searches (extensions): the signed-in account's searches and the results it
-opened, listed newest first, removable one by one or all at once
-(``lumigram.search.recent``)."""
+opened (``opened`` = "account:ID", "hashtag:ID" or "status:ID"), listed newest first,
+removable one by one or all at once (``lumigram.search.recent``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,8 +13,7 @@ from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
-from lumigram.api.pagination import cursor
-from lumigram.api.params import openapi_body, parse, read_params
+from lumigram.api.params import ID_PATTERN, openapi_body, parse, read_params
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.accounts import iso
 from lumigram.errors import NotFound
@@ -40,12 +39,15 @@ class RecentSearch(BaseModel):
     created_at: str
 
 
+#: The result opened from a search: its kind and id, as "account:123".
+OPENED_PATTERN = f"^(account|hashtag|status):(?:{ID_PATTERN[1:-1]})$"
+
+
 class RecordParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    q: str = Field(min_length=1, max_length=MAX_QUERY * 2)
-    opened_type: Literal["account", "hashtag", "status"] | None = None
-    opened_id: str | None = Field(default=None, max_length=40)
+    q: str = Field(min_length=1, max_length=MAX_QUERY * 2, pattern=r"\S")
+    opened: str | None = Field(default=None, max_length=40, pattern=OPENED_PATTERN)
 
 
 def _entity(entry: recent.RecentSearch) -> dict[str, object]:
@@ -74,8 +76,11 @@ async def list_recent(
 )
 async def record_recent(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(RecordParams, await read_params(request))
-    opened_id = cursor("opened_id", params.opened_id)
-    entry = await recent.record(services, viewer.account_id, params.q, params.opened_type, opened_id)
+    kind, opened_id = None, None
+    if params.opened:
+        kind, _, number = params.opened.partition(":")
+        opened_id = int(number)
+    entry = await recent.record(services, viewer.account_id, params.q, kind, opened_id)
     return OrjsonResponse(_entity(entry))
 
 
