@@ -99,6 +99,7 @@ async def test_posts_only_where_the_viewer_may_see_them(client: httpx.AsyncClien
     open_post = await create_post(client, public["headers"], text=text)
     locked_post = await create_post(client, locked["headers"], text=text)
     followers_only = await create_post(client, public["headers"], text=text, visibility="private")
+    unlisted = await create_post(client, public["headers"], text=text, visibility="unlisted")
     direct = (
         await client.post(
             "/api/v1/statuses",
@@ -123,6 +124,7 @@ async def test_posts_only_where_the_viewer_may_see_them(client: httpx.AsyncClien
     assert set(await _found(client, public, "quokka sighting")) >= {
         open_post["id"],
         followers_only["id"],
+        unlisted["id"],
         direct["id"],
     }
     assert hidden_post["id"] in await _found(client, hidden, "quokka")

@@ -3,8 +3,8 @@
 The port (``lumigram.search.index``) finds the posts whose words match and says how well;
 this module keeps only those the viewer may see and orders them by relevance decayed by
 age. What the viewer may see is decided in SQL first, from the live rows (so a privacy
-change or a block counts at once): live posts; never another's direct posts; a private
-post, or any post of a locked account, only to its followers; nothing of an account that
+change or a block counts at once): live posts; never another's direct posts; an unlisted
+or private post, or any post of a locked account, only to its followers; nothing of an account that
 blocked the viewer or that the viewer blocked or muted; nothing of an account that opted
 out of search (``discoverable`` false) unless it is the viewer's own. Hydration then
 applies the one visibility rule (``lumigram.posts.visibility``) to what is left, which
@@ -32,7 +32,8 @@ HALF_LIFE_DAYS = 30.0
 
 
 def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
-    open_post = and_(statuses.c.visibility.in_(("public", "unlisted")), accounts.c.locked.is_(False))
+    # Unlisted posts stay out of discovery, search included, except for followers.
+    open_post = and_(statuses.c.visibility == "public", accounts.c.locked.is_(False))
     if viewer_id is None:
         return and_(open_post, accounts.c.discoverable.is_(True))
     followed = exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == statuses.c.account_id)
@@ -48,7 +49,7 @@ def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
     others = and_(
         accounts.c.discoverable.is_(True),
         statuses.c.visibility != "direct",
-        or_(open_post, followed),
+        or_(open_post, and_(followed, statuses.c.visibility.in_(("public", "unlisted", "private")))),
         ~blocked,
         ~muted,
     )
