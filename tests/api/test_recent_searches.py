@@ -28,7 +28,9 @@ async def test_recent_searches_journey(client: httpx.AsyncClient) -> None:
     assert (await client.delete(PATH, headers=me["headers"])).status_code == 200
     assert (await client.get(PATH, headers=me["headers"])).json() == []
     # Bad input, and no account.
-    blank = await client.post(PATH, headers=me["headers"], json={"q": "   "})
+    control = await client.post(PATH, headers=me["headers"], json={"q": "\x00cats\x01 "})
+    assert control.json()["q"] == "cats"
+    blank = await client.post(PATH, headers=me["headers"], json={"q": "  \x00 "})
     assert blank.status_code == 422
     assert "error" in blank.json()
     half = await client.post(PATH, headers=me["headers"], json={"q": "x", "opened": "status"})

@@ -192,6 +192,12 @@ async def test_hashtags_by_prefix_most_used_first(client: httpx.AsyncClient, ser
     everything = await _search(client, author, "sun")
     assert set(everything) == {"accounts", "statuses", "hashtags"}
     assert await _search(client, author, "") == {"accounts": [], "statuses": [], "hashtags": []}
+    # Control characters (NUL, which PostgreSQL refuses) are spaces in a query.
+    assert [t["name"] for t in (await _search(client, author, "\x00#sun\x01", type="hashtags"))["hashtags"]] == [
+        "sunset",
+        "sunflower",
+    ]
+    assert (await _search(client, author, "ev\x00ening"))["statuses"] == []
     bad = await client.get("/api/v2/search", params={"q": "x", "type": "people"})
     assert bad.status_code == 422
     assert "error" in bad.json()

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 MAX_QUERY = 200
 _TOKEN = re.compile(r'(-?)(\w+):(\S+)|"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"[^\W_]+")
+#: Control characters: never part of a query, and NUL is refused by PostgreSQL's text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """The query with control characters as spaces, runs of spaces as one, trimmed."""
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from lumigram.errors import NotFound, ValidationFailed
 from lumigram.ids import shard_of
 from lumigram.infra.tables import search_history, utcnow
-from lumigram.search.query import MAX_QUERY
+from lumigram.search.query import MAX_QUERY, clean
 from lumigram.services import Services
 
 KEPT = 50
@@ -40,7 +40,7 @@ def _entry(row: Any) -> RecentSearch:
 async def record(
     services: Services, account_id: int, query: str, opened_kind: str | None, opened_id: int | None
 ) -> RecentSearch:
-    query = (" ".join(query.split()) or query)[:MAX_QUERY]
+    query = clean(query)[:MAX_QUERY]
     if not query:
         raise ValidationFailed.field("q", "ERR_BLANK", "can't be blank")
     if (opened_kind is None) != (opened_id is None) or (opened_kind is not None and opened_kind not in OPENED_KINDS):

@@ -17,11 +17,13 @@ from lumigram.search import explore, hashtags, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
 from lumigram.search.posts import find_posts
+from lumigram.search.query import clean
 from lumigram.services import Services
 
 
 def _clamped(request: SearchRequest) -> SearchRequest:
-    return replace(request, limit=max(1, min(request.limit, MAX_LIMIT)), offset=max(0, request.offset))
+    limit, offset = max(1, min(request.limit, MAX_LIMIT)), max(0, request.offset)
+    return replace(request, q=clean(request.q), limit=limit, offset=offset)
 
 
 async def search(services: Services, viewer_id: int | None, request: SearchRequest) -> Results:

@@ -46,7 +46,8 @@ OPENED_PATTERN = f"^(account|hashtag|status):(?:{ID_PATTERN[1:-1]})$"
 class RecordParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    q: str = Field(min_length=1, max_length=MAX_QUERY * 2, pattern=r"\S")
+    # At least one character that is neither a space nor a control character.
+    q: str = Field(min_length=1, max_length=MAX_QUERY * 2, pattern=r"[^\s\x00-\x1f\x7f-\x9f]")
     opened: str | None = Field(default=None, max_length=40, pattern=OPENED_PATTERN)
 
 
