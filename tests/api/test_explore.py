@@ -64,6 +64,7 @@ async def test_explore_grid(client: httpx.AsyncClient, services: Services) -> No
         params = {k: v[0] for k, v in parse_qs(urlparse(response.links["next"]["url"]).query).items()}
     assert sorted(seen) == sorted([*ids, prolific_posts[0]["id"]])
 
-    bad = await client.get("/api/v1/explore", params={"cursor": "yesterday"})
-    assert bad.status_code == 422
-    assert "error" in bad.json()
+    for cursor in ("yesterday", "999999999999-1"):
+        bad = await client.get("/api/v1/explore", params={"cursor": cursor})
+        assert bad.status_code == 422
+        assert "error" in bad.json()

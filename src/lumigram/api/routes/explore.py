@@ -20,7 +20,7 @@ from lumigram.search import service
 
 router = APIRouter(tags=["explore"])
 
-_CURSOR = re.compile(r"^(\d{1,12})-(\d{1,4})$")
+_CURSOR = re.compile(r"^(\d{1,10})-(\d{1,4})$")  # UNIX seconds (to 2286), page
 
 
 def _cursor(value: str | None) -> tuple[int | None, int]:
