@@ -1,6 +1,6 @@
 """Search (``/api/v2/search``, ``/api/v1/accounts/search``) on both shapes: ranking,
 typo tolerance, prefixes, operators, privacy, and an index kept current by the bus and
-rebuilt from the tables."""
+rebuilt from the tables. Hashtag search is in tests/api/test_tag_pages.py."""
 
 from __future__ import annotations
 
@@ -88,16 +88,12 @@ async def test_posts_by_words_phrases_and_operators(client: httpx.AsyncClient, s
 
 
 async def test_posts_only_where_the_viewer_may_see_them(client: httpx.AsyncClient, services: Services) -> None:
-    viewer, follower, public, locked, blocker, hidden, muted = [await create_user(client) for _ in range(7)]
-    await client.patch("/api/v1/accounts/update_credentials", headers=locked["headers"], data={"locked": "true"})
-    await client.post(f"/api/v1/accounts/{locked['id']}/follow", headers=follower["headers"])
-    await client.post(f"/api/v1/follow_requests/{follower['id']}/authorize", headers=locked["headers"])
-    await client.post(f"/api/v1/accounts/{viewer['id']}/block", headers=blocker["headers"])
-    await client.post(f"/api/v1/accounts/{muted['id']}/mute", headers=viewer["headers"])
+    # Locked authors, blocks either way and mutes: the privacy matrix's search path.
+    viewer, follower, public, hidden = [await create_user(client) for _ in range(4)]
+    await client.post(f"/api/v1/accounts/{public['id']}/follow", headers=follower["headers"])
     await client.patch("/api/v1/accounts/update_credentials", headers=hidden["headers"], data={"discoverable": "false"})
     text = "quokka sighting"
     open_post = await create_post(client, public["headers"], text=text)
-    locked_post = await create_post(client, locked["headers"], text=text)
     followers_only = await create_post(client, public["headers"], text=text, visibility="private")
     unlisted = await create_post(client, public["headers"], text=text, visibility="unlisted")
     direct = (
@@ -107,31 +103,26 @@ async def test_posts_only_where_the_viewer_may_see_them(client: httpx.AsyncClien
             json={"status": f"{text} @{follower['username']}", "visibility": "direct"},
         )
     ).json()
-    blockers_post = await create_post(client, blocker["headers"], text=text)
     hidden_post = await create_post(client, hidden["headers"], text=text)
-    muted_post = await create_post(client, muted["headers"], text=text)
     await settle(services)
 
-    assert set(await _found(client, None, "quokka")) == {open_post["id"], muted_post["id"], blockers_post["id"]}
+    # Others' unlisted posts are for followers; direct posts never; opted-out accounts' never.
+    assert set(await _found(client, None, "quokka")) == {open_post["id"]}
     assert set(await _found(client, viewer, "quokka")) == {open_post["id"]}
-    assert set(await _found(client, follower, "quokka")) == {
-        open_post["id"],
-        locked_post["id"],
-        blockers_post["id"],
-        muted_post["id"],
-    }
+    assert set(await _found(client, follower, "quokka")) == {open_post["id"], followers_only["id"], unlisted["id"]}
     # Their own posts are found by their authors, whatever their settings.
-    assert set(await _found(client, public, "quokka sighting")) >= {
+    assert set(await _found(client, public, "quokka sighting")) == {
         open_post["id"],
         followers_only["id"],
         unlisted["id"],
         direct["id"],
     }
-    assert hidden_post["id"] in await _found(client, hidden, "quokka")
+    assert set(await _found(client, hidden, "quokka")) == {open_post["id"], hidden_post["id"]}
 
     # Going private hides the posts from those who do not follow, at once.
     await client.patch("/api/v1/accounts/update_credentials", headers=public["headers"], data={"locked": "true"})
     assert await _found(client, viewer, "quokka") == []
+    assert set(await _found(client, follower, "quokka")) == {open_post["id"], followers_only["id"], unlisted["id"]}
 
 
 async def test_accounts_by_prefix_typos_and_rank(client: httpx.AsyncClient, services: Services) -> None:
@@ -173,31 +164,3 @@ async def test_accounts_by_prefix_typos_and_rank(client: httpx.AsyncClient, serv
     )
     await settle(services)
     assert [a["id"] for a in (await _search(client, viewer, "zinnia", type="accounts"))["accounts"]] == [plain["id"]]
-
-
-async def test_hashtags_by_prefix_most_used_first(client: httpx.AsyncClient, services: Services) -> None:
-    author, other = [await create_user(client) for _ in range(2)]
-    await create_post(client, author["headers"], text="evening #sunset #sunflower")
-    await create_post(client, other["headers"], text="again #Sunset")
-    await create_post(client, other["headers"], text="hidden #sunrise", visibility="private")
-    body = await _search(client, author, "#sun", type="hashtags")
-    tags = body["hashtags"]
-    # A tag used only in private posts is not listed.
-    assert [t["name"] for t in tags] == ["sunset", "sunflower"]
-    assert tags[0]["following"] is False
-    today = tags[0]["history"][0]
-    assert (today["uses"], today["accounts"]) == ("2", "2")
-    assert len(tags[0]["history"]) == 7
-    # Everything at once, and a query matching nothing.
-    everything = await _search(client, author, "sun")
-    assert set(everything) == {"accounts", "statuses", "hashtags"}
-    assert await _search(client, author, "") == {"accounts": [], "statuses": [], "hashtags": []}
-    # Control characters (NUL, which PostgreSQL refuses) are spaces in a query.
-    assert [t["name"] for t in (await _search(client, author, "\x00#sun\x01", type="hashtags"))["hashtags"]] == [
-        "sunset",
-        "sunflower",
-    ]
-    assert (await _search(client, author, "ev\x00ening"))["statuses"] == []
-    bad = await client.get("/api/v2/search", params={"q": "x", "type": "people"})
-    assert bad.status_code == 422
-    assert "error" in bad.json()
