@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -30,6 +31,14 @@ app = typer.Typer(
 )
 admin = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+search = typer.Typer(help="The search index.", no_args_is_help=True)
+app.add_typer(search, name="search")
+
+
+@search.callback()
+def _search_group() -> None:
+    """The search index (a group even with one command, so that ``search reindex`` reads as it should)."""
+
 
 err = Console(stderr=True)
 out = Console()
@@ -353,6 +362,66 @@ def reencode_profile_images() -> None:
     out.print(
         f"re-encoded {reencoded} image(s), {kept} already clean, {unreadable} unreadable or missing (left as they are)"
     )
+
+
+async def _reindex(settings: Settings, progress: Callable[[int, int], None]) -> tuple[int, int]:
+    from lumigram.bootstrap import build_services
+    from lumigram.search.indexing import reindex as rebuild
+
+    services = build_services(settings)
+    try:
+        return await rebuild(services, progress)
+    finally:
+        await services.close()
+
+
+@search.command("reindex")
+def reindex() -> None:
+    """Rebuild the search index from the tables (after an upgrade, or to repair it).
+    Searches made meanwhile find only what is rebuilt so far."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("indexing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        posts, accounts = asyncio.run(_reindex(_settings(), advance))
+    out.print(f"indexed {posts} post(s) and {accounts} account(s)")
+
+
+async def _hide_from_trends(settings: Settings, tag: str | None, status_id: int | None, hidden: bool) -> bool:
+    from lumigram.bootstrap import build_services
+    from lumigram.search.service import hide_from_trends as hide
+
+    services = build_services(settings)
+    try:
+        return await hide(services, tag, status_id, hidden)
+    finally:
+        await services.close()
+
+
+@admin.command("hide-from-trends")
+def hide_from_trends(
+    tag: Annotated[str | None, typer.Option(help="A hashtag's name.")] = None,
+    status: Annotated[int | None, typer.Option(help="A post's id.")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Let it back into trends.")] = False,
+) -> None:
+    """Keep a hashtag or a post out of /api/v1/trends (or, with --undo, let it back in)."""
+    from lumigram.errors import LumigramError
+
+    if (tag is None) == (status is None):
+        err.print("[red]lumigram: give either --tag or --status[/red]", highlight=False)
+        raise typer.Exit(2)
+    try:
+        changed = asyncio.run(_hide_from_trends(_settings(), tag, status, not undo))
+    except LumigramError as exc:
+        err.print(f"[red]lumigram: {exc.message}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    what = f"#{tag}" if tag is not None else f"post {status}"
+    state = "back in trends" if undo else "hidden from trends"
+    out.print(f"{what} {state}" if changed else f"{what} was already {state}")
 
 
 if __name__ == "__main__":  # pragma: no cover

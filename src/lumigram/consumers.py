@@ -71,6 +71,7 @@ from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.push.handlers import push_notification
+from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.stories import handlers as stories
 from lumigram.streaming import publisher
@@ -217,6 +218,9 @@ CONSUMERS: list[Registration] = [
     register("stories.mentions", (StoryCreated,), then(stories.notify_of_story_mentions, publish_notifications)),
     register("stories.replies", (StoryReplied,), then(stories.notify_of_story_reply, publish_notifications)),
     register("streaming.stories", (StoryCreated,), stream_new_story),
+    # Search: the words of posts and the names of accounts.
+    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
 ]
 
 

@@ -3,7 +3,7 @@
 Each case makes an author (open or private), a viewer in one relation to them, and one
 post tagged #matrix; then asks every read endpoint of the posts and feed issues whether
 the viewer gets it. A muted author stays reachable directly (status, profile) but
-vanishes from every feed, as in Mastodon and Instagram.
+vanishes from every feed and from search, as in Mastodon and Instagram.
 """
 
 from __future__ import annotations
@@ -13,17 +13,20 @@ from typing import Any
 import httpx
 import pytest
 
+from lumigram.services import Services
 from tests.factories import create_post, create_user
+from tests.settle import settle
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
-PATHS = ("status", "history", "profile", "public", "tag", "home", "followers")
+PATHS = ("status", "history", "profile", "public", "tag", "home", "followers", "search", "explore")
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
 # "followers", the author's follower list) is visible.
-EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers"}
+EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers", "search"}
 EXPECTED: dict[tuple[bool, str], set[str]] = {
-    (False, "anonymous"): EVERYWHERE_OPEN,
-    (False, "stranger"): EVERYWHERE_OPEN,
+    # The explore grid shows only accounts the viewer does not follow (nor their own).
+    (False, "anonymous"): EVERYWHERE_OPEN | {"explore"},
+    (False, "stranger"): EVERYWHERE_OPEN | {"explore"},
     (False, "follower"): EVERYWHERE_OPEN | {"home"},
     # An open account accepts the follow at once: the "pending" viewer is simply a follower.
     (False, "pending"): EVERYWHERE_OPEN | {"home"},
@@ -34,12 +37,12 @@ EXPECTED: dict[tuple[bool, str], set[str]] = {
     (False, "self"): EVERYWHERE_OPEN | {"home"},
     (True, "anonymous"): set(),
     (True, "stranger"): set(),
-    (True, "follower"): {"status", "history", "profile", "home", "followers"},
+    (True, "follower"): {"status", "history", "profile", "home", "followers", "search"},
     (True, "pending"): set(),
     (True, "blocked"): set(),
     (True, "blocking"): set(),
     (True, "muted"): {"status", "history", "profile", "followers"},
-    (True, "self"): {"status", "history", "profile", "home", "followers"},
+    (True, "self"): {"status", "history", "profile", "home", "followers", "search"},
 }
 
 
@@ -72,6 +75,12 @@ async def _visible(
         response = await client.get(f"/api/v1/accounts/{author['id']}/followers", headers=headers)
         assert response.status_code == 200, response.text
         return bool(response.json())  # the author always has one follower here
+    if path == "explore":
+        return has_post(await client.get("/api/v1/explore", headers=headers))
+    if path == "search":
+        response = await client.get("/api/v2/search", params={"q": "eyes", "type": "statuses"}, headers=headers)
+        assert response.status_code == 200, response.text
+        return post["id"] in [item["id"] for item in response.json()["statuses"]]
     raise AssertionError(path)
 
 
@@ -103,7 +112,7 @@ async def _web_seen(
 
 @pytest.mark.parametrize("private", [False, True], ids=["open", "private"])
 @pytest.mark.parametrize("viewer_kind", VIEWERS)
-async def test_privacy_matrix(client: httpx.AsyncClient, private: bool, viewer_kind: str) -> None:
+async def test_privacy_matrix(client: httpx.AsyncClient, services: Services, private: bool, viewer_kind: str) -> None:
     author, viewer, friend = [await create_user(client) for _ in range(3)]
     if private:
         await client.patch("/api/v1/accounts/update_credentials", headers=author["headers"], data={"locked": "true"})
@@ -125,6 +134,7 @@ async def test_privacy_matrix(client: httpx.AsyncClient, private: bool, viewer_k
     if viewer_kind == "muted":
         await client.post(f"/api/v1/accounts/{author['id']}/mute", headers=viewer["headers"])
     post = await create_post(client, author["headers"], text="Only for the right eyes #matrix")
+    await settle(services)  # the search index follows the bus
 
     headers: dict[str, str] = {}
     if viewer_kind == "self":

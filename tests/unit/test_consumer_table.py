@@ -39,6 +39,8 @@ DEPLOYED = {
     "stories.mentions": {"story.created"},
     "stories.replies": {"story.replied"},
     "streaming.stories": {"story.created"},
+    "search.posts": {"post.created", "post.updated", "post.deleted"},
+    "search.accounts": {"user.registered", "account.updated"},
 }
 
 

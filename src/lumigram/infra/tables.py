@@ -549,6 +549,68 @@ close_friends = Table(
     Index("ix_close_friends_owner_id_id", "owner_id", "id"),
 )
 
+# --- search and explore ---------------------------------------------------------------
+# What search reads, kept current by the search package's bus consumers and rebuilt by
+# ``lumigram search reindex``. Who may see a post is decided at read time from the live
+# rows (statuses, accounts, follows, blocks), so a privacy change or a block needs no
+# reindexing. Embedded, the words of ``body`` also live in the FTS5 table
+# ``search_posts_fts`` (rowid = status_id), which the migration creates; on PostgreSQL a
+# GIN index over ``to_tsvector('english', body)`` serves the same queries.
+search_posts = Table(
+    "search_posts",
+    metadata,
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("body", Text, nullable=False, server_default=""),
+    Column("has_media", Boolean, nullable=False, server_default="0"),
+    Column("is_reply", Boolean, nullable=False, server_default="0"),
+    Column("created_s", BigInteger, nullable=False),  # epoch seconds, for the recency decay
+    Index("ix_search_posts_account_id", "account_id"),
+)
+
+# An account's names cut into trigrams, for typo-tolerant account search on every engine
+# (the same measure as pg_trgm's similarity, which not every PostgreSQL ships).
+search_accounts = Table(
+    "search_accounts",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("display_lower", String(64), nullable=False, server_default=""),
+    Column("grams_count", Integer, nullable=False, server_default="0"),
+)
+
+search_account_grams = Table(
+    "search_account_grams",
+    metadata,
+    Column("gram", String(16), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_search_account_grams_account_id", "account_id"),
+)
+
+# A signed-in account's recent searches (an extension): the query, and the result opened.
+search_history = Table(
+    "search_history",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("query", String(200), nullable=False),
+    Column("query_lower", String(200), nullable=False),
+    # The result opened from it, if any: "account", "hashtag" or "status", and its id.
+    Column("opened_kind", String(8), nullable=True),
+    Column("opened_id", BigInteger, nullable=True),
+    _ts("created_at", nullable=False),
+    Index("ix_search_history_account_id_id", "account_id", "id"),
+)
+
+# Hashtags and posts an admin keeps out of trends: ``kind`` is "tag" (target = tags.id)
+# or "status" (target = statuses.id).
+trend_exclusions = Table(
+    "trend_exclusions",
+    metadata,
+    Column("kind", String(8), primary_key=True),
+    Column("target_id", BigInteger, primary_key=True, autoincrement=False),
+    _ts("created_at", nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
@@ -571,6 +633,10 @@ __all__ = [
     "outbox",
     "processed_events",
     "push_subscriptions",
+    "search_account_grams",
+    "search_accounts",
+    "search_history",
+    "search_posts",
     "status_edits",
     "status_pins",
     "status_tags",
@@ -584,6 +650,7 @@ __all__ = [
     "story_views",
     "tag_follows",
     "tags",
+    "trend_exclusions",
     "users",
     "utcnow",
     "verifications",

@@ -19,6 +19,7 @@ from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, s
 from lumigram.api.deps import ServicesDep
 from lumigram.api.pagination import PageParams, link_header
 from lumigram.api.responses import OrjsonResponse
+from lumigram.api.routes.search import history_entity
 from lumigram.api.routes.statuses import StatusesPage
 from lumigram.entities.statuses import status_entity
 from lumigram.feed import public, relevance
@@ -28,6 +29,7 @@ from lumigram.pagecache.home_pages import HOME_PATH, home_statuses, render_home
 from lumigram.paging import Page
 from lumigram.posts import tags as hashtags
 from lumigram.posts.models import HydratedPost
+from lumigram.search import service as search
 from lumigram.services import Services
 
 router = APIRouter(tags=["timelines"])
@@ -154,7 +156,10 @@ def _tag_entity(services: Services, tag: hashtags.Tag, signed_in: bool) -> dict[
 @router.get("/api/v1/tags/{name}", summary="A hashtag", dependencies=[scopes_if_token("read")])
 async def get_tag(name: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
     tag = await hashtags.get_tag(services, viewer.account_id if viewer else None, name)
-    return OrjsonResponse(_tag_entity(services, tag, viewer is not None))
+    entity = _tag_entity(services, tag, viewer is not None)
+    if tag.id is not None:
+        entity["history"] = history_entity(await search.tag_history(services, tag.id))
+    return OrjsonResponse(entity)
 
 
 @router.post(

@@ -1,0 +1,109 @@
+"""Finding accounts by name: username or display-name prefix, or names alike (typos).
+
+Candidates come from three indexed reads (username prefix, display-name prefix, shared
+trigrams); each is then scored here: how well a name matches, whether the viewer follows
+the account, and how many followers it has. Accounts the viewer blocked, or that blocked
+the viewer, are never found; accounts that opted out of discovery are found only by their
+exact username or by those who follow them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.service import account_from_row
+from lumigram.infra.tables import accounts, follows, search_account_grams, search_accounts
+from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
+from lumigram.search.grams import THRESHOLD, similarity, trigrams
+from lumigram.search.models import AccountHit
+
+#: Candidates read per kind of match before scoring.
+CANDIDATES = 200
+#: What following an account, and each tenfold of its followers, adds to a name's match.
+FOLLOWING_WEIGHT = 0.5
+FOLLOWERS_WEIGHT = 0.1
+
+
+def _name_score(query: str, grams: set[str], username: str, display_name: str) -> float:
+    username, display = username.casefold(), display_name.casefold()
+    if username == query:
+        return 1.2
+    if username.startswith(query) or display.startswith(query) or f" {query}" in f" {display}":
+        return 1.0
+    # Against the whole of each name and each word of the display name, as a typo in
+    # "Marigold" should not be drowned by the surname after it.
+    names = [username, display, *display.split()]
+    best = max(similarity(grams, trigrams(name)) for name in names)
+    return best if best >= THRESHOLD else 0.0
+
+
+async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_ids: list[int]) -> ViewerContext:
+    if viewer_id is None or not author_ids:
+        return ViewerContext(viewer_id)
+    statement = union_all(*context_selects(conn.dialect.name))
+    params = {"viewer": viewer_id, "authors": author_ids, "now": datetime.now(UTC)}
+    rows = (await conn.execute(statement, params)).all()
+    return context_from_rows(viewer_id, [(int(kind), int(author)) for kind, author in rows])
+
+
+def _candidates(text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
+    by_username = select(accounts.c.id.label("id")).where(accounts.c.username_lower.startswith(text, autoescape=True))
+    by_display = select(search_accounts.c.account_id).where(
+        or_(
+            search_accounts.c.display_lower.startswith(text, autoescape=True),
+            search_accounts.c.display_lower.contains(f" {text}", autoescape=True),
+        )
+    )
+    parts = [
+        by_username.order_by(accounts.c.followers_count.desc()).limit(CANDIDATES),
+        by_display.limit(CANDIDATES),
+    ]
+    if grams:
+        shared = func.count()
+        parts.append(
+            select(search_account_grams.c.account_id)
+            .join(search_accounts, search_accounts.c.account_id == search_account_grams.c.account_id)
+            .where(search_account_grams.c.gram.in_(sorted(grams)))
+            .group_by(search_account_grams.c.account_id, search_accounts.c.grams_count)
+            .order_by((shared * 1.0 / (len(grams) + search_accounts.c.grams_count - shared)).desc())
+            .limit(CANDIDATES)
+        )
+    subqueries = [part.subquery() for part in parts]
+    ids = union_all(*(select(sub.c[0].label("id")) for sub in subqueries)).subquery()
+    query = select(accounts).where(accounts.c.id.in_(select(ids.c.id)))
+    if following_only and viewer_id is not None:
+        query = query.where(
+            accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer_id))
+        )
+    return query
+
+
+async def find_accounts(
+    conn: AsyncConnection, viewer_id: int | None, text: str, limit: int, offset: int, following_only: bool
+) -> list[AccountHit]:
+    query = text.strip().removeprefix("@").split("@")[0].casefold()
+    if not query:
+        return []
+    grams = trigrams(query)
+    rows = (await conn.execute(_candidates(query, grams, viewer_id, following_only))).all()
+    context = await viewer_context(conn, viewer_id, [row.id for row in rows])
+    hits: list[AccountHit] = []
+    for row in rows:
+        if row.id in context.blocked:
+            continue
+        following = row.id in context.following
+        matched = _name_score(query, grams, row.username, row.display_name)
+        if matched <= 0:
+            continue
+        mine = row.id == viewer_id
+        if not row.discoverable and not (following or mine or row.username_lower == query):
+            continue
+        score = matched + FOLLOWING_WEIGHT * following + FOLLOWERS_WEIGHT * math.log10(1 + row.followers_count)
+        hits.append(AccountHit(account_from_row(row), following, score))
+    hits.sort(key=lambda hit: (-hit.score, hit.account.username.casefold()))
+    return hits[offset : offset + limit]

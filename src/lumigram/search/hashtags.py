@@ -1,0 +1,164 @@
+"""Hashtags: found by the start of their name, most used first, with the daily
+``history`` Mastodon's Tag entity carries (uses and distinct accounts per day, public
+posts only, newest day first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.infra.tables import accounts, status_tags, statuses, tag_follows, tags
+from lumigram.posts import text as captions
+from lumigram.search.models import TagDay, TagHit
+
+#: Days in a tag's history, as Mastodon gives.
+HISTORY_DAYS = 7
+
+
+def public_posts_tagged(tag_ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions for public, live posts of open accounts carrying one of ``tag_ids``
+    (what counts as a use anywhere it is shown to others)."""
+    return (
+        status_tags.c.tag_id.in_(list(tag_ids)),
+        statuses.c.id == status_tags.c.status_id,
+        statuses.c.deleted_at.is_(None),
+        statuses.c.visibility == "public",
+        accounts.c.id == statuses.c.account_id,
+        accounts.c.locked.is_(False),
+    )
+
+
+async def histories(
+    conn: AsyncConnection, tag_ids: Sequence[int], days: int = HISTORY_DAYS, now: datetime | None = None
+) -> dict[int, list[TagDay]]:
+    """Each tag's uses and distinct accounts on each of the last ``days`` days (UTC),
+    today first; days without a use are there with zeros."""
+    if not tag_ids:
+        return {}
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
+    rows = await conn.execute(
+        select(status_tags.c.tag_id, statuses.c.created_at, statuses.c.account_id).where(
+            *public_posts_tagged(tag_ids), statuses.c.created_at >= since
+        )
+    )
+    uses: dict[tuple[int, date], int] = {}
+    people: dict[tuple[int, date], set[int]] = {}
+    for tag_id, created_at, account_id in rows:
+        key = (tag_id, created_at.astimezone(UTC).date())
+        uses[key] = uses.get(key, 0) + 1
+        people.setdefault(key, set()).add(account_id)
+    return {
+        tag_id: [
+            TagDay(day, uses.get((tag_id, day), 0), len(people.get((tag_id, day), ())))
+            for day in (today - timedelta(days=back) for back in range(days))
+        ]
+        for tag_id in tag_ids
+    }
+
+
+async def followed_among(conn: AsyncConnection, viewer_id: int | None, tag_ids: Sequence[int]) -> set[int]:
+    if viewer_id is None or not tag_ids:
+        return set()
+    query = select(tag_follows.c.tag_id).where(
+        tag_follows.c.account_id == viewer_id, tag_follows.c.tag_id.in_(list(tag_ids))
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+async def find_hashtags(
+    conn: AsyncConnection, viewer_id: int | None, text: str, limit: int, offset: int
+) -> list[TagHit]:
+    """Hashtags whose name starts with the query (``#sun`` finds ``sunset``), most used
+    first. Uses are public posts', and a tag no public post carries is not listed, so
+    that a tag used only in private or direct posts stays unknown to others."""
+    prefix = captions.normalise_tag(text.strip().removeprefix("#"))
+    if not prefix or not captions.hashtags(f"#{prefix}"):
+        return []
+    used = func.count(statuses.c.id)
+    public_uses = (
+        select(tags.c.id, tags.c.name, used.label("uses"))
+        .select_from(tags.join(status_tags, status_tags.c.tag_id == tags.c.id))
+        .join(statuses, statuses.c.id == status_tags.c.status_id)
+        .join(accounts, accounts.c.id == statuses.c.account_id)
+        .where(
+            tags.c.name_lower.startswith(prefix, autoescape=True),
+            statuses.c.deleted_at.is_(None),
+            statuses.c.visibility == "public",
+            accounts.c.locked.is_(False),
+        )
+        .group_by(tags.c.id, tags.c.name)
+    )
+    query = public_uses.order_by(used.desc(), tags.c.name_lower).limit(limit).offset(offset)
+    rows = (await conn.execute(query)).all()
+    ids = [row.id for row in rows]
+    history = await histories(conn, ids)
+    followed = await followed_among(conn, viewer_id, ids)
+    return [TagHit(row.id, row.name, int(row.uses), history[row.id], row.id in followed) for row in rows]
+
+
+#: How many of a tag's newest public posts its top posts and related tags are drawn from.
+RECENT_WINDOW = 1000
+
+
+async def tag_by_name(conn: AsyncConnection, name: str) -> tuple[int, str] | None:
+    row = (
+        await conn.execute(select(tags.c.id, tags.c.name).where(tags.c.name_lower == captions.normalise_tag(name)))
+    ).first()
+    return None if row is None else (row.id, row.name)
+
+
+def _recent_tagged(tag_id: int) -> Any:
+    """The newest public posts of open accounts with the tag, comments left out."""
+    return (
+        select(statuses.c.id)
+        .select_from(status_tags.join(statuses, statuses.c.id == status_tags.c.status_id))
+        .join(accounts, accounts.c.id == statuses.c.account_id)
+        .where(
+            status_tags.c.tag_id == tag_id,
+            statuses.c.deleted_at.is_(None),
+            statuses.c.visibility == "public",
+            statuses.c.in_reply_to_id.is_(None),
+            accounts.c.locked.is_(False),
+        )
+        .order_by(status_tags.c.status_id.desc())
+        .limit(RECENT_WINDOW)
+    )
+
+
+async def top_post_ids(conn: AsyncConnection, tag_id: int, limit: int, offset: int) -> list[int]:
+    """A tag's top posts: among its newest public posts, the most liked and commented
+    (a comment counts twice), newest first among equals."""
+    recent = _recent_tagged(tag_id).subquery()
+    engagement = statuses.c.favourites_count + 2 * statuses.c.replies_count
+    query = (
+        select(statuses.c.id)
+        .where(statuses.c.id.in_(select(recent.c.id)))
+        .order_by(engagement.desc(), statuses.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def related(conn: AsyncConnection, viewer_id: int | None, tag_id: int, limit: int) -> list[TagHit]:
+    """Tags that appear most often beside this one on its newest public posts."""
+    recent = _recent_tagged(tag_id).subquery()
+    together = func.count()
+    query = (
+        select(tags.c.id, tags.c.name, together.label("uses"))
+        .join(status_tags, status_tags.c.tag_id == tags.c.id)
+        .where(status_tags.c.status_id.in_(select(recent.c.id)), tags.c.id != tag_id)
+        .group_by(tags.c.id, tags.c.name)
+        .order_by(together.desc(), tags.c.name)
+        .limit(limit)
+    )
+    rows = (await conn.execute(query)).all()
+    ids = [row.id for row in rows]
+    history = await histories(conn, ids)
+    followed = await followed_among(conn, viewer_id, ids)
+    return [TagHit(row.id, row.name, int(row.uses), history[row.id], row.id in followed) for row in rows]

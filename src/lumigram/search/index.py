@@ -1,0 +1,95 @@
+"""The search port: where the words of posts are kept and matched.
+
+Two adapters, chosen by the database's dialect: SQLite's FTS5 (embedded) and PostgreSQL's
+full text search (scaled). Both stem English words (Porter's stemmer; PostgreSQL's
+``english`` configuration) and match quoted phrases word for word. The rest of a search
+(who may see a post, operators, recency, paging) is plain SQL over ``search_posts`` that
+both share, in ``lumigram.search.service``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Float, column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.infra.tables import search_posts
+from lumigram.search.query import PostQuery
+
+
+class PostIndex(Protocol):
+    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
+        """Keep ``body`` as the words of the post (its row in ``search_posts`` is written)."""
+
+    async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:
+        """Forget the words of these posts (before their rows go)."""
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        """Forget every post's words (before a rebuild)."""
+
+    def matching(self, query: PostQuery) -> Any:
+        """A subquery of the posts whose words match, as ``status_id`` and ``relevance``
+        (higher is better)."""
+
+
+_FTS = table("search_posts_fts", column("rowid"), column("body"))
+
+
+class Fts5Index:
+    """SQLite FTS5: a table of words keyed by the status id (its rowid), ranked by BM25."""
+
+    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
+        await conn.execute(delete(_FTS).where(_FTS.c.rowid == status_id))
+        await conn.execute(insert(_FTS).values(rowid=status_id, body=body))
+
+    async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:
+        if status_ids:
+            await conn.execute(delete(_FTS).where(_FTS.c.rowid.in_(status_ids)))
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("DELETE FROM search_posts_fts"))
+
+    def matching(self, query: PostQuery) -> Any:
+        # Every word and phrase quoted (FTS5's own syntax never reaches it): all must match.
+        terms = [f'"{word}"' for word in query.words]
+        terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+        return (
+            select(
+                _FTS.c.rowid.label("status_id"),
+                (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
+            )
+            .where(literal_column("search_posts_fts").op("MATCH")(" ".join(terms)))
+            .subquery("matches")
+        )
+
+
+class PostgresIndex:
+    """PostgreSQL full text: ``to_tsvector('english', body)`` under a GIN index (the
+    migration's ``ix_search_posts_body_tsv``), ranked by cover density."""
+
+    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
+        return None  # the expression index follows search_posts.body
+
+    async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:
+        return None
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        return None
+
+    def matching(self, query: PostQuery) -> Any:
+        config: ColumnElement[Any] = literal_column("'english'::regconfig")
+        vector = func.to_tsvector(config, search_posts.c.body)
+        wanted = func.websearch_to_tsquery(config, query.plain_text())
+        return (
+            select(
+                search_posts.c.status_id,
+                func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance"),
+            )
+            .where(vector.op("@@")(wanted))
+            .subquery("matches")
+        )
+
+
+def index_for(dialect: str) -> PostIndex:
+    return PostgresIndex() if dialect == "postgresql" else Fts5Index()

@@ -1,0 +1,119 @@
+"""Finding posts by their words: caption, content warning and alt texts.
+
+The port (``lumigram.search.index``) finds the posts whose words match and says how well;
+this module keeps only those the viewer may see and orders them by relevance decayed by
+age. What the viewer may see is decided in SQL first, from the live rows (so a privacy
+change or a block counts at once): live posts; never another's direct posts; an unlisted
+or private post, or any post of a locked account, only to its followers; nothing of an account that
+blocked the viewer or that the viewer blocked or muted; nothing of an account that opted
+out of search (``discoverable`` false) unless it is the viewer's own. Hydration then
+applies the one visibility rule (``lumigram.posts.visibility``) to what is left, which
+also decides comments by the post their thread hangs from.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, and_, cast, exists, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.infra.cache import Cache
+from lumigram.infra.tables import accounts, blocks, follows, mutes, search_posts, statuses, utcnow
+from lumigram.posts.hydrate import hydrate_with_context
+from lumigram.posts.models import HydratedPost
+from lumigram.search.index import index_for
+from lumigram.search.models import SearchRequest
+from lumigram.search.query import PostQuery, parse
+
+#: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
+HALF_LIFE_DAYS = 30.0
+
+
+def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
+    # Unlisted posts stay out of discovery, search included, except for followers.
+    open_post = and_(statuses.c.visibility == "public", accounts.c.locked.is_(False))
+    if viewer_id is None:
+        return and_(open_post, accounts.c.discoverable.is_(True))
+    followed = exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == statuses.c.account_id)
+    blocked = or_(
+        exists().where(blocks.c.account_id == viewer_id, blocks.c.target_account_id == statuses.c.account_id),
+        exists().where(blocks.c.account_id == statuses.c.account_id, blocks.c.target_account_id == viewer_id),
+    )
+    muted = exists().where(
+        mutes.c.account_id == viewer_id,
+        mutes.c.target_account_id == statuses.c.account_id,
+        or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > utcnow()),
+    )
+    others = and_(
+        accounts.c.discoverable.is_(True),
+        statuses.c.visibility != "direct",
+        or_(open_post, and_(followed, statuses.c.visibility.in_(("public", "unlisted", "private")))),
+        ~blocked,
+        ~muted,
+    )
+    return or_(statuses.c.account_id == viewer_id, others)
+
+
+def _statement(
+    dialect: str, viewer_id: int | None, query: PostQuery, request: SearchRequest, from_id: int | None
+) -> Any:
+    age_days = (literal(time.time()) - search_posts.c.created_s) / 86400.0
+    decay = 1.0 / (1.0 + age_days / HALF_LIFE_DAYS)
+    base = search_posts.join(statuses, statuses.c.id == search_posts.c.status_id).join(
+        accounts, accounts.c.id == search_posts.c.account_id
+    )
+    if query.has_text:
+        matches = index_for(dialect).matching(query)
+        base = base.join(matches, matches.c.status_id == search_posts.c.status_id)
+        score = cast(matches.c.relevance, Float) * decay
+    else:
+        score = decay
+    statement = (
+        select(search_posts.c.status_id)
+        .select_from(base)
+        .where(statuses.c.deleted_at.is_(None), _who_may_see(viewer_id))
+    )
+    author = request.account_id if request.account_id is not None else from_id
+    if author is not None:
+        statement = statement.where(search_posts.c.account_id == author)
+    if request.account_id is not None and from_id is not None and from_id != request.account_id:
+        statement = statement.where(literal(False))
+    if query.has_media is not None:
+        statement = statement.where(search_posts.c.has_media.is_(query.has_media))
+    if query.is_reply is not None:
+        statement = statement.where(search_posts.c.is_reply.is_(query.is_reply))
+    if request.following and viewer_id is not None:
+        statement = statement.where(
+            exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == search_posts.c.account_id)
+        )
+    if request.min_id is not None:
+        statement = statement.where(search_posts.c.status_id > request.min_id)
+    if request.max_id is not None:
+        statement = statement.where(search_posts.c.status_id < request.max_id)
+    return statement.order_by(score.desc(), search_posts.c.status_id.desc())
+
+
+async def _author_id(conn: AsyncConnection, username: str) -> int | None:
+    found = await conn.execute(select(accounts.c.id).where(accounts.c.username_lower == username.casefold()))
+    return found.scalar()
+
+
+async def find_posts(
+    conn: AsyncConnection, cache: Cache | None, viewer_id: int | None, request: SearchRequest
+) -> list[HydratedPost]:
+    query = parse(request.q)
+    if not query.has_text and not query.has_filter:
+        return []
+    from_id = None
+    if query.from_username is not None:
+        from_id = await _author_id(conn, query.from_username)
+        if from_id is None:
+            return []
+    statement = _statement(conn.dialect.name, viewer_id, query, request, from_id)
+    # One window of the ranked list, so that ``offset`` pages as the client expects; a
+    # comment its thread hides from the viewer leaves the page one shorter.
+    ids = list((await conn.execute(statement.limit(request.limit).offset(request.offset))).scalars())
+    items, _context = await hydrate_with_context(conn, viewer_id, ids, cache=cache)
+    return items

@@ -1,0 +1,140 @@
+"""Search as Mastodon's ``/api/v2/search`` gives it (accounts, hashtags and posts at once,
+or one kind with ``type``, each paged by ``offset``), and a hashtag's page: its history,
+top posts and related tags; trends; the explore grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from lumigram.errors import NotFound
+from lumigram.infra.tables import statuses
+from lumigram.posts.hydrate import hydrate_in, hydrate_with_context
+from lumigram.posts.models import HydratedPost
+from lumigram.search import explore, hashtags, trends
+from lumigram.search.accounts import find_accounts
+from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
+from lumigram.search.posts import find_posts
+from lumigram.search.query import clean
+from lumigram.services import Services
+
+
+def _clamped(request: SearchRequest) -> SearchRequest:
+    limit, offset = max(1, min(request.limit, MAX_LIMIT)), max(0, request.offset)
+    return replace(request, q=clean(request.q), limit=limit, offset=offset)
+
+
+async def search(services: Services, viewer_id: int | None, request: SearchRequest) -> Results:
+    request = _clamped(request)
+    results = Results()
+    if not request.q.strip():
+        return results
+    wanted = {request.type} if request.type else {"accounts", "hashtags", "statuses"}
+    async with services.db.connect() as conn:
+        if "accounts" in wanted and request.account_id is None:
+            results.accounts.extend(
+                await find_accounts(conn, viewer_id, request.q, request.limit, request.offset, request.following)
+            )
+        if "hashtags" in wanted and request.account_id is None:
+            results.hashtags.extend(
+                await hashtags.find_hashtags(conn, viewer_id, request.q, request.limit, request.offset)
+            )
+        if "statuses" in wanted:
+            results.statuses.extend(await find_posts(conn, services.cache, viewer_id, request))
+    return results
+
+
+async def search_accounts(
+    services: Services, viewer_id: int | None, q: str, limit: int, offset: int, following: bool
+) -> list[AccountHit]:
+    request = _clamped(SearchRequest(q=q, limit=limit, offset=offset, following=following))
+    async with services.db.connect() as conn:
+        return await find_accounts(conn, viewer_id, request.q, request.limit, request.offset, request.following)
+
+
+async def tag_history(services: Services, tag_id: int) -> list[TagDay]:
+    async with services.db.connect() as conn:
+        return (await hashtags.histories(conn, [tag_id]))[tag_id]
+
+
+async def top_posts(
+    services: Services, viewer_id: int | None, name: str, limit: int, offset: int
+) -> list[HydratedPost]:
+    """A hashtag's top posts (``hashtags.top_post_ids``) that the viewer may see, less
+    those of accounts they blocked or muted, as on the hashtag timeline."""
+    async with services.db.connect() as conn:
+        found = await hashtags.tag_by_name(conn, name)
+        if found is None:
+            return []
+        ids = await hashtags.top_post_ids(conn, found[0], max(1, min(limit, MAX_LIMIT)), max(0, offset))
+        items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
+    hidden = context.blocked | context.muted
+    return [item for item in items if item.post.account_id not in hidden]
+
+
+async def related_tags(services: Services, viewer_id: int | None, name: str, limit: int) -> list[TagHit]:
+    async with services.db.connect() as conn:
+        found = await hashtags.tag_by_name(conn, name)
+        if found is None:
+            return []
+        return await hashtags.related(conn, viewer_id, found[0], max(1, min(limit, MAX_LIMIT)))
+
+
+async def trending_tags(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[TagHit]:
+    async with services.db.connect() as conn:
+        found = (await trends.trending_tags(conn))[offset : offset + limit]
+        ids = [tag.id for tag in found]
+        history = await hashtags.histories(conn, ids)
+        followed = await hashtags.followed_among(conn, viewer_id, ids)
+    return [TagHit(tag.id, tag.name, 0, history[tag.id], tag.id in followed) for tag in found]
+
+
+async def trending_posts(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[HydratedPost]:
+    """Trending posts the viewer may see, less those of accounts they blocked or muted."""
+    async with services.db.connect() as conn:
+        ids = [post.id for post in await trends.trending_posts(conn)][offset : offset + limit]
+        items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
+    hidden = context.blocked | context.muted
+    return [item for item in items if item.post.account_id not in hidden]
+
+
+async def hide_from_trends(services: Services, tag: str | None, status_id: int | None, hidden: bool = True) -> bool:
+    """Keep a hashtag (by name) or a post (by id) out of trends, or let it back in
+    (``hidden`` False); whether anything changed. NotFound for an unknown one."""
+    async with services.db.begin() as conn:
+        if tag is not None:
+            found = await hashtags.tag_by_name(conn, tag)
+            if found is None:
+                raise NotFound("Hashtag not found")
+            return await trends.hide(conn, "tag", found[0], hidden)
+        if status_id is None:
+            raise NotFound("Give a hashtag or a post")
+        exists = (await conn.execute(select(statuses.c.id).where(statuses.c.id == status_id))).first()
+        if exists is None:
+            raise NotFound("Post not found")
+        return await trends.hide(conn, "status", status_id, hidden)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplorePage:
+    items: list[tuple[HydratedPost, explore.Ranked]]
+    #: The ranking's clock (UNIX seconds) and the next page's number, for the next cursor.
+    clock: int
+    next_page: int | None
+
+
+async def explore_grid(
+    services: Services, viewer_id: int | None, limit: int, clock_s: int | None = None, number: int = 0
+) -> ExplorePage:
+    """Page ``number`` of the explore grid ranked at ``clock_s`` (now when None)."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
+    async with services.db.connect() as conn:
+        ranking = await explore.ranked(conn, viewer_id, now)
+        chosen, left = explore.page(ranking, number, limit)
+        items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen], cache=services.cache)
+    by_id = {item.status_id: item for item in chosen}
+    shown = [(item, by_id[item.post.id]) for item in items]
+    return ExplorePage(shown, int(now.timestamp()), number + 1 if chosen and left else None)
