@@ -42,6 +42,9 @@ ROUTER_MODULES = (
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",
     "lumigram.api.routes.streaming",
+    "lumigram.api.routes.community",
+    "lumigram.api.routes.preferences",
+    "lumigram.api.routes.translation",
     "lumigram.web.auth_pages",
 )
 

@@ -448,15 +448,100 @@ push_subscriptions = Table(
     _ts("created_at", nullable=False),
 )
 
+# --- the server's own texts and the people's client settings -------------------------
+# Rules of this server, in the order the admin added them.
+instance_rules = Table(
+    "instance_rules",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("hint", Text, nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+)
+
+# The admin's long texts: about (extended description), privacy policy, terms of service.
+instance_texts = Table(
+    "instance_texts",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("text", Text, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Server-wide notices shown in clients until each person dismisses them.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    _ts("starts_at"),
+    _ts("ends_at"),
+    Column("all_day", Boolean, nullable=False, server_default="0"),
+    _ts("published_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+announcement_dismissals = Table(
+    "announcement_dismissals",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "announcement_id", BigInteger, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+# One row per (person, announcement, emoji): a reaction given twice counts once.
+announcement_reactions = Table(
+    "announcement_reactions",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "announcement_id", BigInteger, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("name", String(64), primary_key=True),
+    _ts("created_at", nullable=False),
+    Index("ix_announcement_reactions_announcement_id_name", "announcement_id", "name"),
+)
+
+# Emoji images the admin added; the image lives in the blob store under ``blob_key``.
+custom_emojis = Table(
+    "custom_emojis",
+    metadata,
+    Column("shortcode", String(64), primary_key=True),
+    Column("blob_key", String(255), nullable=False),
+    Column("category", String(64), nullable=True),
+    Column("visible_in_picker", Boolean, nullable=False, server_default="1"),
+    _ts("created_at", nullable=False),
+)
+
+# A person's own block of a whole domain. With no federation yet nothing comes from other
+# domains, so the list is only kept (and shown in relationships) until there is.
+domain_blocks = Table(
+    "domain_blocks",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_domain_blocks_account_id_id", "account_id", "id"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
+    "announcement_dismissals",
+    "announcement_reactions",
+    "announcements",
     "blob_deletions",
     "blocks",
     "bookmarks",
+    "custom_emojis",
+    "domain_blocks",
     "favourites",
     "follow_requests",
     "follows",
+    "instance_rules",
+    "instance_texts",
     "markers",
     "media_attachments",
     "mentions",
