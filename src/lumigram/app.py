@@ -45,6 +45,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.community",
     "lumigram.api.routes.preferences",
     "lumigram.api.routes.translation",
+    "lumigram.api.routes.conversation_mutes",
     "lumigram.web.auth_pages",
 )
 

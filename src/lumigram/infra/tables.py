@@ -526,6 +526,17 @@ domain_blocks = Table(
     Index("ix_domain_blocks_account_id_id", "account_id", "id"),
 )
 
+# A person's mute of a conversation: no notifications about any post of the thread that
+# hangs from ``status_id`` (the thread's post; a comment's mute is stored on it).
+conversation_mutes = Table(
+    "conversation_mutes",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    _ts("created_at", nullable=False),
+    Index("ix_conversation_mutes_status_id_account_id", "status_id", "account_id"),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
@@ -535,6 +546,7 @@ __all__ = [
     "blob_deletions",
     "blocks",
     "bookmarks",
+    "conversation_mutes",
     "custom_emojis",
     "domain_blocks",
     "favourites",

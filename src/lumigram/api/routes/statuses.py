@@ -37,7 +37,7 @@ from lumigram.entities.statuses import status_entity, version_entity
 from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
 from lumigram.paging import PageRequest
-from lumigram.posts import queries
+from lumigram.posts import conversation_mutes, queries
 from lumigram.posts import service as posts
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import MAX_MEDIA, Draft, Edit, MediaChange
@@ -172,7 +172,10 @@ async def create_status(
 async def get_status(status_id: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
     viewer_id = viewer.account_id if viewer else None
     item = await posts.get_post(services, viewer_id, _status_id(status_id))
-    return OrjsonResponse(status_entity(services, item, viewer_id))
+    entity = status_entity(services, item, viewer_id)
+    if viewer_id is not None:
+        entity["muted"] = await conversation_mutes.is_muted(services, viewer_id, item)
+    return OrjsonResponse(entity)
 
 
 @router.get(

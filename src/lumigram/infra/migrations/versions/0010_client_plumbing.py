@@ -1,4 +1,4 @@
-"""server rules, texts, announcements, custom emojis, domain blocks
+"""server rules, texts, announcements, custom emojis, domain blocks, conversation mutes
 
 Revision ID: 0010
 Revises: 0005
@@ -97,10 +97,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_domain_blocks_id")),
     )
     op.create_index("ix_domain_blocks_account_id_id", "domain_blocks", ["account_id", "id"])
+    op.create_table(
+        "conversation_mutes",
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("status_id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", _TS, nullable=False),
+        _fk("conversation_mutes", "account_id", "accounts"),
+        _fk("conversation_mutes", "status_id", "statuses"),
+        sa.PrimaryKeyConstraint("account_id", "status_id", name=op.f("pk_conversation_mutes")),
+    )
+    op.create_index("ix_conversation_mutes_status_id_account_id", "conversation_mutes", ["status_id", "account_id"])
 
 
 def downgrade() -> None:
     for name in (
+        "conversation_mutes",
         "domain_blocks",
         "custom_emojis",
         "announcement_reactions",
