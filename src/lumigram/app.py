@@ -46,6 +46,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.preferences",
     "lumigram.api.routes.translation",
     "lumigram.api.routes.conversation_mutes",
+    "lumigram.api.routes.scheduled_statuses",
     "lumigram.web.auth_pages",
 )
 

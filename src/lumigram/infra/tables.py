@@ -537,6 +537,35 @@ conversation_mutes = Table(
     Index("ix_conversation_mutes_status_id_account_id", "status_id", "account_id"),
 )
 
+# A post to publish at ``scheduled_at``: ``params`` holds the draft as JSON, checked when
+# it was scheduled; ``claimed_at`` marks the worker publishing it (taken over if stale).
+scheduled_statuses = Table(
+    "scheduled_statuses",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    _ts("scheduled_at", nullable=False),
+    Column("params", Text, nullable=False),
+    _ts("claimed_at"),
+    _ts("created_at", nullable=False),
+    Index("ix_scheduled_statuses_account_id_id", "account_id", "id"),
+    Index("ix_scheduled_statuses_scheduled_at", "scheduled_at"),
+)
+
+# The uploads a scheduled post will carry: kept from the sweep of uploads never posted.
+scheduled_media = Table(
+    "scheduled_media",
+    metadata,
+    Column("media_id", BigInteger, primary_key=True, autoincrement=False),
+    Column(
+        "scheduled_status_id",
+        BigInteger,
+        ForeignKey("scheduled_statuses.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
@@ -566,6 +595,8 @@ __all__ = [
     "outbox",
     "processed_events",
     "push_subscriptions",
+    "scheduled_media",
+    "scheduled_statuses",
     "status_edits",
     "status_pins",
     "status_tags",

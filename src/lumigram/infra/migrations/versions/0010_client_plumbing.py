@@ -1,4 +1,5 @@
-"""server rules, texts, announcements, custom emojis, domain blocks, conversation mutes
+"""server rules, texts, announcements, custom emojis, domain blocks, conversation mutes,
+scheduled posts
 
 Revision ID: 0010
 Revises: 0005
@@ -107,10 +108,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "status_id", name=op.f("pk_conversation_mutes")),
     )
     op.create_index("ix_conversation_mutes_status_id_account_id", "conversation_mutes", ["status_id", "account_id"])
+    op.create_table(
+        "scheduled_statuses",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("scheduled_at", _TS, nullable=False),
+        sa.Column("params", sa.Text(), nullable=False),
+        sa.Column("claimed_at", _TS, nullable=True),
+        sa.Column("created_at", _TS, nullable=False),
+        _fk("scheduled_statuses", "account_id", "accounts"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scheduled_statuses")),
+    )
+    op.create_index("ix_scheduled_statuses_account_id_id", "scheduled_statuses", ["account_id", "id"])
+    op.create_index("ix_scheduled_statuses_scheduled_at", "scheduled_statuses", ["scheduled_at"])
+    op.create_table(
+        "scheduled_media",
+        sa.Column("media_id", sa.BigInteger(), nullable=False),
+        sa.Column("scheduled_status_id", sa.BigInteger(), nullable=False),
+        _fk("scheduled_media", "scheduled_status_id", "scheduled_statuses"),
+        sa.PrimaryKeyConstraint("media_id", name=op.f("pk_scheduled_media")),
+    )
+    op.create_index("ix_scheduled_media_scheduled_status_id", "scheduled_media", ["scheduled_status_id"])
 
 
 def downgrade() -> None:
     for name in (
+        "scheduled_media",
+        "scheduled_statuses",
         "conversation_mutes",
         "domain_blocks",
         "custom_emojis",
