@@ -47,6 +47,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.translation",
     "lumigram.api.routes.conversation_mutes",
     "lumigram.api.routes.scheduled_statuses",
+    "lumigram.api.routes.suggestions",
     "lumigram.web.auth_pages",
 )
 

@@ -566,6 +566,14 @@ scheduled_media = Table(
     ),
 )
 
+# Someone a person does not want suggested to them again ("Suggested for you" → dismiss).
+suggestion_dismissals = Table(
+    "suggestion_dismissals",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
     "accounts",
@@ -601,6 +609,7 @@ __all__ = [
     "status_pins",
     "status_tags",
     "statuses",
+    "suggestion_dismissals",
     "tag_follows",
     "tags",
     "users",

@@ -1,5 +1,5 @@
 """server rules, texts, announcements, custom emojis, domain blocks, conversation mutes,
-scheduled posts
+scheduled posts, suggestion dismissals
 
 Revision ID: 0010
 Revises: 0005
@@ -129,10 +129,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("media_id", name=op.f("pk_scheduled_media")),
     )
     op.create_index("ix_scheduled_media_scheduled_status_id", "scheduled_media", ["scheduled_status_id"])
+    op.create_table(
+        "suggestion_dismissals",
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("target_account_id", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", _TS, nullable=False),
+        _fk("suggestion_dismissals", "account_id", "accounts"),
+        _fk("suggestion_dismissals", "target_account_id", "accounts"),
+        sa.PrimaryKeyConstraint("account_id", "target_account_id", name=op.f("pk_suggestion_dismissals")),
+        sa.UniqueConstraint("id", name=op.f("uq_suggestion_dismissals_id")),
+    )
 
 
 def downgrade() -> None:
     for name in (
+        "suggestion_dismissals",
         "scheduled_media",
         "scheduled_statuses",
         "conversation_mutes",
