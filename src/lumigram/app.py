@@ -48,6 +48,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.conversation_mutes",
     "lumigram.api.routes.scheduled_statuses",
     "lumigram.api.routes.suggestions",
+    "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
 )
 

@@ -574,8 +574,39 @@ suggestion_dismissals = Table(
     _ts("created_at", nullable=False),
 )
 
+# Accounts a person features on their profile (Mastodon's endorsements, "pin").
+account_pins = Table(
+    "account_pins",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Index("ix_account_pins_account_id_id", "account_id", "id"),
+)
+
+# A person's private note about another account, seen only by its writer.
+account_notes = Table(
+    "account_notes",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("comment", Text, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Hashtags an account features on its profile, with counts read from its posts.
+featured_tags = Table(
+    "featured_tags",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
+    "account_notes",
+    "account_pins",
     "accounts",
     "announcement_dismissals",
     "announcement_reactions",
@@ -587,6 +618,7 @@ __all__ = [
     "custom_emojis",
     "domain_blocks",
     "favourites",
+    "featured_tags",
     "follow_requests",
     "follows",
     "instance_rules",

@@ -1,5 +1,5 @@
 """server rules, texts, announcements, custom emojis, domain blocks, conversation mutes,
-scheduled posts, suggestion dismissals
+scheduled posts, suggestion dismissals, endorsements, notes, featured tags
 
 Revision ID: 0010
 Revises: 0005
@@ -140,10 +140,46 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "target_account_id", name=op.f("pk_suggestion_dismissals")),
         sa.UniqueConstraint("id", name=op.f("uq_suggestion_dismissals_id")),
     )
+    op.create_table(
+        "account_pins",
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("target_account_id", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", _TS, nullable=False),
+        _fk("account_pins", "account_id", "accounts"),
+        _fk("account_pins", "target_account_id", "accounts"),
+        sa.PrimaryKeyConstraint("account_id", "target_account_id", name=op.f("pk_account_pins")),
+        sa.UniqueConstraint("id", name=op.f("uq_account_pins_id")),
+    )
+    op.create_index("ix_account_pins_account_id_id", "account_pins", ["account_id", "id"])
+    op.create_table(
+        "account_notes",
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("target_account_id", sa.BigInteger(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("updated_at", _TS, nullable=False),
+        _fk("account_notes", "account_id", "accounts"),
+        _fk("account_notes", "target_account_id", "accounts"),
+        sa.PrimaryKeyConstraint("account_id", "target_account_id", name=op.f("pk_account_notes")),
+    )
+    op.create_table(
+        "featured_tags",
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("tag_id", sa.BigInteger(), nullable=False),
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", _TS, nullable=False),
+        _fk("featured_tags", "account_id", "accounts"),
+        _fk("featured_tags", "tag_id", "tags"),
+        sa.PrimaryKeyConstraint("account_id", "tag_id", name=op.f("pk_featured_tags")),
+        sa.UniqueConstraint("id", name=op.f("uq_featured_tags_id")),
+    )
 
 
 def downgrade() -> None:
     for name in (
+        "featured_tags",
+        "account_notes",
+        "account_pins",
         "suggestion_dismissals",
         "scheduled_media",
         "scheduled_statuses",
