@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
 from lumigram.api.deps import ServicesDep
+from lumigram.api.params import read_params
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.accounts import Account, account_entity
 from lumigram.graph import suggestions
@@ -78,12 +80,18 @@ async def dismiss_suggestion(account_id: int, viewer: CurrentAccount, services: 
     dependencies=[require_scopes("read:follows")],
 )
 async def familiar_followers(
+    request: Request,
     viewer: CurrentAccount,
     services: ServicesDep,
     ids: Annotated[list[str], Query(alias="id[]", max_length=MAX_IDS)] = [],  # noqa: B006 (FastAPI copies defaults)
     plain_ids: Annotated[list[str], Query(alias="id", max_length=MAX_IDS)] = [],  # noqa: B006
 ) -> Response:
-    wanted = _ids([*ids, *plain_ids])
+    given = [*ids, *plain_ids]
+    if not given:
+        # Mastodon.py sends the ids of this GET as a JSON body, which Mastodon reads too.
+        sent = (await read_params(request)).get("id", [])
+        given = [str(v) for v in (sent if isinstance(sent, list) else [sent])]
+    wanted = _ids(given)
     found = await suggestions.familiar_followers(services, viewer.account_id, wanted)
     body = [
         FamiliarFollowers(
