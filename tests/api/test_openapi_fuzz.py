@@ -57,6 +57,10 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("PUT", "/api/v1/media/{media_id}"): (422, "focus within -1..1; looks only before the photo is posted"),
     ("POST", "/api/v1/push/subscription"): (422, "the endpoint must be a public https URL, the keys real ones"),
     ("PUT", "/api/v1/push/subscription"): (422, "alert names and policy must be known ones"),
+    ("DELETE", "/api/v1/domain_blocks"): (422, "the domain comes in the query or in the body: one is needed"),
+    ("POST", "/api/v1/featured_tags"): (422, "a hashtag's rules; at most 10 featured, each once"),
+    ("POST", "/api/v1/accounts/{account_id}/pin"): (422, "only an account the caller follows can be endorsed"),
+    ("PUT", "/api/v1/scheduled_statuses/{scheduled_id}"): (422, "the time must be at least 5 minutes ahead"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

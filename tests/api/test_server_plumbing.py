@@ -125,10 +125,10 @@ async def test_emojis_announcements_preferences_domain_blocks_and_translation(
     assert preferences["posting:default:language"] == "en"
     assert preferences["reading:expand:spoilers"] is False
 
-    for domain in ("Spam.Example", "https://ads.example/", "spam.example"):
+    for domain in ("Spam.Example", "ads.example", "spam.example"):
         response = await client.post("/api/v1/domain_blocks", data={"domain": domain}, headers=alice["headers"])
         assert response.status_code == 200, response.text
-    bad = await client.post("/api/v1/domain_blocks", data={"domain": "not a domain"}, headers=alice["headers"])
+    bad = await client.post("/api/v1/domain_blocks", data={"domain": "https://ads.example/"}, headers=alice["headers"])
     assert bad.status_code == 422
     assert "domain" in bad.json()["error"].lower()
     blocked = await client.get("/api/v1/domain_blocks", headers=alice["headers"])

@@ -30,8 +30,17 @@ router = APIRouter(tags=["preferences"])
 Preferences = dict[str, str | bool | None]
 
 
+#: A domain name of two labels or more; the server lower-cases it.
+DOMAIN_PATTERN = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+
+
 class DomainParams(BaseModel):
-    domain: str = Field(min_length=1, max_length=300, description="The domain to block or unblock")
+    domain: str = Field(max_length=253, pattern=DOMAIN_PATTERN, description="The domain, e.g. example.com")
+
+
+class UnblockParams(BaseModel):
+    # Given here or in the query string: one of the two (see ``unblock_domain``).
+    domain: str | None = Field(default=None, max_length=253, pattern=DOMAIN_PATTERN, description="The domain")
 
 
 @router.get(
@@ -80,18 +89,20 @@ async def block_domain(request: Request, viewer: CurrentAccount, services: Servi
 
 @router.delete(
     "/api/v1/domain_blocks",
-    summary="Lift a domain block",
+    summary="Lift a domain block (the domain in the body, or in the query as Mastodon.py sends it)",
     response_model=dict[str, str],
+    openapi_extra=openapi_body(UnblockParams),
     dependencies=[require_scopes("write:blocks")],
 )
 async def unblock_domain(
     request: Request,
     viewer: CurrentAccount,
     services: ServicesDep,
-    domain: Annotated[str | None, Query(max_length=300, description="The domain to unblock")] = None,
+    domain: Annotated[str | None, Query(max_length=253, pattern=DOMAIN_PATTERN, description="The domain")] = None,
 ) -> Response:
-    # Clients send the domain in the query (Mastodon.py) or in a body (others): take either.
-    raw = domain if domain is not None else (await read_params(request)).get("domain")
-    params = parse(DomainParams, {"domain": raw})
+    # Clients send the domain in the query (Mastodon.py) or in a body (others): take either,
+    # the body's first, each checked; a request with neither is a 422.
+    given = parse(UnblockParams, await read_params(request))
+    params = parse(DomainParams, {"domain": given.domain if given.domain is not None else domain})
     await domain_blocks.unblock_domain(services, viewer.account_id, params.domain)
     return OrjsonResponse({})

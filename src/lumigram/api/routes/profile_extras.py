@@ -53,7 +53,7 @@ class FeatureParams(BaseModel):
 
 
 class NoteParams(BaseModel):
-    comment: str = Field(default="", max_length=profile_extras.MAX_NOTE * 2, description="Empty removes the note")
+    comment: str = Field(default="", max_length=profile_extras.MAX_NOTE, description="Empty removes the note")
 
 
 def _featured_body(services: Services, found: list[featured_tags.FeaturedTag]) -> list[dict[str, Any]]:
@@ -105,13 +105,13 @@ async def featured_tag_suggestions(viewer: CurrentAccount, services: ServicesDep
 
 
 @router.delete(
-    "/api/v1/featured_tags/{featured_id}",
+    "/api/v1/featured_tags/{featured_id:int}",
     summary="Stop featuring a hashtag",
     response_model=dict[str, str],
     dependencies=[require_scopes("write:accounts")],
 )
-async def unfeature_tag(featured_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    await featured_tags.unfeature(services, viewer.account_id, record_id(featured_id))
+async def unfeature_tag(featured_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    await featured_tags.unfeature(services, viewer.account_id, record_id(str(featured_id)))
     return OrjsonResponse({})
 
 

@@ -27,7 +27,9 @@ router = APIRouter(tags=["statuses"])
 
 
 class RescheduleParams(BaseModel):
-    scheduled_at: str = Field(max_length=64, description="ISO 8601; at least 5 minutes away")
+    scheduled_at: str = Field(
+        max_length=64, description="ISO 8601; at least 5 minutes away", json_schema_extra={"format": "date-time"}
+    )
 
 
 def parse_time(raw: str) -> datetime:
