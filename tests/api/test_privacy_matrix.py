@@ -16,11 +16,11 @@ import pytest
 from tests.factories import create_post, create_user
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
-PATHS = ("status", "history", "profile", "public", "tag", "home", "followers")
+PATHS = ("status", "history", "profile", "public", "local", "tag", "home", "followers", "directory")
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
-# "followers", the author's follower list) is visible.
-EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers"}
+# "followers", the author's follower list; for "directory", the author) is visible.
+EVERYWHERE_OPEN = {"status", "history", "profile", "public", "local", "tag", "followers", "directory"}
 EXPECTED: dict[tuple[bool, str], set[str]] = {
     (False, "anonymous"): EVERYWHERE_OPEN,
     (False, "stranger"): EVERYWHERE_OPEN,
@@ -62,6 +62,12 @@ async def _visible(
         return has_post(await client.get(f"/api/v1/accounts/{author['id']}/statuses", headers=headers))
     if path == "public":
         return has_post(await client.get("/api/v1/timelines/public", headers=headers))
+    if path == "local":
+        return has_post(await client.get("/api/v1/timelines/public", params={"local": "true"}, headers=headers))
+    if path == "directory":
+        response = await client.get("/api/v1/directory", params={"order": "new"}, headers=headers)
+        assert response.status_code == 200, response.text
+        return author["id"] in [account["id"] for account in response.json()]
     if path == "tag":
         return has_post(await client.get("/api/v1/timelines/tag/matrix", headers=headers))
     if path == "home":
