@@ -68,6 +68,8 @@ def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Se
 
     # --- what the admin sets through the CLI, and what clients read at start
     _admin(settings, "add-rule", "Share only your own photos", "--hint", "No reposting")
+    extra = _admin(settings, "add-rule", "A rule to take back").split()[-1]
+    assert _admin(settings, "remove-rule", extra).strip() == f"removed rule {extra}"
     policy = tmp_path / "policy.txt"
     policy.write_text("We keep little.\n\nAsk us anything.")
     _admin(settings, "set-text", "privacy_policy", str(policy))
@@ -163,3 +165,5 @@ def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Se
     assert carol.account_note_set(bob_id, "met at the harbour").note == "met at the harbour"
     assert carol.account_relationships(bob_id)[0].note == "met at the harbour"
     assert bob.account_relationships(carol_id)[0].note == ""
+    for api in (alice, bob, carol):
+        api.session.close()  # idle keep-alive connections would hold the server's shutdown up
