@@ -9,6 +9,7 @@ import httpx
 
 from lumigram.posts.cleanup import sweep_orphan_media
 from lumigram.posts.scheduled import publish_due
+from lumigram.posts.service import POST_RATE_WINDOW
 from lumigram.services import Services
 from tests.factories import create_user, upload_photo
 
@@ -78,3 +79,14 @@ async def test_a_scheduled_post_waits_then_is_published_with_its_photos(
     assert (await client.delete(second_path, headers=alice["headers"])).json() == {}
     assert (await client.delete(second_path, headers=alice["headers"])).status_code == 404
     assert await publish_due(services, datetime.now(UTC) + timedelta(days=1)) == []
+
+    # A passing refusal at publication (the author's posting limit reached) keeps it waiting.
+    third = await client.post("/api/v1/statuses", json={**body, "media_ids": [another["id"]]}, headers=alice["headers"])
+    assert third.status_code == 200, third.text
+    limit = services.settings.post_rate_limit
+    for _ in range(limit):
+        await services.cache.hit_rate_limit(f"ratelimit:post:{alice['id']}", limit, POST_RATE_WINDOW)
+    assert await publish_due(services, datetime.now(UTC) + timedelta(days=1)) == []
+    assert [s["id"] for s in (await client.get("/api/v1/scheduled_statuses", headers=alice["headers"])).json()] == [
+        third.json()["id"]
+    ]

@@ -9,6 +9,8 @@ Mastodon drops it. Its uploads are kept from the sweep of uploads never posted.
 Publication claims each due post (``claimed_at``) so that two workers never both publish
 it; a claim older than ``STALE_CLAIM`` (its worker died) is taken over, and the
 publication's idempotency key makes a retry after a crash find the post already made.
+A passing refusal (the author's posting rate limit, a backend briefly down) leaves the
+post scheduled for the next round.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, or_, select, update
 
-from lumigram.errors import LumigramError, NotFound, ValidationFailed
+from lumigram.errors import LumigramError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from lumigram.infra.tables import media_attachments, scheduled_media, scheduled_statuses, utcnow
 from lumigram.paging import Page, PageRequest
 from lumigram.posts.models import Draft, HydratedPost
@@ -201,6 +203,13 @@ async def _claim(services: Services, scheduled_id: int, now: datetime) -> bool:
     return bool(claimed.rowcount)
 
 
+async def _release(services: Services, scheduled_id: int) -> None:
+    async with services.db.begin() as conn:
+        await conn.execute(
+            update(scheduled_statuses).where(scheduled_statuses.c.id == scheduled_id).values(claimed_at=None)
+        )
+
+
 async def _forget(services: Services, scheduled_id: int) -> None:
     async with services.db.begin() as conn:
         await conn.execute(delete(scheduled_media).where(scheduled_media.c.scheduled_status_id == scheduled_id))
@@ -228,6 +237,10 @@ async def publish_due(services: Services, now: datetime | None = None) -> list[H
             made.append(
                 await create_post(services, row.account_id, _decode(row.params), idempotency_key=f"scheduled:{row.id}")
             )
+        except (RateLimited, ServiceUnavailable):
+            # Passing: the post stays scheduled and the next round tries again.
+            await _release(services, row.id)
+            continue
         except LumigramError as exc:
             log.warning("scheduled post %d could not be published and is dropped: %s", row.id, exc.message)
         await _forget(services, row.id)
