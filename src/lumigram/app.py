@@ -48,6 +48,13 @@ ROUTER_MODULES = (
     "lumigram.api.routes.streaming",
     "lumigram.api.routes.stories",
     "lumigram.api.routes.pixelfed_stories",
+    "lumigram.api.routes.community",
+    "lumigram.api.routes.preferences",
+    "lumigram.api.routes.translation",
+    "lumigram.api.routes.conversation_mutes",
+    "lumigram.api.routes.scheduled_statuses",
+    "lumigram.api.routes.suggestions",
+    "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
     "lumigram.web.app_pages",
 )

@@ -7,8 +7,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -19,6 +21,9 @@ from lumigram.config import Settings, describe_error, load_settings
 
 if TYPE_CHECKING:
     from lumigram.infra.database import Database
+    from lumigram.services import Services
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="lumigram",
@@ -240,7 +245,6 @@ def seed(
 ) -> None:
     """Fill the database with a synthetic world (users, follows, posts with photos) for benchmarks and demos."""
     import time
-    from pathlib import Path
 
     from lumigram.seed import SeedSummary, WorldNotEmpty, plan_world
 
@@ -422,6 +426,100 @@ def hide_from_trends(
     what = f"#{tag}" if tag is not None else f"post {status}"
     state = "back in trends" if undo else "hidden from trends"
     out.print(f"{what} {state}" if changed else f"{what} was already {state}")
+
+
+async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one admin task against the configured backends (migrating first), then close them."""
+    from lumigram.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        await services.db.migrate()
+        return await work(services)
+    finally:
+        await services.close()
+
+
+def _admin_task(work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run an admin task; a domain error is printed as one line and exits 1."""
+    from lumigram.errors import LumigramError
+
+    try:
+        return asyncio.run(_with_services(_settings(), work))
+    except LumigramError as exc:
+        err.print(f"[red]lumigram: {exc.message}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@admin.command("add-rule")
+def add_rule(
+    text: Annotated[str, typer.Argument(help="The rule, as people will read it.")],
+    hint: Annotated[str, typer.Option(help="A longer explanation shown under the rule.")] = "",
+) -> None:
+    """Add a rule of this server (shown at /api/v1/instance/rules and in the instance entity)."""
+    from lumigram.community import texts
+
+    rule = _admin_task(lambda services: texts.add_rule(services, text, hint))
+    out.print(f"added rule {rule.id}")
+
+
+@admin.command("remove-rule")
+def remove_rule(rule_id: Annotated[int, typer.Argument(help="The rule's id (from /api/v1/instance/rules).")]) -> None:
+    """Remove a rule of this server."""
+    from lumigram.community import texts
+
+    if not _admin_task(lambda services: texts.remove_rule(services, rule_id)):
+        err.print(f"[red]lumigram: no rule with id {rule_id}[/red]", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"removed rule {rule_id}")
+
+
+@admin.command("set-text")
+def set_text(
+    name: Annotated[str, typer.Argument(help="extended_description, privacy_policy or terms_of_service.")],
+    source: Annotated[Path, typer.Argument(help="A text file (blank lines separate paragraphs); '-' reads stdin.")],
+) -> None:
+    """Set one of the server's long texts; an empty file removes it."""
+    from lumigram.community import texts
+
+    text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
+    _admin_task(lambda services: texts.set_text(services, name, text))
+    out.print(f"{name} {'set' if text.strip() else 'removed'}")
+
+
+@admin.command("announce")
+def announce(
+    text: Annotated[str, typer.Argument(help="The announcement.")],
+    starts_at: Annotated[
+        datetime | None, typer.Option(help="When it starts showing (UTC unless a zone is given); now if omitted.")
+    ] = None,
+    ends_at: Annotated[datetime | None, typer.Option(help="When it stops showing; never if omitted.")] = None,
+    all_day: Annotated[bool, typer.Option("--all-day", help="Shown as whole days, without times.")] = False,
+) -> None:
+    """Publish an announcement to everyone (GET /api/v1/announcements)."""
+    from lumigram.community import announcements
+
+    def utc(value: datetime | None) -> datetime | None:
+        return None if value is None else (value if value.tzinfo else value.replace(tzinfo=UTC))
+
+    published = _admin_task(
+        lambda services: announcements.publish(services, text, utc(starts_at), utc(ends_at), all_day)
+    )
+    out.print(f"published announcement {published.id}")
+
+
+@admin.command("add-emoji")
+def add_emoji(
+    shortcode: Annotated[str, typer.Argument(help="Its name, used as :shortcode:.")],
+    image: Annotated[Path, typer.Argument(help="A PNG, GIF or WebP file of at most 256 KB.", exists=True)],
+    category: Annotated[str | None, typer.Option(help="The picker category it is listed under.")] = None,
+) -> None:
+    """Add a custom emoji (GET /api/v1/custom_emojis; usable as an announcement reaction)."""
+    from lumigram.community import emojis
+
+    data = image.read_bytes()
+    emoji = _admin_task(lambda services: emojis.add_emoji(services, shortcode, data, category))
+    out.print(f"added :{emoji.shortcode}:")
 
 
 if __name__ == "__main__":  # pragma: no cover

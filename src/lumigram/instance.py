@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, select
 
-from lumigram.infra.tables import accounts, users, utcnow
+from lumigram.ids import lowest_id_at
+from lumigram.infra.tables import accounts, oauth_tokens, statuses, users, utcnow
+from lumigram.posts.models import MAX_MEDIA
 from lumigram.posts.service import MAX_PINS
 from lumigram.posts.text import MAX_TEXT
 from lumigram.services import Services
+from lumigram.uploads import filters, images, transcode
 
 STATS_CACHE_KEY = "instance:stats"
 STATS_TTL = 60
@@ -27,11 +32,15 @@ class InstanceStats:
 #: Limits clients read from the instance configuration; the services enforce the same numbers.
 MAX_CAPTION_CHARS = MAX_TEXT
 MAX_PINNED_STATUSES = MAX_PINS
-MAX_MEDIA_ATTACHMENTS = 10
-MAX_IMAGE_BYTES = 30 * 1024 * 1024
-MAX_IMAGE_PIXELS = 50_000_000
-MAX_VIDEO_BYTES = 200 * 1024 * 1024
-MAX_VIDEO_SECONDS = 60
+MAX_MEDIA_ATTACHMENTS = MAX_MEDIA
+MAX_IMAGE_BYTES = images.MAX_BYTES
+MAX_IMAGE_PIXELS = images.MAX_PIXELS
+MAX_VIDEO_BYTES = transcode.MAX_BYTES
+MAX_VIDEO_SECONDS = transcode.MAX_DURATION
+MAX_VIDEO_FPS = transcode.MAX_FPS
+MAX_VIDEO_PIXELS = transcode.MAX_LONG_SIDE * transcode.MAX_SHORT_SIDE
+#: The photo filters a post's photos may be given, by name ("normal" is none).
+PHOTO_FILTERS = filters.NAMES
 SUPPORTED_MIME_TYPES = (
     "image/jpeg",
     "image/png",
@@ -67,3 +76,58 @@ async def instance_stats(services: Services) -> InstanceStats:
     encoded = f"{stats.user_count},{stats.active_month},{stats.active_halfyear},{stats.status_count}"
     await services.cache.set(STATS_CACHE_KEY, encoded.encode(), ttl=STATS_TTL)
     return stats
+
+
+ACTIVITY_CACHE_KEY = "instance:activity"
+ACTIVITY_WEEKS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class WeekActivity:
+    week: datetime
+    statuses: int
+    logins: int
+    registrations: int
+
+
+def _week_starts(now: datetime) -> list[datetime]:
+    """The Mondays (00:00 UTC) of the last ACTIVITY_WEEKS weeks, this one first."""
+    monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [monday - timedelta(weeks=n) for n in range(ACTIVITY_WEEKS)]
+
+
+def _bounds(weeks: list[datetime]) -> list[tuple[int, int | None]]:
+    """Id ranges of each week: ids are time-sortable, so a week is a range of the primary key."""
+    edges = [lowest_id_at(int(week.timestamp() * 1000)) for week in weeks]
+    return [(edges[0], None), *zip(edges[1:], edges[:-1], strict=True)]
+
+
+def _per_week(
+    table: Table, bounds: list[tuple[int, int | None]], counted: ColumnElement[Any] | None = None
+) -> Select[Any]:
+    columns: list[ColumnElement[Any]] = []
+    for low, high in bounds:
+        inside = table.c.id >= low if high is None else (table.c.id >= low) & (table.c.id < high)
+        if counted is None:
+            columns.append(func.coalesce(func.sum(case((inside, 1), else_=0)), 0))
+        else:
+            columns.append(func.count(func.distinct(case((inside, counted)))))
+    return select(*columns).where(table.c.id >= bounds[-1][0])
+
+
+async def weekly_activity(services: Services) -> list[WeekActivity]:
+    """Posts, people signing in and sign-ups for each of the last twelve weeks, this week first
+    (Mastodon's ``/api/v1/instance/activity``); cached briefly."""
+    cached = await services.cache.get(ACTIVITY_CACHE_KEY)
+    if cached is not None:
+        return [WeekActivity(datetime.fromisoformat(w), s, lo, r) for w, s, lo, r in json.loads(cached)]
+    weeks = _week_starts(utcnow())
+    bounds = _bounds(weeks)
+    async with services.db.connect() as conn:
+        posted = (await conn.execute(_per_week(statuses, bounds))).one()
+        signed_in = (await conn.execute(_per_week(oauth_tokens, bounds, oauth_tokens.c.user_id))).one()
+        joined = (await conn.execute(_per_week(accounts, bounds))).one()
+    found = [WeekActivity(week, int(posted[n]), int(signed_in[n]), int(joined[n])) for n, week in enumerate(weeks)]
+    encoded = json.dumps([[w.week.isoformat(), w.statuses, w.logins, w.registrations] for w in found])
+    await services.cache.set(ACTIVITY_CACHE_KEY, encoded.encode(), ttl=STATS_TTL)
+    return found

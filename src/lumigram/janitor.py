@@ -1,5 +1,6 @@
 """Periodic housekeeping run beside the bus consumers: removing the blobs of deleted
-posts once their grace period is over, uploads never posted, and expired stories no one keeps.
+posts once their grace period is over, uploads never posted, and expired stories no one
+keeps; and publishing the scheduled posts whose time has come.
 
 Every sweep is safe to run in several workers at once, so no leader election is needed.
 """
@@ -25,9 +26,18 @@ async def sweep_once(services: Services) -> int:
     return removed + await sweep_expired_stories(services)
 
 
+async def publish_scheduled(services: Services) -> int:
+    from lumigram.posts.scheduled import publish_due
+
+    return len(await publish_due(services))
+
+
 async def run(services: Services, interval: float = INTERVAL) -> None:
     while True:
         try:
+            published = await publish_scheduled(services)
+            if published:
+                log.info("janitor published %d scheduled post(s)", published)
             removed = await sweep_once(services)
             if removed:
                 log.info("janitor removed %d blob(s) or upload(s)", removed)

@@ -67,6 +67,10 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/api/v1.1/stories/add"): (422, "the file must decode as a photo or video"),
     ("POST", "/api/v1.1/stories/publish"): (422, "the media must have finished processing"),
     ("POST", "/api/v1.1/stories/comment"): (422, "replies may be off; not to one's own story"),
+    ("DELETE", "/api/v1/domain_blocks"): (422, "the domain comes in the query or in the body: one is needed"),
+    ("POST", "/api/v1/featured_tags"): (422, "a hashtag's rules; at most 10 featured, each once"),
+    ("POST", "/api/v1/accounts/{account_id}/pin"): (422, "only an account the caller follows can be endorsed"),
+    ("PUT", "/api/v1/scheduled_statuses/{scheduled_id}"): (422, "the time must be at least 5 minutes ahead"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

@@ -18,11 +18,23 @@ from tests.factories import create_post, create_user
 from tests.settle import settle
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
-PATHS = ("status", "history", "profile", "public", "tag", "home", "followers", "search", "explore")
+PATHS = (
+    "status",
+    "history",
+    "profile",
+    "public",
+    "local",
+    "tag",
+    "home",
+    "followers",
+    "directory",
+    "search",
+    "explore",
+)
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
-# "followers", the author's follower list) is visible.
-EVERYWHERE_OPEN = {"status", "history", "profile", "public", "tag", "followers", "search"}
+# "followers", the author's follower list; for "directory", the author) is visible.
+EVERYWHERE_OPEN = {"status", "history", "profile", "public", "local", "tag", "followers", "directory", "search"}
 EXPECTED: dict[tuple[bool, str], set[str]] = {
     # The explore grid shows only accounts the viewer does not follow (nor their own).
     (False, "anonymous"): EVERYWHERE_OPEN | {"explore"},
@@ -65,6 +77,12 @@ async def _visible(
         return has_post(await client.get(f"/api/v1/accounts/{author['id']}/statuses", headers=headers))
     if path == "public":
         return has_post(await client.get("/api/v1/timelines/public", headers=headers))
+    if path == "local":
+        return has_post(await client.get("/api/v1/timelines/public", params={"local": "true"}, headers=headers))
+    if path == "directory":
+        response = await client.get("/api/v1/directory", params={"order": "new"}, headers=headers)
+        assert response.status_code == 200, response.text
+        return author["id"] in [account["id"] for account in response.json()]
     if path == "tag":
         return has_post(await client.get("/api/v1/timelines/tag/matrix", headers=headers))
     if path == "home":

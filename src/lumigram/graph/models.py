@@ -23,6 +23,9 @@ class Relationship:
     muting_notifications: bool = False
     requested: bool = False
     requested_by: bool = False
+    endorsed: bool = False
+    #: The viewer's private note about the account ("" for none).
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

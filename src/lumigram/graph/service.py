@@ -53,6 +53,7 @@ from lumigram.events import (
     MuteRemoved,
 )
 from lumigram.graph.models import MutedAccount, Relationship
+from lumigram.graph.profile_extras import endorsed_and_notes
 from lumigram.ids import shard_of
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
@@ -371,7 +372,8 @@ async def _flags(conn: AsyncConnection, viewer_id: int, ids: list[int], now: dat
     for muted in (await conn.execute(mute_query)).all():
         state[muted.target_account_id]["muting"] = True
         state[muted.target_account_id]["muting_notifications"] = bool(muted.notifications)
-    return {i: Relationship(id=i, **flags) for i, flags in state.items()}
+    endorsed, notes = await endorsed_and_notes(conn, viewer_id, ids)
+    return {i: Relationship(id=i, endorsed=i in endorsed, note=notes.get(i, ""), **flags) for i, flags in state.items()}
 
 
 def _wanted(ids: Iterable[int]) -> list[int]:

@@ -611,16 +611,178 @@ trend_exclusions = Table(
     _ts("created_at", nullable=False),
 )
 
+# --- the server's own texts and the people's client settings -------------------------
+# Rules of this server, in the order the admin added them.
+instance_rules = Table(
+    "instance_rules",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("hint", Text, nullable=False, server_default=""),
+    _ts("created_at", nullable=False),
+)
+
+# The admin's long texts: about (extended description), privacy policy, terms of service.
+instance_texts = Table(
+    "instance_texts",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("text", Text, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Server-wide notices shown in clients until each person dismisses them.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    _ts("starts_at"),
+    _ts("ends_at"),
+    Column("all_day", Boolean, nullable=False, server_default="0"),
+    _ts("published_at", nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+announcement_dismissals = Table(
+    "announcement_dismissals",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("announcement_id", BigInteger, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# One row per (person, announcement, emoji): a reaction given twice counts once.
+announcement_reactions = Table(
+    "announcement_reactions",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("announcement_id", BigInteger, ForeignKey("announcements.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    _ts("created_at", nullable=False),
+    Index("ix_announcement_reactions_announcement_id_name", "announcement_id", "name"),
+)
+
+# Emoji images the admin added; the image lives in the blob store under ``blob_key``.
+custom_emojis = Table(
+    "custom_emojis",
+    metadata,
+    Column("shortcode", String(64), primary_key=True),
+    Column("blob_key", String(255), nullable=False),
+    Column("category", String(64), nullable=True),
+    Column("visible_in_picker", Boolean, nullable=False, server_default="1"),
+    _ts("created_at", nullable=False),
+)
+
+# A person's own block of a whole domain. With no federation yet nothing comes from other
+# domains, so the list is only kept (and shown in relationships) until there is.
+domain_blocks = Table(
+    "domain_blocks",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_domain_blocks_account_id_id", "account_id", "id"),
+)
+
+# A person's mute of a conversation: no notifications about any post of the thread that
+# hangs from ``status_id`` (the thread's post; a comment's mute is stored on it).
+conversation_mutes = Table(
+    "conversation_mutes",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    _ts("created_at", nullable=False),
+    Index("ix_conversation_mutes_status_id_account_id", "status_id", "account_id"),
+)
+
+# A post to publish at ``scheduled_at``: ``params`` holds the draft as JSON, checked when
+# it was scheduled; ``claimed_at`` marks the worker publishing it (taken over if stale).
+scheduled_statuses = Table(
+    "scheduled_statuses",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    _ts("scheduled_at", nullable=False),
+    Column("params", Text, nullable=False),
+    _ts("claimed_at"),
+    _ts("created_at", nullable=False),
+    Index("ix_scheduled_statuses_account_id_id", "account_id", "id"),
+    Index("ix_scheduled_statuses_scheduled_at", "scheduled_at"),
+)
+
+# The uploads a scheduled post will carry: kept from the sweep of uploads never posted.
+scheduled_media = Table(
+    "scheduled_media",
+    metadata,
+    Column("media_id", BigInteger, primary_key=True, autoincrement=False),
+    Column(
+        "scheduled_status_id",
+        BigInteger,
+        ForeignKey("scheduled_statuses.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)
+
+# Someone a person does not want suggested to them again ("Suggested for you" → dismiss).
+suggestion_dismissals = Table(
+    "suggestion_dismissals",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+)
+
+# Accounts a person features on their profile (Mastodon's endorsements, "pin").
+account_pins = Table(
+    "account_pins",
+    metadata,
+    *_edge_columns(),
+    _ts("created_at", nullable=False),
+    Index("ix_account_pins_account_id_id", "account_id", "id"),
+)
+
+# A person's private note about another account, seen only by its writer.
+account_notes = Table(
+    "account_notes",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("comment", Text, nullable=False),
+    _ts("updated_at", nullable=False),
+)
+
+# Hashtags an account features on its profile, with counts read from its posts.
+featured_tags = Table(
+    "featured_tags",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
+    "account_notes",
+    "account_pins",
     "accounts",
+    "announcement_dismissals",
+    "announcement_reactions",
+    "announcements",
     "blob_deletions",
     "blocks",
     "bookmarks",
     "close_friends",
+    "conversation_mutes",
+    "custom_emojis",
+    "domain_blocks",
     "favourites",
+    "featured_tags",
     "follow_requests",
     "follows",
+    "instance_rules",
+    "instance_texts",
     "markers",
     "media_attachments",
     "mentions",
@@ -633,6 +795,8 @@ __all__ = [
     "outbox",
     "processed_events",
     "push_subscriptions",
+    "scheduled_media",
+    "scheduled_statuses",
     "search_account_grams",
     "search_accounts",
     "search_history",
@@ -648,6 +812,7 @@ __all__ = [
     "story_replies",
     "story_settings",
     "story_views",
+    "suggestion_dismissals",
     "tag_follows",
     "tags",
     "trend_exclusions",

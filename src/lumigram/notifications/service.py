@@ -73,6 +73,7 @@ from lumigram.notifications.models import (
     NotificationPage,
 )
 from lumigram.paging import MAX_ID, PageRequest
+from lumigram.posts.conversation_mutes import muting_among
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
@@ -222,10 +223,13 @@ async def deliver(
         if first_time is None or (still_true is not None and not await still_true(conn)):
             return []
         known = await _recipients(conn, actor_id, sorted({r for r, _ in pairs}))
+        # Those who muted the post's conversation hear nothing more about it.
+        hushed = set() if status_id is None else await muting_among(conn, status_id, [r for r, _ in pairs])
         kept = [
             (own_id, recipient, type_, group_key)
             for own_id, recipient, type_, group_key in planned
-            if not (recipient in known.silent or (recipient in known.muting and type_ in AUTHORED))
+            if recipient not in hushed
+            and not (recipient in known.silent or (recipient in known.muting and type_ in AUTHORED))
         ]
         if not kept:
             return []

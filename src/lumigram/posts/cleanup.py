@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from lumigram.infra.tables import blob_deletions, media_attachments, utcnow
+from lumigram.infra.tables import blob_deletions, media_attachments, scheduled_media, utcnow
 from lumigram.media_access.service import forget_privacy, media_id_of
 from lumigram.posts.service import blob_keys
 from lumigram.services import Services
@@ -81,6 +81,8 @@ async def sweep_orphan_media(services: Services, now: datetime | None = None) ->
                     # A story's media is its sweeper's (lumigram.stories.sweeper).
                     media_attachments.c.story_id.is_(None),
                     media_attachments.c.created_at < cutoff,
+                    # Waiting in a scheduled post: posted later, not abandoned.
+                    media_attachments.c.id.not_in(select(scheduled_media.c.media_id)),
                 )
                 .limit(BATCH)
             )
@@ -93,7 +95,11 @@ async def sweep_orphan_media(services: Services, now: datetime | None = None) ->
     async with services.db.begin() as conn:
         await conn.execute(
             update(media_attachments)
-            .where(media_attachments.c.id.in_(candidates), media_attachments.c.status_id.is_(None))
+            .where(
+                media_attachments.c.id.in_(candidates),
+                media_attachments.c.status_id.is_(None),
+                media_attachments.c.id.not_in(select(scheduled_media.c.media_id)),
+            )
             .values(state="expired")
         )
         claimed = (

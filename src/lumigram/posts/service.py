@@ -48,7 +48,7 @@ from lumigram.posts.queries import ACCOUNT_BY_ID
 from lumigram.posts.visibility import media_is_private, narrowest
 from lumigram.services import Services
 from lumigram.unit_of_work import unit_of_work
-from lumigram.uploads.models import media_record
+from lumigram.uploads.models import MediaRecord, media_record
 from lumigram.uploads.service import MAX_DESCRIPTION
 
 #: Idempotency keys are remembered this long (Mastodon keeps them an hour).
@@ -246,17 +246,9 @@ def _idempotency_key(account_id: int, key: str) -> str:
     return f"idempotency:status:{account_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
-async def create_post(
-    services: Services, account_id: int, draft: Draft, idempotency_key: str | None = None
-) -> HydratedPost:
-    """Publish a post, a comment (``in_reply_to_id``) or a direct message."""
-    cache_key = _idempotency_key(account_id, idempotency_key) if idempotency_key else None
-    if cache_key is not None:
-        remembered = await services.cache.get(cache_key)
-        if remembered is not None:
-            again = await hydrate(services, account_id, [int(remembered)])
-            if again:
-                return again[0]
+def _checked_fields(draft: Draft) -> tuple[str, str, list[str], str | None, str]:
+    """The draft's text, spoiler, hashtags, language and visibility as they will be stored;
+    ValidationFailed naming every field that cannot be."""
     problems = Problems()
     text = clean_text(draft.text, keep_newlines=True)
     spoiler = clean_text(draft.spoiler_text)
@@ -272,6 +264,32 @@ async def create_post(
         raise _invalid(
             "A post needs at least one photo or video; text alone is for comments and direct messages", "media_ids"
         )
+    return text, spoiler, found_tags, language, visibility
+
+
+async def check_draft(services: Services, account_id: int, draft: Draft) -> list[MediaRecord]:
+    """Every check ``create_post`` makes before writing, without writing: for a post to be
+    published later, so that what would be refused then is refused now. The draft's media."""
+    _checked_fields(draft)
+    async with services.db.connect() as conn:
+        if draft.in_reply_to_id is not None and not await hydrate_in(conn, account_id, [draft.in_reply_to_id]):
+            raise NotFound("The post you are replying to was not found")
+        rows = await _claimable_media(conn, account_id, draft.media_ids)
+    return [media_record(row) for row in rows]
+
+
+async def create_post(
+    services: Services, account_id: int, draft: Draft, idempotency_key: str | None = None
+) -> HydratedPost:
+    """Publish a post, a comment (``in_reply_to_id``) or a direct message."""
+    cache_key = _idempotency_key(account_id, idempotency_key) if idempotency_key else None
+    if cache_key is not None:
+        remembered = await services.cache.get(cache_key)
+        if remembered is not None:
+            again = await hydrate(services, account_id, [int(remembered)])
+            if again:
+                return again[0]
+    text, spoiler, found_tags, language, visibility = _checked_fields(draft)
     await hit_limits(services, [f"ratelimit:post:{account_id}"], services.settings.post_rate_limit, POST_RATE_WINDOW)
 
     now = utcnow()

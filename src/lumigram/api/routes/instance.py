@@ -15,6 +15,7 @@ from lumigram import MASTODON_API_VERSION, __version__
 from lumigram import instance as info
 from lumigram.api.deps import ServicesDep
 from lumigram.api.responses import OrjsonResponse
+from lumigram.api.routes.community import rules_body
 from lumigram.push.keys import vapid_keys
 from lumigram.services import Services
 
@@ -44,8 +45,11 @@ def _configuration() -> dict[str, Any]:
             "image_size_limit": info.MAX_IMAGE_BYTES,
             "image_matrix_limit": info.MAX_IMAGE_PIXELS,
             "video_size_limit": info.MAX_VIDEO_BYTES,
-            "video_frame_rate_limit": 60,
-            "video_matrix_limit": 2_304_000,
+            "video_frame_rate_limit": info.MAX_VIDEO_FPS,
+            "video_matrix_limit": info.MAX_VIDEO_PIXELS,
+            # Extensions: longer videos are refused, and photos may be given these filters.
+            "video_duration_limit": info.MAX_VIDEO_SECONDS,
+            "photo_filters": list(info.PHOTO_FILTERS),
         },
         "polls": {"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0},
         "accounts": {"max_featured_tags": 10, "max_pinned_statuses": info.MAX_PINNED_STATUSES},
@@ -72,7 +76,7 @@ async def instance_v1(services: ServicesDep) -> Response:
         "invites_enabled": False,
         "configuration": _configuration(),
         "contact_account": None,
-        "rules": [],
+        "rules": await rules_body(services),
     }
     return OrjsonResponse(body)
 
@@ -98,6 +102,6 @@ async def instance_v2(services: ServicesDep) -> Response:
         "registrations": {"enabled": settings.registrations_open, "approval_required": False, "message": None},
         "api_versions": {"mastodon": 2},
         "contact": {"email": settings.contact_email, "account": None},
-        "rules": [],
+        "rules": await rules_body(services),
     }
     return OrjsonResponse(body)

@@ -85,10 +85,10 @@ def relationship_entity(record: RelationshipRecord) -> dict[str, Any]:
         muting_notifications=record.muting_notifications,
         requested=record.requested,
         requested_by=record.requested_by,
-        # Not implemented here: no federation (domain blocks), no profile endorsements or notes.
+        # No federation yet, so no account here is on a blocked domain.
         domain_blocking=False,
-        endorsed=False,
-        note="",
+        endorsed=record.endorsed,
+        note=record.note,
     ).model_dump(mode="json", exclude_none=True)
 
 

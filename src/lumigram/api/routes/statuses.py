@@ -33,11 +33,12 @@ from lumigram.api.params import (
     record_id,
 )
 from lumigram.api.responses import OrjsonResponse
+from lumigram.api.routes.scheduled_statuses import parse_time, scheduled_entity
 from lumigram.entities.statuses import status_entity, version_entity
 from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
 from lumigram.paging import PageRequest
-from lumigram.posts import queries
+from lumigram.posts import conversation_mutes, queries, scheduled
 from lumigram.posts import service as posts
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import MAX_MEDIA, Draft, Edit, MediaChange
@@ -148,8 +149,6 @@ async def create_status(
     params = parse(StatusParams, await read_params(request))
     if params.poll:
         raise ValidationFailed.field("poll", "ERR_UNSUPPORTED", "is not supported: Lumigram posts are photos")
-    if params.scheduled_at:
-        raise ValidationFailed.field("scheduled_at", "ERR_UNSUPPORTED", "is not supported yet")
     draft = Draft(
         text=params.status,
         media_ids=[_id(m, "media_ids") for m in params.media_ids],
@@ -160,6 +159,10 @@ async def create_status(
         language=params.language,
         comments_disabled=params.comments_disabled,
     )
+    if params.scheduled_at:
+        when = parse_time(params.scheduled_at)
+        waiting = await scheduled.schedule(services, viewer.account_id, draft, when)
+        return OrjsonResponse(scheduled_entity(services, waiting))
     created = await posts.create_post(services, viewer.account_id, draft, idempotency_key or None)
     return OrjsonResponse(status_entity(services, created, viewer.account_id))
 
@@ -172,7 +175,10 @@ async def create_status(
 async def get_status(status_id: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
     viewer_id = viewer.account_id if viewer else None
     item = await posts.get_post(services, viewer_id, _status_id(status_id))
-    return OrjsonResponse(status_entity(services, item, viewer_id))
+    entity = status_entity(services, item, viewer_id)
+    if viewer_id is not None:
+        entity["muted"] = await conversation_mutes.is_muted(services, viewer_id, item)
+    return OrjsonResponse(entity)
 
 
 @router.get(
