@@ -41,6 +41,8 @@ ROUTER_MODULES = (
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",
+    "lumigram.api.routes.conversations",
+    "lumigram.api.routes.messages",
     "lumigram.api.routes.streaming",
     "lumigram.web.auth_pages",
 )

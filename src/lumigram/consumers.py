@@ -37,6 +37,10 @@ from lumigram.events import (
     FollowRequestWithdrawn,
     MalformedEvent,
     MediaUploaded,
+    MessageEdited,
+    MessageReacted,
+    MessageSent,
+    MessageUnsent,
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
@@ -46,6 +50,8 @@ from lumigram.events import (
     PostUpdated,
     TagFollowed,
     TagUnfollowed,
+    ThreadMembersChanged,
+    ThreadRead,
     UserRegistered,
     VerificationRequested,
     decode,
@@ -53,11 +59,13 @@ from lumigram.events import (
 from lumigram.feed import fanout
 from lumigram.infra.bus import Consumer, Event
 from lumigram.interactions.handlers import COUNTERS, fold_like_into_counter
+from lumigram.messages import conversations
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.push.handlers import push_notification
 from lumigram.services import AfterCommit, Services
+from lumigram.streaming import messages as message_streams
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
 from lumigram.uploads.handlers import transcode_uploaded_video
@@ -143,6 +151,18 @@ CONSUMERS: list[Registration] = [
     register("streaming.created", (PostCreated,), publisher.stream_new_post),
     register("streaming.updated", (PostUpdated,), publisher.stream_edited_post),
     register("streaming.deleted", (PostDeleted,), publisher.stream_deleted_post),
+    # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
+    register(
+        "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)
+    ),
+    register("conversations.forget", (PostDeleted,), conversations.forget_direct_post),
+    # Direct messages to their threads' members' open direct streams.
+    register("messages.stream_sent", (MessageSent,), message_streams.stream_message_sent),
+    register("messages.stream_edited", (MessageEdited,), message_streams.stream_message_edited),
+    register("messages.stream_unsent", (MessageUnsent,), message_streams.stream_message_unsent),
+    register("messages.stream_reactions", (MessageReacted,), message_streams.stream_reaction),
+    register("messages.stream_reads", (ThreadRead,), message_streams.stream_read),
+    register("messages.stream_members", (ThreadMembersChanged,), message_streams.stream_members),
 ]
 
 
