@@ -27,6 +27,10 @@ from lumigram.events import (
     FollowRequestRejected,
     FollowRequestWithdrawn,
     MediaUploaded,
+    MessageEdited,
+    MessageReacted,
+    MessageSent,
+    MessageUnsent,
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
@@ -36,6 +40,8 @@ from lumigram.events import (
     PostUpdated,
     TagFollowed,
     TagUnfollowed,
+    ThreadMembersChanged,
+    ThreadRead,
     UserRegistered,
     VerificationRequested,
 )
@@ -104,6 +110,13 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     (MediaUploaded(media_id=8, account_id=ACTOR), _forgets()),
     # Made by a consumer, never by a request: no one waits to see it.
     (NotificationCreated(notification_id=5, account_id=ACTOR, notification_type="favourite"), _forgets()),
+    # Messages are in no kept page.
+    (MessageSent(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageEdited(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageUnsent(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageReacted(thread_id=3, account_id=ACTOR, audience=[ACTOR], message_id=9, emoji="x"), _forgets()),
+    (ThreadRead(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], last_read_id=9), _forgets()),
+    (ThreadMembersChanged(thread_id=3, account_id=ACTOR, audience=[ACTOR], removed=[OTHER]), _forgets()),
 ]
 
 

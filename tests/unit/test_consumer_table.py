@@ -36,6 +36,14 @@ DEPLOYED = {
     "streaming.created": {"post.created"},
     "streaming.updated": {"post.updated"},
     "streaming.deleted": {"post.deleted"},
+    "conversations.file": {"post.created"},
+    "conversations.forget": {"post.deleted"},
+    "messages.stream_sent": {"message.sent"},
+    "messages.stream_edited": {"message.edited"},
+    "messages.stream_unsent": {"message.unsent"},
+    "messages.stream_reactions": {"message.reacted"},
+    "messages.stream_reads": {"thread.read"},
+    "messages.stream_members": {"thread.members_changed"},
 }
 
 
