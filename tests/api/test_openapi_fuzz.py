@@ -57,6 +57,10 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("PUT", "/api/v1/media/{media_id}"): (422, "focus within -1..1; looks only before the photo is posted"),
     ("POST", "/api/v1/push/subscription"): (422, "the endpoint must be a public https URL, the keys real ones"),
     ("PUT", "/api/v1/push/subscription"): (422, "alert names and policy must be known ones"),
+    ("POST", "/api/v1/lumigram/threads"): (422, "account_ids must name someone other than the caller"),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/members"): (422, "account_ids are needed; only groups grow"),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/messages"): (422, "something to send; media the caller's own"),
+    ("PUT", "/api/v1/lumigram/threads/{thread_id}/messages/{message_id}"): (422, "text not blank; within 15 minutes"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

@@ -481,7 +481,7 @@ dm_participants = Table(
     Index("ix_dm_participants_account_id_sort_id", "account_id", "sort_id"),
 )
 
-# A message. Exactly what it carries: text, and at most one of a shared post or profile;
+# A message: its text, a shared post, a shared profile (any of them);
 # its photos and video are media_attachments claimed by it (status_id = the message id).
 # Unsent: the content is wiped and unsent_at set, so paging around it stays stable.
 dm_messages = Table(

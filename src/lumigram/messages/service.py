@@ -168,8 +168,6 @@ async def send_message(
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
         raise ValidationFailed.field("text", "ERR_TOO_LONG", f"is too long (at most {MAX_TEXT} characters)")
-    if status_id is not None and shared_account_id is not None:
-        raise ValidationFailed.field("status_id", "ERR_INVALID", "cannot be shared with a profile in one message")
     if not text and not media_ids and status_id is None and shared_account_id is None:
         raise ValidationFailed.field("text", "ERR_BLANK", "can't be blank without media, a post or a profile")
     async with unit_of_work(services) as work:
