@@ -1,13 +1,19 @@
-"""Direct messages on open ``direct`` streams, against a real server on loopback, on both shapes."""
+"""Direct messages on open ``direct`` streams, and Mastodon.py's conversations, against a
+real server on loopback (in the test's event loop), on both shapes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
+from mastodon import Mastodon
 from websockets.asyncio.client import connect
 
+from lumigram.services import Services
 from tests.api.test_streaming import Server, event_source, next_frame, server  # noqa: F401 (the fixture)
 from tests.factories import create_user
+from tests.settle import settle
 
 THREADS = "/api/v1/lumigram/threads"
 
@@ -48,3 +54,23 @@ async def test_an_unsent_message_leaves_every_open_device_and_a_removed_member_h
         assert json.loads(await sender.next("lumigram.unsend")) == expected
         # Published together with the members' copies, which have arrived: nothing came.
         assert [name for name, _ in outsider.events if name.startswith("lumigram.")] == []
+
+
+async def test_mastodon_py_lists_and_reads_conversations(server: Server, services: Services) -> None:  # noqa: F811
+    """Mastodon.py (blocking) in a thread against the server in this loop, which runs the consumers."""
+    alice, bob = [await create_user(server.http) for _ in range(2)]
+
+    def client(user: dict[str, Any]) -> Mastodon:
+        return Mastodon(access_token=user["token"], api_base_url=server.url)
+
+    sent = await asyncio.to_thread(
+        lambda: client(alice).status_post(f"@{bob['username']} just us", visibility="direct")
+    )
+    await settle(services)
+    found = await asyncio.to_thread(lambda: client(bob).conversations())
+    assert [(c.id, c.last_status.id, c.unread) for c in found] == [(sent.id, sent.id, True)]
+    assert [a.username for a in found[0].accounts] == [alice["username"]]
+    read = await asyncio.to_thread(lambda: client(bob).conversations_read(found[0].id))
+    assert read.unread is False
+    assert await asyncio.to_thread(lambda: client(alice).conversations()) != []
+    assert not (await asyncio.to_thread(lambda: client(bob).conversations()))[0].unread
