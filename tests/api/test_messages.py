@@ -144,7 +144,11 @@ async def test_only_current_members_reach_a_thread_on_any_path(client: httpx.Asy
     thread = await _thread(client, owner, member, removed, name="Trip")
     photo = await upload_photo(client, owner["headers"])
     message = await _send(client, owner, thread, text="the plan", media_ids=[photo["id"]])
-    assert message["media_attachments"][0]["url"]
+    # A message's photo is private: only its signed, expiring URL serves it.
+    url = message["media_attachments"][0]["url"]
+    assert "sig=" in url
+    assert (await client.get(url)).status_code in (200, 302)
+    assert (await client.get(url.split("?")[0])).status_code == 404
     removal = await client.delete(f"{THREADS}/{thread}/members/{removed['id']}", headers=owner["headers"])
     assert removal.status_code == 200
     # "blocked": an account the owner blocked, knowing the thread's id.

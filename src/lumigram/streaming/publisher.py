@@ -240,7 +240,9 @@ async def _status_event(
 async def stream_direct_post(services: Services, filed: DirectPost | None) -> None:
     """A direct post, once filed under its conversation, as ``conversation`` to the direct
     streams of its author and of the mentioned accounts."""
-    if filed is None or not await channels.anyone_connected(services.cache):
+    if filed is None or time.time() * 1000 - unix_ms_of(filed.status_id) > STALE_AFTER * 1000:
+        return  # (post ids are time-sortable: the post's own id tells when it was made)
+    if not await channels.anyone_connected(services.cache):
         return
     item = await _load(services, filed.status_id)
     if item is not None:
