@@ -16,6 +16,8 @@ back on all of a member's devices at once.
 * ``lumigram.request``: ``{"thread_id", "account_id"}``, once per request, to whom it is for;
 * ``lumigram.members``: ``{"thread_id", "added", "removed"}``, also to those removed.
 
+Members with no stream open get a Web Push instead (``lumigram.push.messages``).
+
 Mastodon's ``conversation`` event (direct posts) is sent from here too, once the post is
 filed under its conversation (``stream_direct_post``).
 """
@@ -41,6 +43,7 @@ from lumigram.events import (
 )
 from lumigram.ids import unix_ms_of
 from lumigram.messages import queries
+from lumigram.push.messages import push_message
 from lumigram.services import Services
 from lumigram.streaming import channels
 
@@ -65,10 +68,11 @@ async def publish_typing(services: Services, account_id: int, thread_id: int, au
     await _publish(services, audience, "lumigram.typing", {"thread_id": str(thread_id), "account_id": str(account_id)})
 
 
-async def _message_to_members(services: Services, event: MessageSent | MessageEdited, name: str) -> None:
+async def _message_to_members(services: Services, event: MessageSent | MessageEdited, name: str) -> list[int]:
+    """The message to each member with a stream open; returns who they were."""
     online = await channels.connected(services.cache, event.audience)
     if not online:
-        return
+        return []
     rendered: str | None = None
     for reader in online:
         try:
@@ -83,15 +87,28 @@ async def _message_to_members(services: Services, event: MessageSent | MessageEd
             if message.shared_post is None:
                 rendered = payload
         await services.cache.publish(channels.direct(reader), channels.encode(name, payload))
+    return online
 
 
 async def stream_message_sent(services: Services, event: MessageSent) -> None:
+    """The message to the members' open streams, and a Web Push to those with none open."""
     if _stale(event):
         return
-    await _message_to_members(services, event, "lumigram.message")
+    online = await _message_to_members(services, event, "lumigram.message")
     if event.requested:
         payload = {"thread_id": str(event.thread_id), "account_id": str(event.account_id)}
         await _publish(services, event.requested, "lumigram.request", payload)
+    offline = [a for a in event.audience if a != event.account_id and a not in online]
+    if not offline:
+        return
+    try:
+        message = await queries.get_message(services, event.account_id, event.thread_id, event.message_id)
+    except NotFound:
+        return  # the sender left, or the thread went, meanwhile
+    if not message.unsent:
+        await push_message(
+            services, event.thread_id, offline, event.requested, event.account_id, event.message_id, message.text
+        )
 
 
 async def stream_message_edited(services: Services, event: MessageEdited) -> None:
