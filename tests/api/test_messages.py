@@ -1,7 +1,8 @@
 """Direct messages through the extension API and Mastodon's conversations, on both shapes.
 
 Each test is one journey: the request flow with read state, the access matrix over every
-message path, a group's membership changes, and direct posts as conversations.
+message path (a removed member, a stranger, a blocked account and the server's admin,
+through the API), a group's membership changes, and direct posts as conversations.
 """
 
 from __future__ import annotations
@@ -10,8 +11,19 @@ from typing import Any
 
 import httpx
 
+from lumigram.accounts.service import create_user_as_admin
 from lumigram.services import Services
-from tests.factories import create_post, create_user, upload_photo
+from tests.factories import (
+    ALL_SCOPES,
+    DEFAULT_PASSWORD,
+    bearer,
+    create_app,
+    create_post,
+    create_user,
+    password_login,
+    unique_username,
+    upload_photo,
+)
 from tests.settle import settle
 
 THREADS = "/api/v1/lumigram/threads"
@@ -137,8 +149,19 @@ async def test_a_strangers_message_is_a_request_and_read_state_counts_unread(cli
     assert "error" in wrong.json()
 
 
-async def test_only_current_members_reach_a_thread_on_any_path(client: httpx.AsyncClient) -> None:
+async def _server_admin(client: httpx.AsyncClient, services: Services) -> dict[str, Any]:
+    """An administrator of the server (``lumigram admin create-user --admin``), signed in."""
+    username = unique_username("admin")
+    await create_user_as_admin(services, username, f"{username}@example.org", DEFAULT_PASSWORD, admin=True)
+    app = await create_app(client)
+    token = await password_login(client, app, f"{username}@example.org", scope=ALL_SCOPES)
+    assert token.status_code == 200, token.text
+    return {"username": username, "headers": bearer(token.json()["access_token"])}
+
+
+async def test_only_current_members_reach_a_thread_on_any_path(client: httpx.AsyncClient, services: Services) -> None:
     owner, member, removed, stranger, blocked = [await create_user(client) for _ in range(5)]
+    admin = await _server_admin(client, services)
     for other in (member, removed):
         await _follow(client, other, owner)
     thread = await _thread(client, owner, member, removed, name="Trip")
@@ -173,7 +196,7 @@ async def test_only_current_members_reach_a_thread_on_any_path(client: httpx.Asy
         ("DELETE", msg, None),
         ("POST", f"{base}/decline", None),
     ]
-    for outsider in (removed, stranger, blocked):
+    for outsider in (removed, stranger, blocked, admin):
         for method, path, body in paths:
             response = await client.request(method, path, headers=outsider["headers"], json=body)
             assert response.status_code == 404, (outsider["username"], method, path, response.text)
