@@ -7,11 +7,14 @@ through the API), a group's membership changes, and direct posts as conversation
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from lumigram.accounts.service import create_user_as_admin
+from lumigram.config import Settings
 from lumigram.services import Services
 from tests.factories import (
     ALL_SCOPES,
@@ -27,6 +30,14 @@ from tests.factories import (
 from tests.settle import settle
 
 THREADS = "/api/v1/lumigram/threads"
+#: Posts, comments and messages one account may make in the window: above what any
+#: account here sends, but for the one that runs into it.
+POST_RATE_LIMIT = 6
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(post_rate_limit=POST_RATE_LIMIT)
 
 
 async def _follow(client: httpx.AsyncClient, who: dict[str, Any], whom: dict[str, Any]) -> None:
@@ -306,3 +317,16 @@ async def test_direct_posts_are_listed_as_conversations(client: httpx.AsyncClien
     # Direct posts still reach only those they name.
     assert (await client.get(f"/api/v1/statuses/{first['id']}", headers=carol["headers"])).status_code == 404
     assert (await client.get(f"/api/v1/statuses/{first['id']}", headers=bob["headers"])).status_code == 200
+
+
+async def test_messages_share_the_post_rate_limit(client: httpx.AsyncClient) -> None:
+    alice, bob = [await create_user(client) for _ in range(2)]
+    thread = await _thread(client, alice, bob)
+    await create_post(client, alice["headers"])  # a post counts against the same allowance
+    for n in range(POST_RATE_LIMIT - 1):
+        await _send(client, alice, thread, text=f"message {n}")
+    refused = await client.post(f"{THREADS}/{thread}/messages", headers=alice["headers"], json={"text": "one more"})
+    assert refused.status_code == 429
+    assert "error" in refused.json()
+    assert "retry-after" in refused.headers
+    assert len(await _ids(client, bob, f"{THREADS}/{thread}/messages")) == POST_RATE_LIMIT - 1

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.accounts.ratelimits import hit_limits
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
 from lumigram.events import (
     MessageEdited,
@@ -44,6 +45,7 @@ from lumigram.messages import access
 from lumigram.messages.access import valid_id
 from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, INBOX, REQUESTS
 from lumigram.posts.hydrate import hydrate_in
+from lumigram.posts.service import POST_RATE_WINDOW
 from lumigram.services import Services
 from lumigram.unit_of_work import Work, unit_of_work
 
@@ -170,6 +172,8 @@ async def send_message(
         raise ValidationFailed.field("text", "ERR_TOO_LONG", f"is too long (at most {MAX_TEXT} characters)")
     if not text and not media_ids and status_id is None and shared_account_id is None:
         raise ValidationFailed.field("text", "ERR_BLANK", "can't be blank without media, a post or a profile")
+    # Messages share the allowance of posts and comments (LUMIGRAM_POST_RATE_LIMIT).
+    await hit_limits(services, [f"ratelimit:post:{account_id}"], services.settings.post_rate_limit, POST_RATE_WINDOW)
     async with unit_of_work(services) as work:
         conn = work.conn
         thread = await access.membership(conn, thread_id, account_id)
