@@ -83,6 +83,9 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/lumigram/threads"): (403, 404),
     ("POST", "/api/v1/lumigram/threads/{thread_id}/messages"): (RATE_LIMITED,),
     ("POST", "/api/v1/lumigram/threads/{thread_id}/members"): (403,),
+    # 422: only a group's members are removed, and only a group is left.
+    ("DELETE", "/api/v1/lumigram/threads/{thread_id}/members/{account_id}"): (422,),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/leave"): (422,),
 }
 
 #: Answers in the route's own body shape other than its 200, by (method, path).
