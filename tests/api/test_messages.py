@@ -121,6 +121,11 @@ async def test_a_strangers_message_is_a_request_and_read_state_counts_unread(cli
     assert "error" in not_hers.json()
     reacted = await client.put(f"{path}/{third['id']}/reaction", headers=alice["headers"], json={"emoji": "❤️"})
     assert reacted.json()["reactions"] == [{"account_id": alice["id"], "emoji": "❤️"}]
+    assert (await client.post(f"{path}/{third['id']}/hide", headers=bob["headers"])).status_code == 200
+    assert third["id"] not in await _ids(client, bob, path)
+    assert third["id"] in await _ids(client, alice, path)
+    shown = (await client.get(f"{THREADS}/{thread}", headers=bob["headers"])).json()["last_message"]
+    assert shown["id"] == second["id"]  # the newest message he has not deleted for himself
     assert (await client.post(f"{path}/{first['id']}/hide", headers=bob["headers"])).status_code == 200
     assert first["id"] not in await _ids(client, bob, path)
     assert first["id"] in await _ids(client, alice, path)

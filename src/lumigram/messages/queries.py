@@ -130,9 +130,14 @@ async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -
         int(a.id): account_from_row(a)
         for a in await conn.execute(select(accounts).where(accounts.c.id.in_(account_ids)))
     }
-    last_ids = [int(r.last_message_id) for r in rows if r.last_message_id]
-    last_rows = list(await conn.execute(select(dm_messages).where(dm_messages.c.id.in_(last_ids)))) if last_ids else []
-    last = {m.id: m for m in await _messages(conn, viewer_id, last_rows)}
+    # Each thread's newest message the viewer has not deleted for themselves.
+    newest = (
+        select(func.max(dm_messages.c.id))
+        .where(dm_messages.c.thread_id.in_(ids), _not_hidden(viewer_id))
+        .group_by(dm_messages.c.thread_id)
+    )
+    last_rows = list(await conn.execute(select(dm_messages).where(dm_messages.c.id.in_(newest))))
+    last = {m.thread_id: m for m in await _messages(conn, viewer_id, last_rows)}
     unread = await _unread_counts(conn, viewer_id, ids)
     return [
         Thread(
@@ -145,7 +150,7 @@ async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -
             members=members.get(int(r.id), []),
             accounts=[by_id[m.account_id] for m in members.get(int(r.id), []) if m.account_id in by_id],
             unread_count=unread.get(int(r.id), 0),
-            last_message=last.get(int(r.last_message_id)),
+            last_message=last.get(int(r.id)),
         )
         for r in rows
     ]
