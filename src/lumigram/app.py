@@ -45,6 +45,8 @@ ROUTER_MODULES = (
     "lumigram.api.routes.notifications",
     "lumigram.api.routes.markers",
     "lumigram.api.routes.push",
+    "lumigram.api.routes.conversations",
+    "lumigram.api.routes.messages",
     "lumigram.api.routes.streaming",
     "lumigram.api.routes.stories",
     "lumigram.api.routes.pixelfed_stories",

@@ -49,6 +49,10 @@ from lumigram.events import (
     FollowRequestWithdrawn,
     MalformedEvent,
     MediaUploaded,
+    MessageEdited,
+    MessageReacted,
+    MessageSent,
+    MessageUnsent,
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
@@ -60,6 +64,8 @@ from lumigram.events import (
     StoryReplied,
     TagFollowed,
     TagUnfollowed,
+    ThreadMembersChanged,
+    ThreadRead,
     UserRegistered,
     VerificationRequested,
     decode,
@@ -67,6 +73,7 @@ from lumigram.events import (
 from lumigram.feed import fanout
 from lumigram.infra.bus import Consumer, Event
 from lumigram.interactions.handlers import COUNTERS, cancel_pending_like, recount_likes
+from lumigram.messages import conversations
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
@@ -74,6 +81,7 @@ from lumigram.push.handlers import push_notification
 from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.stories import handlers as stories
+from lumigram.streaming import messages as message_streams
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
 from lumigram.streaming.stories import stream_new_story
@@ -221,6 +229,18 @@ CONSUMERS: list[Registration] = [
     # Search: the words of posts and the names of accounts.
     register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
     register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
+    # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
+    register(
+        "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)
+    ),
+    register("conversations.forget", (PostDeleted,), conversations.forget_direct_post),
+    # Direct messages to their threads' members' open direct streams.
+    register("messages.stream_sent", (MessageSent,), message_streams.stream_message_sent),
+    register("messages.stream_edited", (MessageEdited,), message_streams.stream_message_edited),
+    register("messages.stream_unsent", (MessageUnsent,), message_streams.stream_message_unsent),
+    register("messages.stream_reactions", (MessageReacted,), message_streams.stream_reaction),
+    register("messages.stream_reads", (ThreadRead,), message_streams.stream_read),
+    register("messages.stream_members", (ThreadMembersChanged,), message_streams.stream_members),
 ]
 
 

@@ -274,6 +274,63 @@ class StoryReplied(DomainEvent):
     kind: str
 
 
+# --- direct messages ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ThreadEvent(DomainEvent):
+    """Something happened in a message thread; ``audience`` is who was a member then and
+    has not declined it: the only accounts its stream messages may go to."""
+
+    thread_id: int
+    account_id: int
+    audience: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSent(_ThreadEvent):
+    type: ClassVar[str] = "message.sent"
+    message_id: int = 0
+    #: Recipients for whom this message opened a request: told once, never again.
+    requested: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited(_ThreadEvent):
+    type: ClassVar[str] = "message.edited"
+    message_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUnsent(_ThreadEvent):
+    type: ClassVar[str] = "message.unsent"
+    message_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReacted(_ThreadEvent):
+    """``account_id`` reacted with ``emoji`` (empty: took the reaction back)."""
+
+    type: ClassVar[str] = "message.reacted"
+    message_id: int = 0
+    emoji: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRead(_ThreadEvent):
+    type: ClassVar[str] = "thread.read"
+    last_read_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadMembersChanged(_ThreadEvent):
+    """``account_id`` added or removed members (or left: removed is themselves)."""
+
+    type: ClassVar[str] = "thread.members_changed"
+    added: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -326,6 +383,12 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         StoryCreated,
         StoryReplied,
         NotificationCreated,
+        MessageSent,
+        MessageEdited,
+        MessageUnsent,
+        MessageReacted,
+        ThreadRead,
+        ThreadMembersChanged,
     )
 }
 

@@ -71,6 +71,10 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/api/v1/featured_tags"): (422, "a hashtag's rules; at most 10 featured, each once"),
     ("POST", "/api/v1/accounts/{account_id}/pin"): (422, "only an account the caller follows can be endorsed"),
     ("PUT", "/api/v1/scheduled_statuses/{scheduled_id}"): (422, "the time must be at least 5 minutes ahead"),
+    ("POST", "/api/v1/lumigram/threads"): (422, "account_ids must name someone other than the caller"),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/members"): (422, "account_ids are needed; only groups grow"),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/messages"): (422, "something to send; media the caller's own"),
+    ("PUT", "/api/v1/lumigram/threads/{thread_id}/messages/{message_id}"): (422, "text not blank; within 15 minutes"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

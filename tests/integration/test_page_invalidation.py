@@ -27,6 +27,10 @@ from lumigram.events import (
     FollowRequestRejected,
     FollowRequestWithdrawn,
     MediaUploaded,
+    MessageEdited,
+    MessageReacted,
+    MessageSent,
+    MessageUnsent,
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
@@ -38,6 +42,8 @@ from lumigram.events import (
     StoryReplied,
     TagFollowed,
     TagUnfollowed,
+    ThreadMembersChanged,
+    ThreadRead,
     UserRegistered,
     VerificationRequested,
 )
@@ -109,6 +115,13 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     (StoryReplied(story_id=9, account_id=ACTOR, owner_id=OTHER, kind="reply"), _forgets()),
     # Made by a consumer, never by a request: no one waits to see it.
     (NotificationCreated(notification_id=5, account_id=ACTOR, notification_type="favourite"), _forgets()),
+    # Messages are in no kept page.
+    (MessageSent(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageEdited(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageUnsent(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], message_id=9), _forgets()),
+    (MessageReacted(thread_id=3, account_id=ACTOR, audience=[ACTOR], message_id=9, emoji="x"), _forgets()),
+    (ThreadRead(thread_id=3, account_id=ACTOR, audience=[ACTOR, OTHER], last_read_id=9), _forgets()),
+    (ThreadMembersChanged(thread_id=3, account_id=ACTOR, audience=[ACTOR], removed=[OTHER]), _forgets()),
 ]
 
 

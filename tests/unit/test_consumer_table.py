@@ -41,6 +41,14 @@ DEPLOYED = {
     "streaming.stories": {"story.created"},
     "search.posts": {"post.created", "post.updated", "post.deleted"},
     "search.accounts": {"user.registered", "account.updated"},
+    "conversations.file": {"post.created"},
+    "conversations.forget": {"post.deleted"},
+    "messages.stream_sent": {"message.sent"},
+    "messages.stream_edited": {"message.edited"},
+    "messages.stream_unsent": {"message.unsent"},
+    "messages.stream_reactions": {"message.reacted"},
+    "messages.stream_reads": {"thread.read"},
+    "messages.stream_members": {"thread.members_changed"},
 }
 
 

@@ -79,6 +79,13 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("PUT", "/api/v1/push/subscription"): (404,),
     ("DELETE", "/api/v1/push/subscription"): (404,),
     ("PUT", "/api/v1/media/{media_id}"): (409,),
+    # Messages: 403 where a block, a setting or a role refuses; 404 for a named account.
+    ("POST", "/api/v1/lumigram/threads"): (403, 404),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/messages"): (RATE_LIMITED,),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/members"): (403,),
+    # 422: only a group's members are removed, and only a group is left.
+    ("DELETE", "/api/v1/lumigram/threads/{thread_id}/members/{account_id}"): (422,),
+    ("POST", "/api/v1/lumigram/threads/{thread_id}/leave"): (422,),
 }
 
 #: Answers in the route's own body shape other than its 200, by (method, path).

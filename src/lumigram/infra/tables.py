@@ -762,6 +762,114 @@ featured_tags = Table(
     _ts("created_at", nullable=False),
 )
 
+# --- direct messages ---------------------------------------------------------------------
+
+# A message thread: 1:1 (``pair_key`` is "smaller id:larger id", so two people share one)
+# or a named group. ``last_message_id`` orders the inbox.
+dm_threads = Table(
+    "dm_threads",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),  # direct | group
+    Column("name", String(100), nullable=False, server_default=""),
+    Column("pair_key", String(48), nullable=True, unique=True),
+    Column("created_by", BigInteger, nullable=False),
+    Column("last_message_id", BigInteger, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+)
+
+# A current member of a thread (a removed or departed member has no row). ``folder``
+# is where the thread shows for them: inbox, requests (not accepted yet) or declined.
+dm_participants = Table(
+    "dm_participants",
+    metadata,
+    Column("thread_id", BigInteger, ForeignKey("dm_threads.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("admin", Boolean, nullable=False, server_default="0"),
+    Column("folder", String(8), nullable=False, server_default="inbox"),
+    Column("muted", Boolean, nullable=False, server_default="0"),
+    Column("request_notified", Boolean, nullable=False, server_default="0"),
+    Column("last_read_id", BigInteger, nullable=False, server_default="0"),
+    Column("sort_id", BigInteger, nullable=False, server_default="0"),
+    _ts("joined_at", nullable=False),
+    Index("ix_dm_participants_account_id_sort_id", "account_id", "sort_id"),
+)
+
+# A message: its text, a shared post, a shared profile (any of them);
+# its photos and video are media_attachments claimed by it (status_id = the message id).
+# Unsent: the content is wiped and unsent_at set, so paging around it stays stable.
+dm_messages = Table(
+    "dm_messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("thread_id", BigInteger, ForeignKey("dm_threads.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=False, server_default=""),
+    Column("shared_status_id", BigInteger, nullable=True),
+    Column("shared_account_id", BigInteger, nullable=True),
+    Column("media_ids", Text, nullable=False, server_default="[]"),
+    _ts("created_at", nullable=False),
+    _ts("edited_at"),
+    _ts("unsent_at"),
+    Index("ix_dm_messages_thread_id_id", "thread_id", "id"),
+)
+
+# Earlier texts of an edited message.
+dm_message_edits = Table(
+    "dm_message_edits",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("message_id", BigInteger, ForeignKey("dm_messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("text", Text, nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# One emoji reaction per member per message.
+dm_reactions = Table(
+    "dm_reactions",
+    metadata,
+    Column("message_id", BigInteger, ForeignKey("dm_messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("emoji", String(32), nullable=False),
+    _ts("created_at", nullable=False),
+)
+
+# Messages a member deleted for themselves only.
+dm_hidden_messages = Table(
+    "dm_hidden_messages",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("message_id", BigInteger, ForeignKey("dm_messages.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Who may start a thread with an account: everyone, followed (accounts it follows) or nobody.
+dm_settings = Table(
+    "dm_settings",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("accept", String(16), nullable=False, server_default="everyone"),
+)
+
+# Mastodon's conversations over direct posts: one row per participant and thread of
+# direct posts (named by its first post), with the latest post and whether it is unread.
+direct_conversations = Table(
+    "direct_conversations",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("conversation_id", BigInteger, primary_key=True),
+    Column("last_status_id", BigInteger, nullable=False),
+    Column("unread", Boolean, nullable=False, server_default="0"),
+    Index("ix_direct_conversations_account_id_last_status_id", "account_id", "last_status_id"),
+)
+
+# The thread of direct posts each direct post belongs to (its first post's id).
+direct_post_roots = Table(
+    "direct_post_roots",
+    metadata,
+    Column("status_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("conversation_id", BigInteger, nullable=False),
+)
+
 __all__ = [
     "UTCDateTime",
     "account_notes",
@@ -776,6 +884,15 @@ __all__ = [
     "close_friends",
     "conversation_mutes",
     "custom_emojis",
+    "direct_conversations",
+    "direct_post_roots",
+    "dm_hidden_messages",
+    "dm_message_edits",
+    "dm_messages",
+    "dm_participants",
+    "dm_reactions",
+    "dm_settings",
+    "dm_threads",
     "domain_blocks",
     "favourites",
     "featured_tags",

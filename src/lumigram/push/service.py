@@ -73,6 +73,8 @@ TITLES = {
     "update": "{name} edited a post",
     "admin.sign_up": "{name} signed up",
     "admin.report": "New report from {name}",
+    # Not a Mastodon notification: a direct message (lumigram.push.messages).
+    "message": "{name} sent you a message",
 }
 
 

@@ -4,7 +4,8 @@
   follower of one of its hashtags) who may see it, on ``timeline:{account}``; public posts
   of open accounts that are not comments also go to ``timeline:public`` and
   ``timeline:hashtag:{tag}``. A direct message goes as ``conversation`` to
-  ``timeline:direct:{account}`` of the author and each mentioned account.
+  ``timeline:direct:{account}`` of the author and each mentioned account, once it is
+  filed under its conversation (``lumigram.messages.conversations``).
 * ``post.updated``: ``status.update`` to the same audiences.
 * ``post.deleted``: ``delete`` (the id) to the author, the followers and, for a public
   post, the public timeline and its hashtags' streams; for a direct message, to the direct
@@ -39,6 +40,7 @@ from lumigram.entities.statuses import status_entity
 from lumigram.events import DomainEvent, PostCreated, PostDeleted, PostUpdated
 from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
+from lumigram.messages.conversations import DirectPost
 from lumigram.posts import threads
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
@@ -155,7 +157,7 @@ def _entities(services: Services, item: HydratedPost) -> tuple[str, str]:
     return own, others
 
 
-async def _conversations(services: Services, item: HydratedPost) -> None:
+async def _conversations(services: Services, item: HydratedPost, conversation_id: int) -> None:
     """A direct message to its author's and each mentioned account's direct stream."""
     author_id = item.post.account_id
     participants = [author_id, *(m.id for m in item.mentions if m.id != author_id)]
@@ -177,8 +179,7 @@ async def _conversations(services: Services, item: HydratedPost) -> None:
     messages = []
     for recipient in recipients:
         conversation = {
-            # Without a conversations table, a thread is named by the post it answers (or itself).
-            "id": str(item.post.in_reply_to_id or item.post.id),
+            "id": str(conversation_id),
             "unread": recipient != author_id,
             "accounts": [accounts[p] for p in participants if p != recipient and p in accounts],
             "last_status": orjson.loads(own if recipient == author_id else others),
@@ -219,9 +220,7 @@ async def _status_event(
         return  # deleted before we got here; its delete event follows
     post = item.post
     if post.visibility == "direct":
-        if event_name == "update":
-            await _conversations(services, item)
-        return
+        return  # a conversation, sent once it is filed (stream_direct_post)
     if post.in_reply_to_id is not None:
         return  # comments are not timeline items (the home feed leaves them out too)
     own, others = _entities(services, item)
@@ -236,6 +235,18 @@ async def _status_event(
     await _to_home_channels(services, post.account_id, audience, message, tags=open_to_all)
     if _is_public(item):
         await _publish_all(services, ((channel, message) for channel in _public_channels(item.tags)))
+
+
+async def stream_direct_post(services: Services, filed: DirectPost | None) -> None:
+    """A direct post, once filed under its conversation, as ``conversation`` to the direct
+    streams of its author and of the mentioned accounts."""
+    if filed is None or time.time() * 1000 - unix_ms_of(filed.status_id) > STALE_AFTER * 1000:
+        return  # (post ids are time-sortable: the post's own id tells when it was made)
+    if not await channels.anyone_connected(services.cache):
+        return
+    item = await _load(services, filed.status_id)
+    if item is not None:
+        await _conversations(services, item, filed.conversation_id)
 
 
 async def stream_new_post(services: Services, event: PostCreated) -> None:

@@ -1,0 +1,1 @@
+"""Direct messages: threads (1:1 and groups), their messages, requests and read state."""

@@ -1,0 +1,99 @@
+"""Who may see a thread, and who may start one with whom.
+
+Only a thread's current members read it: anyone else (a stranger, a removed member, an
+account a member blocked) gets NotFound, exactly as for a thread that does not exist.
+Starting a thread, or adding someone to one, follows the recipient's setting
+(``dm_settings.accept``) and blocks either way:
+
+* blocked either way: Forbidden, as for a follow;
+* ``nobody``: no new threads at all (existing ones go on);
+* ``followed``: only accounts the recipient follows;
+* ``everyone`` (the default): anyone; those the recipient does not follow land in its
+  requests. A private account keeps that rule: a stranger's message is a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.errors import Forbidden, NotFound
+from lumigram.infra.tables import blocks, dm_participants, dm_settings, dm_threads, follows
+from lumigram.messages.models import ACCEPT_EVERYONE, ACCEPT_FOLLOWED, ACCEPT_NOBODY, INBOX, REQUESTS
+from lumigram.paging import MAX_ID
+
+REFUSED = "This account does not accept messages from you"
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
+
+
+async def membership(conn: AsyncConnection, thread_id: int, account_id: int) -> Any:
+    """The thread's row with the caller's ``admin``, ``folder`` and ``last_read_id``;
+    NotFound unless the caller is a current member."""
+    if not valid_id(thread_id):
+        raise NotFound
+    query = (
+        select(dm_threads, dm_participants.c.admin, dm_participants.c.folder, dm_participants.c.last_read_id)
+        .join(dm_participants, dm_participants.c.thread_id == dm_threads.c.id)
+        .where(dm_threads.c.id == thread_id, dm_participants.c.account_id == account_id)
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound
+    return row
+
+
+async def member_ids(conn: AsyncConnection, thread_id: int) -> list[int]:
+    query = select(dm_participants.c.account_id).where(dm_participants.c.thread_id == thread_id)
+    return sorted(int(a) for a in (await conn.execute(query)).scalars())
+
+
+async def audience(conn: AsyncConnection, thread_id: int) -> list[int]:
+    """Members who have not declined the thread: whom its real-time messages reach."""
+    query = select(dm_participants.c.account_id).where(
+        dm_participants.c.thread_id == thread_id, dm_participants.c.folder != "declined"
+    )
+    return sorted(int(a) for a in (await conn.execute(query)).scalars())
+
+
+async def blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
+    pair = or_(
+        (blocks.c.account_id == a) & (blocks.c.target_account_id == b),
+        (blocks.c.account_id == b) & (blocks.c.target_account_id == a),
+    )
+    return bool((await conn.execute(select(exists().where(pair)))).scalar())
+
+
+async def accept_setting(conn: AsyncConnection, account_id: int) -> str:
+    found = (await conn.execute(select(dm_settings.c.accept).where(dm_settings.c.account_id == account_id))).scalar()
+    return str(found) if found else ACCEPT_EVERYONE
+
+
+async def _follows(conn: AsyncConnection, account_id: int, target_id: int) -> bool:
+    where = (follows.c.account_id == account_id) & (follows.c.target_account_id == target_id)
+    return bool((await conn.execute(select(exists().where(where)))).scalar())
+
+
+async def folder_for(conn: AsyncConnection, sender_id: int, recipient_id: int) -> str:
+    """Where a new thread from ``sender_id`` lands for ``recipient_id``; Forbidden when
+    the recipient's setting or a block refuses it."""
+    if await blocked_either_way(conn, sender_id, recipient_id):
+        raise Forbidden(REFUSED)
+    setting = await accept_setting(conn, recipient_id)
+    if setting == ACCEPT_NOBODY:
+        raise Forbidden(REFUSED)
+    followed = await _follows(conn, recipient_id, sender_id)
+    if setting == ACCEPT_FOLLOWED and not followed:
+        raise Forbidden(REFUSED)
+    return INBOX if followed else REQUESTS
+
+
+async def check_not_blocked(conn: AsyncConnection, sender_id: int, others: list[int]) -> None:
+    """A member blocked by (or blocking) another member of a 1:1 thread may not write to it."""
+    for other in others:
+        if other != sender_id and await blocked_either_way(conn, sender_id, other):
+            raise Forbidden(REFUSED)
