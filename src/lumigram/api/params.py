@@ -56,7 +56,9 @@ ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": ID_PATTERN, "examples"
 #: A paging cursor or filter: an id, or empty for none (some clients send ``max_id=``).
 OPTIONAL_ID_SCHEMA: dict[str, Any] = {**ID_SCHEMA, "pattern": f"^(?:{ID_PATTERN[1:-1]})?$"}
 #: Path parameters that name a record by id, in every route that has one.
-ID_PATH_PARAMETERS = frozenset({"account_id", "status_id", "media_id", "notification_id"})
+ID_PATH_PARAMETERS = frozenset(
+    {"account_id", "status_id", "media_id", "notification_id", "list_id", "filter_id", "keyword_id"}
+)
 #: Query parameters that take an id (or nothing).
 ID_QUERY_PARAMETERS = frozenset({"max_id", "since_id", "min_id", "account_id"})
 

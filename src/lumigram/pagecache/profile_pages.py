@@ -108,7 +108,7 @@ async def kept_profile_page(
         ids, body, link, entities = rendered.ids, rendered.body, rendered.link, lambda: rendered.entities
     if viewer_id is not None and relation is not None and not relation.covers(ids):
         # Posts older than the newest RECENT_MARKS (an account with many followers-only ones).
-        _, liked, saved = await marks_of(services, viewer_id, ids)
+        _, liked, saved, _ = await marks_of(services, viewer_id, ids)
         marks = (liked, saved)
     return Answer(_with_marks(ids, entities, marks, body), link)
 

@@ -29,7 +29,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses, utcnow
+from lumigram.infra.tables import accounts, bookmarks, favourites, reblogs, status_pins, statuses, utcnow
 from lumigram.posts import parts, threads
 from lumigram.posts.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts.models import HydratedPost, Post
@@ -53,13 +53,13 @@ _AUTHORS = Prebuilt(lambda dialect: select(accounts).where(among(dialect, accoun
 
 
 def _mark_selects(dialect: str, first_kind: int) -> list[Select[Any]]:
-    """The viewer's pins, likes and bookmarks among the posts bound as ``ids``, as kinds
-    ``first_kind`` to ``first_kind + 2``."""
+    """The viewer's pins, likes, bookmarks and reposts among the posts bound as ``ids``,
+    as kinds ``first_kind`` to ``first_kind + 3``."""
     return [
         select(literal_column(str(first_kind + offset)).label("kind"), table.c.status_id).where(
             table.c.account_id == bindparam("viewer"), among(dialect, table.c.status_id, "ids")
         )
-        for offset, table in enumerate((status_pins, favourites, bookmarks))
+        for offset, table in enumerate((status_pins, favourites, bookmarks, reblogs))
     ]
 
 
@@ -106,13 +106,14 @@ async def hydrate_in(
     return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache, profile, rows))[0]
 
 
-async def viewer_marks(
-    conn: AsyncConnection, viewer_id: int | None, post_ids: list[int]
-) -> tuple[set[int], set[int], set[int]]:
-    """Which of ``post_ids`` the viewer pinned, liked and bookmarked, in one query."""
+Marks = tuple[set[int], set[int], set[int], set[int]]
+
+
+async def viewer_marks(conn: AsyncConnection, viewer_id: int | None, post_ids: list[int]) -> Marks:
+    """Which of ``post_ids`` the viewer pinned, liked, bookmarked and reposted, in one query."""
     if viewer_id is None or not post_ids:
-        return set(), set(), set()
-    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+        return set(), set(), set(), set()
+    found: Marks = (set(), set(), set(), set())
     for kind, status_id in await _MARKS.rows(conn, {"viewer": viewer_id, "ids": post_ids}):
         found[kind].add(status_id)
     return found
@@ -178,7 +179,7 @@ async def relation_and_recent_marks(services: Services, viewer_id: int, author_i
     return Relation(context, liked, saved, covered_from)
 
 
-async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> tuple[set[int], set[int], set[int]]:
+async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> Marks:
     """``viewer_marks`` on a connection of its own."""
     async with services.db.connect() as conn:
         return await viewer_marks(conn, viewer_id, post_ids)
@@ -239,7 +240,7 @@ async def hydrate_with_context(
     thread_authors = {link.audience.author_id for link in above.values()}
 
     author_ids = {post.account_id for post in posts.values()}
-    marks: tuple[set[int], set[int], set[int]] | None = None
+    marks: Marks | None = None
     if (
         profile is not None
         and author_ids == {profile[0].id}
@@ -261,7 +262,7 @@ async def hydrate_with_context(
             }
             related = [(kind, i) for kind, i in await _CONTEXT_AND_MARKS.rows(conn, params)]
             context = context_from_rows(viewer_id, related)
-            marks = (set(), set(), set())
+            marks = (set(), set(), set(), set())
             for kind, found_id in related:
                 if kind >= _MARKS_FROM:
                     marks[kind - _MARKS_FROM].add(found_id)
@@ -291,7 +292,9 @@ async def hydrate_with_context(
     }
     if not visible:
         return [], context
-    pinned, liked, saved = marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
+    pinned, liked, saved, reposted = (
+        marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
+    )
     items = []
     for post_id in wanted:
         if post_id not in visible:
@@ -322,6 +325,7 @@ async def hydrate_with_context(
                 pinned=post_id in pinned,
                 favourited=post_id in liked,
                 bookmarked=post_id in saved,
+                reblogged=post_id in reposted,
                 thread=thread,
             )
         )
