@@ -125,6 +125,7 @@ CONSUMERS: list[Registration] = [
     register("feed.hide", (FollowRemoved, BlockCreated, MuteCreated), then(fanout.hide_author, forget_readers_pages)),
     register("feed.unmute", (MuteRemoved,), then(fanout.show_unmuted_author, forget_readers_pages)),
     register("feed.tags", (TagFollowed, TagUnfollowed), then(fanout.follow_tag_in_feed, forget_readers_pages)),
+    register("feed.lists", (ListChanged,), then(fanout.rebuild_after_list_change, forget_readers_pages)),
     register("feed.reposts", (ReblogCreated,), then(fanout.fan_out_repost, forget_readers_pages)),
     register("feed.unrepost", (ReblogRemoved,), then(fanout.retract_repost, forget_readers_pages)),
     # Notifications, then the recipients' open streams.

@@ -19,6 +19,7 @@ DEPLOYED = {
     "feed.hide": {"follow.removed", "block.created", "mute.created"},
     "feed.unmute": {"mute.removed"},
     "feed.tags": {"tag.followed", "tag.unfollowed"},
+    "feed.lists": {"list.changed"},
     "feed.reposts": {"reblog.created"},
     "feed.unrepost": {"reblog.removed"},
     "notifications.blocks": {"block.created"},

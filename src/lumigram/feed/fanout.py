@@ -19,6 +19,7 @@ from lumigram.events import (
     BlockCreated,
     FollowCreated,
     FollowRemoved,
+    ListChanged,
     MuteCreated,
     MuteRemoved,
     PostCreated,
@@ -225,6 +226,15 @@ async def follow_tag_in_feed(services: Services, event: TagFollowed | TagUnfollo
             return await store.add(services, [account], await _without_hidden_authors(services, account, posts))
         return []
     return await _remove_unwanted(services, account, posts)
+
+
+async def rebuild_after_list_change(services: Services, event: ListChanged) -> list[int]:
+    """A list changed: an account that left an exclusive list (or a list no longer
+    exclusive) has posts the fan-out kept out of the owner's cached feed, so the feed is
+    rebuilt from the database on its next read (list changes are rare; reads then apply
+    the exclusive lists as they are)."""
+    await store.go_cold(services, event.account_id)
+    return [event.account_id]
 
 
 # --- reposts ---------------------------------------------------------------------------------
