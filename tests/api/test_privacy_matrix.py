@@ -16,7 +16,7 @@ import pytest
 from tests.factories import create_post, create_user
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
-PATHS = ("status", "history", "profile", "public", "tag", "home", "followers")
+PATHS = ("status", "history", "profile", "public", "tag", "home", "followers", "reblogged_by")
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
 # "followers", the author's follower list) is visible.
@@ -42,6 +42,9 @@ EXPECTED: dict[tuple[bool, str], set[str]] = {
     (True, "self"): {"status", "history", "profile", "home", "followers"},
 }
 
+# Who reposted a post is listed to exactly those who may see the post.
+EXPECTED = {key: seen | {"reblogged_by"} if "status" in seen else seen for key, seen in EXPECTED.items()}
+
 
 async def _visible(
     client: httpx.AsyncClient, path: str, headers: dict[str, str], author: dict[str, Any], post: dict[str, Any]
@@ -52,6 +55,10 @@ async def _visible(
 
     if path == "status":
         response = await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+    if path == "reblogged_by":
+        response = await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by", headers=headers)
         assert response.status_code in (200, 404), response.text
         return response.status_code == 200
     if path == "history":
