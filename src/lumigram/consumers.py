@@ -202,8 +202,8 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     FavouriteRemoved: (invalidation.favourite_removed,),
     BookmarkChanged: (invalidation.bookmark_changed,),
     AccountUpdated: (invalidation.account_updated,),
-    ReblogCreated: (invalidation.reblog_changed,),
-    ReblogRemoved: (invalidation.reblog_changed,),
+    ReblogCreated: (invalidation.reblog_created,),
+    ReblogRemoved: (invalidation.reblog_removed,),
     ListChanged: (invalidation.list_changed,),
     FiltersChanged: (invalidation.filters_changed,),
 }

@@ -143,9 +143,13 @@ async def bookmark_changed(services: Services, event: BookmarkChanged) -> None:
     await forget(services, [event.account_id])
 
 
-async def reblog_changed(services: Services, event: ReblogCreated | ReblogRemoved) -> None:
+async def reblog_created(services: Services, event: ReblogCreated) -> None:
     """The reposter's pages show ``reblogged`` and the repost itself (the fan-out brings it
     to followers); the author's profile pages show the count."""
+    await forget(services, [event.account_id], authors=[event.status_account_id])
+
+
+async def reblog_removed(services: Services, event: ReblogRemoved) -> None:
     await forget(services, [event.account_id], authors=[event.status_account_id])
 
 
