@@ -87,14 +87,14 @@ async def test_a_list_holds_followed_accounts_and_reads_like_home(
     assert not await _close_friend(services, owner, alice)
 
     # The list timeline: members' posts only, newest first, paged by max_id to the end.
-    posts = [await create_post(client, alice["headers"], text=f"alice {n}") for n in range(3)]
+    posts = [await create_post(client, alice["headers"], text=f"alice {n}") for n in range(2)]
     comment = await client.post(
         "/api/v1/statuses", headers=alice["headers"], json={"status": "nice", "in_reply_to_id": posts[0]["id"]}
     )
     bobs = await create_post(client, bob["headers"], text="bob")
     timeline = f"/api/v1/timelines/list/{favourites['id']}"
-    page = await client.get(timeline, headers=owner["headers"], params={"limit": 2})
-    assert [s["id"] for s in page.json()] == [posts[2]["id"], posts[1]["id"]]
+    page = await client.get(timeline, headers=owner["headers"], params={"limit": 1})
+    assert [s["id"] for s in page.json()] == [posts[1]["id"]]
     assert 'rel="next"' in page.headers["link"]
     older = await _ids(client, owner, timeline, limit=2, max_id=posts[1]["id"])
     assert older == [posts[0]["id"]]  # the comment is left out: replies_policy "none"
@@ -107,7 +107,7 @@ async def test_a_list_holds_followed_accounts_and_reads_like_home(
 
     # Exclusive: the members' posts leave home (others' stay), and new ones are not fanned in.
     await settle(services)
-    assert posts[2]["id"] in await _ids(client, owner, "/api/v1/timelines/home")
+    assert posts[1]["id"] in await _ids(client, owner, "/api/v1/timelines/home")
     exclusive = await client.put(path, headers=owner["headers"], json={"exclusive": True})
     assert exclusive.json()["exclusive"] is True
     home = await _ids(client, owner, "/api/v1/timelines/home")
