@@ -140,6 +140,23 @@ async def test_hidden_words_warn_hide_and_expire_where_they_apply(
     assert promo not in statuses
     assert plural in statuses
 
+    # Profiles: a hide filter for them applies to a profile's kept newest page too.
+    profile = f"/api/v1/accounts/{author['id']}/statuses"
+    assert pie["id"] in await _statuses(client, viewer, profile)
+    on_profiles = await client.post(
+        "/api/v2/filters",
+        headers=viewer["headers"],
+        json={
+            "title": "Pies",
+            "context": ["account"],
+            "filter_action": "hide",
+            "keywords_attributes": [{"keyword": "pie"}],
+        },
+    )
+    assert on_profiles.status_code == 200
+    assert pie["id"] not in await _statuses(client, viewer, profile)
+    assert (await client.delete(f"/api/v2/filters/{on_profiles.json()['id']}", headers=viewer["headers"])).is_success
+
     # Bad input is a 422 in Mastodon's shape; another account's filter is not found.
     bad = await client.post("/api/v2/filters", headers=viewer["headers"], json={"title": "x", "context": ["nowhere"]})
     assert bad.status_code == 422

@@ -29,7 +29,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, bookmarks, favourites, reblogs, status_pins, statuses, utcnow
+from lumigram.infra.tables import accounts, bookmarks, favourites, filters, reblogs, status_pins, statuses, utcnow
 from lumigram.posts import parts, threads
 from lumigram.posts.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts.models import HydratedPost, Post
@@ -123,12 +123,14 @@ async def viewer_marks(conn: AsyncConnection, viewer_id: int | None, post_ids: l
 #: many as the largest page, so a profile's newest page is nearly always covered.
 RECENT_MARKS = 40
 _COVERED_FROM = 6
+_HIDDEN_WORDS = 8
 
 
 def _relation_and_recent_marks(dialect: str) -> Any:
     """The viewer's context towards the author bound as ``author`` (kinds 0-2, as
-    ``context_selects``), their likes (4) and bookmarks (5) among the author's newest
-    ``RECENT_MARKS`` posts, and the oldest of those posts' ids (6; None: no posts)."""
+    ``context_selects``), their likes (4), bookmarks (5) and reposts (7) among the author's
+    newest ``RECENT_MARKS`` posts, the oldest of those posts' ids (6; None: no posts), and
+    the viewer's hidden words for profiles in force now (8, one row each)."""
     author = bindparam("author", type_=BigInteger)
     recent = (
         select(statuses.c.id).where(statuses.c.account_id == author).order_by(statuses.c.id.desc()).limit(RECENT_MARKS)
@@ -137,10 +139,16 @@ def _relation_and_recent_marks(dialect: str) -> Any:
         select(literal_column(str(kind)), table.c.status_id).where(
             table.c.account_id == bindparam("viewer"), table.c.status_id.in_(recent.scalar_subquery())
         )
-        for kind, table in ((4, favourites), (5, bookmarks))
+        for kind, table in ((4, favourites), (5, bookmarks), (7, reblogs))
     ]
     oldest: Any = select(literal_column(str(_COVERED_FROM)), func.min(recent.subquery().c.id))
-    return union_all(*context_selects(dialect), *marks, oldest)
+    now = bindparam("now", type_=filters.c.expires_at.type)
+    hidden_words = select(literal_column(str(_HIDDEN_WORDS)), filters.c.id).where(
+        filters.c.account_id == bindparam("viewer"),
+        filters.c.contexts.contains("account"),
+        filters.c.expires_at.is_(None) | (filters.c.expires_at > now),
+    )
+    return union_all(*context_selects(dialect), *marks, oldest, hidden_words)
 
 
 _RELATION_AND_RECENT_MARKS = Prebuilt(_relation_and_recent_marks)
@@ -153,6 +161,9 @@ class Relation:
     context: ViewerContext
     liked: set[int]
     saved: set[int]
+    reposted: set[int]
+    #: Whether the viewer has hidden words for profiles: their pages are then their own.
+    filters_profiles: bool
     #: The marks cover the author's posts from this id on (None: they have no posts).
     covered_from: int | None
 
@@ -167,16 +178,22 @@ async def relation_and_recent_marks(services: Services, viewer_id: int, author_i
         related = await _RELATION_AND_RECENT_MARKS.rows(conn, params)
     liked: set[int] = set()
     saved: set[int] = set()
+    reposted: set[int] = set()
+    filtering = False
     covered_from: int | None = None
     for kind, found_id in related:
         if kind == 4:
             liked.add(found_id)
         elif kind == 5:
             saved.add(found_id)
+        elif kind == 7:
+            reposted.add(found_id)
+        elif kind == _HIDDEN_WORDS:
+            filtering = True
         elif kind == _COVERED_FROM:
             covered_from = found_id
     context = context_from_rows(viewer_id, ((kind, i) for kind, i in related if kind < 3))
-    return Relation(context, liked, saved, covered_from)
+    return Relation(context, liked, saved, reposted, filtering, covered_from)
 
 
 async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> Marks:
