@@ -57,6 +57,10 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("PUT", "/api/v1/media/{media_id}"): (422, "focus within -1..1; looks only before the photo is posted"),
     ("POST", "/api/v1/push/subscription"): (422, "the endpoint must be a public https URL, the keys real ones"),
     ("PUT", "/api/v1/push/subscription"): (422, "alert names and policy must be known ones"),
+    ("POST", "/api/v1/lists/{list_id}/accounts"): (422, "only accounts the caller follows can be added"),
+    ("DELETE", "/api/v1/lists/{list_id}/accounts"): (422, "only accounts in the list can be taken out"),
+    ("POST", "/api/v2/filters"): (422, "a new keyword needs its text"),
+    ("PUT", "/api/v2/filters/{filter_id}"): (422, "a new keyword needs its text; a keyword id must be the filter's"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

@@ -44,9 +44,14 @@ from lumigram.unit_of_work import Work, unit_of_work
 MAX_EXPIRES_IN = 10 * 365 * 86400
 
 
+def _tidy(text: str) -> str:
+    """Without surrounding whitespace, unless that is all there is (kept as given)."""
+    return text.strip() or text
+
+
 def _check(draft: FilterDraft, creating: bool) -> None:
     problems = Problems()
-    if draft.title is not None and not 0 < len(draft.title.strip()) <= MAX_TITLE:
+    if draft.title is not None and not 0 < len(draft.title) <= MAX_TITLE:
         problems.add("title", "ERR_INVALID", f"must be 1 to {MAX_TITLE} characters")
     elif creating and draft.title is None:
         problems.add("title", "ERR_BLANK", "can't be blank")
@@ -61,7 +66,7 @@ def _check(draft: FilterDraft, creating: bool) -> None:
     for change in draft.keywords:
         if change.destroy:
             continue
-        if change.keyword is not None and not 0 < len(change.keyword.strip()) <= MAX_KEYWORD:
+        if change.keyword is not None and not 0 < len(change.keyword) <= MAX_KEYWORD:
             problems.add("keywords_attributes", "ERR_INVALID", f"a keyword must be 1 to {MAX_KEYWORD} characters")
         elif change.id is None and change.keyword is None:
             problems.add("keywords_attributes", "ERR_BLANK", "a new keyword can't be blank")
@@ -126,7 +131,7 @@ async def _apply_keywords(
                 continue
             values: dict[str, object] = {}
             if change.keyword is not None:
-                values["keyword"] = change.keyword.strip()
+                values["keyword"] = _tidy(change.keyword)
             if change.whole_word is not None:
                 values["whole_word"] = change.whole_word
             if (
@@ -139,7 +144,7 @@ async def _apply_keywords(
                 filter_keywords.insert().values(
                     id=services.ids.next_id(shard_of(account_id)),
                     filter_id=filter_id,
-                    keyword=change.keyword.strip(),
+                    keyword=_tidy(change.keyword),
                     whole_word=True if change.whole_word is None else change.whole_word,
                 )
             )
@@ -180,7 +185,7 @@ async def create_filter(services: Services, account_id: int, draft: FilterDraft)
             filters.insert().values(
                 id=filter_id,
                 account_id=account_id,
-                title=draft.title.strip(),
+                title=_tidy(draft.title),
                 contexts=",".join(dict.fromkeys(draft.contexts)),
                 action=draft.action or "warn",
                 expires_at=_expiry(draft.expires_in or 0),
@@ -199,7 +204,7 @@ async def update_filter(services: Services, account_id: int, filter_id: int, dra
         await _owned(work.conn, account_id, filter_id)
         values: dict[str, object] = {}
         if draft.title is not None:
-            values["title"] = draft.title.strip()
+            values["title"] = _tidy(draft.title)
         if draft.contexts is not None:
             values["contexts"] = ",".join(dict.fromkeys(draft.contexts))
         if draft.action is not None:

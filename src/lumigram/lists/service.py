@@ -38,9 +38,14 @@ def _record(row: Any) -> AccountList:
     )
 
 
+def _tidy(text: str) -> str:
+    """Without surrounding whitespace, unless that is all there is (kept as given)."""
+    return text.strip() or text
+
+
 def _check(draft: ListDraft, creating: bool) -> None:
     problems = Problems()
-    if draft.title is not None and not 0 < len(draft.title.strip()) <= MAX_TITLE:
+    if draft.title is not None and not 0 < len(draft.title) <= MAX_TITLE:
         problems.add("title", "ERR_INVALID", f"must be 1 to {MAX_TITLE} characters")
     elif creating and draft.title is None:
         problems.add("title", "ERR_BLANK", "can't be blank")
@@ -93,7 +98,7 @@ async def create_list(services: Services, account_id: int, draft: ListDraft) -> 
             lists.insert().values(
                 id=list_id,
                 account_id=account_id,
-                title=draft.title.strip(),
+                title=_tidy(draft.title),
                 replies_policy=draft.replies_policy or "list",
                 exclusive=bool(draft.exclusive),
                 close_friends=bool(draft.close_friends),
@@ -112,7 +117,7 @@ async def update_list(services: Services, account_id: int, list_id: int, draft: 
         await _owned(work.conn, account_id, list_id)
         values: dict[str, object] = {}
         if draft.title is not None:
-            values["title"] = draft.title.strip()
+            values["title"] = _tidy(draft.title)
         if draft.replies_policy is not None:
             values["replies_policy"] = draft.replies_policy
         if draft.exclusive is not None:
@@ -214,11 +219,14 @@ async def remove_members(services: Services, account_id: int, list_id: int, memb
         raise ValidationFailed.field("account_ids", "ERR_BLANK", "can't be blank")
     async with unit_of_work(services) as work:
         await _owned(work.conn, account_id, list_id)
-        await work.conn.execute(
-            delete(list_accounts).where(
-                list_accounts.c.list_id == list_id, one_of(work.conn, list_accounts.c.target_account_id, wanted)
-            )
+        removed = await work.conn.execute(
+            delete(list_accounts)
+            .where(list_accounts.c.list_id == list_id, one_of(work.conn, list_accounts.c.target_account_id, wanted))
+            .returning(list_accounts.c.target_account_id)
         )
+        if len(removed.all()) != len(wanted):
+            # Nothing is taken out when one of them was never in: the caller named the wrong list.
+            raise ValidationFailed.field("account_ids", "ERR_INVALID", "only accounts in the list can be taken out")
         await _changed(work, account_id, list_id)
 
 

@@ -40,6 +40,8 @@ from lumigram.filters.service import MAX_EXPIRES_IN
 router = APIRouter(tags=["filters"])
 
 READ_FILTERS = ("read:filters",)
+#: A title or keyword of spaces alone is none.
+NOT_BLANK = r"\S"
 WRITE_FILTERS = ("write:filters",)
 
 Context = Literal["home", "notifications", "public", "thread", "account"]
@@ -94,7 +96,7 @@ class FilterV1Entity(BaseModel):
 class KeywordAttribute(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    keyword: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD)
+    keyword: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD, pattern=NOT_BLANK)
     whole_word: bool | None = None
     id: OptionalIdString | None = None
     destroy: bool = Field(default=False, alias="_destroy")
@@ -103,8 +105,8 @@ class KeywordAttribute(BaseModel):
 class FilterParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
-    context: Contexts | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK)
+    context: Contexts | None = Field(default=None, max_length=len(CONTEXTS))
     filter_action: Literal["warn", "hide"] | None = None
     expires_in: int | None = Field(default=None, ge=0, le=MAX_EXPIRES_IN, description="Seconds; empty or 0: never")
     keywords_attributes: list[KeywordAttribute] = Field(default_factory=list, max_length=MAX_KEYWORDS)
@@ -128,26 +130,26 @@ class FilterParams(BaseModel):
 
 
 class NewFilterParams(FilterParams):
-    title: str = Field(min_length=1, max_length=MAX_TITLE)
-    context: Contexts = Field(min_length=1)
+    title: str = Field(min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK)
+    context: Contexts = Field(min_length=1, max_length=len(CONTEXTS))
 
 
 class KeywordParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    keyword: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD)
+    keyword: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD, pattern=NOT_BLANK)
     whole_word: bool | None = None
 
 
 class NewKeywordParams(KeywordParams):
-    keyword: str = Field(min_length=1, max_length=MAX_KEYWORD)
+    keyword: str = Field(min_length=1, max_length=MAX_KEYWORD, pattern=NOT_BLANK)
 
 
 class FilterV1Params(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    phrase: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD)
-    context: Contexts | None = None
+    phrase: str | None = Field(default=None, min_length=1, max_length=MAX_KEYWORD, pattern=NOT_BLANK)
+    context: Contexts | None = Field(default=None, max_length=len(CONTEXTS))
     irreversible: bool | None = None
     whole_word: bool | None = None
     expires_in: int | None = Field(default=None, ge=0, le=MAX_EXPIRES_IN, description="Seconds; empty or 0: never")
@@ -162,8 +164,8 @@ class FilterV1Params(BaseModel):
 
 
 class NewFilterV1Params(FilterV1Params):
-    phrase: str = Field(min_length=1, max_length=MAX_KEYWORD)
-    context: Contexts = Field(min_length=1)
+    phrase: str = Field(min_length=1, max_length=MAX_KEYWORD, pattern=NOT_BLANK)
+    context: Contexts = Field(min_length=1, max_length=len(CONTEXTS))
 
 
 def keyword_entity(keyword: Keyword) -> dict[str, Any]:

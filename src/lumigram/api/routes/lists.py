@@ -33,6 +33,8 @@ from lumigram.lists.models import MAX_MEMBERS, MAX_TITLE, AccountList, ListDraft
 router = APIRouter(tags=["lists"])
 
 READ_LISTS = ("read:lists",)
+#: A title of spaces alone is no title.
+NOT_BLANK = r"\S"
 WRITE_LISTS = ("write:lists",)
 
 
@@ -51,7 +53,7 @@ class ListEntity(BaseModel):
 class ListParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    title: str | None = Field(default=None, max_length=MAX_TITLE)
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK)
     replies_policy: Literal["followed", "list", "none"] | None = None
     exclusive: bool | None = None
     lumigram: ListExtension | None = None
@@ -62,7 +64,7 @@ class ListParams(BaseModel):
 
 
 class NewListParams(ListParams):
-    title: str = Field(min_length=1, max_length=MAX_TITLE)
+    title: str = Field(min_length=1, max_length=MAX_TITLE, pattern=NOT_BLANK)
 
 
 AccountIds = Annotated[list[IdString], WithJsonSchema(one_or_many(ID_SCHEMA, MAX_MEMBERS))]
