@@ -64,8 +64,10 @@ def _listed(value: Any) -> Any:
 
 
 def _expires_in(value: Any) -> Any:
-    # Clients send an empty value for "never"; that clears the expiry.
-    return 0 if value in ("", None) else value
+    # Clients send an empty value for "never"; that clears the expiry. A flag is no duration.
+    if isinstance(value, bool):
+        raise ValueError("must be a number of seconds")
+    return 0 if value == "" or value is None else value
 
 
 class KeywordEntity(BaseModel):
@@ -113,12 +115,6 @@ class FilterParams(BaseModel):
 
     _context = field_validator("context", mode="before")(_listed)
     _expiry = field_validator("expires_in", mode="before")(_expires_in)
-
-    @field_validator("keywords_attributes", mode="before")
-    @classmethod
-    def _keywords(cls, value: Any) -> Any:
-        # ``keywords_attributes[0][keyword]=...`` in a form nests as a dict by position.
-        return list(value.values()) if isinstance(value, dict) else value
 
     def draft(self) -> FilterDraft:
         changes = [
