@@ -243,4 +243,3 @@ async def timeline_items(services: Services, viewer_id: int, ids: Sequence[int])
     """``timeline_items_in`` on a connection of its own."""
     async with services.db.connect() as conn:
         return (await timeline_items_in(conn, viewer_id, ids, services.cache))[0]
-
