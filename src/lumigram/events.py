@@ -82,6 +82,13 @@ class FollowCreated(_Edge):
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUpdated(_Edge):
+    """A follow's options changed (its ``reblogs`` or ``notify`` switch)."""
+
+    type: ClassVar[str] = "follow.updated"
+
+
+@dataclass(frozen=True, slots=True)
 class FollowRemoved(_Edge):
     type: ClassVar[str] = "follow.removed"
 
@@ -331,6 +338,48 @@ class ThreadMembersChanged(_ThreadEvent):
     removed: list[int] = field(default_factory=list)
 
 
+# --- reposts, lists, hidden words --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Repost(DomainEvent):
+    """``account_id`` reposted (or took back the repost of) ``status_id``, a post of
+    ``status_account_id``; ``reblog_id`` is the repost's own id, its place in feeds."""
+
+    reblog_id: int
+    status_id: int
+    account_id: int
+    status_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReblogCreated(_Repost):
+    type: ClassVar[str] = "reblog.created"
+
+
+@dataclass(frozen=True, slots=True)
+class ReblogRemoved(_Repost):
+    type: ClassVar[str] = "reblog.removed"
+
+
+@dataclass(frozen=True, slots=True)
+class ListChanged(DomainEvent):
+    """One of the owner's lists was made, changed, emptied or deleted: an exclusive
+    list's members leave (or re-enter) the owner's home feed."""
+
+    type: ClassVar[str] = "list.changed"
+    account_id: int
+    list_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FiltersChanged(DomainEvent):
+    """The owner's hidden words changed: what their timelines hide or warn about."""
+
+    type: ClassVar[str] = "filters.changed"
+    account_id: int
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -361,6 +410,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         VerificationRequested,
         AccountUpdated,
         FollowCreated,
+        FollowUpdated,
         FollowRemoved,
         FollowRequested,
         FollowRequestAuthorized,
@@ -382,6 +432,10 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         BookmarkChanged,
         StoryCreated,
         StoryReplied,
+        ReblogCreated,
+        ReblogRemoved,
+        ListChanged,
+        FiltersChanged,
         NotificationCreated,
         MessageSent,
         MessageEdited,

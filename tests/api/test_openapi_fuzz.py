@@ -75,6 +75,13 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/api/v1/lumigram/threads/{thread_id}/members"): (422, "account_ids are needed; only groups grow"),
     ("POST", "/api/v1/lumigram/threads/{thread_id}/messages"): (422, "something to send; media the caller's own"),
     ("PUT", "/api/v1/lumigram/threads/{thread_id}/messages/{message_id}"): (422, "text not blank; within 15 minutes"),
+    ("POST", "/api/v1/lists/{list_id}/accounts"): (422, "only accounts the caller follows can be added"),
+    ("DELETE", "/api/v1/lists/{list_id}/accounts"): (422, "only accounts in the list can be taken out"),
+    ("POST", "/api/v1/lists"): (422, "at most 100 lists per account"),
+    ("POST", "/api/v2/filters"): (422, "a new keyword needs its text; at most 100 filters per account"),
+    ("POST", "/api/v1/filters"): (422, "at most 100 filters per account"),
+    ("POST", "/api/v2/filters/{filter_id}/keywords"): (422, "at most 100 keywords per filter"),
+    ("PUT", "/api/v2/filters/{filter_id}"): (422, "a new keyword needs its text; a keyword id must be the filter's"),
     ("POST", "/oauth/token"): (400, "RFC 6749: unknown or used codes and bad grants are 400s"),
     ("POST", "/oauth/revoke"): (400, "RFC 6749 / 7009: a malformed revocation is a 400"),
 }

@@ -30,6 +30,7 @@ PATHS = (
     "directory",
     "search",
     "explore",
+    "reblogged_by",
 )
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
@@ -57,6 +58,9 @@ EXPECTED: dict[tuple[bool, str], set[str]] = {
     (True, "self"): {"status", "history", "profile", "home", "followers", "search"},
 }
 
+# Who reposted a post is listed to exactly those who may see the post.
+EXPECTED = {key: seen | {"reblogged_by"} if "status" in seen else seen for key, seen in EXPECTED.items()}
+
 
 async def _visible(
     client: httpx.AsyncClient, path: str, headers: dict[str, str], author: dict[str, Any], post: dict[str, Any]
@@ -67,6 +71,10 @@ async def _visible(
 
     if path == "status":
         response = await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+    if path == "reblogged_by":
+        response = await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by", headers=headers)
         assert response.status_code in (200, 404), response.text
         return response.status_code == 200
     if path == "history":

@@ -67,6 +67,9 @@ ID_PATH_PARAMETERS = frozenset(
         "conversation_id",
         "thread_id",
         "message_id",
+        "list_id",
+        "filter_id",
+        "keyword_id",
     }
 )
 #: Query parameters that take an id (or nothing).

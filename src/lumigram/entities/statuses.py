@@ -6,13 +6,14 @@ and orjson on dicts is several times faster than model validation plus dumping.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lumigram.accounts.models import Account
 from lumigram.entities.accounts import account_entity, iso
 from lumigram.entities.media import media_entity
 from lumigram.posts import text as captions
-from lumigram.posts.models import HydratedPost, Version
+from lumigram.posts.models import FilterMatch, HydratedPost, Repost, Version
 from lumigram.services import Services
 
 
@@ -27,6 +28,21 @@ def tag_entity(services: Services, name: str) -> dict[str, Any]:
     return {"name": name, "url": f"{services.settings.base_url}/tags/{captions.normalise_tag(name)}"}
 
 
+def filter_result_entity(match: FilterMatch) -> dict[str, Any]:
+    """Mastodon's FilterResult: the filter (without its keywords) and what matched."""
+    return {
+        "filter": {
+            "id": str(match.filter_id),
+            "title": match.title,
+            "context": list(match.contexts),
+            "expires_at": iso(match.expires_at) if match.expires_at else None,
+            "filter_action": match.action,
+        },
+        "keyword_matches": list(match.keywords),
+        "status_matches": None,
+    }
+
+
 def status_entity(
     services: Services,
     item: HydratedPost,
@@ -34,9 +50,49 @@ def status_entity(
     accounts_cache: dict[int, dict[str, Any]] | None = None,
     with_source: bool = False,
 ) -> dict[str, Any]:
+    cache = accounts_cache if accounts_cache is not None else {}
+    if item.repost is not None:
+        return _repost_entity(services, item, item.repost, viewer_id, cache)
+    return _post_entity(services, item, viewer_id, cache, with_source)
+
+
+def _repost_entity(
+    services: Services, item: HydratedPost, repost: Repost, viewer_id: int | None, cache: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """Mastodon's reblog: a Status of its own (the repost's id, time and account) with the
+    original nested in ``reblog``; the counts and the viewer's marks are the original's."""
+    original = _post_entity(services, dataclasses.replace(item, repost=None), viewer_id, cache, False)
+    base = services.settings.base_url
+    entity = {
+        **original,
+        "id": str(repost.id),
+        "created_at": iso(repost.created_at),
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "uri": f"{base}/users/{repost.account.username}/statuses/{repost.id}/activity",
+        "url": f"{base}/@{repost.account.username}/{repost.id}",
+        "edited_at": None,
+        "content": "",
+        "spoiler_text": "",
+        "account": _account(services, repost.account, cache),
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
+        "reblog": original,
+    }
+    entity.pop("pinned", None)
+    return entity
+
+
+def _post_entity(
+    services: Services,
+    item: HydratedPost,
+    viewer_id: int | None,
+    cache: dict[int, dict[str, Any]],
+    with_source: bool,
+) -> dict[str, Any]:
     base = services.settings.base_url
     post, author = item.post, item.account
-    cache = accounts_cache if accounts_cache is not None else {}
     mentions = [
         {"id": str(m.id), "username": m.username, "acct": m.username, "url": f"{base}/@{m.username}"}
         for m in item.mentions
@@ -66,14 +122,14 @@ def status_entity(
         "emojis": [],
         "card": None,
         "poll": None,
-        "filtered": [],
+        "filtered": [filter_result_entity(match) for match in item.filtered],
         # Lumigram's extension: Instagram's per-post switch and the post's kind.
         "lumigram": {"comments_disabled": post.comments_disabled, "kind": post.kind},
     }
     if viewer_id is not None:
         entity.update(
             favourited=item.favourited,
-            reblogged=False,
+            reblogged=item.reblogged,
             muted=False,
             bookmarked=item.bookmarked,
         )

@@ -19,16 +19,21 @@ from lumigram.events import (
     BlockCreated,
     FollowCreated,
     FollowRemoved,
+    ListChanged,
     MuteCreated,
     MuteRemoved,
     PostCreated,
     PostDeleted,
+    ReblogCreated,
+    ReblogRemoved,
     TagFollowed,
     TagUnfollowed,
 )
 from lumigram.feed import store
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import follows, status_tags, statuses, tag_follows
+from lumigram.lists.service import exclusive_owners
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.services import Services
@@ -52,7 +57,8 @@ class Fanout:
 
 
 async def _to_followers(services: Services, author_id: int, post_id: int) -> list[int]:
-    """Into the kept feeds of the author's followers, a batch at a time; those reached."""
+    """Into the kept feeds of the author's followers, a batch at a time; those reached.
+    A follower holding the author in an exclusive list reads them there, not at home."""
     reached: list[int] = []
     after: int | None = None
     while True:
@@ -60,6 +66,9 @@ async def _to_followers(services: Services, author_id: int, post_id: int) -> lis
         if not batch:
             break
         readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
+        if readers:
+            async with services.db.connect() as conn:
+                readers -= await exclusive_owners(conn, author_id, sorted(readers))
         if readers:
             reached += await store.add(services, sorted(readers), [post_id])
         if len(batch) < BATCH:  # the last batch: no query to find there are no more
@@ -217,3 +226,73 @@ async def follow_tag_in_feed(services: Services, event: TagFollowed | TagUnfollo
             return await store.add(services, [account], await _without_hidden_authors(services, account, posts))
         return []
     return await _remove_unwanted(services, account, posts)
+
+
+async def rebuild_after_list_change(services: Services, event: ListChanged) -> list[int]:
+    """A list changed: an account that left an exclusive list (or a list no longer
+    exclusive) has posts the fan-out kept out of the owner's cached feed, so the feed is
+    rebuilt from the database on its next read (list changes are rare; reads then apply
+    the exclusive lists as they are)."""
+    await store.go_cold(services, event.account_id)
+    return [event.account_id]
+
+
+# --- reposts ---------------------------------------------------------------------------------
+
+
+async def _repost_readers(services: Services, event: ReblogCreated, batch: list[int]) -> list[int]:
+    """Of the reposter's followers in ``batch`` (whose feeds are kept), those whose home
+    takes the repost: who show this account's reposts, are shielded from neither the
+    reposter nor the post's author, and do not get the post itself anyway (its author or
+    their followers: the repost is deduplicated against the original)."""
+    reposter, author = event.account_id, event.status_account_id
+    readers = set(await store.receiving(services, batch)) - {author}
+    if not readers:
+        return []
+    readers -= await shielded_from(services, reposter, sorted(readers))
+    readers -= await shielded_from(services, author, sorted(readers))
+    if not readers:
+        return []
+    async with services.db.connect() as conn:
+        rows = await conn.execute(
+            select(follows.c.account_id, follows.c.target_account_id, follows.c.reblogs).where(
+                one_of(conn, follows.c.account_id, sorted(readers)),
+                follows.c.target_account_id.in_([reposter, author]),
+            )
+        )
+        showing: set[int] = set()
+        has_original: set[int] = set()
+        for row in rows:
+            if row.target_account_id == reposter and row.reblogs:
+                showing.add(row.account_id)
+            if row.target_account_id == author:
+                has_original.add(row.account_id)
+        readers &= showing
+        readers -= has_original - await exclusive_owners(conn, author, sorted(has_original))
+        readers -= await exclusive_owners(conn, reposter, sorted(readers))
+    return sorted(readers)
+
+
+async def fan_out_repost(services: Services, event: ReblogCreated) -> list[int]:
+    """A repost into the reposter's feed and their followers' (those ``_repost_readers``
+    lets through); the feeds written. Never for a post not shared with everyone: the
+    service refuses those, and every read checks the original again."""
+    changed = await store.add(services, await store.receiving(services, [event.account_id]), [event.reblog_id])
+    after: int | None = None
+    while True:
+        batch = await follower_ids(services, event.account_id, after=after, limit=BATCH)
+        if not batch:
+            break
+        readers = await _repost_readers(services, event, batch)
+        if readers:
+            changed += await store.add(services, readers, [event.reblog_id])
+        if len(batch) < BATCH:
+            break
+        after = batch[-1]
+    return changed
+
+
+async def retract_repost(services: Services, event: ReblogRemoved) -> list[int]:
+    """A repost taken back, out of the reposter's and followers' feeds; the feeds written."""
+    changed = await store.remove(services, [event.account_id], [event.reblog_id])
+    return changed + await _from_followers(services, event.account_id, [event.reblog_id])

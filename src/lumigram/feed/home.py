@@ -22,13 +22,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.feed import store
+from lumigram.filters import service as hidden_words
 from lumigram.graph.service import hidden_account_ids
 from lumigram.infra.sql import Prebuilt, one_of
-from lumigram.infra.tables import accounts, follows, status_tags, statuses, tag_follows, tags
+from lumigram.infra.tables import accounts, follows, reblogs, status_tags, statuses, tag_follows, tags
+from lumigram.lists.service import exclusive_member_ids
 from lumigram.paging import Page, PageRequest
-from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import MAX_LIMIT, feed_items
+from lumigram.posts.visibility import ViewerContext
+from lumigram.reposts.service import timeline_items_in
 from lumigram.services import Services
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,30 @@ async def pull(
     found: set[int] = set()
     for query in (own, followed, tagged):
         found.update((await conn.execute(query.order_by(order).limit(limit))).scalars())
+    found.update(await reposts_pulled(conn, viewer_id, max_id, limit, min_id, oldest_first))
     return sorted(found, reverse=not oldest_first)[:limit]
+
+
+async def reposts_pulled(
+    conn: AsyncConnection,
+    viewer_id: int,
+    max_id: int | None,
+    limit: int,
+    min_id: int | None = None,
+    oldest_first: bool = False,
+) -> list[int]:
+    """The reposts a home feed holds, from the database: the viewer's own, and those of
+    followed accounts whose reposts the viewer shows (a follow's ``reblogs`` option)."""
+    followed = select(follows.c.target_account_id).where(follows.c.account_id == viewer_id, follows.c.reblogs.is_(True))
+    query = select(reblogs.c.id).where(
+        reblogs.c.account_id.in_(followed.scalar_subquery()) | (reblogs.c.account_id == viewer_id)
+    )
+    if max_id is not None:
+        query = query.where(reblogs.c.id < max_id)
+    if min_id is not None:
+        query = query.where(reblogs.c.id > min_id)
+    order = reblogs.c.id.asc() if oldest_first else reblogs.c.id.desc()
+    return list((await conn.execute(query.order_by(order).limit(limit))).scalars())
 
 
 _CELEBRITIES = Prebuilt(
@@ -189,27 +215,66 @@ async def home(services: Services, viewer_id: int, page: PageRequest) -> Page[Hy
     max_id = page.max_id
     async with services.db.connect() as conn:
         celebrities = await celebrities_followed(services, conn, viewer_id)
+        exclusive = await exclusive_member_ids(conn, viewer_id)
+        hiding_reposts = await _hiding_reposts(conn, viewer_id)
+        judge = hidden_words.Applied(await hidden_words.active_filters(conn, viewer_id, "home"))
         followed_tags: set[str] | None = None
+        originals: set[int] = set()
         for _ in range(_MAX_ROUNDS):
             wanted = limit - len(shown)
             ids = await _candidates(services, conn, viewer_id, warm, page, max_id, wanted, celebrities)
             if not ids:
                 break
-            items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
+            items, context = await timeline_items_in(conn, viewer_id, ids, cache=services.cache)
             for item in items:
-                author = item.post.account_id
-                if author in context.blocked or author in context.muted:
-                    continue
-                if author != viewer_id and author not in context.following:
-                    if followed_tags is None:
-                        followed_tags = await _followed_tag_names(conn, viewer_id)
-                    if not followed_tags.intersection(t.casefold() for t in item.tags):
+                if item.repost is not None:
+                    if item.repost.account.id in hiding_reposts:
                         continue
-                shown.append(item)
+                    if not _shows_repost(viewer_id, item, context, exclusive, originals):
+                        continue
+                else:
+                    author = item.post.account_id
+                    if author in context.blocked or author in context.muted or author in exclusive:
+                        continue
+                    if author != viewer_id and author not in context.following:
+                        if followed_tags is None:
+                            followed_tags = await _followed_tag_names(conn, viewer_id)
+                        if not followed_tags.intersection(t.casefold() for t in item.tags):
+                            continue
+                judged = judge.judge(item)
+                if judged is None:
+                    continue
+                originals.add(item.post.id)
+                shown.append(judged)
             if len(ids) < wanted or len(shown) >= limit or page.min_id is not None or page.since_id is not None:
                 break
             max_id = min(ids)
     if page.min_id is not None:
-        shown.sort(key=lambda item: item.post.id, reverse=True)
+        shown.sort(key=lambda item: item.key, reverse=True)
     shown = shown[:limit]
-    return Page(items=shown, cursors=[item.post.id for item in shown], limit=limit)
+    return Page(items=shown, cursors=[item.key for item in shown], limit=limit)
+
+
+async def _hiding_reposts(conn: AsyncConnection, viewer_id: int) -> set[int]:
+    """Followed accounts whose reposts the viewer turned off (a follow's ``reblogs``)."""
+    query = select(follows.c.target_account_id).where(follows.c.account_id == viewer_id, follows.c.reblogs.is_(False))
+    return set((await conn.execute(query)).scalars())
+
+
+def _shows_repost(
+    viewer_id: int, item: HydratedPost, context: ViewerContext, exclusive: set[int], originals: set[int]
+) -> bool:
+    """Whether a repost belongs in the viewer's home: by someone they follow (or
+    themselves), of a post not by anyone hidden, and not of a post the feed holds anyway
+    (their own, a followed author's, or one already on this page: deduplicated against
+    the original)."""
+    assert item.repost is not None
+    reposter, author = item.repost.account.id, item.post.account_id
+    if reposter != viewer_id and (reposter not in context.following or reposter in exclusive):
+        return False
+    hidden = context.blocked | context.muted
+    if reposter in hidden or author in hidden:
+        return False
+    if author == viewer_id or (author in context.following and author not in exclusive):
+        return False
+    return item.post.id not in originals

@@ -77,6 +77,11 @@ async def remove(services: Services, account_ids: Sequence[int], post_ids: Seque
     return list(account_ids)
 
 
+async def go_cold(services: Services, account_id: int) -> None:
+    """Stop trusting the account's cached feed: its next read rebuilds it from the database."""
+    await services.cache.delete(ready_key(account_id))
+
+
 async def begin_rebuild(services: Services, account_id: int) -> None:
     await services.cache.set(building_key(account_id), b"1", ttl=_BUILD_TTL)
 

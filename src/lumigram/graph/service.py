@@ -49,6 +49,7 @@ from lumigram.events import (
     FollowRequested,
     FollowRequestRejected,
     FollowRequestWithdrawn,
+    FollowUpdated,
     MuteCreated,
     MuteRemoved,
 )
@@ -191,7 +192,14 @@ async def follow(
             raise Forbidden
         if await _has_edge(conn, follows, account_id, target_id):
             if options:
-                await conn.execute(update(follows).where(_pair(follows, account_id, target_id)).values(**options))
+                changed = await conn.execute(
+                    update(follows)
+                    .where(_pair(follows, account_id, target_id), or_(*(follows.c[k] != v for k, v in options.items())))
+                    .values(**options)
+                )
+                if changed.rowcount:
+                    # Whose reposts the home feed shows may have changed.
+                    await _emit(work, FollowUpdated, account_id, target_id)
         elif target.locked:
             if await _insert_edge(services, conn, follow_requests, account_id, target_id, **options):
                 await _emit(work, FollowRequested, account_id, target_id)

@@ -870,6 +870,71 @@ direct_post_roots = Table(
     Column("conversation_id", BigInteger, nullable=False),
 )
 
+# --- reposts, lists and hidden words ---------------------------------------------------
+# A repost (Mastodon's reblog) of a post by ``account_id``. ``id`` is a time-sortable
+# IdGenerator id on the reposter's shard: the repost's own place in home feeds (a feed
+# entry and a page cursor), distinct from every post id.
+reblogs = Table(
+    "reblogs",
+    metadata,
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_reblogs_status_id_id", "status_id", "id"),
+    Index("ix_reblogs_account_id_id", "account_id", "id"),
+)
+
+# A list of followed accounts (Mastodon's lists; Instagram's Favorites and Close Friends).
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(100), nullable=False),
+    Column("replies_policy", String(16), nullable=False, server_default="list"),
+    Column("exclusive", Boolean, nullable=False, server_default="0"),
+    Column("close_friends", Boolean, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
+    Index("ix_lists_account_id_id", "account_id", "id"),
+)
+
+# A list's members. ``account_id`` is the list owner's (the shard key), repeated here so
+# "is X in one of my lists" needs no join.
+list_accounts = Table(
+    "list_accounts",
+    metadata,
+    Column("list_id", BigInteger, ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("target_account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("id", BigInteger, nullable=False, unique=True),
+    _ts("created_at", nullable=False),
+    Index("ix_list_accounts_account_id_target_account_id", "account_id", "target_account_id"),
+)
+
+# Hidden words (Mastodon's filters v2): where they apply (``contexts``, comma-separated),
+# what happens (``action``: warn or hide), until when (``expires_at``; None: always).
+filters = Table(
+    "filters",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("contexts", String(100), nullable=False),
+    Column("action", String(8), nullable=False, server_default="warn"),
+    _ts("expires_at"),
+    _ts("created_at", nullable=False),
+)
+
+filter_keywords = Table(
+    "filter_keywords",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("filter_id", BigInteger, ForeignKey("filters.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("keyword", String(200), nullable=False),
+    Column("whole_word", Boolean, nullable=False, server_default="1"),
+)
+
 __all__ = [
     "UTCDateTime",
     "account_notes",
@@ -896,10 +961,14 @@ __all__ = [
     "domain_blocks",
     "favourites",
     "featured_tags",
+    "filter_keywords",
+    "filters",
     "follow_requests",
     "follows",
     "instance_rules",
     "instance_texts",
+    "list_accounts",
+    "lists",
     "markers",
     "media_attachments",
     "mentions",
@@ -912,6 +981,7 @@ __all__ = [
     "outbox",
     "processed_events",
     "push_subscriptions",
+    "reblogs",
     "scheduled_media",
     "scheduled_statuses",
     "search_account_grams",

@@ -29,11 +29,22 @@ from lumigram.events import (
     PostCreated,
     PostDeleted,
     PostUpdated,
+    ReblogCreated,
+    ReblogRemoved,
 )
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, statuses
+from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, reblogs, statuses
 from lumigram.notifications import service
-from lumigram.notifications.models import COMMENT, DIRECT, FAVOURITE, FOLLOW, FOLLOW_REQUEST, MENTION, STATUS
+from lumigram.notifications.models import (
+    COMMENT,
+    DIRECT,
+    FAVOURITE,
+    FOLLOW,
+    FOLLOW_REQUEST,
+    MENTION,
+    REBLOG,
+    STATUS,
+)
 from lumigram.posts import threads
 from lumigram.posts.visibility import ViewerContext, can_see
 from lumigram.services import Services
@@ -207,6 +218,20 @@ async def notify_of_like(services: Services, event: FavouriteCreated) -> list[se
 
 async def remove_like_notification(services: Services, event: FavouriteRemoved) -> None:
     await service.remove(services, event.status_account_id, event.account_id, FAVOURITE, event.status_id)
+
+
+async def notify_of_reblog(services: Services, event: ReblogCreated) -> list[service.Created]:
+    """The post's author hears of a repost still standing (not of their own)."""
+    status_id, reposter = event.status_id, event.account_id
+    still_reposted = _exists(
+        select(reblogs.c.id).where(reblogs.c.account_id == reposter, reblogs.c.status_id == status_id)
+    )
+    wanted = [(event.status_account_id, REBLOG)]
+    return await service.deliver(services, event.id, reposter, wanted, status_id, still_reposted)
+
+
+async def remove_reblog_notification(services: Services, event: ReblogRemoved) -> None:
+    await service.remove(services, event.status_account_id, event.account_id, REBLOG, event.status_id)
 
 
 async def notify_of_follow(services: Services, event: FollowCreated | FollowRequested) -> list[service.Created]:

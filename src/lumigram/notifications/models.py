@@ -13,19 +13,20 @@ from lumigram.posts.models import HydratedPost
 MENTION = "mention"
 STATUS = "status"
 FAVOURITE = "favourite"
+REBLOG = "reblog"
 FOLLOW = "follow"
 FOLLOW_REQUEST = "follow_request"
 COMMENT = "lumigram.comment"
 DIRECT = "lumigram.direct"
-TYPES = (MENTION, STATUS, FAVOURITE, FOLLOW, FOLLOW_REQUEST, COMMENT, DIRECT)
+TYPES = (MENTION, STATUS, FAVOURITE, REBLOG, FOLLOW, FOLLOW_REQUEST, COMMENT, DIRECT)
 #: Types that carry a post (the post must still be visible to the recipient).
-POST_TYPES = frozenset({MENTION, STATUS, FAVOURITE, COMMENT, DIRECT})
+POST_TYPES = frozenset({MENTION, STATUS, FAVOURITE, REBLOG, COMMENT, DIRECT})
 #: Types about a post the sender wrote: a muted account's posts never notify (Mastodon
 #: filters mentions from muted accounts whatever the mute's notifications switch).
 AUTHORED = frozenset({MENTION, STATUS, COMMENT, DIRECT})
 #: Types whose notifications are shown as one ("alice and 12 others liked your post"),
-#: as Mastodon 4.3 groups favourites and follows (and reblogs, which Lumigram lacks).
-GROUPABLE = (FAVOURITE, FOLLOW)
+#: as Mastodon 4.3 groups favourites, reblogs and follows.
+GROUPABLE = (FAVOURITE, REBLOG, FOLLOW)
 #: Mastodon's page size for notifications, and its largest.
 DEFAULT_LIMIT = 40
 MAX_LIMIT = 80

@@ -15,6 +15,7 @@ from typing import Any
 
 from lumigram.entities.statuses import status_entity
 from lumigram.feed import home
+from lumigram.filters import service as hidden_words
 from lumigram.pagecache import recheck
 from lumigram.pagecache import store as pages
 from lumigram.pagecache.fingerprints import version_of
@@ -22,6 +23,7 @@ from lumigram.paging import CURSORS, Page, PageRequest, page_links
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
+from lumigram.reposts.service import timeline_items
 from lumigram.services import Services
 
 HOME_PATH = "/api/v1/timelines/home"
@@ -41,7 +43,7 @@ def kept_statuses(
     anonymous), with its fingerprint (``lumigram.pagecache.fingerprints``), in order."""
     cache: dict[int, dict[str, Any]] = {}
     return {
-        item.post.id: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item)) for item in items
+        item.key: (pages.dumps(status_entity(services, item, viewer_id, cache)), version_of(item)) for item in items
     }
 
 
@@ -56,8 +58,11 @@ async def render_home(
 
 async def home_statuses(services: Services, viewer_id: int, post_ids: list[int]) -> dict[int, tuple[bytes, int]]:
     """These posts' Statuses as the reader's home page shows them (``lumigram.feed.
-    recheck``); a post the reader may no longer see is left out."""
-    return kept_statuses(services, await hydrate(services, viewer_id, post_ids), viewer_id)
+    recheck``); a post the reader may no longer see, or now hides, is left out."""
+    items = await hidden_words.with_filters(
+        services, viewer_id, "home", await timeline_items(services, viewer_id, post_ids)
+    )
+    return kept_statuses(services, items, viewer_id)
 
 
 def _variant_params(page_variant: str) -> list[tuple[str, str]]:
@@ -83,7 +88,13 @@ async def put_post_into_home_pages(services: Services, readers: Sequence[int], p
     if not found:
         await pages.forget(services, [*readers, author])  # gone already; its deletion follows
         return
-    own = {author: pages.dumps(status_entity(services, found[0], author))}
+    # A reader with hidden words for home sees the post as their filters leave it: their
+    # pages are rendered again rather than given the same Status as everyone.
+    filtering = await hidden_words.accounts_with_filters(services, [*readers, author], "home")
+    if filtering:
+        await pages.forget(services, sorted(filtering))
+        readers = [r for r in readers if r not in filtering]
+    own = {} if author in filtering else {author: pages.dumps(status_entity(services, found[0], author))}
     anyones = dataclasses.replace(found[0], favourited=False, bookmarked=False, pinned=False)
     entity = pages.dumps(status_entity(services, anyones, NEUTRAL_VIEWER))
 

@@ -18,17 +18,22 @@ from lumigram.events import (
     BookmarkChanged,
     FavouriteCreated,
     FavouriteRemoved,
+    FiltersChanged,
     FollowCreated,
     FollowRemoved,
     FollowRequestAuthorized,
     FollowRequested,
     FollowRequestWithdrawn,
+    FollowUpdated,
+    ListChanged,
     MuteCreated,
     MuteRemoved,
     PostCreated,
     PostDeleted,
     PostPinned,
     PostUpdated,
+    ReblogCreated,
+    ReblogRemoved,
     TagFollowed,
     TagUnfollowed,
 )
@@ -48,6 +53,11 @@ async def follow_created(services: Services, event: FollowCreated) -> None:
 
 async def follow_removed(services: Services, event: FollowRemoved) -> None:
     await _both(services, event.account_id, event.target_account_id)
+
+
+async def follow_updated(services: Services, event: FollowUpdated) -> None:
+    """Whether the follower's home shows the account's reposts may have changed."""
+    await forget(services, [event.account_id])
 
 
 async def follow_requested(services: Services, event: FollowRequested) -> None:
@@ -130,6 +140,26 @@ async def favourite_removed(services: Services, event: FavouriteRemoved) -> None
 
 
 async def bookmark_changed(services: Services, event: BookmarkChanged) -> None:
+    await forget(services, [event.account_id])
+
+
+async def reblog_created(services: Services, event: ReblogCreated) -> None:
+    """The reposter's pages show ``reblogged`` and the repost itself (the fan-out brings it
+    to followers); the author's profile pages show the count."""
+    await forget(services, [event.account_id], authors=[event.status_account_id])
+
+
+async def reblog_removed(services: Services, event: ReblogRemoved) -> None:
+    await forget(services, [event.account_id], authors=[event.status_account_id])
+
+
+async def list_changed(services: Services, event: ListChanged) -> None:
+    """An exclusive list's members leave (or come back to) the owner's home pages."""
+    await forget(services, [event.account_id])
+
+
+async def filters_changed(services: Services, event: FiltersChanged) -> None:
+    """The owner's home pages hide or warn by their hidden words."""
     await forget(services, [event.account_id])
 
 

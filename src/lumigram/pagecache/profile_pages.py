@@ -26,8 +26,9 @@ from lumigram.services import Services
 #: A profile's posts, named by the account id as the route's own responses spell it.
 PROFILE_PATH = re.compile(r"/api/v1/accounts/([1-9][0-9]{0,18})/statuses")
 #: Which of a page's posts the reader liked and bookmarked.
-Marks = tuple[set[int], set[int]]
-_NO_MARKS: Marks = (set(), set())
+#: The reader's likes, bookmarks and reposts among a page's posts.
+Marks = tuple[set[int], set[int], set[int]]
+_NO_MARKS: Marks = (set(), set(), set())
 
 
 def profile_path(author_id: int) -> str:
@@ -89,8 +90,10 @@ async def kept_profile_page(
         relation = await relation_and_recent_marks(services, viewer_id, author_id)
         if author_id in relation.context.blocked:
             return _EMPTY
+        if relation.filters_profiles:
+            return None  # the reader's hidden words make the page theirs: the route renders it
         tier = profile_pages.FOLLOWER if author_id in relation.context.following else profile_pages.OUTSIDER
-        marks = (relation.liked, relation.saved)
+        marks = (relation.liked, relation.saved, relation.reposted)
     slot = found[tier]
     if slot.key is None:
         return None
@@ -108,23 +111,24 @@ async def kept_profile_page(
         ids, body, link, entities = rendered.ids, rendered.body, rendered.link, lambda: rendered.entities
     if viewer_id is not None and relation is not None and not relation.covers(ids):
         # Posts older than the newest RECENT_MARKS (an account with many followers-only ones).
-        _, liked, saved = await marks_of(services, viewer_id, ids)
-        marks = (liked, saved)
+        _, liked, saved, reposted = await marks_of(services, viewer_id, ids)
+        marks = (liked, saved, reposted)
     return Answer(_with_marks(ids, entities, marks, body), link)
 
 
 def _with_marks(ids: list[int], entities: Callable[[], list[bytes]], marks: Marks, body: bytes) -> bytes:
-    """The page's body with the reader's likes and bookmarks written into their Statuses
-    (pins show only to the author, who is never answered from a kept page)."""
-    liked, saved = marks
-    if liked.isdisjoint(ids) and saved.isdisjoint(ids):
+    """The page's body with the reader's likes, bookmarks and reposts written into their
+    Statuses (pins show only to the author, who is never answered from a kept page)."""
+    liked, saved, reposted = marks
+    if liked.isdisjoint(ids) and saved.isdisjoint(ids) and reposted.isdisjoint(ids):
         return body
     marked = []
     for post_id, entity in zip(ids, entities(), strict=True):
-        if post_id in liked or post_id in saved:
+        if post_id in liked or post_id in saved or post_id in reposted:
             status = orjson.loads(entity)
             status["favourited"] = post_id in liked
             status["bookmarked"] = post_id in saved
+            status["reblogged"] = post_id in reposted
             entity = orjson.dumps(status)
         marked.append(entity)
     return b"[" + b",".join(marked) + b"]"

@@ -29,7 +29,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, bookmarks, favourites, status_pins, statuses, utcnow
+from lumigram.infra.tables import accounts, bookmarks, favourites, filters, reblogs, status_pins, statuses, utcnow
 from lumigram.posts import parts, threads
 from lumigram.posts.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts.models import HydratedPost, Post
@@ -53,13 +53,13 @@ _AUTHORS = Prebuilt(lambda dialect: select(accounts).where(among(dialect, accoun
 
 
 def _mark_selects(dialect: str, first_kind: int) -> list[Select[Any]]:
-    """The viewer's pins, likes and bookmarks among the posts bound as ``ids``, as kinds
-    ``first_kind`` to ``first_kind + 2``."""
+    """The viewer's pins, likes, bookmarks and reposts among the posts bound as ``ids``,
+    as kinds ``first_kind`` to ``first_kind + 3``."""
     return [
         select(literal_column(str(first_kind + offset)).label("kind"), table.c.status_id).where(
             table.c.account_id == bindparam("viewer"), among(dialect, table.c.status_id, "ids")
         )
-        for offset, table in enumerate((status_pins, favourites, bookmarks))
+        for offset, table in enumerate((status_pins, favourites, bookmarks, reblogs))
     ]
 
 
@@ -106,13 +106,14 @@ async def hydrate_in(
     return (await hydrate_with_context(conn, viewer_id, post_ids, check_visibility, cache, profile, rows))[0]
 
 
-async def viewer_marks(
-    conn: AsyncConnection, viewer_id: int | None, post_ids: list[int]
-) -> tuple[set[int], set[int], set[int]]:
-    """Which of ``post_ids`` the viewer pinned, liked and bookmarked, in one query."""
+Marks = tuple[set[int], set[int], set[int], set[int]]
+
+
+async def viewer_marks(conn: AsyncConnection, viewer_id: int | None, post_ids: list[int]) -> Marks:
+    """Which of ``post_ids`` the viewer pinned, liked, bookmarked and reposted, in one query."""
     if viewer_id is None or not post_ids:
-        return set(), set(), set()
-    found: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+        return set(), set(), set(), set()
+    found: Marks = (set(), set(), set(), set())
     for kind, status_id in await _MARKS.rows(conn, {"viewer": viewer_id, "ids": post_ids}):
         found[kind].add(status_id)
     return found
@@ -122,12 +123,14 @@ async def viewer_marks(
 #: many as the largest page, so a profile's newest page is nearly always covered.
 RECENT_MARKS = 40
 _COVERED_FROM = 6
+_HIDDEN_WORDS = 8
 
 
 def _relation_and_recent_marks(dialect: str) -> Any:
     """The viewer's context towards the author bound as ``author`` (kinds 0-2, as
-    ``context_selects``), their likes (4) and bookmarks (5) among the author's newest
-    ``RECENT_MARKS`` posts, and the oldest of those posts' ids (6; None: no posts)."""
+    ``context_selects``), their likes (4), bookmarks (5) and reposts (7) among the author's
+    newest ``RECENT_MARKS`` posts, the oldest of those posts' ids (6; None: no posts), and
+    the viewer's hidden words for profiles in force now (8, one row each)."""
     author = bindparam("author", type_=BigInteger)
     recent = (
         select(statuses.c.id).where(statuses.c.account_id == author).order_by(statuses.c.id.desc()).limit(RECENT_MARKS)
@@ -136,10 +139,16 @@ def _relation_and_recent_marks(dialect: str) -> Any:
         select(literal_column(str(kind)), table.c.status_id).where(
             table.c.account_id == bindparam("viewer"), table.c.status_id.in_(recent.scalar_subquery())
         )
-        for kind, table in ((4, favourites), (5, bookmarks))
+        for kind, table in ((4, favourites), (5, bookmarks), (7, reblogs))
     ]
     oldest: Any = select(literal_column(str(_COVERED_FROM)), func.min(recent.subquery().c.id))
-    return union_all(*context_selects(dialect), *marks, oldest)
+    now = bindparam("now", type_=filters.c.expires_at.type)
+    hidden_words = select(literal_column(str(_HIDDEN_WORDS)), filters.c.id).where(
+        filters.c.account_id == bindparam("viewer"),
+        filters.c.contexts.contains("account"),
+        filters.c.expires_at.is_(None) | (filters.c.expires_at > now),
+    )
+    return union_all(*context_selects(dialect), *marks, oldest, hidden_words)
 
 
 _RELATION_AND_RECENT_MARKS = Prebuilt(_relation_and_recent_marks)
@@ -152,6 +161,9 @@ class Relation:
     context: ViewerContext
     liked: set[int]
     saved: set[int]
+    reposted: set[int]
+    #: Whether the viewer has hidden words for profiles: their pages are then their own.
+    filters_profiles: bool
     #: The marks cover the author's posts from this id on (None: they have no posts).
     covered_from: int | None
 
@@ -166,19 +178,25 @@ async def relation_and_recent_marks(services: Services, viewer_id: int, author_i
         related = await _RELATION_AND_RECENT_MARKS.rows(conn, params)
     liked: set[int] = set()
     saved: set[int] = set()
+    reposted: set[int] = set()
+    filtering = False
     covered_from: int | None = None
     for kind, found_id in related:
         if kind == 4:
             liked.add(found_id)
         elif kind == 5:
             saved.add(found_id)
+        elif kind == 7:
+            reposted.add(found_id)
+        elif kind == _HIDDEN_WORDS:
+            filtering = True
         elif kind == _COVERED_FROM:
             covered_from = found_id
     context = context_from_rows(viewer_id, ((kind, i) for kind, i in related if kind < 3))
-    return Relation(context, liked, saved, covered_from)
+    return Relation(context, liked, saved, reposted, filtering, covered_from)
 
 
-async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> tuple[set[int], set[int], set[int]]:
+async def marks_of(services: Services, viewer_id: int, post_ids: list[int]) -> Marks:
     """``viewer_marks`` on a connection of its own."""
     async with services.db.connect() as conn:
         return await viewer_marks(conn, viewer_id, post_ids)
@@ -239,7 +257,7 @@ async def hydrate_with_context(
     thread_authors = {link.audience.author_id for link in above.values()}
 
     author_ids = {post.account_id for post in posts.values()}
-    marks: tuple[set[int], set[int], set[int]] | None = None
+    marks: Marks | None = None
     if (
         profile is not None
         and author_ids == {profile[0].id}
@@ -261,7 +279,7 @@ async def hydrate_with_context(
             }
             related = [(kind, i) for kind, i in await _CONTEXT_AND_MARKS.rows(conn, params)]
             context = context_from_rows(viewer_id, related)
-            marks = (set(), set(), set())
+            marks = (set(), set(), set(), set())
             for kind, found_id in related:
                 if kind >= _MARKS_FROM:
                     marks[kind - _MARKS_FROM].add(found_id)
@@ -291,7 +309,9 @@ async def hydrate_with_context(
     }
     if not visible:
         return [], context
-    pinned, liked, saved = marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
+    pinned, liked, saved, reposted = (
+        marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
+    )
     items = []
     for post_id in wanted:
         if post_id not in visible:
@@ -322,6 +342,7 @@ async def hydrate_with_context(
                 pinned=post_id in pinned,
                 favourited=post_id in liked,
                 bookmarked=post_id in saved,
+                reblogged=post_id in reposted,
                 thread=thread,
             )
         )

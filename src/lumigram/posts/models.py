@@ -53,6 +53,28 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class Repost:
+    """Who reposted a post into a feed, and when: ``id`` is the repost's own id (its place
+    in feeds and its page cursor)."""
+
+    id: int
+    account: Account
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FilterMatch:
+    """One of the viewer's hidden-word filters a post matched, and with which keywords."""
+
+    filter_id: int
+    title: str
+    contexts: tuple[str, ...]
+    action: str
+    expires_at: datetime | None
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HydratedPost:
     """A post with everything a client shows: author, media, tags, mentions and the
     viewer's own state."""
@@ -67,6 +89,17 @@ class HydratedPost:
     bookmarked: bool = False
     #: For a comment, what is above it; None for a post.
     thread: Thread | None = None
+    #: Whether the viewer reposted it.
+    reblogged: bool = False
+    #: Set when this item is a repost of the post into a feed (Mastodon's reblog wrapper).
+    repost: Repost | None = None
+    #: The viewer's warn filters it matched, where the read applies them.
+    filtered: tuple[FilterMatch, ...] = ()
+
+    @property
+    def key(self) -> int:
+        """Its place in a timeline: the repost's id for a repost, else the post's."""
+        return self.repost.id if self.repost is not None else self.post.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from lumigram.api.responses import OrjsonResponse
 from lumigram.api.routes.statuses import StatusesPage
 from lumigram.entities.accounts import Account, account_entity
 from lumigram.entities.statuses import status_entity
+from lumigram.filters import service as hidden_words
 from lumigram.interactions import service
 
 router = APIRouter(tags=["interactions"])
@@ -119,10 +120,15 @@ async def bookmarks(request: Request, page: StatusesPage, viewer: CurrentAccount
 async def context(status_id: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
     viewer_id = viewer.account_id if viewer else None
     thread = await service.context(services, viewer_id, _status_id(status_id))
+    # The post's owner's hidden words hide matching comments from everyone but their
+    # authors; the viewer's own filters for threads apply on top.
+    hidden = await hidden_words.hidden_by_owner(services, thread.descendants, viewer_id)
+    descendants = [item for item in thread.descendants if item.post.id not in hidden]
+    judge = await hidden_words.applied(services, viewer_id, "thread")
     cache: dict[int, dict[str, Any]] = {}
     return OrjsonResponse(
         {
-            "ancestors": [status_entity(services, item, viewer_id, cache) for item in thread.ancestors],
-            "descendants": [status_entity(services, item, viewer_id, cache) for item in thread.descendants],
+            "ancestors": [status_entity(services, item, viewer_id, cache) for item in judge.apply(thread.ancestors)],
+            "descendants": [status_entity(services, item, viewer_id, cache) for item in judge.apply(descendants)],
         }
     )

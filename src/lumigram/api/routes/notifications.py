@@ -9,6 +9,7 @@ everything get them with the post attached.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,8 +23,9 @@ from lumigram.api.pagination import cursor
 from lumigram.api.params import record_id
 from lumigram.api.responses import OrjsonResponse
 from lumigram.entities.notifications import cached_account, grouped_body, notification_entity
+from lumigram.filters import service as hidden_words
 from lumigram.notifications import grouping, service
-from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, TYPES, Filter
+from lumigram.notifications.models import DEFAULT_LIMIT, GROUPABLE, MAX_LIMIT, TYPES, Filter, Notification
 from lumigram.paging import CURSORS, PageRequest
 from lumigram.services import Services
 
@@ -107,6 +109,22 @@ def _notification_id(raw: str) -> int:
     return record_id(raw)
 
 
+def _judged(judge: hidden_words.Applied, items: list[Notification]) -> list[Notification]:
+    """Notifications as the viewer's hidden words leave them: one about a post a ``hide``
+    filter takes out is left out (the page's cursors still move past it)."""
+    if not judge:
+        return items
+    shown = []
+    for item in items:
+        if item.status is None:
+            shown.append(item)
+            continue
+        judged = judge.judge(item.status)
+        if judged is not None:
+            shown.append(dataclasses.replace(item, status=judged))
+    return shown
+
+
 def _unread_limit(limit: int) -> int:
     return max(1, min(limit, UNREAD_MAX))
 
@@ -116,8 +134,9 @@ async def list_notifications(
     request: Request, viewer: CurrentAccount, services: ServicesDep, page: NotificationsPage, flt: NotificationFilter
 ) -> Response:
     result = await service.list_notifications(services, viewer.account_id, page, flt)
+    judge = await hidden_words.applied(services, viewer.account_id, "notifications")
     cache: dict[int, dict[str, Any]] = {}
-    body = [notification_entity(services, item, viewer.account_id, cache) for item in result.items]
+    body = [notification_entity(services, item, viewer.account_id, cache) for item in _judged(judge, result.items)]
     return OrjsonResponse(body, headers=_links(request, services, result.newest_id, result.oldest_id, result.more))
 
 

@@ -37,6 +37,7 @@ from lumigram.api.routes.scheduled_statuses import parse_time, scheduled_entity
 from lumigram.entities.statuses import status_entity, version_entity
 from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
+from lumigram.filters import service as hidden_words
 from lumigram.paging import PageRequest
 from lumigram.posts import conversation_mutes, queries, scheduled
 from lumigram.posts import service as posts
@@ -316,6 +317,7 @@ async def account_statuses(
         exclude_replies=exclude_replies,
         tagged=tagged,
     )
+    result = await hidden_words.filtered_page(services, viewer_id, "account", result)
     cache: dict[int, dict[str, Any]] = {}
     body = [status_entity(services, item, viewer_id, cache) for item in result.items]
     return OrjsonResponse(body, headers=link_header(request, services.settings.base_url, result))

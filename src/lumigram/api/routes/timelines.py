@@ -23,6 +23,7 @@ from lumigram.api.routes.search import history_entity
 from lumigram.api.routes.statuses import StatusesPage
 from lumigram.entities.statuses import status_entity
 from lumigram.feed import public, relevance
+from lumigram.filters import service as hidden_words
 from lumigram.pagecache import recheck
 from lumigram.pagecache import store as pages
 from lumigram.pagecache.home_pages import HOME_PATH, home_statuses, render_home
@@ -33,6 +34,14 @@ from lumigram.search import service as search
 from lumigram.services import Services
 
 router = APIRouter(tags=["timelines"])
+
+
+async def _public_response(
+    services: Services, request: Request, page: Page[HydratedPost], viewer_id: int | None
+) -> Response:
+    """A public or hashtag timeline's page, as the viewer's hidden words for public leave it."""
+    page = await hidden_words.filtered_page(services, viewer_id, "public", page)
+    return _page_response(services, request, page, viewer_id)
 
 
 def _page_response(services: Services, request: Request, page: Page[HydratedPost], viewer_id: int | None) -> Response:
@@ -116,7 +125,7 @@ async def public_timeline(
         # Every account here is local; there is no remote content to show.
         return OrjsonResponse([])
     result = await public.public(services, viewer_id, page, only_media)
-    return _page_response(services, request, result, viewer_id)
+    return await _public_response(services, request, result, viewer_id)
 
 
 @router.get(
@@ -138,7 +147,7 @@ async def tag_timeline(
     viewer_id = viewer.account_id if viewer else None
     tag = await hashtags.get_tag(services, viewer_id, hashtag)
     result = await public.hashtag(services, viewer_id, tag.name, page, only_media, any_of, all_of, none_of)
-    return _page_response(services, request, result, viewer_id)
+    return await _public_response(services, request, result, viewer_id)
 
 
 def _tag_entity(services: Services, tag: hashtags.Tag, signed_in: bool) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Hidden words: Mastodon's filters (v2, and v1 over the same rows)."""

@@ -1,0 +1,289 @@
+"""An account's lists of the accounts it follows, and who is in them.
+
+* A list belongs to its owner alone: another account's list is NotFound.
+* Only followed accounts may be added (422 otherwise), as in Mastodon; an unfollow leaves
+  the membership in place but the list timeline shows only followed accounts' posts.
+* At most one list per account is its close-friends list: marking one clears the mark
+  from the others in the same transaction.
+* Every change emits ``ListChanged``, so the owner's kept home pages are forgotten once it
+  commits (an exclusive list's members leave the home feed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.accounts.models import Account
+from lumigram.accounts.service import account_from_row
+from lumigram.errors import NotFound, Problems, ValidationFailed
+from lumigram.events import ListChanged
+from lumigram.ids import shard_of
+from lumigram.infra.sql import one_of
+from lumigram.infra.tables import accounts, follows, list_accounts, lists, utcnow
+from lumigram.lists.models import MAX_LISTS, MAX_MEMBERS, MAX_TITLE, REPLIES_POLICIES, AccountList, ListDraft
+from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.services import Services
+from lumigram.unit_of_work import Work, unit_of_work
+
+
+def _record(row: Any) -> AccountList:
+    return AccountList(
+        row.id, row.account_id, row.title, row.replies_policy, bool(row.exclusive), bool(row.close_friends)
+    )
+
+
+def _tidy(text: str) -> str:
+    """Without surrounding whitespace, unless that is all there is (kept as given)."""
+    return text.strip() or text
+
+
+def _check(draft: ListDraft, creating: bool) -> None:
+    problems = Problems()
+    if draft.title is not None and not 0 < len(draft.title) <= MAX_TITLE:
+        problems.add("title", "ERR_INVALID", f"must be 1 to {MAX_TITLE} characters")
+    elif creating and draft.title is None:
+        problems.add("title", "ERR_BLANK", "can't be blank")
+    if draft.replies_policy is not None and draft.replies_policy not in REPLIES_POLICIES:
+        problems.add("replies_policy", "ERR_INVALID", f"must be one of {', '.join(REPLIES_POLICIES)}")
+    problems.raise_if_any()
+
+
+async def _changed(work: Work, account_id: int, list_id: int) -> None:
+    await work.emit(ListChanged(account_id=account_id, list_id=list_id), shard=shard_of(account_id))
+
+
+async def _owned(conn: AsyncConnection, account_id: int, list_id: int) -> AccountList:
+    if not 0 < list_id <= MAX_ID:
+        raise NotFound
+    row = (await conn.execute(select(lists).where(lists.c.id == list_id, lists.c.account_id == account_id))).first()
+    if row is None:
+        raise NotFound
+    return _record(row)
+
+
+async def _only_close_friends(conn: AsyncConnection, account_id: int, list_id: int) -> None:
+    await conn.execute(
+        update(lists).where(lists.c.account_id == account_id, lists.c.id != list_id).values(close_friends=False)
+    )
+
+
+async def list_lists(services: Services, account_id: int) -> list[AccountList]:
+    async with services.db.connect() as conn:
+        rows = await conn.execute(select(lists).where(lists.c.account_id == account_id).order_by(lists.c.id))
+        return [_record(row) for row in rows]
+
+
+async def get_list(services: Services, account_id: int, list_id: int) -> AccountList:
+    async with services.db.connect() as conn:
+        return await _owned(conn, account_id, list_id)
+
+
+async def create_list(services: Services, account_id: int, draft: ListDraft) -> AccountList:
+    _check(draft, creating=True)
+    assert draft.title is not None  # checked above
+    list_id = services.ids.next_id(shard_of(account_id))
+    async with unit_of_work(services) as work:
+        count = (
+            await work.conn.execute(select(func.count()).select_from(lists).where(lists.c.account_id == account_id))
+        ).scalar_one()
+        if count >= MAX_LISTS:
+            raise ValidationFailed(f"Validation failed: at most {MAX_LISTS} lists")
+        await work.conn.execute(
+            lists.insert().values(
+                id=list_id,
+                account_id=account_id,
+                title=_tidy(draft.title),
+                replies_policy=draft.replies_policy or "list",
+                exclusive=bool(draft.exclusive),
+                close_friends=bool(draft.close_friends),
+                created_at=utcnow(),
+            )
+        )
+        if draft.close_friends:
+            await _only_close_friends(work.conn, account_id, list_id)
+        await _changed(work, account_id, list_id)
+        return await _owned(work.conn, account_id, list_id)
+
+
+async def update_list(services: Services, account_id: int, list_id: int, draft: ListDraft) -> AccountList:
+    _check(draft, creating=False)
+    async with unit_of_work(services) as work:
+        await _owned(work.conn, account_id, list_id)
+        values: dict[str, object] = {}
+        if draft.title is not None:
+            values["title"] = _tidy(draft.title)
+        if draft.replies_policy is not None:
+            values["replies_policy"] = draft.replies_policy
+        if draft.exclusive is not None:
+            values["exclusive"] = draft.exclusive
+        if draft.close_friends is not None:
+            values["close_friends"] = draft.close_friends
+        if values:
+            await work.conn.execute(update(lists).where(lists.c.id == list_id).values(**values))
+        if draft.close_friends:
+            await _only_close_friends(work.conn, account_id, list_id)
+        await _changed(work, account_id, list_id)
+        return await _owned(work.conn, account_id, list_id)
+
+
+async def delete_list(services: Services, account_id: int, list_id: int) -> None:
+    async with unit_of_work(services) as work:
+        await _owned(work.conn, account_id, list_id)
+        await work.conn.execute(delete(list_accounts).where(list_accounts.c.list_id == list_id))
+        await work.conn.execute(delete(lists).where(lists.c.id == list_id))
+        await _changed(work, account_id, list_id)
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+async def list_members(services: Services, account_id: int, list_id: int, page: PageRequest) -> Page[Account]:
+    """The list's members, most recently added first, paged by the membership's id."""
+    limit = page.clamped_limit()
+    async with services.db.connect() as conn:
+        await _owned(conn, account_id, list_id)
+        if page.is_empty():
+            return Page(limit=limit)
+        query = (
+            select(accounts, list_accounts.c.id.label("member_id"))
+            .join(list_accounts, list_accounts.c.target_account_id == accounts.c.id)
+            .where(list_accounts.c.list_id == list_id)
+        )
+        if page.max_id is not None:
+            query = query.where(list_accounts.c.id < page.max_id)
+        if page.since_id is not None:
+            query = query.where(list_accounts.c.id > page.since_id)
+        ascending = page.min_id is not None
+        if ascending:
+            query = query.where(list_accounts.c.id > page.min_id).order_by(list_accounts.c.id.asc())
+        else:
+            query = query.order_by(list_accounts.c.id.desc())
+        rows = list((await conn.execute(query.limit(limit))).all())
+    if ascending:
+        rows.reverse()
+    return Page(items=[account_from_row(r) for r in rows], cursors=[r.member_id for r in rows], limit=limit)
+
+
+async def add_members(services: Services, account_id: int, list_id: int, member_ids: Sequence[int]) -> None:
+    """Add followed accounts to the list (one already there is left as it is)."""
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        raise ValidationFailed.field("account_ids", "ERR_BLANK", "can't be blank")
+    async with unit_of_work(services) as work:
+        conn = work.conn
+        await _owned(conn, account_id, list_id)
+        followed = set(
+            (
+                await conn.execute(
+                    select(follows.c.target_account_id).where(
+                        follows.c.account_id == account_id, one_of(conn, follows.c.target_account_id, wanted)
+                    )
+                )
+            ).scalars()
+        )
+        if followed != set(wanted):
+            raise ValidationFailed.field("account_ids", "ERR_INVALID", "only accounts you follow can be added")
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        now = utcnow()
+        for member in wanted:
+            await conn.execute(
+                insert(list_accounts)
+                .values(
+                    list_id=list_id,
+                    target_account_id=member,
+                    account_id=account_id,
+                    id=services.ids.next_id(shard_of(account_id)),
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["list_id", "target_account_id"])
+            )
+        count = (
+            await conn.execute(
+                select(func.count()).select_from(list_accounts).where(list_accounts.c.list_id == list_id)
+            )
+        ).scalar_one()
+        if count > MAX_MEMBERS:
+            raise ValidationFailed.field("account_ids", "ERR_TOO_LONG", f"a list holds at most {MAX_MEMBERS}")
+        await _changed(work, account_id, list_id)
+
+
+async def remove_members(services: Services, account_id: int, list_id: int, member_ids: Sequence[int]) -> None:
+    wanted = sorted(set(member_ids))
+    if not wanted:
+        raise ValidationFailed.field("account_ids", "ERR_BLANK", "can't be blank")
+    async with unit_of_work(services) as work:
+        await _owned(work.conn, account_id, list_id)
+        removed = await work.conn.execute(
+            delete(list_accounts)
+            .where(list_accounts.c.list_id == list_id, one_of(work.conn, list_accounts.c.target_account_id, wanted))
+            .returning(list_accounts.c.target_account_id)
+        )
+        if len(removed.all()) != len(wanted):
+            # Nothing is taken out when one of them was never in: the caller named the wrong list.
+            raise ValidationFailed.field("account_ids", "ERR_INVALID", "only accounts in the list can be taken out")
+        await _changed(work, account_id, list_id)
+
+
+async def lists_with(services: Services, account_id: int, member_id: int) -> list[AccountList]:
+    """The owner's lists that hold ``member_id``."""
+    async with services.db.connect() as conn:
+        rows = await conn.execute(
+            select(lists)
+            .join(list_accounts, list_accounts.c.list_id == lists.c.id)
+            .where(lists.c.account_id == account_id, list_accounts.c.target_account_id == member_id)
+            .order_by(lists.c.id)
+        )
+        return [_record(row) for row in rows]
+
+
+# --- what other services ask of lists ----------------------------------------------------------
+
+
+async def member_ids(conn: AsyncConnection, list_id: int) -> list[int]:
+    query = select(list_accounts.c.target_account_id).where(list_accounts.c.list_id == list_id)
+    return list((await conn.execute(query)).scalars())
+
+
+async def exclusive_member_ids(conn: AsyncConnection, owner_id: int) -> set[int]:
+    """Accounts in one of the owner's exclusive lists: their posts stay out of home."""
+    query = (
+        select(list_accounts.c.target_account_id)
+        .join(lists, lists.c.id == list_accounts.c.list_id)
+        .where(list_accounts.c.account_id == owner_id, lists.c.exclusive.is_(True))
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+async def exclusive_owners(conn: AsyncConnection, member_id: int, owner_ids: Sequence[int]) -> set[int]:
+    """Those of ``owner_ids`` who hold ``member_id`` in one of their exclusive lists."""
+    if not owner_ids:
+        return set()
+    query = (
+        select(list_accounts.c.account_id)
+        .join(lists, lists.c.id == list_accounts.c.list_id)
+        .where(
+            list_accounts.c.target_account_id == member_id,
+            lists.c.exclusive.is_(True),
+            one_of(conn, list_accounts.c.account_id, owner_ids),
+        )
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+async def is_close_friend(conn: AsyncConnection, owner_id: int, viewer_id: int) -> bool:
+    """Whether ``viewer_id`` is on ``owner_id``'s close-friends list (an audience for stories)."""
+    query = select(
+        exists().where(
+            list_accounts.c.account_id == owner_id,
+            list_accounts.c.target_account_id == viewer_id,
+            list_accounts.c.list_id == lists.c.id,
+            lists.c.close_friends.is_(True),
+        )
+    )
+    return bool((await conn.execute(query)).scalar())

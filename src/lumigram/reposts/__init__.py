@@ -1,0 +1,1 @@
+"""Reposts (Mastodon's reblogs): sharing someone's public post with one's own followers."""
