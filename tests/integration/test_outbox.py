@@ -3,6 +3,7 @@ and every consumer applies each event exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -241,3 +242,33 @@ async def test_a_relay_that_does_not_run_keeps_nothing_handed_over(services: Ser
     idle = OutboxRelay(services.db, services.bus)
     idle.hand_over(made)
     assert await idle.publish_handed_over() == 0  # the table keeps them for a running relay
+
+
+class SwallowsCancellation(OutboxRelay):
+    """A relay whose pass swallows one cancellation, as some drivers and client libraries
+    do when it lands mid-call."""
+
+    swallowed = False
+
+    async def relay_pending(self) -> int:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.swallowed = True
+        return 0
+
+
+async def test_stopping_the_relay_does_not_wait_for_its_next_sweep(services: Services) -> None:
+    await services.relay.stop()
+    relay = SwallowsCancellation(services.db, services.bus, poll_interval=3600)
+    relay.start()
+    await asyncio.sleep(0)  # into its first pass
+    # Before, a swallowed cancellation left the task waiting an hour for its next sweep, and
+    # stop() returned only when its caller gave up (here, the timeout). The bound is far
+    # above what stopping takes, so only a stop that waits for the sweep exceeds it.
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    async with asyncio.timeout(20):
+        await relay.stop()
+    assert relay.swallowed
+    assert loop.time() - began < 15

@@ -114,6 +114,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         #: Events committed in this process and handed over (``hand_over``), in order.
         self._handed: list[Event] = []
@@ -233,7 +234,8 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay forever: what is handed over as it comes, a pass over the table on every
         kick, and one every ``poll_interval`` seconds as a sweep."""
-        while True:
+        self._stopping = False
+        while not self._stopping:
             self._wake.clear()
             try:
                 if self._handed:
@@ -254,8 +256,11 @@ class OutboxRelay:
             if self._handed or self._pass_wanted:
                 continue  # more came while this turn ran
             wait = max(0.0, self._last_pass + self._poll_interval - time.monotonic())
+            # Not ``wait_for``: on Python 3.11 it swallows a cancellation that lands as the
+            # wake-up does.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def drain(self) -> None:
         """Return once what was committed before the call has been published (or has
@@ -288,6 +293,11 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag and the wake-up as well as the cancellation: a cancellation swallowed
+            # on the way (a driver or a client library that catches it mid-call) left the
+            # task waiting for its next sweep, and shutdown waited out its whole timeout.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
