@@ -63,7 +63,7 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/api/v1/lumigram/highlights"): (422, "the stories must be in the archive, the cover one of them"),
     ("PATCH", "/api/v1/lumigram/highlights/{highlight_id}"): (422, "the stories must be in the caller's archive"),
     ("POST", "/api/v1/lumigram/highlights/{highlight_id}/stories"): (422, "the story must be in the caller's archive"),
-    ("POST", "/api/v1/lumigram/close_friends"): (422, "the id may be the caller's own"),
+    ("POST", "/api/v1/lumigram/close_friends"): (422, "only an account that follows the caller can be added"),
     ("POST", "/api/v1.1/stories/add"): (422, "the file must decode as a photo or video"),
     ("POST", "/api/v1.1/stories/publish"): (422, "the media must have finished processing"),
     ("POST", "/api/v1.1/stories/comment"): (422, "replies may be off; not to one's own story"),

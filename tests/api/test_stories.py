@@ -189,18 +189,33 @@ async def test_expiry_tray_seen_viewers_replies_and_blob_removal(client: httpx.A
 
 
 async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.AsyncClient, services: Services) -> None:
-    """Owner, follower, close friend, stranger, blocked and muted, on an open and a private
-    account; then the private account's highlights, and its live story limit."""
+    """Owner, follower, close friends (one added by the stories' endpoint, one by the lists
+    API), stranger, blocked and muted, on an open and a private account; then the private
+    account's highlights, and its live story limit."""
     open_owner, private_owner = await create_user(client), await create_user(client)
-    follower, close, stranger, blocked, muted = [await create_user(client) for _ in range(5)]
+    follower, close, friend, stranger, blocked, muted = [await create_user(client) for _ in range(6)]
     await client.patch("/api/v1/accounts/update_credentials", headers=private_owner["headers"], data={"locked": "true"})
     for viewer in (follower, close, blocked, muted):
         await _follow(client, viewer, open_owner)
     await _follow(client, follower, private_owner, locked=True)
+    await _follow(client, open_owner, friend)
+    # Close friends are the owner's list marked so. The stories' endpoint takes followers and
+    # makes the list on the first one; the lists API adds accounts the owner follows to it.
+    refused = await client.post(
+        f"{API}/close_friends", headers=open_owner["headers"], json={"account_id": stranger["id"]}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "follow you" in refused.json()["error"]
     added = await client.post(f"{API}/close_friends", headers=open_owner["headers"], json={"account_id": close["id"]})
     assert added.status_code == 200, added.text
+    (made,) = (await client.get("/api/v1/lists", headers=open_owner["headers"])).json()
+    assert (made["title"], made["lumigram"]) == ("Close friends", {"close_friends": True})
+    joined = await client.post(
+        f"/api/v1/lists/{made['id']}/accounts", headers=open_owner["headers"], json={"account_ids": [friend["id"]]}
+    )
+    assert joined.status_code == 200, joined.text
     listed = await client.get(f"{API}/close_friends", headers=open_owner["headers"])
-    assert [a["id"] for a in listed.json()] == [close["id"]]
+    assert [a["id"] for a in listed.json()] == [friend["id"], close["id"]]
     await client.post(f"/api/v1/accounts/{blocked['id']}/block", headers=open_owner["headers"])
     await client.post(f"/api/v1/accounts/{open_owner['id']}/mute", headers=muted["headers"])
 
@@ -223,6 +238,7 @@ async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.Async
         "owner": (open_owner, private_owner),
         "follower": (follower,),
         "close": (close,),
+        "friend": (friend,),
         "stranger": (stranger,),
         "blocked": (blocked,),
         "muted": (muted,),
@@ -231,6 +247,7 @@ async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.Async
         "owner": {"everyone", "friends_only", "locked"},
         "follower": {"everyone", "locked"},
         "close": {"everyone", "friends_only"},
+        "friend": {"everyone", "friends_only"},
         "stranger": {"everyone"},
         "blocked": set(),
         "muted": {"everyone"},
@@ -254,12 +271,13 @@ async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.Async
         assert listed == seen, kind
     # The tray: followed accounts only, muted ones left out, close-friends stories for them alone.
     trays = {}
-    for kind in ("follower", "close", "stranger", "blocked", "muted"):
+    for kind in ("follower", "close", "friend", "stranger", "blocked", "muted"):
         response = await client.get(f"{API}/stories/tray", headers=viewers[kind][0]["headers"])
         trays[kind] = {s["id"] for entry in response.json() for s in entry["stories"]}
     assert trays == {
         "follower": {everyone["id"], locked["id"]},
         "close": {everyone["id"], friends_only["id"]},
+        "friend": set(),
         "stranger": set(),
         "blocked": set(),
         "muted": set(),
@@ -268,9 +286,10 @@ async def test_who_sees_which_story_highlights_and_the_limit(client: httpx.Async
     hidden = await client.post(f"{API}/stories/{friends_only['id']}/seen", headers=follower["headers"])
     assert hidden.status_code == 404
     assert hidden.json() == {"error": "Record not found"}
-    # Off the list, the close-friends story is gone for them.
+    # Off the list, the close-friends story is gone for them (and only for them).
     await client.delete(f"{API}/close_friends/{close['id']}", headers=open_owner["headers"])
     assert (await client.get(f"{API}/stories/{friends_only['id']}", headers=close["headers"])).status_code == 404
+    assert (await client.get(f"{API}/stories/{friends_only['id']}", headers=friend["headers"])).status_code == 200
 
     # Highlights of the private account: for those who may see its posts.
     clock = Clock(services)

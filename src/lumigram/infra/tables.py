@@ -538,17 +538,6 @@ story_settings = Table(
     Column("archive", Boolean, nullable=False, server_default="1"),
 )
 
-# ``member_id`` is on ``owner_id``'s close-friends list: they see its close-friends stories.
-close_friends = Table(
-    "close_friends",
-    metadata,
-    Column("owner_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("member_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("id", BigInteger, nullable=False, unique=True),
-    _ts("created_at", nullable=False),
-    Index("ix_close_friends_owner_id_id", "owner_id", "id"),
-)
-
 # --- search and explore ---------------------------------------------------------------
 # What search reads, kept current by the search package's bus consumers and rebuilt by
 # ``lumigram search reindex``. Who may see a post is decided at read time from the live
@@ -946,7 +935,6 @@ __all__ = [
     "blob_deletions",
     "blocks",
     "bookmarks",
-    "close_friends",
     "conversation_mutes",
     "custom_emojis",
     "direct_conversations",

@@ -10,6 +10,8 @@ MAX_TITLE = 100
 #: Lists per account, and members per list (Mastodon's own limits are of this order).
 MAX_LISTS = 100
 MAX_MEMBERS = 1000
+#: The title of the close-friends list made for an account that adds a close friend without one.
+CLOSE_FRIENDS_TITLE = "Close friends"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 * Only followed accounts may be added (422 otherwise), as in Mastodon; an unfollow leaves
   the membership in place but the list timeline shows only followed accounts' posts.
 * At most one list per account is its close-friends list: marking one clears the mark
-  from the others in the same transaction.
+  from the others in the same transaction. It is the audience of close-friends stories,
+  and has routes of its own (see "the close-friends list" below), with their own rule.
 * Every change emits ``ListChanged``, so the owner's kept home pages are forgotten once it
   commits (an exclusive list's members leave the home feed).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +27,15 @@ from lumigram.events import ListChanged
 from lumigram.ids import shard_of
 from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, follows, list_accounts, lists, utcnow
-from lumigram.lists.models import MAX_LISTS, MAX_MEMBERS, MAX_TITLE, REPLIES_POLICIES, AccountList, ListDraft
+from lumigram.lists.models import (
+    CLOSE_FRIENDS_TITLE,
+    MAX_LISTS,
+    MAX_MEMBERS,
+    MAX_TITLE,
+    REPLIES_POLICIES,
+    AccountList,
+    ListDraft,
+)
 from lumigram.paging import MAX_ID, Page, PageRequest
 from lumigram.services import Services
 from lumigram.unit_of_work import Work, unit_of_work
@@ -84,29 +93,35 @@ async def get_list(services: Services, account_id: int, list_id: int) -> Account
         return await _owned(conn, account_id, list_id)
 
 
+async def _insert_list(services: Services, conn: AsyncConnection, account_id: int, draft: ListDraft) -> int:
+    """Write a checked draft as a new list of the account's; its id."""
+    assert draft.title is not None  # checked by the caller
+    count = (
+        await conn.execute(select(func.count()).select_from(lists).where(lists.c.account_id == account_id))
+    ).scalar_one()
+    if count >= MAX_LISTS:
+        raise ValidationFailed(f"Validation failed: at most {MAX_LISTS} lists")
+    list_id = services.ids.next_id(shard_of(account_id))
+    await conn.execute(
+        lists.insert().values(
+            id=list_id,
+            account_id=account_id,
+            title=_tidy(draft.title),
+            replies_policy=draft.replies_policy or "list",
+            exclusive=bool(draft.exclusive),
+            close_friends=bool(draft.close_friends),
+            created_at=utcnow(),
+        )
+    )
+    if draft.close_friends:
+        await _only_close_friends(conn, account_id, list_id)
+    return list_id
+
+
 async def create_list(services: Services, account_id: int, draft: ListDraft) -> AccountList:
     _check(draft, creating=True)
-    assert draft.title is not None  # checked above
-    list_id = services.ids.next_id(shard_of(account_id))
     async with unit_of_work(services) as work:
-        count = (
-            await work.conn.execute(select(func.count()).select_from(lists).where(lists.c.account_id == account_id))
-        ).scalar_one()
-        if count >= MAX_LISTS:
-            raise ValidationFailed(f"Validation failed: at most {MAX_LISTS} lists")
-        await work.conn.execute(
-            lists.insert().values(
-                id=list_id,
-                account_id=account_id,
-                title=_tidy(draft.title),
-                replies_policy=draft.replies_policy or "list",
-                exclusive=bool(draft.exclusive),
-                close_friends=bool(draft.close_friends),
-                created_at=utcnow(),
-            )
-        )
-        if draft.close_friends:
-            await _only_close_friends(work.conn, account_id, list_id)
+        list_id = await _insert_list(services, work.conn, account_id, draft)
         await _changed(work, account_id, list_id)
         return await _owned(work.conn, account_id, list_id)
 
@@ -143,31 +158,61 @@ async def delete_list(services: Services, account_id: int, list_id: int) -> None
 # --- members ---------------------------------------------------------------------------------
 
 
-async def list_members(services: Services, account_id: int, list_id: int, page: PageRequest) -> Page[Account]:
-    """The list's members, most recently added first, paged by the membership's id."""
+async def _members_page(conn: AsyncConnection, list_id: int, page: PageRequest) -> Page[Account]:
     limit = page.clamped_limit()
-    async with services.db.connect() as conn:
-        await _owned(conn, account_id, list_id)
-        if page.is_empty():
-            return Page(limit=limit)
-        query = (
-            select(accounts, list_accounts.c.id.label("member_id"))
-            .join(list_accounts, list_accounts.c.target_account_id == accounts.c.id)
-            .where(list_accounts.c.list_id == list_id)
-        )
-        if page.max_id is not None:
-            query = query.where(list_accounts.c.id < page.max_id)
-        if page.since_id is not None:
-            query = query.where(list_accounts.c.id > page.since_id)
-        ascending = page.min_id is not None
-        if ascending:
-            query = query.where(list_accounts.c.id > page.min_id).order_by(list_accounts.c.id.asc())
-        else:
-            query = query.order_by(list_accounts.c.id.desc())
-        rows = list((await conn.execute(query.limit(limit))).all())
+    if page.is_empty():
+        return Page(limit=limit)
+    query = (
+        select(accounts, list_accounts.c.id.label("member_id"))
+        .join(list_accounts, list_accounts.c.target_account_id == accounts.c.id)
+        .where(list_accounts.c.list_id == list_id)
+    )
+    if page.max_id is not None:
+        query = query.where(list_accounts.c.id < page.max_id)
+    if page.since_id is not None:
+        query = query.where(list_accounts.c.id > page.since_id)
+    ascending = page.min_id is not None
+    if ascending:
+        query = query.where(list_accounts.c.id > page.min_id).order_by(list_accounts.c.id.asc())
+    else:
+        query = query.order_by(list_accounts.c.id.desc())
+    rows = list((await conn.execute(query.limit(limit))).all())
     if ascending:
         rows.reverse()
     return Page(items=[account_from_row(r) for r in rows], cursors=[r.member_id for r in rows], limit=limit)
+
+
+async def list_members(services: Services, account_id: int, list_id: int, page: PageRequest) -> Page[Account]:
+    """The list's members, most recently added first, paged by the membership's id."""
+    async with services.db.connect() as conn:
+        await _owned(conn, account_id, list_id)
+        return await _members_page(conn, list_id, page)
+
+
+async def _insert_members(
+    services: Services, conn: AsyncConnection, account_id: int, list_id: int, member_ids: Sequence[int], field: str
+) -> None:
+    """Put ``member_ids`` in the list (one already there is left as it is), within its size;
+    ``field`` names the parameter that asked for too many."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    for member in member_ids:
+        await conn.execute(
+            insert(list_accounts)
+            .values(
+                list_id=list_id,
+                target_account_id=member,
+                account_id=account_id,
+                id=services.ids.next_id(shard_of(account_id)),
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["list_id", "target_account_id"])
+        )
+    count = (
+        await conn.execute(select(func.count()).select_from(list_accounts).where(list_accounts.c.list_id == list_id))
+    ).scalar_one()
+    if count > MAX_MEMBERS:
+        raise ValidationFailed.field(field, "ERR_TOO_LONG", f"a list holds at most {MAX_MEMBERS}")
 
 
 async def add_members(services: Services, account_id: int, list_id: int, member_ids: Sequence[int]) -> None:
@@ -189,27 +234,7 @@ async def add_members(services: Services, account_id: int, list_id: int, member_
         )
         if followed != set(wanted):
             raise ValidationFailed.field("account_ids", "ERR_INVALID", "only accounts you follow can be added")
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        now = utcnow()
-        for member in wanted:
-            await conn.execute(
-                insert(list_accounts)
-                .values(
-                    list_id=list_id,
-                    target_account_id=member,
-                    account_id=account_id,
-                    id=services.ids.next_id(shard_of(account_id)),
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["list_id", "target_account_id"])
-            )
-        count = (
-            await conn.execute(
-                select(func.count()).select_from(list_accounts).where(list_accounts.c.list_id == list_id)
-            )
-        ).scalar_one()
-        if count > MAX_MEMBERS:
-            raise ValidationFailed.field("account_ids", "ERR_TOO_LONG", f"a list holds at most {MAX_MEMBERS}")
+        await _insert_members(services, conn, account_id, list_id, wanted, "account_ids")
         await _changed(work, account_id, list_id)
 
 
@@ -287,3 +312,102 @@ async def is_close_friend(conn: AsyncConnection, owner_id: int, viewer_id: int) 
         )
     )
     return bool((await conn.execute(query)).scalar())
+
+
+def close_friend_owners(conn: AsyncConnection, member_id: int, owner_ids: Sequence[int]) -> Select[tuple[int]]:
+    """The query for those of ``owner_ids`` whose close-friends list holds ``member_id``,
+    for a caller to run alone or batched with its other questions."""
+    return (
+        select(list_accounts.c.account_id)
+        .join(lists, lists.c.id == list_accounts.c.list_id)
+        .where(
+            list_accounts.c.target_account_id == member_id,
+            lists.c.close_friends.is_(True),
+            one_of(conn, list_accounts.c.account_id, owner_ids),
+        )
+    )
+
+
+async def close_friends_among(conn: AsyncConnection, owner_id: int, candidate_ids: Sequence[int]) -> set[int]:
+    """Those of ``candidate_ids`` on ``owner_id``'s close-friends list, in one query."""
+    if not candidate_ids:
+        return set()
+    query = (
+        select(list_accounts.c.target_account_id)
+        .join(lists, lists.c.id == list_accounts.c.list_id)
+        .where(
+            list_accounts.c.account_id == owner_id,
+            lists.c.close_friends.is_(True),
+            one_of(conn, list_accounts.c.target_account_id, candidate_ids),
+        )
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+# --- the close-friends list, through its own routes ---------------------------------------------
+# Close friends are picked among one's followers, as on Instagram: they are the audience a
+# close-friends story narrows. So here anyone who follows the owner may be added (whether or
+# not the owner follows them back), and the list is made on the first addition. The lists
+# routes keep Mastodon's rule for every list, this one included: accounts the owner follows.
+
+
+async def _close_friends_list(conn: AsyncConnection, owner_id: int) -> int | None:
+    query = select(lists.c.id).where(lists.c.account_id == owner_id, lists.c.close_friends.is_(True))
+    return (await conn.execute(query.order_by(lists.c.id).limit(1))).scalar()
+
+
+async def _lock_accounts(conn: AsyncConnection, owner_id: int, member_id: int) -> Any:
+    """Lock both accounts in id order, as follows and blocks do (so two additions cannot
+    each make a close-friends list, and an unfollow waits); the member's row, or None."""
+    query = select(accounts).where(accounts.c.id.in_({owner_id, member_id})).order_by(accounts.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = {row.id: row for row in (await conn.execute(query)).all()}
+    return rows.get(member_id)
+
+
+async def close_friends(services: Services, owner_id: int, page: PageRequest) -> Page[Account]:
+    """The owner's close friends, most recently added first (none without the list)."""
+    async with services.db.connect() as conn:
+        list_id = await _close_friends_list(conn, owner_id)
+        if list_id is None:
+            return Page(limit=page.clamped_limit())
+        return await _members_page(conn, list_id, page)
+
+
+async def add_close_friend(services: Services, owner_id: int, member_id: int) -> Account:
+    """Put a follower of the owner's on the close-friends list (again is a no-op)."""
+    if member_id == owner_id:
+        raise ValidationFailed.field("account_id", "ERR_INVALID", "cannot be your own")
+    async with unit_of_work(services) as work:
+        conn = work.conn
+        member = await _lock_accounts(conn, owner_id, member_id)
+        if member is None:
+            raise NotFound
+        following = select(follows.c.id).where(
+            follows.c.account_id == member_id, follows.c.target_account_id == owner_id
+        )
+        if (await conn.execute(following)).first() is None:
+            raise ValidationFailed.field("account_id", "ERR_INVALID", "only accounts that follow you can be added")
+        list_id = await _close_friends_list(conn, owner_id)
+        if list_id is None:
+            draft = ListDraft(title=CLOSE_FRIENDS_TITLE, close_friends=True)
+            list_id = await _insert_list(services, conn, owner_id, draft)
+        await _insert_members(services, conn, owner_id, list_id, [member_id], "account_id")
+        await _changed(work, owner_id, list_id)
+        return account_from_row(member)
+
+
+async def remove_close_friend(services: Services, owner_id: int, member_id: int) -> None:
+    """Take ``member_id`` off the owner's close-friends list (absent already is a no-op)."""
+    async with unit_of_work(services) as work:
+        list_id = await _close_friends_list(work.conn, owner_id)
+        if list_id is None:
+            return
+        removed = await work.conn.execute(
+            delete(list_accounts).where(
+                list_accounts.c.list_id == list_id, list_accounts.c.target_account_id == member_id
+            )
+        )
+        if removed.rowcount:
+            await _changed(work, owner_id, list_id)

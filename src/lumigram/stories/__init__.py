@@ -1,1 +1,2 @@
-"""Stories: photos and videos shown for 24 hours, their viewers, replies, highlights and close friends."""
+"""Stories: photos and videos shown for 24 hours, their viewers, replies and highlights; their
+close-friends audience is the list marked so (``lumigram.lists``)."""

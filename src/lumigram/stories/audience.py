@@ -3,8 +3,9 @@
 * The owner always may.
 * Blocks, either way, hide everything.
 * A private (locked) account's stories are for its approved followers.
-* A close-friends story is for the accounts on the owner's close-friends list; to anyone
-  else it does not exist (404, never 403).
+* A close-friends story is for the accounts on the owner's close-friends list (the one of
+  its lists marked so; the lists service says who is on it); to anyone else it does not
+  exist (404, never 403).
 * Muting an account hides its stories from the viewer's tray only: asked for by id or
   through the account, they are shown.
 """
@@ -19,7 +20,8 @@ from sqlalchemy import literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.sql import one_of
-from lumigram.infra.tables import accounts, blocks, close_friends, follows, mutes
+from lumigram.infra.tables import accounts, blocks, follows, mutes
+from lumigram.lists.service import close_friend_owners
 from lumigram.stories.models import CLOSE_FRIENDS
 
 
@@ -49,19 +51,12 @@ class Relations:
         return self.may_see(owner_id, "")
 
 
-async def is_close_friend(conn: AsyncConnection, owner_id: int, member_id: int) -> bool:
-    """Whether ``member_id`` is on ``owner_id``'s close-friends list."""
-    query = select(close_friends.c.id).where(
-        close_friends.c.owner_id == owner_id, close_friends.c.member_id == member_id
-    )
-    return (await conn.execute(query)).first() is not None
-
-
 async def relations(conn: AsyncConnection, viewer_id: int, owner_ids: Iterable[int], now: datetime) -> Relations:
     """The viewer's relations to ``owner_ids``, in one query."""
     owners = sorted(set(owner_ids))
     if not owners:
         return Relations(viewer_id)
+    close_friend_of = close_friend_owners(conn, viewer_id, owners).subquery()
     query = union_all(
         select(literal_column("0").label("kind"), accounts.c.id.label("owner")).where(
             one_of(conn, accounts.c.id, owners), accounts.c.locked.is_(True)
@@ -80,9 +75,7 @@ async def relations(conn: AsyncConnection, viewer_id: int, owner_ids: Iterable[i
             one_of(conn, mutes.c.target_account_id, owners),
             mutes.c.expires_at.is_(None) | (mutes.c.expires_at > now),
         ),
-        select(literal_column("4"), close_friends.c.owner_id).where(
-            close_friends.c.member_id == viewer_id, one_of(conn, close_friends.c.owner_id, owners)
-        ),
+        select(literal_column("4"), close_friend_of.c.account_id),
     )
     found: tuple[set[int], ...] = (set(), set(), set(), set(), set())
     for kind, owner in (await conn.execute(query)).all():

@@ -12,8 +12,8 @@ from lumigram.entities.stories import story_entity
 from lumigram.errors import NotFound
 from lumigram.events import StoryCreated
 from lumigram.graph.service import follower_ids, shielded_from
+from lumigram.lists.service import close_friends_among
 from lumigram.services import Services
-from lumigram.stories import audience as rules
 from lumigram.stories import service as stories
 from lumigram.stories.models import CLOSE_FRIENDS
 from lumigram.streaming import channels
@@ -39,7 +39,8 @@ async def stream_new_story(services: Services, event: StoryCreated) -> None:
         readers = [r for r in online if r not in hidden]
         if event.audience == CLOSE_FRIENDS and readers:
             async with services.db.connect() as conn:
-                readers = [r for r in readers if await rules.is_close_friend(conn, event.account_id, r)]
+                close = await close_friends_among(conn, event.account_id, readers)
+            readers = [r for r in readers if r in close]
         for reader in readers:
             await services.cache.publish(channels.home(reader), message)
         if len(batch) < BATCH:

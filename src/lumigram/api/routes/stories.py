@@ -11,7 +11,9 @@
 * Highlights: ``GET /accounts/:id/highlights``, ``POST /highlights``,
   ``GET``/``PATCH``/``DELETE /highlights/:id``, ``POST /highlights/:id/stories`` and
   ``DELETE /highlights/:id/stories/:story_id``.
-* Close friends: ``GET``/``POST /close_friends``, ``DELETE /close_friends/:account_id``.
+* Close friends: ``GET``/``POST /close_friends``, ``DELETE /close_friends/:account_id``, on
+  the caller's list marked as close friends (made on the first addition); only an account
+  that follows the caller can be added.
 
 A story the caller may not see answers 404, exactly like one that does not exist.
 """
@@ -37,7 +39,8 @@ from lumigram.entities.stories import (
     tray_entity,
     viewer_entity,
 )
-from lumigram.stories import close_friends, highlights
+from lumigram.lists import service as lists
+from lumigram.stories import highlights
 from lumigram.stories import service as stories
 from lumigram.stories.models import (
     FOLLOWERS,
@@ -395,21 +398,21 @@ async def remove_from_highlight(
 async def list_close_friends(
     request: Request, page: PageParams, viewer: CurrentAccount, services: ServicesDep
 ) -> Response:
-    listed = await close_friends.list_members(services, viewer.account_id, page)
+    listed = await lists.close_friends(services, viewer.account_id, page)
     body = [account_entity(services.settings, account).model_dump(mode="json") for account in listed.items]
     return OrjsonResponse(body, headers=link_header(request, services.settings.base_url, listed))
 
 
 @router.post(
     f"{PREFIX}/close_friends",
-    summary="Add an account to your close friends",
+    summary="Add one of your followers to your close friends",
     openapi_extra=openapi_body(CloseFriend),
     dependencies=[WRITE_FOLLOWS],
     responses=NOT_FOUND,  # type: ignore[arg-type]
 )
 async def add_close_friend(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(CloseFriend, await read_params(request))
-    account = await close_friends.add_member(services, viewer.account_id, id_param(params.account_id, "account_id"))
+    account = await lists.add_close_friend(services, viewer.account_id, id_param(params.account_id, "account_id"))
     return OrjsonResponse(account_entity(services.settings, account).model_dump(mode="json"))
 
 
@@ -419,5 +422,5 @@ async def add_close_friend(request: Request, viewer: CurrentAccount, services: S
     dependencies=[WRITE_FOLLOWS],
 )
 async def remove_close_friend(account_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    await close_friends.remove_member(services, viewer.account_id, record_id(account_id))
+    await lists.remove_close_friend(services, viewer.account_id, record_id(account_id))
     return OrjsonResponse({})

@@ -1,4 +1,4 @@
-"""stories: stories, their mentions, views, replies, highlights, settings; close friends
+"""stories: stories, their mentions, views, replies, highlights, settings
 
 Revision ID: 0006
 Revises: 0005
@@ -114,23 +114,10 @@ def upgrade() -> None:
         _fk("story_settings", "account_id", "accounts"),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_story_settings")),
     )
-    op.create_table(
-        "close_friends",
-        sa.Column("owner_id", sa.BigInteger(), nullable=False),
-        sa.Column("member_id", sa.BigInteger(), nullable=False),
-        sa.Column("id", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", _TS, nullable=False),
-        _fk("close_friends", "owner_id", "accounts"),
-        _fk("close_friends", "member_id", "accounts"),
-        sa.PrimaryKeyConstraint("owner_id", "member_id", name=op.f("pk_close_friends")),
-        sa.UniqueConstraint("id", name=op.f("uq_close_friends_id")),
-    )
-    op.create_index("ix_close_friends_owner_id_id", "close_friends", ["owner_id", "id"])
 
 
 def downgrade() -> None:
     for name in (
-        "close_friends",
         "story_settings",
         "story_highlight_items",
         "story_highlights",
