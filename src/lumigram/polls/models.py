@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lumigram.accounts.text import clean_text
 from lumigram.errors import Problems
 from lumigram.posts.models import PollDraft
 
@@ -18,7 +19,8 @@ FIELD = "poll"
 def check_poll(options: list[str], expires_in: int, multiple: bool, hide_totals: bool) -> PollDraft:
     """The poll as it will be stored; ValidationFailed naming what is out of bounds."""
     problems = Problems()
-    titles = tuple(option.strip() for option in options)
+    # As captions are stored: no control characters, no surrounding whitespace.
+    titles = tuple(clean_text(option) for option in options)
     if not MIN_OPTIONS <= len(titles) <= MAX_OPTIONS:
         problems.add(f"{FIELD}.options", "ERR_INVALID", f"must have {MIN_OPTIONS} to {MAX_OPTIONS} options")
     if any(not title for title in titles):
