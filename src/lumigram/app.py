@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.statuses",
     "lumigram.api.routes.interactions",
     "lumigram.api.routes.reposts",
+    "lumigram.api.routes.polls",
     "lumigram.api.routes.lists",
     "lumigram.api.routes.filters",
     "lumigram.api.routes.timelines",

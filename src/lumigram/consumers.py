@@ -59,6 +59,8 @@ from lumigram.events import (
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
+    PollEnded,
+    PollVoted,
     PostCreated,
     PostDeleted,
     PostPinned,
@@ -82,6 +84,7 @@ from lumigram.messages import conversations
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
+from lumigram.polls import handlers as polls
 from lumigram.push.handlers import push_notification
 from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
@@ -215,6 +218,12 @@ CONSUMERS: list[Registration] = [
         group_commit=True,
     ),
     register("notifications.unreblogs", (ReblogRemoved,), notify.remove_reblog_notification, group_commit=True),
+    register(
+        "notifications.polls",
+        (PollEnded,),
+        then(polls.notify_of_poll_end, publish_notifications),
+        group_commit=True,
+    ),
     register(
         "notifications.follows",
         (FollowCreated, FollowRequested),
@@ -390,4 +399,6 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     ReblogRemoved: (invalidation.reblog_removed,),
     ListChanged: (invalidation.list_changed,),
     FiltersChanged: (invalidation.filters_changed,),
+    PollVoted: (invalidation.poll_voted,),
+    PollEnded: (invalidation.poll_ended,),
 }

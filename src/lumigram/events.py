@@ -380,6 +380,30 @@ class FiltersChanged(DomainEvent):
     account_id: int
 
 
+# --- polls -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollVoted(DomainEvent):
+    """``account_id`` voted in the poll of ``status_id``, a post of ``status_account_id``:
+    the voter's pages show ``voted`` and everyone's show new counts."""
+
+    type: ClassVar[str] = "poll.voted"
+    status_id: int
+    account_id: int
+    status_account_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PollEnded(DomainEvent):
+    """The poll of ``status_id`` (a post of ``account_id``) closed: its owner and voters
+    are told, once, by the one sweep that claimed it."""
+
+    type: ClassVar[str] = "poll.ended"
+    status_id: int
+    account_id: int
+
+
 # --- notifications -----------------------------------------------------------------------
 
 
@@ -436,6 +460,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         ReblogRemoved,
         ListChanged,
         FiltersChanged,
+        PollVoted,
+        PollEnded,
         NotificationCreated,
         MessageSent,
         MessageEdited,

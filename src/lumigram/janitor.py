@@ -1,6 +1,7 @@
 """Periodic housekeeping run beside the bus consumers: removing the blobs of deleted
 posts once their grace period is over, uploads never posted, and expired stories no one
-keeps; and publishing the scheduled posts whose time has come.
+keeps; publishing the scheduled posts whose time has come; and closing the polls whose
+time is up (their voters are then notified).
 
 Every sweep is safe to run in several workers at once, so no leader election is needed.
 """
@@ -32,12 +33,21 @@ async def publish_scheduled(services: Services) -> int:
     return len(await publish_due(services))
 
 
+async def end_polls(services: Services) -> int:
+    from lumigram.polls.service import end_due_polls
+
+    return len(await end_due_polls(services))
+
+
 async def run(services: Services, interval: float = INTERVAL) -> None:
     while True:
         try:
             published = await publish_scheduled(services)
             if published:
                 log.info("janitor published %d scheduled post(s)", published)
+            ended = await end_polls(services)
+            if ended:
+                log.info("janitor closed %d poll(s)", ended)
             removed = await sweep_once(services)
             if removed:
                 log.info("janitor removed %d blob(s) or upload(s)", removed)

@@ -31,6 +31,7 @@ PATHS = (
     "search",
     "explore",
     "reblogged_by",
+    "poll",
 )
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
@@ -60,6 +61,8 @@ EXPECTED: dict[tuple[bool, str], set[str]] = {
 
 # Who reposted a post is listed to exactly those who may see the post.
 EXPECTED = {key: seen | {"reblogged_by"} if "status" in seen else seen for key, seen in EXPECTED.items()}
+# A poll is readable by exactly those who may see its post.
+EXPECTED = {key: seen | {"poll"} if "status" in seen else seen for key, seen in EXPECTED.items()}
 
 
 async def _visible(
@@ -71,6 +74,11 @@ async def _visible(
 
     if path == "status":
         response = await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)
+        assert response.status_code in (200, 404), response.text
+        return response.status_code == 200
+    if path == "poll":
+        # The author's poll, posted beside the photo with the same visibility.
+        response = await client.get(f"/api/v1/polls/{post['poll_id']}", headers=headers)
         assert response.status_code in (200, 404), response.text
         return response.status_code == 200
     if path == "reblogged_by":
@@ -160,6 +168,10 @@ async def test_privacy_matrix(client: httpx.AsyncClient, services: Services, pri
     if viewer_kind == "muted":
         await client.post(f"/api/v1/accounts/{author['id']}/mute", headers=viewer["headers"])
     post = await create_post(client, author["headers"], text="Only for the right eyes #matrix")
+    poll = {"options": ["yes", "no"], "expires_in": 600}
+    asked = await client.post("/api/v1/statuses", json={"status": "Right?", "poll": poll}, headers=author["headers"])
+    assert asked.status_code == 200, asked.text
+    post["poll_id"] = asked.json()["poll"]["id"]
     await settle(services)  # the search index follows the bus
 
     headers: dict[str, str] = {}

@@ -88,7 +88,11 @@ async def test_refusals_are_clear_422s_and_keep_the_media(client: httpx.AsyncCli
         ({"status": "hi", "media_ids": ["abc"]}, "must be an id"),
         ({"status": "hi", "media_ids": [photo["id"]] * 11}, None),
         ({"status": "", "media_ids": []}, "blank"),
-        ({"status": "hi", "media_ids": [photo["id"]], "poll": {"options": ["a", "b"]}}, "not supported"),
+        ({"status": "hi", "media_ids": [photo["id"]], "poll": {"options": ["a", "b"]}}, "can't be blank"),
+        (
+            {"status": "hi", "media_ids": [photo["id"]], "poll": {"options": ["a", "b"], "expires_in": 600}},
+            "photos or videos",
+        ),
     ]
     for fields, message in cases:
         response = await post(**fields)

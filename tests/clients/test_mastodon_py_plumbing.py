@@ -140,6 +140,12 @@ def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Se
     alice.scheduled_status_delete(waiting.id)
     assert alice.scheduled_statuses() == []
 
+    # --- polls
+    asked = alice.status_post("Film or digital?", poll=alice.make_poll(["film", "digital"], expires_in=600))
+    voted = bob.poll_vote(asked.poll.id, [0])
+    assert (voted.voted, voted.own_votes, voted.votes_count) == (True, [0], 1)
+    assert [o.votes_count for o in carol.poll(asked.poll.id).options] == [1, 0]
+
     # --- discovery: suggestions, familiar followers, directory
     carol.account_follow(bob_id)
     bob.account_follow(alice_id)

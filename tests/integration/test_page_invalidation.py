@@ -37,6 +37,8 @@ from lumigram.events import (
     MuteCreated,
     MuteRemoved,
     NotificationCreated,
+    PollEnded,
+    PollVoted,
     PostCreated,
     PostDeleted,
     PostPinned,
@@ -119,6 +121,10 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     (ReblogRemoved(reblog_id=10, status_id=9, account_id=ACTOR, status_account_id=OTHER), _forgets((ACTOR,), (OTHER,))),
     (ListChanged(account_id=ACTOR, list_id=11), _forgets((ACTOR,))),
     (FiltersChanged(account_id=ACTOR), _forgets((ACTOR,))),
+    # The voter's pages show their vote; the author's profile the counts.
+    (PollVoted(status_id=9, account_id=ACTOR, status_account_id=OTHER), _forgets((ACTOR,), (OTHER,))),
+    # ``expired`` changes on every page showing the poll, which nobody tracks.
+    (PollEnded(status_id=9, account_id=ACTOR), _forgets((ACTOR,), (ACTOR,), celebrities=True)),
     (UserRegistered(user_id=7, account_id=ACTOR, username="someone"), _forgets()),
     (VerificationRequested(user_id=7, channel="email"), _forgets()),
     (MediaUploaded(media_id=8, account_id=ACTOR), _forgets()),

@@ -30,6 +30,7 @@ DEPLOYED = {
     "notifications.unfavourites": {"favourite.removed"},
     "notifications.reblogs": {"reblog.created"},
     "notifications.unreblogs": {"reblog.removed"},
+    "notifications.polls": {"poll.ended"},
     "notifications.follows": {"follow.created", "follow.requested"},
     "notifications.follow_requests": {
         "follow_request.authorized",

@@ -13,7 +13,7 @@ from lumigram.accounts.models import Account
 from lumigram.entities.accounts import account_entity, iso
 from lumigram.entities.media import media_entity
 from lumigram.posts import text as captions
-from lumigram.posts.models import FilterMatch, HydratedPost, Repost, Version
+from lumigram.posts.models import FilterMatch, HydratedPost, PollView, Repost, Version
 from lumigram.services import Services
 
 
@@ -41,6 +41,32 @@ def filter_result_entity(match: FilterMatch) -> dict[str, Any]:
         "keyword_matches": list(match.keywords),
         "status_matches": None,
     }
+
+
+def poll_entity(services: Services, poll: PollView, viewer_id: int | None) -> dict[str, Any]:
+    """Mastodon's Poll. With ``hide_totals`` each option's count is null until the poll
+    ends, except for its owner; ``voted`` and ``own_votes`` only for a signed-in reader
+    (the owner counts as having voted, as in Mastodon)."""
+    expired = services.now() >= poll.expires_at
+    shown = not poll.hide_totals or expired or viewer_id == poll.account_id
+    entity: dict[str, Any] = {
+        "id": str(poll.id),
+        "expires_at": iso(poll.expires_at),
+        "expired": expired,
+        "multiple": poll.multiple,
+        "votes_count": poll.votes_count,
+        "voters_count": poll.voters_count,
+        "options": [
+            {"title": title, "votes_count": count if shown else None}
+            for title, count in zip(poll.options, poll.counts, strict=True)
+        ],
+        "emojis": [],
+    }
+    if viewer_id is not None:
+        own = list(poll.own_votes or ())
+        entity["voted"] = bool(own) or viewer_id == poll.account_id
+        entity["own_votes"] = own
+    return entity
 
 
 def status_entity(
@@ -121,7 +147,7 @@ def _post_entity(
         "tags": [tag_entity(services, name) for name in item.tags],
         "emojis": [],
         "card": None,
-        "poll": None,
+        "poll": None if item.poll is None else poll_entity(services, item.poll, viewer_id),
         "filtered": [filter_result_entity(match) for match in item.filtered],
         # Lumigram's extension: Instagram's per-post switch and the post's kind.
         "lumigram": {"comments_disabled": post.comments_disabled, "kind": post.kind},

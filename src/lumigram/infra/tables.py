@@ -247,6 +247,8 @@ statuses = Table(
     _ts("created_at", nullable=False),
     _ts("edited_at"),
     _ts("deleted_at"),
+    # Whether a poll hangs from the post: hydration reads polls only for pages holding one.
+    Column("has_poll", Boolean, nullable=False, server_default="0"),
     Index("ix_statuses_account_id_id", "account_id", "id"),
 )
 
@@ -995,3 +997,41 @@ __all__ = [
     "utcnow",
     "verifications",
 ]
+
+
+# --- polls -------------------------------------------------------------------------------
+# A poll hangs from one post and shares its id. ``options`` is a JSON list of titles.
+# ``ended_at`` is set by the one sweep that claimed the poll once it expired (its
+# end-of-poll notifications are then sent exactly once).
+polls = Table(
+    "polls",
+    metadata,
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("options", Text, nullable=False),
+    Column("multiple", Boolean, nullable=False, server_default="0"),
+    Column("hide_totals", Boolean, nullable=False, server_default="0"),
+    _ts("expires_at", nullable=False),
+    _ts("ended_at"),
+    _ts("created_at", nullable=False),
+    Index("ix_polls_ended_at_expires_at", "ended_at", "expires_at"),
+)
+
+# One row per voter: its primary key is what makes a second vote fail, even concurrently.
+poll_voters = Table(
+    "poll_voters",
+    metadata,
+    Column("poll_id", BigInteger, ForeignKey("polls.status_id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    _ts("created_at", nullable=False),
+)
+
+# The options each voter chose (several in a multiple-choice poll); counts are counted
+# from these rows, so they are right however votes interleave.
+poll_votes = Table(
+    "poll_votes",
+    metadata,
+    Column("poll_id", BigInteger, ForeignKey("polls.status_id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("choice", Integer, primary_key=True, autoincrement=False),
+)

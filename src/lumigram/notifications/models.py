@@ -16,11 +16,13 @@ FAVOURITE = "favourite"
 REBLOG = "reblog"
 FOLLOW = "follow"
 FOLLOW_REQUEST = "follow_request"
+#: A poll one made or voted in has ended.
+POLL = "poll"
 COMMENT = "lumigram.comment"
 DIRECT = "lumigram.direct"
-TYPES = (MENTION, STATUS, FAVOURITE, REBLOG, FOLLOW, FOLLOW_REQUEST, COMMENT, DIRECT)
+TYPES = (MENTION, STATUS, FAVOURITE, REBLOG, FOLLOW, FOLLOW_REQUEST, POLL, COMMENT, DIRECT)
 #: Types that carry a post (the post must still be visible to the recipient).
-POST_TYPES = frozenset({MENTION, STATUS, FAVOURITE, REBLOG, COMMENT, DIRECT})
+POST_TYPES = frozenset({MENTION, STATUS, FAVOURITE, REBLOG, POLL, COMMENT, DIRECT})
 #: Types about a post the sender wrote: a muted account's posts never notify (Mastodon
 #: filters mentions from muted accounts whatever the mute's notifications switch).
 AUTHORED = frozenset({MENTION, STATUS, COMMENT, DIRECT})

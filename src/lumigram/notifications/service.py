@@ -199,6 +199,7 @@ async def deliver(
     status_id: int | None = None,
     still_true: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
     part: str = "",
+    notify_actor: bool = False,
 ) -> list[Created]:
     """Notify each (recipient, type) of ``wanted`` about ``actor_id``'s action (the event
     ``event_id``), once.
@@ -207,9 +208,10 @@ async def deliver(
     (the like withdrawn, the post deleted) nothing is written. The transaction also
     records the event as handled (per ``part``, for a consumer that delivers one event
     in several transactions): the ``dedupe_key`` alone would let an event redelivered
-    after its notification was dismissed bring it back.
+    after its notification was dismissed bring it back. ``notify_actor``: the actor is
+    told too (a poll's end reaches its owner, who is the notification's account).
     """
-    pairs = list(dict.fromkeys((r, t) for r, t in wanted if r != actor_id))
+    pairs = list(dict.fromkeys((r, t) for r, t in wanted if r != actor_id or notify_actor))
     if not pairs:
         return []
     planned = []

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, media_attachments, statuses
+from lumigram.infra.tables import accounts, media_attachments, poll_voters, statuses
 from lumigram.posts.counters import favourites_key, parse_pending
 from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
@@ -56,6 +56,11 @@ _ROWS = Prebuilt(
             media_attachments.c.description,
             media_attachments.c.focus_x,
             media_attachments.c.focus_y,
+            # A poll's votes (each voter's choices are cast at once, so voters count them).
+            select(func.count())
+            .where(poll_voters.c.poll_id == statuses.c.id)
+            .scalar_subquery()
+            .label("poll_voters"),
         )
         .select_from(
             statuses.join(accounts, accounts.c.id == statuses.c.account_id).outerjoin(
@@ -75,13 +80,13 @@ def _stamp(value: datetime | None) -> int:
     return -1 if value is None else int(value.timestamp() * 1_000_000)
 
 
-def _fingerprint(post: Any, favourites: int, author: Any, photos: Sequence[_Photo]) -> int:
+def _fingerprint(post: Any, favourites: int, author: Any, photos: Sequence[_Photo], voters: int) -> int:
     """The one place both sides compute it: ``post`` and ``author`` are a hydrated post's
     records or one row of ``_ROWS`` (which names its columns as they do)."""
     shown = (
         post.replies_count, post.reblogs_count, favourites, _stamp(post.edited_at), post.visibility,
         author.followers_count, author.following_count, author.statuses_count,
-        _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked), tuple(photos),
+        _stamp(author.last_status_at), _stamp(author.updated_at), bool(author.locked), tuple(photos), voters,
     )  # fmt: skip
     return int.from_bytes(hashlib.blake2b(repr(shown).encode(), digest_size=8).digest(), "big")
 
@@ -89,7 +94,8 @@ def _fingerprint(post: Any, favourites: int, author: Any, photos: Sequence[_Phot
 def version_of(item: HydratedPost) -> int:
     """The fingerprint of the post as it was hydrated (for the Status rendered from it)."""
     photos = [(m.id, m.description, m.focus_x, m.focus_y) for m in item.media]
-    return _fingerprint(item.post, item.post.favourites_count, item.account, photos)
+    voters = item.poll.voters_count if item.poll is not None else 0
+    return _fingerprint(item.post, item.post.favourites_count, item.account, photos, voters)
 
 
 async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]:
@@ -119,5 +125,5 @@ async def current(services: Services, post_ids: Sequence[int]) -> dict[int, int]
         delta = deltas.get(post_id, 0)
         if delta:  # as ``with_pending`` shows it
             favourites = max(0, favourites + delta)
-        fingerprints[post_id] = _fingerprint(row, favourites, row, photos[post_id])
+        fingerprints[post_id] = _fingerprint(row, favourites, row, photos[post_id], row.poll_voters)
     return fingerprints

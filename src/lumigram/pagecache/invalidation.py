@@ -28,6 +28,8 @@ from lumigram.events import (
     ListChanged,
     MuteCreated,
     MuteRemoved,
+    PollEnded,
+    PollVoted,
     PostCreated,
     PostDeleted,
     PostPinned,
@@ -151,6 +153,20 @@ async def reblog_created(services: Services, event: ReblogCreated) -> None:
 
 async def reblog_removed(services: Services, event: ReblogRemoved) -> None:
     await forget(services, [event.account_id], authors=[event.status_account_id])
+
+
+async def poll_voted(services: Services, event: PollVoted) -> None:
+    """The voter's pages show ``voted`` and their choices; the author's profile pages the
+    counts (other readers' pages catch the counts by their fingerprints)."""
+    await forget(services, [event.account_id], authors=[event.status_account_id])
+
+
+async def poll_ended(services: Services, event: PollEnded) -> None:
+    """``expired`` (and any hidden totals) change on every page showing the poll, and
+    nobody tracks which those are: every home page is rendered again, as for a post of
+    an account too big to fan out. Polls end rarely."""
+    await forget(services, [event.account_id], authors=[event.account_id])
+    await forget_celebrity_posts(services)
 
 
 async def list_changed(services: Services, event: ListChanged) -> None:

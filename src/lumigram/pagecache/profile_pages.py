@@ -53,7 +53,8 @@ async def render_tier(services: Services, author_id: int, tier: str, page_varian
     None: the page differs from reader to reader, see ``queries.tier_posts``)."""
     limit = pages.limit_of(page_variant, queries.DEFAULT_LIMIT)
     result = await queries.tier_posts(services, author_id, tier == profile_pages.FOLLOWER, limit)
-    if result is None:
+    if result is None or any(item.poll is not None for item in result.items):
+        # A poll shows each reader their own vote: such a page is rendered per reader.
         return None
     statuses = kept_statuses(services, result.items, _viewer_of(tier))
     ids = list(statuses)

@@ -30,7 +30,7 @@ from lumigram.accounts.service import account_from_row
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, bookmarks, favourites, filters, reblogs, status_pins, statuses, utcnow
-from lumigram.posts import parts, threads
+from lumigram.posts import parts, poll_rows, threads
 from lumigram.posts.counters import favourites_key, parse_pending, with_pending
 from lumigram.posts.models import HydratedPost, Post
 from lumigram.posts.visibility import (
@@ -90,6 +90,8 @@ def post_from_row(row: Any) -> Post:
         reblogs_count=row.reblogs_count,
         created_at=row.created_at,
         edited_at=row.edited_at,
+        # Rows read by callers that name their columns may lack it.
+        has_poll=bool(getattr(row, "has_poll", False)),
     )
 
 
@@ -312,6 +314,9 @@ async def hydrate_with_context(
     pinned, liked, saved, reposted = (
         marks if marks is not None else await viewer_marks(conn, viewer_id, sorted(visible))
     )
+    # Only pages holding a poll pay for reading polls.
+    with_polls = sorted(i for i in visible if posts[i].has_poll)
+    polls = await poll_rows.poll_views(conn, viewer_id, with_polls) if with_polls else {}
     items = []
     for post_id in wanted:
         if post_id not in visible:
@@ -344,6 +349,7 @@ async def hydrate_with_context(
                 bookmarked=post_id in saved,
                 reblogged=post_id in reposted,
                 thread=thread,
+                poll=polls.get(post_id),
             )
         )
     return with_pending(items, deltas), context

@@ -32,6 +32,37 @@ class Post:
     reblogs_count: int
     created_at: datetime
     edited_at: datetime | None
+    #: Whether a poll hangs from it (``HydratedPost.poll`` then holds it).
+    has_poll: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PollDraft:
+    """A poll asked for with a new post, already checked (``lumigram.polls.models``)."""
+
+    options: tuple[str, ...]
+    #: Seconds from posting until voting ends.
+    expires_in: int
+    multiple: bool = False
+    hide_totals: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PollView:
+    """A post's poll as read: its options with their counts, and the viewer's choices."""
+
+    id: int
+    account_id: int
+    options: tuple[str, ...]
+    #: Votes for each option, in the order of ``options``.
+    counts: tuple[int, ...]
+    votes_count: int
+    voters_count: int
+    multiple: bool
+    hide_totals: bool
+    expires_at: datetime
+    #: The options the viewer chose (empty: not voted); None for an anonymous reader.
+    own_votes: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +126,8 @@ class HydratedPost:
     repost: Repost | None = None
     #: The viewer's warn filters it matched, where the read applies them.
     filtered: tuple[FilterMatch, ...] = ()
+    #: Its poll, if it has one.
+    poll: PollView | None = None
 
     @property
     def key(self) -> int:
@@ -123,6 +156,7 @@ class Draft:
     spoiler_text: str = ""
     language: str | None = None
     comments_disabled: bool = False
+    poll: PollDraft | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ post scheduled for the next round.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from sqlalchemy import delete, or_, select, update
 from lumigram.errors import LumigramError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from lumigram.infra.tables import media_attachments, scheduled_media, scheduled_statuses, utcnow
 from lumigram.paging import Page, PageRequest
-from lumigram.posts.models import Draft, HydratedPost
+from lumigram.posts.models import Draft, HydratedPost, PollDraft
 from lumigram.posts.service import check_draft, create_post
 from lumigram.services import Services
 from lumigram.uploads.models import MediaRecord, media_record
@@ -61,12 +62,16 @@ def _encode(draft: Draft) -> str:
             "spoiler_text": draft.spoiler_text,
             "language": draft.language,
             "comments_disabled": draft.comments_disabled,
+            "poll": None if draft.poll is None else dataclasses.asdict(draft.poll),
         }
     ).decode()
 
 
 def _decode(raw: str) -> Draft:
     fields: dict[str, Any] = orjson.loads(raw)
+    poll = fields.pop("poll", None)
+    if poll is not None:
+        fields["poll"] = PollDraft(**{**poll, "options": tuple(poll["options"])})
     return Draft(**fields)
 
 

@@ -40,7 +40,7 @@ from lumigram.infra.tables import (
     utcnow,
 )
 from lumigram.media_access.service import forget_privacy
-from lumigram.posts import parts
+from lumigram.posts import parts, poll_rows
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
@@ -142,6 +142,7 @@ _INSERT_STATUS = Prebuilt(
             "kind",
             "comments_disabled",
             "created_at",
+            "has_poll",
         ),
     )
 )
@@ -259,8 +260,10 @@ def _checked_fields(draft: Draft) -> tuple[str, str, list[str], str | None, str]
         problems.add("visibility", "ERR_INCLUSION", f"must be one of {', '.join(VISIBILITIES)}")
     if not text and not draft.media_ids:
         problems.add("status", "ERR_BLANK", "can't be blank")
+    if draft.poll is not None and draft.media_ids:
+        problems.add("poll", "ERR_INVALID", "cannot be attached to a post with photos or videos")
     problems.raise_if_any()
-    if not draft.media_ids and draft.in_reply_to_id is None and visibility != "direct":
+    if not draft.media_ids and draft.poll is None and draft.in_reply_to_id is None and visibility != "direct":
         raise _invalid(
             "A post needs at least one photo or video; text alone is for comments and direct messages", "media_ids"
         )
@@ -336,8 +339,11 @@ async def create_post(
                 "kind": _kind(parent.id if parent else None, visibility),
                 "comments_disabled": draft.comments_disabled,
                 "created_at": now,
+                "has_poll": draft.poll is not None,
             },
         )
+        if draft.poll is not None:
+            await poll_rows.insert_poll(conn, status_id, account_id, draft.poll, now)
         # A comment's photos are as private as its thread's post's.
         private = media_is_private(bool(author.locked) or thread_locked, visibility)
         await _attach(conn, status_id, media_rows, private)
@@ -383,8 +389,10 @@ async def create_post(
         reblogs_count=0,
         created_at=now,
         edited_at=None,
+        has_poll=draft.poll is not None,
     )
-    return HydratedPost(post, account_from_row(author), media, tag_names, mentioned)
+    poll = None if draft.poll is None else poll_rows.view_of_new(status_id, account_id, draft.poll, now)
+    return HydratedPost(post, account_from_row(author), media, tag_names, mentioned, poll=poll)
 
 
 async def get_post(services: Services, viewer_id: int | None, status_id: int) -> HydratedPost:

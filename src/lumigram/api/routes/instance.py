@@ -16,6 +16,7 @@ from lumigram import instance as info
 from lumigram.api.deps import ServicesDep
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.routes.community import rules_body
+from lumigram.polls import models as polls
 from lumigram.push.keys import vapid_keys
 from lumigram.services import Services
 
@@ -51,7 +52,12 @@ def _configuration() -> dict[str, Any]:
             "video_duration_limit": info.MAX_VIDEO_SECONDS,
             "photo_filters": list(info.PHOTO_FILTERS),
         },
-        "polls": {"max_options": 0, "max_characters_per_option": 0, "min_expiration": 0, "max_expiration": 0},
+        "polls": {
+            "max_options": polls.MAX_OPTIONS,
+            "max_characters_per_option": polls.MAX_CHARACTERS_PER_OPTION,
+            "min_expiration": polls.MIN_EXPIRATION,
+            "max_expiration": polls.MAX_EXPIRATION,
+        },
         "accounts": {"max_featured_tags": 10, "max_pinned_statuses": info.MAX_PINNED_STATUSES},
     }
 

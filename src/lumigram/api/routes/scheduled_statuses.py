@@ -58,7 +58,14 @@ def scheduled_entity(services: Services, item: scheduled.ScheduledPost) -> dict[
             "scheduled_at": None,
             "idempotency": None,
             "with_rate_limit": False,
-            "poll": None,
+            "poll": None
+            if draft.poll is None
+            else {
+                "options": list(draft.poll.options),
+                "expires_in": str(draft.poll.expires_in),
+                "multiple": draft.poll.multiple,
+                "hide_totals": draft.poll.hide_totals,
+            },
         },
         "media_attachments": [media_entity(services, media) for media in item.media],
     }

@@ -39,6 +39,14 @@ from lumigram.errors import ValidationFailed
 from lumigram.feed import relevance
 from lumigram.filters import service as hidden_words
 from lumigram.paging import PageRequest
+from lumigram.polls.models import (
+    MAX_CHARACTERS_PER_OPTION,
+    MAX_EXPIRATION,
+    MAX_OPTIONS,
+    MIN_EXPIRATION,
+    MIN_OPTIONS,
+    check_poll,
+)
 from lumigram.posts import conversation_mutes, queries, scheduled
 from lumigram.posts import service as posts
 from lumigram.posts.hydrate import hydrate
@@ -79,6 +87,21 @@ class _Ids(BaseModel):
 #: raw size. The schema still tells clients the limits.
 _CAPTION: JsonDict = {"maxLength": MAX_TEXT}
 _SPOILER: JsonDict = {"maxLength": MAX_SPOILER}
+_OPTION: JsonDict = {"maxLength": MAX_CHARACTERS_PER_OPTION}
+_EXPIRES_IN: JsonDict = {"minimum": MIN_EXPIRATION, "maximum": MAX_EXPIRATION}
+
+
+class PollParams(BaseModel):
+    """Mastodon's ``poll[...]``: the real limits are checked by ``polls.models.check_poll``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    options: list[Annotated[str, Field(json_schema_extra=_OPTION)]] = Field(
+        min_length=MIN_OPTIONS, max_length=MAX_OPTIONS
+    )
+    expires_in: int = Field(json_schema_extra=_EXPIRES_IN)
+    multiple: bool = False
+    hide_totals: bool = False
 
 
 class StatusParams(_Ids):
@@ -92,7 +115,7 @@ class StatusParams(_Ids):
     visibility: str | None = Field(default=None, max_length=16)
     language: str | None = Field(default=None, max_length=40)
     scheduled_at: str | None = None
-    poll: Any = None
+    poll: PollParams | None = None
     comments_disabled: bool = False
 
 
@@ -148,8 +171,7 @@ async def create_status(
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
 ) -> Response:
     params = parse(StatusParams, await read_params(request))
-    if params.poll:
-        raise ValidationFailed.field("poll", "ERR_UNSUPPORTED", "is not supported: Lumigram posts are photos")
+    poll = params.poll
     draft = Draft(
         text=params.status,
         media_ids=[_id(m, "media_ids") for m in params.media_ids],
@@ -159,6 +181,7 @@ async def create_status(
         spoiler_text=params.spoiler_text,
         language=params.language,
         comments_disabled=params.comments_disabled,
+        poll=None if poll is None else check_poll(poll.options, poll.expires_in, poll.multiple, poll.hide_totals),
     )
     if params.scheduled_at:
         when = parse_time(params.scheduled_at)
@@ -210,7 +233,8 @@ async def edit_status(status_id: str, request: Request, viewer: CurrentAccount, 
     target = _status_id(status_id)
     params = parse(EditParams, await read_params(request))
     if params.poll:
-        raise ValidationFailed.field("poll", "ERR_UNSUPPORTED", "is not supported: Lumigram posts are photos")
+        # Changing a poll would void the votes cast on it; its post's other parts can change.
+        raise ValidationFailed.field("poll", "ERR_UNSUPPORTED", "cannot be changed once posted")
     changes = [
         MediaChange(
             id=_id(attribute.id, "media_attributes"),
