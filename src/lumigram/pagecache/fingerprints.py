@@ -57,10 +57,7 @@ _ROWS = Prebuilt(
             media_attachments.c.focus_x,
             media_attachments.c.focus_y,
             # A poll's votes (each voter's choices are cast at once, so voters count them).
-            select(func.count())
-            .where(poll_voters.c.poll_id == statuses.c.id)
-            .scalar_subquery()
-            .label("poll_voters"),
+            select(func.count()).where(poll_voters.c.poll_id == statuses.c.id).scalar_subquery().label("poll_voters"),
         )
         .select_from(
             statuses.join(accounts, accounts.c.id == statuses.c.account_id).outerjoin(
