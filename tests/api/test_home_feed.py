@@ -203,6 +203,13 @@ async def test_public_and_hashtag_timelines(client: httpx.AsyncClient) -> None:
     assert [s["id"] for s in narrowed] == [both["id"]]
     excluded = (await client.get("/api/v1/timelines/tag/tree", params={"none[]": "river"})).json()
     assert [s["id"] for s in excluded] == [public["id"]]
+    # Names no hashtag can have (a NUL, which PostgreSQL refuses outright) match no tag.
+    odd = {"any[]": "ri\x00ver", "none[]": "\x00"}
+    assert [s["id"] for s in (await client.get("/api/v1/timelines/tag/tree", params=odd)).json()] == [
+        both["id"],
+        public["id"],
+    ]
+    assert (await client.get("/api/v1/timelines/tag/tree", params={"all[]": "\x00"})).json() == []
     await client.post(f"/api/v1/accounts/{alice['id']}/block", headers=viewer["headers"])
     assert (await client.get("/api/v1/timelines/public", headers=viewer["headers"])).json() == []
     assert (await client.get("/api/v1/timelines/home")).status_code == 401

@@ -68,6 +68,11 @@ async def public(
     return await _paged(services, viewer_id, _public_posts(only_media), page)
 
 
+def _can_be_hashtag(name: str) -> bool:
+    name = name.removeprefix("#")
+    return bool(name) and captions.hashtags(f"#{name}") == [name]
+
+
 async def hashtag(
     services: Services,
     viewer_id: int | None,
@@ -82,7 +87,9 @@ async def hashtag(
     none of ``none_of`` (Mastodon's any[]/all[]/none[])."""
 
     def tagged(names: list[str]) -> Any:
-        lowered = [captions.normalise_tag(n) for n in names]
+        # A name no hashtag can have names no stored tag; leaving it out also keeps bytes
+        # such as NUL, which PostgreSQL refuses, out of the query.
+        lowered = [captions.normalise_tag(n) for n in names if _can_be_hashtag(n)]
         return exists().where(
             status_tags.c.status_id == statuses.c.id,
             status_tags.c.tag_id.in_(select(tags.c.id).where(tags.c.name_lower.in_(lowered))),
