@@ -98,6 +98,26 @@ def _endpoint_shapes(paths: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(shapes)) if shapes else None
 
 
+#: PostgreSQL's "character not in repertoire": text holding a NUL byte, which it cannot
+#: store (SQLite can). Every text a person sends reaches it, so the refusal is made here
+#: once, as a client error, rather than in each service.
+_REFUSED_TEXT_STATE = "22021"
+
+
+def _refused_text(exc: Exception) -> bool:
+    """Whether the database refused a text the request carried (its transaction is rolled
+    back, so nothing of the request was kept)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    for cause in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        if cause is not None and _REFUSED_TEXT_STATE in (
+            getattr(cause, "sqlstate", None),
+            getattr(cause, "pgcode", None),
+        ):
+            return True
+    return False
+
+
 def install_error_handlers(app: FastAPI, endpoint_paths: Iterable[str] = ()) -> None:
     """``endpoint_paths`` are the routes' templates: a 404 on a path of their shape is a
     missing record, any other 404 a missing endpoint."""
@@ -137,6 +157,8 @@ def install_error_handlers(app: FastAPI, endpoint_paths: Iterable[str] = ()) -> 
         return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
 
     async def backend_error(_request: Request, exc: Exception) -> Response:
+        if _refused_text(exc):
+            return error_response(422, "Text may not contain the NUL character")
         if not _backend_unreachable(exc):
             raise exc  # a real failure: on to unexpected_error, a logged 500
         log.warning("a backend is unreachable: %s", exc)

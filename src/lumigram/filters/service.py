@@ -53,6 +53,8 @@ def _check(draft: FilterDraft, creating: bool) -> None:
     problems = Problems()
     if draft.title is not None and not 0 < len(draft.title) <= MAX_TITLE:
         problems.add("title", "ERR_INVALID", f"must be 1 to {MAX_TITLE} characters")
+    elif draft.title is not None and "\x00" in draft.title:
+        problems.add("title", "ERR_INVALID", "can't contain the NUL character")
     elif creating and draft.title is None:
         problems.add("title", "ERR_BLANK", "can't be blank")
     if draft.contexts is not None and (not draft.contexts or not set(draft.contexts) <= set(CONTEXTS)):
@@ -68,6 +70,8 @@ def _check(draft: FilterDraft, creating: bool) -> None:
             continue
         if change.keyword is not None and not 0 < len(change.keyword) <= MAX_KEYWORD:
             problems.add("keywords_attributes", "ERR_INVALID", f"a keyword must be 1 to {MAX_KEYWORD} characters")
+        elif change.keyword is not None and "\x00" in change.keyword:
+            problems.add("keywords_attributes", "ERR_INVALID", "a keyword can't contain the NUL character")
         elif change.id is None and change.keyword is None:
             problems.add("keywords_attributes", "ERR_BLANK", "a new keyword can't be blank")
     problems.raise_if_any()
