@@ -41,6 +41,10 @@ async def end_polls(services: Services) -> int:
 
 async def run(services: Services, interval: float = INTERVAL) -> None:
     while True:
+        # The wait comes first: nothing here is urgent (the rounds promise a minute), and a
+        # sweep at start-up only races the start itself; a process stopped moments after
+        # starting (a test, a failed deploy) then never cancels one half-way through.
+        await asyncio.sleep(interval)
         try:
             published = await publish_scheduled(services)
             if published:
@@ -55,4 +59,3 @@ async def run(services: Services, interval: float = INTERVAL) -> None:
             raise
         except Exception:  # a backend hiccup: try again next round, never die
             log.exception("janitor sweep failed")
-        await asyncio.sleep(interval)
