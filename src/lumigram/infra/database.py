@@ -152,26 +152,35 @@ class Database:
         async with self._reads.connect() as conn:
             driver: Any = (await conn.get_raw_connection()).driver_connection
             transaction = driver.transaction()
+            #: Whether the transaction ended in a COMMIT or ROLLBACK the server answered.
+            ended = False
             try:
-                await transaction.start()
-            except Exception as error:
-                raise driver_error(conn, error, "BEGIN") from error
-            try:
-                yield conn
-            except BaseException:
-                # Also when cancelled; if the rollback cannot run (a statement was cut
-                # off mid-way), the check below throws the connection away.
-                with contextlib.suppress(Exception):
-                    await transaction.rollback()
-                raise
-            else:
+                try:
+                    await transaction.start()
+                except Exception as error:
+                    raise driver_error(conn, error, "BEGIN") from error
+                try:
+                    yield conn
+                except BaseException:
+                    # Also when cancelled; if the rollback cannot run (a statement was cut
+                    # off mid-way), the check below throws the connection away.
+                    with contextlib.suppress(Exception):
+                        await transaction.rollback()
+                        ended = True
+                    raise
                 try:
                     await transaction.commit()
                 except Exception as error:
                     raise driver_error(conn, error, "COMMIT") from error
+                ended = True
             finally:
-                if driver.is_closed() or driver.is_in_transaction():
-                    await conn.invalidate()  # never back in the pool inside a transaction
+                # Never back in the pool unless the transaction surely ended. A BEGIN cut
+                # off by a cancellation (a client gone, a shutdown) leaves the driver with
+                # the failed transaction as its current one, and the server possibly inside
+                # it: every later transaction on that connection became a savepoint in one
+                # that never commits, and its writes were lost without an error.
+                if not ended or driver.is_closed() or driver.is_in_transaction():
+                    await conn.invalidate()
 
     @asynccontextmanager
     async def begin_group(self) -> AsyncIterator[WriteGroup]:
