@@ -1,15 +1,11 @@
-"""A write transaction cancelled at any point (a client gone, a shutdown) leaves no
-connection behind that loses the writes of later transactions.
-
-On PostgreSQL a cancellation landing while ``BEGIN`` was in flight once left the driver
-holding the failed transaction as its current one: the connection went back to the pool,
-every later ``begin`` on it became a savepoint inside a transaction that never commits,
-and those writes vanished without an error."""
+"""A database operation cancelled at any point (a client gone, a shutdown) leaves nothing
+broken behind: no pooled connection that loses later writes, no task that never ends."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +27,9 @@ async def _committed(observer: Database) -> list[int]:
 
 @pytest.mark.parametrize("shape", ["scaled"], indirect=True)
 async def test_a_write_cancelled_inside_begin_never_swallows_a_later_one(services: Services) -> None:
+    # A cancellation landing while BEGIN waited for its answer once left the driver holding
+    # the failed transaction as its current one; back in the pool, every later ``begin``
+    # on that connection became a savepoint in a transaction that never commits.
     async with services.db.begin() as conn:
         await conn.execute(text("CREATE TABLE test_writes (n INTEGER NOT NULL)"))
     checked_out: list[Any] = []
@@ -54,3 +53,34 @@ async def test_a_write_cancelled_inside_begin_never_swallows_a_later_one(service
         assert await _committed(observer) == [0, 1, 2]
     finally:
         await observer.close()
+
+
+async def test_an_invalidation_cut_off_by_a_cancellation_leaves_no_task_behind(tmp_path: Path) -> None:
+    # SQLite's connections each have a thread of their own. A cancellation landing while
+    # an invalidated one was being closed once left a task waiting for that thread after
+    # it had ended: it never finished, and held the event loop's shutdown for good.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lumigram.db'}")
+    queried = asyncio.Event()
+
+    async def invalidate() -> None:
+        async with db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            queried.set()
+            await conn.invalidate()
+
+    try:
+        for turns in range(40):
+            queried.clear()
+            task = asyncio.create_task(invalidate())
+            await queried.wait()
+            for _ in range(turns % 4):  # lands before, during and after the close
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        others = asyncio.all_tasks() - {asyncio.current_task()}
+        if others:
+            _, pending = await asyncio.wait(others, timeout=2)
+            assert not pending, pending
+    finally:
+        await db.close()

@@ -28,6 +28,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
 
@@ -58,6 +59,29 @@ def _begin_immediate(conn: Connection) -> None:
     # "database is locked" when another writer got in between (no busy wait helps);
     # IMMEDIATE takes the write lock up front.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _close_when_invalidating(engine: AsyncEngine) -> None:
+    """Make an aiosqlite engine close an invalidated connection in the calling task.
+
+    SQLAlchemy's asyncio terminate runs the graceful close as a shielded task of its own
+    and, when the caller is cancelled meanwhile (a request cut off, a consumer stopped at
+    shutdown), stops aiosqlite's thread beside it. The shielded close then queued its own
+    stop behind the thread's last item and waited for it forever: a task that never
+    ends, which held shutdown (and a test's event loop) until a timeout. aiosqlite's own
+    close is safe against a cancellation and needs nothing else; the garbage collector's
+    clean-up, outside any task, still takes the forced path.
+    """
+    dialect = engine.sync_engine.dialect
+    force = dialect.do_terminate
+
+    def terminate(dbapi_connection: Any) -> None:
+        if in_greenlet():
+            dialect.do_close(dbapi_connection)
+        else:
+            force(dbapi_connection)
+
+    setattr(dialect, "do_terminate", terminate)  # noqa: B010 (an instance's method, on purpose)
 
 
 @dataclass(slots=True)
@@ -116,8 +140,10 @@ class Database:
         )
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            _close_when_invalidating(self.engine)
         if on_file:
             self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
