@@ -58,7 +58,9 @@ def live_server(settings: Settings, workers: int = 0, ready_timeout: float = 30.
     """Serve ``settings`` on a free loopback port; with ``workers``, also start worker processes."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    settings = settings.model_copy(update={"port": port, "host": "127.0.0.1", "base_url": base_url})
+    # A test's open streams would hold each stop for the whole default grace.
+    update = {"port": port, "host": "127.0.0.1", "base_url": base_url, "shutdown_grace": 1.0}
+    settings = settings.model_copy(update=update)
     env = {**os.environ, **settings_env(settings)}
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.data_dir / "server.log"

@@ -152,7 +152,7 @@ def serve(
         "server_header": False,
         # Open streams (server-sent events) never end by themselves; without a bound a
         # stop would wait for every client to leave.
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": settings.shutdown_grace,
         # Clients poll: Mastodon.py asks for a processing video every 5 s on one kept-alive
         # connection. With uvicorn's 5 s idle bound the server closed it at the moment the
         # client reused it, and the poll failed. A bound past common poll intervals (the

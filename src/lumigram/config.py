@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=500)] = 20
     #: Seconds a request waits for a free connection before it is answered 503.
     db_pool_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    #: Seconds a stop of ``serve`` waits for open requests and streams (which never end by
+    #: themselves) before it closes them.
+    shutdown_grace: Annotated[float, Field(ge=0, le=600)] = 10.0
     #: Where media blobs go; a folder in ``data_dir`` unless set.
     media_url: str = ""
     #: Public base URL for media (a CDN in front of the blob store), if any.
