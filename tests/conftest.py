@@ -130,11 +130,9 @@ def shape(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
-    """Settings for this test's shape; keyword overrides win."""
-    base: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
+def _base_settings(data_dir: Path) -> dict[str, Any]:
+    return {
+        "data_dir": data_dir,
         "secret_key": "test-secret-key-" + "x" * 32,
         "base_url": "http://testserver",
         "inline_worker": True,
@@ -142,23 +140,79 @@ def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         "signup_rate_limit": 1000,
         "login_rate_limit": 1000,
     }
+
+
+def _scaled_storage(
+    request: pytest.FixtureRequest, database: Callable[[], str], bucket_url: Callable[[], str]
+) -> dict[str, Any]:
+    """A fresh database, bucket and stream on the session's servers, and its Redis."""
+    nats_url: str = request.getfixturevalue("nats_url")
+    stream = _unique("T")
+    return {
+        "database_url": database(),
+        "media_url": bucket_url(),
+        "cache_url": request.getfixturevalue("redis_url"),
+        "bus_url": f"{nats_url}?stream={stream}&prefix={stream.lower()}",
+    }
+
+
+@pytest.fixture
+def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """Settings for this test's shape; keyword overrides win."""
+    base = _base_settings(tmp_path / "data")
     if shape == "scaled":
-        fresh_database: Callable[[], str] = request.getfixturevalue("fresh_postgres_database")
-        s3_url: Callable[[], str] = request.getfixturevalue("fresh_s3_url")
-        redis_url: str = request.getfixturevalue("redis_url")
-        nats_url: str = request.getfixturevalue("nats_url")
-        stream = _unique("T")
         base.update(
-            database_url=fresh_database(),
-            media_url=s3_url(),
-            cache_url=redis_url,
-            bus_url=f"{nats_url}?stream={stream}&prefix={stream.lower()}",
+            _scaled_storage(
+                request, request.getfixturevalue("fresh_postgres_database"), request.getfixturevalue("fresh_s3_url")
+            )
         )
 
     def make(**overrides: Any) -> Settings:
         return Settings(**{**base, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="module")
+def make_module_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Settings]]:
+    """``make_settings`` for a server that a module's tests share: ``make(shape, **overrides)``
+    gives fresh storage on each call, lent back when the module is done. Starting a live
+    server (and on the scaled shape its worker) costs seconds; tests that each sign up
+    their own people can share one."""
+    databases: list[str] = []
+    buckets: list[str] = []
+
+    def database() -> str:
+        pool: DatabasePool = request.getfixturevalue("postgres_pool")
+        databases.append(_run_async(pool.take()))
+        url = pool.url(databases[-1])
+        _migrated.add(url)
+        return url
+
+    def bucket_url() -> str:
+        from tests.servers import s3_url
+
+        pool: BucketPool = request.getfixturevalue("bucket_pool")
+        buckets.append(pool.take())
+        return s3_url(request.getfixturevalue("s3_endpoint"), buckets[-1])
+
+    def make(shape: str, **overrides: Any) -> Settings:
+        base = _base_settings(tmp_path_factory.mktemp("shared") / "data")
+        if shape == "scaled":
+            base.update(_scaled_storage(request, database, bucket_url))
+        return Settings(**{**base, **overrides})
+
+    yield make
+    if databases:
+        database_pool: DatabasePool = request.getfixturevalue("postgres_pool")
+        for name in databases:
+            _run_async(database_pool.give_back(name))
+    if buckets:
+        bucket_pool: BucketPool = request.getfixturevalue("bucket_pool")
+        for name in buckets:
+            bucket_pool.give_back(name)
 
 
 @pytest.fixture

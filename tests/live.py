@@ -54,7 +54,7 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings, workers: int = 0, ready_timeout: float = 30.0) -> Iterator[LiveServer]:
+def live_server(settings: Settings, workers: int = 0, ready_timeout: float = 90.0) -> Iterator[LiveServer]:
     """Serve ``settings`` on a free loopback port; with ``workers``, also start worker processes."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"

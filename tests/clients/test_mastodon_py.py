@@ -13,6 +13,7 @@ from mastodon import Mastodon, MastodonError
 from PIL import Image
 
 from lumigram.config import Settings
+from tests.conftest import SHAPES
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.live
@@ -29,12 +30,16 @@ def _photo_with_gps() -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture
-def server(make_settings: Callable[..., Settings], shape: str) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=SHAPES)
+def server(request: pytest.FixtureRequest, make_module_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """One live server per shape for the module: each test signs up people of its own."""
+    shape = request.param
     # Scaled out, the consumers run in a separate `lumigram worker` and two serve
     # processes share the port, as in production: a client's requests land on either.
     workers = 1 if shape == "scaled" else 0
-    settings = make_settings(inline_worker=shape == "embedded", serve_processes=2 if shape == "scaled" else 1)
+    settings = make_module_settings(
+        shape, inline_worker=shape == "embedded", serve_processes=2 if shape == "scaled" else 1
+    )
     with live_server(settings, workers=workers) as running:
         yield running
 
@@ -271,7 +276,9 @@ def test_stream_user_receives_a_notification_when_a_post_is_liked(server: LiveSe
         assert notification.type == "favourite"  # type: ignore[attr-defined]
         assert notification.status.id == posted.id  # type: ignore[attr-defined]
     finally:
-        handle.close()
+        # Mastodon.py's close returns only once its reader sees the next line, the server's
+        # heartbeat up to 15 s away; the server's stop at the module's end ends the stream.
+        threading.Thread(target=handle.close, daemon=True).start()
 
 
 def test_a_kept_alive_connection_outlives_a_five_second_poll(server: LiveServer) -> None:
