@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
+from sqlalchemy import Select
+
 T = TypeVar("T")
 
 #: Mastodon's default and largest page sizes for account lists.
@@ -69,3 +71,15 @@ def page_links(base: str, kept: Sequence[tuple[str, str]], page: Page[Any]) -> s
         links.append(f'<{base}?{urlencode([*kept, ("max_id", str(page.cursors[-1]))])}>; rel="next"')
     links.append(f'<{base}?{urlencode([*kept, ("min_id", str(page.cursors[0]))])}>; rel="prev"')
     return ", ".join(links)
+
+
+def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
+    """Apply max_id/since_id/min_id; True in the second place when rows come oldest first
+    (min_id walks forwards) and must be reversed."""
+    if page.max_id is not None:
+        query = query.where(column < page.max_id)
+    if page.since_id is not None:
+        query = query.where(column > page.since_id)
+    if page.min_id is not None:
+        return query.where(column > page.min_id).order_by(column.asc()).limit(limit), True
+    return query.order_by(column.desc()).limit(limit), False

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import exists, select
 
 from lumigram.infra.tables import accounts, media_attachments, status_tags, statuses, tags
-from lumigram.paging import Page, PageRequest
+from lumigram.paging import Page, PageRequest, window
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.posts.queries import MAX_LIMIT, window
+from lumigram.posts.queries import MAX_LIMIT
 from lumigram.services import Services
 
 _MAX_ROUNDS = 4

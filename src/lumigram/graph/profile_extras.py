@@ -14,7 +14,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row, get_account
 from lumigram.errors import ValidationFailed
 from lumigram.infra.tables import account_notes, account_pins, accounts, follows, utcnow
-from lumigram.paging import Page, PageRequest
+from lumigram.paging import Page, PageRequest, window
 from lumigram.services import Services
 
 MAX_NOTE = 2000
@@ -61,14 +61,9 @@ async def list_endorsements(services: Services, account_id: int, page: PageReque
         .join(account_pins, account_pins.c.target_account_id == accounts.c.id)
         .where(account_pins.c.account_id == account_id)
     )
-    if page.max_id is not None:
-        query = query.where(column < page.max_id)
-    if page.since_id is not None:
-        query = query.where(column > page.since_id)
-    ascending = page.min_id is not None
-    query = query.where(column > page.min_id).order_by(column.asc()) if ascending else query.order_by(column.desc())
+    query, ascending = window(query, column, page, limit)
     async with services.db.connect() as conn:
-        rows = list((await conn.execute(query.limit(limit))).all())
+        rows = list((await conn.execute(query)).all())
     if ascending:
         rows.reverse()
     return Page(items=[account_from_row(row) for row in rows], cursors=[row.edge_id for row in rows], limit=limit)

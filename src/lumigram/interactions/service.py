@@ -36,11 +36,10 @@ from lumigram.errors import NotFound
 from lumigram.events import BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
 from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
-from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts import counters
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.posts.queries import window
 from lumigram.services import Services
 from lumigram.unit_of_work import unit_of_work
 

@@ -24,10 +24,9 @@ from lumigram.errors import NotFound
 from lumigram.events import PostCreated, PostDeleted
 from lumigram.infra.tables import direct_conversations, direct_post_roots
 from lumigram.messages.access import valid_id
-from lumigram.paging import Page, PageRequest
+from lumigram.paging import Page, PageRequest, window
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
-from lumigram.posts.queries import window
 from lumigram.services import Services
 
 DEFAULT_LIMIT = 20

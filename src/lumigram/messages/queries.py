@@ -29,9 +29,8 @@ from lumigram.infra.tables import (
 )
 from lumigram.messages import access
 from lumigram.messages.models import INBOX, REQUESTS, Edit, Member, Message, Reaction, Thread, Unread
-from lumigram.paging import Page, PageRequest
+from lumigram.paging import Page, PageRequest, window
 from lumigram.posts.hydrate import hydrate_in
-from lumigram.posts.queries import window
 from lumigram.services import Services
 from lumigram.uploads.models import media_record
 

@@ -25,7 +25,7 @@ from lumigram.infra.tables import (
     tags,
     utcnow,
 )
-from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate_in, post_from_row
 from lumigram.posts.models import HydratedPost, Version
@@ -77,18 +77,6 @@ _NEWEST = Prebuilt(
         .limit(bindparam("limit"))
     )
 )
-
-
-def window(query: Select[Any], column: Any, page: PageRequest, limit: int) -> tuple[Select[Any], bool]:
-    """Apply max_id/since_id/min_id; True in the second place when rows come oldest first
-    (min_id walks forwards) and must be reversed."""
-    if page.max_id is not None:
-        query = query.where(column < page.max_id)
-    if page.since_id is not None:
-        query = query.where(column > page.since_id)
-    if page.min_id is not None:
-        return query.where(column > page.min_id).order_by(column.asc()).limit(limit), True
-    return query.order_by(column.desc()).limit(limit), False
 
 
 def feed_items(query: Select[Any]) -> Select[Any]:

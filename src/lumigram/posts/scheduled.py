@@ -26,7 +26,7 @@ from sqlalchemy import delete, or_, select, update
 
 from lumigram.errors import LumigramError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from lumigram.infra.tables import media_attachments, scheduled_media, scheduled_statuses, utcnow
-from lumigram.paging import Page, PageRequest
+from lumigram.paging import Page, PageRequest, window
 from lumigram.posts.models import Draft, HydratedPost, PollDraft
 from lumigram.posts.service import check_draft, create_post
 from lumigram.services import Services
@@ -138,14 +138,9 @@ async def list_scheduled(services: Services, account_id: int, page: PageRequest)
     limit = page.clamped_limit()
     column = scheduled_statuses.c.id
     query = select(scheduled_statuses).where(scheduled_statuses.c.account_id == account_id)
-    if page.max_id is not None:
-        query = query.where(column < page.max_id)
-    if page.since_id is not None:
-        query = query.where(column > page.since_id)
-    ascending = page.min_id is not None
-    query = query.where(column > page.min_id).order_by(column.asc()) if ascending else query.order_by(column.desc())
+    query, ascending = window(query, column, page, limit)
     async with services.db.connect() as conn:
-        rows = list((await conn.execute(query.limit(limit))).all())
+        rows = list((await conn.execute(query)).all())
     if ascending:
         rows.reverse()
     return Page(items=await _posts(services, rows), cursors=[row.id for row in rows], limit=limit)

@@ -33,10 +33,9 @@ from lumigram.ids import shard_of
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among, one_of
 from lumigram.infra.tables import accounts, blocks, reblogs, statuses, utcnow
-from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost, Repost
-from lumigram.posts.queries import window
 from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
 from lumigram.services import Services
 from lumigram.unit_of_work import unit_of_work

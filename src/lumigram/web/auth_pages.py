@@ -41,6 +41,7 @@ from lumigram.web.session import (
     signed_out,
     write_session,
 )
+from lumigram.web.visit import usable_login
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -212,24 +213,6 @@ def _scope_lines(scopes: tuple[str, ...]) -> list[dict[str, str]]:
     return lines
 
 
-async def _signed_in_account(services: Services, session: Session | None) -> tuple[Any, Any] | None:
-    """(user, account) of a signed-in session whose login may still act, else None."""
-    if session is None or not session.signed_in:
-        return None
-    assert session.user_id is not None
-    assert session.account_id is not None
-    try:
-        user = await service.get_user(services, session.user_id)
-        account = await service.get_account(services, session.account_id)
-    except NotFound:
-        return None
-    if user.disabled or account.user_id != user.id:
-        return None
-    if services.settings.require_verification and not user.verified:
-        return None  # a session from before the login had to confirm: sign in again, and be told why
-    return user, account
-
-
 def _sign_in_page(
     request: Request,
     services: Services,
@@ -254,7 +237,7 @@ async def authorize(request: Request, services: ServicesDep) -> Response:
     except ClientError as exc:
         return _client_error(request, services, exc)
     session = read_session(request, _signer(services))
-    current = await _signed_in_account(services, session)
+    current = await usable_login(services, session)
     back_here = f"/oauth/authorize?{req.query()}"
     if current is None or _truthy(request.query_params.get("force_login")):
         # The session is left as it is: a GET must not sign anyone out (an <img> on another
@@ -289,7 +272,7 @@ async def authorize_decision(request: Request, services: ServicesDep) -> Respons
         return _error_page(request, services, exc.status, exc.message)
     except ClientError as exc:
         return _client_error(request, services, exc)
-    current = await _signed_in_account(services, session)
+    current = await usable_login(services, session)
     if current is None:
         return RedirectResponse(f"/oauth/authorize?{req.query()}", status_code=303)
     user, account = current

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from starlette.requests import Request
 
 from lumigram.accounts import oauth, service
-from lumigram.accounts.models import Account, TokenGrant
+from lumigram.accounts.models import Account, TokenGrant, User
 from lumigram.errors import NotFound
 from lumigram.services import Services
 from lumigram.web.session import Session, SessionSigner, new_session, read_session
@@ -40,8 +40,10 @@ def _grant_fits(services: Services, session: Session, grant: TokenGrant | None) 
     return grant.user_verified or not services.settings.require_verification
 
 
-async def _usable_account(services: Services, session: Session) -> Account | None:
-    """The session's profile if its login may still act; None otherwise."""
+async def usable_login(services: Services, session: Session | None) -> tuple[User, Account] | None:
+    """(login, profile) of a signed-in session whose login may still act; None otherwise."""
+    if session is None or not session.signed_in:
+        return None
     assert session.user_id is not None
     assert session.account_id is not None
     try:
@@ -52,8 +54,8 @@ async def _usable_account(services: Services, session: Session) -> Account | Non
     if user.disabled or account.user_id != user.id:
         return None
     if services.settings.require_verification and not user.verified:
-        return None
-    return account
+        return None  # a session from before the login had to confirm: sign in again, and be told why
+    return user, account
 
 
 async def current_visit(request: Request, services: Services) -> Visit:
@@ -72,8 +74,9 @@ async def current_visit(request: Request, services: Services) -> Visit:
             return Visit(session, changed=False, account=await service.get_account(services, session.account_id))
         except NotFound:
             return Visit(session, changed=False)
-    account = await _usable_account(services, session)
-    if account is None:
+    login = await usable_login(services, session)
+    if login is None:
         return Visit(session, changed=False)
+    account = login[1]
     issued = await oauth.issue_token(services, None, session.user_id, account.id, WEB_SCOPES, with_refresh=False)
     return Visit(replace(session, api_token=issued.access_token), changed=True, account=account)
