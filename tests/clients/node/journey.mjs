@@ -15,8 +15,8 @@ const results = {};
 
 // An event may come before the stream's subscription has reached the server (Mastodon's
 // protocol does not acknowledge one): each try pokes the stream again, a bounded number of times.
-const STREAM_TRIES = 10;
-const STREAM_WAIT_MS = 1000;
+const STREAM_TRIES = 20;
+const STREAM_WAIT_MS = 500;
 
 async function signIn() {
   const oauth = createOAuthAPIClient({ url });
@@ -57,7 +57,11 @@ async function main() {
   const media = await masto.v2.media.create({ file: photo, description: "Harbour" });
   const status = await masto.v1.statuses.create({ status: "Harbour at dawn #film", mediaIds: [media.id] });
   results.media = { type: media.type, description: media.description };
-  results.status = { id: status.id, media: status.mediaAttachments.map((m) => m.id), tags: status.tags.map((t) => t.name) };
+  results.status = {
+    id: status.id,
+    media: status.mediaAttachments.map((m) => m.id),
+    tags: status.tags.map((t) => t.name),
+  };
 
   await masto.v1.accounts.$select(env.FRIEND_ID).follow();
   const home = await masto.v1.timelines.home.list({ limit: 20 });
@@ -80,7 +84,11 @@ async function main() {
   try {
     const subscription = streaming.user.subscribe();
     // Editing one's post sends its author ``status.update`` on their user stream.
-    const poke = (attempt) => masto.v1.statuses.$select(status.id).update({ status: `Harbour at dawn, take ${attempt + 2} #film`, mediaIds: [media.id] });
+    const poke = (attempt) =>
+      masto.v1.statuses.$select(status.id).update({
+        status: `Harbour at dawn, take ${attempt + 2} #film`,
+        mediaIds: [media.id],
+      });
     const received = await firstEvent(subscription, poke);
     results.stream = received && {
       event: received.event,
