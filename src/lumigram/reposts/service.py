@@ -302,17 +302,18 @@ async def repost_for_streams(services: Services, reblog_id: int) -> HydratedPost
     async with services.db.connect() as conn:
         row = (
             await conn.execute(
-                select(reblogs.c.status_id, reblogs.c.created_at, accounts)
+                # Labelled: the account's own ``created_at`` must keep its name.
+                select(reblogs.c.status_id.label("reposted_id"), reblogs.c.created_at.label("reposted_at"), accounts)
                 .join(accounts, accounts.c.id == reblogs.c.account_id)
                 .where(reblogs.c.id == reblog_id)
             )
         ).first()
         if row is None:
             return None
-        found = await hydrate_in(conn, None, [int(row.status_id)], check_visibility=False)
+        found = await hydrate_in(conn, None, [int(row.reposted_id)], check_visibility=False)
     if not found or not may_repost(found[0]):
         return None
-    return dataclasses.replace(found[0], repost=Repost(reblog_id, account_from_row(row), row.created_at))
+    return dataclasses.replace(found[0], repost=Repost(reblog_id, account_from_row(row), row.reposted_at))
 
 
 async def home_readers(services: Services, reposter_id: int, author_id: int, followers: Sequence[int]) -> list[int]:
