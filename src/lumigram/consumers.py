@@ -246,6 +246,8 @@ CONSUMERS: list[Registration] = [
     register("streaming.created", (PostCreated,), publisher.stream_new_post),
     register("streaming.updated", (PostUpdated,), publisher.stream_edited_post),
     register("streaming.deleted", (PostDeleted,), publisher.stream_deleted_post),
+    register("streaming.reposts", (ReblogCreated,), publisher.stream_repost),
+    register("streaming.unreposts", (ReblogRemoved,), publisher.stream_unrepost),
     # Stories: mentions and replies notify, new stories reach the followers' open streams.
     register("stories.mentions", (StoryCreated,), then(stories.notify_of_story_mentions, publish_notifications)),
     register("stories.replies", (StoryReplied,), then(stories.notify_of_story_reply, publish_notifications)),

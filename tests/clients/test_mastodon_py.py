@@ -1,4 +1,47 @@
-"""Mastodon.py, our reference client, driving a live ``lumigram serve`` on both shapes."""
+"""Mastodon.py, our reference client, driving a live ``lumigram serve`` on both shapes.
+
+With ``test_mastodon_py_plumbing.py`` (one embedded server) these tests drive the 121
+calls below through Mastodon.py 2.3 and check each one's effect; those of this file run
+on both shapes. (``make_poll`` and ``push_subscription_generate_keys`` are used too, but
+they make no request.)
+
+accounts (21): create_app, create_account, log_in, account_verify_credentials,
+account_update_credentials, account, account_lookup, account_statuses, account_follow,
+account_unfollow, account_followers, account_following, account_search, account_lists,
+account_relationships, account_note_set, account_familiar_followers, account_pin,
+account_unpin, endorsements, directory.
+statuses (20): media_post, status_post, status_reply, status_update, status_history,
+status, statuses, status_delete, status_context, status_favourite, status_unfavourite,
+status_favourited_by, favourites, status_bookmark, status_unbookmark, bookmarks,
+status_translate, status_mute, status_unmute, search_v2.
+reposts (3): status_reblog, status_unreblog, status_reblogged_by (and a repost read with
+status and statuses, and taken back with status_delete, by its own id).
+timelines and streaming (6): timeline_home, timeline_public, timeline_local,
+timeline_hashtag, timeline_list, stream_user.
+notifications and markers (9): notifications, fetch_next, grouped_notifications,
+grouped_notification_accounts, notifications_unread_count, notifications_dismiss,
+notifications_clear, markers_set, markers_get.
+conversations (2): conversations, conversations_read.
+relationships (9): account_block, account_unblock, blocks, account_mute, account_unmute,
+mutes, domain_block, domain_unblock, domain_blocks.
+tags (9): tag, tag_follow, tag_unfollow, followed_tags, featured_tags,
+featured_tag_create, featured_tag_delete, featured_tag_suggestions, account_featured_tags.
+lists (8): list_create, lists, list, list_update, list_delete, list_accounts,
+list_accounts_add, list_accounts_delete.
+filters (8): create_filter_v2, filters_v2, filter_v2, update_filter_v2, delete_filter_v2,
+add_filter_keyword_v2, filter_keywords_v2, delete_filter_keyword_v2.
+polls (2): poll, poll_vote.
+scheduled posts (4): scheduled_statuses, scheduled_status, scheduled_status_update,
+scheduled_status_delete.
+instance (7): instance, instance_v2, instance_rules, instance_peers, instance_activity,
+instance_extended_description, instance_terms_of_service.
+preferences and emoji (2): preferences, custom_emojis.
+announcements (4): announcements, announcement_dismiss, announcement_reaction_create,
+announcement_reaction_delete.
+suggestions (3): suggestions, suggestions_v2, suggestion_delete.
+push (4): push_subscription_set, push_subscription, push_subscription_update,
+push_subscription_delete.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +49,7 @@ import http.client
 import io
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +82,10 @@ def server(request: pytest.FixtureRequest, make_module_settings: Callable[..., S
     # processes share the port, as in production: a client's requests land on either.
     workers = 1 if shape == "scaled" else 0
     settings = make_module_settings(
-        shape, inline_worker=shape == "embedded", serve_processes=2 if shape == "scaled" else 1
+        shape,
+        inline_worker=shape == "embedded",
+        serve_processes=2 if shape == "scaled" else 1,
+        push_loopback_endpoints=True,  # a push subscription to this machine, never sent to
     )
     with live_server(settings, workers=workers) as running:
         yield running
@@ -57,7 +104,10 @@ def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -
     api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
     # Mastodon.py refuses plain-http OAuth endpoints unless told; the test server is loopback http.
     api.log_in(
-        username="alice@example.org", password="correct horse battery", scopes=["read", "write"], allow_http=True
+        username="alice@example.org",
+        password="correct horse battery",
+        scopes=["read", "write", "push"],
+        allow_http=True,
     )
     me = api.account_verify_credentials()
     assert me.username == "alice_m"
@@ -76,6 +126,20 @@ def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -
 
     instance = api.instance()
     assert "Lumigram" in instance.version
+
+    # Web Push: a subscription to this machine (nothing here notifies alice, so no push goes).
+    _private_keys, public_keys = api.push_subscription_generate_keys()
+    subscribed = api.push_subscription_set("http://127.0.0.1:9/push", public_keys, favourite_events=True)
+    assert (subscribed.endpoint, subscribed.alerts.favourite, subscribed.alerts.follow) == (
+        "http://127.0.0.1:9/push",
+        True,
+        False,
+    )
+    assert api.push_subscription_update(follow_events=True).alerts.follow is True
+    assert api.push_subscription().alerts.follow is True
+    api.push_subscription_delete()
+    with pytest.raises(MastodonError):
+        api.push_subscription()
 
     photo = api.media_post(_photo_with_gps(), mime_type="image/jpeg", description="Harbour", synchronous=True)
     assert photo.type == "image"
@@ -190,6 +254,86 @@ def test_likes_comments_and_saved_posts_through_mastodon_py(server: LiveServer) 
     assert _settled(lambda: alice.status(post.id).favourites_count, 1) == 1
     alice.status_delete(comment.id)  # the post's owner removes a comment on their post
     assert [s.id for s in carol.status_context(post.id).descendants] == []
+    _reposts_lists_filters_tags_and_relationships(alice, bob, carol, post)
+
+
+def _reposts_lists_filters_tags_and_relationships(alice: Mastodon, bob: Mastodon, carol: Mastodon, post: Any) -> None:
+    """The calls apps make around the feed, each checked through Mastodon.py on both shapes."""
+    alice_id, bob_id, carol_id = (api.account_verify_credentials().id for api in (alice, bob, carol))
+
+    # --- reposts: the wrapper, by its own id too; taken back by unreblog or by delete
+    carol.account_follow(bob_id)
+    wrapper = bob.status_reblog(post.id)
+    assert (wrapper.reblog.id, wrapper.reblogged, wrapper.account.id) == (post.id, True, bob_id)
+    assert [a.id for a in alice.status_reblogged_by(post.id)] == [bob_id]
+    assert carol.status(wrapper.id).reblog.id == post.id
+    assert [s.id for s in carol.statuses([wrapper.id, post.id])] == [wrapper.id, post.id]
+    assert _settled(lambda: [s.id for s in carol.timeline_home()], [wrapper.id]) == [wrapper.id]
+    assert bob.status_unreblog(post.id).reblogged is False
+    again = bob.status_reblog(post.id)
+    assert bob.status_delete(again.id).reblog.id == post.id
+    assert (alice.status(post.id).reblogs_count, bob.status(post.id).reblogged) == (0, False)
+
+    # --- lists
+    carol.account_follow(alice_id)
+    friends = carol.list_create("Friends")
+    assert carol.list_update(friends.id, "Harbour friends").title == "Harbour friends"
+    carol.list_accounts_add(friends.id, [alice_id])
+    assert [(x.id, x.title) for x in carol.lists()] == [(friends.id, "Harbour friends")]
+    assert carol.list(friends.id).title == "Harbour friends"
+    assert [a.id for a in carol.list_accounts(friends.id)] == [alice_id]
+    assert [x.id for x in carol.account_lists(alice_id)] == [friends.id]
+    assert _settled(lambda: [s.id for s in carol.timeline_list(friends.id)], [post.id]) == [post.id]
+    carol.list_accounts_delete(friends.id, [alice_id])
+    assert carol.list_accounts(friends.id) == []
+    carol.list_delete(friends.id)
+    assert carol.lists() == []
+
+    # --- filters (v2): a warning on matching posts, then gone
+    keywords = [{"keyword": "morning", "whole_word": True}]
+    warning = carol.create_filter_v2("Mornings", ["public"], "warn", keywords_attributes=keywords)
+    assert [f.title for f in carol.filters_v2()] == ["Mornings"]
+    shown = next(s for s in carol.timeline_public() if s.id == post.id)
+    assert [(r.filter.title, r.keyword_matches) for r in shown.filtered] == [("Mornings", ["morning"])]
+    assert carol.update_filter_v2(warning.id, title="Early").title == "Early"
+    assert carol.filter_v2(warning.id).title == "Early"
+    light = carol.add_filter_keyword_v2(warning.id, "light")
+    assert sorted(k.keyword for k in carol.filter_keywords_v2(warning.id)) == ["light", "morning"]
+    carol.delete_filter_keyword_v2(light.id)
+    assert [k.keyword for k in carol.filter_keywords_v2(warning.id)] == ["morning"]
+    carol.delete_filter_v2(warning.id)
+    assert carol.filters_v2() == []
+
+    # --- hashtags
+    photo = alice.media_post(_photo_with_gps(), mime_type="image/jpeg", synchronous=True)
+    tagged = alice.status_post("Boats #harbour", media_ids=[photo.id])
+    assert carol.tag_follow("harbour").following is True
+    assert [t.name for t in carol.followed_tags()] == ["harbour"]
+    assert carol.tag("harbour").following is True
+    assert [s.id for s in carol.timeline_hashtag("harbour")] == [tagged.id]
+    assert carol.tag_unfollow("harbour").following is False
+
+    # --- conversations: a direct message, read
+    bob.status_post("@carol_l see you at the pier", visibility="direct")
+    assert _settled(lambda: len(carol.conversations()), 1) == 1
+    (conversation,) = carol.conversations()
+    assert (conversation.unread, [a.id for a in conversation.accounts]) == (True, [bob_id])
+    assert carol.conversations_read(conversation.id).unread is False
+
+    # --- relationships, followers, search
+    assert carol_id in [a.id for a in alice.account_followers(alice_id)]
+    assert {a.id for a in carol.account_following(carol_id)} == {alice_id, bob_id}
+    assert alice_id in [a.id for a in bob.account_search("alice_l")]
+    # Other tests' people on this server are alice_* too: the exact name ranks first.
+    assert [a.id for a in bob.search_v2("alice_l", result_type="accounts").accounts][0] == alice_id
+    assert carol.account_unfollow(alice_id).following is False
+    assert bob.account_mute(carol_id).muting is True
+    assert [a.id for a in bob.mutes()] == [carol_id]
+    assert bob.account_unmute(carol_id).muting is False
+    assert bob.account_block(carol_id).blocking is True
+    assert [a.id for a in bob.blocks()] == [carol_id]
+    assert bob.account_unblock(carol_id).blocking is False
+    assert carol.account_relationships(bob_id)[0].following is False  # a block ends the follow
 
 
 def test_notifications_and_markers_through_mastodon_py(server: LiveServer) -> None:

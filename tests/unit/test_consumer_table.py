@@ -42,6 +42,8 @@ DEPLOYED = {
     "streaming.created": {"post.created"},
     "streaming.updated": {"post.updated"},
     "streaming.deleted": {"post.deleted"},
+    "streaming.reposts": {"reblog.created"},
+    "streaming.unreposts": {"reblog.removed"},
     "stories.mentions": {"story.created"},
     "stories.replies": {"story.replied"},
     "streaming.stories": {"story.created"},

@@ -31,11 +31,11 @@ from lumigram.events import (
 )
 from lumigram.feed import store
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
-from lumigram.infra.sql import one_of
 from lumigram.infra.tables import follows, status_tags, statuses, tag_follows
 from lumigram.lists.service import exclusive_owners
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
+from lumigram.reposts.service import home_readers
 from lumigram.services import Services
 
 #: Followers read and written per round trip while fanning out.
@@ -241,36 +241,10 @@ async def rebuild_after_list_change(services: Services, event: ListChanged) -> l
 
 
 async def _repost_readers(services: Services, event: ReblogCreated, batch: list[int]) -> list[int]:
-    """Of the reposter's followers in ``batch`` (whose feeds are kept), those whose home
-    takes the repost: who show this account's reposts, are shielded from neither the
-    reposter nor the post's author, and do not get the post itself anyway (its author or
-    their followers: the repost is deduplicated against the original)."""
-    reposter, author = event.account_id, event.status_account_id
-    readers = set(await store.receiving(services, batch)) - {author}
-    if not readers:
-        return []
-    readers -= await shielded_from(services, reposter, sorted(readers))
-    readers -= await shielded_from(services, author, sorted(readers))
-    if not readers:
-        return []
-    async with services.db.connect() as conn:
-        rows = await conn.execute(
-            select(follows.c.account_id, follows.c.target_account_id, follows.c.reblogs).where(
-                one_of(conn, follows.c.account_id, sorted(readers)),
-                follows.c.target_account_id.in_([reposter, author]),
-            )
-        )
-        showing: set[int] = set()
-        has_original: set[int] = set()
-        for row in rows:
-            if row.target_account_id == reposter and row.reblogs:
-                showing.add(row.account_id)
-            if row.target_account_id == author:
-                has_original.add(row.account_id)
-        readers &= showing
-        readers -= has_original - await exclusive_owners(conn, author, sorted(has_original))
-        readers -= await exclusive_owners(conn, reposter, sorted(readers))
-    return sorted(readers)
+    """Of the reposter's followers in ``batch``, those with a kept feed whose home takes
+    the repost (``lumigram.reposts.service.home_readers``, the rule streams follow too)."""
+    readers = await store.receiving(services, batch)
+    return await home_readers(services, event.account_id, event.status_account_id, readers)
 
 
 async def fan_out_repost(services: Services, event: ReblogCreated) -> list[int]:

@@ -456,6 +456,7 @@ async def filtered_page(
         return page
     kept = await with_filters(services, account_id, context, page.items)
     if len(kept) == len(page.items):
-        return page
+        # Nothing hidden, but a ``warn`` filter's matches ride on the kept items.
+        return dataclasses.replace(page, items=kept)
     limit = len(kept) if page.full else page.limit
     return Page(items=kept, cursors=page.cursors, limit=max(limit, 1) if kept else page.limit)

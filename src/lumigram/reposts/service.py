@@ -12,6 +12,11 @@
   follow from the bus.
 * In a timeline a repost is shown only when the viewer may see the original now (the
   one visibility rule, so a later lock or block hides it), with the original nested.
+* A repost's own id names it like a status (Mastodon's reblog wrapper): it reads as the
+  wrapper for exactly who may see both the original and the reposter (a locked reposter's
+  reposts are for their approved followers), and its reposter deletes it as an unreblog.
+* Open home streams get a new repost by the same rule the home feed's fan-out applies
+  (``home_readers``), so a stream never shows what the timeline would leave out.
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import Forbidden, NotFound
 from lumigram.events import ReblogCreated, ReblogRemoved
+from lumigram.graph.service import shielded_from
 from lumigram.ids import shard_of
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among, one_of
-from lumigram.infra.tables import accounts, blocks, reblogs, statuses, utcnow
+from lumigram.infra.tables import accounts, blocks, follows, reblogs, statuses, utcnow
+from lumigram.lists.service import exclusive_owners
 from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost, Repost
-from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
+from lumigram.posts.visibility import ViewerContext, can_see, context_from_rows, context_selects
 from lumigram.services import Services
 from lumigram.unit_of_work import unit_of_work
 
@@ -193,7 +200,7 @@ _CONTEXT = Prebuilt(lambda dialect: union_all(*context_selects(dialect)))
 
 
 async def timeline_items_in(
-    conn: AsyncConnection, viewer_id: int, ids: Sequence[int], cache: Cache | None = None
+    conn: AsyncConnection, viewer_id: int | None, ids: Sequence[int], cache: Cache | None = None
 ) -> tuple[list[HydratedPost], ViewerContext]:
     """The posts and reposts of ``ids`` (a timeline's entries) the viewer may see, in the
     order asked, and the viewer's follows, blocks and mutes among their authors and
@@ -212,8 +219,8 @@ async def timeline_items_in(
     reposters = {int(row.account_id) for row in found}
     rows = await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, sorted(reposters))))
     people = {int(row.id): account_from_row(row) for row in rows}
-    others = sorted(reposters - {viewer_id})
-    if others:
+    others = sorted(reposters - {viewer_id}) if viewer_id is not None else []
+    if viewer_id is not None and others:
         params = {"viewer": viewer_id, "authors": others, "now": utcnow()}
         extra = context_from_rows(viewer_id, [(k, a) for k, a in await _CONTEXT.rows(conn, params)])
         context = ViewerContext(
@@ -232,13 +239,109 @@ async def timeline_items_in(
             shown.append(original)
             continue
         reposter = people.get(int(repost.account_id))
-        if reposter is None or not may_repost(original) or reposter.id in context.blocked:
+        # The reposter's side of the rule: blocks either way, and a locked reposter's
+        # reposts are for their approved followers (whom ``following`` holds).
+        if reposter is None or not may_repost(original):
+            continue
+        if not can_see(context, reposter.id, reposter.locked, "public", ()):
             continue
         shown.append(dataclasses.replace(original, repost=Repost(int(repost.id), reposter, repost.created_at)))
     return shown, context
 
 
-async def timeline_items(services: Services, viewer_id: int, ids: Sequence[int]) -> list[HydratedPost]:
+async def timeline_items(services: Services, viewer_id: int | None, ids: Sequence[int]) -> list[HydratedPost]:
     """``timeline_items_in`` on a connection of its own."""
     async with services.db.connect() as conn:
         return (await timeline_items_in(conn, viewer_id, ids, services.cache))[0]
+
+
+# --- a repost by its own id ----------------------------------------------------------------
+
+
+async def get_repost(services: Services, viewer_id: int | None, reblog_id: int) -> HydratedPost:
+    """The repost ``reblog_id`` as its wrapper, if the viewer may see both the original and
+    the reposter (``timeline_items_in``'s rule); NotFound otherwise, never revealing which."""
+    if not _valid_id(reblog_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        items, _ = await timeline_items_in(conn, viewer_id, [reblog_id], services.cache)
+    # An id that is a post's, not a repost's, hydrates as the post: not what was asked.
+    if not items or items[0].repost is None or items[0].repost.id != reblog_id:
+        raise NotFound
+    return items[0]
+
+
+async def undo_repost(services: Services, account_id: int, reblog_id: int) -> HydratedPost:
+    """Take back the account's own repost named by the repost's id (Mastodon deletes a
+    reblog like any status of one's own): the wrapper as it was, its original as the account
+    sees it now. Someone else's repost is NotFound, as a post of theirs would be."""
+    if not _valid_id(reblog_id):
+        raise NotFound
+    async with services.db.connect() as conn:
+        row = (
+            await conn.execute(
+                select(reblogs.c.status_id).where(reblogs.c.id == reblog_id, reblogs.c.account_id == account_id)
+            )
+        ).first()
+    if row is None:
+        raise NotFound
+    wrapper = await timeline_items(services, account_id, [reblog_id])
+    original = await unreblog(services, account_id, int(row.status_id))
+    if not wrapper or wrapper[0].repost is None:
+        raise NotFound  # taken back, but its original is no longer the account's to see
+    return dataclasses.replace(original, repost=wrapper[0].repost)
+
+
+# --- reposts on open streams ---------------------------------------------------------------
+
+
+async def repost_for_streams(services: Services, reblog_id: int) -> HydratedPost | None:
+    """The repost as its wrapper with no viewer's marks, or None when it was taken back or
+    its original is no longer shared with everyone (``home_readers`` then picks its readers)."""
+    async with services.db.connect() as conn:
+        row = (
+            await conn.execute(
+                # Labelled: the account's own ``created_at`` must keep its name.
+                select(reblogs.c.status_id.label("reposted_id"), reblogs.c.created_at.label("reposted_at"), accounts)
+                .join(accounts, accounts.c.id == reblogs.c.account_id)
+                .where(reblogs.c.id == reblog_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        found = await hydrate_in(conn, None, [int(row.reposted_id)], check_visibility=False)
+    if not found or not may_repost(found[0]):
+        return None
+    return dataclasses.replace(found[0], repost=Repost(reblog_id, account_from_row(row), row.reposted_at))
+
+
+async def home_readers(services: Services, reposter_id: int, author_id: int, followers: Sequence[int]) -> list[int]:
+    """Of the reposter's ``followers``, those whose home takes the repost: who show this
+    account's reposts, are shielded (mutes, blocks) from neither the reposter nor the
+    post's author, are not its author, and do not get the post itself (they follow its
+    author and read them at home, not only in an exclusive list): the home feed's rule."""
+    readers = set(followers) - {author_id, reposter_id}
+    if not readers:
+        return []
+    readers -= await shielded_from(services, reposter_id, sorted(readers))
+    readers -= await shielded_from(services, author_id, sorted(readers))
+    if not readers:
+        return []
+    async with services.db.connect() as conn:
+        rows = await conn.execute(
+            select(follows.c.account_id, follows.c.target_account_id, follows.c.reblogs).where(
+                one_of(conn, follows.c.account_id, sorted(readers)),
+                follows.c.target_account_id.in_([reposter_id, author_id]),
+            )
+        )
+        showing: set[int] = set()
+        has_original: set[int] = set()
+        for row in rows:
+            if row.target_account_id == reposter_id and row.reblogs:
+                showing.add(int(row.account_id))
+            if row.target_account_id == author_id:
+                has_original.add(int(row.account_id))
+        readers &= showing
+        readers -= has_original - await exclusive_owners(conn, author_id, sorted(has_original))
+        readers -= await exclusive_owners(conn, reposter_id, sorted(readers))
+    return sorted(readers)

@@ -7,6 +7,11 @@
   ``timeline:direct:{account}`` of the author and each mentioned account, once it is
   filed under its conversation (``lumigram.messages.conversations``).
 * ``post.updated``: ``status.update`` to the same audiences.
+* ``reblog.created``: ``update`` with the repost's wrapper (the original nested) to the
+  reposter and to the connected followers whose home feed takes it
+  (``lumigram.reposts.service.home_readers``: showing the reposter's reposts, shielded from
+  neither account, not already given the original); ``reblog.removed``: ``delete`` with the
+  wrapper's id to the reposter and their connected followers.
 * ``post.deleted``: ``delete`` (the id) to the author, the followers and, for a public
   post, the public timeline and its hashtags' streams; for a direct message, to the direct
   streams of the author and each mentioned account. The tag and mention rows are gone with
@@ -27,6 +32,7 @@ repeat a message, which clients tolerate (an ``update`` for a status they have r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,7 +43,7 @@ import orjson
 from lumigram.accounts.service import get_accounts
 from lumigram.entities.accounts import account_entity
 from lumigram.entities.statuses import status_entity
-from lumigram.events import DomainEvent, PostCreated, PostDeleted, PostUpdated
+from lumigram.events import DomainEvent, PostCreated, PostDeleted, PostUpdated, ReblogCreated, ReblogRemoved
 from lumigram.graph.service import follower_ids, shielded_from
 from lumigram.ids import unix_ms_of
 from lumigram.messages.conversations import DirectPost
@@ -45,6 +51,7 @@ from lumigram.posts import threads
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.tags import follower_ids as tag_follower_ids
+from lumigram.reposts import service as reposts
 from lumigram.services import Services
 from lumigram.streaming import channels
 
@@ -278,3 +285,37 @@ async def stream_deleted_post(services: Services, event: PostDeleted) -> None:
     await _to_home_channels(services, author_id, await _audience(services, author_id), message, shield=False)
     if event.visibility == "public":
         await _publish_all(services, ((c, message) for c in _public_channels(event.tags)))
+
+
+async def stream_repost(services: Services, event: ReblogCreated) -> None:
+    """A new repost, as Mastodon streams a reblog: ``update`` with the wrapper."""
+    if _stale(event):
+        return
+    audience = await _audience(services, event.account_id)
+    if not audience:
+        return
+    readers = await reposts.home_readers(services, event.account_id, event.status_account_id, audience.followers)
+    if not readers and not audience.author:
+        return
+    item = await reposts.repost_for_streams(services, event.reblog_id)
+    if item is None:
+        return  # taken back meanwhile, or its original is no longer for everyone
+    messages: list[tuple[str, bytes]] = []
+    if audience.author:
+        own = orjson.dumps(status_entity(services, dataclasses.replace(item, reblogged=True), event.account_id))
+        messages.append((channels.home(event.account_id), channels.encode("update", own.decode())))
+    # Any id but the reposter's renders the neutral form: not favourited, not bookmarked.
+    others = channels.encode("update", orjson.dumps(status_entity(services, item, 0)).decode())
+    messages += [(channels.home(reader), others) for reader in readers]
+    await _publish_all(services, messages)
+
+
+async def stream_unrepost(services: Services, event: ReblogRemoved) -> None:
+    """A repost taken back: ``delete`` with the wrapper's id, as for a deleted post. No
+    shield: telling someone a repost is gone reveals nothing."""
+    if _stale(event):
+        return
+    audience = await _audience(services, event.account_id)
+    message = channels.encode("delete", str(event.reblog_id))
+    recipients = ([event.account_id] if audience.author else []) + audience.followers
+    await _publish_all(services, ((channels.home(r), message) for r in recipients))

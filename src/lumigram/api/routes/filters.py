@@ -266,6 +266,12 @@ async def add_keyword(filter_id: str, request: Request, viewer: CurrentAccount, 
     return OrjsonResponse(keyword_entity(made))
 
 
+# Mastodon's paths are /api/v2/filters/keywords/:id (what clients call); the
+# /api/v2/filter_keywords/:id spelling answered first and stays for those that used it.
+@router.get(
+    "/api/v2/filters/keywords/{keyword_id}", summary="One keyword of your filters", response_model=KeywordEntity,
+    dependencies=[require_scopes(*READ_FILTERS)],
+)  # fmt: skip
 @router.get(
     "/api/v2/filter_keywords/{keyword_id}", summary="One keyword of your filters", response_model=KeywordEntity,
     dependencies=[require_scopes(*READ_FILTERS)],
@@ -274,6 +280,13 @@ async def get_keyword(keyword_id: str, viewer: CurrentAccount, services: Service
     return OrjsonResponse(keyword_entity(await service.get_keyword(services, viewer.account_id, record_id(keyword_id))))
 
 
+@router.put(
+    "/api/v2/filters/keywords/{keyword_id}",
+    summary="Change a keyword",
+    response_model=KeywordEntity,
+    openapi_extra=openapi_body(KeywordParams),
+    dependencies=[require_scopes(*WRITE_FILTERS)],
+)
 @router.put(
     "/api/v2/filter_keywords/{keyword_id}",
     summary="Change a keyword",
@@ -288,6 +301,9 @@ async def update_keyword(keyword_id: str, request: Request, viewer: CurrentAccou
     return OrjsonResponse(keyword_entity(changed))
 
 
+@router.delete(
+    "/api/v2/filters/keywords/{keyword_id}", summary="Remove a keyword", dependencies=[require_scopes(*WRITE_FILTERS)]
+)
 @router.delete(
     "/api/v2/filter_keywords/{keyword_id}", summary="Remove a keyword", dependencies=[require_scopes(*WRITE_FILTERS)]
 )

@@ -5,6 +5,8 @@
 * ``Idempotency-Key`` is honoured for an hour, so a client retrying a timed-out post
   does not publish it twice.
 * A post the viewer may not see answers 404, exactly like one that does not exist.
+* A repost's own id reads as Mastodon's reblog wrapper (the repost, its original nested),
+  and its reposter's delete of it takes the repost back.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from lumigram.api.params import (
 from lumigram.api.responses import OrjsonResponse
 from lumigram.api.routes.scheduled_statuses import parse_time, scheduled_entity
 from lumigram.entities.statuses import status_entity, version_entity
-from lumigram.errors import ValidationFailed
+from lumigram.errors import NotFound, ValidationFailed
 from lumigram.feed import relevance
 from lumigram.filters import service as hidden_words
 from lumigram.paging import PageRequest
@@ -49,9 +51,9 @@ from lumigram.polls.models import (
 )
 from lumigram.posts import conversation_mutes, queries, scheduled
 from lumigram.posts import service as posts
-from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import MAX_MEDIA, Draft, Edit, MediaChange
 from lumigram.posts.text import MAX_SPOILER, MAX_TEXT
+from lumigram.reposts import service as reposts
 from lumigram.uploads.service import parse_focus
 
 router = APIRouter(tags=["statuses"])
@@ -198,10 +200,17 @@ async def create_status(
 )
 async def get_status(status_id: str, viewer: OptionalAccount, services: ServicesDep) -> Response:
     viewer_id = viewer.account_id if viewer else None
-    item = await posts.get_post(services, viewer_id, _status_id(status_id))
+    target = _status_id(status_id)
+    try:
+        item = await posts.get_post(services, viewer_id, target)
+    except NotFound:
+        item = await reposts.get_repost(services, viewer_id, target)
     entity = status_entity(services, item, viewer_id)
     if viewer_id is not None:
-        entity["muted"] = await conversation_mutes.is_muted(services, viewer_id, item)
+        muted = await conversation_mutes.is_muted(services, viewer_id, item)
+        entity["muted"] = muted
+        if entity.get("reblog"):
+            entity["reblog"]["muted"] = muted
     return OrjsonResponse(entity)
 
 
@@ -218,7 +227,7 @@ async def get_statuses(
 ) -> Response:
     wanted = [int(i) for i in [*ids, *plain_ids][:MAX_IDS] if i.isascii() and i.isdigit() and len(i) <= 18]
     viewer_id = viewer.account_id if viewer else None
-    found = await hydrate(services, viewer_id, wanted)
+    found = await reposts.timeline_items(services, viewer_id, wanted)
     cache: dict[int, dict[str, Any]] = {}
     return OrjsonResponse([status_entity(services, item, viewer_id, cache) for item in found])
 
@@ -258,11 +267,17 @@ async def edit_status(status_id: str, request: Request, viewer: CurrentAccount, 
 
 @router.delete(
     "/api/v1/statuses/{status_id}",
-    summary="Delete a post (or a comment on your post)",
+    summary="Delete a post (or a comment on your post, or take back your repost)",
     dependencies=[require_scopes(*WRITE_STATUSES)],
 )
 async def delete_status(status_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    gone = await posts.delete_post(services, viewer.account_id, _status_id(status_id))
+    target = _status_id(status_id)
+    try:
+        gone = await posts.delete_post(services, viewer.account_id, target)
+    except NotFound:
+        # A repost's id: Mastodon deletes one's reblog like a status (an unreblog).
+        taken_back = await reposts.undo_repost(services, viewer.account_id, target)
+        return OrjsonResponse(status_entity(services, taken_back, viewer.account_id))
     return OrjsonResponse(status_entity(services, gone, viewer.account_id, with_source=True))
 
 
