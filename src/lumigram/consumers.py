@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, send_verification
 from lumigram.events import (
+    AccountDeleted,
     AccountUpdated,
     BlockCreated,
     BlockRemoved,
@@ -78,14 +79,22 @@ from lumigram.events import (
     decode,
 )
 from lumigram.feed import fanout
+from lumigram.filters import service as filters
+from lumigram.graph import service as graph
 from lumigram.infra.bus import Consumer, Event
+from lumigram.interactions import service as interactions
 from lumigram.interactions.handlers import COUNTERS, cancel_pending_like, recount_likes
+from lumigram.lists import service as lists
 from lumigram.messages import conversations
+from lumigram.messages import service as messages
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.polls import handlers as polls
+from lumigram.posts import service as posts
+from lumigram.push import service as push
 from lumigram.push.handlers import push_notification
+from lumigram.reposts import service as reposts
 from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.stories import handlers as stories
@@ -252,7 +261,7 @@ CONSUMERS: list[Registration] = [
     register("streaming.stories", (StoryCreated,), stream_new_story),
     # Search: the words of posts and the names of accounts.
     register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
-    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated, AccountDeleted), search.index_changed_account),
     # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
     register(
         "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)
@@ -265,6 +274,20 @@ CONSUMERS: list[Registration] = [
     register("messages.stream_reactions", (MessageReacted,), message_streams.stream_reaction),
     register("messages.stream_reads", (ThreadRead,), message_streams.stream_read),
     register("messages.stream_members", (ThreadMembersChanged,), message_streams.stream_members),
+    # A deleted account: each package removes what the account left in its keeping, in
+    # batches; deleting posts, likes, follows and reposts goes through their own events,
+    # so feeds, streams, counters, notifications and the search index follow.
+    register("accounts.deleted.posts", (AccountDeleted,), posts.forget_deleted_account),
+    register("accounts.deleted.follows", (AccountDeleted,), graph.forget_deleted_account),
+    register("accounts.deleted.likes", (AccountDeleted,), interactions.forget_deleted_account),
+    register("accounts.deleted.reposts", (AccountDeleted,), reposts.forget_deleted_account),
+    register("accounts.deleted.notifications", (AccountDeleted,), notify.forget_deleted_account),
+    register("accounts.deleted.stories", (AccountDeleted,), stories.forget_deleted_account),
+    register("accounts.deleted.messages", (AccountDeleted,), messages.forget_deleted_account),
+    register("accounts.deleted.lists", (AccountDeleted,), lists.forget_deleted_account),
+    register("accounts.deleted.filters", (AccountDeleted,), filters.forget_deleted_account),
+    register("accounts.deleted.push", (AccountDeleted,), push.forget_deleted_account),
+    register("accounts.deleted.feed", (AccountDeleted,), fanout.forget_deleted_account),
 ]
 
 
@@ -395,6 +418,7 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     FavouriteRemoved: (invalidation.favourite_removed,),
     BookmarkChanged: (invalidation.bookmark_changed,),
     AccountUpdated: (invalidation.account_updated,),
+    AccountDeleted: (invalidation.account_updated,),
     ReblogCreated: (invalidation.reblog_created,),
     ReblogRemoved: (invalidation.reblog_removed,),
     ListChanged: (invalidation.list_changed,),

@@ -426,6 +426,8 @@ notifications = Table(
     _ts("created_at", nullable=False),
     Index("ix_notifications_account_id_id", "account_id", "id"),
     Index("ix_notifications_account_id_group_key_id", "account_id", "group_key", "id"),
+    # Finds what an account sent when it is deleted.
+    Index("ix_notifications_from_account_id", "from_account_id"),
 )
 
 # Where a user stopped reading a timeline (Mastodon's markers: home, notifications).

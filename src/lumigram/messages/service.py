@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.ratelimits import hit_limits
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
 from lumigram.events import (
+    AccountDeleted,
     MessageEdited,
     MessageReacted,
     MessageSent,
@@ -563,3 +564,68 @@ async def set_accept(services: Services, account_id: int, accept: str) -> str:
 async def get_accept(services: Services, account_id: int) -> str:
     async with services.db.connect() as conn:
         return await access.accept_setting(conn, account_id)
+
+
+# --- a deleted account -------------------------------------------------------------------
+
+#: Messages emptied per transaction when an account is deleted.
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Empty a deleted account's messages in every thread, a batch per transaction, as if
+    it had unsent each (the other members see a deleted message, never its text, media or
+    shares, and their open streams are told); take back its reactions, settings and
+    marks, and take it out of its groups. Its 1:1 threads stay for the other member."""
+    gone = event.account_id
+    while True:
+        async with unit_of_work(services) as work:
+            conn = work.conn
+            query = (
+                select(dm_messages.c.id, dm_messages.c.thread_id)
+                .where(dm_messages.c.account_id == gone, dm_messages.c.unsent_at.is_(None))
+                .limit(DELETION_BATCH)
+            )
+            found = (await conn.execute(query)).all()
+            ids = [int(row.id) for row in found]
+            if ids:
+                await conn.execute(
+                    update(dm_messages)
+                    .where(dm_messages.c.id.in_(ids))
+                    .values(
+                        text="",
+                        shared_status_id=None,
+                        shared_account_id=None,
+                        story_id=None,
+                        media_ids="[]",
+                        unsent_at=utcnow(),
+                    )
+                )
+                await conn.execute(delete(dm_message_edits).where(dm_message_edits.c.message_id.in_(ids)))
+                await conn.execute(delete(dm_reactions).where(dm_reactions.c.message_id.in_(ids)))
+                # Released, its uploads are removed by the janitor's sweep of media never posted.
+                await conn.execute(
+                    update(media_attachments)
+                    .where(media_attachments.c.status_id.in_(ids), media_attachments.c.account_id == gone)
+                    .values(status_id=None)
+                )
+                audiences: dict[int, list[int]] = {}
+                for row in found:
+                    thread_id = int(row.thread_id)
+                    if thread_id not in audiences:
+                        audiences[thread_id] = await access.audience(conn, thread_id)
+                    unsent = MessageUnsent(
+                        thread_id=thread_id, account_id=gone, audience=audiences[thread_id], message_id=int(row.id)
+                    )
+                    await work.emit(unsent, shard=shard_of(gone))
+        if len(ids) < DELETION_BATCH:
+            break
+    async with unit_of_work(services) as work:
+        conn = work.conn
+        for table in (dm_reactions, dm_hidden_messages, dm_settings):
+            await conn.execute(delete(table).where(table.c.account_id == gone))
+        groups = select(dm_participants.c.thread_id).join(dm_threads, dm_threads.c.id == dm_participants.c.thread_id)
+        groups = groups.where(dm_participants.c.account_id == gone, dm_threads.c.kind == GROUP)
+        for thread_id in [int(t) for t in (await conn.execute(groups)).scalars()]:
+            await _drop_member(work, thread_id, gone)
+            await _members_changed(work, thread_id, gone, [], [gone])

@@ -12,6 +12,7 @@ profile change. New posts reach followers' home pages through the fan-out instea
 from __future__ import annotations
 
 from lumigram.events import (
+    AccountDeleted,
     AccountUpdated,
     BlockCreated,
     BlockRemoved,
@@ -182,6 +183,7 @@ async def filters_changed(services: Services, event: FiltersChanged) -> None:
 # --- profiles ------------------------------------------------------------------------------
 
 
-async def account_updated(services: Services, event: AccountUpdated) -> None:
-    """Its profile pages: a name or picture shows there, and a lock changes who sees them."""
+async def account_updated(services: Services, event: AccountUpdated | AccountDeleted) -> None:
+    """Its profile pages: a name or picture shows there, and a lock changes who sees them
+    (and a deleted account has none)."""
     await forget(services, (), authors=[event.account_id])

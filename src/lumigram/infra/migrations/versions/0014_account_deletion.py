@@ -1,4 +1,4 @@
-"""account deletion: a deleted account's tombstone, and story replies as messages
+"""account deletion: a deleted account's tombstone, what it sent found fast, story replies as messages
 
 Revision ID: 0014
 Revises: 0011
@@ -25,9 +25,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("deleted_at", _TS, nullable=True))
     with op.batch_alter_table("dm_messages") as batch:
         batch.add_column(sa.Column("story_id", sa.BigInteger(), nullable=True))
+    op.create_index("ix_notifications_from_account_id", "notifications", ["from_account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_from_account_id", table_name="notifications")
     with op.batch_alter_table("dm_messages") as batch:
         batch.drop_column("story_id")
     with op.batch_alter_table("accounts") as batch:
