@@ -261,7 +261,7 @@ CONSUMERS: list[Registration] = [
     register("streaming.stories", (StoryCreated,), stream_new_story),
     # Search: the words of posts and the names of accounts.
     register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
-    register(search.ACCOUNTS, (UserRegistered, AccountUpdated, AccountDeleted), search.index_changed_account),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
     # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
     register(
         "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)
@@ -288,6 +288,7 @@ CONSUMERS: list[Registration] = [
     register("accounts.deleted.filters", (AccountDeleted,), filters.forget_deleted_account),
     register("accounts.deleted.push", (AccountDeleted,), push.forget_deleted_account),
     register("accounts.deleted.feed", (AccountDeleted,), fanout.forget_deleted_account),
+    register("accounts.deleted.search", (AccountDeleted,), search.forget_deleted_account),
 ]
 
 
@@ -418,7 +419,7 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     FavouriteRemoved: (invalidation.favourite_removed,),
     BookmarkChanged: (invalidation.bookmark_changed,),
     AccountUpdated: (invalidation.account_updated,),
-    AccountDeleted: (invalidation.account_updated,),
+    AccountDeleted: (invalidation.account_deleted,),
     ReblogCreated: (invalidation.reblog_created,),
     ReblogRemoved: (invalidation.reblog_removed,),
     ListChanged: (invalidation.list_changed,),

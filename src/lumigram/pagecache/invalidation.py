@@ -183,7 +183,11 @@ async def filters_changed(services: Services, event: FiltersChanged) -> None:
 # --- profiles ------------------------------------------------------------------------------
 
 
-async def account_updated(services: Services, event: AccountUpdated | AccountDeleted) -> None:
-    """Its profile pages: a name or picture shows there, and a lock changes who sees them
-    (and a deleted account has none)."""
+async def account_updated(services: Services, event: AccountUpdated) -> None:
+    """Its profile pages: a name or picture shows there, and a lock changes who sees them."""
+    await forget(services, (), authors=[event.account_id])
+
+
+async def account_deleted(services: Services, event: AccountDeleted) -> None:
+    """Its profile pages: a deleted account has none (its posts' pages go as each is deleted)."""
     await forget(services, (), authors=[event.account_id])

@@ -23,8 +23,12 @@ async def index_changed_post(services: Services, event: PostCreated | PostUpdate
     await index_post(services, event.status_id)
 
 
-async def index_changed_account(services: Services, event: UserRegistered | AccountUpdated | AccountDeleted) -> None:
+async def index_changed_account(services: Services, event: UserRegistered | AccountUpdated) -> None:
     await index_account(services, event.account_id)
-    if isinstance(event, AccountDeleted):
-        async with services.db.begin() as conn:
-            await conn.execute(delete(search_history).where(search_history.c.account_id == event.account_id))
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's names leave the index (it is no longer indexable), and its recent searches go."""
+    await index_account(services, event.account_id)
+    async with services.db.begin() as conn:
+        await conn.execute(delete(search_history).where(search_history.c.account_id == event.account_id))
