@@ -55,7 +55,7 @@ async def test_deleting_an_account_removes_it_for_everyone(client: httpx.AsyncCl
     assert any(n["account"]["id"] == doomed["id"] for n in _ok(await client.get("/api/v1/notifications", headers=fh)))
 
     wrong = await client.post(f"{API}/account/delete", headers=dh, json={"password": "not-my-password"})
-    assert wrong.status_code == 422, wrong.text
+    assert wrong.status_code == 403, wrong.text
     assert "error" in wrong.json()
     assert _ok(await client.post(f"{API}/account/delete", headers=dh, json={"password": DEFAULT_PASSWORD})) == {}
 

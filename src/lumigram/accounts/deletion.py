@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy import and_, func, or_, select, update
 
 from lumigram.accounts import authcache, passwords
-from lumigram.errors import NotFound, ValidationFailed
+from lumigram.errors import Forbidden, NotFound
 from lumigram.events import AccountDeleted
 from lumigram.ids import shard_of
 from lumigram.infra.tables import accounts, oauth_tokens, users, utcnow
@@ -24,14 +24,15 @@ from lumigram.unit_of_work import unit_of_work
 
 
 async def delete_own_account(services: Services, account_id: int, password: str) -> None:
-    """The owner deletes their account; ValidationFailed unless ``password`` is the login's."""
+    """The owner deletes their account; Forbidden unless ``password`` is the login's (a
+    well-formed request the caller may not make, not a malformed one)."""
     async with services.db.connect() as conn:
         query = select(users.c.password_hash).join(accounts, accounts.c.user_id == users.c.id)
         stored = (await conn.execute(query.where(accounts.c.id == account_id))).scalar()
     if len(password) > passwords.MAX_LENGTH:
         password = ""  # never hash unbounded input
     if not await passwords.verify_password(stored, password):
-        raise ValidationFailed.field("password", "ERR_INVALID", "is not your current password")
+        raise Forbidden("The password is not your current password")
     await delete_account(services, account_id)
 
 
