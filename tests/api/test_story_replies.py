@@ -75,12 +75,23 @@ async def test_a_story_reply_is_a_message_in_the_pair_thread(client: httpx.Async
     listed = await _ok(await client.get(f"{API}/stories/{story['id']}/replies", headers=owner["headers"]))
     assert len(listed) == 2
 
+    # The story shows only to whom it is visible: once the owner's account is private, the
+    # stranger (no follower) sees that it is not available, the owner still sees it.
+    await _ok(
+        await client.patch("/api/v1/accounts/update_credentials", headers=owner["headers"], json={"locked": True})
+    )
+    path = f"{API}/threads/{request['id']}/messages"
+    [hidden] = await _ok(await client.get(path, headers=stranger["headers"]))
+    assert (hidden["story"]["available"], hidden["story"]["media_attachment"]) == (False, None)
+    [shown] = await _ok(await client.get(path, headers=owner["headers"]))
+    assert shown["story"]["available"] is True
+
     # Once the story has expired, the message says so and no longer carries its media.
     now = services.now()
     services.clock = lambda: now + timedelta(hours=24, seconds=1)
-    messages = await _ok(await client.get(f"{API}/threads/{request['id']}/messages", headers=stranger["headers"]))
-    assert messages[0]["text"] == "Lovely"
-    assert messages[0]["story"] == {
+    [expired] = await _ok(await client.get(path, headers=owner["headers"]))
+    assert expired["text"] == "Lovely"
+    assert expired["story"] == {
         "id": story["id"],
         "available": False,
         "media_attachment": None,
