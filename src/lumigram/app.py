@@ -32,6 +32,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.apps",
     "lumigram.api.routes.oauth",
     "lumigram.api.routes.accounts",
+    "lumigram.api.routes.account_deletion",
     "lumigram.api.routes.relationships",
     "lumigram.api.routes.media_files",
     "lumigram.api.routes.media",

@@ -308,6 +308,35 @@ def create_user(
     out.print(f"created @{name} (id {account_id})")
 
 
+async def _delete_account(settings: Settings, username: str) -> int:
+    from lumigram.accounts.deletion import delete_account
+    from lumigram.accounts.service import find_account
+    from lumigram.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        account = await find_account(services, username.removeprefix("@"))
+        await delete_account(services, account.id)
+        return account.id
+    finally:
+        await services.close()
+
+
+@admin.command("delete-account")
+def delete_account(username: Annotated[str, typer.Argument(help="The account's username.")]) -> None:
+    """Delete an account at once, without asking: its tokens stop working, and the server's
+    workers remove its posts, media, follows, likes, stories and messages' content."""
+    from lumigram.errors import NotFound
+
+    settings = _settings()
+    try:
+        account_id = asyncio.run(_delete_account(settings, username))
+    except NotFound:
+        err.print(f"[red]lumigram: no account named {username}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+    out.print(f"deleted @{username.removeprefix('@')} (id {account_id})")
+
+
 async def _reconcile_counts(settings: Settings) -> tuple[int, int]:
     from lumigram.bootstrap import build_services
     from lumigram.graph.reconcile import reconcile_counts

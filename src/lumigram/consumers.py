@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from lumigram.accounts.handlers import SEND_VERIFICATION, send_verification
 from lumigram.events import (
+    AccountDeleted,
     AccountUpdated,
     BlockCreated,
     BlockRemoved,
@@ -78,14 +79,22 @@ from lumigram.events import (
     decode,
 )
 from lumigram.feed import fanout
+from lumigram.filters import service as filters
+from lumigram.graph import service as graph
 from lumigram.infra.bus import Consumer, Event
+from lumigram.interactions import service as interactions
 from lumigram.interactions.handlers import COUNTERS, cancel_pending_like, recount_likes
+from lumigram.lists import service as lists
 from lumigram.messages import conversations
+from lumigram.messages import service as messages
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
 from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
 from lumigram.polls import handlers as polls
+from lumigram.posts import service as posts
+from lumigram.push import service as push
 from lumigram.push.handlers import push_notification
+from lumigram.reposts import service as reposts
 from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.stories import handlers as stories
@@ -267,6 +276,21 @@ CONSUMERS: list[Registration] = [
     register("messages.stream_reactions", (MessageReacted,), message_streams.stream_reaction),
     register("messages.stream_reads", (ThreadRead,), message_streams.stream_read),
     register("messages.stream_members", (ThreadMembersChanged,), message_streams.stream_members),
+    # A deleted account: each package removes what the account left in its keeping, in
+    # batches; deleting posts, likes, follows and reposts goes through their own events,
+    # so feeds, streams, counters, notifications and the search index follow.
+    register("accounts.deleted.posts", (AccountDeleted,), posts.forget_deleted_account),
+    register("accounts.deleted.follows", (AccountDeleted,), graph.forget_deleted_account),
+    register("accounts.deleted.likes", (AccountDeleted,), interactions.forget_deleted_account),
+    register("accounts.deleted.reposts", (AccountDeleted,), reposts.forget_deleted_account),
+    register("accounts.deleted.notifications", (AccountDeleted,), notify.forget_deleted_account),
+    register("accounts.deleted.stories", (AccountDeleted,), stories.forget_deleted_account),
+    register("accounts.deleted.messages", (AccountDeleted,), messages.forget_deleted_account),
+    register("accounts.deleted.lists", (AccountDeleted,), lists.forget_deleted_account),
+    register("accounts.deleted.filters", (AccountDeleted,), filters.forget_deleted_account),
+    register("accounts.deleted.push", (AccountDeleted,), push.forget_deleted_account),
+    register("accounts.deleted.feed", (AccountDeleted,), fanout.forget_deleted_account),
+    register("accounts.deleted.search", (AccountDeleted,), search.forget_deleted_account),
 ]
 
 
@@ -397,6 +421,7 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     FavouriteRemoved: (invalidation.favourite_removed,),
     BookmarkChanged: (invalidation.bookmark_changed,),
     AccountUpdated: (invalidation.account_updated,),
+    AccountDeleted: (invalidation.account_deleted,),
     ReblogCreated: (invalidation.reblog_created,),
     ReblogRemoved: (invalidation.reblog_removed,),
     ListChanged: (invalidation.list_changed,),

@@ -65,6 +65,15 @@ class AccountUpdated(DomainEvent):
     account_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccountDeleted(DomainEvent):
+    """An account was deleted: its row is an emptied tombstone and its tokens are revoked.
+    Each package's consumer removes what the account left in its keeping, in batches."""
+
+    type: ClassVar[str] = "account.deleted"
+    account_id: int
+
+
 # --- the graph ---------------------------------------------------------------------------
 
 
@@ -433,6 +442,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         UserRegistered,
         VerificationRequested,
         AccountUpdated,
+        AccountDeleted,
         FollowCreated,
         FollowUpdated,
         FollowRemoved,

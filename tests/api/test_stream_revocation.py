@@ -112,7 +112,7 @@ async def test_revoking_a_token_ends_its_websocket_and_event_streams(server: Ser
         assert refused.status_code == 401
 
 
-async def test_a_refresh_ends_the_streams_of_the_token_it_replaces(server: Server) -> None:
+async def test_a_refresh_or_deleting_the_account_ends_the_streams_of_its_token(server: Server) -> None:
     _alice, bob = await follower_pair(server.http)
     async with connect(f"{server.ws_url}?stream=user&access_token={bob['token']}") as ws:
         app = bob["app"]
@@ -126,6 +126,16 @@ async def test_a_refresh_ends_the_streams_of_the_token_it_replaces(server: Serve
             },
         )
         assert refreshed.status_code == 200, refreshed.text
+        await ws_ends(ws)
+        assert ws.close_code == CLOSE_POLICY
+
+    # Deleting the account ends the streams of its tokens too.
+    new_token = refreshed.json()["access_token"]
+    async with connect(f"{server.ws_url}?stream=user&access_token={new_token}") as ws:
+        deleted = await server.http.post(
+            "/api/v1/lumigram/account/delete", headers=bearer(new_token), json={"password": bob["password"]}
+        )
+        assert deleted.status_code == 200, deleted.text
         await ws_ends(ws)
         assert ws.close_code == CLOSE_POLICY
 

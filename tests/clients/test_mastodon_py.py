@@ -325,7 +325,7 @@ def _reposts_lists_filters_tags_and_relationships(alice: Mastodon, bob: Mastodon
     assert {a.id for a in carol.account_following(carol_id)} == {alice_id, bob_id}
     assert alice_id in [a.id for a in bob.account_search("alice_l")]
     # Other tests' people on this server are alice_* too: the exact name ranks first.
-    assert [a.id for a in bob.search_v2("alice_l", result_type="accounts").accounts][0] == alice_id
+    assert bob.search_v2("alice_l", result_type="accounts").accounts[0].id == alice_id
     assert carol.account_unfollow(alice_id).following is False
     assert bob.account_mute(carol_id).muting is True
     assert [a.id for a in bob.mutes()] == [carol_id]

@@ -60,6 +60,24 @@ def test_admin_create_user_makes_a_user_who_can_sign_in(tmp_path: Path) -> None:
         )
         assert me.json()["username"] == "root_admin"
 
+        # Deleted from the command line, the account can no longer sign in.
+        deleted = _run(data, "admin", "delete-account", "root_admin")
+        assert deleted.returncode == 0, deleted.stderr
+        assert "deleted @root_admin" in deleted.stdout
+        refused = http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "password",
+                "username": "admin@example.org",
+                "password": "an admin password",
+                "client_id": app["client_id"],
+                "client_secret": app["client_secret"],
+                "scope": "read",
+            },
+        )
+        assert refused.status_code in (400, 401, 403), refused.text
+        assert http.get(f"/api/v1/accounts/{me.json()['id']}").status_code == 404
+
 
 def test_several_serve_processes_need_the_scaled_shape(tmp_path: Path) -> None:
     refused = _run(tmp_path / "data", "serve", "--processes", "2", "--no-migrate")

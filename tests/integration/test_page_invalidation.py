@@ -13,6 +13,7 @@ from lumigram.config import Settings
 from lumigram.consumers import AFTER_COMMIT
 from lumigram.events import (
     EVENT_TYPES,
+    AccountDeleted,
     AccountUpdated,
     BlockCreated,
     BlockRemoved,
@@ -116,6 +117,8 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     (FavouriteRemoved(status_id=9, account_id=ACTOR, status_account_id=OTHER), _forgets((ACTOR,))),
     (BookmarkChanged(status_id=9, account_id=ACTOR, bookmarked=True), _forgets((ACTOR,))),
     (AccountUpdated(account_id=ACTOR), _forgets((), (ACTOR,))),
+    # A deleted account's profile pages; its posts' pages go as each post is deleted.
+    (AccountDeleted(account_id=ACTOR), _forgets((), (ACTOR,))),
     # The reposter's pages show the repost and ``reblogged``; the author's profile the count.
     (ReblogCreated(reblog_id=10, status_id=9, account_id=ACTOR, status_account_id=OTHER), _forgets((ACTOR,), (OTHER,))),
     (ReblogRemoved(reblog_id=10, status_id=9, account_id=ACTOR, status_account_id=OTHER), _forgets((ACTOR,), (OTHER,))),

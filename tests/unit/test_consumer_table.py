@@ -57,6 +57,18 @@ DEPLOYED = {
     "messages.stream_reactions": {"message.reacted"},
     "messages.stream_reads": {"thread.read"},
     "messages.stream_members": {"thread.members_changed"},
+    "accounts.deleted.posts": {"account.deleted"},
+    "accounts.deleted.follows": {"account.deleted"},
+    "accounts.deleted.likes": {"account.deleted"},
+    "accounts.deleted.reposts": {"account.deleted"},
+    "accounts.deleted.notifications": {"account.deleted"},
+    "accounts.deleted.stories": {"account.deleted"},
+    "accounts.deleted.messages": {"account.deleted"},
+    "accounts.deleted.lists": {"account.deleted"},
+    "accounts.deleted.filters": {"account.deleted"},
+    "accounts.deleted.push": {"account.deleted"},
+    "accounts.deleted.feed": {"account.deleted"},
+    "accounts.deleted.search": {"account.deleted"},
 }
 
 

@@ -393,7 +393,9 @@ async def authenticate(services: Services, login: str, password: str) -> tuple[U
 
 
 async def _load_account(conn: AsyncConnection, account_id: int) -> Account | None:
-    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    """A profile, unless deleted (its tombstone is found by no one)."""
+    query = select(accounts).where(accounts.c.id == account_id, accounts.c.deleted_at.is_(None))
+    row = (await conn.execute(query)).first()
     return account_from_row(row) if row is not None else None
 
 
@@ -437,7 +439,8 @@ async def get_accounts(services: Services, account_ids: Sequence[int]) -> list[A
     if not wanted:
         return []
     async with services.db.connect() as conn:
-        rows = (await conn.execute(select(accounts).where(one_of(conn, accounts.c.id, wanted)))).all()
+        query = select(accounts).where(one_of(conn, accounts.c.id, wanted), accounts.c.deleted_at.is_(None))
+        rows = (await conn.execute(query)).all()
     by_id = {row.id: account_from_row(row) for row in rows}
     return [by_id[i] for i in wanted if i in by_id]
 
@@ -447,7 +450,7 @@ async def find_account(services: Services, username: str) -> Account:
     if username_problem(username) not in (None, ("ERR_RESERVED", "is reserved")):
         raise NotFound
     async with services.db.connect() as conn:
-        query = select(accounts).where(accounts.c.username_lower == username.lower())
+        query = select(accounts).where(accounts.c.username_lower == username.lower(), accounts.c.deleted_at.is_(None))
         row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound

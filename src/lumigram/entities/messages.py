@@ -8,6 +8,7 @@ from typing import Any
 from lumigram.entities.accounts import account_entity, iso
 from lumigram.entities.media import media_entity
 from lumigram.entities.statuses import status_entity
+from lumigram.entities.stories import story_media
 from lumigram.messages.conversations import Conversation
 from lumigram.messages.models import Edit, Message, Thread
 from lumigram.services import Services
@@ -35,9 +36,24 @@ def message_entity(services: Services, message: Message, viewer_id: int) -> dict
         if shared_account
         else None,
         "reactions": [{"account_id": str(r.account_id), "emoji": r.emoji} for r in message.reactions],
+        "story": _answered_story(services, message),
         "created_at": iso(message.created_at),
         "edited_at": iso(message.edited_at) if message.edited_at else None,
         "unsent": message.unsent,
+    }
+
+
+def _answered_story(services: Services, message: Message) -> dict[str, Any] | None:
+    """The story a reply answers: its media while it is live and the reader may see it,
+    otherwise only that it is no longer available."""
+    if message.story_id is None:
+        return None
+    story = message.story
+    return {
+        "id": str(message.story_id),
+        "available": story is not None,
+        "media_attachment": story_media(services, story) if story is not None else None,
+        "expires_at": iso(story.expires_at) if story is not None else None,
     }
 
 

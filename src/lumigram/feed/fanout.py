@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from lumigram.events import (
+    AccountDeleted,
     BlockCreated,
     FollowCreated,
     FollowRemoved,
@@ -270,3 +271,10 @@ async def retract_repost(services: Services, event: ReblogRemoved) -> list[int]:
     """A repost taken back, out of the reposter's and followers' feeds; the feeds written."""
     changed = await store.remove(services, [event.account_id], [event.reblog_id])
     return changed + await _from_followers(services, event.account_id, [event.reblog_id])
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's own home feed: no one will read it again. (Its posts leave
+    the followers' feeds as each is deleted.)"""
+    gone = event.account_id
+    await services.cache.delete(store.feed_key(gone), store.ready_key(gone))

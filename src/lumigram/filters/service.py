@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.events import FiltersChanged
+from lumigram.events import AccountDeleted, FiltersChanged
 from lumigram.filters.matching import compile_filters, hides, matches
 from lumigram.filters.models import (
     ACTIONS,
@@ -460,3 +460,9 @@ async def filtered_page(
         return dataclasses.replace(page, items=kept)
     limit = len(kept) if page.full else page.limit
     return Page(items=kept, cursors=page.cursors, limit=max(limit, 1) if kept else page.limit)
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's filters (their keywords go with them)."""
+    async with services.db.begin() as conn:
+        await conn.execute(delete(filters).where(filters.c.account_id == event.account_id))

@@ -40,6 +40,7 @@ from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
 from lumigram.events import (
+    AccountDeleted,
     BlockCreated,
     BlockRemoved,
     DomainEvent,
@@ -85,7 +86,7 @@ async def _lock_pair(conn: AsyncConnection, account_id: int, target_id: int) -> 
         raise NotFound
     query = (
         select(accounts.c.id, accounts.c.locked)
-        .where(accounts.c.id.in_({account_id, target_id}))
+        .where(accounts.c.id.in_({account_id, target_id}), accounts.c.deleted_at.is_(None))
         .order_by(accounts.c.id)
     )
     if conn.dialect.name == "postgresql":
@@ -617,3 +618,28 @@ async def list_mutes(
         )
     items = [MutedAccount(account=account_from_row(row), expires_at=row.edge_expires_at) for row in rows]
     return Page(items=items, cursors=[row.edge_id for row in rows], limit=limit)
+
+
+# --- a deleted account -----------------------------------------------------------------------
+
+#: Follows removed per transaction when an account is deleted.
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's follows both ways, a batch per transaction, each as an unfollow
+    (the other side's count corrected, its feed and kept pages following the event); then
+    its follow requests, blocks and mutes, either way. Idempotent: a redelivery finds less."""
+    gone = event.account_id
+    either_way = or_(follows.c.account_id == gone, follows.c.target_account_id == gone)
+    while True:
+        async with unit_of_work(services) as work:
+            query = select(follows.c.account_id, follows.c.target_account_id).where(either_way).limit(DELETION_BATCH)
+            edges = (await work.conn.execute(query)).all()
+            for edge in edges:
+                await _remove_follow(work, int(edge.account_id), int(edge.target_account_id))
+        if len(edges) < DELETION_BATCH:
+            break
+    async with services.db.begin() as conn:
+        for table in (follow_requests, blocks, mutes):
+            await conn.execute(delete(table).where(or_(table.c.account_id == gone, table.c.target_account_id == gone)))

@@ -105,6 +105,8 @@ accounts = Table(
     _ts("last_status_at"),
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
+    # Set when the account was deleted: the row stays, emptied, so its username stays taken.
+    _ts("deleted_at"),
 )
 
 # OAuth client applications (Mastodon's POST /api/v1/apps).
@@ -424,6 +426,8 @@ notifications = Table(
     _ts("created_at", nullable=False),
     Index("ix_notifications_account_id_id", "account_id", "id"),
     Index("ix_notifications_account_id_group_key_id", "account_id", "group_key", "id"),
+    # Finds what an account sent when it is deleted.
+    Index("ix_notifications_from_account_id", "from_account_id"),
 )
 
 # Where a user stopped reading a timeline (Mastodon's markers: home, notifications).
@@ -799,6 +803,9 @@ dm_messages = Table(
     Column("shared_status_id", BigInteger, nullable=True),
     Column("shared_account_id", BigInteger, nullable=True),
     Column("media_ids", Text, nullable=False, server_default="[]"),
+    # The story this message answers (a story reply); not a foreign key: the story's row
+    # may go while the message stays, showing the story is no longer available.
+    Column("story_id", BigInteger, nullable=True),
     _ts("created_at", nullable=False),
     _ts("edited_at"),
     _ts("unsent_at"),

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound
-from lumigram.events import BookmarkChanged, FavouriteCreated, FavouriteRemoved
+from lumigram.events import AccountDeleted, BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
 from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
 from lumigram.paging import MAX_ID, Page, PageRequest, window
@@ -41,7 +41,7 @@ from lumigram.posts import counters
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
-from lumigram.unit_of_work import unit_of_work
+from lumigram.unit_of_work import Work, unit_of_work
 
 #: Mastodon's page size for statuses lists (favourites, bookmarks), and its largest.
 DEFAULT_STATUS_LIMIT = 20
@@ -146,17 +146,21 @@ async def unfavourite(services: Services, account_id: int, status_id: int) -> Hy
     if not _valid_id(status_id):
         raise NotFound
     async with unit_of_work(services) as work:
-        if await _remove(work.conn, favourites, account_id, status_id):
-            author_id = (
-                await work.conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
-            ).scalar_one()
-            tag = await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
-            work.on_rollback(functools.partial(counters.cancel, services, status_id, 1, tag))
-            unliked = FavouriteRemoved(
-                status_id=status_id, account_id=account_id, status_account_id=author_id, count_tag=tag
-            )
-            await work.emit(unliked, shard=shard_of(account_id))
+        await _unlike(services, work, account_id, status_id)
     return await _shown(services, account_id, status_id)
+
+
+async def _unlike(services: Services, work: Work, account_id: int, status_id: int) -> None:
+    if await _remove(work.conn, favourites, account_id, status_id):
+        author_id = (
+            await work.conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
+        ).scalar_one()
+        tag = await counters.bump(services, status_id, -1)  # before the commit, as in favourite()
+        work.on_rollback(functools.partial(counters.cancel, services, status_id, 1, tag))
+        unliked = FavouriteRemoved(
+            status_id=status_id, account_id=account_id, status_account_id=author_id, count_tag=tag
+        )
+        await work.emit(unliked, shard=shard_of(account_id))
 
 
 async def favourited_by(services: Services, viewer_id: int | None, status_id: int, page: PageRequest) -> Page[Account]:
@@ -340,3 +344,25 @@ async def context(services: Services, viewer_id: int | None, status_id: int) -> 
             shown.add(child)
             descendants.append(by_id[child])
     return Thread(ancestors=ancestors, descendants=descendants)
+
+
+# --- a deleted account -----------------------------------------------------------------------
+
+#: Likes taken back per transaction when an account is deleted.
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Take back a deleted account's likes, a batch per transaction, each as an unlike (so
+    the post's count and the owner's notification follow), and drop its bookmarks."""
+    gone = event.account_id
+    while True:
+        async with unit_of_work(services) as work:
+            query = select(favourites.c.status_id).where(favourites.c.account_id == gone).limit(DELETION_BATCH)
+            liked = [int(s) for s in (await work.conn.execute(query)).scalars()]
+            for status_id in liked:
+                await _unlike(services, work, gone, status_id)
+        if len(liked) < DELETION_BATCH:
+            break
+    async with services.db.begin() as conn:
+        await conn.execute(delete(bookmarks).where(bookmarks.c.account_id == gone))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.events import ListChanged
+from lumigram.events import AccountDeleted, ListChanged
 from lumigram.ids import shard_of
 from lumigram.infra.sql import one_of
 from lumigram.infra.tables import accounts, follows, list_accounts, lists, utcnow
@@ -411,3 +411,10 @@ async def remove_close_friend(services: Services, owner_id: int, member_id: int)
         )
         if removed.rowcount:
             await _changed(work, owner_id, list_id)
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's lists (their memberships go with them), and its place in others'."""
+    async with services.db.begin() as conn:
+        await conn.execute(delete(lists).where(lists.c.account_id == event.account_id))
+        await conn.execute(delete(list_accounts).where(list_accounts.c.target_account_id == event.account_id))

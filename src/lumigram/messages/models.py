@@ -7,6 +7,7 @@ from datetime import datetime
 
 from lumigram.accounts.models import Account
 from lumigram.posts.models import HydratedPost
+from lumigram.stories.models import Story
 from lumigram.uploads.models import MediaRecord
 
 #: Where a thread shows for a member.
@@ -47,6 +48,10 @@ class Message:
     shared_post: HydratedPost | None = None
     shared_account: Account | None = None
     reactions: list[Reaction] = field(default_factory=list)
+    #: The story this message replies to, if any; ``story`` only while it is live and the
+    #: viewer may see it.
+    story_id: int | None = None
+    story: Story | None = None
 
 
 @dataclass(frozen=True, slots=True)

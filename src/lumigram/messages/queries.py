@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -32,6 +33,7 @@ from lumigram.messages.models import INBOX, REQUESTS, Edit, Member, Message, Rea
 from lumigram.paging import Page, PageRequest, window
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.services import Services
+from lumigram.stories.service import visible_stories
 from lumigram.uploads.models import media_record
 
 DEFAULT_LIMIT = 20
@@ -48,8 +50,9 @@ def _not_hidden(viewer_id: int) -> Any:
     )
 
 
-async def _messages(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -> list[Message]:
-    """Messages of ``rows`` with their media, reactions and shares, as the viewer sees them."""
+async def _messages(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any], now: datetime) -> list[Message]:
+    """Messages of ``rows`` with their media, reactions and shares, as the viewer sees them
+    at ``now`` (a story a message answers shows only while it is live and visible to them)."""
     ids = [int(r.id) for r in rows]
     if not ids:
         return []
@@ -71,6 +74,8 @@ async def _messages(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) 
     if account_ids:
         query = select(accounts).where(accounts.c.id.in_(account_ids))
         shared_accounts = {int(a.id): account_from_row(a) for a in await conn.execute(query)}
+    answered = [int(r.story_id) for r in rows if r.story_id is not None]
+    live_stories = await visible_stories(conn, now, viewer_id, answered) if answered else {}
     return [
         Message(
             id=int(r.id),
@@ -84,6 +89,8 @@ async def _messages(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) 
             shared_post=posts.get(r.shared_status_id) if r.shared_status_id is not None else None,
             shared_account=shared_accounts.get(r.shared_account_id) if r.shared_account_id is not None else None,
             reactions=reactions.get(int(r.id), []),
+            story_id=int(r.story_id) if r.story_id is not None else None,
+            story=live_stories.get(int(r.story_id)) if r.story_id is not None else None,
         )
         for r in rows
     ]
@@ -110,7 +117,7 @@ async def _unread_counts(conn: AsyncConnection, viewer_id: int, thread_ids: Sequ
     return {int(t): int(n) for t, n in await conn.execute(query)}
 
 
-async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -> list[Thread]:
+async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any], now: datetime) -> list[Thread]:
     ids = [int(r.id) for r in rows]
     if not ids:
         return []
@@ -136,7 +143,7 @@ async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -
         .group_by(dm_messages.c.thread_id)
     )
     last_rows = list(await conn.execute(select(dm_messages).where(dm_messages.c.id.in_(newest))))
-    last = {m.thread_id: m for m in await _messages(conn, viewer_id, last_rows)}
+    last = {m.thread_id: m for m in await _messages(conn, viewer_id, last_rows, now)}
     unread = await _unread_counts(conn, viewer_id, ids)
     return [
         Thread(
@@ -158,7 +165,7 @@ async def _threads(conn: AsyncConnection, viewer_id: int, rows: Sequence[Any]) -
 async def get_thread(services: Services, viewer_id: int, thread_id: int) -> Thread:
     async with services.db.connect() as conn:
         row = await access.membership(conn, thread_id, viewer_id)
-        return (await _threads(conn, viewer_id, [row]))[0]
+        return (await _threads(conn, viewer_id, [row], services.now()))[0]
 
 
 async def list_threads(services: Services, viewer_id: int, folder: str, page: PageRequest) -> Page[Thread]:
@@ -182,7 +189,7 @@ async def list_threads(services: Services, viewer_id: int, folder: str, page: Pa
         rows = list((await conn.execute(query)).all())
         if ascending:
             rows.reverse()
-        threads = await _threads(conn, viewer_id, rows)
+        threads = await _threads(conn, viewer_id, rows, services.now())
     return Page(items=threads, cursors=[int(r.sort_id) for r in rows], limit=limit)
 
 
@@ -197,7 +204,7 @@ async def list_messages(services: Services, viewer_id: int, thread_id: int, page
         rows = list((await conn.execute(query)).all())
         if ascending:
             rows.reverse()
-        items = await _messages(conn, viewer_id, rows)
+        items = await _messages(conn, viewer_id, rows, services.now())
     return Page(items=items, cursors=[m.id for m in items], limit=limit)
 
 
@@ -211,7 +218,7 @@ async def get_message(services: Services, viewer_id: int, thread_id: int, messag
         rows = list((await conn.execute(query)).all())
         if not rows:
             raise NotFound
-        return (await _messages(conn, viewer_id, rows))[0]
+        return (await _messages(conn, viewer_id, rows, services.now()))[0]
 
 
 async def message_history(services: Services, viewer_id: int, thread_id: int, message_id: int) -> list[Edit]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.ratelimits import hit_limits
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
 from lumigram.events import (
+    AccountDeleted,
     MessageEdited,
     MessageReacted,
     MessageSent,
@@ -47,6 +48,8 @@ from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, IN
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.posts.service import POST_RATE_WINDOW
 from lumigram.services import Services
+from lumigram.stories import service as stories
+from lumigram.stories.models import REPLY, Reply
 from lumigram.unit_of_work import Work, unit_of_work
 
 #: Largest group, the starter included.
@@ -110,26 +113,39 @@ async def start_thread(services: Services, account_id: int, account_ids: Sequenc
         if await _existing_accounts(conn, others) != set(others):
             raise NotFound
         if kind == DIRECT:
-            key = _pair_key(account_id, others[0])
-            found = (await conn.execute(select(dm_threads.c.id).where(dm_threads.c.pair_key == key))).scalar()
-            if found is not None:
-                await access.check_not_blocked(conn, account_id, others)
-                return int(found)
-        folders = {other: await access.folder_for(conn, account_id, other) for other in others}
-        thread_id = services.ids.next_id(shard_of(account_id))
-        await conn.execute(
-            insert(dm_threads).values(
-                id=thread_id,
-                kind=kind,
-                name=cleaned,
-                pair_key=_pair_key(account_id, others[0]) if kind == DIRECT else None,
-                created_by=account_id,
-                created_at=utcnow(),
-            )
+            return await _direct_thread(services, conn, account_id, others[0])
+        return await _new_thread(services, conn, account_id, others, kind, cleaned)
+
+
+async def _direct_thread(services: Services, conn: AsyncConnection, account_id: int, other: int) -> int:
+    """The 1:1 thread of two accounts, made (by the recipient's rules) if there is none."""
+    found = (
+        await conn.execute(select(dm_threads.c.id).where(dm_threads.c.pair_key == _pair_key(account_id, other)))
+    ).scalar()
+    if found is not None:
+        await access.check_not_blocked(conn, account_id, [other])
+        return int(found)
+    return await _new_thread(services, conn, account_id, [other], DIRECT, "")
+
+
+async def _new_thread(
+    services: Services, conn: AsyncConnection, account_id: int, others: list[int], kind: str, name: str
+) -> int:
+    folders = {other: await access.folder_for(conn, account_id, other) for other in others}
+    thread_id = services.ids.next_id(shard_of(account_id))
+    await conn.execute(
+        insert(dm_threads).values(
+            id=thread_id,
+            kind=kind,
+            name=name,
+            pair_key=_pair_key(account_id, others[0]) if kind == DIRECT else None,
+            created_by=account_id,
+            created_at=utcnow(),
         )
-        await _add_member(conn, thread_id, account_id, INBOX, thread_id, admin=True)
-        for other, folder in folders.items():
-            await _add_member(conn, thread_id, other, folder, thread_id, admin=kind == DIRECT)
+    )
+    await _add_member(conn, thread_id, account_id, INBOX, thread_id, admin=True)
+    for other, folder in folders.items():
+        await _add_member(conn, thread_id, other, folder, thread_id, admin=kind == DIRECT)
     return thread_id
 
 
@@ -186,38 +202,60 @@ async def send_message(
             raise ValidationFailed.field("account_id", "ERR_INVALID", "names no account")
         message_id = services.ids.next_id(shard_of(account_id))
         claimed = await _claim_media(conn, account_id, message_id, media_ids)
-        await conn.execute(
-            insert(dm_messages).values(
-                id=message_id,
-                thread_id=thread_id,
-                account_id=account_id,
-                text=text,
-                shared_status_id=status_id,
-                shared_account_id=shared_account_id,
-                media_ids=json.dumps([str(m) for m in claimed]),
-                created_at=utcnow(),
-            )
+        await _write_message(
+            work,
+            account_id,
+            thread_id,
+            message_id,
+            text=text,
+            shared_status_id=status_id,
+            shared_account_id=shared_account_id,
+            media_ids=json.dumps([str(m) for m in claimed]),
         )
-        await conn.execute(update(dm_threads).where(dm_threads.c.id == thread_id).values(last_message_id=message_id))
-        await conn.execute(
-            update(dm_participants).where(dm_participants.c.thread_id == thread_id).values(sort_id=message_id)
-        )
-        # Writing is reading: the sender has read up to their own message, and answering
-        # a request accepts it.
-        mine = and_(dm_participants.c.thread_id == thread_id, dm_participants.c.account_id == account_id)
-        await conn.execute(update(dm_participants).where(mine).values(last_read_id=message_id, folder=INBOX))
-        requested = await _newly_requested(conn, thread_id)
-        sent = MessageSent(
-            thread_id=thread_id,
-            account_id=account_id,
-            audience=await access.audience(conn, thread_id),
-            message_id=message_id,
-            requested=requested,
-        )
-        await work.emit(sent, shard=shard_of(account_id))
     if claimed:
         await forget_privacy(services, *claimed)
     return message_id
+
+
+async def _write_message(work: Work, account_id: int, thread_id: int, message_id: int, **values: Any) -> None:
+    """Insert a message and move the thread to the top of its members' lists, emitting
+    MessageSent (which tells members with the thread in requests once)."""
+    conn = work.conn
+    await conn.execute(
+        insert(dm_messages).values(
+            id=message_id, thread_id=thread_id, account_id=account_id, created_at=utcnow(), **values
+        )
+    )
+    await conn.execute(update(dm_threads).where(dm_threads.c.id == thread_id).values(last_message_id=message_id))
+    await conn.execute(
+        update(dm_participants).where(dm_participants.c.thread_id == thread_id).values(sort_id=message_id)
+    )
+    # Writing is reading: the sender has read up to their own message, and answering
+    # a request accepts it.
+    mine = and_(dm_participants.c.thread_id == thread_id, dm_participants.c.account_id == account_id)
+    await conn.execute(update(dm_participants).where(mine).values(last_read_id=message_id, folder=INBOX))
+    requested = await _newly_requested(conn, thread_id)
+    sent = MessageSent(
+        thread_id=thread_id,
+        account_id=account_id,
+        audience=await access.audience(conn, thread_id),
+        message_id=message_id,
+        requested=requested,
+    )
+    await work.emit(sent, shard=shard_of(account_id))
+
+
+async def reply_to_story(services: Services, account_id: int, story_id: int, text: str) -> Reply:
+    """A reply to a story, as Instagram makes it: kept for the owner's replies list (and
+    notified), and sent as a message in the 1:1 thread of replier and owner, which is made
+    if needed by the owner's rules as for any first message (a stranger's lands in the
+    owner's requests; a setting that refuses the replier refuses the reply: Forbidden)."""
+    async with unit_of_work(services) as work:
+        reply = await stories.write_answer(services, work, account_id, story_id, REPLY, text)
+        thread_id = await _direct_thread(services, work.conn, account_id, reply.owner_id)
+        message_id = services.ids.next_id(shard_of(account_id))
+        await _write_message(work, account_id, thread_id, message_id, text=reply.content, story_id=story_id)
+    return reply
 
 
 async def _newly_requested(conn: AsyncConnection, thread_id: int) -> list[int]:
@@ -293,7 +331,14 @@ async def unsend_message(services: Services, account_id: int, thread_id: int, me
         await conn.execute(
             update(dm_messages)
             .where(dm_messages.c.id == message_id)
-            .values(text="", shared_status_id=None, shared_account_id=None, media_ids="[]", unsent_at=utcnow())
+            .values(
+                text="",
+                shared_status_id=None,
+                shared_account_id=None,
+                story_id=None,
+                media_ids="[]",
+                unsent_at=utcnow(),
+            )
         )
         await conn.execute(delete(dm_message_edits).where(dm_message_edits.c.message_id == message_id))
         await conn.execute(delete(dm_reactions).where(dm_reactions.c.message_id == message_id))
@@ -519,3 +564,68 @@ async def set_accept(services: Services, account_id: int, accept: str) -> str:
 async def get_accept(services: Services, account_id: int) -> str:
     async with services.db.connect() as conn:
         return await access.accept_setting(conn, account_id)
+
+
+# --- a deleted account -------------------------------------------------------------------
+
+#: Messages emptied per transaction when an account is deleted.
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Empty a deleted account's messages in every thread, a batch per transaction, as if
+    it had unsent each (the other members see a deleted message, never its text, media or
+    shares, and their open streams are told); take back its reactions, settings and
+    marks, and take it out of its groups. Its 1:1 threads stay for the other member."""
+    gone = event.account_id
+    while True:
+        async with unit_of_work(services) as work:
+            conn = work.conn
+            query = (
+                select(dm_messages.c.id, dm_messages.c.thread_id)
+                .where(dm_messages.c.account_id == gone, dm_messages.c.unsent_at.is_(None))
+                .limit(DELETION_BATCH)
+            )
+            found = (await conn.execute(query)).all()
+            ids = [int(row.id) for row in found]
+            if ids:
+                await conn.execute(
+                    update(dm_messages)
+                    .where(dm_messages.c.id.in_(ids))
+                    .values(
+                        text="",
+                        shared_status_id=None,
+                        shared_account_id=None,
+                        story_id=None,
+                        media_ids="[]",
+                        unsent_at=utcnow(),
+                    )
+                )
+                await conn.execute(delete(dm_message_edits).where(dm_message_edits.c.message_id.in_(ids)))
+                await conn.execute(delete(dm_reactions).where(dm_reactions.c.message_id.in_(ids)))
+                # Released, its uploads are removed by the janitor's sweep of media never posted.
+                await conn.execute(
+                    update(media_attachments)
+                    .where(media_attachments.c.status_id.in_(ids), media_attachments.c.account_id == gone)
+                    .values(status_id=None)
+                )
+                audiences: dict[int, list[int]] = {}
+                for row in found:
+                    thread_id = int(row.thread_id)
+                    if thread_id not in audiences:
+                        audiences[thread_id] = await access.audience(conn, thread_id)
+                    unsent = MessageUnsent(
+                        thread_id=thread_id, account_id=gone, audience=audiences[thread_id], message_id=int(row.id)
+                    )
+                    await work.emit(unsent, shard=shard_of(gone))
+        if len(ids) < DELETION_BATCH:
+            break
+    async with unit_of_work(services) as work:
+        conn = work.conn
+        for table in (dm_reactions, dm_hidden_messages, dm_settings):
+            await conn.execute(delete(table).where(table.c.account_id == gone))
+        groups = select(dm_participants.c.thread_id).join(dm_threads, dm_threads.c.id == dm_participants.c.thread_id)
+        groups = groups.where(dm_participants.c.account_id == gone, dm_threads.c.kind == GROUP)
+        for thread_id in [int(t) for t in (await conn.execute(groups)).scalars()]:
+            await _drop_member(work, thread_id, gone)
+            await _members_changed(work, thread_id, gone, [], [gone])

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, bindparam, case, exists, literal_column, select, union_all
+from sqlalchemy import BigInteger, Boolean, bindparam, case, delete, exists, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.events import (
+    AccountDeleted,
     BlockCreated,
     FavouriteCreated,
     FavouriteRemoved,
@@ -33,7 +34,16 @@ from lumigram.events import (
     ReblogRemoved,
 )
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, favourites, follow_requests, follows, mentions, reblogs, statuses
+from lumigram.infra.tables import (
+    accounts,
+    favourites,
+    follow_requests,
+    follows,
+    mentions,
+    notifications,
+    reblogs,
+    statuses,
+)
 from lumigram.notifications import service
 from lumigram.notifications.models import (
     COMMENT,
@@ -256,3 +266,21 @@ async def remove_follow_request_notification(
 
 async def forget_blocked_pair(services: Services, event: BlockCreated) -> None:
     await service.forget_pair(services, event.account_id, event.target_account_id)
+
+
+#: Notifications removed per transaction when an account is deleted.
+DELETION_BATCH = 1000
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Notifications to a deleted account and from it, a batch per transaction."""
+    gone = event.account_id
+    for column in (notifications.c.account_id, notifications.c.from_account_id):
+        while True:
+            async with services.db.begin() as conn:
+                batch = select(notifications.c.id).where(column == gone).limit(DELETION_BATCH)
+                ids = list((await conn.execute(batch)).scalars())
+                if ids:
+                    await conn.execute(delete(notifications).where(notifications.c.id.in_(ids)))
+            if len(ids) < DELETION_BATCH:
+                break

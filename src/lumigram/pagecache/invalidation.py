@@ -12,6 +12,7 @@ profile change. New posts reach followers' home pages through the fan-out instea
 from __future__ import annotations
 
 from lumigram.events import (
+    AccountDeleted,
     AccountUpdated,
     BlockCreated,
     BlockRemoved,
@@ -184,4 +185,9 @@ async def filters_changed(services: Services, event: FiltersChanged) -> None:
 
 async def account_updated(services: Services, event: AccountUpdated) -> None:
     """Its profile pages: a name or picture shows there, and a lock changes who sees them."""
+    await forget(services, (), authors=[event.account_id])
+
+
+async def account_deleted(services: Services, event: AccountDeleted) -> None:
+    """Its profile pages: a deleted account has none (its posts' pages go as each is deleted)."""
     await forget(services, (), authors=[event.account_id])

@@ -9,6 +9,7 @@ once it has.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from lumigram.accounts.ratelimits import hit_limits
 from lumigram.accounts.service import account_from_row
 from lumigram.accounts.text import clean_text
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.events import PostCreated, PostDeleted, PostPinned, PostUpdated
+from lumigram.events import AccountDeleted, PostCreated, PostDeleted, PostPinned, PostUpdated
 from lumigram.ids import shard_of
 from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import (
@@ -587,10 +588,13 @@ def blob_keys(row: Any) -> list[str]:
     return keys
 
 
-async def _schedule_blob_deletion(services: Services, conn: AsyncConnection, media_rows: list[Any]) -> None:
+async def _schedule_blob_deletion(
+    services: Services, conn: AsyncConnection, media_rows: list[Any], grace: bool = True
+) -> None:
     """Mark the media's blobs for removal once the grace period has passed. Until then a
-    client can still re-attach the media (Mastodon's delete-and-redraft)."""
-    due = utcnow() + timedelta(seconds=services.settings.media_deletion_grace)
+    client can still re-attach the media (Mastodon's delete-and-redraft); without
+    ``grace`` (no one is left to redraft) they go on the janitor's next round."""
+    due = utcnow() + timedelta(seconds=services.settings.media_deletion_grace if grace else 0)
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for row in media_rows:
         for key in blob_keys(row):
@@ -601,10 +605,11 @@ async def _schedule_blob_deletion(services: Services, conn: AsyncConnection, med
             )
 
 
-async def delete_post(services: Services, account_id: int, status_id: int) -> HydratedPost:
+async def delete_post(services: Services, account_id: int, status_id: int, redraft: bool = True) -> HydratedPost:
     """Delete a post (its author) or a comment on one's own post (the post's owner).
 
-    Returns the post as it was, with its text, for Mastodon's delete-and-redraft.
+    Returns the post as it was, with its text, for Mastodon's delete-and-redraft; with
+    ``redraft`` False its media's blobs are not kept for one.
     """
     async with unit_of_work(services) as work:
         conn = work.conn
@@ -620,7 +625,7 @@ async def delete_post(services: Services, account_id: int, status_id: int) -> Hy
             await conn.execute(
                 update(media_attachments).where(media_attachments.c.status_id == status_id).values(status_id=None)
             )
-            await _schedule_blob_deletion(services, conn, media_rows)
+            await _schedule_blob_deletion(services, conn, media_rows, grace=redraft)
         for table in (status_tags, mentions, status_edits):
             await conn.execute(delete(table).where(table.c.status_id == status_id))
         await conn.execute(delete(status_pins).where(status_pins.c.status_id == status_id))
@@ -699,3 +704,36 @@ async def unpin(services: Services, account_id: int, status_id: int) -> Hydrated
             pinned = PostPinned(status_id=status_id, account_id=account_id, pinned=False)
             await work.emit(pinned, shard=shard_of(account_id))
     return await get_post(services, account_id, status_id)
+
+
+# --- a deleted account -----------------------------------------------------------------------
+
+#: Posts read per round when an account is deleted (each is deleted in its own transaction).
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Delete every post and comment of a deleted account, each as its author would (so
+    feeds, streams, search, notifications and counters follow each ``PostDeleted``), its
+    media's blobs with no grace period, and its uploads never posted. Idempotent."""
+    gone = event.account_id
+    while True:
+        async with services.db.connect() as conn:
+            query = select(statuses.c.id).where(statuses.c.account_id == gone).order_by(statuses.c.id)
+            ids = [int(i) for i in (await conn.execute(query.limit(DELETION_BATCH))).scalars()]
+        for status_id in ids:
+            with contextlib.suppress(NotFound):  # deleted meanwhile
+                await delete_post(services, gone, status_id, redraft=False)
+        if len(ids) < DELETION_BATCH:
+            break
+    async with services.db.begin() as conn:
+        unposted = (
+            await conn.execute(
+                select(media_attachments).where(
+                    media_attachments.c.account_id == gone,
+                    media_attachments.c.status_id.is_(None),
+                    media_attachments.c.story_id.is_(None),  # the stories' sweeper's
+                )
+            )
+        ).all()
+        await _schedule_blob_deletion(services, conn, list(unposted), grace=False)

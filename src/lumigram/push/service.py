@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.errors import NotFound, ValidationFailed
+from lumigram.events import AccountDeleted
 from lumigram.ids import shard_of
 from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import (
@@ -427,3 +428,9 @@ async def message(services: Services, notification: PushNotification) -> PushMes
         title=_truncate(title, 200),
         body=_truncate(body),
     )
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's Web Push subscriptions: nothing is sent for it again."""
+    async with services.db.begin() as conn:
+        await conn.execute(delete(push_subscriptions).where(push_subscriptions.c.account_id == event.account_id))

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row
 from lumigram.errors import Forbidden, NotFound
-from lumigram.events import ReblogCreated, ReblogRemoved
+from lumigram.events import AccountDeleted, ReblogCreated, ReblogRemoved
 from lumigram.graph.service import shielded_from
 from lumigram.ids import shard_of
 from lumigram.infra.cache import Cache
@@ -45,7 +45,7 @@ from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost, Repost
 from lumigram.posts.visibility import ViewerContext, can_see, context_from_rows, context_selects
 from lumigram.services import Services
-from lumigram.unit_of_work import unit_of_work
+from lumigram.unit_of_work import Work, unit_of_work
 
 #: Visibilities a post may be reposted with.
 REPOSTABLE = frozenset({"public", "unlisted"})
@@ -131,30 +131,34 @@ async def reblog(services: Services, account_id: int, status_id: int) -> Hydrate
     return await _repost_of(services, account_id, status_id)
 
 
+async def _unrepost(work: Work, account_id: int, status_id: int) -> None:
+    removed = (
+        await work.conn.execute(
+            delete(reblogs)
+            .where(reblogs.c.account_id == account_id, reblogs.c.status_id == status_id)
+            .returning(reblogs.c.id)
+        )
+    ).first()
+    if removed is not None:
+        await _count(work.conn, status_id, -1)
+        author = (
+            await work.conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
+        ).scalar_one_or_none()
+        event = ReblogRemoved(
+            reblog_id=int(removed.id),
+            status_id=status_id,
+            account_id=account_id,
+            status_account_id=int(author) if author is not None else 0,
+        )
+        await work.emit(event, shard=shard_of(account_id))
+
+
 async def unreblog(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Take a repost back (idempotent); the original post as the account now sees it."""
     if not _valid_id(status_id):
         raise NotFound
     async with unit_of_work(services) as work:
-        removed = (
-            await work.conn.execute(
-                delete(reblogs)
-                .where(reblogs.c.account_id == account_id, reblogs.c.status_id == status_id)
-                .returning(reblogs.c.id)
-            )
-        ).first()
-        if removed is not None:
-            await _count(work.conn, status_id, -1)
-            author = (
-                await work.conn.execute(select(statuses.c.account_id).where(statuses.c.id == status_id))
-            ).scalar_one_or_none()
-            event = ReblogRemoved(
-                reblog_id=int(removed.id),
-                status_id=status_id,
-                account_id=account_id,
-                status_account_id=int(author) if author is not None else 0,
-            )
-            await work.emit(event, shard=shard_of(account_id))
+        await _unrepost(work, account_id, status_id)
     found = await hydrate(services, account_id, [status_id])
     if not found:
         raise NotFound
@@ -345,3 +349,21 @@ async def home_readers(services: Services, reposter_id: int, author_id: int, fol
         readers -= has_original - await exclusive_owners(conn, author_id, sorted(has_original))
         readers -= await exclusive_owners(conn, reposter_id, sorted(readers))
     return sorted(readers)
+
+
+#: Reposts taken back per transaction when an account is deleted.
+DELETION_BATCH = 100
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Take back a deleted account's reposts, a batch per transaction, each as an unrepost
+    (the post's count, the followers' feeds and the owner's notification follow)."""
+    gone = event.account_id
+    while True:
+        async with unit_of_work(services) as work:
+            query = select(reblogs.c.status_id).where(reblogs.c.account_id == gone).limit(DELETION_BATCH)
+            reposted = [int(s) for s in (await work.conn.execute(query)).scalars()]
+            for status_id in reposted:
+                await _unrepost(work, gone, status_id)
+        if len(reposted) < DELETION_BATCH:
+            break

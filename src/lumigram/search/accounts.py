@@ -75,7 +75,7 @@ def _candidates(text: str, grams: set[str], viewer_id: int | None, following_onl
         )
     subqueries = [part.subquery() for part in parts]
     ids = union_all(*(select(sub.c[0].label("id")) for sub in subqueries)).subquery()
-    query = select(accounts).where(accounts.c.id.in_(select(ids.c.id)))
+    query = select(accounts).where(accounts.c.id.in_(select(ids.c.id)), accounts.c.deleted_at.is_(None))
     if following_only and viewer_id is not None:
         query = query.where(
             accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer_id))

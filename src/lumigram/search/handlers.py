@@ -1,13 +1,17 @@
 """Bus consumers that keep the search index current.
 
 Posts are indexed when made or edited and forgotten when deleted; accounts' names when
-they sign up or change their profile. Who may see what (privacy, blocks, opting out of
+they sign up or change their profile, and forgotten (with their recent searches) when
+the account is deleted. Who may see what (privacy, blocks, opting out of
 search) is read from the live tables at search time, so those changes need nothing here.
 """
 
 from __future__ import annotations
 
-from lumigram.events import AccountUpdated, PostCreated, PostDeleted, PostUpdated, UserRegistered
+from sqlalchemy import delete
+
+from lumigram.events import AccountDeleted, AccountUpdated, PostCreated, PostDeleted, PostUpdated, UserRegistered
+from lumigram.infra.tables import search_history
 from lumigram.search.indexing import index_account, index_post
 from lumigram.services import Services
 
@@ -21,3 +25,10 @@ async def index_changed_post(services: Services, event: PostCreated | PostUpdate
 
 async def index_changed_account(services: Services, event: UserRegistered | AccountUpdated) -> None:
     await index_account(services, event.account_id)
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """A deleted account's names leave the index (it is no longer indexable), and its recent searches go."""
+    await index_account(services, event.account_id)
+    async with services.db.begin() as conn:
+        await conn.execute(delete(search_history).where(search_history.c.account_id == event.account_id))

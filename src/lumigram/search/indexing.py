@@ -68,7 +68,8 @@ async def _index_posts(conn: AsyncConnection, status_ids: Sequence[int]) -> None
 
 async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> None:
     ids = list(account_ids)
-    rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(ids)))).all()
+    # A deleted account's entries go, and none are written for it.
+    rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(ids), accounts.c.deleted_at.is_(None)))).all()
     await conn.execute(delete(search_account_grams).where(search_account_grams.c.account_id.in_(ids)))
     await conn.execute(delete(search_accounts).where(search_accounts.c.account_id.in_(ids)))
     for row in rows:

@@ -1,20 +1,28 @@
 """Bus consumers for stories: the accounts a new story mentions hear of it (if they may
 see it), and a story's owner hears of each reply and reaction.
 
-Replies are notifications to the owner until direct messages exist; the reply itself is
-kept for the owner's replies list. Both go through ``notifications.service.deliver``,
-which notifies once per event and drops blocked and muted senders.
+A reply is also a message to the owner (``messages.service.reply_to_story``) and is kept
+for the owner's replies list. Both notifications go through
+``notifications.service.deliver``, which notifies once per event and drops blocked and
+muted senders. A deleted account's stories are taken down here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.events import StoryCreated, StoryReplied
-from lumigram.infra.tables import stories
+from lumigram.events import AccountDeleted, StoryCreated, StoryReplied
+from lumigram.infra.tables import (
+    stories,
+    story_highlights,
+    story_mentions,
+    story_replies,
+    story_settings,
+    story_views,
+)
 from lumigram.notifications import service as notifications
 from lumigram.services import Services
 from lumigram.stories import audience as rules
@@ -51,3 +59,18 @@ async def notify_of_story_reply(services: Services, event: StoryReplied) -> list
     return await notifications.deliver(
         services, event.id, event.account_id, [(event.owner_id, kind)], None, _story_stands(event.story_id)
     )
+
+
+async def forget_deleted_account(services: Services, event: AccountDeleted) -> None:
+    """Take a deleted account's stories down (the sweeper then removes their blobs at once,
+    archive and highlights notwithstanding), delete its highlights and settings, and its
+    views of, replies to and mentions in others' stories. Idempotent."""
+    gone = event.account_id
+    async with services.db.begin() as conn:
+        await conn.execute(
+            update(stories)
+            .where(stories.c.account_id == gone, stories.c.deleted_at.is_(None))
+            .values(deleted_at=services.now())
+        )
+        for table in (story_highlights, story_settings, story_views, story_replies, story_mentions):
+            await conn.execute(delete(table).where(table.c.account_id == gone))

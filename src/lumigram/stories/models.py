@@ -108,6 +108,8 @@ class Reply:
     kind: str
     content: str
     created_at: datetime
+    #: The story's owner (known when the reply is made; 0 in the owner's own listings).
+    owner_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

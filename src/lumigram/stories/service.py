@@ -58,7 +58,7 @@ from lumigram.stories.models import (
     TrayEntry,
     Viewer,
 )
-from lumigram.unit_of_work import unit_of_work
+from lumigram.unit_of_work import Work, unit_of_work
 
 
 def _invalid(message: str, field: str = "base") -> ValidationFailed:
@@ -315,6 +315,20 @@ async def _visible(services: Services, conn: AsyncConnection, viewer_id: int, st
     return row
 
 
+async def visible_stories(
+    conn: AsyncConnection, now: datetime, viewer_id: int, story_ids: list[int]
+) -> dict[int, Story]:
+    """Those of ``story_ids`` that are live and the viewer may see, by id (for the stories
+    that messages answer: shown only while they are)."""
+    wanted = sorted(set(story_ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(select(stories).where(stories.c.id.in_(wanted), *live_at(now)))).all()
+    known = await rules.relations(conn, viewer_id, {row.account_id for row in rows}, now)
+    rows = [row for row in rows if known.may_see(row.account_id, row.audience)]
+    return {story.id: story for story in await stories_from_rows(conn, viewer_id, rows)}
+
+
 async def get_story(services: Services, viewer_id: int, story_id: int) -> Story:
     async with services.db.connect() as conn:
         row = await _visible(services, conn, viewer_id, story_id)
@@ -454,6 +468,13 @@ async def archive(services: Services, owner_id: int, page: PageRequest) -> Page[
 
 async def answer(services: Services, viewer_id: int, story_id: int, kind: str, content: str) -> Reply:
     """A reply (text) or a reaction (an emoji) to a live story, for its owner alone."""
+    async with unit_of_work(services) as work:
+        return await write_answer(services, work, viewer_id, story_id, kind, content)
+
+
+async def write_answer(services: Services, work: Work, viewer_id: int, story_id: int, kind: str, content: str) -> Reply:
+    """``answer``'s checks and writes inside the caller's unit of work, so that a reply can
+    be written with the message that carries it (``messages.service.reply_to_story``)."""
     content = clean_text(content, keep_newlines=kind == REPLY)
     if not content:
         raise ValidationFailed.field("text" if kind == REPLY else "emoji", "ERR_BLANK", "can't be blank")
@@ -463,26 +484,24 @@ async def answer(services: Services, viewer_id: int, story_id: int, kind: str, c
         raise ValidationFailed.field("emoji", "ERR_INVALID", "must be an emoji")
     reply_id = services.ids.next_id(shard_of(viewer_id))
     now = services.now()
-    async with unit_of_work(services) as work:
-        row = await _visible(services, work.conn, viewer_id, story_id)
-        if row.account_id == viewer_id:
-            raise _invalid("You cannot answer your own story")
-        if kind == REPLY and not row.replies_enabled:
-            raise _invalid("Replies are turned off for this story", "text")
-        if kind == REACTION and not row.reactions_enabled:
-            raise _invalid("Reactions are turned off for this story", "emoji")
-        await work.conn.execute(
-            insert(story_replies).values(
-                id=reply_id, story_id=story_id, account_id=viewer_id, kind=kind, content=content, created_at=now
-            )
+    row = await _visible(services, work.conn, viewer_id, story_id)
+    if row.account_id == viewer_id:
+        raise _invalid("You cannot answer your own story")
+    if kind == REPLY and not row.replies_enabled:
+        raise _invalid("Replies are turned off for this story", "text")
+    if kind == REACTION and not row.reactions_enabled:
+        raise _invalid("Reactions are turned off for this story", "emoji")
+    await work.conn.execute(
+        insert(story_replies).values(
+            id=reply_id, story_id=story_id, account_id=viewer_id, kind=kind, content=content, created_at=now
         )
-        await work.emit(
-            StoryReplied(story_id=story_id, account_id=viewer_id, owner_id=row.account_id, kind=kind),
-            shard=shard_of(row.account_id),
-        )
-    async with services.db.connect() as conn:
-        sender = (await accounts_by_id(conn, [viewer_id]))[viewer_id]
-    return Reply(reply_id, sender, kind, content, now)
+    )
+    await work.emit(
+        StoryReplied(story_id=story_id, account_id=viewer_id, owner_id=row.account_id, kind=kind),
+        shard=shard_of(row.account_id),
+    )
+    sender = (await accounts_by_id(work.conn, [viewer_id]))[viewer_id]
+    return Reply(reply_id, sender, kind, content, now, owner_id=int(row.account_id))
 
 
 async def replies(services: Services, owner_id: int, story_id: int, page: PageRequest) -> Page[Reply]:

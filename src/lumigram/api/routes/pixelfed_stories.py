@@ -32,9 +32,10 @@ from lumigram.api.routes.stories import NOT_FOUND
 from lumigram.entities.accounts import account_entity
 from lumigram.entities.stories import pixelfed_carousel, story_media
 from lumigram.errors import ValidationFailed
+from lumigram.messages import service as messages
 from lumigram.paging import PageRequest
 from lumigram.stories import service as stories
-from lumigram.stories.models import DEFAULT_DURATION, MAX_DURATION, MAX_REPLY, REPLY, StoryDraft
+from lumigram.stories.models import DEFAULT_DURATION, MAX_DURATION, MAX_REPLY, StoryDraft
 
 router = APIRouter(tags=["stories (Pixelfed)"])
 
@@ -165,7 +166,7 @@ async def self_expire(story_id: str, viewer: CurrentAccount, services: ServicesD
 )
 async def comment(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(CommentParams, await read_params(request))
-    await stories.answer(services, viewer.account_id, id_param(params.sid, "sid"), REPLY, params.caption)
+    await messages.reply_to_story(services, viewer.account_id, id_param(params.sid, "sid"), params.caption)
     return OrjsonResponse(_ok("Sent!"))
 
 

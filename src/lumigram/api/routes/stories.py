@@ -40,6 +40,7 @@ from lumigram.entities.stories import (
     viewer_entity,
 )
 from lumigram.lists import service as lists
+from lumigram.messages import service as messages
 from lumigram.stories import highlights
 from lumigram.stories import service as stories
 from lumigram.stories.models import (
@@ -52,7 +53,6 @@ from lumigram.stories.models import (
     MAX_LINK,
     MAX_REPLY,
     REACTION,
-    REPLY,
     StoryDraft,
 )
 
@@ -258,13 +258,13 @@ async def story_viewers(
 
 @router.post(
     f"{PREFIX}/stories/{{story_id:id}}/reply",
-    summary="Reply to a story (its owner alone sees it)",
+    summary="Reply to a story: a message to its owner, in your 1:1 thread",
     openapi_extra=openapi_body(ReplyParams),
     dependencies=[WRITE],
 )
 async def reply(story_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(ReplyParams, await read_params(request))
-    made = await stories.answer(services, viewer.account_id, record_id(story_id), REPLY, params.text)
+    made = await messages.reply_to_story(services, viewer.account_id, record_id(story_id), params.text)
     return OrjsonResponse(reply_entity(services, made))
 
 
