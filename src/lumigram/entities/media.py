@@ -18,6 +18,10 @@ def media_entity(services: Services, record: MediaRecord, not_after: int | None 
     for a video, the MP4 and its poster (both null while it is processing). ``not_after``
     bounds the life of signed URLs (``media_access.service.media_url``)."""
     variants = record.variants
+    hls = variants.get("hls") if record.kind == "video" else None
+    # Extension: the HLS master playlist of a vertical video (what a reel plays), signed
+    # like the MP4 when private; the player reaches the rest through the playlists.
+    hls_url = media_url(services, hls["master"]["key"], record.private, not_after) if hls else None
     if not variants:
         url = preview = None
     elif record.kind == "video":
@@ -40,5 +44,9 @@ def media_entity(services: Services, record: MediaRecord, not_after: int | None 
         "description": record.description,
         "blurhash": record.blurhash,
         # Extension (Mastodon has no filters): the look the variants were rendered with.
-        "lumigram": {"filter": record.filter or "normal", "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments}},
+        "lumigram": {
+            "filter": record.filter or "normal",
+            "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments},
+            "hls_url": hls_url,
+        },
     }
