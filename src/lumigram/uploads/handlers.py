@@ -1,7 +1,8 @@
 """Bus consumers of the uploads service: transcoding uploaded videos.
 
 ``media.process_video`` gets ``media.uploaded`` (``transcode_uploaded_video``), fetches the original to a temporary
-file, transcodes it in the CPU pool, stores the MP4 and its poster, and marks the row
+file, transcodes it in the CPU pool, stores the MP4 and its poster (and, for a vertical
+video, which may become a reel, its HLS ladder: ``uploads.hls``), and marks the row
 ``ready`` (or ``failed`` with the reason, which ``GET /api/v1/media/:id`` shows).
 
 Redelivery is normal (a worker may die mid-way), so every step can be repeated: the
