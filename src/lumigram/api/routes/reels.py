@@ -50,6 +50,15 @@ class ViewBatch(BaseModel):
     events: list[ViewParams] = Field(min_length=1, max_length=MAX_BATCH)
 
 
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_body`` for a body only JSON can carry: a form has no spelling for a list
+    of objects, so none is documented (one sent anyway is refused with a 422)."""
+    extra = openapi_body(model)
+    content = extra["requestBody"]["content"]
+    extra["requestBody"]["content"] = {"application/json": content["application/json"]}
+    return extra
+
+
 @router.get(f"{PREFIX}/reels", summary="Reels ranked for you, two per author at most on a page", dependencies=[READ])
 async def reels_feed(
     request: Request,
@@ -78,7 +87,7 @@ async def reels_feed(
 @router.post(
     f"{PREFIX}/reels/views",
     summary="Report what the player saw: plays, completions, loops and time watched",
-    openapi_extra=openapi_body(ViewBatch),
+    openapi_extra=_json_body(ViewBatch),
     dependencies=[WRITE],
 )
 async def report_views(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
