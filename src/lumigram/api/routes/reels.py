@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from lumigram.api.auth import CurrentAccount, require_scopes
@@ -42,6 +42,14 @@ class ViewParams(BaseModel):
     status_id: IdString
     type: Literal["play", "complete", "loop", "watch"]
     watch_ms: int = Field(default=0, ge=0, le=MAX_WATCH_MS)
+
+    @field_validator("watch_ms", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: Any) -> Any:
+        # A JSON number only (a whole 5.0 is one, as JSON Schema has it): not true, false or "5".
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a whole number of milliseconds")
+        return value
 
 
 class ViewBatch(BaseModel):
