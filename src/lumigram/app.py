@@ -54,6 +54,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.messages",
     "lumigram.api.routes.streaming",
     "lumigram.api.routes.stories",
+    "lumigram.api.routes.reels",
     "lumigram.api.routes.pixelfed_stories",
     "lumigram.api.routes.community",
     "lumigram.api.routes.preferences",

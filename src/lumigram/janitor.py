@@ -1,7 +1,8 @@
 """Periodic housekeeping run beside the bus consumers: removing the blobs of deleted
 posts once their grace period is over, uploads never posted, and expired stories no one
-keeps; publishing the scheduled posts whose time has come; and closing the polls whose
-time is up (their voters are then notified).
+keeps; publishing the scheduled posts whose time has come; closing the polls whose
+time is up (their voters are then notified); and folding reels' pending view counts
+into the database.
 
 Every sweep is safe to run in several workers at once, so no leader election is needed.
 """
@@ -39,6 +40,12 @@ async def end_polls(services: Services) -> int:
     return len(await end_due_polls(services))
 
 
+async def fold_views(services: Services) -> int:
+    from lumigram.reels.views import fold_pending
+
+    return await fold_pending(services)
+
+
 async def run(services: Services, interval: float = INTERVAL) -> None:
     while True:
         # The wait comes first: nothing here is urgent (the rounds promise a minute), and a
@@ -52,6 +59,9 @@ async def run(services: Services, interval: float = INTERVAL) -> None:
             ended = await end_polls(services)
             if ended:
                 log.info("janitor closed %d poll(s)", ended)
+            folded = await fold_views(services)
+            if folded:
+                log.info("janitor folded the views of %d reel(s)", folded)
             removed = await sweep_once(services)
             if removed:
                 log.info("janitor removed %d blob(s) or upload(s)", removed)

@@ -212,7 +212,7 @@ def _header_then_garbage() -> bytes:
     ("make", "phrase"),
     [
         (_audio_only, "The file has no video track"),
-        (_ten_minutes, "Videos may be at most 60 seconds (this one is 600)"),
+        (_ten_minutes, "Videos may be at most 90 seconds (this one is 600)"),
         (_undecodable, "could not be decoded"),
         (_header_then_garbage, "could not be read as a video"),
     ],

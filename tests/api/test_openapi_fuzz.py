@@ -53,6 +53,7 @@ SEMANTIC_REFUSALS: dict[tuple[str, str], tuple[int, str]] = {
     ("POST", "/api/v1/emails/confirmations"): (422, "the address must pass the sign-up address rules"),
     ("POST", "/api/v1/apps"): (422, "redirect URIs, scopes and website must be usable"),
     ("POST", "/api/v1/statuses"): (422, "media must be the caller's and ready; text alone only in replies"),
+    ("GET", "/api/v1/lumigram/reels"): (422, "the cursor must be one a previous page gave"),
     ("PUT", "/api/v1/statuses/{status_id}"): (422, "media must be the caller's; the language must be a known code"),
     ("POST", "/api/v1/media"): (422, "the file must decode as a photo or video; focus within -1..1"),
     ("POST", "/api/v2/media"): (422, "the file must decode as a photo or video; focus within -1..1"),

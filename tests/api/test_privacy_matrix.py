@@ -15,6 +15,7 @@ import pytest
 
 from lumigram.services import Services
 from tests.factories import create_post, create_user
+from tests.reels_setup import post_reel
 from tests.settle import settle
 
 VIEWERS = ("anonymous", "stranger", "follower", "pending", "blocked", "blocking", "muted", "self")
@@ -32,6 +33,7 @@ PATHS = (
     "explore",
     "reblogged_by",
     "poll",
+    "reels",
 )
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
@@ -63,6 +65,10 @@ EXPECTED: dict[tuple[bool, str], set[str]] = {
 EXPECTED = {key: seen | {"reblogged_by"} if "status" in seen else seen for key, seen in EXPECTED.items()}
 # A poll is readable by exactly those who may see its post.
 EXPECTED = {key: seen | {"poll"} if "status" in seen else seen for key, seen in EXPECTED.items()}
+# The reels feed (signed-in viewers only, never one's own reels) shows an open account's
+# reels to anyone it has no block or mute with, and a private account's to its followers.
+REELS_SEEN = {(False, "stranger"), (False, "follower"), (False, "pending"), (True, "follower")}
+EXPECTED = {key: seen | {"reels"} if key in REELS_SEEN else seen for key, seen in EXPECTED.items()}
 
 
 async def _visible(
@@ -81,6 +87,11 @@ async def _visible(
         response = await client.get(f"/api/v1/polls/{post['poll_id']}", headers=headers)
         assert response.status_code in (200, 404), response.text
         return response.status_code == 200
+    if path == "reels":
+        if not headers:
+            return (await client.get("/api/v1/lumigram/reels")).status_code == 200
+        feed = await client.get("/api/v1/lumigram/reels", headers=headers)
+        return post["reel_id"] in [reel["id"] for reel in feed.json()]
     if path == "reblogged_by":
         response = await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by", headers=headers)
         assert response.status_code in (200, 404), response.text
@@ -167,7 +178,10 @@ async def test_privacy_matrix(client: httpx.AsyncClient, services: Services, pri
         await client.post(f"/api/v1/accounts/{author['id']}/block", headers=viewer["headers"])
     if viewer_kind == "muted":
         await client.post(f"/api/v1/accounts/{author['id']}/mute", headers=viewer["headers"])
+    # Before the post: the explore grid shows an account's newest post.
+    reel = await post_reel(client, services, author)
     post = await create_post(client, author["headers"], text="Only for the right eyes #matrix")
+    post["reel_id"] = reel["id"]
     poll = {"options": ["yes", "no"], "expires_in": 600}
     asked = await client.post("/api/v1/statuses", json={"status": "Right?", "poll": poll}, headers=author["headers"])
     assert asked.status_code == 200, asked.text

@@ -94,7 +94,7 @@ def test_probe_reads_the_container(tmp_path: Path) -> None:
         (make_clip(video=False, seconds=1), "The file has no video track"),
         (
             make_clip(width=16, height=16, seconds=600, fps=1, audio=False),
-            "Videos may be at most 60 seconds (this one is 600)",
+            "Videos may be at most 90 seconds (this one is 600)",
         ),
         (make_clip(seconds=1)[:300], "The file could not be read as a video (it may be damaged)"),
         # A WebM whose codec id names nothing FFmpeg can decode.

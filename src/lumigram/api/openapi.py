@@ -97,7 +97,12 @@ OWN_BODY_ANSWERS: dict[tuple[str, str], dict[int, str]] = {
 }
 
 _BYTES = {"schema": {"type": "string", "format": "binary"}}
-_MEDIA_BYTES = {"image/*": _BYTES, "video/*": _BYTES, "application/octet-stream": _BYTES}
+_MEDIA_BYTES = {
+    "image/*": _BYTES,
+    "video/*": _BYTES,
+    "application/vnd.apple.mpegurl": _BYTES,  # a reel's HLS playlists
+    "application/octet-stream": _BYTES,
+}
 _STORED_MEDIA: dict[str, Any] = {
     "200": {"description": "The file", "content": _MEDIA_BYTES},
     "206": {"description": "The requested byte range", "content": _MEDIA_BYTES},

@@ -28,6 +28,16 @@ def media_entity(services: Services, record: MediaRecord, not_after: int | None 
         small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]["key"]
         url = media_url(services, largest, record.private, not_after)
         preview = media_url(services, small, record.private, not_after)
+    extension: dict[str, Any] = {
+        "filter": record.filter or "normal",
+        "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments},
+    }
+    if record.kind == "video":
+        # The HLS master playlist of a vertical video (what a reel plays), signed like the
+        # MP4 when private; the player reaches the rest through the playlists. Null for
+        # other videos.
+        hls = variants.get("hls")
+        extension["hls_url"] = media_url(services, hls["master"]["key"], record.private, not_after) if hls else None
     return {
         "id": str(record.id),
         "type": record.kind,
@@ -40,5 +50,5 @@ def media_entity(services: Services, record: MediaRecord, not_after: int | None 
         "description": record.description,
         "blurhash": record.blurhash,
         # Extension (Mastodon has no filters): the look the variants were rendered with.
-        "lumigram": {"filter": record.filter or "normal", "adjustments": {**_NO_ADJUSTMENTS, **record.adjustments}},
+        "lumigram": extension,
     }

@@ -150,7 +150,7 @@ def _post_entity(
         "poll": None if item.poll is None else poll_entity(services, item.poll, viewer_id),
         "filtered": [filter_result_entity(match) for match in item.filtered],
         # Lumigram's extension: Instagram's per-post switch and the post's kind.
-        "lumigram": {"comments_disabled": post.comments_disabled, "kind": post.kind},
+        "lumigram": {"comments_disabled": post.comments_disabled, "kind": post.kind, "plays_count": post.plays_count},
     }
     if viewer_id is not None:
         entity.update(

@@ -76,7 +76,8 @@ async def _candidates(services: Services, viewer_id: int) -> list[HydratedPost]:
     return found[:CANDIDATES]
 
 
-async def _affinity_signals(services: Services, viewer_id: int, authors: list[int]) -> dict[int, float]:
+async def affinity_signals(services: Services, viewer_id: int, authors: list[int]) -> dict[int, float]:
+    """The viewer's affinity to each author, 0..1 (the formula above); the reels feed shares it."""
     since = utcnow() - AFFINITY_WINDOW
     raw: dict[int, float] = dict.fromkeys(authors, 0.0)
     likes = (
@@ -158,7 +159,7 @@ async def ranked_home(services: Services, viewer_id: int, offset: int, limit: in
     if not candidates:
         return []
     authors = sorted({c.post.account_id for c in candidates} - {viewer_id})
-    affinity = await _affinity_signals(services, viewer_id, authors) if authors else {}
+    affinity = await affinity_signals(services, viewer_id, authors) if authors else {}
     now = utcnow()
     scored = []
     for item in candidates:

@@ -251,6 +251,8 @@ statuses = Table(
     _ts("deleted_at"),
     # Whether a poll hangs from the post: hydration reads polls only for pages holding one.
     Column("has_poll", Boolean, nullable=False, server_default="0"),
+    # Plays of a reel, folded in from the cache's pending view counts (``lumigram.reels.views``).
+    Column("plays_count", Integer, nullable=False, server_default="0"),
     Index("ix_statuses_account_id_id", "account_id", "id"),
 )
 
@@ -1041,4 +1043,22 @@ poll_votes = Table(
     Column("poll_id", BigInteger, ForeignKey("polls.status_id", ondelete="CASCADE"), primary_key=True),
     Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("choice", Integer, primary_key=True, autoincrement=False),
+)
+
+
+# --- reels -------------------------------------------------------------------------------
+# One row per reel (a post of kind "reel"), sharing its post's id: the recent-reels index
+# the reels feed reads its candidates from, and the watching counters that rank them
+# (plays are on the post itself, as ``statuses.plays_count``). Counters are folded in from
+# the cache by the janitor (``lumigram.reels.views``).
+reels = Table(
+    "reels",
+    metadata,
+    Column("status_id", BigInteger, ForeignKey("statuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("duration", Float, nullable=False),
+    Column("completes_count", Integer, nullable=False, server_default="0"),
+    Column("loops_count", Integer, nullable=False, server_default="0"),
+    Column("watch_ms", BigInteger, nullable=False, server_default="0"),
+    _ts("created_at", nullable=False),
 )

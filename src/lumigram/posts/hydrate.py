@@ -92,6 +92,7 @@ def post_from_row(row: Any) -> Post:
         edited_at=row.edited_at,
         # Rows read by callers that name their columns may lack it.
         has_poll=bool(getattr(row, "has_poll", False)),
+        plays_count=int(getattr(row, "plays_count", 0) or 0),
     )
 
 

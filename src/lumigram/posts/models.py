@@ -34,6 +34,8 @@ class Post:
     edited_at: datetime | None
     #: Whether a poll hangs from it (``HydratedPost.poll`` then holds it).
     has_poll: bool = False
+    #: Times a reel was played (folded in periodically; 0 for other posts).
+    plays_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class Draft:
     language: str | None = None
     comments_disabled: bool = False
     poll: PollDraft | None = None
+    #: Post it as a reel (``lumigram.posts.reel_rules``).
+    reel: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from lumigram.infra.tables import (
     blob_deletions,
     media_attachments,
     mentions,
+    reels,
     status_edits,
     status_pins,
     status_tags,
@@ -41,7 +42,7 @@ from lumigram.infra.tables import (
     utcnow,
 )
 from lumigram.media_access.service import forget_privacy
-from lumigram.posts import parts, poll_rows
+from lumigram.posts import parts, poll_rows, reel_rules
 from lumigram.posts import text as captions
 from lumigram.posts.hydrate import hydrate, hydrate_in
 from lumigram.posts.models import MAX_MEDIA, VISIBILITIES, Draft, Edit, HydratedPost, MediaChange, Mention, Post
@@ -88,10 +89,20 @@ def _counts_as_post(in_reply_to_id: int | None, visibility: str) -> bool:
     return in_reply_to_id is None and visibility != "direct"
 
 
-def _kind(in_reply_to_id: int | None, visibility: str) -> str:
+def _kind(in_reply_to_id: int | None, visibility: str, reel: bool = False) -> str:
     if in_reply_to_id is not None:
         return "comment"
-    return "message" if visibility == "direct" else "post"
+    if visibility == "direct":
+        return "message"
+    return "reel" if reel else "post"
+
+
+def _check_media_rules(draft: Draft, rows: list[Any], visibility: str) -> float | None:
+    """A reel's duration (None for other posts), once the draft's media fit its kind."""
+    if draft.reel:
+        return reel_rules.check_reel(rows, draft.in_reply_to_id, visibility, draft.poll is not None)
+    reel_rules.check_post_videos(rows)
+    return None
 
 
 # The statements every post makes, built once: building one (and its cache key) on each
@@ -274,11 +285,12 @@ def _checked_fields(draft: Draft) -> tuple[str, str, list[str], str | None, str]
 async def check_draft(services: Services, account_id: int, draft: Draft) -> list[MediaRecord]:
     """Every check ``create_post`` makes before writing, without writing: for a post to be
     published later, so that what would be refused then is refused now. The draft's media."""
-    _checked_fields(draft)
+    visibility = _checked_fields(draft)[4]
     async with services.db.connect() as conn:
         if draft.in_reply_to_id is not None and not await hydrate_in(conn, account_id, [draft.in_reply_to_id]):
             raise NotFound("The post you are replying to was not found")
         rows = await _claimable_media(conn, account_id, draft.media_ids)
+    _check_media_rules(draft, rows, visibility)
     return [media_record(row) for row in rows]
 
 
@@ -325,6 +337,8 @@ async def create_post(
             visibility = narrowest(visibility, parent.visibility)
             thread_locked = thread.locked if thread is not None else bool(found[0].account.locked)
         media_rows = await _claimable_media(conn, account_id, draft.media_ids)
+        reel_seconds = _check_media_rules(draft, media_rows, visibility)
+        kind = _kind(parent.id if parent else None, visibility, reel_seconds is not None)
         await _INSERT_STATUS.execute(
             conn,
             {
@@ -337,7 +351,7 @@ async def create_post(
                 "sensitive": bool(draft.sensitive or spoiler),
                 "visibility": visibility,
                 "language": language,
-                "kind": _kind(parent.id if parent else None, visibility),
+                "kind": kind,
                 "comments_disabled": draft.comments_disabled,
                 "created_at": now,
                 "has_poll": draft.poll is not None,
@@ -345,6 +359,10 @@ async def create_post(
         )
         if draft.poll is not None:
             await poll_rows.insert_poll(conn, status_id, account_id, draft.poll, now)
+        if reel_seconds is not None:
+            await conn.execute(
+                insert(reels).values(status_id=status_id, account_id=account_id, duration=reel_seconds, created_at=now)
+            )
         # A comment's photos are as private as its thread's post's.
         private = media_is_private(bool(author.locked) or thread_locked, visibility)
         await _attach(conn, status_id, media_rows, private)
@@ -383,7 +401,7 @@ async def create_post(
         sensitive=bool(draft.sensitive or spoiler),
         visibility=visibility,
         language=language,
-        kind=_kind(parent.id if parent else None, visibility),
+        kind=kind,
         comments_disabled=draft.comments_disabled,
         replies_count=0,
         favourites_count=0,
@@ -474,6 +492,11 @@ async def edit_post(services: Services, account_id: int, status_id: int, edit: E
             media_rows = await _claimable_media(conn, account_id, edit.media_ids, status_id)
             if not media_rows and _counts_as_post(row.in_reply_to_id, row.visibility):
                 raise _invalid("A post needs at least one photo or video", "media_ids")
+            if row.kind == "reel" and [m.id for m in media_rows] != [m.id for m in old_media]:
+                # The reel's ranking counters and watch history belong to its video.
+                raise _invalid("A reel's video cannot be changed; post a new reel instead", "media_ids")
+            if row.kind != "reel":
+                reel_rules.check_post_videos(media_rows)
         if not text and not media_rows:
             raise ValidationFailed.field("status", "ERR_BLANK", "can't be blank")
         descriptions = {m.id: m.description for m in media_rows}

@@ -1,7 +1,8 @@
 """Bus consumers of the uploads service: transcoding uploaded videos.
 
 ``media.process_video`` gets ``media.uploaded`` (``transcode_uploaded_video``), fetches the original to a temporary
-file, transcodes it in the CPU pool, stores the MP4 and its poster, and marks the row
+file, transcodes it in the CPU pool, stores the MP4 and its poster (and, for a vertical
+video, which may become a reel, its HLS ladder: ``uploads.hls``), and marks the row
 ``ready`` (or ``failed`` with the reason, which ``GET /api/v1/media/:id`` shows).
 
 Redelivery is normal (a worker may die mid-way), so every step can be repeated: the
@@ -32,6 +33,7 @@ from lumigram.events import MediaUploaded
 from lumigram.infra.blobstore import BlobNotFound
 from lumigram.infra.tables import media_attachments, utcnow
 from lumigram.services import Services
+from lumigram.uploads.hls import PLAYLIST_TYPE, SEGMENT_TYPE, Ladder, package_hls
 from lumigram.uploads.transcode import TranscodedVideo, VideoRejected, transcode
 
 log = logging.getLogger(__name__)
@@ -155,12 +157,70 @@ async def _store(services: Services, media_id: int, video: TranscodedVideo) -> d
     }
 
 
+async def _package(services: Services, video: TranscodedVideo, folder: Path) -> Ladder | None:
+    """The HLS ladder of a vertical video (the only kind a reel can be); None for other
+    videos, or when packaging failed: the MP4 alone still plays everywhere."""
+    if video.height <= video.width:
+        return None
+    loop = asyncio.get_running_loop()
+    ladder_folder = folder / "hls"
+    await asyncio.to_thread(ladder_folder.mkdir)
+    prefix = f"hls-{video.sha256[:16]}"
+    try:
+        return await loop.run_in_executor(services.cpu_pool(), package_hls, video.path, str(ladder_folder), prefix)
+    except Exception:
+        log.exception("packaging %s as HLS failed; the video is served as MP4 only", video.path)
+        return None
+
+
+async def _store_ladder(services: Services, media_id: int, ladder: Ladder, folder: Path) -> dict[str, Any]:
+    """Put the ladder's playlists and segments in the store beside the MP4; on failure
+    remove what was put, and raise. The files keep their names: the playlists refer to
+    one another and to the segments by name, relative to their own key."""
+    stored: list[str] = []
+
+    async def put(name: str, content_type: str) -> dict[str, str]:
+        key = f"media/{media_id}/{name}"
+        await services.blobs.put(key, _file_chunks(folder / name), content_type)
+        stored.append(key)
+        return {"key": key}
+
+    try:
+        rungs = []
+        for rung in ladder.rungs:
+            segments = [await put(name, SEGMENT_TYPE) for name in rung.segments]
+            rungs.append(
+                {
+                    "name": rung.name,
+                    "width": rung.width,
+                    "height": rung.height,
+                    "bandwidth": rung.bandwidth,
+                    "playlist": await put(rung.playlist, PLAYLIST_TYPE),
+                    "segments": segments,
+                }
+            )
+        master = await put(ladder.master, PLAYLIST_TYPE)
+    except BaseException:
+        for key in stored:
+            await services.blobs.delete(key)
+        raise
+    return {"master": master, "rungs": rungs}
+
+
+def blob_keys_of(node: Any) -> list[str]:
+    """Every ``key`` in a variants document, however deep (the HLS ladder nests its keys)."""
+    if isinstance(node, dict):
+        return [k for name, value in node.items() for k in ([value] if name == "key" else blob_keys_of(value))]
+    if isinstance(node, list):
+        return [key for item in node for key in blob_keys_of(item)]
+    return []
+
+
 async def _keys_in_use(services: Services, media_id: int) -> set[str]:
     row = await _row(services, media_id)
     if row is None:
         return set()
-    variants: dict[str, dict[str, dict[str, Any]]] = orjson.loads(row.variants)
-    return {entry["key"] for formats in variants.values() for entry in formats.values()}
+    return set(blob_keys_of(orjson.loads(row.variants)))
 
 
 async def _run_transcode(services: Services, source: Path, folder: Path) -> TranscodedVideo | str:
@@ -203,7 +263,10 @@ async def process_video(services: Services, media_id: int) -> None:
         if isinstance(outcome, str):
             await _fail(services, media_id, row.original_key, outcome)
             return
+        ladder = await _package(services, outcome, folder)
         variants = await _store(services, media_id, outcome)
+        if ladder is not None:
+            variants["hls"] = await _store_ladder(services, media_id, ladder, folder / "hls")
         meta = _meta(orjson.loads(row.meta), outcome)
         async with services.db.begin() as conn:
             updated = await conn.execute(
@@ -222,10 +285,9 @@ async def process_video(services: Services, media_id: int) -> None:
             # Another delivery finished first (or the media was deleted meanwhile): keep only
             # what the row now points at. Keys are content-addressed, so they may coincide.
             in_use = await _keys_in_use(services, media_id)
-            for formats in variants.values():
-                for entry in formats.values():
-                    if entry["key"] not in in_use:
-                        await services.blobs.delete(entry["key"])
+            for key in blob_keys_of(variants):
+                if key not in in_use:
+                    await services.blobs.delete(key)
         await _drop_original(services, media_id, row.original_key)
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)

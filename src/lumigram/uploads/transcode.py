@@ -30,8 +30,9 @@ from av.container import InputContainer, OutputContainer
 from PIL import Image
 
 MAX_BYTES = 200 * 1024 * 1024
-#: Posts take clips of up to a minute, like Instagram's feed videos.
-MAX_DURATION = 60
+#: Reels run up to 90 s; whether a clip becomes one is known only when it is posted, so
+#: uploads take that long and a post's other videos are held to a minute then.
+MAX_DURATION = 90
 #: Decoding cost grows with the pixel count; 4096 covers every phone's 4K (3840x2160, 4096x2160).
 MAX_SIDE = 4096
 #: Output is at most 1080p: 1920 on the long side, 1080 on the short one.

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from lumigram.api.deps import ServicesDep
 from lumigram.api.responses import error_response
+from lumigram.media_access.playlists import is_playlist, signed_playlist
 from lumigram.media_access.service import authorize
 
 router = APIRouter(tags=["media files"])
@@ -61,6 +62,16 @@ async def media_file(
     raw_path = request.scope.get("raw_path")
     grant = await authorize(services, key, exp, sig, raw_path if isinstance(raw_path, bytes) else None)
     cache_control = PRIVATE_CACHE if grant.private else PUBLIC_CACHE
+    if grant.private and exp is not None and is_playlist(grant.info.key):
+        # Its segments' URLs are signed on the way out (never redirected to the store,
+        # which would hand out the names unsigned).
+        text = (await services.blobs.get(grant.info.key)).decode()
+        signed = signed_playlist(services, grant.info.key, text, not_after=exp)
+        return Response(
+            signed,
+            media_type=grant.info.content_type,
+            headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+        )
     if grant.redirect is not None:
         return RedirectResponse(grant.redirect, status_code=302, headers={"Cache-Control": "private, no-store"})
     info = grant.info

@@ -119,6 +119,8 @@ class StatusParams(_Ids):
     scheduled_at: str | None = None
     poll: PollParams | None = None
     comments_disabled: bool = False
+    #: Extension: post the one vertical video of ``media_ids`` as a reel.
+    reel: bool = False
 
 
 class MediaAttribute(BaseModel):
@@ -184,8 +186,11 @@ async def create_status(
         language=params.language,
         comments_disabled=params.comments_disabled,
         poll=None if poll is None else check_poll(poll.options, poll.expires_in, poll.multiple, poll.hide_totals),
+        reel=params.reel,
     )
     if params.scheduled_at:
+        if params.reel:
+            raise ValidationFailed.field("scheduled_at", "ERR_UNSUPPORTED", "cannot be used with reel")
         when = parse_time(params.scheduled_at)
         waiting = await scheduled.schedule(services, viewer.account_id, draft, when)
         return OrjsonResponse(scheduled_entity(services, waiting))

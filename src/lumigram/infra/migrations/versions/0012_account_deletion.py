@@ -1,6 +1,6 @@
 """account deletion: a deleted account's tombstone, what it sent found fast, story replies as messages
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 21:00:00
 """

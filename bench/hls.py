@@ -1,0 +1,131 @@
+"""HLS packaging cost: a vertical 1080x1920 30 fps clip with sound, transcoded as uploads
+are, then packaged as the reels' ladder (360p, 720p and 1080p, 4 s TS segments).
+
+Makes a synthetic clip once (moving gradients, a moving checkerboard and film grain, so
+the encoders have real work) and keeps it in the temporary folder for later runs. In a
+fresh child process it transcodes the clip once (as the worker does first; reported for
+comparison) and then packages the MP4 ``--runs`` times, reporting the wall and CPU time
+per second of video, so the figure sits beside ``bench/video_pipeline.py``'s transcode
+cost. All cores are used, as in the worker's process pool.
+
+Usage: .venv/bin/python bench/hls.py [--runs 3] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from lumigram.uploads import hls
+from lumigram.uploads import transcode as video
+
+WIDTH, HEIGHT, FPS = 1080, 1920, 30
+
+
+def make_clip(path: Path, seconds: int) -> None:
+    """The synthetic clip; written to a side file and renamed, so a killed run leaves no half clip."""
+    partial = path.with_suffix(".partial.mp4")
+    rng = np.random.default_rng(5)
+    grain = rng.normal(0, 3, (HEIGHT * 2, WIDTH + HEIGHT)).astype(np.int16)
+    x = np.arange(WIDTH, dtype=np.int16)[None, :]
+    y = np.arange(HEIGHT, dtype=np.int16)[:, None]
+    with av.open(str(partial), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "23"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        sound = out.add_stream("aac", rate=48_000, layout="stereo")
+        for index in range(seconds * FPS):
+            shift = index * 4
+            image = np.empty((HEIGHT, WIDTH, 3), np.int16)
+            image[..., 0] = (x + shift) % 256
+            image[..., 1] = (y + shift // 2) % 256
+            image[..., 2] = (((x + shift) // 120 + (y + shift // 3) // 120) % 2) * 160 + 40
+            offset = (index * 7) % HEIGHT
+            image += grain[offset : offset + HEIGHT, offset : offset + WIDTH, None]
+            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(seconds * 48_000) / 48_000)).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            chunk = np.ascontiguousarray(np.stack([tone[start : start + 1024]] * 2))
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48_000, start, Fraction(1, 48_000)
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode(None):
+            out.mux(packet)
+    partial.replace(path)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(path: str, runs: int) -> None:
+    with tempfile.TemporaryDirectory() as out_dir:
+        cpu, started = _cpu(), time.perf_counter()
+        mp4 = video.transcode(path, out_dir)
+        transcode_wall, transcode_cpu = time.perf_counter() - started, _cpu() - cpu
+        walls, cpus = [], []
+        ladder = None
+        for run in range(runs):
+            folder = Path(out_dir) / f"hls-{run}"
+            folder.mkdir()
+            cpu, started = _cpu(), time.perf_counter()
+            ladder = hls.package_hls(mp4.path, folder, "hls-bench")
+            walls.append(time.perf_counter() - started)
+            cpus.append(_cpu() - cpu)
+        assert ladder is not None
+        seconds = mp4.duration
+        print(f"source: {WIDTH}x{HEIGHT} {FPS} fps H.264 + AAC, {seconds:.1f} s; on {os.cpu_count()} cores")
+        print(
+            f"transcode (for comparison): {transcode_wall:.1f} s wall, {transcode_cpu:.1f} s CPU; "
+            f"{transcode_wall / seconds:.2f} s wall and {transcode_cpu / seconds:.2f} s CPU per video second"
+        )
+        wall, cpu_time = statistics.median(walls), statistics.median(cpus)
+        print(
+            f"HLS ladder: median {wall:.1f} s wall (min {min(walls):.1f} s), {cpu_time:.1f} s CPU over {runs} runs; "
+            f"{wall / seconds:.2f} s wall and {cpu_time / seconds:.2f} s CPU per video second"
+        )
+        for rung in ladder.rungs:
+            size = sum((Path(out_dir) / f"hls-{runs - 1}" / name).stat().st_size for name in rung.segments)
+            print(
+                f"  {rung.name}: {rung.width}x{rung.height}, {len(rung.segments)} segments, "
+                f"{size / 1e6:.1f} MB, average {rung.average_bandwidth / 1e6:.2f} Mbit/s, "
+                f"peak {rung.bandwidth / 1e6:.2f} Mbit/s, {rung.codecs}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure(args.child, args.runs)
+        return
+    clip = Path(tempfile.gettempdir()) / f"lumigram-bench-{WIDTH}x{HEIGHT}p{FPS}-{args.seconds}s-v1.mp4"
+    if not clip.exists():
+        started = time.perf_counter()
+        make_clip(clip, args.seconds)
+        print(f"made the clip in {time.perf_counter() - started:.0f} s (kept as {clip})")
+    subprocess.run([sys.executable, __file__, "--child", str(clip), "--runs", str(args.runs)], check=True)
+
+
+if __name__ == "__main__":
+    main()

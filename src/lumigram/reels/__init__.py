@@ -1,0 +1,1 @@
+"""Reels: the ranked feed of vertical videos and the counting of how they are watched."""
