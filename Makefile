@@ -42,8 +42,9 @@ typecheck: install  ## mypy --strict on src/
 	$(BIN)/mypy
 
 # Two workers, each with its own servers: much of a test's time is spent waiting on them.
+# --dist loadgroup: a module marked xdist_group runs on one worker, sharing its live servers.
 test: lint typecheck  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install  ## Only the fast tests that start no server
 	$(BIN)/pytest tests/unit

@@ -60,7 +60,8 @@ from lumigram.config import Settings
 from tests.conftest import SHAPES
 from tests.live import LiveServer, live_server
 
-pytestmark = pytest.mark.live
+# One worker runs the whole module: it shares one live server per shape.
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("mastodon_py")]
 
 
 def _photo_with_gps() -> bytes:
