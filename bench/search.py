@@ -20,7 +20,9 @@ Steps (each load step bounded in time and count):
      accounts (``user_N`` prefixes), hashtags (prefixes of the seeded tags) and posts
      (words of the seeded captions, one or two), as a random signed-in reader;
    - trends: ``GET /api/v1/trends/tags`` and ``/api/v1/trends/statuses`` at the same rate;
-   - explore: ``GET /api/v1/explore?limit=20`` as a random reader at ``--explore-rate``.
+   - explore: ``GET /api/v1/explore?limit=20`` as a random reader at ``--explore-rate``;
+   - then each search kind alone and explore alone at ``--probe-rate`` [5/s]: latency
+     below saturation, and what one request of the kind costs in CPU.
    Each step reports the CPU time ``serve`` (and ``worker``) spent per answered request.
 
 Usage: .venv/bin/python bench/search.py --shape embedded --users 5000 --posts 20 --json out.json
@@ -50,6 +52,7 @@ from feed import (
     Stack,
     _make_tokens,
     _upload_pool,
+    cpu_seconds,
     log,
     lumigram,
     seed_world,
@@ -90,6 +93,9 @@ TAGS = (
 )
 
 
+KINDS = ("accounts", "hashtags", "statuses")
+
+
 def reindex(stack: Stack) -> dict[str, Any]:
     started = time.perf_counter()
     done = subprocess.run(
@@ -106,8 +112,8 @@ def _auth(reader: Reader) -> tuple[tuple[str, str], ...]:
     return (("Authorization", f"Bearer {reader.token}"),)
 
 
-def search_mix(readers: list[Reader], users: int) -> Any:
-    """A third each of account, hashtag and post searches, as a random reader."""
+def search_mix(readers: list[Reader], users: int, only: str | None = None) -> Any:
+    """A third each of account, hashtag and post searches, as a random reader (or ``only`` one kind)."""
 
     def accounts(rng: random.Random) -> Request:
         name = f"user_{rng.randint(1, users)}"[: rng.randint(6, 9)]
@@ -124,8 +130,10 @@ def search_mix(readers: list[Reader], users: int) -> Any:
         path = f"/api/v2/search?type=statuses&limit=20&q={words}"
         return Request("statuses", "GET", path, _auth(readers[rng.randrange(len(readers))]))
 
+    kinds = {"accounts": accounts, "hashtags": hashtags, "statuses": statuses}
+
     def build(_index: int, _count: int) -> Mix:
-        return [(1.0, accounts), (1.0, hashtags), (1.0, statuses)]
+        return [(1.0, make) for kind, make in kinds.items() if only in (None, kind)]
 
     return build
 
@@ -196,6 +204,19 @@ def index_lag(base_url: str, authors: list[Reader], searcher: Reader, timeout: f
     return result
 
 
+def quiet(pid: int, limit: float = 30.0) -> float:
+    """Wait until ``serve`` has worked off what an overloaded step left queued in it (under
+    a fifth of a core for a second), at most ``limit`` seconds; how long it took. Without
+    this, the backlog of a saturated step lands on the next step's figures."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(1.0)
+        if cpu_seconds(pid) - before < 0.2:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
 def _p99(summary: dict[str, Any], kind: str | None = None) -> float:
     stats = summary["all"] if kind is None else summary["kinds"].get(kind, {})
     return float(stats.get("p99_ms", float("inf")))
@@ -232,8 +253,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ("explore", explore_mix(readers), args.explore_rate),
             ("baseline /api/v1/instance (after)", instance_mix(), args.search_rate),
         ]
-        for name, builder, rate in plan:
-            results["steps"].append(step(name, port, builder, rate, seconds, args, stack.pids, stack.engine_pids))
+        # Each kind alone at a rate the box can serve: its latency below saturation and
+        # what one request costs the server and the database.
+        probes = [(f"search {kind} alone", search_mix(readers, args.users, kind), args.probe_rate) for kind in KINDS]
+        probes.append(("explore alone", explore_mix(readers), args.probe_rate))
+        steps = [(name, builder, rate, seconds) for name, builder, rate in plan]
+        steps += [(name, builder, rate, args.probe_seconds) for name, builder, rate in probes]
+        for name, builder, rate, length in steps:
+            waited = quiet(stack.pids["serve"])
+            entry = step(name, port, builder, rate, length, args, stack.pids, stack.engine_pids)
+            entry["waited_for_quiet_s"] = waited
+            results["steps"].append(entry)
         by_name = {s["step"]: s for s in results["steps"]}
         baseline = _p99(by_name["baseline /api/v1/instance"])
         search_p99, explore_p99 = _p99(by_name["search"]), _p99(by_name["explore"])
@@ -257,12 +287,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        "| step | offered/s | delivered/s | kind | p50 ms | p99 ms | serve (+ worker) CPU ms/request |",
+        "| step | offered/s | delivered/s | kind | p50 ms | p99 ms | CPU ms/request |",
         "|---|---|---|---|---|---|---|",
     ]
     for entry in results["steps"]:
-        cpu = entry["cpu_ms_per_request"]
-        spent = f"{cpu.get('serve', 0)}" + (f" + {cpu['worker']}" if "worker" in cpu else "")
+        cpu = entry["box_cpu_ms_per_request"]
+        spent = " + ".join(f"{name} {cpu[name]}" for name in ("serve", "worker", "postgres") if name in cpu)
         rows = [("all", entry["all"])]
         if len(entry["kinds"]) > 1:
             rows += list(entry["kinds"].items())
@@ -285,13 +315,15 @@ def main() -> None:
     parser.add_argument("--search-rate", type=float, default=200.0)
     parser.add_argument("--explore-rate", type=float, default=50.0)
     parser.add_argument("--step-seconds", type=float, default=15.0)
+    parser.add_argument("--probe-rate", type=float, default=5.0, help="each kind alone, below saturation")
+    parser.add_argument("--probe-seconds", type=float, default=10.0)
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
-    if args.step_seconds > 20:
-        parser.error("--step-seconds is at most 20 on this shared box")
+    if max(args.step_seconds, args.probe_seconds) > 20:
+        parser.error("a step lasts at most 20 s on this shared box")
     results = run(args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
