@@ -119,7 +119,7 @@ async def hide_from_trends(services: Services, tag: str | None, status_id: int |
                 raise NotFound("Post not found")
             changed = await trends.hide(conn, "status", status_id, hidden)
     if changed:
-        await trend_cache.forget(services.cache)
+        await trend_cache.forget(services)
     return changed
 
 

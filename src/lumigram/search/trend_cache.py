@@ -8,19 +8,22 @@ for ``TTL_SECONDS`` under one key per kind, and every page and reader is cut fro
 Concurrent reads in one process that find the ranking missing wait for the one
 computation under way instead of each starting their own, so a burst of reads after
 the ranking expired costs one computation per process. Hiding something from trends
-forgets both rankings, so an admin's hide shows at once.
+forgets both rankings, so an admin's hide shows at once; it also renews a generation
+token, and a computation stores its ranking only if the token is still the one it
+started under, so a ranking computed before the hide never outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.cache import Cache
+from lumigram.infra.cache import Swap
 from lumigram.search.trends import TrendingPost, TrendingTag, trending_posts, trending_tags
 from lumigram.services import Services
 
@@ -28,6 +31,8 @@ TTL_SECONDS = 60
 #: The format's version is in the key, so a server of another version never reads it.
 TAGS_KEY = "trends:v1:tags"
 POSTS_KEY = "trends:v1:statuses"
+#: Renewed by every hide; a ranking is stored only under the token it was computed under.
+GENERATION_KEY = "trends:v1:generation"
 
 T = TypeVar("T")
 
@@ -51,8 +56,17 @@ async def _computed_once(services: Services, key: str, compute: Callable[[], Cor
         running = asyncio.create_task(compute())
         _pending[slot] = running
         running.add_done_callback(_settled)
-        running.add_done_callback(lambda _: _pending.pop(slot, None))
+        running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
     return await asyncio.shield(running)
+
+
+async def _generation(services: Services) -> bytes:
+    """The current generation token, made first if there is none yet."""
+    token = await services.cache.get(GENERATION_KEY)
+    if token is None:
+        await services.cache.swap_many([Swap(GENERATION_KEY, None, b"0", None, {})])  # unless a hide made one
+        token = await services.cache.get(GENERATION_KEY)
+    return token or b"0"
 
 
 async def _ranking(
@@ -66,10 +80,14 @@ async def _ranking(
         return kept
 
     async def fresh() -> bytes:
+        generation = await _generation(services)
         async with services.db.connect() as conn:
             found = await compute(conn)
         value = orjson.dumps([encode(item) for item in found])
-        await services.cache.set(key, value, ttl=TTL_SECONDS)
+        # Stored only if no hide renewed the token meanwhile (then the next read computes).
+        await services.cache.swap_many(
+            [Swap(GENERATION_KEY, generation, generation, None, {key: (value, TTL_SECONDS)})]
+        )
         return value
 
     return await _computed_once(services, key, fresh)
@@ -87,5 +105,9 @@ async def posts(services: Services) -> list[TrendingPost]:
     return [TrendingPost(int(i), float(score)) for i, score in orjson.loads(raw)]
 
 
-async def forget(cache: Cache) -> None:
-    await cache.delete(TAGS_KEY, POSTS_KEY)
+async def forget(services: Services) -> None:
+    """Drop the kept rankings, and any computed before now (see the module)."""
+    await services.cache.set(GENERATION_KEY, secrets.token_hex(8).encode())
+    await services.cache.delete(TAGS_KEY, POSTS_KEY)
+    for key in (TAGS_KEY, POSTS_KEY):
+        _pending.pop((id(services.db), key), None)
