@@ -13,7 +13,7 @@ from lumigram.errors import NotFound
 from lumigram.infra.tables import statuses
 from lumigram.posts.hydrate import hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
-from lumigram.search import explore, hashtags, trends
+from lumigram.search import explore, hashtags, trend_cache, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
 from lumigram.search.posts import find_posts
@@ -83,8 +83,8 @@ async def related_tags(services: Services, viewer_id: int | None, name: str, lim
 
 
 async def trending_tags(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[TagHit]:
+    found = (await trend_cache.tags(services))[offset : offset + limit]
     async with services.db.connect() as conn:
-        found = (await trends.trending_tags(conn))[offset : offset + limit]
         ids = [tag.id for tag in found]
         history = await hashtags.histories(conn, ids)
         followed = await hashtags.followed_among(conn, viewer_id, ids)
@@ -93,8 +93,8 @@ async def trending_tags(services: Services, viewer_id: int | None, limit: int, o
 
 async def trending_posts(services: Services, viewer_id: int | None, limit: int, offset: int) -> list[HydratedPost]:
     """Trending posts the viewer may see, less those of accounts they blocked or muted."""
+    ids = [post.id for post in await trend_cache.posts(services)][offset : offset + limit]
     async with services.db.connect() as conn:
-        ids = [post.id for post in await trends.trending_posts(conn)][offset : offset + limit]
         items, context = await hydrate_with_context(conn, viewer_id, ids, cache=services.cache)
     hidden = context.blocked | context.muted
     return [item for item in items if item.post.account_id not in hidden]
@@ -102,19 +102,25 @@ async def trending_posts(services: Services, viewer_id: int | None, limit: int, 
 
 async def hide_from_trends(services: Services, tag: str | None, status_id: int | None, hidden: bool = True) -> bool:
     """Keep a hashtag (by name) or a post (by id) out of trends, or let it back in
-    (``hidden`` False); whether anything changed. NotFound for an unknown one."""
+    (``hidden`` False); whether anything changed. NotFound for an unknown one. The kept
+    rankings are forgotten after a change, so it shows at the next read (a server on an
+    in-process cache, which a separate command cannot reach, shows it within a minute)."""
     async with services.db.begin() as conn:
         if tag is not None:
             found = await hashtags.tag_by_name(conn, tag)
             if found is None:
                 raise NotFound("Hashtag not found")
-            return await trends.hide(conn, "tag", found[0], hidden)
-        if status_id is None:
+            changed = await trends.hide(conn, "tag", found[0], hidden)
+        elif status_id is None:
             raise NotFound("Give a hashtag or a post")
-        exists = (await conn.execute(select(statuses.c.id).where(statuses.c.id == status_id))).first()
-        if exists is None:
-            raise NotFound("Post not found")
-        return await trends.hide(conn, "status", status_id, hidden)
+        else:
+            exists = (await conn.execute(select(statuses.c.id).where(statuses.c.id == status_id))).first()
+            if exists is None:
+                raise NotFound("Post not found")
+            changed = await trends.hide(conn, "status", status_id, hidden)
+    if changed:
+        await trend_cache.forget(services)
+    return changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,74 @@
+"""Trends are computed once and kept: a burst of reads, of any page, runs the ranking's
+queries once; hiding something forgets the kept rankings, on both shapes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from sqlalchemy import event
+
+from lumigram.search.service import hide_from_trends
+from lumigram.services import Services
+from tests.factories import create_post, create_user
+from tests.settle import settle
+
+
+@contextmanager
+def ranking_queries(services: Services) -> Iterator[list[str]]:
+    """The statements sent to the database that compute a trend ranking: only those read
+    posts less ``trend_exclusions`` (one for the hashtags, two for the posts: likes and
+    comments); hiding reads and writes ``trend_exclusions`` alone."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "trend_exclusions" in statement and "statuses" in statement:
+            seen.append(statement)
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_burst_of_trend_reads_computes_once(client: httpx.AsyncClient, services: Services) -> None:
+    users = [await create_user(client) for _ in range(3)]
+    post = await create_post(client, users[0]["headers"], text="#burst #other")
+    for user in users[1:]:
+        await create_post(client, user["headers"], text="#burst")
+        await client.post(f"/api/v1/statuses/{post['id']}/favourite", headers=user["headers"])
+    await settle(services)
+
+    with ranking_queries(services) as seen:
+        reads = [
+            client.get("/api/v1/trends/tags"),
+            client.get("/api/v1/trends/tags", params={"limit": 1}),
+            client.get("/api/v1/trends/tags", params={"offset": 1}),
+            client.get("/api/v1/trends", headers=users[1]["headers"]),
+            *[client.get("/api/v1/trends/statuses") for _ in range(4)],
+        ]
+        answers = await asyncio.gather(*reads)
+        assert [a.status_code for a in answers] == [200] * len(reads)
+        assert [t["name"] for t in answers[0].json()] == ["burst"]
+        assert [t["name"] for t in answers[1].json()] == ["burst"]
+        assert answers[2].json() == []
+        assert [s["id"] for s in answers[4].json()] == [post["id"]]
+        assert len(seen) == 3, seen  # one ranking of hashtags, one of posts (two statements)
+
+        # Later reads are answered from the kept rankings, even with new uses since.
+        await create_post(client, users[1]["headers"], text="#other")
+        await settle(services)
+        again = await client.get("/api/v1/trends/tags", params={"limit": 5})
+        assert [t["name"] for t in again.json()] == ["burst"]
+        assert (await client.get("/api/v1/trends/statuses")).status_code == 200
+        assert len(seen) == 3, seen
+
+        # Hiding a hashtag forgets the kept rankings: the next read ranks again.
+        assert await hide_from_trends(services, "burst", None)
+        after = await client.get("/api/v1/trends/tags", params={"limit": 5})
+        assert [t["name"] for t in after.json()] == ["other"]
+        assert len(seen) == 4, seen
