@@ -31,13 +31,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
-from lumigram.accounts.service import account_from_row
 from lumigram.errors import NotFound
 from lumigram.events import AccountDeleted, BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
-from lumigram.infra.tables import accounts, blocks, bookmarks, favourites, statuses, utcnow
+from lumigram.infra.tables import bookmarks, favourites, statuses, utcnow
 from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts import counters
+from lumigram.posts.engaged import engaged_accounts
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
@@ -166,29 +166,7 @@ async def _unlike(services: Services, work: Work, account_id: int, status_id: in
 async def favourited_by(services: Services, viewer_id: int | None, status_id: int, page: PageRequest) -> Page[Account]:
     """Who liked a post the viewer may see, newest like first, paged by the like's id.
     Accounts that block the viewer or that the viewer blocks are left out."""
-    limit = page.clamped_limit()
-    if not _valid_id(status_id):
-        raise NotFound
-    async with services.db.connect() as conn:
-        if not await hydrate_in(conn, viewer_id, [status_id]):
-            raise NotFound
-        if page.is_empty():
-            return Page(limit=limit)
-        query = (
-            select(accounts, favourites.c.id.label("favourite_id"))
-            .join(favourites, favourites.c.account_id == accounts.c.id)
-            .where(favourites.c.status_id == status_id)
-        )
-        if viewer_id is not None:
-            query = query.where(
-                accounts.c.id.not_in(select(blocks.c.target_account_id).where(blocks.c.account_id == viewer_id)),
-                accounts.c.id.not_in(select(blocks.c.account_id).where(blocks.c.target_account_id == viewer_id)),
-            )
-        query, ascending = window(query, favourites.c.id, page, limit)
-        rows = list((await conn.execute(query)).all())
-    if ascending:
-        rows.reverse()
-    return Page(items=[account_from_row(row) for row in rows], cursors=[row.favourite_id for row in rows], limit=limit)
+    return await engaged_accounts(services, viewer_id, status_id, page, favourites)
 
 
 # --- bookmarks ------------------------------------------------------------------------

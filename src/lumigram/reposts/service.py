@@ -38,9 +38,10 @@ from lumigram.graph.service import shielded_from
 from lumigram.ids import shard_of
 from lumigram.infra.cache import Cache
 from lumigram.infra.sql import Prebuilt, among, one_of
-from lumigram.infra.tables import accounts, blocks, follows, reblogs, statuses, utcnow
+from lumigram.infra.tables import accounts, follows, reblogs, statuses, utcnow
 from lumigram.lists.service import exclusive_owners
-from lumigram.paging import MAX_ID, Page, PageRequest, window
+from lumigram.paging import MAX_ID, Page, PageRequest
+from lumigram.posts.engaged import engaged_accounts
 from lumigram.posts.hydrate import hydrate, hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost, Repost
 from lumigram.posts.visibility import ViewerContext, can_see, context_from_rows, context_selects
@@ -168,29 +169,7 @@ async def unreblog(services: Services, account_id: int, status_id: int) -> Hydra
 async def reblogged_by(services: Services, viewer_id: int | None, status_id: int, page: PageRequest) -> Page[Account]:
     """Who reposted a post the viewer may see, newest repost first, paged by the repost's
     id; accounts blocking the viewer or blocked by them are left out."""
-    limit = page.clamped_limit()
-    if not _valid_id(status_id):
-        raise NotFound
-    async with services.db.connect() as conn:
-        if not await hydrate_in(conn, viewer_id, [status_id]):
-            raise NotFound
-        if page.is_empty():
-            return Page(limit=limit)
-        query = (
-            select(accounts, reblogs.c.id.label("reblog_id"))
-            .join(reblogs, reblogs.c.account_id == accounts.c.id)
-            .where(reblogs.c.status_id == status_id)
-        )
-        if viewer_id is not None:
-            query = query.where(
-                accounts.c.id.not_in(select(blocks.c.target_account_id).where(blocks.c.account_id == viewer_id)),
-                accounts.c.id.not_in(select(blocks.c.account_id).where(blocks.c.target_account_id == viewer_id)),
-            )
-        query, ascending = window(query, reblogs.c.id, page, limit)
-        rows = list((await conn.execute(query)).all())
-    if ascending:
-        rows.reverse()
-    return Page(items=[account_from_row(row) for row in rows], cursors=[row.reblog_id for row in rows], limit=limit)
+    return await engaged_accounts(services, viewer_id, status_id, page, reblogs)
 
 
 # --- reposts in timelines ------------------------------------------------------------------
