@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, Table, case, func, select
 
 from lumigram.ids import lowest_id_at
 from lumigram.infra.tables import accounts, oauth_tokens, statuses, users, utcnow
+from lumigram.posts import reel_rules
 from lumigram.posts.models import MAX_MEDIA
 from lumigram.posts.service import MAX_PINS
 from lumigram.posts.text import MAX_TEXT
@@ -37,6 +38,8 @@ MAX_IMAGE_BYTES = images.MAX_BYTES
 MAX_IMAGE_PIXELS = images.MAX_PIXELS
 MAX_VIDEO_BYTES = transcode.MAX_BYTES
 MAX_VIDEO_SECONDS = transcode.MAX_DURATION
+#: A post's videos are shorter than an upload may be: the longer ones are for reels.
+MAX_POST_VIDEO_SECONDS = reel_rules.MAX_POST_VIDEO_SECONDS
 MAX_VIDEO_FPS = transcode.MAX_FPS
 MAX_VIDEO_PIXELS = transcode.MAX_LONG_SIDE * transcode.MAX_SHORT_SIDE
 #: The photo filters a post's photos may be given, by name ("normal" is none).

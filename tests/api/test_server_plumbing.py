@@ -56,7 +56,8 @@ async def test_rules_texts_activity_and_limits_clients_read_at_start(
     assert configuration["statuses"]["max_media_attachments"] == 10
     assert configuration["statuses"]["max_characters"] == 2200
     assert configuration["accounts"]["max_pinned_statuses"] == 5
-    assert configuration["media_attachments"]["video_duration_limit"] == 60
+    assert configuration["media_attachments"]["video_duration_limit"] == 90  # a reel's
+    assert configuration["media_attachments"]["post_video_duration_limit"] == 60
     assert configuration["media_attachments"]["video_frame_rate_limit"] == 60
     assert {"normal", "clarendon"} <= set(configuration["media_attachments"]["photo_filters"])
     assert configuration["translation"] == {"enabled": False}

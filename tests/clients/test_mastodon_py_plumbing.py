@@ -93,7 +93,8 @@ def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Se
     assert int(week.logins) == 3
     configuration = alice.instance_v2().configuration
     assert configuration.statuses.max_media_attachments == 10
-    assert configuration.media_attachments.video_duration_limit == 60
+    assert configuration.media_attachments.video_duration_limit == 90  # a reel's
+    assert configuration.media_attachments.post_video_duration_limit == 60
     assert "clarendon" in configuration.media_attachments.photo_filters
     assert configuration.translation.enabled is False
     preferences = alice.preferences()

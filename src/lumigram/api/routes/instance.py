@@ -48,8 +48,10 @@ def _configuration() -> dict[str, Any]:
             "video_size_limit": info.MAX_VIDEO_BYTES,
             "video_frame_rate_limit": info.MAX_VIDEO_FPS,
             "video_matrix_limit": info.MAX_VIDEO_PIXELS,
-            # Extensions: longer videos are refused, and photos may be given these filters.
+            # Extensions: longer uploads are refused (a reel may be this long, a post's
+            # video the second), and photos may be given these filters.
             "video_duration_limit": info.MAX_VIDEO_SECONDS,
+            "post_video_duration_limit": info.MAX_POST_VIDEO_SECONDS,
             "photo_filters": list(info.PHOTO_FILTERS),
         },
         "polls": {
