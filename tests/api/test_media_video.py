@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +17,8 @@ from urllib.parse import urlsplit
 import av
 import httpx
 import pytest
-from mastodon import Mastodon, MastodonError
 from PIL import Image
 
-from lumigram.config import Settings
 from lumigram.infra.blobstore.folder import FolderBlobStore
 from lumigram.infra.blobstore.s3 import S3BlobStore
 from lumigram.services import Services
@@ -28,7 +26,6 @@ from lumigram.uploads import videos
 from lumigram.uploads.handlers import process_video
 from tests.conftest import eventually
 from tests.factories import create_user
-from tests.live import LiveServer, live_server
 from tests.video_clips import atom_order, garbled, make_clip
 
 #: Transcoding a 2-second clip takes a fraction of a second, but the first job also starts
@@ -295,38 +292,6 @@ async def test_only_the_owner_sees_a_video_and_redelivery_changes_nothing(
     assert changed.status_code == 200
     assert changed.json()["description"] == "Surf"
     assert changed.json()["url"] == ready.json()["url"]
-
-
-@pytest.fixture
-def server(make_settings: Callable[..., Settings], shape: str) -> Iterator[LiveServer]:
-    # Scaled out, the transcoding runs in a separate `lumigram worker`, as in production.
-    workers = 1 if shape == "scaled" else 0
-    settings = make_settings(inline_worker=shape == "embedded")
-    with live_server(settings, workers=workers) as running:
-        yield running
-
-
-@pytest.mark.live
-def test_mastodon_py_waits_for_a_video_with_synchronous_media_post(server: LiveServer) -> None:
-    client_id, client_secret = Mastodon.create_app(
-        "lumigram-video-test", api_base_url=server.base_url, scopes=["read", "write"]
-    )
-    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
-    token = anonymous.create_account(
-        "vera_v", "correct horse battery", "vera@example.org", agreement=True, scopes=["read", "write"]
-    )
-    api = Mastodon(access_token=token, api_base_url=server.base_url)
-    media = api.media_post(
-        make_clip(seconds=1), mime_type="video/mp4", file_name="clip.mp4", description="Tide", synchronous=True
-    )
-    assert media.type == "video"
-    assert media.url is not None
-    assert media.preview_url is not None
-    served = httpx.get(media.url)
-    assert served.status_code == 200
-    assert served.headers["content-type"] == "video/mp4"
-    with pytest.raises(MastodonError, match="could not be processed"):
-        api.media_post(make_clip(video=False), mime_type="video/mp4", file_name="voice.mp4", synchronous=True)
 
 
 async def test_an_upload_larger_than_one_s3_part_is_streamed_through(

@@ -59,6 +59,7 @@ from PIL import Image
 from lumigram.config import Settings
 from tests.conftest import SHAPES
 from tests.live import LiveServer, live_server
+from tests.video_clips import make_clip
 
 # One worker runs the whole module: it shares one live server per shape.
 pytestmark = [pytest.mark.live, pytest.mark.xdist_group("mastodon_py")]
@@ -443,3 +444,25 @@ def test_a_kept_alive_connection_outlives_a_five_second_poll(server: LiveServer)
         assert second.status == 200
     finally:
         connection.close()
+
+
+def test_mastodon_py_waits_for_a_video_with_synchronous_media_post(server: LiveServer) -> None:
+    client_id, client_secret = Mastodon.create_app(
+        "lumigram-video-test", api_base_url=server.base_url, scopes=["read", "write"]
+    )
+    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+    token = anonymous.create_account(
+        "vera_v", "correct horse battery", "vera@example.org", agreement=True, scopes=["read", "write"]
+    )
+    api = Mastodon(access_token=token, api_base_url=server.base_url)
+    media = api.media_post(
+        make_clip(seconds=1), mime_type="video/mp4", file_name="clip.mp4", description="Tide", synchronous=True
+    )
+    assert media.type == "video"
+    assert media.url is not None
+    assert media.preview_url is not None
+    served = httpx.get(media.url)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "video/mp4"
+    with pytest.raises(MastodonError, match="could not be processed"):
+        api.media_post(make_clip(video=False), mime_type="video/mp4", file_name="voice.mp4", synchronous=True)
