@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # Serving needs only the package; the tests, linters and real test servers are dev extras.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+# The masto.js client test's Node packages, at the lockfile's exact versions.
+NODE_DIR := tests/clients/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint typecheck unit worker bench clean
@@ -26,6 +29,13 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/pip
 
 install: $(DEV_STAMP)  ## Create .venv and install Lumigram with its development tools
 
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(NODE_DIR) --silent --no-audit --no-fund && touch $(NODE_STAMP); \
+	else \
+		echo "npm not found: the masto.js client test will be skipped (and fail in CI)"; \
+	fi
+
 run: $(RUN_STAMP)  ## Migrate and serve the embedded shape on http://127.0.0.1:8000 (installs only what serving needs)
 	$(BIN)/lumigram migrate
 	$(BIN)/lumigram serve --no-migrate
@@ -43,7 +53,7 @@ typecheck: install  ## mypy --strict on src/
 
 # Two workers, each with its own servers: much of a test's time is spent waiting on them.
 # --dist loadgroup: a module marked xdist_group runs on one worker, sharing its live servers.
-test: lint typecheck  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
+test: lint typecheck $(NODE_STAMP)  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install  ## Only the fast tests that start no server
