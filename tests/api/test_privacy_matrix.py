@@ -34,6 +34,7 @@ PATHS = (
     "reblogged_by",
     "poll",
     "reels",
+    "list",
 )
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
@@ -69,6 +70,8 @@ EXPECTED = {key: seen | {"poll"} if "status" in seen else seen for key, seen in 
 # reels to anyone it has no block or mute with, and a private account's to its followers.
 REELS_SEEN = {(False, "stranger"), (False, "follower"), (False, "pending"), (True, "follower")}
 EXPECTED = {key: seen | {"reels"} if key in REELS_SEEN else seen for key, seen in EXPECTED.items()}
+# A list holds only accounts its owner follows (never the owner) and reads like home.
+EXPECTED = {key: seen | {"list"} if "home" in seen and key[1] != "self" else seen for key, seen in EXPECTED.items()}
 
 
 async def _visible(
@@ -92,6 +95,16 @@ async def _visible(
             return (await client.get("/api/v1/lumigram/reels")).status_code == 200
         feed = await client.get("/api/v1/lumigram/reels", headers=headers)
         return post["reel_id"] in [reel["id"] for reel in feed.json()]
+    if path == "list":
+        if not headers:
+            return (await client.get("/api/v1/lists")).status_code == 200
+        made = await client.post("/api/v1/lists", data={"title": "Matrix"}, headers=headers)
+        assert made.status_code == 200, made.text
+        # Refused (422) unless the viewer follows the author; the list then stays empty.
+        await client.post(
+            f"/api/v1/lists/{made.json()['id']}/accounts", data={"account_ids[]": author["id"]}, headers=headers
+        )
+        return has_post(await client.get(f"/api/v1/timelines/list/{made.json()['id']}", headers=headers))
     if path == "reblogged_by":
         response = await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by", headers=headers)
         assert response.status_code in (200, 404), response.text
