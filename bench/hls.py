@@ -21,53 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
-
-import av
-import numpy as np
 
 from lumigram.uploads import hls
 from lumigram.uploads import transcode as video
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from video_bench import make_clip
+
 WIDTH, HEIGHT, FPS = 1080, 1920, 30
-
-
-def make_clip(path: Path, seconds: int) -> None:
-    """The synthetic clip; written to a side file and renamed, so a killed run leaves no half clip."""
-    partial = path.with_suffix(".partial.mp4")
-    rng = np.random.default_rng(5)
-    grain = rng.normal(0, 3, (HEIGHT * 2, WIDTH + HEIGHT)).astype(np.int16)
-    x = np.arange(WIDTH, dtype=np.int16)[None, :]
-    y = np.arange(HEIGHT, dtype=np.int16)[:, None]
-    with av.open(str(partial), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "23"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        sound = out.add_stream("aac", rate=48_000, layout="stereo")
-        for index in range(seconds * FPS):
-            shift = index * 4
-            image = np.empty((HEIGHT, WIDTH, 3), np.int16)
-            image[..., 0] = (x + shift) % 256
-            image[..., 1] = (y + shift // 2) % 256
-            image[..., 2] = (((x + shift) // 120 + (y + shift // 3) // 120) % 2) * 160 + 40
-            offset = (index * 7) % HEIGHT
-            image += grain[offset : offset + HEIGHT, offset : offset + WIDTH, None]
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(seconds * 48_000) / 48_000)).astype(np.float32)
-        for start in range(0, len(tone), 1024):
-            chunk = np.ascontiguousarray(np.stack([tone[start : start + 1024]] * 2))
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts, frame.time_base = 48_000, start, Fraction(1, 48_000)
-            for packet in sound.encode(frame):
-                out.mux(packet)
-        for packet in sound.encode(None):
-            out.mux(packet)
-    partial.replace(path)
 
 
 def _cpu() -> float:
@@ -122,7 +84,7 @@ def main() -> None:
     clip = Path(tempfile.gettempdir()) / f"lumigram-bench-{WIDTH}x{HEIGHT}p{FPS}-{args.seconds}s-v1.mp4"
     if not clip.exists():
         started = time.perf_counter()
-        make_clip(clip, args.seconds)
+        make_clip(clip, WIDTH, HEIGHT, FPS, args.seconds, seed=5)
         print(f"made the clip in {time.perf_counter() - started:.0f} s (kept as {clip})")
     subprocess.run([sys.executable, __file__, "--child", str(clip), "--runs", str(args.runs)], check=True)
 

@@ -46,6 +46,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from lumigram.seed import TAGS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from feed import (
     Reader,
@@ -67,30 +69,8 @@ SEARCH_P99_MS = 50.0
 EXPLORE_P99_MS = 100.0
 LAG_P99_MS = 1000.0
 
-#: Words of the seeded captions and the seeded hashtags (``lumigram.seed``).
+#: Words of the seeded captions (``lumigram.seed``, whose hashtags are ``TAGS``).
 CAPTION_WORDS = ("photo", "day", "home", "light", "weekend", "mood", "filter", "throwback", "caught", "right")
-TAGS = (
-    "photography",
-    "sunset",
-    "travel",
-    "food",
-    "nature",
-    "cats",
-    "dogs",
-    "streetphotography",
-    "portrait",
-    "architecture",
-    "coffee",
-    "beach",
-    "mountains",
-    "art",
-    "flowers",
-    "night",
-    "city",
-    "friends",
-    "music",
-    "books",
-)
 
 
 KINDS = ("accounts", "hashtags", "statuses")

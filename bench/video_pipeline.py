@@ -21,62 +21,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
-
-import av
-import numpy as np
 
 from lumigram.uploads import transcode as video
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from video_bench import high_water_mb, make_clip
+
 WIDTH, HEIGHT, FPS, SECONDS = 1920, 1080, 30, 30
-CLIP_NAME = f"lumigram-bench-{WIDTH}x{HEIGHT}p{FPS}-{SECONDS}s-v4.mp4"
-
-
-def make_clip(path: Path) -> None:
-    """The synthetic clip; written to a side file and renamed, so a killed run leaves no half clip."""
-    partial = path.with_suffix(".partial.mp4")
-    rng = np.random.default_rng(3)
-    grain = rng.normal(0, 3, (HEIGHT * 2, WIDTH * 2)).astype(np.int16)
-    x = np.arange(WIDTH, dtype=np.int16)[None, :]
-    y = np.arange(HEIGHT, dtype=np.int16)[:, None]
-    with av.open(str(partial), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "23"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        sound = out.add_stream("aac", rate=48_000, layout="stereo")
-        for index in range(SECONDS * FPS):
-            shift = index * 4
-            image = np.empty((HEIGHT, WIDTH, 3), np.int16)
-            image[..., 0] = (x + shift) % 256
-            image[..., 1] = (y + shift // 2) % 256
-            image[..., 2] = (((x + shift) // 120 + (y + shift // 3) // 120) % 2) * 160 + 40
-            offset = (index * 7) % HEIGHT
-            image += grain[offset : offset + HEIGHT, offset : offset + WIDTH, None]
-            frame = av.VideoFrame.from_ndarray(np.clip(image, 0, 255).astype(np.uint8), format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-        samples = np.arange(SECONDS * 48_000)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * samples / 48_000)).astype(np.float32)
-        for start in range(0, len(tone), 1024):
-            chunk = np.ascontiguousarray(np.stack([tone[start : start + 1024]] * 2))
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts, frame.time_base = 48_000, start, Fraction(1, 48_000)
-            for packet in sound.encode(frame):
-                out.mux(packet)
-        for packet in sound.encode(None):
-            out.mux(packet)
-    partial.replace(path)
-
-
-def high_water_mb() -> float:
-    """Peak resident memory of this process image (VmHWM; unlike ru_maxrss, reset by exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+CLIP_NAME = f"lumigram-bench-{WIDTH}x{HEIGHT}p{FPS}-{SECONDS}s-v5.mp4"
 
 
 def measure(path: str, runs: int, preset: str) -> None:
@@ -120,7 +73,7 @@ def main() -> None:
     clip = Path(tempfile.gettempdir()) / CLIP_NAME
     if not clip.exists():
         started = time.perf_counter()
-        make_clip(clip)
+        make_clip(clip, WIDTH, HEIGHT, FPS, SECONDS)
         print(f"made the clip in {time.perf_counter() - started:.0f} s (kept as {clip})")
     command = [sys.executable, __file__, "--child", str(clip), "--runs", str(args.runs), "--preset", args.preset]
     subprocess.run(command, check=True)
