@@ -19,7 +19,8 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 
 from lumigram.api.routes import streaming as streaming_api
 from lumigram.app import create_app
@@ -29,6 +30,12 @@ from lumigram.streaming.hub import Hub
 from tests.conftest import eventually
 from tests.factories import bearer, create_post, create_user
 from tests.live import free_port
+
+
+def connect(url: str, **options: Any) -> ws_connect:
+    """A WebSocket client with room for a busy machine: an opening handshake that waited
+    out websockets' 10 s default failed the suite twice on a loaded two-core host."""
+    return ws_connect(url, open_timeout=30, **options)
 
 
 @dataclass
