@@ -5,6 +5,7 @@ import * as feed from "./feed.js";
 import * as live from "./live.js";
 import * as posts from "./posts.js";
 import * as profile from "./profile.js";
+import * as search from "./search.js";
 
 posts.install();
 feed.install();
@@ -12,4 +13,5 @@ profile.install();
 profile.installTagFollow();
 compose.install();
 compose.installDelete();
+search.install();
 live.install();
