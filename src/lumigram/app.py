@@ -66,6 +66,7 @@ ROUTER_MODULES = (
     "lumigram.web.auth_pages",
     "lumigram.web.app_pages",
     "lumigram.web.explore_pages",
+    "lumigram.web.message_pages",
 )
 
 

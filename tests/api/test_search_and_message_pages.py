@@ -30,6 +30,12 @@ async def _signed_in(client: httpx.AsyncClient, user: dict[str, Any]) -> AsyncIt
         yield browser
 
 
+def _badge(page: httpx.Response) -> str:
+    found = re.search(r'id="messages-badge" aria-hidden="true" data-count="(\d+)"', page.text)
+    assert found is not None
+    return found.group(1)
+
+
 async def test_search_and_explore_pages_find_what_the_api_finds(client: httpx.AsyncClient, services: Services) -> None:
     author, viewer = await create_user(client), await create_user(client)
     post = await create_post(client, author["headers"], text="Paper lanterns over the harbour #lanterns")
@@ -54,3 +60,54 @@ async def test_search_and_explore_pages_find_what_the_api_finds(client: httpx.As
         assert "harbour lights" in mine.text
         assert f'data-id="{recorded.json()["id"]}"' in mine.text
         assert post["url"] in mine.text
+
+
+async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_reads_it(
+    client: httpx.AsyncClient,
+) -> None:
+    ann, ben, eve = [await create_user(client) for _ in range(3)]
+    started = await client.post("/api/v1/lumigram/threads", data={"account_ids[]": ben["id"]}, headers=ann["headers"])
+    assert started.status_code == 200, started.text
+    thread_id = started.json()["id"]
+    sent = await client.post(
+        f"/api/v1/lumigram/threads/{thread_id}/messages", data={"text": "Dinner at eight?"}, headers=ann["headers"]
+    )
+    assert sent.status_code == 200, sent.text
+
+    assert (await client.get(f"/messages/{thread_id}")).status_code == 303  # a visitor signs in first
+    async with _signed_in(client, ben) as browser:
+        # Ben does not follow Ann: a request, which opening does not mark read.
+        requests = await browser.get("/messages/requests")
+        assert "Dinner at eight?" in requests.text
+        assert "accept-request" in requests.text
+        assert _badge(requests) == "1"
+        opened = await browser.get(f"/messages/{thread_id}")
+        assert "Dinner at eight?" in opened.text
+        assert "request-banner" in opened.text
+        assert _badge(opened) == "1"
+
+        accepted = await client.post(f"/api/v1/lumigram/threads/{thread_id}/accept", headers=ben["headers"])
+        assert accepted.status_code == 200, accepted.text
+        inbox = await browser.get("/messages")
+        assert f'data-thread-id="{thread_id}"' in inbox.text
+        assert "thread-row unread" in inbox.text
+        read = await browser.get(f"/messages/{thread_id}")
+        assert _badge(read) == "0"
+        assert 'id="message-form"' in read.text
+        unread = (await client.get("/api/v1/lumigram/unread", headers=ben["headers"])).json()
+        assert unread == {"total": 0, "threads": 0, "requests": 0}
+        news = await browser.get(f"/web/messages/{thread_id}", params={"since_id": sent.json()["id"]})
+        assert news.status_code == 200
+        assert "Dinner" not in news.text
+
+    async with _signed_in(client, ann) as browser:
+        own = await browser.get(f"/messages/{thread_id}")
+        assert '<p class="small seen" id="seen-state">Seen</p>' in own.text
+        assert "unsend" in own.text
+
+    async with _signed_in(client, eve) as browser:
+        for path in (f"/messages/{thread_id}", f"/web/messages/{thread_id}"):
+            stranger = await browser.get(path)
+            assert stranger.status_code == 404, path
+            assert "Dinner" not in stranger.text
+        assert "Dinner" not in (await browser.get("/messages")).text

@@ -3,6 +3,7 @@
 import * as compose from "./compose.js";
 import * as feed from "./feed.js";
 import * as live from "./live.js";
+import * as messages from "./messages.js";
 import * as posts from "./posts.js";
 import * as profile from "./profile.js";
 import * as search from "./search.js";
@@ -14,4 +15,5 @@ profile.installTagFollow();
 compose.install();
 compose.installDelete();
 search.install();
+messages.install();
 live.install();
