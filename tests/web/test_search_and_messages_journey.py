@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.live import LiveServer
 from tests.web.pages import browser_server
@@ -41,8 +42,8 @@ def _find_by_typeahead(person: Watched, typed: str, wanted: str) -> None:
         try:
             option.first.wait_for(timeout=1500)
             break
-        except Exception:  # noqa: S112 - not indexed yet: type it again
-            continue
+        except PlaywrightTimeout:
+            continue  # not indexed yet: type it again
     assert box.get_attribute("aria-expanded") == "true"
     box.press("ArrowDown")
     active = box.get_attribute("aria-activedescendant")

@@ -6,7 +6,8 @@ trending hashtags and the explore grid, which grows as the reader scrolls
 all kinds at once or one kind (``type``) with more pages. Everything comes from the same
 search service as ``/api/v2/search`` and ``/api/v1/explore``, so a page finds exactly
 what the API would for the same viewer; the typeahead and the recent searches' buttons
-call the JSON API.
+call the JSON API. Pages are drawn with ``app_pages``' layout and its context (who is
+signed in, the badges, the session cookie), made there for every page.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def _tag_view(tag: TagHit) -> dict[str, Any]:
     return {"name": tag.name, "uses": tag.uses, "week": week, "path": f"/tags/{tag.name.casefold()}"}
 
 
+def _cursor(raw: str | None) -> tuple[int | None, int] | None:
+    """(ranking clock, page number) of an explore cursor; None when it is not one."""
+    match = _CURSOR.fullmatch(raw or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
 async def _grid(services: Services, viewer_id: int | None, clock: int | None, number: int) -> dict[str, Any]:
     found = await search.explore_grid(services, viewer_id, EXPLORE_PAGE, clock, number)
     items = post_views(services, [item for item, _ in found.items], viewer_id)
@@ -66,13 +73,15 @@ async def explore_page(request: Request, services: ServicesDep) -> Response:
     viewer_id = visit.viewer_id
     trending = await search.trending_tags(services, viewer_id, TRENDING_SHOWN, 0)
     recents = await recent.recent(services, viewer_id, RECENT_SHOWN) if viewer_id is not None else []
+    # Without scripts, the grid's "More posts" link comes back here with the next cursor.
+    clock, number = _cursor(request.query_params.get("cursor")) or (None, 0)
     context: dict[str, Any] = {
         "title": "Explore",
         "nav": "search",
         "q": "",
         "trending": [_tag_view(tag) for tag in trending],
         "recent": recents,
-        **await _grid(services, viewer_id, None, 0),
+        **await _grid(services, viewer_id, clock, number),
     }
     return await _render(request, services, visit, "explore/explore.html", context)
 
@@ -81,10 +90,10 @@ async def explore_page(request: Request, services: ServicesDep) -> Response:
 async def explore_more(request: Request, services: ServicesDep) -> Response:
     """The next tiles of the explore grid, as HTML to append (its infinite scroll)."""
     visit = await current_visit(request, services)
-    match = _CURSOR.fullmatch(request.query_params.get("cursor", ""))
-    if match is None:
+    cursor = _cursor(request.query_params.get("cursor"))
+    if cursor is None:
         return Response("", status_code=400, headers=page_headers(services.settings))
-    grid = await _grid(services, visit.viewer_id, int(match.group(1)), int(match.group(2)))
+    grid = await _grid(services, visit.viewer_id, *cursor)
     headers = page_headers(services.settings)
     return templates.TemplateResponse(request, "explore/_tiles_page.html", grid, headers=headers)
 

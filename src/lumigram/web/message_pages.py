@@ -7,6 +7,7 @@ notifications page clears their badge. Sending, unsending, accepting, declining,
 typing and starting threads are done by the page's script through the JSON API; what
 others do arrives over the ``direct`` stream, and the script then fetches the new part
 as HTML from the ``/web/messages`` fragments, so a message is drawn by one template.
+Pages are drawn with ``app_pages``' layout and its context, made there for every page.
 """
 
 from __future__ import annotations
