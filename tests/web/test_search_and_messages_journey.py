@@ -4,8 +4,9 @@ A finds B with the search box's typeahead (keyboard only), opens B's profile and
 message from its Message button. B, who does not follow A, has the inbox open: the
 request and the Messages badge appear there without a reload; B accepts it, and A's open
 thread shows "Seen". B types (A sees "… is typing") and replies; the reply appears in A's
-open thread; A unsends the first message and it is taken back in B's open thread. No
-console error and no failed request may happen on the way.
+open thread; A unsends the first message and it is taken back in B's open thread. The
+search A made is among A's recent searches, and A removes it. No console error and no
+failed request may happen on the way.
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def test_search_a_person_message_them_and_chat_live(server: LiveServer, browser:
         first.locator("button.unsend").click()
         ben.page.locator(".message:not(.mine)", has_text="Message unsent").wait_for()
         assert ben.page.locator("text=Hi Ben, found you through search").count() == 0
+
+        # The suggestion A chose was kept among A's recent searches, and can be removed.
+        ann.page.click("nav.tabs >> text=Search")
+        ann.page.locator("#recent-searches li", has_text="inboxb").locator("button.remove-recent").click()
+        ann.page.locator(".recent-searches").wait_for(state="detached")
+        ann.page.reload()
+        assert ann.page.locator(".recent-searches").count() == 0
 
         assert ann.problems == []
         assert ben.problems == []
