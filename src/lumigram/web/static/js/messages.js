@@ -11,11 +11,19 @@ const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;
 const SEARCH_DEBOUNCE_MS = 200;
 
+// The stream's (re)connection ("open") and its message events; the others are the feed's.
 function onStream(listener) {
   document.addEventListener("lumigram:stream", (event) => {
     const frame = event.detail;
-    const payload = typeof frame.payload === "string" ? JSON.parse(frame.payload) : frame.payload || {};
-    listener(frame.event, payload);
+    const name = String(frame.event);
+    if (name !== "open" && !name.startsWith("lumigram.")) return;
+    let payload = {};
+    try {
+      payload = typeof frame.payload === "string" ? JSON.parse(frame.payload) : frame.payload || {};
+    } catch {
+      return; // not a message event's JSON: nothing for these pages
+    }
+    listener(name, payload);
   });
 }
 
