@@ -90,6 +90,8 @@ async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_re
         assert accepted.status_code == 200, accepted.text
         inbox = await browser.get("/messages")
         assert f'data-thread-id="{thread_id}"' in inbox.text
+        assert 'href="/messages/new"' in inbox.text
+        assert 'id="new-thread"' in (await browser.get("/messages/new")).text
         assert "thread-row unread" in inbox.text
         read = await browser.get(f"/messages/{thread_id}")
         assert _badge(read) == "0"
