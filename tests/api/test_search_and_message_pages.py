@@ -36,36 +36,12 @@ def _badge(page: httpx.Response) -> str:
     return found.group(1)
 
 
-async def test_search_and_explore_pages_find_what_the_api_finds(client: httpx.AsyncClient, services: Services) -> None:
-    author, viewer = await create_user(client), await create_user(client)
-    post = await create_post(client, author["headers"], text="Paper lanterns over the harbour #lanterns")
-    await create_post(client, viewer["headers"], text="More #lanterns tonight")
-    await settle(services)  # the search index follows the bus
-
-    explore = await client.get("/explore")  # a visitor
-    assert explore.status_code == 200
-    assert 'role="combobox"' in explore.text
-    assert post["url"] in explore.text
-    assert 'href="/tags/lanterns"' in explore.text  # trending: two accounts used it today
-    found = await client.get("/search", params={"q": "lantern", "type": "statuses"})
-    assert post["url"] in found.text
-    people = await client.get("/search", params={"q": author["username"][:6]})
-    assert f'href="/@{author["username"]}"' in people.text
-    assert (await client.get("/web/explore", params={"cursor": "soon"})).status_code == 400
-
-    recorded = await client.post("/api/v1/search/recent", data={"q": "harbour lights"}, headers=viewer["headers"])
-    assert recorded.status_code == 200, recorded.text
-    async with _signed_in(client, viewer) as browser:
-        mine = await browser.get("/explore")
-        assert "harbour lights" in mine.text
-        assert f'data-id="{recorded.json()["id"]}"' in mine.text
-        assert post["url"] in mine.text
-
-
-async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_reads_it(
-    client: httpx.AsyncClient,
+async def test_search_explore_and_message_pages_show_each_viewer_what_the_services_do(
+    client: httpx.AsyncClient, services: Services
 ) -> None:
     ann, ben, eve = [await create_user(client) for _ in range(3)]
+    post = await create_post(client, ann["headers"], text="Paper lanterns over the harbour #lanterns")
+    await create_post(client, ben["headers"], text="More #lanterns tonight")
     started = await client.post("/api/v1/lumigram/threads", data={"account_ids[]": ben["id"]}, headers=ann["headers"])
     assert started.status_code == 200, started.text
     thread_id = started.json()["id"]
@@ -73,8 +49,21 @@ async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_re
         f"/api/v1/lumigram/threads/{thread_id}/messages", data={"text": "Dinner at eight?"}, headers=ann["headers"]
     )
     assert sent.status_code == 200, sent.text
+    await settle(services)  # the search index follows the bus
 
-    assert (await client.get(f"/messages/{thread_id}")).status_code == 303  # a visitor signs in first
+    # A visitor searches and explores as the API lets them; messages need signing in.
+    explore = await client.get("/explore")
+    assert explore.status_code == 200
+    assert 'role="combobox"' in explore.text
+    assert post["url"] in explore.text
+    assert 'href="/tags/lanterns"' in explore.text  # trending: two accounts used it today
+    found = await client.get("/search", params={"q": "lantern", "type": "statuses"})
+    assert post["url"] in found.text
+    people = await client.get("/search", params={"q": ann["username"][:6]})
+    assert f'href="/@{ann["username"]}"' in people.text
+    assert (await client.get("/web/explore", params={"cursor": "soon"})).status_code == 400
+    assert (await client.get(f"/messages/{thread_id}")).status_code == 303
+
     async with _signed_in(client, ben) as browser:
         # Ben does not follow Ann: a request, which opening does not mark read.
         requests = await browser.get("/messages/requests")
@@ -90,9 +79,9 @@ async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_re
         assert accepted.status_code == 200, accepted.text
         inbox = await browser.get("/messages")
         assert f'data-thread-id="{thread_id}"' in inbox.text
+        assert "thread-row unread" in inbox.text
         assert 'href="/messages/new"' in inbox.text
         assert 'id="new-thread"' in (await browser.get("/messages/new")).text
-        assert "thread-row unread" in inbox.text
         read = await browser.get(f"/messages/{thread_id}")
         assert _badge(read) == "0"
         assert 'id="message-form"' in read.text
@@ -107,7 +96,14 @@ async def test_message_pages_show_a_thread_to_its_members_only_and_opening_it_re
         assert '<p class="small seen" id="seen-state">Seen</p>' in own.text
         assert "unsend" in own.text
 
+    recorded = await client.post("/api/v1/search/recent", data={"q": "harbour lights"}, headers=eve["headers"])
+    assert recorded.status_code == 200, recorded.text
     async with _signed_in(client, eve) as browser:
+        mine = await browser.get("/explore")
+        assert "harbour lights" in mine.text
+        assert f'data-id="{recorded.json()["id"]}"' in mine.text
+        assert post["url"] in mine.text
+        # A thread is a 404 page to anyone but its members.
         for path in (f"/messages/{thread_id}", f"/web/messages/{thread_id}"):
             stranger = await browser.get(path)
             assert stranger.status_code == 404, path
