@@ -65,6 +65,8 @@ ROUTER_MODULES = (
     "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
     "lumigram.web.app_pages",
+    "lumigram.web.explore_pages",
+    "lumigram.web.message_pages",
 )
 
 

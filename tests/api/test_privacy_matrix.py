@@ -143,7 +143,8 @@ async def _visible(
 
 
 #: The web app's pages and the API path each must agree with.
-WEB_PAGES = {"status": "{post}", "profile": "/@{author}", "tag": "/tags/matrix", "home": "/"}
+WEB_PAGES = {"status": "{post}", "profile": "/@{author}", "tag": "/tags/matrix", "home": "/",
+             "search": "/search?q=eyes&type=statuses", "explore": "/explore"}  # fmt: skip
 
 
 async def _web_seen(

@@ -29,6 +29,7 @@ from lumigram.feed import home as home_feed
 from lumigram.feed import public, relevance
 from lumigram.graph import service as graph
 from lumigram.interactions import service as interactions
+from lumigram.messages import queries as message_queries
 from lumigram.notifications import markers
 from lumigram.notifications import service as notifications
 from lumigram.paging import MAX_ID, PageRequest
@@ -66,6 +67,7 @@ async def _render(
 ) -> Response:
     me = account_entity(services.settings, visit.account).model_dump(mode="json") if visit.account else None
     unread = await notifications.unread_count(services, visit.account.id) if visit.account else 0
+    waiting = await message_queries.unread(services, visit.account.id) if visit.account else None
     full = {
         "instance_title": services.settings.instance_title,
         "instance_description": services.settings.instance_description,
@@ -74,6 +76,8 @@ async def _render(
         "csrf": visit.session.csrf,
         "api_token": visit.session.api_token if visit.account else None,
         "unread": unread,
+        # Inbox threads with unread messages, and pending requests: the Messages badge.
+        "messages_unread": waiting.threads + waiting.requests if waiting else 0,
         "og": None,
         **context,
     }

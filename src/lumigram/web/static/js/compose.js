@@ -26,7 +26,7 @@ function listPicked(input, list, template) {
   if (input.files.length > MAX_ITEMS) showError(`Only the first ${MAX_ITEMS} files will be posted.`);
 }
 
-async function waitUntilProcessed(media) {
+export async function waitUntilProcessed(media) {
   let current = media;
   for (let tries = 0; current.url === null && tries < 120; tries += 1) {
     await new Promise((done) => setTimeout(done, 1000));

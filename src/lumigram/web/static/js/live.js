@@ -1,7 +1,8 @@
 // The page kept current over the streaming API's WebSocket (the "user" stream), without
 // a reload: each new notification adds one to the unread badge, a deleted post leaves
 // the feed, and new posts are announced at the top of the home feed without moving it.
-// Reconnects after a drop, except when the token was refused.
+// The "direct" stream rides along for the messages pages. Reconnects after a drop, except
+// when the token was refused.
 import { token } from "./api.js";
 
 const RETRY_MS = 5000;
@@ -29,6 +30,8 @@ function announce(feed) {
 }
 
 function handle(frame) {
+  // Other parts of the page (the messages) follow the same stream through this event.
+  document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: frame }));
   const badge = document.getElementById("unread-badge");
   const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
   if (frame.event === "notification" && badge && !onNotifications) {
@@ -49,6 +52,11 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const query = `stream=user&access_token=${encodeURIComponent(token)}`;
   const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/streaming?${query}`);
+  socket.addEventListener("open", () => {
+    socket.send(JSON.stringify({ type: "subscribe", stream: "direct" }));
+    // What happened before (or while disconnected) is fetched by whoever listens.
+    document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: { event: "open" } }));
+  });
   socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
     if (event.code !== 1008) setTimeout(connect, RETRY_MS);
