@@ -56,13 +56,17 @@ def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, 
     return entity
 
 
-def tray_entity(services: Services, entry: TrayEntry, viewer_id: int) -> dict[str, Any]:
-    return {
+def tray_entity(services: Services, entry: TrayEntry, viewer_id: int, explain: bool = False) -> dict[str, Any]:
+    """One account of the tray; ``explain`` adds ``score``: its affinity and the counts behind it."""
+    entity: dict[str, Any] = {
         "account": account_entity(services.settings, entry.account).model_dump(mode="json"),
         "seen": entry.seen,
         "latest_at": iso(entry.latest_at),
         "stories": [story_entity(services, story, viewer_id) for story in entry.stories],
     }
+    if explain:
+        entity["score"] = entry.affinity.explained()
+    return entity
 
 
 def viewer_entity(services: Services, viewer: Viewer) -> dict[str, Any]:

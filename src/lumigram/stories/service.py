@@ -37,6 +37,7 @@ from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.services import Services
 from lumigram.stories import audience as rules
+from lumigram.stories.affinity import Signals, affinities
 from lumigram.stories.loading import accounts_by_id, stories_from_rows
 from lumigram.stories.models import (
     AUDIENCES,
@@ -358,7 +359,8 @@ async def account_stories(services: Services, viewer_id: int, account_id: int) -
 
 async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     """The followed accounts with live stories the viewer may see: those with a story the
-    viewer has not seen first, then the most recent first. Muted accounts are left out."""
+    viewer has not seen first; within each part, the accounts the viewer is closest to
+    (``stories.affinity``) first, then the most recent. Muted accounts are left out."""
     now = services.now()
     followed = select(follows.c.target_account_id).where(follows.c.account_id == viewer_id)
     async with services.db.connect() as conn:
@@ -377,9 +379,9 @@ async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     grouped: dict[int, list[Story]] = {}
     for story in found:
         grouped.setdefault(story.account_id, []).append(story)
-    entries = [TrayEntry(items[0].account, items) for items in grouped.values()]
-    entries.sort(key=lambda entry: entry.latest_at, reverse=True)
-    entries.sort(key=lambda entry: entry.seen)  # stable: unseen first, each part newest first
+    closeness = await affinities(services, viewer_id, list(grouped))
+    entries = [TrayEntry(items[0].account, items, closeness.get(owner, Signals())) for owner, items in grouped.items()]
+    entries.sort(key=lambda entry: (entry.seen, -entry.affinity.score, -entry.latest_at.timestamp(), -entry.account.id))
     return entries
 
 
