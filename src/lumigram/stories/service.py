@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.text import clean_text
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.events import StoryCreated, StoryReplied
+from lumigram.events import StoryCreated, StoryReplied, StoryViewed
 from lumigram.ids import shard_of
 from lumigram.infra.tables import (
     accounts,
@@ -386,8 +386,10 @@ async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
 
 
 async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
-    """Record that the viewer saw the story: once per viewer, however often it is sent."""
-    async with services.db.begin() as conn:
+    """Record that the viewer saw the story: once per viewer, however often it is sent.
+    The first time, the owner's open streams hear of it (``story.viewed``)."""
+    async with unit_of_work(services) as work:
+        conn = work.conn
         row = await _visible(services, conn, viewer_id, story_id)
         if row.account_id != viewer_id:
             added = await conn.execute(
@@ -403,6 +405,10 @@ async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
             if added.rowcount == 1:
                 await conn.execute(
                     update(stories).where(stories.c.id == story_id).values(views_count=stories.c.views_count + 1)
+                )
+                await work.emit(
+                    StoryViewed(story_id=story_id, account_id=viewer_id, owner_id=row.account_id),
+                    shard=shard_of(row.account_id),
                 )
     return await get_story(services, viewer_id, story_id)
 
