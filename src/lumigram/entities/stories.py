@@ -11,8 +11,10 @@ from typing import Any
 
 from lumigram.entities.accounts import account_entity, iso
 from lumigram.entities.media import media_entity
+from lumigram.media_access.service import media_url
 from lumigram.services import Services
 from lumigram.stories.models import Highlight, Reply, Story, TrayEntry, Viewer
+from lumigram.uploads.story_frames import NAME as STORY_FRAME
 
 
 def _not_after(story: Story, now: datetime) -> int | None:
@@ -20,7 +22,20 @@ def _not_after(story: Story, now: datetime) -> int | None:
 
 
 def story_media(services: Services, story: Story) -> dict[str, Any]:
-    return media_entity(services, story.media, _not_after(story, services.now()))
+    """The story's MediaAttachment. Where the server made its 9:16 frame
+    (``uploads.story_frames``), a photo's ``url`` is that frame (the photo as posted stays
+    at ``lumigram.original_url``) and a video's backdrop is ``lumigram.backdrop_url``."""
+    not_after = _not_after(story, services.now())
+    entity = media_entity(services, story.media, not_after)
+    frame = story.media.variants.get(STORY_FRAME)
+    if frame is not None:
+        url = media_url(services, frame["jpeg"]["key"], story.media.private, not_after)
+        if story.media.kind == "video":
+            entity["lumigram"]["backdrop_url"] = url
+        else:
+            entity["lumigram"]["original_url"] = entity["url"]
+            entity["url"] = url
+    return entity
 
 
 def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ which story is ``lumigram.stories.audience``'s one rule.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +61,7 @@ from lumigram.stories.models import (
     Viewer,
 )
 from lumigram.unit_of_work import Work, unit_of_work
+from lumigram.uploads.service import frame_for_story
 
 
 def _invalid(message: str, field: str = "base") -> ValidationFailed:
@@ -178,6 +180,8 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
     """A story from one of the caller's uploads: live at once, or (``publish=False``) a
     draft that ``publish`` makes live (Pixelfed's add-then-publish)."""
     caption, link = _check_draft(draft)
+    with contextlib.suppress(NotFound):  # said by the claim below, in its words
+        await frame_for_story(services, account_id, draft.media_id)
     story_id = services.ids.next_id(shard_of(account_id))
     now = services.now()
     async with unit_of_work(services) as work:
@@ -230,6 +234,10 @@ async def publish(
         changes["replies_enabled"] = replies_enabled
     if reactions_enabled is not None:
         changes["reactions_enabled"] = reactions_enabled
+    async with services.db.connect() as conn:
+        draft_row = await _own_row(conn, account_id, story_id)
+    if draft_row.state == DRAFT:  # a video processed since it was added has its poster now
+        await frame_for_story(services, account_id, draft_row.media_id)
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _own_row(conn, account_id, story_id)
