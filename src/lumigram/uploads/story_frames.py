@@ -3,8 +3,9 @@
 Stories fill a phone's screen, 9:16. A photo of another shape is shown whole, as large as
 the frame allows, over a backdrop made of the same picture scaled to cover the frame,
 blurred and dimmed (as Instagram does); a 9:16 photo (within 1 %) fills the frame. The
-server renders this once, when the story is made, as the media's ``story`` variant
-(a 1080x1920 JPEG: one encoding, as the frame is made while the story is posted), so every client shows the same frame without work of its own.
+server renders this once, when the story is made, as the media's ``story`` variant: a
+1080x1920 JPEG (one encoding, as the frame is made while the story is posted), so every
+client shows the same frame without work of its own.
 
 A video is not re-encoded for it (that would cost a transcode per story): its ``story``
 variant is the backdrop alone, made from the poster, and the player lays the video over
