@@ -65,6 +65,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
     "lumigram.web.app_pages",
+    "lumigram.web.story_pages",
 )
 
 

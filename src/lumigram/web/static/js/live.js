@@ -29,6 +29,8 @@ function announce(feed) {
 }
 
 function handle(frame) {
+  // Other parts of the page (the story viewer) listen for the events they show.
+  document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: frame }));
   const badge = document.getElementById("unread-badge");
   const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
   if (frame.event === "notification" && badge && !onNotifications) {
