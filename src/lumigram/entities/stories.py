@@ -38,13 +38,15 @@ def story_media(services: Services, story: Story) -> dict[str, Any]:
     return entity
 
 
-def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, Any]:
+def story_entity(
+    services: Services, story: Story, viewer_id: int, account: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A story as the extension API shows it; the owner also sees its settings' effects
-    (views count, audience)."""
+    (views count, audience). ``account``: the owner's entity, when rendered already."""
     own = story.account_id == viewer_id
     entity: dict[str, Any] = {
         "id": str(story.id),
-        "account": account_entity(services.settings, story.account).model_dump(mode="json"),
+        "account": account or account_entity(services.settings, story.account).model_dump(mode="json"),
         "media_attachment": story_media(services, story),
         "caption": story.caption,
         "link": story.link,
@@ -73,11 +75,13 @@ def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, 
 
 def tray_entity(services: Services, entry: TrayEntry, viewer_id: int, explain: bool = False) -> dict[str, Any]:
     """One account of the tray; ``explain`` adds ``score``: its affinity and the counts behind it."""
+    account = account_entity(services.settings, entry.account).model_dump(mode="json")
     entity: dict[str, Any] = {
-        "account": account_entity(services.settings, entry.account).model_dump(mode="json"),
+        "account": account,
         "seen": entry.seen,
         "latest_at": iso(entry.latest_at),
-        "stories": [story_entity(services, story, viewer_id) for story in entry.stories],
+        # The owner's entity is rendered once for all of its stories.
+        "stories": [story_entity(services, story, viewer_id, account) for story in entry.stories],
     }
     if explain:
         entity["score"] = entry.affinity.explained()
