@@ -1,45 +1,9 @@
-// Stories in the web app: the tray on the home page, the full-screen viewer, and the
-// story composer. Each part looks for its own elements and does nothing without them.
+// Stories in the web app: the full-screen viewer and the story composer (the home page's
+// tray is rendered with the page). Each part looks for its own elements.
 import { api, token, upload } from "./api.js";
 
 const HOLD_MS = 250;
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
-
-// --- the tray -----------------------------------------------------------------------------
-
-function ring(href, avatar, name, seen, label) {
-  const item = document.createElement("li");
-  const link = document.createElement("a");
-  link.className = `story-ring ${seen ? "seen" : "unseen"}`;
-  link.href = href;
-  link.setAttribute("aria-label", label);
-  const face = document.createElement("img");
-  face.className = "avatar story-ring-face";
-  face.src = avatar;
-  face.alt = "";
-  const text = document.createElement("span");
-  text.className = "story-ring-name";
-  text.textContent = name;
-  link.append(face, text);
-  item.append(link);
-  return item;
-}
-
-async function fillTray(tray) {
-  const list = tray.querySelector(".story-tray-list");
-  const me = tray.dataset.meUsername;
-  const entries = await api("GET", "/api/v1/lumigram/stories/tray");
-  for (const entry of entries) {
-    const name = entry.account.username;
-    const label = `Stories of ${name}${entry.seen ? "" : ", not seen yet"}`;
-    list.append(ring(`/stories/${encodeURIComponent(name)}`, entry.account.avatar, name, entry.seen, label));
-  }
-  const own = await api("GET", `/api/v1/lumigram/accounts/${document.body.dataset.me}/stories`).catch(() => []);
-  if (own.length) {
-    const mine = ring(`/stories/${encodeURIComponent(me)}`, own[0].account.avatar, "Your story", true, "Your story");
-    list.firstElementChild.after(mine);
-  }
-}
 
 // --- the viewer ---------------------------------------------------------------------------
 
@@ -321,8 +285,6 @@ function installComposer(form) {
 
 function install() {
   if (!token) return;
-  const tray = document.getElementById("story-tray");
-  if (tray) fillTray(tray).catch(() => {});
   const viewer = document.getElementById("story-viewer");
   if (viewer) new Viewer(viewer).start();
   const composer = document.getElementById("story-composer");
