@@ -67,6 +67,7 @@ ROUTER_MODULES = (
     "lumigram.web.app_pages",
     "lumigram.web.explore_pages",
     "lumigram.web.message_pages",
+    "lumigram.web.story_pages",
 )
 
 

@@ -70,6 +70,7 @@ from lumigram.events import (
     ReblogRemoved,
     StoryCreated,
     StoryReplied,
+    StoryViewed,
     TagFollowed,
     TagUnfollowed,
     ThreadMembersChanged,
@@ -101,7 +102,7 @@ from lumigram.stories import handlers as stories
 from lumigram.streaming import messages as message_streams
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
-from lumigram.streaming.stories import stream_new_story
+from lumigram.streaming.stories import stream_new_story, stream_story_view
 from lumigram.uploads.handlers import transcode_uploaded_video
 
 log = logging.getLogger(__name__)
@@ -257,10 +258,12 @@ CONSUMERS: list[Registration] = [
     register("streaming.deleted", (PostDeleted,), publisher.stream_deleted_post),
     register("streaming.reposts", (ReblogCreated,), publisher.stream_repost),
     register("streaming.unreposts", (ReblogRemoved,), publisher.stream_unrepost),
-    # Stories: mentions and replies notify, new stories reach the followers' open streams.
+    # Stories: mentions and replies notify, new stories reach the followers' open streams
+    # and new viewers the owner's.
     register("stories.mentions", (StoryCreated,), then(stories.notify_of_story_mentions, publish_notifications)),
     register("stories.replies", (StoryReplied,), then(stories.notify_of_story_reply, publish_notifications)),
     register("streaming.stories", (StoryCreated,), stream_new_story),
+    register("streaming.story_views", (StoryViewed,), stream_story_view),
     # Search: the words of posts and the names of accounts.
     register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
     register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),

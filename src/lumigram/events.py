@@ -290,6 +290,17 @@ class StoryReplied(DomainEvent):
     kind: str
 
 
+@dataclass(frozen=True, slots=True)
+class StoryViewed(DomainEvent):
+    """``account_id`` saw ``owner_id``'s story for the first time: the owner's open user
+    streams hear of it."""
+
+    type: ClassVar[str] = "story.viewed"
+    story_id: int
+    account_id: int
+    owner_id: int
+
+
 # --- direct messages ---------------------------------------------------------------------
 
 
@@ -466,6 +477,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         BookmarkChanged,
         StoryCreated,
         StoryReplied,
+        StoryViewed,
         ReblogCreated,
         ReblogRemoved,
         ListChanged,

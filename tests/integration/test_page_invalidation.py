@@ -48,6 +48,7 @@ from lumigram.events import (
     ReblogRemoved,
     StoryCreated,
     StoryReplied,
+    StoryViewed,
     TagFollowed,
     TagUnfollowed,
     ThreadMembersChanged,
@@ -134,6 +135,7 @@ CASES: list[tuple[DomainEvent, set[str]]] = [
     # Stories are read live (no kept pages show them).
     (StoryCreated(story_id=9, account_id=ACTOR, audience="followers"), _forgets()),
     (StoryReplied(story_id=9, account_id=ACTOR, owner_id=OTHER, kind="reply"), _forgets()),
+    (StoryViewed(story_id=9, account_id=ACTOR, owner_id=OTHER), _forgets()),
     # Made by a consumer, never by a request: no one waits to see it.
     (NotificationCreated(notification_id=5, account_id=ACTOR, notification_type="favourite"), _forgets()),
     # Messages are in no kept page.

@@ -47,6 +47,7 @@ DEPLOYED = {
     "stories.mentions": {"story.created"},
     "stories.replies": {"story.replied"},
     "streaming.stories": {"story.created"},
+    "streaming.story_views": {"story.viewed"},
     "search.posts": {"post.created", "post.updated", "post.deleted"},
     "search.accounts": {"user.registered", "account.updated"},
     "conversations.file": {"post.created"},

@@ -11,8 +11,10 @@ from typing import Any
 
 from lumigram.entities.accounts import account_entity, iso
 from lumigram.entities.media import media_entity
+from lumigram.media_access.service import media_url
 from lumigram.services import Services
 from lumigram.stories.models import Highlight, Reply, Story, TrayEntry, Viewer
+from lumigram.uploads.story_frames import NAME as STORY_FRAME
 
 
 def _not_after(story: Story, now: datetime) -> int | None:
@@ -20,16 +22,31 @@ def _not_after(story: Story, now: datetime) -> int | None:
 
 
 def story_media(services: Services, story: Story) -> dict[str, Any]:
-    return media_entity(services, story.media, _not_after(story, services.now()))
+    """The story's MediaAttachment. Where the server made its 9:16 frame
+    (``uploads.story_frames``), a photo's ``url`` is that frame (the photo as posted stays
+    at ``lumigram.original_url``) and a video's backdrop is ``lumigram.backdrop_url``."""
+    not_after = _not_after(story, services.now())
+    entity = media_entity(services, story.media, not_after)
+    frame = story.media.variants.get(STORY_FRAME)
+    if frame is not None:
+        url = media_url(services, frame["jpeg"]["key"], story.media.private, not_after)
+        if story.media.kind == "video":
+            entity["lumigram"]["backdrop_url"] = url
+        else:
+            entity["lumigram"]["original_url"] = entity["url"]
+            entity["url"] = url
+    return entity
 
 
-def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, Any]:
+def story_entity(
+    services: Services, story: Story, viewer_id: int, account: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A story as the extension API shows it; the owner also sees its settings' effects
-    (views count, audience)."""
+    (views count, audience). ``account``: the owner's entity, when rendered already."""
     own = story.account_id == viewer_id
     entity: dict[str, Any] = {
         "id": str(story.id),
-        "account": account_entity(services.settings, story.account).model_dump(mode="json"),
+        "account": account or account_entity(services.settings, story.account).model_dump(mode="json"),
         "media_attachment": story_media(services, story),
         "caption": story.caption,
         "link": story.link,
@@ -56,13 +73,19 @@ def story_entity(services: Services, story: Story, viewer_id: int) -> dict[str, 
     return entity
 
 
-def tray_entity(services: Services, entry: TrayEntry, viewer_id: int) -> dict[str, Any]:
-    return {
-        "account": account_entity(services.settings, entry.account).model_dump(mode="json"),
+def tray_entity(services: Services, entry: TrayEntry, viewer_id: int, explain: bool = False) -> dict[str, Any]:
+    """One account of the tray; ``explain`` adds ``score``: its affinity and the counts behind it."""
+    account = account_entity(services.settings, entry.account).model_dump(mode="json")
+    entity: dict[str, Any] = {
+        "account": account,
         "seen": entry.seen,
         "latest_at": iso(entry.latest_at),
-        "stories": [story_entity(services, story, viewer_id) for story in entry.stories],
+        # The owner's entity is rendered once for all of its stories.
+        "stories": [story_entity(services, story, viewer_id, account) for story in entry.stories],
     }
+    if explain:
+        entity["score"] = entry.affinity.explained()
+    return entity
 
 
 def viewer_entity(services: Services, viewer: Viewer) -> dict[str, Any]:

@@ -48,14 +48,14 @@ class Scored:
     components: dict[str, float]
 
 
-def _visit_key(viewer_id: int, author_id: int) -> str:
+def visit_key(viewer_id: int, author_id: int) -> str:
     return f"affinity:visits:{viewer_id}:{author_id}"
 
 
 async def record_visit(services: Services, viewer_id: int, author_id: int) -> None:
     """A profile visit: one of the affinity signals."""
     if viewer_id != author_id:
-        await services.cache.incr(_visit_key(viewer_id, author_id), ttl=VISIT_TTL)
+        await services.cache.incr(visit_key(viewer_id, author_id), ttl=VISIT_TTL)
 
 
 def media_kind(item: HydratedPost) -> str:
@@ -112,7 +112,7 @@ async def affinity_signals(services: Services, viewer_id: int, authors: list[int
         for query, weight in ((likes, 1.0), (comments, 3.0), (messages, 2.0)):
             for author, count in (await conn.execute(query)).all():
                 raw[author] = raw.get(author, 0.0) + weight * count
-    visits = await services.cache.get_many([_visit_key(viewer_id, a) for a in authors])
+    visits = await services.cache.get_many([visit_key(viewer_id, a) for a in authors])
     for author, value in zip(authors, visits, strict=True):
         if value is not None:
             raw[author] += 0.5 * int(value)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lumigram.accounts.models import Account
+from lumigram.stories.affinity import Signals
 from lumigram.uploads.models import MediaRecord
 
 #: How long a story is shown: from ``created_at`` until exactly this much later.
@@ -79,10 +80,12 @@ class Story:
 
 @dataclass(frozen=True, slots=True)
 class TrayEntry:
-    """One account in the viewer's tray, with its live stories oldest first."""
+    """One account in the viewer's tray, with its live stories oldest first, and what
+    ranks it: the viewer's signals towards the account (``stories.affinity``)."""
 
     account: Account
     stories: list[Story]
+    affinity: Signals = field(default_factory=Signals)
 
     @property
     def seen(self) -> bool:

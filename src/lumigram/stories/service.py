@@ -7,6 +7,7 @@ which story is ``lumigram.stories.audience``'s one rule.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.text import clean_text
 from lumigram.errors import NotFound, Problems, ValidationFailed
-from lumigram.events import StoryCreated, StoryReplied
+from lumigram.events import StoryCreated, StoryReplied, StoryViewed
 from lumigram.ids import shard_of
 from lumigram.infra.tables import (
     accounts,
@@ -37,6 +38,7 @@ from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.services import Services
 from lumigram.stories import audience as rules
+from lumigram.stories.affinity import Signals, affinities
 from lumigram.stories.loading import accounts_by_id, stories_from_rows
 from lumigram.stories.models import (
     AUDIENCES,
@@ -59,6 +61,7 @@ from lumigram.stories.models import (
     Viewer,
 )
 from lumigram.unit_of_work import Work, unit_of_work
+from lumigram.uploads.service import frame_for_story
 
 
 def _invalid(message: str, field: str = "base") -> ValidationFailed:
@@ -177,6 +180,8 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
     """A story from one of the caller's uploads: live at once, or (``publish=False``) a
     draft that ``publish`` makes live (Pixelfed's add-then-publish)."""
     caption, link = _check_draft(draft)
+    with contextlib.suppress(NotFound):  # said by the claim below, in its words
+        await frame_for_story(services, account_id, draft.media_id)
     story_id = services.ids.next_id(shard_of(account_id))
     now = services.now()
     async with unit_of_work(services) as work:
@@ -229,6 +234,10 @@ async def publish(
         changes["replies_enabled"] = replies_enabled
     if reactions_enabled is not None:
         changes["reactions_enabled"] = reactions_enabled
+    async with services.db.connect() as conn:
+        draft_row = await _own_row(conn, account_id, story_id)
+    if draft_row.state == DRAFT:  # a video processed since it was added has its poster now
+        await frame_for_story(services, account_id, draft_row.media_id)
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _own_row(conn, account_id, story_id)
@@ -358,7 +367,8 @@ async def account_stories(services: Services, viewer_id: int, account_id: int) -
 
 async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     """The followed accounts with live stories the viewer may see: those with a story the
-    viewer has not seen first, then the most recent first. Muted accounts are left out."""
+    viewer has not seen first; within each part, the accounts the viewer is closest to
+    (``stories.affinity``) first, then the most recent. Muted accounts are left out."""
     now = services.now()
     followed = select(follows.c.target_account_id).where(follows.c.account_id == viewer_id)
     async with services.db.connect() as conn:
@@ -377,15 +387,17 @@ async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     grouped: dict[int, list[Story]] = {}
     for story in found:
         grouped.setdefault(story.account_id, []).append(story)
-    entries = [TrayEntry(items[0].account, items) for items in grouped.values()]
-    entries.sort(key=lambda entry: entry.latest_at, reverse=True)
-    entries.sort(key=lambda entry: entry.seen)  # stable: unseen first, each part newest first
+    closeness = await affinities(services, viewer_id, list(grouped))
+    entries = [TrayEntry(items[0].account, items, closeness.get(owner, Signals())) for owner, items in grouped.items()]
+    entries.sort(key=lambda entry: (entry.seen, -entry.affinity.score, -entry.latest_at.timestamp(), -entry.account.id))
     return entries
 
 
 async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
-    """Record that the viewer saw the story: once per viewer, however often it is sent."""
-    async with services.db.begin() as conn:
+    """Record that the viewer saw the story: once per viewer, however often it is sent.
+    The first time, the owner's open streams hear of it (``story.viewed``)."""
+    async with unit_of_work(services) as work:
+        conn = work.conn
         row = await _visible(services, conn, viewer_id, story_id)
         if row.account_id != viewer_id:
             added = await conn.execute(
@@ -401,6 +413,10 @@ async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
             if added.rowcount == 1:
                 await conn.execute(
                     update(stories).where(stories.c.id == story_id).values(views_count=stories.c.views_count + 1)
+                )
+                await work.emit(
+                    StoryViewed(story_id=story_id, account_id=viewer_id, owner_id=row.account_id),
+                    shard=shard_of(row.account_id),
                 )
     return await get_story(services, viewer_id, story_id)
 

@@ -263,7 +263,12 @@ async def process_video(services: Services, media_id: int) -> None:
         if isinstance(outcome, str):
             await _fail(services, media_id, row.original_key, outcome)
             return
-        ladder = await _package(services, outcome, folder)
+        # A video claimed by a story (Pixelfed's add, which makes the draft as the upload is
+        # taken: read again now that the transcode is done) will never be a reel, whose
+        # ladder this is: stories play the MP4.
+        current = await _row(services, media_id)
+        for_story = current is not None and current.story_id is not None
+        ladder = None if for_story else await _package(services, outcome, folder)
         variants = await _store(services, media_id, outcome)
         if ladder is not None:
             variants["hls"] = await _store_ladder(services, media_id, ladder, folder / "hls")

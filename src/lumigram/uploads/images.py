@@ -4,9 +4,12 @@ Runs in a worker process (CPU-bound); takes and returns plain bytes and dataclas
 it pickles across the process boundary. Every stored variant is re-encoded from pixels,
 so no EXIF, GPS, XMP or comment block of the upload survives.
 
-The photo is cropped and scaled to at most 1080 px wide once; that unfiltered "master"
-is kept as a JPEG (never served) so the filter can be changed later without the upload,
-and the filter is applied to it before the variants and the BlurHash are made from it.
+The photo is scaled to at most 1080 px wide once; that unfiltered "master" is kept as a
+JPEG (never served) so the filter can be changed later without the upload, and the
+filter is applied to it before the variants and the BlurHash are made from it. The
+master keeps as much of a tall photo as a story shows (down to 9:16); the variants are
+cut from it to a post's bounds (4:5 to 1.91:1), so a story can be made from the whole
+picture (``lumigram.uploads.story_frames``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ MAX_PIXELS = 50_000_000
 #: Instagram keeps photos between 4:5 portrait and 1.91:1 landscape.
 MIN_ASPECT = 4 / 5
 MAX_ASPECT = 1.91
+#: A story's frame is 9:16: the master keeps a tall photo down to that.
+STORY_ASPECT = 9 / 16
 WIDTHS = (1080, 640, 320, 150)
 GRID_SIZE = 320
 MAX_GIF_FRAMES = 1000
@@ -86,14 +91,17 @@ class ProcessedImage:
     master: bytes | None = None
 
 
-def _crop_to_allowed_aspect(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
-    """Crop the excess beyond 4:5 or 1.91:1, keeping the focus point (Mastodon's -1..1) in view."""
+def _crop_to_allowed_aspect(
+    image: Image.Image, focus_x: float, focus_y: float, min_aspect: float = MIN_ASPECT
+) -> Image.Image:
+    """Crop the excess beyond ``min_aspect`` (4:5 for posts) or 1.91:1, keeping the focus
+    point (Mastodon's -1..1) in view."""
     width, height = image.size
     aspect = width / height
-    if MIN_ASPECT <= aspect <= MAX_ASPECT:
+    if min_aspect <= aspect <= MAX_ASPECT:
         return image
-    if aspect < MIN_ASPECT:  # too tall
-        new_height = round(width / MIN_ASPECT)
+    if aspect < min_aspect:  # too tall
+        new_height = round(width / min_aspect)
         centre = (1 - (focus_y + 1) / 2) * height  # focus y is +1 at the top
         top = int(min(max(centre - new_height / 2, 0), height - new_height))
         return image.crop((0, top, width, top + new_height))
@@ -114,19 +122,20 @@ def _square(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
     return image.crop((left, top, left + side, top + side)).resize((GRID_SIZE, GRID_SIZE), Image.Resampling.LANCZOS)
 
 
-def _encode(image: Image.Image, name: str) -> list[Variant]:
+def encode_variants(image: Image.Image, name: str, webp: bool = True) -> list[Variant]:
+    """``image`` as a JPEG variant named ``name``, and a WebP one unless told not to."""
     rgb = image if image.mode == "RGB" else _flatten(image)
     jpeg = io.BytesIO()
     rgb.save(jpeg, "JPEG", quality=85, optimize=True, progressive=True)
-    webp = io.BytesIO()
-    # method=2 encodes about twice as fast as the default 4 for a barely larger file
-    # (bench/photo_pipeline.py): the difference between meeting the 250 ms budget or not.
-    (image if image.mode in ("RGB", "RGBA") else rgb).save(webp, "WEBP", quality=80, method=2)
     w, h = image.size
-    return [
-        Variant(name, "image/jpeg", jpeg.getvalue(), w, h),
-        Variant(name, "image/webp", webp.getvalue(), w, h),
-    ]
+    made = [Variant(name, "image/jpeg", jpeg.getvalue(), w, h)]
+    if webp:
+        out = io.BytesIO()
+        # method=2 encodes about twice as fast as the default 4 for a barely larger file
+        # (bench/photo_pipeline.py): the difference between meeting the 250 ms budget or not.
+        (image if image.mode in ("RGB", "RGBA") else rgb).save(out, "WEBP", quality=80, method=2)
+        made.append(Variant(name, "image/webp", out.getvalue(), w, h))
+    return made
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -152,7 +161,9 @@ def _render(
     filter_name: str | None,
     adjustments: Mapping[str, int] | None,
 ) -> tuple[list[Variant], str]:
-    """Variants and BlurHash of ``base`` (already cropped, at most 1080 px wide) under a look."""
+    """Variants and BlurHash of ``base`` (the master: at most 1080 px wide) under a look,
+    cut to a post's bounds."""
+    base = _crop_to_allowed_aspect(base, focus_x, focus_y)
     shown = filters.apply(base, filter_name, adjustments) if filter_name or adjustments else base
     variants: list[Variant] = []
     source = shown
@@ -162,8 +173,8 @@ def _render(
         out_width = min(target, shown.width)
         out_height = max(round(shown.height * out_width / shown.width), 1)
         source = source.resize((out_width, out_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
-        variants.extend(_encode(source, str(target)))
-    variants.extend(_encode(_square(shown, focus_x, focus_y), "grid"))
+        variants.extend(encode_variants(source, str(target)))
+    variants.extend(encode_variants(_square(shown, focus_x, focus_y), "grid"))
     # The smallest variant already holds far more than the hash's 32 px sample needs.
     return variants, encode_image(source)
 
@@ -254,7 +265,7 @@ def process_image(
     """
     upright = open_upright(data, (WIDTHS[0], WIDTHS[0]))
     image = upright.image
-    cropped = _crop_to_allowed_aspect(image, focus_x, focus_y)
+    cropped = _crop_to_allowed_aspect(image, focus_x, focus_y, STORY_ASPECT)
     base_width = min(WIDTHS[0], cropped.width)
     base_height = max(round(cropped.height * base_width / cropped.width), 1)
     base = cropped.resize((base_width, base_height), Image.Resampling.BICUBIC, reducing_gap=2.0)

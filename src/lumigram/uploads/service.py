@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import orjson
@@ -24,8 +24,10 @@ from lumigram.infra.tables import accounts, media_attachments, utcnow
 from lumigram.media_access.service import MASTER_PREFIX, forget_privacy
 from lumigram.services import Services
 from lumigram.uploads import filters
-from lumigram.uploads.images import ImageRejected, ProcessedImage, process_image, rerender
+from lumigram.uploads.images import ImageRejected, ProcessedImage, Variant, process_image, rerender
 from lumigram.uploads.models import MediaRecord, media_record
+from lumigram.uploads.story_frames import NAME as STORY_FRAME
+from lumigram.uploads.story_frames import story_frame
 
 MAX_DESCRIPTION = 1500
 _EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
@@ -63,11 +65,11 @@ async def _process(
 
 
 async def _store_variants(
-    services: Services, media_id: int, processed: ProcessedImage
+    services: Services, media_id: int, made: Sequence[Variant]
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Put every variant under its content-addressed key; the variants document for the row."""
     variants: dict[str, dict[str, dict[str, Any]]] = {}
-    for variant in processed.variants:
+    for variant in made:
         digest = hashlib.sha256(variant.data).hexdigest()[:16]
         key = f"media/{media_id}/{variant.name}-{digest}.{_EXTENSIONS[variant.content_type]}"
         await services.blobs.put(key, variant.data, variant.content_type)
@@ -105,7 +107,7 @@ async def upload_photo(
     async with services.db.connect() as conn:
         locked = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == account_id))).scalar_one()
     media_id = services.ids.next_id(ids.shard_of(account_id))
-    variants = await _store_variants(services, media_id, processed)
+    variants = await _store_variants(services, media_id, processed.variants)
     master_key = None
     if processed.master is not None:
         master_key = f"media/{media_id}/{MASTER_PREFIX}{hashlib.sha256(processed.master).hexdigest()[:16]}.jpg"
@@ -187,7 +189,7 @@ async def _rerender(
     master = await services.blobs.get(row.original_key)
     loop = asyncio.get_running_loop()
     processed = await loop.run_in_executor(services.cpu_pool(), rerender, master, *focus, *look)
-    return await _store_variants(services, row.id, processed), processed.blurhash
+    return await _store_variants(services, row.id, processed.variants), processed.blurhash
 
 
 async def _abandon_render(services: Services, account_id: int, media_id: int, new_keys: set[str]) -> NoReturn:
@@ -266,3 +268,40 @@ async def update_media(
                 await services.blobs.delete(key)
         await forget_privacy(services, media_id)
     return await get_media(services, account_id, media_id)
+
+
+async def frame_for_story(services: Services, account_id: int, media_id: int) -> None:
+    """Give the caller's upload, about to be a story, its 9:16 ``story`` variant
+    (``uploads.story_frames``): the photo fitted on its backdrop, or a video's backdrop.
+    Nothing for media still processing, in a post, or framed already; the story's own
+    checks then say what is wrong, if anything."""
+    row = await _own_row(services, account_id, media_id)
+    record = media_record(row)
+    if row.state != "ready" or row.status_id is not None or STORY_FRAME in record.variants:
+        return
+    if record.kind == "image":
+        source_key = row.original_key or next(iter(record.variants.values()))["jpeg"]["key"]
+    elif record.kind == "video" and "poster" in record.variants:
+        source_key = record.variants["poster"]["jpeg"]["key"]
+    else:
+        return
+    source = await services.blobs.get(source_key)
+    video = record.kind == "video"
+    filter_name, adjustments = (None, None) if video else (record.filter, record.adjustments)
+    loop = asyncio.get_running_loop()
+    frame = await loop.run_in_executor(services.cpu_pool(), story_frame, source, filter_name, adjustments, video)
+    made = await _store_variants(services, media_id, frame.variants)
+    meta = dict(record.meta)
+    meta[STORY_FRAME] = _dimensions(*frame.size) | {"fills": frame.fills, "background": frame.colour}
+    # Only onto the variants it was made from: a re-render meanwhile wins, and ours go.
+    async with services.db.begin() as conn:
+        updated = (
+            await conn.execute(
+                update(media_attachments)
+                .where(media_attachments.c.id == media_id, media_attachments.c.variants == row.variants)
+                .values(variants=orjson.dumps({**record.variants, **made}).decode(), meta=orjson.dumps(meta).decode())
+            )
+        ).rowcount
+    if updated == 0:
+        for key in _variant_keys(made):
+            await services.blobs.delete(key)

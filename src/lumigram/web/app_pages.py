@@ -40,6 +40,7 @@ from lumigram.services import Services
 from lumigram.web import TEMPLATES_DIR
 from lumigram.web.csp import page_headers
 from lumigram.web.session import csrf_ok, signed_in, write_session
+from lumigram.web.story_views import home_tray
 from lumigram.web.views import post_views
 from lumigram.web.visit import Visit, current_visit, signer
 
@@ -153,6 +154,7 @@ async def welcome_or_home(request: Request, services: ServicesDep) -> Response:
     cursor = request.query_params.get("cursor")
     items, next_query = await _home_page(services, visit.account.id, feed, cursor)
     page_context: dict[str, Any] = {"title": "Home", "nav": "home", "feed": feed, "posts": items}
+    page_context["story_tray"] = await home_tray(services, visit.account.id)
     page_context["next_query"] = next_query
     return await _render(request, services, visit, "app/home.html", page_context)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.responses import Response
 
@@ -180,10 +180,18 @@ async def create_story(request: Request, viewer: CurrentAccount, services: Servi
     return OrjsonResponse(story_entity(services, story, viewer.account_id))
 
 
-@router.get(f"{PREFIX}/stories/tray", summary="Followed accounts with live stories, unseen first", dependencies=[READ])
-async def story_tray(viewer: CurrentAccount, services: ServicesDep) -> Response:
+@router.get(
+    f"{PREFIX}/stories/tray",
+    summary="Followed accounts with live stories: unseen first, then the closest, then the newest",
+    dependencies=[READ],
+)
+async def story_tray(
+    viewer: CurrentAccount,
+    services: ServicesDep,
+    explain: Annotated[bool, Query(description="Each account's affinity and the signals behind it")] = False,
+) -> Response:
     entries = await stories.tray(services, viewer.account_id)
-    return OrjsonResponse([tray_entity(services, entry, viewer.account_id) for entry in entries])
+    return OrjsonResponse([tray_entity(services, entry, viewer.account_id, explain) for entry in entries])
 
 
 @router.get(

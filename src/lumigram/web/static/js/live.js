@@ -30,7 +30,8 @@ function announce(feed) {
 }
 
 function handle(frame) {
-  // Other parts of the page (the messages) follow the same stream through this event.
+  // Other parts of the page (the messages, the story viewer) follow the same stream
+  // through this event.
   document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: frame }));
   const badge = document.getElementById("unread-badge");
   const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
