@@ -1,9 +1,8 @@
 """Mastodon.py, our reference client, driving a live ``lumigram serve`` on both shapes.
 
-With ``test_mastodon_py_plumbing.py`` (one embedded server) these tests drive the 121
-calls below through Mastodon.py 2.3 and check each one's effect; those of this file run
-on both shapes. (``make_poll`` and ``push_subscription_generate_keys`` are used too, but
-they make no request.)
+With ``test_mastodon_py_plumbing.py`` these tests drive the 121 calls below through
+Mastodon.py 2.3 and check each one's effect, on both shapes. (``make_poll`` and
+``push_subscription_generate_keys`` are used too, but they make no request.)
 
 accounts (21): create_app, create_account, log_in, account_verify_credentials,
 account_update_credentials, account, account_lookup, account_statuses, account_follow,
@@ -48,7 +47,7 @@ from __future__ import annotations
 import http.client
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -56,13 +55,12 @@ import pytest
 from mastodon import Mastodon, MastodonError
 from PIL import Image
 
-from lumigram.config import Settings
-from tests.conftest import SHAPES
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer
 from tests.video_clips import make_clip
 
-# One worker runs the whole module: it shares one live server per shape.
-pytestmark = [pytest.mark.live, pytest.mark.xdist_group("mastodon_py")]
+# One worker runs the package's client tests: they share its live server per shape
+# (tests/clients/conftest.py).
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("clients")]
 
 
 def _photo_with_gps() -> bytes:
@@ -74,23 +72,6 @@ def _photo_with_gps() -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif)
     return out.getvalue()
-
-
-@pytest.fixture(scope="module", params=SHAPES)
-def server(request: pytest.FixtureRequest, make_module_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
-    """One live server per shape for the module: each test signs up people of its own."""
-    shape = request.param
-    # Scaled out, the consumers run in a separate `lumigram worker` and two serve
-    # processes share the port, as in production: a client's requests land on either.
-    workers = 1 if shape == "scaled" else 0
-    settings = make_module_settings(
-        shape,
-        inline_worker=shape == "embedded",
-        serve_processes=2 if shape == "scaled" else 1,
-        push_loopback_endpoints=True,  # a push subscription to this machine, never sent to
-    )
-    with live_server(settings, workers=workers) as running:
-        yield running
 
 
 def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -> None:
