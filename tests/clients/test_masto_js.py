@@ -3,9 +3,9 @@
 On both shapes, on the live server the package's client tests share (scaled out, its
 requests land on either of two serve processes, and the streamed event reaches the one
 holding the stream through the bus). The accounts are made with Mastodon.py as in the
-other client tests; ``node/journey.mjs`` then signs in with the password grant, uploads and posts a photo, reads home, makes a
-list and reads its timeline, reads notifications and receives an event over the
-WebSocket streaming API, printing what it saw as JSON.
+other client tests; ``node/journey.mjs`` then signs in with the password grant, uploads
+and posts a photo, reads home, makes a list and reads its timeline, reads notifications
+and receives an event over the WebSocket streaming API, printing what it saw as JSON.
 
 Under CI (``CI=true``) a missing ``node`` or ``node_modules`` fails the test: ``.ci/run``
 installs them. Elsewhere the test skips, saying how to install them.

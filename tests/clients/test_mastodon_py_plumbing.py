@@ -50,9 +50,7 @@ def _image(kind: str, color: tuple[int, ...]) -> bytes:
     return out.getvalue()
 
 
-def test_mastodon_py_drives_every_plumbing_call(
-    server: LiveServer, server_settings: Settings, tmp_path: Path
-) -> None:
+def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, server_settings: Settings, tmp_path: Path) -> None:
     settings = server_settings
     alice, bob, carol = (_logged_in(server, name) for name in ("alice_q", "bob_q", "carol_q"))
     alice_id, bob_id, carol_id = (api.account_verify_credentials().id for api in (alice, bob, carol))
