@@ -29,7 +29,7 @@ from tests.fresh_state import asyncpg_args
 if TYPE_CHECKING:
     from tests.fresh_state import BucketPool, DatabasePool
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.xdist_groups", "tests.session_end"]
 
 SHAPES = ("embedded", "scaled")
 _counter = itertools.count()
@@ -173,12 +173,11 @@ def make_settings(shape: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     return make
 
 
-@pytest.fixture(scope="module")
-def make_module_settings(
+def shared_settings(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., Settings]]:
-    """``make_settings`` for a server that a module's tests share: ``make(shape, **overrides)``
-    gives fresh storage on each call, lent back when the module is done. Starting a live
+    """``make_settings`` for a server that several tests share: ``make(shape, **overrides)``
+    gives fresh storage on each call, lent back when the fixture ends. Starting a live
     server (and on the scaled shape its worker) costs seconds; tests that each sign up
     their own people can share one."""
     databases: list[str] = []
@@ -213,6 +212,14 @@ def make_module_settings(
         bucket_pool: BucketPool = request.getfixturevalue("bucket_pool")
         for name in buckets:
             bucket_pool.give_back(name)
+
+
+@pytest.fixture(scope="module")
+def make_module_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Settings]]:
+    """``shared_settings`` for a server that a module's tests share."""
+    yield from shared_settings(request, tmp_path_factory)
 
 
 @pytest.fixture

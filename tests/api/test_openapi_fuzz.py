@@ -184,7 +184,9 @@ def _run(schema: Any) -> tuple[int, dict[str, str]]:
 
 
 @pytest.mark.timeout(600)  # about a hundred operations; slow on a loaded 2-core machine
-def test_the_server_keeps_to_its_openapi_document(make_settings: Callable[..., Settings], shape: str) -> None:
+def test_the_server_keeps_to_its_openapi_document(
+    make_settings: Callable[..., Settings], shape: str, cheap_password_hashing: None
+) -> None:
     settings = make_settings(post_rate_limit=10_000, follow_rate_limit=10_000)
     _run_async(_migrate(settings.database_url))
     app = create_app(settings)

@@ -35,6 +35,8 @@ PATHS = (
     "poll",
     "reels",
     "list",
+    "suggestions",
+    "familiar_followers",
 )
 
 # For each (author is private, viewer kind): the set of paths where the post (or, for
@@ -72,6 +74,14 @@ REELS_SEEN = {(False, "stranger"), (False, "follower"), (False, "pending"), (Tru
 EXPECTED = {key: seen | {"reels"} if key in REELS_SEEN else seen for key, seen in EXPECTED.items()}
 # A list holds only accounts its owner follows (never the owner) and reads like home.
 EXPECTED = {key: seen | {"list"} if "home" in seen and key[1] != "self" else seen for key, seen in EXPECTED.items()}
+# The viewer follows the author's follower, so the author is a friend of a friend: suggested
+# only to a stranger, and only when open (never across a block or mute, nor once followed).
+EXPECTED[(False, "stranger")] = EXPECTED[(False, "stranger")] | {"suggestions"}
+# "Followed by <the friend>" is shown (to signed-in viewers) where the follower list is.
+EXPECTED = {
+    key: seen | {"familiar_followers"} if "followers" in seen and key[1] != "anonymous" else seen
+    for key, seen in EXPECTED.items()
+}
 
 
 async def _visible(
@@ -105,6 +115,19 @@ async def _visible(
             f"/api/v1/lists/{made.json()['id']}/accounts", data={"account_ids[]": author["id"]}, headers=headers
         )
         return has_post(await client.get(f"/api/v1/timelines/list/{made.json()['id']}", headers=headers))
+    if path == "suggestions":
+        if not headers:
+            return (await client.get("/api/v2/suggestions")).status_code == 200
+        response = await client.get("/api/v2/suggestions", params={"limit": 80}, headers=headers)
+        assert response.status_code == 200, response.text
+        return author["id"] in [suggestion["account"]["id"] for suggestion in response.json()]
+    if path == "familiar_followers":
+        response = await client.get("/api/v1/accounts/familiar_followers", params={"id": author["id"]}, headers=headers)
+        if not headers:
+            return response.status_code == 200
+        assert response.status_code == 200, response.text
+        (entry,) = response.json()
+        return bool(entry["accounts"])  # the friend, whom the viewer follows
     if path == "reblogged_by":
         response = await client.get(f"/api/v1/statuses/{post['id']}/reblogged_by", headers=headers)
         assert response.status_code in (200, 404), response.text
@@ -182,6 +205,9 @@ async def test_privacy_matrix(client: httpx.AsyncClient, services: Services, pri
             await client.post(f"/api/v1/follow_requests/{who['id']}/authorize", headers=author["headers"])
 
     await follow(friend)  # so the follower list is never empty
+    # The viewer knows the friend: the author is a friend of a friend, followed by the friend.
+    knows = author if viewer_kind == "self" else viewer
+    await client.post(f"/api/v1/accounts/{friend['id']}/follow", headers=knows["headers"])
     if viewer_kind in ("follower", "muted"):
         await follow(viewer)
     if viewer_kind == "pending":

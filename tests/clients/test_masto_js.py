@@ -1,11 +1,11 @@
 """masto.js, a second client written independently of Mastodon.py, against a live server.
 
-One embedded server (the scaled shape is driven by the Mastodon.py tests; starting one
-more for a second client would cost the suite seconds without reaching other code). The
-accounts are made with Mastodon.py as in the other client tests; ``node/journey.mjs``
-then signs in with the password grant, uploads and posts a photo, reads home, makes a
-list and reads its timeline, reads notifications and receives an event over the
-WebSocket streaming API, printing what it saw as JSON.
+On both shapes, on the live server the package's client tests share (scaled out, its
+requests land on either of two serve processes, and the streamed event reaches the one
+holding the stream through the bus). The accounts are made with Mastodon.py as in the
+other client tests; ``node/journey.mjs`` then signs in with the password grant, uploads
+and posts a photo, reads home, makes a list and reads its timeline, reads notifications
+and receives an event over the WebSocket streaming API, printing what it saw as JSON.
 
 Under CI (``CI=true``) a missing ``node`` or ``node_modules`` fails the test: ``.ci/run``
 installs them. Elsewhere the test skips, saying how to install them.
@@ -18,17 +18,16 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mastodon import Mastodon
 from PIL import Image
 
-from lumigram.config import Settings
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer
 
-pytestmark = pytest.mark.live
+# The package's live server per shape (tests/clients/conftest.py), shared with the other client tests.
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("clients")]
 
 NODE_PROJECT = Path(__file__).parent / "node"
 PASSWORD = "a long enough password"
@@ -45,14 +44,6 @@ def _node() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}: .ci/run must install it")
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data = tmp_path_factory.mktemp("masto_js") / "data"
-    settings = Settings(data_dir=data, secret_key="masto-js-" + "x" * 32, signup_rate_limit=1000)
-    with live_server(settings) as running:
-        yield running
 
 
 def _photo(path: Path) -> Path:

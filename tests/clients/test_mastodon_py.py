@@ -1,9 +1,8 @@
 """Mastodon.py, our reference client, driving a live ``lumigram serve`` on both shapes.
 
-With ``test_mastodon_py_plumbing.py`` (one embedded server) these tests drive the 121
-calls below through Mastodon.py 2.3 and check each one's effect; those of this file run
-on both shapes. (``make_poll`` and ``push_subscription_generate_keys`` are used too, but
-they make no request.)
+With ``test_mastodon_py_plumbing.py`` these tests drive the 121 calls below through
+Mastodon.py 2.3 and check each one's effect, on both shapes. (``make_poll`` and
+``push_subscription_generate_keys`` are used too, but they make no request.)
 
 accounts (21): create_app, create_account, log_in, account_verify_credentials,
 account_update_credentials, account, account_lookup, account_statuses, account_follow,
@@ -48,21 +47,20 @@ from __future__ import annotations
 import http.client
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from mastodon import Mastodon, MastodonError
+from mastodon import Mastodon, MastodonAPIError, MastodonError
 from PIL import Image
 
-from lumigram.config import Settings
-from tests.conftest import SHAPES
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer
 from tests.video_clips import make_clip
 
-# One worker runs the whole module: it shares one live server per shape.
-pytestmark = [pytest.mark.live, pytest.mark.xdist_group("mastodon_py")]
+# One worker runs the package's client tests: they share its live server per shape
+# (tests/clients/conftest.py).
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("clients")]
 
 
 def _photo_with_gps() -> bytes:
@@ -74,23 +72,6 @@ def _photo_with_gps() -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif)
     return out.getvalue()
-
-
-@pytest.fixture(scope="module", params=SHAPES)
-def server(request: pytest.FixtureRequest, make_module_settings: Callable[..., Settings]) -> Iterator[LiveServer]:
-    """One live server per shape for the module: each test signs up people of its own."""
-    shape = request.param
-    # Scaled out, the consumers run in a separate `lumigram worker` and two serve
-    # processes share the port, as in production: a client's requests land on either.
-    workers = 1 if shape == "scaled" else 0
-    settings = make_module_settings(
-        shape,
-        inline_worker=shape == "embedded",
-        serve_processes=2 if shape == "scaled" else 1,
-        push_loopback_endpoints=True,  # a push subscription to this machine, never sent to
-    )
-    with live_server(settings, workers=workers) as running:
-        yield running
 
 
 def test_a_new_user_signs_up_logs_in_and_edits_the_profile(server: LiveServer) -> None:
@@ -427,9 +408,23 @@ def test_stream_user_receives_a_notification_when_a_post_is_liked(server: LiveSe
         threading.Thread(target=handle.close, daemon=True).start()
 
 
-def test_a_kept_alive_connection_outlives_a_five_second_poll(server: LiveServer) -> None:
-    # Mastodon.py polls a processing video every 5 s over one pooled connection; the
-    # server must not close that connection as it goes idle for those 5 s.
+def _processed(api: Mastodon, media_id: object, timeout: float = 60.0) -> Any:
+    """What ``GET /api/v1/media/:id`` answers once processing is over (or raises, if refused),
+    asked as Mastodon.py's synchronous upload asks, but every 0.1 s instead of every 5 s."""
+    deadline = time.monotonic() + timeout
+    media = api.media(media_id)
+    while media.url is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        media = api.media(media_id)
+    return media
+
+
+def test_mastodon_py_waits_for_a_video_on_a_kept_alive_connection(server: LiveServer) -> None:
+    """A video is answered 202 before it is transcoded; Mastodon.py's ``synchronous`` upload
+    then asks for it, sleeps a fixed 5 s and asks again, on one pooled connection. The
+    server must keep that connection open across the 5 s (it once closed it at the moment
+    the client reused it). A raw connection, idle for as long as the upload takes (at
+    least 5.5 s), checks the same on its own."""
     url = httpx.URL(server.base_url)
     connection = http.client.HTTPConnection(url.host, url.port, timeout=10)
     try:
@@ -437,32 +432,39 @@ def test_a_kept_alive_connection_outlives_a_five_second_poll(server: LiveServer)
         first = connection.getresponse()
         first.read()
         assert first.status == 200
-        time.sleep(6)
+        idle_since = time.monotonic()
+
+        client_id, client_secret = Mastodon.create_app(
+            "lumigram-video-test", api_base_url=server.base_url, scopes=["read", "write"]
+        )
+        anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
+        token = anonymous.create_account(
+            "vera_v", "correct horse battery", "vera@example.org", agreement=True, scopes=["read", "write"]
+        )
+        api = Mastodon(access_token=token, api_base_url=server.base_url)
+        media = api.media_post(
+            make_clip(seconds=1), mime_type="video/mp4", file_name="clip.mp4", description="Tide", synchronous=True
+        )
+        assert media.type == "video"
+        assert media.url is not None
+        assert media.preview_url is not None
+        served = httpx.get(media.url)
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "video/mp4"
+
+        # A clip with no video track is refused once the worker has looked at it: the poll
+        # ends in a 422 (which Mastodon.py's synchronous upload reports as "could not be
+        # processed"). Polled here every 0.1 s, not after Mastodon.py's second 5 s sleep.
+        pending = api.media_post(make_clip(video=False), mime_type="video/mp4", file_name="voice.mp4")
+        assert pending.url is None
+        with pytest.raises(MastodonAPIError) as refused:
+            _processed(api, pending.id)
+        assert refused.value.args[1] == 422
+
+        time.sleep(max(0.0, 5.5 - (time.monotonic() - idle_since)))
         connection.request("GET", "/api/v1/instance")
         second = connection.getresponse()
         second.read()
         assert second.status == 200
     finally:
         connection.close()
-
-
-def test_mastodon_py_waits_for_a_video_with_synchronous_media_post(server: LiveServer) -> None:
-    client_id, client_secret = Mastodon.create_app(
-        "lumigram-video-test", api_base_url=server.base_url, scopes=["read", "write"]
-    )
-    anonymous = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=server.base_url)
-    token = anonymous.create_account(
-        "vera_v", "correct horse battery", "vera@example.org", agreement=True, scopes=["read", "write"]
-    )
-    api = Mastodon(access_token=token, api_base_url=server.base_url)
-    media = api.media_post(
-        make_clip(seconds=1), mime_type="video/mp4", file_name="clip.mp4", description="Tide", synchronous=True
-    )
-    assert media.type == "video"
-    assert media.url is not None
-    assert media.preview_url is not None
-    served = httpx.get(media.url)
-    assert served.status_code == 200
-    assert served.headers["content-type"] == "video/mp4"
-    with pytest.raises(MastodonError, match="could not be processed"):
-        api.media_post(make_clip(video=False), mime_type="video/mp4", file_name="voice.mp4", synchronous=True)

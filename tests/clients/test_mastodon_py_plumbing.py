@@ -2,12 +2,11 @@
 post and discovery extras: rules and texts (set with ``lumigram admin``), activity,
 preferences, custom emojis, announcements, domain blocks, translation, conversation mute,
 the local timeline, scheduled posts, suggestions, familiar followers, featured hashtags,
-endorsements, notes and the directory. Each call's effect is checked."""
+endorsements, notes and the directory. Each call's effect is checked, on both shapes."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,24 +18,13 @@ from typer.testing import CliRunner
 
 from lumigram import cli
 from lumigram.config import Settings
-from tests.live import LiveServer, live_server, settings_env
+from tests.live import LiveServer, settings_env
 
-pytestmark = pytest.mark.live
+# The package's live server per shape (tests/clients/conftest.py), shared with the other client tests.
+pytestmark = [pytest.mark.live, pytest.mark.xdist_group("clients")]
 
 PASSWORD = "a long enough password"
 SCOPES = ["read", "write", "follow"]
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    data: Path = tmp_path_factory.mktemp("plumbing") / "data"
-    return Settings(data_dir=data, secret_key="plumbing-" + "x" * 32, signup_rate_limit=1000, login_rate_limit=1000)
-
-
-@pytest.fixture(scope="module")
-def server(settings: Settings) -> Iterator[LiveServer]:
-    with live_server(settings) as running:
-        yield running
 
 
 def _admin(settings: Settings, *args: str, stdin: str | None = None) -> str:
@@ -62,7 +50,8 @@ def _image(kind: str, color: tuple[int, ...]) -> bytes:
     return out.getvalue()
 
 
-def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Settings, tmp_path: Path) -> None:
+def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, server_settings: Settings, tmp_path: Path) -> None:
+    settings = server_settings
     alice, bob, carol = (_logged_in(server, name) for name in ("alice_q", "bob_q", "carol_q"))
     alice_id, bob_id, carol_id = (api.account_verify_credentials().id for api in (alice, bob, carol))
 
@@ -88,9 +77,11 @@ def test_mastodon_py_drives_every_plumbing_call(server: LiveServer, settings: Se
     assert alice.instance_terms_of_service().content == "<p>Be kind.</p>"
     privacy = httpx.get(f"{server.base_url}/api/v1/instance/privacy_policy", timeout=10).json()
     assert privacy["content"] == "<p>We keep little.</p><p>Ask us anything.</p>"
+    # The other client tests sign people up on this server too: the exact counts are
+    # tests/api/test_server_plumbing.py's to check.
     week = alice.instance_activity()[0]
-    assert int(week.registrations) == 3
-    assert int(week.logins) == 3
+    assert int(week.registrations) >= 3
+    assert int(week.logins) >= 3
     configuration = alice.instance_v2().configuration
     assert configuration.statuses.max_media_attachments == 10
     assert configuration.media_attachments.video_duration_limit == 90  # a reel's
