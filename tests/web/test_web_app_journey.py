@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -95,23 +96,51 @@ def _sign_up(person: Watched, username: str) -> None:
     page.wait_for_selector("nav.tabs")
 
 
+def _compose(person: Watched, tmp_path: Path) -> None:
+    """Crop a photo square, upload it, pick a filter from the server's previews, write alt
+    text and a caption with a mention chosen from the suggestions, and share it."""
+    page = person.page
+    page.click("nav.tabs >> text=Create")
+    page.set_input_files("#files", str(_photo(tmp_path / "sunset.jpg")))
+    page.check("fieldset.aspects input[value='1:1']")
+    page.focus(".crop-frame")
+    page.keyboard.press("ArrowDown")
+    page.click("#upload")
+    page.locator(".filter-tile", has_text="juno").click()
+    page.locator("img.look-preview[src^='data:image/jpeg']").wait_for()
+    assert page.locator(".filter-tile img[src^='data:image/jpeg']").count() == 15
+    page.fill("input.alt", "An orange sky over a blue lake")
+    page.locator("#caption").press_sequentially("Evening by the lake with @webb")
+    page.locator("#caption-suggestions li", has_text="@webben").wait_for()
+    page.locator("#caption").press("Enter")
+    page.locator("#caption").press_sequentially("#sunset")
+    assert page.input_value("#caption") == "Evening by the lake with @webben #sunset"
+    person.shot("composer")
+    page.click("#share")
+    page.wait_for_url(re.compile(r".*/@webann/\d+$"))
+
+
 def test_two_people_post_follow_like_comment_and_see_the_badge(
     server: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
     ann, ben = Watched(browser, server.base_url), Watched(browser, server.base_url)
     try:
         _sign_up(ann, "webann")
-        ann.page.click("nav.tabs >> text=Create")
-        ann.page.set_input_files("#files", str(_photo(tmp_path / "sunset.jpg")))
-        ann.page.fill("input.alt", "An orange sky over a blue lake")
-        ann.page.fill("#caption", "Evening by the lake #sunset")
-        ann.shot("composer")
-        ann.page.click("#share")
-        ann.page.wait_for_url(re.compile(r".*/@webann/\d+$"))
+        _sign_up(ben, "webben")
+        _compose(ann, tmp_path)
         post_url = ann.page.url
         post_id = post_url.rsplit("/", 1)[1]
         assert ann.page.get_attribute("img.photo", "alt") == "An orange sky over a blue lake"
         assert "w," in (ann.page.get_attribute("img.photo", "srcset") or "")
+        # The square crop and the filter reached the server, and the mention was completed.
+        assert ann.page.get_attribute("img.photo", "width") == ann.page.get_attribute("img.photo", "height")
+        status = httpx.get(f"{server.base_url}/api/v1/statuses/{post_id}").json()
+        assert status["media_attachments"][0]["lumigram"]["filter"] == "juno"
+        assert "@webben" in status["content"]
+        ann.page.click("#edit-caption")
+        ann.page.fill("#new-caption", "Evening by the lake #sunset (edited)")
+        ann.page.click("#caption-form button[type=submit]")
+        ann.page.wait_for_selector(".caption >> text=(edited)")
         ann.shot("post")
         ann.page.click("text=#sunset")
         ann.page.click("button.tag-follow")
@@ -120,7 +149,6 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         badge = ann.page.locator("#unread-badge")
         assert badge.is_hidden()
 
-        _sign_up(ben, "webben")
         ben.page.goto(f"{server.base_url}/@webann")
         ben.page.click("button.follow")
         ben.page.wait_for_selector("button.follow[data-state=following]")

@@ -11,5 +11,6 @@ feed.install();
 profile.install();
 profile.installTagFollow();
 compose.install();
+compose.installEdit();
 compose.installDelete();
 live.install();

@@ -1,62 +1,144 @@
-// The composer: each chosen file gets a preview and an alt text field; on Share every
-// file is uploaded with a progress bar, then the post is made and opened.
+// The composer. Chosen files are listed with a crop frame for each photo (crop.js); the
+// Upload button sends them one by one with a progress bar each, the crop going with the
+// photo; then each photo offers the server's filters and adjustments (looks.js), each
+// video shows its processing state until ready, and the caption suggests hashtags and
+// people (autocomplete.js). Share saves every item's alt text and look, then posts.
 import { api, upload } from "./api.js";
+import { attach } from "./autocomplete.js";
+import { Cropper } from "./crop.js";
+import { Looks } from "./looks.js";
 
 const MAX_ITEMS = 10;
+const POLL_MS = 1000;
+const POLL_TRIES = 300;
+
+let items = [];
 
 function showError(message) {
   const box = document.getElementById("compose-error");
   box.textContent = message;
-  box.hidden = false;
+  box.hidden = !message;
+}
+
+function setState(item, text) {
+  item.element.querySelector(".item-state").textContent = text;
 }
 
 function listPicked(input, list, template) {
-  for (const old of list.querySelectorAll("img.preview")) URL.revokeObjectURL(old.src);
+  for (const old of list.querySelectorAll("img.crop-image")) URL.revokeObjectURL(old.src);
   list.replaceChildren();
-  [...input.files].slice(0, MAX_ITEMS).forEach((file, index) => {
-    const item = template.content.firstElementChild.cloneNode(true);
-    const id = `alt-${index}`;
-    item.querySelector("label").htmlFor = id;
-    item.querySelector("input.alt").id = id;
-    const preview = item.querySelector("img.preview");
-    if (file.type.startsWith("image/")) preview.src = URL.createObjectURL(file);
-    preview.alt = `Preview of ${file.name}`;
-    list.append(item);
+  showError("");
+  items = [...input.files].slice(0, MAX_ITEMS).map((file, index) => {
+    const element = template.content.firstElementChild.cloneNode(true);
+    const item = { file, element, media: null, looks: null, ready: null };
+    element.querySelector(".item-name").textContent = `${index + 1}. ${file.name}`;
+    const alt = element.querySelector("input.alt");
+    alt.id = `alt-${index}`;
+    element.querySelector("label.alt-label").htmlFor = alt.id;
+    element.querySelector("progress").setAttribute("aria-label", `Upload progress of ${file.name}`);
+    const frame = element.querySelector(".crop-frame");
+    if (file.type.startsWith("video/")) {
+      frame.hidden = true;
+      element.querySelector("fieldset.aspects").hidden = true;
+      element.querySelector(".zoom-label").hidden = true;
+      element.querySelector(".video-note").hidden = false;
+    } else {
+      const image = frame.querySelector("img.crop-image");
+      item.cropper = new Cropper(frame, image);
+      image.src = URL.createObjectURL(file);
+      for (const radio of element.querySelectorAll("fieldset.aspects input")) {
+        radio.name = `aspect-${index}`;
+        radio.addEventListener("change", () => item.cropper.setAspect(radio.value));
+      }
+      const zoom = element.querySelector("input.zoom");
+      zoom.setAttribute("aria-label", `Zoom of ${file.name}`);
+      zoom.addEventListener("input", () => item.cropper.setZoom(Number(zoom.value)));
+    }
+    list.append(element);
+    return item;
   });
   if (input.files.length > MAX_ITEMS) showError(`Only the first ${MAX_ITEMS} files will be posted.`);
+  document.getElementById("upload").hidden = items.length === 0;
 }
 
-async function waitUntilProcessed(media) {
-  let current = media;
-  for (let tries = 0; current.url === null && tries < 120; tries += 1) {
-    await new Promise((done) => setTimeout(done, 1000));
-    current = await api("GET", `/api/v1/media/${media.id}`);
+async function waitUntilProcessed(item) {
+  let current = item.media;
+  for (let tries = 0; current.url === null && tries < POLL_TRIES; tries += 1) {
+    await new Promise((done) => setTimeout(done, POLL_MS));
+    current = await api("GET", `/api/v1/media/${current.id}`);
   }
+  if (current.url === null) throw new Error(`${item.file.name} is still processing; try again later.`);
+  item.media = current;
+  setState(item, "Video ready");
   return current;
 }
 
-async function share(form, input, list) {
+function lockCrop(item) {
+  const element = item.element;
+  for (const control of element.querySelectorAll("fieldset.aspects input, input.zoom")) control.disabled = true;
+  element.querySelector("fieldset.aspects").hidden = true;
+  element.querySelector(".zoom-label").hidden = true;
+  element.querySelector(".crop-frame").hidden = true;
+}
+
+async function sendOne(item, index) {
+  const body = new FormData();
+  body.append("file", item.file);
+  const crop = item.cropper && item.cropper.crop();
+  if (crop) body.append("crop", crop);
+  const bar = item.element.querySelector("progress");
+  setState(item, "Uploading…");
+  item.media = await upload("/api/v2/media", body, (percent) => {
+    bar.value = percent;
+  });
+  bar.value = 100;
+  if (item.cropper) {
+    lockCrop(item);
+    setState(item, "Uploaded: choose a filter");
+    item.looks = new Looks(item.element, item.media, index);
+    await item.looks.loadTiles();
+  } else if (item.media.url === null) {
+    setState(item, "Processing video…");
+    item.ready = waitUntilProcessed(item);
+    item.ready.catch((error) => setState(item, error.message));
+  } else {
+    setState(item, "Video ready");
+  }
+}
+
+async function uploadAll() {
+  const button = document.getElementById("upload");
+  button.disabled = true;
+  document.getElementById("files").disabled = true;
+  showError("");
+  try {
+    for (const [index, item] of items.entries()) {
+      if (!item.media) await sendOne(item, index);
+    }
+    button.hidden = true;
+    document.getElementById("finish").hidden = false;
+    document.getElementById("caption").focus();
+  } catch (error) {
+    showError(error.message);
+    button.disabled = false;
+  }
+}
+
+async function share(form) {
   const button = document.getElementById("share");
   button.disabled = true;
-  document.getElementById("compose-error").hidden = true;
+  showError("");
   try {
-    const files = [...input.files].slice(0, MAX_ITEMS);
-    if (!files.length) throw new Error("Choose at least one photo or video.");
-    const items = list.querySelectorAll(".picked-item");
-    const ids = [];
-    for (const [index, file] of files.entries()) {
-      const body = new FormData();
-      body.append("file", file);
-      const alt = items[index].querySelector("input.alt").value.trim();
-      if (alt) body.append("description", alt);
-      const bar = items[index].querySelector("progress");
-      const media = await upload("/api/v2/media", body, (percent) => { bar.value = percent; });
-      bar.value = 100;
-      ids.push((await waitUntilProcessed(media)).id);
+    for (const item of items) {
+      if (item.ready) await item.ready;
+      const alt = item.element.querySelector("input.alt").value.trim();
+      const fields = { ...(item.looks ? item.looks.fields() : {}) };
+      if (alt) fields.description = alt;
+      if (Object.keys(fields).length) await api("PUT", `/api/v1/media/${item.media.id}`, fields);
     }
     const post = await api("POST", "/api/v1/statuses", {
       status: form.querySelector("#caption").value,
-      media_ids: ids,
+      media_ids: items.map((item) => item.media.id),
     });
     window.location.assign(new URL(post.url).pathname);
   } catch (error) {
@@ -72,9 +154,44 @@ export function install() {
   const list = document.getElementById("picked");
   const template = document.getElementById("picked-item");
   input.addEventListener("change", () => listPicked(input, list, template));
+  document.getElementById("upload").addEventListener("click", uploadAll);
+  attach(document.getElementById("caption"), document.getElementById("caption-suggestions"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    share(form, input, list);
+    share(form);
+  });
+}
+
+// A post's page, for its author: edit the caption in place, or delete the post.
+export function installEdit() {
+  const open = document.getElementById("edit-caption");
+  const form = document.getElementById("caption-form");
+  if (!open || !form) return;
+  const field = form.querySelector("textarea");
+  open.addEventListener("click", async () => {
+    const source = await api("GET", `/api/v1/statuses/${open.dataset.id}/source`);
+    field.value = source.text;
+    form.hidden = false;
+    open.hidden = true;
+    field.focus();
+  });
+  form.querySelector("button.cancel").addEventListener("click", () => {
+    form.hidden = true;
+    open.hidden = false;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const save = form.querySelector("button[type=submit]");
+    save.disabled = true;
+    try {
+      await api("PUT", `/api/v1/statuses/${open.dataset.id}`, { status: field.value });
+      window.location.reload();
+    } catch (error) {
+      const box = form.querySelector(".alert");
+      box.textContent = error.message;
+      box.hidden = false;
+      save.disabled = false;
+    }
   });
 }
 
