@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,17 @@ import pytest
 from PIL import Image
 
 from tests.live import LiveServer
-from tests.web.pages import PASSWORD, browser_server
+from tests.web.pages import PASSWORD
 
-pytestmark = [pytest.mark.browser, pytest.mark.live]
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.xdist_group("webapp")]
 
 PHONE = {"width": 390, "height": 844}
 SHOTS = os.environ.get("LUMIGRAM_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with browser_server(tmp_path_factory, "webapp", instance_title="Lumigram") as running:
-        yield running
+def server(app_server: LiveServer) -> LiveServer:
+    return app_server
 
 
 class Watched:

@@ -18,7 +18,6 @@ export function attach(field, list) {
     list.replaceChildren();
     options = [];
     active = -1;
-    field.setAttribute("aria-expanded", "false");
     field.removeAttribute("aria-activedescendant");
   }
 
@@ -55,7 +54,6 @@ export function attach(field, list) {
       list.append(option);
     });
     list.hidden = found.length === 0;
-    field.setAttribute("aria-expanded", String(found.length > 0));
     highlight(found.length ? 0 : -1);
   }
 
