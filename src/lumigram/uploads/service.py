@@ -231,9 +231,7 @@ async def filter_previews(
         raise ValidationFailed.field("media", "ERR_INVALID", "has no filter previews: only photos have them")
     master = await services.blobs.get(row.original_key)
     loop = asyncio.get_running_loop()
-    rendered = await loop.run_in_executor(
-        services.cpu_pool(), previews.render_previews, master, width, names, adjust
-    )
+    rendered = await loop.run_in_executor(services.cpu_pool(), previews.render_previews, master, width, names, adjust)
     return [
         FilterPreview(
             filter=name or filters.NORMAL,
