@@ -2,7 +2,7 @@
 world they are shown with.
 
 The world: Ann posted a photo tagged #sunset; Ben follows her, liked it and commented, so
-she has notifications. ``PAGES`` lists every page with who looks at it and, for states a
+she has notifications; a photo and a short video wait to be chosen in the composer. ``PAGES`` lists every page with who looks at it and, for states a
 URL alone does not reach, a step to take first. Append new pages to ``PAGES``.
 """
 
@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import httpx
 from PIL import Image
 
+from tests.video_clips import make_clip
 from tests.web.pages import OOB, PASSWORD, register_app
 
 
@@ -30,10 +31,12 @@ def photo_bytes() -> bytes:
 
 
 def _upload_in_composer(page: Any, world: World) -> None:
-    """The composer after a photo is chosen, cropped and uploaded: the filter tiles show."""
-    page.set_input_files("#files", str(world.photo))
+    """The composer after a photo and a video are uploaded: the photo's filter tiles show,
+    and the video, answered 202 while it is transcoded, is polled until it is ready."""
+    page.set_input_files("#files", [str(world.photo), str(world.video)])
     page.click("#upload")
     page.locator(".filter-tile img[src^='data:image/jpeg']").first.wait_for()
+    page.locator(".picked-item .item-state", has_text="Video ready").wait_for()
     page.locator("img.look-preview").first.scroll_into_view_if_needed()
 
 
@@ -82,6 +85,7 @@ class World:
     post: str
     authorize: str
     photo: Path
+    video: Path
 
 
 def _person(http: httpx.Client, token: str, name: str) -> dict[str, str]:
@@ -106,9 +110,10 @@ def seed(base_url: str, folder: Path) -> World:
         comment = {"status": "Lovely light", "in_reply_to_id": post}
         http.post("/api/v1/statuses", headers=ben_auth, json=comment).raise_for_status()
     query = {"response_type": "code", "client_id": credentials["client_id"], "redirect_uri": OOB, "scope": "read"}
-    photo = folder / "lake.jpg"
+    photo, video = folder / "lake.jpg", folder / "waves.mp4"
     photo.write_bytes(photo_bytes())
-    return World(post=post, authorize=f"/oauth/authorize?{urlencode(query)}", photo=photo)
+    video.write_bytes(make_clip(width=96, height=64, seconds=0.5, fps=10, audio=False))
+    return World(post=post, authorize=f"/oauth/authorize?{urlencode(query)}", photo=photo, video=video)
 
 
 def sign_in(context: Any, login: str = "ann") -> None:
