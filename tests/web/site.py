@@ -2,8 +2,9 @@
 world they are shown with.
 
 The world: Ann posted a photo tagged #sunset; Ben follows her, liked it and commented, so
-she has notifications; a photo and a short video wait to be chosen in the composer. ``PAGES`` lists every page with who looks at it and, for states a
-URL alone does not reach, a step to take first. Append new pages to ``PAGES``.
+she has notifications; a photo and a short video wait to be chosen in the composer.
+``PAGES`` lists every page with who looks at it and, for states a URL alone does not
+reach, a step to take first. Append new pages to ``PAGES``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Two people use the web app in Chromium on one live server, from sign-up to a live badge.
 
-A signs up and posts a photo (cropped square, filtered, with alt text and a
-mention picked from the caption's suggestions), then edits its caption; B signs up, opens A's profile from its URL,
-follows, finds the post in the home feed, double-taps it to like it and comments; A's
-notification badge goes up without a reload; A deletes the post and it leaves B's
-open feed. No console error and no failed request
-may happen on the way. (docs/screenshots/ is made by ``python -m tests.web.screenshots``.)
+A and B sign up; A posts a photo (cropped square, filtered, with alt text and a mention
+of B picked from the caption's suggestions) and edits its caption; B opens A's profile
+from its URL, follows, finds the post in the home feed, double-taps it to like it and
+comments; A's notification badge goes up without a reload; A deletes the post and it
+leaves B's open feed. No console error and no failed request may happen on the way.
+(docs/screenshots/ is made by ``python -m tests.web.screenshots``.)
 """
 
 from __future__ import annotations

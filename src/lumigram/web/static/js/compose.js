@@ -69,8 +69,18 @@ async function waitUntilProcessed(item) {
   }
   if (current.url === null) throw new Error(`${item.file.name} is still processing; try again later.`);
   item.media = current;
-  setState(item, "Video ready");
+  showPoster(item);
   return current;
+}
+
+// A ready video's poster frame stands where a photo's preview would.
+function showPoster(item) {
+  const poster = item.element.querySelector("img.look-preview");
+  if (item.media.preview_url) {
+    poster.src = item.media.preview_url;
+    poster.hidden = false;
+  }
+  setState(item, "Video ready");
 }
 
 function lockCrop(item) {
@@ -102,7 +112,7 @@ async function sendOne(item, index) {
     item.ready = waitUntilProcessed(item);
     item.ready.catch((error) => setState(item, error.message));
   } else {
-    setState(item, "Video ready");
+    showPoster(item);
   }
 }
 
