@@ -1,8 +1,9 @@
-// The web app's one entry point: each part looks for its own elements and does nothing
-// on pages without them. The composer's modules (crop, filters, suggestions) are loaded
-// only on the pages that use them, so the feed's first paint does not carry them.
+// The web app's entry point on every page: each part looks for its own elements and does
+// nothing on pages without them. The composer (crop, filters, suggestions) is the /new
+// page's own module, so the feed's first paint does not carry it.
 import * as feed from "./feed.js";
 import * as live from "./live.js";
+import * as postOwner from "./post_owner.js";
 import * as posts from "./posts.js";
 import * as profile from "./profile.js";
 
@@ -10,10 +11,6 @@ posts.install();
 feed.install();
 profile.install();
 profile.installTagFollow();
+postOwner.installEdit();
+postOwner.installDelete();
 live.install();
-if (document.querySelector("#composer, #edit-caption, #delete-post")) {
-  const compose = await import("./compose.js");
-  compose.install();
-  compose.installEdit();
-  compose.installDelete();
-}

@@ -1,6 +1,7 @@
-// The composer. Chosen files are listed with a crop frame for each photo (crop.js); the
-// Upload button sends them one by one with a progress bar each, the crop going with the
-// photo; then each photo offers the server's filters and adjustments (looks.js), each
+// The composer, the /new page's own module (the feed's pages never load it). Chosen
+// files are listed with a crop frame for each photo (crop.js); the Upload button sends
+// them one by one with a progress bar each, the crop going with the photo; then each
+// photo offers the server's filters and adjustments (looks.js), each
 // video shows its processing state until ready, and the caption suggests hashtags and
 // people (autocomplete.js). Share saves every item's alt text and look, then posts.
 import { api, upload } from "./api.js";
@@ -157,13 +158,15 @@ async function share(form) {
   }
 }
 
-export function install() {
+function install() {
   const form = document.getElementById("composer");
   if (!form) return;
   const input = form.querySelector("#files");
   const list = document.getElementById("picked");
   const template = document.getElementById("picked-item");
   input.addEventListener("change", () => listPicked(input, list, template));
+  // Files a person chose before this module ran (a slow connection) are listed too.
+  if (input.files.length) listPicked(input, list, template);
   document.getElementById("upload").addEventListener("click", uploadAll);
   attach(document.getElementById("caption"), document.getElementById("caption-suggestions"));
   form.addEventListener("submit", (event) => {
@@ -172,46 +175,4 @@ export function install() {
   });
 }
 
-// A post's page, for its author: edit the caption in place, or delete the post.
-export function installEdit() {
-  const open = document.getElementById("edit-caption");
-  const form = document.getElementById("caption-form");
-  if (!open || !form) return;
-  const field = form.querySelector("textarea");
-  open.addEventListener("click", async () => {
-    const source = await api("GET", `/api/v1/statuses/${open.dataset.id}/source`);
-    field.value = source.text;
-    form.hidden = false;
-    open.hidden = true;
-    field.focus();
-  });
-  form.querySelector("button.cancel").addEventListener("click", () => {
-    form.hidden = true;
-    open.hidden = false;
-  });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const save = form.querySelector("button[type=submit]");
-    save.disabled = true;
-    try {
-      await api("PUT", `/api/v1/statuses/${open.dataset.id}`, { status: field.value });
-      window.location.reload();
-    } catch (error) {
-      const box = form.querySelector(".alert");
-      box.textContent = error.message;
-      box.hidden = false;
-      save.disabled = false;
-    }
-  });
-}
-
-export function installDelete() {
-  const button = document.getElementById("delete-post");
-  if (!button) return;
-  button.addEventListener("click", async () => {
-    if (!window.confirm("Delete this post? This cannot be undone.")) return;
-    button.disabled = true;
-    await api("DELETE", `/api/v1/statuses/${button.dataset.id}`);
-    window.location.assign(button.dataset.after);
-  });
-}
+install();
