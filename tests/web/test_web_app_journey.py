@@ -120,6 +120,7 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         ann.page.fill("#new-caption", "Evening by the lake #sunset (edited)")
         ann.page.click("#caption-form button[type=submit]")
         ann.page.wait_for_selector(".caption >> text=(edited)")
+        assert "(edited)" in httpx.get(f"{server.base_url}/api/v1/statuses/{post_id}").json()["content"]
         ann.page.click("text=#sunset")
         ann.page.click("button.tag-follow")
         ann.page.wait_for_selector("button.tag-follow[aria-pressed=true]")
@@ -144,7 +145,7 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         post.locator("ol.comments li", has_text="What a sky!").wait_for()
 
         # A's open page learns of the like, the follow and the comment over the stream.
-        ann.page.wait_for_function("Number(document.getElementById('unread-badge').dataset.count) >= 2")
+        ann.page.wait_for_function("Number(document.getElementById('unread-badge').dataset.count) >= 3")
         assert ann.page.locator("#unread-badge").is_visible()
         ann.page.click("nav.tabs >> text=Notifications")
         ann.page.wait_for_selector("text=liked your post")
