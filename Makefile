@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Serving needs only the package; the tests, linters and real test servers are dev extras.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
-# The masto.js client test's Node packages, at the lockfile's exact versions.
+# The Node packages of the masto.js client test and the axe-core page check, at the lockfile's exact versions.
 NODE_DIR := tests/clients/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.live import LiveServer
+from tests.web.pages import browser_server
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -41,3 +44,10 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The web app's live server, shared by the modules marked ``xdist_group("webapp")``."""
+    with browser_server(tmp_path_factory, "webapp", instance_title="Lumigram") as running:
+        yield running

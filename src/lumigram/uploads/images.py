@@ -19,6 +19,7 @@ import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import ceil
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -252,24 +253,47 @@ def open_upright(data: bytes, decode_size: tuple[int, int], max_bytes: int = MAX
     return UprightImage(image=image, width=width, height=height)
 
 
+#: A crop rectangle as fractions of the upright photo: left, top, width, height.
+Crop = tuple[float, float, float, float]
+
+
+def _crop_box(size: tuple[int, int], crop: Crop) -> tuple[int, int, int, int]:
+    """The pixel box of ``crop`` (already checked to lie inside 0..1), at least one pixel."""
+    width, height = size
+    left, top = min(round(crop[0] * width), width - 1), min(round(crop[1] * height), height - 1)
+    right = min(max(round((crop[0] + crop[2]) * width), left + 1), width)
+    bottom = min(max(round((crop[1] + crop[3]) * height), top + 1), height)
+    return left, top, right, bottom
+
+
 def process_image(
     data: bytes,
     focus_x: float = 0.0,
     focus_y: float = 0.0,
     filter_name: str | None = None,
     adjustments: Mapping[str, int] | None = None,
+    crop: Crop | None = None,
 ) -> ProcessedImage:
     """All stored variants of an uploaded photo; ImageRejected with a clear reason otherwise.
 
-    ``filter_name`` and ``adjustments`` must already be checked (``filters.check``).
+    ``filter_name`` and ``adjustments`` must already be checked (``filters.check``). A
+    ``crop`` (checked by ``uploads.service.parse_crop``) is cut from the upright photo
+    first; the focus point is then read within the cropped part, and the allowed aspect
+    range still applies to what is left. The sizes reported are the crop's.
     """
-    upright = open_upright(data, (WIDTHS[0], WIDTHS[0]))
+    # A JPEG is decoded at a reduced scale only as far as the cropped part keeps 1080 px.
+    need = (WIDTHS[0], WIDTHS[0]) if crop is None else (ceil(WIDTHS[0] / crop[2]), ceil(WIDTHS[0] / crop[3]))
+    upright = open_upright(data, need)
     image = upright.image
+    width, height = upright.width, upright.height
+    if crop is not None:
+        image = image.crop(_crop_box(image.size, crop))
+        box = _crop_box((width, height), crop)
+        width, height = box[2] - box[0], box[3] - box[1]
+    # Kept down to 9:16, so a story can show it whole; a post's variants are cut to 4:5.
     cropped = _crop_to_allowed_aspect(image, focus_x, focus_y, STORY_ASPECT)
     base_width = min(WIDTHS[0], cropped.width)
     base_height = max(round(cropped.height * base_width / cropped.width), 1)
     base = cropped.resize((base_width, base_height), Image.Resampling.BICUBIC, reducing_gap=2.0)
     variants, blurhash = _render(base, focus_x, focus_y, filter_name, adjustments)
-    return ProcessedImage(
-        width=upright.width, height=upright.height, variants=variants, blurhash=blurhash, master=_master_jpeg(base)
-    )
+    return ProcessedImage(width=width, height=height, variants=variants, blurhash=blurhash, master=_master_jpeg(base))

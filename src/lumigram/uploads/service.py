@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
@@ -23,13 +24,14 @@ from lumigram.errors import Conflict, NotFound, ValidationFailed
 from lumigram.infra.tables import accounts, media_attachments, utcnow
 from lumigram.media_access.service import MASTER_PREFIX, forget_privacy
 from lumigram.services import Services
-from lumigram.uploads import filters
-from lumigram.uploads.images import ImageRejected, ProcessedImage, Variant, process_image, rerender
+from lumigram.uploads import filters, previews
+from lumigram.uploads.images import Crop, ImageRejected, ProcessedImage, Variant, process_image, rerender
 from lumigram.uploads.models import MediaRecord, media_record
 from lumigram.uploads.story_frames import NAME as STORY_FRAME
 from lumigram.uploads.story_frames import story_frame
 
 MAX_DESCRIPTION = 1500
+_CROP_SLACK = 1e-3
 _EXTENSIONS = {"image/jpeg": "jpg", "image/webp": "webp"}
 
 
@@ -47,6 +49,21 @@ def parse_focus(value: str | None) -> tuple[float, float]:
     return x, y
 
 
+def parse_crop(value: str | None) -> Crop | None:
+    """Lumigram's ``crop=left,top,width,height``: fractions of the upright photo, inside it."""
+    if value is None or value == "":
+        return None
+    try:
+        left, top, width, height = (float(part) for part in value.split(","))
+    except ValueError:
+        raise ValidationFailed.field("crop", "ERR_INVALID", "must be four numbers: left,top,width,height") from None
+    inside = 0 <= left < 1 and 0 <= top < 1 and 0 < width <= 1 and 0 < height <= 1
+    # A little slack for the rounding of fractions a browser computed.
+    if not inside or left + width > 1 + _CROP_SLACK or top + height > 1 + _CROP_SLACK:
+        raise ValidationFailed.field("crop", "ERR_INVALID", "must lie within the photo (fractions from 0 to 1)")
+    return left, top, min(width, 1 - left), min(height, 1 - top)
+
+
 def _check_description(description: str | None) -> str | None:
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise ValidationFailed.field("description", "ERR_TOO_LONG", f"is too long (at most {MAX_DESCRIPTION})")
@@ -54,11 +71,15 @@ def _check_description(description: str | None) -> str | None:
 
 
 async def _process(
-    services: Services, data: bytes, focus: tuple[float, float], look: tuple[str | None, dict[str, int]]
+    services: Services,
+    data: bytes,
+    focus: tuple[float, float],
+    look: tuple[str | None, dict[str, int]],
+    crop: Crop | None,
 ) -> ProcessedImage:
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(services.cpu_pool(), process_image, data, *focus, *look)
+        return await loop.run_in_executor(services.cpu_pool(), process_image, data, *focus, *look, crop)
     except ImageRejected as exc:
         reason = str(exc)
         raise ValidationFailed(reason, {"file": [{"error": "ERR_UNPROCESSABLE", "description": reason}]}) from None
@@ -98,12 +119,17 @@ async def upload_photo(
     focus: tuple[float, float],
     filter_name: str | None = None,
     adjustments: Mapping[str, object] | None = None,
+    crop: Crop | None = None,
 ) -> MediaRecord:
-    """Process and store a photo; ValidationFailed (422) with the reason when it is refused."""
+    """Process and store a photo; ValidationFailed (422) with the reason when it is refused.
+
+    ``crop`` (from ``parse_crop``) is cut before anything else; the master keeps only the
+    cropped part, so a crop cannot be changed later without uploading again.
+    """
     description = _check_description(description)
     # Checked before any pixel work, so a typo in the filter name costs nothing.
     look = filters.check(filter_name, adjustments)
-    processed = await _process(services, data, focus, look)
+    processed = await _process(services, data, focus, look, crop)
     async with services.db.connect() as conn:
         locked = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == account_id))).scalar_one()
     media_id = services.ids.next_id(ids.shard_of(account_id))
@@ -169,6 +195,53 @@ async def _own_row(services: Services, account_id: int, media_id: int) -> Any:
 async def get_media(services: Services, account_id: int, media_id: int) -> MediaRecord:
     """The caller's own media; NotFound for anyone else's."""
     return media_record(await _own_row(services, account_id, media_id))
+
+
+@dataclass(frozen=True, slots=True)
+class FilterPreview:
+    #: The name a client sends ("normal" for none) and what the filter does.
+    filter: str
+    description: str
+    jpeg: bytes
+
+
+async def filter_previews(
+    services: Services,
+    account_id: int,
+    media_id: int,
+    width: int,
+    filter_name: str | None = None,
+    adjustments: Mapping[str, object] | None = None,
+) -> list[FilterPreview]:
+    """Small renders of the caller's own photo under one filter or (``filter_name`` None)
+    every filter, with its stored adjustments overlaid by ``adjustments``; nothing is stored.
+
+    Only photos kept with their master (every photo uploaded as such) have previews.
+    """
+    row = await _own_row(services, account_id, media_id)
+    record = media_record(row)
+    _, adjust = filters.check(None, {**record.adjustments, **(adjustments or {})})
+    if filter_name is None:
+        names: list[str | None] = [None, *filters.FILTERS]
+        if width > previews.MAX_WIDTH_ALL:
+            raise ValidationFailed.field(
+                "width", "ERR_INVALID", f"must be at most {previews.MAX_WIDTH_ALL} when previewing every filter"
+            )
+    else:
+        names = [filters.check(filter_name, None)[0]]
+    if row.kind != "image" or not row.original_key or row.state != "ready":
+        raise ValidationFailed.field("media", "ERR_INVALID", "has no filter previews: only photos have them")
+    master = await services.blobs.get(row.original_key)
+    loop = asyncio.get_running_loop()
+    rendered = await loop.run_in_executor(services.cpu_pool(), previews.render_previews, master, width, names, adjust)
+    return [
+        FilterPreview(
+            filter=name or filters.NORMAL,
+            description=filters.FILTERS[name].description if name else "No filter",
+            jpeg=jpeg,
+        )
+        for name, jpeg in zip(names, rendered, strict=True)
+    ]
 
 
 def _posted() -> ValidationFailed:

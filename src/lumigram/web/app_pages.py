@@ -37,6 +37,7 @@ from lumigram.posts import queries
 from lumigram.posts import service as posts
 from lumigram.posts import tags as hashtags
 from lumigram.services import Services
+from lumigram.uploads.filters import ADJUSTMENT_RANGES
 from lumigram.web import TEMPLATES_DIR
 from lumigram.web.csp import page_headers
 from lumigram.web.session import csrf_ok, signed_in, write_session
@@ -341,7 +342,7 @@ async def composer(request: Request, services: ServicesDep) -> Response:
     visit = await current_visit(request, services)
     if visit.account is None:
         return _sign_in_redirect("/new")
-    context = {"title": "New post", "nav": "create"}
+    context = {"title": "New post", "nav": "create", "adjustments": ADJUSTMENT_RANGES}
     return await _render(request, services, visit, "app/compose.html", context)
 
 

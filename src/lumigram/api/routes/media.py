@@ -8,7 +8,10 @@ The file's first bytes decide which it is, never its name or declared type.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
@@ -21,7 +24,7 @@ from lumigram.entities.media import media_entity
 from lumigram.errors import ValidationFailed
 from lumigram.posts import attachments
 from lumigram.services import Services
-from lumigram.uploads import images, videos
+from lumigram.uploads import images, previews, videos
 from lumigram.uploads import service as uploads
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
 from lumigram.uploads.models import MediaRecord
@@ -37,6 +40,8 @@ class MediaParams(BaseModel):
 
     description: str | None = Field(default=None, max_length=uploads.MAX_DESCRIPTION)
     focus: str | None = Field(default=None, max_length=64)
+    # Lumigram's crop (upload only): left,top,width,height as fractions of the upright photo.
+    crop: str | None = Field(default=None, max_length=128)
     # Lumigram's photo look (not in Mastodon): a filter name ("normal" for none) and
     # adjustments, each a plain form field; 0 means unchanged. See uploads/filters.py.
     filter: str | None = Field(default=None, max_length=32)
@@ -86,7 +91,10 @@ async def receive_upload(services: Services, account_id: int, file: UploadFile, 
     """Store an uploaded photo (processed now) or video (transcoded by the worker, so
     still ``processing``), told apart by its first bytes; 422 for anything else."""
     head = await file.read(64)
+    crop = uploads.parse_crop(params.crop)
     if sniff_video(head) is not None:
+        if crop is not None:
+            raise ValidationFailed.field("crop", "ERR_INVALID", "can only be set on photos")
         if params.filter not in (None, "normal") or params.adjustments():
             # Looks are rendered on photos only; silently ignoring them would surprise the client.
             raise ValidationFailed.field("filter", "ERR_INVALID", "can only be set on photos")
@@ -112,6 +120,7 @@ async def receive_upload(services: Services, account_id: int, file: UploadFile, 
         _focus(params.focus),
         params.filter,
         params.adjustments(),
+        crop,
     )
 
 
@@ -132,6 +141,9 @@ async def get_media(media_id: str, viewer: CurrentAccount, services: ServicesDep
 )
 async def put_media(media_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(MediaParams, await read_params(request))
+    if params.crop:
+        # The stored master holds only the part kept at upload: a new crop needs the upload.
+        raise ValidationFailed.field("crop", "ERR_INVALID", "can only be set when uploading")
     focus = _focus(params.focus) if params.focus else None
     record = await attachments.update_attachment(
         services,
@@ -143,3 +155,47 @@ async def put_media(media_id: str, request: Request, viewer: CurrentAccount, ser
         params.adjustments(),
     )
     return OrjsonResponse(media_entity(services, record))
+
+
+_PERCENT = Query(ge=-100, le=100)
+
+
+@router.get(
+    "/api/v1/media/{media_id}/previews",
+    summary="Small renders of one of your photos under every filter, or one (Lumigram)",
+    dependencies=[require_scopes(*WRITE_MEDIA)],
+)
+async def filter_previews(
+    media_id: str,
+    viewer: CurrentAccount,
+    services: ServicesDep,
+    only: Annotated[str | None, Query(alias="filter", max_length=32, description="Only this filter")] = None,
+    width: Annotated[
+        int, Query(ge=previews.MIN_WIDTH, le=previews.MAX_WIDTH, description="At most 320 for every filter")
+    ] = 160,
+    brightness: Annotated[int | None, _PERCENT] = None,
+    contrast: Annotated[int | None, _PERCENT] = None,
+    saturation: Annotated[int | None, _PERCENT] = None,
+    warmth: Annotated[int | None, _PERCENT] = None,
+    vignette: Annotated[int | None, Query(ge=0, le=100)] = None,
+) -> Response:
+    given = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "warmth": warmth}
+    given["vignette"] = vignette
+    rendered = await uploads.filter_previews(
+        services,
+        viewer.account_id,
+        _media_id(media_id),
+        width,
+        only,
+        {name: value for name, value in given.items() if value is not None},
+    )
+    return OrjsonResponse(
+        [
+            {
+                "filter": preview.filter,
+                "description": preview.description,
+                "url": "data:image/jpeg;base64," + base64.b64encode(preview.jpeg).decode(),
+            }
+            for preview in rendered
+        ]
+    )

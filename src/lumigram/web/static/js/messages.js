@@ -5,7 +5,7 @@
 // "direct" stream (live.js hands its frames over as "lumigram:stream" events); the new
 // part is then fetched as HTML from the server, so one template draws every message.
 import { api, upload } from "./api.js";
-import { waitUntilProcessed } from "./compose.js";
+import { waitUntilProcessed } from "./processing.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 5000;

@@ -1,0 +1,70 @@
+"""axe-core over every page of the web app, in Chromium, in the light and the dark theme.
+
+On the small world of ``tests.web.site``, each page in its ``PAGES`` list is opened as its
+visitor, brought to its state, and checked by axe-core (the npm package in
+tests/clients/node, pinned by its lockfile); a serious or critical violation fails the
+test. Contrast is checked again after switching the system theme to dark.
+
+axe is added to every document as an init script, which the pages' strict
+Content-Security-Policy would refuse, so these contexts bypass the policy (the browser
+journey checks the pages under it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live import LiveServer
+from tests.web.site import PAGES, open_page, seed, sign_in
+
+# On the web app's one live server, which the browser journey shares (tests/web/conftest.py).
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.xdist_group("webapp")]
+
+AXE = Path(__file__).resolve().parent.parent / "clients/node/node_modules/axe-core/axe.min.js"
+PHONE = {"width": 390, "height": 844}
+FAILING = ("serious", "critical")
+
+
+def _violations(page: Any, only_contrast: bool = False) -> list[str]:
+    options = {"runOnly": ["color-contrast"]} if only_contrast else {}
+    found = page.evaluate(
+        """async (options) => (await axe.run(document, {...options, resultTypes: ["violations"]}))
+             .violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                                      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" "))}))""",
+        options,
+    )
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in found if v["impact"] in FAILING]
+
+
+def test_every_page_has_no_serious_accessibility_violation_in_either_theme(
+    app_server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    if not AXE.exists():
+        pytest.fail("axe-core is not installed: run `make test` (npm ci in tests/clients/node)", pytrace=False)
+    server = app_server
+    world = seed(server.base_url, tmp_path)
+    contexts = {
+        who: browser.new_context(viewport=PHONE, base_url=server.base_url, bypass_csp=True, color_scheme="light")
+        for who in ("visitor", "ann")
+    }
+    for context in contexts.values():
+        # In every document the context opens, before the page's own scripts.
+        context.add_init_script(path=str(AXE))
+    problems: list[str] = []
+    try:
+        sign_in(contexts["ann"])
+        page_of = {who: context.new_page() for who, context in contexts.items()}
+        for entry in PAGES:
+            page = page_of[entry.who]
+            page.emulate_media(color_scheme="light")
+            open_page(page, entry, world)
+            problems += [f"{entry.name} (light): {v}" for v in _violations(page)]
+            page.emulate_media(color_scheme="dark")
+            problems += [f"{entry.name} (dark): {v}" for v in _violations(page, only_contrast=True)]
+    finally:
+        for context in contexts.values():
+            context.close()
+    assert problems == [], "\n".join(problems)
