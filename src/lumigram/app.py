@@ -64,6 +64,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.suggestions",
     "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
+    "lumigram.web.settings_pages",
     "lumigram.web.app_pages",
 )
 
