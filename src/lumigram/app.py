@@ -65,6 +65,7 @@ ROUTER_MODULES = (
     "lumigram.api.routes.profile_extras",
     "lumigram.web.auth_pages",
     "lumigram.web.settings_pages",
+    "lumigram.web.people_pages",
     "lumigram.web.app_pages",
 )
 

@@ -49,6 +49,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 FEED_PAGE = 8
 #: Tiles on a profile or hashtag grid.
 GRID_PAGE = 30
+#: Who liked a post, named on its page ("Liked by alice, bob and 3 others").
+LIKERS_SHOWN = 3
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
@@ -287,6 +289,7 @@ async def post_page(username: str, status_id: str, request: Request, services: S
     except NotFound:
         return await _not_found(request, services, visit)
     view, *comments = post_views(services, [item, *thread.descendants], visit.viewer_id)
+    likers = await interactions.favourited_by(services, visit.viewer_id, wanted, PageRequest(limit=LIKERS_SHOWN))
     public_post = item.post.visibility == "public" and not item.account.locked
     first = next((m["image"] for m in view["web"]["media"] if m["image"]), None)
     og = None
@@ -298,8 +301,10 @@ async def post_page(username: str, status_id: str, request: Request, services: S
             "url": view["url"],
             "type": "article",
         }
-    context = {"title": f"A post by @{item.account.username}", "nav": None, "post": view, "comments": comments}
+    context: dict[str, Any] = {"title": f"A post by @{item.account.username}", "nav": None, "post": view}
+    context["comments"] = comments
     context["og"] = og
+    context["liked_by"] = [account.username for account in likers.items]
     return await _render(request, services, visit, "app/post.html", context)
 
 
