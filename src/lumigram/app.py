@@ -66,6 +66,7 @@ ROUTER_MODULES = (
     "lumigram.web.auth_pages",
     "lumigram.web.settings_pages",
     "lumigram.web.people_pages",
+    "lumigram.web.notification_pages",
     "lumigram.web.app_pages",
 )
 

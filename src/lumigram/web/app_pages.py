@@ -1,5 +1,5 @@
-"""The web app's pages: welcome, sign-up, home feed, profiles, posts, hashtags, the
-composer and notifications.
+"""The web app's pages: welcome, sign-up, home feed, profiles, posts, hashtags and the
+composer (notifications: ``notification_pages``).
 
 Pages are rendered on the server from the same services the JSON API calls; what a page
 then does (like, comment, save, follow, upload, post, delete, load more) its scripts do
@@ -23,13 +23,11 @@ from lumigram.accounts.ratelimits import hit_limits
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
 from lumigram.entities.accounts import account_entity
-from lumigram.entities.notifications import notification_entity
 from lumigram.errors import LumigramError, NotFound, RateLimited, ValidationFailed
 from lumigram.feed import home as home_feed
 from lumigram.feed import public, relevance
 from lumigram.graph import service as graph
 from lumigram.interactions import service as interactions
-from lumigram.notifications import markers
 from lumigram.notifications import service as notifications
 from lumigram.paging import MAX_ID, PageRequest
 from lumigram.posts import queries
@@ -332,7 +330,7 @@ async def hashtag_page(name: str, request: Request, services: ServicesDep) -> Re
     return await _render(request, services, visit, "app/tag.html", context)
 
 
-# -- composer and notifications ------------------------------------------------------------
+# -- composer ------------------------------------------------------------------------
 
 
 @router.get("/new")
@@ -342,19 +340,3 @@ async def composer(request: Request, services: ServicesDep) -> Response:
         return _sign_in_redirect("/new")
     context = {"title": "New post", "nav": "create"}
     return await _render(request, services, visit, "app/compose.html", context)
-
-
-@router.get("/notifications")
-async def notifications_page(request: Request, services: ServicesDep) -> Response:
-    visit = await current_visit(request, services)
-    if visit.account is None:
-        return _sign_in_redirect("/notifications")
-    viewer_id = visit.account.id
-    page = await notifications.list_notifications(services, viewer_id, PageRequest(limit=40))
-    cache: dict[int, dict[str, Any]] = {}
-    items = [notification_entity(services, item, viewer_id, cache) for item in page.items]
-    if page.newest_id is not None:
-        # Seen on this page: the badge (here and in every client) starts again from zero.
-        await markers.save_markers(services, viewer_id, {"notifications": page.newest_id})
-    context = {"title": "Notifications", "nav": "notifications", "notifications": items}
-    return await _render(request, services, visit, "app/notifications.html", context)

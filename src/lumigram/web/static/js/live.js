@@ -31,6 +31,7 @@ function announce(feed) {
 function handle(frame) {
   const badge = document.getElementById("unread-badge");
   const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
+  if (frame.event === "notification") document.dispatchEvent(new CustomEvent("lumigram:notification"));
   if (frame.event === "notification" && badge && !onNotifications) {
     bump(badge);
   } else if (frame.event === "delete") {
