@@ -219,7 +219,7 @@ async def push_settings(request: Request, services: ServicesDep) -> Response:
     visit = await _signed_in(request, services, "/settings/notifications")
     if isinstance(visit, Response):
         return visit
-    alerts = [(name, ALERT_LABELS[name]) for name in ALERT_TYPES if name in ALERT_LABELS]
+    alerts = [(name, label) for name, label in ALERT_LABELS.items() if name in ALERT_TYPES]
     context = {"server_key": vapid_keys(services.settings).public_key, "alerts": alerts}
     return await _settings_page(request, services, visit, "notifications", context)
 
