@@ -154,7 +154,7 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         page.keyboard.press("ArrowRight")
         page.fill("#display_name", "Ann Settings")
         page.fill("#note", "Photos of lakes")
-        ann.shot("settings-profile")
+        ann.shot("settings-profile", also_dark_and_desktop=True)
         page.click("#save-profile")
         page.wait_for_selector("text=Your profile was saved.")
         me = http.get("/api/v1/accounts/verify_credentials", headers=ann_api).json()
@@ -247,7 +247,7 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         page.goto("/@setann")
         page.click("a[href='/@setann/followers']")
         page.wait_for_selector(".people-list a[href='/@setben']")
-        ann.shot("followers")
+        ann.shot("followers", also_dark_and_desktop=True)
 
         # Off again: the browser's subscription and the server's are gone.
         page.goto("/settings/notifications")
