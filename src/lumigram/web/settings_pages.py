@@ -57,8 +57,8 @@ ALERT_LABELS = {
     "poll": "Polls that ended",
     "update": "Edits of posts you interacted with",
 }
-#: The worker's own policy: it runs no page, fetches nothing but this origin, and shows
-#: notifications whose icons are avatars (from here or the media CDN).
+#: The worker is checked for a new version on every visit (no-cache), and runs under
+#: the pages' policy: it fetches nothing itself, and its notifications' icons are avatars.
 _WORKER_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 
