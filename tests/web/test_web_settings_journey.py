@@ -2,7 +2,8 @@
 
 A signs up and edits the profile (a new picture cropped to a square in the page, a
 name, a bio); A's block of B is listed in the settings and undone there; A makes the
-account private and B asks to follow. A turns push notifications on in the browser,
+account private and B asks to follow, which A's open notifications page shows live
+(grouped as the v2 API groups them). A turns push notifications on in the browser,
 chooses which alerts, and the subscription is checked on the server; a push about the
 request is handed to the service worker, which shows it, and the worker's click code
 leads the open page to the follow requests, where A approves B and then finds B in the
@@ -175,13 +176,17 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         relation = http.get("/api/v1/accounts/relationships", params={"id[]": ben_id}, headers=ann_api).json()[0]
         assert relation["blocking"] is False
 
-        # Go private: B's follow becomes a request.
+        # Go private: B's follow becomes a request, which A's open notifications page
+        # shows as it arrives (over the stream, without a reload).
         page.click("nav.settings-menu >> text=Privacy")
         page.check("#locked")
         page.wait_for_selector("text=Your account is private.")
+        page.click("nav.tabs >> text=Notifications")
+        page.wait_for_selector("#notification-groups[data-live=true]")
         ben.page.goto("/@setann")
         ben.page.click("button.follow")
         ben.page.wait_for_selector("button.follow[data-state=requested]")
+        page.wait_for_selector(".notification[data-type=follow_request] >> text=asked to follow you")
 
         # Push: the page subscribes with the server's key and hands the subscription over.
         keys = _browser_keys()

@@ -50,6 +50,11 @@ function connect() {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const query = `stream=user&access_token=${encodeURIComponent(token)}`;
   const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/streaming?${query}`);
+  socket.addEventListener("open", () => {
+    document.body.dataset.stream = "open";
+    document.dispatchEvent(new CustomEvent("lumigram:stream-open"));
+  });
+  socket.addEventListener("close", () => { document.body.dataset.stream = "closed"; });
   socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
     if (event.code !== 1008) setTimeout(connect, RETRY_MS);

@@ -13,6 +13,14 @@ async function refresh() {
 }
 
 if (list) {
+  // Once the stream is open nothing new is missed; what came before it (since the page
+  // was rendered, or while reconnecting) is fetched once.
+  const caughtUp = async () => {
+    await refresh();
+    list.dataset.live = "true";
+  };
+  document.addEventListener("lumigram:stream-open", caughtUp);
+  if (document.body.dataset.stream === "open") caughtUp(); // opened before this module ran
   document.addEventListener("lumigram:notification", () => {
     // Several notifications at once (a burst of likes) make one fetch.
     if (pending) return;
