@@ -135,21 +135,22 @@ async def test_people_and_grouped_notifications_show_what_the_api_shows(
     assert (await client.get("/@nobody_here/followers")).status_code == 404
 
     # Private: the network shows to approved followers only; a block is a 404 page.
-    await client.patch("/api/v1/accounts/update_credentials", headers=owner["headers"], data={"locked": "true"})
-    await client.post(f"/api/v1/accounts/{owner['id']}/follow", headers=stranger["headers"])
+    await client.post(f"/api/v1/accounts/{third['id']}/follow", headers=fan["headers"])
+    await client.patch("/api/v1/accounts/update_credentials", headers=third["headers"], data={"locked": "true"})
+    await client.post(f"/api/v1/accounts/{third['id']}/follow", headers=stranger["headers"])
     async with _browser(client, stranger) as outsider, _browser(client, fan) as follower:
-        hidden = await outsider.get(f"/@{owner['username']}/following")
+        hidden = await outsider.get(f"/@{third['username']}/following")
         assert hidden.status_code == 200
         assert "only its approved followers" in hidden.text
-        assert f'href="/@{fan["username"]}"' not in (await outsider.get(f"/@{owner['username']}/followers")).text
-        assert f'href="/@{fan["username"]}"' in (await follower.get(f"/@{owner['username']}/followers")).text
+        assert f'href="/@{fan["username"]}"' not in (await outsider.get(f"/@{third['username']}/followers")).text
+        assert f'href="/@{fan["username"]}"' in (await follower.get(f"/@{third['username']}/followers")).text
         await client.post(f"/api/v1/accounts/{stranger['id']}/block", headers=owner["headers"])
         assert (await outsider.get(f"/@{owner['username']}/followers")).status_code == 404
         assert (await outsider.get(f"{path}/likes")).status_code == 404
-    async with _browser(client, owner) as own:
-        requests = await own.get("/follow_requests")
+    async with _browser(client, third) as private, _browser(client, owner) as own:
+        requests = await private.get("/follow_requests")
         assert requests.status_code == 200
-        assert "No one is waiting" in requests.text  # the block ended the stranger's request
+        assert f'aria-label="Approve {stranger["username"]}"' in requests.text
         blocked = await own.get("/settings/blocked")
         assert f'href="/@{stranger["username"]}"' in blocked.text
         assert 'data-action="unblock"' in blocked.text
