@@ -166,8 +166,15 @@ async def _visible(
 
 
 #: The web app's pages and the API path each must agree with.
-WEB_PAGES = {"status": "{post}", "profile": "/@{author}", "tag": "/tags/matrix", "home": "/",
-             "search": "/search?q=eyes&type=statuses", "explore": "/explore"}  # fmt: skip
+WEB_PAGES = {
+    "status": "{post}",
+    "profile": "/@{author}",
+    "tag": "/tags/matrix",
+    "home": "/",
+    "search": "/search?q=eyes&type=statuses",
+    "explore": "/explore",
+    "followers": "/@{author}/followers",
+}
 
 
 async def _web_seen(
@@ -187,7 +194,9 @@ async def _web_seen(
             url = page.format(post=post["url"].removeprefix(str(client.base_url)), author=author["username"])
             response = await browser.get(url)
             assert response.status_code in (200, 404), (url, response.text)
-            if post["url"] in response.text:
+            # The follower list page shows the author's followers (never empty here), not the post.
+            shown = 'class="people-list"' in response.text if path == "followers" else post["url"] in response.text
+            if shown:
                 seen.add(path)
     return seen
 

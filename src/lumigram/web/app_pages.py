@@ -1,5 +1,5 @@
-"""The web app's pages: welcome, sign-up, home feed, profiles, posts, hashtags, the
-composer and notifications.
+"""The web app's pages: welcome, sign-up, home feed, profiles, posts, hashtags and the
+composer (notifications: ``notification_pages``).
 
 Pages are rendered on the server from the same services the JSON API calls; what a page
 then does (like, comment, save, follow, upload, post, delete, load more) its scripts do
@@ -23,14 +23,12 @@ from lumigram.accounts.ratelimits import hit_limits
 from lumigram.api.auth import client_address
 from lumigram.api.deps import ServicesDep
 from lumigram.entities.accounts import account_entity
-from lumigram.entities.notifications import notification_entity
 from lumigram.errors import LumigramError, NotFound, RateLimited, ValidationFailed
 from lumigram.feed import home as home_feed
 from lumigram.feed import public, relevance
 from lumigram.graph import service as graph
 from lumigram.interactions import service as interactions
 from lumigram.messages import queries as message_queries
-from lumigram.notifications import markers
 from lumigram.notifications import service as notifications
 from lumigram.paging import MAX_ID, PageRequest
 from lumigram.posts import queries
@@ -52,6 +50,8 @@ templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 FEED_PAGE = 8
 #: Tiles on a profile or hashtag grid.
 GRID_PAGE = 30
+#: Who liked a post, named on its page ("Liked by alice, bob and 3 others").
+LIKERS_SHOWN = 3
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
@@ -294,6 +294,7 @@ async def post_page(username: str, status_id: str, request: Request, services: S
     except NotFound:
         return await _not_found(request, services, visit)
     view, *comments = post_views(services, [item, *thread.descendants], visit.viewer_id)
+    likers = await interactions.favourited_by(services, visit.viewer_id, wanted, PageRequest(limit=LIKERS_SHOWN))
     public_post = item.post.visibility == "public" and not item.account.locked
     first = next((m["image"] for m in view["web"]["media"] if m["image"]), None)
     og = None
@@ -305,8 +306,10 @@ async def post_page(username: str, status_id: str, request: Request, services: S
             "url": view["url"],
             "type": "article",
         }
-    context = {"title": f"A post by @{item.account.username}", "nav": None, "post": view, "comments": comments}
+    context: dict[str, Any] = {"title": f"A post by @{item.account.username}", "nav": None, "post": view}
+    context["comments"] = comments
     context["og"] = og
+    context["liked_by"] = [account.username for account in likers.items]
     return await _render(request, services, visit, "app/post.html", context)
 
 
@@ -334,7 +337,7 @@ async def hashtag_page(name: str, request: Request, services: ServicesDep) -> Re
     return await _render(request, services, visit, "app/tag.html", context)
 
 
-# -- composer and notifications ------------------------------------------------------------
+# -- composer ------------------------------------------------------------------------
 
 
 @router.get("/new")
@@ -344,19 +347,3 @@ async def composer(request: Request, services: ServicesDep) -> Response:
         return _sign_in_redirect("/new")
     context = {"title": "New post", "nav": "create", "adjustments": ADJUSTMENT_RANGES}
     return await _render(request, services, visit, "app/compose.html", context)
-
-
-@router.get("/notifications")
-async def notifications_page(request: Request, services: ServicesDep) -> Response:
-    visit = await current_visit(request, services)
-    if visit.account is None:
-        return _sign_in_redirect("/notifications")
-    viewer_id = visit.account.id
-    page = await notifications.list_notifications(services, viewer_id, PageRequest(limit=40))
-    cache: dict[int, dict[str, Any]] = {}
-    items = [notification_entity(services, item, viewer_id, cache) for item in page.items]
-    if page.newest_id is not None:
-        # Seen on this page: the badge (here and in every client) starts again from zero.
-        await markers.save_markers(services, viewer_id, {"notifications": page.newest_id})
-    context = {"title": "Notifications", "nav": "notifications", "notifications": items}
-    return await _render(request, services, visit, "app/notifications.html", context)

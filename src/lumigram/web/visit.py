@@ -1,5 +1,8 @@
 """Who is looking at a page: the browser's session, and for a signed-in person their
-profile and the web app's API token (issued on first use, again when it was revoked)."""
+profile and the web app's API token (issued on first use, again when it expired).
+
+The token stands for the browser's session: when it was revoked (the person ended that
+session from another one, or signed out everywhere) the browser is signed out."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 
-from lumigram.accounts import oauth, service
+from lumigram.accounts import oauth, service, sessions
 from lumigram.accounts.models import Account, TokenGrant, User
 from lumigram.errors import NotFound
 from lumigram.services import Services
@@ -46,6 +49,8 @@ async def usable_login(services: Services, session: Session | None) -> tuple[Use
         return None
     assert session.user_id is not None
     assert session.account_id is not None
+    if session.api_token and await sessions.was_revoked(services, session.api_token):
+        return None  # this browser's session was ended from another one
     try:
         user = await service.get_user(services, session.user_id)
         account = await service.get_account(services, session.account_id)

@@ -35,6 +35,7 @@ function handle(frame) {
   document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: frame }));
   const badge = document.getElementById("unread-badge");
   const onNotifications = document.querySelector('nav.tabs a[aria-current="page"][href="/notifications"]');
+  if (frame.event === "notification") document.dispatchEvent(new CustomEvent("lumigram:notification"));
   if (frame.event === "notification" && badge && !onNotifications) {
     bump(badge);
   } else if (frame.event === "delete") {
@@ -55,11 +56,14 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${window.location.host}/api/v1/streaming?${query}`);
   socket.addEventListener("open", () => {
     socket.send(JSON.stringify({ type: "subscribe", stream: "direct" }));
+    document.body.dataset.stream = "open";
     // What happened before (or while disconnected) is fetched by whoever listens.
     document.dispatchEvent(new CustomEvent("lumigram:stream", { detail: { event: "open" } }));
+    document.dispatchEvent(new CustomEvent("lumigram:stream-open"));
   });
   socket.addEventListener("message", (message) => handle(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
+    document.body.dataset.stream = "closed";
     if (event.code !== 1008) setTimeout(connect, RETRY_MS);
   });
 }
