@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
+from lumigram.infra.sqlite_driver import one_hop_dbapi
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -110,6 +111,9 @@ class Database:
         # An in-memory SQLite database lives in its one connection (SQLAlchemy's static
         # pool): no reader pool and no writer of its own.
         on_file = self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if self.dialect == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+            # Each statement one hop to the connection's thread, not four (``sqlite_driver``).
+            kwargs["module"] = one_hop_dbapi()
         if on_file:
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
             # A fixed pool of readers: SQLAlchemy's default (5, with 10 overflow) closed
@@ -141,13 +145,20 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             _close_when_invalidating(self.engine)
+        # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
+        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if on_file:
-            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            writer_kwargs = {key: value for key, value in kwargs.items() if key == "module"}
+            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **writer_kwargs)
             _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
-        # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
-        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            # The readers are an engine of their own whose connections are autocommit from
+            # the start: as an option on ``engine``, SQLAlchemy set and reset each reader's
+            # isolation level on every checkout, two hops to its thread each time.
+            self._reads = create_async_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+            event.listen(self._reads.sync_engine, "connect", _sqlite_pragmas)
+            _close_when_invalidating(self._reads)
 
     @property
     def is_postgres(self) -> bool:
@@ -273,6 +284,7 @@ class Database:
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.dispose()
+            await self._reads.dispose()
         await self.engine.dispose()
 
 
