@@ -10,7 +10,7 @@ is checked as well as how many hops they took.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from lumigram.infra.database import Database
 
 
 @pytest.fixture
-def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the functions aiosqlite ran in its connections' threads."""
     ran: list[str] = []
     original = aiosqlite.Connection._execute
@@ -33,7 +33,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    yield ran
+    return ran
 
 
 @pytest.fixture
@@ -78,10 +78,13 @@ async def test_a_read_is_one_hop_and_a_write_one_per_statement(db: Database, hop
 
 
 async def test_errors_and_rollbacks_are_the_drivers_own(db: Database) -> None:
-    with pytest.raises(IntegrityError):
+    async def insert_twice() -> None:
         async with db.begin() as conn:
             await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
             await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
+
+    with pytest.raises(IntegrityError):
+        await insert_twice()
     async with db.connect() as conn:
         count = (await conn.execute(text("SELECT count(*) FROM t WHERE name = 'e'"))).scalar_one()
     assert count == 0  # the whole transaction was rolled back, its first insert too
