@@ -262,8 +262,8 @@ CONSUMERS: list[Registration] = [
     register("stories.replies", (StoryReplied,), then(stories.notify_of_story_reply, publish_notifications)),
     register("streaming.stories", (StoryCreated,), stream_new_story),
     # Search: the words of posts and the names of accounts.
-    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
-    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
+    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post, group_commit=True),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account, group_commit=True),
     # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
     register(
         "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)
