@@ -135,6 +135,12 @@ class Database:
             # 1-40 posts and a few dozen query shapes, the default 100 prepared statements
             # per connection churned, and every miss cost a prepare round trip.
             kwargs["connect_args"] = {"prepared_statement_cache_size": 2000}
+        if on_file:
+            # The engine reads run on, its connections autocommit from the start: as an
+            # option taken per use, SQLAlchemy set and reset each reader's isolation
+            # level on every checkout, two hops to its thread each time. Writes have a
+            # connection of their own (below); migrations ask for a transaction.
+            kwargs["isolation_level"] = "AUTOCOMMIT"
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         #: SQLite's one writer connection, and the turn to use it; None on PostgreSQL.
         self._writer: AsyncEngine | None = None
@@ -146,19 +152,22 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             _close_when_invalidating(self.engine)
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
-        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if on_file:
-            writer_kwargs = {key: value for key, value in kwargs.items() if key == "module"}
-            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **writer_kwargs)
+            module = {"module": kwargs["module"]} if "module" in kwargs else {}
+            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **module)
             _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
-            # The readers are an engine of their own whose connections are autocommit from
-            # the start: as an option on ``engine``, SQLAlchemy set and reset each reader's
-            # isolation level on every checkout, two hops to its thread each time.
-            self._reads = create_async_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
-            event.listen(self._reads.sync_engine, "connect", _sqlite_pragmas)
-            _close_when_invalidating(self._reads)
+
+    @property
+    def transactional(self) -> AsyncEngine:
+        """``engine`` with transactions as the driver makes them, for whole-schema work
+        (migrations, bulk loads) outside the writer's turns: on a SQLite file ``engine``
+        is the readers' and autocommits."""
+        if self._writer is not None:
+            return self.engine.execution_options(isolation_level="SERIALIZABLE")
+        return self.engine
 
     @property
     def is_postgres(self) -> bool:
@@ -278,13 +287,12 @@ class Database:
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic."""
-        async with self.engine.begin() as conn:
+        async with self.transactional.begin() as conn:
             await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.dispose()
-            await self._reads.dispose()
         await self.engine.dispose()
 
 
