@@ -265,8 +265,8 @@ CONSUMERS: list[Registration] = [
     register("streaming.stories", (StoryCreated,), stream_new_story),
     register("streaming.story_views", (StoryViewed,), stream_story_view),
     # Search: the words of posts and the names of accounts.
-    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post),
-    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account),
+    register(search.POSTS, (PostCreated, PostUpdated, PostDeleted), search.index_changed_post, group_commit=True),
+    register(search.ACCOUNTS, (UserRegistered, AccountUpdated), search.index_changed_account, group_commit=True),
     # Direct posts filed under Mastodon's conversations, then the participants' direct streams.
     register(
         "conversations.file", (PostCreated,), then(conversations.record_direct_post, publisher.stream_direct_post)

@@ -266,7 +266,7 @@ class _Writer:
         # One connection throughout, committing after each batch: the index drops and
         # re-creations must see one schema, which a pooled connection still holding an
         # older read snapshot (the relay's, the janitor's) would not.
-        async with self.db.engine.connect() as conn:
+        async with self.db.transactional.connect() as conn:
             found = await conn.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
                 (table.name,),

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
+from lumigram.infra.sqlite_driver import one_hop_dbapi
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -110,6 +111,9 @@ class Database:
         # An in-memory SQLite database lives in its one connection (SQLAlchemy's static
         # pool): no reader pool and no writer of its own.
         on_file = self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if self.dialect == "sqlite" and parsed.get_driver_name() == "aiosqlite":
+            # Each statement one hop to the connection's thread, not four (``sqlite_driver``).
+            kwargs["module"] = one_hop_dbapi()
         if on_file:
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
             # A fixed pool of readers: SQLAlchemy's default (5, with 10 overflow) closed
@@ -131,6 +135,12 @@ class Database:
             # 1-40 posts and a few dozen query shapes, the default 100 prepared statements
             # per connection churned, and every miss cost a prepare round trip.
             kwargs["connect_args"] = {"prepared_statement_cache_size": 2000}
+        if on_file:
+            # The engine reads run on, its connections autocommit from the start: as an
+            # option taken per use, SQLAlchemy set and reset each reader's isolation
+            # level on every checkout, two hops to its thread each time. Writes have a
+            # connection of their own (below); migrations ask for a transaction.
+            kwargs["isolation_level"] = "AUTOCOMMIT"
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         #: SQLite's one writer connection, and the turn to use it; None on PostgreSQL.
         self._writer: AsyncEngine | None = None
@@ -141,13 +151,23 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             _close_when_invalidating(self.engine)
+        # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
+        self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if on_file:
-            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0)
+            module = {"module": kwargs["module"]} if "module" in kwargs else {}
+            self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **module)
             _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
             event.listen(self._writer.sync_engine, "begin", _begin_immediate)
-        # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
-        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @property
+    def transactional(self) -> AsyncEngine:
+        """``engine`` with transactions as the driver makes them, for whole-schema work
+        (migrations, bulk loads) outside the writer's turns: on a SQLite file ``engine``
+        is the readers' and autocommits."""
+        if self._writer is not None:
+            return self.engine.execution_options(isolation_level="SERIALIZABLE")
+        return self.engine
 
     @property
     def is_postgres(self) -> bool:
@@ -267,7 +287,7 @@ class Database:
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with Alembic."""
-        async with self.engine.begin() as conn:
+        async with self.transactional.begin() as conn:
             await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:

@@ -34,6 +34,7 @@ from lumigram.accounts.models import Account
 from lumigram.errors import NotFound
 from lumigram.events import AccountDeleted, BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
+from lumigram.infra.cache import Cache
 from lumigram.infra.tables import bookmarks, favourites, statuses, utcnow
 from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts import counters
@@ -68,10 +69,10 @@ def _valid_id(value: int) -> bool:
     return 0 < value <= MAX_ID
 
 
-async def _visible(conn: AsyncConnection, viewer_id: int, status_id: int) -> HydratedPost:
+async def _visible(conn: AsyncConnection, viewer_id: int, status_id: int, cache: Cache | None = None) -> HydratedPost:
     if not _valid_id(status_id):
         raise NotFound
-    found = await hydrate_in(conn, viewer_id, [status_id])
+    found = await hydrate_in(conn, viewer_id, [status_id], cache=cache)
     if not found:
         raise NotFound
     return found[0]
@@ -82,14 +83,18 @@ async def _shown(services: Services, viewer_id: int, status_id: int) -> Hydrated
     found = await hydrate(services, viewer_id, [status_id])
     if not found:
         raise NotFound
-    # The one who just liked sees the exact count (one indexed COUNT), not column plus
-    # pending delta, which may be off by likes in flight while the consumer folds them in.
     async with services.db.connect() as conn:
-        exact = (
-            await conn.execute(select(func.count()).select_from(favourites).where(favourites.c.status_id == status_id))
-        ).scalar_one()
+        exact = await _like_count(conn, status_id)
     item = found[0]
-    return dataclasses.replace(item, post=dataclasses.replace(item.post, favourites_count=int(exact)))
+    return dataclasses.replace(item, post=dataclasses.replace(item.post, favourites_count=exact))
+
+
+async def _like_count(conn: AsyncConnection, status_id: int) -> int:
+    """The exact like count, for the one who just liked or unliked (one indexed COUNT),
+    not column plus pending delta, which may be off by likes in flight while the
+    consumer folds them in."""
+    statement = select(func.count()).select_from(favourites).where(favourites.c.status_id == status_id)
+    return int((await conn.execute(statement)).scalar_one())
 
 
 async def _insert_once(
@@ -128,7 +133,7 @@ async def _remove(conn: AsyncConnection, table: Table, account_id: int, status_i
 async def favourite(services: Services, account_id: int, status_id: int) -> HydratedPost:
     """Like a post or comment the caller may see; a repeated like changes nothing."""
     async with unit_of_work(services) as work:
-        target = await _visible(work.conn, account_id, status_id)
+        target = await _visible(work.conn, account_id, status_id, services.cache)
         if await _insert_once(services, work.conn, favourites, account_id, status_id):
             # Counted before the commit makes the event visible, so no consumer
             # (the notification's rendering, the counter's fold-in) can run first.
@@ -138,7 +143,10 @@ async def favourite(services: Services, account_id: int, status_id: int) -> Hydr
                 status_id=status_id, account_id=account_id, status_account_id=target.post.account_id, count_tag=tag
             )
             await work.emit(liked, shard=shard_of(account_id))
-    return await _shown(services, account_id, status_id)
+        exact = await _like_count(work.conn, status_id)
+    # The post as just read for the check, with the like: reading it all again after the
+    # commit doubled the request's statements, and nothing else of it changed.
+    return dataclasses.replace(target, favourited=True, post=dataclasses.replace(target.post, favourites_count=exact))
 
 
 async def unfavourite(services: Services, account_id: int, status_id: int) -> HydratedPost:

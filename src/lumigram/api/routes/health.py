@@ -31,10 +31,10 @@ async def _check(probe: Callable[[], Awaitable[None]]) -> str:
 
 @router.get("/readyz", summary="Database, blob store, cache and event bus all answer")
 async def readyz(services: ServicesDep) -> Response:
-    # The blob store goes first, alone: its first call builds the S3 client, which loads
-    # the service's model on the event loop (a second of CPU, more on a busy host). Run
-    # beside it, the other probes' timeouts ran out while the loop was held, and a
-    # healthy database and cache were reported as down.
+    # The blob store goes first, alone: its first call builds the S3 client. Most of that
+    # build now runs in a thread (``S3BlobStore._s3``), but what stays on the loop still
+    # takes tens of milliseconds on a busy host, and run beside it the other probes'
+    # short timeouts could run out and report a healthy database or cache as down.
     media = await _check(services.blobs.ping)
     names = ("database", "cache", "bus")
     probes = (services.db.ping, services.cache.ping, services.bus.ping)

@@ -97,18 +97,15 @@ class S3BlobStore:
             return self._client
         async with self._lock:
             if self._client is None:
+                # Building a client reads botocore's endpoint and service files (megabytes
+                # of JSON) and imports boto3's extensions, all synchronously: on the serving
+                # loop that stalled every request for about a second at the first blob
+                # call. One throwaway client built in a thread fills the session's caches
+                # first; the loop's own build then takes a few milliseconds.
+                with contextlib.suppress(Exception):  # the real build below says what is wrong
+                    await asyncio.to_thread(asyncio.run, self._build_and_close())
                 stack = AsyncExitStack()
-                config = Config(
-                    signature_version="s3v4",
-                    s3={"addressing_style": "path"},
-                    retries={"max_attempts": 3},
-                    # botocore waits 60 s to connect by default, and retries: a readiness check would hang.
-                    connect_timeout=5,
-                    read_timeout=60,
-                )
-                self._client = await stack.enter_async_context(
-                    self._session.client("s3", endpoint_url=self._endpoint, config=config)
-                )
+                self._client = await stack.enter_async_context(self._new_client())
                 self._stack = stack
             if not self._bucket_ready:
                 try:
@@ -120,6 +117,21 @@ class S3BlobStore:
                         await self._client.create_bucket(Bucket=self.bucket)
                 self._bucket_ready = True
             return self._client
+
+    def _new_client(self) -> Any:
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3},
+            # botocore waits 60 s to connect by default, and retries: a readiness check would hang.
+            connect_timeout=5,
+            read_timeout=60,
+        )
+        return self._session.client("s3", endpoint_url=self._endpoint, config=config)
+
+    async def _build_and_close(self) -> None:
+        async with self._new_client():
+            pass
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
         check_key(key)

@@ -1,0 +1,94 @@
+"""The embedded shape's SQLite statements: one hop to the connection's thread each.
+
+Every hop is a queue put, a thread wake-up and a wake-up of the serving loop. SQLAlchemy's
+aiosqlite adapter made four per statement (cursor, execute, fetch, close) and a reader's
+checkout three more (its isolation level set and reset, a rollback when given back).
+The hops are counted on aiosqlite's own call into its thread; the statements run on a
+real database file, and what they answer (rows, rowcount, lastrowid, RETURNING, errors)
+is checked as well as how many hops they took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from lumigram.infra.database import Database
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the functions aiosqlite ran in its connections' threads."""
+    ran: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        ran.append(getattr(fn, "__name__", repr(fn)))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return ran
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'hops.db'}", pool_size=2)
+    async with database.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL)"))
+    async with database.connect() as conn:  # the reader pool holds a connection from now on
+        await conn.execute(text("SELECT 1"))
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_a_read_is_one_hop_and_a_write_one_per_statement(db: Database, hops: list[str]) -> None:
+    async with db.connect() as conn:
+        rows = (await conn.execute(text("SELECT 1 AS a, 'x' AS b"))).all()
+    assert [tuple(row) for row in rows] == [(1, "x")]
+    assert len(hops) == 1, hops
+
+    hops.clear()
+    async with db.begin() as conn:
+        inserted = await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        assert inserted.lastrowid == 1
+        returned = (await conn.execute(text("INSERT INTO t (name) VALUES ('b') RETURNING id, name"))).all()
+        assert [tuple(row) for row in returned] == [(2, "b")]
+        changed = await conn.execute(text("UPDATE t SET name = name || '!'"))
+        assert changed.rowcount == 2
+    # BEGIN IMMEDIATE, three statements, COMMIT.
+    assert len(hops) == 5, hops
+
+    hops.clear()
+    async with db.begin() as conn:
+        many = await conn.execute(text("INSERT INTO t (name) VALUES (:name)"), [{"name": "c"}, {"name": "d"}])
+        assert many.rowcount == 2
+    assert len(hops) == 3, hops
+
+    async with db.connect() as conn:
+        names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+    assert names == ["a!", "b!", "c", "d"]
+
+
+async def test_errors_and_rollbacks_are_the_drivers_own(db: Database) -> None:
+    async def insert_twice() -> None:
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
+            await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
+
+    with pytest.raises(IntegrityError):
+        await insert_twice()
+    async with db.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM t WHERE name = 'e'"))).scalar_one()
+    assert count == 0  # the whole transaction was rolled back, its first insert too
+    async with db.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
+    async with db.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
