@@ -28,7 +28,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"Chromium could not start: {reason}")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it leaves an event loop
+# marked running in its thread, and every asyncio test that the worker ran after a
+# browser test then failed to start its own loop.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.path.exists(executable):
