@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.live import LiveServer
-from tests.web.site import PAGES, open_page, seed, sign_in
+from tests.web.site import PAGES, PEOPLE, open_page, seed, sign_in
 
 # On the web app's one live server, which the browser journey shares (tests/web/conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.xdist_group("webapp")]
@@ -48,14 +48,16 @@ def test_every_page_has_no_serious_accessibility_violation_in_either_theme(
     world = seed(server.base_url, tmp_path)
     contexts = {
         who: browser.new_context(viewport=PHONE, base_url=server.base_url, bypass_csp=True, color_scheme="light")
-        for who in ("visitor", "ann")
+        for who in PEOPLE
     }
     for context in contexts.values():
         # In every document the context opens, before the page's own scripts.
         context.add_init_script(path=str(AXE))
     problems: list[str] = []
     try:
-        sign_in(contexts["ann"])
+        for who, context in contexts.items():
+            if who != "visitor":
+                sign_in(context, who)
         page_of = {who: context.new_page() for who, context in contexts.items()}
         for entry in PAGES:
             page = page_of[entry.who]
