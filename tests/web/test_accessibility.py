@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.xdist_group("we
 
 AXE = Path(__file__).resolve().parent.parent / "clients/node/node_modules/axe-core/axe.min.js"
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
 FAILING = ("serious", "critical")
 
 
@@ -37,6 +38,30 @@ def _violations(page: Any, only_contrast: bool = False) -> list[str]:
         options,
     )
     return [f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in found if v["impact"] in FAILING]
+
+
+def _tab_bar_problems(page: Any) -> list[str]:
+    """What keeps the main tab bar from being usable at the page's size: a tab outside the
+    window or overlapping the next one, a tab too small to hit, a tab without its label's
+    words in its name, or a page wider than the window."""
+    found: list[str] = page.evaluate(
+        """() => {
+             const problems = [];
+             const tabs = [...document.querySelectorAll("nav.tabs > a")];
+             const boxes = tabs.map((tab) => tab.getBoundingClientRect());
+             const names = tabs.map((tab) => tab.querySelector(".label").textContent.trim());
+             boxes.forEach((box, n) => {
+               if (box.left < 0 || box.right > window.innerWidth) problems.push(`${names[n]} is outside the window`);
+               if (box.width < 44 || box.height < 44) problems.push(`${names[n]} is smaller than 44 px`);
+               if (n > 0 && box.left < boxes[n - 1].right - 0.5) problems.push(`${names[n]} overlaps ${names[n - 1]}`);
+               if (!tabs[n].textContent.includes(names[n])) problems.push(`${names[n]} has lost its name`);
+             });
+             if (tabs.length < 7) problems.push(`only ${tabs.length} tabs`);
+             if (document.documentElement.scrollWidth > window.innerWidth) problems.push("the page scrolls sideways");
+             return problems;
+           }"""
+    )
+    return found
 
 
 def test_every_page_has_no_serious_accessibility_violation_in_either_theme(
@@ -66,6 +91,12 @@ def test_every_page_has_no_serious_accessibility_violation_in_either_theme(
             problems += [f"{entry.name} (light): {v}" for v in _violations(page)]
             page.emulate_media(color_scheme="dark")
             problems += [f"{entry.name} (dark): {v}" for v in _violations(page, only_contrast=True)]
+        # The tab bar, on a page whose own content fits a phone, at both sizes.
+        home = page_of["ann"]
+        home.goto("/settings/profile")
+        problems += [f"tab bar at 390 px: {problem}" for problem in _tab_bar_problems(home)]
+        home.set_viewport_size(DESKTOP)
+        problems += [f"tab bar at 1440 px: {problem}" for problem in _tab_bar_problems(home)]
     finally:
         for context in contexts.values():
             context.close()
