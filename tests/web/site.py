@@ -2,7 +2,8 @@
 world they are shown with.
 
 The world: Ann posted a photo tagged #sunset; Ben follows her, liked it and commented;
-Cam and Cleo liked it too, so her notifications group three likes. Ann follows Ben, who
+Cam and Cleo liked it too, so her notifications group three likes; Cam posted a photo
+too, for Ann's explore grid. Ann follows Ben, who
 has a live story and a reel; Ann has a story Ben has seen. Ann wrote to Ben, and Cam, whom
 she does not follow, wrote to her (a request). Ann blocks Dan and mutes Eve. Cleo's
 account is private and Ann asked to follow her. A photo and a short video wait to be
@@ -29,9 +30,13 @@ from tests.web.pages import OOB, PASSWORD, register_app
 API = "/api/v1/lumigram"
 
 
-def photo_bytes(size: tuple[int, int] = (900, 1100)) -> bytes:
-    image = Image.new("RGB", size, (236, 142, 74))
-    image.paste((40, 70, 120), (0, size[1] * 7 // 11, *size))
+def photo_bytes(
+    size: tuple[int, int] = (900, 1100),
+    sky: tuple[int, int, int] = (236, 142, 74),
+    land: tuple[int, int, int] = (40, 70, 120),
+) -> bytes:
+    image = Image.new("RGB", size, sky)
+    image.paste(land, (0, size[1] * 7 // 11, *size))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=80)
     return out.getvalue()
@@ -99,8 +104,8 @@ PAGES: tuple[Page, ...] = (
     Page("OAuth consent", "{authorize}", "ann"),
     Page("OAuth code", "{authorize}", "ann", _approve),
     Page("new story", "/stories/new", "ann"),
-    Page("story, its owner", "/stories/ann", "ann", _seen_by),
-    Page("story, someone else's", "/stories/ben", "ann", _pause_story),
+    Page("story, as its owner", "/stories/ann", "ann", _seen_by),
+    Page("story, as a viewer", "/stories/ben", "ann", _pause_story),
     Page("reels", "/reels", "ann"),
     Page("explore", "/explore", "ann"),
     Page("search, posts", "/search?q=sunset", "ann"),
@@ -142,9 +147,9 @@ def _person(http: httpx.Client, token: str, name: str) -> dict[str, str]:
     return {"id": me["id"], **auth}
 
 
-def _upload(http: httpx.Client, auth: dict[str, str], name: str, data: bytes, kind: str) -> str:
+def _upload(http: httpx.Client, auth: dict[str, str], name: str, data: bytes, kind: str, description: str) -> str:
     files = {"file": (name, data, kind)}
-    uploaded = http.post("/api/v2/media", headers=auth, files=files, data={"description": "A lake at dusk"})
+    uploaded = http.post("/api/v2/media", headers=auth, files=files, data={"description": description})
     return str(uploaded.raise_for_status().json()["id"])
 
 
@@ -167,8 +172,8 @@ def seed(base_url: str, folder: Path) -> World:
         }
         # Ben's reel is transcoded while the rest of the world is built.
         reel_clip = make_clip(width=90, height=160, seconds=0.5, fps=10, audio=False)
-        reel_video = _upload(http, auth["ben"], "waves.mp4", reel_clip, "video/mp4")
-        media = _upload(http, auth["ann"], "lake.jpg", photo_bytes(), "image/jpeg")
+        reel_video = _upload(http, auth["ben"], "waves.mp4", reel_clip, "video/mp4", "Waves")
+        media = _upload(http, auth["ann"], "lake.jpg", photo_bytes(), "image/jpeg", "A lake at dusk")
         body = {"status": "Evening by the lake #sunset", "media_ids": [media]}
         post = http.post("/api/v1/statuses", headers=auth["ann"], json=body).raise_for_status().json()["id"]
         for fan in ("ben", "cam"):
@@ -177,6 +182,11 @@ def seed(base_url: str, folder: Path) -> World:
             http.post(f"/api/v1/statuses/{post}/favourite", headers=auth[fan]).raise_for_status()
         comment = {"status": "Lovely light", "in_reply_to_id": post}
         http.post("/api/v1/statuses", headers=auth["ben"], json=comment).raise_for_status()
+        # A post by someone Ann does not follow, for her explore grid.
+        hill = photo_bytes((600, 600), (200, 214, 226), (62, 110, 70))
+        hill_id = _upload(http, auth["cam"], "hill.jpg", hill, "image/jpeg", "A green hill under a pale sky")
+        fog = {"status": "Morning fog on the hill #sunrise", "media_ids": [hill_id]}
+        http.post("/api/v1/statuses", headers=auth["cam"], json=fog).raise_for_status()
         # People: Cleo is private and Ann asked to follow her; Ann follows Ben, blocks Dan, mutes Eve.
         http.patch(
             "/api/v1/accounts/update_credentials", headers=auth["cleo"], data={"locked": "true"}
@@ -188,7 +198,7 @@ def seed(base_url: str, folder: Path) -> World:
         # Stories: Ben's in Ann's tray; Ann's, which Ben has seen.
         stories = {}
         for name in ("ben", "ann"):
-            still = _upload(http, auth[name], "dusk.jpg", photo_bytes((360, 640)), "image/jpeg")
+            still = _upload(http, auth[name], "dusk.jpg", photo_bytes((360, 640)), "image/jpeg", "Dusk over the water")
             made = http.post(f"{API}/stories", headers=auth[name], json={"media_id": still}).raise_for_status()
             stories[name] = made.json()["id"]
         http.post(f"{API}/stories/{stories['ann']}/seen", headers=auth["ben"]).raise_for_status()
