@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,19 +162,30 @@ def _transcoded(http: httpx.Client, auth: dict[str, str], media_id: str) -> None
 
 
 def seed(base_url: str, folder: Path) -> World:
-    with httpx.Client(base_url=base_url, timeout=30) as http:
+    with httpx.Client(base_url=base_url, timeout=30) as http, ThreadPoolExecutor(3) as pool:
+        # Sign-ups (password hashing) and uploads (image processing) are the slow calls:
+        # they go a few at a time, as the server works on each in a thread of its own.
         credentials, app_token = register_app(http, "read write")
-        ann, ben, cam, cleo, dan, eve = (
-            _person(http, app_token, name) for name in ("ann", "ben", "cam", "cleo", "dan", "eve")
-        )
+        names = ("ann", "ben", "cam", "cleo", "dan", "eve")
+        ann, ben, cam, cleo, dan, eve = pool.map(lambda name: _person(http, app_token, name), names)
         auth = {
             name: {"Authorization": p["Authorization"]}
             for name, p in zip(("ann", "ben", "cam", "cleo"), (ann, ben, cam, cleo), strict=True)
         }
-        # Ben's reel is transcoded while the rest of the world is built.
+        dusk = photo_bytes((360, 640))
+        hill = photo_bytes((600, 600), (200, 214, 226), (62, 110, 70))
         reel_clip = make_clip(width=90, height=160, seconds=0.5, fps=10, audio=False)
-        reel_video = _upload(http, auth["ben"], "waves.mp4", reel_clip, "video/mp4", "Waves")
-        media = _upload(http, auth["ann"], "lake.jpg", photo_bytes(), "image/jpeg", "A lake at dusk")
+        uploads = [
+            ("ann", "lake.jpg", photo_bytes(), "image/jpeg", "A lake at dusk"),
+            ("cam", "hill.jpg", hill, "image/jpeg", "A green hill under a pale sky"),
+            ("ann", "dusk.jpg", dusk, "image/jpeg", "Dusk over the water"),
+            ("ben", "dusk.jpg", dusk, "image/jpeg", "Dusk over the water"),
+            # Ben's reel is transcoded while the rest of the world is built.
+            ("ben", "waves.mp4", reel_clip, "video/mp4", "Waves"),
+        ]
+        media, hill_id, ann_still, ben_still, reel_video = pool.map(
+            lambda upload: _upload(http, auth[upload[0]], *upload[1:]), uploads
+        )
         body = {"status": "Evening by the lake #sunset", "media_ids": [media]}
         post = http.post("/api/v1/statuses", headers=auth["ann"], json=body).raise_for_status().json()["id"]
         for fan in ("ben", "cam"):
@@ -183,8 +195,6 @@ def seed(base_url: str, folder: Path) -> World:
         comment = {"status": "Lovely light", "in_reply_to_id": post}
         http.post("/api/v1/statuses", headers=auth["ben"], json=comment).raise_for_status()
         # A post by someone Ann does not follow, for her explore grid.
-        hill = photo_bytes((600, 600), (200, 214, 226), (62, 110, 70))
-        hill_id = _upload(http, auth["cam"], "hill.jpg", hill, "image/jpeg", "A green hill under a pale sky")
         fog = {"status": "Morning fog on the hill #sunrise", "media_ids": [hill_id]}
         http.post("/api/v1/statuses", headers=auth["cam"], json=fog).raise_for_status()
         # People: Cleo is private and Ann asked to follow her; Ann follows Ben, blocks Dan, mutes Eve.
@@ -197,8 +207,7 @@ def seed(base_url: str, folder: Path) -> World:
         http.post(f"/api/v1/accounts/{eve['id']}/mute", headers=auth["ann"]).raise_for_status()
         # Stories: Ben's in Ann's tray; Ann's, which Ben has seen.
         stories = {}
-        for name in ("ben", "ann"):
-            still = _upload(http, auth[name], "dusk.jpg", photo_bytes((360, 640)), "image/jpeg", "Dusk over the water")
+        for name, still in (("ben", ben_still), ("ann", ann_still)):
             made = http.post(f"{API}/stories", headers=auth[name], json={"media_id": still}).raise_for_status()
             stories[name] = made.json()["id"]
         http.post(f"{API}/stories/{stories['ann']}/seen", headers=auth["ben"]).raise_for_status()
@@ -209,7 +218,8 @@ def seed(base_url: str, folder: Path) -> World:
         http.post(f"{API}/threads/{thread_id}/messages", headers=auth["ann"], json=said).raise_for_status()
         request = http.post(f"{API}/threads", headers=auth["cam"], json={"account_ids": [ann["id"]]})
         asked = {"text": "Hi Ann, could I print your lake photo?"}
-        http.post(f"{API}/threads/{request.raise_for_status().json()['id']}/messages", headers=auth["cam"], json=asked)
+        request_id = request.raise_for_status().json()["id"]
+        http.post(f"{API}/threads/{request_id}/messages", headers=auth["cam"], json=asked).raise_for_status()
         _transcoded(http, auth["ben"], reel_video)
         reel = {"status": "Waves", "media_ids": [reel_video], "reel": True}
         http.post("/api/v1/statuses", headers=auth["ben"], json=reel).raise_for_status()
