@@ -3,7 +3,8 @@
 On the small world of ``tests.web.site``, each page in its ``PAGES`` list is opened as its
 visitor, brought to its state, and checked by axe-core (the npm package in
 tests/clients/node, pinned by its lockfile); a serious or critical violation fails the
-test. Contrast is checked again after switching the system theme to dark.
+test. Contrast is checked again after switching the system theme to dark. The main tab
+bar is checked to fit, unclipped and named, at 390 and 1440 px wide.
 
 axe is added to every document as an init script, which the pages' strict
 Content-Security-Policy would refuse, so these contexts bypass the policy (the browser
