@@ -52,5 +52,6 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The web app's live server, shared by the modules marked ``xdist_group("webapp")``."""
-    with browser_server(tmp_path_factory, "webapp", instance_title="Lumigram") as running:
+    # The site's world (tests/web/site.py) signs up more people than one address may by default.
+    with browser_server(tmp_path_factory, "webapp", instance_title="Lumigram", signup_rate_limit=50) as running:
         yield running

@@ -24,7 +24,7 @@ from PIL import Image
 from lumigram.config import Settings
 from tests.live import live_server
 from tests.web.conftest import CHROMIUM_ARGS
-from tests.web.site import PAGES, open_page, seed, sign_in
+from tests.web.site import PAGES, PEOPLE, open_page, seed, sign_in
 
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
 THEMES = ("light", "dark")
@@ -44,9 +44,11 @@ def _save_small(source: Path, target: Path) -> None:
 def _shoot(browser: Any, base_url: str, world: Any, out: Path, scratch: Path) -> list[Path]:
     saved: list[Path] = []
     for size_name, viewport in SIZES.items():
-        contexts = {who: browser.new_context(viewport=viewport, base_url=base_url) for who in ("visitor", "ann")}
+        contexts = {who: browser.new_context(viewport=viewport, base_url=base_url) for who in PEOPLE}
         try:
-            sign_in(contexts["ann"])
+            for who, context in contexts.items():
+                if who != "visitor":
+                    sign_in(context, who)
             pages = {who: context.new_page() for who, context in contexts.items()}
             for entry in PAGES:
                 page = pages[entry.who]
@@ -72,7 +74,12 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        settings = Settings(data_dir=scratch / "data", secret_key="screenshots-" + "x" * 32, instance_title="Lumigram")
+        settings = Settings(
+            data_dir=scratch / "data",
+            secret_key="screenshots-" + "x" * 32,
+            instance_title="Lumigram",
+            signup_rate_limit=50,
+        )
         with live_server(settings) as server, sync_playwright() as playwright:
             world = seed(server.base_url, scratch)
             executable = shutil.which("chromium") or "/usr/bin/chromium"

@@ -96,7 +96,6 @@ def test_stories_tray_viewer_reply_viewers_and_reels(server: LiveServer, browser
             # Ann posts her second story from the web and lands on her own viewer.
             _sign_in(annie, "storyann")
             annie.page.goto("/stories/new")
-            annie.shot("story-new")
             picture = tmp_path / "lake.jpg"
             picture.write_bytes(_jpeg((236, 142, 74), (800, 1000)))
             annie.page.set_input_files("#story-file", str(picture))
@@ -116,7 +115,6 @@ def test_stories_tray_viewer_reply_viewers_and_reels(server: LiveServer, browser
             # Ben finds Ann, unseen, in his tray and watches.
             _sign_in(benny, "storyben")
             ring = benny.page.locator(".story-ring.unseen", has_text="storyann")
-            benny.shot("home-stories", also_dark_and_desktop=True)
             ring.click()
             benny.page.wait_for_url("**/stories/storyann")
             viewer = benny.page.locator("#story-viewer")
@@ -139,7 +137,6 @@ def test_stories_tray_viewer_reply_viewers_and_reels(server: LiveServer, browser
             benny.page.fill("#story-reply-text", "Lovely colours")
             benny.page.press("#story-reply-text", "Enter")
             benny.page.wait_for_selector("#story-reply-status:has-text('Sent')")
-            benny.shot("story-viewer", also_dark_and_desktop=True)
             assert viewer.is_visible()
             replies = http.get(f"{API}/stories/{first.json()['id']}/replies", headers=ann["headers"]).json()
             assert [(r["account"]["id"], r["content"]) for r in replies] == [(ben["id"], "Lovely colours")]
@@ -148,7 +145,6 @@ def test_stories_tray_viewer_reply_viewers_and_reels(server: LiveServer, browser
             annie.page.wait_for_selector("#story-views:text-is('1')")
             annie.page.click("#story-seen-by")
             annie.page.locator("#story-viewer-list li", has_text="storyben").wait_for()
-            annie.shot("story-viewers")
 
             # Ben's reels: Ann's reel plays as it comes into view, from its MP4.
             _ready(http, ann["headers"], video.json()["id"])
@@ -157,7 +153,6 @@ def test_stories_tray_viewer_reply_viewers_and_reels(server: LiveServer, browser
             benny.page.goto("/reels")
             playing = "() => { const v = document.querySelector('.reel-video'); return !v.paused && v.currentSrc; }"
             source = _eventually(lambda: benny.page.evaluate(playing))
-            benny.shot("reels", also_dark_and_desktop=True)
             # The playlist where the browser plays HLS itself (as Chromium 141 and later
             # does), the MP4 where it does not.
             native_hls = benny.page.evaluate(

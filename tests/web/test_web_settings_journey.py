@@ -155,7 +155,6 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         page.keyboard.press("ArrowRight")
         page.fill("#display_name", "Ann Settings")
         page.fill("#note", "Photos of lakes")
-        ann.shot("settings-profile", also_dark_and_desktop=True)
         page.click("#save-profile")
         page.wait_for_selector("text=Your profile was saved.")
         me = http.get("/api/v1/accounts/verify_credentials", headers=ann_api).json()
@@ -206,7 +205,6 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         page.click("#push-save")
         page.wait_for_selector("text=Saved.")
         assert http.get("/api/v1/push/subscription", headers=ann_api).json()["alerts"]["favourite"] is True
-        ann.shot("settings-push")
 
         # The worker shows a push as the server words it (B's follow request), and its
         # click code leads the open page to what the notification is about.
@@ -246,13 +244,11 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         # A approves the request there, and finds B among the followers.
         page.click("button[aria-label='Approve setben']")
         page.wait_for_selector(".person .done >> text=Approved")
-        ann.shot("follow-requests")
         ben.page.reload()
         assert ben.page.get_attribute("button.follow", "data-state") == "following"
         page.goto("/@setann")
         page.click("a[href='/@setann/followers']")
         page.wait_for_selector(".people-list a[href='/@setben']")
-        ann.shot("followers", also_dark_and_desktop=True)
 
         # Off again: the browser's subscription and the server's are gone.
         page.goto("/settings/notifications")
