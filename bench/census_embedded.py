@@ -24,8 +24,9 @@ event loop's thread spent on the request and then on the consumers (``time.threa
 on the loop's thread; the in-process client's own work is in the request's figure), and
 the process's CPU in all its threads (SQLite's, the password hash's). Sign-ups (with the
 server's own argon2id settings) and comments are counted too. Then each write again,
-``--concurrency`` [8] at once (the consumers held back): how long each waited for the
-writer when they arrive together.
+``--concurrency`` [8] at once (the consumers held back), then their consumers: how
+long each waited for the writer when they arrive together, and how late the event loop
+came back to a task ready to go on (a 1 ms sleep's lateness, sampled throughout).
 
 Usage: .venv/bin/python bench/census_embedded.py [--times 20] [--concurrency 8] [--json out.json]
 """
@@ -487,11 +488,25 @@ async def _together(
         assert response.status_code == 200, response.text
         latencies.append((time.perf_counter() - started) * 1000)
 
+    # How late the loop comes back to a task whose 1 ms sleep is over: the wait for the
+    # event loop that every step of every request and consumer has too.
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            asked = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append((time.perf_counter() - asked - 0.001) * 1000)
+
+    ticking = asyncio.create_task(ticker())
     for first in range(0, times, concurrency):
         timers.lock.clear()
         await asyncio.gather(*(one(n) for n in range(first, min(first + concurrency, times))))
         waits += timers.lock.waits
     await settle(services)
+    done.set()
+    await ticking
     timers.take()
     return {
         "request_p50_ms": round(float(np.percentile(latencies, 50)), 1),
@@ -499,6 +514,9 @@ async def _together(
         "writer_wait_p50_ms": round(float(np.percentile(waits, 50)), 2),
         "writer_wait_max_ms": round(max(waits), 2),
         "writer_turns_per_write": round(len(waits) / times, 2),
+        "loop_lag_p50_ms": round(float(np.percentile(lags, 50)), 2),
+        "loop_lag_p99_ms": round(float(np.percentile(lags, 99)), 2),
+        "loop_lag_max_ms": round(max(lags), 1),
     }
 
 
