@@ -38,6 +38,7 @@ import asyncio
 import io
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -373,6 +374,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{name:14} {args.concurrency} at once: {entry}", file=sys.stderr)
     finally:
         await services.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
