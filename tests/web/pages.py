@@ -4,6 +4,7 @@ signing in on its page and approving it."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -68,3 +69,14 @@ def approve(page: Any) -> str:
     assert code
     assert code.strip()
     return str(code).strip()
+
+
+def wait_for_page(page: Any, expression: str, timeout: float = 15.0) -> None:
+    """Poll ``expression`` in the page until it is true. Playwright's ``wait_for_function``
+    re-evaluates a string predicate with ``eval`` inside the page after its first try,
+    which the pages' Content-Security-Policy forbids, so it failed whenever the condition
+    was not already true; ``evaluate`` goes through DevTools and is not bound by it."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout:.0f} s: {expression}"
+        page.wait_for_timeout(100)

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.live import LiveServer
-from tests.web.pages import PASSWORD
+from tests.web.pages import PASSWORD, wait_for_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.xdist_group("webapp")]
 
@@ -145,7 +145,7 @@ def test_two_people_post_follow_like_comment_and_see_the_badge(
         post.locator("ol.comments li", has_text="What a sky!").wait_for()
 
         # A's open page learns of the like, the follow and the comment over the stream.
-        ann.page.wait_for_function("Number(document.getElementById('unread-badge').dataset.count) >= 3")
+        wait_for_page(ann.page, "Number(document.getElementById('unread-badge').dataset.count) >= 3")
         assert ann.page.locator("#unread-badge").is_visible()
         ann.page.click("nav.tabs >> text=Notifications")
         ann.page.wait_for_selector("text=liked your post")

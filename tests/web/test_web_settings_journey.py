@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
 from tests.live import LiveServer
-from tests.web.pages import browser_server
+from tests.web.pages import browser_server, wait_for_page
 from tests.web.test_web_app_journey import Watched, _sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -218,7 +218,7 @@ def test_profile_privacy_requests_blocks_and_push_in_the_browser(
         registrations: list[dict[str, Any]] = []
         cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
         cdp.send("ServiceWorker.enable")
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        wait_for_page(page, "navigator.serviceWorker.controller !== null")
         payload = {
             "notification_id": notification["id"],
             "notification_type": notification["type"],
