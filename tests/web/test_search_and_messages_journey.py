@@ -54,26 +54,8 @@ def _find_by_typeahead(person: Watched, typed: str, wanted: str) -> None:
     box.press("Enter")
 
 
-class Chatting(Watched):
-    """A watched browser context whose own cancelled reads are not counted as failures:
-    leaving a page cancels the refresh an event had just started there (an inbox page
-    refreshes on each message event), which is the browser's doing, not a failure."""
-
-    def __init__(self, browser: Any, base_url: str) -> None:
-        super().__init__(browser, base_url)
-        self.cancelled: set[str] = set()
-        self.page.on("requestfailed", self._cancelled)
-
-    def _cancelled(self, request: Any) -> None:
-        if request.method == "GET" and request.failure == "net::ERR_ABORTED":
-            self.cancelled.add(f"failed: {request.url}")
-
-    def failures(self) -> list[str]:
-        return [problem for problem in self.problems if problem not in self.cancelled]
-
-
 def test_search_a_person_message_them_and_chat_live(server: LiveServer, browser: Any) -> None:
-    ann, ben = Chatting(browser, server.base_url), Chatting(browser, server.base_url)
+    ann, ben = Watched(browser, server.base_url), Watched(browser, server.base_url)
     try:
         _sign_up(ann, "inboxann")
         _sign_up(ben, "inboxben")
@@ -120,8 +102,8 @@ def test_search_a_person_message_them_and_chat_live(server: LiveServer, browser:
         ann.page.reload()
         assert ann.page.locator(".recent-searches").count() == 0
 
-        assert ann.failures() == []
-        assert ben.failures() == []
+        assert ann.problems == []
+        assert ben.problems == []
     finally:
         ann.context.close()
         ben.context.close()

@@ -41,8 +41,15 @@ class Watched:
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on("response", self._response)
+
+    def _failed(self, request: Any) -> None:
+        # Leaving a page cancels the reads its scripts had just started there (a badge or
+        # an inbox refreshing on a stream event): the browser's doing, not a failure.
+        if request.method == "GET" and request.failure == "net::ERR_ABORTED":
+            return
+        self.problems.append(f"failed: {request.url}")
 
     def _console(self, message: Any) -> None:
         if message.type == "error":
