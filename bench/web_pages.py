@@ -56,8 +56,9 @@ async def _person(http: httpx.AsyncClient, app_token: str, name: str) -> dict[st
     return {"id": me["id"], "name": name, "auth": f"Bearer {token}"}
 
 
-async def _world(http: httpx.AsyncClient, posts: int) -> tuple[dict[str, str], str]:
-    """An author with ``posts`` liked photo posts and a reader who follows them; the last post's id."""
+async def _world(http: httpx.AsyncClient, posts: int) -> tuple[dict[str, str], str, str]:
+    """An author with ``posts`` liked photo posts and a live story, a reader who follows
+    them, and a message thread between the two; the last post's id and the thread's."""
     app = (await http.post("/api/v1/apps", data={"client_name": "bench", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
                                                     "scopes": "read write follow"})).json()  # fmt: skip
     grant = {"grant_type": "client_credentials", "client_id": app["client_id"],
@@ -75,7 +76,19 @@ async def _world(http: httpx.AsyncClient, posts: int) -> tuple[dict[str, str], s
             "id"
         ]
         await http.post(f"/api/v1/statuses/{post_id}/favourite", headers={"Authorization": reader["auth"]})
-    return author, post_id
+    files = {"file": ("story.jpg", _jpeg(77), "image/jpeg")}
+    media = (await http.post("/api/v2/media", files=files, data={"description": "A story"},
+                             headers={"Authorization": author["auth"]})).json()  # fmt: skip
+    story = await http.post("/api/v1/lumigram/stories", data={"media_id": media["id"]},
+                            headers={"Authorization": author["auth"]})  # fmt: skip
+    story.raise_for_status()
+    thread = await http.post("/api/v1/lumigram/threads", data={"account_ids[]": author["id"]},
+                             headers={"Authorization": reader["auth"]})  # fmt: skip
+    thread_id = thread.raise_for_status().json()["id"]
+    sent = await http.post(f"/api/v1/lumigram/threads/{thread_id}/messages", data={"text": "Hello"},
+                           headers={"Authorization": reader["auth"]})  # fmt: skip
+    sent.raise_for_status()
+    return author, post_id, thread_id
 
 
 async def _sign_in(http: httpx.AsyncClient) -> None:
@@ -134,7 +147,7 @@ async def main(posts: int, requests: int) -> None:
         try:
             transport = httpx.ASGITransport(app=create_app(services=services))
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-                _author, post_id = await _world(http, posts)
+                _author, post_id, thread_id = await _world(http, posts)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench") as visitor:
                     visitor_pages = {"/ (welcome)": "/", "/auth/sign_up": "/auth/sign_up",
                                      "/auth/sign_in": "/auth/sign_in", "post page": f"/@author/{post_id}",
@@ -145,7 +158,15 @@ async def main(posts: int, requests: int) -> None:
                 await _sign_in(http)
                 pages = {"/ (home feed)": "/", "/?feed=foryou": "/?feed=foryou", "/@author (profile)": "/@author",
                          "/@author/<id> (post)": f"/@author/{post_id}", "/tags/bench": "/tags/bench",
-                         "/new (composer)": "/new", "/notifications": "/notifications"}  # fmt: skip
+                         "/new (composer)": "/new", "/notifications": "/notifications",
+                         "/stories/author (viewer)": "/stories/author", "/stories/new": "/stories/new",
+                         "/reels": "/reels", "/explore": "/explore", "/search?q=photo": "/search?q=photo",
+                         "/messages (inbox)": "/messages", "/messages/<id> (thread)": f"/messages/{thread_id}",
+                         "/messages/new": "/messages/new", "/settings/profile": "/settings/profile",
+                         "/settings/privacy": "/settings/privacy", "/settings/sessions": "/settings/sessions",
+                         "/settings/notifications": "/settings/notifications",
+                         "/@author/followers": "/@author/followers",
+                         "/@author/<id>/likes": f"/@author/{post_id}/likes"}  # fmt: skip
                 for name, path in pages.items():
                     rows.append((name, *await _time(http, path, requests)))
                 weight, zipped = _first_paint((await http.get("/")).text)
