@@ -4,30 +4,14 @@ they show what the search and message services show the same viewer, and a threa
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@contextlib.asynccontextmanager
-async def _signed_in(client: httpx.AsyncClient, user: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own for ``user``, signed in through the sign-in page."""
-    transport = client._transport  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as browser:
-        csrf = _CSRF.search((await browser.get("/auth/sign_in")).text)
-        assert csrf is not None
-        form = {"login": user["username"], "password": user["password"], "csrf": csrf.group(1), "next": "/"}
-        assert (await browser.post("/auth/sign_in", data=form)).status_code == 303
-        yield browser
+from tests.web_session import signed_in_browser
 
 
 def _badge(page: httpx.Response) -> str:
@@ -64,7 +48,7 @@ async def test_search_explore_and_message_pages_show_each_viewer_what_the_servic
     assert (await client.get("/web/explore", params={"cursor": "soon"})).status_code == 400
     assert (await client.get(f"/messages/{thread_id}")).status_code == 303
 
-    async with _signed_in(client, ben) as browser:
+    async with signed_in_browser(client, ben) as browser:
         # Ben does not follow Ann: a request, which opening does not mark read.
         requests = await browser.get("/messages/requests")
         assert "Dinner at eight?" in requests.text
@@ -91,14 +75,14 @@ async def test_search_explore_and_message_pages_show_each_viewer_what_the_servic
         assert news.status_code == 200
         assert "Dinner" not in news.text
 
-    async with _signed_in(client, ann) as browser:
+    async with signed_in_browser(client, ann) as browser:
         own = await browser.get(f"/messages/{thread_id}")
         assert '<p class="small seen" id="seen-state">Seen</p>' in own.text
         assert "unsend" in own.text
 
     recorded = await client.post("/api/v1/search/recent", data={"q": "harbour lights"}, headers=eve["headers"])
     assert recorded.status_code == 200, recorded.text
-    async with _signed_in(client, eve) as browser:
+    async with signed_in_browser(client, eve) as browser:
         mine = await browser.get("/explore")
         assert "harbour lights" in mine.text
         assert f'data-id="{recorded.json()["id"]}"' in mine.text

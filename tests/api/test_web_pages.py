@@ -4,14 +4,12 @@ viewer may not see (an HTML 404 page, never JSON)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 
 from tests.factories import create_post, create_user
+from tests.web_session import signed_in_browser
 
 PASSWORD = "a web-typed password"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -109,24 +107,12 @@ async def test_a_private_accounts_post_is_a_404_page_to_others_and_public_posts_
     assert "og:title" not in profile.text
 
 
-@contextlib.asynccontextmanager
-async def _signed_in(client: httpx.AsyncClient, user: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own for ``user``, signed in through the sign-in page."""
-    transport = client._transport  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as browser:
-        csrf = _CSRF.search((await browser.get("/auth/sign_in")).text)
-        assert csrf is not None
-        form = {"login": user["username"], "password": user["password"], "csrf": csrf.group(1), "next": "/"}
-        assert (await browser.post("/auth/sign_in", data=form)).status_code == 303
-        yield browser
-
-
 async def test_the_home_feed_shows_albums_both_orders_and_pages_on(client: httpx.AsyncClient) -> None:
     author, reader = await create_user(client), await create_user(client)
     await client.post(f"/api/v1/accounts/{author['id']}/follow", headers=reader["headers"])
     album = await create_post(client, author["headers"], text="Two views", photos=2)
     assert (await client.get("/web/home")).status_code == 401
-    async with _signed_in(client, reader) as browser:
+    async with signed_in_browser(client, reader) as browser:
         following = (await browser.get("/")).text
         assert f'id="post-{album["id"]}"' in following
         assert 'aria-label="Album of 2"' in following

@@ -5,10 +5,7 @@ notification leads, and notifications grouped as the v2 API groups them."""
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 
@@ -16,22 +13,11 @@ from lumigram.accounts import oauth
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
+from tests.web_session import signed_in_browser
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _TOKEN = re.compile(r'<meta name="lumigram-token" content="([^"]+)">')
 _SESSION = re.compile(r'id="session-(\d+)"')
-
-
-@contextlib.asynccontextmanager
-async def _browser(client: httpx.AsyncClient, user: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser of its own for ``user``, signed in through the sign-in page."""
-    transport = client._transport  # type: ignore[attr-defined]
-    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as browser:
-        csrf = _CSRF.search((await browser.get("/auth/sign_in")).text)
-        assert csrf is not None
-        form = {"login": user["username"], "password": user["password"], "csrf": csrf.group(1), "next": "/"}
-        assert (await browser.post("/auth/sign_in", data=form)).status_code == 303
-        yield browser
 
 
 def _found(pattern: re.Pattern[str], text: str) -> str:
@@ -49,7 +35,7 @@ async def test_sessions_end_one_from_another_browser_and_everywhere(
 ) -> None:
     owner = await create_user(client)
     assert (await client.get("/settings/sessions")).headers["location"].startswith("/auth/sign_in")
-    async with _browser(client, owner) as laptop, _browser(client, owner) as phone:
+    async with signed_in_browser(client, owner) as laptop, signed_in_browser(client, owner) as phone:
         phone_token = _found(_TOKEN, (await phone.get("/")).text)
         page = await laptop.get("/settings/sessions")
         assert page.status_code == 200
@@ -99,7 +85,7 @@ async def test_people_and_grouped_notifications_show_what_the_api_shows(
     await settle(services)
 
     # Grouped as the v2 API groups them; the list alone for the live page to swap in.
-    async with _browser(client, owner) as own:
+    async with signed_in_browser(client, owner) as own:
         page = await own.get("/notifications")
         assert page.status_code == 200
         assert page.text.count('data-type="favourite"') == 1
@@ -138,7 +124,7 @@ async def test_people_and_grouped_notifications_show_what_the_api_shows(
     await client.post(f"/api/v1/accounts/{third['id']}/follow", headers=fan["headers"])
     await client.patch("/api/v1/accounts/update_credentials", headers=third["headers"], data={"locked": "true"})
     await client.post(f"/api/v1/accounts/{third['id']}/follow", headers=stranger["headers"])
-    async with _browser(client, stranger) as outsider, _browser(client, fan) as follower:
+    async with signed_in_browser(client, stranger) as outsider, signed_in_browser(client, fan) as follower:
         hidden = await outsider.get(f"/@{third['username']}/following")
         assert hidden.status_code == 200
         assert "only its approved followers" in hidden.text
@@ -147,7 +133,7 @@ async def test_people_and_grouped_notifications_show_what_the_api_shows(
         await client.post(f"/api/v1/accounts/{stranger['id']}/block", headers=owner["headers"])
         assert (await outsider.get(f"/@{owner['username']}/followers")).status_code == 404
         assert (await outsider.get(f"{path}/likes")).status_code == 404
-    async with _browser(client, third) as private, _browser(client, owner) as own:
+    async with signed_in_browser(client, third) as private, signed_in_browser(client, owner) as own:
         requests = await private.get("/follow_requests")
         assert requests.status_code == 200
         assert f'aria-label="Approve {stranger["username"]}"' in requests.text
