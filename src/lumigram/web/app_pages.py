@@ -34,6 +34,7 @@ from lumigram.paging import MAX_ID, PageRequest
 from lumigram.posts import queries
 from lumigram.posts import service as posts
 from lumigram.posts import tags as hashtags
+from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
 from lumigram.uploads.filters import ADJUSTMENT_RANGES
 from lumigram.web import TEMPLATES_DIR
@@ -104,6 +105,18 @@ def _id(raw: str | None) -> int | None:
         return None
     value = int(raw)
     return value if 0 < value <= MAX_ID else None
+
+
+async def post_at(services: Services, viewer_id: int | None, username: str, status_id: str) -> HydratedPost:
+    """The post a page's address ``/@username/<id>`` names, as the viewer may see it;
+    NotFound for a malformed id, a post hidden from the viewer, or another author's name."""
+    wanted = _id(status_id)
+    if wanted is None:
+        raise NotFound
+    item = await posts.get_post(services, viewer_id, wanted)
+    if item.account.username.lower() != username.lower():
+        raise NotFound
+    return item
 
 
 # -- welcome and home ------------------------------------------------------------------
@@ -283,13 +296,9 @@ async def profile(username: str, request: Request, services: ServicesDep) -> Res
 @router.get("/@{username}/{status_id}")
 async def post_page(username: str, status_id: str, request: Request, services: ServicesDep) -> Response:
     visit = await current_visit(request, services)
-    wanted = _id(status_id)
     try:
-        if wanted is None:
-            raise NotFound
-        item = await posts.get_post(services, visit.viewer_id, wanted)
-        if item.account.username.lower() != username.lower():
-            raise NotFound
+        item = await post_at(services, visit.viewer_id, username, status_id)
+        wanted = item.post.id
         thread = await interactions.context(services, visit.viewer_id, wanted)
     except NotFound:
         return await _not_found(request, services, visit)

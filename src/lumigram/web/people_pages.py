@@ -24,9 +24,8 @@ from lumigram.errors import NotFound
 from lumigram.graph import service as graph
 from lumigram.interactions import service as interactions
 from lumigram.paging import Page, PageRequest
-from lumigram.posts import service as posts
 from lumigram.services import Services
-from lumigram.web.app_pages import _id, _not_found, _render, _sign_in_redirect
+from lumigram.web.app_pages import _id, _not_found, _render, _sign_in_redirect, post_at
 from lumigram.web.visit import Visit, current_visit
 
 router = APIRouter(include_in_schema=False)
@@ -118,13 +117,9 @@ async def follow_requests_page(request: Request, services: ServicesDep) -> Respo
 @router.get("/@{username}/{status_id}/likes")
 async def likes_page(username: str, status_id: str, request: Request, services: ServicesDep) -> Response:
     visit = await current_visit(request, services)
-    wanted = _id(status_id)
     try:
-        if wanted is None:
-            raise NotFound
-        item = await posts.get_post(services, visit.viewer_id, wanted)
-        if item.account.username.lower() != username.lower():
-            raise NotFound
+        item = await post_at(services, visit.viewer_id, username, status_id)
+        wanted = item.post.id
         cursor = PageRequest(max_id=_id(request.query_params.get("max_id")), limit=PEOPLE_PAGE)
         page = await interactions.favourited_by(services, visit.viewer_id, wanted, cursor)
     except NotFound:
