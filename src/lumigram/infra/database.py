@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,26 +34,6 @@ from lumigram.infra.sql import driver_error
 from lumigram.infra.sqlite_driver import one_hop_dbapi
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-#: Readers kept for the work the embedded shape does behind the requests (the outbox
-#: relay and the consumers it runs): a burst of writes leaves them a backlog, and on the
-#: requests' pool each of their statements queued behind every waiting request while the
-#: reads queued behind theirs. A pool of their own keeps the two from starving each
-#: other; the writer is still one, taken in turn.
-BACKGROUND_POOL_SIZE = 4
-
-_background = contextvars.ContextVar("lumigram_background_reads", default=False)
-
-
-@contextlib.contextmanager
-def background_reads() -> Iterator[None]:
-    """Reads in this context (and tasks it starts) use the background readers, where a
-    database has them (a SQLite file); elsewhere nothing changes."""
-    token = _background.set(True)
-    try:
-        yield
-    finally:
-        _background.reset(token)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -173,12 +153,7 @@ class Database:
             _close_when_invalidating(self.engine)
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
         self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        #: The background readers (``background_reads``); None but on a SQLite file.
-        self._background_reads: AsyncEngine | None = None
         if on_file:
-            self._background_reads = create_async_engine(url, **{**kwargs, "pool_size": BACKGROUND_POOL_SIZE})
-            event.listen(self._background_reads.sync_engine, "connect", _sqlite_pragmas)
-            _close_when_invalidating(self._background_reads)
             module = {"module": kwargs["module"]} if "module" in kwargs else {}
             self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **module)
             _close_when_invalidating(self._writer)
@@ -303,8 +278,7 @@ class Database:
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads, each statement on its own (autocommit): a read that needs
         several statements to agree uses ``begin``."""
-        engine = self._background_reads if self._background_reads is not None and _background.get() else self._reads
-        async with engine.connect() as conn:
+        async with self._reads.connect() as conn:
             yield conn
 
     async def ping(self) -> None:
@@ -319,8 +293,6 @@ class Database:
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.dispose()
-        if self._background_reads is not None:
-            await self._background_reads.dispose()
         await self.engine.dispose()
 
 

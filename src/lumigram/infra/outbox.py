@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.ids import IdGenerator
 from lumigram.infra.bus import BatchPublisher, Event, EventBus
-from lumigram.infra.database import Database, background_reads
+from lumigram.infra.database import Database
 from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import outbox, processed_events, utcnow
 
@@ -235,10 +235,6 @@ class OutboxRelay:
         """Relay forever: what is handed over as it comes, a pass over the table on every
         kick, and one every ``poll_interval`` seconds as a sweep."""
         self._stopping = False
-        with background_reads():  # the consumers' reads do not queue behind requests'
-            await self._relay_forever()
-
-    async def _relay_forever(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:
