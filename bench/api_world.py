@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embedded_server import solid_jpeg, start_embedded
 from feed import Reader, Stack, log, run_closed
+from stall import pending_events
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
 
@@ -201,6 +202,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             timings: dict[str, float] = {}
             readers = asyncio.run(build(base_url, users, follows, args.posts, args.build_clients, timings))
             results["build"] = timings
+            # What the build left for the consumers: reads that follow compete with it.
+            results["pending_after_build"] = pending_events(workdir / "data" / "lumigram.db")
+            log(f"{results['pending_after_build']} events pending when the build ended")
             (workdir / "readers.json").write_text(json.dumps([vars(r) for r in readers]))
         results["read_each_once"] = asyncio.run(read_each_once(base_url, readers, args.closed_limit))
         log(f"every home once, one at a time: {results['read_each_once']}")
