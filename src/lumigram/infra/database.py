@@ -277,7 +277,16 @@ class Database:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads, each statement on its own (autocommit): a read that needs
-        several statements to agree uses ``begin``."""
+        several statements to agree uses ``begin``.
+
+        Inside this task's own write on SQLite's writer, reads go through that transaction.
+        Taking a reader instead could wait forever in effect: every reader held by tasks
+        that wait for the writer this task holds (until the pool's timeout answered 503).
+        They also see the transaction's own writes, as a read in it would."""
+        held = self._writing.get()
+        if held is not None and held.task is not None and held.task is asyncio.current_task():
+            yield held.conn
+            return
         async with self._reads.connect() as conn:
             yield conn
 
