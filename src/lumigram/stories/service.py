@@ -8,6 +8,7 @@ which story is ``lumigram.stories.audience``'s one rule.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.services import Services
 from lumigram.stories import audience as rules
+from lumigram.stories import tray_cache
 from lumigram.stories.affinity import Signals, affinities
 from lumigram.stories.loading import accounts_by_id, stories_from_rows
 from lumigram.stories.models import (
@@ -213,6 +215,8 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
                 shard=shard_of(account_id),
             )
     await forget_privacy(services, draft.media_id)
+    if publish:
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -260,6 +264,8 @@ async def publish(
                 StoryCreated(story_id=story_id, account_id=account_id, audience=row.audience, mentions=mentioned),
                 shard=shard_of(account_id),
             )
+    if row.state == DRAFT or changes:
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -298,6 +304,8 @@ async def update_story(
         await _own_row(conn, account_id, story_id)
         if changes:
             await conn.execute(update(stories).where(stories.c.id == story_id).values(**changes))
+    if changes:  # the switches show in every tray holding the story
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -307,6 +315,7 @@ async def delete_story(services: Services, account_id: int, story_id: int) -> No
         await _own_row(conn, account_id, story_id)
         await conn.execute(delete(story_highlight_items).where(story_highlight_items.c.story_id == story_id))
         await conn.execute(update(stories).where(stories.c.id == story_id).values(deleted_at=services.now()))
+    await tray_cache.forget_audience(services, account_id)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -393,9 +402,35 @@ async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     return entries
 
 
+#: Renders a tray (and the viewer's own live stories) into the bytes answered.
+TrayRenderer = Callable[[list[TrayEntry], list[Story]], bytes]
+
+
+async def kept_tray(
+    services: Services, viewer_id: int, form: str, render: TrayRenderer, with_own: bool = False
+) -> bytes:
+    """The viewer's tray in one of its rendered ``form``s (``stories.tray_cache``): as
+    kept when it still stands, else computed (``with_own``: with the viewer's own live
+    stories), rendered by ``render`` and kept until its first story or mute ends."""
+    slot = await tray_cache.lookup(services, viewer_id, form)
+    if slot.body is not None:
+        return slot.body
+    entries = await tray(services, viewer_id)
+    own = await account_stories(services, viewer_id, viewer_id) if with_own else []
+    body = render(entries, own)
+    ends = [story.expires_at for entry in entries for story in entry.stories]
+    ends += [story.expires_at for story in own]
+    mute_ends = await tray_cache.mute_ends(services, viewer_id)
+    if mute_ends is not None:
+        ends.append(mute_ends)
+    await tray_cache.keep(services, slot, body, min(ends) if ends else None)
+    return body
+
+
 async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
     """Record that the viewer saw the story: once per viewer, however often it is sent.
     The first time, the owner's open streams hear of it (``story.viewed``)."""
+    seen_now = False
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _visible(services, conn, viewer_id, story_id)
@@ -418,6 +453,9 @@ async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
                     StoryViewed(story_id=story_id, account_id=viewer_id, owner_id=row.account_id),
                     shard=shard_of(row.account_id),
                 )
+                seen_now = True
+    if seen_now:  # the viewer's kept trays show the mark
+        await tray_cache.forget(services, [viewer_id])
     return await get_story(services, viewer_id, story_id)
 
 
