@@ -405,16 +405,16 @@ def consumers(services: Services) -> list[Consumer]:
 # once. Everything else that follows a write is a consumer above, fed by the bus.
 
 AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
-    FollowCreated: (invalidation.follow_created, tray_events.edge_changed),
-    FollowRemoved: (invalidation.follow_removed, tray_events.edge_changed),
+    FollowCreated: (invalidation.follow_created, tray_events.follow_created),
+    FollowRemoved: (invalidation.follow_removed, tray_events.follow_removed),
     FollowUpdated: (invalidation.follow_updated,),
     FollowRequested: (invalidation.follow_requested,),
-    FollowRequestAuthorized: (invalidation.follow_request_authorized, tray_events.edge_changed),
+    FollowRequestAuthorized: (invalidation.follow_request_authorized, tray_events.follow_request_authorized),
     FollowRequestWithdrawn: (invalidation.follow_request_withdrawn,),
-    BlockCreated: (invalidation.block_created, tray_events.edge_changed),
-    BlockRemoved: (invalidation.block_removed, tray_events.edge_changed),
-    MuteCreated: (invalidation.mute_created, tray_events.edge_changed),
-    MuteRemoved: (invalidation.mute_removed, tray_events.edge_changed),
+    BlockCreated: (invalidation.block_created, tray_events.block_created),
+    BlockRemoved: (invalidation.block_removed, tray_events.block_removed),
+    MuteCreated: (invalidation.mute_created, tray_events.mute_created),
+    MuteRemoved: (invalidation.mute_removed, tray_events.mute_removed),
     PostCreated: (invalidation.post_created,),
     PostUpdated: (invalidation.post_updated,),
     PostDeleted: (invalidation.post_deleted,),

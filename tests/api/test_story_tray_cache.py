@@ -91,7 +91,8 @@ async def test_a_kept_tray_is_answered_without_sql_and_every_change_shows(
     carousel = await _ok(await client.get("/api/v1.1/stories/carousel", headers=viewer["headers"]))
     with statements(services) as carousel_sent:
         assert await _ok(await client.get("/api/v1.1/stories/carousel", headers=viewer["headers"])) == carousel
-    assert sent == [] and carousel_sent == []
+    assert sent == []
+    assert carousel_sent == []
     assert [n["user"]["id"] for n in carousel["nodes"]] == [alice["id"]]
     # ``explain`` is computed, and still explains.
     explained = await _ok(await client.get(f"{API}/stories/tray?explain=true", headers=viewer["headers"]))

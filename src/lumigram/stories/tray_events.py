@@ -25,11 +25,37 @@ from lumigram.services import Services
 from lumigram.stories import tray_cache
 from lumigram.stories.models import CLOSE_FRIENDS, LIVE
 
-Edge = FollowCreated | FollowRemoved | FollowRequestAuthorized | BlockCreated | BlockRemoved | MuteCreated | MuteRemoved
+
+async def _edge(services: Services, account_id: int, target_account_id: int) -> None:
+    await tray_cache.forget(services, [account_id, target_account_id])
 
 
-async def edge_changed(services: Services, event: Edge) -> None:
-    await tray_cache.forget(services, [event.account_id, event.target_account_id])
+async def follow_created(services: Services, event: FollowCreated) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def follow_removed(services: Services, event: FollowRemoved) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def follow_request_authorized(services: Services, event: FollowRequestAuthorized) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def block_created(services: Services, event: BlockCreated) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def block_removed(services: Services, event: BlockRemoved) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def mute_created(services: Services, event: MuteCreated) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
+
+
+async def mute_removed(services: Services, event: MuteRemoved) -> None:
+    await _edge(services, event.account_id, event.target_account_id)
 
 
 async def _has_live_stories(services: Services, owner_id: int, audience: str | None = None) -> bool:
