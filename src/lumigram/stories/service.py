@@ -63,6 +63,7 @@ from lumigram.stories.models import (
     Viewer,
 )
 from lumigram.unit_of_work import Work, unit_of_work
+from lumigram.uploads.handlers import blob_keys_of
 from lumigram.uploads.service import frame_for_story
 
 
@@ -111,8 +112,11 @@ def _check_draft(draft: StoryDraft) -> tuple[str, str | None]:
     return caption, link or None
 
 
-async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool) -> Any:
-    """The caller's upload, now the story's (and private: served only by signed URLs)."""
+async def _claim_media(
+    conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool
+) -> list[str]:
+    """The caller's upload, now the story's (and private: served only by signed URLs); the
+    blob keys of the HLS ladder it no longer uses, to delete once this has committed."""
     row = (
         await conn.execute(
             select(media_attachments).where(
@@ -131,6 +135,10 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
     if row.state not in ("ready", "processing"):
         raise _invalid(f"Media {media_id} could not be processed and cannot be shown", "media_id")
     _check_length(row)
+    values: dict[str, Any] = {"story_id": story_id, "private": True}
+    unused = _without_ladder(row)
+    if unused is not None:
+        values["variants"], ladder_keys = unused
     claimed = await conn.execute(
         update(media_attachments)
         .where(
@@ -138,11 +146,23 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
             media_attachments.c.status_id.is_(None),
             media_attachments.c.story_id.is_(None) | (media_attachments.c.story_id == story_id),
         )
-        .values(story_id=story_id, private=True)
+        .values(**values)
     )
     if claimed.rowcount != 1:
         raise _invalid(f"Media {media_id} is already in a post or a story", "media_id")
-    return row
+    return ladder_keys if unused is not None else []
+
+
+def _without_ladder(media: Any) -> tuple[str, list[str]] | None:
+    """A video's variants without its HLS ladder, and the ladder's blob keys; None when it
+    has none. The worker packages every vertical video uploaded, since its use is not known
+    then and it may become a reel; a story plays the MP4, so the ladder is dropped when
+    the video becomes one (a story's media is never in a post or reel afterwards)."""
+    variants = orjson.loads(media.variants or "{}")
+    ladder = variants.pop("hls", None) if isinstance(variants, dict) else None
+    if ladder is None:
+        return None
+    return orjson.dumps(variants).decode(), blob_keys_of(ladder)
 
 
 def _check_length(media: Any) -> None:
@@ -188,7 +208,7 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
     now = services.now()
     async with unit_of_work(services) as work:
         conn = work.conn
-        await _claim_media(conn, account_id, draft.media_id, story_id, draft=not publish)
+        unused_blobs = await _claim_media(conn, account_id, draft.media_id, story_id, draft=not publish)
         await conn.execute(
             insert(stories).values(
                 id=story_id,
@@ -215,6 +235,8 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
                 shard=shard_of(account_id),
             )
     await forget_privacy(services, draft.media_id)
+    for key in unused_blobs:
+        await services.blobs.delete(key)
     if publish:
         await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
@@ -242,6 +264,7 @@ async def publish(
         draft_row = await _own_row(conn, account_id, story_id)
     if draft_row.state == DRAFT:  # a video processed since it was added has its poster now
         await frame_for_story(services, account_id, draft_row.media_id)
+    unused_blobs: list[str] = []
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _own_row(conn, account_id, story_id)
@@ -254,6 +277,13 @@ async def publish(
             if media is None or media.state != "ready":
                 raise _invalid("The story's media is still processing or could not be processed", "media_id")
             _check_length(media)
+            # A ladder packaged while the draft's video was claimed mid-transcode: unused too.
+            unused = _without_ladder(media)
+            if unused is not None:
+                variants, unused_blobs = unused
+                await conn.execute(
+                    update(media_attachments).where(media_attachments.c.id == media.id).values(variants=variants)
+                )
             await _go_live(services, conn, story_id, account_id)
             mentioned = list(
                 (
@@ -264,6 +294,8 @@ async def publish(
                 StoryCreated(story_id=story_id, account_id=account_id, audience=row.audience, mentions=mentioned),
                 shard=shard_of(account_id),
             )
+    for key in unused_blobs:
+        await services.blobs.delete(key)
     if row.state == DRAFT or changes:
         await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
