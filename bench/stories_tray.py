@@ -16,9 +16,14 @@ Steps (defaults in brackets; every step bounded in time and count):
 2. Closed loop: for each connection count [1, 16], tray reads of a random viewer each,
    back to back, for [15] s; then the same counts against the bare ASGI app answering
    one tray's bytes: the box's ceiling, and the ratio.
+3. Scaled only: the same counts against the *cache floor*, a bare ASGI app that answers
+   each viewer's kept tray (``lumigram.stories.tray_cache``) with the one ``MGET`` the
+   fast path sends (token grant, login state, two generations, the tray) through
+   Lumigram's own cache client: the least a Python server can do for the same answer
+   from the same cache.
 
-Reports throughput, p50/p90/p99/max and the server's CPU per read; the issue's target is
-2,000 reads/s at p99 ≤ 50 ms on the scaled shape.
+Reports throughput, p50/p90/p99/max and each server's CPU per read (the bare app's and
+the floor's too); the issue's target is 2,000 reads/s at p99 ≤ 50 ms on the scaled shape.
 
 Usage: .venv/bin/python bench/stories_tray.py [--shape scaled|embedded] [--json out.json]
 """
@@ -182,7 +187,92 @@ def warm(base_url: str, viewers: list[Reader], live: int) -> dict[str, Any]:
     return {"tray_accounts": live, "tray_bytes": sorted(sizes)[len(sizes) // 2]}
 
 
+async def drop_kept_trays(cache_url: str, viewers: list[Reader]) -> None:
+    from lumigram.infra.cache import open_cache
+    from lumigram.stories import tray_cache
+
+    cache = open_cache(cache_url)
+    try:
+        await cache.delete(*(tray_cache.keys(v.account_id, tray_cache.TRAY)[-1] for v in viewers))
+    finally:
+        await cache.close()
+
+
+def start_cache_floor(stack: Stack, cache_url: str) -> tuple[int, dict[str, int]]:
+    """Start the cache floor (``serve_cache_floor``) on a free port: its port and pid."""
+    from feed import _wait, free_ports
+
+    (port,) = free_ports(1)
+    argv = [sys.executable, str(Path(__file__).resolve()), "floor", "--port", str(port), "--cache", cache_url]
+    process = stack.popen(argv, "floor")
+    _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code in (200, 404), "the cache floor")
+    return port, {"floor": process.pid}
+
+
+def serve_cache_floor(port: int, cache_url: str) -> None:
+    """A raw ASGI app answering a viewer's kept tray with one ``MGET`` of the keys the fast
+    path fetches (the token's owner learnt once per token, as the fast path does)."""
+    import uvicorn
+
+    from lumigram.accounts import authcache
+    from lumigram.accounts.oauth import hash_secret
+    from lumigram.infra.cache import open_cache
+    from lumigram.infra.tables import utcnow
+    from lumigram.stories import tray_cache
+
+    cache = open_cache(cache_url)
+    owners: dict[bytes, list[str]] = {}
+
+    async def keys_of(header: bytes) -> list[str] | None:
+        found = owners.get(header)
+        if found is None:
+            token_key = authcache.token_key(hash_secret(header.decode().partition(" ")[2]))
+            entry = await cache.get(token_key)
+            if entry is None:
+                return None
+            data = json.loads(entry)
+            found = owners[header] = [
+                token_key,
+                authcache.user_key(data["user_id"]),
+                *tray_cache.keys(data["account_id"], tray_cache.TRAY),
+            ]
+        return found
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        header = dict(scope["headers"]).get(b"authorization", b"")
+        wanted = await keys_of(header) if header else None
+        body = None
+        if wanted is not None:
+            values = await cache.get_many(wanted)
+            body = tray_cache.from_values(wanted[-1], values[2:], utcnow()).body
+        status, body = (200, body) if body is not None else (404, b"{}")
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["floor"]:
+        floor = argparse.ArgumentParser()
+        floor.add_argument("command")
+        floor.add_argument("--port", type=int, required=True)
+        floor.add_argument("--cache", required=True)
+        given = floor.parse_args()
+        serve_cache_floor(given.port, given.cache)
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=["scaled", "embedded"], default="scaled")
     parser.add_argument("--users", type=int, default=2000)
@@ -216,7 +306,17 @@ def main() -> None:
             steps = [closed_step("tray", port, tray_reads(viewers), n, args.seconds, args, stack.pids) for n in counts]
             body = httpx.get(f"{base_url}{TRAY}", headers={"Authorization": f"Bearer {viewers[0].token}"}).content
             bare_port = start_bare(stack, body)
-            steps += [closed_step("bare", bare_port, fixed(TRAY), n, args.seconds, args) for n in counts]
+            bare_pid = {"bare": stack.processes["bare"].pid}
+            steps += [closed_step("bare", bare_port, fixed(TRAY), n, args.seconds, args, bare_pid) for n in counts]
+            if stack.redis_url:
+                # Kept trays live two minutes: have them computed again for the floor's steps.
+                asyncio.run(drop_kept_trays(stack.redis_url, viewers))
+                warm(base_url, viewers, args.live)
+                floor_port, floor_pid = start_cache_floor(stack, stack.redis_url)
+                steps += [
+                    closed_step("floor", floor_port, tray_reads(viewers), n, args.seconds, args, floor_pid)
+                    for n in counts
+                ]
         finally:
             stack.close()
     by_count = {}
@@ -231,6 +331,13 @@ def main() -> None:
             "tray_over_bare": round(tray["throughput"] / bare["throughput"], 3) if bare["throughput"] else None,
             "target_met": tray["throughput"] >= TARGET_RATE and (tray.get("p99_ms") or 1e9) <= TARGET_P99_MS,
         }
+        floor = next((s for s in steps if s["step"] == "floor" and s["connections"] == n), None)
+        if floor is not None:
+            by_count[n].update(
+                floor_per_s=round(floor["all"]["throughput"]),
+                floor_p99_ms=floor["all"].get("p99_ms"),
+                tray_over_floor=round(tray["throughput"] / floor["all"]["throughput"], 3),
+            )
     results = {
         "shape": args.shape,
         "cpus": os.cpu_count(),

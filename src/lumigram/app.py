@@ -16,6 +16,7 @@ from lumigram.api.allowed_methods import install_allow_header
 from lumigram.api.body_limit import BodyLimitMiddleware
 from lumigram.api.errors import install_error_handlers
 from lumigram.api.openapi import install_openapi
+from lumigram.api.story_tray_fast_path import KeptStoryTray
 from lumigram.bootstrap import build_services, start_consumers
 from lumigram.config import Settings, load_settings
 from lumigram.infra import gc_tuning as heap
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Added before the slash middleware, so they run after it and see normalised paths.
     app.add_middleware(CachedProfilePage)
     app.add_middleware(CachedHomePage)
+    app.add_middleware(KeptStoryTray)
     # Before any route reads a body or checks a token: refuses bodies too large for the route.
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(TrailingSlashMiddleware)

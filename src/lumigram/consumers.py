@@ -99,6 +99,7 @@ from lumigram.reposts import service as reposts
 from lumigram.search import handlers as search
 from lumigram.services import AfterCommit, Services
 from lumigram.stories import handlers as stories
+from lumigram.stories import tray_events
 from lumigram.streaming import messages as message_streams
 from lumigram.streaming import publisher
 from lumigram.streaming.notifications import publish as publish_notifications
@@ -404,16 +405,16 @@ def consumers(services: Services) -> list[Consumer]:
 # once. Everything else that follows a write is a consumer above, fed by the bus.
 
 AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
-    FollowCreated: (invalidation.follow_created,),
-    FollowRemoved: (invalidation.follow_removed,),
+    FollowCreated: (invalidation.follow_created, tray_events.follow_created),
+    FollowRemoved: (invalidation.follow_removed, tray_events.follow_removed),
     FollowUpdated: (invalidation.follow_updated,),
     FollowRequested: (invalidation.follow_requested,),
-    FollowRequestAuthorized: (invalidation.follow_request_authorized,),
+    FollowRequestAuthorized: (invalidation.follow_request_authorized, tray_events.follow_request_authorized),
     FollowRequestWithdrawn: (invalidation.follow_request_withdrawn,),
-    BlockCreated: (invalidation.block_created,),
-    BlockRemoved: (invalidation.block_removed,),
-    MuteCreated: (invalidation.mute_created,),
-    MuteRemoved: (invalidation.mute_removed,),
+    BlockCreated: (invalidation.block_created, tray_events.block_created),
+    BlockRemoved: (invalidation.block_removed, tray_events.block_removed),
+    MuteCreated: (invalidation.mute_created, tray_events.mute_created),
+    MuteRemoved: (invalidation.mute_removed, tray_events.mute_removed),
     PostCreated: (invalidation.post_created,),
     PostUpdated: (invalidation.post_updated,),
     PostDeleted: (invalidation.post_deleted,),
@@ -423,11 +424,11 @@ AFTER_COMMIT: dict[type[DomainEvent], tuple[AfterCommit, ...]] = {
     FavouriteCreated: (invalidation.favourite_created,),
     FavouriteRemoved: (invalidation.favourite_removed,),
     BookmarkChanged: (invalidation.bookmark_changed,),
-    AccountUpdated: (invalidation.account_updated,),
+    AccountUpdated: (invalidation.account_updated, tray_events.account_updated),
     AccountDeleted: (invalidation.account_deleted,),
     ReblogCreated: (invalidation.reblog_created,),
     ReblogRemoved: (invalidation.reblog_removed,),
-    ListChanged: (invalidation.list_changed,),
+    ListChanged: (invalidation.list_changed, tray_events.list_changed),
     FiltersChanged: (invalidation.filters_changed,),
     PollVoted: (invalidation.poll_voted,),
     PollEnded: (invalidation.poll_ended,),

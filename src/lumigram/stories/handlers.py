@@ -26,6 +26,7 @@ from lumigram.infra.tables import (
 from lumigram.notifications import service as notifications
 from lumigram.services import Services
 from lumigram.stories import audience as rules
+from lumigram.stories import tray_cache
 from lumigram.stories.models import REACTION, STORY_MENTION, STORY_REACTION, STORY_REPLY
 
 
@@ -74,3 +75,5 @@ async def forget_deleted_account(services: Services, event: AccountDeleted) -> N
         )
         for table in (story_highlights, story_settings, story_views, story_replies, story_mentions):
             await conn.execute(delete(table).where(table.c.account_id == gone))
+    # Its followers may no longer be known (the graph forgets them on its own): every tray.
+    await tray_cache.forget_all(services)

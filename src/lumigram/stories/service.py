@@ -8,6 +8,7 @@ which story is ``lumigram.stories.audience``'s one rule.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from lumigram.paging import Page, PageRequest
 from lumigram.posts import text as captions
 from lumigram.services import Services
 from lumigram.stories import audience as rules
+from lumigram.stories import tray_cache
 from lumigram.stories.affinity import Signals, affinities
 from lumigram.stories.loading import accounts_by_id, stories_from_rows
 from lumigram.stories.models import (
@@ -61,6 +63,7 @@ from lumigram.stories.models import (
     Viewer,
 )
 from lumigram.unit_of_work import Work, unit_of_work
+from lumigram.uploads.handlers import blob_keys_of
 from lumigram.uploads.service import frame_for_story
 
 
@@ -109,8 +112,11 @@ def _check_draft(draft: StoryDraft) -> tuple[str, str | None]:
     return caption, link or None
 
 
-async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool) -> Any:
-    """The caller's upload, now the story's (and private: served only by signed URLs)."""
+async def _claim_media(
+    conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool
+) -> list[str]:
+    """The caller's upload, now the story's (and private: served only by signed URLs); the
+    blob keys of the HLS ladder it no longer uses, to delete once this has committed."""
     row = (
         await conn.execute(
             select(media_attachments).where(
@@ -129,6 +135,10 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
     if row.state not in ("ready", "processing"):
         raise _invalid(f"Media {media_id} could not be processed and cannot be shown", "media_id")
     _check_length(row)
+    values: dict[str, Any] = {"story_id": story_id, "private": True}
+    unused = _without_ladder(row)
+    if unused is not None:
+        values["variants"], ladder_keys = unused
     claimed = await conn.execute(
         update(media_attachments)
         .where(
@@ -136,11 +146,23 @@ async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, st
             media_attachments.c.status_id.is_(None),
             media_attachments.c.story_id.is_(None) | (media_attachments.c.story_id == story_id),
         )
-        .values(story_id=story_id, private=True)
+        .values(**values)
     )
     if claimed.rowcount != 1:
         raise _invalid(f"Media {media_id} is already in a post or a story", "media_id")
-    return row
+    return ladder_keys if unused is not None else []
+
+
+def _without_ladder(media: Any) -> tuple[str, list[str]] | None:
+    """A video's variants without its HLS ladder, and the ladder's blob keys; None when it
+    has none. The worker packages every vertical video uploaded, since its use is not known
+    then and it may become a reel; a story plays the MP4, so the ladder is dropped when
+    the video becomes one (a story's media is never in a post or reel afterwards)."""
+    variants = orjson.loads(media.variants or "{}")
+    ladder = variants.pop("hls", None) if isinstance(variants, dict) else None
+    if ladder is None:
+        return None
+    return orjson.dumps(variants).decode(), blob_keys_of(ladder)
 
 
 def _check_length(media: Any) -> None:
@@ -186,7 +208,7 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
     now = services.now()
     async with unit_of_work(services) as work:
         conn = work.conn
-        await _claim_media(conn, account_id, draft.media_id, story_id, draft=not publish)
+        unused_blobs = await _claim_media(conn, account_id, draft.media_id, story_id, draft=not publish)
         await conn.execute(
             insert(stories).values(
                 id=story_id,
@@ -213,6 +235,10 @@ async def create_story(services: Services, account_id: int, draft: StoryDraft, p
                 shard=shard_of(account_id),
             )
     await forget_privacy(services, draft.media_id)
+    for key in unused_blobs:
+        await services.blobs.delete(key)
+    if publish:
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -238,6 +264,7 @@ async def publish(
         draft_row = await _own_row(conn, account_id, story_id)
     if draft_row.state == DRAFT:  # a video processed since it was added has its poster now
         await frame_for_story(services, account_id, draft_row.media_id)
+    unused_blobs: list[str] = []
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _own_row(conn, account_id, story_id)
@@ -250,6 +277,13 @@ async def publish(
             if media is None or media.state != "ready":
                 raise _invalid("The story's media is still processing or could not be processed", "media_id")
             _check_length(media)
+            # A ladder packaged while the draft's video was claimed mid-transcode: unused too.
+            unused = _without_ladder(media)
+            if unused is not None:
+                variants, unused_blobs = unused
+                await conn.execute(
+                    update(media_attachments).where(media_attachments.c.id == media.id).values(variants=variants)
+                )
             await _go_live(services, conn, story_id, account_id)
             mentioned = list(
                 (
@@ -260,6 +294,10 @@ async def publish(
                 StoryCreated(story_id=story_id, account_id=account_id, audience=row.audience, mentions=mentioned),
                 shard=shard_of(account_id),
             )
+    for key in unused_blobs:
+        await services.blobs.delete(key)
+    if row.state == DRAFT or changes:
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -298,6 +336,8 @@ async def update_story(
         await _own_row(conn, account_id, story_id)
         if changes:
             await conn.execute(update(stories).where(stories.c.id == story_id).values(**changes))
+    if changes:  # the switches show in every tray holding the story
+        await tray_cache.forget_audience(services, account_id)
     return await _own_story(services, account_id, story_id)
 
 
@@ -307,6 +347,7 @@ async def delete_story(services: Services, account_id: int, story_id: int) -> No
         await _own_row(conn, account_id, story_id)
         await conn.execute(delete(story_highlight_items).where(story_highlight_items.c.story_id == story_id))
         await conn.execute(update(stories).where(stories.c.id == story_id).values(deleted_at=services.now()))
+    await tray_cache.forget_audience(services, account_id)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -393,9 +434,35 @@ async def tray(services: Services, viewer_id: int) -> list[TrayEntry]:
     return entries
 
 
+#: Renders a tray (and the viewer's own live stories) into the bytes answered.
+TrayRenderer = Callable[[list[TrayEntry], list[Story]], bytes]
+
+
+async def kept_tray(
+    services: Services, viewer_id: int, form: str, render: TrayRenderer, with_own: bool = False
+) -> bytes:
+    """The viewer's tray in one of its rendered ``form``s (``stories.tray_cache``): as
+    kept when it still stands, else computed (``with_own``: with the viewer's own live
+    stories), rendered by ``render`` and kept until its first story or mute ends."""
+    slot = await tray_cache.lookup(services, viewer_id, form)
+    if slot.body is not None:
+        return slot.body
+    entries = await tray(services, viewer_id)
+    own = await account_stories(services, viewer_id, viewer_id) if with_own else []
+    body = render(entries, own)
+    ends = [story.expires_at for entry in entries for story in entry.stories]
+    ends += [story.expires_at for story in own]
+    mute_ends = await tray_cache.mute_ends(services, viewer_id)
+    if mute_ends is not None:
+        ends.append(mute_ends)
+    await tray_cache.keep(services, slot, body, min(ends) if ends else None)
+    return body
+
+
 async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
     """Record that the viewer saw the story: once per viewer, however often it is sent.
     The first time, the owner's open streams hear of it (``story.viewed``)."""
+    seen_now = False
     async with unit_of_work(services) as work:
         conn = work.conn
         row = await _visible(services, conn, viewer_id, story_id)
@@ -418,6 +485,9 @@ async def mark_seen(services: Services, viewer_id: int, story_id: int) -> Story:
                     StoryViewed(story_id=story_id, account_id=viewer_id, owner_id=row.account_id),
                     shard=shard_of(row.account_id),
                 )
+                seen_now = True
+    if seen_now:  # the viewer's kept trays show the mark
+        await tray_cache.forget(services, [viewer_id])
     return await get_story(services, viewer_id, story_id)
 
 

@@ -9,6 +9,7 @@ Pixelfed posts a story in two steps: ``add`` uploads the file and answers a draf
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -35,7 +36,8 @@ from lumigram.errors import ValidationFailed
 from lumigram.messages import service as messages
 from lumigram.paging import PageRequest
 from lumigram.stories import service as stories
-from lumigram.stories.models import DEFAULT_DURATION, MAX_DURATION, MAX_REPLY, StoryDraft
+from lumigram.stories.models import DEFAULT_DURATION, MAX_DURATION, MAX_REPLY, Story, StoryDraft, TrayEntry
+from lumigram.stories.tray_cache import CAROUSEL
 
 router = APIRouter(tags=["stories (Pixelfed)"])
 
@@ -82,9 +84,11 @@ def _ok(message: str) -> dict[str, object]:
     f"{PREFIX}/carousel", summary="Pixelfed: your stories and those of the accounts you follow", dependencies=[READ]
 )
 async def carousel(viewer: CurrentAccount, services: ServicesDep) -> Response:
-    entries = await stories.tray(services, viewer.account_id)
-    own = await stories.account_stories(services, viewer.account_id, viewer.account_id)
-    return OrjsonResponse(pixelfed_carousel(services, viewer.account_id, entries, own))
+    def render(entries: list[TrayEntry], own: list[Story]) -> bytes:
+        return orjson.dumps(pixelfed_carousel(services, viewer.account_id, entries, own))
+
+    body = await stories.kept_tray(services, viewer.account_id, CAROUSEL, render, with_own=True)
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.responses import Response
@@ -53,8 +54,11 @@ from lumigram.stories.models import (
     MAX_LINK,
     MAX_REPLY,
     REACTION,
+    Story,
     StoryDraft,
+    TrayEntry,
 )
+from lumigram.stories.tray_cache import TRAY
 
 router = APIRouter(tags=["stories"])
 
@@ -190,8 +194,15 @@ async def story_tray(
     services: ServicesDep,
     explain: Annotated[bool, Query(description="Each account's affinity and the signals behind it")] = False,
 ) -> Response:
-    entries = await stories.tray(services, viewer.account_id)
-    return OrjsonResponse([tray_entity(services, entry, viewer.account_id, explain) for entry in entries])
+    if explain:  # rare, and its scores are not kept: computed each time
+        entries = await stories.tray(services, viewer.account_id)
+        return OrjsonResponse([tray_entity(services, entry, viewer.account_id, True) for entry in entries])
+
+    def render(entries: list[TrayEntry], _own: list[Story]) -> bytes:
+        return orjson.dumps([tray_entity(services, entry, viewer.account_id) for entry in entries])
+
+    body = await stories.kept_tray(services, viewer.account_id, TRAY, render)
+    return Response(body, media_type="application/json")
 
 
 @router.get(
