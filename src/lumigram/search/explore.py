@@ -142,7 +142,9 @@ async def _followed_by_circle(conn: AsyncConnection, circle: list[int], authors:
         return {}
     query = (
         select(follows.c.target_account_id, func.count())
-        .where(one_of(conn, follows.c.account_id, circle), one_of(conn, follows.c.target_account_id, authors))
+        # "+ 0": through the primary key from each account of the circle (a few rows each),
+        # not probing the target index once per pair, as SQLite otherwise does.
+        .where(one_of(conn, follows.c.account_id, circle), one_of(conn, follows.c.target_account_id + 0, authors))
         .group_by(follows.c.target_account_id)
     )
     return {author: int(count) for author, count in await conn.execute(query)}

@@ -80,7 +80,10 @@ def _qualifying(dialect: str) -> Any:
             statuses.c.id > bindparam("after", type_=BigInteger),
             statuses.c.created_at >= bindparam("since", type_=statuses.c.created_at.type),
             statuses.c.visibility == "public",
-            statuses.c.in_reply_to_id.is_(None),
+            # "+ 0" keeps SQLite off the in_reply_to_id index, which it would otherwise
+            # pick to find the top-level posts, reading every one of them to sort them;
+            # walking the primary key from the newest stops at the limit.
+            (statuses.c.in_reply_to_id + 0).is_(None),
             statuses.c.deleted_at.is_(None),
             accounts.c.locked.is_(False),
             accounts.c.discoverable.is_(True),
