@@ -39,7 +39,7 @@ from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.sql import Prebuilt, one_of
-from lumigram.infra.tables import blocks, favourites, follows, mutes, status_tags, statuses, tag_follows
+from lumigram.infra.tables import blocks, favourites, filters, follows, mutes, status_tags, statuses, tag_follows
 from lumigram.posts.models import HydratedPost
 from lumigram.search import explore_pool
 from lumigram.search.explore_pool import Candidate
@@ -51,6 +51,9 @@ AFFINITY_TTL_SECONDS = 60
 PER_AUTHOR = 2
 WEIGHTS = {"engagement": 0.35, "hashtags": 0.25, "accounts": 0.25, "recency": 0.15}
 PARTS = ("engagement", "hashtags", "accounts", "recency")
+#: The hidden words that apply to the grid: those for public timelines, as Mastodon's
+#: explore applies them.
+HIDDEN_WORDS_CONTEXT = "public"
 
 
 class Ranked(NamedTuple):
@@ -70,7 +73,9 @@ class Ranked(NamedTuple):
 
 def _exclusions(dialect: str) -> Any:
     """Accounts the viewer bound as ``viewer`` follows, blocked, is blocked by or muted
-    (kind 0), and the posts from ``oldest`` on it liked (kind 1): each an index range."""
+    (kind 0), the posts from ``oldest`` on it liked (kind 1), and its hidden words for
+    public timelines in force (kind 2, so that a viewer with none, most of them, is spared
+    reading them): each an index range."""
     viewer = bindparam("viewer", type_=BigInteger)
     now = bindparam("now", type_=mutes.c.expires_at.type)
     return union_all(
@@ -85,22 +90,36 @@ def _exclusions(dialect: str) -> Any:
         select(literal_column("1"), favourites.c.status_id).where(
             favourites.c.account_id == viewer, favourites.c.status_id >= bindparam("oldest", type_=BigInteger)
         ),
+        select(literal_column("2"), filters.c.id).where(
+            filters.c.account_id == viewer,
+            filters.c.contexts.contains(HIDDEN_WORDS_CONTEXT),
+            or_(filters.c.expires_at.is_(None), filters.c.expires_at > now),
+        ),
     )
 
 
 _EXCLUSIONS = Prebuilt(_exclusions)
 
 
-async def _for_viewer(conn: AsyncConnection, viewer_id: int, now: datetime, found: list[Candidate]) -> list[Candidate]:
-    """The newest ``CANDIDATES`` of ``found`` the viewer may be shown: read fresh on every
-    request, so a follow, block, mute or like counts at once although the pool is kept."""
+async def _for_viewer(
+    conn: AsyncConnection, viewer_id: int, now: datetime, found: list[Candidate]
+) -> tuple[list[Candidate], bool]:
+    """The newest ``CANDIDATES`` of ``found`` the viewer may be shown, and whether it has
+    hidden words that may apply: read fresh on every request, so a follow, block, mute,
+    like or hidden word counts at once although the pool is kept."""
     params = {"viewer": viewer_id, "now": now, "oldest": min(c.id for c in found)}
     hidden_authors: set[int] = {viewer_id}
     liked: set[int] = set()
+    filtering = False
     for kind, found_id in await _EXCLUSIONS.rows(conn, params):
-        (hidden_authors if kind == 0 else liked).add(found_id)
+        if kind == 0:
+            hidden_authors.add(found_id)
+        elif kind == 1:
+            liked.add(found_id)
+        else:
+            filtering = True
     kept = [c for c in found if c.account_id not in hidden_authors and c.id not in liked]
-    return kept[:CANDIDATES]
+    return kept[:CANDIDATES], filtering
 
 
 async def _tag_interest(conn: AsyncConnection, viewer_id: int, since: datetime) -> dict[int, float]:
@@ -204,19 +223,27 @@ async def _affinity(
     return affinity
 
 
-async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | None, now: datetime) -> list[Ranked]:
-    """The explore ranking for ``viewer_id`` (None: a visitor) at ``now``, best first."""
+class Ranking(NamedTuple):
+    #: Best first.
+    items: list[Ranked]
+    #: Whether the viewer has hidden words that may apply (``HIDDEN_WORDS_CONTEXT``).
+    filtering: bool
+
+
+async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | None, now: datetime) -> Ranking:
+    """The explore ranking for ``viewer_id`` (None: a visitor) at ``now``."""
     found = await explore_pool.candidates(services, conn, now)
     interest: dict[int, float] = {}
     similar: dict[int, int] = {}
+    filtering = False
     if viewer_id is None or not found:
         found = found[:CANDIDATES]
     else:
-        found = await _for_viewer(conn, viewer_id, now, found)
+        found, filtering = await _for_viewer(conn, viewer_id, now, found)
         if found:
             affinity = await _affinity(services, conn, viewer_id, now, sorted({c.account_id for c in found}))
             interest, similar = affinity.interest, affinity.similar
-    return _scored(found, interest, similar, now.timestamp())
+    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering)
 
 
 def _scored(found: list[Candidate], interest: dict[int, float], similar: dict[int, int], now_s: float) -> list[Ranked]:

@@ -140,12 +140,13 @@ async def explore_grid(
     now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
     async with services.db.connect() as conn:
         ranking = await explore.ranked(services, conn, viewer_id, now)
-        chosen, left = explore.page(ranking, number, limit)
+        chosen, left = explore.page(ranking.items, number, limit)
         items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen], cache=services.cache)
-        judge = Applied(await active_filters(conn, viewer_id, "public"))
-    # Read fresh, the posts may have stopped qualifying since the pool was kept; the viewer's
-    # hidden words take theirs out. Each leaves a gap: the pages after stay as they were.
-    items = judge.apply([item for item in items if explore.still_explorable(item)])
+        # Read fresh, the posts may have stopped qualifying since the pool was kept; the
+        # viewer's hidden words take theirs out. Each leaves a gap: later pages stay as they were.
+        items = [item for item in items if explore.still_explorable(item)]
+        if ranking.filtering:
+            items = Applied(await active_filters(conn, viewer_id, explore.HIDDEN_WORDS_CONTEXT)).apply(items)
     by_id = {item.status_id: item for item in chosen}
     shown = [(item, by_id[item.post.id]) for item in items]
     return ExplorePage(shown, int(now.timestamp()), number + 1 if chosen and left else None)
