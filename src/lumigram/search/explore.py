@@ -2,9 +2,9 @@
 the viewer does not follow, ranked for the viewer.
 
 Candidates are the newest ``CANDIDATES`` public, top-level posts of the last
-``WINDOW_DAYS`` days by open, discoverable accounts the viewer neither follows, blocked,
-was blocked by, nor muted (and not the viewer's own, nor posts it already liked). Each
-is scored from four parts, each between 0 and 1:
+``explore_pool.WINDOW_DAYS`` days by open, discoverable accounts the viewer neither
+follows, blocked, was blocked by, nor muted (and not the viewer's own, nor posts it
+already liked). Each is scored from four parts, each between 0 and 1:
 
 * engagement velocity: v / (v + 1), v = (likes + 2 · comments) / (age in hours + 2)^1.5;
 * hashtag affinity: 1 − e^(−s/3), s adding up the viewer's interest in the post's tags
@@ -17,72 +17,109 @@ is scored from four parts, each between 0 and 1:
 weighed 0.35, 0.25, 0.25 and 0.15. Pages hold at most ``PER_AUTHOR`` posts of one author;
 the rest wait for later pages. A page's cursor fixes the ranking's clock, so following
 cursors walks one ranking without repeats.
+
+What a request costs: the candidates come from a pool shared by every reader
+(``explore_pool``, read once a minute, plus the posts made since); the viewer's follows,
+blocks, mutes and likes are read fresh, in one statement of index ranges, and taken out
+of it; the viewer's affinity is kept for a minute, as it only moves scores. So likes,
+comments and affinity in the scores may be a minute old, while who and what is left out
+counts at once.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, union_all
+import orjson
+from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.tables import accounts, blocks, favourites, follows, mutes, status_tags, statuses, tag_follows
+from lumigram.infra.sql import Prebuilt, one_of
+from lumigram.infra.tables import blocks, favourites, filters, follows, mutes, status_tags, statuses, tag_follows
+from lumigram.posts.models import HydratedPost
+from lumigram.search import explore_pool
+from lumigram.search.explore_pool import Candidate
+from lumigram.services import Services
 
 CANDIDATES = 500
-WINDOW_DAYS = 7
 AFFINITY_DAYS = 30
+AFFINITY_TTL_SECONDS = 60
 PER_AUTHOR = 2
 WEIGHTS = {"engagement": 0.35, "hashtags": 0.25, "accounts": 0.25, "recency": 0.15}
+PARTS = ("engagement", "hashtags", "accounts", "recency")
+#: The hidden words that apply to the grid: those for public timelines, as Mastodon's
+#: explore applies them.
+HIDDEN_WORDS_CONTEXT = "public"
 
 
-@dataclass(frozen=True, slots=True)
-class Ranked:
+class Ranked(NamedTuple):
+    """A scored post (a named tuple: hundreds are made on every request, and a tuple is
+    made fastest)."""
+
     status_id: int
     author_id: int
     score: float
-    parts: dict[str, float] = field(default_factory=dict)
+    #: Each part's value, in the order of ``PARTS``.
+    values: tuple[float, float, float, float]
+
+    @property
+    def parts(self) -> dict[str, float]:
+        return dict(zip(PARTS, self.values, strict=True))
 
 
-def _candidates(viewer_id: int | None, now: datetime) -> Any:
-    conditions: list[ColumnElement[bool]] = [
-        statuses.c.visibility == "public",
-        statuses.c.in_reply_to_id.is_(None),
-        statuses.c.deleted_at.is_(None),
-        statuses.c.created_at >= now - timedelta(days=WINDOW_DAYS),
-        accounts.c.locked.is_(False),
-        accounts.c.discoverable.is_(True),
-    ]
-    if viewer_id is not None:
-        author = statuses.c.account_id
-        conditions += [
-            author != viewer_id,
-            author.not_in(select(follows.c.target_account_id).where(follows.c.account_id == viewer_id)),
-            author.not_in(select(blocks.c.target_account_id).where(blocks.c.account_id == viewer_id)),
-            author.not_in(select(blocks.c.account_id).where(blocks.c.target_account_id == viewer_id)),
-            author.not_in(
-                select(mutes.c.target_account_id).where(
-                    mutes.c.account_id == viewer_id, or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now)
-                )
-            ),
-            statuses.c.id.not_in(select(favourites.c.status_id).where(favourites.c.account_id == viewer_id)),
-        ]
-    return (
-        select(
-            statuses.c.id,
-            statuses.c.account_id,
-            statuses.c.created_at,
-            statuses.c.favourites_count,
-            statuses.c.replies_count,
-        )
-        .join(accounts, accounts.c.id == statuses.c.account_id)
-        .where(*conditions)
-        .order_by(statuses.c.id.desc())
-        .limit(CANDIDATES)
+def _exclusions(dialect: str) -> Any:
+    """Accounts the viewer bound as ``viewer`` follows, blocked, is blocked by or muted
+    (kind 0), the posts from ``oldest`` on it liked (kind 1), and its hidden words for
+    public timelines in force (kind 2, so that a viewer with none, most of them, is spared
+    reading them): each an index range."""
+    viewer = bindparam("viewer", type_=BigInteger)
+    now = bindparam("now", type_=mutes.c.expires_at.type)
+    return union_all(
+        select(literal_column("0").label("kind"), follows.c.target_account_id.label("id")).where(
+            follows.c.account_id == viewer
+        ),
+        select(literal_column("0"), blocks.c.target_account_id).where(blocks.c.account_id == viewer),
+        select(literal_column("0"), blocks.c.account_id).where(blocks.c.target_account_id == viewer),
+        select(literal_column("0"), mutes.c.target_account_id).where(
+            mutes.c.account_id == viewer, or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > now)
+        ),
+        select(literal_column("1"), favourites.c.status_id).where(
+            favourites.c.account_id == viewer, favourites.c.status_id >= bindparam("oldest", type_=BigInteger)
+        ),
+        select(literal_column("2"), filters.c.id).where(
+            filters.c.account_id == viewer,
+            filters.c.contexts.contains(HIDDEN_WORDS_CONTEXT),
+            or_(filters.c.expires_at.is_(None), filters.c.expires_at > now),
+        ),
     )
+
+
+_EXCLUSIONS = Prebuilt(_exclusions)
+
+
+async def _for_viewer(
+    conn: AsyncConnection, viewer_id: int, now: datetime, found: list[Candidate]
+) -> tuple[list[Candidate], bool]:
+    """The newest ``CANDIDATES`` of ``found`` the viewer may be shown, and whether it has
+    hidden words that may apply: read fresh on every request, so a follow, block, mute,
+    like or hidden word counts at once although the pool is kept."""
+    params = {"viewer": viewer_id, "now": now, "oldest": min(c.id for c in found)}
+    hidden_authors: set[int] = {viewer_id}
+    liked: set[int] = set()
+    filtering = False
+    for kind, found_id in await _EXCLUSIONS.rows(conn, params):
+        if kind == 0:
+            hidden_authors.add(found_id)
+        elif kind == 1:
+            liked.add(found_id)
+        else:
+            filtering = True
+    kept = [c for c in found if c.account_id not in hidden_authors and c.id not in liked]
+    return kept[:CANDIDATES], filtering
 
 
 async def _tag_interest(conn: AsyncConnection, viewer_id: int, since: datetime) -> dict[int, float]:
@@ -132,45 +169,110 @@ async def _followed_by_circle(conn: AsyncConnection, circle: list[int], authors:
         return {}
     query = (
         select(follows.c.target_account_id, func.count())
-        .where(follows.c.account_id.in_(circle), follows.c.target_account_id.in_(authors))
+        # "+ 0": through the primary key from each account of the circle (a few rows each),
+        # not probing the target index once per pair, as SQLite otherwise does.
+        .where(one_of(conn, follows.c.account_id, circle), one_of(conn, follows.c.target_account_id + 0, authors))
         .group_by(follows.c.target_account_id)
     )
     return {author: int(count) for author, count in await conn.execute(query)}
 
 
-async def _tags_of(conn: AsyncConnection, status_ids: list[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = defaultdict(list)
-    if status_ids:
-        query = select(status_tags.c.status_id, status_tags.c.tag_id).where(status_tags.c.status_id.in_(status_ids))
-        for status_id, tag_id in await conn.execute(query):
-            found[status_id].append(tag_id)
-    return found
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """What the viewer is drawn to: interest per hashtag, the accounts it follows or
+    interacted with lately (its circle), and how many of them follow each author of
+    ``known`` (absent: none)."""
+
+    interest: dict[int, float]
+    circle: list[int]
+    similar: dict[int, int]
+    known: frozenset[int]
 
 
-async def ranked(conn: AsyncConnection, viewer_id: int | None, now: datetime) -> list[Ranked]:
-    rows = (await conn.execute(_candidates(viewer_id, now))).all()
-    since = now - timedelta(days=AFFINITY_DAYS)
+def _affinity_key(viewer_id: int) -> str:
+    return f"explore:v1:affinity:{viewer_id}"
+
+
+async def _affinity(
+    services: Services, conn: AsyncConnection, viewer_id: int, now: datetime, authors: list[int]
+) -> Affinity:
+    """The viewer's affinity, kept ``AFFINITY_TTL_SECONDS`` (it reads a month of their
+    likes and comments, and only moves scores); authors it was not counted for yet are
+    counted on the request that meets them."""
+    raw = await services.cache.get(_affinity_key(viewer_id))
+    if raw is None:
+        since = now - timedelta(days=AFFINITY_DAYS)
+        interest = dict(await _tag_interest(conn, viewer_id, since))
+        circle = await _circle(conn, viewer_id, since)
+        similar = await _followed_by_circle(conn, circle, authors)
+        kept = orjson.dumps(
+            {"interest": list(interest.items()), "circle": circle, "similar": list(similar.items()), "known": authors}
+        )
+        await services.cache.set(_affinity_key(viewer_id), kept, AFFINITY_TTL_SECONDS)
+        return Affinity(interest, circle, similar, frozenset(authors))
+    found = orjson.loads(raw)
+    affinity = Affinity(
+        {int(tag): float(weight) for tag, weight in found["interest"]},
+        [int(i) for i in found["circle"]],
+        {int(author): int(count) for author, count in found["similar"]},
+        frozenset(int(i) for i in found["known"]),
+    )
+    missing = [author for author in authors if author not in affinity.known]
+    if missing and affinity.circle:
+        affinity.similar.update(await _followed_by_circle(conn, affinity.circle, missing))
+    return affinity
+
+
+class Ranking(NamedTuple):
+    #: Best first.
+    items: list[Ranked]
+    #: Whether the viewer has hidden words that may apply (``HIDDEN_WORDS_CONTEXT``).
+    filtering: bool
+
+
+async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | None, now: datetime) -> Ranking:
+    """The explore ranking for ``viewer_id`` (None: a visitor) at ``now``."""
+    found = await explore_pool.candidates(services, conn, now)
     interest: dict[int, float] = {}
     similar: dict[int, int] = {}
-    if viewer_id is not None and rows:
-        interest = await _tag_interest(conn, viewer_id, since)
-        circle = await _circle(conn, viewer_id, since)
-        similar = await _followed_by_circle(conn, circle, sorted({row.account_id for row in rows}))
-    tags = await _tags_of(conn, [row.id for row in rows]) if interest else {}
-    found = []
-    for row in rows:
-        hours = max(0.0, (now - row.created_at).total_seconds() / 3600)
-        velocity = (row.favourites_count + 2 * row.replies_count) / (hours + 2) ** 1.5
-        parts = {
-            "engagement": velocity / (velocity + 1),
-            "hashtags": 1 - math.exp(-sum(interest.get(tag, 0.0) for tag in tags.get(row.id, [])) / 3),
-            "accounts": 1 - math.exp(-similar.get(row.account_id, 0) / 2),
-            "recency": 0.5 ** (hours / 24),
-        }
-        score = sum(WEIGHTS[name] * value for name, value in parts.items())
-        found.append(Ranked(row.id, row.account_id, score, parts))
-    found.sort(key=lambda item: (-item.score, -item.status_id))
-    return found
+    filtering = False
+    if viewer_id is None or not found:
+        found = found[:CANDIDATES]
+    else:
+        found, filtering = await _for_viewer(conn, viewer_id, now, found)
+        if found:
+            affinity = await _affinity(services, conn, viewer_id, now, sorted({c.account_id for c in found}))
+            interest, similar = affinity.interest, affinity.similar
+    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering)
+
+
+def _scored(found: list[Candidate], interest: dict[int, float], similar: dict[int, int], now_s: float) -> list[Ranked]:
+    """``found`` scored and sorted, best first. Written out, with no dict per post: a
+    ranking scores hundreds of posts on every request."""
+    w_engagement, w_hashtags, w_accounts, w_recency = (WEIGHTS[name] for name in PARTS)
+    exp = math.exp
+    ranking = []
+    for candidate in found:
+        hours = max(0.0, (now_s - candidate.created_at) / 3600)
+        engaged = candidate.likes + 2 * candidate.comments
+        velocity = engaged / (hours + 2) ** 1.5 if engaged else 0.0
+        engagement = velocity / (velocity + 1)
+        tags_interest = sum(interest.get(tag, 0.0) for tag in candidate.tags) if interest else 0.0
+        hashtags = 1 - exp(-tags_interest / 3) if tags_interest else 0.0
+        alike = similar.get(candidate.account_id, 0)
+        accounts = 1 - exp(-alike / 2) if alike else 0.0
+        recency = 0.5 ** (hours / 24)
+        score = w_engagement * engagement + w_hashtags * hashtags + w_accounts * accounts + w_recency * recency
+        ranking.append(Ranked(candidate.id, candidate.account_id, score, (engagement, hashtags, accounts, recency)))
+    ranking.sort(key=lambda item: (-item.score, -item.status_id))
+    return ranking
+
+
+def still_explorable(item: HydratedPost) -> bool:
+    """Whether a post read fresh still qualifies: the kept pool may predate its author
+    going private or undiscoverable (a deleted post is not read at all)."""
+    post, author = item.post, item.account
+    return post.visibility == "public" and post.in_reply_to_id is None and not author.locked and author.discoverable
 
 
 def page(ranking: list[Ranked], number: int, size: int) -> tuple[list[Ranked], int]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from lumigram.errors import NotFound
+from lumigram.filters.service import Applied, active_filters
 from lumigram.infra.tables import statuses
 from lumigram.posts.hydrate import hydrate_in, hydrate_with_context
 from lumigram.posts.models import HydratedPost
@@ -138,9 +139,14 @@ async def explore_grid(
     limit = max(1, min(limit, MAX_LIMIT))
     now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
     async with services.db.connect() as conn:
-        ranking = await explore.ranked(conn, viewer_id, now)
-        chosen, left = explore.page(ranking, number, limit)
+        ranking = await explore.ranked(services, conn, viewer_id, now)
+        chosen, left = explore.page(ranking.items, number, limit)
         items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen], cache=services.cache)
+        # Read fresh, the posts may have stopped qualifying since the pool was kept; the
+        # viewer's hidden words take theirs out. Each leaves a gap: later pages stay as they were.
+        items = [item for item in items if explore.still_explorable(item)]
+        if ranking.filtering:
+            items = Applied(await active_filters(conn, viewer_id, explore.HIDDEN_WORDS_CONTEXT)).apply(items)
     by_id = {item.status_id: item for item in chosen}
     shown = [(item, by_id[item.post.id]) for item in items]
     return ExplorePage(shown, int(now.timestamp()), number + 1 if chosen and left else None)

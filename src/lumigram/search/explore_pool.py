@@ -1,0 +1,207 @@
+"""The explore grid's candidates, read once a minute for every reader, not once a request.
+
+Which posts may be explored (public, top-level, of the last ``WINDOW_DAYS`` days, by an
+open, discoverable account) is the same for every reader: only what each reader follows,
+blocks, mutes and liked differs, and ``lumigram.search.explore`` takes that out per
+request. So the newest ``POOL_SIZE`` such posts, with their counts and hashtags, are
+kept in the cache port for ``TTL_SECONDS`` under one key; concurrent reads in one process
+that find it missing wait for the one computation under way.
+
+A kept pool never hides a post made after it: each request also reads the posts newer
+than the pool's ``tail_from`` (an index range on the primary key, empty on a quiet
+server), so a new post is explored at once. The tail starts ``TAIL_OVERLAP_MS`` before
+the pool was read, so a post whose transaction committed just after that read, with an
+id below the pool's newest, is read too. What can be up to ``TTL_SECONDS`` old is a
+post's like and comment counts, and the oldest posts leaving the window; whether a post
+still qualifies (deleted, its author made private or undiscoverable) is checked on the
+rows each page reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.ids import lowest_id_at
+from lumigram.infra.sql import Prebuilt, among
+from lumigram.infra.tables import accounts, status_tags, statuses
+from lumigram.services import Services
+
+#: Twice the candidates one reader ranks (``explore.CANDIDATES``): what a reader follows
+#: or liked is taken out of the pool, and the rest must still fill their ranking.
+POOL_SIZE = 1000
+WINDOW_DAYS = 7
+TTL_SECONDS = 60
+#: The format's version is in the key, so a server of another version never reads it.
+KEY = "explore:v1:pool"
+#: How long before a pool's read its tail starts (see the module).
+TAIL_OVERLAP_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    id: int
+    account_id: int
+    #: UNIX seconds.
+    created_at: float
+    likes: int
+    comments: int
+    tags: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    #: Newest first.
+    candidates: list[Candidate]
+    #: Posts with a greater id are read on each request, not taken from the pool.
+    tail_from: int
+
+
+def _qualifying(dialect: str) -> Any:
+    """The newest qualifying posts above the id bound as ``after`` made since ``since``."""
+    return (
+        select(
+            statuses.c.id,
+            statuses.c.account_id,
+            statuses.c.created_at,
+            statuses.c.favourites_count,
+            statuses.c.replies_count,
+        )
+        .join(accounts, accounts.c.id == statuses.c.account_id)
+        .where(
+            statuses.c.id > bindparam("after", type_=BigInteger),
+            statuses.c.created_at >= bindparam("since", type_=statuses.c.created_at.type),
+            statuses.c.visibility == "public",
+            # "+ 0" keeps SQLite off the in_reply_to_id index, which it would otherwise
+            # pick to find the top-level posts, reading every one of them to sort them;
+            # walking the primary key from the newest stops at the limit.
+            (statuses.c.in_reply_to_id + 0).is_(None),
+            statuses.c.deleted_at.is_(None),
+            accounts.c.locked.is_(False),
+            accounts.c.discoverable.is_(True),
+        )
+        .order_by(statuses.c.id.desc())
+        .limit(POOL_SIZE)
+    )
+
+
+_QUALIFYING = Prebuilt(_qualifying)
+_TAGS = Prebuilt(
+    lambda dialect: select(status_tags.c.status_id, status_tags.c.tag_id).where(
+        among(dialect, status_tags.c.status_id, "ids")
+    )
+)
+
+
+def _seconds(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+async def read(conn: AsyncConnection, after: int, now: datetime) -> list[Candidate]:
+    """The newest ``POOL_SIZE`` qualifying posts with an id above ``after``, newest first."""
+    since = now - timedelta(days=WINDOW_DAYS)
+    rows = await _QUALIFYING.rows(conn, {"after": after, "since": since})
+    if not rows:
+        return []
+    tags: dict[int, list[int]] = defaultdict(list)
+    for status_id, tag_id in await _TAGS.rows(conn, {"ids": [row.id for row in rows]}):
+        tags[status_id].append(tag_id)
+    return [
+        Candidate(
+            row.id,
+            row.account_id,
+            _seconds(row.created_at),
+            row.favourites_count,
+            row.replies_count,
+            tuple(sorted(tags.get(row.id, ()))),
+        )
+        for row in rows
+    ]
+
+
+def _encode(pool: Pool) -> bytes:
+    rows = [[c.id, c.account_id, c.created_at, c.likes, c.comments, c.tags] for c in pool.candidates]
+    return orjson.dumps({"tail_from": pool.tail_from, "candidates": rows})
+
+
+def _decode(raw: bytes) -> Pool:
+    found = orjson.loads(raw)
+    candidates = [
+        Candidate(int(i), int(author), float(at), int(likes), int(comments), tuple(tags))
+        for i, author, at, likes, comments, tags in found["candidates"]
+    ]
+    return Pool(candidates, int(found["tail_from"]))
+
+
+#: The database's identity → the computation under way in this process.
+_pending: dict[int, asyncio.Task[bytes]] = {}
+#: The database's identity → the last pool decoded and the bytes it came from: a process
+#: reading the same kept pool again does not decode it again.
+_decoded: dict[int, tuple[bytes, Pool]] = {}
+
+
+def _settled(task: asyncio.Task[bytes]) -> None:
+    if not task.cancelled():
+        task.exception()  # seen here, so a failure every reader gave up on is not logged as lost
+
+
+async def _compute(services: Services) -> bytes:
+    started_ms = int(time.time() * 1000)
+    async with services.db.connect() as conn:
+        candidates = await read(conn, 0, datetime.now(UTC))
+    overlap = lowest_id_at(started_ms - TAIL_OVERLAP_MS)
+    tail_from = min(candidates[0].id, overlap) if candidates else overlap
+    value = _encode(Pool(candidates, tail_from))
+    await services.cache.set(KEY, value, TTL_SECONDS)
+    return value
+
+
+async def _kept_or_computed(services: Services) -> bytes:
+    kept = await services.cache.get(KEY)
+    if kept is not None:
+        return kept
+    slot = id(services.db)
+    running = _pending.get(slot)
+    if running is None:
+        # A task of its own, so a reader that goes away does not cancel it under the others.
+        running = asyncio.create_task(_compute(services))
+        _pending[slot] = running
+        running.add_done_callback(_settled)
+        running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
+    return await asyncio.shield(running)
+
+
+async def pool(services: Services) -> Pool:
+    """The kept pool, computed first if there is none (at most ``TTL_SECONDS`` old)."""
+    raw = await _kept_or_computed(services)
+    slot = id(services.db)
+    memo = _decoded.get(slot)
+    if memo is not None and memo[0] == raw:
+        return memo[1]
+    found = _decode(raw)
+    _decoded[slot] = (raw, found)
+    return found
+
+
+async def candidates(services: Services, conn: AsyncConnection, now: datetime) -> list[Candidate]:
+    """Every candidate for a request at ``now``, newest first: the kept pool's, with the
+    posts made since it was read (fresh from ``conn``) in place of its newest."""
+    kept = await pool(services)
+    tail = await read(conn, kept.tail_from, now)
+    oldest = _seconds(now - timedelta(days=WINDOW_DAYS))
+    older = [c for c in kept.candidates if c.id <= kept.tail_from and c.created_at >= oldest]
+    return [*tail, *older][:POOL_SIZE]
+
+
+async def forget(services: Services) -> None:
+    """Drop the kept pool: the next request reads a new one."""
+    await services.cache.delete(KEY)
+    _pending.pop(id(services.db), None)
