@@ -112,9 +112,7 @@ def _check_draft(draft: StoryDraft) -> tuple[str, str | None]:
     return caption, link or None
 
 
-async def _claim_media(
-    conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool
-) -> list[str]:
+async def _claim_media(conn: AsyncConnection, account_id: int, media_id: int, story_id: int, draft: bool) -> list[str]:
     """The caller's upload, now the story's (and private: served only by signed URLs); the
     blob keys of the HLS ladder it no longer uses, to delete once this has committed."""
     row = (
