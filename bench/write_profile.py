@@ -169,9 +169,30 @@ async def run(args: argparse.Namespace) -> None:
         "upload": upload,
         "post": post,
     }
+    sent: list[str] | None = None
+    if args.statements:
+        from sqlalchemy import event
+
+        async with services.db.begin() as conn:
+            assert conn.sync_connection is not None
+            engines = {services.db.engine.sync_engine, conn.sync_connection.engine}
+
+        def record(_conn: object, _cursor: object, text: str, *_args: object) -> None:
+            if sent is not None:
+                sent.append(" ".join(text.split()))
+
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", record)
+            event.listen(engine, "commit", lambda _conn: sent.append("COMMIT") if sent is not None else None)
     try:
         for kind in args.kinds.split(","):
             write = writes[kind]
+            if args.statements:
+                sent = []
+                await write(times)
+                print(f"\n== {kind}: the statements of one write ({len(sent)})")
+                print("\n".join(f"  {text[:400]}" for text in sent))
+                sent = None
             half = times // 2
             started_cpu, started = time.process_time(), time.perf_counter()
             for n in range(half):
@@ -186,6 +207,8 @@ async def run(args: argparse.Namespace) -> None:
                 await write(n)
             profile.disable()
             report(kind, cpu_ms, wall_ms, profile, times - half, args.top)
+            if args.dump:
+                profile.dump_stats(f"{args.dump}.{kind}.prof")
     finally:
         await services.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -213,6 +236,8 @@ def main() -> None:
     parser.add_argument("--followers", type=int, default=20)
     parser.add_argument("--kinds", default="like,follow,comment,upload,post")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--statements", action="store_true", help="print the SQL each kind's first write sends")
+    parser.add_argument("--dump", help="write each kind's profile to DUMP.<kind>.prof (for pstats)")
     asyncio.run(run(parser.parse_args()))
 
 
