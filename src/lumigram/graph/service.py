@@ -21,12 +21,18 @@ from typing import Any, Protocol
 from sqlalchemy import (
     BigInteger,
     BindParameter,
+    Boolean,
     ColumnElement,
+    String,
     Table,
+    Text,
+    and_,
     bindparam,
     case,
     delete,
     exists,
+    literal,
+    null,
     or_,
     select,
     union_all,
@@ -55,10 +61,18 @@ from lumigram.events import (
     MuteRemoved,
 )
 from lumigram.graph.models import MutedAccount, Relationship
-from lumigram.graph.profile_extras import endorsed_and_notes
 from lumigram.ids import shard_of
 from lumigram.infra.sql import Prebuilt, among
-from lumigram.infra.tables import accounts, blocks, follow_requests, follows, mutes, utcnow
+from lumigram.infra.tables import (
+    account_notes,
+    account_pins,
+    accounts,
+    blocks,
+    follow_requests,
+    follows,
+    mutes,
+    utcnow,
+)
 from lumigram.paging import MAX_ID, Page, PageRequest
 from lumigram.services import Services
 from lumigram.unit_of_work import Work, unit_of_work
@@ -80,24 +94,31 @@ def _self_action(verb: str) -> ValidationFailed:
 # --- writes ------------------------------------------------------------------------
 
 
+def _lock_pair_query(dialect: str) -> Any:
+    query = (
+        select(accounts.c.id, accounts.c.locked)
+        .where(
+            accounts.c.id.in_([bindparam("first", type_=BigInteger), bindparam("second", type_=BigInteger)]),
+            accounts.c.deleted_at.is_(None),
+        )
+        .order_by(accounts.c.id)
+    )
+    return query.with_for_update() if dialect == "postgresql" else query
+
+
 async def _lock_pair(conn: AsyncConnection, account_id: int, target_id: int) -> Any:
     """Lock both accounts (id order); the target's row, NotFound when either is missing."""
     if not (_valid_id(account_id) and _valid_id(target_id)):
         raise NotFound
-    query = (
-        select(accounts.c.id, accounts.c.locked)
-        .where(accounts.c.id.in_({account_id, target_id}), accounts.c.deleted_at.is_(None))
-        .order_by(accounts.c.id)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    rows = {row.id: row for row in (await conn.execute(query)).all()}
+    rows = {row.id: row for row in await _LOCK_PAIR.rows(conn, {"first": account_id, "second": target_id})}
     if account_id not in rows or target_id not in rows:
         raise NotFound
     return rows[target_id]
 
 
-def _pair(table: Table, account_id: int, target_id: int) -> ColumnElement[bool]:
+def _pair(
+    table: Table, account_id: int | BindParameter[int], target_id: int | BindParameter[int]
+) -> ColumnElement[bool]:
     return (table.c.account_id == account_id) & (table.c.target_account_id == target_id)
 
 
@@ -169,29 +190,103 @@ async def _remove_request(work: Work, requester_id: int, target_id: int, settled
     return row
 
 
-async def _blocked_either_way(conn: AsyncConnection, a: int, b: int) -> bool:
-    query = select(exists().where(or_(_pair(blocks, a, b), _pair(blocks, b, a))))
-    return bool((await conn.execute(query)).scalar())
-
-
 def _options(reblogs: bool | None, notify: bool | None) -> dict[str, bool]:
     return {name: value for name, value in (("reblogs", reblogs), ("notify", notify)) if value is not None}
+
+
+def _follow_state(dialect: str) -> Any:
+    """Whether a block stands between the two either way, and whether the follow exists:
+    one read instead of two."""
+    a, b = bindparam("account", type_=BigInteger), bindparam("target", type_=BigInteger)
+    blocked = exists().where(or_(_pair(blocks, a, b), _pair(blocks, b, a)))
+    following = exists().where(_pair(follows, a, b))
+    return select(blocked.label("blocked"), following.label("following"))
+
+
+def _new_follow_edge(table: Table) -> Prebuilt[Any]:
+    def build(dialect: str) -> Any:
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        names = ("id", "account_id", "target_account_id", "created_at", "notify", "reblogs")
+        return (
+            dialect_insert(table)
+            .values({name: bindparam(name, type_=table.c[name].type) for name in names})
+            .on_conflict_do_nothing(index_elements=["account_id", "target_account_id"])
+            .returning(table.c.id)
+        )
+
+    return Prebuilt(build)
+
+
+def _follow_counts(_dialect: str) -> Any:
+    """Both counters of a follow in one statement: the follower's ``following_count`` and
+    the target's ``followers_count`` by ``delta``, never below zero. The two rows are
+    already locked (``_lock_pair``), so one statement over both cannot deadlock."""
+    follower, target = bindparam("follower", type_=BigInteger), bindparam("target", type_=BigInteger)
+    delta = bindparam("delta", type_=BigInteger)
+
+    def moved(column: Any, owner: Any) -> Any:
+        # Never below zero: a drifted counter is the reconciler's to fix, not to make worse.
+        return case((accounts.c.id != owner, column), (column + delta < 0, 0), else_=column + delta)
+
+    return (
+        update(accounts)
+        .where(accounts.c.id.in_([follower, target]))
+        .values(
+            following_count=moved(accounts.c.following_count, follower),
+            followers_count=moved(accounts.c.followers_count, target),
+        )
+    )
+
+
+_LOCK_PAIR = Prebuilt(_lock_pair_query)
+_FOLLOW_STATE = Prebuilt(_follow_state)
+_NEW_FOLLOW = _new_follow_edge(follows)
+_NEW_FOLLOW_REQUEST = _new_follow_edge(follow_requests)
+_FOLLOW_COUNTS = Prebuilt(_follow_counts)
+
+
+async def _insert_follow_edge(
+    services: Services,
+    conn: AsyncConnection,
+    statement: Prebuilt[Any],
+    account_id: int,
+    target_id: int,
+    options: dict[str, bool],
+) -> bool:
+    params = {
+        "id": services.ids.next_id(shard_of(account_id)),
+        "account_id": account_id,
+        "target_account_id": target_id,
+        "created_at": utcnow(),
+        # The columns' own defaults when the caller chose nothing.
+        "notify": options.get("notify", False),
+        "reblogs": options.get("reblogs", True),
+    }
+    return bool(await statement.rows(conn, params))
 
 
 async def follow(
     services: Services, account_id: int, target_id: int, *, reblogs: bool | None = None, notify: bool | None = None
 ) -> Relationship:
     """Follow ``target_id``, or ask to when it is locked. Following again only updates the
-    options given (as in Mastodon); Forbidden when either blocks the other."""
+    options given (as in Mastodon); Forbidden when either blocks the other.
+
+    Statements prebuilt, and as few as the answer allows: the pair locked, one read of
+    blocks and the follow, the edge, both counters in one update, the event."""
     if account_id == target_id:
         raise _self_action("follow")
     options = _options(reblogs, notify)
     async with unit_of_work(services) as work:
         conn = work.conn
         target = await _lock_pair(conn, account_id, target_id)
-        if await _blocked_either_way(conn, account_id, target_id):
+        state = await _FOLLOW_STATE.first(conn, {"account": account_id, "target": target_id})
+        if state.blocked:
             raise Forbidden
-        if await _has_edge(conn, follows, account_id, target_id):
+        if state.following or (
+            not target.locked
+            and not await _insert_follow_edge(services, conn, _NEW_FOLLOW, account_id, target_id, options)
+        ):
+            # Followed already (or a moment ago, by a request that raced this one).
             if options:
                 changed = await conn.execute(
                     update(follows)
@@ -202,13 +297,13 @@ async def follow(
                     # Whose reposts the home feed shows may have changed.
                     await _emit(work, FollowUpdated, account_id, target_id)
         elif target.locked:
-            if await _insert_edge(services, conn, follow_requests, account_id, target_id, **options):
+            if await _insert_follow_edge(services, conn, _NEW_FOLLOW_REQUEST, account_id, target_id, options):
                 await _emit(work, FollowRequested, account_id, target_id)
             elif options:
                 where = _pair(follow_requests, account_id, target_id)
                 await conn.execute(update(follow_requests).where(where).values(**options))
-        elif await _insert_edge(services, conn, follows, account_id, target_id, **options):
-            await _adjust_counts(conn, account_id, target_id, +1)
+        else:
+            await _FOLLOW_COUNTS.execute(conn, {"follower": account_id, "target": target_id, "delta": 1})
             await _emit(work, FollowCreated, account_id, target_id)
     return await relationship(services, account_id, target_id)
 
@@ -344,45 +439,98 @@ async def reject_follow_request(services: Services, account_id: int, requester_i
 # --- reads ---------------------------------------------------------------------------
 
 
-async def _flags(conn: AsyncConnection, viewer_id: int, ids: list[int], now: datetime) -> dict[int, Relationship]:
-    """One query per table, whatever the number of ids."""
-    state: dict[int, dict[str, bool]] = {i: {} for i in ids}
+def _relation_rows(dialect: str) -> Any:
+    """Every edge between the viewer and the accounts ``ids``, of every kind, in one
+    statement: ``(kind, account_id, target_account_id, flag_a, flag_b, note)``.
 
-    def both_ways(table: Table) -> ColumnElement[bool]:
+    Follows and requests come both ways (``flag_a`` notify, ``flag_b`` reblogs), blocks
+    both ways, the viewer's active mutes (``flag_a`` their notifications), endorsements
+    and notes. One round trip instead of six, built once per dialect: building the six
+    selects anew cost a follow's answer more CPU than running them."""
+    viewer = bindparam("viewer", type_=BigInteger)
+    no_flag = null().cast(Boolean)
+    no_note = null().cast(Text)
+
+    def kind(letter: str) -> Any:
+        return literal(letter, String).label("kind")
+
+    def both_ways(table: Table, name: str) -> ColumnElement[bool]:
         return or_(
-            (table.c.account_id == viewer_id) & table.c.target_account_id.in_(ids),
-            (table.c.target_account_id == viewer_id) & table.c.account_id.in_(ids),
+            (table.c.account_id == viewer) & among(dialect, table.c.target_account_id, f"{name}_out"),
+            (table.c.target_account_id == viewer) & among(dialect, table.c.account_id, f"{name}_in"),
         )
 
-    for table, outgoing, incoming in (
-        (follows, "following", "followed_by"),
-        (follow_requests, "requested", "requested_by"),
-    ):
-        query = select(table.c.account_id, table.c.target_account_id, table.c.notify, table.c.reblogs)
-        for row in (await conn.execute(query.where(both_ways(table)))).all():
-            if row.account_id == viewer_id and row.target_account_id in state:
-                flags = state[row.target_account_id]
+    def edges(letter: str, table: Table) -> Any:
+        return select(
+            kind(letter), table.c.account_id, table.c.target_account_id, table.c.notify, table.c.reblogs, no_note
+        ).where(both_ways(table, letter))
+
+    def outgoing(letter: str, table: Table, *extra: ColumnElement[bool]) -> ColumnElement[bool]:
+        return and_(table.c.account_id == viewer, among(dialect, table.c.target_account_id, f"{letter}_out"), *extra)
+
+    mute_active = or_(
+        mutes.c.expires_at.is_(None), mutes.c.expires_at > bindparam("now", type_=mutes.c.expires_at.type)
+    )
+    return union_all(
+        edges("f", follows),
+        edges("r", follow_requests),
+        select(kind("b"), blocks.c.account_id, blocks.c.target_account_id, no_flag, no_flag, no_note).where(
+            both_ways(blocks, "b")
+        ),
+        select(kind("m"), mutes.c.account_id, mutes.c.target_account_id, mutes.c.notifications, no_flag, no_note).where(
+            outgoing("m", mutes, mute_active)
+        ),
+        select(kind("e"), account_pins.c.account_id, account_pins.c.target_account_id, no_flag, no_flag, no_note).where(
+            outgoing("e", account_pins)
+        ),
+        select(
+            kind("n"),
+            account_notes.c.account_id,
+            account_notes.c.target_account_id,
+            no_flag,
+            no_flag,
+            account_notes.c.comment,
+        ).where(outgoing("n", account_notes)),
+    )
+
+
+_RELATION_ROWS = Prebuilt(_relation_rows)
+#: The names ``_relation_rows`` binds the ids under (each part its own, so every
+#: dialect's expansion of a list parameter sees it once).
+_ID_PARAMS = ("f_out", "f_in", "r_out", "r_in", "b_out", "b_in", "m_out", "e_out", "n_out")
+
+
+async def _flags(conn: AsyncConnection, viewer_id: int, ids: list[int], now: datetime) -> dict[int, Relationship]:
+    """One query, whatever the number of ids."""
+    state: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    params: dict[str, Any] = dict.fromkeys(_ID_PARAMS, ids)
+    params.update(viewer=viewer_id, now=now)
+    rows = sorted(await _RELATION_ROWS.rows(conn, params), key=lambda row: row[0])  # "f" before "r"
+    for kind, account_id, target_id, flag_a, flag_b, note in rows:
+        if kind in ("f", "r"):
+            outgoing, incoming = ("following", "followed_by") if kind == "f" else ("requested", "requested_by")
+            if account_id == viewer_id and target_id in state:
+                flags = state[target_id]
                 flags[outgoing] = True
                 # Mastodon reports the options of the follow, else of the pending request.
-                if outgoing == "following" or not flags.get("following"):
-                    flags["showing_reblogs"] = bool(row.reblogs)
-                    flags["notifying"] = bool(row.notify)
-            if row.target_account_id == viewer_id and row.account_id in state:
-                state[row.account_id][incoming] = True
-    block_query = select(blocks.c.account_id, blocks.c.target_account_id).where(both_ways(blocks))
-    for edge in (await conn.execute(block_query)).all():
-        if edge.account_id == viewer_id and edge.target_account_id in state:
-            state[edge.target_account_id]["blocking"] = True
-        if edge.target_account_id == viewer_id and edge.account_id in state:
-            state[edge.account_id]["blocked_by"] = True
-    mute_query = select(mutes.c.target_account_id, mutes.c.notifications).where(
-        mutes.c.account_id == viewer_id, mutes.c.target_account_id.in_(ids), _active_mute(now)
-    )
-    for muted in (await conn.execute(mute_query)).all():
-        state[muted.target_account_id]["muting"] = True
-        state[muted.target_account_id]["muting_notifications"] = bool(muted.notifications)
-    endorsed, notes = await endorsed_and_notes(conn, viewer_id, ids)
-    return {i: Relationship(id=i, endorsed=i in endorsed, note=notes.get(i, ""), **flags) for i, flags in state.items()}
+                if kind == "f" or not flags.get("following"):
+                    flags["showing_reblogs"] = bool(flag_b)
+                    flags["notifying"] = bool(flag_a)
+            if target_id == viewer_id and account_id in state:
+                state[account_id][incoming] = True
+        elif kind == "b":
+            if account_id == viewer_id and target_id in state:
+                state[target_id]["blocking"] = True
+            if target_id == viewer_id and account_id in state:
+                state[account_id]["blocked_by"] = True
+        elif kind == "m":
+            state[target_id]["muting"] = True
+            state[target_id]["muting_notifications"] = bool(flag_a)
+        elif kind == "e":
+            state[target_id]["endorsed"] = True
+        else:
+            state[target_id]["note"] = note
+    return {i: Relationship(id=i, **flags) for i, flags in state.items()}
 
 
 def _wanted(ids: Iterable[int]) -> list[int]:

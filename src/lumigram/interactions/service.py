@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Integer, Table, delete, func, literal_column, select
+from sqlalchemy import Integer, Table, bindparam, delete, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +36,7 @@ from lumigram.errors import NotFound
 from lumigram.events import AccountDeleted, BookmarkChanged, FavouriteCreated, FavouriteRemoved
 from lumigram.ids import shard_of
 from lumigram.infra.cache import Cache
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import bookmarks, favourites, statuses, utcnow
 from lumigram.paging import MAX_ID, Page, PageRequest, window
 from lumigram.posts import counters
@@ -89,32 +91,52 @@ async def _shown(services: Services, viewer_id: int, status_id: int) -> Hydrated
     return dataclasses.replace(item, post=dataclasses.replace(item.post, favourites_count=exact))
 
 
+def _count_likes(_dialect: str) -> Any:
+    return select(func.count()).select_from(favourites).where(favourites.c.status_id == bindparam("status"))
+
+
+_LIKE_COUNT = Prebuilt(_count_likes)
+
+
 async def _like_count(conn: AsyncConnection, status_id: int) -> int:
     """The exact like count, for the one who just liked or unliked (one indexed COUNT),
     not column plus pending delta, which may be off by likes in flight while the
     consumer folds them in."""
-    statement = select(func.count()).select_from(favourites).where(favourites.c.status_id == status_id)
-    return int((await conn.execute(statement)).scalar_one())
+    return int((await _LIKE_COUNT.rows(conn, {"status": status_id}))[0][0])
+
+
+def _insert_row_once(table: Table) -> Prebuilt[Any]:
+    """``(account, post)``'s row unless it exists (also under a race), returning its id
+    when written: built once per dialect, as every like and bookmark runs it."""
+
+    def build(dialect: str) -> Any:
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        names = ("id", "account_id", "status_id", "created_at")
+        return (
+            dialect_insert(table)
+            .values({name: bindparam(name, type_=table.c[name].type) for name in names})
+            .on_conflict_do_nothing(index_elements=["account_id", "status_id"])
+            .returning(table.c.id)
+        )
+
+    return Prebuilt(build)
+
+
+_INSERT_ONCE = {favourites.name: _insert_row_once(favourites), bookmarks.name: _insert_row_once(bookmarks)}
 
 
 async def _insert_once(
     services: Services, conn: AsyncConnection, table: Table, account_id: int, status_id: int
 ) -> bool:
     """Add the (account, post) row unless it exists, also under a race; True when written."""
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        dialect_insert(table)
-        .values(
-            account_id=account_id,
-            status_id=status_id,
-            id=services.ids.next_id(shard_of(account_id)),
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["account_id", "status_id"])
-        .returning(table.c.id)
-    )
+    params = {
+        "id": services.ids.next_id(shard_of(account_id)),
+        "account_id": account_id,
+        "status_id": status_id,
+        "created_at": utcnow(),
+    }
     try:
-        return (await conn.execute(statement)).first() is not None
+        return bool(await _INSERT_ONCE[table.name].rows(conn, params))
     except IntegrityError:
         # The post was deleted between the visibility check and this insert.
         raise NotFound from None

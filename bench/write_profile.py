@@ -1,0 +1,245 @@
+"""Where one write's CPU goes, in the embedded shape, inside one process.
+
+The API app and its services run in this process on a fresh SQLite file (the relay and
+the consumers stopped, so only the request is measured); each write is driven as a bare
+ASGI call (no sockets, no client library), one at a time, ``--times`` [300] times, with
+``time.process_time`` around the batch and cProfile over a second batch. The profile's
+own time per function is then put in buckets by where the function lives: the auth
+dependency, the route and its service, SQLAlchemy's statement building and execution,
+the SQLite driver and its thread hand-off, the JSON answer, events and the outbox,
+FastAPI/Starlette plumbing and middleware, asyncio itself.
+
+The world: an author followed by ``--followers`` [20] accounts (each has read its home),
+``--times`` other accounts. Writes: a like of the author's posts, a follow of an
+account, a comment on the author's post, an upload of a 64×64 JPEG, a post with it.
+
+Usage: .venv/bin/python bench/write_profile.py [--times 300] [--kinds like,follow]
+       [--top 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from census_embedded import jpeg, settle
+from request_cpu import call
+
+PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
+#: The author's posts that are liked and commented on (each by distinct accounts).
+SEED_POSTS = 20
+
+#: Buckets of the profile, first match wins: (name, substrings of the function's file).
+BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("auth (token lookup)", ("lumigram/api/auth", "lumigram/accounts/tokens", "lumigram/oauth")),
+    ("events + outbox", ("lumigram/events", "lumigram/infra/outbox", "lumigram/unit_of_work")),
+    ("answer (entities, JSON)", ("lumigram/entities", "lumigram/api/responses", "orjson", "pydantic")),
+    ("SQLite driver + thread hop", ("lumigram/infra/sqlite_driver", "sqlite3", "threading", "queue.py")),
+    ("SQLAlchemy: build + compile", ("sqlalchemy/sql/",)),
+    ("SQLAlchemy: execute + results", ("sqlalchemy/",)),
+    ("lumigram services + routes", ("lumigram/",)),
+    ("FastAPI/Starlette + middleware", ("fastapi/", "starlette/", "anyio/")),
+    ("asyncio", ("asyncio/", "uvloop")),
+]
+
+
+def bucket_of(filename: str) -> str:
+    for name, needles in BUCKETS:
+        if any(needle in filename for needle in needles):
+            return name
+    return "other (builtins, C)"
+
+
+async def run(args: argparse.Namespace) -> None:
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from lumigram.accounts import passwords
+    from lumigram.app import create_app
+    from lumigram.bootstrap import build_services, start_consumers
+    from lumigram.config import Settings
+
+    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
+    workdir = Path(tempfile.mkdtemp(prefix="lumigram-write-profile-"))
+    settings = Settings(
+        data_dir=workdir / "data",
+        secret_key="profile-secret-key-" + "x" * 32,
+        base_url="http://profile.invalid",
+        signup_rate_limit=1_000_000,
+        follow_rate_limit=1_000_000,
+        post_rate_limit=1_000_000,
+    )
+    services = build_services(settings)
+    await services.db.migrate()
+    await start_consumers(services)
+    await services.start_relay()
+    app = create_app(services=services)
+    host = [(b"host", b"profile.invalid")]
+
+    async def send(method: str, path: str, token: str | None, body: bytes = b"", kind: bytes = b"") -> Any:
+        headers = list(host)
+        if token:
+            headers.append((b"authorization", b"Bearer " + token.encode()))
+        if kind:
+            headers.append((b"content-type", kind))
+        status, answer = await call(app, method, path, b"", headers, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {answer[:200]!r}")
+        return orjson.loads(answer)
+
+    form = b"application/x-www-form-urlencoded"
+    registration = b"client_name=p&redirect_uris=urn:ietf:wg:oauth:2.0:oob&scopes=read+write+follow"
+    made = await send("POST", "/api/v1/apps", None, registration, form)
+    grant_body = (
+        f"grant_type=client_credentials&client_id={made['client_id']}&client_secret={made['client_secret']}"
+        "&scope=read+write+follow"
+    ).encode()
+
+    async def sign_up(name: str) -> tuple[str, str]:
+        grant = await send("POST", "/oauth/token", None, grant_body, form)
+        body = f"username={name}&email={name}@example.org&password={PASSWORD}&agreement=true".encode()
+        token = (await send("POST", "/api/v1/accounts", grant["access_token"], body, form))["access_token"]
+        me = await send("GET", "/api/v1/accounts/verify_credentials", token)
+        return str(me["id"]), str(token)
+
+    times = args.times
+    author = await sign_up("author")
+    followers = [await sign_up(f"f{n}") for n in range(args.followers)]
+    others = [await sign_up(f"o{n}") for n in range(2 * times)]
+    for _, token in followers:
+        await send("POST", f"/api/v1/accounts/{author[0]}/follow", token)
+    await settle(services)
+    for _, token in followers:
+        await send("GET", "/api/v1/timelines/home", token)
+    js = b"application/json"
+    boundary = "lumigramprofileboundary"
+
+    def multipart(n: int) -> bytes:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        return head + jpeg(n) + f"\r\n--{boundary}--\r\n".encode()
+
+    upload_kind = f"multipart/form-data; boundary={boundary}".encode()
+    posts: list[str] = []
+    for n in range(SEED_POSTS):
+        seed_media = (await send("POST", "/api/v2/media", author[1], multipart(10_000 + n), upload_kind))["id"]
+        body = orjson.dumps({"status": f"p{n}", "media_ids": [seed_media]})
+        posts.append((await send("POST", "/api/v1/statuses", author[1], body, js))["id"])
+    await settle(services)
+    await services.relay.stop()
+    media: list[str] = []
+
+    async def like(n: int) -> None:
+        await send("POST", f"/api/v1/statuses/{posts[n % SEED_POSTS]}/favourite", others[n][1])
+
+    async def follow(n: int) -> None:
+        await send("POST", f"/api/v1/accounts/{others[n][0]}/follow", followers[n % len(followers)][1])
+
+    async def comment(n: int) -> None:
+        body = orjson.dumps({"status": f"nice {n}", "in_reply_to_id": posts[n % SEED_POSTS]})
+        await send("POST", "/api/v1/statuses", others[n][1], body, js)
+
+    async def upload(n: int) -> None:
+        media.append((await send("POST", "/api/v2/media", author[1], multipart(n), upload_kind))["id"])
+
+    async def post(n: int) -> None:
+        body = orjson.dumps({"status": f"photo {n}", "media_ids": [media[n]]})
+        await send("POST", "/api/v1/statuses", author[1], body, js)
+
+    writes: dict[str, Callable[[int], Awaitable[None]]] = {
+        "like": like,
+        "follow": follow,
+        "comment": comment,
+        "upload": upload,
+        "post": post,
+    }
+    sent: list[str] | None = None
+    if args.statements:
+        from sqlalchemy import event
+
+        async with services.db.begin() as conn:
+            assert conn.sync_connection is not None
+            engines = {services.db.engine.sync_engine, conn.sync_connection.engine}
+
+        def record(_conn: object, _cursor: object, text: str, *_args: object) -> None:
+            if sent is not None:
+                sent.append(" ".join(text.split()))
+
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", record)
+            event.listen(engine, "commit", lambda _conn: sent.append("COMMIT") if sent is not None else None)
+    try:
+        for kind in args.kinds.split(","):
+            write = writes[kind]
+            if args.statements:
+                sent = []
+                await write(times)
+                print(f"\n== {kind}: the statements of one write ({len(sent)})")
+                print("\n".join(f"  {text[:400]}" for text in sent))
+                sent = None
+            half = times // 2
+            started_cpu, started = time.process_time(), time.perf_counter()
+            for n in range(half):
+                await write(n)
+            cpu_ms = (time.process_time() - started_cpu) * 1000 / half
+            wall_ms = (time.perf_counter() - started) * 1000 / half
+            # The loop thread's CPU clock: time waiting in epoll for SQLite's threads is not
+            # the loop's work (and SQLite's own is in the process CPU above).
+            profile = cProfile.Profile(time.thread_time)
+            profile.enable()
+            for n in range(half, times):
+                await write(n)
+            profile.disable()
+            report(kind, cpu_ms, wall_ms, profile, times - half, args.top)
+            if args.dump:
+                profile.dump_stats(f"{args.dump}.{kind}.prof")
+    finally:
+        await services.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def report(kind: str, cpu_ms: float, wall_ms: float, profile: cProfile.Profile, count: int, top: int) -> None:
+    stats = pstats.Stats(profile)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in raw.values())
+    buckets: dict[str, float] = defaultdict(float)
+    for (filename, _line, _name), entry in raw.items():
+        buckets[bucket_of(filename)] += entry[2]
+    print(f"\n== {kind}: {cpu_ms:.2f} ms process CPU, {wall_ms:.2f} ms wall per write (unprofiled)")
+    print("  the loop thread's CPU by bucket (profiled, so inflated; compare the shares):")
+    for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
+        print(f"  {name:34s} {100 * seconds / total:5.1f}%  {1000 * seconds / count:6.3f} ms/write")
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(top)
+    print("\n".join(out.getvalue().splitlines()[6:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--times", type=int, default=300)
+    parser.add_argument("--followers", type=int, default=20)
+    parser.add_argument("--kinds", default="like,follow,comment,upload,post")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--statements", action="store_true", help="print the SQL each kind's first write sends")
+    parser.add_argument("--dump", help="write each kind's profile to DUMP.<kind>.prof (for pstats)")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
