@@ -3,12 +3,9 @@ profile) and private notes (seen by their writer alone)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
 from lumigram.accounts.service import account_from_row, get_account
@@ -93,26 +90,3 @@ async def set_note(services: Services, account_id: int, target_id: int, comment:
                 index_elements=["account_id", "target_account_id"], set_={"comment": comment, "updated_at": now}
             )
         )
-
-
-async def endorsed_and_notes(
-    conn: AsyncConnection, viewer_id: int, ids: Sequence[int]
-) -> tuple[set[int], dict[int, str]]:
-    """Which of ``ids`` the viewer endorses, and the viewer's notes about them."""
-    endorsed = {
-        row.target_account_id
-        for row in await conn.execute(
-            select(account_pins.c.target_account_id).where(
-                account_pins.c.account_id == viewer_id, account_pins.c.target_account_id.in_(ids)
-            )
-        )
-    }
-    notes = {
-        row.target_account_id: row.comment
-        for row in await conn.execute(
-            select(account_notes.c.target_account_id, account_notes.c.comment).where(
-                account_notes.c.account_id == viewer_id, account_notes.c.target_account_id.in_(ids)
-            )
-        )
-    }
-    return endorsed, notes
