@@ -246,6 +246,16 @@ async def message_as_seen_by(
         return seen
 
 
+async def text_to_push(services: Services, thread_id: int, message_id: int) -> str | None:
+    """A message's text for a push, in one query: None once it is unsent or gone."""
+    query = select(dm_messages.c.text).where(
+        dm_messages.c.id == message_id, dm_messages.c.thread_id == thread_id, dm_messages.c.unsent_at.is_(None)
+    )
+    async with services.db.connect() as conn:
+        text = (await conn.execute(query)).scalar()
+    return None if text is None else str(text)
+
+
 async def message_history(services: Services, viewer_id: int, thread_id: int, message_id: int) -> list[Edit]:
     """A message's texts, oldest first, its current one last."""
     current = await get_message(services, viewer_id, thread_id, message_id)

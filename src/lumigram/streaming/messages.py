@@ -54,7 +54,7 @@ from lumigram.events import (
 )
 from lumigram.ids import unix_ms_of
 from lumigram.messages import queries
-from lumigram.messages.models import Message, Sent
+from lumigram.messages.models import Sent
 from lumigram.push.messages import push_message
 from lumigram.services import Services
 from lumigram.streaming import channels
@@ -133,13 +133,10 @@ async def stream_message_sent(services: Services, event: MessageSent) -> None:
     offline = [a for a in event.audience if a != event.account_id and a not in online]
     if not offline:
         return
-    message: Message | None = (
-        await queries.message_as_seen_by(services, [event.account_id], event.thread_id, event.message_id)
-    ).get(event.account_id)
-    if message is not None and not message.unsent:
-        await push_message(
-            services, event.thread_id, offline, event.requested, event.account_id, event.message_id, message.text
-        )
+    text = await queries.text_to_push(services, event.thread_id, event.message_id)
+    if text is not None:
+        sender = event.account_id
+        await push_message(services, event.thread_id, offline, event.requested, sender, event.message_id, text)
 
 
 async def stream_message_edited(services: Services, event: MessageEdited) -> None:
