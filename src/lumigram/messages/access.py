@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import BigInteger, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.errors import Forbidden, NotFound
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import blocks, dm_participants, dm_settings, dm_threads, follows
 from lumigram.messages.models import (
     ACCEPT_EVERYONE,
@@ -68,29 +69,43 @@ class Recipients:
     requested: list[int]
 
 
+def _recipients(_dialect: str) -> Select[Any]:
+    member = dm_participants.c.account_id
+    sender = bindparam("sender", type_=BigInteger)
+    blocked = exists().where(
+        or_(
+            and_(blocks.c.account_id == sender, blocks.c.target_account_id == member),
+            and_(blocks.c.account_id == member, blocks.c.target_account_id == sender),
+        )
+    )
+    return (
+        select(
+            dm_threads.c.kind,
+            member,
+            dm_participants.c.folder,
+            dm_participants.c.request_notified,
+            blocked.label("blocked"),
+        )
+        .join(dm_threads, dm_threads.c.id == dm_participants.c.thread_id)
+        .where(dm_participants.c.thread_id == bindparam("thread"))
+        .order_by(member)
+    )
+
+
+#: Built once: a send runs it every time (and on PostgreSQL the driver sends it).
+_RECIPIENTS = Prebuilt(_recipients)
+
+
 async def recipients(conn: AsyncConnection, thread_id: int, sender_id: int) -> Recipients:
     """The members of a thread a message is about to go to, read with the sender's right to
     send it in one query: NotFound unless the sender is a member, Forbidden in a 1:1
     thread where either of its members blocked the other."""
     if not valid_id(thread_id):
         raise NotFound
-    member = dm_participants.c.account_id
-    blocked = exists().where(
-        or_(
-            and_(blocks.c.account_id == sender_id, blocks.c.target_account_id == member),
-            and_(blocks.c.account_id == member, blocks.c.target_account_id == sender_id),
-        )
-    )
-    query = (
-        select(dm_threads.c.kind, member, dm_participants.c.folder, dm_participants.c.request_notified, blocked)
-        .join(dm_threads, dm_threads.c.id == dm_participants.c.thread_id)
-        .where(dm_participants.c.thread_id == thread_id)
-        .order_by(member)
-    )
-    rows = (await conn.execute(query)).all()
+    rows = await _RECIPIENTS.rows(conn, {"thread": thread_id, "sender": sender_id})
     if not any(int(row.account_id) == sender_id for row in rows):
         raise NotFound
-    if rows[0].kind == DIRECT and any(row[4] and int(row.account_id) != sender_id for row in rows):
+    if rows[0].kind == DIRECT and any(row.blocked and int(row.account_id) != sender_id for row in rows):
         raise Forbidden(REFUSED)
     others = [row for row in rows if int(row.account_id) != sender_id]
     return Recipients(

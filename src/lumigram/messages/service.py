@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Update, and_, bindparam, case, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.models import Account
@@ -31,6 +31,7 @@ from lumigram.events import (
     ThreadRead,
 )
 from lumigram.ids import shard_of
+from lumigram.infra.sql import Prebuilt, insert_columns
 from lumigram.infra.tables import (
     accounts,
     dm_hidden_messages,
@@ -46,7 +47,7 @@ from lumigram.infra.tables import (
 from lumigram.media_access.service import forget_privacy
 from lumigram.messages import access
 from lumigram.messages.access import valid_id
-from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, INBOX, Message, Sent
+from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, INBOX, REQUESTS, Message, Sent
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.posts.service import POST_RATE_WINDOW
 from lumigram.services import Services
@@ -261,6 +262,52 @@ async def _account(conn: AsyncConnection, account_id: int) -> Account | None:
     return account_from_row(row) if row is not None else None
 
 
+_MESSAGE_COLUMNS = (
+    "id",
+    "thread_id",
+    "account_id",
+    "text",
+    "shared_status_id",
+    "shared_account_id",
+    "story_id",
+    "media_ids",
+    "created_at",
+)
+# What every send writes, built once (and on PostgreSQL sent by the driver itself).
+_INSERT_MESSAGE = Prebuilt(lambda _dialect: insert_columns(dm_messages, _MESSAGE_COLUMNS))
+_TOUCH_THREAD = Prebuilt(
+    lambda _dialect: (
+        update(dm_threads)
+        .where(dm_threads.c.id == bindparam("thread"))
+        .values(last_message_id=bindparam("message", type_=BigInteger))
+    )
+)
+
+
+def _move_members(_dialect: str) -> Update:
+    """The thread to the top of every member's lists; for the sender, read up to the
+    message and back in the inbox (writing is reading, and answering a request accepts
+    it); every other member holding it in requests, told of it from now on."""
+    member = dm_participants.c.account_id
+    sender_id = bindparam("sender", type_=BigInteger)
+    sender = member == sender_id
+    message = bindparam("message", type_=BigInteger)
+    requested = (dm_participants.c.folder == REQUESTS) & (member != sender_id)
+    return (
+        update(dm_participants)
+        .where(dm_participants.c.thread_id == bindparam("thread"))
+        .values(
+            sort_id=message,
+            last_read_id=case((sender, message), else_=dm_participants.c.last_read_id),
+            folder=case((sender, INBOX), else_=dm_participants.c.folder),
+            request_notified=case((requested, true()), else_=dm_participants.c.request_notified),
+        )
+    )
+
+
+_MOVE_MEMBERS = Prebuilt(_move_members)
+
+
 async def _write_message(
     work: Work,
     account_id: int,
@@ -273,26 +320,15 @@ async def _write_message(
 ) -> None:
     """Insert a message and move the thread to the top of its members' lists in one
     statement (the sender's read position and folder, and the requests it opens, with
-    it), emitting MessageSent, which tells members with the thread in requests once."""
+    it), emitting MessageSent, which tells members with the thread in requests once.
+    ``to`` was read in this transaction, so the requests it names are those marked."""
     conn = work.conn
-    await conn.execute(
-        insert(dm_messages).values(
-            id=message_id, thread_id=thread_id, account_id=account_id, created_at=created_at, **values
-        )
-    )
-    await conn.execute(update(dm_threads).where(dm_threads.c.id == thread_id).values(last_message_id=message_id))
-    # Writing is reading: the sender has read up to their own message, and answering
-    # a request accepts it.
-    sender = dm_participants.c.account_id == account_id
-    changes: dict[str, Any] = {
-        "sort_id": message_id,
-        "last_read_id": case((sender, message_id), else_=dm_participants.c.last_read_id),
-        "folder": case((sender, INBOX), else_=dm_participants.c.folder),
-    }
-    if to.requested:
-        told = dm_participants.c.account_id.in_(to.requested)
-        changes["request_notified"] = case((told, True), else_=dm_participants.c.request_notified)
-    await conn.execute(update(dm_participants).where(dm_participants.c.thread_id == thread_id).values(**changes))
+    # Every column named, as the driver takes them: what a message without them holds.
+    row: dict[str, Any] = {**dict.fromkeys(_MESSAGE_COLUMNS), "text": "", "media_ids": "[]"}
+    row.update(values, id=message_id, thread_id=thread_id, account_id=account_id, created_at=created_at)
+    await _INSERT_MESSAGE.execute(conn, row)
+    await _TOUCH_THREAD.execute(conn, {"thread": thread_id, "message": message_id})
+    await _MOVE_MEMBERS.execute(conn, {"thread": thread_id, "sender": account_id, "message": message_id})
     sent = MessageSent(
         thread_id=thread_id,
         account_id=account_id,
