@@ -20,7 +20,7 @@ Steps (defaults in brackets; every step bounded in time and count):
      transaction, outbox, bus, stream publisher, pub/sub, the hub, the socket).
 3. Report p50/p90/p99/max per stream count, misses (no event within 5 s), the client's
    worst event-loop lag (a late client inflates what it measures), the server's CPU time
-   and resident memory.
+   per message (and per baseline request, the floor) and resident memory.
 
 Usage: .venv/bin/python bench/dm.py [--shape scaled|embedded] [--streams 250,500,1000] [--json out.json]
 """
@@ -209,7 +209,12 @@ async def measure(stack: Stack, base_url: str, server_pid: int, args: argparse.N
             log(f"{count} direct streams open ({connect_seconds:.1f} s for the new ones)")
             lag = LoopLag()
             lag.start()
+            base_cpu_before = cpu_seconds(server_pid)
             base = await baseline(http, args.rate, args.baseline_requests, args.seed + index)
+            # The floor of CPU per request here: the least the same server spends on an answer.
+            base["serve_cpu_ms_per_request"] = round(
+                (cpu_seconds(server_pid) - base_cpu_before) * 1000 / args.baseline_requests, 2
+            )
             messages = [
                 Message(sender, recipient, threads[(sender.account_id, recipient.account_id)], f"dm-bench {index} {n}")
                 for n, (sender, recipient) in enumerate(plan)

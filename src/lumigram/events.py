@@ -320,6 +320,9 @@ class MessageSent(_ThreadEvent):
     message_id: int = 0
     #: Recipients for whom this message opened a request: told once, never again.
     requested: list[int] = field(default_factory=list)
+    #: Whether its writer published the message (and the request) to the members' open
+    #: streams itself once it committed, leaving only the pushes to the bus.
+    streamed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

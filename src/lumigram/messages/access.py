@@ -14,14 +14,24 @@ Starting a thread, or adding someone to one, follows the recipient's setting
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import BigInteger, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.errors import Forbidden, NotFound
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import blocks, dm_participants, dm_settings, dm_threads, follows
-from lumigram.messages.models import ACCEPT_EVERYONE, ACCEPT_FOLLOWED, ACCEPT_NOBODY, INBOX, REQUESTS
+from lumigram.messages.models import (
+    ACCEPT_EVERYONE,
+    ACCEPT_FOLLOWED,
+    ACCEPT_NOBODY,
+    DECLINED,
+    DIRECT,
+    INBOX,
+    REQUESTS,
+)
 from lumigram.paging import MAX_ID
 
 REFUSED = "This account does not accept messages from you"
@@ -45,6 +55,64 @@ async def membership(conn: AsyncConnection, thread_id: int, account_id: int) -> 
     if row is None:
         raise NotFound
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    """Whom a message from ``sender_id`` goes to, as the thread stands before it is written."""
+
+    members: list[int]
+    #: Members who will not have declined the thread once the message is in (the sender
+    #: writing to a thread they declined takes it back to their inbox).
+    audience: list[int]
+    #: Members other than the sender holding the thread in their requests, not yet told of it.
+    requested: list[int]
+
+
+def _recipients(_dialect: str) -> Select[Any]:
+    member = dm_participants.c.account_id
+    sender = bindparam("sender", type_=BigInteger)
+    blocked = exists().where(
+        or_(
+            and_(blocks.c.account_id == sender, blocks.c.target_account_id == member),
+            and_(blocks.c.account_id == member, blocks.c.target_account_id == sender),
+        )
+    )
+    return (
+        select(
+            dm_threads.c.kind,
+            member,
+            dm_participants.c.folder,
+            dm_participants.c.request_notified,
+            blocked.label("blocked"),
+        )
+        .join(dm_threads, dm_threads.c.id == dm_participants.c.thread_id)
+        .where(dm_participants.c.thread_id == bindparam("thread"))
+        .order_by(member)
+    )
+
+
+#: Built once: a send runs it every time (and on PostgreSQL the driver sends it).
+_RECIPIENTS = Prebuilt(_recipients)
+
+
+async def recipients(conn: AsyncConnection, thread_id: int, sender_id: int) -> Recipients:
+    """The members of a thread a message is about to go to, read with the sender's right to
+    send it in one query: NotFound unless the sender is a member, Forbidden in a 1:1
+    thread where either of its members blocked the other."""
+    if not valid_id(thread_id):
+        raise NotFound
+    rows = await _RECIPIENTS.rows(conn, {"thread": thread_id, "sender": sender_id})
+    if not any(int(row.account_id) == sender_id for row in rows):
+        raise NotFound
+    if rows[0].kind == DIRECT and any(row.blocked and int(row.account_id) != sender_id for row in rows):
+        raise Forbidden(REFUSED)
+    others = [row for row in rows if int(row.account_id) != sender_id]
+    return Recipients(
+        members=[int(row.account_id) for row in rows],
+        audience=sorted([sender_id, *(int(row.account_id) for row in others if row.folder != DECLINED)]),
+        requested=[int(row.account_id) for row in others if row.folder == REQUESTS and not row.request_notified],
+    )
 
 
 async def member_ids(conn: AsyncConnection, thread_id: int) -> list[int]:

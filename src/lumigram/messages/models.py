@@ -75,6 +75,20 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class Sent:
+    """A message just sent, as its sender sees it (built from what the send wrote), with
+    whom it is for: ``audience`` (members who have not declined the thread) and
+    ``requested`` (those of them it has just opened a request for)."""
+
+    message: Message
+    audience: list[int]
+    requested: list[int]
+    #: Whether the caller is to publish it to the members' open streams (one rendering
+    #: for all of them: no shared post, which each member sees as they may).
+    streamed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Edit:
     text: str
     created_at: datetime

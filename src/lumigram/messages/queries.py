@@ -221,6 +221,41 @@ async def get_message(services: Services, viewer_id: int, thread_id: int, messag
         return (await _messages(conn, viewer_id, rows, services.now()))[0]
 
 
+async def message_as_seen_by(
+    services: Services, viewer_ids: Sequence[int], thread_id: int, message_id: int
+) -> dict[int, Message]:
+    """One message as each of ``viewer_ids`` sees it, for the members an event about it
+    names (whose membership is the event's to vouch for): read once, and looked at again
+    per viewer only for a shared post or an answered story, which each may see or not.
+    Empty when the message is gone."""
+    if not viewer_ids:
+        return {}
+    async with services.db.connect() as conn:
+        query = select(dm_messages).where(dm_messages.c.id == message_id, dm_messages.c.thread_id == thread_id)
+        row = (await conn.execute(query)).first()
+        if row is None:
+            return {}
+        now = services.now()
+        first, *others = viewer_ids
+        (message,) = await _messages(conn, first, [row], now)
+        if row.shared_status_id is None and row.story_id is None:
+            return dict.fromkeys(viewer_ids, message)
+        seen = {first: message}
+        for viewer_id in others:
+            (seen[viewer_id],) = await _messages(conn, viewer_id, [row], now)
+        return seen
+
+
+async def text_to_push(services: Services, thread_id: int, message_id: int) -> str | None:
+    """A message's text for a push, in one query: None once it is unsent or gone."""
+    query = select(dm_messages.c.text).where(
+        dm_messages.c.id == message_id, dm_messages.c.thread_id == thread_id, dm_messages.c.unsent_at.is_(None)
+    )
+    async with services.db.connect() as conn:
+        text = (await conn.execute(query)).scalar()
+    return None if text is None else str(text)
+
+
 async def message_history(services: Services, viewer_id: int, thread_id: int, message_id: int) -> list[Edit]:
     """A message's texts, oldest first, its current one last."""
     current = await get_message(services, viewer_id, thread_id, message_id)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Update, and_, bindparam, case, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.accounts.models import Account
 from lumigram.accounts.ratelimits import hit_limits
+from lumigram.accounts.service import account_from_row
 from lumigram.errors import Forbidden, NotFound, ValidationFailed
 from lumigram.events import (
     AccountDeleted,
@@ -29,6 +31,7 @@ from lumigram.events import (
     ThreadRead,
 )
 from lumigram.ids import shard_of
+from lumigram.infra.sql import Prebuilt, insert_columns
 from lumigram.infra.tables import (
     accounts,
     dm_hidden_messages,
@@ -44,13 +47,14 @@ from lumigram.infra.tables import (
 from lumigram.media_access.service import forget_privacy
 from lumigram.messages import access
 from lumigram.messages.access import valid_id
-from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, INBOX, REQUESTS
+from lumigram.messages.models import ACCEPT_CHOICES, DECLINED, DIRECT, GROUP, INBOX, REQUESTS, Message, Sent
 from lumigram.posts.hydrate import hydrate_in
 from lumigram.posts.service import POST_RATE_WINDOW
 from lumigram.services import Services
 from lumigram.stories import service as stories
 from lumigram.stories.models import REPLY, Reply
 from lumigram.unit_of_work import Work, unit_of_work
+from lumigram.uploads.models import MediaRecord, media_record
 
 #: Largest group, the starter included.
 MAX_MEMBERS = 32
@@ -149,8 +153,11 @@ async def _new_thread(
     return thread_id
 
 
-async def _claim_media(conn: AsyncConnection, account_id: int, message_id: int, media_ids: Sequence[int]) -> list[int]:
-    """The sender's unattached uploads, now the message's and private (signed URLs only)."""
+async def _claim_media(
+    conn: AsyncConnection, account_id: int, message_id: int, media_ids: Sequence[int]
+) -> list[MediaRecord]:
+    """The sender's unattached uploads, now the message's and private (signed URLs only),
+    as they are once claimed, in the order given."""
     if len(media_ids) > MAX_MEDIA:
         raise ValidationFailed.field("media_ids", "ERR_TOO_LONG", f"is too many (at most {MAX_MEDIA})")
     wanted = list(dict.fromkeys(media_ids))
@@ -167,10 +174,12 @@ async def _claim_media(conn: AsyncConnection, account_id: int, message_id: int, 
             media_attachments.c.state != "failed",
         )
         .values(status_id=message_id, private=True)
+        .returning(*media_attachments.c)
     )
-    if claimed.rowcount != len(wanted):
+    by_id = {int(row.id): media_record(row) for row in claimed}
+    if len(by_id) != len(wanted):
         raise ValidationFailed.field("media_ids", "ERR_INVALID", "names media that is not yours to send")
-    return wanted
+    return [by_id[m] for m in wanted]
 
 
 async def send_message(
@@ -181,8 +190,16 @@ async def send_message(
     media_ids: Sequence[int] = (),
     status_id: int | None = None,
     shared_account_id: int | None = None,
-) -> int:
-    """Post a message to a thread; returns its id. Replying from one's requests accepts them."""
+    publishes: bool = False,
+) -> Sent:
+    """Post a message to a thread; replying from one's requests accepts them. Returns the
+    message as its sender sees it, built from what was written (nothing is read back).
+
+    With ``publishes`` the caller undertakes to publish the message to the members' open
+    streams itself as soon as this returns (``Sent.streamed``; the bus then only pushes
+    to members with none open), which spares the stream the trip through the outbox and
+    the bus. A message with a shared post goes by the bus all the same: each member sees
+    the post as they may see it."""
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
         raise ValidationFailed.field("text", "ERR_TOO_LONG", f"is too long (at most {MAX_TEXT} characters)")
@@ -190,57 +207,135 @@ async def send_message(
         raise ValidationFailed.field("text", "ERR_BLANK", "can't be blank without media, a post or a profile")
     # Messages share the allowance of posts and comments (LUMIGRAM_POST_RATE_LIMIT).
     await hit_limits(services, [f"ratelimit:post:{account_id}"], services.settings.post_rate_limit, POST_RATE_WINDOW)
+    streamed = publishes and status_id is None
     async with unit_of_work(services) as work:
         conn = work.conn
-        thread = await access.membership(conn, thread_id, account_id)
-        members = await access.member_ids(conn, thread_id)
-        if thread.kind == DIRECT:
-            await access.check_not_blocked(conn, account_id, members)
-        if status_id is not None and not (valid_id(status_id) and await hydrate_in(conn, account_id, [status_id])):
-            raise ValidationFailed.field("status_id", "ERR_INVALID", "names no post you can see")
-        if shared_account_id is not None and not await _existing_accounts(conn, [shared_account_id]):
-            raise ValidationFailed.field("account_id", "ERR_INVALID", "names no account")
+        to = await access.recipients(conn, thread_id, account_id)
+        shared_post = None
+        if status_id is not None:
+            seen = await hydrate_in(conn, account_id, [status_id]) if valid_id(status_id) else []
+            if not seen:
+                raise ValidationFailed.field("status_id", "ERR_INVALID", "names no post you can see")
+            shared_post = seen[0]
+        shared_account = None
+        if shared_account_id is not None:
+            shared_account = await _account(conn, shared_account_id)
+            if shared_account is None:
+                raise ValidationFailed.field("account_id", "ERR_INVALID", "names no account")
         message_id = services.ids.next_id(shard_of(account_id))
-        claimed = await _claim_media(conn, account_id, message_id, media_ids)
+        media = await _claim_media(conn, account_id, message_id, media_ids)
+        created_at = utcnow()
         await _write_message(
             work,
             account_id,
             thread_id,
             message_id,
+            to,
+            created_at,
+            streamed,
             text=text,
             shared_status_id=status_id,
             shared_account_id=shared_account_id,
-            media_ids=json.dumps([str(m) for m in claimed]),
+            media_ids=json.dumps([str(m.id) for m in media]),
         )
-    if claimed:
-        await forget_privacy(services, *claimed)
-    return message_id
+    if media:
+        await forget_privacy(services, *(m.id for m in media))
+    message = Message(
+        id=message_id,
+        thread_id=thread_id,
+        account_id=account_id,
+        text=text,
+        created_at=created_at,
+        edited_at=None,
+        unsent=False,
+        media=media,
+        shared_post=shared_post,
+        shared_account=shared_account,
+    )
+    return Sent(message=message, audience=to.audience, requested=to.requested, streamed=streamed)
 
 
-async def _write_message(work: Work, account_id: int, thread_id: int, message_id: int, **values: Any) -> None:
-    """Insert a message and move the thread to the top of its members' lists, emitting
-    MessageSent (which tells members with the thread in requests once)."""
+async def _account(conn: AsyncConnection, account_id: int) -> Account | None:
+    if not valid_id(account_id):
+        return None
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    return account_from_row(row) if row is not None else None
+
+
+_MESSAGE_COLUMNS = (
+    "id",
+    "thread_id",
+    "account_id",
+    "text",
+    "shared_status_id",
+    "shared_account_id",
+    "story_id",
+    "media_ids",
+    "created_at",
+)
+# What every send writes, built once (and on PostgreSQL sent by the driver itself).
+_INSERT_MESSAGE = Prebuilt(lambda _dialect: insert_columns(dm_messages, _MESSAGE_COLUMNS))
+_TOUCH_THREAD = Prebuilt(
+    lambda _dialect: (
+        update(dm_threads)
+        .where(dm_threads.c.id == bindparam("thread"))
+        .values(last_message_id=bindparam("message", type_=BigInteger))
+    )
+)
+
+
+def _move_members(_dialect: str) -> Update:
+    """The thread to the top of every member's lists; for the sender, read up to the
+    message and back in the inbox (writing is reading, and answering a request accepts
+    it); every other member holding it in requests, told of it from now on."""
+    member = dm_participants.c.account_id
+    sender_id = bindparam("sender", type_=BigInteger)
+    sender = member == sender_id
+    message = bindparam("message", type_=BigInteger)
+    requested = (dm_participants.c.folder == REQUESTS) & (member != sender_id)
+    return (
+        update(dm_participants)
+        .where(dm_participants.c.thread_id == bindparam("thread"))
+        .values(
+            sort_id=message,
+            last_read_id=case((sender, message), else_=dm_participants.c.last_read_id),
+            folder=case((sender, INBOX), else_=dm_participants.c.folder),
+            request_notified=case((requested, true()), else_=dm_participants.c.request_notified),
+        )
+    )
+
+
+_MOVE_MEMBERS = Prebuilt(_move_members)
+
+
+async def _write_message(
+    work: Work,
+    account_id: int,
+    thread_id: int,
+    message_id: int,
+    to: access.Recipients,
+    created_at: datetime,
+    streamed: bool,
+    **values: Any,
+) -> None:
+    """Insert a message and move the thread to the top of its members' lists in one
+    statement (the sender's read position and folder, and the requests it opens, with
+    it), emitting MessageSent, which tells members with the thread in requests once.
+    ``to`` was read in this transaction, so the requests it names are those marked."""
     conn = work.conn
-    await conn.execute(
-        insert(dm_messages).values(
-            id=message_id, thread_id=thread_id, account_id=account_id, created_at=utcnow(), **values
-        )
-    )
-    await conn.execute(update(dm_threads).where(dm_threads.c.id == thread_id).values(last_message_id=message_id))
-    await conn.execute(
-        update(dm_participants).where(dm_participants.c.thread_id == thread_id).values(sort_id=message_id)
-    )
-    # Writing is reading: the sender has read up to their own message, and answering
-    # a request accepts it.
-    mine = and_(dm_participants.c.thread_id == thread_id, dm_participants.c.account_id == account_id)
-    await conn.execute(update(dm_participants).where(mine).values(last_read_id=message_id, folder=INBOX))
-    requested = await _newly_requested(conn, thread_id)
+    # Every column named, as the driver takes them: what a message without them holds.
+    row: dict[str, Any] = {**dict.fromkeys(_MESSAGE_COLUMNS), "text": "", "media_ids": "[]"}
+    row.update(values, id=message_id, thread_id=thread_id, account_id=account_id, created_at=created_at)
+    await _INSERT_MESSAGE.execute(conn, row)
+    await _TOUCH_THREAD.execute(conn, {"thread": thread_id, "message": message_id})
+    await _MOVE_MEMBERS.execute(conn, {"thread": thread_id, "sender": account_id, "message": message_id})
     sent = MessageSent(
         thread_id=thread_id,
         account_id=account_id,
-        audience=await access.audience(conn, thread_id),
+        audience=to.audience,
         message_id=message_id,
-        requested=requested,
+        requested=to.requested,
+        streamed=streamed,
     )
     await work.emit(sent, shard=shard_of(account_id))
 
@@ -253,22 +348,12 @@ async def reply_to_story(services: Services, account_id: int, story_id: int, tex
     async with unit_of_work(services) as work:
         reply = await stories.write_answer(services, work, account_id, story_id, REPLY, text)
         thread_id = await _direct_thread(services, work.conn, account_id, reply.owner_id)
+        to = await access.recipients(work.conn, thread_id, account_id)
         message_id = services.ids.next_id(shard_of(account_id))
-        await _write_message(work, account_id, thread_id, message_id, text=reply.content, story_id=story_id)
+        await _write_message(
+            work, account_id, thread_id, message_id, to, utcnow(), False, text=reply.content, story_id=story_id
+        )
     return reply
-
-
-async def _newly_requested(conn: AsyncConnection, thread_id: int) -> list[int]:
-    """Members holding this thread in their requests who were not told of it yet (now they are)."""
-    pending = and_(
-        dm_participants.c.thread_id == thread_id,
-        dm_participants.c.folder == REQUESTS,
-        dm_participants.c.request_notified.is_(False),
-    )
-    found = sorted(int(a) for a in (await conn.execute(select(dm_participants.c.account_id).where(pending))).scalars())
-    if found:
-        await conn.execute(update(dm_participants).where(pending).values(request_notified=True))
-    return found
 
 
 async def _own_message(conn: AsyncConnection, account_id: int, thread_id: int, message_id: int) -> Any:

@@ -18,12 +18,24 @@ back on all of a member's devices at once.
 
 Members with no stream open get a Web Push instead (``lumigram.push.messages``).
 
+A message sent through the API reaches the open streams from the request that sent it,
+as soon as its transaction has committed (``publish_sent``): rendered once, from what the
+send wrote, and published once per member with a stream open, with no trip through the
+outbox and the bus. Its event (``streamed``) then leaves only the pushes to the bus
+consumer. Streams are at most once either way: a process that dies between the commit
+and the publish loses the stream message, never the message, which the thread lists.
+Messages with a shared post (shown to each member as they may see it) and replies to
+stories go by the bus consumer, which reads such a message once and renders it per
+member only where a shared post or story makes them differ.
+
 Mastodon's ``conversation`` event (direct posts) is sent from here too, once the post is
 filed under its conversation (``stream_direct_post``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +43,6 @@ from typing import Any
 import orjson
 
 from lumigram.entities.messages import message_entity
-from lumigram.errors import NotFound
 from lumigram.events import (
     DomainEvent,
     MessageEdited,
@@ -43,9 +54,12 @@ from lumigram.events import (
 )
 from lumigram.ids import unix_ms_of
 from lumigram.messages import queries
+from lumigram.messages.models import Sent
 from lumigram.push.messages import push_message
 from lumigram.services import Services
 from lumigram.streaming import channels
+
+log = logging.getLogger(__name__)
 
 #: As for posts: an event older than this is history, not news.
 STALE_AFTER = 300
@@ -68,47 +82,61 @@ async def publish_typing(services: Services, account_id: int, thread_id: int, au
     await _publish(services, audience, "lumigram.typing", {"thread_id": str(thread_id), "account_id": str(account_id)})
 
 
+async def publish_sent(services: Services, sent: Sent, entity: dict[str, Any]) -> None:
+    """A message just sent (``entity``, as its sender sees it and is answered) to the open
+    streams of its audience, and its request to whom it opened one for: one ``MGET`` for
+    who has a stream open, then one publish each, all at once. A failure is logged, not
+    raised: the message is written, and failing its request would only invite a resend."""
+    try:
+        online = await channels.connected(services.cache, sent.audience)
+        if not online:
+            return
+        message = channels.encode("lumigram.message", orjson.dumps(entity).decode())
+        published = [(channels.direct(a), message) for a in online]
+        if sent.requested:
+            request = channels.encode(
+                "lumigram.request",
+                {"thread_id": str(sent.message.thread_id), "account_id": str(sent.message.account_id)},
+            )
+            published += [(channels.direct(a), request) for a in sent.requested if a in online]
+        await asyncio.gather(*(services.cache.publish(channel, data) for channel, data in published))
+    except Exception:
+        log.exception("publishing message %s to its members' streams failed", sent.message.id)
+
+
 async def _message_to_members(services: Services, event: MessageSent | MessageEdited, name: str) -> list[int]:
-    """The message to each member with a stream open; returns who they were."""
+    """The message to each member with a stream open; returns who they were. It is read
+    once, and rendered once unless a shared post or story makes members see it apart."""
     online = await channels.connected(services.cache, event.audience)
-    if not online:
-        return []
-    rendered: str | None = None
-    for reader in online:
-        try:
-            message = await queries.get_message(services, reader, event.thread_id, event.message_id)
-        except NotFound:  # the reader left, or the message went, meanwhile: nothing to send
-            continue
-        if message.shared_post is None and rendered is not None:
-            payload = rendered
-        else:
-            # A shared post renders for each reader (it may be hidden from some of them).
-            payload = orjson.dumps(message_entity(services, message, reader)).decode()
-            if message.shared_post is None:
-                rendered = payload
-        await services.cache.publish(channels.direct(reader), channels.encode(name, payload))
+    seen = await queries.message_as_seen_by(services, online, event.thread_id, event.message_id)
+    rendered: dict[int, bytes] = {}  # by the Message object: one per way of seeing it
+    for reader, message in seen.items():
+        key = id(message)
+        if key not in rendered:
+            rendered[key] = channels.encode(name, orjson.dumps(message_entity(services, message, reader)).decode())
+        await services.cache.publish(channels.direct(reader), rendered[key])
     return online
 
 
 async def stream_message_sent(services: Services, event: MessageSent) -> None:
-    """The message to the members' open streams, and a Web Push to those with none open."""
+    """The message to the members' open streams (unless its writer published it there),
+    and a Web Push to those with none open."""
     if _stale(event):
         return
-    online = await _message_to_members(services, event, "lumigram.message")
-    if event.requested:
-        payload = {"thread_id": str(event.thread_id), "account_id": str(event.account_id)}
-        await _publish(services, event.requested, "lumigram.request", payload)
+    if event.streamed:
+        online = await channels.connected(services.cache, event.audience)
+    else:
+        online = await _message_to_members(services, event, "lumigram.message")
+        if event.requested:
+            payload = {"thread_id": str(event.thread_id), "account_id": str(event.account_id)}
+            await _publish(services, event.requested, "lumigram.request", payload)
     offline = [a for a in event.audience if a != event.account_id and a not in online]
     if not offline:
         return
-    try:
-        message = await queries.get_message(services, event.account_id, event.thread_id, event.message_id)
-    except NotFound:
-        return  # the sender left, or the thread went, meanwhile
-    if not message.unsent:
-        await push_message(
-            services, event.thread_id, offline, event.requested, event.account_id, event.message_id, message.text
-        )
+    text = await queries.text_to_push(services, event.thread_id, event.message_id)
+    if text is not None:
+        sender = event.account_id
+        await push_message(services, event.thread_id, offline, event.requested, sender, event.message_id, text)
 
 
 async def stream_message_edited(services: Services, event: MessageEdited) -> None:

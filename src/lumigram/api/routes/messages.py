@@ -26,7 +26,7 @@ from lumigram.graph import service as graph
 from lumigram.messages import queries
 from lumigram.messages import service as messages
 from lumigram.messages.models import ACCEPT_CHOICES, INBOX, REQUESTS
-from lumigram.streaming.messages import publish_typing
+from lumigram.streaming.messages import publish_sent, publish_typing
 
 router = APIRouter(tags=["messages"])
 
@@ -273,17 +273,21 @@ async def list_messages(
 )
 async def send(thread_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
     params = parse(MessageParams, await read_params(request))
-    thread = record_id(thread_id)
-    message_id = await messages.send_message(
+    sent = await messages.send_message(
         services,
         viewer.account_id,
-        thread,
+        record_id(thread_id),
         params.text,
         _ids(params.media_ids, "media_ids"),
         None if params.status_id is None else id_param(params.status_id, "status_id"),
         None if params.account_id is None else id_param(params.account_id, "account_id"),
+        publishes=True,
     )
-    return await _message(services, viewer.account_id, thread, message_id)
+    # The answer and every open stream's copy are one rendering of what the send wrote.
+    body = message_entity(services, sent.message, viewer.account_id)
+    if sent.streamed:
+        await publish_sent(services, sent, body)
+    return OrjsonResponse(body)
 
 
 @router.put(
