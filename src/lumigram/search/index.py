@@ -28,6 +28,10 @@ class PostIndex(Protocol):
     async def clear(self, conn: AsyncConnection) -> None:
         """Forget every post's words (before a rebuild)."""
 
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
+        """Keep the words of the posts with ids in (``after``, ``upto``] from their rows in
+        ``search_posts``, just written by a rebuild, in one statement."""
+
     def matching(self, query: PostQuery) -> Any:
         """A subquery of the posts whose words match, as ``status_id`` and ``relevance``
         (higher is better)."""
@@ -49,6 +53,12 @@ class Fts5Index:
 
     async def clear(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM search_posts_fts"))
+
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
+        rows = select(search_posts.c.status_id, search_posts.c.body).where(
+            search_posts.c.status_id > after, search_posts.c.status_id <= upto
+        )
+        await conn.execute(insert(_FTS).from_select(["rowid", "body"], rows))
 
     def matching(self, query: PostQuery) -> Any:
         # Every word and phrase quoted (FTS5's own syntax never reaches it): all must match.
@@ -75,6 +85,9 @@ class PostgresIndex:
         return None
 
     async def clear(self, conn: AsyncConnection) -> None:
+        return None
+
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
         return None
 
     def matching(self, query: PostQuery) -> Any:
