@@ -11,7 +11,15 @@ import httpx
 from sqlalchemy import select, text
 from sqlalchemy.sql import Select
 
-from lumigram.infra.tables import search_posts, search_tag_days, search_tag_uses, search_tags
+from lumigram.infra.tables import (
+    search_account_grams,
+    search_account_words,
+    search_accounts,
+    search_posts,
+    search_tag_days,
+    search_tag_uses,
+    search_tags,
+)
 from lumigram.search.indexing import index_post, reindex
 from lumigram.services import Services
 from tests.factories import create_post, create_user, upload_photo
@@ -41,6 +49,9 @@ async def _rows(services: Services) -> list[list[tuple[Any, ...]]]:
         select(search_tag_uses).order_by(search_tag_uses.c.status_id, search_tag_uses.c.tag_id),
         select(search_tags).where(search_tags.c.uses > 0).order_by(search_tags.c.tag_id),
         select(search_tag_days).where(search_tag_days.c.uses > 0).order_by(search_tag_days.c.tag_id),
+        select(search_accounts).order_by(search_accounts.c.account_id),
+        select(search_account_words).order_by(search_account_words.c.word, search_account_words.c.account_id),
+        select(search_account_grams).order_by(search_account_grams.c.gram, search_account_grams.c.account_id),
     ]
     async with services.db.connect() as conn:
         rows = [[tuple(row) for row in await conn.execute(query)] for query in queries]
@@ -54,6 +65,10 @@ async def test_kept_tag_counts_follow_changes_and_reindex_rebuilds_them(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     alice, bob, viewer = [await create_user(client) for _ in range(3)]
+    named = await client.patch(
+        "/api/v1/accounts/update_credentials", headers=bob["headers"], data={"display_name": "Bob  of the Weir"}
+    )
+    assert named.status_code == 200, named.text
     first = await create_post(client, alice["headers"], text="dawn #keptcount")
     second = await create_post(client, alice["headers"], text="noon #keptcount #keptother")
     bobs = await create_post(client, bob["headers"], text="dusk #KeptCount", spoiler_text="light")
@@ -102,4 +117,5 @@ async def test_kept_tag_counts_follow_changes_and_reindex_rebuilds_them(
     posts, _accounts = await reindex(services)
     assert posts == len(kept[0])
     assert await _rows(services) == kept
+    assert kept[5], "display names' words are kept"
     assert await _tag(client, services, viewer, "keptcount") == (2, "2", "1")

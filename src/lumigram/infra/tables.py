@@ -620,6 +620,16 @@ search_tag_days = Table(
     Column("accounts", Integer, nullable=False, server_default="0"),
 )
 
+# Each word of an account's lowered display name (as in ``search_accounts.display_lower``),
+# so that a display name's word prefix is an indexed range read, not a scan of every name.
+search_account_words = Table(
+    "search_account_words",
+    metadata,
+    Column("word", String(64), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_search_account_words_account_id", "account_id"),
+)
+
 # A signed-in account's recent searches (an extension): the query, and the result opened.
 search_history = Table(
     "search_history",
@@ -1021,6 +1031,7 @@ __all__ = [
     "scheduled_media",
     "scheduled_statuses",
     "search_account_grams",
+    "search_account_words",
     "search_accounts",
     "search_history",
     "search_posts",

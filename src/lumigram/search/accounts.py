@@ -1,10 +1,10 @@
 """Finding accounts by name: username or display-name prefix, or names alike (typos).
 
-Candidates come from three indexed reads (username prefix, display-name prefix, shared
-trigrams); each is then scored here: how well a name matches, whether the viewer follows
-the account, and how many followers it has. Accounts the viewer blocked, or that blocked
-the viewer, are never found; accounts that opted out of discovery are found only by their
-exact username or by those who follow them.
+Candidates come from indexed reads (username prefix, display-name word prefix), and from
+shared trigrams when those do not fill the page; each is then scored here: how well a
+name matches, whether the viewer follows the account, and how many followers it has.
+Accounts the viewer blocked, or that blocked the viewer, are never found; accounts that
+opted out of discovery are found only by their exact username or by those who follow them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
-from lumigram.infra.tables import accounts, follows, search_account_grams, search_accounts
+from lumigram.infra.tables import accounts, follows, search_account_grams, search_account_words, search_accounts
 from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
 from lumigram.search.grams import THRESHOLD, similarity, trigrams
 from lumigram.search.models import AccountHit
@@ -53,12 +53,17 @@ async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_id
 
 def _candidates(text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
     by_username = select(accounts.c.id.label("id")).where(accounts.c.username_lower.startswith(text, autoescape=True))
-    by_display = select(search_accounts.c.account_id).where(
-        or_(
-            search_accounts.c.display_lower.startswith(text, autoescape=True),
-            search_accounts.c.display_lower.contains(f" {text}", autoescape=True),
+    if " " in text:  # a run of words: the display name's start, or after a space in it
+        by_display = select(search_accounts.c.account_id).where(
+            or_(
+                search_accounts.c.display_lower.startswith(text, autoescape=True),
+                search_accounts.c.display_lower.contains(f" {text}", autoescape=True),
+            )
         )
-    )
+    else:  # one word: the same match, as an indexed prefix read of the names' words
+        by_display = select(search_account_words.c.account_id).where(
+            search_account_words.c.word.startswith(text, autoescape=True)
+        )
     parts = [
         by_username.order_by(accounts.c.followers_count.desc()).limit(CANDIDATES),
         by_display.limit(CANDIDATES),
@@ -90,7 +95,19 @@ async def find_accounts(
     if not query:
         return []
     grams = trigrams(query)
-    rows = (await conn.execute(_candidates(query, grams, viewer_id, following_only))).all()
+    # Names that start with the query first (indexed reads); names alike (trigrams, a
+    # group over every name sharing a common trigram) only when those do not fill the page.
+    hits = await _scored(conn, viewer_id, query, grams, _candidates(query, set(), viewer_id, following_only))
+    if len(hits) < offset + limit and grams:
+        hits = await _scored(conn, viewer_id, query, grams, _candidates(query, grams, viewer_id, following_only))
+    return hits[offset : offset + limit]
+
+
+async def _scored(
+    conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any
+) -> list[AccountHit]:
+    """The candidates the viewer may find, scored and in rank order."""
+    rows = (await conn.execute(candidates)).all()
     context = await viewer_context(conn, viewer_id, [row.id for row in rows])
     hits: list[AccountHit] = []
     for row in rows:
@@ -106,4 +123,4 @@ async def find_accounts(
         score = matched + FOLLOWING_WEIGHT * following + FOLLOWERS_WEIGHT * math.log10(1 + row.followers_count)
         hits.append(AccountHit(account_from_row(row), following, score))
     hits.sort(key=lambda hit: (-hit.score, hit.account.username.casefold()))
-    return hits[offset : offset + limit]
+    return hits

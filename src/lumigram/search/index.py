@@ -9,6 +9,7 @@ both share, in ``lumigram.search.service``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Float, column, delete, func, insert, literal_column, select, table, text
@@ -32,9 +33,10 @@ class PostIndex(Protocol):
         """Keep the words of the posts with ids in (``after``, ``upto``] from their rows in
         ``search_posts``, just written by a rebuild, in one statement."""
 
-    def matching(self, query: PostQuery) -> Any:
-        """A subquery of the posts whose words match, as ``status_id`` and ``relevance``
-        (higher is better)."""
+    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
+        """A subquery of the ``newest`` posts (by id) whose words match and whose row in
+        ``search_posts`` meets ``where``, as ``status_id`` and ``relevance`` (higher is
+        better). Only those are ranked: a common word's older matches are left unread."""
 
 
 _FTS = table("search_posts_fts", column("rowid"), column("body"))
@@ -60,18 +62,19 @@ class Fts5Index:
         )
         await conn.execute(insert(_FTS).from_select(["rowid", "body"], rows))
 
-    def matching(self, query: PostQuery) -> Any:
+    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
         # Every word and phrase quoted (FTS5's own syntax never reaches it): all must match.
         terms = [f'"{word}"' for word in query.words]
         terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
-        return (
-            select(
-                _FTS.c.rowid.label("status_id"),
-                (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
-            )
-            .where(literal_column("search_posts_fts").op("MATCH")(" ".join(terms)))
-            .subquery("matches")
-        )
+        statement = select(
+            _FTS.c.rowid.label("status_id"),
+            (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
+        ).where(literal_column("search_posts_fts").op("MATCH")(" ".join(terms)))
+        if where:
+            statement = statement.join(search_posts, search_posts.c.status_id == _FTS.c.rowid).where(*where)
+        # FTS5 walks a word's postings by rowid, newest first here, and stops at the limit;
+        # BM25 is worked out for those rows only.
+        return statement.order_by(_FTS.c.rowid.desc()).limit(newest).subquery("matches")
 
 
 class PostgresIndex:
@@ -90,17 +93,20 @@ class PostgresIndex:
     async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
         return None
 
-    def matching(self, query: PostQuery) -> Any:
+    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
         config: ColumnElement[Any] = literal_column("'english'::regconfig")
-        vector = func.to_tsvector(config, search_posts.c.body)
         wanted = func.websearch_to_tsquery(config, query.plain_text())
-        return (
-            select(
-                search_posts.c.status_id,
-                func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance"),
-            )
-            .where(vector.op("@@")(wanted))
-            .subquery("matches")
+        found = (
+            select(search_posts.c.status_id, search_posts.c.body)
+            .where(func.to_tsvector(config, search_posts.c.body).op("@@")(wanted), *where)
+            .order_by(search_posts.c.status_id.desc())
+            .limit(newest)
+            .subquery("found")
+        )
+        # Ranked after the limit, so cover density is worked out for those rows only.
+        vector = func.to_tsvector(config, found.c.body)
+        return select(found.c.status_id, func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance")).subquery(
+            "matches"
         )
 
 

@@ -18,6 +18,7 @@ from lumigram.infra.tables import (
     accounts,
     media_attachments,
     search_account_grams,
+    search_account_words,
     search_accounts,
     search_posts,
     statuses,
@@ -76,18 +77,21 @@ async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> 
     rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(ids), accounts.c.deleted_at.is_(None)))).all()
     await conn.execute(delete(search_account_grams).where(search_account_grams.c.account_id.in_(ids)))
     await conn.execute(delete(search_accounts).where(search_accounts.c.account_id.in_(ids)))
+    await conn.execute(delete(search_account_words).where(search_account_words.c.account_id.in_(ids)))
     names: list[dict[str, Any]] = []
     grams_of: list[dict[str, Any]] = []
+    words_of: list[dict[str, Any]] = []
     for row in rows:
         grams = trigrams(row.username) | trigrams(row.display_name)
         display = row.display_name.casefold()[:64]
         names.append({"account_id": row.id, "display_lower": display, "grams_count": len(grams)})
         grams_of += [{"gram": gram, "account_id": row.id} for gram in sorted(grams)]
-    # One statement for the batch's names and one for its trigrams, not two per account.
-    if names:
-        await conn.execute(insert(search_accounts), names)
-    if grams_of:
-        await conn.execute(insert(search_account_grams), grams_of)
+        # Words as ``accounts.find_accounts`` matches them: after a space, or at the start.
+        words_of += [{"word": word, "account_id": row.id} for word in sorted(set(display.split(" ")) - {""})]
+    # One statement per table for the whole batch, not two per account.
+    for table, values in ((search_accounts, names), (search_account_grams, grams_of), (search_account_words, words_of)):
+        if values:
+            await conn.execute(insert(table), values)
 
 
 async def index_post(services: Services, status_id: int) -> None:
@@ -181,6 +185,7 @@ async def reindex(services: Services, progress: Callable[[int, int], None] | Non
         await conn.execute(delete(search_posts))
         await conn.execute(delete(search_account_grams))
         await conn.execute(delete(search_accounts))
+        await conn.execute(delete(search_account_words))
         await tag_counts.clear(conn)
     people = 0
     after = 0

@@ -27,6 +27,10 @@ from lumigram.search.index import index_for
 from lumigram.search.models import SearchRequest
 from lumigram.search.query import PostQuery, parse
 
+#: Matching posts ranked per search, newest first (beyond those asked for): a word in tens
+#: of thousands of posts is ranked among its newest matches only, where the recency decay
+#: would have put most answers anyway.
+CANDIDATES = 1000
 #: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
 HALF_LIFE_DAYS = 30.0
 
@@ -59,13 +63,31 @@ def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
 def _statement(
     dialect: str, viewer_id: int | None, query: PostQuery, request: SearchRequest, from_id: int | None
 ) -> Any:
+    # What a post's own index row decides: applied while the matches are read, so that
+    # the window of newest matches holds only posts that can be answers.
+    where: list[ColumnElement[bool]] = []
+    author = request.account_id if request.account_id is not None else from_id
+    if author is not None:
+        where.append(search_posts.c.account_id == author)
+    if request.account_id is not None and from_id is not None and from_id != request.account_id:
+        where.append(literal(False))
+    if query.has_media is not None:
+        where.append(search_posts.c.has_media.is_(query.has_media))
+    if query.is_reply is not None:
+        where.append(search_posts.c.is_reply.is_(query.is_reply))
+    if request.min_id is not None:
+        where.append(search_posts.c.status_id > request.min_id)
+    if request.max_id is not None:
+        where.append(search_posts.c.status_id < request.max_id)
+
     age_days = (literal(time.time()) - search_posts.c.created_s) / 86400.0
     decay = 1.0 / (1.0 + age_days / HALF_LIFE_DAYS)
     base = search_posts.join(statuses, statuses.c.id == search_posts.c.status_id).join(
         accounts, accounts.c.id == search_posts.c.account_id
     )
     if query.has_text:
-        matches = index_for(dialect).matching(query)
+        newest = CANDIDATES + request.offset + request.limit
+        matches = index_for(dialect).matching(query, newest, where)
         base = base.join(matches, matches.c.status_id == search_posts.c.status_id)
         score = cast(matches.c.relevance, Float) * decay
     else:
@@ -73,25 +95,12 @@ def _statement(
     statement = (
         select(search_posts.c.status_id)
         .select_from(base)
-        .where(statuses.c.deleted_at.is_(None), _who_may_see(viewer_id))
+        .where(statuses.c.deleted_at.is_(None), _who_may_see(viewer_id), *where)
     )
-    author = request.account_id if request.account_id is not None else from_id
-    if author is not None:
-        statement = statement.where(search_posts.c.account_id == author)
-    if request.account_id is not None and from_id is not None and from_id != request.account_id:
-        statement = statement.where(literal(False))
-    if query.has_media is not None:
-        statement = statement.where(search_posts.c.has_media.is_(query.has_media))
-    if query.is_reply is not None:
-        statement = statement.where(search_posts.c.is_reply.is_(query.is_reply))
     if request.following and viewer_id is not None:
         statement = statement.where(
             exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == search_posts.c.account_id)
         )
-    if request.min_id is not None:
-        statement = statement.where(search_posts.c.status_id > request.min_id)
-    if request.max_id is not None:
-        statement = statement.where(search_posts.c.status_id < request.max_id)
     return statement.order_by(score.desc(), search_posts.c.status_id.desc())
 
 

@@ -5,7 +5,9 @@ Revises: 0013
 Create Date: 2026-12-06 03:20:00
 
 The counts are filled here from the posts already there, so hashtag search keeps
-answering after an upgrade; from then on the search consumers keep them.
+answering after an upgrade; from then on the search consumers keep them. The words of
+display names start empty: ``lumigram search reindex`` fills them (until then a display
+name is found by its start and by trigrams only).
 """
 
 from __future__ import annotations
@@ -54,6 +56,21 @@ def upgrade() -> None:
         sa.Column("accounts", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("tag_id", "day", name=op.f("pk_search_tag_days")),
     )
+    op.create_table(
+        "search_account_words",
+        sa.Column("word", sa.String(64), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_search_account_words_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("word", "account_id", name=op.f("pk_search_account_words")),
+    )
+    op.create_index("ix_search_account_words_account_id", "search_account_words", ["account_id"])
+    if postgres:
+        op.execute("CREATE INDEX ix_search_account_words_pattern ON search_account_words (word varchar_pattern_ops)")
     seconds = (
         "CAST(floor(extract(epoch FROM s.created_at)) AS BIGINT)"
         if postgres
@@ -77,6 +94,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_search_account_words_pattern")
+    op.drop_index("ix_search_account_words_account_id", table_name="search_account_words")
+    op.drop_table("search_account_words")
     op.drop_table("search_tag_days")
     op.drop_index("ix_search_tag_uses_account_id", table_name="search_tag_uses")
     op.drop_index("ix_search_tag_uses_tag_id_day_account_id", table_name="search_tag_uses")
