@@ -13,7 +13,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
@@ -51,8 +51,17 @@ async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_id
     return context_from_rows(viewer_id, [(int(kind), int(author)) for kind, author in rows])
 
 
-def _candidates(text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
-    by_username = select(accounts.c.id.label("id")).where(accounts.c.username_lower.startswith(text, autoescape=True))
+def _starting(dialect: str, column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` starts with ``text``. SQLite reads an index for a ``LIKE`` only against a
+    literal, so there the same prefix is also given as a range of the (binary) index."""
+    match: ColumnElement[bool] = column.startswith(text, autoescape=True)
+    if dialect == "postgresql":
+        return match  # the migrations' varchar_pattern_ops indexes serve the LIKE
+    return and_(column >= text, column < text + "\U0010ffff", match)
+
+
+def _candidates(dialect: str, text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
+    by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower, text))
     if " " in text:  # a run of words: the display name's start, or after a space in it
         by_display = select(search_accounts.c.account_id).where(
             or_(
@@ -62,7 +71,7 @@ def _candidates(text: str, grams: set[str], viewer_id: int | None, following_onl
         )
     else:  # one word: the same match, as an indexed prefix read of the names' words
         by_display = select(search_account_words.c.account_id).where(
-            search_account_words.c.word.startswith(text, autoescape=True)
+            _starting(dialect, search_account_words.c.word, text)
         )
     parts = [
         by_username.order_by(accounts.c.followers_count.desc()).limit(CANDIDATES),
@@ -97,19 +106,30 @@ async def find_accounts(
     grams = trigrams(query)
     # Names that start with the query first (indexed reads); names alike (trigrams, a
     # group over every name sharing a common trigram) only when those do not fill the page.
-    hits = await _scored(conn, viewer_id, query, grams, _candidates(query, set(), viewer_id, following_only))
+    dialect = conn.dialect.name
+    hits = await _scored(conn, viewer_id, query, grams, _candidates(dialect, query, set(), viewer_id, following_only))
     if len(hits) < offset + limit and grams:
-        hits = await _scored(conn, viewer_id, query, grams, _candidates(query, grams, viewer_id, following_only))
-    return hits[offset : offset + limit]
+        hits = await _scored(
+            conn, viewer_id, query, grams, _candidates(dialect, query, grams, viewer_id, following_only)
+        )
+    # Accounts made for the page only (a few hundred candidates are scored).
+    return [
+        AccountHit(account_from_row(row), following, score)
+        for score, _name, row, following in hits[offset : offset + limit]
+    ]
+
+
+#: A scored candidate: its score, lowered username (the tie-break), row, and whether followed.
+Scored = tuple[float, str, Any, bool]
 
 
 async def _scored(
     conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any
-) -> list[AccountHit]:
+) -> list[Scored]:
     """The candidates the viewer may find, scored and in rank order."""
     rows = (await conn.execute(candidates)).all()
     context = await viewer_context(conn, viewer_id, [row.id for row in rows])
-    hits: list[AccountHit] = []
+    hits: list[Scored] = []
     for row in rows:
         if row.id in context.blocked:
             continue
@@ -121,6 +141,6 @@ async def _scored(
         if not row.discoverable and not (following or mine or row.username_lower == query):
             continue
         score = matched + FOLLOWING_WEIGHT * following + FOLLOWERS_WEIGHT * math.log10(1 + row.followers_count)
-        hits.append(AccountHit(account_from_row(row), following, score))
-    hits.sort(key=lambda hit: (-hit.score, hit.account.username.casefold()))
+        hits.append((score, row.username.casefold(), row, following))
+    hits.sort(key=lambda hit: (-hit[0], hit[1]))
     return hits

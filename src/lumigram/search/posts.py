@@ -30,7 +30,7 @@ from lumigram.search.query import PostQuery, parse
 #: Matching posts ranked per search, newest first (beyond those asked for): a word in tens
 #: of thousands of posts is ranked among its newest matches only, where the recency decay
 #: would have put most answers anyway.
-CANDIDATES = 1000
+CANDIDATES = 400
 #: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
 HALF_LIFE_DAYS = 30.0
 
