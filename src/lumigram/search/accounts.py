@@ -9,6 +9,7 @@ opted out of discovery are found only by their exact username or by those who fo
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +23,10 @@ from lumigram.posts.visibility import ViewerContext, context_from_rows, context_
 from lumigram.search.grams import THRESHOLD, similarity, trigrams
 from lumigram.search.models import AccountHit
 
-#: Candidates read per kind of match before scoring.
+#: Candidates read per kind of match before scoring: names alike, followed accounts.
 CANDIDATES = 200
+#: Prefix matches read beyond the page, for those the viewer may not find (blocked, hidden).
+WINDOW_MARGIN = 20
 #: What following an account, and each tenfold of its followers, adds to a name's match.
 FOLLOWING_WEIGHT = 0.5
 FOLLOWERS_WEIGHT = 0.1
@@ -38,8 +41,14 @@ def _name_score(query: str, grams: set[str], username: str, display_name: str) -
     # Against the whole of each name and each word of the display name, as a typo in
     # "Marigold" should not be drowned by the surname after it.
     names = [username, display, *display.split()]
-    best = max(similarity(grams, trigrams(name)) for name in names)
+    best = max(similarity(grams, _grams_of(name)) for name in names)
     return best if best >= THRESHOLD else 0.0
+
+
+@functools.lru_cache(maxsize=65536)
+def _grams_of(name: str) -> frozenset[str]:
+    """A name's trigrams, kept: the same names come back as candidates search after search."""
+    return frozenset(trigrams(name))
 
 
 async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_ids: list[int]) -> ViewerContext:
@@ -60,7 +69,13 @@ def _starting(dialect: str, column: Any, text: str) -> ColumnElement[bool]:
     return and_(column >= text, column < text + "\U0010ffff", match)
 
 
-def _candidates(dialect: str, text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
+def _candidates(
+    dialect: str, text: str, grams: set[str], viewer_id: int | None, following_only: bool, window: int
+) -> Any:
+    """Names starting with ``text`` (and alike, given ``grams``). A prefix match scores 1
+    (1.2 exact), plus 0.5 if followed, plus a tenth of its followers' tenfolds: so the
+    page's ``window`` best are among the exact one, the followed ones and the ``window``
+    most followed, and no more than those are read."""
     by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower, text))
     if " " in text:  # a run of words: the display name's start, or after a space in it
         by_display = select(search_accounts.c.account_id).where(
@@ -70,13 +85,25 @@ def _candidates(dialect: str, text: str, grams: set[str], viewer_id: int | None,
             )
         )
     else:  # one word: the same match, as an indexed prefix read of the names' words
-        by_display = select(search_account_words.c.account_id).where(
-            _starting(dialect, search_account_words.c.word, text)
+        by_display = (
+            select(search_account_words.c.account_id)
+            .join(accounts, accounts.c.id == search_account_words.c.account_id)
+            .where(_starting(dialect, search_account_words.c.word, text))
+            .order_by(accounts.c.followers_count.desc())
         )
     parts = [
-        by_username.order_by(accounts.c.followers_count.desc()).limit(CANDIDATES),
-        by_display.limit(CANDIDATES),
+        by_username.order_by(accounts.c.followers_count.desc()).limit(window),
+        select(accounts.c.id).where(accounts.c.username_lower == text),
+        by_display.limit(window),
     ]
+    if viewer_id is not None:
+        named = or_(_starting(dialect, accounts.c.username_lower, text), accounts.c.id.in_(by_display.order_by(None)))
+        parts.append(
+            select(follows.c.target_account_id)
+            .join(accounts, accounts.c.id == follows.c.target_account_id)
+            .where(follows.c.account_id == viewer_id, named)
+            .limit(CANDIDATES)
+        )
     if grams:
         shared = func.count()
         parts.append(
@@ -107,12 +134,13 @@ async def find_accounts(
     # Names that start with the query first (indexed reads); names alike (trigrams, a
     # group over every name sharing a common trigram) only when those do not fill the page.
     dialect = conn.dialect.name
-    hits = await _scored(conn, viewer_id, query, grams, _candidates(dialect, query, set(), viewer_id, following_only))
+    window = offset + limit + WINDOW_MARGIN
+    first = _candidates(dialect, query, set(), viewer_id, following_only, window)
+    hits = await _scored(conn, viewer_id, query, grams, first)
     if len(hits) < offset + limit and grams:
-        hits = await _scored(
-            conn, viewer_id, query, grams, _candidates(dialect, query, grams, viewer_id, following_only)
-        )
-    # Accounts made for the page only (a few hundred candidates are scored).
+        fuzzy = _candidates(dialect, query, grams, viewer_id, following_only, window)
+        hits = await _scored(conn, viewer_id, query, grams, fuzzy)
+    # Accounts made for the page only.
     return [
         AccountHit(account_from_row(row), following, score)
         for score, _name, row, following in hits[offset : offset + limit]
