@@ -12,7 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Float, column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.tables import search_posts
@@ -33,10 +46,15 @@ class PostIndex(Protocol):
         """Keep the words of the posts with ids in (``after``, ``upto``] from their rows in
         ``search_posts``, just written by a rebuild, in one statement."""
 
-    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
-        """A subquery of the ``newest`` posts (by id) whose words match and whose row in
-        ``search_posts`` meets ``where``, as ``status_id`` and ``relevance`` (higher is
-        better). Only those are ranked: a common word's older matches are left unread."""
+    def terms(self, query: PostQuery) -> str:
+        """The query's words and phrases as the ``terms`` parameter of ``matching``."""
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
+        """A subquery of the newest (by id) posts whose words match the ``terms``
+        parameter and whose row in ``search_posts`` meets ``where``, as ``status_id``
+        and ``relevance`` (higher is better), at most the ``newest`` parameter of them.
+        Only those are ranked: a common word's older matches are left unread. Built once
+        per shape of query and reused, its values all bound parameters."""
 
 
 _FTS = table("search_posts_fts", column("rowid"), column("body"))
@@ -62,19 +80,22 @@ class Fts5Index:
         )
         await conn.execute(insert(_FTS).from_select(["rowid", "body"], rows))
 
-    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
+    def terms(self, query: PostQuery) -> str:
         # Every word and phrase quoted (FTS5's own syntax never reaches it): all must match.
         terms = [f'"{word}"' for word in query.words]
         terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
+        return " ".join(terms)
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
         statement = select(
             _FTS.c.rowid.label("status_id"),
             (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
-        ).where(literal_column("search_posts_fts").op("MATCH")(" ".join(terms)))
+        ).where(literal_column("search_posts_fts").op("MATCH")(bindparam("terms", type_=String)))
         if where:
             statement = statement.join(search_posts, search_posts.c.status_id == _FTS.c.rowid).where(*where)
         # FTS5 walks a word's postings by rowid, newest first here, and stops at the limit;
         # BM25 is worked out for those rows only.
-        return statement.order_by(_FTS.c.rowid.desc()).limit(newest).subquery("matches")
+        return statement.order_by(_FTS.c.rowid.desc()).limit(bindparam("newest")).subquery("matches")
 
 
 class PostgresIndex:
@@ -93,14 +114,17 @@ class PostgresIndex:
     async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
         return None
 
-    def matching(self, query: PostQuery, newest: int, where: Sequence[ColumnElement[bool]]) -> Any:
+    def terms(self, query: PostQuery) -> str:
+        return query.plain_text()
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
         config: ColumnElement[Any] = literal_column("'english'::regconfig")
-        wanted = func.websearch_to_tsquery(config, query.plain_text())
+        wanted = func.websearch_to_tsquery(config, bindparam("terms", type_=String))
         found = (
             select(search_posts.c.status_id, search_posts.c.body)
             .where(func.to_tsvector(config, search_posts.c.body).op("@@")(wanted), *where)
             .order_by(search_posts.c.status_id.desc())
-            .limit(newest)
+            .limit(bindparam("newest"))
             .subquery("found")
         )
         # Ranked after the limit, so cover density is worked out for those rows only.
