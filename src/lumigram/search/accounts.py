@@ -14,7 +14,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, Integer, String, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
@@ -60,66 +60,90 @@ async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_id
     return context_from_rows(viewer_id, [(int(kind), int(author)) for kind, author in rows])
 
 
-def _starting(dialect: str, column: Any, text: str) -> ColumnElement[bool]:
-    """``column`` starts with ``text``. SQLite reads an index for a ``LIKE`` only against a
-    literal, so there the same prefix is also given as a range of the (binary) index."""
-    match: ColumnElement[bool] = column.startswith(text, autoescape=True)
+def _starting(dialect: str, column: Any) -> ColumnElement[bool]:
+    """``column`` starts with the ``text`` parameter (as the ``like`` one). SQLite reads an
+    index for a ``LIKE`` only against a literal, so there the same prefix is also given as
+    a range of the (binary) index."""
+    match: ColumnElement[bool] = column.like(bindparam("like", type_=String), escape="/")
     if dialect == "postgresql":
         return match  # the migrations' varchar_pattern_ops indexes serve the LIKE
-    return and_(column >= text, column < text + "\U0010ffff", match)
+    return and_(column >= bindparam("text", type_=String), column < bindparam("upper", type_=String), match)
 
 
-def _candidates(
-    dialect: str, text: str, grams: set[str], viewer_id: int | None, following_only: bool, window: int
-) -> Any:
-    """Names starting with ``text`` (and alike, given ``grams``). A prefix match scores 1
-    (1.2 exact), plus 0.5 if followed, plus a tenth of its followers' tenfolds: so the
-    page's ``window`` best are among the exact one, the followed ones and the ``window``
-    most followed, and no more than those are read."""
-    by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower, text))
-    if " " in text:  # a run of words: the display name's start, or after a space in it
+def _escaped(text: str) -> str:
+    """``text`` matched literally by a ``LIKE … ESCAPE '/'``."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _values(text: str, grams: set[str], viewer_id: int | None, window: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "text": text,
+        "like": f"{_escaped(text)}%",
+        "inner_like": f"% {_escaped(text)}%",
+        "upper": text + "\U0010ffff",
+        "window": window,
+        "grams": sorted(grams),
+        "grams_count": len(grams),
+    }
+    if viewer_id is not None:
+        values["viewer"] = viewer_id
+    return values
+
+
+@functools.cache
+def _candidates(dialect: str, spaced: bool, fuzzy: bool, signed_in: bool, following_only: bool) -> Any:
+    """Names starting with the ``text`` parameter (and alike, when ``fuzzy``). A prefix
+    match scores 1 (1.2 exact), plus 0.5 if followed, plus a tenth of its followers'
+    tenfolds: so the page's ``window`` best are among the exact one, the followed ones and
+    the ``window`` most followed, and no more than those are read. Built once per shape,
+    its values bound (``_values``)."""
+    viewer = bindparam("viewer", type_=BigInteger)
+    by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower))
+    if spaced:  # a run of words: the display name's start, or after a space in it
         by_display = select(search_accounts.c.account_id).where(
             or_(
-                search_accounts.c.display_lower.startswith(text, autoescape=True),
-                search_accounts.c.display_lower.contains(f" {text}", autoescape=True),
+                search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
+                search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
             )
         )
     else:  # one word: the same match, as an indexed prefix read of the names' words
         by_display = (
             select(search_account_words.c.account_id)
             .join(accounts, accounts.c.id == search_account_words.c.account_id)
-            .where(_starting(dialect, search_account_words.c.word, text))
+            .where(_starting(dialect, search_account_words.c.word))
             .order_by(accounts.c.followers_count.desc())
         )
+    window = bindparam("window", type_=Integer)
     parts = [
         by_username.order_by(accounts.c.followers_count.desc()).limit(window),
-        select(accounts.c.id).where(accounts.c.username_lower == text),
+        select(accounts.c.id).where(accounts.c.username_lower == bindparam("text", type_=String)),
         by_display.limit(window),
     ]
-    if viewer_id is not None:
-        named = or_(_starting(dialect, accounts.c.username_lower, text), accounts.c.id.in_(by_display.order_by(None)))
+    if signed_in:
+        named = or_(_starting(dialect, accounts.c.username_lower), accounts.c.id.in_(by_display.order_by(None)))
         parts.append(
             select(follows.c.target_account_id)
             .join(accounts, accounts.c.id == follows.c.target_account_id)
-            .where(follows.c.account_id == viewer_id, named)
+            .where(follows.c.account_id == viewer, named)
             .limit(CANDIDATES)
         )
-    if grams:
+    if fuzzy:
         shared = func.count()
+        union = bindparam("grams_count", type_=Integer) + search_accounts.c.grams_count - shared
         parts.append(
             select(search_account_grams.c.account_id)
             .join(search_accounts, search_accounts.c.account_id == search_account_grams.c.account_id)
-            .where(search_account_grams.c.gram.in_(sorted(grams)))
+            .where(search_account_grams.c.gram.in_(bindparam("grams", expanding=True)))
             .group_by(search_account_grams.c.account_id, search_accounts.c.grams_count)
-            .order_by((shared * 1.0 / (len(grams) + search_accounts.c.grams_count - shared)).desc())
+            .order_by((shared * 1.0 / union).desc())
             .limit(CANDIDATES)
         )
     subqueries = [part.subquery() for part in parts]
     ids = union_all(*(select(sub.c[0].label("id")) for sub in subqueries)).subquery()
     query = select(accounts).where(accounts.c.id.in_(select(ids.c.id)), accounts.c.deleted_at.is_(None))
-    if following_only and viewer_id is not None:
+    if following_only and signed_in:
         query = query.where(
-            accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer_id))
+            accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer))
         )
     return query
 
@@ -134,12 +158,12 @@ async def find_accounts(
     # Names that start with the query first (indexed reads); names alike (trigrams, a
     # group over every name sharing a common trigram) only when those do not fill the page.
     dialect = conn.dialect.name
-    window = offset + limit + WINDOW_MARGIN
-    first = _candidates(dialect, query, set(), viewer_id, following_only, window)
-    hits = await _scored(conn, viewer_id, query, grams, first)
+    values = _values(query, grams, viewer_id, offset + limit + WINDOW_MARGIN)
+    shape = (dialect, " " in query, False, viewer_id is not None, following_only)
+    hits = await _scored(conn, viewer_id, query, grams, _candidates(*shape), values)
     if len(hits) < offset + limit and grams:
-        fuzzy = _candidates(dialect, query, grams, viewer_id, following_only, window)
-        hits = await _scored(conn, viewer_id, query, grams, fuzzy)
+        fuzzy = (dialect, " " in query, True, viewer_id is not None, following_only)
+        hits = await _scored(conn, viewer_id, query, grams, _candidates(*fuzzy), values)
     # Accounts made for the page only.
     return [
         AccountHit(account_from_row(row), following, score)
@@ -152,10 +176,10 @@ Scored = tuple[float, str, Any, bool]
 
 
 async def _scored(
-    conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any
+    conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any, values: dict[str, Any]
 ) -> list[Scored]:
     """The candidates the viewer may find, scored and in rank order."""
-    rows = (await conn.execute(candidates)).all()
+    rows = (await conn.execute(candidates, values)).all()
     context = await viewer_context(conn, viewer_id, [row.id for row in rows])
     hits: list[Scored] = []
     for row in rows:
