@@ -46,16 +46,8 @@ class PostIndex(Protocol):
         """Keep the words of the posts with ids in (``after``, ``upto``] from their rows in
         ``search_posts``, just written by a rebuild, in one statement."""
 
-    #: Whether the index reads matches newest first and stops at the limit by itself; if
-    #: not, ``lumigram.search.posts`` first narrows the ids to a recent stretch that holds
-    #: enough matches, so that the database reads no more than those.
-    newest_first: bool
-
     def terms(self, query: PostQuery) -> str:
         """The query's words and phrases as the ``terms`` parameter of ``matching``."""
-
-    def found(self, where: Sequence[ColumnElement[bool]]) -> Any:
-        """The ids of ``matching``'s posts, unranked: a select of ``status_id``."""
 
     def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
         """A subquery of the newest (by id) posts whose words match the ``terms``
@@ -70,8 +62,6 @@ _FTS = table("search_posts_fts", column("rowid"), column("body"))
 
 class Fts5Index:
     """SQLite FTS5: a table of words keyed by the status id (its rowid), ranked by BM25."""
-
-    newest_first = True
 
     async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
         await conn.execute(delete(_FTS).where(_FTS.c.rowid == status_id))
@@ -96,9 +86,6 @@ class Fts5Index:
         terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
         return " ".join(terms)
 
-    def found(self, where: Sequence[ColumnElement[bool]]) -> Any:
-        return select(self.matching(where).c.status_id)
-
     def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
         statement = select(
             _FTS.c.rowid.label("status_id"),
@@ -111,20 +98,9 @@ class Fts5Index:
         return statement.order_by(_FTS.c.rowid.desc()).limit(bindparam("newest")).subquery("matches")
 
 
-_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
-
-
-def _wanted() -> Any:
-    return func.websearch_to_tsquery(_ENGLISH, bindparam("terms", type_=String))
-
-
 class PostgresIndex:
     """PostgreSQL full text: ``to_tsvector('english', body)`` under a GIN index (the
-    migration's ``ix_search_posts_body_tsv``), ranked by cover density. The GIN index
-    gives matches in no order, so a common word's are all read unless the ids are bounded
-    (``newest_first`` False)."""
-
-    newest_first = False
+    migration's ``ix_search_posts_body_tsv``), ranked by cover density."""
 
     async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
         return None  # the expression index follows search_posts.body
@@ -141,18 +117,16 @@ class PostgresIndex:
     def terms(self, query: PostQuery) -> str:
         return query.plain_text()
 
-    def found(self, where: Sequence[ColumnElement[bool]]) -> Any:
-        return (
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
+        config: ColumnElement[Any] = literal_column("'english'::regconfig")
+        wanted = func.websearch_to_tsquery(config, bindparam("terms", type_=String))
+        found = (
             select(search_posts.c.status_id, search_posts.c.body)
-            .where(func.to_tsvector(_ENGLISH, search_posts.c.body).op("@@")(_wanted()), *where)
+            .where(func.to_tsvector(config, search_posts.c.body).op("@@")(wanted), *where)
             .order_by(search_posts.c.status_id.desc())
             .limit(bindparam("newest"))
+            .subquery("found")
         )
-
-    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
-        config: ColumnElement[Any] = _ENGLISH
-        wanted = _wanted()
-        found = self.found(where).subquery("found")
         # Ranked after the limit, so cover density is worked out for those rows only.
         vector = func.to_tsvector(config, found.c.body)
         return select(found.c.status_id, func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance")).subquery(

@@ -15,26 +15,12 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    ColumnElement,
-    Float,
-    and_,
-    bindparam,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, and_, bindparam, cast, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.ids import lowest_id_at
 from lumigram.infra.cache import Cache
 from lumigram.infra.tables import accounts, blocks, follows, mutes, search_posts, statuses, utcnow
 from lumigram.posts.hydrate import hydrate_with_context
@@ -47,8 +33,6 @@ from lumigram.search.query import PostQuery, parse
 #: of thousands of posts is ranked among its newest matches only, where the recency decay
 #: would have put most answers anyway.
 CANDIDATES = 400
-#: The recent stretches (days) tried first on an index that reads matches in no order.
-RECENT_DAYS = (1, 7)
 #: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
 HALF_LIFE_DAYS = 30.0
 
@@ -94,8 +78,6 @@ class _Shape:
     min_id: bool
     max_id: bool
     following: bool
-    #: Matches read among ids above the ``since_id`` parameter only (``_recent_enough``).
-    since: bool = False
 
 
 def _shape_and_values(
@@ -136,12 +118,13 @@ def _shape_and_values(
     return shape, {name: value for name, value in values.items() if value is not None or name == "viewer"}
 
 
-def _where(shape: _Shape) -> list[ColumnElement[bool]]:
-    """What a post's own index row decides: applied while the matches are read, so that
-    the window of newest matches holds only posts that can be answers."""
+@functools.cache
+def _statement(shape: _Shape) -> Any:
+    """The statement for one shape of search, built once (building it cost more CPU than
+    SQLite spent running it)."""
+    # What a post's own index row decides: applied while the matches are read, so that
+    # the window of newest matches holds only posts that can be answers.
     where: list[ColumnElement[bool]] = []
-    if shape.since:
-        where.append(search_posts.c.status_id > bindparam("since_id", type_=BigInteger))
     if shape.author:
         where.append(search_posts.c.account_id == bindparam("author", type_=BigInteger))
     if shape.clash:
@@ -154,37 +137,7 @@ def _where(shape: _Shape) -> list[ColumnElement[bool]]:
         where.append(search_posts.c.status_id > bindparam("min_id", type_=BigInteger))
     if shape.max_id:
         where.append(search_posts.c.status_id < bindparam("max_id", type_=BigInteger))
-    return where
 
-
-@functools.cache
-def _counting(shape: _Shape) -> Any:
-    """How many of the window of newest matches the shape's statement would rank."""
-    return select(func.count()).select_from(index_for(shape.dialect).found(_where(shape)).subquery())
-
-
-async def _recent_enough(conn: AsyncConnection, shape: _Shape, values: dict[str, Any]) -> _Shape:
-    """On an index without an order (PostgreSQL's GIN), the newest stretch of ids (a day,
-    then a week) that holds the whole window of newest matches, if one does: the same
-    posts are ranked, and the database reads a common word's matches of that stretch
-    instead of all of them."""
-    if not shape.has_text or index_for(shape.dialect).newest_first:
-        return shape
-    bounded = replace(shape, since=True)
-    for days in RECENT_DAYS:
-        values["since_id"] = lowest_id_at(int((values["now_s"] - days * 86400) * 1000))
-        found = (await conn.execute(_counting(bounded), values)).scalar_one()
-        if found >= values["newest"]:
-            return bounded
-    values.pop("since_id", None)
-    return shape
-
-
-@functools.cache
-def _statement(shape: _Shape) -> Any:
-    """The statement for one shape of search, built once (building it cost more CPU than
-    SQLite spent running it)."""
-    where = _where(shape)
     age_days = (bindparam("now_s", type_=Float) - search_posts.c.created_s) / 86400.0
     decay = 1.0 / (1.0 + age_days / HALF_LIFE_DAYS)
     base = search_posts.join(statuses, statuses.c.id == search_posts.c.status_id).join(
@@ -232,7 +185,6 @@ async def find_posts(
         if from_id is None:
             return []
     shape, values = _shape_and_values(conn.dialect.name, viewer_id, query, request, from_id)
-    shape = await _recent_enough(conn, shape, values)
     # One window of the ranked list, so that ``offset`` pages as the client expects; a
     # comment its thread hides from the viewer leaves the page one shorter.
     ids = list((await conn.execute(_statement(shape), values)).scalars())
