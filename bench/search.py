@@ -24,6 +24,8 @@ Steps (each load step bounded in time and count):
    - then each search kind alone and explore alone at ``--probe-rate`` [5/s]: latency
      below saturation, and what one request of the kind costs in CPU.
    Each step reports the CPU time ``serve`` (and ``worker``) spent per answered request.
+4. The SQL floor (``bench/search_floor.py``): each kind's statements sent again alone with
+   the same driver on the same database, and what they cost in CPU.
 
 Usage: .venv/bin/python bench/search.py --shape embedded --users 5000 --posts 20 --json out.json
 """
@@ -197,6 +199,18 @@ def quiet(pid: int, limit: float = 30.0) -> float:
     return round(time.perf_counter() - started, 1)
 
 
+def sql_floor(stack: Stack, users: int) -> dict[str, Any]:
+    """What each kind's statements cost alone on the same database (``bench/search_floor.py``)."""
+    argv = [sys.executable, str(Path(__file__).with_name("search_floor.py")), "--users", str(users)]
+    done = subprocess.run(
+        argv, env={**os.environ, **stack.env}, capture_output=True, text=True, check=False, timeout=240
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
 def _p99(summary: dict[str, Any], kind: str | None = None) -> float:
     stats = summary["all"] if kind is None else summary["kinds"].get(kind, {})
     return float(stats.get("p99_ms", float("inf")))
@@ -244,6 +258,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry = step(name, port, builder, rate, length, args, stack.pids, stack.engine_pids)
             entry["waited_for_quiet_s"] = waited
             results["steps"].append(entry)
+        results["floor"] = sql_floor(stack, args.users)
+        log(f"SQL floor per search: {results['floor']}")
         by_name = {s["step"]: s for s in results["steps"]}
         baseline = _p99(by_name["baseline /api/v1/instance"])
         search_p99, explore_p99 = _p99(by_name["search"]), _p99(by_name["explore"])

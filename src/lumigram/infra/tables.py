@@ -583,6 +583,53 @@ search_account_grams = Table(
     Index("ix_search_account_grams_account_id", "account_id"),
 )
 
+# Hashtag use counts kept by the search consumers (and rebuilt by reindex), so that a
+# hashtag search is a prefix lookup ordered by a kept count rather than a count of
+# status_tags on each request. A use is a public post of an open account carrying the
+# tag; ``search_tag_uses`` holds one row per such (post, tag), which is what makes
+# reindexing a post idempotent: the counts move by the difference against it. No foreign
+# key to statuses, since a deleted post's rows must go through the consumer (which moves
+# the counts), not by a cascade.
+search_tags = Table(
+    "search_tags",
+    metadata,
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("name_lower", String(100), nullable=False),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Index("ix_search_tags_name_lower", "name_lower"),
+)
+
+search_tag_uses = Table(
+    "search_tag_uses",
+    metadata,
+    Column("status_id", BigInteger, primary_key=True),
+    Column("tag_id", BigInteger, primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("day", Integer, nullable=False),  # UTC days since 1970-01-01
+    Index("ix_search_tag_uses_tag_id_day_account_id", "tag_id", "day", "account_id"),
+    Index("ix_search_tag_uses_account_id", "account_id"),
+)
+
+# Each tag's uses and distinct accounts per UTC day, for the Tag entity's ``history``.
+search_tag_days = Table(
+    "search_tag_days",
+    metadata,
+    Column("tag_id", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("accounts", Integer, nullable=False, server_default="0"),
+)
+
+# Each word of an account's lowered display name (as in ``search_accounts.display_lower``),
+# so that a display name's word prefix is an indexed range read, not a scan of every name.
+search_account_words = Table(
+    "search_account_words",
+    metadata,
+    Column("word", String(64), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_search_account_words_account_id", "account_id"),
+)
+
 # A signed-in account's recent searches (an extension): the query, and the result opened.
 search_history = Table(
     "search_history",
@@ -984,9 +1031,13 @@ __all__ = [
     "scheduled_media",
     "scheduled_statuses",
     "search_account_grams",
+    "search_account_words",
     "search_accounts",
     "search_history",
     "search_posts",
+    "search_tag_days",
+    "search_tag_uses",
+    "search_tags",
     "status_edits",
     "status_pins",
     "status_tags",

@@ -1,29 +1,32 @@
 """Finding accounts by name: username or display-name prefix, or names alike (typos).
 
-Candidates come from three indexed reads (username prefix, display-name prefix, shared
-trigrams); each is then scored here: how well a name matches, whether the viewer follows
-the account, and how many followers it has. Accounts the viewer blocked, or that blocked
-the viewer, are never found; accounts that opted out of discovery are found only by their
-exact username or by those who follow them.
+Candidates come from indexed reads (username prefix, display-name word prefix), and from
+shared trigrams when those do not fill the page; each is then scored here: how well a
+name matches, whether the viewer follows the account, and how many followers it has.
+Accounts the viewer blocked, or that blocked the viewer, are never found; accounts that
+opted out of discovery are found only by their exact username or by those who follow them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, Integer, String, and_, bindparam, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
-from lumigram.infra.tables import accounts, follows, search_account_grams, search_accounts
+from lumigram.infra.tables import accounts, follows, search_account_grams, search_account_words, search_accounts
 from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
 from lumigram.search.grams import THRESHOLD, similarity, trigrams
 from lumigram.search.models import AccountHit
 
-#: Candidates read per kind of match before scoring.
+#: Candidates read per kind of match before scoring: names alike, followed accounts.
 CANDIDATES = 200
+#: Prefix matches read beyond the page, for those the viewer may not find (blocked, hidden).
+WINDOW_MARGIN = 20
 #: What following an account, and each tenfold of its followers, adds to a name's match.
 FOLLOWING_WEIGHT = 0.5
 FOLLOWERS_WEIGHT = 0.1
@@ -38,8 +41,14 @@ def _name_score(query: str, grams: set[str], username: str, display_name: str) -
     # Against the whole of each name and each word of the display name, as a typo in
     # "Marigold" should not be drowned by the surname after it.
     names = [username, display, *display.split()]
-    best = max(similarity(grams, trigrams(name)) for name in names)
+    best = max(similarity(grams, _grams_of(name)) for name in names)
     return best if best >= THRESHOLD else 0.0
+
+
+@functools.lru_cache(maxsize=65536)
+def _grams_of(name: str) -> frozenset[str]:
+    """A name's trigrams, kept: the same names come back as candidates search after search."""
+    return frozenset(trigrams(name))
 
 
 async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_ids: list[int]) -> ViewerContext:
@@ -51,34 +60,90 @@ async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_id
     return context_from_rows(viewer_id, [(int(kind), int(author)) for kind, author in rows])
 
 
-def _candidates(text: str, grams: set[str], viewer_id: int | None, following_only: bool) -> Any:
-    by_username = select(accounts.c.id.label("id")).where(accounts.c.username_lower.startswith(text, autoescape=True))
-    by_display = select(search_accounts.c.account_id).where(
-        or_(
-            search_accounts.c.display_lower.startswith(text, autoescape=True),
-            search_accounts.c.display_lower.contains(f" {text}", autoescape=True),
+def _starting(dialect: str, column: Any) -> ColumnElement[bool]:
+    """``column`` starts with the ``text`` parameter (as the ``like`` one). SQLite reads an
+    index for a ``LIKE`` only against a literal, so there the same prefix is also given as
+    a range of the (binary) index."""
+    match: ColumnElement[bool] = column.like(bindparam("like", type_=String), escape="/")
+    if dialect == "postgresql":
+        return match  # the migrations' varchar_pattern_ops indexes serve the LIKE
+    return and_(column >= bindparam("text", type_=String), column < bindparam("upper", type_=String), match)
+
+
+def _escaped(text: str) -> str:
+    """``text`` matched literally by a ``LIKE … ESCAPE '/'``."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _values(text: str, grams: set[str], viewer_id: int | None, window: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "text": text,
+        "like": f"{_escaped(text)}%",
+        "inner_like": f"% {_escaped(text)}%",
+        "upper": text + "\U0010ffff",
+        "window": window,
+        "grams": sorted(grams),
+        "grams_count": len(grams),
+    }
+    if viewer_id is not None:
+        values["viewer"] = viewer_id
+    return values
+
+
+@functools.cache
+def _candidates(dialect: str, spaced: bool, fuzzy: bool, signed_in: bool, following_only: bool) -> Any:
+    """Names starting with the ``text`` parameter (and alike, when ``fuzzy``). A prefix
+    match scores 1 (1.2 exact), plus 0.5 if followed, plus a tenth of its followers'
+    tenfolds: so the page's ``window`` best are among the exact one, the followed ones and
+    the ``window`` most followed, and no more than those are read. Built once per shape,
+    its values bound (``_values``)."""
+    viewer = bindparam("viewer", type_=BigInteger)
+    by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower))
+    if spaced:  # a run of words: the display name's start, or after a space in it
+        by_display = select(search_accounts.c.account_id).where(
+            or_(
+                search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
+                search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
+            )
         )
-    )
+    else:  # one word: the same match, as an indexed prefix read of the names' words
+        by_display = (
+            select(search_account_words.c.account_id)
+            .join(accounts, accounts.c.id == search_account_words.c.account_id)
+            .where(_starting(dialect, search_account_words.c.word))
+            .order_by(accounts.c.followers_count.desc())
+        )
+    window = bindparam("window", type_=Integer)
     parts = [
-        by_username.order_by(accounts.c.followers_count.desc()).limit(CANDIDATES),
-        by_display.limit(CANDIDATES),
+        by_username.order_by(accounts.c.followers_count.desc()).limit(window),
+        select(accounts.c.id).where(accounts.c.username_lower == bindparam("text", type_=String)),
+        by_display.limit(window),
     ]
-    if grams:
+    if signed_in:
+        named = or_(_starting(dialect, accounts.c.username_lower), accounts.c.id.in_(by_display.order_by(None)))
+        parts.append(
+            select(follows.c.target_account_id)
+            .join(accounts, accounts.c.id == follows.c.target_account_id)
+            .where(follows.c.account_id == viewer, named)
+            .limit(CANDIDATES)
+        )
+    if fuzzy:
         shared = func.count()
+        union = bindparam("grams_count", type_=Integer) + search_accounts.c.grams_count - shared
         parts.append(
             select(search_account_grams.c.account_id)
             .join(search_accounts, search_accounts.c.account_id == search_account_grams.c.account_id)
-            .where(search_account_grams.c.gram.in_(sorted(grams)))
+            .where(search_account_grams.c.gram.in_(bindparam("grams", expanding=True)))
             .group_by(search_account_grams.c.account_id, search_accounts.c.grams_count)
-            .order_by((shared * 1.0 / (len(grams) + search_accounts.c.grams_count - shared)).desc())
+            .order_by((shared * 1.0 / union).desc())
             .limit(CANDIDATES)
         )
     subqueries = [part.subquery() for part in parts]
     ids = union_all(*(select(sub.c[0].label("id")) for sub in subqueries)).subquery()
     query = select(accounts).where(accounts.c.id.in_(select(ids.c.id)), accounts.c.deleted_at.is_(None))
-    if following_only and viewer_id is not None:
+    if following_only and signed_in:
         query = query.where(
-            accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer_id))
+            accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer))
         )
     return query
 
@@ -90,9 +155,33 @@ async def find_accounts(
     if not query:
         return []
     grams = trigrams(query)
-    rows = (await conn.execute(_candidates(query, grams, viewer_id, following_only))).all()
+    # Names that start with the query first (indexed reads); names alike (trigrams, a
+    # group over every name sharing a common trigram) only when those do not fill the page.
+    dialect = conn.dialect.name
+    values = _values(query, grams, viewer_id, offset + limit + WINDOW_MARGIN)
+    shape = (dialect, " " in query, False, viewer_id is not None, following_only)
+    hits = await _scored(conn, viewer_id, query, grams, _candidates(*shape), values)
+    if len(hits) < offset + limit and grams:
+        fuzzy = (dialect, " " in query, True, viewer_id is not None, following_only)
+        hits = await _scored(conn, viewer_id, query, grams, _candidates(*fuzzy), values)
+    # Accounts made for the page only.
+    return [
+        AccountHit(account_from_row(row), following, score)
+        for score, _name, row, following in hits[offset : offset + limit]
+    ]
+
+
+#: A scored candidate: its score, lowered username (the tie-break), row, and whether followed.
+Scored = tuple[float, str, Any, bool]
+
+
+async def _scored(
+    conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any, values: dict[str, Any]
+) -> list[Scored]:
+    """The candidates the viewer may find, scored and in rank order."""
+    rows = (await conn.execute(candidates, values)).all()
     context = await viewer_context(conn, viewer_id, [row.id for row in rows])
-    hits: list[AccountHit] = []
+    hits: list[Scored] = []
     for row in rows:
         if row.id in context.blocked:
             continue
@@ -104,6 +193,6 @@ async def find_accounts(
         if not row.discoverable and not (following or mine or row.username_lower == query):
             continue
         score = matched + FOLLOWING_WEIGHT * following + FOLLOWERS_WEIGHT * math.log10(1 + row.followers_count)
-        hits.append(AccountHit(account_from_row(row), following, score))
-    hits.sort(key=lambda hit: (-hit.score, hit.account.username.casefold()))
-    return hits[offset : offset + limit]
+        hits.append((score, row.username.casefold(), row, following))
+    hits.sort(key=lambda hit: (-hit[0], hit[1]))
+    return hits

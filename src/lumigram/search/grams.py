@@ -9,6 +9,7 @@ common (shared / union), which survives a typo or two in a name of some length.
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -24,7 +25,7 @@ def trigrams(text: str) -> set[str]:
     return grams
 
 
-def similarity(left: set[str], right: set[str]) -> float:
+def similarity(left: AbstractSet[str], right: AbstractSet[str]) -> float:
     if not left or not right:
         return 0.0
     shared = len(left & right)

@@ -5,57 +5,40 @@ posts only, newest day first)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.infra.tables import accounts, status_tags, statuses, tag_follows, tags
+from lumigram.infra.tables import accounts, search_tag_days, search_tags, status_tags, statuses, tag_follows, tags
 from lumigram.posts import text as captions
+from lumigram.search import tag_counts
 from lumigram.search.models import TagDay, TagHit
 
 #: Days in a tag's history, as Mastodon gives.
 HISTORY_DAYS = 7
 
 
-def public_posts_tagged(tag_ids: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
-    """Conditions for public, live posts of open accounts carrying one of ``tag_ids``
-    (what counts as a use anywhere it is shown to others)."""
-    return (
-        status_tags.c.tag_id.in_(list(tag_ids)),
-        statuses.c.id == status_tags.c.status_id,
-        statuses.c.deleted_at.is_(None),
-        statuses.c.visibility == "public",
-        accounts.c.id == statuses.c.account_id,
-        accounts.c.locked.is_(False),
-    )
-
-
 async def histories(
     conn: AsyncConnection, tag_ids: Sequence[int], days: int = HISTORY_DAYS, now: datetime | None = None
 ) -> dict[int, list[TagDay]]:
     """Each tag's uses and distinct accounts on each of the last ``days`` days (UTC),
-    today first; days without a use are there with zeros."""
+    today first; days without a use are there with zeros. Read from the kept counts."""
     if not tag_ids:
         return {}
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    since = datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
+    today = tag_counts.day_of(now or datetime.now(UTC))
+    kept_days = search_tag_days.c
     rows = await conn.execute(
-        select(status_tags.c.tag_id, statuses.c.created_at, statuses.c.account_id).where(
-            *public_posts_tagged(tag_ids), statuses.c.created_at >= since
+        select(kept_days.tag_id, kept_days.day, kept_days.uses, kept_days.accounts).where(
+            kept_days.tag_id.in_(list(tag_ids)), kept_days.day > today - days, kept_days.day <= today
         )
     )
-    uses: dict[tuple[int, date], int] = {}
-    people: dict[tuple[int, date], set[int]] = {}
-    for tag_id, created_at, account_id in rows:
-        key = (tag_id, created_at.astimezone(UTC).date())
-        uses[key] = uses.get(key, 0) + 1
-        people.setdefault(key, set()).add(account_id)
+    kept = {(int(tag_id), int(day)): (int(uses), int(people)) for tag_id, day, uses, people in rows}
     return {
         tag_id: [
-            TagDay(day, uses.get((tag_id, day), 0), len(people.get((tag_id, day), ())))
-            for day in (today - timedelta(days=back) for back in range(days))
+            TagDay(tag_counts.date_of(day), *kept.get((tag_id, day), (0, 0)))
+            for day in (today - back for back in range(days))
         ]
         for tag_id in tag_ids
     }
@@ -79,21 +62,15 @@ async def find_hashtags(
     prefix = captions.normalise_tag(text.strip().removeprefix("#"))
     if not prefix or not captions.hashtags(f"#{prefix}"):
         return []
-    used = func.count(statuses.c.id)
-    public_uses = (
-        select(tags.c.id, tags.c.name, used.label("uses"))
-        .select_from(tags.join(status_tags, status_tags.c.tag_id == tags.c.id))
-        .join(statuses, statuses.c.id == status_tags.c.status_id)
-        .join(accounts, accounts.c.id == statuses.c.account_id)
-        .where(
-            tags.c.name_lower.startswith(prefix, autoescape=True),
-            statuses.c.deleted_at.is_(None),
-            statuses.c.visibility == "public",
-            accounts.c.locked.is_(False),
-        )
-        .group_by(tags.c.id, tags.c.name)
+    # The kept counts (``tag_counts``): an indexed prefix read of a few rows per request.
+    query = (
+        select(tags.c.id, tags.c.name, search_tags.c.uses)
+        .select_from(search_tags.join(tags, tags.c.id == search_tags.c.tag_id))
+        .where(search_tags.c.name_lower.startswith(prefix, autoescape=True), search_tags.c.uses > 0)
+        .order_by(search_tags.c.uses.desc(), search_tags.c.name_lower)
+        .limit(limit)
+        .offset(offset)
     )
-    query = public_uses.order_by(used.desc(), tags.c.name_lower).limit(limit).offset(offset)
     rows = (await conn.execute(query)).all()
     ids = [row.id for row in rows]
     history = await histories(conn, ids)

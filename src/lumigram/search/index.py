@@ -9,9 +9,23 @@ both share, in ``lumigram.search.service``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Float, column, delete, func, insert, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    String,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.tables import search_posts
@@ -28,9 +42,19 @@ class PostIndex(Protocol):
     async def clear(self, conn: AsyncConnection) -> None:
         """Forget every post's words (before a rebuild)."""
 
-    def matching(self, query: PostQuery) -> Any:
-        """A subquery of the posts whose words match, as ``status_id`` and ``relevance``
-        (higher is better)."""
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
+        """Keep the words of the posts with ids in (``after``, ``upto``] from their rows in
+        ``search_posts``, just written by a rebuild, in one statement."""
+
+    def terms(self, query: PostQuery) -> str:
+        """The query's words and phrases as the ``terms`` parameter of ``matching``."""
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
+        """A subquery of the newest (by id) posts whose words match the ``terms``
+        parameter and whose row in ``search_posts`` meets ``where``, as ``status_id``
+        and ``relevance`` (higher is better), at most the ``newest`` parameter of them.
+        Only those are ranked: a common word's older matches are left unread. Built once
+        per shape of query and reused, its values all bound parameters."""
 
 
 _FTS = table("search_posts_fts", column("rowid"), column("body"))
@@ -50,18 +74,28 @@ class Fts5Index:
     async def clear(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM search_posts_fts"))
 
-    def matching(self, query: PostQuery) -> Any:
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
+        rows = select(search_posts.c.status_id, search_posts.c.body).where(
+            search_posts.c.status_id > after, search_posts.c.status_id <= upto
+        )
+        await conn.execute(insert(_FTS).from_select(["rowid", "body"], rows))
+
+    def terms(self, query: PostQuery) -> str:
         # Every word and phrase quoted (FTS5's own syntax never reaches it): all must match.
         terms = [f'"{word}"' for word in query.words]
         terms += ['"' + " ".join(phrase) + '"' for phrase in query.phrases]
-        return (
-            select(
-                _FTS.c.rowid.label("status_id"),
-                (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
-            )
-            .where(literal_column("search_posts_fts").op("MATCH")(" ".join(terms)))
-            .subquery("matches")
-        )
+        return " ".join(terms)
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
+        statement = select(
+            _FTS.c.rowid.label("status_id"),
+            (-func.bm25(literal_column("search_posts_fts"), type_=Float)).label("relevance"),
+        ).where(literal_column("search_posts_fts").op("MATCH")(bindparam("terms", type_=String)))
+        if where:
+            statement = statement.join(search_posts, search_posts.c.status_id == _FTS.c.rowid).where(*where)
+        # FTS5 walks a word's postings by rowid, newest first here, and stops at the limit;
+        # BM25 is worked out for those rows only.
+        return statement.order_by(_FTS.c.rowid.desc()).limit(bindparam("newest")).subquery("matches")
 
 
 class PostgresIndex:
@@ -77,17 +111,26 @@ class PostgresIndex:
     async def clear(self, conn: AsyncConnection) -> None:
         return None
 
-    def matching(self, query: PostQuery) -> Any:
+    async def fill(self, conn: AsyncConnection, after: int, upto: int) -> None:
+        return None
+
+    def terms(self, query: PostQuery) -> str:
+        return query.plain_text()
+
+    def matching(self, where: Sequence[ColumnElement[bool]]) -> Any:
         config: ColumnElement[Any] = literal_column("'english'::regconfig")
-        vector = func.to_tsvector(config, search_posts.c.body)
-        wanted = func.websearch_to_tsquery(config, query.plain_text())
-        return (
-            select(
-                search_posts.c.status_id,
-                func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance"),
-            )
-            .where(vector.op("@@")(wanted))
-            .subquery("matches")
+        wanted = func.websearch_to_tsquery(config, bindparam("terms", type_=String))
+        found = (
+            select(search_posts.c.status_id, search_posts.c.body)
+            .where(func.to_tsvector(config, search_posts.c.body).op("@@")(wanted), *where)
+            .order_by(search_posts.c.status_id.desc())
+            .limit(bindparam("newest"))
+            .subquery("found")
+        )
+        # Ranked after the limit, so cover density is worked out for those rows only.
+        vector = func.to_tsvector(config, found.c.body)
+        return select(found.c.status_id, func.ts_rank_cd(vector, wanted, 1, type_=Float).label("relevance")).subquery(
+            "matches"
         )
 
 

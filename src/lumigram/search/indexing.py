@@ -11,23 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.tables import (
     accounts,
     media_attachments,
     search_account_grams,
+    search_account_words,
     search_accounts,
     search_posts,
     statuses,
 )
+from lumigram.search import tag_counts
 from lumigram.search.grams import trigrams
 from lumigram.search.index import index_for
 from lumigram.services import Services
 
-#: Rows read and written per transaction while rebuilding.
+#: Accounts read and written per transaction while rebuilding (each one's trigrams are cut here).
 BATCH = 500
+#: Posts per transaction while rebuilding: a few statements each, whatever its size.
+POST_BATCH = 5000
 
 
 def _body(row: Any, descriptions: Sequence[str]) -> str:
@@ -64,6 +68,7 @@ async def _index_posts(conn: AsyncConnection, status_ids: Sequence[int]) -> None
             )
         )
         await index.put(conn, row.id, body)
+    await tag_counts.keep_posts(conn, ids)
 
 
 async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> None:
@@ -72,17 +77,21 @@ async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> 
     rows = (await conn.execute(select(accounts).where(accounts.c.id.in_(ids), accounts.c.deleted_at.is_(None)))).all()
     await conn.execute(delete(search_account_grams).where(search_account_grams.c.account_id.in_(ids)))
     await conn.execute(delete(search_accounts).where(search_accounts.c.account_id.in_(ids)))
+    await conn.execute(delete(search_account_words).where(search_account_words.c.account_id.in_(ids)))
+    names: list[dict[str, Any]] = []
+    grams_of: list[dict[str, Any]] = []
+    words_of: list[dict[str, Any]] = []
     for row in rows:
         grams = trigrams(row.username) | trigrams(row.display_name)
-        await conn.execute(
-            insert(search_accounts).values(
-                account_id=row.id, display_lower=row.display_name.casefold()[:64], grams_count=len(grams)
-            )
-        )
-        if grams:
-            await conn.execute(
-                insert(search_account_grams), [{"gram": gram, "account_id": row.id} for gram in sorted(grams)]
-            )
+        display = row.display_name.casefold()[:64]
+        names.append({"account_id": row.id, "display_lower": display, "grams_count": len(grams)})
+        grams_of += [{"gram": gram, "account_id": row.id} for gram in sorted(grams)]
+        # Words as ``accounts.find_accounts`` matches them: after a space, or at the start.
+        words_of += [{"word": word, "account_id": row.id} for word in sorted(set(display.split(" ")) - {""})]
+    # One statement per table for the whole batch, not two per account.
+    for table, values in ((search_accounts, names), (search_account_grams, grams_of), (search_account_words, words_of)):
+        if values:
+            await conn.execute(insert(table), values)
 
 
 async def index_post(services: Services, status_id: int) -> None:
@@ -92,9 +101,11 @@ async def index_post(services: Services, status_id: int) -> None:
 
 
 async def index_account(services: Services, account_id: int) -> None:
-    """Index the account's names as they are now."""
+    """Index the account's names as they are now, and its posts' hashtag uses (which a
+    locked account's posts are not)."""
     async with services.db.begin() as conn:
         await _index_accounts(conn, [account_id])
+        await tag_counts.keep_account(conn, account_id)
 
 
 async def _count(services: Services) -> int:
@@ -102,6 +113,66 @@ async def _count(services: Services) -> int:
         posts = (await conn.execute(select(func.count()).select_from(statuses))).scalar_one()
         people = (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
     return int(posts) + int(people)
+
+
+def _bulk_body() -> Any:
+    """``_body`` in SQL for a post without alt texts: caption and content warning, the
+    empty ones left out, joined by a newline (posts with alt texts are put right after)."""
+    newline = literal("\n")
+    caption = case((statuses.c.text != "", newline + statuses.c.text), else_="")
+    warning = case((statuses.c.spoiler_text != "", newline + statuses.c.spoiler_text), else_="")
+    return func.substr(caption + warning, 2)
+
+
+async def _rebuild_posts(conn: AsyncConnection, after: int, upto: int) -> None:
+    """Index the posts with ids in (``after``, ``upto``] with one ``INSERT … SELECT`` (and
+    one more for FTS5's table on SQLite), where one post at a time took a statement each."""
+    dialect = conn.dialect.name
+    in_range = and_(statuses.c.id > after, statuses.c.id <= upto)
+    with_media = exists().where(media_attachments.c.status_id == statuses.c.id)
+    rows = select(
+        statuses.c.id,
+        statuses.c.account_id,
+        _bulk_body(),
+        with_media,
+        statuses.c.in_reply_to_id.is_not(None),
+        tag_counts.epoch_seconds(dialect, statuses.c.created_at),
+    ).where(in_range, statuses.c.deleted_at.is_(None))
+    columns = ["status_id", "account_id", "body", "has_media", "is_reply", "created_s"]
+    await conn.execute(insert(search_posts).from_select(columns, rows))
+    described: dict[int, list[str]] = {}
+    for status_id, description in await conn.execute(
+        select(media_attachments.c.status_id, media_attachments.c.description)
+        .where(
+            media_attachments.c.status_id > after,
+            media_attachments.c.status_id <= upto,
+            media_attachments.c.description.is_not(None),
+            media_attachments.c.description != "",
+        )
+        .order_by(media_attachments.c.status_id, media_attachments.c.position)
+    ):
+        described.setdefault(int(status_id), []).append(description)
+    if described:
+        posts = await conn.execute(
+            select(statuses.c.id, statuses.c.text, statuses.c.spoiler_text).where(
+                statuses.c.id.in_(sorted(described)), statuses.c.deleted_at.is_(None)
+            )
+        )
+        for row in posts:
+            await conn.execute(
+                update(search_posts)
+                .where(search_posts.c.status_id == row.id)
+                .values(body=_body(row, described[row.id]))
+            )
+    await index_for(dialect).fill(conn, after, upto)
+    await tag_counts.rebuild_uses(conn, after, upto)
+
+
+async def _batch_end(conn: AsyncConnection, after: int, size: int) -> int | None:
+    """The id ending the next batch of ``size`` posts after ``after``; None when none are left."""
+    ids = select(statuses.c.id).where(statuses.c.id > after).order_by(statuses.c.id).limit(size).subquery()
+    found = (await conn.execute(select(func.max(ids.c.id)))).scalar()
+    return None if found is None else int(found)
 
 
 async def reindex(services: Services, progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
@@ -114,26 +185,45 @@ async def reindex(services: Services, progress: Callable[[int, int], None] | Non
         await conn.execute(delete(search_posts))
         await conn.execute(delete(search_account_grams))
         await conn.execute(delete(search_accounts))
-    counted = [0, 0]
-    for position, (table, step) in enumerate(((accounts, _index_accounts), (statuses, _index_posts))):
-        after = 0
-        while True:
-            async with services.db.begin() as conn:
-                ids = list(
-                    (
-                        await conn.execute(
-                            select(table.c.id).where(table.c.id > after).order_by(table.c.id).limit(BATCH)
-                        )
-                    ).scalars()
+        await conn.execute(delete(search_account_words))
+        await tag_counts.clear(conn)
+    people = 0
+    after = 0
+    while True:
+        async with services.db.begin() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(accounts.c.id).where(accounts.c.id > after).order_by(accounts.c.id).limit(BATCH)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                break
+            await _index_accounts(conn, ids)
+        after = ids[-1]
+        done += len(ids)
+        people += len(ids)
+        if progress is not None:
+            progress(done, total)
+    after = 0
+    while True:
+        async with services.db.begin() as conn:
+            upto = await _batch_end(conn, after, POST_BATCH)
+            if upto is None:
+                break
+            await _rebuild_posts(conn, after, upto)
+            counted = (
+                await conn.execute(
+                    select(func.count()).select_from(statuses).where(statuses.c.id > after, statuses.c.id <= upto)
                 )
-                if not ids:
-                    break
-                await step(conn, ids)
-            after = ids[-1]
-            done += len(ids)
-            counted[position] += len(ids)
-            if progress is not None:
-                progress(done, total)
+            ).scalar_one()
+        after = upto
+        done += int(counted)
+        if progress is not None:
+            progress(done, total)
+    async with services.db.begin() as conn:
+        await tag_counts.rebuild_counts(conn)
     async with services.db.connect() as conn:
         posts = (await conn.execute(select(func.count()).select_from(search_posts))).scalar_one()
-    return int(posts), counted[0]
+    return int(posts), people

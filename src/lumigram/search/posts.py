@@ -13,10 +13,12 @@ also decides comments by the post their thread hangs from.
 
 from __future__ import annotations
 
+import functools
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, cast, exists, literal, or_, select
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, and_, bindparam, cast, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.cache import Cache
@@ -27,24 +29,29 @@ from lumigram.search.index import index_for
 from lumigram.search.models import SearchRequest
 from lumigram.search.query import PostQuery, parse
 
+#: Matching posts ranked per search, newest first (beyond those asked for): a word in tens
+#: of thousands of posts is ranked among its newest matches only, where the recency decay
+#: would have put most answers anyway.
+CANDIDATES = 400
 #: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
 HALF_LIFE_DAYS = 30.0
 
 
-def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
+def _who_may_see(anonymous: bool) -> ColumnElement[bool]:
     # Unlisted posts stay out of discovery, search included, except for followers.
     open_post = and_(statuses.c.visibility == "public", accounts.c.locked.is_(False))
-    if viewer_id is None:
+    if anonymous:
         return and_(open_post, accounts.c.discoverable.is_(True))
-    followed = exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == statuses.c.account_id)
+    viewer = bindparam("viewer", type_=BigInteger)
+    followed = exists().where(follows.c.account_id == viewer, follows.c.target_account_id == statuses.c.account_id)
     blocked = or_(
-        exists().where(blocks.c.account_id == viewer_id, blocks.c.target_account_id == statuses.c.account_id),
-        exists().where(blocks.c.account_id == statuses.c.account_id, blocks.c.target_account_id == viewer_id),
+        exists().where(blocks.c.account_id == viewer, blocks.c.target_account_id == statuses.c.account_id),
+        exists().where(blocks.c.account_id == statuses.c.account_id, blocks.c.target_account_id == viewer),
     )
     muted = exists().where(
-        mutes.c.account_id == viewer_id,
+        mutes.c.account_id == viewer,
         mutes.c.target_account_id == statuses.c.account_id,
-        or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > utcnow()),
+        or_(mutes.c.expires_at.is_(None), mutes.c.expires_at > bindparam("now")),
     )
     others = and_(
         accounts.c.discoverable.is_(True),
@@ -53,19 +60,91 @@ def _who_may_see(viewer_id: int | None) -> ColumnElement[bool]:
         ~blocked,
         ~muted,
     )
-    return or_(statuses.c.account_id == viewer_id, others)
+    return or_(statuses.c.account_id == viewer, others)
 
 
-def _statement(
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decides a search statement's SQL; its values are bound parameters."""
+
+    dialect: str
+    anonymous: bool
+    has_text: bool
+    author: bool
+    #: ``account_id`` and ``from:`` name two different accounts: nothing can match.
+    clash: bool
+    has_media: bool
+    is_reply: bool
+    min_id: bool
+    max_id: bool
+    following: bool
+
+
+def _shape_and_values(
     dialect: str, viewer_id: int | None, query: PostQuery, request: SearchRequest, from_id: int | None
-) -> Any:
-    age_days = (literal(time.time()) - search_posts.c.created_s) / 86400.0
+) -> tuple[_Shape, dict[str, Any]]:
+    author = request.account_id if request.account_id is not None else from_id
+    following = request.following and viewer_id is not None
+    shape = _Shape(
+        dialect=dialect,
+        anonymous=viewer_id is None,
+        has_text=query.has_text,
+        author=author is not None,
+        clash=request.account_id is not None and from_id is not None and from_id != request.account_id,
+        has_media=query.has_media is not None,
+        is_reply=query.is_reply is not None,
+        min_id=request.min_id is not None,
+        max_id=request.max_id is not None,
+        following=following,
+    )
+    values: dict[str, Any] = {
+        "viewer": viewer_id,
+        "now": utcnow(),
+        "now_s": time.time(),
+        "author": author,
+        "has_media": query.has_media,
+        "is_reply": query.is_reply,
+        "min_id": request.min_id,
+        "max_id": request.max_id,
+        "newest": CANDIDATES + request.offset + request.limit,
+        "page_limit": request.limit,
+        "page_offset": request.offset,
+    }
+    if query.has_text:
+        values["terms"] = index_for(dialect).terms(query)
+    if shape.anonymous:
+        values.pop("viewer")
+        values.pop("now")
+    return shape, {name: value for name, value in values.items() if value is not None or name == "viewer"}
+
+
+@functools.cache
+def _statement(shape: _Shape) -> Any:
+    """The statement for one shape of search, built once (building it cost more CPU than
+    SQLite spent running it)."""
+    # What a post's own index row decides: applied while the matches are read, so that
+    # the window of newest matches holds only posts that can be answers.
+    where: list[ColumnElement[bool]] = []
+    if shape.author:
+        where.append(search_posts.c.account_id == bindparam("author", type_=BigInteger))
+    if shape.clash:
+        where.append(literal(False))
+    if shape.has_media:
+        where.append(search_posts.c.has_media == bindparam("has_media", type_=Boolean))
+    if shape.is_reply:
+        where.append(search_posts.c.is_reply == bindparam("is_reply", type_=Boolean))
+    if shape.min_id:
+        where.append(search_posts.c.status_id > bindparam("min_id", type_=BigInteger))
+    if shape.max_id:
+        where.append(search_posts.c.status_id < bindparam("max_id", type_=BigInteger))
+
+    age_days = (bindparam("now_s", type_=Float) - search_posts.c.created_s) / 86400.0
     decay = 1.0 / (1.0 + age_days / HALF_LIFE_DAYS)
     base = search_posts.join(statuses, statuses.c.id == search_posts.c.status_id).join(
         accounts, accounts.c.id == search_posts.c.account_id
     )
-    if query.has_text:
-        matches = index_for(dialect).matching(query)
+    if shape.has_text:
+        matches = index_for(shape.dialect).matching(where)
         base = base.join(matches, matches.c.status_id == search_posts.c.status_id)
         score = cast(matches.c.relevance, Float) * decay
     else:
@@ -73,26 +152,20 @@ def _statement(
     statement = (
         select(search_posts.c.status_id)
         .select_from(base)
-        .where(statuses.c.deleted_at.is_(None), _who_may_see(viewer_id))
+        .where(statuses.c.deleted_at.is_(None), _who_may_see(shape.anonymous), *where)
     )
-    author = request.account_id if request.account_id is not None else from_id
-    if author is not None:
-        statement = statement.where(search_posts.c.account_id == author)
-    if request.account_id is not None and from_id is not None and from_id != request.account_id:
-        statement = statement.where(literal(False))
-    if query.has_media is not None:
-        statement = statement.where(search_posts.c.has_media.is_(query.has_media))
-    if query.is_reply is not None:
-        statement = statement.where(search_posts.c.is_reply.is_(query.is_reply))
-    if request.following and viewer_id is not None:
+    if shape.following:
         statement = statement.where(
-            exists().where(follows.c.account_id == viewer_id, follows.c.target_account_id == search_posts.c.account_id)
+            exists().where(
+                follows.c.account_id == bindparam("viewer", type_=BigInteger),
+                follows.c.target_account_id == search_posts.c.account_id,
+            )
         )
-    if request.min_id is not None:
-        statement = statement.where(search_posts.c.status_id > request.min_id)
-    if request.max_id is not None:
-        statement = statement.where(search_posts.c.status_id < request.max_id)
-    return statement.order_by(score.desc(), search_posts.c.status_id.desc())
+    return (
+        statement.order_by(score.desc(), search_posts.c.status_id.desc())
+        .limit(bindparam("page_limit"))
+        .offset(bindparam("page_offset"))
+    )
 
 
 async def _author_id(conn: AsyncConnection, username: str) -> int | None:
@@ -111,9 +184,9 @@ async def find_posts(
         from_id = await _author_id(conn, query.from_username)
         if from_id is None:
             return []
-    statement = _statement(conn.dialect.name, viewer_id, query, request, from_id)
+    shape, values = _shape_and_values(conn.dialect.name, viewer_id, query, request, from_id)
     # One window of the ranked list, so that ``offset`` pages as the client expects; a
     # comment its thread hides from the viewer leaves the page one shorter.
-    ids = list((await conn.execute(statement.limit(request.limit).offset(request.offset))).scalars())
+    ids = list((await conn.execute(_statement(shape), values)).scalars())
     items, _context = await hydrate_with_context(conn, viewer_id, ids, cache=cache)
     return items
