@@ -4,10 +4,9 @@ Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06 03:20:00
 
-The counts are filled here from the posts already there, so hashtag search keeps
-answering after an upgrade; from then on the search consumers keep them. The words of
-display names start empty: ``lumigram search reindex`` fills them (until then a display
-name is found by its start and by trigrams only).
+The counts are filled here from the posts already there, and the words of display names
+from the names already indexed, so hashtag and account search keep answering after an
+upgrade; from then on the search consumers keep them.
 """
 
 from __future__ import annotations
@@ -28,9 +27,7 @@ def upgrade() -> None:
         sa.Column("tag_id", sa.BigInteger(), nullable=False),
         sa.Column("name_lower", sa.String(100), nullable=False),
         sa.Column("uses", sa.Integer(), server_default="0", nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tag_id"], ["tags.id"], name=op.f("fk_search_tags_tag_id_tags"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name=op.f("fk_search_tags_tag_id_tags"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("tag_id", name=op.f("pk_search_tags")),
     )
     if postgres:
@@ -71,6 +68,7 @@ def upgrade() -> None:
     op.create_index("ix_search_account_words_account_id", "search_account_words", ["account_id"])
     if postgres:
         op.execute("CREATE INDEX ix_search_account_words_pattern ON search_account_words (word varchar_pattern_ops)")
+    _fill_account_words()
     seconds = (
         "CAST(floor(extract(epoch FROM s.created_at)) AS BIGINT)"
         if postgres
@@ -91,6 +89,26 @@ def upgrade() -> None:
         "INSERT INTO search_tag_days (tag_id, day, uses, accounts) "
         "SELECT tag_id, day, count(*), count(DISTINCT account_id) FROM search_tag_uses GROUP BY tag_id, day"
     )
+
+
+#: Rows written per statement while filling the words of display names.
+_WORDS_BATCH = 5000
+
+
+def _fill_account_words() -> None:
+    """Each indexed display name's words, split as the indexer splits them (after a space,
+    or at the start, of the casefolded name it keeps)."""
+    bind = op.get_bind()
+    insert = sa.text("INSERT INTO search_account_words (word, account_id) VALUES (:word, :account_id)")
+    batch: list[dict[str, object]] = []
+    names = bind.execute(sa.text("SELECT account_id, display_lower FROM search_accounts")).all()
+    for account_id, display in names:
+        batch += [{"word": word, "account_id": account_id} for word in sorted(set(display.split(" ")) - {""})]
+        if len(batch) >= _WORDS_BATCH:
+            bind.execute(insert, batch)
+            batch = []
+    if batch:
+        bind.execute(insert, batch)
 
 
 def downgrade() -> None:
