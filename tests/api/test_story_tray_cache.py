@@ -7,6 +7,7 @@ owner's profile, and a story's 24 hours ending with the clock moved."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -42,18 +43,29 @@ def statements(services: Services) -> Iterator[list[str]]:
             event.remove(engine, "before_cursor_execute", record)
 
 
-async def _through_fast_path(client: httpx.AsyncClient, viewer: User) -> tuple[int, bytes, int]:
-    """One tray read through the middleware alone: (status, body, requests handed on)."""
+async def _through_fast_path(
+    client: httpx.AsyncClient, viewer: User, accept: bytes | None = None, gzipped: bool = False
+) -> tuple[int, bytes, int]:
+    """One tray read through the middleware alone: (status, body, requests handed on);
+    ``accept``: the request's Accept-Encoding; ``gzipped``: whether the answer must come
+    gzipped (it is returned unpacked)."""
     inner = Recorded()
+    headers = [(b"authorization", viewer["headers"]["Authorization"].encode())]
+    if accept is not None:
+        headers.append((b"accept-encoding", accept))
     scope = {
         "type": "http",
         "method": "GET",
         "path": TRAY_PATH,
         "query_string": b"",
-        "headers": [(b"authorization", viewer["headers"]["Authorization"].encode())],
+        "headers": headers,
         "app": client._transport.app,  # type: ignore[attr-defined]
     }
-    status, _headers, body = await drive(KeptStoryTray(inner), scope)
+    status, answered, body = await drive(KeptStoryTray(inner), scope)
+    assert (answered.get("content-encoding") == "gzip") == gzipped
+    if gzipped:
+        body = gzip.decompress(body)
+        assert len(body) > int(answered["content-length"])
     return status, body, inner.calls
 
 
@@ -87,6 +99,9 @@ async def test_a_kept_tray_is_answered_without_sql_and_every_change_shows(
         status, body, handed_on = await _through_fast_path(client, viewer)
     assert again.content == computed.content
     assert (status, body, handed_on) == (200, computed.content, 0)
+    # Kept gzipped: sent so to a client that takes gzip, unpacked to one that refuses it.
+    assert await _through_fast_path(client, viewer, b"br, gzip;q=0.8", gzipped=True) == (200, computed.content, 0)
+    assert await _through_fast_path(client, viewer, b"gzip;q=0, identity") == (200, computed.content, 0)
     # Pixelfed's carousel is kept the same way (through the framework: its token check is cached).
     carousel = await _ok(await client.get("/api/v1.1/stories/carousel", headers=viewer["headers"]))
     with statements(services) as carousel_sent:

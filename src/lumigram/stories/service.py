@@ -443,8 +443,9 @@ async def kept_tray(
     kept when it still stands, else computed (``with_own``: with the viewer's own live
     stories), rendered by ``render`` and kept until its first story or mute ends."""
     slot = await tray_cache.lookup(services, viewer_id, form)
-    if slot.body is not None:
-        return slot.body
+    kept = slot.body
+    if kept is not None:
+        return kept
     entries = await tray(services, viewer_id)
     own = await account_stories(services, viewer_id, viewer_id) if with_own else []
     body = render(entries, own)
