@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import random
@@ -155,11 +156,14 @@ async def build_trays(env: dict[str, str], viewers: list[Reader], all_ids: list[
         await db.close()
 
 
-def tray_reads(viewers: list[Reader]) -> Any:
+def tray_reads(viewers: list[Reader], gzipped: bool = False) -> Any:
+    """Tray reads as random viewers (``gzipped``: as apps that accept gzip)."""
+    accept = (("Accept-Encoding", "gzip"),) if gzipped else ()
+
     def build(_index: int, _count: int) -> Mix:
         def make(rng: random.Random) -> Request:
             viewer = viewers[rng.randrange(len(viewers))]
-            return Request("tray", "GET", TRAY, (("Authorization", f"Bearer {viewer.token}"),))
+            return Request("tray", "GET", TRAY, (("Authorization", f"Bearer {viewer.token}"), *accept))
 
         return [(1.0, make)]
 
@@ -198,20 +202,23 @@ async def drop_kept_trays(cache_url: str, viewers: list[Reader]) -> None:
         await cache.close()
 
 
-def start_cache_floor(stack: Stack, cache_url: str) -> tuple[int, dict[str, int]]:
+def start_cache_floor(stack: Stack, cache_url: str, gzipped: bool = False) -> tuple[int, dict[str, int]]:
     """Start the cache floor (``serve_cache_floor``) on a free port: its port and pid."""
     from feed import _wait, free_ports
 
     (port,) = free_ports(1)
     argv = [sys.executable, str(Path(__file__).resolve()), "floor", "--port", str(port), "--cache", cache_url]
+    if gzipped:
+        argv.append("--gzip")
     process = stack.popen(argv, "floor")
     _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code in (200, 404), "the cache floor")
     return port, {"floor": process.pid}
 
 
-def serve_cache_floor(port: int, cache_url: str) -> None:
+def serve_cache_floor(port: int, cache_url: str, gzipped: bool = False) -> None:
     """A raw ASGI app answering a viewer's kept tray with one ``MGET`` of the keys the fast
-    path fetches (the token's owner learnt once per token, as the fast path does)."""
+    path fetches (the token's owner learnt once per token, as the fast path does); kept
+    bytes as they are when ``gzipped``, else unpacked."""
     import uvicorn
 
     from lumigram.accounts import authcache
@@ -246,7 +253,8 @@ def serve_cache_floor(port: int, cache_url: str) -> None:
         body = None
         if wanted is not None:
             values = await cache.get_many(wanted)
-            body = tray_cache.from_values(wanted[-1], values[2:], utcnow()).body
+            slot = tray_cache.from_values(wanted[-1], values[2:], utcnow())
+            body = slot.packed if gzipped else slot.body
         status, body = (200, body) if body is not None else (404, b"{}")
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -270,8 +278,9 @@ def main() -> None:
         floor.add_argument("command")
         floor.add_argument("--port", type=int, required=True)
         floor.add_argument("--cache", required=True)
+        floor.add_argument("--gzip", action="store_true")
         given = floor.parse_args()
-        serve_cache_floor(given.port, given.cache)
+        serve_cache_floor(given.port, given.cache, given.gzip)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=["scaled", "embedded"], default="scaled")
@@ -285,6 +294,7 @@ def main() -> None:
     parser.add_argument("--load-processes", type=int, default=1)
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--gzip", action="store_true", help="read as apps that accept gzip (Accept-Encoding: gzip)")
     args = parser.parse_args()
     counts = [int(n) for n in args.connections.split(",") if n.strip()]
     if args.seconds > 30 or len(counts) > 3:
@@ -303,18 +313,20 @@ def main() -> None:
             asyncio.run(build_trays(stack.env, viewers, all_ids, args))
             facts = warm(base_url, viewers, args.live)
             log(f"trays warm: {facts}")
-            steps = [closed_step("tray", port, tray_reads(viewers), n, args.seconds, args, stack.pids) for n in counts]
+            reads = tray_reads(viewers, args.gzip)
+            steps = [closed_step("tray", port, reads, n, args.seconds, args, stack.pids) for n in counts]
             body = httpx.get(f"{base_url}{TRAY}", headers={"Authorization": f"Bearer {viewers[0].token}"}).content
-            bare_port = start_bare(stack, body)
+            # With --gzip the bare app sends the tray as gzip packs it, as the server then does.
+            bare_port = start_bare(stack, gzip.compress(body, compresslevel=6, mtime=0) if args.gzip else body)
             bare_pid = {"bare": stack.processes["bare"].pid}
             steps += [closed_step("bare", bare_port, fixed(TRAY), n, args.seconds, args, bare_pid) for n in counts]
             if stack.redis_url:
                 # Kept trays live two minutes: have them computed again for the floor's steps.
                 asyncio.run(drop_kept_trays(stack.redis_url, viewers))
                 warm(base_url, viewers, args.live)
-                floor_port, floor_pid = start_cache_floor(stack, stack.redis_url)
+                floor_port, floor_pid = start_cache_floor(stack, stack.redis_url, args.gzip)
                 steps += [
-                    closed_step("floor", floor_port, tray_reads(viewers), n, args.seconds, args, floor_pid)
+                    closed_step("floor", floor_port, tray_reads(viewers, args.gzip), n, args.seconds, args, floor_pid)
                     for n in counts
                 ]
         finally:
