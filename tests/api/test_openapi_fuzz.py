@@ -31,9 +31,9 @@ from tests.conftest import _run_async
 
 #: Fuzzed cases per operation (examples and coverage add their own, bounded by the
 #: schema): enough to find drift across some two hundred operations, few enough for both
-#: shapes in a couple of minutes. The embedded shape, which also runs the coverage phase
-#: (every declared edge), fuzzes fewer.
-MAX_EXAMPLES = {"embedded": 3, "scaled": 5}
+#: shapes in a couple of minutes. The embedded shape also runs the coverage phase (every
+#: declared edge); the scaled shape's cases carry odd values down to its storage.
+MAX_EXAMPLES = {"embedded": 3, "scaled": 3}
 SEED = 20261124
 SCOPES = "read write follow push"
 #: Event streams never end by design; tests/api/test_streaming.py covers them.
