@@ -26,8 +26,8 @@ depend on every followed account (one of the 300 may post its first story), so a
 would first need the followed accounts and then one key per account: two round trips and
 hundreds of keys on every read, against one statement and one write per story posted.
 
-It is kept gzipped (a tray of 50 accounts is about 218 KB of JSON, and about a tenth of
-that compressed, as each story repeats its owner's account): the fast path sends it as
+It is kept gzipped (a tray of 50 accounts is about 218 KB of JSON, and compresses well,
+as each story repeats its owner's account): the fast path sends it as
 it is to clients that accept gzip, and everything else gets it unpacked.
 
 Its life is bounded three ways, all on the services' clock (``Services.now``), checked
