@@ -27,6 +27,8 @@ from lumigram.services import Services
 from tests.fresh_state import asyncpg_args
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from tests.fresh_state import BucketPool, DatabasePool
 
 pytest_plugins = ["tests.servers", "tests.xdist_groups", "tests.session_end"]
@@ -272,12 +274,28 @@ async def services(
         await built.close()
 
 
+#: One app per test process, given each test's services: FastAPI builds a route's
+#: dependencies (pydantic adapters for its parameters) at the route's first request to an
+#: app, which cost every test that built its own app a large share of its time.
+_shared_app: list[FastAPI] = []
+
+
 @pytest.fixture
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(services=services)
+    if not _shared_app:
+        _shared_app.append(create_app(services=services))
+    app = _shared_app[0]
+    app.state.services = services
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+    finally:
+        # The streaming hub lives in the app's state, bound to this test's services.
+        hub = getattr(app.state, "streaming_hub", None)
+        if hub is not None:
+            del app.state.streaming_hub
+            await hub.close()
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02) -> Any:
