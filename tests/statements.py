@@ -1,17 +1,19 @@
-"""Counting the SQL statements a piece of code sends on one connection, whichever way it
-sends them: through SQLAlchemy, or (PostgreSQL reads, ``Prebuilt.rows``) through the
-driver itself."""
+"""Counting the SQL statements a piece of code sends: on one connection, whichever way it
+sends them (through SQLAlchemy, or, for PostgreSQL reads, ``Prebuilt.rows``, through the
+driver itself); or through SQLAlchemy on all of a test's database engines."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lumigram.services import Services
 
 
 @dataclass
@@ -56,3 +58,28 @@ async def statements_on(conn: AsyncConnection) -> AsyncIterator[Sent]:
         if listens_to_driver:
             await asyncio.sleep(0)  # the driver's logger is called soon, not at once
             driver.remove_query_logger(logged)
+
+
+@contextmanager
+def statements_sent(services: Services) -> Iterator[list[str]]:
+    """The statements SQLAlchemy sends inside the block from the calling task (a request
+    under the in-process transport runs in it; the relay and the consumers do not), on the
+    readers' engine and, on SQLite, the writer's: each statement's first four words."""
+    sent: list[str] = []
+    mine = asyncio.current_task()
+    engines = {services.db.engine.sync_engine}
+    writer = getattr(services.db, "_writer", None)
+    if writer is not None:
+        engines.add(writer.sync_engine)
+
+    def record(_conn: object, _cursor: object, text: str, *_args: object) -> None:
+        if asyncio.current_task() is mine:
+            sent.append(" ".join(text.split()[:4]))
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

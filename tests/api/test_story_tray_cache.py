@@ -8,39 +8,19 @@ owner's profile, and a story's 24 hours ending with the clock moved."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from lumigram.api.story_tray_fast_path import TRAY_PATH, KeptStoryTray
 from lumigram.services import Services
 from tests.api.test_stories import API, DAY, Clock, _follow, _story
 from tests.asgi_driver import Recorded, drive
 from tests.factories import create_user
+from tests.statements import statements_sent
 
 User = dict[str, Any]
-
-
-@contextmanager
-def statements(services: Services) -> Iterator[list[str]]:
-    """Every statement sent to the database inside the block, on any connection."""
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(statement)
-
-    engines = {services.db.engine.sync_engine, services.db.transactional.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 async def _through_fast_path(
@@ -94,7 +74,7 @@ async def test_a_kept_tray_is_answered_without_sql_and_every_change_shows(
     # Computed once, then kept: the same bytes, with no statement, before the framework.
     computed = await client.get(f"{API}/stories/tray", headers=viewer["headers"])
     assert [e["account"]["id"] for e in computed.json()] == [alice["id"]]
-    with statements(services) as sent:
+    with statements_sent(services) as sent:
         again = await client.get(f"{API}/stories/tray", headers=viewer["headers"])
         status, body, handed_on = await _through_fast_path(client, viewer)
     assert again.content == computed.content
@@ -104,7 +84,7 @@ async def test_a_kept_tray_is_answered_without_sql_and_every_change_shows(
     assert await _through_fast_path(client, viewer, b"gzip;q=0, identity") == (200, computed.content, 0)
     # Pixelfed's carousel is kept the same way (through the framework: its token check is cached).
     carousel = await _ok(await client.get("/api/v1.1/stories/carousel", headers=viewer["headers"]))
-    with statements(services) as carousel_sent:
+    with statements_sent(services) as carousel_sent:
         assert await _ok(await client.get("/api/v1.1/stories/carousel", headers=viewer["headers"])) == carousel
     assert sent == []
     assert carousel_sent == []

@@ -9,40 +9,13 @@ without notifications, an endorsement, a note.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event
 
 from lumigram.services import Services
 from tests.factories import create_user
-
-
-@contextmanager
-def statements(services: Services) -> Iterator[list[str]]:
-    """The statements SQLAlchemy sends on the embedded shape's engines meanwhile, from this
-    task (the request's: the in-process transport runs the app in it), not the consumers'."""
-    sent: list[str] = []
-    mine = asyncio.current_task()
-    engines = {services.db.engine.sync_engine}
-    writer = getattr(services.db, "_writer", None)
-    if writer is not None:
-        engines.add(writer.sync_engine)
-
-    def record(_conn: object, _cursor: object, text: str, *_args: object) -> None:
-        if asyncio.current_task() is mine:
-            sent.append(" ".join(text.split()[:4]))
-
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+from tests.statements import statements_sent
 
 
 async def relations(client: httpx.AsyncClient, viewer: dict[str, Any], *others: dict[str, Any]) -> list[Any]:
@@ -63,7 +36,7 @@ async def test_a_follow_is_few_statements_and_relationships_stay_exact(
     if shape == "embedded":
         # The token looked up once, as any busy client's is (the lookup is cached).
         assert (await client.get("/api/v1/accounts/verify_credentials", headers=h)).status_code == 200
-        with statements(services) as sent:
+        with statements_sent(services) as sent:
             followed = await client.post(f"/api/v1/accounts/{bo['id']}/follow", headers=h)
         # BEGIN, the pair, blocks and the edge, the edge, the counters, the event; the answer.
         assert len(sent) <= 7, sent
