@@ -20,13 +20,16 @@ the default and is what paging past them uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.feed import home
 from lumigram.ids import unix_ms_of
+from lumigram.infra.sql import one_of
 from lumigram.infra.tables import favourites, mentions, statuses, utcnow
 from lumigram.paging import PageRequest
 from lumigram.posts.models import HydratedPost
@@ -76,15 +79,30 @@ async def _candidates(services: Services, viewer_id: int) -> list[HydratedPost]:
     return found[:CANDIDATES]
 
 
-async def affinity_signals(services: Services, viewer_id: int, authors: list[int]) -> dict[int, float]:
-    """The viewer's affinity to each author, 0..1 (the formula above); the reels feed shares it."""
-    since = utcnow() - AFFINITY_WINDOW
-    raw: dict[int, float] = dict.fromkeys(authors, 0.0)
+#: What each thing the viewer did towards an author weighs in affinity (the formula above).
+AFFINITY_WEIGHTS = {"likes": 1.0, "comments": 3.0, "messages": 2.0, "visits": 0.5}
+
+#: Grouped queries giving (author, count) rows, each named for the count it adds to.
+CountQueries = list[tuple[str, Select[int, int]]]
+#: Makes more such queries for a caller that counts more than the home feed does.
+MoreQueries = Callable[[AsyncConnection, int, list[int], datetime], CountQueries]
+
+
+def squashed(weighted: float) -> float:
+    """A weighted sum of interactions, 0 up, squashed into 0..1 (the formula above)."""
+    return 1 - math.exp(-weighted / 5)
+
+
+def interaction_queries(conn: AsyncConnection, viewer_id: int, authors: list[int], since: datetime) -> CountQueries:
+    """What the viewer did towards ``authors`` since ``since``: likes given to their posts,
+    comments on them, and direct posts to them (counted as messages)."""
     likes = (
         select(statuses.c.account_id, func.count())
         .select_from(favourites.join(statuses, statuses.c.id == favourites.c.status_id))
         .where(
-            favourites.c.account_id == viewer_id, statuses.c.account_id.in_(authors), favourites.c.created_at >= since
+            favourites.c.account_id == viewer_id,
+            one_of(conn, statuses.c.account_id, authors),
+            favourites.c.created_at >= since,
         )
         .group_by(statuses.c.account_id)
     )
@@ -92,31 +110,54 @@ async def affinity_signals(services: Services, viewer_id: int, authors: list[int
         select(statuses.c.in_reply_to_account_id, func.count())
         .where(
             statuses.c.account_id == viewer_id,
-            statuses.c.in_reply_to_account_id.in_(authors),
+            one_of(conn, statuses.c.in_reply_to_account_id, authors),
             statuses.c.created_at >= since,
         )
         .group_by(statuses.c.in_reply_to_account_id)
     )
-    messages = (
+    direct_posts = (
         select(mentions.c.account_id, func.count())
         .select_from(mentions.join(statuses, statuses.c.id == mentions.c.status_id))
         .where(
             statuses.c.account_id == viewer_id,
             statuses.c.visibility == "direct",
-            mentions.c.account_id.in_(authors),
+            one_of(conn, mentions.c.account_id, authors),
             statuses.c.created_at >= since,
         )
         .group_by(mentions.c.account_id)
     )
+    return [("likes", likes), ("comments", comments), ("messages", direct_posts)]
+
+
+async def interaction_counts(
+    services: Services, viewer_id: int, authors: list[int], since: datetime, more: MoreQueries | None = None
+) -> dict[int, dict[str, int]]:
+    """Per author, how often the viewer did each thing towards them since ``since``: the
+    counts of ``interaction_queries`` (and of ``more``), and profile visits. Counts that
+    are zero are left out."""
+    counts: dict[int, dict[str, int]] = {author: {} for author in authors}
     async with services.db.connect() as conn:
-        for query, weight in ((likes, 1.0), (comments, 3.0), (messages, 2.0)):
+        queries = interaction_queries(conn, viewer_id, authors, since)
+        if more is not None:
+            queries += more(conn, viewer_id, authors, since)
+        for name, query in queries:
             for author, count in (await conn.execute(query)).all():
-                raw[author] = raw.get(author, 0.0) + weight * count
-    visits = await services.cache.get_many([visit_key(viewer_id, a) for a in authors])
+                found = counts[int(author)]
+                found[name] = found.get(name, 0) + int(count)
+    visits = await services.cache.get_many([visit_key(viewer_id, author) for author in authors])
     for author, value in zip(authors, visits, strict=True):
         if value is not None:
-            raw[author] += 0.5 * int(value)
-    return {author: 1 - math.exp(-signal / 5) for author, signal in raw.items()}
+            counts[author]["visits"] = int(value)
+    return counts
+
+
+async def affinity_signals(services: Services, viewer_id: int, authors: list[int]) -> dict[int, float]:
+    """The viewer's affinity to each author, 0..1 (the formula above); the reels feed shares it."""
+    counts = await interaction_counts(services, viewer_id, authors, utcnow() - AFFINITY_WINDOW)
+    return {
+        author: squashed(sum(AFFINITY_WEIGHTS[name] * count for name, count in found.items()))
+        for author, found in counts.items()
+    }
 
 
 def _score(item: HydratedPost, affinity: float, now: datetime) -> dict[str, float]:

@@ -5,8 +5,9 @@
 
 counting what the viewer did towards the account: likes given to its posts, comments on
 them, direct posts and 1:1 messages sent to it, its stories watched, replies and
-reactions sent to its stories, and profile visits (the home feed's signals, plus the
-stories' own). The same squashing as the home feed's relevance, so 0..1.
+reactions sent to its stories, and profile visits (the home feed's signals, counted by
+the home feed's code, plus the stories' own). The same squashing as the home feed's
+relevance, so 0..1.
 
 The tray is read far more often than these signals change, so the counts are computed
 for the tray's accounts the first time they appear in it and kept in the cache, one key
@@ -17,43 +18,24 @@ keeps the time it was first filled (so nothing is kept longer than ``TTL``).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
-from datetime import timedelta
-from typing import Any
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime, timedelta
 
 import orjson
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.feed.relevance import visit_key
+from lumigram.feed.relevance import AFFINITY_WEIGHTS, CountQueries, interaction_counts, squashed
 from lumigram.infra.sql import one_of
-from lumigram.infra.tables import (
-    dm_messages,
-    dm_participants,
-    dm_threads,
-    favourites,
-    mentions,
-    statuses,
-    stories,
-    story_replies,
-    story_views,
-)
+from lumigram.infra.tables import dm_messages, dm_participants, dm_threads, stories, story_replies, story_views
 from lumigram.services import Services
 
 WINDOW = timedelta(days=30)
 #: Seconds a viewer's counts are kept before they are computed again.
 TTL = 600
-WEIGHTS = {
-    "likes": 1.0,
-    "comments": 3.0,
-    "messages": 2.0,
-    "story_views": 0.5,
-    "story_replies": 3.0,
-    "visits": 0.5,
-}
+WEIGHTS = {**AFFINITY_WEIGHTS, "story_views": 0.5, "story_replies": 3.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +51,10 @@ class Signals:
 
     @property
     def score(self) -> float:
-        weighted = sum(WEIGHTS[name] * getattr(self, name) for name in WEIGHTS)
-        return 1 - math.exp(-weighted / 5)
+        return squashed(sum(WEIGHTS[name] * getattr(self, name) for name in WEIGHTS))
 
     def explained(self) -> dict[str, float]:
-        return {"affinity": round(self.score, 4)} | {name: getattr(self, name) for name in WEIGHTS}
+        return {"affinity": round(self.score, 4)} | {field.name: getattr(self, field.name) for field in fields(self)}
 
 
 def _key(viewer_id: int) -> str:
@@ -104,52 +85,13 @@ async def affinities(services: Services, viewer_id: int, authors: Sequence[int])
 
 
 async def _count(services: Services, viewer_id: int, authors: list[int]) -> dict[int, Signals]:
-    since = services.now() - WINDOW
-    counts: dict[int, dict[str, int]] = {author: {} for author in authors}
-    async with services.db.connect() as conn:
-        for name, query in _queries(conn, viewer_id, authors, since):
-            for author, count in (await conn.execute(query)).all():
-                found = counts[int(author)]
-                found[name] = found.get(name, 0) + int(count)
-    visits = await services.cache.get_many([visit_key(viewer_id, author) for author in authors])
-    for author, value in zip(authors, visits, strict=True):
-        if value is not None:
-            counts[author]["visits"] = int(value)
+    counts = await interaction_counts(services, viewer_id, authors, services.now() - WINDOW, more=_story_queries)
     return {author: Signals(**found) for author, found in counts.items()}
 
 
-def _queries(conn: AsyncConnection, viewer_id: int, authors: list[int], since: Any) -> list[tuple[str, Any]]:
-    """Grouped queries giving (account, count) rows, each with the signal it adds to."""
-    likes = (
-        select(statuses.c.account_id, func.count())
-        .select_from(favourites.join(statuses, statuses.c.id == favourites.c.status_id))
-        .where(
-            favourites.c.account_id == viewer_id,
-            one_of(conn, statuses.c.account_id, authors),
-            favourites.c.created_at >= since,
-        )
-        .group_by(statuses.c.account_id)
-    )
-    comments = (
-        select(statuses.c.in_reply_to_account_id, func.count())
-        .where(
-            statuses.c.account_id == viewer_id,
-            one_of(conn, statuses.c.in_reply_to_account_id, authors),
-            statuses.c.created_at >= since,
-        )
-        .group_by(statuses.c.in_reply_to_account_id)
-    )
-    direct_posts = (
-        select(mentions.c.account_id, func.count())
-        .select_from(mentions.join(statuses, statuses.c.id == mentions.c.status_id))
-        .where(
-            statuses.c.account_id == viewer_id,
-            statuses.c.visibility == "direct",
-            one_of(conn, mentions.c.account_id, authors),
-            statuses.c.created_at >= since,
-        )
-        .group_by(mentions.c.account_id)
-    )
+def _story_queries(conn: AsyncConnection, viewer_id: int, authors: list[int], since: datetime) -> CountQueries:
+    """The stories' own signals, on top of the home feed's: 1:1 messages, stories
+    watched, and replies and reactions sent to stories."""
     # A 1:1 thread's other member is the one the viewer's messages there were for.
     other = dm_participants.alias("other")
     pair_messages = (
@@ -187,11 +129,4 @@ def _queries(conn: AsyncConnection, viewer_id: int, authors: list[int], since: A
         )
         .group_by(stories.c.account_id)
     )
-    return [
-        ("likes", likes),
-        ("comments", comments),
-        ("messages", direct_posts),
-        ("messages", pair_messages),
-        ("story_views", views),
-        ("story_replies", replies),
-    ]
+    return [("messages", pair_messages), ("story_views", views), ("story_replies", replies)]

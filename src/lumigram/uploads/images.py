@@ -92,35 +92,38 @@ class ProcessedImage:
     master: bytes | None = None
 
 
+def crop_to_aspect(image: Image.Image, aspect: float, focus_x: float = 0.0, focus_y: float = 0.0) -> Image.Image:
+    """The largest part of ``image`` whose width/height is ``aspect`` (to the pixel), placed
+    to keep the focus point (Mastodon's -1..1, +1 at the top; 0,0 is the centre) as near
+    its middle as the edges allow. Posts, stories, grid tiles and profile images all
+    cut this way."""
+    width, height = image.size
+    if width / height > aspect:  # too wide: cut from the sides
+        new_width = max(round(height * aspect), 1)
+        centre = (focus_x + 1) / 2 * width
+        left = int(min(max(centre - new_width / 2, 0), width - new_width))
+        return image.crop((left, 0, left + new_width, height))
+    new_height = max(round(width / aspect), 1)
+    centre = (1 - (focus_y + 1) / 2) * height  # focus y is +1 at the top
+    top = int(min(max(centre - new_height / 2, 0), height - new_height))
+    return image.crop((0, top, width, top + new_height))
+
+
 def _crop_to_allowed_aspect(
     image: Image.Image, focus_x: float, focus_y: float, min_aspect: float = MIN_ASPECT
 ) -> Image.Image:
     """Crop the excess beyond ``min_aspect`` (4:5 for posts) or 1.91:1, keeping the focus
     point (Mastodon's -1..1) in view."""
-    width, height = image.size
-    aspect = width / height
+    aspect = image.width / image.height
     if min_aspect <= aspect <= MAX_ASPECT:
         return image
-    if aspect < min_aspect:  # too tall
-        new_height = round(width / min_aspect)
-        centre = (1 - (focus_y + 1) / 2) * height  # focus y is +1 at the top
-        top = int(min(max(centre - new_height / 2, 0), height - new_height))
-        return image.crop((0, top, width, top + new_height))
-    new_width = round(height * MAX_ASPECT)
-    centre = (focus_x + 1) / 2 * width
-    left = int(min(max(centre - new_width / 2, 0), width - new_width))
-    return image.crop((left, 0, left + new_width, height))
+    return crop_to_aspect(image, min_aspect if aspect < min_aspect else MAX_ASPECT, focus_x, focus_y)
 
 
 def _square(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
     """The grid tile, cut from the filtered 1080 px image so it shows the same look."""
-    width, height = image.size
-    side = min(width, height)
-    cx = (focus_x + 1) / 2 * width
-    cy = (1 - (focus_y + 1) / 2) * height
-    left = int(min(max(cx - side / 2, 0), width - side))
-    top = int(min(max(cy - side / 2, 0), height - side))
-    return image.crop((left, top, left + side, top + side)).resize((GRID_SIZE, GRID_SIZE), Image.Resampling.LANCZOS)
+    square = crop_to_aspect(image, 1.0, focus_x, focus_y)
+    return square.resize((GRID_SIZE, GRID_SIZE), Image.Resampling.LANCZOS)
 
 
 def encode_variants(image: Image.Image, name: str, webp: bool = True) -> list[Variant]:

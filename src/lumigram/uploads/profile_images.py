@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from lumigram.uploads.images import open_upright
+from lumigram.uploads.images import crop_to_aspect, open_upright
 
 #: Mastodon's sizes: a 400 px square avatar, a 1500×500 header.
 AVATAR_SIZE = (400, 400)
@@ -30,18 +30,6 @@ class ProfileImage:
     extension: str
     width: int
     height: int
-
-
-def _centre_crop(image: Image.Image, aspect: float) -> Image.Image:
-    """The largest centred part of ``image`` whose width/height is ``aspect``."""
-    width, height = image.size
-    if width / height > aspect:
-        new_width = max(round(height * aspect), 1)
-        left = (width - new_width) // 2
-        return image.crop((left, 0, left + new_width, height))
-    new_height = max(round(width / aspect), 1)
-    top = (height - new_height) // 2
-    return image.crop((0, top, width, top + new_height))
 
 
 def _has_transparency(image: Image.Image) -> bool:
@@ -66,7 +54,7 @@ def process_profile_image(data: bytes, size: tuple[int, int], max_bytes: int) ->
     """The stored form of an avatar or header upload; ImageRejected with the reason otherwise."""
     target_width, target_height = size
     image = open_upright(data, size, max_bytes).image
-    cropped = _centre_crop(image, target_width / target_height)
+    cropped = crop_to_aspect(image, target_width / target_height)
     if cropped.width > target_width:
         cropped = cropped.resize((target_width, target_height), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return _encode(cropped)

@@ -10,20 +10,26 @@ CSRF token.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from lumigram.accounts import oauth, sessions
+from lumigram.accounts.models import Account
 from lumigram.api.deps import ServicesDep
 from lumigram.entities.accounts import account_entity
 from lumigram.errors import NotFound
 from lumigram.graph import service as graph
+from lumigram.graph.models import MutedAccount
 from lumigram.notifications import service as notifications
 from lumigram.notifications.models import FOLLOW, FOLLOW_REQUEST
-from lumigram.paging import PageRequest
+from lumigram.paging import Page, PageRequest
 from lumigram.push.keys import vapid_keys
 from lumigram.push.service import ALERT_TYPES
 from lumigram.services import Services
@@ -63,15 +69,22 @@ _WORKER_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosni
 
 
 async def _settings_page(
-    request: Request, services: Services, visit: Visit, section: str, context: dict[str, Any]
+    request: Request,
+    services: Services,
+    visit: Visit,
+    section: str,
+    context: dict[str, Any],
+    template: str | None = None,
 ) -> Response:
+    """The page of ``section``, from ``app/settings/<template>.html`` (by default the
+    section's own)."""
     base: dict[str, Any] = {
         "title": dict(SECTIONS)[section],
         "nav": "settings",
         "sections": SECTIONS,
         "section": section,
     }
-    return await _render(request, services, visit, f"app/settings/{section}.html", {**base, **context})
+    return await _render(request, services, visit, f"app/settings/{template or section}.html", {**base, **context})
 
 
 async def _signed_in(request: Request, services: Services, path: str) -> Visit | Response:
@@ -112,33 +125,77 @@ async def privacy_settings(request: Request, services: ServicesDep) -> Response:
     return await _settings_page(request, services, visit, "privacy", context)
 
 
-@router.get("/settings/blocked")
-async def blocked_settings(request: Request, services: ServicesDep) -> Response:
-    visit = await _signed_in(request, services, "/settings/blocked")
+# -- accounts set apart: blocked and muted -------------------------------------------------
+
+Listed = TypeVar("Listed")
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleSection(Generic[Listed]):
+    """A settings section listing accounts the viewer set apart, a page at a time, each
+    with a button that undoes it through the API (``settings.js``)."""
+
+    section: str
+    #: The viewer's page of the list, from the graph service.
+    page: Callable[[Services, int, PageRequest], Awaitable[Page[Listed]]]
+    #: An item of that page: the account, and when it leaves the list by itself (or None).
+    person: Callable[[Listed], tuple[Account, datetime | None]]
+    #: The API action that undoes it (``/api/v1/accounts/:id/<undo>``), its button's
+    #: word, and what the button turns into once done.
+    undo: str
+    verb: str
+    done: str
+    #: What the section says above its list, and instead of it when empty: our own
+    #: words, given to the template as they are (an apostrophe stays one).
+    intro: Markup
+    empty: Markup
+
+
+BLOCKED: PeopleSection[Account] = PeopleSection(
+    "blocked",
+    graph.list_blocks,
+    lambda account: (account, None),
+    "unblock",
+    "Unblock",
+    "Unblocked",
+    Markup("Blocked accounts cannot see your profile or posts, follow you or message you."),
+    Markup("You have not blocked anyone."),
+)
+MUTED: PeopleSection[MutedAccount] = PeopleSection(
+    "muted",
+    graph.list_mutes,
+    lambda item: (item.account, item.expires_at),
+    "unmute",
+    "Unmute",
+    "Unmuted",
+    Markup("Muted accounts' posts stay out of your feed; they are not told."),
+    Markup("You have not muted anyone."),
+)
+
+
+async def _people_settings(request: Request, services: Services, listing: PeopleSection[Listed]) -> Response:
+    visit = await _signed_in(request, services, f"/settings/{listing.section}")
     if isinstance(visit, Response):
         return visit
     assert visit.account is not None
     wanted = PageRequest(max_id=_id(request.query_params.get("max_id")), limit=LIST_PAGE)
-    page = await graph.list_blocks(services, visit.account.id, wanted)
-    people = [account_entity(services.settings, account).model_dump(mode="json") for account in page.items]
-    context = {"people": people, "next_query": _next_query(page.cursors, page.full)}
-    return await _settings_page(request, services, visit, "blocked", context)
+    page = await listing.page(services, visit.account.id, wanted)
+    people = []
+    for item in page.items:
+        account, until = listing.person(item)
+        people.append({**account_entity(services.settings, account).model_dump(mode="json"), "until": until})
+    context = {"people": people, "next_query": _next_query(page.cursors, page.full), "listing": listing}
+    return await _settings_page(request, services, visit, listing.section, context, template="people")
+
+
+@router.get("/settings/blocked")
+async def blocked_settings(request: Request, services: ServicesDep) -> Response:
+    return await _people_settings(request, services, BLOCKED)
 
 
 @router.get("/settings/muted")
 async def muted_settings(request: Request, services: ServicesDep) -> Response:
-    visit = await _signed_in(request, services, "/settings/muted")
-    if isinstance(visit, Response):
-        return visit
-    assert visit.account is not None
-    wanted = PageRequest(max_id=_id(request.query_params.get("max_id")), limit=LIST_PAGE)
-    page = await graph.list_mutes(services, visit.account.id, wanted)
-    people = [
-        {**account_entity(services.settings, item.account).model_dump(mode="json"), "until": item.expires_at}
-        for item in page.items
-    ]
-    context = {"people": people, "next_query": _next_query(page.cursors, page.full)}
-    return await _settings_page(request, services, visit, "muted", context)
+    return await _people_settings(request, services, MUTED)
 
 
 # -- sessions and apps ---------------------------------------------------------------------

@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
@@ -266,29 +267,34 @@ async def add_keyword(filter_id: str, request: Request, viewer: CurrentAccount, 
     return OrjsonResponse(keyword_entity(made))
 
 
-# Mastodon's paths are /api/v2/filters/keywords/:id (what clients call); the
-# /api/v2/filter_keywords/:id spelling answered first and stays for those that used it.
-@router.get(
-    "/api/v2/filters/keywords/{keyword_id}", summary="One keyword of your filters", response_model=KeywordEntity,
-    dependencies=[require_scopes(*READ_FILTERS)],
-)  # fmt: skip
-@router.get(
-    "/api/v2/filter_keywords/{keyword_id}", summary="One keyword of your filters", response_model=KeywordEntity,
+#: Mastodon's paths are /api/v2/filters/keywords/:id (what clients call); the
+#: /api/v2/filter_keywords/:id spelling answered first and stays for those that used it.
+KEYWORD_PATHS = ("/api/v2/filters/keywords/{keyword_id}", "/api/v2/filter_keywords/{keyword_id}")
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+
+
+def _keyword_route(method: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+    """Routes ``method`` of a keyword at both spellings of its path, declared alike."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        # The old spelling first: the order the routes were always matched in.
+        for path in reversed(KEYWORD_PATHS):
+            router.add_api_route(path, endpoint, methods=[method], **options)
+        return endpoint
+
+    return register
+
+
+@_keyword_route(
+    "GET", summary="One keyword of your filters", response_model=KeywordEntity,
     dependencies=[require_scopes(*READ_FILTERS)],
 )  # fmt: skip
 async def get_keyword(keyword_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     return OrjsonResponse(keyword_entity(await service.get_keyword(services, viewer.account_id, record_id(keyword_id))))
 
 
-@router.put(
-    "/api/v2/filters/keywords/{keyword_id}",
-    summary="Change a keyword",
-    response_model=KeywordEntity,
-    openapi_extra=openapi_body(KeywordParams),
-    dependencies=[require_scopes(*WRITE_FILTERS)],
-)
-@router.put(
-    "/api/v2/filter_keywords/{keyword_id}",
+@_keyword_route(
+    "PUT",
     summary="Change a keyword",
     response_model=KeywordEntity,
     openapi_extra=openapi_body(KeywordParams),
@@ -301,12 +307,7 @@ async def update_keyword(keyword_id: str, request: Request, viewer: CurrentAccou
     return OrjsonResponse(keyword_entity(changed))
 
 
-@router.delete(
-    "/api/v2/filters/keywords/{keyword_id}", summary="Remove a keyword", dependencies=[require_scopes(*WRITE_FILTERS)]
-)
-@router.delete(
-    "/api/v2/filter_keywords/{keyword_id}", summary="Remove a keyword", dependencies=[require_scopes(*WRITE_FILTERS)]
-)
+@_keyword_route("DELETE", summary="Remove a keyword", dependencies=[require_scopes(*WRITE_FILTERS)])
 async def delete_keyword(keyword_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
     await service.delete_keyword(services, viewer.account_id, record_id(keyword_id))
     return OrjsonResponse({})

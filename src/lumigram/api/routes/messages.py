@@ -345,9 +345,7 @@ async def react(
     thread_id: str, message_id: str, request: Request, viewer: CurrentAccount, services: ServicesDep
 ) -> Response:
     params = parse(ReactionParams, await read_params(request))
-    thread, message = record_id(thread_id), record_id(message_id)
-    await messages.react(services, viewer.account_id, thread, message, params.emoji)
-    return await _message(services, viewer.account_id, thread, message)
+    return await _set_reaction(services, viewer.account_id, thread_id, message_id, params.emoji)
 
 
 @router.delete(
@@ -356,9 +354,16 @@ async def react(
     dependencies=[require_scopes(WRITE)],
 )
 async def unreact(thread_id: str, message_id: str, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    return await _set_reaction(services, viewer.account_id, thread_id, message_id, None)
+
+
+async def _set_reaction(
+    services: ServicesDep, viewer_id: int, thread_id: str, message_id: str, emoji: str | None
+) -> Response:
+    """The viewer's reaction to a message set to ``emoji`` (None: taken back); the message after."""
     thread, message = record_id(thread_id), record_id(message_id)
-    await messages.react(services, viewer.account_id, thread, message, None)
-    return await _message(services, viewer.account_id, thread, message)
+    await messages.react(services, viewer_id, thread, message, emoji)
+    return await _message(services, viewer_id, thread, message)
 
 
 # --- settings ---------------------------------------------------------------------------

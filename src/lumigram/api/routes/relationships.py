@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -106,6 +106,28 @@ def _account_list(request: Request, services: Services, page: Page[AccountRecord
 FOLLOW_WINDOW = 24 * 3600
 
 
+#: A graph service change that takes only the viewer and the other account.
+PlainChange = Callable[[Services, int, int], Awaitable[RelationshipRecord]]
+
+
+def _plain_route(name: str, path: str, summary: str, scopes: Sequence[str], change: PlainChange) -> None:
+    """A write with no body: ``change`` between the viewer and the account in ``path``,
+    answered with the Relationship after it. ``name`` is what the operation is called."""
+
+    async def endpoint(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
+        return _relationship(await change(services, viewer.account_id, account_id))
+
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        name=name,
+        summary=summary,
+        response_model=Relationship,
+        dependencies=[require_scopes(*scopes)],
+    )
+
+
 @router.post(
     "/api/v1/accounts/{account_id:int}/follow",
     summary="Follow an account (a follow request when it is locked)",
@@ -121,44 +143,30 @@ async def follow(account_id: int, request: Request, viewer: CurrentAccount, serv
     return _relationship(record)
 
 
-@router.post(
+_plain_route(
+    "unfollow",
     "/api/v1/accounts/{account_id:int}/unfollow",
-    summary="Unfollow an account, or withdraw a pending follow request",
-    response_model=Relationship,
-    dependencies=[require_scopes(*WRITE_FOLLOWS)],
+    "Unfollow an account, or withdraw a pending follow request",
+    WRITE_FOLLOWS,
+    service.unfollow,
 )
-async def unfollow(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.unfollow(services, viewer.account_id, account_id))
-
-
-@router.post(
+_plain_route(
+    "remove_from_followers",
     "/api/v1/accounts/{account_id:int}/remove_from_followers",
-    summary="Make an account stop following you",
-    response_model=Relationship,
-    dependencies=[require_scopes(*WRITE_FOLLOWS)],
+    "Make an account stop following you",
+    WRITE_FOLLOWS,
+    service.remove_from_followers,
 )
-async def remove_from_followers(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.remove_from_followers(services, viewer.account_id, account_id))
-
-
-@router.post(
+_plain_route(
+    "block",
     "/api/v1/accounts/{account_id:int}/block",
-    summary="Block an account (ends follows both ways)",
-    response_model=Relationship,
-    dependencies=[require_scopes("write:blocks")],
+    "Block an account (ends follows both ways)",
+    ["write:blocks"],
+    service.block,
 )
-async def block(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.block(services, viewer.account_id, account_id))
-
-
-@router.post(
-    "/api/v1/accounts/{account_id:int}/unblock",
-    summary="Unblock an account",
-    response_model=Relationship,
-    dependencies=[require_scopes("write:blocks")],
+_plain_route(
+    "unblock", "/api/v1/accounts/{account_id:int}/unblock", "Unblock an account", ["write:blocks"], service.unblock
 )
-async def unblock(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.unblock(services, viewer.account_id, account_id))
 
 
 @router.post(
@@ -176,34 +184,21 @@ async def mute(account_id: int, request: Request, viewer: CurrentAccount, servic
     return _relationship(record)
 
 
-@router.post(
-    "/api/v1/accounts/{account_id:int}/unmute",
-    summary="Unmute an account",
-    response_model=Relationship,
-    dependencies=[require_scopes("write:mutes")],
-)
-async def unmute(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.unmute(services, viewer.account_id, account_id))
-
-
-@router.post(
+_plain_route("unmute", "/api/v1/accounts/{account_id:int}/unmute", "Unmute an account", ["write:mutes"], service.unmute)
+_plain_route(
+    "authorize",
     "/api/v1/follow_requests/{account_id:int}/authorize",
-    summary="Accept an account's follow request",
-    response_model=Relationship,
-    dependencies=[require_scopes(*WRITE_FOLLOWS)],
+    "Accept an account's follow request",
+    WRITE_FOLLOWS,
+    service.authorize_follow_request,
 )
-async def authorize(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.authorize_follow_request(services, viewer.account_id, account_id))
-
-
-@router.post(
+_plain_route(
+    "reject",
     "/api/v1/follow_requests/{account_id:int}/reject",
-    summary="Turn down an account's follow request",
-    response_model=Relationship,
-    dependencies=[require_scopes(*WRITE_FOLLOWS)],
+    "Turn down an account's follow request",
+    WRITE_FOLLOWS,
+    service.reject_follow_request,
 )
-async def reject(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
-    return _relationship(await service.reject_follow_request(services, viewer.account_id, account_id))
 
 
 # --- reads ---------------------------------------------------------------------------

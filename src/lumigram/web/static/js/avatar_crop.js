@@ -1,8 +1,10 @@
 // A square crop chosen in the page: the picture is drawn on a canvas under a square
 // window; drag it (or use the arrow keys) to move, the slider to zoom. The kept square
 // is drawn at the profile picture's size and sent instead of the file chosen.
+import { CropBox, arrowDirection, followDrag } from "./crop.js";
+
 const OUTPUT = 400;
-const KEY_STEP = 0.05;
+const KEY_STEP = 0.05; // of the kept square's side, per arrow key
 
 export function installCropper(input, holder) {
   const canvas = holder.querySelector("canvas");
@@ -10,33 +12,23 @@ export function installCropper(input, holder) {
   const context = canvas.getContext("2d");
   let image = null;
   let url = null;
-  // The kept square, in the picture's pixels: its side and its top-left corner.
-  let crop = { side: 0, x: 0, y: 0 };
+  // The kept square: a square crop of the picture (crop.js), centred when it is chosen.
+  let area = new CropBox(1);
 
-  function clamp() {
-    crop.x = Math.min(Math.max(0, crop.x), image.naturalWidth - crop.side);
-    crop.y = Math.min(Math.max(0, crop.y), image.naturalHeight - crop.side);
+  function box() {
+    return area.box(image.naturalWidth, image.naturalHeight);
   }
 
   function draw() {
     if (!image) return;
+    const { left, top, cw } = box();
     context.clearRect(0, 0, canvas.width, canvas.height);
-    context.drawImage(image, crop.x, crop.y, crop.side, crop.side, 0, 0, canvas.width, canvas.height);
+    context.drawImage(image, left, top, cw, cw, 0, 0, canvas.width, canvas.height);
   }
 
-  function setZoom(value) {
-    const centre = { x: crop.x + crop.side / 2, y: crop.y + crop.side / 2 };
-    crop.side = Math.min(image.naturalWidth, image.naturalHeight) / value;
-    crop.x = centre.x - crop.side / 2;
-    crop.y = centre.y - crop.side / 2;
-    clamp();
-    draw();
-  }
-
+  // Move the square by pixels of the picture.
   function move(dx, dy) {
-    crop.x += dx;
-    crop.y += dy;
-    clamp();
+    area.move(dx / image.naturalWidth, dy / image.naturalHeight);
     draw();
   }
 
@@ -59,8 +51,7 @@ export function installCropper(input, holder) {
     const loading = new Image();
     loading.addEventListener("load", () => {
       image = loading;
-      const side = Math.min(image.naturalWidth, image.naturalHeight);
-      crop = { side, x: (image.naturalWidth - side) / 2, y: (image.naturalHeight - side) / 2 };
+      area = new CropBox(1);
       zoom.value = "1";
       holder.hidden = false;
       draw();
@@ -73,30 +64,25 @@ export function installCropper(input, holder) {
     loading.src = url;
   });
 
-  zoom.addEventListener("input", () => image && setZoom(Number(zoom.value)));
+  zoom.addEventListener("input", () => {
+    if (!image) return;
+    area.zoom = Number(zoom.value);
+    draw();
+  });
 
-  let dragging = null;
   canvas.addEventListener("pointerdown", (event) => {
     if (!image) return;
-    dragging = { x: event.clientX, y: event.clientY };
-    canvas.setPointerCapture(event.pointerId);
+    followDrag(canvas, event, (dx, dy) => {
+      const scale = box().cw / canvas.getBoundingClientRect().width;
+      move(-dx * scale, -dy * scale);
+    });
   });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!dragging) return;
-    const scale = crop.side / canvas.getBoundingClientRect().width;
-    move((dragging.x - event.clientX) * scale, (dragging.y - event.clientY) * scale);
-    dragging = { x: event.clientX, y: event.clientY };
-  });
-  const stop = () => { dragging = null; };
-  canvas.addEventListener("pointerup", stop);
-  canvas.addEventListener("pointercancel", stop);
   canvas.addEventListener("keydown", (event) => {
     if (!image) return;
-    const step = crop.side * KEY_STEP;
-    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
-    if (!(event.key in moves)) return;
-    event.preventDefault();
-    move(...moves[event.key]);
+    const direction = arrowDirection(event);
+    if (!direction) return;
+    const step = box().cw * KEY_STEP;
+    move(direction[0] * step, direction[1] * step);
   });
 
   return {
@@ -110,7 +96,8 @@ export function installCropper(input, holder) {
       const out = document.createElement("canvas");
       out.width = OUTPUT;
       out.height = OUTPUT;
-      out.getContext("2d").drawImage(image, crop.x, crop.y, crop.side, crop.side, 0, 0, OUTPUT, OUTPUT);
+      const { left, top, cw } = box();
+      out.getContext("2d").drawImage(image, left, top, cw, cw, 0, 0, OUTPUT, OUTPUT);
       return new Promise((resolve) => {
         out.toBlob((blob) => resolve(blob ? new File([blob], "avatar.png", { type: "image/png" }) : null), "image/png");
       });

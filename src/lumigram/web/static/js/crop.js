@@ -1,32 +1,27 @@
-// The crop of one chosen photo, done in the browser only as a choice: the page shows the
-// photo through a frame of the chosen aspect (1:1, 4:5 or 1.91:1), which can be dragged,
-// zoomed and moved with the arrow keys; the upload then sends the chosen part as
-// ``crop=left,top,width,height`` (fractions of the photo) and the server cuts it.
+// Cropping in the browser, for posts and for the profile picture. ``CropBox`` is the one
+// crop both keep: the largest part of the photo of an aspect, divided by a zoom, around a
+// centre that stays inside the photo; dragging it and the arrow keys move it alike.
+//
+// A post's photo (``Cropper``) is shown through a frame of the chosen aspect (1:1, 4:5 or
+// 1.91:1); the upload then sends the chosen part as ``crop=left,top,width,height``
+// (fractions of the photo) and the server cuts it. The profile picture (avatar_crop.js)
+// is a square drawn on a canvas and sent already cut.
 export const ASPECTS = { "1:1": 1, "4:5": 4 / 5, "1.91:1": 1.91 };
 const RATIO_CLASS = { "1:1": "ratio-1-1", "4:5": "ratio-4-5", "1.91:1": "ratio-191-1" };
-const KEY_STEP = 0.05;
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
-export class Cropper {
-  constructor(frame, image) {
-    this.frame = frame;
-    this.image = image;
-    this.aspect = "4:5";
+export class CropBox {
+  constructor(ratio) {
+    this.ratio = ratio;
     this.zoom = 1;
     this.cx = 0.5; // the crop's centre, as fractions of the photo
     this.cy = 0.5;
-    image.addEventListener("load", () => this.draw());
-    frame.addEventListener("pointerdown", (event) => this.grab(event));
-    frame.addEventListener("keydown", (event) => this.key(event));
-    new ResizeObserver(() => this.draw()).observe(frame);
   }
 
-  // The crop box in photo pixels: the largest of the aspect, divided by the zoom.
-  box() {
-    const w = this.image.naturalWidth;
-    const h = this.image.naturalHeight;
-    const ratio = ASPECTS[this.aspect];
-    let cw = w / h > ratio ? h * ratio : w;
-    let ch = cw / ratio;
+  // The crop in the pixels of a w × h photo; the centre moves back inside it if need be.
+  box(w, h) {
+    let cw = w / h > this.ratio ? h * this.ratio : w;
+    let ch = cw / this.ratio;
     cw /= this.zoom;
     ch /= this.zoom;
     const left = Math.min(Math.max(this.cx * w - cw / 2, 0), w - cw);
@@ -34,6 +29,58 @@ export class Cropper {
     this.cx = (left + cw / 2) / w;
     this.cy = (top + ch / 2) / h;
     return { w, h, left, top, cw, ch };
+  }
+
+  // Move the centre by fractions of the photo.
+  move(dx, dy) {
+    this.cx += dx;
+    this.cy += dy;
+  }
+}
+
+// Calls ``moved(dx, dy)`` with the pointer's movement in screen pixels until it is let go.
+export function followDrag(element, event, moved) {
+  let last = { x: event.clientX, y: event.clientY };
+  element.setPointerCapture(event.pointerId);
+  const onMove = (next) => {
+    moved(next.clientX - last.x, next.clientY - last.y);
+    last = { x: next.clientX, y: next.clientY };
+  };
+  const onUp = () => {
+    element.removeEventListener("pointermove", onMove);
+    element.removeEventListener("pointerup", onUp);
+    element.removeEventListener("pointercancel", onUp);
+  };
+  element.addEventListener("pointermove", onMove);
+  element.addEventListener("pointerup", onUp);
+  element.addEventListener("pointercancel", onUp);
+}
+
+// The direction an arrow key moves the crop ([x, y], each -1, 0 or 1), taking the key;
+// null for any other key.
+export function arrowDirection(event) {
+  const direction = ARROWS[event.key];
+  if (!direction) return null;
+  event.preventDefault();
+  return direction;
+}
+
+const KEY_STEP = 0.05; // of the photo, per arrow key
+
+export class Cropper {
+  constructor(frame, image) {
+    this.frame = frame;
+    this.image = image;
+    this.aspect = "4:5";
+    this.area = new CropBox(ASPECTS[this.aspect]);
+    image.addEventListener("load", () => this.draw());
+    frame.addEventListener("pointerdown", (event) => this.grab(event));
+    frame.addEventListener("keydown", (event) => this.key(event));
+    new ResizeObserver(() => this.draw()).observe(frame);
+  }
+
+  box() {
+    return this.area.box(this.image.naturalWidth, this.image.naturalHeight);
   }
 
   // What the upload sends: left,top,width,height as fractions of the photo.
@@ -46,12 +93,13 @@ export class Cropper {
   setAspect(aspect) {
     this.frame.classList.remove(RATIO_CLASS[this.aspect]);
     this.aspect = aspect;
+    this.area.ratio = ASPECTS[aspect];
     this.frame.classList.add(RATIO_CLASS[aspect]);
     this.draw();
   }
 
   setZoom(percent) {
-    this.zoom = percent / 100;
+    this.area.zoom = percent / 100;
     this.draw();
   }
 
@@ -65,8 +113,7 @@ export class Cropper {
   }
 
   move(dx, dy) {
-    this.cx += dx;
-    this.cy += dy;
+    this.area.move(dx, dy);
     this.draw();
   }
 
@@ -74,27 +121,11 @@ export class Cropper {
     if (!this.image.naturalWidth) return;
     const { w, h, cw } = this.box();
     const scale = this.frame.clientWidth / cw;
-    let last = { x: event.clientX, y: event.clientY };
-    this.frame.setPointerCapture(event.pointerId);
-    const onMove = (moved) => {
-      this.move(-(moved.clientX - last.x) / scale / w, -(moved.clientY - last.y) / scale / h);
-      last = { x: moved.clientX, y: moved.clientY };
-    };
-    const onUp = () => {
-      this.frame.removeEventListener("pointermove", onMove);
-      this.frame.removeEventListener("pointerup", onUp);
-      this.frame.removeEventListener("pointercancel", onUp);
-    };
-    this.frame.addEventListener("pointermove", onMove);
-    this.frame.addEventListener("pointerup", onUp);
-    this.frame.addEventListener("pointercancel", onUp);
+    followDrag(this.frame, event, (dx, dy) => this.move(-dx / scale / w, -dy / scale / h));
   }
 
   key(event) {
-    const steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-    const step = steps[event.key];
-    if (!step) return;
-    event.preventDefault();
-    this.move(step[0] * KEY_STEP, step[1] * KEY_STEP);
+    const direction = arrowDirection(event);
+    if (direction) this.move(direction[0] * KEY_STEP, direction[1] * KEY_STEP);
   }
 }
