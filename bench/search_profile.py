@@ -129,6 +129,8 @@ async def run(args: argparse.Namespace) -> None:
                 await one(kind)
             profile.disable()
             report(kind, cpu_ms, wall_ms, profile, args.times, args.top)
+            if args.dump:
+                profile.dump_stats(f"{args.dump}.{kind}.prof")
     finally:
         await services.close()
 
@@ -143,8 +145,13 @@ def main() -> None:
     parser.add_argument("--times", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--seed", type=int, default=29)
+    parser.add_argument("--dump", help="write each kind's profile to DUMP.<kind>.prof (for pstats)")
+    parser.add_argument("--build-only", action="store_true", help="seed and index --data-dir, then stop")
     args = parser.parse_args()
     made = None
+    if args.build_only:
+        build_world(args.data_dir, args.users, args.posts)
+        return
     if args.data_dir is None:
         made = Path(tempfile.mkdtemp(prefix="lumigram-search-profile-"))
         args.data_dir = made / "data"
