@@ -8,6 +8,7 @@ Steps (each load step bounded in time and count):
    ``lumigram search reindex`` (the seed writes rows, not events, so nothing indexes
    them as they land), each timed: what building the world costs is a result too.
    ``--data-dir`` reuses an embedded world already seeded and indexed there.
+   ``lumigram serve`` runs ``--serve-processes`` processes (2 when scaled, as deployed).
 1. Bearer tokens for ``--readers`` random accounts (rows inserted directly, as in
    ``bench/feed.py``) and one photo each for the index-lag posts.
 2. Index lag on the idle server: a reader posts a photo whose caption carries a word
@@ -231,7 +232,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             results["world"] = seed_world(stack, args.users, args.posts, None)
             results["reindex"] = reindex(stack)
-        base_url, _server = start_server(stack, None)
+        processes = args.serve_processes or (2 if args.shape == "scaled" else 1)
+        results["serve_processes"] = processes
+        base_url, _server = start_server(stack, None, processes)
         port = int(base_url.rsplit(":", 1)[1])
         readers, _ids, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         authors = readers[: args.lag_posts]
@@ -314,6 +317,9 @@ def main() -> None:
     parser.add_argument("--probe-rate", type=float, default=5.0, help="each kind alone, below saturation")
     parser.add_argument("--probe-seconds", type=float, default=10.0)
     parser.add_argument("--load-processes", type=int, default=1)
+    parser.add_argument(
+        "--serve-processes", type=int, default=0, help="serve --processes N [2 when scaled, 1 when embedded]"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", help="write the results here")

@@ -3,11 +3,12 @@
 ``bench/search.py`` runs this after its load steps, on the same seeded world and the
 same database. It makes ``--searches`` searches of each kind in process (the same
 queries as the load generator's mix, as random readers), records every statement they
-send, then sends the recorded statements again with the same driver and nothing around
-them: no HTTP, no ORM, no hydration, no JSON, one connection. The CPU that replay costs
-(this process, and on PostgreSQL the backend serving it) is the least any server issuing
-those statements can spend on a search here; the full request's CPU in the load steps
-is compared with it.
+send (through SQLAlchemy or, for PostgreSQL's prebuilt reads, by the driver), then sends
+the recorded statements again with the same driver and nothing around them: no HTTP, no
+ORM, no hydration, no JSON, one connection. The CPU that replay costs (this process, and
+on PostgreSQL the backend serving it) is the least any server issuing those statements
+can spend on a search here; the full request's CPU in the load steps is compared with
+it.
 
 Usage (inside a stack's environment): python bench/search_floor.py --users 5000
 """
@@ -67,6 +68,22 @@ async def record(users: int, searches: int, seed: int) -> tuple[str, str, dict[s
         async with services.db.connect() as conn:
             readers = list((await conn.execute(select(accounts.c.id).limit(500))).scalars())
         event.listen(services.db.engine.sync_engine, "before_cursor_execute", keep)
+        if services.db.engine.dialect.name == "postgresql":
+            # Prebuilt reads go by the driver itself, past SQLAlchemy's events: its own
+            # query logger sees them, on every pooled connection as it is handed out.
+            logged: set[int] = set()
+
+            def from_driver(query: Any) -> None:
+                if current:
+                    recorded[current[0]].append((query.query, query.args))
+
+            def checkout(_dbapi_conn: Any, _record: Any, proxy: Any) -> None:
+                driver = proxy.driver_connection
+                if id(driver) not in logged:
+                    logged.add(id(driver))
+                    driver.add_query_logger(from_driver)
+
+            event.listen(services.db.engine.sync_engine.pool, "checkout", checkout)
         rng = random.Random(seed)
         for kind in KINDS:
             current[:] = [kind]
@@ -75,6 +92,7 @@ async def record(users: int, searches: int, seed: int) -> tuple[str, str, dict[s
                 q, limit = _query(kind, rng, users)
                 await service.search(services, rng.choice(readers), SearchRequest(q=q, type=kind, limit=limit))
             spent[kind] = (time.process_time() - started) * 1000 / searches
+            await asyncio.sleep(0.05)  # the driver's logger is called soon after, not at once
             current.clear()
         dialect = services.db.engine.dialect.name
         url = settings.database_url if dialect == "postgresql" else str(Path(settings.data_dir) / "lumigram.db")

@@ -18,6 +18,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, String, and_, bindpar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.accounts.service import account_from_row
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, follows, search_account_grams, search_account_words, search_accounts
 from lumigram.posts.visibility import ViewerContext, context_from_rows, context_selects
 from lumigram.search.grams import THRESHOLD, similarity, trigrams
@@ -51,12 +52,14 @@ def _grams_of(name: str) -> frozenset[str]:
     return frozenset(trigrams(name))
 
 
+_CONTEXT = Prebuilt(lambda dialect: union_all(*context_selects(dialect)))
+
+
 async def viewer_context(conn: AsyncConnection, viewer_id: int | None, author_ids: list[int]) -> ViewerContext:
     if viewer_id is None or not author_ids:
         return ViewerContext(viewer_id)
-    statement = union_all(*context_selects(conn.dialect.name))
     params = {"viewer": viewer_id, "authors": author_ids, "now": datetime.now(UTC)}
-    rows = (await conn.execute(statement, params)).all()
+    rows = await _CONTEXT.rows(conn, params)
     return context_from_rows(viewer_id, [(int(kind), int(author)) for kind, author in rows])
 
 
@@ -91,6 +94,12 @@ def _values(text: str, grams: set[str], viewer_id: int | None, window: int) -> d
 
 
 @functools.cache
+def _prebuilt(spaced: bool, fuzzy: bool, signed_in: bool, following_only: bool) -> Prebuilt[Any]:
+    """``_candidates`` of one shape, built once per dialect and sent as ``Prebuilt`` sends
+    (by the driver itself on PostgreSQL)."""
+    return Prebuilt(lambda dialect: _candidates(dialect, spaced, fuzzy, signed_in, following_only))
+
+
 def _candidates(dialect: str, spaced: bool, fuzzy: bool, signed_in: bool, following_only: bool) -> Any:
     """Names starting with the ``text`` parameter (and alike, when ``fuzzy``). A prefix
     match scores 1 (1.2 exact), plus 0.5 if followed, plus a tenth of its followers'
@@ -133,7 +142,7 @@ def _candidates(dialect: str, spaced: bool, fuzzy: bool, signed_in: bool, follow
         parts.append(
             select(search_account_grams.c.account_id)
             .join(search_accounts, search_accounts.c.account_id == search_account_grams.c.account_id)
-            .where(search_account_grams.c.gram.in_(bindparam("grams", expanding=True)))
+            .where(among(dialect, search_account_grams.c.gram, "grams", String()))
             .group_by(search_account_grams.c.account_id, search_accounts.c.grams_count)
             .order_by((shared * 1.0 / union).desc())
             .limit(CANDIDATES)
@@ -157,13 +166,12 @@ async def find_accounts(
     grams = trigrams(query)
     # Names that start with the query first (indexed reads); names alike (trigrams, a
     # group over every name sharing a common trigram) only when those do not fill the page.
-    dialect = conn.dialect.name
     values = _values(query, grams, viewer_id, offset + limit + WINDOW_MARGIN)
-    shape = (dialect, " " in query, False, viewer_id is not None, following_only)
-    hits = await _scored(conn, viewer_id, query, grams, _candidates(*shape), values)
+    shape = (" " in query, False, viewer_id is not None, following_only)
+    hits = await _scored(conn, viewer_id, query, grams, _prebuilt(*shape), values)
     if len(hits) < offset + limit and grams:
-        fuzzy = (dialect, " " in query, True, viewer_id is not None, following_only)
-        hits = await _scored(conn, viewer_id, query, grams, _candidates(*fuzzy), values)
+        fuzzy = (" " in query, True, viewer_id is not None, following_only)
+        hits = await _scored(conn, viewer_id, query, grams, _prebuilt(*fuzzy), values)
     # Accounts made for the page only.
     return [
         AccountHit(account_from_row(row), following, score)
@@ -176,10 +184,15 @@ Scored = tuple[float, str, Any, bool]
 
 
 async def _scored(
-    conn: AsyncConnection, viewer_id: int | None, query: str, grams: set[str], candidates: Any, values: dict[str, Any]
+    conn: AsyncConnection,
+    viewer_id: int | None,
+    query: str,
+    grams: set[str],
+    candidates: Prebuilt[Any],
+    values: dict[str, Any],
 ) -> list[Scored]:
     """The candidates the viewer may find, scored and in rank order."""
-    rows = (await conn.execute(candidates, values)).all()
+    rows = await candidates.rows(conn, values)
     context = await viewer_context(conn, viewer_id, [row.id for row in rows])
     hits: list[Scored] = []
     for row in rows:

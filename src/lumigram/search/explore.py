@@ -21,9 +21,11 @@ cursors walks one ranking without repeats.
 What a request costs: the candidates come from a pool shared by every reader
 (``explore_pool``, read once a minute, plus the posts made since); the viewer's follows,
 blocks, mutes and likes are read fresh, in one statement of index ranges, and taken out
-of it; the viewer's affinity is kept for a minute, as it only moves scores. So likes,
-comments and affinity in the scores may be a minute old, while who and what is left out
-counts at once.
+of it; the viewer's affinity is kept, as it only moves scores. The pool and each
+affinity are read anew in the background once a minute old, requests being answered from
+the kept ones meanwhile, so no request but a viewer's first waits for either. So likes,
+comments and affinity in the scores may be a minute old (and the renewal's time), while
+who and what is left out counts at once.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.infra.sql import Prebuilt, one_of
 from lumigram.infra.tables import blocks, favourites, filters, follows, mutes, status_tags, statuses, tag_follows
 from lumigram.posts.models import HydratedPost
-from lumigram.search import explore_pool
+from lumigram.search import ahead, explore_pool
 from lumigram.search.explore_pool import Candidate
 from lumigram.services import Services
 
@@ -190,26 +192,28 @@ class Affinity:
 
 
 def _affinity_key(viewer_id: int) -> str:
-    return f"explore:v1:affinity:{viewer_id}"
+    return f"explore:v2:affinity:{viewer_id}"
 
 
-async def _affinity(
-    services: Services, conn: AsyncConnection, viewer_id: int, now: datetime, authors: list[int]
-) -> Affinity:
-    """The viewer's affinity, kept ``AFFINITY_TTL_SECONDS`` (it reads a month of their
-    likes and comments, and only moves scores); authors it was not counted for yet are
-    counted on the request that meets them."""
-    raw = await services.cache.get(_affinity_key(viewer_id))
-    if raw is None:
-        since = now - timedelta(days=AFFINITY_DAYS)
+async def _computed_affinity(services: Services, viewer_id: int, authors: list[int]) -> bytes:
+    since = datetime.now(UTC) - timedelta(days=AFFINITY_DAYS)
+    async with services.db.connect() as conn:
         interest = dict(await _tag_interest(conn, viewer_id, since))
         circle = await _circle(conn, viewer_id, since)
         similar = await _followed_by_circle(conn, circle, authors)
-        kept = orjson.dumps(
-            {"interest": list(interest.items()), "circle": circle, "similar": list(similar.items()), "known": authors}
-        )
-        await services.cache.set(_affinity_key(viewer_id), kept, AFFINITY_TTL_SECONDS)
-        return Affinity(interest, circle, similar, frozenset(authors))
+    return orjson.dumps(
+        {"interest": list(interest.items()), "circle": circle, "similar": list(similar.items()), "known": authors}
+    )
+
+
+async def _affinity(services: Services, conn: AsyncConnection, viewer_id: int, authors: list[int]) -> Affinity:
+    """The viewer's affinity, kept: it reads a month of their likes and comments, and only
+    moves scores. Computed on the viewer's first request; then, once
+    ``AFFINITY_TTL_SECONDS`` old, computed anew in the background while the kept one is
+    still used (``lumigram.search.ahead``). Authors it was not counted for yet are counted
+    on the request that meets them."""
+    compute = lambda: _computed_affinity(services, viewer_id, authors)  # noqa: E731
+    raw = await ahead.read(services, _affinity_key(viewer_id), AFFINITY_TTL_SECONDS, compute)
     found = orjson.loads(raw)
     affinity = Affinity(
         {int(tag): float(weight) for tag, weight in found["interest"]},
@@ -241,7 +245,7 @@ async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | Non
     else:
         found, filtering = await _for_viewer(conn, viewer_id, now, found)
         if found:
-            affinity = await _affinity(services, conn, viewer_id, now, sorted({c.account_id for c in found}))
+            affinity = await _affinity(services, conn, viewer_id, sorted({c.account_id for c in found}))
             interest, similar = affinity.interest, affinity.similar
     return Ranking(_scored(found, interest, similar, now.timestamp()), filtering)
 

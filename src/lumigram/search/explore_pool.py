@@ -4,22 +4,23 @@ Which posts may be explored (public, top-level, of the last ``WINDOW_DAYS`` days
 open, discoverable account) is the same for every reader: only what each reader follows,
 blocks, mutes and liked differs, and ``lumigram.search.explore`` takes that out per
 request. So the newest ``POOL_SIZE`` such posts, with their counts and hashtags, are
-kept in the cache port for ``TTL_SECONDS`` under one key; concurrent reads in one process
-that find it missing wait for the one computation under way.
+kept in the cache port under one key and read anew in the background once ``TTL_SECONDS``
+old (``lumigram.search.ahead``), readers being answered from the pool kept meanwhile; only
+readers that find none at all wait, in one process for one computation.
 
 A kept pool never hides a post made after it: each request also reads the posts newer
 than the pool's ``tail_from`` (an index range on the primary key, empty on a quiet
-server), so a new post is explored at once. The tail starts ``TAIL_OVERLAP_MS`` before
-the pool was read, so a post whose transaction committed just after that read, with an
+server), so a new post is explored at once, however old the pool. The tail starts
+``TAIL_OVERLAP_MS`` before the pool was read, so a post whose transaction committed just after that read, with an
 id below the pool's newest, is read too. What can be up to ``TTL_SECONDS`` old is a
-post's like and comment counts, and the oldest posts leaving the window; whether a post
+post's like and comment counts (longer by the renewal's own time, or after a quiet spell
+by the time to the next reader), and the oldest posts leaving the window; whether a post
 still qualifies (deleted, its author made private or undiscoverable) is checked on the
 rows each page reads.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lumigram.ids import lowest_id_at
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, status_tags, statuses
+from lumigram.search import ahead
 from lumigram.services import Services
 
 #: Twice the candidates one reader ranks (``explore.CANDIDATES``): what a reader follows
@@ -41,7 +43,7 @@ POOL_SIZE = 1000
 WINDOW_DAYS = 7
 TTL_SECONDS = 60
 #: The format's version is in the key, so a server of another version never reads it.
-KEY = "explore:v1:pool"
+KEY = "explore:v2:pool"
 #: How long before a pool's read its tail starts (see the module).
 TAIL_OVERLAP_MS = 10_000
 
@@ -141,16 +143,9 @@ def _decode(raw: bytes) -> Pool:
     return Pool(candidates, int(found["tail_from"]))
 
 
-#: The database's identity → the computation under way in this process.
-_pending: dict[int, asyncio.Task[bytes]] = {}
 #: The database's identity → the last pool decoded and the bytes it came from: a process
 #: reading the same kept pool again does not decode it again.
 _decoded: dict[int, tuple[bytes, Pool]] = {}
-
-
-def _settled(task: asyncio.Task[bytes]) -> None:
-    if not task.cancelled():
-        task.exception()  # seen here, so a failure every reader gave up on is not logged as lost
 
 
 async def _compute(services: Services) -> bytes:
@@ -159,29 +154,13 @@ async def _compute(services: Services) -> bytes:
         candidates = await read(conn, 0, datetime.now(UTC))
     overlap = lowest_id_at(started_ms - TAIL_OVERLAP_MS)
     tail_from = min(candidates[0].id, overlap) if candidates else overlap
-    value = _encode(Pool(candidates, tail_from))
-    await services.cache.set(KEY, value, TTL_SECONDS)
-    return value
-
-
-async def _kept_or_computed(services: Services) -> bytes:
-    kept = await services.cache.get(KEY)
-    if kept is not None:
-        return kept
-    slot = id(services.db)
-    running = _pending.get(slot)
-    if running is None:
-        # A task of its own, so a reader that goes away does not cancel it under the others.
-        running = asyncio.create_task(_compute(services))
-        _pending[slot] = running
-        running.add_done_callback(_settled)
-        running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
-    return await asyncio.shield(running)
+    return _encode(Pool(candidates, tail_from))
 
 
 async def pool(services: Services) -> Pool:
-    """The kept pool, computed first if there is none (at most ``TTL_SECONDS`` old)."""
-    raw = await _kept_or_computed(services)
+    """The kept pool, computed first if there is none; once ``TTL_SECONDS`` old, a new one
+    is read in the background while this one is still answered (``ahead``)."""
+    raw = await ahead.read(services, KEY, TTL_SECONDS, lambda: _compute(services))
     slot = id(services.db)
     memo = _decoded.get(slot)
     if memo is not None and memo[0] == raw:
@@ -204,4 +183,4 @@ async def candidates(services: Services, conn: AsyncConnection, now: datetime) -
 async def forget(services: Services) -> None:
     """Drop the kept pool: the next request reads a new one."""
     await services.cache.delete(KEY)
-    _pending.pop(id(services.db), None)
+    ahead.forget_pending(services, KEY)

@@ -8,16 +8,45 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, search_tag_days, search_tags, status_tags, statuses, tag_follows, tags
 from lumigram.posts import text as captions
 from lumigram.search import tag_counts
 from lumigram.search.models import TagDay, TagHit
+from lumigram.search.query import like_prefix
 
 #: Days in a tag's history, as Mastodon gives.
 HISTORY_DAYS = 7
+
+# Each statement built once per dialect, its values bound (``Prebuilt``): building them
+# cost more than SQLite spends running them.
+_DAYS = Prebuilt(
+    lambda dialect: select(
+        search_tag_days.c.tag_id, search_tag_days.c.day, search_tag_days.c.uses, search_tag_days.c.accounts
+    ).where(
+        among(dialect, search_tag_days.c.tag_id, "ids"),
+        search_tag_days.c.day > bindparam("after", type_=Integer),
+        search_tag_days.c.day <= bindparam("until", type_=Integer),
+    )
+)
+_FOLLOWED = Prebuilt(
+    lambda dialect: select(tag_follows.c.tag_id).where(
+        tag_follows.c.account_id == bindparam("viewer", type_=BigInteger), among(dialect, tag_follows.c.tag_id, "ids")
+    )
+)
+_FIND = Prebuilt(
+    lambda dialect: (
+        select(tags.c.id, tags.c.name, search_tags.c.uses)
+        .select_from(search_tags.join(tags, tags.c.id == search_tags.c.tag_id))
+        .where(search_tags.c.name_lower.like(bindparam("like", type_=String), escape="/"), search_tags.c.uses > 0)
+        .order_by(search_tags.c.uses.desc(), search_tags.c.name_lower)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+)
 
 
 async def histories(
@@ -28,12 +57,7 @@ async def histories(
     if not tag_ids:
         return {}
     today = tag_counts.day_of(now or datetime.now(UTC))
-    kept_days = search_tag_days.c
-    rows = await conn.execute(
-        select(kept_days.tag_id, kept_days.day, kept_days.uses, kept_days.accounts).where(
-            kept_days.tag_id.in_(list(tag_ids)), kept_days.day > today - days, kept_days.day <= today
-        )
-    )
+    rows = await _DAYS.rows(conn, {"ids": list(tag_ids), "after": today - days, "until": today})
     kept = {(int(tag_id), int(day)): (int(uses), int(people)) for tag_id, day, uses, people in rows}
     return {
         tag_id: [
@@ -47,10 +71,7 @@ async def histories(
 async def followed_among(conn: AsyncConnection, viewer_id: int | None, tag_ids: Sequence[int]) -> set[int]:
     if viewer_id is None or not tag_ids:
         return set()
-    query = select(tag_follows.c.tag_id).where(
-        tag_follows.c.account_id == viewer_id, tag_follows.c.tag_id.in_(list(tag_ids))
-    )
-    return set((await conn.execute(query)).scalars())
+    return {row[0] for row in await _FOLLOWED.rows(conn, {"viewer": viewer_id, "ids": list(tag_ids)})}
 
 
 async def find_hashtags(
@@ -63,15 +84,7 @@ async def find_hashtags(
     if not prefix or not captions.hashtags(f"#{prefix}"):
         return []
     # The kept counts (``tag_counts``): an indexed prefix read of a few rows per request.
-    query = (
-        select(tags.c.id, tags.c.name, search_tags.c.uses)
-        .select_from(search_tags.join(tags, tags.c.id == search_tags.c.tag_id))
-        .where(search_tags.c.name_lower.startswith(prefix, autoescape=True), search_tags.c.uses > 0)
-        .order_by(search_tags.c.uses.desc(), search_tags.c.name_lower)
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = (await conn.execute(query)).all()
+    rows = await _FIND.rows(conn, {"like": like_prefix(prefix), "limit": limit, "offset": offset})
     ids = [row.id for row in rows]
     history = await histories(conn, ids)
     followed = await followed_among(conn, viewer_id, ids)

@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, and_, bindpara
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.cache import Cache
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import accounts, blocks, follows, mutes, search_posts, statuses, utcnow
 from lumigram.posts.hydrate import hydrate_with_context
 from lumigram.posts.models import HydratedPost
@@ -35,6 +36,10 @@ from lumigram.search.query import PostQuery, parse
 CANDIDATES = 400
 #: Days after which a post's relevance counts half (it decays as 1 / (1 + age / HALF_LIFE)).
 HALF_LIFE_DAYS = 30.0
+
+
+#: What a follower of a post's author may find of it.
+_FOLLOWERS_SEE = ("public", "unlisted", "private")
 
 
 def _who_may_see(anonymous: bool) -> ColumnElement[bool]:
@@ -56,7 +61,8 @@ def _who_may_see(anonymous: bool) -> ColumnElement[bool]:
     others = and_(
         accounts.c.discoverable.is_(True),
         statuses.c.visibility != "direct",
-        or_(open_post, and_(followed, statuses.c.visibility.in_(("public", "unlisted", "private")))),
+        # Spelt as equalities, not IN: a statement with a list parameter cannot go to the driver.
+        or_(open_post, and_(followed, or_(*(statuses.c.visibility == shown for shown in _FOLLOWERS_SEE)))),
         ~blocked,
         ~muted,
     )
@@ -119,9 +125,13 @@ def _shape_and_values(
 
 
 @functools.cache
-def _statement(shape: _Shape) -> Any:
+def _prebuilt(shape: _Shape) -> Prebuilt[Any]:
     """The statement for one shape of search, built once (building it cost more CPU than
-    SQLite spent running it)."""
+    SQLite spent running it), and sent as ``Prebuilt`` sends (by the driver on PostgreSQL)."""
+    return Prebuilt(lambda _dialect: _statement(shape))
+
+
+def _statement(shape: _Shape) -> Any:
     # What a post's own index row decides: applied while the matches are read, so that
     # the window of newest matches holds only posts that can be answers.
     where: list[ColumnElement[bool]] = []
@@ -187,6 +197,6 @@ async def find_posts(
     shape, values = _shape_and_values(conn.dialect.name, viewer_id, query, request, from_id)
     # One window of the ranked list, so that ``offset`` pages as the client expects; a
     # comment its thread hides from the viewer leaves the page one shorter.
-    ids = list((await conn.execute(_statement(shape), values)).scalars())
+    ids = [row[0] for row in await _prebuilt(shape).rows(conn, values)]
     items, _context = await hydrate_with_context(conn, viewer_id, ids, cache=cache)
     return items

@@ -79,3 +79,8 @@ def parse(text: str) -> PostQuery:
         else:
             words += words_of(plain)
     return PostQuery(words, phrases, from_username, has_media, is_reply)
+
+
+def like_prefix(text: str) -> str:
+    """A ``LIKE … ESCAPE '/'`` pattern for what starts with ``text``, taken literally."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"

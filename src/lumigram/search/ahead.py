@@ -1,0 +1,118 @@
+"""Kept values refreshed ahead: a reader is served the kept value, even when it is due
+for renewal, while one renewal runs in the background; only a reader that finds nothing
+kept at all (the first, or after ``forget``) waits for a computation.
+
+A value is kept with the time it was computed (``stamp``, by the services' clock). Once
+it is ``fresh_seconds`` old the next reader starts a renewal and is answered with it as
+it is; the renewal stores the new value and every later reader has that. One renewal runs at a time: in a
+process, one task per key; across processes (the scaled shape's several ``serve``), a
+short-lived claim in the cache, taken by the renewal, not by the reader. The value is
+kept ``KEEP_FACTOR`` times longer than it is fresh, so a quiet spell does not leave the
+next reader without one.
+
+What a kept value may hold is each user of this module's call: it serves what the value
+was when computed, up to the renewal's own time beyond ``fresh_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from lumigram.services import Services
+
+log = logging.getLogger(__name__)
+
+#: How much longer than it is fresh a value is kept, for the reader after a quiet spell.
+KEEP_FACTOR = 5
+#: How long a renewal's claim holds off other processes' renewals, should it never end.
+CLAIM_SECONDS = 30
+
+Compute = Callable[[], Coroutine[Any, Any, bytes]]
+
+#: (the database's identity, key) → the computation or renewal under way in this process.
+_pending: dict[tuple[int, str], asyncio.Task[bytes | None]] = {}
+
+
+def _stamped(value: bytes, at: float) -> bytes:
+    return b"%.3f\n" % at + value
+
+
+def stamp(raw: bytes) -> tuple[float, bytes]:
+    """A kept entry's time of computation (UNIX seconds) and its value."""
+    at, _, value = raw.partition(b"\n")
+    return float(at), value
+
+
+async def store(services: Services, key: str, value: bytes, fresh_seconds: int, at: float | None = None) -> None:
+    """Keep ``value`` as computed at ``at`` (now when None)."""
+    at = services.now().timestamp() if at is None else at
+    await services.cache.set(key, _stamped(value, at), fresh_seconds * KEEP_FACTOR)
+
+
+def _settled(task: asyncio.Task[bytes | None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("computing a kept value failed", exc_info=task.exception())
+
+
+def _run_once(
+    services: Services, key: str, work: Callable[[], Coroutine[Any, Any, bytes | None]]
+) -> asyncio.Task[bytes | None]:
+    """The task under way for ``key`` in this process, or ``work`` started as one: a task
+    of its own, so a reader that goes away does not cancel it under the others."""
+    slot = (id(services.db), key)
+    running = _pending.get(slot)
+    if running is None:
+        running = asyncio.create_task(work(), name=f"kept {key}")
+        _pending[slot] = running
+        running.add_done_callback(_settled)
+        running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
+    return running
+
+
+async def read(services: Services, key: str, fresh_seconds: int, compute: Compute) -> bytes:
+    """The value kept at ``key``, renewed in the background once ``fresh_seconds`` old;
+    computed first (readers in this process waiting for one computation) if none is kept."""
+    raw = await services.cache.get(key)
+    if raw is not None:
+        at, value = stamp(raw)
+        if services.now().timestamp() - at >= fresh_seconds:
+            _run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute))
+        return value
+
+    async def first() -> bytes:
+        value = await compute()
+        await store(services, key, value, fresh_seconds)
+        return value
+
+    found = await asyncio.shield(_run_once(services, key, first))
+    if found is None:  # a renewal was under way and another process held the claim
+        again = await services.cache.get(key)
+        return stamp(again)[1] if again is not None else await first()
+    return found
+
+
+async def _renew(services: Services, key: str, fresh_seconds: int, compute: Compute) -> bytes | None:
+    claim = f"{key}:renewing"
+    if await services.cache.incr(claim, 1, CLAIM_SECONDS) != 1:
+        return None  # another process renews it
+    try:
+        value = await compute()
+        await store(services, key, value, fresh_seconds)
+        return value
+    finally:
+        await services.cache.delete(claim)
+
+
+async def renewed(services: Services, key: str) -> None:
+    """Wait for the computation or renewal of ``key`` under way in this process, if any."""
+    running = _pending.get((id(services.db), key))
+    if running is not None:
+        await asyncio.wait([running])
+
+
+def forget_pending(services: Services, key: str) -> None:
+    """Let the next reader start a computation of its own (after the key was dropped)."""
+    _pending.pop((id(services.db), key), None)
