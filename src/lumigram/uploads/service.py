@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,11 +105,12 @@ def _header_pixels(data: bytes) -> int | None:
     cannot be read: the pool's full check then says what is wrong with the file."""
     if sniff(data[:32]) not in ("image/jpeg", "image/png", "image/webp", "image/gif"):
         return None
+    # No ``warnings.catch_warnings`` here: it swaps the process's filters, which the photo
+    # threads' own checks swap too. A photo past Pillow's bomb threshold warns (once) and
+    # goes to the pool, whose check refuses it.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
     except Exception:  # anything unreadable is the full check's to refuse, in its words
         return None
     return width * height
