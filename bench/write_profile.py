@@ -13,6 +13,15 @@ The world: an author followed by ``--followers`` [20] accounts (each has read it
 ``--times`` other accounts. Writes: a like of the author's posts, a follow of an
 account, a comment on the author's post, an upload of a 64×64 JPEG, a post with it.
 
+The consumers' share: after each write of the unprofiled batch, the events it committed
+are relayed and handled to the end (``settle``), with the process's CPU counted apart
+from the request's (less the cost of a settle with nothing to do, measured first); the
+profiled batch profiles them apart too, their own time put in buckets by package.
+``--without`` leaves consumers out (by name), so one run beside another gives each
+consumer's share: the fan-out into the followers' kept feeds, the kept home pages,
+notifications, the search index, streams. An upload's photo processing, in the worker pool's processes, is the
+pool's CPU (its processes' own clocks), reported beside the request's.
+
 Usage: .venv/bin/python bench/write_profile.py [--times 300] [--kinds like,follow]
        [--top 25]
 """
@@ -34,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from census_embedded import jpeg, settle
@@ -83,6 +93,15 @@ async def run(args: argparse.Namespace) -> None:
         follow_rate_limit=1_000_000,
         post_rate_limit=1_000_000,
     )
+    if args.without:
+        # The consumers left out run nowhere: what the rest cost, beside a run with them
+        # all, is each one's share. (A profile cannot say: SQLAlchemy's greenlet switches
+        # hide from cProfile where one coroutine stops and another resumes, so a handler's
+        # cumulative time takes in others'.)
+        from lumigram import consumers as table
+
+        left_out = set(args.without.split(","))
+        table.CONSUMERS[:] = [r for r in table.CONSUMERS if r.name not in left_out]
     services = build_services(settings)
     await services.db.migrate()
     await start_consumers(services)
@@ -192,26 +211,100 @@ async def run(args: argparse.Namespace) -> None:
                 await write(times)
                 print(f"\n== {kind}: the statements of one write ({len(sent)})")
                 print("\n".join(f"  {text[:400]}" for text in sent))
+                sent = []
+                await settle(services)
+                print(f"\n== {kind}: the statements its consumers send ({len(sent)})")
+                print("\n".join(f"  {text[:400]}" for text in sent))
                 sent = None
             half = times // 2
-            started_cpu, started = time.process_time(), time.perf_counter()
+            idle_settle = await settle_cpu(services, half)
+            request_cpu = consumers_cpu = wall = 0.0
+            pool_before = pool_cpu()
             for n in range(half):
+                started_cpu, started = time.process_time(), time.perf_counter()
                 await write(n)
-            cpu_ms = (time.process_time() - started_cpu) * 1000 / half
-            wall_ms = (time.perf_counter() - started) * 1000 / half
+                mid = time.process_time()
+                wall += time.perf_counter() - started
+                await settle(services)
+                request_cpu += mid - started_cpu
+                consumers_cpu += time.process_time() - mid
+            pool_ms = (pool_cpu() - pool_before) * 1000 / half
             # The loop thread's CPU clock: time waiting in epoll for SQLite's threads is not
             # the loop's work (and SQLite's own is in the process CPU above).
             profile = cProfile.Profile(time.thread_time)
-            profile.enable()
+            consumers_profile = cProfile.Profile(time.thread_time)
             for n in range(half, times):
+                profile.enable()
                 await write(n)
-            profile.disable()
-            report(kind, cpu_ms, wall_ms, profile, times - half, args.top)
+                profile.disable()
+                consumers_profile.enable()
+                await settle(services)
+                consumers_profile.disable()
+            cpu_ms = request_cpu * 1000 / half
+            report(kind, cpu_ms, wall * 1000 / half, profile, times - half, args.top)
+            print(f"  photo processing in the pool's processes: {pool_ms:.2f} ms CPU per write")
+            consumed_ms = max(consumers_cpu * 1000 / half - idle_settle, 0.0)
+            print(
+                f"  consumers: {consumed_ms:.2f} ms process CPU per write (a settle with nothing to do,"
+                f" {idle_settle:.2f} ms, taken off); request + consumers {cpu_ms + consumed_ms:.2f} ms"
+            )
+            report_handlers(consumers_profile, times - half)
             if args.dump:
                 profile.dump_stats(f"{args.dump}.{kind}.prof")
+                consumers_profile.dump_stats(f"{args.dump}.{kind}.consumers.prof")
     finally:
         await services.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def pool_cpu() -> float:
+    """CPU seconds (user + system) spent so far by this process's children: the media
+    worker pool's processes (started on the first upload)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+async def settle_cpu(services: Any, count: int) -> float:
+    """Process CPU ms of one ``settle`` with nothing to relay or handle: the measuring's own cost."""
+    started = time.process_time()
+    for _ in range(count):
+        await settle(services)
+    return (time.process_time() - started) * 1000 / count
+
+
+#: Buckets of the consumers' profile, first match wins: the handlers' packages first.
+CONSUMER_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("fan-out into kept feeds", ("lumigram/feed/",)),
+    ("kept pages (pagecache)", ("lumigram/pagecache/",)),
+    ("notifications", ("lumigram/notifications/",)),
+    ("search index", ("lumigram/search/",)),
+    ("streams", ("lumigram/streaming/",)),
+    ("consumer runner, relay, bus", ("lumigram/consumers", "lumigram/infra/outbox", "lumigram/infra/bus")),
+    ("cache adapter", ("lumigram/infra/cache",)),
+    *BUCKETS,
+]
+
+
+def report_handlers(profile: cProfile.Profile, count: int) -> None:
+    """The consumers' loop CPU per write, their own time put in buckets by package."""
+    stats = pstats.Stats(profile)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in raw.values())
+    if not total:
+        return
+    buckets: dict[str, float] = defaultdict(float)
+    for (filename, _line, _name), entry in raw.items():
+        bucket = next((name for name, needles in CONSUMER_BUCKETS if any(n in filename for n in needles)), "other")
+        buckets[bucket] += entry[2]
+    print(f"  the consumers' loop CPU, profiled: {1000 * total / count:.3f} ms/write; own time by package:")
+    for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
+        print(f"    {name:34s} {100 * seconds / total:5.1f}%  {1000 * seconds / count:6.3f} ms/write")
 
 
 def report(kind: str, cpu_ms: float, wall_ms: float, profile: cProfile.Profile, count: int, top: int) -> None:
@@ -237,6 +330,7 @@ def main() -> None:
     parser.add_argument("--kinds", default="like,follow,comment,upload,post")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--statements", action="store_true", help="print the SQL each kind's first write sends")
+    parser.add_argument("--without", default="", help="consumers (by name, comma-separated) not to run")
     parser.add_argument("--dump", help="write each kind's profile to DUMP.<kind>.prof (for pstats)")
     asyncio.run(run(parser.parse_args()))
 

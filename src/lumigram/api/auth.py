@@ -12,6 +12,8 @@
 * ``require_scopes("write:accounts")``: 403 unless the token holds one of the scopes
   (or a broader one: ``write`` covers ``write:accounts``); ``scopes_if_token(...)`` is the
   same for public routes, checked only when a token is sent.
+* ``account_with_scopes(...)``: ``CurrentAccount`` and ``require_scopes(...)`` in one
+  dependency, for the busiest write routes.
 
 The token is read from ``Authorization: Bearer ...`` or the ``access_token`` query
 parameter (streaming clients cannot set headers on a WebSocket). Lookups are cached
@@ -21,6 +23,7 @@ most requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -132,6 +135,35 @@ def require_scopes(*alternatives: str) -> Any:
             raise Forbidden(OUTSIDE_SCOPES)
         return grant
 
+    return Depends(check)
+
+
+#: What a combined dependency stands for (``account_with_scopes``): the OpenAPI document
+#: reads a route's auth from the dependencies it calls, and these call them directly.
+STANDS_FOR: dict[Callable[..., Any], tuple[Callable[..., Any], ...]] = {}
+
+
+def account_with_scopes(*alternatives: str) -> Any:
+    """``CurrentAccount`` behind ``dependencies=[require_scopes(*alternatives)]``, as one
+    dependency: the same checks in the same order (an invalid or missing token 401, a
+    scope missing 403, an app-only token 401, a disabled or unconfirmed login 403), the
+    same ``Viewer``. For the busiest writes (a like, a post, an upload): FastAPI resolved
+    five dependencies for the pair, a tenth of a like's request CPU.
+
+    Use as ``viewer: Annotated[Viewer, account_with_scopes("write:favourites")]``.
+    """
+    if not alternatives:
+        raise ValueError("account_with_scopes needs at least one scope")
+
+    async def check(conn: HTTPConnection, services: ServicesDep) -> Viewer:
+        grant = await get_optional_token(conn, services)
+        if grant is None:
+            raise Unauthorized("The access token is invalid")
+        if not grant.allows(*alternatives):
+            raise Forbidden(OUTSIDE_SCOPES)
+        return await get_current_account(grant, services)
+
+    STANDS_FOR[check] = (get_optional_token, get_current_token, get_current_account)
     return Depends(check)
 
 

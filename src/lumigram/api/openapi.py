@@ -127,12 +127,14 @@ def _dependencies(dependant: Dependant) -> Iterator[Any]:
     for sub in dependant.dependencies:
         if sub.call is not None:
             yield sub.call
+            yield from auth.STANDS_FOR.get(sub.call, ())
         yield from _dependencies(sub)
 
 
 def _is_scope_check(call: Any) -> bool:
     qualname = str(getattr(call, "__qualname__", ""))
-    return qualname.startswith((auth.require_scopes.__name__ + ".", auth.scopes_if_token.__name__ + "."))
+    checks = (auth.require_scopes, auth.scopes_if_token, auth.account_with_scopes)
+    return qualname.startswith(tuple(check.__name__ + "." for check in checks))
 
 
 def _statuses(route: APIRoute, operation: dict[str, Any], method: str) -> set[int]:

@@ -11,9 +11,11 @@ took it. The consumers table (``lumigram.consumers``) hands that on to the kept 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Select, bindparam, exists, or_, select
 
 from lumigram.events import (
     AccountDeleted,
@@ -31,9 +33,9 @@ from lumigram.events import (
     TagUnfollowed,
 )
 from lumigram.feed import store
-from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from
-from lumigram.infra.tables import follows, status_tags, statuses, tag_follows
-from lumigram.lists.service import exclusive_owners
+from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from, shields
+from lumigram.infra.sql import Prebuilt
+from lumigram.infra.tables import follows, list_accounts, lists, mutes, status_tags, statuses, tag_follows, utcnow
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.reposts.service import home_readers
@@ -57,24 +59,52 @@ class Fanout:
     tag_readers: list[int]
 
 
-async def _to_followers(services: Services, author_id: int, post_id: int) -> list[int]:
-    """Into the kept feeds of the author's followers, a batch at a time; those reached.
-    A follower holding the author in an exclusive list reads them there, not at home."""
+def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool]]:
+    """A page of the author's followers (ascending, after ``after``), each with whether the
+    post must skip them: they are shielded from the author (``graph.service.shields``:
+    muted, blocked either way), or hold the author in an exclusive list and read them
+    there, not at home (``lists.service.exclusive_owners``). One statement for what took
+    three (the page, the shielded, the list holders)."""
+    author = bindparam("author", type_=BigInteger)
+    reader = follows.c.account_id
+    in_exclusive_list = exists().where(
+        list_accounts.c.account_id == reader,
+        list_accounts.c.target_account_id == author,
+        lists.c.id == list_accounts.c.list_id,
+        lists.c.exclusive.is_(True),
+    )
+    skip = or_(shields(reader, author, bindparam("now", type_=mutes.c.expires_at.type)), in_exclusive_list)
+    return (
+        select(reader, skip.label("skip"))
+        .where(follows.c.target_account_id == author, reader > bindparam("after", type_=BigInteger))
+        .order_by(reader)
+        .limit(bindparam("limit"))
+    )
+
+
+_FOLLOWERS_TO_REACH = Prebuilt(_followers_to_reach)
+
+
+async def _into_feeds(services: Services, author_id: int, post_id: int, followers: bool) -> list[int]:
+    """The post into the author's kept feed and (``followers``) their followers', a batch
+    at a time; the followers reached. The author's feed goes with the first batch: one
+    lookup of whose feeds are kept and one write per batch, the author's included."""
     reached: list[int] = []
-    after: int | None = None
+    after = 0
+    first = True
     while True:
-        batch = await follower_ids(services, author_id, after=after, limit=BATCH)
-        if not batch:
-            break
-        readers = set(await store.receiving(services, batch)) - await shielded_from(services, author_id, batch)
-        if readers:
+        rows: Sequence[Any] = []
+        if followers:
+            params = {"author": author_id, "after": after, "limit": BATCH, "now": utcnow()}
             async with services.db.connect() as conn:
-                readers -= await exclusive_owners(conn, author_id, sorted(readers))
-        if readers:
-            reached += await store.add(services, sorted(readers), [post_id])
-        if len(batch) < BATCH:  # the last batch: no query to find there are no more
+                rows = await _FOLLOWERS_TO_REACH.rows(conn, params)
+        candidates = ([author_id] if first else []) + [row[0] for row in rows if not row[1]]
+        first = False
+        kept = await store.receiving(services, candidates)
+        reached += [reader for reader in await store.add(services, kept, [post_id]) if reader != author_id]
+        if len(rows) < BATCH:  # the last batch: no query to find there are no more
             break
-        after = batch[-1]
+        after = rows[-1][0]
     return reached
 
 
@@ -170,10 +200,8 @@ async def fan_out_post(services: Services, event: PostCreated) -> Fanout | None:
     if event.in_reply_to_id is not None or event.visibility == "direct":
         return None
     status_id, author_id = event.status_id, event.account_id
-    await store.add(services, await store.receiving(services, [author_id]), [status_id])
-    reached: list[int] = []
-    if event.followers_count <= services.settings.fanout_celebrity_threshold:
-        reached = await _to_followers(services, author_id, status_id)
+    followers = event.followers_count <= services.settings.fanout_celebrity_threshold
+    reached = await _into_feeds(services, author_id, status_id, followers)
     tag_readers: list[int] = []
     readers = await store.receiving(services, await tag_follower_ids(services, event.tags))
     if readers:

@@ -640,6 +640,19 @@ def _shielded(dialect: str) -> Any:
 _SHIELDED = Prebuilt(_shielded)
 
 
+def shields(
+    reader: ColumnElement[int], author: ColumnElement[int], now: BindParameter[datetime]
+) -> ColumnElement[bool]:
+    """``shielded_from``'s rule as a condition on a statement's ``reader`` column: the
+    reader mutes the author (a mute still in force at ``now``), blocks them, or is
+    blocked by them. For statements that read readers and want it in the same trip."""
+    return or_(
+        exists().where(mutes.c.account_id == reader, mutes.c.target_account_id == author, _active_mute(now)),
+        exists().where(blocks.c.account_id == reader, blocks.c.target_account_id == author),
+        exists().where(blocks.c.account_id == author, blocks.c.target_account_id == reader),
+    )
+
+
 async def shielded_from(services: Services, author_id: int, account_ids: Sequence[int]) -> set[int]:
     """Those of ``account_ids`` who mute the author, block them or are blocked by them: the
     author's posts are never pushed to them (home feeds, streams). One query."""

@@ -319,14 +319,16 @@ async def create_post(
         parent = None
         thread_locked = False
         if draft.in_reply_to_id is not None:
-            found = await hydrate_in(conn, account_id, [draft.in_reply_to_id])
+            # The parent's parts (photos, tags, mentions: a direct post's audience) come
+            # from the cache where kept, as every read has them: two statements fewer.
+            found = await hydrate_in(conn, account_id, [draft.in_reply_to_id], cache=services.cache)
             if not found:
                 raise NotFound("The post you are replying to was not found")
             parent, thread = found[0].post, found[0].thread
             if parent.comments_disabled and parent.account_id != account_id:
                 raise _invalid("Comments are turned off for this post", "in_reply_to_id")
             if thread is not None and (
-                thread.root_id is None or not await hydrate_in(conn, account_id, [thread.root_id])
+                thread.root_id is None or not await hydrate_in(conn, account_id, [thread.root_id], cache=services.cache)
             ):
                 # Someone the post's owner blocked cannot join its thread through a reply
                 # to another comment (their own one included) either.

@@ -1,7 +1,8 @@
 """Uploading media: check, process (in a worker process), store variants, record the row.
 
-Photos are processed while the request waits, in a process pool so the event loop
-stays free, and answer ready at once (Mastodon's 200 from POST /api/v2/media). Only
+Photos are processed while the request waits, off the event loop, and answer ready at
+once (Mastodon's 200 from POST /api/v2/media): a small one (at most ``SMALL_PIXELS``)
+on a thread of this process, a larger one in the process pool. Only
 re-encoded variants are stored: the upload itself, with whatever metadata it
 carried, is never kept. Beside them lies the unfiltered 1080 px master JPEG (the row's
 ``original_key``, never served), from which a change of filter re-renders the variants
@@ -12,20 +13,32 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
-from sqlalchemy import insert, select, update
+from PIL import Image
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 
 from lumigram import ids
 from lumigram.errors import Conflict, NotFound, ValidationFailed
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import accounts, media_attachments, utcnow
 from lumigram.media_access.service import MASTER_PREFIX, forget_privacy
 from lumigram.services import Services
 from lumigram.uploads import filters, previews
-from lumigram.uploads.images import Crop, ImageRejected, ProcessedImage, Variant, process_image, rerender
+from lumigram.uploads.images import (
+    Crop,
+    ImageRejected,
+    ProcessedImage,
+    Variant,
+    process_image,
+    rerender,
+    sniff,
+)
 from lumigram.uploads.models import MediaRecord, media_record
 from lumigram.uploads.story_frames import NAME as STORY_FRAME
 from lumigram.uploads.story_frames import story_frame
@@ -70,6 +83,46 @@ def _check_description(description: str | None) -> str | None:
     return description
 
 
+#: Photos of at most this many pixels (by their header) are processed on a thread of the
+#: serving process: a 1 MP photo takes some tens of milliseconds, mostly in Pillow's C
+#: code, which lets go of the GIL, and a trip to the process pool cost more than that
+#: for the small photos most uploads are (bench/write_profile.py). Larger ones, whose
+#: pure-Python share would hold the event loop for longer, go to the pool.
+SMALL_PIXELS = 1_000_000
+_SMALL_THREADS = 2
+_threads: ThreadPoolExecutor | None = None
+
+
+def _small_photo_threads() -> ThreadPoolExecutor:
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(max_workers=_SMALL_THREADS, thread_name_prefix="small-photos")
+    return _threads
+
+
+def _header_pixels(data: bytes) -> int | None:
+    """Width × height from the image's header (no pixel decoded), or None when the header
+    cannot be read: the pool's full check then says what is wrong with the file."""
+    if sniff(data[:32]) not in ("image/jpeg", "image/png", "image/webp", "image/gif"):
+        return None
+    # No ``warnings.catch_warnings`` here: it swaps the process's filters, which the photo
+    # threads' own checks swap too. A photo past Pillow's bomb threshold warns (once) and
+    # goes to the pool, whose check refuses it.
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # anything unreadable is the full check's to refuse, in its words
+        return None
+    return width * height
+
+
+def _executor_for(services: Services, data: bytes) -> Executor:
+    pixels = _header_pixels(data)
+    if pixels is not None and pixels <= SMALL_PIXELS:
+        return _small_photo_threads()
+    return services.cpu_pool()
+
+
 async def _process(
     services: Services,
     data: bytes,
@@ -79,7 +132,7 @@ async def _process(
 ) -> ProcessedImage:
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(services.cpu_pool(), process_image, data, *focus, *look, crop)
+        return await loop.run_in_executor(_executor_for(services, data), process_image, data, *focus, *look, crop)
     except ImageRejected as exc:
         reason = str(exc)
         raise ValidationFailed(reason, {"file": [{"error": "ERR_UNPROCESSABLE", "description": reason}]}) from None
@@ -136,8 +189,6 @@ async def upload_photo(
     # Checked before any pixel work, so a typo in the filter name costs nothing.
     look = filters.check(filter_name, adjustments)
     processed = await _process(services, data, focus, look, crop)
-    async with services.db.connect() as conn:
-        locked = (await conn.execute(select(accounts.c.locked).where(accounts.c.id == account_id))).scalar_one()
     media_id = services.ids.next_id(ids.shard_of(account_id))
     master_key = None
     if processed.master is not None:
@@ -153,31 +204,67 @@ async def upload_photo(
     small = variants.get("320", variants.get("150", next(iter(variants.values()))))["jpeg"]
     meta["small"] = _dimensions(small["width"], small["height"])
     now = utcnow()
+    params = {
+        "id": media_id,
+        "account_id": account_id,
+        "kind": "image",
+        "state": "ready",
+        "content_type": "image/jpeg",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "variants": orjson.dumps(variants).decode(),
+        "meta": orjson.dumps(meta).decode(),
+        "description": description,
+        "focus_x": focus[0],
+        "focus_y": focus[1],
+        "created_at": now,
+        "processed_at": now,
+        "original_key": master_key,
+        "blurhash": processed.blurhash,
+        "filter": look[0],
+        "adjustments": _adjustments_json(look[1]),
+    }
     async with services.db.begin() as conn:
-        await conn.execute(
-            insert(media_attachments).values(
-                id=media_id,
-                account_id=account_id,
-                kind="image",
-                state="ready",
-                content_type="image/jpeg",
-                size=len(data),
-                sha256=hashlib.sha256(data).hexdigest(),
-                variants=orjson.dumps(variants).decode(),
-                meta=orjson.dumps(meta).decode(),
-                description=description,
-                focus_x=focus[0],
-                focus_y=focus[1],
-                private=bool(locked),
-                created_at=now,
-                processed_at=now,
-                original_key=master_key,
-                blurhash=processed.blurhash,
-                filter=look[0],
-                adjustments=_adjustments_json(look[1]),
-            )
-        )
-    return await get_media(services, account_id, media_id)
+        row = (await conn.execute(_INSERT_PHOTO(conn), params)).one()
+    return media_record(row)
+
+
+def _insert_photo(_dialect: str) -> Insert:
+    """A processed photo's row, in one statement built once: the owner's ``locked`` read
+    inside it (the photo is private if they are), the row read back by RETURNING (it was
+    a read before, the insert and a read after)."""
+    owner_locked = (
+        select(func.coalesce(accounts.c.locked, False))
+        .where(accounts.c.id == bindparam("account_id"))
+        .scalar_subquery()
+    )
+    values: dict[str, Any] = {name: bindparam(name) for name in _PHOTO_COLUMNS}
+    values["private"] = owner_locked
+    return insert(media_attachments).values(values).returning(*media_attachments.c)
+
+
+#: The columns a photo's insert binds (``private`` is read in it).
+_PHOTO_COLUMNS = (
+    "id",
+    "account_id",
+    "kind",
+    "state",
+    "content_type",
+    "size",
+    "sha256",
+    "variants",
+    "meta",
+    "description",
+    "focus_x",
+    "focus_y",
+    "created_at",
+    "processed_at",
+    "original_key",
+    "blurhash",
+    "filter",
+    "adjustments",
+)
+_INSERT_PHOTO = Prebuilt(_insert_photo)
 
 
 def _dimensions(width: int, height: int) -> dict[str, Any]:

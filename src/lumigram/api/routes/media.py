@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from lumigram.api.auth import CurrentAccount, require_scopes
+from lumigram.accounts.models import Viewer
+from lumigram.api.auth import CurrentAccount, account_with_scopes, require_scopes
 from lumigram.api.deps import ServicesDep
 from lumigram.api.params import openapi_body, parse, read_params, record_id, upload
 from lumigram.api.responses import OrjsonResponse
@@ -69,15 +70,15 @@ def _focus(value: str | None) -> tuple[float, float]:
     "/api/v2/media",
     summary="Upload a photo or video",
     openapi_extra=openapi_body(MediaParams, files=("file",)),
-    dependencies=[require_scopes(*WRITE_MEDIA)],
 )
 @router.post(
     "/api/v1/media",
     summary="Upload a photo or video (the older route some clients still use)",
     openapi_extra=openapi_body(MediaParams, files=("file",)),
-    dependencies=[require_scopes(*WRITE_MEDIA)],
 )
-async def upload_media(request: Request, viewer: CurrentAccount, services: ServicesDep) -> Response:
+async def upload_media(
+    request: Request, viewer: Annotated[Viewer, account_with_scopes(*WRITE_MEDIA)], services: ServicesDep
+) -> Response:
     raw = await read_params(request)
     params = parse(MediaParams, raw)
     file = upload(raw, "file")

@@ -19,8 +19,9 @@ from pydantic.config import JsonDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lumigram.accounts.models import Viewer
 from lumigram.accounts.scopes import READ_STATUSES
-from lumigram.api.auth import CurrentAccount, OptionalAccount, require_scopes, scopes_if_token
+from lumigram.api.auth import CurrentAccount, OptionalAccount, account_with_scopes, require_scopes, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.pagination import cursor, link_header
 from lumigram.api.params import (
@@ -166,11 +167,10 @@ StatusesPage = Annotated[PageRequest, Depends(statuses_page)]
     "/api/v1/statuses",
     summary="Publish a post, a comment or a direct message",
     openapi_extra=openapi_body(StatusParams),
-    dependencies=[require_scopes(*WRITE_STATUSES)],
 )
 async def create_status(
     request: Request,
-    viewer: CurrentAccount,
+    viewer: Annotated[Viewer, account_with_scopes(*WRITE_STATUSES)],
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
 ) -> Response:
