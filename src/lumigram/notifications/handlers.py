@@ -63,11 +63,48 @@ from lumigram.services import Services
 BATCH = 500
 
 
-def _exists(query: Any) -> Callable[[AsyncConnection], Awaitable[bool]]:
-    async def check(conn: AsyncConnection) -> bool:
-        return bool((await conn.execute(select(exists(query)))).scalar())
+def _still(check: Prebuilt[Any], **params: int) -> Callable[[AsyncConnection], Awaitable[bool]]:
+    """``deliver``'s check that the cause still stands: ``check`` (prebuilt, built once
+    rather than per event) reads a row with ``params``."""
 
-    return check
+    async def still(conn: AsyncConnection) -> bool:
+        return bool((await check.rows(conn, params))[0][0])
+
+    return still
+
+
+def _exists_built(condition: Callable[[], Any]) -> Prebuilt[Any]:
+    return Prebuilt(lambda _dialect: select(exists(condition())))
+
+
+_LIKED = _exists_built(
+    lambda: select(favourites.c.id).where(
+        favourites.c.account_id == bindparam("actor", type_=BigInteger),
+        favourites.c.status_id == bindparam("status", type_=BigInteger),
+    )
+)
+_REPOSTED = _exists_built(
+    lambda: select(reblogs.c.id).where(
+        reblogs.c.account_id == bindparam("actor", type_=BigInteger),
+        reblogs.c.status_id == bindparam("status", type_=BigInteger),
+    )
+)
+_REQUESTED = _exists_built(
+    lambda: select(follow_requests.c.id).where(
+        follow_requests.c.account_id == bindparam("actor", type_=BigInteger),
+        follow_requests.c.target_account_id == bindparam("target", type_=BigInteger),
+    )
+)
+# A locked account approved this follow itself and was told of the request; like
+# Mastodon, approving it makes no second "followed you" notification.
+_FOLLOWING_UNLOCKED = _exists_built(
+    lambda: select(follows.c.id).where(
+        follows.c.account_id == bindparam("actor", type_=BigInteger),
+        follows.c.target_account_id == bindparam("target", type_=BigInteger),
+        follows.c.target_account_id == accounts.c.id,
+        accounts.c.locked.is_(False),
+    )
+)
 
 
 _VISIBILITY_CODES = ("public", "unlisted", "private", "direct")
@@ -155,10 +192,7 @@ async def _who_may_see(services: Services, status_id: int, named: Sequence[int])
 
 
 def _post_exists(status_id: int) -> Callable[[AsyncConnection], Awaitable[bool]]:
-    async def check(conn: AsyncConnection) -> bool:
-        return bool((await _POST_EXISTS.rows(conn, {"status": status_id}))[0][0])
-
-    return check
+    return _still(_POST_EXISTS, status=status_id)
 
 
 async def notify_of_new_post(services: Services, event: PostCreated) -> list[service.Created]:
@@ -176,16 +210,21 @@ async def notify_of_new_post(services: Services, event: PostCreated) -> list[ser
         if event.in_reply_to_account_id is not None:
             # A comment that names the post's owner is already a mention.
             wanted.setdefault(event.in_reply_to_account_id, COMMENT)
-    with_subscribers = top_level and event.visibility != "direct"
-    audience = await _post_audience(services, status_id, list(wanted), with_subscribers)
-    if audience is None:
-        return []  # deleted already
-    for follower in audience.subscribers:
-        wanted.setdefault(follower, STATUS)
-    wanted.pop(author, None)
     if top_level:
+        with_subscribers = event.visibility != "direct"
+        audience = await _post_audience(services, status_id, list(wanted), with_subscribers)
+        if audience is None:
+            return []  # deleted already
+        for follower in audience.subscribers:
+            wanted.setdefault(follower, STATUS)
+        wanted.pop(author, None)
         recipients = [r for r in sorted(wanted) if audience.may_see(r)]
     else:
+        # A comment has no subscribers to hear of it, and the thread's rule decides
+        # (none once the comment is gone): the post's own audience is not read.
+        wanted.pop(author, None)
+        if not wanted:
+            return []
         recipients = sorted(await _who_may_see(services, status_id, list(wanted)))
     post_exists = _post_exists(status_id)
     created: list[service.Created] = []
@@ -219,9 +258,7 @@ async def remove_post_notifications(services: Services, event: PostDeleted) -> N
 
 async def notify_of_like(services: Services, event: FavouriteCreated) -> list[service.Created]:
     status_id, liker = event.status_id, event.account_id
-    still_liked = _exists(
-        select(favourites.c.id).where(favourites.c.account_id == liker, favourites.c.status_id == status_id)
-    )
+    still_liked = _still(_LIKED, actor=liker, status=status_id)
     wanted = [(event.status_account_id, FAVOURITE)]
     return await service.deliver(services, event.id, liker, wanted, status_id, still_liked)
 
@@ -233,9 +270,7 @@ async def remove_like_notification(services: Services, event: FavouriteRemoved) 
 async def notify_of_reblog(services: Services, event: ReblogCreated) -> list[service.Created]:
     """The post's author hears of a repost still standing (not of their own)."""
     status_id, reposter = event.status_id, event.account_id
-    still_reposted = _exists(
-        select(reblogs.c.id).where(reblogs.c.account_id == reposter, reblogs.c.status_id == status_id)
-    )
+    still_reposted = _still(_REPOSTED, actor=reposter, status=status_id)
     wanted = [(event.status_account_id, REBLOG)]
     return await service.deliver(services, event.id, reposter, wanted, status_id, still_reposted)
 
@@ -247,14 +282,9 @@ async def remove_reblog_notification(services: Services, event: ReblogRemoved) -
 async def notify_of_follow(services: Services, event: FollowCreated | FollowRequested) -> list[service.Created]:
     follower, target = event.account_id, event.target_account_id
     if isinstance(event, FollowRequested):
-        edge = (follow_requests.c.account_id == follower) & (follow_requests.c.target_account_id == target)
-        still_requested = _exists(select(follow_requests.c.id).where(edge))
+        still_requested = _still(_REQUESTED, actor=follower, target=target)
         return await service.deliver(services, event.id, follower, [(target, FOLLOW_REQUEST)], None, still_requested)
-    # A locked account approved this follow itself and was told of the request; like
-    # Mastodon, approving it makes no second "followed you" notification.
-    edge = (follows.c.account_id == follower) & (follows.c.target_account_id == target)
-    unlocked = (follows.c.target_account_id == accounts.c.id) & accounts.c.locked.is_(False)
-    still_following = _exists(select(follows.c.id).where(edge, unlocked))
+    still_following = _still(_FOLLOWING_UNLOCKED, actor=follower, target=target)
     return await service.deliver(services, event.id, follower, [(target, FOLLOW)], None, still_following)
 
 

@@ -55,6 +55,7 @@ from lumigram.infra.sql import Prebuilt, among, one_of
 from lumigram.infra.tables import (
     accounts,
     blocks,
+    conversation_mutes,
     markers,
     mutes,
     notifications,
@@ -107,7 +108,8 @@ def _insert(dialect: str) -> Any:
 def _recipients_statement(dialect: str) -> Any:
     """Of the accounts bound as ``recipients``: blocks either way with the actor bound as
     ``actor`` (kind 0), live mutes of the actor with their notifications flag (kind 1,
-    ``now`` bounding them), and push subscriptions (kind 2)."""
+    ``now`` bounding them), push subscriptions (kind 2) and whether they muted any
+    conversation (kind 3)."""
     actor, now = bindparam("actor", type_=BigInteger), bindparam("now", type_=mutes.c.expires_at.type)
     return union_all(
         select(literal_column("0").label("kind"), blocks.c.account_id.label("account"), true().label("flag")).where(
@@ -124,6 +126,9 @@ def _recipients_statement(dialect: str) -> Any:
         select(literal_column("2"), push_subscriptions.c.account_id, true())
         .where(among(dialect, push_subscriptions.c.account_id, "recipients"))
         .distinct(),
+        select(literal_column("3"), conversation_mutes.c.account_id, true())
+        .where(among(dialect, conversation_mutes.c.account_id, "recipients"))
+        .distinct(),
     )
 
 
@@ -138,11 +143,13 @@ class _Recipients:
     muting: set[int]
     #: Have a push subscription (the push consumer needs to look no further for the others).
     pushable: set[int]
+    #: Muted some conversation (which one is looked up only for them).
+    muting_conversations: set[int]
 
 
 async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence[int]) -> _Recipients:
     """What ``deliver`` needs to know of its recipients, in one prebuilt query."""
-    found = _Recipients(set(), set(), set())
+    found = _Recipients(set(), set(), set(), set())
     params = {"actor": actor_id, "recipients": list(recipients), "now": utcnow()}
     for kind, account, flag in await _RECIPIENTS.rows(conn, params):
         if kind == 0:
@@ -151,8 +158,10 @@ async def _recipients(conn: AsyncConnection, actor_id: int, recipients: Sequence
             found.muting.add(account)
             if flag:
                 found.silent.add(account)
-        else:
+        elif kind == 2:
             found.pushable.add(account)
+        else:
+            found.muting_conversations.add(account)
     return found
 
 
@@ -175,20 +184,34 @@ _INSERT_NEW = Prebuilt(
 )
 
 
-async def _group_key(services: Services, recipient: int, type_: str, status_id: int | None, own_id: int) -> str:
-    """Mastodon 4.3's grouping: favourites of one post, or follows, made within
-    ``MAX_GROUP_SPAN_HOURS`` of the group's first share a key. The group's starting hour
-    lives in the cache; losing it only starts a new group early."""
-    if type_ not in GROUPABLE:
-        return f"ungrouped-{own_id}"
-    prefix = f"{type_}-{status_id}" if status_id is not None else type_
-    bucket = int(utcnow().timestamp()) // 3600
-    key = f"notification-group:{recipient}:{prefix}"
-    previous = await services.cache.get(key)
-    if previous is not None and previous.isdigit() and bucket < int(previous) + MAX_GROUP_SPAN_HOURS:
-        bucket = int(previous)
-    await services.cache.set(key, str(bucket).encode(), ttl=MAX_GROUP_SPAN_HOURS * 3600)
-    return f"{prefix}-{bucket}"
+async def _group_keys(
+    services: Services, planned: Sequence[tuple[int, int, str]], status_id: int | None
+) -> list[str]:
+    """Mastodon 4.3's grouping, for each (own id, recipient, type) of ``planned``:
+    favourites of one post, or follows, made within ``MAX_GROUP_SPAN_HOURS`` of the
+    group's first share a key. The group's starting hour lives in the cache, read and
+    written for all recipients at once (one call each way, not two per recipient);
+    losing it only starts a new group early."""
+    keys = [f"ungrouped-{own_id}" for own_id, _, _ in planned]
+    grouped = [index for index, (_, _, type_) in enumerate(planned) if type_ in GROUPABLE]
+    if not grouped:
+        return keys
+    now_bucket = int(utcnow().timestamp()) // 3600
+    prefixes: dict[int, str] = {}
+    for index in grouped:
+        type_ = planned[index][2]
+        prefixes[index] = f"{type_}-{status_id}" if status_id is not None else type_
+    cache_keys = [f"notification-group:{planned[index][1]}:{prefixes[index]}" for index in grouped]
+    previous = await services.cache.get_many(cache_keys)
+    started: dict[str, bytes] = {}
+    for index, cache_key, found in zip(grouped, cache_keys, previous, strict=True):
+        bucket = now_bucket
+        if found is not None and found.isdigit() and bucket < int(found) + MAX_GROUP_SPAN_HOURS:
+            bucket = int(found)
+        started[cache_key] = str(bucket).encode()
+        keys[index] = f"{prefixes[index]}-{bucket}"
+    await services.cache.set_many(started, ttl=MAX_GROUP_SPAN_HOURS * 3600)
+    return keys
 
 
 async def deliver(
@@ -214,10 +237,9 @@ async def deliver(
     pairs = list(dict.fromkeys((r, t) for r, t in wanted if r != actor_id or notify_actor))
     if not pairs:
         return []
-    planned = []
-    for recipient, type_ in pairs:
-        own_id = services.ids.next_id(shard_of(recipient))
-        planned.append((own_id, recipient, type_, await _group_key(services, recipient, type_, status_id, own_id)))
+    numbered = [(services.ids.next_id(shard_of(recipient)), recipient, type_) for recipient, type_ in pairs]
+    group_keys = await _group_keys(services, numbered, status_id)
+    planned = [(*item, key) for item, key in zip(numbered, group_keys, strict=True)]
     created: list[Created] = []
     async with services.db.begin() as conn:
         marker = {"consumer": f"notifications{part}", "event_id": event_id, "processed_at": utcnow()}
@@ -226,7 +248,11 @@ async def deliver(
             return []
         known = await _recipients(conn, actor_id, sorted({r for r, _ in pairs}))
         # Those who muted the post's conversation hear nothing more about it.
-        hushed = set() if status_id is None else await muting_among(conn, status_id, [r for r, _ in pairs])
+        # (Most mute none: the statement above says who mutes any, so the thread is
+        # walked only for them.)
+        hushed = set()
+        if status_id is not None and known.muting_conversations:
+            hushed = await muting_among(conn, status_id, sorted(known.muting_conversations))
         kept = [
             (own_id, recipient, type_, group_key)
             for own_id, recipient, type_, group_key in planned

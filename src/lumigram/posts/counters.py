@@ -29,10 +29,11 @@ import logging
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.cache import parse_tagged
+from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import favourites, statuses
 from lumigram.posts.models import HydratedPost
 from lumigram.services import Services
@@ -110,11 +111,29 @@ def with_pending(items: list[HydratedPost], deltas: dict[int, int]) -> list[Hydr
     return result
 
 
+# Built once (the like counter's consumer runs them for every like and unlike).
+_LOCK_POST = Prebuilt(
+    lambda _dialect: select(statuses.c.id)
+    .where(statuses.c.id == bindparam("status", type_=BigInteger))
+    .with_for_update()
+)
+_RECOUNT_FAVOURITES = Prebuilt(
+    lambda _dialect: update(statuses)
+    .where(statuses.c.id == bindparam("status", type_=BigInteger))
+    .values(
+        favourites_count=select(func.count())
+        .select_from(favourites)
+        .where(favourites.c.status_id == bindparam("status", type_=BigInteger))
+        .scalar_subquery()
+    )
+)
+
+
 async def recount_favourites(conn: AsyncConnection, status_id: int) -> None:
     """Set the post's favourites_count to the number of its likes, inside ``conn``'s transaction."""
+    params = {"status": status_id}
     if conn.dialect.name == "postgresql":
         # Lock first, count second: each count then runs after every earlier recount has
         # committed, so a slow recount cannot overwrite a newer one with an older number.
-        await conn.execute(select(statuses.c.id).where(statuses.c.id == status_id).with_for_update())
-    count = select(func.count()).select_from(favourites).where(favourites.c.status_id == status_id).scalar_subquery()
-    await conn.execute(update(statuses).where(statuses.c.id == status_id).values(favourites_count=count))
+        await _LOCK_POST.rows(conn, params)
+    await _RECOUNT_FAVOURITES.execute(conn, params)
