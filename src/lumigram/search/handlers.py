@@ -20,7 +20,14 @@ ACCOUNTS = "search.accounts"
 
 
 async def index_changed_post(services: Services, event: PostCreated | PostUpdated | PostDeleted) -> None:
-    await index_post(services, event.status_id)
+    # A new post counts as a hashtag use only if public and tagged (the event says so): for
+    # any other, its kept uses are none, as they were, and reading them is left out. An
+    # edit, a lock or a deletion later brings them in line as ever.
+    await index_post(services, event.status_id, tag_uses=not _never_a_use(event))
+
+
+def _never_a_use(event: PostCreated | PostUpdated | PostDeleted) -> bool:
+    return isinstance(event, PostCreated) and (not event.tags or event.visibility != "public")
 
 
 async def index_changed_account(services: Services, event: UserRegistered | AccountUpdated) -> None:
