@@ -37,6 +37,8 @@ async def test_indexing_a_new_post_sends_few_statements(client: httpx.AsyncClien
     async with services.db.connect() as conn:
         again = (await conn.execute(select(search_posts).where(search_posts.c.status_id == status_id))).one()
     assert again == indexed
-    assert indexed.has_media and not indexed.is_reply and indexed.body == "lanterns over the harbour"
+    assert indexed.has_media
+    assert not indexed.is_reply
+    assert indexed.body == "lanterns over the harbour"
     found = await client.get("/api/v2/search", headers=author["headers"], params={"q": "lanterns", "type": "statuses"})
     assert [status["id"] for status in found.json()["statuses"]] == [post["id"]]

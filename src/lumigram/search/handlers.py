@@ -20,9 +20,9 @@ ACCOUNTS = "search.accounts"
 
 
 async def index_changed_post(services: Services, event: PostCreated | PostUpdated | PostDeleted) -> None:
-    # A new post counts as a hashtag use only if public and tagged (the event says so): for
-    # any other, its kept uses are none, as they were, and reading them is left out. An
-    # edit, a lock or a deletion later brings them in line as ever.
+    # A new post is a hashtag use only if public and tagged (its event says which): making
+    # any other changes no kept use, so reading its uses is left out. An edit, a lock or a
+    # deletion brings them in line as ever.
     await index_post(services, event.status_id, tag_uses=not _never_a_use(event))
 
 
