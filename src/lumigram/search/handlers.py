@@ -20,7 +20,14 @@ ACCOUNTS = "search.accounts"
 
 
 async def index_changed_post(services: Services, event: PostCreated | PostUpdated | PostDeleted) -> None:
-    await index_post(services, event.status_id)
+    # A new post is a hashtag use only if public and tagged (its event says which): making
+    # any other changes no kept use, so reading its uses is left out. An edit, a lock or a
+    # deletion brings them in line as ever.
+    await index_post(services, event.status_id, tag_uses=not _never_a_use(event))
+
+
+def _never_a_use(event: PostCreated | PostUpdated | PostDeleted) -> bool:
+    return isinstance(event, PostCreated) and (not event.tags or event.visibility != "public")
 
 
 async def index_changed_account(services: Services, event: UserRegistered | AccountUpdated) -> None:

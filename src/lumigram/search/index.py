@@ -28,13 +28,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import search_posts
 from lumigram.search.query import PostQuery
 
 
 class PostIndex(Protocol):
-    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
-        """Keep ``body`` as the words of the post (its row in ``search_posts`` is written)."""
+    async def put(self, conn: AsyncConnection, entries: Sequence[tuple[int, str]]) -> None:
+        """Keep each ``(status_id, body)`` as the words of the post, in place of any it had
+        (its row in ``search_posts`` is written)."""
 
     async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:
         """Forget the words of these posts (before their rows go)."""
@@ -58,18 +60,25 @@ class PostIndex(Protocol):
 
 
 _FTS = table("search_posts_fts", column("rowid"), column("body"))
+_PUT_WORDS = Prebuilt(
+    lambda _dialect: insert(_FTS).prefix_with("OR REPLACE").values(rowid=bindparam("rowid"), body=bindparam("body"))
+)
+_DROP_WORDS = Prebuilt(lambda dialect: delete(_FTS).where(among(dialect, _FTS.c.rowid, "ids")))
 
 
 class Fts5Index:
     """SQLite FTS5: a table of words keyed by the status id (its rowid), ranked by BM25."""
 
-    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
-        await conn.execute(delete(_FTS).where(_FTS.c.rowid == status_id))
-        await conn.execute(insert(_FTS).values(rowid=status_id, body=body))
+    async def put(self, conn: AsyncConnection, entries: Sequence[tuple[int, str]]) -> None:
+        # FTS5 takes ``OR REPLACE`` on its rowid: one statement where a delete and an
+        # insert took two.
+        params = [{"rowid": status_id, "body": body} for status_id, body in entries]
+        if params:
+            await _PUT_WORDS.execute(conn, params[0] if len(params) == 1 else params)
 
     async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:
         if status_ids:
-            await conn.execute(delete(_FTS).where(_FTS.c.rowid.in_(status_ids)))
+            await _DROP_WORDS.execute(conn, {"ids": status_ids})
 
     async def clear(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM search_posts_fts"))
@@ -102,7 +111,7 @@ class PostgresIndex:
     """PostgreSQL full text: ``to_tsvector('english', body)`` under a GIN index (the
     migration's ``ix_search_posts_body_tsv``), ranked by cover density."""
 
-    async def put(self, conn: AsyncConnection, status_id: int, body: str) -> None:
+    async def put(self, conn: AsyncConnection, entries: Sequence[tuple[int, str]]) -> None:
         return None  # the expression index follows search_posts.body
 
     async def drop(self, conn: AsyncConnection, status_ids: list[int]) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import (
     accounts,
     media_attachments,
@@ -39,36 +42,78 @@ def _body(row: Any, descriptions: Sequence[str]) -> str:
     return "\n".join(part for part in (row.text, row.spoiler_text, *descriptions) if part)
 
 
-async def _index_posts(conn: AsyncConnection, status_ids: Sequence[int]) -> None:
+def _build_post_rows(dialect: str) -> Select[Any]:
+    """The posts' rows with their photos' alt texts, one row per photo (or one without),
+    in one read where the post and its photos took one each."""
+    return (
+        select(
+            statuses.c.id,
+            statuses.c.account_id,
+            statuses.c.text,
+            statuses.c.spoiler_text,
+            statuses.c.in_reply_to_id,
+            statuses.c.created_at,
+            media_attachments.c.id.label("media_id"),
+            media_attachments.c.description,
+        )
+        .select_from(statuses.outerjoin(media_attachments, media_attachments.c.status_id == statuses.c.id))
+        .where(among(dialect, statuses.c.id, "ids"), statuses.c.deleted_at.is_(None))
+        .order_by(statuses.c.id, media_attachments.c.position)
+    )
+
+
+_POST_COLUMNS = ("status_id", "account_id", "body", "has_media", "is_reply", "created_s")
+
+
+def _build_put_posts(dialect: str) -> Any:
+    """Write a post's row, or replace it (an edit, a redelivered event): one statement."""
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(search_posts).values(
+        {name: bindparam(name) for name in _POST_COLUMNS}
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["status_id"], set_={name: upsert.excluded[name] for name in _POST_COLUMNS[1:]}
+    )
+
+
+_POST_ROWS = Prebuilt(_build_post_rows)
+_PUT_POSTS = Prebuilt(_build_put_posts)
+_DROP_POSTS = Prebuilt(lambda dialect: delete(search_posts).where(among(dialect, search_posts.c.status_id, "ids")))
+
+
+async def _index_posts(conn: AsyncConnection, status_ids: Sequence[int], *, tag_uses: bool = True) -> None:
+    """Index these posts as they are now, and forget those that are gone. ``tag_uses``
+    False leaves the kept hashtag counts alone (a new post that is not a use)."""
     index = index_for(conn.dialect.name)
-    ids = list(status_ids)
-    rows = (await conn.execute(select(statuses).where(statuses.c.id.in_(ids), statuses.c.deleted_at.is_(None)))).all()
+    ids = sorted(set(status_ids))
+    found: dict[int, Any] = {}
     described: dict[int, list[str]] = {}
     media: set[int] = set()
-    for status_id, description in await conn.execute(
-        select(media_attachments.c.status_id, media_attachments.c.description)
-        .where(media_attachments.c.status_id.in_(ids))
-        .order_by(media_attachments.c.status_id, media_attachments.c.position)
-    ):
-        media.add(status_id)
-        if description:
-            described.setdefault(status_id, []).append(description)
-    await index.drop(conn, ids)
-    await conn.execute(delete(search_posts).where(search_posts.c.status_id.in_(ids)))
-    for row in rows:
-        body = _body(row, described.get(row.id, []))
-        await conn.execute(
-            insert(search_posts).values(
-                status_id=row.id,
-                account_id=row.account_id,
-                body=body,
-                has_media=row.id in media,
-                is_reply=row.in_reply_to_id is not None,
-                created_s=int(row.created_at.timestamp()),
-            )
-        )
-        await index.put(conn, row.id, body)
-    await tag_counts.keep_posts(conn, ids)
+    for row in await _POST_ROWS.rows(conn, {"ids": ids}):
+        found.setdefault(row.id, row)
+        if row.media_id is not None:
+            media.add(row.id)
+            if row.description:
+                described.setdefault(row.id, []).append(row.description)
+    gone = [status_id for status_id in ids if status_id not in found]
+    if gone:
+        await index.drop(conn, gone)
+        await _DROP_POSTS.execute(conn, {"ids": gone})
+    entries = [
+        {
+            "status_id": row.id,
+            "account_id": row.account_id,
+            "body": _body(row, described.get(row.id, [])),
+            "has_media": row.id in media,
+            "is_reply": row.in_reply_to_id is not None,
+            "created_s": int(row.created_at.timestamp()),
+        }
+        for row in found.values()
+    ]
+    if entries:
+        await _PUT_POSTS.execute(conn, entries[0] if len(entries) == 1 else entries)
+        await index.put(conn, [(entry["status_id"], entry["body"]) for entry in entries])
+    if tag_uses:
+        await tag_counts.keep_posts(conn, ids)
 
 
 async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> None:
@@ -94,10 +139,11 @@ async def _index_accounts(conn: AsyncConnection, account_ids: Sequence[int]) -> 
             await conn.execute(insert(table), values)
 
 
-async def index_post(services: Services, status_id: int) -> None:
-    """Index the post as it is now, or forget it if it is gone."""
+async def index_post(services: Services, status_id: int, *, tag_uses: bool = True) -> None:
+    """Index the post as it is now, or forget it if it is gone (and, unless ``tag_uses``
+    is False, bring its hashtag uses in line)."""
     async with services.db.begin() as conn:
-        await _index_posts(conn, [status_id])
+        await _index_posts(conn, [status_id], tag_uses=tag_uses)
 
 
 async def index_account(services: Services, account_id: int) -> None:

@@ -20,11 +20,26 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, cast, delete, distinct, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    cast,
+    delete,
+    distinct,
+    func,
+    insert,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import (
     accounts,
     search_tag_days,
@@ -66,6 +81,26 @@ def _public_uses(dialect: str) -> Any:
     )
 
 
+def _build_uses_of(dialect: str) -> Any:
+    """The uses the posts bound as ``wanted`` should hold (last column 1) and those the
+    posts bound as ``held`` hold (0): one read where two took a round trip each."""
+    should = _public_uses(dialect).add_columns(literal_column("1").label("wanted"))
+    does = select(
+        search_tag_uses.c.status_id,
+        search_tag_uses.c.tag_id,
+        search_tag_uses.c.account_id,
+        search_tag_uses.c.day,
+        literal_column("0").label("wanted"),
+    )
+    return union_all(
+        should.where(among(dialect, status_tags.c.status_id, "wanted")),
+        does.where(among(dialect, search_tag_uses.c.status_id, "held")),
+    )
+
+
+_USES_OF = Prebuilt(_build_uses_of)
+
+
 def _dialect_insert(conn: AsyncConnection) -> Any:
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
@@ -75,21 +110,10 @@ async def keep_posts(conn: AsyncConnection, status_ids: Sequence[int]) -> None:
     ids = sorted(set(status_ids))
     if not ids:
         return
-    wanted: set[Use] = {
-        (int(s), int(t), int(a), int(d))
-        for s, t, a, d in await conn.execute(_public_uses(conn.dialect.name).where(status_tags.c.status_id.in_(ids)))
-    }
-    held: set[Use] = {
-        (int(s), int(t), int(a), int(d))
-        for s, t, a, d in await conn.execute(
-            select(
-                search_tag_uses.c.status_id,
-                search_tag_uses.c.tag_id,
-                search_tag_uses.c.account_id,
-                search_tag_uses.c.day,
-            ).where(search_tag_uses.c.status_id.in_(ids))
-        )
-    }
+    wanted: set[Use] = set()
+    held: set[Use] = set()
+    for status_id, tag_id, account_id, day, is_wanted in await _USES_OF.rows(conn, {"wanted": ids, "held": ids}):
+        (wanted if is_wanted else held).add((int(status_id), int(tag_id), int(account_id), int(day)))
     added, removed = wanted - held, held - wanted
     if not added and not removed:
         return
