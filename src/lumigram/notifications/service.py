@@ -184,9 +184,7 @@ _INSERT_NEW = Prebuilt(
 )
 
 
-async def _group_keys(
-    services: Services, planned: Sequence[tuple[int, int, str]], status_id: int | None
-) -> list[str]:
+async def _group_keys(services: Services, planned: Sequence[tuple[int, int, str]], status_id: int | None) -> list[str]:
     """Mastodon 4.3's grouping, for each (own id, recipient, type) of ``planned``:
     favourites of one post, or follows, made within ``MAX_GROUP_SPAN_HOURS`` of the
     group's first share a key. The group's starting hour lives in the cache, read and

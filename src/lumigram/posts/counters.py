@@ -113,18 +113,20 @@ def with_pending(items: list[HydratedPost], deltas: dict[int, int]) -> list[Hydr
 
 # Built once (the like counter's consumer runs them for every like and unlike).
 _LOCK_POST = Prebuilt(
-    lambda _dialect: select(statuses.c.id)
-    .where(statuses.c.id == bindparam("status", type_=BigInteger))
-    .with_for_update()
+    lambda _dialect: (
+        select(statuses.c.id).where(statuses.c.id == bindparam("status", type_=BigInteger)).with_for_update()
+    )
 )
 _RECOUNT_FAVOURITES = Prebuilt(
-    lambda _dialect: update(statuses)
-    .where(statuses.c.id == bindparam("status", type_=BigInteger))
-    .values(
-        favourites_count=select(func.count())
-        .select_from(favourites)
-        .where(favourites.c.status_id == bindparam("status", type_=BigInteger))
-        .scalar_subquery()
+    lambda _dialect: (
+        update(statuses)
+        .where(statuses.c.id == bindparam("status", type_=BigInteger))
+        .values(
+            favourites_count=select(func.count())
+            .select_from(favourites)
+            .where(favourites.c.status_id == bindparam("status", type_=BigInteger))
+            .scalar_subquery()
+        )
     )
 )
 
