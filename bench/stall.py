@@ -15,6 +15,15 @@ this measures what reading costs while they work it off:
    the reads, and how long the rest took to drain (at most ``--drain-seconds``);
 3. the bare ASGI app serving the same page, at the same connection counts.
 
+With ``--idle-drain`` a burst is first left to drain with no reads at all: how long the
+consumers take to work off a backlog on their own.
+
+The server runs with a loop-lag probe (``lag-serve`` below): a task on its event loop
+that asks to wake every millisecond and records, per quarter second, how late its
+wake-ups were. A read waits at least as long as the loop's longest gap, so the worst gap
+while the consumers work is the stall itself, measured inside the server rather than
+through the load generator's clock.
+
 Usage: .venv/bin/python bench/stall.py --edges ../shared/datasets/socfb-Reed98.edges
 (``PYTHONPATH`` chooses which copy of the code serves, so two versions run the same script.)
 """
@@ -23,10 +32,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -43,14 +54,15 @@ from feed import (
     Stack,
     _make_tokens,
     _read_all,
+    _wait,
     closed_step,
+    cpu_seconds,
     fixed_page,
+    free_ports,
     home_pages,
     log,
     seed_world,
     start_backends,
-    start_bare,
-    start_server,
 )
 
 #: The burst's kinds of write and their shares.
@@ -58,10 +70,220 @@ LIKE, FOLLOW, POST = "like", "follow", "post"
 SHARES = ((LIKE, 0.6), (FOLLOW, 0.3), (POST, 0.1))
 
 
+#: The probe's timer: it asks to wake this often, and reports how much later it woke.
+PROBE_INTERVAL = 0.001
+#: How often the probe writes a line (the window its figures cover).
+PROBE_WINDOW = 0.25
+
+
+#: The probe's last wake-up (``time.monotonic``), for the stall sampler's thread.
+_heartbeat = [0.0]
+#: A gap this long and the stall sampler looks at what the event loop is doing.
+STALL_SECONDS = 0.03
+
+
+async def probe_loop_lag(out: Path) -> None:
+    """Wake every ``PROBE_INTERVAL`` and append, per ``PROBE_WINDOW``, one line: the wall
+    time, wake-ups, the longest lag, the summed lag (ms) and the wake-ups over 5, 20 and
+    100 ms late."""
+    with out.open("a", buffering=1) as sink:
+        loop = asyncio.get_running_loop()
+        last = window_start = loop.time()
+        ticks, worst, total = 0, 0.0, 0.0
+        over = [0, 0, 0]
+        while True:
+            _heartbeat[0] = time.monotonic()
+            await asyncio.sleep(PROBE_INTERVAL)
+            now = loop.time()
+            lag = max(0.0, now - last - PROBE_INTERVAL) * 1000
+            last = now
+            ticks += 1
+            worst = max(worst, lag)
+            total += lag
+            for i, bound in enumerate((5, 20, 100)):
+                over[i] += lag > bound
+            if now - window_start >= PROBE_WINDOW:
+                sink.write(f"{time.time():.3f} {ticks} {worst:.2f} {total:.1f} {over[0]} {over[1]} {over[2]}\n")
+                window_start, ticks, worst, total, over = now, 0, 0.0, 0.0, [0, 0, 0]
+
+
+def sample_stalls(out: Path, main_id: int) -> None:
+    """A thread: whenever the probe has not woken for ``STALL_SECONDS``, note what the
+    event loop's thread is running (the innermost frames of Lumigram's and its
+    libraries'), counted every 5 ms; the counts are rewritten to ``out`` every 2 s."""
+    import collections
+    import threading
+
+    counts: collections.Counter[str] = collections.Counter()
+    written = time.monotonic()
+
+    def where(frame: Any) -> str:
+        names: list[str] = []
+        while frame is not None and len(names) < 8:
+            path = frame.f_code.co_filename
+            if not names or "lumigram" in path or "sqlalchemy" in path:
+                names.append(f"{path.rsplit('/', 1)[-1]}:{frame.f_code.co_name}")
+            frame = frame.f_back
+        return " < ".join(names)
+
+    def run() -> None:
+        nonlocal written
+        while True:
+            time.sleep(0.005)
+            now = time.monotonic()
+            if _heartbeat[0] and now - _heartbeat[0] > STALL_SECONDS:
+                frame = sys._current_frames().get(main_id)
+                counts[where(frame)] += 1
+            if now - written > 2:
+                written = now
+                out.write_text(json.dumps(counts.most_common(40), indent=1))
+
+    threading.Thread(target=run, name="stall-sampler", daemon=True).start()
+
+
+def lag_serve(out: Path) -> None:
+    """``lumigram serve --no-migrate`` with the loop-lag probe running on its event loop."""
+    import threading
+
+    import lumigram.app
+
+    sample_stalls(out.with_suffix(".stalls.json"), threading.get_ident())
+
+    create_app = lumigram.app.create_app
+
+    def with_probe(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+
+        async def probed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "lifespan":
+                task = asyncio.create_task(probe_loop_lag(out), name="loop-lag-probe")
+                try:
+                    await app(scope, receive, send)
+                finally:
+                    task.cancel()
+                return
+            await app(scope, receive, send)
+
+        return probed
+
+    lumigram.app.create_app = with_probe  # the CLI imports it when it serves
+    from lumigram.cli import app as cli
+
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        cli(["serve", "--no-migrate"], standalone_mode=False)
+
+
+def lag_bare(port: int, body_path: Path, out: Path) -> None:
+    """The bare ASGI app (``feed.serve_bare``'s) with the same probe on its loop: the
+    machine's floor for loop lag, the box's scheduling noise included."""
+    import uvicorn
+
+    body = body_path.read_bytes()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            task = asyncio.create_task(probe_loop_lag(out), name="loop-lag-probe")
+            try:
+                while (await receive())["type"] != "lifespan.shutdown":
+                    await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
+            finally:
+                task.cancel()
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+    )
+
+
+def start_probed_bare(stack: Stack, body: bytes, lag_file: Path) -> int:
+    (port,) = free_ports(1)
+    page = stack.workdir / "page.json"
+    page.write_bytes(body)
+    argv = [sys.executable, str(Path(__file__).resolve()), "lag-bare", "--port", str(port), "--body", str(page)]
+    stack.popen([*argv, "--out", str(lag_file)], "bare")
+    _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200, "bare ASGI app")
+    return port
+
+
+def start_probed_server(stack: Stack, lag_file: Path) -> str:
+    (port,) = free_ports(1)
+    base_url = f"http://127.0.0.1:{port}"
+    stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
+    serve = [sys.executable, str(Path(__file__).resolve()), "lag-serve", "--out", str(lag_file)]
+    server = stack.popen(serve, "serve", signal.SIGINT)
+    stack.pids["serve"] = server.pid
+    _wait(lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200, "lumigram serve")
+    return base_url
+
+
+def loop_lag(lag_file: Path, start: float, end: float) -> dict[str, Any]:
+    """The probe's figures between two wall times."""
+    rows = []
+    for line in lag_file.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 7 and start <= float(fields[0]) <= end:
+            rows.append([float(v) for v in fields])
+    if not rows:
+        return {}
+    worsts = sorted(row[2] for row in rows)
+    ticks = sum(row[1] for row in rows)
+    seconds = end - start
+    return {
+        "max_ms": max(worsts),
+        "window_max_p50_ms": worsts[len(worsts) // 2],
+        "window_max_p90_ms": worsts[int(len(worsts) * 0.9)],
+        "mean_lag_ms": round(sum(row[3] for row in rows) / max(ticks, 1), 3),
+        "over_5ms_per_s": round(sum(row[4] for row in rows) / seconds, 1),
+        "over_20ms_per_s": round(sum(row[5] for row in rows) / seconds, 1),
+        "over_100ms_per_s": round(sum(row[6] for row in rows) / seconds, 2),
+    }
+
+
 def pending_events(database: Path) -> int:
     """Outbox events not yet handed to the consumers (read-only, beside the server)."""
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
         return int(conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0])
+
+
+def make_backlog(database: Path, readers: list[Reader], count: int, seed: int) -> int:
+    """``count`` ``follow.created`` events put in the outbox at once, for follows that
+    exist and whose followers are not readers: work for the consumers (a notification and
+    the follower's feed each) that changes none of the pages read, as a build through the
+    API leaves behind. The relay finds them at its next sweep (within a second)."""
+    from lumigram.ids import IdGenerator
+
+    reading = {reader.account_id for reader in readers}
+    with sqlite3.connect(database, timeout=60) as conn:
+        pairs = [
+            (follower, target)
+            for follower, target in conn.execute("SELECT account_id, target_account_id FROM follows")
+            if follower not in reading
+        ]
+        chosen = random.Random(seed).sample(pairs, min(count, len(pairs)))
+        ids = IdGenerator()
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        rows = [
+            (
+                ids.next_id(),
+                "follow.created",
+                json.dumps({"account_id": str(follower), "target_account_id": str(target)}),
+                now,
+            )
+            for follower, target in chosen
+        ]
+        conn.executemany("INSERT INTO outbox (id, type, payload, created_at, attempts) VALUES (?, ?, ?, ?, 0)", rows)
+    return len(rows)
 
 
 def wait_drained(database: Path, limit: float) -> float | None:
@@ -138,12 +360,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-stall-bench-"))
     stack = Stack(workdir=workdir, shape="embedded")
     database = workdir / "data" / "lumigram.db"
+    lag_file = workdir / "loop-lag.txt"
     results: dict[str, Any] = {"cpus": os.cpu_count(), "args": vars(args), "steps": []}
     try:
         start_backends(stack)
         stack.env.update(LUMIGRAM_FOLLOW_RATE_LIMIT="100000000", LUMIGRAM_SIGNUP_RATE_LIMIT="100000000")
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url, _server = start_server(stack, None)
+        base_url = start_probed_server(stack, lag_file)
         port = int(base_url.rsplit(":", 1)[1])
         readers, _accounts, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         asyncio.run(_read_all(base_url, readers))
@@ -151,22 +374,61 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{len(readers)} readers, {len(statuses)} posts to like; homes read once")
         pages = home_pages(readers, args.closed_limit)
         counts = [int(n) for n in args.closed_connections.split(",") if n.strip()]
+        written: dict[str, Any]
+        if args.idle_drain:
+            # A burst left to the consumers alone: how fast they work off a backlog.
+            if args.backlog:
+                written = {"backlog": make_backlog(database, readers, args.backlog, args.seed - 1)}
+            else:
+                written = asyncio.run(burst(base_url, readers, statuses, args, args.seed - 1))
+            before = pending_events(database)
+            started = time.time()
+            cpu_before = cpu_seconds(stack.pids["serve"])
+            drained = wait_drained(database, args.drain_seconds)
+            entry = {
+                "serve_cpu_s": round(cpu_seconds(stack.pids["serve"]) - cpu_before, 2),
+                "step": "drain",
+                "connections": 0,
+                "burst": written,
+                "pending_before": before,
+                "drained_after_s": drained,
+                "loop_lag": loop_lag(lag_file, started, time.time()),
+                "load_average_before": round(os.getloadavg()[0], 2),
+            }
+            log(f"idle drain: burst {written}; {before} pending, drained in {drained} s; lag {entry['loop_lag']}")
+            results["steps"].append(entry)
         for n, connections in enumerate(counts):
-            written = asyncio.run(burst(base_url, readers, statuses, args, args.seed + n))
+            if args.backlog:
+                # A backlog that changes no page read: the consumers' share of the loop alone.
+                written = {"backlog": make_backlog(database, readers, args.backlog, args.seed + n)}
+                time.sleep(1.2)  # the relay's next sweep finds them
+            else:
+                written = asyncio.run(burst(base_url, readers, statuses, args, args.seed + n))
             before = pending_events(database)
             log(f"burst: {written}; {before} events pending")
+            started = time.time()
             entry = closed_step("home", port, pages, connections, args.closed_seconds, args, stack.pids)
+            reads_ended = time.time()
             entry.update(burst=written, pending_before=before, pending_after=pending_events(database))
+            cpu_before = cpu_seconds(stack.pids["serve"])
             entry["drained_after_s"] = wait_drained(database, args.drain_seconds)
-            log(f"{entry['pending_after']} events pending after the reads; drained {entry['drained_after_s']} s later")
+            entry["drain_serve_cpu_s"] = round(cpu_seconds(stack.pids["serve"]) - cpu_before, 2)
+            entry["loop_lag"] = loop_lag(lag_file, started, reads_ended)
+            entry["loop_lag_drain"] = loop_lag(lag_file, reads_ended, time.time())
+            log(
+                f"{entry['pending_after']} events pending after the reads; drained {entry['drained_after_s']} s later;"
+                f" loop lag during the reads {entry['loop_lag']}"
+            )
             results["steps"].append(entry)
         path = f"/api/v1/timelines/home?limit={args.closed_limit}"
         page = httpx.get(f"{base_url}{path}", headers={"Authorization": f"Bearer {readers[0].token}"}).content
-        bare_port = start_bare(stack, page)
+        bare_lag = workdir / "bare-loop-lag.txt"
+        bare_port = start_probed_bare(stack, page, bare_lag)
         for connections in counts:
-            results["steps"].append(
-                closed_step("bare", bare_port, fixed_page(path), connections, args.closed_seconds, args)
-            )
+            started = time.time()
+            entry = closed_step("bare", bare_port, fixed_page(path), connections, args.closed_seconds, args)
+            entry["loop_lag"] = loop_lag(bare_lag, started, time.time())
+            results["steps"].append(entry)
     finally:
         stack.close()
         if args.keep:
@@ -177,6 +439,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["lag-bare"]:
+        bare = argparse.ArgumentParser(prog="stall.py lag-bare")
+        bare.add_argument("--port", type=int, required=True)
+        bare.add_argument("--body", required=True)
+        bare.add_argument("--out", required=True)
+        given = bare.parse_args(sys.argv[2:])
+        lag_bare(given.port, Path(given.body), Path(given.out))
+        return
+    if sys.argv[1:2] == ["lag-serve"]:
+        out = argparse.ArgumentParser(prog="stall.py lag-serve")
+        out.add_argument("--out", required=True)
+        lag_serve(Path(out.parse_args(sys.argv[2:]).out))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", help="an undirected edge list, e.g. socfb-Reed98.edges")
     parser.add_argument("--users", type=int, default=1000, help="users to seed (the edge list's, when given)")
@@ -189,6 +464,10 @@ def main() -> None:
     parser.add_argument("--burst-seconds", type=float, default=8)
     parser.add_argument("--burst-writes", type=int, default=2000)
     parser.add_argument("--drain-seconds", type=float, default=60, help="the most to wait for the backlog")
+    parser.add_argument("--idle-drain", action="store_true", help="first, a burst drained with no reads")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="instead of each burst, this many follow events put in the outbox"
+    )
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", help="write the results here")
@@ -196,17 +475,27 @@ def main() -> None:
     args = parser.parse_args()
     results = run(args)
     for entry in results["steps"]:
+        if entry["step"] == "drain":
+            print(
+                f"drain: burst {entry['burst']}, {entry['pending_before']} pending, drained in"
+                f" {entry['drained_after_s']} s using {entry['serve_cpu_s']} s of CPU, loop lag {entry['loop_lag']}"
+            )
+            continue
         every = entry["all"]
         extra = ""
         if "burst" in entry:
             extra = (
                 f"; burst {entry['burst']}, pending {entry['pending_before']} -> {entry['pending_after']},"
-                f" drained {entry['drained_after_s']} s later"
+                f" drained {entry['drained_after_s']} s later (CPU {entry['drain_serve_cpu_s']} s);"
+                f" loop lag {entry['loop_lag']},"
+                f" while draining {entry['loop_lag_drain']}"
             )
         print(
             f"{entry['step']:5} {entry['connections']:3} connections: {every['throughput']:.0f}/s "
             f"p50 {every.get('p50_ms')} p90 {every.get('p90_ms')} p99 {every.get('p99_ms')} max {every.get('max_ms')}"
-            f" ms, non-2xx {every['non_2xx']}, errors {every['errors']}{extra}"
+            f" ms, non-2xx {every['non_2xx']}, errors {every['errors']},"
+            f" CPU ms/request {entry.get('cpu_ms_per_request')}{extra}"
+            + (f"; loop lag {entry['loop_lag']}" if entry["step"] == "bare" else "")
         )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
