@@ -112,9 +112,18 @@ async def put_post_into_home_pages(
     own = {} if author in filtering else {author: pages.dumps(own_entity)}
     entity = _anyones_form(services, found[0], own_entity)
 
+    # A page's Link names its first and last posts and whether it is full: readers whose
+    # pages agree on those share one (most of a fan-out's pages, once the post leads them).
+    links: dict[tuple[str, int, int, bool], str | None] = {}
+
     def link_for(page_variant: str, ids: list[int]) -> str | None:
         limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
-        return _home_link(services, _variant_params(page_variant), ids, limit)
+        if not ids:
+            return None
+        key = (page_variant, ids[0], ids[-1], len(ids) >= limit)
+        if key not in links:
+            links[key] = _home_link(services, _variant_params(page_variant), ids, limit)
+        return links[key]
 
     version = version_of(found[0])
     await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)
