@@ -33,9 +33,20 @@ from lumigram.events import (
     TagUnfollowed,
 )
 from lumigram.feed import store
+from lumigram.filters import service as hidden_words
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from, shields
 from lumigram.infra.sql import Prebuilt
-from lumigram.infra.tables import follows, list_accounts, lists, mutes, status_tags, statuses, tag_follows, utcnow
+from lumigram.infra.tables import (
+    filters,
+    follows,
+    list_accounts,
+    lists,
+    mutes,
+    status_tags,
+    statuses,
+    tag_follows,
+    utcnow,
+)
 from lumigram.posts.queries import feed_items
 from lumigram.posts.tags import follower_ids as tag_follower_ids
 from lumigram.reposts.service import home_readers
@@ -57,15 +68,31 @@ class Fanout:
     author_id: int
     reached: list[int]
     tag_readers: list[int]
+    #: Those of ``reached`` and the author with hidden words for home in force (read with
+    #: the followers, so the kept pages need no read of their own): they see the post as
+    #: their filters leave it, which only a rendering of their page gives.
+    filtering: frozenset[int] = frozenset()
 
 
-def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool]]:
+def _hides_words_at_home(account: Any, now: Any) -> Any:
+    """Whether ``account`` has hidden words for home in force at ``now`` (the rule of
+    ``filters.service.accounts_with_filters``; no other context's name holds "home")."""
+    return exists().where(
+        filters.c.account_id == account,
+        filters.c.contexts.contains("home"),
+        filters.c.expires_at.is_(None) | (filters.c.expires_at > now),
+    )
+
+
+def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool, bool, bool]]:
     """A page of the author's followers (ascending, after ``after``), each with whether the
     post must skip them: they are shielded from the author (``graph.service.shields``:
     muted, blocked either way), or hold the author in an exclusive list and read them
-    there, not at home (``lists.service.exclusive_owners``). One statement for what took
-    three (the page, the shielded, the list holders)."""
+    there, not at home (``lists.service.exclusive_owners``); whether they, and whether the
+    author, hide words at home (``_hides_words_at_home``). One statement for what took
+    four (the page, the shielded, the list holders, the hidden words)."""
     author = bindparam("author", type_=BigInteger)
+    now = bindparam("now", type_=mutes.c.expires_at.type)
     reader = follows.c.account_id
     in_exclusive_list = exists().where(
         list_accounts.c.account_id == reader,
@@ -73,9 +100,14 @@ def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool]]:
         lists.c.id == list_accounts.c.list_id,
         lists.c.exclusive.is_(True),
     )
-    skip = or_(shields(reader, author, bindparam("now", type_=mutes.c.expires_at.type)), in_exclusive_list)
+    skip = or_(shields(reader, author, now), in_exclusive_list)
     return (
-        select(reader, skip.label("skip"))
+        select(
+            reader,
+            skip.label("skip"),
+            _hides_words_at_home(reader, now).label("filtering"),
+            _hides_words_at_home(author, now).label("author_filtering"),
+        )
         .where(follows.c.target_account_id == author, reader > bindparam("after", type_=BigInteger))
         .order_by(reader)
         .limit(bindparam("limit"))
@@ -85,11 +117,16 @@ def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool]]:
 _FOLLOWERS_TO_REACH = Prebuilt(_followers_to_reach)
 
 
-async def _into_feeds(services: Services, author_id: int, post_id: int, followers: bool) -> list[int]:
+async def _into_feeds(
+    services: Services, author_id: int, post_id: int, followers: bool
+) -> tuple[list[int], frozenset[int]]:
     """The post into the author's kept feed and (``followers``) their followers', a batch
-    at a time; the followers reached. The author's feed goes with the first batch: one
-    lookup of whose feeds are kept and one write per batch, the author's included."""
+    at a time; the followers reached, and which of them and the author hide words at home.
+    The author's feed goes with the first batch: one lookup of whose feeds are kept and
+    one write per batch, the author's included."""
     reached: list[int] = []
+    filtering: set[int] = set()
+    author_known = False
     after = 0
     first = True
     while True:
@@ -100,12 +137,19 @@ async def _into_feeds(services: Services, author_id: int, post_id: int, follower
                 rows = await _FOLLOWERS_TO_REACH.rows(conn, params)
         candidates = ([author_id] if first else []) + [row[0] for row in rows if not row[1]]
         first = False
+        filtering.update(row[0] for row in rows if row[2] and not row[1])
+        if rows and not author_known:
+            author_known = True
+            if rows[0][3]:
+                filtering.add(author_id)
         kept = await store.receiving(services, candidates)
         reached += [reader for reader in await store.add(services, kept, [post_id]) if reader != author_id]
         if len(rows) < BATCH:  # the last batch: no query to find there are no more
             break
         after = rows[-1][0]
-    return reached
+    if not author_known:  # no follower row said it
+        filtering.update(await hidden_words.accounts_with_filters(services, [author_id], "home"))
+    return reached, frozenset(filtering)
 
 
 async def _from_followers(services: Services, author_id: int, post_ids: list[int]) -> list[int]:
@@ -201,14 +245,14 @@ async def fan_out_post(services: Services, event: PostCreated) -> Fanout | None:
         return None
     status_id, author_id = event.status_id, event.account_id
     followers = event.followers_count <= services.settings.fanout_celebrity_threshold
-    reached = await _into_feeds(services, author_id, status_id, followers)
+    reached, filtering = await _into_feeds(services, author_id, status_id, followers)
     tag_readers: list[int] = []
     readers = await store.receiving(services, await tag_follower_ids(services, event.tags))
     if readers:
         shielded = await shielded_from(services, author_id, readers)
         wanted = [r for r in readers if r not in shielded and r != author_id]
         tag_readers = await store.add(services, wanted, [status_id])
-    return Fanout(status_id, author_id, reached, tag_readers)
+    return Fanout(status_id, author_id, reached, tag_readers, filtering & {author_id, *reached})
 
 
 async def retract_post(services: Services, event: PostDeleted) -> list[int]:

@@ -26,7 +26,7 @@ async def put_fanned_out_post(services: Services, fanout: Fanout | None) -> None
     for everyone; the pages of its hashtags' followers are forgotten."""
     if fanout is None:
         return  # not a feed item
-    await put_post_into_home_pages(services, fanout.reached, fanout.post_id, fanout.author_id)
+    await put_post_into_home_pages(services, fanout.reached, fanout.post_id, fanout.author_id, fanout.filtering)
     await forget_readers_pages(services, fanout.tag_readers)
 
 

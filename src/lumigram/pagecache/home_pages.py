@@ -9,7 +9,7 @@ worker``) uses it too: it renders the new post's Status once and hands it to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from typing import Any
 
@@ -80,27 +80,50 @@ async def refresh_home_page(services: Services, viewer_id: int, page_variant: st
     await pages.put(services, slot, rendered)
 
 
-async def put_post_into_home_pages(services: Services, readers: Sequence[int], post_id: int, author: int) -> None:
+def _anyones_form(services: Services, post: HydratedPost, own: dict[str, Any]) -> bytes:
+    """The post's Status as anyone but its author sees it: not liked, not bookmarked, not
+    reposted by them, no ``pinned``. Made from its author's form, the same keys in the
+    same order, when nothing else depends on the viewer (a poll's totals and votes do)."""
+    if post.poll is not None or post.repost is not None:
+        anyones = dataclasses.replace(post, favourited=False, bookmarked=False, pinned=False)
+        return pages.dumps(status_entity(services, anyones, NEUTRAL_VIEWER))
+    entity = {**own, "favourited": False, "bookmarked": False}
+    entity.pop("pinned", None)
+    return pages.dumps(entity)
+
+
+async def put_post_into_home_pages(
+    services: Services, readers: Sequence[int], post_id: int, author: int, filtering: Collection[int]
+) -> None:
     """A post fanned out to ``readers``: into their kept newest pages, rendered once (as
     anyone but its author sees it: not liked, not bookmarked, by nobody yet), and into
-    ``author``'s own pages in the form its author sees (their marks, ``pinned``)."""
+    ``author``'s own pages in the form its author sees (their marks, ``pinned``).
+    ``filtering``: those of them with hidden words for home (``feed.fanout.Fanout``)."""
     found = await hydrate(services, author, [post_id], check_visibility=False)
     if not found:
         await pages.forget(services, [*readers, author])  # gone already; its deletion follows
         return
     # A reader with hidden words for home sees the post as their filters leave it: their
     # pages are rendered again rather than given the same Status as everyone.
-    filtering = await hidden_words.accounts_with_filters(services, [*readers, author], "home")
     if filtering:
         await pages.forget(services, sorted(filtering))
         readers = [r for r in readers if r not in filtering]
-    own = {} if author in filtering else {author: pages.dumps(status_entity(services, found[0], author))}
-    anyones = dataclasses.replace(found[0], favourited=False, bookmarked=False, pinned=False)
-    entity = pages.dumps(status_entity(services, anyones, NEUTRAL_VIEWER))
+    own_entity = status_entity(services, found[0], author)
+    own = {} if author in filtering else {author: pages.dumps(own_entity)}
+    entity = _anyones_form(services, found[0], own_entity)
+
+    # A page's Link names its first and last posts and whether it is full: readers whose
+    # pages agree on those share one (most of a fan-out's pages, once the post leads them).
+    links: dict[tuple[str, int, int, bool], str | None] = {}
 
     def link_for(page_variant: str, ids: list[int]) -> str | None:
         limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
-        return _home_link(services, _variant_params(page_variant), ids, limit)
+        if not ids:
+            return None
+        key = (page_variant, ids[0], ids[-1], len(ids) >= limit)
+        if key not in links:
+            links[key] = _home_link(services, _variant_params(page_variant), ids, limit)
+        return links[key]
 
     version = version_of(found[0])
     await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)

@@ -53,6 +53,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 
@@ -98,16 +99,6 @@ class Rendered:
     @property
     def body(self) -> bytes:
         return b"[" + b",".join(self.entities) + b"]"
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    generations: bytes
-    fresh_until: int
-    rendered_at: int
-    checked_at: int
-    page: Rendered
-    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +200,6 @@ def _header(raw: bytes) -> _Header | None:
     offset += _TIMES.size
     link = raw[offset : offset + link_length].decode() if link_length else None
     return _Header(raw[2 : 2 + raw[1]], fresh_until, rendered_at, checked_at, link, count, offset + link_length)
-
-
-def _decode(raw: bytes) -> _Stored | None:
-    """A stored page with its posts split out (for ``insert``)."""
-    header = _header(raw)
-    if header is None:
-        return None
-    end = header.offset + header.count * _ENTRY.size
-    body = raw[end:]
-    ids, entities, versions, start = [], [], [], 1  # past "["
-    for post_id, length, version in _ENTRY.iter_unpack(raw[header.offset : end]):
-        ids.append(post_id)
-        entities.append(body[start : start + length])
-        versions.append(version)
-        start += length + 1  # and the "," (or the closing "]")
-    page = Rendered(ids, entities, header.link, versions)
-    return _Stored(header.generations, header.fresh_until, header.rendered_at, header.checked_at, page, body)
 
 
 def from_values(key: str, values: Sequence[bytes | None], now: float | None = None) -> Slot:
@@ -342,15 +316,45 @@ LinkFor = Callable[[str, list[int]], str | None]
 
 
 def _with_post(
-    page: Rendered, post_id: int, entity: bytes, version: int, limit: int
-) -> tuple[list[int], list[bytes], list[int]]:
-    """The page's ids, Statuses and fingerprints with the post where its id belongs
-    (newest first), cut to ``limit``."""
-    position = sum(1 for i in page.ids if i > post_id)
-    ids = [*page.ids[:position], post_id, *page.ids[position:]][:limit]
-    entities = [*page.entities[:position], entity, *page.entities[position:]][:limit]
-    versions = [*page.versions[:position], version, *page.versions[position:]][:limit]
-    return ids, entities, versions
+    raw: bytes,
+    header: _Header,
+    stamped: bytes,
+    post_id: int,
+    entity: bytes,
+    version: int,
+    limit: int,
+    link: Callable[[list[int]], str | None],
+) -> bytes:
+    """A stored page (``raw``) stamped with the generations ``stamped``, with the post's
+    Status and fingerprint where its id belongs (newest first), cut to ``limit``. Spliced
+    into the stored bytes: the other Statuses are copied as one slice, never split out and
+    joined again (a fan-out does this for every kept page of every reader)."""
+    index_end = header.offset + header.count * _ENTRY.size
+    entries = list(_ENTRY.iter_unpack(raw[header.offset : index_end]))
+    ids = [entry[0] for entry in entries]
+    times = raw[2 + raw[1] : 2 + raw[1] + _TIMES.size]
+    stamp = bytes([_FORMAT, len(stamped)]) + stamped
+    position = sum(1 for i in ids if i > post_id)
+    if post_id in ids or position >= limit:  # a redelivered event, or older than a full page
+        return stamp + raw[2 + raw[1] :]
+    kept_after = min(len(entries) - position, limit - position - 1)
+    new_ids = [*ids[:position], post_id, *ids[position : position + kept_after]]
+    body = raw[index_end:]
+    start = 1 + sum(length + 1 for _, length, _ in entries[:position])  # where the post goes
+    head = body[: start - 1] + b"," if position else b"["
+    after = sum(length + 1 for _, length, _ in entries[position : position + kept_after])
+    tail = b"," + body[start : start + after - 1] if kept_after else b""
+    index = b"".join(
+        (
+            raw[header.offset : header.offset + position * _ENTRY.size],
+            _ENTRY.pack(post_id, len(entity), version),
+            raw[header.offset + position * _ENTRY.size : header.offset + (position + kept_after) * _ENTRY.size],
+        )
+    )
+    new_link = (link(new_ids) or "").encode()
+    fresh_until, rendered_at, checked_at, _, _ = _TIMES.unpack(times)
+    times = _TIMES.pack(fresh_until, rendered_at, checked_at, len(new_link), len(new_ids))
+    return b"".join((stamp, times, new_link, index, head, entity, tail, b"]"))
 
 
 def limit_of(page_variant: str, default: int) -> int:
@@ -407,21 +411,16 @@ async def _insert_batch(
         stamped = _generations(fresh, celebrities)
         writes: dict[str, tuple[bytes, int]] = {}
         for page_variant, raw in zip(variants, values[n * per_reader + 1 : (n + 1) * per_reader], strict=True):
-            stored = _decode(raw) if raw is not None else None
-            if stored is None or stored.generations != current:
+            header = _header(raw) if raw is not None else None
+            if raw is None or header is None or header.generations != current:
                 continue  # not servable now anyway
-            ttl = PAGE_MAX_AGE - (now_ms - stored.checked_at) // 1000
+            ttl = PAGE_MAX_AGE - (now_ms - header.checked_at) // 1000
             if ttl < 1:
                 continue
-            page = stored.page
-            if post_id not in page.ids:  # else a redelivered event: the page is re-stamped as it is
-                limit = limit_of(page_variant, default_limit)
-                ids, entities, versions = _with_post(page, post_id, entity, version, limit)
-                page = Rendered(ids, entities, link_for(page_variant, ids), versions)
-            writes[_page_key(reader, page_variant)] = (
-                _encode(stamped, stored.fresh_until, stored.rendered_at, stored.checked_at, page, page.body),
-                int(ttl),
-            )
+            limit = limit_of(page_variant, default_limit)
+            link = partial(link_for, page_variant)
+            value = _with_post(raw, header, stamped, post_id, entity, version, limit, link)
+            writes[_page_key(reader, page_variant)] = (value, int(ttl))
         # The generation changes either way: a rendering under way (of any page size) may
         # have read the feed before the post arrived.
         if writes:
