@@ -114,7 +114,8 @@ def test_serve_leaves_no_media_workers_behind(tmp_path: Path) -> None:
         uploaded = http.post(
             "/api/v2/media",
             headers={"Authorization": f"Bearer {user.json()['access_token']}"},
-            files={"file": ("p.jpg", photo_bytes(), "image/jpeg")},
+            # Over a megapixel: smaller photos are processed on a thread, not in the pool.
+            files={"file": ("p.jpg", photo_bytes(size=(1280, 960)), "image/jpeg")},
             timeout=30,
         )
         assert uploaded.status_code == 200, uploaded.text
