@@ -13,9 +13,10 @@ generator, Python, the driver, the database), and how much is Lumigram? For each
    (same paths, same bearer tokens, looked up in memory as the server's token cache does)
    with the statements the server sends for them (``bench/write_profile.py
    --statements`` lists those): the same tables, columns, conditions and order, in one
-   transaction, by the same drivers (embedded: aiosqlite, one hop to the connection's
-   thread per statement as ``lumigram.infra.sqlite_driver`` makes it, SQLite's one
-   writer taken in turn on ``BEGIN IMMEDIATE``; scaled: asyncpg, a pool per process),
+   transaction, by the same drivers (embedded: aiosqlite as ``lumigram.infra.sqlite_driver``
+   uses it, SQLite's one writer taken in turn on ``BEGIN IMMEDIATE``, the statements of
+   its open transaction run in place and a read one hop to a reader's thread; scaled:
+   asyncpg, a pool per process),
    and an answer of the same size built from the rows. No consumers: the server's own
    consumers (notifications, counters, fan-out) are part of what it costs.
 4. The same load against the floor, same connections and seconds, other pairs.
@@ -166,7 +167,11 @@ class SqliteFloor:
     async def run(self, conn: Any, name: str, *params: Any) -> list[Any]:
         from lumigram.infra.sqlite_driver import _run
 
-        _description, rows, _count, _last = await conn._execute(_run, conn._conn, SQL[name], params, False)
+        if conn is self.writer and conn._conn.in_transaction:
+            # As the server's writer does: inside its open transaction, in place, no hop.
+            _description, rows, _count, _last = _run(conn._conn, SQL[name], params, False)
+        else:
+            _description, rows, _count, _last = await conn._execute(_run, conn._conn, SQL[name], params, False)
         return list(rows)
 
     @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""The embedded shape's SQLite statements: one hop to the connection's thread each.
+"""The embedded shape's SQLite statements: one hop to the connection's thread each, and
+none for the statements of the writer's open transaction.
 
 Every hop is a queue put, a thread wake-up and a wake-up of the serving loop. SQLAlchemy's
 aiosqlite adapter made four per statement (cursor, execute, fetch, close) and a reader's
@@ -10,6 +11,8 @@ is checked as well as how many hops they took.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from lumigram.infra import sqlite_driver
 from lumigram.infra.database import Database
 
 
@@ -49,7 +53,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         await database.close()
 
 
-async def test_a_read_is_one_hop_and_a_write_one_per_statement(db: Database, hops: list[str]) -> None:
+async def test_a_read_is_one_hop_and_a_write_two_in_all(db: Database, hops: list[str]) -> None:
     async with db.connect() as conn:
         rows = (await conn.execute(text("SELECT 1 AS a, 'x' AS b"))).all()
     assert [tuple(row) for row in rows] == [(1, "x")]
@@ -63,14 +67,14 @@ async def test_a_read_is_one_hop_and_a_write_one_per_statement(db: Database, hop
         assert [tuple(row) for row in returned] == [(2, "b")]
         changed = await conn.execute(text("UPDATE t SET name = name || '!'"))
         assert changed.rowcount == 2
-    # BEGIN IMMEDIATE, three statements, COMMIT.
-    assert len(hops) == 5, hops
+    # BEGIN IMMEDIATE and COMMIT; the three statements ran in place, the writer's lock held.
+    assert len(hops) == 2, hops
 
     hops.clear()
     async with db.begin() as conn:
         many = await conn.execute(text("INSERT INTO t (name) VALUES (:name)"), [{"name": "c"}, {"name": "d"}])
         assert many.rowcount == 2
-    assert len(hops) == 3, hops
+    assert len(hops) == 2, hops
 
     async with db.connect() as conn:
         names = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
@@ -92,3 +96,28 @@ async def test_errors_and_rollbacks_are_the_drivers_own(db: Database) -> None:
         await conn.execute(text("INSERT INTO t (name) VALUES ('e')"))
     async with db.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+
+
+async def test_a_statement_waits_for_work_still_running_in_the_writers_thread(db: Database, hops: list[str]) -> None:
+    """A COMMIT or ROLLBACK cut off by a cancellation may still be running in the writer's
+    thread when the next transaction has begun: a statement then hops and takes its turn
+    behind it, instead of running in place beside it."""
+    order: list[str] = []
+    async with db.begin() as conn:
+        raw: Any = (await conn.get_raw_connection()).driver_connection
+
+        def still_running() -> None:
+            time.sleep(0.1)
+            order.append("earlier work")
+
+        earlier = asyncio.ensure_future(raw._execute(sqlite_driver._hops_of(raw).counted(still_running)))
+        await asyncio.sleep(0)
+        hops.clear()
+        await conn.execute(text("INSERT INTO t (name) VALUES ('h')"))
+        order.append("statement")
+        assert len(hops) == 1, hops  # it hopped
+        await earlier
+        hops.clear()
+        await conn.execute(text("INSERT INTO t (name) VALUES ('i')"))
+        assert hops == []  # and with the thread idle again, in place
+    assert order == ["earlier work", "statement"]

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
-from lumigram.infra.sqlite_driver import one_hop_dbapi
+from lumigram.infra.sqlite_driver import one_hop_dbapi, writer_dbapi
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -154,7 +154,8 @@ class Database:
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
         self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if on_file:
-            module = {"module": kwargs["module"]} if "module" in kwargs else {}
+            # The writer's transactions run their statements in place (``sqlite_driver``).
+            module = {"module": writer_dbapi()} if "module" in kwargs else {}
             self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **module)
             _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
