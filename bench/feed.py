@@ -72,7 +72,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import census
-from loadgen import LoadResult, Mix, Request, run_closed_loop, run_load
+from loadgen import LoadResult, Mix, Request, run_bare_app, run_closed_loop, run_load
 
 BIN = Path(sys.executable).parent
 #: A step meets the SLO when it delivers 95 % of its rate with p99 within these bounds.
@@ -745,7 +745,6 @@ def start_bare(stack: Stack, body: bytes) -> int:
 
 def serve_bare(port: int, body_path: Path) -> None:
     """A raw ASGI app answering every request with one stored page: the machine's ceiling."""
-    import uvicorn
 
     body = body_path.read_bytes()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -756,16 +755,7 @@ def serve_bare(port: int, body_path: Path) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-        server_header=False,
-        date_header=False,
-    )
+    run_bare_app(app, port)
 
 
 def floor_composers(readers: list[Reader], composes: int) -> list[Reader]:

@@ -215,6 +215,23 @@ class _Tally:
         }
 
 
+def run_bare_app(app: Any, port: int) -> None:
+    """Serve a bare ASGI app on 127.0.0.1 as ``lumigram serve`` serves (uvloop, httptools),
+    in this process: the benchmarks' baseline."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
+    )
+
+
 def _encode(request: Request, host_header: bytes) -> bytes:
     lines = [f"{request.method} {request.path} HTTP/1.1".encode(), b"Host: " + host_header]
     lines.extend(f"{name}: {value}".encode() for name, value in request.headers)

@@ -64,6 +64,7 @@ from feed import (
     seed_world,
     start_backends,
 )
+from loadgen import run_bare_app
 
 #: The burst's kinds of write and their shares.
 LIKE, FOLLOW, POST = "like", "follow", "post"
@@ -176,7 +177,6 @@ def lag_serve(out: Path) -> None:
 def lag_bare(port: int, body_path: Path, out: Path) -> None:
     """The bare ASGI app (``feed.serve_bare``'s) with the same probe on its loop: the
     machine's floor for loop lag, the box's scheduling noise included."""
-    import uvicorn
 
     body = body_path.read_bytes()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -194,16 +194,7 @@ def lag_bare(port: int, body_path: Path, out: Path) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-        server_header=False,
-        date_header=False,
-    )
+    run_bare_app(app, port)
 
 
 def start_probed_bare(stack: Stack, body: bytes, lag_file: Path) -> int:

@@ -58,7 +58,7 @@ from feed import (
     start_bare,
     start_server,
 )
-from loadgen import Mix, Request
+from loadgen import Mix, Request, run_bare_app
 
 TRAY = "/api/v1/lumigram/stories/tray"
 TARGET_RATE = 2000
@@ -219,8 +219,6 @@ def serve_cache_floor(port: int, cache_url: str, gzipped: bool = False) -> None:
     """A raw ASGI app answering a viewer's kept tray with one ``MGET`` of the keys the fast
     path fetches (the token's owner learnt once per token, as the fast path does); kept
     bytes as they are when ``gzipped``, else unpacked."""
-    import uvicorn
-
     from lumigram.accounts import authcache
     from lumigram.accounts.oauth import hash_secret
     from lumigram.infra.cache import open_cache
@@ -260,16 +258,7 @@ def serve_cache_floor(port: int, cache_url: str, gzipped: bool = False) -> None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-        server_header=False,
-        date_header=False,
-    )
+    run_bare_app(app, port)
 
 
 def main() -> None:
