@@ -156,9 +156,7 @@ def account_with_scopes(*alternatives: str) -> Any:
         raise ValueError("account_with_scopes needs at least one scope")
 
     async def check(conn: HTTPConnection, services: ServicesDep) -> Viewer:
-        grant = await get_optional_token(conn, services)
-        if grant is None:
-            raise Unauthorized("The access token is invalid")
+        grant = await get_current_token(await get_optional_token(conn, services))
         if not grant.allows(*alternatives):
             raise Forbidden(OUTSIDE_SCOPES)
         return await get_current_account(grant, services)
