@@ -37,7 +37,6 @@ from lumigram.filters import service as hidden_words
 from lumigram.graph.service import follower_ids, hidden_account_ids, shielded_from, shields
 from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import (
-    filters,
     follows,
     list_accounts,
     lists,
@@ -74,22 +73,12 @@ class Fanout:
     filtering: frozenset[int] = frozenset()
 
 
-def _hides_words_at_home(account: Any, now: Any) -> Any:
-    """Whether ``account`` has hidden words for home in force at ``now`` (the rule of
-    ``filters.service.accounts_with_filters``; no other context's name holds "home")."""
-    return exists().where(
-        filters.c.account_id == account,
-        filters.c.contexts.contains("home"),
-        filters.c.expires_at.is_(None) | (filters.c.expires_at > now),
-    )
-
-
 def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool, bool, bool]]:
     """A page of the author's followers (ascending, after ``after``), each with whether the
     post must skip them: they are shielded from the author (``graph.service.shields``:
     muted, blocked either way), or hold the author in an exclusive list and read them
     there, not at home (``lists.service.exclusive_owners``); whether they, and whether the
-    author, hide words at home (``_hides_words_at_home``). One statement for what took
+    author, hide words at home (``filters.service.hides_words_in``). One statement for what took
     four (the page, the shielded, the list holders, the hidden words)."""
     author = bindparam("author", type_=BigInteger)
     now = bindparam("now", type_=mutes.c.expires_at.type)
@@ -105,8 +94,8 @@ def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool, bool, bool]]:
         select(
             reader,
             skip.label("skip"),
-            _hides_words_at_home(reader, now).label("filtering"),
-            _hides_words_at_home(author, now).label("author_filtering"),
+            hidden_words.hides_words_in(reader, "home", now).label("filtering"),
+            hidden_words.hides_words_in(author, "home", now).label("author_filtering"),
         )
         .where(follows.c.target_account_id == author, reader > bindparam("after", type_=BigInteger))
         .order_by(reader)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Exists, and_, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.errors import NotFound, Problems, ValidationFailed
@@ -394,19 +395,30 @@ async def with_filters(
     return (await applied(services, account_id, context)).apply(items)
 
 
+def applies_in(context: str, now: Any) -> ColumnElement[bool]:
+    """A filter row's condition: in force at ``now`` and applying in ``context`` (its
+    contexts are stored comma-separated)."""
+    in_context = (literal(",") + filters.c.contexts + literal(",")).contains(f",{context},", autoescape=True)
+    return and_(in_context, or_(filters.c.expires_at.is_(None), filters.c.expires_at > now))
+
+
+def hides_words_in(account: Any, context: str, now: Any) -> Exists:
+    """Whether ``account`` (a column or a parameter) has a filter for ``context`` in force at
+    ``now``: for statements that read it beside other things (the fan-out)."""
+    return exists().where(filters.c.account_id == account, applies_in(context, now))
+
+
 async def accounts_with_filters(services: Services, account_ids: Sequence[int], context: str) -> set[int]:
     """Those of ``account_ids`` with a filter that applies in ``context`` now."""
     if not account_ids:
         return set()
-    now = utcnow()
     async with services.db.connect() as conn:
         rows = await conn.execute(
-            select(filters.c.account_id, filters.c.contexts).where(
-                one_of(conn, filters.c.account_id, account_ids),
-                filters.c.expires_at.is_(None) | (filters.c.expires_at > now),
+            select(filters.c.account_id).where(
+                one_of(conn, filters.c.account_id, account_ids), applies_in(context, utcnow())
             )
         )
-        return {row.account_id for row in rows if context in row.contexts.split(",")}
+        return {row.account_id for row in rows}
 
 
 def _root(item: HydratedPost) -> int | None:
