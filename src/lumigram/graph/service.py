@@ -717,34 +717,37 @@ async def _network_visible(conn: AsyncConnection, owner_id: int, viewer_id: int 
     return viewer_id is not None and await _has_edge(conn, follows, viewer_id, owner_id)
 
 
+async def _network_page(
+    services: Services, account_id: int, viewer_id: int | None, page: PageRequest, *, followers: bool
+) -> Page[Account]:
+    """One side of ``account_id``'s follow edges, newest first; an empty page when its
+    network is hidden from the viewer."""
+    if not _valid_id(account_id):
+        raise NotFound
+    owner, other = (
+        (follows.c.target_account_id, follows.c.account_id)
+        if followers
+        else (follows.c.account_id, follows.c.target_account_id)
+    )
+    async with services.db.connect() as conn:
+        if not await _network_visible(conn, account_id, viewer_id):
+            return Page(limit=page.clamped_limit())
+        rows, limit = await _account_page(conn, follows, owner, other, account_id, page)
+    return _accounts(rows, limit)
+
+
 async def list_followers(
     services: Services, account_id: int, viewer_id: int | None, page: PageRequest
 ) -> Page[Account]:
     """Who follows ``account_id``, newest first; an empty page when hidden from the viewer."""
-    if not _valid_id(account_id):
-        raise NotFound
-    async with services.db.connect() as conn:
-        if not await _network_visible(conn, account_id, viewer_id):
-            return Page(limit=page.clamped_limit())
-        rows, limit = await _account_page(
-            conn, follows, follows.c.target_account_id, follows.c.account_id, account_id, page
-        )
-    return _accounts(rows, limit)
+    return await _network_page(services, account_id, viewer_id, page, followers=True)
 
 
 async def list_following(
     services: Services, account_id: int, viewer_id: int | None, page: PageRequest
 ) -> Page[Account]:
     """Whom ``account_id`` follows, newest first; an empty page when hidden from the viewer."""
-    if not _valid_id(account_id):
-        raise NotFound
-    async with services.db.connect() as conn:
-        if not await _network_visible(conn, account_id, viewer_id):
-            return Page(limit=page.clamped_limit())
-        rows, limit = await _account_page(
-            conn, follows, follows.c.account_id, follows.c.target_account_id, account_id, page
-        )
-    return _accounts(rows, limit)
+    return await _network_page(services, account_id, viewer_id, page, followers=False)
 
 
 async def list_follow_requests(services: Services, account_id: int, page: PageRequest) -> Page[Account]:

@@ -20,14 +20,15 @@ router = APIRouter(tags=["trends"])
 Offset = Annotated[int, Query(ge=0, le=1000)]
 
 
-async def _tags(viewer: OptionalAccount, services: ServicesDep, limit: int, offset: int) -> Response:
-    found = await service.trending_tags(services, viewer.account_id if viewer else None, limit, offset)
-    return OrjsonResponse([tag_entity(services, tag, viewer is not None) for tag in found])
-
-
 @router.get(
     "/api/v1/trends/tags",
     summary="Hashtags in use more than usual",
+    response_model=list[Tag],
+    dependencies=[scopes_if_token("read")],
+)
+@router.get(
+    "/api/v1/trends",
+    summary="Hashtags in use more than usual (the older name of /api/v1/trends/tags)",
     response_model=list[Tag],
     dependencies=[scopes_if_token("read")],
 )
@@ -37,22 +38,8 @@ async def trending_tags(
     limit: Annotated[int, Query(ge=1, le=20, description="At most 20")] = 10,
     offset: Offset = 0,
 ) -> Response:
-    return await _tags(viewer, services, limit, offset)
-
-
-@router.get(
-    "/api/v1/trends",
-    summary="Hashtags in use more than usual (the older name of /api/v1/trends/tags)",
-    response_model=list[Tag],
-    dependencies=[scopes_if_token("read")],
-)
-async def trends(
-    viewer: OptionalAccount,
-    services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=20, description="At most 20")] = 10,
-    offset: Offset = 0,
-) -> Response:
-    return await _tags(viewer, services, limit, offset)
+    found = await service.trending_tags(services, viewer.account_id if viewer else None, limit, offset)
+    return OrjsonResponse([tag_entity(services, tag, viewer is not None) for tag in found])
 
 
 @router.get(
