@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Boolean, bindparam, event, select
+from sqlalchemy import Boolean, bindparam, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -131,3 +131,14 @@ async def test_a_unique_violation_is_sqlalchemys_integrity_error_and_rolls_back(
         await _INSERT_TAG.execute(conn, _tag(2, utcnow()))
     async with services.db.connect() as conn:
         assert [row.id for row in await _TAGS.rows(conn, params)] == [1, 2]
+
+
+_WRITTEN_AS_TEXT = Prebuilt(lambda _dialect: text("SELECT :n AS n, :n + 1 AS m"))
+
+
+async def test_sql_written_as_text_goes_through_sqlalchemy_with_its_column_names(on_sqlite: Services) -> None:
+    async with on_sqlite.db.connect() as conn:
+        with _past_sqlalchemy(conn) as seen:
+            (row,) = await _WRITTEN_AS_TEXT.rows(conn, {"n": 41})
+    assert (row.n, row.m) == (41, 42)
+    assert seen == [False]

@@ -136,6 +136,8 @@ def compile_for_sqlite(statement: ClauseElement, dialect: Dialect) -> SqliteSql 
         if not bind.required:
             defaults[name] = bind.value
     columns = compiled._result_columns
+    if not columns and not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
+        return None  # SQL written as text: SQLAlchemy names its columns from the cursor
     results = tuple(entry[3]._cached_result_processor(dialect, None) for entry in columns)
     return SqliteSql(
         template=compiled.string,
