@@ -1,6 +1,8 @@
 """Counting the SQL statements a piece of code sends: on one connection, whichever way it
 sends them (through SQLAlchemy, or, for PostgreSQL reads, ``Prebuilt.rows``, through the
-driver itself); or through SQLAlchemy on all of a test's database engines."""
+driver itself); or through SQLAlchemy on all of a test's database engines. On SQLite,
+prebuilt statements sent past SQLAlchemy's execution are reported to its listeners all
+the same, so they are counted with those through SQLAlchemy."""
 
 from __future__ import annotations
 

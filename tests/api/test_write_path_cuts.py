@@ -9,7 +9,7 @@ what they did.
   (the page of followers, with who mutes or blocks the author and who reads them in an
   exclusive list): never a muting follower, an exclusive list's owner, or a feed not kept.
 * A comment reads its parent's photos and tags from the cache, as reads do.
-* A like, a post and an upload check their caller in one dependency, with the same
+* A like, a post, an upload and a follow check their caller in one dependency, with the same
   answers as before for every kind of caller that may not write.
 """
 
@@ -27,6 +27,7 @@ from sqlalchemy import select
 from lumigram.api.auth import NEEDS_USER, OUTSIDE_SCOPES
 from lumigram.api.routes import interactions as interactions_routes
 from lumigram.api.routes import media as media_routes
+from lumigram.api.routes import relationships as relationships_routes
 from lumigram.api.routes import statuses as statuses_routes
 from lumigram.events import PostCreated
 from lumigram.feed import store
@@ -179,6 +180,7 @@ HOT_WRITES = (
     (statuses_routes, "POST", "/api/v1/statuses"),
     (media_routes, "POST", "/api/v2/media"),
     (media_routes, "POST", "/api/v1/media"),
+    (relationships_routes, "POST", "/api/v1/accounts/{account_id:int}/follow"),
 )
 
 
@@ -211,5 +213,6 @@ async def test_hot_writes_check_their_caller_in_one_dependency_with_the_same_ans
     for headers, status, error in callers:
         for _, method, path in HOT_WRITES:
             # Refused before the post is looked for: any id will do.
-            response = await client.request(method, path.format(status_id="1"), headers=headers)
+            target = path.replace("{status_id}", "1").replace("{account_id:int}", "1")
+            response = await client.request(method, target, headers=headers)
             assert (response.status_code, response.json()) == (status, {"error": error}), (path, headers)

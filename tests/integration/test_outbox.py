@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -272,3 +273,30 @@ async def test_stopping_the_relay_does_not_wait_for_its_next_sweep(services: Ser
         await relay.stop()
     assert relay.swallowed
     assert loop.time() - began < 15
+
+
+async def test_a_pass_that_finds_nothing_takes_no_write_transaction_on_sqlite(services: Services) -> None:
+    writer = getattr(services.db, "_writer", None)
+    if writer is None:
+        pytest.skip("PostgreSQL reads the pending rows inside a transaction, to lock them")
+    await services.relay.stop()  # this test drives its own relay
+    relay = OutboxRelay(services.db, services.bus, batch_size=50)
+    await relay.relay_pending()  # whatever the setup left
+    begun: list[object] = []
+
+    def count(conn: object) -> None:
+        begun.append(conn)
+
+    sqlalchemy_event.listen(writer.sync_engine, "begin", count)
+    try:
+        assert await relay.relay_pending() == 0
+    finally:
+        sqlalchemy_event.remove(writer.sync_engine, "begin", count)
+    assert begun == []  # SQLite's one writer was not taken for nothing
+    await _emit_events(services, 2)
+    sqlalchemy_event.listen(writer.sync_engine, "begin", count)
+    try:
+        assert await relay.relay_pending() == 2
+    finally:
+        sqlalchemy_event.remove(writer.sync_engine, "begin", count)
+    assert len(begun) == 1  # the two found are stamped, in one transaction

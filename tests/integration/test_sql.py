@@ -109,7 +109,7 @@ async def _divide_by_zero_through_sqlalchemy(services: Services) -> None:
 
 async def test_a_failed_read_in_a_transaction_is_sqlalchemys_error_and_rolls_it_back(services: Services) -> None:
     if not services.db.is_postgres:
-        pytest.skip("SQLite divides by zero into NULL, and its reads go through SQLAlchemy anyway")
+        pytest.skip("SQLite divides by zero into NULL")
     with pytest.raises(DBAPIError) as raised:
         await _divide_by_zero_after_writing(services)
     # In SQLAlchemy's terms, exactly as the same statement fails when SQLAlchemy sends it.

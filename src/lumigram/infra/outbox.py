@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, Update, bindparam, insert, select, update
+from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 #: Built once: building a statement costs about as much as running it (``lumigram.infra.sql``).
 _INSERT = Prebuilt(lambda _dialect: insert_columns(outbox, ("id", "type", "payload", "created_at")))
-_MARK_PROCESSED = insert(processed_events)
+_MARK_PROCESSED = Prebuilt(lambda _dialect: insert_columns(processed_events, ("consumer", "event_id", "processed_at")))
 
 
 def _pending(dialect: str) -> Select[Any]:
@@ -98,7 +98,7 @@ async def run_once(
     """
     try:
         async with db.begin() as conn:
-            await conn.execute(_MARK_PROCESSED, {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()})
+            await _MARK_PROCESSED.execute(conn, {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()})
             await effect(conn)
     except IntegrityError:
         return False
@@ -186,10 +186,13 @@ class OutboxRelay:
             # SQLite has one writer; a read transaction held across publishing could not
             # be upgraded once a consumer had written, so read, publish, then stamp.
             async with self._db.connect() as conn:
-                rows = (await conn.execute(_PENDING(conn), batch)).all()
+                rows = await _PENDING.rows(conn, batch)
             done, failed = await self._publish(rows)
-            async with self._db.begin() as conn:
-                await self._stamp(conn, done, failed)
+            if done or failed is not None:
+                # Only with something to stamp: an empty write transaction still took the
+                # writer and cost two hops to its thread, on every pass that found nothing.
+                async with self._db.begin() as conn:
+                    await self._stamp(conn, done, failed)
         return len(done), failed is not None or len(rows) < self._batch_size
 
     async def _publish(self, rows: Sequence[Any]) -> tuple[list[int], int | None]:

@@ -10,8 +10,10 @@ its result rows cost about 0.1 ms of CPU per statement on PostgreSQL, against 0.
 for the same prepared statement sent by asyncpg itself. ``Prebuilt.rows`` therefore
 sends a read straight through the pooled connection's driver, with the SQL SQLAlchemy
 compiled for it once, on PostgreSQL: outside a transaction (``Database.connect``) and
-inside one, which the driver holds (``Database.begin``). Other statements, and SQLite
-always, go through SQLAlchemy.
+inside one, which the driver holds (``Database.begin``). On SQLite, ``rows`` and
+``execute`` send to the connection past SQLAlchemy's execution as well, with its type
+processing kept (``lumigram.infra.sqlite_prebuilt``). Other statements go through
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
+
+from lumigram.infra import sqlite_prebuilt
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,8 @@ class Prebuilt(Generic[S]):
         self._build = build
         self._built: dict[str, S] = {}
         self._driver_sql: _DriverSql | None = None
+        #: SQLite's form (``sqlite_prebuilt``), False once found to be a shape it does not take.
+        self._sqlite_sql: sqlite_prebuilt.SqliteSql | bool | None = None
 
     def __call__(self, conn: AsyncConnection) -> S:
         dialect = conn.dialect.name
@@ -141,6 +147,10 @@ class Prebuilt(Generic[S]):
                     # connection is gone, says so in its own exceptions and takes it out
                     # of the pool.
                     log.debug("driver read failed; retrying through SQLAlchemy", exc_info=True)
+        elif conn.dialect.name == "sqlite":
+            sent = await self._on_sqlite(conn, params, many=False)
+            if sent is not None:
+                return sent
         return (await conn.execute(self(conn), params)).all()
 
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
@@ -162,7 +172,46 @@ class Prebuilt(Generic[S]):
                 except Exception as error:
                     raise driver_error(conn, error, compiled.sql) from error
                 return
+        elif (
+            conn.dialect.name == "sqlite"
+            and await self._on_sqlite(conn, params, many=not isinstance(params, Mapping)) is not None
+        ):
+            return
         await conn.execute(self(conn), params)
+
+    async def _on_sqlite(
+        self, conn: AsyncConnection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]], many: bool
+    ) -> list[Any] | None:
+        """The statement's rows, sent past SQLAlchemy's execution (``sqlite_prebuilt``);
+        None, having sent nothing, when it must go through SQLAlchemy."""
+        if self._sqlite_sql is False:
+            return None
+        adapted = sqlite_prebuilt.sqlite_target(conn)
+        if adapted is None:
+            return None
+        compiled = self._sqlite_sql
+        if not isinstance(compiled, sqlite_prebuilt.SqliteSql):
+            compiled = sqlite_prebuilt.compile_for_sqlite(cast(ClauseElement, self(conn)), conn.dialect)
+            if compiled is None:
+                self._sqlite_sql = False
+                return None
+            self._sqlite_sql = compiled
+        values: Any
+        if many:
+            batch = [compiled.arguments(one) for one in cast(Sequence[Mapping[str, Any]], params)]
+            first = batch[0] if batch else None
+            if first is None or any(one is None or one[0] != first[0] for one in batch):
+                return None  # nothing to send, an empty list, or lists of different lengths
+            sql, values = first[0], [one[1] for one in batch if one is not None]
+        else:
+            prepared = compiled.arguments(cast(Mapping[str, Any], params))
+            if prepared is None:
+                return None
+            sql, values = prepared
+        try:
+            return await sqlite_prebuilt.send(conn, adapted, compiled, sql, values, many)
+        except Exception as error:
+            raise driver_error(conn, error, sql) from error
 
     async def first(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any:
         """The first row ``rows`` reads, or None."""

@@ -109,9 +109,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        connection: Any = self._connection  # an aiosqlite.Connection; ``_execute`` is untyped
-        async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await connection._execute(_run, connection._conn, operation, parameters, many)
+        outcome = await run_statement(self._adapt_connection, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -180,21 +178,35 @@ class WriterCursor(OneHopCursor):
 
     Only when nothing is queued for or running in the connection's thread (a COMMIT or
     ROLLBACK cut off by a cancellation may still be running there): otherwise it hops
-    and takes its turn behind it, as every statement did before."""
+    and takes its turn behind it, as every statement did before. (``run_statement``
+    decides, by the connection it is given.)"""
 
     __slots__ = ()
 
-    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        connection: Any = self._connection
-        async with self._adapt_connection._execute_mutex:
-            raw: sqlite3.Connection = connection._conn
+
+async def run_statement(adapted: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """One statement on a connection of this module (``adapted``, SQLAlchemy's adapter of
+    it), start to end: in place on the writer inside its open transaction (``WriterCursor``
+    says when), else in one hop to the connection's thread. The cursors send theirs
+    through here, and so do prebuilt statements sent past SQLAlchemy's execution
+    (``lumigram.infra.sqlite_prebuilt``)."""
+    connection: Any = adapted._connection  # an aiosqlite.Connection; ``_execute`` is untyped
+    async with adapted._execute_mutex:
+        raw: sqlite3.Connection = connection._conn
+        if isinstance(adapted, _WriterConnection):
             hops = _hops_of(connection)
             if raw.in_transaction and hops.idle:
-                outcome = _run(raw, operation, parameters, many)
-            else:
-                outcome = await connection._execute(hops.counted(_run), raw, operation, parameters, many)
-        self._description, rows, self._rowcount, self._lastrowid = outcome
-        self._rows = collections.deque(rows)
+                return _run(raw, operation, parameters, many)
+            outcome: _Outcome = await connection._execute(hops.counted(_run), raw, operation, parameters, many)
+            return outcome
+        outcome = await connection._execute(_run, raw, operation, parameters, many)
+        return outcome
+
+
+def adapted_connection(dbapi_connection: Any) -> Any:
+    """``dbapi_connection`` (a pooled connection's) if it is one of this module's, whose
+    statements ``run_statement`` can send; else None."""
+    return dbapi_connection if isinstance(dbapi_connection, _OneHopConnection) else None
 
 
 class _WriterConnection(_OneHopConnection):

@@ -174,10 +174,21 @@ _MARK_HANDLED = Prebuilt(
         .returning(processed_events.c.event_id)
     )
 )
+_NOTIFICATION_COLUMNS = (
+    "id",
+    "account_id",
+    "from_account_id",
+    "type",
+    "status_id",
+    "group_key",
+    "dedupe_key",
+    "created_at",
+)
 #: A row already there (the same ``dedupe_key``) means this event already notified this recipient.
 _INSERT_NEW = Prebuilt(
     lambda dialect: (
         _insert(dialect)(notifications)
+        .values({name: bindparam(name) for name in _NOTIFICATION_COLUMNS})
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(notifications.c.id)
     )
@@ -273,7 +284,12 @@ async def deliver(
             }
             for own_id, recipient, type_, group_key in kept
         ]
-        inserted = set((await conn.execute(_INSERT_NEW(conn), rows)).scalars())
+        if len(rows) == 1:
+            # The usual case (a like, a follow, a comment: one recipient), sent as prebuilt
+            # statements are, past SQLAlchemy's execution; several go as one executemany.
+            inserted = {row[0] for row in await _INSERT_NEW.rows(conn, rows[0])}
+        else:
+            inserted = set((await conn.execute(_INSERT_NEW(conn), rows)).scalars())
         created = [Created(own_id, recipient, type_) for own_id, recipient, type_, _ in kept if own_id in inserted]
         emitted = await emit_many(
             conn,

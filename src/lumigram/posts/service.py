@@ -158,6 +158,12 @@ _INSERT_STATUS = Prebuilt(
         ),
     )
 )
+#: A comment counted on its parent, built once (it was built on every comment).
+_COUNT_REPLY = Prebuilt(
+    lambda _dialect: (
+        update(statuses).where(statuses.c.id == bindparam("parent")).values(replies_count=statuses.c.replies_count + 1)
+    )
+)
 _INSERT_STATUS_TAGS = Prebuilt(lambda _dialect: insert_columns(status_tags, ("status_id", "tag_id")))
 _INSERT_MENTIONS = Prebuilt(lambda _dialect: insert_columns(mentions, ("status_id", "account_id")))
 
@@ -370,9 +376,7 @@ async def create_post(
         await _attach(conn, status_id, media_rows, private)
         tag_names, mentioned = await _write_tags_and_mentions(services, conn, status_id, text, found_tags)
         if parent is not None:
-            await conn.execute(
-                update(statuses).where(statuses.c.id == parent.id).values(replies_count=statuses.c.replies_count + 1)
-            )
+            await _COUNT_REPLY.execute(conn, {"parent": parent.id})
         created = PostCreated(
             status_id=status_id,
             account_id=account_id,
