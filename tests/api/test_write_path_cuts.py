@@ -181,6 +181,11 @@ HOT_WRITES = (
     (media_routes, "POST", "/api/v2/media"),
     (media_routes, "POST", "/api/v1/media"),
     (relationships_routes, "POST", "/api/v1/accounts/{account_id:int}/follow"),
+    # The writes with no body, one route-maker for all of them.
+    (relationships_routes, "POST", "/api/v1/accounts/{account_id:int}/unfollow"),
+    (relationships_routes, "POST", "/api/v1/accounts/{account_id:int}/block"),
+    (relationships_routes, "POST", "/api/v1/accounts/{account_id:int}/unmute"),
+    (relationships_routes, "POST", "/api/v1/follow_requests/{account_id:int}/authorize"),
 )
 
 

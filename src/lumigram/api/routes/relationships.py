@@ -115,18 +115,15 @@ def _plain_route(name: str, path: str, summary: str, scopes: Sequence[str], chan
     """A write with no body: ``change`` between the viewer and the account in ``path``,
     answered with the Relationship after it. ``name`` is what the operation is called."""
 
-    async def endpoint(account_id: int, viewer: CurrentAccount, services: ServicesDep) -> Response:
+    # One dependency for the caller, as the follow has: FastAPI resolves five for the pair
+    # of CurrentAccount and require_scopes. A default, not an Annotated hint: the hint
+    # would be a string naming this closure's ``scopes``, which FastAPI cannot resolve.
+    caller = account_with_scopes(*scopes)
+
+    async def endpoint(account_id: int, services: ServicesDep, viewer: Viewer = caller) -> Response:
         return _relationship(await change(services, viewer.account_id, account_id))
 
-    router.add_api_route(
-        path,
-        endpoint,
-        methods=["POST"],
-        name=name,
-        summary=summary,
-        response_model=Relationship,
-        dependencies=[require_scopes(*scopes)],
-    )
+    router.add_api_route(path, endpoint, methods=["POST"], name=name, summary=summary, response_model=Relationship)
 
 
 @router.post(
