@@ -14,8 +14,10 @@ from functools import partial
 from typing import Any
 
 from lumigram.entities.statuses import status_entity
-from lumigram.feed import home
+from lumigram.feed import fanout, home
 from lumigram.filters import service as hidden_words
+from lumigram.graph.service import hidden_account_ids
+from lumigram.lists.service import exclusive_member_ids
 from lumigram.pagecache import recheck
 from lumigram.pagecache import store as pages
 from lumigram.pagecache.fingerprints import version_of
@@ -127,3 +129,102 @@ async def put_post_into_home_pages(
 
     version = version_of(found[0])
     await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)
+
+
+# --- a reader's own writes, mended into their kept pages ------------------------------------
+
+
+#: In a page's bytes: where a Status's ``"id"`` names the post; a Status reposting a post
+#: holds the original's Status, so its bytes name that post too. Outside a JSON string
+#: (where every quote is escaped) only a key can be written this way, so no Status that
+#: shows the post is missed; one that matches by chance (a photo's or a mention's id)
+#: is only rendered again for nothing.
+def _naming(post_id: int) -> bytes:
+    return f'"id":"{post_id}"'.encode()
+
+
+#: A repost's Status (``"reblog":null`` in every other).
+_REPOST = b'"reblog":{'
+
+
+async def mend_posts_in_home_pages(services: Services, reader: int, post_ids: Collection[int]) -> None:
+    """The reader's own write changed how these posts show to them (their like, bookmark,
+    repost, vote or pin): the Statuses on their kept pages that show one of them are
+    rendered again and put in place, the rest of each page kept (``pages.mend``), so
+    their next read shows the write without rendering a whole page. A Status that can no
+    longer be shown there (hidden since) leaves a gap only a rendering fills: the pages
+    are then forgotten."""
+    needles = [_naming(post_id) for post_id in post_ids]
+    rendered: dict[int, tuple[bytes, int]] = {}  # shared by the page sizes
+
+    async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
+        entities = page.entities()
+        touched = {key for key, entity in zip(page.ids, entities, strict=True) if any(n in entity for n in needles)}
+        if not touched:
+            return page
+        missing = [key for key in touched if key not in rendered]
+        if missing:
+            rendered.update(await home_statuses(services, reader, missing))
+        if not touched <= rendered.keys():
+            return None
+        statuses = [
+            rendered[key] if key in touched else (entity, version)
+            for key, entity, version in zip(page.ids, entities, page.versions, strict=True)
+        ]
+        return pages.Rendered(page.ids, [e for e, _ in statuses], page.link, [v for _, v in statuses])
+
+    await pages.mend(services, reader, change)
+
+
+async def put_followed_posts_into_home_pages(services: Services, reader: int, author: int) -> None:
+    """The reader now follows ``author``: the author's posts that belong on the reader's
+    kept pages are put where their ids belong, each rendered as the reader sees it, the
+    rest of each page kept (``pages.mend``); run once the follow commits (the reader
+    sees it at once) and again once the feed has taken the posts (a rendering between
+    the two, made from the feed, lacks them).
+
+    Exact for a full page without reposts: the follow adds the author's posts to the
+    feed and changes nothing else a page shows, except reposts (a repost of a followed
+    author's post is shown as the original instead), and a page short of its size may
+    be short for reasons a rendering alone weighs. Those pages are forgotten."""
+    recent: list[int] | None = None
+    shown: dict[int, tuple[bytes, int]] | None = None
+
+    async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
+        nonlocal recent, shown
+        limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+        entities = page.entities()
+        ids = page.ids
+        if len(ids) < limit or ids != sorted(ids, reverse=True) or any(_REPOST in e for e in entities):
+            return None
+        if recent is None:
+            # A post of theirs past their newest ``limit`` is below every one of those on a page.
+            recent = await fanout.recent_posts(services, author, max(pages.CACHED_LIMITS))
+        newer = [post_id for post_id in recent if post_id > ids[-1] and post_id not in ids]
+        if not newer:
+            return page
+        if shown is None:
+            shown = await _followed_authors_statuses(services, reader, author, recent)
+        statuses = dict(zip(ids, zip(entities, page.versions, strict=True), strict=True))
+        statuses.update({post_id: shown[post_id] for post_id in newer if post_id in shown})
+        kept = sorted(statuses, reverse=True)[:limit]
+        if kept == ids:
+            return page
+        link = _home_link(services, _variant_params(page_variant), kept, limit)
+        return pages.Rendered(kept, [statuses[i][0] for i in kept], link, [statuses[i][1] for i in kept])
+
+    await pages.mend(services, reader, change)
+
+
+async def _followed_authors_statuses(
+    services: Services, reader: int, author: int, post_ids: list[int]
+) -> dict[int, tuple[bytes, int]]:
+    """Those of the author's posts the reader's home shows, as it shows them: none when the
+    reader hides the author (a mute, a block) or keeps them out of home (an exclusive
+    list), otherwise those the reader may see, as their hidden words leave them."""
+    if author in await hidden_account_ids(services, reader):
+        return {}
+    async with services.db.connect() as conn:
+        if author in await exclusive_member_ids(conn, reader):
+            return {}
+    return await home_statuses(services, reader, post_ids)
