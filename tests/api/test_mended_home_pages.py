@@ -78,8 +78,10 @@ async def test_a_follow_puts_the_followed_accounts_posts_into_the_kept_page(
     assert (await client.post(f"/api/v1/accounts/{friend['id']}/follow", headers=reader["headers"])).status_code == 200
     for index in range(20):  # a full page of the friend's posts
         await create_post(client, friend["headers"], text=f"friend {index}")
-    # Newer than most of them: one for everyone, one for followers only (the reader may
-    # see it once following), and a later post of the friend's above both.
+    # The reader's own, which shows how many they follow; then, newer than most of them,
+    # one for everyone, one for followers only (the reader may see it once following),
+    # and a later post of the friend's above both.
+    mine = await create_post(client, reader["headers"], text="mine")
     public = await create_post(client, newcomer["headers"], text="hello all")
     private = await create_post(client, newcomer["headers"], text="friends only", visibility="private")
     await create_post(client, friend["headers"], text="friend, newest")
@@ -93,9 +95,11 @@ async def test_a_follow_puts_the_followed_accounts_posts_into_the_kept_page(
 
     # The very next read: from the kept page, the newcomer's two posts in their places.
     body, link = await _answered_from_kept_page(client, reader)
-    ids = [s["id"] for s in orjson.loads(body)]
+    shown = orjson.loads(body)
+    ids = [s["id"] for s in shown]
     assert len(ids) == 20
-    assert ids[1:3] == [private["id"], public["id"]]
+    assert ids[1:4] == [private["id"], public["id"], mine["id"]]
+    assert shown[3]["account"]["following_count"] == 2
     # Once the feed has taken the posts too: still answered from the kept page, and
     # exactly what rendering the page whole gives, Link included.
     await settle(services)

@@ -134,13 +134,19 @@ async def put_post_into_home_pages(
 # --- a reader's own writes, mended into their kept pages ------------------------------------
 
 
-#: In a page's bytes: where a Status's ``"id"`` names the post; a Status reposting a post
-#: holds the original's Status, so its bytes name that post too. Outside a JSON string
-#: (where every quote is escaped) only a key can be written this way, so no Status that
-#: shows the post is missed; one that matches by chance (a photo's or a mention's id)
-#: is only rendered again for nothing.
 def _naming(post_id: int) -> bytes:
+    """In a page's bytes, where a Status's ``"id"`` names the post; a Status reposting a
+    post holds the original's Status, so its bytes name that post too. Outside a JSON
+    string (where every quote is escaped) only a key can be written this way, so no
+    Status that shows the post is missed; one that matches by chance (a photo's or a
+    mention's id) is only rendered again for nothing."""
     return f'"id":"{post_id}"'.encode()
+
+
+def _by(account_id: int) -> bytes:
+    """In a page's bytes, where a Status names its author (an Account's first key is its
+    id; a repost's Status names its reposter so, and its original's author inside)."""
+    return f'"account":{{"id":"{account_id}"'.encode()
 
 
 #: A repost's Status (``"reblog":null`` in every other).
@@ -181,14 +187,18 @@ async def put_followed_posts_into_home_pages(services: Services, reader: int, au
     kept pages are put where their ids belong, each rendered as the reader sees it, the
     rest of each page kept (``pages.mend``); run once the follow commits (the reader
     sees it at once) and again once the feed has taken the posts (a rendering between
-    the two, made from the feed, lacks them).
+    the two, made from the feed, lacks them). The Statuses by either account already on
+    a page are rendered again: they show the follow's counts.
 
     Exact for a full page without reposts: the follow adds the author's posts to the
     feed and changes nothing else a page shows, except reposts (a repost of a followed
     author's post is shown as the original instead), and a page short of its size may
     be short for reasons a rendering alone weighs. Those pages are forgotten."""
+    largest = max(pages.CACHED_LIMITS)
     recent: list[int] | None = None
     shown: dict[int, tuple[bytes, int]] | None = None
+    rendered: dict[int, tuple[bytes, int]] = {}  # Statuses by either, shared by the page sizes
+    counted = (_by(reader), _by(author))
 
     async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
         nonlocal recent, shown
@@ -198,19 +208,28 @@ async def put_followed_posts_into_home_pages(services: Services, reader: int, au
         if len(ids) < limit or ids != sorted(ids, reverse=True) or any(_REPOST in e for e in entities):
             return None
         if recent is None:
-            # A post of theirs past their newest ``limit`` is below every one of those on a page.
-            recent = await fanout.recent_posts(services, author, max(pages.CACHED_LIMITS))
+            # Posts of theirs past their newest ``largest`` are below all of those on a page.
+            recent = await fanout.recent_posts(services, author, largest)
         newer = [post_id for post_id in recent if post_id > ids[-1] and post_id not in ids]
-        if not newer:
+        again = [key for key, entity in zip(ids, entities, strict=True) if any(n in entity for n in counted)]
+        if not newer and not again:
             return page
-        if shown is None:
-            shown = await _followed_authors_statuses(services, reader, author, recent)
         statuses = dict(zip(ids, zip(entities, page.versions, strict=True), strict=True))
-        statuses.update({post_id: shown[post_id] for post_id in newer if post_id in shown})
+        if newer:
+            if shown is None:
+                shown = await _followed_authors_statuses(services, reader, author, recent)
+            if len(recent) == largest and recent[-1] > ids[-1] and not set(recent) <= shown.keys():
+                return None  # some hidden: an older post of theirs may belong on the page too
+            statuses.update({post_id: shown[post_id] for post_id in newer if post_id in shown})
         kept = sorted(statuses, reverse=True)[:limit]
-        if kept == ids:
-            return page
-        link = _home_link(services, _variant_params(page_variant), kept, limit)
+        again = [key for key in again if key in kept]
+        missing = [key for key in again if key not in rendered]
+        if missing:
+            rendered.update(await home_statuses(services, reader, missing))
+        if not set(again) <= rendered.keys():
+            return None
+        statuses.update({key: rendered[key] for key in again})
+        link = page.link if kept == ids else _home_link(services, _variant_params(page_variant), kept, limit)
         return pages.Rendered(kept, [statuses[i][0] for i in kept], link, [statuses[i][1] for i in kept])
 
     await pages.mend(services, reader, change)
