@@ -16,7 +16,6 @@ from typing import Any
 from lumigram.entities.statuses import status_entity
 from lumigram.feed import fanout, home
 from lumigram.filters import service as hidden_words
-from lumigram.graph.service import hidden_account_ids
 from lumigram.lists.service import exclusive_member_ids
 from lumigram.pagecache import recheck
 from lumigram.pagecache import store as pages
@@ -25,7 +24,7 @@ from lumigram.paging import CURSORS, Page, PageRequest, page_links
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
-from lumigram.reposts.service import timeline_items
+from lumigram.reposts.service import timeline_items, timeline_items_in
 from lumigram.services import Services
 
 HOME_PATH = "/api/v1/timelines/home"
@@ -238,12 +237,15 @@ async def put_followed_posts_into_home_pages(services: Services, reader: int, au
 async def _followed_authors_statuses(
     services: Services, reader: int, author: int, post_ids: list[int]
 ) -> dict[int, tuple[bytes, int]]:
-    """Those of the author's posts the reader's home shows, as it shows them: none when the
-    reader hides the author (a mute, a block) or keeps them out of home (an exclusive
-    list), otherwise those the reader may see, as their hidden words leave them."""
-    if author in await hidden_account_ids(services, reader):
-        return {}
+    """Those of the author's posts the reader's home shows, as it shows them (the rules of
+    ``lumigram.feed.home``): none when the reader keeps the author out of home (an
+    exclusive list) or either blocks or the reader mutes the other, as the hydrate's
+    view of the reader says; otherwise those the reader may see, as their hidden words
+    leave them."""
     async with services.db.connect() as conn:
         if author in await exclusive_member_ids(conn, reader):
             return {}
-    return await home_statuses(services, reader, post_ids)
+        items, context = await timeline_items_in(conn, reader, post_ids, services.cache)
+    if author in context.blocked or author in context.muted:
+        return {}
+    return kept_statuses(services, await hidden_words.with_filters(services, reader, "home", items), reader)
