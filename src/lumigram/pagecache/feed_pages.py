@@ -36,7 +36,7 @@ async def put_followed_posts(services: Services, backfill: Backfill) -> None:
     pages too (the follow's own request put them there already, unless a rendering made
     from the feed before it took them has replaced the pages since)."""
     if backfill.readers:
-        await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author)
+        await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, recount=False)
 
 
 async def forget_readers_pages(services: Services, readers: Sequence[int]) -> None:

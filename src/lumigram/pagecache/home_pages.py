@@ -181,13 +181,17 @@ async def mend_posts_in_home_pages(services: Services, reader: int, post_ids: Co
     await pages.mend(services, reader, change)
 
 
-async def put_followed_posts_into_home_pages(services: Services, reader: int, author: int) -> None:
+async def put_followed_posts_into_home_pages(
+    services: Services, reader: int, author: int, recount: bool = True
+) -> None:
     """The reader now follows ``author``: the author's posts that belong on the reader's
     kept pages are put where their ids belong, each rendered as the reader sees it, the
     rest of each page kept (``pages.mend``); run once the follow commits (the reader
     sees it at once) and again once the feed has taken the posts (a rendering between
     the two, made from the feed, lacks them). The Statuses by either account already on
-    a page are rendered again: they show the follow's counts.
+    a page are rendered again (``recount``): they show the follow's counts. The second
+    time there is no need: every page that can still be served was mended or rendered
+    after the follow committed (one from before has a generation nobody holds).
 
     Exact for a full page without reposts: the follow adds the author's posts to the
     feed and changes nothing else a page shows, except reposts (a repost of a followed
@@ -197,7 +201,7 @@ async def put_followed_posts_into_home_pages(services: Services, reader: int, au
     recent: list[int] | None = None
     shown: dict[int, tuple[bytes, int]] | None = None
     rendered: dict[int, tuple[bytes, int]] = {}  # Statuses by either, shared by the page sizes
-    counted = (_by(reader), _by(author))
+    counted = (_by(reader), _by(author)) if recount else ()
 
     async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
         nonlocal recent, shown
