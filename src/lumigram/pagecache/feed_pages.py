@@ -33,8 +33,7 @@ async def put_fanned_out_post(services: Services, fanout: Fanout | None) -> None
 
 async def put_followed_posts(services: Services, backfill: Backfill) -> None:
     """The followed account's posts, now in the follower's feed, into the follower's kept
-    pages too (the follow's own request put them there already, unless a rendering made
-    from the feed before it took them has replaced the pages since)."""
+    pages too (the follow's own request renewed the counts those pages show)."""
     if backfill.readers:
         await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, recount=False)
 

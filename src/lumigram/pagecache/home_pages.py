@@ -182,16 +182,21 @@ async def mend_posts_in_home_pages(services: Services, reader: int, post_ids: Co
 
 
 async def put_followed_posts_into_home_pages(
-    services: Services, reader: int, author: int, recount: bool = True
+    services: Services, reader: int, author: int, *, splice: bool = True, recount: bool = True
 ) -> None:
     """The reader now follows ``author``: the author's posts that belong on the reader's
-    kept pages are put where their ids belong, each rendered as the reader sees it, the
-    rest of each page kept (``pages.mend``); run once the follow commits (the reader
-    sees it at once) and again once the feed has taken the posts (a rendering between
-    the two, made from the feed, lacks them). The Statuses by either account already on
-    a page are rendered again (``recount``): they show the follow's counts. The second
-    time there is no need: every page that can still be served was mended or rendered
-    after the follow committed (one from before has a generation nobody holds).
+    kept pages are put where their ids belong (``splice``), each rendered as the reader
+    sees it, the rest of each page kept (``pages.mend``); and the Statuses by either
+    account already on a page are rendered again (``recount``): they show the follow's
+    counts.
+
+    The follow's own request only recounts (the follower sees their follow's numbers at
+    once, for the price of a few Statuses); the posts are spliced once the feed has taken
+    them, by the feed's consumer, which need not recount: every page that can still be
+    served was mended or rendered after the follow committed (one from before has a
+    generation nobody holds). Splicing in the request too showed the posts a moment
+    sooner but doubled a follow's CPU, for a read that in practice comes after the
+    consumer anyway.
 
     Exact for a full page without reposts: the follow adds the author's posts to the
     feed and changes nothing else a page shows, except reposts (a repost of a followed
@@ -210,15 +215,16 @@ async def put_followed_posts_into_home_pages(
         ids = page.ids
         if len(ids) < limit or ids != sorted(ids, reverse=True) or any(_REPOST in e for e in entities):
             return None
-        if recent is None:
+        if splice and recent is None:
             # Posts of theirs past their newest ``largest`` are below all of those on a page.
             recent = await fanout.recent_posts(services, author, largest)
-        newer = [post_id for post_id in recent if post_id > ids[-1] and post_id not in ids]
+        newer = [post_id for post_id in recent or () if post_id > ids[-1] and post_id not in ids]
         again = [key for key, entity in zip(ids, entities, strict=True) if any(n in entity for n in counted)]
         if not newer and not again:
             return page
         statuses = dict(zip(ids, zip(entities, page.versions, strict=True), strict=True))
         if newer:
+            assert recent is not None  # newer is drawn from it
             if shown is None:
                 shown = await _followed_authors_statuses(services, reader, author, recent)
             if len(recent) == largest and recent[-1] > ids[-1] and not set(recent) <= shown.keys():

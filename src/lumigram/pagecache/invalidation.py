@@ -55,10 +55,11 @@ async def _both(services: Services, account_id: int, target_account_id: int) -> 
 
 
 async def follow_created(services: Services, event: FollowCreated) -> None:
-    """The follower's pages take the followed account's posts (the feed consumer puts
-    them again once the feed has them). The followed account's own home shows nothing
-    that depends on who follows it, but numbers, which its pages' fingerprints catch."""
-    await put_followed_posts_into_home_pages(services, event.account_id, event.target_account_id)
+    """The follower's pages show the follow's numbers at once (the feed's consumer puts
+    the followed account's posts into them once the feed has them). The followed
+    account's own home shows nothing that depends on who follows it, but numbers, which
+    its pages' fingerprints catch."""
+    await put_followed_posts_into_home_pages(services, event.account_id, event.target_account_id, splice=False)
 
 
 async def follow_removed(services: Services, event: FollowRemoved) -> None:
