@@ -90,7 +90,7 @@ from lumigram.messages import conversations
 from lumigram.messages import service as messages
 from lumigram.notifications import handlers as notify
 from lumigram.pagecache import invalidation
-from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post
+from lumigram.pagecache.feed_pages import forget_readers_pages, put_fanned_out_post, put_followed_posts
 from lumigram.polls import handlers as polls
 from lumigram.posts import service as posts
 from lumigram.push import service as push
@@ -193,7 +193,7 @@ CONSUMERS: list[Registration] = [
     # Home feeds, then the kept pages built from them.
     register("feed.fanout", (PostCreated,), then(fanout.fan_out_post, put_fanned_out_post)),
     register("feed.retract", (PostDeleted,), then(fanout.retract_post, forget_readers_pages)),
-    register("feed.follow", (FollowCreated,), then(fanout.add_followed_authors_posts, forget_readers_pages)),
+    register("feed.follow", (FollowCreated,), then(fanout.backfill_follow, put_followed_posts)),
     register("feed.hide", (FollowRemoved, BlockCreated, MuteCreated), then(fanout.hide_author, forget_readers_pages)),
     register("feed.unmute", (MuteRemoved,), then(fanout.show_unmuted_author, forget_readers_pages)),
     register("feed.tags", (TagFollowed, TagUnfollowed), then(fanout.follow_tag_in_feed, forget_readers_pages)),

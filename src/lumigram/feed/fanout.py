@@ -258,6 +258,24 @@ async def add_followed_authors_posts(services: Services, event: FollowCreated) -
     return []
 
 
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """A follow's posts into the follower's feed: ``follower``'s feed took ``author``'s
+    recent posts if ``readers`` names it (an empty list: the feed is not kept, or the
+    author is hidden from the follower, and nothing was written)."""
+
+    follower: int
+    author: int
+    readers: list[int]
+
+
+async def backfill_follow(services: Services, event: FollowCreated) -> Backfill:
+    """``add_followed_authors_posts``, saying who followed whom, so that the follower's
+    kept pages can take the same posts (``lumigram.pagecache.feed_pages``)."""
+    written = await add_followed_authors_posts(services, event)
+    return Backfill(event.account_id, event.target_account_id, written)
+
+
 async def hide_author(services: Services, event: FollowRemoved | BlockCreated | MuteCreated) -> list[int]:
     """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
     account, target = event.account_id, event.target_account_id

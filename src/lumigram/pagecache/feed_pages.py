@@ -2,8 +2,9 @@
 
 A feed consumer says whose feeds it wrote; their kept newest pages no longer hold what
 their feed does. A new post fanned out to followers goes into their pages as it is
-(rendered once, ``put_post_into_home_pages``); any other change makes the pages
-unreachable, rendered again at their next read. Run right after the feed step, in the
+(rendered once, ``put_post_into_home_pages``), and so do a newly followed account's posts
+into the follower's pages (``put_followed_posts_into_home_pages``); any other change
+makes the pages unreachable, rendered again at their next read. Run right after the feed step, in the
 same consumer (``lumigram.consumers``), so a reader never keeps a page older than its feed.
 """
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lumigram.feed.fanout import Fanout
+from lumigram.feed.fanout import Backfill, Fanout
 from lumigram.pagecache import store as pages
-from lumigram.pagecache.home_pages import put_post_into_home_pages
+from lumigram.pagecache.home_pages import put_followed_posts_into_home_pages, put_post_into_home_pages
 from lumigram.services import Services
 
 #: Readers whose pages are forgotten per round trip.
@@ -28,6 +29,13 @@ async def put_fanned_out_post(services: Services, fanout: Fanout | None) -> None
         return  # not a feed item
     await put_post_into_home_pages(services, fanout.reached, fanout.post_id, fanout.author_id, fanout.filtering)
     await forget_readers_pages(services, fanout.tag_readers)
+
+
+async def put_followed_posts(services: Services, backfill: Backfill) -> None:
+    """The followed account's posts, now in the follower's feed, into the follower's kept
+    pages too (the follow's own request renewed the counts those pages show)."""
+    if backfill.readers:
+        await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, recount=False)
 
 
 async def forget_readers_pages(services: Services, readers: Sequence[int]) -> None:

@@ -14,8 +14,9 @@ from functools import partial
 from typing import Any
 
 from lumigram.entities.statuses import status_entity
-from lumigram.feed import home
+from lumigram.feed import fanout, home
 from lumigram.filters import service as hidden_words
+from lumigram.lists.service import exclusive_member_ids
 from lumigram.pagecache import recheck
 from lumigram.pagecache import store as pages
 from lumigram.pagecache.fingerprints import version_of
@@ -23,7 +24,7 @@ from lumigram.paging import CURSORS, Page, PageRequest, page_links
 from lumigram.posts.hydrate import hydrate
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.queries import DEFAULT_LIMIT as STATUSES_DEFAULT_LIMIT
-from lumigram.reposts.service import timeline_items
+from lumigram.reposts.service import timeline_items, timeline_items_in
 from lumigram.services import Services
 
 HOME_PATH = "/api/v1/timelines/home"
@@ -127,3 +128,134 @@ async def put_post_into_home_pages(
 
     version = version_of(found[0])
     await pages.insert(services, readers, post_id, entity, version, link_for, STATUSES_DEFAULT_LIMIT, own)
+
+
+# --- a reader's own writes, mended into their kept pages ------------------------------------
+
+
+def _naming(post_id: int) -> bytes:
+    """In a page's bytes, where a Status's ``"id"`` names the post; a Status reposting a
+    post holds the original's Status, so its bytes name that post too. Outside a JSON
+    string (where every quote is escaped) only a key can be written this way, so no
+    Status that shows the post is missed; one that matches by chance (a photo's or a
+    mention's id) is only rendered again for nothing."""
+    return f'"id":"{post_id}"'.encode()
+
+
+def _by(account_id: int) -> bytes:
+    """In a page's bytes, where a Status names its author (an Account's first key is its
+    id; a repost's Status names its reposter so, and its original's author inside)."""
+    return f'"account":{{"id":"{account_id}"'.encode()
+
+
+#: A repost's Status (``"reblog":null`` in every other).
+_REPOST = b'"reblog":{'
+
+
+async def mend_posts_in_home_pages(services: Services, reader: int, post_ids: Collection[int]) -> None:
+    """The reader's own write changed how these posts show to them (their like, bookmark,
+    repost, vote or pin): the Statuses on their kept pages that show one of them are
+    rendered again and put in place, the rest of each page kept (``pages.mend``), so
+    their next read shows the write without rendering a whole page. A Status that can no
+    longer be shown there (hidden since) leaves a gap only a rendering fills: the pages
+    are then forgotten."""
+    needles = [_naming(post_id) for post_id in post_ids]
+    rendered: dict[int, tuple[bytes, int]] = {}  # shared by the page sizes
+
+    async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
+        entities = page.entities()
+        touched = {key for key, entity in zip(page.ids, entities, strict=True) if any(n in entity for n in needles)}
+        if not touched:
+            return page
+        missing = [key for key in touched if key not in rendered]
+        if missing:
+            rendered.update(await home_statuses(services, reader, missing))
+        if not touched <= rendered.keys():
+            return None
+        statuses = [
+            rendered[key] if key in touched else (entity, version)
+            for key, entity, version in zip(page.ids, entities, page.versions, strict=True)
+        ]
+        return pages.Rendered(page.ids, [e for e, _ in statuses], page.link, [v for _, v in statuses])
+
+    await pages.mend(services, reader, change)
+
+
+async def put_followed_posts_into_home_pages(
+    services: Services, reader: int, author: int, *, splice: bool = True, recount: bool = True
+) -> None:
+    """The reader now follows ``author``: the author's posts that belong on the reader's
+    kept pages are put where their ids belong (``splice``), each rendered as the reader
+    sees it, the rest of each page kept (``pages.mend``); and the Statuses by either
+    account already on a page are rendered again (``recount``): they show the follow's
+    counts.
+
+    The follow's own request only recounts (the follower sees their follow's numbers at
+    once, for the price of a few Statuses); the posts are spliced once the feed has taken
+    them, by the feed's consumer, which need not recount: every page that can still be
+    served was mended or rendered after the follow committed (one from before has a
+    generation nobody holds). Splicing in the request too showed the posts a moment
+    sooner but doubled a follow's CPU, for a read that in practice comes after the
+    consumer anyway.
+
+    Exact for a full page without reposts: the follow adds the author's posts to the
+    feed and changes nothing else a page shows, except reposts (a repost of a followed
+    author's post is shown as the original instead), and a page short of its size may
+    be short for reasons a rendering alone weighs. Those pages are forgotten."""
+    largest = max(pages.CACHED_LIMITS)
+    recent: list[int] | None = None
+    shown: dict[int, tuple[bytes, int]] | None = None
+    rendered: dict[int, tuple[bytes, int]] = {}  # Statuses by either, shared by the page sizes
+    counted = (_by(reader), _by(author)) if recount else ()
+
+    async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
+        nonlocal recent, shown
+        limit = pages.limit_of(page_variant, STATUSES_DEFAULT_LIMIT)
+        entities = page.entities()
+        ids = page.ids
+        if len(ids) < limit or ids != sorted(ids, reverse=True) or any(_REPOST in e for e in entities):
+            return None
+        if splice and recent is None:
+            # Posts of theirs past their newest ``largest`` are below all of those on a page.
+            recent = await fanout.recent_posts(services, author, largest)
+        newer = [post_id for post_id in recent or () if post_id > ids[-1] and post_id not in ids]
+        again = [key for key, entity in zip(ids, entities, strict=True) if any(n in entity for n in counted)]
+        if not newer and not again:
+            return page
+        statuses = dict(zip(ids, zip(entities, page.versions, strict=True), strict=True))
+        if newer:
+            assert recent is not None  # newer is drawn from it
+            if shown is None:
+                shown = await _followed_authors_statuses(services, reader, author, recent)
+            if len(recent) == largest and recent[-1] > ids[-1] and not set(recent) <= shown.keys():
+                return None  # some hidden: an older post of theirs may belong on the page too
+            statuses.update({post_id: shown[post_id] for post_id in newer if post_id in shown})
+        kept = sorted(statuses, reverse=True)[:limit]
+        again = [key for key in again if key in kept]
+        missing = [key for key in again if key not in rendered]
+        if missing:
+            rendered.update(await home_statuses(services, reader, missing))
+        if not set(again) <= rendered.keys():
+            return None
+        statuses.update({key: rendered[key] for key in again})
+        link = page.link if kept == ids else _home_link(services, _variant_params(page_variant), kept, limit)
+        return pages.Rendered(kept, [statuses[i][0] for i in kept], link, [statuses[i][1] for i in kept])
+
+    await pages.mend(services, reader, change)
+
+
+async def _followed_authors_statuses(
+    services: Services, reader: int, author: int, post_ids: list[int]
+) -> dict[int, tuple[bytes, int]]:
+    """Those of the author's posts the reader's home shows, as it shows them (the rules of
+    ``lumigram.feed.home``): none when the reader keeps the author out of home (an
+    exclusive list) or either blocks or the reader mutes the other, as the hydrate's
+    view of the reader says; otherwise those the reader may see, as their hidden words
+    leave them."""
+    async with services.db.connect() as conn:
+        if author in await exclusive_member_ids(conn, reader):
+            return {}
+        items, context = await timeline_items_in(conn, reader, post_ids, services.cache)
+    if author in context.blocked or author in context.muted:
+        return {}
+    return kept_statuses(services, await hidden_words.with_filters(services, reader, "home", items), reader)

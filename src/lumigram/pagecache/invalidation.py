@@ -4,9 +4,12 @@ One after-commit handler per event type (the table is ``AFTER_COMMIT`` at the en
 ``lumigram.consumers``; ``lumigram.unit_of_work`` runs it), each forgetting exactly the
 pages whose content the write changed, so the person who wrote sees it on their next
 read. A reader's home pages are forgotten when what they hold changes for that reader
-(whom they follow or hide, their marks); an author's profile pages when their posts or
-profile change. New posts reach followers' home pages through the fan-out instead
-(``lumigram.pagecache.home_pages``), and the author's own home pages with them.
+(whom they follow or hide); an author's profile pages when their posts or profile
+change. New posts reach followers' home pages through the fan-out instead
+(``lumigram.pagecache.home_pages``), and the author's own home pages with them. Where a
+reader's own write changes only a few Statuses of their pages (their marks on a post)
+or adds a followed account's posts to them, the pages are mended in place rather than
+forgotten, so the writer's next read is not a whole rendering.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from lumigram.events import (
     TagFollowed,
     TagUnfollowed,
 )
+from lumigram.pagecache.home_pages import mend_posts_in_home_pages, put_followed_posts_into_home_pages
 from lumigram.pagecache.store import forget, forget_celebrity_posts
 from lumigram.services import Services
 
@@ -51,7 +55,11 @@ async def _both(services: Services, account_id: int, target_account_id: int) -> 
 
 
 async def follow_created(services: Services, event: FollowCreated) -> None:
-    await _both(services, event.account_id, event.target_account_id)
+    """The follower's pages show the follow's numbers at once (the feed's consumer puts
+    the followed account's posts into them once the feed has them). The followed
+    account's own home shows nothing that depends on who follows it, but numbers, which
+    its pages' fingerprints catch."""
+    await put_followed_posts_into_home_pages(services, event.account_id, event.target_account_id, splice=False)
 
 
 async def follow_removed(services: Services, event: FollowRemoved) -> None:
@@ -119,7 +127,7 @@ async def post_deleted(services: Services, event: PostDeleted) -> None:
 
 async def post_pinned(services: Services, event: PostPinned) -> None:
     # ``pinned`` shows in the author's own home pages.
-    await forget(services, [event.account_id])
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
 
 
 async def tag_followed(services: Services, event: TagFollowed) -> None:
@@ -134,32 +142,36 @@ async def tag_unfollowed(services: Services, event: TagUnfollowed) -> None:
 
 
 async def favourite_created(services: Services, event: FavouriteCreated) -> None:
-    """The liker's pages show ``favourited`` and the count."""
-    await forget(services, [event.account_id])
+    """The liker's pages show ``favourited`` and the count: those Statuses are mended."""
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
 
 
 async def favourite_removed(services: Services, event: FavouriteRemoved) -> None:
-    await forget(services, [event.account_id])
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
 
 
 async def bookmark_changed(services: Services, event: BookmarkChanged) -> None:
-    await forget(services, [event.account_id])
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
 
 
 async def reblog_created(services: Services, event: ReblogCreated) -> None:
-    """The reposter's pages show ``reblogged`` and the repost itself (the fan-out brings it
-    to followers); the author's profile pages show the count."""
-    await forget(services, [event.account_id], authors=[event.status_account_id])
+    """The reposter's pages show ``reblogged`` (mended; the repost itself reaches their
+    feed and their followers' through the fan-out); the author's profile pages show the
+    count."""
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
+    await forget(services, (), authors=[event.status_account_id])
 
 
 async def reblog_removed(services: Services, event: ReblogRemoved) -> None:
-    await forget(services, [event.account_id], authors=[event.status_account_id])
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
+    await forget(services, (), authors=[event.status_account_id])
 
 
 async def poll_voted(services: Services, event: PollVoted) -> None:
-    """The voter's pages show ``voted`` and their choices; the author's profile pages the
-    counts (other readers' pages catch the counts by their fingerprints)."""
-    await forget(services, [event.account_id], authors=[event.status_account_id])
+    """The voter's pages show ``voted`` and their choices (mended); the author's profile
+    pages the counts (other readers' pages catch the counts by their fingerprints)."""
+    await mend_posts_in_home_pages(services, event.account_id, [event.status_id])
+    await forget(services, (), authors=[event.status_account_id])
 
 
 async def poll_ended(services: Services, event: PollEnded) -> None:

@@ -15,6 +15,8 @@ while that happened (even one written after it) is never served again.
 What replaces the reader's generation: every feed consumer (through ``store``), and,
 synchronously, the reader's own follows, blocks, mutes, hashtag follows, edits,
 deletions, likes and bookmarks (their new posts arrive through the fan-out, below).
+Where the change is a few Statuses (a like, a bookmark, a repost, a vote, a pin) or
+a followed account's posts, the pages are mended in the same step instead (``mend``).
 Which posts a page holds is therefore always current. What only changes a post's
 numbers or its author's profile (someone else's like, an edit, a new avatar) is
 checked on a timer instead: a page is *fresh* for about ``PAGE_FRESH`` seconds (spread
@@ -36,9 +38,10 @@ rendered Status into each kept page where it belongs (a page stores its posts' i
 where each one's JSON starts), and the reader's generation is replaced in the same
 atomic step, only if it is still the one the pages were stored for (the cache's
 ``swap_many``). A rendering that began before the fan-out therefore still stores a page
-nobody will be served, and a reader whose generation moved meanwhile keeps the plain
-invalidation. The author's own pages take their post the same way, in its author's form
-(``own``), so posting costs the author no rendering either.
+nobody will be served, and a reader whose generation moved meanwhile (forgotten, or
+mended by a write of their own) has their pages forgotten. The author's own pages take
+their post the same way, in its author's form (``own``), so posting costs the author no
+rendering either.
 
 Stored value: a format byte, the generations, the freshness deadline, the rendering
 and checking times (ms), the ``Link`` value, the post ids with each Status's length and
@@ -51,7 +54,7 @@ import random
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -357,6 +360,72 @@ def _with_post(
     return b"".join((stamp, times, new_link, index, head, entity, tail, b"]"))
 
 
+#: What ``mend`` does to one kept page (its variant, the page): the page as it should
+#: now be, the same page when nothing on it changed, or None when it cannot be mended
+#: exactly (every page of the reader is then forgotten).
+Change = Callable[[str, CachedPage], Awaitable[Rendered | CachedPage | None]]
+
+
+async def mend(services: Services, reader: int, change: Change) -> None:
+    """A write of the reader's own changed a few things their kept pages show: rewrite
+    each page through ``change`` rather than forget it, so their next read is answered
+    from it.
+
+    As for ``insert``, the reader's generation is replaced in the same atomic step as
+    the pages are written (``swap_many``), and only if it is still the one they were
+    stored for: a rendering that began before the write stores a page nobody is served,
+    and a mended page never overwrites one changed meanwhile. When the generation moved
+    meanwhile (the fan-out put a post in, or the same write is mended twice at once: once
+    after its commit and once by its consumer), the pages are read again and mended
+    again; when that keeps failing, or a page cannot be mended, they are forgotten, as
+    before mending existed. Each page keeps its times: what ``change`` left alone is as
+    old as it was."""
+    for _ in range(_MEND_TRIES):
+        mended = await _mend_once(services, reader, change)
+        if mended is not None:
+            if not mended:
+                await forget(services, [reader])
+            return
+    await forget(services, [reader])
+
+
+#: How many times ``mend`` reads the pages again when their generation moved meanwhile.
+_MEND_TRIES = 3
+
+
+async def _mend_once(services: Services, reader: int, change: Change) -> bool | None:
+    """One attempt of ``mend``: True when the pages were written, False when they must be
+    forgotten instead, None when the generation moved before they could be written."""
+    variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
+    names = [_generation_key(reader), *(_page_key(reader, v) for v in variants)]
+    celebrities, own, *raws = await services.cache.get_many([_CELEBRITY_GENERATION, *names])
+    current = _generations(own, celebrities)
+    fresh = secrets.token_hex(4).encode()
+    stamped = _generations(fresh, celebrities)
+    now_ms = int(time.time() * 1000)
+    writes: dict[str, tuple[bytes, int]] = {}
+    for page_variant, raw in zip(variants, raws, strict=True):
+        header = _header(raw) if raw is not None else None
+        slot = slot_of(_page_key(reader, page_variant), current, raw)
+        if raw is None or header is None or slot.cached is None:
+            continue  # not servable now anyway
+        ttl = PAGE_MAX_AGE - (now_ms - header.checked_at) // 1000
+        if ttl < 1:
+            continue
+        changed = await change(page_variant, slot.cached)
+        if changed is None:
+            return False
+        if isinstance(changed, CachedPage):  # as it was: only the stamp is new
+            value = bytes([_FORMAT, len(stamped)]) + stamped + raw[2 + raw[1] :]
+        else:
+            value = _encode(stamped, header.fresh_until, header.rendered_at, header.checked_at, changed, changed.body)
+        writes[_page_key(reader, page_variant)] = (value, int(ttl))
+    if not writes:
+        return False  # no page to keep; the generation still changes
+    (swapped,) = await services.cache.swap_many([Swap(_generation_key(reader), own, fresh, _GENERATION_TTL, writes)])
+    return True if swapped else None
+
+
 def limit_of(page_variant: str, default: int) -> int:
     return default if page_variant == DEFAULT_VARIANT else int(page_variant)
 
@@ -403,6 +472,7 @@ async def _insert_batch(
     celebrities, values = values[0], values[1:]
     now_ms = int(time.time() * 1000)
     swaps: list[Swap] = []
+    swapping: list[int] = []  # whose generation each swap is for
     plain: list[int] = []
     for n, (reader, entity) in enumerate(zip(wanted, entities, strict=True)):
         own = values[n * per_reader]
@@ -425,8 +495,12 @@ async def _insert_batch(
         # have read the feed before the post arrived.
         if writes:
             swaps.append(Swap(_generation_key(reader), own, fresh, _GENERATION_TTL, writes))
+            swapping.append(reader)
         else:
             plain.append(reader)
     if swaps:
-        await services.cache.swap_many(swaps)  # a reader whose generation moved needs nothing more
+        done = await services.cache.swap_many(swaps)
+        # A reader whose generation moved meanwhile: forgotten (nothing to do), or their
+        # pages mended by a write of their own (``mend``) from pages without this post.
+        plain += [reader for reader, taken in zip(swapping, done, strict=True) if not taken]
     await forget(services, plain)
