@@ -41,7 +41,18 @@ from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.sql import Prebuilt, one_of
-from lumigram.infra.tables import blocks, favourites, filters, follows, mutes, status_tags, statuses, tag_follows
+from lumigram.infra.tables import (
+    blocks,
+    bookmarks,
+    favourites,
+    filters,
+    follows,
+    mutes,
+    reblogs,
+    status_tags,
+    statuses,
+    tag_follows,
+)
 from lumigram.posts.models import HydratedPost
 from lumigram.search import ahead, explore_pool
 from lumigram.search.explore_pool import Candidate
@@ -75,9 +86,10 @@ class Ranked(NamedTuple):
 
 def _exclusions(dialect: str) -> Any:
     """Accounts the viewer bound as ``viewer`` follows, blocked, is blocked by or muted
-    (kind 0), the posts from ``oldest`` on it liked (kind 1), and its hidden words for
-    public timelines in force (kind 2, so that a viewer with none, most of them, is spared
-    reading them): each an index range."""
+    (kind 0), the posts from ``oldest`` on it liked (kind 1), its hidden words for public
+    timelines in force (kind 2, so that a viewer with none, most of them, is spared reading
+    them), and the posts from ``oldest`` on it bookmarked (kind 3) and reposted (kind 4),
+    the marks its page shows: each an index range."""
     viewer = bindparam("viewer", type_=BigInteger)
     now = bindparam("now", type_=mutes.c.expires_at.type)
     return union_all(
@@ -97,31 +109,47 @@ def _exclusions(dialect: str) -> Any:
             filters.c.contexts.contains(HIDDEN_WORDS_CONTEXT),
             or_(filters.c.expires_at.is_(None), filters.c.expires_at > now),
         ),
+        *(
+            select(literal_column(str(kind)), table.c.status_id).where(
+                table.c.account_id == viewer, table.c.status_id >= bindparam("oldest", type_=BigInteger)
+            )
+            for kind, table in ((3, bookmarks), (4, reblogs))
+        ),
     )
 
 
 _EXCLUSIONS = Prebuilt(_exclusions)
 
 
+class Marks(NamedTuple):
+    """The viewer's own marks among the candidates, which its page shows."""
+
+    liked: frozenset[int] = frozenset()
+    bookmarked: frozenset[int] = frozenset()
+    reposted: frozenset[int] = frozenset()
+
+
 async def _for_viewer(
     conn: AsyncConnection, viewer_id: int, now: datetime, found: list[Candidate]
-) -> tuple[list[Candidate], bool]:
-    """The newest ``CANDIDATES`` of ``found`` the viewer may be shown, and whether it has
-    hidden words that may apply: read fresh on every request, so a follow, block, mute,
-    like or hidden word counts at once although the pool is kept."""
-    params = {"viewer": viewer_id, "now": now, "oldest": min(c.id for c in found)}
+) -> tuple[list[Candidate], bool, Marks]:
+    """The newest ``CANDIDATES`` of ``found`` (newest first) the viewer may be shown,
+    whether it has hidden words that may apply, and its marks among them: read fresh on
+    every request, so a follow, block, mute, like or hidden word counts at once although
+    the pool is kept."""
+    params = {"viewer": viewer_id, "now": now, "oldest": found[-1].id}
     hidden_authors: set[int] = {viewer_id}
-    liked: set[int] = set()
+    marked: tuple[set[int], set[int], set[int]] = (set(), set(), set())
     filtering = False
     for kind, found_id in await _EXCLUSIONS.rows(conn, params):
         if kind == 0:
             hidden_authors.add(found_id)
-        elif kind == 1:
-            liked.add(found_id)
-        else:
+        elif kind == 2:
             filtering = True
+        else:
+            marked[0 if kind == 1 else kind - 2].add(found_id)
+    liked = marked[0]
     kept = [c for c in found if c.account_id not in hidden_authors and c.id not in liked]
-    return kept[:CANDIDATES], filtering
+    return kept[:CANDIDATES], filtering, Marks(*map(frozenset, marked))
 
 
 async def _tag_interest(conn: AsyncConnection, viewer_id: int, since: datetime) -> dict[int, float]:
@@ -232,6 +260,8 @@ class Ranking(NamedTuple):
     items: list[Ranked]
     #: Whether the viewer has hidden words that may apply (``HIDDEN_WORDS_CONTEXT``).
     filtering: bool
+    #: The viewer's marks among the ranked posts (none for a visitor).
+    marks: Marks = Marks()
 
 
 async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | None, now: datetime) -> Ranking:
@@ -240,14 +270,15 @@ async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | Non
     interest: dict[int, float] = {}
     similar: dict[int, int] = {}
     filtering = False
+    marks = Marks()
     if viewer_id is None or not found:
         found = found[:CANDIDATES]
     else:
-        found, filtering = await _for_viewer(conn, viewer_id, now, found)
+        found, filtering, marks = await _for_viewer(conn, viewer_id, now, found)
         if found:
             affinity = await _affinity(services, conn, viewer_id, sorted({c.account_id for c in found}))
             interest, similar = affinity.interest, affinity.similar
-    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering)
+    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering, marks)
 
 
 def _scored(found: list[Candidate], interest: dict[int, float], similar: dict[int, int], now_s: float) -> list[Ranked]:
