@@ -1,19 +1,21 @@
-"""The explore grid's Statuses, each rendered once and kept, not hydrated and rendered on
-every request.
+"""Statuses of public posts, each rendered once and kept, not hydrated and rendered on
+every request: the explore grid's and the post search's.
 
-Every reader's grid is drawn from one shared pool of public posts, so the same few hundred
-posts are rendered again and again: hydrating a page (its posts, their authors, the
-viewer's relations and marks: three statements) and building its Statuses were most of an
-explore request's CPU. A Status of such a post is a function of the post's row, its
-author's row and its kept parts (media, hashtags, mentions: ``lumigram.posts.parts``),
-and of the reader's own marks. So a request still reads the rows fresh, in one statement
-that also takes out what stopped qualifying since the pool was read (a deleted post, an
-author gone private or undiscoverable), and the parts and pending like counts from the
-cache in one round trip, as hydration does; it uses a kept Status only when these are
-what it was rendered from. What changes all the time is set into the kept Status
-instead of making it stale: the post's counts (with its pending likes, as hydration adds
-them), the Account (kept apart, keyed on its author's whole row, since its numbers move
-with every follow and post) and the reader's marks.
+Every reader's explore grid is drawn from one shared pool of public posts, and searches
+find the same popular posts again and again, so the same posts are rendered over and over:
+hydrating a page (its posts, their authors, the viewer's relations and marks: three
+statements) and building its Statuses were about half of an explore request's CPU. A
+Status of a public, top-level post of an open account is the same for every reader but
+for their marks: a function of the post's row, its author's row and its kept parts
+(media, hashtags, mentions: ``lumigram.posts.parts``). So a request still reads the rows
+fresh, in one statement that also takes out the posts that do not qualify (or no longer:
+a post deleted, an author gone private, or for explore undiscoverable, since the pool was
+read), and the parts and pending like counts from the cache in one round trip, as
+hydration does; it uses a kept Status only when these are what it was rendered from. What
+changes all the time is set into the kept Status instead of making it stale: the post's
+counts (with its pending likes, as hydration adds them), the Account (kept apart, keyed
+on its author's whole row, since its numbers move with every follow and post) and the
+reader's marks. The caller hydrates whatever is not answered here.
 
 Kept per process, in memory: it is a memo of a pure function keyed on its whole input,
 so it is never stale and nothing needs to tell it of a change; several processes each
@@ -61,7 +63,7 @@ _SPLIT = len(_POST_NAMES)
 _POST_COUNTS = ("replies_count", "favourites_count", "reblogs_count", "plays_count")
 #: The author's columns only its Account shows, which is kept apart.
 _AUTHOR_COUNTS = ("followers_count", "following_count", "statuses_count", "last_status_at")
-#: What a kept Status was rendered from, out of a row of ``_SHOWN``.
+#: What a kept Status was rendered from, out of a row of ``_shown``.
 _RENDERED_FROM = itemgetter(
     *(i for i, name in enumerate(_POST_NAMES) if name not in _POST_COUNTS),
     *(_SPLIT + i for i, name in enumerate(_AUTHOR_NAMES) if name not in _AUTHOR_COUNTS),
@@ -71,14 +73,31 @@ _ID, _AUTHOR, _REPLIES, _LIKES, _REPOSTS, _PLAYS, _HAS_POLL = (
     for name in ("id", "account_id", "replies_count", "favourites_count", "reblogs_count", "plays_count", "has_poll")
 )
 
-#: The posts of ``ids`` that still qualify, each with its author's row.
-_SHOWN = Prebuilt(
-    lambda dialect: (
+
+def _shown(dialect: str, explorable_only: bool) -> Any:
+    """The posts of ``ids`` that qualify, each with its author's row: public, top-level
+    and live posts of open accounts, the same for every reader; or explorable ones."""
+    where = (
+        explorable()
+        if explorable_only
+        else [
+            statuses.c.visibility == "public",
+            # "+ 0": through the primary key for the ids, not the in_reply_to_id index,
+            # which SQLite would otherwise pick (reading every top-level post).
+            (statuses.c.in_reply_to_id + 0).is_(None),
+            statuses.c.deleted_at.is_(None),
+            accounts.c.locked.is_(False),
+        ]
+    )
+    return (
         select(*statuses.c, *accounts.c)
         .join_from(statuses, accounts, accounts.c.id == statuses.c.account_id)
-        .where(among(dialect, statuses.c.id, "ids"), *explorable())
+        .where(among(dialect, statuses.c.id, "ids"), *where)
     )
-)
+
+
+_EXPLORABLE = Prebuilt(lambda dialect: _shown(dialect, True))
+_PUBLIC = Prebuilt(lambda dialect: _shown(dialect, False))
 
 
 class _Kept:
@@ -109,10 +128,17 @@ def _named(names: Sequence[str], values: Sequence[Any]) -> Any:
 
 
 async def rendered(
-    services: Services, conn: AsyncConnection, viewer_id: int | None, post_ids: Sequence[int], marks: Marks
+    services: Services,
+    conn: AsyncConnection,
+    viewer_id: int | None,
+    post_ids: Sequence[int],
+    marks: Marks,
+    explorable_only: bool = False,
 ) -> dict[int, dict[str, Any]]:
-    """The Statuses of those of ``post_ids`` that are still explorable, by post id, as the
-    viewer sees them (``marks``: its own among them)."""
+    """The Statuses of those of ``post_ids`` that are public, top-level posts of open
+    accounts other than the viewer's (``explorable_only``: explorable), by post id, as the
+    viewer sees them (``marks``: its own among them). Whether the viewer may see each
+    (blocks, mutes) is the caller's to have decided."""
     if not post_ids:
         return {}
     ids = list(post_ids)
@@ -125,10 +151,12 @@ async def rendered(
         values = [None] * (2 * len(ids))
     deltas = parse_pending(ids, values[: len(ids)])
     raw_parts = dict(zip(ids, values[len(ids) :], strict=True))
-    rows = await _SHOWN.rows(conn, {"ids": ids})
+    rows = await (_EXPLORABLE if explorable_only else _PUBLIC).rows(conn, {"ids": ids})
     kept = _kept_for(services)
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
+        if row[_AUTHOR] == viewer_id:
+            continue  # its own post shows whether it pinned it: hydrated, by the caller
         post_id = row[_ID]
         raw = raw_parts.get(post_id)
         made_from = (_RENDERED_FROM(row), raw)
@@ -153,8 +181,8 @@ async def rendered(
         entity["lumigram"] = {**status["lumigram"], "plays_count": int(row[_PLAYS] or 0)}
         entity["account"] = _account(services, kept, row)
         if viewer_id is not None:
-            # In the order (and with the values) a Status for a signed-in reader has them;
-            # ``pinned`` only for the author, whose own posts are never explored.
+            # In the order (and with the values) a Status for a signed-in reader has them
+            # (``pinned`` is only for the author, whose posts are not answered here).
             entity.update(
                 favourited=post_id in marks.liked,
                 reblogged=post_id in marks.reposted,
