@@ -247,8 +247,9 @@ def _decoded_affinity(raw: bytes) -> Affinity:
 #: (the database's identity, viewer) → the kept affinity last decoded in this process and
 #: the bytes it came from: a viewer's next requests within the minute do not decode it again.
 _decoded: dict[tuple[int, int], tuple[bytes, Affinity]] = {}
-#: Viewers whose decoded affinity a process keeps; past it, all are dropped at once.
-DECODED_MAX = 10_000
+#: Viewers whose decoded affinity a process keeps; past it, all are dropped at once. One
+#: is about 12 kB (on the seeded world), so at most about 12 MB a process.
+DECODED_MAX = 1000
 
 
 async def _affinity(services: Services, conn: AsyncConnection, viewer_id: int, authors: list[int]) -> Affinity:
