@@ -121,6 +121,8 @@ def _kept_for(services: Services) -> _Kept:
     kept = _kept.get(id(services))
     if kept is None or kept.owner() is not services:  # new services (an id may be reused)
         kept = _kept[id(services)] = _Kept(services)
+        # Dropped with the services (a test process makes several), not kept for ever.
+        weakref.finalize(services, _kept.pop, id(services), None)
     return kept
 
 
