@@ -8,8 +8,12 @@ same queries as ``bench/search.py``'s mix. Per kind: ``time.process_time`` aroun
 batch, then cProfile on the loop thread's clock over a second batch, its own time put
 in the buckets of ``bench/write_profile.py`` (plus one for search itself).
 
+``--warm-every-reader`` sends each reader one request of the kind before measuring, so
+what a reader's first request reads once a minute (its explore affinity, its token's
+``last_used_at`` stamp) is left out, and what is measured is the steady state.
+
 Usage: .venv/bin/python bench/search_profile.py [--users 5000 --posts 20]
-       [--kinds accounts,hashtags,statuses,explore] [--times 200] [--top 25]
+       [--kinds accounts,hashtags,statuses,explore] [--times 200] [--top 25] [--warm-every-reader]
 """
 
 from __future__ import annotations
@@ -103,8 +107,9 @@ async def run(args: argparse.Namespace) -> None:
                 )
             )
 
-    async def one(kind: str) -> None:
-        headers = [(b"host", b"profile.invalid"), (b"authorization", b"Bearer " + rng.choice(tokens).encode())]
+    async def one(kind: str, token: str | None = None) -> None:
+        token = token or rng.choice(tokens)
+        headers = [(b"host", b"profile.invalid"), (b"authorization", b"Bearer " + token.encode())]
         if kind == "explore":
             path, q = "/api/v1/explore", b"limit=20"
         else:
@@ -117,6 +122,9 @@ async def run(args: argparse.Namespace) -> None:
         for kind in args.kinds.split(","):
             for _ in range(args.times // 4):  # warm: kept pools, affinities, statement caches
                 await one(kind)
+            if args.warm_every_reader:  # each reader's first reads (its affinity, its token's stamp) too
+                for token in tokens:
+                    await one(kind, token)
             started_cpu, started = time.process_time(), time.perf_counter()
             for _ in range(args.times):
                 await one(kind)
@@ -144,6 +152,11 @@ def main() -> None:
     parser.add_argument("--times", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--seed", type=int, default=29)
+    parser.add_argument(
+        "--warm-every-reader",
+        action="store_true",
+        help="one request per reader and kind before measuring: the steady state, without each reader's first reads",
+    )
     parser.add_argument("--dump", help="write each kind's profile to DUMP.<kind>.prof (for pstats)")
     parser.add_argument("--build-only", action="store_true", help="seed and index --data-dir, then stop")
     args = parser.parse_args()

@@ -137,14 +137,20 @@ def _candidates(dialect: str, spaced: bool, fuzzy: bool, signed_in: bool, follow
             .limit(CANDIDATES)
         )
     if fuzzy:
-        shared = func.count()
-        union = bindparam("grams_count", type_=Integer) + search_accounts.c.grams_count - shared
-        parts.append(
-            select(search_account_grams.c.account_id)
-            .join(search_accounts, search_accounts.c.account_id == search_account_grams.c.account_id)
+        # The shared trigrams counted per account first, then each account's own count
+        # looked up once: joining every trigram row before grouping looked it up once per
+        # shared trigram (about five times as often), and took twice the time on SQLite.
+        counted = (
+            select(search_account_grams.c.account_id, func.count().label("shared"))
             .where(among(dialect, search_account_grams.c.gram, "grams", String()))
-            .group_by(search_account_grams.c.account_id, search_accounts.c.grams_count)
-            .order_by((shared * 1.0 / union).desc())
+            .group_by(search_account_grams.c.account_id)
+            .subquery("counted")
+        )
+        union = bindparam("grams_count", type_=Integer) + search_accounts.c.grams_count - counted.c.shared
+        parts.append(
+            select(counted.c.account_id)
+            .join(search_accounts, search_accounts.c.account_id == counted.c.account_id)
+            .order_by((counted.c.shared * 1.0 / union).desc())
             .limit(CANDIDATES)
         )
     subqueries = [part.subquery() for part in parts]

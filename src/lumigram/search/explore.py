@@ -41,7 +41,18 @@ from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.sql import Prebuilt, one_of
-from lumigram.infra.tables import blocks, favourites, filters, follows, mutes, status_tags, statuses, tag_follows
+from lumigram.infra.tables import (
+    blocks,
+    bookmarks,
+    favourites,
+    filters,
+    follows,
+    mutes,
+    reblogs,
+    status_tags,
+    statuses,
+    tag_follows,
+)
 from lumigram.posts.models import HydratedPost
 from lumigram.search import ahead, explore_pool
 from lumigram.search.explore_pool import Candidate
@@ -75,9 +86,10 @@ class Ranked(NamedTuple):
 
 def _exclusions(dialect: str) -> Any:
     """Accounts the viewer bound as ``viewer`` follows, blocked, is blocked by or muted
-    (kind 0), the posts from ``oldest`` on it liked (kind 1), and its hidden words for
-    public timelines in force (kind 2, so that a viewer with none, most of them, is spared
-    reading them): each an index range."""
+    (kind 0), the posts from ``oldest`` on it liked (kind 1), its hidden words for public
+    timelines in force (kind 2, so that a viewer with none, most of them, is spared reading
+    them), and the posts from ``oldest`` on it bookmarked (kind 3) and reposted (kind 4),
+    the marks its page shows: each an index range."""
     viewer = bindparam("viewer", type_=BigInteger)
     now = bindparam("now", type_=mutes.c.expires_at.type)
     return union_all(
@@ -97,31 +109,47 @@ def _exclusions(dialect: str) -> Any:
             filters.c.contexts.contains(HIDDEN_WORDS_CONTEXT),
             or_(filters.c.expires_at.is_(None), filters.c.expires_at > now),
         ),
+        *(
+            select(literal_column(str(kind)), table.c.status_id).where(
+                table.c.account_id == viewer, table.c.status_id >= bindparam("oldest", type_=BigInteger)
+            )
+            for kind, table in ((3, bookmarks), (4, reblogs))
+        ),
     )
 
 
 _EXCLUSIONS = Prebuilt(_exclusions)
 
 
+class Marks(NamedTuple):
+    """The viewer's own marks among the candidates, which its page shows."""
+
+    liked: frozenset[int] = frozenset()
+    bookmarked: frozenset[int] = frozenset()
+    reposted: frozenset[int] = frozenset()
+
+
 async def _for_viewer(
     conn: AsyncConnection, viewer_id: int, now: datetime, found: list[Candidate]
-) -> tuple[list[Candidate], bool]:
-    """The newest ``CANDIDATES`` of ``found`` the viewer may be shown, and whether it has
-    hidden words that may apply: read fresh on every request, so a follow, block, mute,
-    like or hidden word counts at once although the pool is kept."""
-    params = {"viewer": viewer_id, "now": now, "oldest": min(c.id for c in found)}
+) -> tuple[list[Candidate], bool, Marks]:
+    """The newest ``CANDIDATES`` of ``found`` (newest first) the viewer may be shown,
+    whether it has hidden words that may apply, and its marks among them: read fresh on
+    every request, so a follow, block, mute, like or hidden word counts at once although
+    the pool is kept."""
+    params = {"viewer": viewer_id, "now": now, "oldest": found[-1].id}
     hidden_authors: set[int] = {viewer_id}
-    liked: set[int] = set()
+    marked: tuple[set[int], set[int], set[int]] = (set(), set(), set())
     filtering = False
     for kind, found_id in await _EXCLUSIONS.rows(conn, params):
         if kind == 0:
             hidden_authors.add(found_id)
-        elif kind == 1:
-            liked.add(found_id)
-        else:
+        elif kind == 2:
             filtering = True
+        else:
+            marked[0 if kind == 1 else kind - 2].add(found_id)
+    liked = marked[0]
     kept = [c for c in found if c.account_id not in hidden_authors and c.id not in liked]
-    return kept[:CANDIDATES], filtering
+    return kept[:CANDIDATES], filtering, Marks(*map(frozenset, marked))
 
 
 async def _tag_interest(conn: AsyncConnection, viewer_id: int, since: datetime) -> dict[int, float]:
@@ -188,7 +216,7 @@ class Affinity:
     interest: dict[int, float]
     circle: list[int]
     similar: dict[int, int]
-    known: frozenset[int]
+    known: set[int]
 
 
 def _affinity_key(viewer_id: int) -> str:
@@ -206,32 +234,55 @@ async def _computed_affinity(services: Services, viewer_id: int, authors: list[i
     )
 
 
+def _decoded_affinity(raw: bytes) -> Affinity:
+    found = orjson.loads(raw)
+    return Affinity(
+        {int(tag): float(weight) for tag, weight in found["interest"]},
+        [int(i) for i in found["circle"]],
+        {int(author): int(count) for author, count in found["similar"]},
+        {int(i) for i in found["known"]},
+    )
+
+
+#: (the database's identity, viewer) → the kept affinity last decoded in this process and
+#: the bytes it came from: a viewer's next requests within the minute do not decode it again.
+_decoded: dict[tuple[int, int], tuple[bytes, Affinity]] = {}
+#: Viewers whose decoded affinity a process keeps; past it, all are dropped at once. One
+#: is about 12 kB (on the seeded world), so at most about 12 MB a process.
+DECODED_MAX = 1000
+
+
 async def _affinity(services: Services, conn: AsyncConnection, viewer_id: int, authors: list[int]) -> Affinity:
     """The viewer's affinity, kept: it reads a month of their likes and comments, and only
     moves scores. Computed on the viewer's first request; then, once
     ``AFFINITY_TTL_SECONDS`` old, computed anew in the background while the kept one is
     still used (``lumigram.search.ahead``). Authors it was not counted for yet are counted
-    on the request that meets them."""
+    on the request that meets them (and then known to the process's decoded copy)."""
     compute = lambda: _computed_affinity(services, viewer_id, authors)  # noqa: E731
     raw = await ahead.read(services, _affinity_key(viewer_id), AFFINITY_TTL_SECONDS, compute)
-    found = orjson.loads(raw)
-    affinity = Affinity(
-        {int(tag): float(weight) for tag, weight in found["interest"]},
-        [int(i) for i in found["circle"]],
-        {int(author): int(count) for author, count in found["similar"]},
-        frozenset(int(i) for i in found["known"]),
-    )
+    slot = (id(services.db), viewer_id)
+    memo = _decoded.get(slot)
+    if memo is not None and memo[0] == raw:
+        affinity = memo[1]
+    else:
+        affinity = _decoded_affinity(raw)
+        if len(_decoded) >= DECODED_MAX:
+            _decoded.clear()
+        _decoded[slot] = (raw, affinity)
     missing = [author for author in authors if author not in affinity.known]
     if missing and affinity.circle:
         affinity.similar.update(await _followed_by_circle(conn, affinity.circle, missing))
+    affinity.known.update(missing)
     return affinity
 
 
 class Ranking(NamedTuple):
     #: Best first.
-    items: list[Ranked]
+    items: list[Scored]
     #: Whether the viewer has hidden words that may apply (``HIDDEN_WORDS_CONTEXT``).
     filtering: bool
+    #: The viewer's marks among the ranked posts (none for a visitor).
+    marks: Marks = Marks()
 
 
 async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | None, now: datetime) -> Ranking:
@@ -240,35 +291,68 @@ async def ranked(services: Services, conn: AsyncConnection, viewer_id: int | Non
     interest: dict[int, float] = {}
     similar: dict[int, int] = {}
     filtering = False
+    marks = Marks()
     if viewer_id is None or not found:
         found = found[:CANDIDATES]
     else:
-        found, filtering = await _for_viewer(conn, viewer_id, now, found)
+        found, filtering, marks = await _for_viewer(conn, viewer_id, now, found)
         if found:
             affinity = await _affinity(services, conn, viewer_id, sorted({c.account_id for c in found}))
             interest, similar = affinity.interest, affinity.similar
-    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering)
+    return Ranking(_scored(found, interest, similar, now.timestamp()), filtering, marks)
 
 
-def _scored(found: list[Candidate], interest: dict[int, float], similar: dict[int, int], now_s: float) -> list[Ranked]:
+#: A ranked candidate while the ranking is sorted: (score, post id, author id, each part's
+#: value in the order of ``PARTS``). A plain tuple, sorted as it is (score, then the newer
+#: post first), and made ``Ranked`` only for the page answered.
+Scored = tuple[float, int, int, tuple[float, float, float, float]]
+
+#: Each clock's (UNIX seconds) engagement and recency of the candidates scored at it: the
+#: same for every reader, so worked out once per candidate and second, not per request.
+#: Post id → (the candidate they were worked out for, engagement, recency).
+_shared_parts: dict[float, dict[int, tuple[Candidate, float, float]]] = {}
+#: Clocks kept: now, and a few that cursors of recent pages name.
+_SHARED_CLOCKS = 4
+
+
+def _parts_at(now_s: float) -> dict[int, tuple[Candidate, float, float]]:
+    found = _shared_parts.get(now_s)
+    if found is None:
+        if len(_shared_parts) >= _SHARED_CLOCKS:
+            del _shared_parts[min(_shared_parts)]
+        found = _shared_parts[now_s] = {}
+    return found
+
+
+def _scored(found: list[Candidate], interest: dict[int, float], similar: dict[int, int], now_s: float) -> list[Scored]:
     """``found`` scored and sorted, best first. Written out, with no dict per post: a
     ranking scores hundreds of posts on every request."""
     w_engagement, w_hashtags, w_accounts, w_recency = (WEIGHTS[name] for name in PARTS)
     exp = math.exp
-    ranking = []
+    shared = _parts_at(now_s)
+    ranking: list[Scored] = []
+    append = ranking.append
     for candidate in found:
-        hours = max(0.0, (now_s - candidate.created_at) / 3600)
-        engaged = candidate.likes + 2 * candidate.comments
-        velocity = engaged / (hours + 2) ** 1.5 if engaged else 0.0
-        engagement = velocity / (velocity + 1)
-        tags_interest = sum(interest.get(tag, 0.0) for tag in candidate.tags) if interest else 0.0
+        known = shared.get(candidate.id)
+        if known is not None and known[0] is candidate:  # the same pool's candidate
+            engagement, recency = known[1], known[2]
+        else:
+            hours = max(0.0, (now_s - candidate.created_at) / 3600)
+            engaged = candidate.likes + 2 * candidate.comments
+            velocity = engaged / (hours + 2) ** 1.5 if engaged else 0.0
+            engagement = velocity / (velocity + 1)
+            recency = 0.5 ** (hours / 24)
+            shared[candidate.id] = (candidate, engagement, recency)
+        tags_interest = 0.0
+        if interest:  # a loop, not sum() over a generator: most posts have no tag or one
+            for tag in candidate.tags:
+                tags_interest += interest.get(tag, 0.0)
         hashtags = 1 - exp(-tags_interest / 3) if tags_interest else 0.0
-        alike = similar.get(candidate.account_id, 0)
+        alike = similar.get(candidate.account_id, 0) if similar else 0
         accounts = 1 - exp(-alike / 2) if alike else 0.0
-        recency = 0.5 ** (hours / 24)
         score = w_engagement * engagement + w_hashtags * hashtags + w_accounts * accounts + w_recency * recency
-        ranking.append(Ranked(candidate.id, candidate.account_id, score, (engagement, hashtags, accounts, recency)))
-    ranking.sort(key=lambda item: (-item.score, -item.status_id))
+        append((score, candidate.id, candidate.account_id, (engagement, hashtags, accounts, recency)))
+    ranking.sort(reverse=True)
     return ranking
 
 
@@ -279,25 +363,30 @@ def still_explorable(item: HydratedPost) -> bool:
     return post.visibility == "public" and post.in_reply_to_id is None and not author.locked and author.discoverable
 
 
-def page(ranking: list[Ranked], number: int, size: int) -> tuple[list[Ranked], int]:
+def page(ranking: list[Scored], number: int, size: int) -> tuple[list[Ranked], int]:
     """Page ``number`` (from 0) of the ranking, at most ``PER_AUTHOR`` posts of one author
     on each: a post over the cap waits, in its order, for the next page with room. With
     how many posts are left for the pages after it."""
     if number >= len(ranking):
         return [], 0  # every page before holds a post at least: this one is past the end
-    waiting = list(ranking)
-    current: list[Ranked] = []
+    waiting = ranking
+    current: list[Scored] = []
     for _ in range(number + 1):
         current, held = [], []
         per_author: dict[int, int] = {}
-        for item in waiting:
-            if len(current) < size and per_author.get(item.author_id, 0) < PER_AUTHOR:
+        for at, item in enumerate(waiting):
+            if len(current) == size:  # full: the rest wait as they are
+                held.extend(waiting[at:])
+                break
+            author = item[2]
+            count = per_author.get(author, 0)
+            if count < PER_AUTHOR:
                 current.append(item)
-                per_author[item.author_id] = per_author.get(item.author_id, 0) + 1
+                per_author[author] = count + 1
             else:
                 held.append(item)
         waiting = held
-    return current, len(waiting)
+    return [Ranked(status_id, author, score, values) for score, status_id, author, values in current], len(waiting)
 
 
 def clock(now: datetime | None = None) -> datetime:

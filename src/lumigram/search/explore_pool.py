@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, bindparam, select
+from sqlalchemy import BigInteger, ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.ids import lowest_id_at
@@ -67,6 +67,21 @@ class Pool:
     tail_from: int
 
 
+def explorable() -> list[ColumnElement[bool]]:
+    """What makes a post explorable, on ``statuses`` joined to its author in ``accounts``:
+    public, top-level, live, by an open and discoverable account (its age aside)."""
+    return [
+        statuses.c.visibility == "public",
+        # "+ 0" keeps SQLite off the in_reply_to_id index, which it would otherwise
+        # pick to find the top-level posts, reading every one of them to sort them;
+        # walking the primary key from the newest stops at the limit.
+        (statuses.c.in_reply_to_id + 0).is_(None),
+        statuses.c.deleted_at.is_(None),
+        accounts.c.locked.is_(False),
+        accounts.c.discoverable.is_(True),
+    ]
+
+
 def _qualifying(dialect: str) -> Any:
     """The newest qualifying posts above the id bound as ``after`` made since ``since``."""
     return (
@@ -81,14 +96,7 @@ def _qualifying(dialect: str) -> Any:
         .where(
             statuses.c.id > bindparam("after", type_=BigInteger),
             statuses.c.created_at >= bindparam("since", type_=statuses.c.created_at.type),
-            statuses.c.visibility == "public",
-            # "+ 0" keeps SQLite off the in_reply_to_id index, which it would otherwise
-            # pick to find the top-level posts, reading every one of them to sort them;
-            # walking the primary key from the newest stops at the limit.
-            (statuses.c.in_reply_to_id + 0).is_(None),
-            statuses.c.deleted_at.is_(None),
-            accounts.c.locked.is_(False),
-            accounts.c.discoverable.is_(True),
+            *explorable(),
         )
         .order_by(statuses.c.id.desc())
         .limit(POOL_SIZE)

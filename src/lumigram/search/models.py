@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from lumigram.accounts.models import Account
 from lumigram.posts.models import HydratedPost
@@ -55,3 +56,5 @@ class Results:
     accounts: list[AccountHit] = field(default_factory=list)
     hashtags: list[TagHit] = field(default_factory=list)
     statuses: list[HydratedPost] = field(default_factory=list)
+    #: The posts found as the viewer's Statuses, instead of ``statuses``, when asked for.
+    rendered_statuses: list[dict[str, Any]] = field(default_factory=list)

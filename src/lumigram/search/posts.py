@@ -183,9 +183,9 @@ async def _author_id(conn: AsyncConnection, username: str) -> int | None:
     return found.scalar()
 
 
-async def find_posts(
-    conn: AsyncConnection, cache: Cache | None, viewer_id: int | None, request: SearchRequest
-) -> list[HydratedPost]:
+async def found_post_ids(conn: AsyncConnection, viewer_id: int | None, request: SearchRequest) -> list[int]:
+    """The ids of one page of posts the search finds for the viewer, best first, decided
+    in SQL; hydration still applies the visibility rule to them (``find_posts``)."""
     query = parse(request.q)
     if not query.has_text and not query.has_filter:
         return []
@@ -197,6 +197,12 @@ async def find_posts(
     shape, values = _shape_and_values(conn.dialect.name, viewer_id, query, request, from_id)
     # One window of the ranked list, so that ``offset`` pages as the client expects; a
     # comment its thread hides from the viewer leaves the page one shorter.
-    ids = [row[0] for row in await _prebuilt(shape).rows(conn, values)]
+    return [row[0] for row in await _prebuilt(shape).rows(conn, values)]
+
+
+async def find_posts(
+    conn: AsyncConnection, cache: Cache | None, viewer_id: int | None, request: SearchRequest
+) -> list[HydratedPost]:
+    ids = await found_post_ids(conn, viewer_id, request)
     items, _context = await hydrate_with_context(conn, viewer_id, ids, cache=cache)
     return items

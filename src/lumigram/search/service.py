@@ -6,18 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram.entities.statuses import status_entity
 from lumigram.errors import NotFound
 from lumigram.filters.service import Applied, active_filters
 from lumigram.infra.tables import statuses
-from lumigram.posts.hydrate import hydrate_in, hydrate_with_context
+from lumigram.posts.hydrate import hydrate_in, hydrate_with_context, viewer_marks
 from lumigram.posts.models import HydratedPost
-from lumigram.search import explore, hashtags, trend_cache, trends
+from lumigram.search import explore, hashtags, kept_statuses, trend_cache, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
-from lumigram.search.posts import find_posts
+from lumigram.search.posts import find_posts, found_post_ids
 from lumigram.search.query import clean
 from lumigram.services import Services
 
@@ -27,7 +30,11 @@ def _clamped(request: SearchRequest) -> SearchRequest:
     return replace(request, q=clean(request.q), limit=limit, offset=offset)
 
 
-async def search(services: Services, viewer_id: int | None, request: SearchRequest) -> Results:
+async def search(
+    services: Services, viewer_id: int | None, request: SearchRequest, statuses_rendered: bool = False
+) -> Results:
+    """``statuses_rendered``: the posts found as the viewer's Statuses
+    (``Results.rendered_statuses``), most of them from their kept renderings."""
     request = _clamped(request)
     results = Results()
     if not request.q.strip():
@@ -42,9 +49,31 @@ async def search(services: Services, viewer_id: int | None, request: SearchReque
             results.hashtags.extend(
                 await hashtags.find_hashtags(conn, viewer_id, request.q, request.limit, request.offset)
             )
-        if "statuses" in wanted:
+        if "statuses" in wanted and statuses_rendered:
+            results.rendered_statuses.extend(await _rendered_posts(services, conn, viewer_id, request))
+        elif "statuses" in wanted:
             results.statuses.extend(await find_posts(conn, services.cache, viewer_id, request))
     return results
+
+
+async def _rendered_posts(
+    services: Services, conn: AsyncConnection, viewer_id: int | None, request: SearchRequest
+) -> list[dict[str, Any]]:
+    """The posts found, as the viewer's Statuses: the public posts of open accounts from
+    their kept renderings (``kept_statuses``; the search decided who may see them), the
+    rest (comments, posts for followers, the viewer's own) hydrated and rendered."""
+    ids = await found_post_ids(conn, viewer_id, request)
+    if not ids:
+        return []
+    _pinned, liked, saved, reposted = await viewer_marks(conn, viewer_id, ids)
+    marks = explore.Marks(frozenset(liked), frozenset(saved), frozenset(reposted))
+    found = await kept_statuses.rendered(services, conn, viewer_id, ids, marks)
+    rest = [i for i in ids if i not in found]
+    if rest:
+        cache: dict[int, dict[str, Any]] = {}
+        for item in await hydrate_in(conn, viewer_id, rest, cache=services.cache):
+            found[item.post.id] = status_entity(services, item, viewer_id, cache)
+    return [found[i] for i in ids if i in found]
 
 
 async def search_accounts(
@@ -132,21 +161,72 @@ class ExplorePage:
     next_page: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class ExploreStatuses:
+    """``ExplorePage`` as Mastodon Statuses, each with its ranking."""
+
+    statuses: list[tuple[dict[str, Any], explore.Ranked]]
+    clock: int
+    next_page: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    ranking: explore.Ranking
+    items: list[explore.Ranked]
+    clock: int
+    next_page: int | None
+
+
+async def _chosen(
+    services: Services, conn: AsyncConnection, viewer_id: int | None, limit: int, clock_s: int | None, number: int
+) -> _Chosen:
+    """Page ``number`` of the explore grid ranked at ``clock_s`` (now when None)."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
+    ranking = await explore.ranked(services, conn, viewer_id, now)
+    chosen, left = explore.page(ranking.items, number, limit)
+    return _Chosen(ranking, chosen, int(now.timestamp()), number + 1 if chosen and left else None)
+
+
+async def _hydrated(
+    services: Services, conn: AsyncConnection, viewer_id: int | None, chosen: _Chosen
+) -> list[HydratedPost]:
+    items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen.items], cache=services.cache)
+    # Read fresh, the posts may have stopped qualifying since the pool was kept; the
+    # viewer's hidden words take theirs out. Each leaves a gap: later pages stay as they were.
+    items = [item for item in items if explore.still_explorable(item)]
+    if chosen.ranking.filtering:
+        items = Applied(await active_filters(conn, viewer_id, explore.HIDDEN_WORDS_CONTEXT)).apply(items)
+    return items
+
+
 async def explore_grid(
     services: Services, viewer_id: int | None, limit: int, clock_s: int | None = None, number: int = 0
 ) -> ExplorePage:
     """Page ``number`` of the explore grid ranked at ``clock_s`` (now when None)."""
-    limit = max(1, min(limit, MAX_LIMIT))
-    now = explore.clock(datetime.fromtimestamp(clock_s, UTC) if clock_s is not None else None)
     async with services.db.connect() as conn:
-        ranking = await explore.ranked(services, conn, viewer_id, now)
-        chosen, left = explore.page(ranking.items, number, limit)
-        items = await hydrate_in(conn, viewer_id, [item.status_id for item in chosen], cache=services.cache)
-        # Read fresh, the posts may have stopped qualifying since the pool was kept; the
-        # viewer's hidden words take theirs out. Each leaves a gap: later pages stay as they were.
-        items = [item for item in items if explore.still_explorable(item)]
-        if ranking.filtering:
-            items = Applied(await active_filters(conn, viewer_id, explore.HIDDEN_WORDS_CONTEXT)).apply(items)
-    by_id = {item.status_id: item for item in chosen}
+        chosen = await _chosen(services, conn, viewer_id, limit, clock_s, number)
+        items = await _hydrated(services, conn, viewer_id, chosen)
+    by_id = {item.status_id: item for item in chosen.items}
     shown = [(item, by_id[item.post.id]) for item in items]
-    return ExplorePage(shown, int(now.timestamp()), number + 1 if chosen and left else None)
+    return ExplorePage(shown, chosen.clock, chosen.next_page)
+
+
+async def explore_statuses(
+    services: Services, viewer_id: int | None, limit: int, clock_s: int | None = None, number: int = 0
+) -> ExploreStatuses:
+    """``explore_grid``'s page as the viewer's Statuses: from the kept renderings
+    (``kept_statuses``), or, for a viewer whose hidden words may apply, rendered as
+    hydrated and filtered."""
+    async with services.db.connect() as conn:
+        chosen = await _chosen(services, conn, viewer_id, limit, clock_s, number)
+        ids = [item.status_id for item in chosen.items]
+        if chosen.ranking.filtering:
+            cache: dict[int, dict[str, Any]] = {}
+            items = await _hydrated(services, conn, viewer_id, chosen)
+            found = {item.post.id: status_entity(services, item, viewer_id, cache) for item in items}
+        else:
+            found = await kept_statuses.rendered(services, conn, viewer_id, ids, chosen.ranking.marks, True)
+    shown = [(found[item.status_id], item) for item in chosen.items if item.status_id in found]
+    return ExploreStatuses(shown, chosen.clock, chosen.next_page)

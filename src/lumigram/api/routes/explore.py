@@ -4,7 +4,7 @@ for you (``lumigram.search.explore`` says how), paged by an opaque ``cursor``.""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
@@ -14,7 +14,6 @@ from starlette.responses import Response
 from lumigram.api.auth import OptionalAccount, scopes_if_token
 from lumigram.api.deps import ServicesDep
 from lumigram.api.responses import OrjsonResponse
-from lumigram.entities.statuses import status_entity
 from lumigram.errors import ValidationFailed
 from lumigram.search import service
 
@@ -49,11 +48,9 @@ async def explore_grid(
 ) -> Response:
     viewer_id = viewer.account_id if viewer else None
     clock_s, number = _cursor(cursor)
-    found = await service.explore_grid(services, viewer_id, limit, clock_s, number)
-    cache: dict[int, dict[str, Any]] = {}
+    found = await service.explore_statuses(services, viewer_id, limit, clock_s, number)
     body = []
-    for item, ranked in found.items:
-        entity = status_entity(services, item, viewer_id, cache)
+    for entity, ranked in found.statuses:
         if explain:
             parts = {name: round(value, 4) for name, value in ranked.parts.items()}
             entity["lumigram"] = {**entity["lumigram"], "score": {"total": round(ranked.score, 4), **parts}}

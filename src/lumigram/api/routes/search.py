@@ -105,13 +105,12 @@ async def search(
         min_id=cursor("min_id", min_id),
         max_id=cursor("max_id", max_id),
     )
-    results = await service.search(services, viewer_id, request)
-    accounts_cache: dict[int, dict[str, Any]] = {}
+    results = await service.search(services, viewer_id, request, statuses_rendered=True)
     body = {
         "accounts": [
             account_entity(services.settings, hit.account).model_dump(mode="json") for hit in results.accounts
         ],
-        "statuses": [status_entity(services, item, viewer_id, accounts_cache) for item in results.statuses],
+        "statuses": results.rendered_statuses,
         "hashtags": [tag_entity(services, tag, viewer is not None) for tag in results.hashtags],
     }
     return OrjsonResponse(body)
