@@ -4,10 +4,13 @@ rebuilt from the tables. Hashtag search is in tests/api/test_tag_pages.py."""
 
 from __future__ import annotations
 
+import secrets
+import string
 from typing import Any
 
 import httpx
 
+from lumigram.search import accounts as search_accounts
 from lumigram.search.indexing import reindex
 from lumigram.services import Services
 from tests.factories import create_post, create_user, upload_photo
@@ -164,3 +167,29 @@ async def test_accounts_by_prefix_typos_and_rank(client: httpx.AsyncClient, serv
     )
     await settle(services)
     assert [a["id"] for a in (await _search(client, viewer, "zinnia", type="accounts"))["accounts"]] == [plain["id"]]
+
+
+async def test_names_alike_among_many_sharing_common_trigrams(
+    client: httpx.AsyncClient, services: Services, monkeypatch: Any
+) -> None:
+    """Names alike are counted from at most ``PER_GRAM`` holders of each trigram, then in
+    full: the nearest name still ranks when it holds the query's common trigrams beyond
+    the first holders of each (here it signs up last, after more than ``PER_GRAM`` others
+    sharing the first word). Names sharing only common trigrams with the query may be left
+    out beyond those first holders; they are the least alike."""
+    monkeypatch.setattr(search_accounts, "PER_GRAM", 2)
+    monkeypatch.setattr(search_accounts, "CANDIDATES", 3)  # names alike ranked on their counts
+    stem = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
+    viewer = await create_user(client)
+    fillers = [await create_user(client, f"{stem}_filler{index}") for index in range(3)]
+    target = await create_user(client, f"{stem}_marlow")
+    near = await create_user(client, f"{stem}_marlw")
+    await settle(services)
+
+    for query in (target["username"], f"{stem}_marlov"):  # exact, then a typo of it
+        body = await _search(client, viewer, query, type="accounts", limit=5)
+        found = [account["id"] for account in body["accounts"]]
+        assert found[:2] == [target["id"], near["id"]], query
+        # Names sharing only the first word follow, those read among its first holders.
+        assert found[2:], query
+        assert set(found[2:]) <= {filler["id"] for filler in fillers}, query
