@@ -262,3 +262,32 @@ def one_hop_dbapi() -> OneHopDBAPI:
 def writer_dbapi() -> WriterDBAPI:
     """The DBAPI module for the writer's engine: its transactions' statements run in place."""
     return WriterDBAPI(aiosqlite, sqlite3)
+
+
+def in_transaction(adapted: Any) -> bool:
+    """Whether the SQLite connection under ``adapted`` (one of this module's) has a
+    transaction open; SQLite says so without a hop."""
+    raw = adapted._connection._conn
+    return raw is not None and bool(raw.in_transaction)
+
+
+async def begin_immediate(adapted: Any) -> None:
+    """``BEGIN IMMEDIATE`` on the writer, in its thread: it may wait there for another
+    process's write lock (the busy timeout), which the event loop must not. Counted, so
+    that no statement runs in place while it may still be waiting there."""
+    connection: Any = adapted._connection
+    hops = _hops_of(connection)
+    await connection._execute(hops.counted(connection._conn.execute), "BEGIN IMMEDIATE")
+
+
+async def end_transaction(adapted: Any, commit: bool) -> None:
+    """``COMMIT`` (which may checkpoint the log to disk) or ``ROLLBACK`` on the writer, in
+    its thread and counted, as the connection's own ``commit`` and ``rollback`` do. A
+    rollback with nothing open and nothing under way in the thread is no hop at all; one
+    behind a ``BEGIN`` still waiting there (cut off by a cancellation) undoes what it opens."""
+    connection: Any = adapted._connection
+    raw = connection._conn
+    hops = _hops_of(connection)
+    if not commit and (raw is None or (not raw.in_transaction and hops.idle)):
+        return
+    await connection._execute(hops.counted(raw.commit if commit else raw.rollback))
