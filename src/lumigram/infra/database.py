@@ -32,6 +32,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
 from lumigram.infra.sqlite_driver import (
+    BUSY_TIMEOUT_MS,
     adapted_connection,
     begin_immediate,
     end_transaction,
@@ -53,7 +54,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Writers in this process take turns through ``Database._write_lock``; the busy
     # timeout only matters against another process (a ``lumigram`` command) writing.
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
