@@ -40,7 +40,7 @@ from lumigram.infra.sqlite_driver import (
     one_hop_dbapi,
     writer_dbapi,
 )
-from lumigram.infra.sqlite_prebuilt import report, sqlite_target
+from lumigram.infra.sqlite_prebuilt import report, report_commit, sqlite_target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -349,6 +349,7 @@ class Database:
                 await conn.commit()
             else:
                 await end_transaction(adapted, commit=True)
+                report_commit(conn)
         except BaseException as error:
             await self._abandon(conn, adapted)
             _raise_as_sqlalchemy(conn, error, "COMMIT")
@@ -393,7 +394,8 @@ class Database:
 
     async def close(self) -> None:
         held, self._writer_conn = self._writer_conn, None
-        if held is not None:
+        # Not from under a write still running (its task keeps it till the end).
+        if held is not None and not self._write_lock.locked():
             with contextlib.suppress(Exception):
                 await held.close()
         if self._writer is not None:

@@ -169,6 +169,15 @@ def report(conn: AsyncConnection, sql: str, values: Any, many: bool) -> None:
             listener(sync, None, sql, values, None, many)
 
 
+def report_commit(conn: AsyncConnection) -> None:
+    """Tell ``conn``'s ``commit`` listeners of a COMMIT the driver made past SQLAlchemy:
+    commits are counted (tests, the write census) as SQLAlchemy's are."""
+    sync = conn.sync_connection
+    if sync is not None:
+        for listener in sync.dispatch.commit:
+            listener(sync)
+
+
 async def send(
     conn: AsyncConnection,
     adapted: Any,
