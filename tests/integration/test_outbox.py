@@ -282,21 +282,24 @@ async def test_a_pass_that_finds_nothing_takes_no_write_transaction_on_sqlite(se
     await services.relay.stop()  # this test drives its own relay
     relay = OutboxRelay(services.db, services.bus, batch_size=50)
     await relay.relay_pending()  # whatever the setup left
-    begun: list[object] = []
+    begun: list[str] = []
 
-    def count(conn: object) -> None:
-        begun.append(conn)
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        # Each write transaction on the writer starts with BEGIN IMMEDIATE, whether the
+        # driver opens it or SQLAlchemy does.
+        if statement.startswith("BEGIN"):
+            begun.append(statement)
 
-    sqlalchemy_event.listen(writer.sync_engine, "begin", count)
+    sqlalchemy_event.listen(writer.sync_engine, "before_cursor_execute", count)
     try:
         assert await relay.relay_pending() == 0
     finally:
-        sqlalchemy_event.remove(writer.sync_engine, "begin", count)
+        sqlalchemy_event.remove(writer.sync_engine, "before_cursor_execute", count)
     assert begun == []  # SQLite's one writer was not taken for nothing
     await _emit_events(services, 2)
-    sqlalchemy_event.listen(writer.sync_engine, "begin", count)
+    sqlalchemy_event.listen(writer.sync_engine, "before_cursor_execute", count)
     try:
         assert await relay.relay_pending() == 2
     finally:
-        sqlalchemy_event.remove(writer.sync_engine, "begin", count)
+        sqlalchemy_event.remove(writer.sync_engine, "before_cursor_execute", count)
     assert len(begun) == 1  # the two found are stamped, in one transaction

@@ -31,7 +31,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util.concurrency import in_greenlet
 
 from lumigram.infra.sql import driver_error
-from lumigram.infra.sqlite_driver import one_hop_dbapi, writer_dbapi
+from lumigram.infra.sqlite_driver import (
+    BUSY_TIMEOUT_MS,
+    adapted_connection,
+    begin_immediate,
+    end_transaction,
+    in_transaction,
+    one_hop_dbapi,
+    writer_dbapi,
+)
+from lumigram.infra.sqlite_prebuilt import report, report_commit, sqlite_target
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -45,7 +54,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Writers in this process take turns through ``Database._write_lock``; the busy
     # timeout only matters against another process (a ``lumigram`` command) writing.
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -58,7 +67,11 @@ def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
 def _begin_immediate(conn: Connection) -> None:
     # A deferred transaction that reads first and writes later fails at once with
     # "database is locked" when another writer got in between (no busy wait helps);
-    # IMMEDIATE takes the write lock up front.
+    # IMMEDIATE takes the write lock up front. Inside a transaction ``Database`` opened
+    # on the driver itself, SQLAlchemy's own (begun at its first statement) joins it.
+    adapted = adapted_connection(conn.connection.dbapi_connection)
+    if adapted is not None and in_transaction(adapted):
+        return
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -83,6 +96,15 @@ def _close_when_invalidating(engine: AsyncEngine) -> None:
             force(dbapi_connection)
 
     setattr(dialect, "do_terminate", terminate)  # noqa: B010 (an instance's method, on purpose)
+
+
+def _raise_as_sqlalchemy(conn: AsyncConnection, error: BaseException, statement: str) -> None:
+    """Raise the driver's ``error`` as SQLAlchemy would have (``driver_error``), if it is
+    one it says otherwise; a cancellation, or an error already SQLAlchemy's, is left."""
+    if isinstance(error, Exception):
+        said = driver_error(conn, error, statement)
+        if said is not error:
+            raise said from error
 
 
 @dataclass(slots=True)
@@ -144,6 +166,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         #: SQLite's one writer connection, and the turn to use it; None on PostgreSQL.
         self._writer: AsyncEngine | None = None
+        #: The writer's one connection, kept checked out between transactions (``_sqlite_write``).
+        self._writer_conn: AsyncConnection | None = None
         self._write_lock = asyncio.Lock()
         self._writing: contextvars.ContextVar[WriteGroup | None] = contextvars.ContextVar(
             f"writing_{id(self)}", default=None
@@ -265,7 +289,9 @@ class Database:
         except TimeoutError:
             raise PoolTimeout(f"no turn at the database writer within {SQLITE_WRITE_WAIT_SECONDS:.0f} s") from None
         try:
-            async with self._writer.begin() as conn:
+            conn = await self._writer_connection()
+            adapted = sqlite_target(conn)
+            async with self._writer_transaction(conn, adapted):
                 opened = WriteGroup(task, conn, group)
                 token = self._writing.set(opened if task is not None else None)
                 try:
@@ -274,6 +300,72 @@ class Database:
                     self._writing.reset(token)
         finally:
             self._write_lock.release()
+
+    async def _writer_connection(self) -> AsyncConnection:
+        """The writer's connection, kept from one transaction to the next: checking it out
+        of SQLAlchemy's pool and back in (with the pool's reset) around every transaction
+        cost about as much CPU as a like's statements. One that SQLAlchemy invalidated (a
+        lost connection) or closed is replaced. Only in the writer's turn."""
+        assert self._writer is not None
+        conn = self._writer_conn
+        if conn is not None and (conn.closed or conn.invalidated):
+            self._writer_conn = None
+            with contextlib.suppress(Exception):
+                await conn.close()
+            conn = None
+        if conn is None:
+            conn = self._writer_conn = await self._writer.connect()
+        return conn
+
+    @asynccontextmanager
+    async def _writer_transaction(self, conn: AsyncConnection, adapted: Any) -> AsyncIterator[None]:
+        """A transaction the writer's driver opens and ends itself (``BEGIN IMMEDIATE`` and
+        ``COMMIT`` in its thread), with ``conn`` on it: SQLAlchemy's transaction objects,
+        events and greenlet switches around each were most of a consumer's cost per event,
+        and prebuilt statements (``lumigram.infra.sqlite_prebuilt``) need none of them. A
+        statement sent through SQLAlchemy begins SQLAlchemy's transaction, which joins this
+        one (``_begin_immediate``) and is then ended through SQLAlchemy, as before.
+        ``adapted`` is None for a driver other than ``sqlite_driver``'s: SQLAlchemy's then."""
+        if adapted is None:
+            async with conn.begin():
+                yield
+            return
+        report(conn, "BEGIN IMMEDIATE", (), False)
+        try:
+            await begin_immediate(adapted)
+        except BaseException as error:
+            # Cut off (a cancellation) while waiting in the thread, the BEGIN may still
+            # run there: roll back behind it rather than leave its transaction open.
+            await self._abandon(conn, adapted)
+            _raise_as_sqlalchemy(conn, error, "BEGIN IMMEDIATE")
+            raise
+        try:
+            yield
+        except BaseException:
+            await self._abandon(conn, adapted)
+            raise
+        try:
+            if conn.in_transaction():
+                await conn.commit()
+            else:
+                await end_transaction(adapted, commit=True)
+                report_commit(conn)
+        except BaseException as error:
+            await self._abandon(conn, adapted)
+            _raise_as_sqlalchemy(conn, error, "COMMIT")
+            raise
+
+    async def _abandon(self, conn: AsyncConnection, adapted: Any) -> None:
+        """Roll the writer's transaction back; a connection that cannot is given up (the
+        next transaction takes a new one) rather than trusted with the next writes."""
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+            await end_transaction(adapted, commit=False)
+        except Exception:
+            self._writer_conn = None
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -301,6 +393,11 @@ class Database:
             await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:
+        held, self._writer_conn = self._writer_conn, None
+        # Not from under a write still running (its task keeps it till the end).
+        if held is not None and not self._write_lock.locked():
+            with contextlib.suppress(Exception):
+                await held.close()
         if self._writer is not None:
             await self._writer.dispose()
         await self.engine.dispose()

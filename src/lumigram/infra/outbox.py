@@ -111,6 +111,9 @@ class OutboxRelay:
     def __init__(self, db: Database, bus: EventBus, batch_size: int = 200, poll_interval: float = 1.0) -> None:
         self._db = db
         self._bus = bus
+        # Asked once: a runtime-checkable protocol's isinstance inspects every member each
+        # time, and it was asked on every publish.
+        self._batches: BatchPublisher | None = bus if isinstance(bus, BatchPublisher) else None
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -202,11 +205,11 @@ class OutboxRelay:
         )
 
     async def _publish_events(self, events: Sequence[Event]) -> tuple[list[int], int | None]:
-        if isinstance(self._bus, BatchPublisher) and events:
+        if self._batches is not None and events:
             # The in-process bus: its consumers take the events together, a transaction
             # for many rather than one each.
             try:
-                delivered = await self._bus.publish_many(events)
+                delivered = await self._batches.publish_many(events)
             except Exception:
                 log.exception("publishing %d events from %s failed", len(events), events[0].id)
                 delivered = 0

@@ -160,6 +160,24 @@ def sqlite_target(conn: AsyncConnection) -> Any:
     return None if pooled is None else adapted_connection(pooled.dbapi_connection)
 
 
+def report(conn: AsyncConnection, sql: str, values: Any, many: bool) -> None:
+    """Tell ``conn``'s ``before_cursor_execute`` listeners of ``sql``, sent past
+    SQLAlchemy: statements are watched (tests count them), and see it as SQLAlchemy's."""
+    sync = conn.sync_connection
+    if sync is not None:
+        for listener in sync.dispatch.before_cursor_execute:
+            listener(sync, None, sql, values, None, many)
+
+
+def report_commit(conn: AsyncConnection) -> None:
+    """Tell ``conn``'s ``commit`` listeners of a COMMIT the driver made past SQLAlchemy:
+    commits are counted (tests, the write census) as SQLAlchemy's are."""
+    sync = conn.sync_connection
+    if sync is not None:
+        for listener in sync.dispatch.commit:
+            listener(sync)
+
+
 async def send(
     conn: AsyncConnection,
     adapted: Any,
@@ -171,10 +189,6 @@ async def send(
     """Run ``sql`` with ``values`` (a list of them when ``many``) on ``adapted``, the
     adapter under ``conn``: its rows, processed. The driver's errors come as they are
     (``lumigram.infra.sql.driver_error`` says them as SQLAlchemy would)."""
-    sync = conn.sync_connection
-    if sync is not None:
-        # Statements are watched (tests count them): report this one as SQLAlchemy would.
-        for listener in sync.dispatch.before_cursor_execute:
-            listener(sync, None, sql, values, None, many)
+    report(conn, sql, values, many)
     _description, raw, _count, _last = await run_statement(adapted, sql, values, many)
     return compiled.rows(raw) if raw else []
