@@ -480,8 +480,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 burst_started = time.time()
                 written = asyncio.run(burst(base_url, readers, statuses, args, args.seed + n))
-                time.sleep(PROBE_WINDOW * 2)  # the timer's last lines reach the file
-                written["gc"] = collections(gc_file, burst_started, time.time())
+            burst_ended = time.time()
             before = pending_events(database)
             log(f"burst: {written}; {before} events pending")
             started = time.time()
@@ -494,6 +493,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["loop_lag"] = loop_lag(lag_file, started, reads_ended)
             entry["loop_lag_drain"] = loop_lag(lag_file, reads_ended, time.time())
             time.sleep(PROBE_WINDOW * 2)  # the timer's last lines reach the file
+            # The burst's figures only now: waiting for them before the reads would give the
+            # consumers time to catch up, and the reads are to begin while they work.
+            if not args.backlog:
+                written["gc"] = collections(gc_file, burst_started, burst_ended)
             entry["gc"] = collections(gc_file, started, reads_ended)
             entry["gc_drain"] = collections(gc_file, reads_ended, time.time())
             log(
