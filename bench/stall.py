@@ -209,16 +209,19 @@ def collections(gc_file: Path, start: float, end: float) -> dict[str, Any]:
     return summary
 
 
-def lag_serve(out: Path, collector: bool = True) -> None:
+def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0) -> None:
     """``lumigram serve --no-migrate`` with the loop-lag probe running on its event loop
     and every garbage collection timed; with ``collector`` false, no automatic
     collections at all (start-up's own ``gc.collect`` still runs): the most any tuning
-    of the collector could take off the latencies."""
+    of the collector could take off the latencies. ``young_threshold``, when given, is
+    the allocations between two young collections (CPython's default 700)."""
     import gc
     import threading
 
     if not collector:
         gc.disable()
+    if young_threshold:
+        gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 
     import lumigram.app
 
@@ -282,12 +285,13 @@ def start_probed_bare(stack: Stack, body: bytes, lag_file: Path) -> int:
     return port
 
 
-def start_probed_server(stack: Stack, lag_file: Path, collector: bool = True) -> str:
+def start_probed_server(stack: Stack, lag_file: Path, collector: bool = True, young_threshold: int = 0) -> str:
     (port,) = free_ports(1)
     base_url = f"http://127.0.0.1:{port}"
     stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
     serve = [sys.executable, str(Path(__file__).resolve()), "lag-serve", "--out", str(lag_file)]
     serve += [] if collector else ["--no-collector"]
+    serve += ["--young-threshold", str(young_threshold)] if young_threshold else []
     server = stack.popen(serve, "serve", signal.SIGINT)
     stack.pids["serve"] = server.pid
     _wait(lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200, "lumigram serve")
@@ -440,7 +444,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_backends(stack)
         stack.env.update(LUMIGRAM_FOLLOW_RATE_LIMIT="100000000", LUMIGRAM_SIGNUP_RATE_LIMIT="100000000")
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url = start_probed_server(stack, lag_file, not args.no_collector)
+        base_url = start_probed_server(stack, lag_file, not args.no_collector, args.young_threshold)
         port = int(base_url.rsplit(":", 1)[1])
         readers, _accounts, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         asyncio.run(_read_all(base_url, readers))
@@ -537,8 +541,9 @@ def main() -> None:
         out = argparse.ArgumentParser(prog="stall.py lag-serve")
         out.add_argument("--out", required=True)
         out.add_argument("--no-collector", action="store_true")
+        out.add_argument("--young-threshold", type=int, default=0)
         served = out.parse_args(sys.argv[2:])
-        lag_serve(Path(served.out), not served.no_collector)
+        lag_serve(Path(served.out), not served.no_collector, served.young_threshold)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", help="an undirected edge list, e.g. socfb-Reed98.edges")
@@ -562,6 +567,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
         "--no-collector", action="store_true", help="serve with automatic garbage collection off (a control)"
+    )
+    parser.add_argument(
+        "--young-threshold", type=int, default=0, help="serve with this gen-0 collection threshold (a trial)"
     )
     args = parser.parse_args()
     results = run(args)
