@@ -22,7 +22,10 @@ The server runs with a loop-lag probe (``lag-serve`` below): a task on its event
 that asks to wake every millisecond and records, per quarter second, how late its
 wake-ups were. A read waits at least as long as the loop's longest gap, so the worst gap
 while the consumers work is the stall itself, measured inside the server rather than
-through the load generator's clock.
+through the load generator's clock. Beside it, a ``gc.callbacks`` timer records every
+collection of CPython's garbage collector (its generation and how long it held the
+interpreter, on whichever thread it ran), summed per step: a collection pauses the loop
+as surely as a callback does, and a sampler of Python frames cannot see it.
 
 Usage: .venv/bin/python bench/stall.py --edges ../shared/datasets/socfb-Reed98.edges
 (``PYTHONPATH`` chooses which copy of the code serves, so two versions run the same script.)
@@ -142,13 +145,88 @@ def sample_stalls(out: Path, main_id: int) -> None:
     threading.Thread(target=run, name="stall-sampler", daemon=True).start()
 
 
-def lag_serve(out: Path) -> None:
-    """``lumigram serve --no-migrate`` with the loop-lag probe running on its event loop."""
+def time_collections(out: Path) -> None:
+    """Time every garbage collection in this process: one line each (wall time at its
+    end, generation, pause in ms, objects freed, 1 if it ran on the main thread), kept in
+    memory by the callback (a write per collection would cost more than a young
+    collection) and appended to ``out`` by a thread every ``PROBE_WINDOW``."""
+    import gc
     import threading
+
+    main_id = threading.get_ident()
+    done: list[tuple[float, int, float, int, int]] = []
+    started = [0.0]
+
+    def on_collection(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pause_ms = (time.perf_counter() - started[0]) * 1000
+        on_main = int(threading.get_ident() == main_id)
+        done.append((time.time(), info["generation"], pause_ms, info["collected"], on_main))
+
+    def flush() -> None:
+        with out.open("a", buffering=1) as sink:
+            while True:
+                time.sleep(PROBE_WINDOW)
+                taken = len(done)
+                rows, done[:taken] = done[:taken], []
+                sink.write("".join(f"{t:.3f} {g} {ms:.3f} {n} {m}\n" for t, g, ms, n, m in rows))
+
+    gc.callbacks.append(on_collection)
+    threading.Thread(target=flush, name="gc-timer", daemon=True).start()
+
+
+#: The pauses counted apart in the summary (ms).
+GC_PAUSE_BOUNDS = (10, 30, 100)
+
+
+def collections(gc_file: Path, start: float, end: float) -> dict[str, Any]:
+    """The collector's figures between two wall times: per generation the count, the
+    summed and the longest pause (ms), and how many pauses reached each of
+    ``GC_PAUSE_BOUNDS``."""
+    per_gen = {gen: [0, 0.0, 0.0] for gen in range(3)}
+    over = dict.fromkeys(GC_PAUSE_BOUNDS, 0)
+    off_main = 0
+    if not gc_file.exists():
+        return {}
+    for line in gc_file.read_text().splitlines():
+        fields = line.split()
+        if len(fields) != 5 or not start <= float(fields[0]) <= end:
+            continue
+        gen, pause = int(fields[1]), float(fields[2])
+        per_gen[gen][0] += 1
+        per_gen[gen][1] += pause
+        per_gen[gen][2] = max(per_gen[gen][2], pause)
+        off_main += fields[4] == "0"
+        for bound in GC_PAUSE_BOUNDS:
+            over[bound] += pause >= bound
+    summary: dict[str, Any] = {
+        f"gen{gen}": {"count": count, "total_ms": round(total, 1), "max_ms": round(worst, 2)}
+        for gen, (count, total, worst) in per_gen.items()
+    }
+    summary.update({f"over_{bound}ms": n for bound, n in over.items()}, off_main_thread=off_main)
+    return summary
+
+
+def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0) -> None:
+    """``lumigram serve --no-migrate`` with the loop-lag probe running on its event loop
+    and every garbage collection timed; with ``collector`` false, no automatic
+    collections at all (start-up's own ``gc.collect`` still runs): the most any tuning
+    of the collector could take off the latencies. ``young_threshold``, when given, is
+    the allocations between two young collections (CPython's default 700)."""
+    import gc
+    import threading
+
+    if not collector:
+        gc.disable()
+    if young_threshold:
+        gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 
     import lumigram.app
 
     sample_stalls(out.with_suffix(".stalls.json"), threading.get_ident())
+    time_collections(out.with_suffix(".gc.txt"))
 
     create_app = lumigram.app.create_app
 
@@ -207,11 +285,13 @@ def start_probed_bare(stack: Stack, body: bytes, lag_file: Path) -> int:
     return port
 
 
-def start_probed_server(stack: Stack, lag_file: Path) -> str:
+def start_probed_server(stack: Stack, lag_file: Path, collector: bool = True, young_threshold: int = 0) -> str:
     (port,) = free_ports(1)
     base_url = f"http://127.0.0.1:{port}"
     stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
     serve = [sys.executable, str(Path(__file__).resolve()), "lag-serve", "--out", str(lag_file)]
+    serve += [] if collector else ["--no-collector"]
+    serve += ["--young-threshold", str(young_threshold)] if young_threshold else []
     server = stack.popen(serve, "serve", signal.SIGINT)
     stack.pids["serve"] = server.pid
     _wait(lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200, "lumigram serve")
@@ -239,6 +319,12 @@ def loop_lag(lag_file: Path, start: float, end: float) -> dict[str, Any]:
         "over_20ms_per_s": round(sum(row[5] for row in rows) / seconds, 1),
         "over_100ms_per_s": round(sum(row[6] for row in rows) / seconds, 2),
     }
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident memory now and at its peak (kB, from ``/proc``)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
 
 
 def pending_events(database: Path) -> int:
@@ -352,12 +438,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = Stack(workdir=workdir, shape="embedded")
     database = workdir / "data" / "lumigram.db"
     lag_file = workdir / "loop-lag.txt"
+    gc_file = lag_file.with_suffix(".gc.txt")
     results: dict[str, Any] = {"cpus": os.cpu_count(), "args": vars(args), "steps": []}
     try:
         start_backends(stack)
         stack.env.update(LUMIGRAM_FOLLOW_RATE_LIMIT="100000000", LUMIGRAM_SIGNUP_RATE_LIMIT="100000000")
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url = start_probed_server(stack, lag_file)
+        base_url = start_probed_server(stack, lag_file, not args.no_collector, args.young_threshold)
         port = int(base_url.rsplit(":", 1)[1])
         readers, _accounts, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         asyncio.run(_read_all(base_url, readers))
@@ -384,6 +471,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "pending_before": before,
                 "drained_after_s": drained,
                 "loop_lag": loop_lag(lag_file, started, time.time()),
+                "gc": collections(gc_file, started, time.time()),
                 "load_average_before": round(os.getloadavg()[0], 2),
             }
             log(f"idle drain: burst {written}; {before} pending, drained in {drained} s; lag {entry['loop_lag']}")
@@ -394,7 +482,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 written = {"backlog": make_backlog(database, readers, args.backlog, args.seed + n)}
                 time.sleep(1.2)  # the relay's next sweep finds them
             else:
+                burst_started = time.time()
                 written = asyncio.run(burst(base_url, readers, statuses, args, args.seed + n))
+            burst_ended = time.time()
             before = pending_events(database)
             log(f"burst: {written}; {before} events pending")
             started = time.time()
@@ -406,11 +496,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["drain_serve_cpu_s"] = round(cpu_seconds(stack.pids["serve"]) - cpu_before, 2)
             entry["loop_lag"] = loop_lag(lag_file, started, reads_ended)
             entry["loop_lag_drain"] = loop_lag(lag_file, reads_ended, time.time())
+            time.sleep(PROBE_WINDOW * 2)  # the timer's last lines reach the file
+            # The burst's figures only now: waiting for them before the reads would give the
+            # consumers time to catch up, and the reads are to begin while they work.
+            if not args.backlog:
+                written["gc"] = collections(gc_file, burst_started, burst_ended)
+            entry["gc"] = collections(gc_file, started, reads_ended)
+            entry["gc_drain"] = collections(gc_file, reads_ended, time.time())
             log(
                 f"{entry['pending_after']} events pending after the reads; drained {entry['drained_after_s']} s later;"
                 f" loop lag during the reads {entry['loop_lag']}"
             )
             results["steps"].append(entry)
+        results["serve_gc"] = collections(gc_file, 0, time.time())
+        results["serve_memory_kb"] = memory_kb(stack.pids["serve"])
         path = f"/api/v1/timelines/home?limit={args.closed_limit}"
         page = httpx.get(f"{base_url}{path}", headers={"Authorization": f"Bearer {readers[0].token}"}).content
         bare_lag = workdir / "bare-loop-lag.txt"
@@ -441,7 +540,10 @@ def main() -> None:
     if sys.argv[1:2] == ["lag-serve"]:
         out = argparse.ArgumentParser(prog="stall.py lag-serve")
         out.add_argument("--out", required=True)
-        lag_serve(Path(out.parse_args(sys.argv[2:]).out))
+        out.add_argument("--no-collector", action="store_true")
+        out.add_argument("--young-threshold", type=int, default=0)
+        served = out.parse_args(sys.argv[2:])
+        lag_serve(Path(served.out), not served.no_collector, served.young_threshold)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", help="an undirected edge list, e.g. socfb-Reed98.edges")
@@ -463,13 +565,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--no-collector", action="store_true", help="serve with automatic garbage collection off (a control)"
+    )
+    parser.add_argument(
+        "--young-threshold", type=int, default=0, help="serve with this gen-0 collection threshold (a trial)"
+    )
     args = parser.parse_args()
     results = run(args)
     for entry in results["steps"]:
         if entry["step"] == "drain":
             print(
                 f"drain: burst {entry['burst']}, {entry['pending_before']} pending, drained in"
-                f" {entry['drained_after_s']} s using {entry['serve_cpu_s']} s of CPU, loop lag {entry['loop_lag']}"
+                f" {entry['drained_after_s']} s using {entry['serve_cpu_s']} s of CPU, loop lag {entry['loop_lag']};"
+                f" collections {entry['gc']}"
             )
             continue
         every = entry["all"]
@@ -479,7 +588,8 @@ def main() -> None:
                 f"; burst {entry['burst']}, pending {entry['pending_before']} -> {entry['pending_after']},"
                 f" drained {entry['drained_after_s']} s later (CPU {entry['drain_serve_cpu_s']} s);"
                 f" loop lag {entry['loop_lag']},"
-                f" while draining {entry['loop_lag_drain']}"
+                f" while draining {entry['loop_lag_drain']};"
+                f" collections during the reads {entry['gc']}, while draining {entry['gc_drain']}"
             )
         print(
             f"{entry['step']:5} {entry['connections']:3} connections: {every['throughput']:.0f}/s "
@@ -488,6 +598,7 @@ def main() -> None:
             f" CPU ms/request {entry.get('cpu_ms_per_request')}{extra}"
             + (f"; loop lag {entry['loop_lag']}" if entry["step"] == "bare" else "")
         )
+    print(f"serve, whole run: collections {results['serve_gc']}; memory after the reads {results['serve_memory_kb']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
