@@ -163,3 +163,27 @@ async def test_a_begin_that_finds_the_lock_taken_waits_for_it_in_the_thread(
     assert len(hops) == 2, hops  # the waiting BEGIN, then COMMIT
     async with db.connect() as conn:
         assert (await conn.execute(text("SELECT name FROM t"))).scalars().all() == ["m"]
+
+
+async def test_a_write_running_when_the_database_closes_closes_the_kept_connection(db: Database) -> None:
+    """The writer's connection is kept between transactions, so ``close`` closes it; one
+    still in use by a write is left to that write, which closes it when done. Left open
+    instead, the garbage collector found it later and its thread called back into a loop
+    that was gone."""
+    inside, finish = asyncio.Event(), asyncio.Event()
+    used: list[Any] = []
+
+    async def write() -> None:
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO t (name) VALUES ('late')"))
+            used.append(conn)
+            inside.set()
+            await finish.wait()
+
+    task = asyncio.create_task(write())
+    await inside.wait()
+    await db.close()
+    assert not used[0].closed  # the write still has it
+    finish.set()
+    await task
+    assert used[0].closed

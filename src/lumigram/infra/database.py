@@ -169,6 +169,8 @@ class Database:
         #: The writer's one connection, kept checked out between transactions (``_sqlite_write``).
         self._writer_conn: AsyncConnection | None = None
         self._write_lock = asyncio.Lock()
+        #: Set by ``close``: a write still running then closes the kept connection itself.
+        self._closed = False
         self._writing: contextvars.ContextVar[WriteGroup | None] = contextvars.ContextVar(
             f"writing_{id(self)}", default=None
         )
@@ -288,6 +290,7 @@ class Database:
                 await self._write_lock.acquire()
         except TimeoutError:
             raise PoolTimeout(f"no turn at the database writer within {SQLITE_WRITE_WAIT_SECONDS:.0f} s") from None
+        conn: AsyncConnection | None = None
         try:
             conn = await self._writer_connection()
             adapted = sqlite_target(conn)
@@ -299,7 +302,17 @@ class Database:
                 finally:
                     self._writing.reset(token)
         finally:
-            self._write_lock.release()
+            try:
+                if self._closed and conn is not None:
+                    # Closed while this write ran: nobody takes the kept connection again,
+                    # and left to the garbage collector its thread would call back into a
+                    # loop that may be gone.
+                    if self._writer_conn is conn:
+                        self._writer_conn = None
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            finally:
+                self._write_lock.release()
 
     async def _writer_connection(self) -> AsyncConnection:
         """The writer's connection, kept from one transaction to the next: checking it out
@@ -393,8 +406,9 @@ class Database:
             await conn.run_sync(_upgrade, revision)
 
     async def close(self) -> None:
+        self._closed = True
         held, self._writer_conn = self._writer_conn, None
-        # Not from under a write still running (its task keeps it till the end).
+        # Not from under a write still running: its task closes it when done.
         if held is not None and not self._write_lock.locked():
             with contextlib.suppress(Exception):
                 await held.close()
