@@ -92,6 +92,52 @@ async def call(
     return int(answer["status"]), bytes(answer["body"])
 
 
+FORM = b"application/x-www-form-urlencoded"
+
+
+class InProcessClient:
+    """The API driven in this process through ``call``: JSON answers, an error for any
+    status of 300 or more, and accounts signed up through the API with one app's grant."""
+
+    def __init__(self, app: Any, host: bytes, password: str) -> None:
+        self.app = app
+        self.host = [(b"host", host)]
+        self.password = password
+        self.grant_body = b""
+
+    async def send(
+        self, method: str, path: str, token: str | None, body: bytes = b"", kind: bytes = b"", query: bytes = b""
+    ) -> Any:
+        headers = list(self.host)
+        if token:
+            headers.append((b"authorization", b"Bearer " + token.encode()))
+        if kind:
+            headers.append((b"content-type", kind))
+        status, answer = await call(self.app, method, path, query, headers, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {answer[:200]!r}")
+        return orjson.loads(answer)
+
+    async def register(self, client_name: str) -> None:
+        """An app for the sign-ups (``sign_up``)."""
+        registration = (
+            f"client_name={client_name}&redirect_uris=urn:ietf:wg:oauth:2.0:oob&scopes=read+write+follow".encode()
+        )
+        made = await self.send("POST", "/api/v1/apps", None, registration, FORM)
+        self.grant_body = (
+            f"grant_type=client_credentials&client_id={made['client_id']}&client_secret={made['client_secret']}"
+            "&scope=read+write+follow"
+        ).encode()
+
+    async def sign_up(self, name: str) -> tuple[str, str]:
+        """A new account's id and token."""
+        grant = await self.send("POST", "/oauth/token", None, self.grant_body, FORM)
+        body = f"username={name}&email={name}@example.org&password={self.password}&agreement=true".encode()
+        token = (await self.send("POST", "/api/v1/accounts", grant["access_token"], body, FORM))["access_token"]
+        me = await self.send("GET", "/api/v1/accounts/verify_credentials", token)
+        return str(me["id"]), str(token)
+
+
 async def measure(stack: feed.Stack, args: argparse.Namespace) -> None:
     readers, account_ids, _pairs = await feed._make_tokens(stack.env, args.readers, args.seed)
     import asyncpg

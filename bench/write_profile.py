@@ -47,7 +47,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from census_embedded import jpeg, settle
-from request_cpu import call
+from request_cpu import InProcessClient
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
 #: The author's posts that are liked and commented on (each by distinct accounts).
@@ -107,33 +107,9 @@ async def run(args: argparse.Namespace) -> None:
     await start_consumers(services)
     await services.start_relay()
     app = create_app(services=services)
-    host = [(b"host", b"profile.invalid")]
-
-    async def send(method: str, path: str, token: str | None, body: bytes = b"", kind: bytes = b"") -> Any:
-        headers = list(host)
-        if token:
-            headers.append((b"authorization", b"Bearer " + token.encode()))
-        if kind:
-            headers.append((b"content-type", kind))
-        status, answer = await call(app, method, path, b"", headers, body)
-        if status >= 300:
-            raise RuntimeError(f"{method} {path}: {status} {answer[:200]!r}")
-        return orjson.loads(answer)
-
-    form = b"application/x-www-form-urlencoded"
-    registration = b"client_name=p&redirect_uris=urn:ietf:wg:oauth:2.0:oob&scopes=read+write+follow"
-    made = await send("POST", "/api/v1/apps", None, registration, form)
-    grant_body = (
-        f"grant_type=client_credentials&client_id={made['client_id']}&client_secret={made['client_secret']}"
-        "&scope=read+write+follow"
-    ).encode()
-
-    async def sign_up(name: str) -> tuple[str, str]:
-        grant = await send("POST", "/oauth/token", None, grant_body, form)
-        body = f"username={name}&email={name}@example.org&password={PASSWORD}&agreement=true".encode()
-        token = (await send("POST", "/api/v1/accounts", grant["access_token"], body, form))["access_token"]
-        me = await send("GET", "/api/v1/accounts/verify_credentials", token)
-        return str(me["id"]), str(token)
+    api = InProcessClient(app, b"profile.invalid", PASSWORD)
+    await api.register("p")
+    send, sign_up = api.send, api.sign_up
 
     times = args.times
     author = await sign_up("author")
