@@ -6,12 +6,13 @@
 
 Each ``emit`` writes the event to the outbox in the write's own transaction
 (``lumigram.infra.outbox``), so the change and its event commit or roll back together.
-On a clean exit the transaction commits, the events go to the relay at once
-(``Services.committed``), and then each event's after-commit handlers run here, in the
-order the events were emitted and, per event, in the order of the table
-(``Services.after_commit``, filled from ``lumigram.consumers.AFTER_COMMIT``). They are
-what must be true before the writer's response goes out (their kept pages forgotten,
-so a person sees their own write at once); the rest follows a write from the bus.
+On a clean exit the transaction commits, each event's after-commit handlers run here, in
+the order the events were emitted and, per event, in the order of the table
+(``Services.after_commit``, filled from ``lumigram.consumers.AFTER_COMMIT``), and then the
+events go to the relay (``Services.committed``). The handlers are what must be true
+before the writer's response goes out (their kept pages forgotten or mended, so a person
+sees their own write at once), done before any consumer can take the event; the rest
+follows a write from the bus.
 
 When the block raises, or the commit fails, nothing runs after commit: the callbacks
 given to ``on_rollback`` run instead, to take back what the write did outside the
@@ -76,15 +77,21 @@ class Work:
 
     async def _after_commit(self) -> None:
         services = self._services
-        if self._emitted:
-            services.committed([sent for _, sent in self._emitted])
-        for event, _ in self._emitted:
-            for handler in services.after_commit.get(type(event), ()):
-                try:
-                    await handler(services, event)
-                except Exception:
-                    name = getattr(handler, "__qualname__", handler)
-                    log.exception("after-commit handler %s failed for %s", name, event.type)
+        try:
+            for event, _ in self._emitted:
+                for handler in services.after_commit.get(type(event), ()):
+                    try:
+                        await handler(services, event)
+                    except Exception:
+                        name = getattr(handler, "__qualname__", handler)
+                        log.exception("after-commit handler %s failed for %s", name, event.type)
+        finally:
+            # Handed to the relay only now, even if a handler was cancelled: a consumer
+            # taking the event half-way through a handler made the writer's page show
+            # a half-applied write (their like counted twice by a mended page, between
+            # the like counter's two steps) for as long as the page was kept.
+            if self._emitted:
+                services.committed([sent for _, sent in self._emitted])
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ never when it rolled back (in the block or at the commit itself)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -178,9 +179,9 @@ class CountingRelay(OutboxRelay):
 
     passes = 0
 
-    async def relay_pending(self) -> int:
+    async def relay_pending(self, sweep: bool = False) -> int:
         self.passes += 1
-        return await super().relay_pending()
+        return await super().relay_pending(sweep)
 
 
 async def test_committed_events_are_handed_to_the_relay(services: Services) -> None:
@@ -211,3 +212,26 @@ async def test_committed_events_are_handed_to_the_relay(services: Services) -> N
             return (await conn.execute(query)).scalar_one() == 0
 
     await eventually(stamped)
+
+
+async def test_the_events_reach_the_bus_only_after_the_handlers_ran(services: Services) -> None:
+    """A consumer taking the event while a handler ran saw the write half-applied from the
+    writer's side: a like's counter folded in while the liker's kept page was being
+    mended, which then showed the like twice."""
+    received: list[Event] = []
+
+    async def record(event: Event) -> None:
+        received.append(event)
+
+    await services.bus.start_consumers([Consumer("uow.early", ["account.updated"], record)])
+    seen_by_then: list[int] = []
+
+    async def slow_handler(_services: Services, _event: Any) -> None:
+        await asyncio.sleep(0.2)  # time enough for the relay and the consumer to run
+        seen_by_then.append(len(received))
+
+    services.after_commit = {AccountUpdated: (slow_handler,)}
+    async with unit_of_work(services) as work:
+        made = await work.emit(AccountUpdated(account_id=21))
+    assert seen_by_then == [0]
+    await eventually(lambda: [e.id for e in received] == [made.id])

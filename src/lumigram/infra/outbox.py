@@ -22,13 +22,19 @@ from sqlalchemy import Select, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.ids import IdGenerator
+from lumigram.ids import IdGenerator, lowest_id_at
 from lumigram.infra.bus import BatchPublisher, Event, EventBus
 from lumigram.infra.database import Database
 from lumigram.infra.sql import Prebuilt, among, insert_columns
 from lumigram.infra.tables import outbox, processed_events, utcnow
 
 log = logging.getLogger(__name__)
+
+#: Seconds a timed sweep of the table leaves a committed row to the process that
+#: committed it (``OutboxRelay.relay_pending``); a kick or a drain takes every row.
+SWEEP_GRACE = 1.0
+#: An id above every id (the ids are signed 64-bit integers).
+_NO_BOUND = 2**63 - 1
 
 
 #: Built once: building a statement costs about as much as running it (``lumigram.infra.sql``).
@@ -39,7 +45,7 @@ _MARK_PROCESSED = Prebuilt(lambda _dialect: insert_columns(processed_events, ("c
 def _pending(dialect: str) -> Select[Any]:
     query = (
         select(outbox.c.id, outbox.c.type, outbox.c.payload)
-        .where(outbox.c.published_at.is_(None))
+        .where(outbox.c.published_at.is_(None), outbox.c.id < bindparam("before"))
         .order_by(outbox.c.id)
         .limit(bindparam("batch"))
     )
@@ -167,19 +173,25 @@ class OutboxRelay:
             log.warning("%d handed-over events left for the relay's next pass", len(handed) - len(done))
         return len(done)
 
-    async def relay_pending(self) -> int:
-        """Publish every pending row once; returns how many were published."""
+    async def relay_pending(self, sweep: bool = False) -> int:
+        """Publish every pending row once; returns how many were published. A ``sweep``
+        leaves the rows of the last ``SWEEP_GRACE`` seconds: a process that just committed
+        them is about to hand them over, and publishing them side by side only doubled
+        the work (the bus drops the copy) or got an event to its consumers before its
+        writer's after-commit handlers were done."""
+        before = lowest_id_at(int((time.time() - SWEEP_GRACE) * 1000)) if sweep else _NO_BOUND
         total = 0
         while True:
-            published, exhausted = await self._relay_batch()
+            published, exhausted = await self._relay_batch(before)
             total += published
             self.published += published
             if exhausted:
                 return total
 
-    async def _relay_batch(self) -> tuple[int, bool]:
-        """Relay up to one batch; returns (published, nothing-more-to-do-now)."""
-        batch = {"batch": self._batch_size}
+    async def _relay_batch(self, before: int) -> tuple[int, bool]:
+        """Relay up to one batch of rows with ids below ``before``; returns (published,
+        nothing-more-to-do-now)."""
+        batch = {"batch": self._batch_size, "before": before}
         if self._db.is_postgres:
             async with self._db.begin() as conn:
                 rows = await _PENDING.rows(conn, batch)
@@ -247,11 +259,12 @@ class OutboxRelay:
                 if self._handed:
                     await self.publish_handed_over()
                 if self._pass_wanted or time.monotonic() - self._last_pass >= self._poll_interval:
+                    sweep = not self._pass_wanted
                     self._pass_wanted = False
                     self._last_pass = time.monotonic()
                     self._passes_begun += 1
                     try:
-                        await self.relay_pending()
+                        await self.relay_pending(sweep=sweep)
                     finally:
                         self._passes_done += 1
                         self._release_drains()
