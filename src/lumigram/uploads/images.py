@@ -121,8 +121,12 @@ def _crop_to_allowed_aspect(
 
 
 def _square(image: Image.Image, focus_x: float, focus_y: float) -> Image.Image:
-    """The grid tile, cut from the filtered 1080 px image so it shows the same look."""
+    """The grid tile, cut from the filtered 1080 px image so it shows the same look; never
+    upscaled (as the other variants): a small photo's tile blown up to ``GRID_SIZE`` held
+    nothing more, and its resizing and encoding were most of a small photo's processing."""
     square = crop_to_aspect(image, 1.0, focus_x, focus_y)
+    if square.width <= GRID_SIZE:
+        return square
     return square.resize((GRID_SIZE, GRID_SIZE), Image.Resampling.LANCZOS)
 
 
