@@ -52,6 +52,25 @@ async def test_bytes_round_trip_with_type_and_size(store: BlobStore) -> None:
     assert stat.etag
 
 
+async def test_many_blobs_are_put_in_one_call_as_each_alone(store: BlobStore) -> None:
+    blobs = [
+        ("media/1/1080-aa.jpg", b"\xff\xd8one", "image/jpeg"),
+        ("media/1/1080-bb.webp", b"RIFFtwo", "image/webp"),
+        ("media/1/original-cc.jpg", b"\xff\xd8three", "image/jpeg"),
+    ]
+    infos = await store.put_many(blobs)
+    assert [(i.key, i.size, i.content_type) for i in infos] == [(k, len(d), t) for k, d, t in blobs]
+    for (key, data, content_type), info in zip(blobs, infos, strict=True):
+        assert await store.get(key) == data
+        stat = await store.stat(key)
+        assert stat is not None
+        assert (stat.size, stat.content_type, stat.etag) == (len(data), content_type, info.etag)
+    # A bad key among them is refused before anything is stored.
+    with pytest.raises(InvalidBlobKey):
+        await store.put_many([("media/2/ok.jpg", b"x", "image/jpeg"), ("media//2/bad.jpg", b"y", "image/jpeg")])
+    assert await store.stat("media/2/ok.jpg") is None
+
+
 async def test_a_put_replaces_the_blob(store: BlobStore) -> None:
     first = await store.put("k", b"old", "text/plain")
     second = await store.put("k", b"newer", "application/json")

@@ -9,7 +9,7 @@ raises ``InvalidBlobKey`` (a ValueError) for any other, without asking the store
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +35,12 @@ class BlobStore(Protocol):
 
     async def put(self, key: str, data: bytes | AsyncIterable[bytes], content_type: str) -> BlobInfo:
         """Store ``data`` under ``key``, streaming it when given an iterable; replaces any blob there."""
+        ...
+
+    async def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> list[BlobInfo]:
+        """``put`` each (key, bytes, content type), in the order given: a photo's variants
+        at once. Each is stored whole or not at all; should one fail, some of the others
+        may be stored (blobs are immutable, so that is at worst an unused blob)."""
         ...
 
     async def get(self, key: str) -> bytes:

@@ -15,7 +15,7 @@ import mimetypes
 import os
 import stat as stat_module
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -71,6 +71,12 @@ class FolderBlobStore:
             await asyncio.to_thread(_unlink, Path(tmp_name))
             raise
         return BlobInfo(key=key, size=size, content_type=content_type, etag=etag)
+
+    async def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> list[BlobInfo]:
+        # All in one hop to a thread, as ``put`` of one blob at hand: a photo's five blobs
+        # in five hops cost half as much CPU again as the writes and syncs themselves.
+        at = [(key, self._path(key), bytes(data), content_type) for key, data, content_type in blobs]
+        return await asyncio.to_thread(_put_all, at)
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -148,6 +154,10 @@ def _put_bytes(key: str, path: Path, data: bytes, content_type: str) -> BlobInfo
         _unlink(Path(tmp_name))
         raise
     return BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag)
+
+
+def _put_all(blobs: Sequence[tuple[str, Path, bytes, str]]) -> list[BlobInfo]:
+    return [_put_bytes(key, path, data, content_type) for key, path, data, content_type in blobs]
 
 
 def _write_sidecar(path: Path, content_type: str, etag: str, size: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -141,6 +141,11 @@ class S3BlobStore:
             response = await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
             return BlobInfo(key, len(body), content_type, str(response["ETag"]).strip('"'))
         return await self._put_stream(s3, key, data, content_type)
+
+    async def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> list[BlobInfo]:
+        for key, _data, _type in blobs:
+            check_key(key)  # all of them before any request
+        return list(await asyncio.gather(*(self.put(key, data, content_type) for key, data, content_type in blobs)))
 
     async def _put_stream(self, s3: Any, key: str, data: AsyncIterable[bytes], content_type: str) -> BlobInfo:
         buffer = bytearray()
