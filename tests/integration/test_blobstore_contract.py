@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from lumigram.infra.blobstore import BlobNotFound, BlobStore, InvalidBlobKey, check_key, open_blob_store
+from lumigram.infra.blobstore.folder import META_ATTRIBUTE
 from tests.servers import free_ports, unique_name
 
 
@@ -169,8 +172,37 @@ async def test_the_folder_store_writes_atomically_and_cleans_up(tmp_path: Path) 
     with pytest.raises(ConnectionResetError):
         await store.put("d/half.jpg", broken(), "image/jpeg")
     await store.put("d/whole.jpg", b"whole", "image/jpeg")
-    # Only the finished blob and its sidecar: no temporary file is left behind or visible.
-    assert sorted(p.name for p in (tmp_path / "media" / "d").iterdir()) == ["whole.jpg", "whole.jpg.meta"]
+    # Only the finished blob (its type and etag in its attribute, or in a ``.meta`` file
+    # beside it where there are no attributes): no temporary file is left behind or visible.
+    names = sorted(p.name for p in (tmp_path / "media" / "d").iterdir())
+    assert names in (["whole.jpg"], ["whole.jpg", "whole.jpg.meta"])
+
+
+async def test_the_folder_store_keeps_type_and_etag_with_the_file_and_reads_older_layouts(tmp_path: Path) -> None:
+    root = tmp_path / "media"
+    store = open_blob_store(f"file://{root}")
+    info = await store.put("e/clip.bin", b"clip", "video/mp4")
+    streamed = await store.put("e/long.bin", _chunks(3000, size=1000), "video/mp4")
+    if hasattr(os, "getxattr"):  # Linux: in the file's attribute, no second file
+        assert sorted(p.name for p in (root / "e").iterdir()) == ["clip.bin", "long.bin"]
+        assert orjson.loads(os.getxattr(root / "e" / "clip.bin", META_ATTRIBUTE))["etag"] == info.etag
+    for key, put in (("e/clip.bin", info), ("e/long.bin", streamed)):
+        found = await store.stat(key)
+        assert found is not None
+        assert (found.content_type, found.etag) == ("video/mp4", put.etag)
+    # A blob written by an earlier version, with its ``.meta`` file beside it.
+    (root / "e" / "old.bin").write_bytes(b"old")
+    (root / "e" / "old.bin.meta").write_bytes(orjson.dumps({"content_type": "image/gif", "etag": "e1", "size": 3}))
+    old = await store.stat("e/old.bin")
+    assert old is not None
+    assert (old.content_type, old.etag) == ("image/gif", "e1")
+    # One with neither (copied in by hand): its type guessed from its name.
+    (root / "e" / "plain.png").write_bytes(b"png")
+    plain = await store.stat("e/plain.png")
+    assert plain is not None
+    assert (plain.size, plain.content_type) == (3, "image/png")
+    await store.delete("e/old.bin")
+    assert not (root / "e" / "old.bin.meta").exists()
 
 
 async def test_the_folder_url_may_be_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
