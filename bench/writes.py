@@ -16,8 +16,14 @@ For each shape (``--shape embedded|scaled|both``; both by default):
    uploaded with ``POST /api/v2/media``, then ``POST /api/v1/statuses`` with it), likes
    (distinct pairs; one in twenty repeats a like already accepted, which must not count
    twice) and comments (replies to those posts). The photo-post step is the burst whose
-   **fan-out completion** is measured: how long after its last answer every post is in
-   every (ring) follower's home feed, read through the API, up to ``--fanout-limit``.
+   **fan-out completion** is measured: how long after its last answer the server has
+   handled every event the burst committed (the outbox empty and, scaled, no JetStream
+   message pending or unacknowledged), which is when the last post is in the last
+   follower's feed; then every (ring) follower's home is read through the API, up to
+   ``--fanout-limit``, to see every post there. Those reads are timed too, but apart:
+   read while the consumers still worked, each follower's whole home down to the
+   burst's first post, they took the CPU the consumers needed and their rounds made the
+   figure (the more posts a burst made, the longer a round).
 3. The same run's baselines at the same connection count: home reads
    (``GET /api/v1/timelines/home?limit=20``, a random world user each), then a bare
    ASGI app (uvicorn, uvloop, httptools, as ``serve``) answering one stored home page.
@@ -944,7 +950,9 @@ async def exercise(stack: Stack, base_url: str, database_url: str, args: argpars
 
         # 2. Closed-loop writes; the posts are the burst whose fan-out is timed.
         async def burst_fanout() -> dict[str, Any]:
-            return {"fanout": await fanout_completion(port, world, dict(world.posts), args.fanout_limit)}
+            handled = await settler.settle(args.fanout_limit)
+            found = await fanout_completion(port, world, dict(world.posts), args.fanout_limit)
+            return {"fanout": {"events_handled_after_s": handled, **found}}
 
         burst = await runner.closed("photo_post", writes.photo_post, args.closed_seconds, c, then=burst_fanout)
         log(f"fan-out after the burst: {burst['then']['fanout']}")
