@@ -39,6 +39,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -234,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["reindex"] = reindex(stack)
         processes = args.serve_processes or (2 if args.shape == "scaled" else 1)
         results["serve_processes"] = processes
-        base_url, _server = start_server(stack, None, processes)
+        base_url, server = start_server(stack, args.profile, processes)
         port = int(base_url.rsplit(":", 1)[1])
         readers, _ids, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         authors = readers[: args.lag_posts]
@@ -242,6 +243,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"{len(readers)} readers; measuring index lag over {len(authors)} posts")
         results["index_lag"] = index_lag(base_url, authors, readers[-1])
         log(f"index lag: {results['index_lag']}")
+        if args.profile is not None:
+            server.send_signal(signal.SIGUSR1)  # the profile covers the load steps only
         seconds = args.step_seconds
         plan = [
             ("baseline /api/v1/instance", instance_mix(), args.search_rate),
@@ -323,6 +326,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="embedded: sample serve's event loop during the load steps into PROFILE"
+        " (bench/feed.py show-profile PROFILE prints it)",
+    )
     args = parser.parse_args()
     if max(args.step_seconds, args.probe_seconds) > 20:
         parser.error("a step lasts at most 20 s on this shared box")
