@@ -782,8 +782,9 @@ async def check_database(database_url: str, world: World) -> dict[str, int]:
         async with db.connect() as conn:
             names = {u.username for u in world.signed_up}
             present = set((await conn.execute(select(accounts.c.username))).scalars())
-            pairs = set((await conn.execute(select(follows.c.account_id, follows.c.target_account_id))).tuples())
-            liked = set((await conn.execute(select(favourites.c.account_id, favourites.c.status_id))).tuples())
+            # Rows are tuples already (``Result.tuples`` is deprecated in SQLAlchemy 2.1).
+            pairs = {(a, b) for a, b in await conn.execute(select(follows.c.account_id, follows.c.target_account_id))}
+            liked = {(a, s) for a, s in await conn.execute(select(favourites.c.account_id, favourites.c.status_id))}
             rows = (
                 await conn.execute(select(statuses.c.id, statuses.c.favourites_count, statuses.c.replies_count))
             ).all()
@@ -792,7 +793,7 @@ async def check_database(database_url: str, world: World) -> dict[str, int]:
                 .where(statuses.c.in_reply_to_id.is_not(None))
                 .group_by(statuses.c.in_reply_to_id)
             )
-            replies: dict[int, int] = dict(replied.tuples().all())
+            replies: dict[int, int] = dict(replied.all())
     finally:
         await db.close()
     counts = {row.id: (row.favourites_count, row.replies_count) for row in rows}
