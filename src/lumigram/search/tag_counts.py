@@ -66,13 +66,20 @@ def day_of(moment: datetime) -> int:
     return (moment.astimezone(UTC).date() - _EPOCH).days
 
 
+def day_number(dialect: str, column: Any) -> Any:
+    """A timestamp column's UTC day, as ``day_of`` gives it: whole seconds floor-divided
+    by a day's. A true division cast to an integer rounds on PostgreSQL, which counted
+    every post made after noon UTC for the next day."""
+    return cast(epoch_seconds(dialect, column) // 86400, Integer)
+
+
 def date_of(day: int) -> date:
     return _EPOCH + timedelta(days=day)
 
 
 def _public_uses(dialect: str) -> Any:
     """Every (post, tag) that counts as a use, as the columns of ``search_tag_uses``."""
-    day = cast(epoch_seconds(dialect, statuses.c.created_at) / 86400, Integer)
+    day = day_number(dialect, statuses.c.created_at)
     return (
         select(status_tags.c.status_id, status_tags.c.tag_id, statuses.c.account_id, day.label("day"))
         .select_from(status_tags.join(statuses, statuses.c.id == status_tags.c.status_id))
