@@ -37,6 +37,10 @@ async def test_due_pool_and_affinity_answer_while_renewed(client: httpx.AsyncCli
     await settle(services)
     pool_key, affinity_key = explore_pool.KEY, explore._affinity_key(int(viewer["id"]))
     kept_pool, kept_affinity = await services.cache.get(pool_key), await services.cache.get(affinity_key)
+    # The affinity outlives the pool unread: a viewer back within the half hour is ranked
+    # by it at once while it is worked out anew.
+    assert (await services.cache.ttl(pool_key) or 0) <= explore_pool.TTL_SECONDS * ahead.KEEP_FACTOR
+    assert (await services.cache.ttl(affinity_key) or 0) >= explore.AFFINITY_KEEP_SECONDS - 60
     assert (await _scores(client, viewer))[tagged]["hashtags"] == 0  # kept, not yet due
 
     started, clock = services.now(), services.clock

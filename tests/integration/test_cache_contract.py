@@ -43,6 +43,10 @@ async def test_values_round_trip_and_expire(cache: Cache) -> None:
     assert await cache.get("a") == b"1"
     assert await cache.get_many(["a", "b", "missing"]) == [b"1", b"2", None]
     assert await cache.exists("c")
+    await cache.set("long", b"4", ttl=600)
+    assert await cache.ttl("long") in (599, 600)
+    assert await cache.ttl("a") is None  # no expiry
+    assert await cache.ttl("missing") is None
     await asyncio.sleep(1.1)
     assert await cache.get("b") is None
     assert await cache.get("c") is None

@@ -46,10 +46,19 @@ def stamp(raw: bytes) -> tuple[float, bytes]:
     return float(at), value
 
 
-async def store(services: Services, key: str, value: bytes, fresh_seconds: int, at: float | None = None) -> None:
-    """Keep ``value`` as computed at ``at`` (now when None)."""
+async def store(
+    services: Services,
+    key: str,
+    value: bytes,
+    fresh_seconds: int,
+    at: float | None = None,
+    keep_seconds: int | None = None,
+) -> None:
+    """Keep ``value`` as computed at ``at`` (now when None), for ``keep_seconds``
+    (``KEEP_FACTOR`` times ``fresh_seconds`` when None)."""
     at = services.now().timestamp() if at is None else at
-    await services.cache.set(key, _stamped(value, at), fresh_seconds * KEEP_FACTOR)
+    keep = fresh_seconds * KEEP_FACTOR if keep_seconds is None else keep_seconds
+    await services.cache.set(key, _stamped(value, at), keep)
 
 
 def _settled(task: asyncio.Task[bytes | None]) -> None:
@@ -72,19 +81,22 @@ def _run_once(
     return running
 
 
-async def read(services: Services, key: str, fresh_seconds: int, compute: Compute) -> bytes:
+async def read(
+    services: Services, key: str, fresh_seconds: int, compute: Compute, keep_seconds: int | None = None
+) -> bytes:
     """The value kept at ``key``, renewed in the background once ``fresh_seconds`` old;
-    computed first (readers in this process waiting for one computation) if none is kept."""
+    computed first (readers in this process waiting for one computation) if none is kept.
+    ``keep_seconds``: how long a value is kept unread (``store``)."""
     raw = await services.cache.get(key)
     if raw is not None:
         at, value = stamp(raw)
         if services.now().timestamp() - at >= fresh_seconds:
-            _run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute))
+            _run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute, keep_seconds))
         return value
 
     async def first() -> bytes:
         value = await compute()
-        await store(services, key, value, fresh_seconds)
+        await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
         return value
 
     found = await asyncio.shield(_run_once(services, key, first))
@@ -94,13 +106,15 @@ async def read(services: Services, key: str, fresh_seconds: int, compute: Comput
     return found
 
 
-async def _renew(services: Services, key: str, fresh_seconds: int, compute: Compute) -> bytes | None:
+async def _renew(
+    services: Services, key: str, fresh_seconds: int, compute: Compute, keep_seconds: int | None
+) -> bytes | None:
     claim = f"{key}:renewing"
     if await services.cache.incr(claim, 1, CLAIM_SECONDS) != 1:
         return None  # another process renews it
     try:
         value = await compute()
-        await store(services, key, value, fresh_seconds)
+        await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
         return value
     finally:
         await services.cache.delete(claim)

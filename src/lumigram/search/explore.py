@@ -61,6 +61,13 @@ from lumigram.services import Services
 CANDIDATES = 500
 AFFINITY_DAYS = 30
 AFFINITY_TTL_SECONDS = 60
+#: How long a viewer's affinity is kept unread. It weighs a month of their likes and
+#: comments, so an older one still ranks well while a new one is worked out behind it;
+#: kept five minutes (as other kept values), every explore opened less often than that
+#: worked it out first, a few statements and about 4 ms of CPU, and all readers' first
+#: pages at once gave p99 80-355 ms against 18-33 ms for pages after them
+#: (docs/benchmarks.md). About 12 kB a viewer seen in the last half hour.
+AFFINITY_KEEP_SECONDS = 30 * 60
 PER_AUTHOR = 2
 WEIGHTS = {"engagement": 0.35, "hashtags": 0.25, "accounts": 0.25, "recency": 0.15}
 PARTS = ("engagement", "hashtags", "accounts", "recency")
@@ -256,10 +263,13 @@ async def _affinity(services: Services, conn: AsyncConnection, viewer_id: int, a
     """The viewer's affinity, kept: it reads a month of their likes and comments, and only
     moves scores. Computed on the viewer's first request; then, once
     ``AFFINITY_TTL_SECONDS`` old, computed anew in the background while the kept one is
-    still used (``lumigram.search.ahead``). Authors it was not counted for yet are counted
-    on the request that meets them (and then known to the process's decoded copy)."""
+    still used (``lumigram.search.ahead``), for up to ``AFFINITY_KEEP_SECONDS`` unread.
+    Authors it was not counted for yet are counted on the request that meets them (and
+    then known to the process's decoded copy)."""
     compute = lambda: _computed_affinity(services, viewer_id, authors)  # noqa: E731
-    raw = await ahead.read(services, _affinity_key(viewer_id), AFFINITY_TTL_SECONDS, compute)
+    raw = await ahead.read(
+        services, _affinity_key(viewer_id), AFFINITY_TTL_SECONDS, compute, keep_seconds=AFFINITY_KEEP_SECONDS
+    )
     slot = (id(services.db), viewer_id)
     memo = _decoded.get(slot)
     if memo is not None and memo[0] == raw:

@@ -64,6 +64,11 @@ class Cache(Protocol):
 
     async def expire(self, key: str, ttl: int) -> None: ...
 
+    async def ttl(self, key: str) -> int | None:
+        """Seconds before the key expires, in whole seconds as the store rounds them; None
+        when it is missing or never expires."""
+        ...
+
     async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         """Add ``amount`` to an integer counter (created at 0); ``ttl`` set when it is created."""
         ...

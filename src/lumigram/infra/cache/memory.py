@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,12 @@ class MemoryCache:
         entry = self._live(key)
         if entry is not None:
             entry.expires_at = self._deadline(ttl)
+
+    async def ttl(self, key: str) -> int | None:
+        entry = self._live(key)
+        if entry is None or entry.expires_at is None:
+            return None
+        return math.ceil(entry.expires_at - time.monotonic())
 
     async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         entry = self._live(key)

@@ -178,6 +178,10 @@ class RedisCache:
     async def expire(self, key: str, ttl: int) -> None:
         await self._client.execute("EXPIRE", key, ttl)
 
+    async def ttl(self, key: str) -> int | None:
+        left = int(await self._client.execute("TTL", key))
+        return left if left >= 0 else None  # -2: missing, -1: no expiry
+
     async def incr(self, key: str, amount: int = 1, ttl: int | None = None) -> int:
         if ttl is None:
             return int(await self._client.execute("INCRBY", key, amount))
