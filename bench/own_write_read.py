@@ -30,7 +30,6 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from census_embedded import jpeg, settle
-from request_cpu import InProcessClient
+from request_cpu import in_process_api
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
 AUTHOR_POSTS = 25
@@ -47,31 +46,7 @@ OTHER_POSTS = 3
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from argon2 import PasswordHasher
-    from argon2.profiles import CHEAPEST
-
-    from lumigram.accounts import passwords
-    from lumigram.app import create_app
-    from lumigram.bootstrap import build_services, start_consumers
-    from lumigram.config import Settings
-
-    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
-    workdir = Path(tempfile.mkdtemp(prefix="lumigram-own-write-read-"))
-    settings = Settings(
-        data_dir=workdir / "data",
-        secret_key="bench-secret-key-" + "x" * 32,
-        base_url="http://bench.invalid",
-        signup_rate_limit=1_000_000,
-        follow_rate_limit=1_000_000,
-        post_rate_limit=1_000_000,
-    )
-    services = build_services(settings)
-    await services.db.migrate()
-    await start_consumers(services)
-    await services.start_relay()
-    app = create_app(services=services)
-    api = InProcessClient(app, b"bench.invalid", PASSWORD)
-    await api.register("b")
+    workdir, services, api = await in_process_api("bench", PASSWORD)
     send, sign_up = api.send, api.sign_up
 
     boundary = "lumigrambenchboundary"

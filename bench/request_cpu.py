@@ -95,6 +95,46 @@ async def call(
 FORM = b"application/x-www-form-urlencoded"
 
 
+def in_process_settings(name: str) -> tuple[Path, Any]:
+    """A fresh work folder and embedded-shape ``Settings`` for an API app driven in this
+    process, its rate limits out of the way; passwords get the cheapest argon2id (signing
+    the world up is not what is measured)."""
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from lumigram.accounts import passwords
+    from lumigram.config import Settings
+
+    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
+    workdir = Path(tempfile.mkdtemp(prefix=f"lumigram-{name}-"))
+    settings = Settings(
+        data_dir=workdir / "data",
+        secret_key=f"{name}-secret-key-" + "x" * 32,
+        base_url=f"http://{name}.invalid",
+        signup_rate_limit=1_000_000,
+        follow_rate_limit=1_000_000,
+        post_rate_limit=1_000_000,
+    )
+    return workdir, settings
+
+
+async def in_process_api(name: str, password: str) -> tuple[Path, Any, InProcessClient]:
+    """``in_process_settings``'s app, migrated and started with its consumers and relay in
+    this process: its work folder, its services, and a client with an app registered for
+    sign-ups."""
+    from lumigram.app import create_app
+    from lumigram.bootstrap import build_services, start_consumers
+
+    workdir, settings = in_process_settings(name)
+    services = build_services(settings)
+    await services.db.migrate()
+    await start_consumers(services)
+    await services.start_relay()
+    api = InProcessClient(create_app(services=services), f"{name}.invalid".encode(), password)
+    await api.register(name)
+    return workdir, services, api
+
+
 class InProcessClient:
     """The API driven in this process through ``call``: JSON answers, an error for any
     status of 300 or more, and accounts signed up through the API with one app's grant."""

@@ -35,7 +35,6 @@ import io
 import pstats
 import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -47,7 +46,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from census_embedded import jpeg, settle
-from request_cpu import InProcessClient
+from request_cpu import in_process_api
 
 PASSWORD = "correct horse battery staple"  # noqa: S105  # the bench users' own
 #: The author's posts that are liked and commented on (each by distinct accounts).
@@ -75,24 +74,6 @@ def bucket_of(filename: str) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from argon2 import PasswordHasher
-    from argon2.profiles import CHEAPEST
-
-    from lumigram.accounts import passwords
-    from lumigram.app import create_app
-    from lumigram.bootstrap import build_services, start_consumers
-    from lumigram.config import Settings
-
-    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
-    workdir = Path(tempfile.mkdtemp(prefix="lumigram-write-profile-"))
-    settings = Settings(
-        data_dir=workdir / "data",
-        secret_key="profile-secret-key-" + "x" * 32,
-        base_url="http://profile.invalid",
-        signup_rate_limit=1_000_000,
-        follow_rate_limit=1_000_000,
-        post_rate_limit=1_000_000,
-    )
     if args.without:
         # The consumers left out run nowhere: what the rest cost, beside a run with them
         # all, is each one's share. (A profile cannot say: SQLAlchemy's greenlet switches
@@ -102,13 +83,7 @@ async def run(args: argparse.Namespace) -> None:
 
         left_out = set(args.without.split(","))
         table.CONSUMERS[:] = [r for r in table.CONSUMERS if r.name not in left_out]
-    services = build_services(settings)
-    await services.db.migrate()
-    await start_consumers(services)
-    await services.start_relay()
-    app = create_app(services=services)
-    api = InProcessClient(app, b"profile.invalid", PASSWORD)
-    await api.register("p")
+    workdir, services, api = await in_process_api("profile", PASSWORD)
     send, sign_up = api.send, api.sign_up
 
     times = args.times
