@@ -35,7 +35,7 @@ async def put_followed_posts(services: Services, backfill: Backfill) -> None:
     """The followed account's posts, now in the follower's feed, into the follower's kept
     pages too (the follow's own request renewed the counts those pages show)."""
     if backfill.readers:
-        await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, recount=False)
+        await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, posts=True)
 
 
 async def forget_readers_pages(services: Services, readers: Sequence[int]) -> None:

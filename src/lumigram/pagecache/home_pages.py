@@ -181,21 +181,19 @@ async def mend_posts_in_home_pages(services: Services, reader: int, post_ids: Co
     await pages.mend(services, reader, change)
 
 
-async def put_followed_posts_into_home_pages(
-    services: Services, reader: int, author: int, *, splice: bool = True, recount: bool = True
-) -> None:
-    """The reader now follows ``author``: the author's posts that belong on the reader's
-    kept pages are put where their ids belong (``splice``), each rendered as the reader
-    sees it, the rest of each page kept (``pages.mend``); and the Statuses by either
-    account already on a page are rendered again (``recount``): they show the follow's
-    counts.
+async def put_followed_posts_into_home_pages(services: Services, reader: int, author: int, *, posts: bool) -> None:
+    """The reader now follows ``author``. With ``posts`` false (the follow's own request),
+    the Statuses by either account already on the reader's kept pages are rendered again:
+    they show the follow's counts. With ``posts`` true (the feed's consumer, once the
+    feed has taken them), the author's posts that belong on those pages are put where
+    their ids belong, each rendered as the reader sees it. Either way the rest of each
+    page is kept (``pages.mend``).
 
-    The follow's own request only recounts (the follower sees their follow's numbers at
-    once, for the price of a few Statuses); the posts are spliced once the feed has taken
-    them, by the feed's consumer, which need not recount: every page that can still be
-    served was mended or rendered after the follow committed (one from before has a
-    generation nobody holds). Splicing in the request too showed the posts a moment
-    sooner but doubled a follow's CPU, for a read that in practice comes after the
+    The request only recounts (the follower sees their follow's numbers at once, for the
+    price of a few Statuses); the consumer, which splices, need not recount: every page
+    that can still be served was mended or rendered after the follow committed (one from
+    before has a generation nobody holds). Splicing in the request too showed the posts a
+    moment sooner but doubled a follow's CPU, for a read that in practice comes after the
     consumer anyway.
 
     Exact for a full page without reposts: the follow adds the author's posts to the
@@ -206,7 +204,7 @@ async def put_followed_posts_into_home_pages(
     recent: list[int] | None = None
     shown: dict[int, tuple[bytes, int]] | None = None
     rendered: dict[int, tuple[bytes, int]] = {}  # Statuses by either, shared by the page sizes
-    counted = (_by(reader), _by(author)) if recount else ()
+    counted = () if posts else (_by(reader), _by(author))
 
     async def change(page_variant: str, page: pages.CachedPage) -> pages.Rendered | pages.CachedPage | None:
         nonlocal recent, shown
@@ -215,7 +213,7 @@ async def put_followed_posts_into_home_pages(
         ids = page.ids
         if len(ids) < limit or ids != sorted(ids, reverse=True) or any(_REPOST in e for e in entities):
             return None
-        if splice and recent is None:
+        if posts and recent is None:
             # Posts of theirs past their newest ``largest`` are below all of those on a page.
             recent = await fanout.recent_posts(services, author, largest)
         newer = [post_id for post_id in recent or () if post_id > ids[-1] and post_id not in ids]

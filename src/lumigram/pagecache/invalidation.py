@@ -59,7 +59,7 @@ async def follow_created(services: Services, event: FollowCreated) -> None:
     the followed account's posts into them once the feed has them). The followed
     account's own home shows nothing that depends on who follows it, but numbers, which
     its pages' fingerprints catch."""
-    await put_followed_posts_into_home_pages(services, event.account_id, event.target_account_id, splice=False)
+    await put_followed_posts_into_home_pages(services, event.account_id, event.target_account_id, posts=False)
 
 
 async def follow_removed(services: Services, event: FollowRemoved) -> None:
