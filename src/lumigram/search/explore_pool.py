@@ -67,19 +67,24 @@ class Pool:
     tail_from: int
 
 
-def explorable() -> list[ColumnElement[bool]]:
-    """What makes a post explorable, on ``statuses`` joined to its author in ``accounts``:
-    public, top-level, live, by an open and discoverable account (its age aside)."""
+def public_top_level() -> list[ColumnElement[bool]]:
+    """A post the same for every reader, on ``statuses`` joined to its author in
+    ``accounts``: public, top-level and live, by an open account."""
     return [
         statuses.c.visibility == "public",
         # "+ 0" keeps SQLite off the in_reply_to_id index, which it would otherwise
         # pick to find the top-level posts, reading every one of them to sort them;
-        # walking the primary key from the newest stops at the limit.
+        # walking the primary key (from the newest, or for given ids) is what is wanted.
         (statuses.c.in_reply_to_id + 0).is_(None),
         statuses.c.deleted_at.is_(None),
         accounts.c.locked.is_(False),
-        accounts.c.discoverable.is_(True),
     ]
+
+
+def explorable() -> list[ColumnElement[bool]]:
+    """What makes a post explorable (its age aside): ``public_top_level``, by a
+    discoverable account."""
+    return [*public_top_level(), accounts.c.discoverable.is_(True)]
 
 
 def _qualifying(dialect: str) -> Any:

@@ -47,7 +47,7 @@ from lumigram.posts.hydrate import post_from_row
 from lumigram.posts.models import HydratedPost
 from lumigram.posts.visibility import media_is_private
 from lumigram.search.explore import Marks
-from lumigram.search.explore_pool import explorable
+from lumigram.search.explore_pool import explorable, public_top_level
 from lumigram.services import Services
 
 log = logging.getLogger(__name__)
@@ -79,18 +79,7 @@ _ID, _AUTHOR, _REPLIES, _LIKES, _REPOSTS, _PLAYS, _HAS_POLL = (
 def _shown(dialect: str, explorable_only: bool) -> Any:
     """The posts of ``ids`` that qualify, each with its author's row: public, top-level
     and live posts of open accounts, the same for every reader; or explorable ones."""
-    where = (
-        explorable()
-        if explorable_only
-        else [
-            statuses.c.visibility == "public",
-            # "+ 0": through the primary key for the ids, not the in_reply_to_id index,
-            # which SQLite would otherwise pick (reading every top-level post).
-            (statuses.c.in_reply_to_id + 0).is_(None),
-            statuses.c.deleted_at.is_(None),
-            accounts.c.locked.is_(False),
-        ]
-    )
+    where = explorable() if explorable_only else public_top_level()
     return (
         select(*statuses.c, *accounts.c)
         .join_from(statuses, accounts, accounts.c.id == statuses.c.account_id)
