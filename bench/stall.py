@@ -111,6 +111,102 @@ async def probe_loop_lag(out: Path) -> None:
                 window_start, ticks, worst, total, over = now, 0, 0.0, 0.0, [0, 0, 0]
 
 
+def time_statements(out: Path) -> None:
+    """Time each SQLite statement twice: inside its connection's thread (the statement's
+    own run, the GIL waits of its rows included) and as the event loop's caller waits for
+    it (the hop there and back added). Per statement shape (its first 70 characters):
+    count, summed and longest ms of each (longest: so far); appended to ``out`` every second
+    by a thread."""
+    import collections
+    import threading
+
+    from lumigram.infra import sqlite_driver, sqlite_prebuilt
+
+    inside: collections.defaultdict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    waited: collections.defaultdict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    original_run, original_send = sqlite_driver._run, sqlite_driver.run_statement
+
+    def note(table: Any, operation: Any, began: float) -> None:
+        ms = (time.perf_counter() - began) * 1000
+        entry = table[" ".join(str(operation).split())[:70]]
+        entry[0] += 1
+        entry[1] += ms
+        entry[2] = max(entry[2], ms)
+
+    def timed_run(conn: Any, operation: Any, parameters: Any, many: bool) -> Any:
+        began = time.perf_counter()
+        try:
+            return original_run(conn, operation, parameters, many)
+        finally:
+            note(inside, operation, began)
+
+    async def timed_send(adapted: Any, operation: Any, parameters: Any, many: bool) -> Any:
+        began = time.perf_counter()
+        try:
+            return await original_send(adapted, operation, parameters, many)
+        finally:
+            note(waited, operation, began)
+
+    sqlite_driver._run = timed_run  # type: ignore[assignment]
+    sqlite_driver.run_statement = timed_send  # type: ignore[assignment]
+    sqlite_prebuilt.run_statement = timed_send  # type: ignore[assignment]
+
+    def flush() -> None:
+        # One line a second, the totals so far: two lines' difference is a step's.
+        with out.open("a", buffering=1) as sink:
+            while True:
+                time.sleep(1)
+                rows = {
+                    shape: {"inside": [round(v, 1) for v in inside[shape]], "waited": [round(v, 1) for v in spent]}
+                    for shape, spent in waited.items()
+                }
+                sink.write(json.dumps({"t": time.time(), "statements": rows}) + "\n")
+
+    threading.Thread(target=flush, name="statement-timer", daemon=True).start()
+
+
+#: A request in the app this long is sampled by ``sample_waits`` (s).
+SLOW_REQUEST = 0.010
+
+
+def await_chain(coro: Any) -> str:
+    """Where a suspended coroutine waits: its chain of awaits, innermost last (Lumigram's,
+    SQLAlchemy's and the innermost two frames)."""
+    frames: list[str] = []
+    last = ""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_code.co_name}:{frame.f_lineno}")
+        nxt = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if nxt is None and not hasattr(coro, "cr_frame") and not hasattr(coro, "gi_frame"):
+            last = type(coro).__name__
+        coro = nxt
+    kept = [f for f in frames[:-2] if "lumigram" in f or "sqlalchemy" in f or ".py" not in f]
+    picked = [f for f in frames[:-2] if any(k in f for k in ("api", "service", "page", "home", "feed", "sql"))]
+    return " > ".join((picked or kept)[-6:] + frames[-2:] + ([last] if last else []))
+
+
+async def sample_waits(out: Path, inflight: dict[asyncio.Task[Any], float]) -> None:
+    """Every 5 ms, for each request in the app longer than ``SLOW_REQUEST``, count where it
+    waits (``await_chain``); the counts are rewritten to ``out`` every 2 s. A slow request
+    whose loop is not late waits on something else: a thread, a lock, another task."""
+    import collections
+
+    counts: collections.Counter[str] = collections.Counter()
+    written = time.monotonic()
+    while True:
+        await asyncio.sleep(0.005)
+        now = time.perf_counter()
+        for task, began in list(inflight.items()):
+            if now - began > SLOW_REQUEST:
+                counts[await_chain(task.get_coro())] += 1
+        if time.monotonic() - written > 2:
+            written = time.monotonic()
+            # A small file every 2 s: a bench probe may afford the write on the loop.
+            out.write_text(json.dumps(counts.most_common(40), indent=1))  # noqa: ASYNC240
+
+
 def sample_stalls(out: Path, main_id: int) -> None:
     """A thread: whenever the probe has not woken for ``STALL_SECONDS``, note what the
     event loop's thread is running (the innermost frames of Lumigram's and its
@@ -209,15 +305,18 @@ def collections(gc_file: Path, start: float, end: float) -> dict[str, Any]:
     return summary
 
 
-def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0) -> None:
+def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0, switch_interval: float = 0.0) -> None:
     """``lumigram serve --no-migrate`` with the loop-lag probe running on its event loop
     and every garbage collection timed; with ``collector`` false, no automatic
     collections at all (start-up's own ``gc.collect`` still runs): the most any tuning
     of the collector could take off the latencies. ``young_threshold``, when given, is
-    the allocations between two young collections (CPython's default 700)."""
+    the allocations between two young collections (CPython's default 700).
+    ``switch_interval``, when given, replaces CPython's 5 ms (``sys.setswitchinterval``)."""
     import gc
     import threading
 
+    if switch_interval:
+        sys.setswitchinterval(switch_interval)
     if not collector:
         gc.disable()
     if young_threshold:
@@ -229,6 +328,21 @@ def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0) -> No
     time_collections(out.with_suffix(".gc.txt"))
 
     create_app = lumigram.app.create_app
+    # Each request's time inside the app (from its scope to its last byte handed to the
+    # server): a read slow here waited in the app; slow only at the client, it waited
+    # before the app saw it (the accept queue, the HTTP parser, the load generator).
+    served: list[tuple[float, float]] = []
+    inflight: dict[asyncio.Task[Any], float] = {}
+
+    def flush_served() -> None:
+        with out.with_suffix(".requests.txt").open("a", buffering=1) as sink:
+            while True:
+                time.sleep(PROBE_WINDOW)
+                taken = len(served)
+                rows, served[:taken] = served[:taken], []
+                sink.write("".join(f"{t:.4f} {ms:.3f}\n" for t, ms in rows))
+
+    threading.Thread(target=flush_served, name="request-timer", daemon=True).start()
 
     def with_probe(*args: Any, **kwargs: Any) -> Any:
         app = create_app(*args, **kwargs)
@@ -236,16 +350,31 @@ def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0) -> No
         async def probed(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "lifespan":
                 task = asyncio.create_task(probe_loop_lag(out), name="loop-lag-probe")
+                waits = asyncio.create_task(sample_waits(out.with_suffix(".waits.json"), inflight))
                 try:
                     await app(scope, receive, send)
                 finally:
                     task.cancel()
+                    waits.cancel()
                 return
-            await app(scope, receive, send)
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            began = time.perf_counter()
+            task = asyncio.current_task()
+            if task is not None:
+                inflight[task] = began
+            try:
+                await app(scope, receive, send)
+            finally:
+                served.append((time.time(), (time.perf_counter() - began) * 1000))
+                if task is not None:
+                    inflight.pop(task, None)
 
         return probed
 
     lumigram.app.create_app = with_probe  # the CLI imports it when it serves
+    time_statements(out.with_suffix(".statements.jsonl"))
     from lumigram.cli import app as cli
 
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
@@ -285,17 +414,40 @@ def start_probed_bare(stack: Stack, body: bytes, lag_file: Path) -> int:
     return port
 
 
-def start_probed_server(stack: Stack, lag_file: Path, collector: bool = True, young_threshold: int = 0) -> str:
+def start_probed_server(
+    stack: Stack, lag_file: Path, collector: bool = True, young_threshold: int = 0, switch_interval: float = 0.0
+) -> str:
     (port,) = free_ports(1)
     base_url = f"http://127.0.0.1:{port}"
     stack.env.update(LUMIGRAM_HOST="127.0.0.1", LUMIGRAM_PORT=str(port), LUMIGRAM_BASE_URL=base_url)
     serve = [sys.executable, str(Path(__file__).resolve()), "lag-serve", "--out", str(lag_file)]
     serve += [] if collector else ["--no-collector"]
     serve += ["--young-threshold", str(young_threshold)] if young_threshold else []
+    serve += ["--switch-interval", str(switch_interval)] if switch_interval else []
     server = stack.popen(serve, "serve", signal.SIGINT)
     stack.pids["serve"] = server.pid
     _wait(lambda: httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200, "lumigram serve")
     return base_url
+
+
+def in_app(lag_file: Path, start: float, end: float) -> dict[str, Any]:
+    """The requests' own times inside the app between two wall times (ms)."""
+    path = lag_file.with_suffix(".requests.txt")
+    if not path.exists():
+        return {}
+    times = sorted(
+        float(fields[1])
+        for fields in (line.split() for line in path.read_text().splitlines())
+        if len(fields) == 2 and start <= float(fields[0]) <= end
+    )
+    if not times:
+        return {}
+    return {
+        "count": len(times),
+        **{f"p{q}_ms": round(times[min(len(times) - 1, int(len(times) * q / 100))], 2) for q in (50, 90, 99)},
+        "max_ms": round(times[-1], 2),
+        "over_30ms": sum(t >= 30 for t in times),
+    }
 
 
 def loop_lag(lag_file: Path, start: float, end: float) -> dict[str, Any]:
@@ -444,7 +596,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_backends(stack)
         stack.env.update(LUMIGRAM_FOLLOW_RATE_LIMIT="100000000", LUMIGRAM_SIGNUP_RATE_LIMIT="100000000")
         results["world"] = seed_world(stack, args.users, args.posts, args.edges)
-        base_url = start_probed_server(stack, lag_file, not args.no_collector, args.young_threshold)
+        base_url = start_probed_server(
+            stack, lag_file, not args.no_collector, args.young_threshold, args.switch_interval
+        )
         port = int(base_url.rsplit(":", 1)[1])
         readers, _accounts, _pairs = asyncio.run(_make_tokens(stack.env, args.readers, args.seed))
         asyncio.run(_read_all(base_url, readers))
@@ -495,6 +649,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["drained_after_s"] = wait_drained(database, args.drain_seconds)
             entry["drain_serve_cpu_s"] = round(cpu_seconds(stack.pids["serve"]) - cpu_before, 2)
             entry["loop_lag"] = loop_lag(lag_file, started, reads_ended)
+            time.sleep(PROBE_WINDOW * 2)  # the request timer's last lines reach the file
+            entry["in_app"] = in_app(lag_file, started, reads_ended)
             entry["loop_lag_drain"] = loop_lag(lag_file, reads_ended, time.time())
             time.sleep(PROBE_WINDOW * 2)  # the timer's last lines reach the file
             # The burst's figures only now: waiting for them before the reads would give the
@@ -505,7 +661,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry["gc_drain"] = collections(gc_file, reads_ended, time.time())
             log(
                 f"{entry['pending_after']} events pending after the reads; drained {entry['drained_after_s']} s later;"
-                f" loop lag during the reads {entry['loop_lag']}"
+                f" loop lag during the reads {entry['loop_lag']}; inside the app {entry['in_app']}"
             )
             results["steps"].append(entry)
         results["serve_gc"] = collections(gc_file, 0, time.time())
@@ -542,8 +698,9 @@ def main() -> None:
         out.add_argument("--out", required=True)
         out.add_argument("--no-collector", action="store_true")
         out.add_argument("--young-threshold", type=int, default=0)
+        out.add_argument("--switch-interval", type=float, default=0.0)
         served = out.parse_args(sys.argv[2:])
-        lag_serve(Path(served.out), not served.no_collector, served.young_threshold)
+        lag_serve(Path(served.out), not served.no_collector, served.young_threshold, served.switch_interval)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", help="an undirected edge list, e.g. socfb-Reed98.edges")
@@ -570,6 +727,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--young-threshold", type=int, default=0, help="serve with this gen-0 collection threshold (a trial)"
+    )
+    parser.add_argument(
+        "--switch-interval", type=float, default=0.0, help="serve with this GIL switch interval, s (a trial)"
     )
     args = parser.parse_args()
     results = run(args)
