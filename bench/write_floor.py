@@ -1,5 +1,6 @@
 """The write path's floor: a bare ASGI app sending a like's, a follow's and a comment's
-statements, next to the real server in the same run, on both shapes.
+statements (and, with ``--photos``, a photo post's upload and post), next to the real
+server in the same run, on both shapes.
 
 How much of the gap to the targets is this machine (two cores shared with the load
 generator, Python, the driver, the database), and how much is Lumigram? For each shape:
@@ -15,10 +16,15 @@ generator, Python, the driver, the database), and how much is Lumigram? For each
    --statements`` lists those): the same tables, columns, conditions and order, in one
    transaction, by the same drivers (embedded: aiosqlite as ``lumigram.infra.sqlite_driver``
    uses it, SQLite's one writer taken in turn on ``BEGIN IMMEDIATE``, the statements of
-   its open transaction run in place and a read one hop to a reader's thread; scaled:
-   asyncpg, a pool per process),
+   its open transaction run in place and so do a reader's (all of the floor's are quick);
+   scaled: asyncpg, a pool per process),
    and an answer of the same size built from the rows. No consumers: the server's own
    consumers (notifications, counters, fan-out) are part of what it costs.
+   A photo upload is parsed from its multipart body, made into the stored sizes by the
+   server's own ``process_image`` and put by its media-folder store (``put_many``: synced,
+   renamed files) before its row is written; the post checks and attaches the photo. On the
+   scaled shape the floor puts blobs in a folder, not in S3: a lower floor than the
+   server's.
 4. The same load against the floor, same connections and seconds, other pairs.
 
 Reported per write: accepted/s, p50/p99, CPU ms per write of the serving processes
@@ -126,6 +132,17 @@ SQL = {
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "replies": "UPDATE statuses SET replies_count = replies_count + 1 WHERE id = ?",
+    "media": (
+        "INSERT INTO media_attachments (id, account_id, position, kind, state, content_type, size, sha256, "
+        "variants, meta, blurhash, focus_x, focus_y, private, created_at, processed_at) "
+        "VALUES (?, ?, 0, 'image', 'ready', 'image/jpeg', ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)"
+    ),
+    "postable": (
+        "SELECT id, variants, meta, blurhash, description FROM media_attachments "
+        "WHERE id = ? AND account_id = ? AND status_id IS NULL AND story_id IS NULL AND state = 'ready'"
+    ),
+    "attach": "UPDATE media_attachments SET status_id = ?, position = ? WHERE id = ?",
+    "posted": "UPDATE accounts SET statuses_count = statuses_count + 1, last_status_at = ? WHERE id = ?",
 }
 FOR_UPDATE = {"pair"}
 
@@ -137,7 +154,8 @@ def numbered(sql: str) -> str:
 
 class SqliteFloor:
     """The embedded shape's way: a writer connection (``BEGIN IMMEDIATE``, taken in turn)
-    and readers, each statement one hop to its connection's thread."""
+    and readers; the writer's statements inside its transaction and the readers' quick
+    ones in place, as the server's, the rest one hop to the connection's thread."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -161,8 +179,9 @@ class SqliteFloor:
     async def run(self, conn: Any, name: str, *params: Any) -> list[Any]:
         from lumigram.infra.sqlite_driver import _run
 
-        if conn is self.writer and conn._conn.in_transaction:
-            # As the server's writer does: inside its open transaction, in place, no hop.
+        if conn is not self.writer or conn._conn.in_transaction:
+            # As the server's writer does inside its open transaction, and its readers do
+            # with quick statements: in place, no hop.
             _description, rows, _count, _last = _run(conn._conn, SQL[name], params, False)
         else:
             _description, rows, _count, _last = await conn._execute(_run, conn._conn, SQL[name], params, False)
@@ -283,7 +302,42 @@ def status_answer(status: Any, author: Any, count: int, flags: dict[str, bool]) 
     return orjson.dumps(body)
 
 
-def floor_app(db: SqliteFloor | PostgresFloor, tokens: dict[str, int]) -> Callable[..., Awaitable[None]]:
+def multipart_file(body: bytes, content_type: bytes) -> bytes:
+    """The ``file`` part of a multipart body (the least parsing the upload needs)."""
+    boundary = b"--" + content_type.split(b"boundary=", 1)[1].strip(b'"')
+    for part in body.split(boundary):
+        head, _, data = part.partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return data[: -2 if data.endswith(b"\r\n") else None]
+    return b""
+
+
+def media_answer(media_id: int, variants: dict[str, Any], meta: dict[str, Any], blurhash: str | None) -> dict[str, Any]:
+    """A Mastodon MediaAttachment of about the server's size."""
+    url = "http://127.0.0.1/media/"
+    return {
+        "id": str(media_id),
+        "type": "image",
+        "url": url + variants["1080"]["jpeg"]["key"],
+        "preview_url": url + variants["320"]["jpeg"]["key"],
+        "remote_url": None,
+        "preview_remote_url": None,
+        "text_url": None,
+        "meta": meta,
+        "description": None,
+        "blurhash": blurhash,
+    }
+
+
+def floor_app(
+    db: SqliteFloor | PostgresFloor, tokens: dict[str, int], media_dir: Path | None = None
+) -> Callable[..., Awaitable[None]]:
+    import hashlib
+
+    from lumigram.infra.blobstore.folder import FolderBlobStore
+    from lumigram.uploads.images import process_image
+
+    blobs = FolderBlobStore(media_dir) if media_dir is not None else None
     ids = itertools.count((1 << 61) + (os.getpid() << 32))
     like_path = re.compile(r"^/api/v1/statuses/(\d+)/favourite$")
     follow_path = re.compile(r"^/api/v1/accounts/(\d+)/follow$")
@@ -365,6 +419,63 @@ def floor_app(db: SqliteFloor | PostgresFloor, tokens: dict[str, int]) -> Callab
         made = (*row[:11], 0, 0, 0, now)  # the row's columns, then its three counts
         return 200, status_answer(made, me, 0, {"favourited": False, "reblogged": False})
 
+    async def upload(viewer: int, body: bytes, content_type: bytes) -> tuple[int, bytes]:
+        # The photo's stored sizes made and put as the server makes and puts them (its own
+        # functions: the floor is the least a server must do, and this work is required),
+        # then its row, in one transaction.
+        data = multipart_file(body, content_type)
+        if not data or blobs is None:
+            return 422, b'{"error":"No file"}'
+        media_id = next(ids)
+        made = process_image(data)
+        variants: dict[str, Any] = {}
+        puts = []
+        for variant in made.variants:
+            digest = hashlib.sha256(variant.data).hexdigest()[:16]
+            key = f"media/{media_id}/{variant.name}-{digest}.{variant.content_type.removeprefix('image/')}"
+            puts.append((key, variant.data, variant.content_type))
+            variants.setdefault(variant.name, {})[variant.content_type.removeprefix("image/")] = {
+                "key": key,
+                "width": variant.width,
+                "height": variant.height,
+                "size": len(variant.data),
+            }
+        if made.master is not None:
+            puts.append((f"media/{media_id}/master.jpg", made.master, "image/jpeg"))
+        await blobs.put_many(puts)
+        meta = {"original": {"width": made.width, "height": made.height}}
+        now = db.now()
+        row = (media_id, viewer, len(data), hashlib.sha256(data).hexdigest(), orjson.dumps(variants).decode())
+        async with db.begin() as conn:
+            await db.run(conn, "media", *row, orjson.dumps(meta).decode(), made.blurhash, False, now, now)
+        return 200, orjson.dumps(media_answer(media_id, variants, meta, made.blurhash))
+
+    async def post(viewer: int, body: dict[str, Any]) -> tuple[int, bytes]:
+        media_ids = [int(i) for i in body.get("media_ids", [])]
+        text = str(body.get("status", ""))
+        status_id = next(ids)
+        now = db.now()
+        async with db.begin() as conn:
+            (me,) = await db.run(conn, "account", viewer)
+            media = []
+            for media_id in media_ids:
+                found = await db.run(conn, "postable", media_id, viewer)
+                if not found:
+                    return 422, b'{"error":"Media not found or not yours"}'
+                media.append(found[0])
+            row = (status_id, viewer, None, None, text, "", False, "public", None, "post", False, now, False)
+            await db.run(conn, "comment", *row)
+            for position, found in enumerate(media):
+                await db.run(conn, "attach", status_id, position, found[0])
+            await db.run(conn, "posted", now, viewer)
+            await db.run(conn, "outbox", *event("post.created", status_id=status_id, account_id=viewer))
+        made = (*row[:11], 0, 0, 0, now)
+        answer = orjson.loads(status_answer(made, me, 0, {"favourited": False, "reblogged": False}))
+        answer["media_attachments"] = [
+            media_answer(int(m[0]), orjson.loads(m[1]), orjson.loads(m[2]), m[3]) for m in media
+        ]
+        return 200, orjson.dumps(answer)
+
     async def answer(scope: dict[str, Any], receive: Any) -> tuple[int, bytes]:
         token = b""
         for name, value in scope["headers"]:
@@ -380,15 +491,21 @@ def floor_app(db: SqliteFloor | PostgresFloor, tokens: dict[str, int]) -> Callab
             return await like(viewer, int(matched[1]))
         if matched := follow_path.match(path):
             return await follow(viewer, int(matched[1]))
-        if path == "/api/v1/statuses":
-            chunks = []
-            while True:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    break
-            return await comment(viewer, orjson.loads(b"".join(chunks)))
-        return 404, b'{"error":"Record not found"}'
+        if path not in ("/api/v1/statuses", "/api/v2/media"):
+            return 404, b'{"error":"Record not found"}'
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        if path == "/api/v2/media":
+            kind = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+            return await upload(viewer, b"".join(chunks), kind)
+        body = orjson.loads(b"".join(chunks))
+        if "in_reply_to_id" in body:
+            return await comment(viewer, body)
+        return await post(viewer, body)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -412,7 +529,7 @@ def floor_app(db: SqliteFloor | PostgresFloor, tokens: dict[str, int]) -> Callab
     return app
 
 
-def serve_floor(port: int, database_url: str, tokens_path: Path) -> None:
+def serve_floor(port: int, database_url: str, tokens_path: Path, media_dir: Path | None = None) -> None:
     import uvicorn
 
     tokens = {token: int(account) for token, account in json.loads(tokens_path.read_text()).items()}
@@ -429,7 +546,7 @@ def serve_floor(port: int, database_url: str, tokens_path: Path) -> None:
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind(("127.0.0.1", port))
     config = uvicorn.Config(
-        floor_app(db, tokens), log_level="warning", loop="uvloop", http="httptools", access_log=False
+        floor_app(db, tokens, media_dir), log_level="warning", loop="uvloop", http="httptools", access_log=False
     )
     asyncio.run(uvicorn.Server(config).serve(sockets=[listener]))
 
@@ -443,6 +560,7 @@ def start_floor(stack: Stack, database_url: str, world: World, processes: int) -
     tokens.write_text(json.dumps({user.token: user.id for user in world.signed_up}))
     for n in range(processes):
         argv = [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port)]
+        argv += ["--media-dir", str(stack.workdir / "floor-media")]
         process = stack.popen([*argv, "--database-url", database_url, "--tokens", str(tokens)], f"floor{n}")
         stack.engine_pids[f"floor {n}"] = process.pid
     deadline = time.monotonic() + 30
@@ -481,7 +599,10 @@ async def exercise(stack: Stack, base_url: str, database_url: str, args: argpars
         random.Random(args.seed).shuffle(outside)
         half = len(outside) // 2
         rows: dict[str, dict[str, Any]] = {}
-        for kind, job in (("like", writes.like), ("comment", writes.comment), ("follow", writes.follow)):
+        kinds = (("like", writes.like), ("comment", writes.comment), ("follow", writes.follow))
+        if args.photos:
+            kinds += (("photo_post", writes.photo_post),)
+        for kind, job in kinds:
             if kind == "follow":
                 writes.follow_pairs(outside[:half])
             rows[kind] = {"real": await real.closed(kind, job, args.seconds, c)}
@@ -489,7 +610,7 @@ async def exercise(stack: Stack, base_url: str, database_url: str, args: argpars
             start_floor, stack, database_url, world, 1 if stack.shape == "embedded" else 2
         )
         floor = Runner(stack, floor_port, settler, args)
-        for kind, job in (("like", writes.like), ("comment", writes.comment), ("follow", writes.follow)):
+        for kind, job in kinds:
             if kind == "follow":
                 writes.follow_pairs(outside[half:])
             rows[kind]["floor"] = await floor.closed(kind, job, args.seconds, c)
@@ -511,6 +632,12 @@ def all_cpu(step: dict[str, Any]) -> float:
     return round(sum(v for k, v in spent.items() if k not in ("load generator", "whole box")), 2)
 
 
+def with_upload(latency: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    """A photo post's latency figures with its upload's p99 beside the post's."""
+    upload = step["latency"].get("upload", {}).get("p99_ms")
+    return {**latency, "p99_ms": f"{latency.get('p99_ms')} (upload {upload})"}
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| shape | write | real: /s, p50 / p99 ms | floor: /s, p50 / p99 ms | real ÷ floor (rate) "
@@ -520,8 +647,12 @@ def table(results: list[dict[str, Any]]) -> str:
     for result in results:
         for kind, pair in result["writes"].items():
             real, floor = pair["real"], pair["floor"]
-            latency = {k: v for k, v in real["latency"].items() if k == kind}.get(kind, {})
-            floor_latency = floor["latency"].get(kind, {})
+            named = "post" if kind == "photo_post" else kind  # a photo post's latency: its post's
+            latency = real["latency"].get(named, {})
+            floor_latency = floor["latency"].get(named, {})
+            if kind == "photo_post":
+                latency = with_upload(latency, real)
+                floor_latency = with_upload(floor_latency, floor)
             real_cpu, floor_cpu = serving_cpu(real, False), serving_cpu(floor, True)
             lines.append(
                 f"| {result['shape']} | {kind} "
@@ -552,8 +683,9 @@ def main() -> None:
         parser.add_argument("--port", type=int, required=True)
         parser.add_argument("--database-url", required=True)
         parser.add_argument("--tokens", type=Path, required=True)
+        parser.add_argument("--media-dir", type=Path)
         served = parser.parse_args()
-        serve_floor(served.port, served.database_url, served.tokens)
+        serve_floor(served.port, served.database_url, served.tokens, served.media_dir)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=("embedded", "scaled", "both"), default="both")
@@ -563,6 +695,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--photos", action="store_true", help="also photo posts (upload, then post)")
     parser.add_argument("--json")
     # What ``writes.Runner`` reads.
     parser.add_argument("--settle-limit", type=float, default=30)
