@@ -315,11 +315,12 @@ def multipart_file(body: bytes, content_type: bytes) -> bytes:
 def media_answer(media_id: int, variants: dict[str, Any], meta: dict[str, Any], blurhash: str | None) -> dict[str, Any]:
     """A Mastodon MediaAttachment of about the server's size."""
     url = "http://127.0.0.1/media/"
+    sizes = [next(iter(formats.values())) for formats in variants.values()]
     return {
         "id": str(media_id),
         "type": "image",
-        "url": url + variants["1080"]["jpeg"]["key"],
-        "preview_url": url + variants["320"]["jpeg"]["key"],
+        "url": url + sizes[0]["key"],
+        "preview_url": url + sizes[-1]["key"],
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,
