@@ -337,6 +337,7 @@ def floor_app(
 
     from lumigram.infra.blobstore.folder import FolderBlobStore
     from lumigram.uploads.images import process_image
+    from lumigram.uploads.service import variant_blobs
 
     blobs = FolderBlobStore(media_dir) if media_dir is not None else None
     ids = itertools.count((1 << 61) + (os.getpid() << 32))
@@ -429,18 +430,7 @@ def floor_app(
             return 422, b'{"error":"No file"}'
         media_id = next(ids)
         made = process_image(data)
-        variants: dict[str, Any] = {}
-        puts = []
-        for variant in made.variants:
-            digest = hashlib.sha256(variant.data).hexdigest()[:16]
-            key = f"media/{media_id}/{variant.name}-{digest}.{variant.content_type.removeprefix('image/')}"
-            puts.append((key, variant.data, variant.content_type))
-            variants.setdefault(variant.name, {})[variant.content_type.removeprefix("image/")] = {
-                "key": key,
-                "width": variant.width,
-                "height": variant.height,
-                "size": len(variant.data),
-            }
+        puts, variants = variant_blobs(media_id, made.variants)
         if made.master is not None:
             puts.append((f"media/{media_id}/master.jpg", made.master, "image/jpeg"))
         await blobs.put_many(puts)

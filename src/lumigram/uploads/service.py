@@ -138,12 +138,11 @@ async def _process(
         raise ValidationFailed(reason, {"file": [{"error": "ERR_UNPROCESSABLE", "description": reason}]}) from None
 
 
-async def _store_variants(
-    services: Services, media_id: int, made: Sequence[Variant], master: tuple[str, bytes] | None = None
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Put every variant under its content-addressed key (and ``master``'s bytes under its
-    key); the variants document for the row. The blobs are put in one call
-    (``BlobStore.put_many``: side by side on S3, in one hop to a thread in a folder)."""
+def variant_blobs(
+    media_id: int, made: Sequence[Variant]
+) -> tuple[list[tuple[str, bytes, str]], dict[str, dict[str, dict[str, Any]]]]:
+    """Each variant's blob under its content-addressed key, and the variants document for
+    the row that names them."""
     variants: dict[str, dict[str, dict[str, Any]]] = {}
     puts = []
     for variant in made:
@@ -156,6 +155,16 @@ async def _store_variants(
             "height": variant.height,
             "size": len(variant.data),
         }
+    return puts, variants
+
+
+async def _store_variants(
+    services: Services, media_id: int, made: Sequence[Variant], master: tuple[str, bytes] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Put every variant under its content-addressed key (and ``master``'s bytes under its
+    key); the variants document for the row. The blobs are put in one call
+    (``BlobStore.put_many``: side by side on S3, in one hop to a thread in a folder)."""
+    puts, variants = variant_blobs(media_id, made)
     if master is not None:
         puts.append((master[0], master[1], "image/jpeg"))
     await services.blobs.put_many(puts)
