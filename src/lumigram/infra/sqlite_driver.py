@@ -27,7 +27,9 @@ yet a read held up in the app). A slower statement (a feed pulled from the datab
 full-text search) still hops, so its C work runs beside the loop; a statement not seen
 before hops once to be measured. A reader's connection never waits for another
 process's lock in place (``no_busy_wait``): answered busy, the statement hops and waits
-there.
+there. What the thread measures is its CPU time, so a statement that waited there for
+the disk (a database larger than memory) may still be tried in place; its first slow
+run there marks it slow again, and it hops until later runs bring its cost back down.
 
 It is given to SQLAlchemy's aiosqlite dialect as its DBAPI module (``module=`` of
 ``create_async_engine``), so the dialect, its SQL and its pool stay SQLAlchemy's own;
