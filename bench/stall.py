@@ -165,6 +165,36 @@ def time_statements(out: Path) -> None:
     threading.Thread(target=flush, name="statement-timer", daemon=True).start()
 
 
+def count_forgets(out: Path) -> None:
+    """Count the readers whose kept home pages are made unreachable (``pages.forget``), by
+    the function that asked: each such reader's next read renders whole. Appended to
+    ``out`` every second, the totals so far."""
+    import collections
+    import threading
+
+    from lumigram.pagecache import invalidation
+    from lumigram.pagecache import store as pages
+
+    readers: collections.Counter[str] = collections.Counter()
+    original = pages.forget
+
+    async def counted(services: Any, account_ids: Any, authors: Any = ()) -> None:
+        ids = list(account_ids)
+        readers[sys._getframe(1).f_code.co_name] += len(ids)
+        await original(services, ids, authors)
+
+    pages.forget = counted  # type: ignore[assignment]
+    invalidation.forget = counted  # type: ignore[attr-defined]
+
+    def flush() -> None:
+        with out.open("a", buffering=1) as sink:
+            while True:
+                time.sleep(1)
+                sink.write(json.dumps({"t": time.time(), "readers": dict(readers)}) + "\n")
+
+    threading.Thread(target=flush, name="forget-counter", daemon=True).start()
+
+
 #: A request in the app this long is sampled by ``sample_waits`` (s).
 SLOW_REQUEST = 0.010
 
@@ -375,6 +405,7 @@ def lag_serve(out: Path, collector: bool = True, young_threshold: int = 0, switc
 
     lumigram.app.create_app = with_probe  # the CLI imports it when it serves
     time_statements(out.with_suffix(".statements.jsonl"))
+    count_forgets(out.with_suffix(".forgets.jsonl"))
     from lumigram.cli import app as cli
 
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
