@@ -32,6 +32,7 @@ from lumigram.api.routes import statuses as statuses_routes
 from lumigram.events import PostCreated
 from lumigram.feed import store
 from lumigram.feed.fanout import fan_out_post
+from lumigram.feed.home import rebuild
 from lumigram.infra.tables import media_attachments
 from lumigram.services import Services
 from lumigram.uploads.images import process_image
@@ -144,6 +145,13 @@ async def test_a_post_reaches_only_kept_unshielded_feeds_in_one_statement(
     assert post["id"] in await _feed(services, author)
     for left_out in (cold, muting, listing):
         assert post["id"] not in await _feed(services, left_out)
+    # A feed rebuilt after the post (a reader's first read starts one in the background,
+    # and it may run after the post) keeps out what the fan-out kept out.
+    for rebuilt in (kept, muting, listing):
+        await rebuild(services, int(rebuilt["id"]))
+    assert post["id"] in await _feed(services, kept)
+    assert post["id"] not in await _feed(services, muting)
+    assert post["id"] not in await _feed(services, listing)
 
     # The consumer's step again, inline (it is idempotent): what it reaches, and what it sends.
     event = PostCreated(status_id=int(post["id"]), account_id=int(author["id"]), visibility="public", followers_count=4)

@@ -148,8 +148,11 @@ async def rebuild(services: Services, account_id: int) -> None:
     hidden = await hidden_account_ids(services, account_id)
     async with services.db.connect() as conn:
         ids = await pull(conn, account_id, None, store.FEED_CAP)
+        # Muted and blocked authors, and those the reader keeps in an exclusive list, never
+        # enter the cached feed: the fan-out skips them too, so a feed rebuilt after their
+        # post holds what one fanned out to would.
+        hidden = set(hidden) | await exclusive_member_ids(conn, account_id)
         if hidden and ids:
-            # Muted and blocked authors never enter the cached feed (fan-out skips them too).
             among = one_of(conn, statuses.c.id, ids)
             rows = await conn.execute(select(statuses.c.id, statuses.c.account_id).where(among))
             dropped = {row.id for row in rows if row.account_id in hidden}
