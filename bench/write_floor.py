@@ -16,8 +16,8 @@ generator, Python, the driver, the database), and how much is Lumigram? For each
    --statements`` lists those): the same tables, columns, conditions and order, in one
    transaction, by the same drivers (embedded: aiosqlite as ``lumigram.infra.sqlite_driver``
    uses it, SQLite's one writer taken in turn on ``BEGIN IMMEDIATE``, the statements of
-   its open transaction run in place and so do a reader's (all of the floor's are quick);
-   scaled: asyncpg, a pool per process),
+   its open transaction run in place and a read one hop to a reader's thread; scaled:
+   asyncpg, a pool per process),
    and an answer of the same size built from the rows. No consumers: the server's own
    consumers (notifications, counters, fan-out) are part of what it costs.
    A photo upload is parsed from its multipart body, made into the stored sizes by the
@@ -154,8 +154,7 @@ def numbered(sql: str) -> str:
 
 class SqliteFloor:
     """The embedded shape's way: a writer connection (``BEGIN IMMEDIATE``, taken in turn)
-    and readers; the writer's statements inside its transaction and the readers' quick
-    ones in place, as the server's, the rest one hop to the connection's thread."""
+    and readers, each statement one hop to its connection's thread."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -179,9 +178,8 @@ class SqliteFloor:
     async def run(self, conn: Any, name: str, *params: Any) -> list[Any]:
         from lumigram.infra.sqlite_driver import _run
 
-        if conn is not self.writer or conn._conn.in_transaction:
-            # As the server's writer does inside its open transaction, and its readers do
-            # with quick statements: in place, no hop.
+        if conn is self.writer and conn._conn.in_transaction:
+            # As the server's writer does: inside its open transaction, in place, no hop.
             _description, rows, _count, _last = _run(conn._conn, SQL[name], params, False)
         else:
             _description, rows, _count, _last = await conn._execute(_run, conn._conn, SQL[name], params, False)

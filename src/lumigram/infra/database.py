@@ -37,7 +37,6 @@ from lumigram.infra.sqlite_driver import (
     begin_immediate,
     end_transaction,
     in_transaction,
-    no_busy_wait,
     one_hop_dbapi,
     writer_dbapi,
 )
@@ -57,14 +56,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # timeout only matters against another process (a ``lumigram`` command) writing.
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
-
-
-def _sqlite_reader_connect(dbapi_connection: Any, record: Any) -> None:
-    _sqlite_pragmas(dbapi_connection, record)
-    if adapted_connection(dbapi_connection) is not None:
-        # Its quick statements run in place on the event loop, which must never wait for
-        # another process's lock: the driver waits for one in the connection's thread.
-        no_busy_wait(dbapi_connection)
 
 
 def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
@@ -184,7 +175,7 @@ class Database:
             f"writing_{id(self)}", default=None
         )
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_reader_connect)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             _close_when_invalidating(self.engine)
         # Reads run without a transaction: no BEGIN and ROLLBACK round trips around them.
         self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -18,19 +18,6 @@ the loop never waits on a disk sync; ``BEGIN IMMEDIATE`` (which may wait for ano
 process's write) runs in place with no busy wait when it can, and hops to wait only when
 SQLite answers busy (``begin_immediate``), so the loop never waits on a lock either.
 
-A reader's statement runs in place too when it is quick: when its recent runs took at
-most ``IN_PLACE_MS`` (a post's row by id, a page's Statuses). A hop costs more than such a
-statement, and under load it costs far more in waiting: the thread must win the
-interpreter lock back from the busy loop for each row it steps, and a home page's dozen
-statements then took 40-70 ms where they ran in a few (issue 17's stall: no loop lag,
-yet a read held up in the app). A slower statement (a feed pulled from the database, a
-full-text search) still hops, so its C work runs beside the loop; a statement not seen
-before hops once to be measured. A reader's connection never waits for another
-process's lock in place (``no_busy_wait``): answered busy, the statement hops and waits
-there. What the thread measures is its CPU time, so a statement that waited there for
-the disk (a database larger than memory) may still be tried in place; its first slow
-run there marks it slow again, and it hops until later runs bring its cost back down.
-
 It is given to SQLAlchemy's aiosqlite dialect as its DBAPI module (``module=`` of
 ``create_async_engine``), so the dialect, its SQL and its pool stay SQLAlchemy's own;
 only where statements run changes. It relies on aiosqlite's ``_execute`` (run a function
@@ -42,7 +29,6 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -139,29 +125,14 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneHopCursor
 
-    def commit(self) -> None:
-        self._end(lambda raw: raw.commit)
-
     def rollback(self) -> None:
         # SQLAlchemy rolls back a connection given back to the pool, and an autocommit
         # one after every use, trusting the driver to ignore it; here it is a hop each.
-        # With no transaction open (SQLite says so without a hop) there is nothing to undo,
-        # unless a BEGIN cut off by a cancellation is still waiting in the thread: then
-        # roll back after it rather than leave the transaction it opens to the next user.
+        # With no transaction open (SQLite says so without a hop) there is nothing to undo.
         connection: Any = self._connection
-        raw = connection._connection
-        if raw is not None and not raw.in_transaction and _hops_of(connection).idle:
+        if connection._connection is not None and not connection._connection.in_transaction:
             return
-        self._end(lambda raw: raw.rollback)
-
-    def _end(self, pick: Callable[[sqlite3.Connection], Callable[[], None]]) -> None:
-        # In the thread, counted: a statement must not run in place (``run_statement``)
-        # while a transaction's end is still running there.
-        connection: Any = self._connection
-        try:
-            await_(connection._execute(_hops_of(connection).counted(pick(connection._conn))))
-        except Exception as error:
-            self._handle_exception(error)
+        super().rollback()
 
 
 class _Hops:
@@ -217,9 +188,7 @@ class WriterCursor(OneHopCursor):
 async def run_statement(adapted: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
     """One statement on a connection of this module (``adapted``, SQLAlchemy's adapter of
     it), start to end: in place on the writer inside its open transaction (``WriterCursor``
-    says when) and on a reader when it is quick (``IN_PLACE_MS``), else in one hop to the
-    connection's thread. In place only when nothing is queued for or running in that
-    thread (a cancelled caller's statement may still be). The cursors send theirs
+    says when), else in one hop to the connection's thread. The cursors send theirs
     through here, and so do prebuilt statements sent past SQLAlchemy's execution
     (``lumigram.infra.sqlite_prebuilt``)."""
     connection: Any = adapted._connection  # an aiosqlite.Connection; ``_execute`` is untyped
@@ -231,60 +200,8 @@ async def run_statement(adapted: Any, operation: str, parameters: Any, many: boo
                 return _run(raw, operation, parameters, many)
             outcome: _Outcome = await connection._execute(hops.counted(_run), raw, operation, parameters, many)
             return outcome
-        hops = _hops_of(connection)
-        if hops.idle and raw is not None and _cost_ms.get(operation, IN_PLACE_MS + 1) <= IN_PLACE_MS:
-            began = time.perf_counter()
-            try:
-                outcome = _run(raw, operation, parameters, many)
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                    raise
-                # Locked by another process (rare in WAL: a recovery, an exclusive lock):
-                # nothing was done; the thread waits for it, the loop does not.
-            else:
-                _note_cost(operation, (time.perf_counter() - began) * 1000)
-                return outcome
-        outcome, spent_ms = await connection._execute(hops.counted(_run_waiting), raw, operation, parameters, many)
-        _note_cost(operation, spent_ms)
+        outcome = await connection._execute(_run, raw, operation, parameters, many)
         return outcome
-
-
-#: A statement whose recent runs took at most this long (ms) runs in place on the event
-#: loop; a longer one in its connection's thread, where its C work runs beside the loop.
-IN_PLACE_MS = 1.0
-#: Each statement's recent cost (ms, by its SQL): the longest run at once, decaying as
-#: shorter runs follow. A statement not yet seen hops once, to be measured there.
-_cost_ms: dict[str, float] = {}
-#: The most statements remembered (lists of every length are statements of their own).
-_COSTS_KEPT = 10_000
-
-
-def _note_cost(operation: str, spent_ms: float) -> None:
-    before = _cost_ms.get(operation)
-    if before is None and len(_cost_ms) >= _COSTS_KEPT:
-        _cost_ms.clear()
-    _cost_ms[operation] = spent_ms if before is None or spent_ms > before else before * 0.75 + spent_ms * 0.25
-
-
-def _run_waiting(raw: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> tuple[_Outcome, float]:
-    """``_run`` in the connection's thread, waiting out another process's lock for as long
-    as the busy timeout says (a reader's connection has none in place: ``no_busy_wait``),
-    and the thread's CPU time it took (ms)."""
-    began = time.thread_time()
-    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    try:
-        return _run(raw, operation, parameters, many), (time.thread_time() - began) * 1000
-    finally:
-        raw.execute("PRAGMA busy_timeout=0")
-
-
-def no_busy_wait(dbapi_connection: Any) -> None:
-    """A reader's connection, just opened: SQLite answers busy at once rather than wait
-    for another process's lock, so a statement run in place never holds up the event
-    loop (``run_statement`` then waits in the thread)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=0")
-    cursor.close()
 
 
 def adapted_connection(dbapi_connection: Any) -> Any:
@@ -296,6 +213,27 @@ def adapted_connection(dbapi_connection: Any) -> Any:
 class _WriterConnection(_OneHopConnection):
     __slots__ = ()
     _cursor_cls = WriterCursor
+
+    def commit(self) -> None:
+        self._end(lambda raw: raw.commit)
+
+    def rollback(self) -> None:
+        connection: Any = self._connection
+        raw = connection._connection
+        # A BEGIN cut off by a cancellation may still be waiting in the thread: roll back
+        # after it rather than leave the transaction it opens to the connection's next user.
+        if raw is not None and not raw.in_transaction and _hops_of(connection).idle:
+            return
+        self._end(lambda raw: raw.rollback)
+
+    def _end(self, pick: Callable[[sqlite3.Connection], Callable[[], None]]) -> None:
+        # In the thread, counted: a statement of the next transaction must not run in
+        # place while this one's end is still running there.
+        connection: Any = self._connection
+        try:
+            await_(connection._execute(_hops_of(connection).counted(pick(connection._conn))))
+        except Exception as error:
+            self._handle_exception(error)
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
