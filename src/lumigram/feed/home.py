@@ -151,7 +151,7 @@ async def rebuild(services: Services, account_id: int) -> None:
         # Muted and blocked authors, and those the reader keeps in an exclusive list, never
         # enter the cached feed: the fan-out skips them too, so a feed rebuilt after their
         # post holds what one fanned out to would.
-        hidden = set(hidden) | await exclusive_member_ids(conn, account_id)
+        hidden |= await exclusive_member_ids(conn, account_id)
         if hidden and ids:
             among = one_of(conn, statuses.c.id, ids)
             rows = await conn.execute(select(statuses.c.id, statuses.c.account_id).where(among))
