@@ -14,7 +14,7 @@ from lumigram.infra.tables import media_attachments
 from lumigram.janitor import sweep_once
 from lumigram.posts.service import blob_keys
 from lumigram.services import Services
-from tests.factories import DEFAULT_PASSWORD, create_post, create_user, upload_photo
+from tests.factories import DEFAULT_PASSWORD, create_post, create_user, unique_username, upload_photo
 from tests.settle import settle
 
 API = "/api/v1/lumigram"
@@ -33,7 +33,10 @@ async def _blob_keys(services: Services, account_id: str) -> list[str]:
 
 
 async def test_deleting_an_account_removes_it_for_everyone(client: httpx.AsyncClient, services: Services) -> None:
-    doomed, friend = [await create_user(client) for _ in range(2)]
+    # Names with nothing alike: account search also finds names alike (shared trigrams),
+    # and two "user_N_xxxxxx" names are alike about once in a hundred pairs.
+    doomed = await create_user(client, username=unique_username("doomed"))
+    friend = await create_user(client, username=unique_username("friend"))
     dh, fh = doomed["headers"], friend["headers"]
     _ok(await client.post(f"/api/v1/accounts/{friend['id']}/follow", headers=dh))
     _ok(await client.post(f"/api/v1/accounts/{doomed['id']}/follow", headers=fh))
