@@ -258,6 +258,10 @@ def _note_cost(operation: str, spent_ms: float) -> None:
     before = _cost_ms.get(operation)
     if before is None and len(_cost_ms) >= _COSTS_KEPT:
         _cost_ms.clear()
+    if before is None and not operation.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+        # Not a read: a write or a schema change sent on a reader's connection (bulk
+        # loads, migrations) runs where it did, inside that connection's transaction.
+        spent_ms = math.inf
     _cost_ms[operation] = spent_ms if before is None or spent_ms > before else before * 0.75 + spent_ms * 0.25
 
 
