@@ -252,6 +252,9 @@ IN_PLACE_MS = 1.0
 _cost_ms: dict[str, float] = {}
 #: The most statements remembered (lists of every length are statements of their own).
 _COSTS_KEPT = 10_000
+#: Prepared statements the loop's connection keeps (sqlite3's default is 128): it runs
+#: every quick read of the process, and each length of an ``IN (...)`` list is one more.
+LOOP_STATEMENTS_KEPT = 1024
 
 
 def _note_cost(operation: str, spent_ms: float) -> None:
@@ -342,7 +345,9 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         if connection is not None or self._database is None:
             return connection
         database, uri = self._database
-        connection = sqlite3.connect(database, uri=uri, isolation_level=None, check_same_thread=True)
+        connection = sqlite3.connect(
+            database, uri=uri, isolation_level=None, check_same_thread=True, cached_statements=LOOP_STATEMENTS_KEPT
+        )
         # It only reads, and never waits for a lock on the loop (``run_statement``).
         connection.execute("PRAGMA query_only=ON")
         connection.execute("PRAGMA busy_timeout=0")
