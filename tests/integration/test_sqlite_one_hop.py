@@ -1,5 +1,5 @@
 """The embedded shape's SQLite statements: one hop to the connection's thread each, and
-none for the statements of the writer's open transaction.
+none for the statements of the writer's open transaction or a reader's quick ones.
 
 Every hop is a queue put, a thread wake-up and a wake-up of the serving loop. SQLAlchemy's
 aiosqlite adapter made four per statement (cursor, execute, fetch, close) and a reader's
@@ -38,6 +38,8 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    # Which statements are quick is learned per process: each test starts knowing none.
+    monkeypatch.setattr(sqlite_driver, "_cost_ms", {})
     return ran
 
 
@@ -187,3 +189,101 @@ async def test_a_write_running_when_the_database_closes_closes_the_kept_connecti
     finish.set()
     await task
     assert used[0].closed
+
+
+async def test_a_quick_read_runs_on_the_loops_own_connection_once_measured_and_a_slow_one_hops(
+    db: Database, hops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement not seen before hops, to be measured in a pooled reader's thread; once
+    it has proved quick it runs in place on a connection of the event loop's thread, never
+    on the pooled reader (whose thread alone uses it). One whose runs take longer than
+    ``IN_PLACE_MS`` goes on hopping, so its C work runs beside the event loop."""
+    async with db.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('n'), ('o')"))
+    used: list[sqlite3.Connection] = []
+    real_run = sqlite_driver._run
+
+    def noted(raw: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Any:
+        used.append(raw)
+        return real_run(raw, operation, parameters, many)
+
+    monkeypatch.setattr(sqlite_driver, "_run", noted)
+    quick = text("SELECT name FROM t WHERE id = :id")
+    hops.clear()
+    async with db.connect() as conn:
+        first = (await conn.execute(quick, {"id": 1})).scalars().all()
+        assert hops == ["_run_timed"], hops
+        again = [(await conn.execute(quick, {"id": i})).scalars().all() for i in (1, 2)]
+    assert hops == ["_run_timed"], hops  # the second and third ran in place
+    assert (first, again) == (["n"], [["n"], ["o"]])
+    pooled, *in_place = used
+    assert in_place[0] is in_place[1]
+    assert in_place[0] is not pooled
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        in_place[0].execute("DELETE FROM t")  # it only reads
+
+    slow = "SELECT count(*) FROM t AS a, t AS b"
+    sqlite_driver._cost_ms[slow] = sqlite_driver.IN_PLACE_MS * 5  # as if it had taken 5 ms
+    hops.clear()
+    async with db.connect() as conn:
+        for _ in range(3):
+            assert (await conn.execute(text(slow))).scalar_one() == 4
+    assert hops == ["_run_timed"] * 3, hops
+    # Each hop measured it again (far quicker than 5 ms here): its cost comes down, so a
+    # statement slow once is not kept off the loop for good.
+    assert sqlite_driver._cost_ms[slow] < sqlite_driver.IN_PLACE_MS * 5
+
+
+async def test_every_quick_read_sees_the_last_commit(db: Database, hops: list[str]) -> None:
+    """Read, write, read again, in turn: each read in place starts from the last commit,
+    as each read in a thread does (no read transaction is left open between them)."""
+    quick = text("SELECT count(*), max(name) FROM t")
+    async with db.connect() as conn:
+        await conn.execute(quick)  # measured in the thread: quick from now on
+    hops.clear()
+    for n in range(1, 41):
+        async with db.begin() as conn:
+            await conn.execute(text("INSERT INTO t (name) VALUES (:name)"), {"name": f"{n:03}"})
+        async with db.connect() as conn:
+            assert tuple((await conn.execute(quick)).one()) == (n, f"{n:03}")
+    assert hops == ["run"] * 40, hops  # the writes' COMMITs (``_Hops.counted``'s): every read ran in place
+
+
+async def test_a_quick_read_answered_busy_or_writing_in_place_runs_in_the_thread(
+    db: Database, hops: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WAL reader is answered busy only in rare moments (another process recovering the
+    log, or holding the file in exclusive mode before this one opened it), too rare to
+    bring about beside an open pool. Here SQLite's answer is given in their place to the
+    first run in place: the read, which did nothing, hops and runs in the thread, where
+    waiting for a lock would not hold up the event loop. A write sent on a reader's
+    connection (it autocommits there) is refused by the loop's, which only reads, and
+    runs in the thread from then on."""
+    quick = text("SELECT count(*) FROM t")
+    async with db.connect() as conn:
+        await conn.execute(quick)  # measured in the thread: quick from now on
+    real_run = sqlite_driver._run
+    answered: list[str] = []
+
+    def busy_once(raw: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Any:
+        if not answered:
+            answered.append(operation)
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # what SQLite's busy answer carries
+            raise error
+        return real_run(raw, operation, parameters, many)
+
+    monkeypatch.setattr(sqlite_driver, "_run", busy_once)
+    hops.clear()
+    async with db.connect() as conn:
+        assert (await conn.execute(quick)).scalar_one() == 0
+    assert answered == ["SELECT count(*) FROM t"]
+    assert hops == ["_run_timed"], hops
+
+    write = text("UPDATE t SET name = name WHERE id < 0")
+    async with db.connect() as conn:
+        await conn.execute(write)  # measured in the thread: quick
+        hops.clear()
+        for _ in range(2):
+            await conn.execute(write)
+    assert hops == ["_run_timed"] * 2, hops  # refused in place once, then never tried there

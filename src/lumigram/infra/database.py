@@ -33,6 +33,7 @@ from sqlalchemy.util.concurrency import in_greenlet
 from lumigram.infra.sql import driver_error
 from lumigram.infra.sqlite_driver import (
     BUSY_TIMEOUT_MS,
+    OneHopDBAPI,
     adapted_connection,
     begin_immediate,
     end_transaction,
@@ -136,6 +137,8 @@ class Database:
         if self.dialect == "sqlite" and parsed.get_driver_name() == "aiosqlite":
             # Each statement one hop to the connection's thread, not four (``sqlite_driver``).
             kwargs["module"] = one_hop_dbapi()
+        #: The readers' DBAPI module on SQLite, whose loop connections ``close`` closes.
+        self._sqlite_module: OneHopDBAPI | None = kwargs.get("module")
         if on_file:
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
             # A fixed pool of readers: SQLAlchemy's default (5, with 10 overflow) closed
@@ -415,6 +418,8 @@ class Database:
         if self._writer is not None:
             await self._writer.dispose()
         await self.engine.dispose()
+        if self._sqlite_module is not None:
+            self._sqlite_module.close_loop_readers()
 
 
 def alembic_config(connection: Connection | None = None) -> Any:

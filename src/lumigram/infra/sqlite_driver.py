@@ -18,6 +18,22 @@ the loop never waits on a disk sync; ``BEGIN IMMEDIATE`` (which may wait for ano
 process's write) runs in place with no busy wait when it can, and hops to wait only when
 SQLite answers busy (``begin_immediate``), so the loop never waits on a lock either.
 
+A reader's statement runs on the event loop too when it is quick: when its recent runs
+took at most ``IN_PLACE_MS`` (a post's row by id, a page's Statuses). Under load a hop
+costs far more than such a statement: the thread must win the interpreter lock back from
+the busy loop for each row it steps, and a home page's dozen statements then took
+40-70 ms where they ran in a few. Such a statement runs on a connection of the event
+loop's own thread (``_LoopReader``), opened there and used by no other thread, never on a
+pooled reader: a pooled reader stays its thread's alone, as before. A statement on the
+loop's connection is prepared, stepped to its end and reset in one call, so no read
+transaction is ever left open on it between statements, and every statement reads the
+database as the last commit left it. A slower statement (a feed pulled from the
+database, a full-text search) hops to a pooled reader's thread, so its C work runs beside
+the loop; a statement not seen before hops once to be measured. The loop's connection
+never waits for another process's lock: answered busy, the statement hops and waits in
+the thread. What the thread measures is its CPU time, so a statement that waited there
+for the disk may still be tried in place; its first slow run there marks it slow again.
+
 It is given to SQLAlchemy's aiosqlite dialect as its DBAPI module (``module=`` of
 ``create_async_engine``), so the dialect, its SQL and its pool stay SQLAlchemy's own;
 only where statements run changes. It relies on aiosqlite's ``_execute`` (run a function
@@ -28,7 +44,10 @@ pinned in ``pyproject.toml``.
 from __future__ import annotations
 
 import collections
+import math
 import sqlite3
+import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -200,8 +219,66 @@ async def run_statement(adapted: Any, operation: str, parameters: Any, many: boo
                 return _run(raw, operation, parameters, many)
             outcome: _Outcome = await connection._execute(hops.counted(_run), raw, operation, parameters, many)
             return outcome
-        outcome = await connection._execute(_run, raw, operation, parameters, many)
+        if raw is not None and not raw.in_transaction and _cost_ms.get(operation, IN_PLACE_MS + 1) <= IN_PLACE_MS:
+            loop_reader = adapted.dbapi.loop_reader() if isinstance(adapted.dbapi, OneHopDBAPI) else None
+            if loop_reader is not None:
+                began = time.perf_counter()
+                try:
+                    outcome = _run(loop_reader, operation, parameters, many)
+                except sqlite3.OperationalError as error:
+                    code = error.sqlite_errorcode & 0xFF
+                    if code == sqlite3.SQLITE_READONLY:
+                        # A write sent on a reader (it autocommits there): the loop's
+                        # connection only reads, so it runs where it did, from now on.
+                        _cost_ms[operation] = math.inf
+                    elif code != sqlite3.SQLITE_BUSY:
+                        raise
+                    # Else locked by another process (rare in WAL: a recovery, an exclusive
+                    # lock). Either way nothing was done; the statement hops, and waits
+                    # in the thread, not on the loop.
+                else:
+                    _note_cost(operation, (time.perf_counter() - began) * 1000)
+                    return outcome
+        outcome, spent_ms = await connection._execute(_run_timed, raw, operation, parameters, many)
+        _note_cost(operation, spent_ms)
         return outcome
+
+
+#: A reader's statement whose recent runs took at most this long (ms) runs in place on the
+#: event loop; a longer one in a pooled reader's thread, where its C work runs beside it.
+IN_PLACE_MS = 1.0
+#: Each statement's recent cost (ms, by its SQL): the longest run at once, decaying as
+#: shorter runs follow. A statement not yet seen hops once, to be measured there.
+_cost_ms: dict[str, float] = {}
+#: The most statements remembered (lists of every length are statements of their own).
+_COSTS_KEPT = 10_000
+#: Prepared statements the loop's connection keeps (sqlite3's default is 128): it runs
+#: every quick read of the process, and each length of an ``IN (...)`` list is one more.
+LOOP_STATEMENTS_KEPT = 1024
+
+
+def _note_cost(operation: str, spent_ms: float) -> None:
+    before = _cost_ms.get(operation)
+    if before is None and len(_cost_ms) >= _COSTS_KEPT:
+        _cost_ms.clear()
+    if before is None and not operation.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+        # Not a read: a write or a schema change sent on a reader's connection (bulk
+        # loads, migrations) runs where it did, inside that connection's transaction.
+        spent_ms = math.inf
+    _cost_ms[operation] = spent_ms if before is None or spent_ms > before else before * 0.75 + spent_ms * 0.25
+
+
+def _run_timed(raw: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> tuple[_Outcome, float]:
+    """``_run`` in a pooled reader's thread, and the thread's CPU time it took (ms)."""
+    began = time.thread_time()
+    return _run(raw, operation, parameters, many), (time.thread_time() - began) * 1000
+
+
+class _LoopReader(threading.local):
+    """A reading connection of the calling thread's own (the event loop's), opened on
+    first use with the pool's arguments. SQLite checks that no other thread uses it."""
+
+    connection: sqlite3.Connection | None = None
 
 
 def adapted_connection(dbapi_connection: Any) -> Any:
@@ -241,12 +318,54 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
     _connection_cls: type[AsyncAdapt_aiosqlite_connection] = _OneHopConnection
 
+    def __init__(self, aiosqlite: Any, sqlite: Any) -> None:
+        super().__init__(aiosqlite, sqlite)
+        #: The database the pool opens its connections to (and whether it is named by a
+        #: URI), once it has; None for one in memory, which lives in its one connection.
+        self._database: tuple[str, bool] | None = None
+        self._loop_reader = _LoopReader()
+        #: Every thread's loop connection, for ``close_loop_readers``.
+        self._loop_connections: list[sqlite3.Connection] = []
+
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        if self._database is None and arg:
+            database = str(arg[0])
+            if database not in ("", ":memory:") and "mode=memory" not in database:
+                self._database = database, bool(kw.get("uri", False))
         adapted = super().connect(*arg, **kw)
         # The same object with this module's cursor: the class differs in that alone
         # (all have empty ``__slots__``), and SQLAlchemy builds it in one place.
         adapted.__class__ = self._connection_cls
         return adapted
+
+    def loop_reader(self) -> sqlite3.Connection | None:
+        """The calling thread's own reading connection to the pool's database file, opened
+        on first use; None for a database in memory (it lives in its one connection)."""
+        connection: sqlite3.Connection | None = self._loop_reader.connection
+        if connection is not None or self._database is None:
+            return connection
+        database, uri = self._database
+        connection = sqlite3.connect(
+            database, uri=uri, isolation_level=None, check_same_thread=True, cached_statements=LOOP_STATEMENTS_KEPT
+        )
+        # It only reads, and never waits for a lock on the loop (``run_statement``).
+        connection.execute("PRAGMA query_only=ON")
+        connection.execute("PRAGMA busy_timeout=0")
+        self._loop_reader.connection = connection
+        self._loop_connections.append(connection)
+        return connection
+
+    def close_loop_readers(self) -> None:
+        """Close the loop connections this thread can: its own. Another thread's (an event
+        loop run elsewhere, as a test client may) closes when that thread ends."""
+        self._loop_reader.connection = None
+        kept = []
+        for connection in self._loop_connections:
+            try:
+                connection.close()
+            except sqlite3.ProgrammingError:  # made in another thread
+                kept.append(connection)
+        self._loop_connections = kept
 
 
 class WriterDBAPI(OneHopDBAPI):
