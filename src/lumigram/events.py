@@ -498,77 +498,106 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
 }
 
 
-def _describe(cls: type[DomainEvent]) -> tuple[tuple[str, Any, bool], ...]:
-    """(name, type, required) for each payload field of ``cls`` (all but ``id``)."""
-    hints = typing.get_type_hints(cls)
-    return tuple(
-        (
-            f.name,
-            hints[f.name],
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in dataclasses.fields(cls)
-        if f.name != "id"
-    )
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One payload field of an event type, with its wire conversions chosen once."""
+
+    name: str
+    #: No default: a payload without it cannot make the event.
+    required: bool
+    #: ``X | None``: a missing or null value is None.
+    optional: bool
+    #: The wire value (not None) as the field's Python value; raises ``MalformedEvent``.
+    read: typing.Callable[[str, Any], Any]
+    #: The field's Python value (not None) as its wire value.
+    write: typing.Callable[[Any], Any]
 
 
-#: Each type's fields, resolved once at import: encoding and decoding are on every write.
-_FIELDS = {cls: _describe(cls) for cls in EVENT_TYPES.values()}
+def _read_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise MalformedEvent(f"{name} is not a valid int")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MalformedEvent(f"{name} is not a valid int") from None
 
 
-def _is_optional(kind: Any) -> bool:
-    return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
-
-
-def _out(kind: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    if _is_optional(kind):
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+def _reader_of(kind: Any) -> typing.Callable[[str, Any], Any]:
+    """The check and conversion of one wire value into ``kind`` (not optional)."""
     if kind is int:
-        return str(value)  # ids past 2**53 would lose digits in JSON numbers
+        return _read_int
+    if kind is bool or kind is str:
+
+        def exactly(name: str, value: Any) -> Any:
+            if not isinstance(value, kind):
+                raise MalformedEvent(f"{name} is not a valid {kind.__name__}")
+            return value
+
+        return exactly
     if typing.get_origin(kind) is list:
         (item,) = typing.get_args(kind)
-        return [str(v) for v in value] if item is int else list(value)
-    return value
+        invalid = f"is not a valid {getattr(kind, '__name__', kind)}"
 
-
-def _in(name: str, kind: Any, value: Any) -> Any:
-    if value is None:
-        if _is_optional(kind):
-            return None
-        raise MalformedEvent(f"{name} is missing")
-    if _is_optional(kind):
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-    try:
-        if kind is int:
-            if isinstance(value, bool):
-                raise TypeError
-            return int(value)
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if typing.get_origin(kind) is list:
+        def listed(name: str, value: Any) -> list[Any]:
             if not isinstance(value, list):
-                raise TypeError
-            (item,) = typing.get_args(kind)
+                raise MalformedEvent(f"{name} {invalid}")
             if item is int:
                 # Once each, in order: a consumer acts once per account.
-                return list(dict.fromkeys(int(v) for v in value))
+                try:
+                    return list(dict.fromkeys(int(v) for v in value))
+                except (TypeError, ValueError):
+                    raise MalformedEvent(f"{name} {invalid}") from None
             return [v for v in value if isinstance(v, str) and v]
-    except (TypeError, ValueError):
-        raise MalformedEvent(f"{name} is not a valid {getattr(kind, '__name__', kind)}") from None
-    raise MalformedEvent(f"{name} has a type events cannot carry")
+
+        return listed
+
+    def unsupported(name: str, value: Any) -> Any:
+        raise MalformedEvent(f"{name} has a type events cannot carry")
+
+    return unsupported
+
+
+def _writer_of(kind: Any) -> typing.Callable[[Any], Any]:
+    """One field's value (not None) as it travels: ids as strings, past 2**53 too."""
+    if kind is int:
+        return str
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        if item is int:
+            return lambda value: [str(v) for v in value]
+        return list
+    return lambda value: value
+
+
+def _describe(cls: type[DomainEvent]) -> tuple[_Field, ...]:
+    """Each payload field of ``cls`` (all but ``id``), its types resolved once: encoding
+    and decoding are on every write and every consumer's turn, and asking ``typing``
+    about each field there doubled a decode's time (a post's, 7 against 15 µs)."""
+    hints = typing.get_type_hints(cls)
+    described = []
+    for f in dataclasses.fields(cls):
+        if f.name == "id":
+            continue
+        kind = hints[f.name]
+        optional = typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
+        if optional:
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        described.append(_Field(f.name, required, optional, _reader_of(kind), _writer_of(kind)))
+    return tuple(described)
+
+
+#: Each type's fields, resolved once at import.
+_FIELDS = {cls: _describe(cls) for cls in EVENT_TYPES.values()}
 
 
 def to_payload(event: DomainEvent) -> dict[str, Any]:
     """The JSON-compatible payload ``event`` travels as."""
-    return {name: _out(kind, getattr(event, name)) for name, kind, _ in _FIELDS[type(event)]}
+    payload: dict[str, Any] = {}
+    for f in _FIELDS[type(event)]:
+        value = getattr(event, f.name)
+        payload[f.name] = None if value is None else f.write(value)
+    return payload
 
 
 def decode(event: Event) -> DomainEvent:
@@ -577,11 +606,17 @@ def decode(event: Event) -> DomainEvent:
     if cls is None:
         raise MalformedEvent(f"unknown event type {event.type!r}")
     values: dict[str, Any] = {}
-    for name, kind, required in _FIELDS[cls]:
-        raw = event.payload.get(name)
-        if raw is None and not required:
-            continue  # the field's default: an older writer, or nothing to say
-        values[name] = _in(name, kind, raw)
+    payload = event.payload
+    for f in _FIELDS[cls]:
+        raw = payload.get(f.name)
+        if raw is None:
+            if not f.required:
+                continue  # the field's default: an older writer, or nothing to say
+            if not f.optional:
+                raise MalformedEvent(f"{f.name} is missing")
+            values[f.name] = None
+            continue
+        values[f.name] = f.read(f.name, raw)
     return cls(**values, id=event.id)
 
 
