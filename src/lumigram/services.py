@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from lumigram.config import Settings
 from lumigram.events import DomainEvent
@@ -29,6 +29,8 @@ from lumigram.infra.outbox import OutboxRelay
 from lumigram.infra.tables import utcnow
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Seconds each adapter gets to close at shutdown.
 CLOSE_TIMEOUT = 10.0
@@ -58,6 +60,10 @@ class Services:
     #: signed for it): one place to read it, so tests can move it instead of waiting.
     clock: Callable[[], datetime] = utcnow
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Tasks a request or a consumer started and does not wait for (``spawn``), while
+    #: they run: ``close`` ends them before the database, so none is left holding a
+    #: connection whose thread would answer a closed event loop.
+    _spawned: set[asyncio.Task[Any]] = field(default_factory=set)
     _cpu_pool: ProcessPoolExecutor | None = None
 
     def now(self) -> datetime:
@@ -95,12 +101,22 @@ class Services:
         """Run ``work`` as a task until ``close`` (the composition root's housekeeping)."""
         self._background.append(asyncio.create_task(work, name=name))
 
+    def spawn(self, work: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+        """``work`` as a task of its own, which the caller need not wait for (a feed
+        rebuilt after a read, a token's last use, a kept value renewed); ``close`` ends
+        it if it still runs. Its failure is the caller's to log."""
+        task = asyncio.create_task(work, name=name)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+        return task
+
     async def close(self) -> None:
-        for task in self._background:
+        running = [*self._background, *self._spawned]
+        for task in running:
             task.cancel()
-        if self._background:
+        if running:
             # Bounded too: a task that lost its cancellation must not hang shutdown.
-            done, _ = await asyncio.wait(self._background, timeout=CLOSE_TIMEOUT)
+            done, _ = await asyncio.wait(running, timeout=CLOSE_TIMEOUT)
             for task in done:
                 if not task.cancelled():
                     task.exception()  # retrieved, so it is not reported as never retrieved

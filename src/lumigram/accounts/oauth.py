@@ -11,7 +11,6 @@ announces the revocation, so the streams open with it end at once too.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -478,9 +477,8 @@ def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value is not None else None
 
 
-#: Token ids whose last use is being written, and the tasks writing them.
+#: Token ids whose last use is being written.
 _stamping: set[int] = set()
-_stamp_tasks: set[asyncio.Task[None]] = set()
 
 
 def _stamp_used_soon(services: Services, token_id: int, now: datetime) -> None:
@@ -501,9 +499,7 @@ def _stamp_used_soon(services: Services, token_id: int, now: datetime) -> None:
         finally:
             _stamping.discard(token_id)
 
-    task = asyncio.create_task(stamp())
-    _stamp_tasks.add(task)
-    task.add_done_callback(_stamp_tasks.discard)
+    services.spawn(stamp(), name=f"token {token_id} last used")
 
 
 async def _load_token(services: Services, digest: str) -> dict[str, Any] | None:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 
 #: Rounds of "fetch candidates, drop the hidden ones" before a page is returned short.
 _MAX_ROUNDS = 4
-_rebuilds: set[asyncio.Task[None]] = set()
 
 
 def _bounded(query: Any, max_id: int | None, min_id: int | None) -> Any:
@@ -167,9 +165,7 @@ def _rebuild_soon(services: Services, account_id: int) -> None:
         except Exception:  # the next read tries again
             log.exception("rebuilding the home feed of %s failed", account_id)
 
-    task = asyncio.create_task(run())
-    _rebuilds.add(task)
-    task.add_done_callback(_rebuilds.discard)
+    services.spawn(run(), name=f"home rebuild {account_id}")
 
 
 async def _followed_tag_names(conn: AsyncConnection, viewer_id: int) -> set[str]:

@@ -23,7 +23,6 @@ The token is checked from the auth cache alone (``lumigram.pagecache.grants``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -45,7 +44,6 @@ class CachedHomePage:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._tokens = TokenOwners()
-        self._refreshing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == HOME_PATH and scope["method"] == "GET":
@@ -95,9 +93,7 @@ class CachedHomePage:
             except Exception:  # the page expires on its own; the next stale read tries again
                 log.exception("refreshing the home page of %s failed", account_id)
 
-        task = asyncio.create_task(run())
-        self._refreshing.add(task)
-        task.add_done_callback(self._refreshing.discard)
+        services.spawn(run(), name=f"home page {account_id} refresh")
 
 
 async def send_page(send: Send, body: bytes, link: str | None) -> None:

@@ -74,7 +74,7 @@ def _run_once(
     slot = (id(services.db), key)
     running = _pending.get(slot)
     if running is None:
-        running = asyncio.create_task(work(), name=f"kept {key}")
+        running = services.spawn(work(), name=f"kept {key}")
         _pending[slot] = running
         running.add_done_callback(_settled)
         running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)

@@ -53,7 +53,7 @@ async def _computed_once(services: Services, key: str, compute: Callable[[], Cor
     slot = (id(services.db), key)
     running = _pending.get(slot)
     if running is None:
-        running = asyncio.create_task(compute())
+        running = services.spawn(compute(), name=f"trends {key}")
         _pending[slot] = running
         running.add_done_callback(_settled)
         running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
