@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, Union
 
@@ -508,9 +509,9 @@ class _Field:
     #: ``X | None``: a missing or null value is None.
     optional: bool
     #: The wire value (not None) as the field's Python value; raises ``MalformedEvent``.
-    read: typing.Callable[[str, Any], Any]
+    read: Callable[[str, Any], Any]
     #: The field's Python value (not None) as its wire value.
-    write: typing.Callable[[Any], Any]
+    write: Callable[[Any], Any]
 
 
 def _read_int(name: str, value: Any) -> int:
@@ -522,7 +523,7 @@ def _read_int(name: str, value: Any) -> int:
         raise MalformedEvent(f"{name} is not a valid int") from None
 
 
-def _reader_of(kind: Any) -> typing.Callable[[str, Any], Any]:
+def _reader_of(kind: Any) -> Callable[[str, Any], Any]:
     """The check and conversion of one wire value into ``kind`` (not optional)."""
     if kind is int:
         return _read_int
@@ -557,7 +558,7 @@ def _reader_of(kind: Any) -> typing.Callable[[str, Any], Any]:
     return unsupported
 
 
-def _writer_of(kind: Any) -> typing.Callable[[Any], Any]:
+def _writer_of(kind: Any) -> Callable[[Any], Any]:
     """One field's value (not None) as it travels: ids as strings, past 2**53 too."""
     if kind is int:
         return str

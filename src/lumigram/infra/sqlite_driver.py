@@ -207,9 +207,10 @@ class WriterCursor(OneHopCursor):
 async def run_statement(adapted: Any, operation: str, parameters: Any, many: bool) -> _Outcome:
     """One statement on a connection of this module (``adapted``, SQLAlchemy's adapter of
     it), start to end: in place on the writer inside its open transaction (``WriterCursor``
-    says when), else in one hop to the connection's thread. The cursors send theirs
-    through here, and so do prebuilt statements sent past SQLAlchemy's execution
-    (``lumigram.infra.sqlite_prebuilt``)."""
+    says when); a reader's quick one in place on the event loop's own connection
+    (``OneHopDBAPI.loop_reader``); else in one hop to the connection's thread. The cursors
+    send theirs through here, and so do prebuilt statements sent past SQLAlchemy's
+    execution (``lumigram.infra.sqlite_prebuilt``)."""
     connection: Any = adapted._connection  # an aiosqlite.Connection; ``_execute`` is untyped
     async with adapted._execute_mutex:
         raw: sqlite3.Connection = connection._conn
