@@ -29,6 +29,9 @@ import pytest
 
 S3_ACCESS_KEY = "lumigram-test"
 S3_SECRET_KEY = "lumigram-test-secret-key"
+#: A second identity that may read and list but not write: a store that refuses a put.
+S3_READER_KEY = "lumigram-reader"
+S3_READER_SECRET = "lumigram-reader-secret-key"
 
 
 def backend_unavailable(name: str, reason: str) -> NoReturn:
@@ -248,7 +251,12 @@ def s3_endpoint() -> Iterator[str]:
         "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
     }
-    config.write_text(json.dumps({"identities": [identity]}))
+    reader = {
+        "name": "reader",
+        "credentials": [{"accessKey": S3_READER_KEY, "secretKey": S3_READER_SECRET}],
+        "actions": ["Read", "List"],
+    }
+    config.write_text(json.dumps({"identities": [identity, reader]}))
     names = (
         "master.port",
         "master.port.grpc",
