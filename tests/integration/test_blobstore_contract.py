@@ -325,7 +325,7 @@ async def test_s3_reads_a_4xx_about_the_key_as_not_found(s3_endpoint: str) -> No
     from botocore.exceptions import ClientError
 
     from lumigram.infra.blobstore.s3 import means_not_found
-    from tests.servers import S3_ACCESS_KEY, S3_SECRET_KEY
+    from tests.servers import S3_ACCESS_KEY, S3_READER_KEY, S3_READER_SECRET, S3_SECRET_KEY
 
     bucket = unique_name("refuse-")
     config = Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1})
@@ -362,3 +362,19 @@ async def test_s3_reads_a_4xx_about_the_key_as_not_found(s3_endpoint: str) -> No
             await wrong.stat("a/b.jpg")
     finally:
         await wrong.close()
+    # A put is signed by the adapter itself, and the store checks that signature too: an
+    # identity that may only read gets past the bucket's check and is refused the put,
+    # which comes back as botocore's kind of error, naming the refusal.
+    reader = open_blob_store(
+        f"s3://{bucket}?endpoint={s3_endpoint}&access_key={S3_READER_KEY}&secret_key={S3_READER_SECRET}"
+    )
+    try:
+        assert await reader.get("a/b.jpg") == b"kept"
+        with pytest.raises(ClientError) as refused_put:
+            await reader.put("a/c.jpg", b"never stored", "image/jpeg")
+        assert refused_put.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert refused_put.value.response["Error"]["Code"] == "AccessDenied"
+        assert not means_not_found(refused_put.value)
+        assert await reader.stat("a/c.jpg") is None
+    finally:
+        await reader.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -287,3 +288,31 @@ async def test_a_quick_read_answered_busy_or_writing_in_place_runs_in_the_thread
         for _ in range(2):
             await conn.execute(write)
     assert hops == ["_run_timed"] * 2, hops  # refused in place once, then never tried there
+
+
+async def test_a_statement_still_running_in_its_thread_has_ended_when_the_database_closes(
+    tmp_path: Path,
+) -> None:
+    """A read still running in a connection's thread at close (a request or a consumer cut
+    off at shutdown, a connection left to the garbage collector) has ended when ``close``
+    returns, so that thread never hands its answer to an event loop already closed."""
+    before = set(threading.enumerate())
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'left.db'}", pool_size=2)
+    # About a second of work in the thread: a statement not measured before always hops.
+    slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000) SELECT sum(i) FROM n"
+    answers: list[Any] = []
+
+    async def read() -> None:
+        async with database.connect() as conn:
+            answers.append((await conn.execute(text(slow))).scalar())
+
+    task = asyncio.create_task(read())
+    await asyncio.sleep(0.2)
+    running = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    assert running, "the statement should be running in its connection's thread"
+    await database.close()
+    assert not [thread for thread in running if thread.is_alive()]
+    await asyncio.wait([task], timeout=5)
+    assert task.done()
+    assert task.exception() is None
+    assert answers == [2000000 * 2000001 // 2]  # the read got its answer

@@ -169,6 +169,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         #: SQLite's one writer connection, and the turn to use it; None on PostgreSQL.
         self._writer: AsyncEngine | None = None
+        #: The writer's DBAPI module on SQLite, whose threads ``close`` waits for.
+        self._writer_module: OneHopDBAPI | None = None
         #: The writer's one connection, kept checked out between transactions (``_sqlite_write``).
         self._writer_conn: AsyncConnection | None = None
         self._write_lock = asyncio.Lock()
@@ -184,7 +186,8 @@ class Database:
         self._reads = self.engine if on_file else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if on_file:
             # The writer's transactions run their statements in place (``sqlite_driver``).
-            module = {"module": writer_dbapi()} if "module" in kwargs else {}
+            self._writer_module = writer_dbapi() if "module" in kwargs else None
+            module = {"module": self._writer_module} if self._writer_module is not None else {}
             self._writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, **module)
             _close_when_invalidating(self._writer)
             event.listen(self._writer.sync_engine, "connect", _sqlite_writer_connect)
@@ -418,6 +421,12 @@ class Database:
         if self._writer is not None:
             await self._writer.dispose()
         await self.engine.dispose()
+        # The connections' threads end before the loop may: see ``OneHopDBAPI.settle``.
+        # Not the writer's while a write still runs on it (its task closes it when done).
+        writer_module = None if self._write_lock.locked() else self._writer_module
+        for module in (self._sqlite_module, writer_module):
+            if module is not None:
+                await module.settle()
         if self._sqlite_module is not None:
             self._sqlite_module.close_loop_readers()
 

@@ -43,6 +43,7 @@ pinned in ``pyproject.toml``.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import sqlite3
@@ -256,6 +257,8 @@ _COSTS_KEPT = 10_000
 #: Prepared statements the loop's connection keeps (sqlite3's default is 128): it runs
 #: every quick read of the process, and each length of an ``IN (...)`` list is one more.
 LOOP_STATEMENTS_KEPT = 1024
+#: How long closing waits for connection threads still running a statement (``settle``).
+SETTLE_SECONDS = 2.0
 
 
 def _note_cost(operation: str, spent_ms: float) -> None:
@@ -327,6 +330,8 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         self._loop_reader = _LoopReader()
         #: Every thread's loop connection, for ``close_loop_readers``.
         self._loop_connections: list[sqlite3.Connection] = []
+        #: The aiosqlite connections the pool opened whose threads may still run, for ``settle``.
+        self._opened: list[aiosqlite.Connection] = []
 
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         if self._database is None and arg:
@@ -334,6 +339,8 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
             if database not in ("", ":memory:") and "mode=memory" not in database:
                 self._database = database, bool(kw.get("uri", False))
         adapted = super().connect(*arg, **kw)
+        self._opened = [opened for opened in self._opened if opened._thread.is_alive()]
+        self._opened.append(adapted._connection)
         # The same object with this module's cursor: the class differs in that alone
         # (all have empty ``__slots__``), and SQLAlchemy builds it in one place.
         adapted.__class__ = self._connection_cls
@@ -356,6 +363,25 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         self._loop_connections.append(connection)
         return connection
 
+    async def settle(self) -> None:
+        """Stop every connection thread this module started and wait, at most
+        ``SETTLE_SECONDS``, for them to end; called once the pool is disposed.
+
+        A task cancelled while its statement runs in a connection's thread stops waiting,
+        but the statement runs on, and its connection may not have been handed back to
+        the pool. When it ends, the thread hands its answer to the event loop, and once
+        that loop has closed, the answer becomes an error in the thread. Each thread is
+        told to close its connection after the statement in hand, and the loop stays
+        open (this waits in a thread of its own) until they have."""
+        stopping = [opened.stop() for opened in self._opened if opened._running]
+        threads = [opened._thread for opened in self._opened if opened._thread.is_alive()]
+        if threads:
+            await asyncio.to_thread(_join, threads, time.monotonic() + SETTLE_SECONDS)
+        for future in stopping:
+            if future is not None and future.done() and not future.cancelled():
+                future.exception()  # retrieved: a close that failed has nothing left to tell
+        self._opened = [opened for opened in self._opened if opened._thread.is_alive()]
+
     def close_loop_readers(self) -> None:
         """Close the loop connections this thread can: its own. Another thread's (an event
         loop run elsewhere, as a test client may) closes when that thread ends."""
@@ -367,6 +393,11 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
             except sqlite3.ProgrammingError:  # made in another thread
                 kept.append(connection)
         self._loop_connections = kept
+
+
+def _join(threads: list[threading.Thread], deadline: float) -> None:
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class WriterDBAPI(OneHopDBAPI):

@@ -1,7 +1,10 @@
 """S3-compatible blob store for the scaled-out shape (aioboto3; tested on SeaweedFS).
 
 Streamed puts become multipart uploads of ``PART_SIZE`` parts, so a long video is
-never held in memory whole; a failed upload is aborted so no orphan parts remain.
+never held in memory whole; a failed upload is aborted so no orphan parts remain. A put
+of bytes in hand (a photo's sizes, a poster frame) is signed here (``sigv4``) and sent
+with aiohttp when the store's keys are given: through botocore's client such a put cost
+about 2.5 ms of CPU, sent this way about 0.5 ms.
 The bucket is created on first use when it does not exist. Every key is checked
 (``keys.check_key``) before the store is asked: SeaweedFS reads ``a//b`` and ``a\\b``
 as ``a/b``, and answers 400 to ``.`` segments and NUL.
@@ -12,20 +15,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aioboto3
+import aiohttp
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lumigram.infra.blobstore import BlobInfo, BlobNotFound, check_key
+from lumigram.infra.blobstore.sigv4 import S3Signer
 
 #: S3's minimum part size is 5 MiB (except the last part).
 PART_SIZE = 8 * 1024 * 1024
 STREAM_CHUNK = 64 * 1024
+#: Tries of a signed put, as botocore's ``max_attempts`` below: a put of the same bytes
+#: to the same key may be repeated, and a kept-alive connection the store has just
+#: closed, a 5xx or a 429 deserve another go.
+PUT_ATTEMPTS = 3
+_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{0,500})</Message>")
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 #: Answers about the request itself (a key the store will not parse, a path too long)
 #: rather than about us or the store's state: for a read, the key names no blob.
@@ -60,6 +72,17 @@ def means_not_found(error: ClientError) -> bool:
     return _missing(error) or status in _NOT_A_BLOB_STATUSES
 
 
+def _store_error(status: int, body: bytes, operation: str) -> ClientError:
+    """The store's XML error answer as botocore's exception."""
+    code = _ERROR_CODE.search(body)
+    message = _ERROR_MESSAGE.search(body)
+    error = {
+        "Code": code.group(1).decode(errors="replace") if code else str(status),
+        "Message": message.group(1).decode(errors="replace") if message else "",
+    }
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
 class S3BlobStore:
     def __init__(
         self,
@@ -77,6 +100,14 @@ class S3BlobStore:
         )
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
+        #: Static keys sign puts here; without them botocore's chain (environment, role)
+        #: finds the credentials, and every call goes through its client.
+        self._signer = S3Signer(access_key, secret_key, region) if access_key and secret_key else None
+        self._http: aiohttp.ClientSession | None = None
+        #: The scheme and host of the client's endpoint, and any path before the bucket.
+        self._origin = ""
+        self._host = ""
+        self._base_path = ""
         self._bucket_ready = False
         self._lock = asyncio.Lock()
 
@@ -107,6 +138,13 @@ class S3BlobStore:
                 stack = AsyncExitStack()
                 self._client = await stack.enter_async_context(self._new_client())
                 self._stack = stack
+                endpoint = urlsplit(str(self._client.meta.endpoint_url))
+                self._origin = f"{endpoint.scheme}://{endpoint.netloc}"
+                self._host = endpoint.netloc
+                self._base_path = endpoint.path.rstrip("/")
+            if self._signer is not None and self._http is None:
+                timeout = aiohttp.ClientTimeout(sock_connect=5, sock_read=60)
+                self._http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
             if not self._bucket_ready:
                 try:
                     await self._client.head_bucket(Bucket=self.bucket)
@@ -138,9 +176,41 @@ class S3BlobStore:
         s3 = await self._s3()
         if isinstance(data, bytes | bytearray | memoryview):
             body = bytes(data)
-            response = await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-            return BlobInfo(key, len(body), content_type, str(response["ETag"]).strip('"'))
+            if self._signer is not None:
+                etag = await self._signed_put(self._signer, key, body, content_type)
+            else:
+                response = await s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+                etag = str(response["ETag"])
+            return BlobInfo(key, len(body), content_type, etag.strip('"'))
         return await self._put_stream(s3, key, data, content_type)
+
+    async def _signed_put(self, signer: S3Signer, key: str, body: bytes, content_type: str) -> str:
+        """PutObject, signed here and sent with aiohttp; the stored blob's ETag.
+
+        A refusal raises the ``ClientError`` botocore would have raised, with the store's
+        error code, so callers see one kind of failure whichever way a blob went.
+        """
+        assert self._http is not None
+        path = f"{self._base_path}/{self.bucket}/{key}"
+        url = f"{self._origin}{path}"
+        failure: Exception | None = None
+        for attempt in range(PUT_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(0.05 * 2**attempt)
+            # Signed again each time: the signature carries the time.
+            headers = signer.sign("PUT", self._host, path, body, {"Content-Type": content_type})
+            try:
+                async with self._http.put(url, data=body, headers=headers) as response:
+                    answer = await response.read()
+                    if response.status < 300:
+                        return str(response.headers.get("ETag", ""))
+                    failure = _store_error(response.status, answer, "PutObject")
+                    if response.status < 500 and response.status != 429:
+                        raise failure
+            except (aiohttp.ClientError, TimeoutError) as error:
+                failure = error
+        assert failure is not None
+        raise failure
 
     async def put_many(self, blobs: Sequence[tuple[str, bytes, str]]) -> list[BlobInfo]:
         for key, _data, _type in blobs:
@@ -263,6 +333,9 @@ class S3BlobStore:
         await s3.head_bucket(Bucket=self.bucket)
 
     async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._stack is not None:
             await self._stack.aclose()
         self._stack = None
