@@ -42,6 +42,7 @@ async def test_values_round_trip_and_expire(cache: Cache) -> None:
     assert await cache.incr("m", 1, ttl=100) == 2  # the ttl is set when the counter is made, not extended
     assert await cache.get("a") == b"1"
     assert await cache.get_many(["a", "b", "missing"]) == [b"1", b"2", None]
+    assert await cache.get_many(["m"]) == [b"2"]  # a counter reads as its digits
     assert await cache.exists("c")
     await cache.set("long", b"4", ttl=600)
     assert await cache.ttl("long") in (599, 600)
@@ -53,6 +54,7 @@ async def test_values_round_trip_and_expire(cache: Cache) -> None:
     assert await cache.get("m") is None
     assert await cache.exists("a")
     assert not await cache.exists("b")
+    assert await cache.get_many(["a", "b", "c", "m"]) == [b"1", None, None, None]
     assert await cache.get_many([]) == []
 
 

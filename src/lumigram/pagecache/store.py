@@ -337,15 +337,20 @@ def _with_post(
     ids = [entry[0] for entry in entries]
     times = raw[2 + raw[1] : 2 + raw[1] + _TIMES.size]
     stamp = bytes([_FORMAT, len(stamped)]) + stamped
-    position = sum(1 for i in ids if i > post_id)
+    # Newest first: a new post, the usual case, goes before them all.
+    position = 0 if not ids or post_id > max(ids) else sum(1 for i in ids if i > post_id)
     if post_id in ids or position >= limit:  # a redelivered event, or older than a full page
         return stamp + raw[2 + raw[1] :]
     kept_after = min(len(entries) - position, limit - position - 1)
     new_ids = [*ids[:position], post_id, *ids[position : position + kept_after]]
     body = raw[index_end:]
-    start = 1 + sum(length + 1 for _, length, _ in entries[:position])  # where the post goes
+    # ``body`` is ``[`` and each Status followed by one byte (a comma, the last ``]``), so
+    # the Statuses from ``position`` on take ``len(body) - start`` bytes: what is kept of
+    # them is that less the few a full page drops.
+    start = 1 + sum(length + 1 for _, length, _ in entries[:position]) if position else 1  # where the post goes
     head = body[: start - 1] + b"," if position else b"["
-    after = sum(length + 1 for _, length, _ in entries[position : position + kept_after])
+    dropped = sum(length + 1 for _, length, _ in entries[position + kept_after :])
+    after = len(body) - start - dropped
     tail = b"," + body[start : start + after - 1] if kept_after else b""
     index = b"".join(
         (

@@ -51,7 +51,10 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     return start, end
 
 
-@router.api_route("/media/{key:path}", methods=["GET", "HEAD"], summary="A stored photo, video or variant")
+# Two routes, not one of two methods: FastAPI gives a route one operation id, so GET and
+# HEAD shared it (a duplicate in the document, and a warning each time it was built).
+@router.get("/media/{key:path}", summary="A stored photo, video or variant")
+@router.head("/media/{key:path}", summary="A stored photo, video or variant: its headers alone")
 async def media_file(
     key: str,
     request: Request,
