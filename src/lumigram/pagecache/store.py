@@ -347,7 +347,7 @@ def _with_post(
     # ``body`` is ``[`` and each Status followed by one byte (a comma, the last ``]``), so
     # the Statuses from ``position`` on take ``len(body) - start`` bytes: what is kept of
     # them is that less the few a full page drops.
-    start = 1 + sum(length + 1 for _, length, _ in entries[:position]) if position else 1  # where the post goes
+    start = 1 + sum(length + 1 for _, length, _ in entries[:position])  # where the post goes
     head = body[: start - 1] + b"," if position else b"["
     dropped = sum(length + 1 for _, length, _ in entries[position + kept_after :])
     after = len(body) - start - dropped

@@ -67,11 +67,12 @@ class MemoryCache:
     _writes: int = 0
 
     # -- expiry -------------------------------------------------------------
-    def _live(self, key: str) -> _Entry | None:
+    def _live(self, key: str, now: float | None = None) -> _Entry | None:
+        """The key's entry unless expired (by ``now``, read from the clock when not given)."""
         entry = self._data.get(key)
         if entry is None:
             return None
-        if entry.expires_at is not None and entry.expires_at <= time.monotonic():
+        if entry.expires_at is not None and entry.expires_at <= (time.monotonic() if now is None else now):
             del self._data[key]
             return None
         return entry
@@ -89,36 +90,24 @@ class MemoryCache:
         return None if ttl is None else time.monotonic() + ttl
 
     # -- key/value ----------------------------------------------------------
-    async def get(self, key: str) -> bytes | None:
-        entry = self._live(key)
+    @staticmethod
+    def _as_bytes(key: str, entry: _Entry | None) -> bytes | None:
         if entry is None:
             return None
-        if isinstance(entry.value, int):
-            return str(entry.value).encode()
         if isinstance(entry.value, bytes):
             return entry.value
+        if isinstance(entry.value, int):
+            return str(entry.value).encode()
         raise TypeError(f"key {key!r} holds a sorted set")
 
+    async def get(self, key: str) -> bytes | None:
+        return self._as_bytes(key, self._live(key))
+
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        # ``get``'s steps for each key, without a coroutine and a clock read per key: a
-        # new post reads its followers' kept pages here, some eighty keys at once.
+        # No coroutine and one clock read for them all: a new post reads its followers'
+        # kept pages here, some eighty keys at once.
         now = time.monotonic()
-        data = self._data
-        found: list[bytes | None] = []
-        for key in keys:
-            entry = data.get(key)
-            if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
-                del data[key]
-                entry = None
-            if entry is None:
-                found.append(None)
-            elif isinstance(entry.value, bytes):
-                found.append(entry.value)
-            elif isinstance(entry.value, int):
-                found.append(str(entry.value).encode())
-            else:
-                raise TypeError(f"key {key!r} holds a sorted set")
-        return found
+        return [self._as_bytes(key, self._live(key, now)) for key in keys]
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         self._data[key] = _Entry(bytes(value), self._deadline(ttl))
