@@ -7,7 +7,10 @@ Ids are 64-bit integers from ``IdGenerator``; times are timezone-aware UTC.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -54,6 +57,46 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # SQLite keeps a datetime as text. SQLAlchemy's processors for it, with the zone set
+    # after, cost 4.4 µs a value written and 2–3 µs a value read on this machine (its
+    # formatting through a dict, ``datetime.replace`` with a keyword); a search reads a
+    # few hundred. The same text is written and read here in a tenth of that: written
+    # as SQLAlchemy writes it (``tests/unit/test_utc_datetime.py`` holds the two equal),
+    # read with the zone parsed along, and anything else read SQLAlchemy's way.
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], str | None] | None:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+        return functools.partial(_from_sqlite_text, general)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    """``value`` as SQLAlchemy's SQLite dialect stores it: UTC, a space between day and
+    time, always six digits of microseconds, no zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # less "+00:00"
+
+
+_parse = datetime.fromisoformat
+
+
+def _from_sqlite_text(general: Callable[[Any], datetime | None], value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return _parse(value + "+00:00")  # UTC's own tzinfo, as SQLAlchemy's way sets
+    except (TypeError, ValueError):
+        return general(value)  # text with a zone of its own, or not text
 
 
 def utcnow() -> datetime:
