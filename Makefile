@@ -10,7 +10,7 @@ NODE_DIR := tests/clients/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck unit worker bench clean
+.PHONY: help install compile run test lint typecheck unit worker bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,11 +36,16 @@ $(NODE_STAMP): $(NODE_DIR)/package-lock.json
 		echo "npm not found: the masto.js client test will be skipped (and fail in CI)"; \
 	fi
 
-run: $(RUN_STAMP)  ## Migrate and serve the embedded shape on http://127.0.0.1:8000 (installs only what serving needs)
+# Bytecode written ahead for the source tree (only what changed is compiled again): where
+# PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile each module it imports.
+compile: $(RUN_STAMP)
+	@$(BIN)/python -m compileall -q src >/dev/null
+
+run: $(RUN_STAMP) compile  ## Migrate and serve the embedded shape on http://127.0.0.1:8000 (installs only what serving needs)
 	$(BIN)/lumigram migrate
 	$(BIN)/lumigram serve --no-migrate
 
-worker: $(RUN_STAMP)  ## Run a bus consumer process (scaled-out shape)
+worker: $(RUN_STAMP) compile  ## Run a bus consumer process (scaled-out shape)
 	$(BIN)/lumigram worker
 
 lint: install  ## ruff (lint and formatting) and the import contracts (lint-imports)
@@ -53,7 +58,7 @@ typecheck: install  ## mypy --strict on src/
 
 # Two workers, each with its own servers: much of a test's time is spent waiting on them.
 # --dist loadgroup: a module marked xdist_group runs on one worker, sharing its live servers.
-test: lint typecheck $(NODE_STAMP)  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
+test: lint typecheck compile $(NODE_STAMP)  ## ruff, import contracts, mypy and the whole pytest suite (both shapes, real servers)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: install  ## Only the fast tests that start no server

@@ -3,7 +3,9 @@
 Measures, over several runs with a fresh data folder each time:
 - time from spawning the process until `GET /readyz` answers 200 (migrations already applied,
   as `make run` does them in its own step), and
-- resident memory (VmRSS) of the server after it has been idle for two seconds.
+- resident memory (VmRSS) of the server after it has been idle for two seconds;
+and the same, run by run in turn, for the floor: a bare FastAPI app answering `/readyz`
+on the same uvicorn (uvloop, httptools), so a figure on a busy machine has its baseline.
 
 Usage: .venv/bin/python bench/startup.py [--runs 7]
 """
@@ -37,13 +39,29 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def one_run(lumigram: str) -> tuple[float, float]:
+FLOOR_APP = """
+import sys
+import fastapi, uvicorn
+app = fastapi.FastAPI()
+@app.get("/readyz")
+def ready() -> dict[str, str]:
+    return {"status": "ok"}
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", loop="uvloop", http="httptools")
+"""
+
+
+def one_run(lumigram: str | None) -> tuple[float, float]:
+    """One start of ``lumigram serve`` (or, with None, of the floor app)."""
     data = Path(tempfile.mkdtemp(prefix="lumigram-bench-"))
     port = free_port()
     env = {**os.environ, "LUMIGRAM_DATA_DIR": str(data), "LUMIGRAM_PORT": str(port), "LUMIGRAM_LOG_LEVEL": "warning"}
-    subprocess.run([lumigram, "migrate"], env=env, check=True, capture_output=True)
+    if lumigram is None:
+        command = [sys.executable, "-c", FLOOR_APP, str(port)]
+    else:
+        subprocess.run([lumigram, "migrate"], env=env, check=True, capture_output=True)
+        command = [lumigram, "serve", "--no-migrate"]
     started = time.perf_counter()
-    process = subprocess.Popen([lumigram, "serve", "--no-migrate"], env=env, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:
@@ -69,12 +87,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     lumigram = shutil.which("lumigram", path=str(Path(sys.executable).parent)) or "lumigram"
-    results = [one_run(lumigram) for _ in range(args.runs)]
-    readies = [r for r, _ in results]
-    memories = [m for _, m in results]
+    results, floors = [], []
+    for _ in range(args.runs):
+        results.append(one_run(lumigram))
+        floors.append(one_run(None))
     print(f"runs: {args.runs}")
-    print(f"cold start to ready: median {statistics.median(readies):.2f} s, max {max(readies):.2f} s")
-    print(f"idle RSS: median {statistics.median(memories):.1f} MB, max {max(memories):.1f} MB")
+    for name, found in (("lumigram serve", results), ("floor (bare FastAPI app)", floors)):
+        readies = [r for r, _ in found]
+        memories = [m for _, m in found]
+        print(f"{name}: cold start to ready: median {statistics.median(readies):.2f} s, max {max(readies):.2f} s")
+        print(f"{name}: idle RSS: median {statistics.median(memories):.1f} MB, max {max(memories):.1f} MB")
+    ratio = statistics.median(r for r, _ in results) / statistics.median(r for r, _ in floors)
+    print(f"start-up over the floor's: {ratio:.1f}x")
 
 
 if __name__ == "__main__":

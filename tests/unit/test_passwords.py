@@ -29,3 +29,9 @@ def test_hashes_with_older_parameters_need_rehashing() -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash("pw")
     assert passwords.needs_rehash(weak)
     assert passwords.needs_rehash("garbage")
+
+
+def test_the_unknown_name_hash_has_todays_parameters_and_matches_nothing_typed() -> None:
+    # Verifying it must cost what verifying a real account's hash costs.
+    assert not passwords.needs_rehash(passwords._DUMMY_HASH)
+    assert not passwords._verify(passwords._DUMMY_HASH, "lumigram-dummy-password-for-timing")

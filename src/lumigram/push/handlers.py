@@ -27,8 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
-
 from lumigram.events import NotificationCreated
 from lumigram.push import sender, service
 from lumigram.push.keys import vapid_keys
@@ -76,6 +74,8 @@ async def deliver(services: Services, event: NotificationCreated) -> int:
     payload = (await service.message(services, notification)).encode()
     keys = vapid_keys(services.settings)
     subject = _subject(services)
+    import httpx  # with the pushes, not on import (lumigram.push.sender says why)
+
     async with httpx.AsyncClient(follow_redirects=False) as http:
         results = await asyncio.gather(*(sender.send(http, keys, subject, sub, payload) for sub in pending))
     failed = 0

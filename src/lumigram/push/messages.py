@@ -20,7 +20,6 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-import httpx
 from sqlalchemy import select
 
 from lumigram.infra.tables import dm_participants
@@ -74,6 +73,8 @@ async def _deliver(services: Services, recipient: int, sender_id: int, message_i
     worded = await service.message(services, dataclasses.replace(as_mention, type="message"))
     payload = dataclasses.replace(worded, notification_type="mention", body=text or NO_TEXT).encode()
     keys = vapid_keys(services.settings)
+    import httpx  # with the pushes, not on import (lumigram.push.sender says why)
+
     async with httpx.AsyncClient(follow_redirects=False) as http:
         results = await asyncio.gather(
             *(sender.send(http, keys, _subject(services), sub, payload) for sub, _ in pending)

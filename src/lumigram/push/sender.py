@@ -20,14 +20,18 @@ import enum
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
-from py_vapid import Vapid02, VapidException
-from pywebpush import WebPusher, WebPushException
 
 from lumigram.push.keys import VapidKeys
 from lumigram.push.service import Subscription
+
+if TYPE_CHECKING:
+    import httpx
+
+# pywebpush, py-vapid and httpx are imported where a push is sent, not with this module:
+# with what they import (requests, aiohttp, each building an SSL context) they were a
+# fifth of every process's start, and most processes never send a push.
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,8 @@ class Result:
 
 def encrypt(subscription: Subscription, payload: bytes) -> bytes:
     """``payload`` encrypted for the subscription's keys (aes128gcm, fresh ephemeral key)."""
+    from pywebpush import WebPusher
+
     pusher = WebPusher(
         {"endpoint": subscription.endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}}
     )
@@ -66,6 +72,8 @@ def encrypt(subscription: Subscription, payload: bytes) -> bytes:
 
 def vapid_headers(keys: VapidKeys, endpoint: str, subject: str) -> dict[str, str]:
     """The VAPID ``Authorization`` header for ``endpoint``'s push service (its origin is the audience)."""
+    from py_vapid import Vapid02
+
     parts = urlsplit(endpoint)
     # "no-strict": py-vapid insists on mailto: or https: subjects; a development server has
     # neither, and the subject is only contact information for the push service's operator.
@@ -91,6 +99,10 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[st
 async def send(
     http: httpx.AsyncClient, keys: VapidKeys, subject: str, subscription: Subscription, payload: bytes
 ) -> Result:
+    import httpx
+    from py_vapid import VapidException
+    from pywebpush import WebPushException
+
     try:
         body = encrypt(subscription, payload)
         headers = vapid_headers(keys, subscription.endpoint, subject)
