@@ -64,13 +64,11 @@ class SqliteSql:
     #: Values of parameters the statement carries itself (``limit(1)``).
     defaults: Mapping[str, Any]
     expanding: frozenset[str]
-    #: Each column's result processor, or None when no column needs one.
-    results: tuple[Processor | None, ...] | None
-    row_class: type[tuple[Any, ...]]
+    #: Makes the rows from the driver's: each column through its result processor, if
+    #: any, into a row read by name (``_row_builder``).
+    rows: RowBuilder
     #: The SQL for each combination of the expanding lists' lengths met so far.
     rendered: dict[tuple[int, ...], str] = field(default_factory=dict)
-    #: Makes the rows (``_row_builder``), written on first use.
-    build: RowBuilder | None = None
 
     def arguments(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
         """The SQL and its positional values for ``params``; None when an expanding list
@@ -103,12 +101,6 @@ class SqliteSql:
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * length), 1)
             self.rendered[key] = sql
         return sql, values
-
-    def rows(self, raw: list[Any]) -> list[Any]:
-        build = self.build
-        if build is None:
-            build = self.build = _row_builder(self.results, self.row_class)
-        return build(raw)
 
 
 def _row_builder(processors: tuple[Processor | None, ...] | None, make: type[tuple[Any, ...]]) -> RowBuilder:
@@ -151,14 +143,15 @@ def compile_for_sqlite(statement: ClauseElement, dialect: Dialect) -> SqliteSql 
     if not columns and not (compiled.isinsert or compiled.isupdate or compiled.isdelete):
         return None  # SQL written as text: SQLAlchemy names its columns from the cursor
     results = tuple(entry[3]._cached_result_processor(dialect, None) for entry in columns)
+    kept = results if any(process is not None for process in results) else None
+    row_class = _row_class([entry[0] for entry in columns])
     return SqliteSql(
         template=compiled.string,
         names=names,
         binds=tuple(cast(Processor | None, processors.get(name)) for name in names),
         defaults=defaults,
         expanding=frozenset(expanding),
-        results=results if any(process is not None for process in results) else None,
-        row_class=_row_class([entry[0] for entry in columns]),
+        rows=_row_builder(kept, row_class),
     )
 
 
