@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -270,6 +270,10 @@ async def reindex(services: Services, progress: Callable[[int, int], None] | Non
             progress(done, total)
     async with services.db.begin() as conn:
         await tag_counts.rebuild_counts(conn)
+        if conn.dialect.name == "postgresql":
+            # The word counts that decide how a post search reads (``PostgresIndex``),
+            # fresh for the rebuilt index rather than whenever autovacuum comes by.
+            await conn.execute(text("ANALYZE search_posts"))
     async with services.db.connect() as conn:
         posts = (await conn.execute(select(func.count()).select_from(search_posts))).scalar_one()
     return int(posts), people
