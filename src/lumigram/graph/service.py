@@ -103,7 +103,12 @@ def _lock_pair_query(dialect: str) -> Any:
         )
         .order_by(accounts.c.id)
     )
-    return query.with_for_update() if dialect == "postgresql" else query
+    # FOR NO KEY UPDATE, not FOR UPDATE: it still keeps two follows of the pair apart,
+    # but lets a foreign-key check (KEY SHARE) on these rows through. With FOR UPDATE a
+    # notification inserted about one of them, which checks both its accounts, could hold
+    # one and wait for the other while a follow held that one and waited for the first:
+    # a deadlock, and the follow's answer a 500.
+    return query.with_for_update(key_share=True) if dialect == "postgresql" else query
 
 
 async def _lock_pair(conn: AsyncConnection, account_id: int, target_id: int) -> Any:

@@ -361,7 +361,8 @@ async def _lock_accounts(conn: AsyncConnection, owner_id: int, member_id: int) -
     each make a close-friends list, and an unfollow waits); the member's row, or None."""
     query = select(accounts).where(accounts.c.id.in_({owner_id, member_id})).order_by(accounts.c.id)
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        # NO KEY UPDATE, as follows lock: foreign-key checks on the accounts pass.
+        query = query.with_for_update(key_share=True)
     rows = {row.id: row for row in (await conn.execute(query)).all()}
     return rows.get(member_id)
 

@@ -114,7 +114,11 @@ def with_pending(items: list[HydratedPost], deltas: dict[int, int]) -> list[Hydr
 # Built once (the like counter's consumer runs them for every like and unlike).
 _LOCK_POST = Prebuilt(
     lambda _dialect: (
-        select(statuses.c.id).where(statuses.c.id == bindparam("status", type_=BigInteger)).with_for_update()
+        # NO KEY UPDATE: recounting changes no key, and likes, comments and notifications
+        # inserted about the post meanwhile check their foreign key without waiting.
+        select(statuses.c.id)
+        .where(statuses.c.id == bindparam("status", type_=BigInteger))
+        .with_for_update(key_share=True)
     )
 )
 _RECOUNT_FAVOURITES = Prebuilt(
