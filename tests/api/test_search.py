@@ -58,6 +58,10 @@ async def test_posts_by_words_phrases_and_operators(client: httpx.AsyncClient, s
     assert await _found(client, viewer, '"fields golden"') == []
     # Relevance: the post saying "lantern" three times before the one saying it once.
     assert await _found(client, viewer, "lantern") == [lantern["id"], once["id"]]
+    # Words too common to search by are left out on both shapes ("at" is in no post here),
+    # and "or" is a word like them, not an operator.
+    assert await _found(client, viewer, "dog at beach") == [running["id"]]
+    assert await _found(client, viewer, "lantern or door") == [once["id"]]
     # Operators: from:, has:media, is:reply (and negated), account_id, and none but operators.
     assert await _found(client, viewer, f"golden from:{other['username']}") == [once["id"]]
     assert set(await _found(client, viewer, "golden")) == {running["id"], once["id"], reply["id"]}

@@ -16,6 +16,20 @@ _TOKEN = re.compile(r'(-?)(\w+):(\S+)|"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"[^\W_]+")
 #: Control characters: never part of a query, and NUL is refused by PostgreSQL's text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: English words too common to search by. PostgreSQL's ``english`` configuration drops
+#: them (and more) from both posts and queries; SQLite's FTS5 keeps every word, so there
+#: "sunset at the beach" found only posts that said "at" and "the". Taken out of a
+#: query's loose words on both shapes (never out of a quoted phrase), unless nothing
+#: else is left. ``or`` among them also keeps PostgreSQL's websearch syntax from
+#: reading it as OR.
+# fmt: off
+STOP_WORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "do", "for", "from", "had", "has", "have",
+    "he", "her", "his", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or",
+    "our", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to",
+    "too", "us", "was", "we", "were", "what", "when", "where", "which", "who", "will", "with", "you", "your"
+})
+# fmt: on
 
 
 def clean(text: str) -> str:
@@ -78,6 +92,9 @@ def parse(text: str) -> PostQuery:
                 words += found
         else:
             words += words_of(plain)
+    searched = [word for word in words if word not in STOP_WORDS]
+    if searched or phrases:
+        words = searched
     return PostQuery(words, phrases, from_username, has_media, is_reply)
 
 
