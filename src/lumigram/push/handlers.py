@@ -74,9 +74,7 @@ async def deliver(services: Services, event: NotificationCreated) -> int:
     payload = (await service.message(services, notification)).encode()
     keys = vapid_keys(services.settings)
     subject = _subject(services)
-    import httpx  # with the pushes, not on import (lumigram.push.sender says why)
-
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+    async with sender.client() as http:
         results = await asyncio.gather(*(sender.send(http, keys, subject, sub, payload) for sub in pending))
     failed = 0
     for subscription, result in zip(pending, results, strict=True):

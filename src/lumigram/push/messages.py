@@ -73,9 +73,7 @@ async def _deliver(services: Services, recipient: int, sender_id: int, message_i
     worded = await service.message(services, dataclasses.replace(as_mention, type="message"))
     payload = dataclasses.replace(worded, notification_type="mention", body=text or NO_TEXT).encode()
     keys = vapid_keys(services.settings)
-    import httpx  # with the pushes, not on import (lumigram.push.sender says why)
-
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+    async with sender.client() as http:
         results = await asyncio.gather(
             *(sender.send(http, keys, _subject(services), sub, payload) for sub, _ in pending)
         )

@@ -96,6 +96,14 @@ async def _post(http: httpx.AsyncClient, url: str, body: bytes, headers: dict[st
         return response.status_code, excerpt[:MAX_DETAIL].decode(errors="replace")
 
 
+def client() -> httpx.AsyncClient:
+    """The HTTP client a batch of pushes is sent with: redirects not followed (a push
+    service that redirects is answered as it answered)."""
+    import httpx
+
+    return httpx.AsyncClient(follow_redirects=False)
+
+
 async def send(
     http: httpx.AsyncClient, keys: VapidKeys, subject: str, subscription: Subscription, payload: bytes
 ) -> Result:

@@ -191,14 +191,14 @@ class PostgresIndex:
         # The query made once: written in place, a prepared statement's plan would make it
         # again for every row the walk tests.
         wanted = select(common.c.wanted).scalar_subquery()
-        cap = newest * WALK_ROWS_PER_MATCH
-        recent = (
-            select(search_posts.c.status_id, _WORDS.label("words"))
-            .where(is_common, *where)
+        # The window a walk may read: the newest posts meeting ``where``, bounded.
+        window = (
+            select(search_posts.c.status_id)
+            .where(*where)
             .order_by(search_posts.c.status_id.desc())
-            .limit(cap)
-            .subquery("recent")
+            .limit(newest * WALK_ROWS_PER_MATCH)
         )
+        recent = window.add_columns(_WORDS.label("words")).where(is_common).subquery("recent")
         walked = (
             select(recent.c.status_id, recent.c.words)
             .where(recent.c.words.op("@@")(wanted))
@@ -209,17 +209,8 @@ class PostgresIndex:
         )
         walked_count = select(func.count()).select_from(walked).scalar_subquery()
         # The oldest row the walk could read: the index finds only what is older.
-        window_end = (
-            select(func.min(literal_column("edge.status_id")))
-            .select_from(
-                select(search_posts.c.status_id)
-                .where(*where)
-                .order_by(search_posts.c.status_id.desc())
-                .limit(cap)
-                .subquery("edge")
-            )
-            .scalar_subquery()
-        )
+        edge = window.subquery("edge")
+        window_end = select(func.min(edge.c.status_id)).scalar_subquery()
         indexed = (
             select(search_posts.c.status_id, _WORDS.label("words"))
             .where(
