@@ -22,7 +22,7 @@ Bit layout, most significant first::
 
 from __future__ import annotations
 
-import secrets
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -78,7 +78,17 @@ def lowest_id_at(unix_ms: int) -> int:
 
 
 def random_shard() -> int:
-    return secrets.randbelow(SHARD_COUNT)
+    return random.randrange(SHARD_COUNT)  # noqa: S311  # not a secret: see ``token``
+
+
+def token(nbytes: int) -> str:
+    """``nbytes`` random bytes as hex, for values that must differ, not stay secret (cache
+    generations, lock holders, pending counters' tags). Drawn from the process's own
+    generator (seeded from the system's at start and again in a forked child): the
+    system's, through ``secrets``, is a system call that hands the interpreter's lock to
+    another thread, and the serving loop then waited for it back, up to a switch interval
+    each time, a post's fan-out making one such call per follower."""
+    return random.getrandbits(8 * nbytes).to_bytes(nbytes, "big").hex()
 
 
 def _wall_clock_ms() -> int:
@@ -97,7 +107,7 @@ class IdGenerator:
         self,
         clock: Callable[[], int] = _wall_clock_ms,
         sleep: Callable[[float], None] = time.sleep,
-        first_sequence: Callable[[], int] = lambda: secrets.randbelow(FIRST_SEQUENCE_SPREAD),
+        first_sequence: Callable[[], int] = lambda: random.randrange(FIRST_SEQUENCE_SPREAD),  # noqa: S311
     ) -> None:
         self._clock = clock
         self._sleep = sleep

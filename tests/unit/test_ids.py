@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -116,3 +118,26 @@ def test_lowest_id_at_is_a_time_cursor() -> None:
     generator = IdGenerator(clock=lambda: ids.EPOCH_MS + 50_000)
     id_ = generator.next_id()
     assert ids.lowest_id_at(ids.EPOCH_MS + 50_000) <= id_ < ids.lowest_id_at(ids.EPOCH_MS + 50_001)
+
+
+def test_tokens_are_hex_of_the_asked_size_and_do_not_repeat() -> None:
+    assert re.fullmatch("[0-9a-f]{8}", ids.token(4))
+    assert re.fullmatch("[0-9a-f]{12}", ids.token(6))
+    assert len({ids.token(8) for _ in range(10_000)}) == 10_000
+
+
+def test_a_forked_process_draws_other_tokens_than_its_parent() -> None:
+    # Processes forked from one parent (``serve --processes``) must not make the same
+    # cache generations in step: the generator is seeded again in the child.
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(writing, ids.token(8).encode())
+        os._exit(0)
+    os.close(writing)
+    mine = ids.token(8)
+    os.waitpid(child, 0)
+    with os.fdopen(reading, "rb") as pipe:
+        theirs = pipe.read().decode()
+    assert len(theirs) == 16
+    assert theirs != mine

@@ -51,7 +51,6 @@ fingerprint, then the body.
 from __future__ import annotations
 
 import random
-import secrets
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -60,6 +59,7 @@ from functools import partial
 
 import orjson
 
+from lumigram import ids
 from lumigram.infra.cache import Swap
 from lumigram.services import Services
 
@@ -297,7 +297,7 @@ async def claim_refresh(services: Services, slot: Slot) -> bool:
 async def forget(services: Services, account_ids: Iterable[int], authors: Iterable[int] = ()) -> None:
     """Make these readers' rendered pages unreachable (one round trip for any number), and
     the kept profile pages of ``authors`` (their posts or profile changed)."""
-    fresh = secrets.token_hex(4).encode()
+    fresh = ids.token(4).encode()
     wanted = {_generation_key(account): fresh for account in set(account_ids)}
     wanted.update({profile_generation_key(author): fresh for author in set(authors)})
     if wanted:
@@ -306,7 +306,7 @@ async def forget(services: Services, account_ids: Iterable[int], authors: Iterab
 
 async def forget_celebrity_posts(services: Services) -> None:
     """A post by an account above the fan-out threshold: every rendered page may miss it."""
-    await services.cache.set(_CELEBRITY_GENERATION, secrets.token_hex(4).encode(), ttl=_GENERATION_TTL)
+    await services.cache.set(_CELEBRITY_GENERATION, ids.token(4).encode(), ttl=_GENERATION_TTL)
 
 
 def dumps(entity: object) -> bytes:
@@ -405,7 +405,7 @@ async def _mend_once(services: Services, reader: int, change: Change) -> bool | 
     names = [_generation_key(reader), *(_page_key(reader, v) for v in variants)]
     celebrities, own, *raws = await services.cache.get_many([_CELEBRITY_GENERATION, *names])
     current = _generations(own, celebrities)
-    fresh = secrets.token_hex(4).encode()
+    fresh = ids.token(4).encode()
     stamped = _generations(fresh, celebrities)
     now_ms = int(time.time() * 1000)
     writes: dict[str, tuple[bytes, int]] = {}
@@ -482,7 +482,7 @@ async def _insert_batch(
     for n, (reader, entity) in enumerate(zip(wanted, entities, strict=True)):
         own = values[n * per_reader]
         current = _generations(own, celebrities)
-        fresh = secrets.token_hex(4).encode()
+        fresh = ids.token(4).encode()
         stamped = _generations(fresh, celebrities)
         writes: dict[str, tuple[bytes, int]] = {}
         for page_variant, raw in zip(variants, values[n * per_reader + 1 : (n + 1) * per_reader], strict=True):

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import BigInteger, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram import ids
 from lumigram.infra.cache import parse_tagged
 from lumigram.infra.sql import Prebuilt
 from lumigram.infra.tables import favourites, statuses
@@ -54,7 +54,7 @@ TAG_FIELD = "count_tag"
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return ids.token(6)
 
 
 async def bump(services: Services, status_id: int, delta: int) -> str | None:

@@ -17,10 +17,10 @@ is how the feed leaves out what was already watched.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from sqlalchemy import update
 
+from lumigram import ids
 from lumigram.infra.cache import Swap
 from lumigram.infra.tables import reels, statuses
 from lumigram.posts.hydrate import hydrate
@@ -133,7 +133,7 @@ async def _fold_one(services: Services, status_id: int) -> bool:
 
 async def fold_pending(services: Services) -> int:
     """Fold the pending view counts of up to ``FOLD_BATCH`` reels; returns how many had some."""
-    token = secrets.token_hex(8).encode()
+    token = ids.token(8).encode()
     if not (await services.cache.swap_many([Swap(_LOCK, None, token, _LOCK_TTL, {})]))[0]:
         return 0  # another process is folding
     try:

@@ -40,7 +40,6 @@ event covers: counts in the account entities, the affinity ranking's ten-minute 
 from __future__ import annotations
 
 import gzip
-import secrets
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from lumigram import ids
 from lumigram.infra.tables import follows, mutes
 from lumigram.services import Services
 
@@ -146,7 +146,7 @@ async def mute_ends(services: Services, viewer_id: int) -> datetime | None:
 
 async def forget(services: Services, viewer_ids: Iterable[int]) -> None:
     """Make these viewers' kept trays unreachable (one round trip for any number)."""
-    fresh = secrets.token_hex(4).encode()
+    fresh = ids.token(4).encode()
     wanted = {_generation_key(viewer): fresh for viewer in set(viewer_ids)}
     if wanted:
         await services.cache.set_many(wanted, ttl=_GENERATION_TTL)
@@ -154,7 +154,7 @@ async def forget(services: Services, viewer_ids: Iterable[int]) -> None:
 
 async def forget_all(services: Services) -> None:
     """Every kept tray: for changes whose viewers are too many, or no longer known."""
-    await services.cache.set(_GLOBAL_GENERATION, secrets.token_hex(4).encode(), ttl=_GENERATION_TTL)
+    await services.cache.set(_GLOBAL_GENERATION, ids.token(4).encode(), ttl=_GENERATION_TTL)
 
 
 async def forget_audience(services: Services, owner_id: int) -> None:
