@@ -9,6 +9,7 @@ import string
 from typing import Any
 
 import httpx
+import pytest
 
 from lumigram.search import accounts as search_accounts
 from lumigram.search.indexing import reindex
@@ -132,7 +133,9 @@ async def test_posts_only_where_the_viewer_may_see_them(client: httpx.AsyncClien
     assert set(await _found(client, follower, "quokka")) == {open_post["id"], followers_only["id"], unlisted["id"]}
 
 
-async def test_accounts_by_prefix_typos_and_rank(client: httpx.AsyncClient, services: Services) -> None:
+async def test_accounts_by_prefix_typos_and_rank(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     viewer, fan = [await create_user(client) for _ in range(2)]
     names = ("Marigold Fenwick", "Marigold Ashby", "Marigold Quill")
     followed, popular, plain = [await create_user(client) for _ in names]
@@ -165,6 +168,12 @@ async def test_accounts_by_prefix_typos_and_rank(client: httpx.AsyncClient, serv
         "/api/v1/accounts/search", params={"q": "marigold", "following": "true"}, headers=viewer["headers"]
     )
     assert [a["id"] for a in following.json()] == [followed["id"]]
+    # A followed account is found by its display name even when more followed names
+    # fill the window of the most followed (here of one, at a page of one).
+    monkeypatch.setattr(search_accounts, "WINDOW_MARGIN", 0)
+    first = await _search(client, viewer, "marigold", type="accounts", limit=1)
+    assert [a["id"] for a in first["accounts"]] == [followed["id"]]
+    monkeypatch.undo()
     # A rename is found under the new name.
     await client.patch(
         "/api/v1/accounts/update_credentials", headers=plain["headers"], data={"display_name": "Zinnia Quill"}

@@ -156,7 +156,9 @@ def _candidates(dialect: str, spaced: bool, fuzzy: int, signed_in: bool, followi
         by_display.limit(window),
     ]
     if signed_in:
-        named = or_(_starting(dialect, accounts.c.username_lower), accounts.c.id.in_(by_display.order_by(None)))
+        # Read from the viewer's follows, each account's names tested by its own rows: as
+        # an ``IN`` of every display-name match, PostgreSQL scanned all accounts for it.
+        named = or_(_starting(dialect, accounts.c.username_lower), _display_of_account(dialect, spaced))
         parts.append(
             select(follows.c.target_account_id)
             .join(accounts, accounts.c.id == follows.c.target_account_id)
@@ -205,6 +207,22 @@ def _candidates(dialect: str, spaced: bool, fuzzy: int, signed_in: bool, followi
             accounts.c.id.in_(select(follows.c.target_account_id).where(follows.c.account_id == viewer))
         )
     return query
+
+
+def _display_of_account(dialect: str, spaced: bool) -> ColumnElement[bool]:
+    """The candidate account's display name matches the query (as ``by_display``), read
+    by the account's own id."""
+    if spaced:
+        return exists().where(
+            search_accounts.c.account_id == accounts.c.id,
+            or_(
+                search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
+                search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
+            ),
+        )
+    return exists().where(
+        search_account_words.c.account_id == accounts.c.id, _starting(dialect, search_account_words.c.word)
+    )
 
 
 def _alike(gram_count: int) -> Any:
