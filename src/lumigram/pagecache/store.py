@@ -37,7 +37,9 @@ read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the p
 rendered Status into each kept page where it belongs (a page stores its posts' ids and
 where each one's JSON starts), and the reader's generation is replaced in the same
 atomic step, only if it is still the one the pages were stored for (the cache's
-``swap_many``). A rendering that began before the fan-out therefore still stores a page
+``swap_many``). Only each page's first bytes are read (its header and index); the cache
+splices the Status in (``Splice``), sent once for all the readers, and the rest of each
+page never leaves it, unless the page was stored again since its head was read. A rendering that began before the fan-out therefore still stores a page
 nobody will be served, and a reader whose generation moved meanwhile (forgotten, or
 mended by a write of their own) has their pages forgotten. The author's own pages take
 their post the same way, in its author's form (``own``), so posting costs the author no
@@ -344,14 +346,14 @@ def _post_splice(
     ids = [entry[0] for entry in entries]
     # ``[``, each Status followed by one byte (a comma, the last ``]``); ``[]`` when empty.
     body_length = 1 + sum(length + 1 for _, length, _ in entries) if entries else 2
-    length = index_end + body_length
+    total = index_end + body_length
     times = head[2 + head[1] : 2 + head[1] + _TIMES.size]
     stamp = bytes([_FORMAT, len(stamped)]) + stamped
     held = head[:index_end]
     # Newest first: a new post, the usual case, goes before them all.
     position = 0 if not ids or post_id > max(ids) else sum(1 for i in ids if i > post_id)
     if post_id in ids or position >= limit:  # a redelivered event, or older than a full page
-        return Splice(held, length, (stamp, (2 + head[1], length)))
+        return Splice(held, total, (stamp, (2 + head[1], total)))
     kept_after = min(len(entries) - position, limit - position - 1)
     new_ids = [*ids[:position], post_id, *ids[position : position + kept_after]]
     # The Statuses from ``position`` on take ``body_length - start`` bytes of the body:
@@ -375,7 +377,7 @@ def _post_splice(
     if kept_after:
         parts += [b",", (index_end + start, index_end + start + after - 1)]
     parts.append(b"]")
-    return Splice(held, length, tuple(parts))
+    return Splice(held, total, tuple(parts))
 
 
 #: What ``mend`` does to one kept page (its variant, the page): the page as it should
