@@ -39,7 +39,8 @@ where each one's JSON starts), and the reader's generation is replaced in the sa
 atomic step, only if it is still the one the pages were stored for (the cache's
 ``swap_many``). Only each page's first bytes are read (its header and index); the cache
 splices the Status in (``Splice``), sent once for all the readers, and the rest of each
-page never leaves it, unless the page was stored again since its head was read. A rendering that began before the fan-out therefore still stores a page
+page never leaves it (a page stored again since its head was read is left alone, and
+forgotten). A rendering that began before the fan-out therefore still stores a page
 nobody will be served, and a reader whose generation moved meanwhile (forgotten, or
 mended by a write of their own) has their pages forgotten. The author's own pages take
 their post the same way, in its author's form (``own``), so posting costs the author no
