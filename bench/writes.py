@@ -1026,18 +1026,43 @@ def run_shape(shape: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lumigram-writes-{shape}-"))
     stack = Stack(workdir, shape=shape)
     started = time.perf_counter()
+    result: dict[str, Any] = {}
     try:
         base_url, database_url = start_shape(stack)
         log(f"{shape} shape ready after {time.perf_counter() - started:.1f} s")
         result = asyncio.run(exercise(stack, base_url, database_url, args))
     finally:
         stack.close()
+        if result.get("server_errors") or not result:
+            # A 5xx is a bug: what the processes logged of it outlives the work folder.
+            result["tracebacks"] = tracebacks(workdir)
+            for found in result["tracebacks"]:
+                log(found)
         if args.keep:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def tracebacks(workdir: Path, most: int = 5) -> list[str]:
+    """The first ``most`` tracebacks the run's processes logged (``*.log`` in ``workdir``),
+    each with the log's name and the lines that follow it up to a blank or unindented one
+    after the exception."""
+    found: list[str] = []
+    for path in sorted(workdir.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        for n, line in enumerate(lines):
+            if "Traceback (most recent call last)" not in line:
+                continue
+            end = n + 1
+            while end < len(lines) and (lines[end].startswith((" ", "\t")) or end == n + 1):
+                end += 1
+            found.append(f"{path.name}:\n" + "\n".join(lines[max(0, n - 1) : end + 1]))
+            if len(found) >= most:
+                return found
+    return found
 
 
 # --- the report ---------------------------------------------------------------------------

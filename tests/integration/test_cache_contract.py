@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lumigram.infra.cache import Cache, Subscription, Swap, open_cache
+from lumigram.infra.cache import Cache, Splice, Subscription, Swap, open_cache, spliced
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -94,6 +94,28 @@ async def test_swap_many_sets_only_where_the_expected_value_is_still_there(cache
     await asyncio.sleep(2.2)
     assert await cache.get("short") is None  # the write's own ttl
     assert await cache.get("gen:c") == b"8"
+
+
+async def test_splices_make_values_in_the_store_from_the_ones_held(cache: Cache) -> None:
+    await cache.set_many({"gen:a": b"1", "gen:b": b"1", "page:a": b"HEAD[one,two]", "page:b": b"HEAD[x]"})
+    assert await cache.get_prefixes(["page:a", "page:b", "none"], 4) == [b"HEAD", b"HEAD", None]
+    # The new post goes first: a new head, the held Statuses as one slice, "]".
+    first = Splice(b"HEAD", 13, (b"NEW!", b"[", 0, b",", (5, 12), b"]"))
+    assert spliced(first, b"HEAD[one,two]", [b"zero"]) == b"NEW![zero,one,two]"
+    changed = Splice(b"HEAD", 9, (b"NEW!", b"[", 0, b"]"))  # page:b is 7 bytes long now, not 9
+    done = await cache.swap_many(
+        [
+            Swap("gen:a", b"1", b"2", 60, {"page:a": (first, 60), "plain": (b"v", 60)}),
+            Swap("gen:b", b"1", b"2", 60, {"page:b": (changed, 60)}),
+            Swap("gen:c", None, b"2", 60, {"missing": (Splice(b"", 0, (b"x",)), 60)}),
+        ],
+        shared=[b"zero"],
+    )
+    # Where a splice does not apply its swap writes nothing, as a moved generation.
+    assert done == [True, False, False]
+    assert await cache.get_many(["gen:a", "page:a", "plain"]) == [b"2", b"NEW![zero,one,two]", b"v"]
+    assert await cache.get_many(["gen:b", "page:b", "gen:c", "missing"]) == [b"1", b"HEAD[x]", None, None]
+    assert 0 < (await cache.ttl("page:a") or 0) <= 60
 
 
 async def test_counters(cache: Cache) -> None:

@@ -6,6 +6,7 @@ import random
 
 import orjson
 
+from lumigram.infra import cache
 from lumigram.pagecache import store
 
 
@@ -30,7 +31,16 @@ def test_a_post_lands_where_its_id_belongs_and_the_page_keeps_its_limit() -> Non
         entity = orjson.dumps({"id": str(post_id), "text": "new"})
         header = store._header(raw)
         assert header is not None
-        spliced = store._with_post(raw, header, b"g2", post_id, entity, 7, limit, _link)
+        # Only the page's first bytes are read to splice it; the store does the rest.
+        splice = store._post_splice(
+            raw[: rng.choice([len(raw), 4096])], header, b"g2", post_id, len(entity), 7, limit, _link
+        )
+        assert splice is not None
+        if len(ids) > 1:  # a head short of the index cannot be spliced
+            short = raw[: header.offset + store._ENTRY.size]
+            assert store._post_splice(short, header, b"g2", post_id, len(entity), 7, limit, _link) is None
+        spliced = cache.spliced(splice, raw, [entity])
+        assert spliced is not None
         after = store._header(spliced)
         assert after is not None
         assert after.generations == b"g2"

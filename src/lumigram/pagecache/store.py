@@ -37,7 +37,10 @@ read (in the DeathStarBench mix, most renderings). ``insert`` instead puts the p
 rendered Status into each kept page where it belongs (a page stores its posts' ids and
 where each one's JSON starts), and the reader's generation is replaced in the same
 atomic step, only if it is still the one the pages were stored for (the cache's
-``swap_many``). A rendering that began before the fan-out therefore still stores a page
+``swap_many``). Only each page's first bytes are read (its header and index); the cache
+splices the Status in (``Splice``), sent once for all the readers, and the rest of each
+page never leaves it (a page stored again since its head was read is left alone, and
+forgotten). A rendering that began before the fan-out therefore still stores a page
 nobody will be served, and a reader whose generation moved meanwhile (forgotten, or
 mended by a write of their own) has their pages forgotten. The author's own pages take
 their post the same way, in its author's form (``own``), so posting costs the author no
@@ -60,7 +63,7 @@ from functools import partial
 import orjson
 
 from lumigram import ids
-from lumigram.infra.cache import Swap
+from lumigram.infra.cache import Part, Splice, Swap
 from lumigram.services import Services
 
 PAGE_FRESH = 30
@@ -196,11 +199,13 @@ class _Header:
 def _header(raw: bytes) -> _Header | None:
     """A stored page's generations, times, link, post count and where its index starts;
     None for anything not in this format."""
-    if len(raw) < 2 or raw[0] != _FORMAT:
+    if len(raw) < 2 or raw[0] != _FORMAT or len(raw) < 2 + raw[1] + _TIMES.size:
         return None
     offset = 2 + raw[1]
     fresh_until, rendered_at, checked_at, link_length, count = _TIMES.unpack_from(raw, offset)
     offset += _TIMES.size
+    if len(raw) < offset + link_length:  # the first bytes of a page only (``insert``)
+        return None
     link = raw[offset : offset + link_length].decode() if link_length else None
     return _Header(raw[2 : 2 + raw[1]], fresh_until, rendered_at, checked_at, link, count, offset + link_length)
 
@@ -318,51 +323,62 @@ def dumps(entity: object) -> bytes:
 LinkFor = Callable[[str, list[int]], str | None]
 
 
-def _with_post(
-    raw: bytes,
+def _post_splice(
+    head: bytes,
     header: _Header,
     stamped: bytes,
     post_id: int,
-    entity: bytes,
+    entity_length: int,
     version: int,
     limit: int,
     link: Callable[[list[int]], str | None],
-) -> bytes:
-    """A stored page (``raw``) stamped with the generations ``stamped``, with the post's
-    Status and fingerprint where its id belongs (newest first), cut to ``limit``. Spliced
-    into the stored bytes: the other Statuses are copied as one slice, never split out and
-    joined again (a fan-out does this for every kept page of every reader)."""
+    entity: int = 0,
+) -> Splice | None:
+    """How the store makes a kept page, of which ``head`` holds the first bytes, into the
+    page stamped with the generations ``stamped``, with the post's Status (``swap_many``'s
+    shared value ``entity``, ``entity_length`` bytes) and fingerprint where its id belongs
+    (newest first), cut to ``limit``. The page's other Statuses stay in the store, copied
+    there as one slice, never sent back and forth: a fan-out does this for every kept page
+    of every reader. None when ``head`` does not hold the page's whole index."""
     index_end = header.offset + header.count * _ENTRY.size
-    entries = list(_ENTRY.iter_unpack(raw[header.offset : index_end]))
+    if len(head) < index_end:
+        return None
+    entries = list(_ENTRY.iter_unpack(head[header.offset : index_end]))
     ids = [entry[0] for entry in entries]
-    times = raw[2 + raw[1] : 2 + raw[1] + _TIMES.size]
+    # ``[``, each Status followed by one byte (a comma, the last ``]``); ``[]`` when empty.
+    body_length = 1 + sum(length + 1 for _, length, _ in entries) if entries else 2
+    total = index_end + body_length
+    times = head[2 + head[1] : 2 + head[1] + _TIMES.size]
     stamp = bytes([_FORMAT, len(stamped)]) + stamped
+    held = head[:index_end]
     # Newest first: a new post, the usual case, goes before them all.
     position = 0 if not ids or post_id > max(ids) else sum(1 for i in ids if i > post_id)
     if post_id in ids or position >= limit:  # a redelivered event, or older than a full page
-        return stamp + raw[2 + raw[1] :]
+        return Splice(held, total, (stamp, (2 + head[1], total)))
     kept_after = min(len(entries) - position, limit - position - 1)
     new_ids = [*ids[:position], post_id, *ids[position : position + kept_after]]
-    body = raw[index_end:]
-    # ``body`` is ``[`` and each Status followed by one byte (a comma, the last ``]``), so
-    # the Statuses from ``position`` on take ``len(body) - start`` bytes: what is kept of
-    # them is that less the few a full page drops.
+    # The Statuses from ``position`` on take ``body_length - start`` bytes of the body:
+    # what is kept of them is that less the few a full page drops.
     start = 1 + sum(length + 1 for _, length, _ in entries[:position])  # where the post goes
-    head = body[: start - 1] + b"," if position else b"["
     dropped = sum(length + 1 for _, length, _ in entries[position + kept_after :])
-    after = len(body) - start - dropped
-    tail = b"," + body[start : start + after - 1] if kept_after else b""
+    after = body_length - start - dropped
     index = b"".join(
         (
-            raw[header.offset : header.offset + position * _ENTRY.size],
-            _ENTRY.pack(post_id, len(entity), version),
-            raw[header.offset + position * _ENTRY.size : header.offset + (position + kept_after) * _ENTRY.size],
+            head[header.offset : header.offset + position * _ENTRY.size],
+            _ENTRY.pack(post_id, entity_length, version),
+            head[header.offset + position * _ENTRY.size : header.offset + (position + kept_after) * _ENTRY.size],
         )
     )
     new_link = (link(new_ids) or "").encode()
     fresh_until, rendered_at, checked_at, _, _ = _TIMES.unpack(times)
     times = _TIMES.pack(fresh_until, rendered_at, checked_at, len(new_link), len(new_ids))
-    return b"".join((stamp, times, new_link, index, head, entity, tail, b"]"))
+    parts: list[Part] = [b"".join((stamp, times, new_link, index))]
+    parts += [(index_end, index_end + start - 1), b","] if position else [b"["]
+    parts.append(entity)
+    if kept_after:
+        parts += [b",", (index_end + start, index_end + start + after - 1)]
+    parts.append(b"]")
+    return Splice(held, total, tuple(parts))
 
 
 #: What ``mend`` does to one kept page (its variant, the page): the page as it should
@@ -459,6 +475,9 @@ async def insert(
 
 #: Readers per round trip (and per script run, which holds Valkey for its duration).
 _INSERT_BATCH = 1000
+#: The bytes read of a kept page to put a post into it: its header and index (a page of
+#: 40 posts has 800 bytes of index; its Link a few hundred more).
+_HEAD_BYTES = 4096
 
 
 async def _insert_batch(
@@ -471,31 +490,37 @@ async def _insert_batch(
     default_limit: int,
 ) -> None:
     variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
-    per_reader = 1 + len(variants)
-    names = [key for reader in wanted for key in (_generation_key(reader), *(_page_key(reader, v) for v in variants))]
-    values = await services.cache.get_many([_CELEBRITY_GENERATION, *names])
-    celebrities, values = values[0], values[1:]
+    generations = await services.cache.get_many([_CELEBRITY_GENERATION, *map(_generation_key, wanted)])
+    celebrities, generations = generations[0], generations[1:]
+    # Each page's first bytes only: its header and index say where the post goes, and the
+    # store splices it in (a page is tens of kilobytes; the post's Status about one).
+    heads = await services.cache.get_prefixes(
+        [_page_key(reader, page_variant) for reader in wanted for page_variant in variants], _HEAD_BYTES
+    )
+    shared = list(dict.fromkeys(entities))  # the Statuses sent, once each
+    part_of = {entity: n for n, entity in enumerate(shared)}
     now_ms = int(time.time() * 1000)
     swaps: list[Swap] = []
     swapping: list[int] = []  # whose generation each swap is for
     plain: list[int] = []
     for n, (reader, entity) in enumerate(zip(wanted, entities, strict=True)):
-        own = values[n * per_reader]
+        own = generations[n]
         current = _generations(own, celebrities)
         fresh = ids.token(4).encode()
         stamped = _generations(fresh, celebrities)
-        writes: dict[str, tuple[bytes, int]] = {}
-        for page_variant, raw in zip(variants, values[n * per_reader + 1 : (n + 1) * per_reader], strict=True):
-            header = _header(raw) if raw is not None else None
-            if raw is None or header is None or header.generations != current:
+        writes: dict[str, tuple[bytes | Splice, int]] = {}
+        for page_variant, head in zip(variants, heads[n * len(variants) : (n + 1) * len(variants)], strict=True):
+            header = _header(head) if head is not None else None
+            if head is None or header is None or header.generations != current:
                 continue  # not servable now anyway
             ttl = PAGE_MAX_AGE - (now_ms - header.checked_at) // 1000
             if ttl < 1:
                 continue
             limit = limit_of(page_variant, default_limit)
             link = partial(link_for, page_variant)
-            value = _with_post(raw, header, stamped, post_id, entity, version, limit, link)
-            writes[_page_key(reader, page_variant)] = (value, int(ttl))
+            splice = _post_splice(head, header, stamped, post_id, len(entity), version, limit, link, part_of[entity])
+            if splice is not None:  # else not servable once the generation moves
+                writes[_page_key(reader, page_variant)] = (splice, int(ttl))
         # The generation changes either way: a rendering under way (of any page size) may
         # have read the feed before the post arrived.
         if writes:
@@ -504,8 +529,9 @@ async def _insert_batch(
         else:
             plain.append(reader)
     if swaps:
-        done = await services.cache.swap_many(swaps)
-        # A reader whose generation moved meanwhile: forgotten (nothing to do), or their
-        # pages mended by a write of their own (``mend``) from pages without this post.
+        done = await services.cache.swap_many(swaps, shared)
+        # A reader whose generation moved meanwhile, or whose page was stored again since
+        # its head was read: forgotten (nothing to do), or their pages mended by a write
+        # of their own (``mend``) from pages without this post.
         plain += [reader for reader, taken in zip(swapping, done, strict=True) if not taken]
     await forget(services, plain)

@@ -21,16 +21,49 @@ class RateLimitState:
     reset_after: int  # seconds until the window resets
 
 
+#: A part of a ``Splice``'s new value: bytes as they are, a ``(start, end)`` slice of the
+#: value the key holds, or the index of one of ``swap_many``'s ``shared`` values.
+Part = bytes | tuple[int, int] | int
+
+
+@dataclass(frozen=True, slots=True)
+class Splice:
+    """A new value made from the one a key holds, so that a large value changed a little
+    need not travel to the store and back whole: it applies only where the key holds a
+    value of ``length`` bytes starting with ``expected``, and the new value is ``parts``
+    joined (see ``Part``)."""
+
+    expected: bytes
+    length: int
+    parts: tuple[Part, ...]
+
+
+def spliced(splice: Splice, held: bytes | None, shared: Sequence[bytes]) -> bytes | None:
+    """The value ``splice`` makes of ``held``; None where it does not apply."""
+    if held is None or len(held) != splice.length or not held.startswith(splice.expected):
+        return None
+    pieces = []
+    for part in splice.parts:
+        if isinstance(part, bytes):
+            pieces.append(part)
+        elif isinstance(part, int):
+            pieces.append(shared[part])
+        else:
+            pieces.append(held[part[0] : part[1]])
+    return b"".join(pieces)
+
+
 @dataclass(frozen=True, slots=True)
 class Swap:
     """One compare-and-set of ``swap_many``: if ``key`` holds ``expected`` (None: if it is
-    absent), set it to ``value`` and write ``also`` (key → value and its ttl)."""
+    absent), and every ``Splice`` among ``also`` applies, set it to ``value`` and write
+    ``also`` (key → value or splice, and its ttl)."""
 
     key: str
     expected: bytes | None
     value: bytes
     ttl: int | None
-    also: Mapping[str, tuple[bytes, int]]
+    also: Mapping[str, tuple[bytes | Splice, int]]
 
 
 class Subscription(Protocol):
@@ -52,8 +85,13 @@ class Cache(Protocol):
 
     async def set_many(self, items: Mapping[str, bytes], ttl: int | None = None) -> None: ...
 
-    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
-        """Each swap atomically, in one round trip; which of them took place."""
+    async def get_prefixes(self, keys: Sequence[str], size: int) -> list[bytes | None]:
+        """The first ``size`` bytes of each key's value (None: missing or empty)."""
+        ...
+
+    async def swap_many(self, swaps: Sequence[Swap], shared: Sequence[bytes] = ()) -> list[bool]:
+        """Each swap atomically, in one round trip; which of them took place. ``shared``:
+        values the swaps' splices name by index, sent once for them all."""
         ...
 
     async def delete(self, *keys: str) -> int:

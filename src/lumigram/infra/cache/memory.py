@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lumigram.infra.cache import RateLimitState, Swap, parse_tagged, tagged_value
+from lumigram.infra.cache import RateLimitState, Splice, Swap, parse_tagged, spliced, tagged_value
 
 SWEEP_EVERY = 4096
 SUBSCRIBER_BUFFER = 1024
@@ -117,16 +117,30 @@ class MemoryCache:
         for key, value in items.items():
             await self.set(key, value, ttl)
 
-    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
+    async def get_prefixes(self, keys: Sequence[str], size: int) -> list[bytes | None]:
+        now = time.monotonic()
+        values = [self._as_bytes(key, self._live(key, now)) for key in keys]
+        return [value[:size] if value else None for value in values]
+
+    async def swap_many(self, swaps: Sequence[Swap], shared: Sequence[bytes] = ()) -> list[bool]:
         # No await between the read and the writes: atomic on the event loop.
         done = []
         for swap in swaps:
             entry = self._live(swap.key)
             current = entry.value if entry is not None else None
+            writes: dict[str, tuple[bytes, int]] = {}
             taken = current == swap.expected
+            for key, (value, ttl) in swap.also.items() if taken else ():
+                if isinstance(value, Splice):
+                    made = spliced(value, self._as_bytes(key, self._live(key)), shared)
+                    if made is None:
+                        taken = False
+                        break
+                    value = made
+                writes[key] = (value, ttl)
             if taken:
                 self._data[swap.key] = _Entry(bytes(swap.value), self._deadline(swap.ttl))
-                for key, (value, ttl) in swap.also.items():
+                for key, (value, ttl) in writes.items():
                     self._data[key] = _Entry(bytes(value), self._deadline(ttl))
                 self._wrote()
             done.append(taken)

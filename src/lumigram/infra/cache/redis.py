@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from lumigram.infra.cache import RateLimitState, Swap
+from lumigram.infra.cache import RateLimitState, Splice, Swap
 from lumigram.infra.cache.resp import Arg, RespClient
 
 SUBSCRIBE_TIMEOUT = 5.0
@@ -69,27 +69,61 @@ class _RedisSubscription:
 
 
 #: ``swap_many`` as one script: Redis runs a script atomically. KEYS: per swap, its key
-#: then its ``also`` keys. ARGV: the swap count, then per swap: whether a value is
-#: expected ("1") or absence ("0"), the expected value, the new value, its ttl (0: none),
-#: the number of ``also`` writes, then each one's value and ttl.
+#: then its ``also`` keys. ARGV: the swap count, the count of shared values and each of
+#: them, then per swap: whether a value is expected ("1") or absence ("0"), the expected
+#: value, the new value, its ttl (0: none), the number of ``also`` writes, then each
+#: one's kind and ttl: "v" and the value, or "s" (a ``Splice``) and the prefix and length
+#: it expects, its count of parts, and each part: "b" and bytes, "x" and a shared value's
+#: index, or "o" and a slice's start and end. A swap whose splice does not apply writes
+#: nothing, as one whose key no longer holds the expected value.
 _SWAP_MANY = """
 local done = {}
-local k, a = 1, 2
+local k, a = 1, 3 + tonumber(ARGV[2])
 for s = 1, tonumber(ARGV[1]) do
   local current = redis.call('GET', KEYS[k])
   local taken
   if ARGV[a] == '1' then taken = (current == ARGV[a + 1]) else taken = (current == false) end
-  local count = tonumber(ARGV[a + 4])
+  local value, ttl, count = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  a = a + 5
+  local writes = {}
+  for w = 1, count do
+    local kind, wttl = ARGV[a], tonumber(ARGV[a + 1])
+    local made
+    if kind == 'v' then
+      made = ARGV[a + 2]
+      a = a + 3
+    else
+      local expected, length, parts = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+      a = a + 5
+      local held = false
+      if taken then held = redis.call('GET', KEYS[k + w]) end
+      local fits = held and #held == length and string.sub(held, 1, #expected) == expected
+      local pieces = {}
+      for p = 1, parts do
+        local part = ARGV[a]
+        if part == 'b' then
+          pieces[p] = ARGV[a + 1]
+          a = a + 2
+        elseif part == 'x' then
+          pieces[p] = ARGV[3 + tonumber(ARGV[a + 1])]
+          a = a + 2
+        else
+          if fits then pieces[p] = string.sub(held, tonumber(ARGV[a + 1]) + 1, tonumber(ARGV[a + 2])) end
+          a = a + 3
+        end
+      end
+      if fits then made = table.concat(pieces) else taken = false end
+    end
+    writes[w] = {made, wttl}
+  end
   if taken then
-    local ttl = tonumber(ARGV[a + 3])
-    if ttl > 0 then redis.call('SET', KEYS[k], ARGV[a + 2], 'EX', ttl) else redis.call('SET', KEYS[k], ARGV[a + 2]) end
+    if ttl > 0 then redis.call('SET', KEYS[k], value, 'EX', ttl) else redis.call('SET', KEYS[k], value) end
     for w = 1, count do
-      redis.call('SET', KEYS[k + w], ARGV[a + 3 + 2 * w], 'EX', tonumber(ARGV[a + 4 + 2 * w]))
+      redis.call('SET', KEYS[k + w], writes[w][1], 'EX', writes[w][2])
     end
   end
   done[s] = taken and 1 or 0
   k = k + 1 + count
-  a = a + 5 + 2 * count
 end
 return done
 """
@@ -153,17 +187,32 @@ class RedisCache:
         if items:
             await self._client.batch([_set(key, value, ttl) for key, value in items.items()])
 
-    async def swap_many(self, swaps: Sequence[Swap]) -> list[bool]:
+    async def get_prefixes(self, keys: Sequence[str], size: int) -> list[bytes | None]:
+        # GETRANGE answers "" for a missing key: no value held here is empty.
+        replies = await self._client.batch([("GETRANGE", key, 0, size - 1) for key in keys])
+        return [reply or None for reply in replies]
+
+    async def swap_many(self, swaps: Sequence[Swap], shared: Sequence[bytes] = ()) -> list[bool]:
         if not swaps:
             return []
         keys: list[str] = []
-        args: list[bytes | str | int] = [len(swaps)]
+        args: list[Arg] = [len(swaps), len(shared), *shared]
         for swap in swaps:
             keys += [swap.key, *swap.also]
             args += ["1" if swap.expected is not None else "0", swap.expected or b"", swap.value, swap.ttl or 0]
             args.append(len(swap.also))
             for value, ttl in swap.also.values():
-                args += [value, max(1, ttl)]
+                if isinstance(value, Splice):
+                    args += ["s", max(1, ttl), value.expected, value.length, len(value.parts)]
+                    for part in value.parts:
+                        if isinstance(part, bytes):
+                            args += ["b", part]
+                        elif isinstance(part, int):
+                            args += ["x", part]
+                        else:
+                            args += ["o", part[0], part[1]]
+                else:
+                    args += ["v", max(1, ttl), value]
         done = await self._client.script(_SWAP_MANY, keys, args)
         return [bool(int(flag)) for flag in done]
 
