@@ -490,13 +490,14 @@ async def _insert_batch(
     default_limit: int,
 ) -> None:
     variants = [DEFAULT_VARIANT, *(str(n) for n in CACHED_LIMITS)]
-    generations = await services.cache.get_many([_CELEBRITY_GENERATION, *map(_generation_key, wanted)])
-    celebrities, generations = generations[0], generations[1:]
     # Each page's first bytes only: its header and index say where the post goes, and the
-    # store splices it in (a page is tens of kilobytes; the post's Status about one).
-    heads = await services.cache.get_prefixes(
-        [_page_key(reader, page_variant) for reader in wanted for page_variant in variants], _HEAD_BYTES
+    # store splices it in (a page is tens of kilobytes; the post's Status about one). The
+    # generations, far shorter, come whole in the same round trip.
+    pages = [_page_key(reader, page_variant) for reader in wanted for page_variant in variants]
+    values = await services.cache.get_prefixes(
+        [_CELEBRITY_GENERATION, *map(_generation_key, wanted), *pages], _HEAD_BYTES
     )
+    celebrities, generations, heads = values[0], values[1 : 1 + len(wanted)], values[1 + len(wanted) :]
     shared = list(dict.fromkeys(entities))  # the Statuses sent, once each
     part_of = {entity: n for n, entity in enumerate(shared)}
     now_ms = int(time.time() * 1000)

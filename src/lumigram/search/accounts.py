@@ -136,12 +136,7 @@ def _candidates(dialect: str, spaced: bool, fuzzy: int, signed_in: bool, followi
     viewer = bindparam("viewer", type_=BigInteger)
     by_username = select(accounts.c.id.label("id")).where(_starting(dialect, accounts.c.username_lower))
     if spaced:  # a run of words: the display name's start, or after a space in it
-        by_display = select(search_accounts.c.account_id).where(
-            or_(
-                search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
-                search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
-            )
-        )
+        by_display = select(search_accounts.c.account_id).where(_display_runs())
     else:  # one word: the same match, as an indexed prefix read of the names' words
         by_display = (
             select(search_account_words.c.account_id)
@@ -209,17 +204,19 @@ def _candidates(dialect: str, spaced: bool, fuzzy: int, signed_in: bool, followi
     return query
 
 
+def _display_runs() -> ColumnElement[bool]:
+    """A display name holding the query's run of words: at its start, or after a space."""
+    return or_(
+        search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
+        search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
+    )
+
+
 def _display_of_account(dialect: str, spaced: bool) -> ColumnElement[bool]:
     """The candidate account's display name matches the query (as ``by_display``), read
     by the account's own id."""
     if spaced:
-        return exists().where(
-            search_accounts.c.account_id == accounts.c.id,
-            or_(
-                search_accounts.c.display_lower.like(bindparam("like", type_=String), escape="/"),
-                search_accounts.c.display_lower.like(bindparam("inner_like", type_=String), escape="/"),
-            ),
-        )
+        return exists().where(search_accounts.c.account_id == accounts.c.id, _display_runs())
     return exists().where(
         search_account_words.c.account_id == accounts.c.id, _starting(dialect, search_account_words.c.word)
     )
