@@ -10,7 +10,9 @@ from contextlib import contextmanager
 import httpx
 from sqlalchemy import event
 
-from lumigram.search.service import hide_from_trends
+from lumigram.search import explore_pool
+from lumigram.search.service import hide_from_trends, warm_shared
+from lumigram.search.trend_cache import POSTS_KEY, TAGS_KEY
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
@@ -72,3 +74,25 @@ async def test_a_burst_of_trend_reads_computes_once(client: httpx.AsyncClient, s
         after = await client.get("/api/v1/trends/tags", params={"limit": 5})
         assert [t["name"] for t in after.json()] == ["other"]
         assert len(seen) == 4, seen
+
+
+async def test_a_starting_server_computes_the_shared_values_before_its_readers(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    for _ in range(3):  # a hashtag trends when several accounts use it
+        await create_post(client, (await create_user(client))["headers"], text="#dawn")
+    await settle(services)
+    await services.cache.delete(TAGS_KEY, POSTS_KEY, explore_pool.KEY)
+
+    await warm_shared(services)
+    assert None not in await services.cache.get_many([TAGS_KEY, POSTS_KEY, explore_pool.KEY])
+    with ranking_queries(services) as seen:
+        tags = await client.get("/api/v1/trends/tags")
+        assert [t["name"] for t in tags.json()] == ["dawn"]
+        assert (await client.get("/api/v1/trends/statuses")).status_code == 200
+    assert seen == []  # answered from what the start computed
+
+    # A server starting where they are kept (another process's) computes nothing.
+    with ranking_queries(services) as seen:
+        await warm_shared(services)
+    assert seen == []
