@@ -22,6 +22,7 @@ from lumigram.config import Settings, load_settings
 from lumigram.infra import gc_tuning as heap
 from lumigram.pagecache.home_fast_path import CachedHomePage
 from lumigram.pagecache.profile_fast_path import CachedProfilePage
+from lumigram.search.service import warm_shared
 from lumigram.services import Services
 from lumigram.web import STATIC_DIR
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await active.start_relay()
             if settings.run_inline_worker:
                 await start_consumers(active)
+            active.spawn(warm_shared(active), name="shared values warmed")
             heap.settle()  # not for callers' services (tests): they build many apps per process
         try:
             yield

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 
+from lumigram.posts import parts
 from lumigram.search import kept_statuses
+from lumigram.search.explore import Marks
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
+from tests.statements import statements_on
 
 
 async def _explored(client: httpx.AsyncClient, viewer: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -82,3 +85,23 @@ async def test_kept_statuses_show_every_change(client: httpx.AsyncClient, servic
     found = (await _searched(client, author, "dunes"))[post["id"]]
     assert found == (await client.get(f"/api/v1/statuses/{post['id']}", headers=headers)).json()
     assert found["pinned"] is True
+
+
+async def test_a_page_never_rendered_reads_its_posts_parts_at_once(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    viewer, author = await create_user(client), await create_user(client)
+    ids = [int((await create_post(client, author["headers"], text=f"#dunes at {hour}"))["id"]) for hour in range(4)]
+    await settle(services)
+    # As after a restart: no rendering kept, no parts in the cache.
+    await parts.forget(services, *ids)
+    kept_statuses._kept_for(services).statuses.clear()
+    async with services.db.connect() as conn, statements_on(conn) as sent:
+        found = await kept_statuses.rendered(services, conn, int(viewer["id"]), ids, Marks())
+    for status_id in ids:
+        alone = await client.get(f"/api/v1/statuses/{status_id}", headers=viewer["headers"])
+        assert found[status_id] == alone.json()
+    # The rows, then the media and the hashtags and mentions of all four posts: not two
+    # statements a post. Each Status is kept from its first rendering.
+    assert len(sent.all) == 3, sent.all
+    assert set(ids) <= set(kept_statuses._kept_for(services).statuses)

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import event
 
-from lumigram.search.service import hide_from_trends
+from lumigram.search import ahead, explore_pool
+from lumigram.search.service import hide_from_trends, warm_shared
+from lumigram.search.trend_cache import POSTS_KEY, TAGS_KEY, TTL_SECONDS, renewed
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
@@ -72,3 +75,56 @@ async def test_a_burst_of_trend_reads_computes_once(client: httpx.AsyncClient, s
         after = await client.get("/api/v1/trends/tags", params={"limit": 5})
         assert [t["name"] for t in after.json()] == ["other"]
         assert len(seen) == 4, seen
+
+
+async def test_a_starting_server_computes_the_shared_values_before_its_readers(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    for _ in range(3):  # a hashtag trends when several accounts use it
+        await create_post(client, (await create_user(client))["headers"], text="#dawn")
+    await settle(services)
+    await services.cache.delete(TAGS_KEY, POSTS_KEY, explore_pool.KEY)
+
+    await warm_shared(services)
+    assert None not in await services.cache.get_many([TAGS_KEY, POSTS_KEY, explore_pool.KEY])
+    with ranking_queries(services) as seen:
+        tags = await client.get("/api/v1/trends/tags")
+        assert [t["name"] for t in tags.json()] == ["dawn"]
+        assert (await client.get("/api/v1/trends/statuses")).status_code == 200
+    assert seen == []  # answered from what the start computed
+
+    # A server starting where they are kept (another process's) computes nothing.
+    with ranking_queries(services) as seen:
+        await warm_shared(services)
+    assert seen == []
+
+
+async def test_a_due_ranking_answers_while_renewed(client: httpx.AsyncClient, services: Services) -> None:
+    users = [await create_user(client) for _ in range(3)]
+    for user in users:
+        await create_post(client, user["headers"], text="#tide")
+    await settle(services)
+    assert [t["name"] for t in (await client.get("/api/v1/trends/tags")).json()] == ["tide"]
+    kept = await services.cache.get(TAGS_KEY)
+    assert kept is not None
+    for user in users:
+        await create_post(client, user["headers"], text="#ebb #ebb2")
+    await settle(services)
+
+    started, clock = services.now(), services.clock
+    services.clock = lambda: started + timedelta(seconds=TTL_SECONDS + 1)
+    try:
+        with ranking_queries(services) as seen:
+            # Due: this read has the kept ranking, and starts its renewal.
+            due = await client.get("/api/v1/trends/tags", params={"limit": 5})
+            assert [t["name"] for t in due.json()] == ["tide"]
+            await renewed(services, TAGS_KEY)
+            assert len(seen) == 1, seen
+        renewed_tags = await services.cache.get(TAGS_KEY)
+        assert renewed_tags is not None
+        assert renewed_tags != kept
+        assert ahead.stamp(renewed_tags)[0] == round(services.now().timestamp(), 3)
+        after = await client.get("/api/v1/trends/tags", params={"limit": 5})
+        assert {"ebb", "ebb2"} <= {t["name"] for t in after.json()}
+    finally:
+        services.clock = clock

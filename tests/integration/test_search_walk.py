@@ -65,16 +65,17 @@ async def test_walking_the_newest_posts_finds_what_the_index_finds(
     by_index = {query: await _pages(services, viewer, query) for query in QUERIES}
     assert all(by_index[query][0] for query in QUERIES), by_index
 
-    monkeypatch.setattr(index, "WALK_COST_RATIO", 0.05)
-    # "filter" is in about a sixth of the seeded captions, and so are "caught" and "home":
-    # those are walked. With "sunset", a tag in a few posts, "filter" is not, nor the tag.
+    monkeypatch.setattr(index, "WALK_COST_RATIO", 0.003)
+    # "filter" is in about a sixth of the seeded captions, and so are "caught" and "home"
+    # (together, by the product of their shares, in about a thirty-sixth): those are
+    # walked. With "sunset", a tag in a few posts, "filter" is not, nor the tag.
     assert [await _common(services, query) for query in QUERIES] == [True, False, True, False]
     posts._prebuilt.cache_clear()
     assert {query: await _pages(services, viewer, query) for query in QUERIES} == by_index
 
     # Walked with too few rows to finish: the index must find the older rest.
     monkeypatch.setattr(index, "WALK_COST_RATIO", 1e-6)
-    monkeypatch.setattr(index, "WALK_ROWS_PER_MATCH", 1)
+    monkeypatch.setattr(index, "WALK_MARGIN", 0.001)
     assert [await _common(services, query) for query in QUERIES[:3]] == [True, True, True]
     posts._prebuilt.cache_clear()
     assert {query: await _pages(services, viewer, query) for query in QUERIES} == by_index

@@ -36,7 +36,8 @@ Compute = Callable[[], Coroutine[Any, Any, bytes]]
 _pending: dict[tuple[int, str], asyncio.Task[bytes | None]] = {}
 
 
-def _stamped(value: bytes, at: float) -> bytes:
+def stamped(value: bytes, at: float) -> bytes:
+    """``value`` as kept, with the time it was computed at (``stamp`` reads it back)."""
     return b"%.3f\n" % at + value
 
 
@@ -58,7 +59,7 @@ async def store(
     (``KEEP_FACTOR`` times ``fresh_seconds`` when None)."""
     at = services.now().timestamp() if at is None else at
     keep = fresh_seconds * KEEP_FACTOR if keep_seconds is None else keep_seconds
-    await services.cache.set(key, _stamped(value, at), keep)
+    await services.cache.set(key, stamped(value, at), keep)
 
 
 def _settled(task: asyncio.Task[bytes | None]) -> None:

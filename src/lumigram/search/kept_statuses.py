@@ -144,28 +144,31 @@ async def rendered(
         values = [None] * (2 * len(ids))
     deltas = parse_pending(ids, values[: len(ids)])
     raw_parts = dict(zip(ids, values[len(ids) :], strict=True))
-    rows = await (_EXPLORABLE if explorable_only else _PUBLIC).rows(conn, {"ids": ids})
+    read = await (_EXPLORABLE if explorable_only else _PUBLIC).rows(conn, {"ids": ids})
+    # Its own post shows whether it pinned it: hydrated, by the caller.
+    rows = [row for row in read if row[_AUTHOR] != viewer_id]
     kept = _kept_for(services)
+    statuses_of: dict[int, dict[str, Any]] = {}
+    unkept: list[Any] = []
+    for row in rows:
+        entry = kept.statuses.get(row[_ID])
+        if entry is not None and entry[0] == (_RENDERED_FROM(row), raw_parts.get(row[_ID])):
+            statuses_of[row[_ID]] = entry[1]
+        else:
+            unkept.append(row)
+    if unkept:
+        for row, (item, raw) in zip(unkept, await _items(conn, services, unkept, raw_parts), strict=True):
+            if item.post.has_poll or any(m.private for m in item.media):
+                statuses_of[row[_ID]] = await _whole(services, conn, item, viewer_id)
+                continue
+            status = statuses_of[row[_ID]] = status_entity(services, item, None, {})
+            if len(kept.statuses) >= KEPT_MAX:
+                kept.statuses.clear()
+            kept.statuses[row[_ID]] = ((_RENDERED_FROM(row), raw), status)
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
-        if row[_AUTHOR] == viewer_id:
-            continue  # its own post shows whether it pinned it: hydrated, by the caller
         post_id = row[_ID]
-        raw = raw_parts.get(post_id)
-        made_from = (_RENDERED_FROM(row), raw)
-        entry = kept.statuses.get(post_id)
-        if entry is not None and entry[0] == made_from:
-            status = entry[1]
-        else:
-            item, from_raw = await _item(conn, services, row, raw)
-            if item.post.has_poll or any(m.private for m in item.media):
-                status = await _whole(services, conn, item, viewer_id)
-            else:
-                status = status_entity(services, item, None, {})
-                if from_raw:  # kept only when what it was rendered from can be compared
-                    if len(kept.statuses) >= KEPT_MAX:
-                        kept.statuses.clear()
-                    kept.statuses[post_id] = (made_from, status)
+        status = statuses_of[post_id]
         entity = dict(status)
         entity["replies_count"] = row[_REPLIES]
         delta = deltas.get(post_id, 0)
@@ -200,22 +203,36 @@ def _account(services: Services, kept: _Kept, row: Any) -> dict[str, Any]:
     return entity
 
 
-async def _item(conn: AsyncConnection, services: Services, row: Any, raw: bytes | None) -> tuple[HydratedPost, bool]:
-    """The post of ``row`` as hydration makes it for no reader, and whether its parts are
-    ``raw``'s: they are when ``raw`` is of the row's version, else they are read from the
-    database (and kept)."""
-    post = post_from_row(_named(_POST_NAMES, row[:_SPLIT]))
-    author = account_from_row(_named(_AUTHOR_NAMES, row[_SPLIT:]))
-    version = parts.version_of(post.edited_at)
-    found = parts.from_cached([post.id], [raw]).get(post.id) if raw is not None else None
-    from_raw = found is not None and found.version == version
-    if found is None or not from_raw:
-        found = (await parts.from_database(conn, {post.id: version}))[post.id]
-        await parts.keep(services.cache, {post.id: found})
-    private = media_is_private(author.locked, post.visibility)
-    media = [m if m.private == private else dataclasses.replace(m, private=private) for m in found.media]
-    item = HydratedPost(post=post, account=author, media=media, tags=found.tags, mentions=found.mentions)
-    return item, from_raw
+async def _items(
+    conn: AsyncConnection, services: Services, rows: Sequence[Any], raw_parts: dict[int, bytes | None]
+) -> list[tuple[HydratedPost, bytes]]:
+    """The posts of ``rows`` as hydration makes them for no reader, each with its parts as
+    the cache holds them: ``raw_parts``' where they are of the row's version, else read
+    from the database for all such posts at once (two statements for a page, not two a
+    post) and kept, and then as kept."""
+    posts = [post_from_row(_named(_POST_NAMES, row[:_SPLIT])) for row in rows]
+    versions = {post.id: parts.version_of(post.edited_at) for post in posts}
+    held = {post.id: raw for post in posts if (raw := raw_parts.get(post.id)) is not None}
+    cached = parts.from_cached(list(held), list(held.values()))
+    found = {i: p for i, p in cached.items() if p.version == versions[i]}
+    missing = {i: version for i, version in versions.items() if i not in found}
+    raw_of = {i: held[i] for i in found}
+    if missing:
+        read = await parts.from_database(conn, missing)
+        await parts.keep(services.cache, read)
+        found.update(read)
+        # What the cache now holds for them, so their Statuses are kept against it.
+        raw_of.update({i: parts.encode(p) for i, p in read.items()})
+    made: list[tuple[HydratedPost, bytes]] = []
+    for row, post in zip(rows, posts, strict=True):
+        author = account_from_row(_named(_AUTHOR_NAMES, row[_SPLIT:]))
+        private = media_is_private(author.locked, post.visibility)
+        media = [m if m.private == private else dataclasses.replace(m, private=private) for m in found[post.id].media]
+        item = HydratedPost(
+            post=post, account=author, media=media, tags=found[post.id].tags, mentions=found[post.id].mentions
+        )
+        made.append((item, raw_of[post.id]))
+    return made
 
 
 async def _whole(

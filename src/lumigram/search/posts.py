@@ -18,7 +18,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, and_, bindparam, cast, exists, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Float,
+    FromClause,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.cache import Cache
@@ -150,32 +164,43 @@ def _statement(shape: _Shape) -> Any:
 
     age_days = (bindparam("now_s", type_=Float) - search_posts.c.created_s) / 86400.0
     decay = 1.0 / (1.0 + age_days / HALF_LIFE_DAYS)
-    base = search_posts.join(statuses, statuses.c.id == search_posts.c.status_id).join(
-        accounts, accounts.c.id == search_posts.c.account_id
-    )
     if shape.has_text:
+        # The candidates ranked first, then checked for the viewer in the order of their
+        # rank until the page is full: the few best of some 400 are looked up in
+        # ``statuses`` and ``accounts``, not all of them. The LIMIT keeps the ranked list
+        # a subquery of its own, whose order the outer statement keeps.
         matches = index_for(shape.dialect).matching(where)
-        base = base.join(matches, matches.c.status_id == search_posts.c.status_id)
-        score = cast(matches.c.relevance, Float) * decay
+        score = (cast(matches.c.relevance, Float) * decay).label("score")
+        ranked = (
+            select(search_posts.c.status_id, search_posts.c.account_id, score)
+            .select_from(search_posts.join(matches, matches.c.status_id == search_posts.c.status_id))
+            .where(*where)
+            .order_by(score.desc(), search_posts.c.status_id.desc())
+            .limit(bindparam("newest", type_=Integer))
+            .subquery("ranked")
+        )
+        status_id, account_id = ranked.c.status_id, ranked.c.account_id
+        order = (ranked.c.score.desc(), status_id.desc())
+        base: FromClause = ranked
     else:
-        score = decay
+        status_id, account_id = search_posts.c.status_id, search_posts.c.account_id
+        order = (decay.desc(), status_id.desc())
+        base = search_posts
     statement = (
-        select(search_posts.c.status_id)
-        .select_from(base)
-        .where(statuses.c.deleted_at.is_(None), _who_may_see(shape.anonymous), *where)
+        select(status_id)
+        .select_from(base.join(statuses, statuses.c.id == status_id).join(accounts, accounts.c.id == account_id))
+        .where(statuses.c.deleted_at.is_(None), _who_may_see(shape.anonymous))
     )
+    if not shape.has_text:
+        statement = statement.where(*where)
     if shape.following:
         statement = statement.where(
             exists().where(
                 follows.c.account_id == bindparam("viewer", type_=BigInteger),
-                follows.c.target_account_id == search_posts.c.account_id,
+                follows.c.target_account_id == account_id,
             )
         )
-    return (
-        statement.order_by(score.desc(), search_posts.c.status_id.desc())
-        .limit(bindparam("page_limit"))
-        .offset(bindparam("page_offset"))
-    )
+    return statement.order_by(*order).limit(bindparam("page_limit")).offset(bindparam("page_offset"))
 
 
 async def _author_id(conn: AsyncConnection, username: str) -> int | None:

@@ -4,6 +4,7 @@ top posts and related tags; trends; the explore grid."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +18,14 @@ from lumigram.filters.service import Applied, active_filters
 from lumigram.infra.tables import statuses
 from lumigram.posts.hydrate import hydrate_in, hydrate_with_context, viewer_marks
 from lumigram.posts.models import HydratedPost
-from lumigram.search import explore, hashtags, kept_statuses, trend_cache, trends
+from lumigram.search import explore, explore_pool, hashtags, kept_statuses, trend_cache, trends
 from lumigram.search.accounts import find_accounts
 from lumigram.search.models import MAX_LIMIT, AccountHit, Results, SearchRequest, TagDay, TagHit
 from lumigram.search.posts import find_posts, found_post_ids
 from lumigram.search.query import clean
 from lumigram.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def _clamped(request: SearchRequest) -> SearchRequest:
@@ -230,3 +233,18 @@ async def explore_statuses(
             found = await kept_statuses.rendered(services, conn, viewer_id, ids, chosen.ranking.marks, True)
     shown = [(found[item.status_id], item) for item in chosen.items if item.status_id in found]
     return ExploreStatuses(shown, chosen.clock, chosen.next_page)
+
+
+async def warm_shared(services: Services) -> None:
+    """Compute the values every reader shares (trending hashtags and posts, the explore
+    grid's pool) where none is kept, as a server starts: the first readers after a
+    start would otherwise wait for them (on the 1M-post world, 0.2 s for the pool and
+    0.5 s for the trending hashtags), and every reader who came meanwhile with them.
+    Where they are kept already (another process, or before a restart) this is three
+    reads of the cache."""
+    try:
+        await trend_cache.tags(services)
+        await trend_cache.posts(services)
+        await explore_pool.pool(services)
+    except Exception:  # the readers compute them as before
+        log.warning("could not compute the shared trends and explore pool at start", exc_info=True)

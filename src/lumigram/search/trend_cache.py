@@ -3,11 +3,16 @@
 A trend ranking reads a week of hashtag uses or two days of likes and comments, and it
 is the same for every reader: only the page sliced from it, the reader's follows and the
 accounts they hide differ. So each ranking (hashtags, posts) is kept in the cache port
-for ``TTL_SECONDS`` under one key per kind, and every page and reader is cut from it.
+under one key per kind, with the time it was computed (``ahead.stamp``), and every page
+and reader is cut from it.
 
-Concurrent reads in one process that find the ranking missing wait for the one
-computation under way instead of each starting their own, so a burst of reads after
-the ranking expired costs one computation per process. Hiding something from trends
+Once a ranking is ``TTL_SECONDS`` old the next read starts its renewal in the
+background and is answered from the kept one, as every read is until the renewal has
+stored the new one (``lumigram.search.ahead``'s way): on the 1M-post world a hashtag
+ranking takes half a second, and readers waited for it once a minute while it expired.
+A ranking is kept ``ahead.KEEP_FACTOR`` times longer than it is fresh, so only reads
+after a quiet spell find none. Reads in one process that find none wait for the one
+computation under way instead of each starting their own. Hiding something from trends
 forgets both rankings, so an admin's hide shows at once; it also renews a generation
 token, and a computation stores its ranking only if the token is still the one it
 started under, so a ranking computed before the hide never outlives it.
@@ -24,13 +29,14 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.cache import Swap
+from lumigram.search import ahead
 from lumigram.search.trends import TrendingPost, TrendingTag, trending_posts, trending_tags
 from lumigram.services import Services
 
 TTL_SECONDS = 60
 #: The format's version is in the key, so a server of another version never reads it.
-TAGS_KEY = "trends:v1:tags"
-POSTS_KEY = "trends:v1:statuses"
+TAGS_KEY = "trends:v2:tags"
+POSTS_KEY = "trends:v2:statuses"
 #: Renewed by every hide; a ranking is stored only under the token it was computed under.
 GENERATION_KEY = "trends:v1:generation"
 
@@ -45,8 +51,8 @@ def _settled(task: asyncio.Task[bytes]) -> None:
         task.exception()  # seen here, so a failure every reader gave up on is not logged as lost
 
 
-async def _computed_once(services: Services, key: str, compute: Callable[[], Coroutine[Any, Any, bytes]]) -> bytes:
-    """The computation's bytes, started by the first caller; later callers wait for it.
+def _once(services: Services, key: str, compute: Callable[[], Coroutine[Any, Any, bytes]]) -> asyncio.Task[bytes]:
+    """The computation under way for ``key`` in this process, or ``compute`` started.
 
     It runs as a task of its own, so a caller that goes away (a client hanging up)
     does not cancel it under the others."""
@@ -57,7 +63,7 @@ async def _computed_once(services: Services, key: str, compute: Callable[[], Cor
         _pending[slot] = running
         running.add_done_callback(_settled)
         running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
-    return await asyncio.shield(running)
+    return running
 
 
 async def _generation(services: Services) -> bytes:
@@ -75,32 +81,44 @@ async def _ranking(
     compute: Callable[[AsyncConnection], Awaitable[list[T]]],
     encode: Callable[[T], list[object]],
 ) -> bytes:
-    kept = await services.cache.get(key)
-    if kept is not None:
-        return kept
-
     async def fresh() -> bytes:
         generation = await _generation(services)
         async with services.db.connect() as conn:
             found = await compute(conn)
         value = orjson.dumps([encode(item) for item in found])
+        kept = ahead.stamped(value, services.now().timestamp())
         # Stored only if no hide renewed the token meanwhile (then the next read computes).
         await services.cache.swap_many(
-            [Swap(GENERATION_KEY, generation, generation, None, {key: (value, TTL_SECONDS)})]
+            [Swap(GENERATION_KEY, generation, generation, None, {key: (kept, TTL_SECONDS * ahead.KEEP_FACTOR)})]
         )
         return value
 
-    return await _computed_once(services, key, fresh)
+    raw = await services.cache.get(key)
+    if raw is None:
+        return await asyncio.shield(_once(services, key, fresh))
+    at, value = ahead.stamp(raw)
+    if services.now().timestamp() - at >= TTL_SECONDS:
+        _once(services, key, fresh)  # renewed in the background; this read has the kept one
+    return value
+
+
+async def renewed(services: Services, key: str) -> None:
+    """Wait for the computation or renewal of ``key`` under way in this process, if any."""
+    running = _pending.get((id(services.db), key))
+    if running is not None:
+        await asyncio.wait([running])
 
 
 async def tags(services: Services) -> list[TrendingTag]:
-    """Trending hashtags, best first (``trends.trending_tags``), at most a minute old."""
+    """Trending hashtags, best first (``trends.trending_tags``), about a minute old at most
+    (see the module)."""
     raw = await _ranking(services, TAGS_KEY, trending_tags, lambda t: [t.id, t.name, t.score, t.recent, t.baseline])
     return [TrendingTag(int(i), str(name), float(s), float(r), float(b)) for i, name, s, r, b in orjson.loads(raw)]
 
 
 async def posts(services: Services) -> list[TrendingPost]:
-    """Trending posts, best first (``trends.trending_posts``), at most a minute old."""
+    """Trending posts, best first (``trends.trending_posts``), about a minute old at most
+    (see the module)."""
     raw = await _ranking(services, POSTS_KEY, trending_posts, lambda p: [p.id, p.score])
     return [TrendingPost(int(i), float(score)) for i, score in orjson.loads(raw)]
 
