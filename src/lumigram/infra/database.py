@@ -160,8 +160,7 @@ class Database:
             # out (SQLAlchemy's default) lent every connection of the pool in turn, and
             # each had to prepare every statement and plan it afresh five times (PostgreSQL
             # settles on a generic plan after that): when a new kind of request came, all
-            # 40 connections of two processes paid it at once, and the first seconds of a
-            # search load had a p99 near a second.
+            # 40 connections of two processes paid it.
             kwargs.update(
                 pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout, pool_recycle=1800, pool_use_lifo=True
             )

@@ -113,8 +113,8 @@ class Fts5Index:
 
 
 #: A walk reads at most this many times the rows it expects (the matches it is after over
-#: the rarest word's share) before it gives up on the estimate and leaves the rest to the
-#: index: a query whose words are each common but seldom together.
+#: the words' share together) before it gives up on the estimate and leaves the rest to
+#: the index: a query whose words are each common but seldom together.
 WALK_MARGIN = 2.0
 #: What a row read by the walk costs PostgreSQL against a match taken from the GIN
 #: index's bitmap. Measured at 1M posts, the statement's fixed part taken off: 0.08 µs
