@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from lumigram.search import ahead, explore_pool
 from lumigram.search.service import hide_from_trends, warm_shared
-from lumigram.search.trend_cache import POSTS_KEY, TAGS_KEY, TTL_SECONDS, renewed
+from lumigram.search.trend_cache import POSTS_KEY, TAGS_KEY, TTL_SECONDS
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle
@@ -118,7 +118,7 @@ async def test_a_due_ranking_answers_while_renewed(client: httpx.AsyncClient, se
             # Due: this read has the kept ranking, and starts its renewal.
             due = await client.get("/api/v1/trends/tags", params={"limit": 5})
             assert [t["name"] for t in due.json()] == ["tide"]
-            await renewed(services, TAGS_KEY)
+            await ahead.renewed(services, TAGS_KEY)
             assert len(seen) == 1, seen
         renewed_tags = await services.cache.get(TAGS_KEY)
         assert renewed_tags is not None

@@ -139,14 +139,17 @@ def from_cached(status_ids: Sequence[int], values: Sequence[bytes | None]) -> di
     return found
 
 
-async def keep(cache: Cache, parts: dict[int, Parts]) -> None:
-    """Store freshly read parts. Best effort: the database stays the source."""
-    if not parts:
-        return
+async def keep(cache: Cache, parts: dict[int, Parts]) -> dict[int, bytes]:
+    """Store freshly read parts, and say what was stored for each post (its ``encode``).
+    Best effort: the database stays the source."""
+    encoded = {i: encode(p) for i, p in parts.items()}
+    if not encoded:
+        return encoded
     try:
-        await cache.set_many({key(i): encode(p) for i, p in parts.items()}, ttl=PARTS_TTL)
+        await cache.set_many({key(i): raw for i, raw in encoded.items()}, ttl=PARTS_TTL)
     except Exception:
         log.warning("could not cache post parts", exc_info=True)
+    return encoded
 
 
 async def forget(services: Services, *status_ids: int) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lumigram.services import Services
 
@@ -31,9 +31,10 @@ KEEP_FACTOR = 5
 CLAIM_SECONDS = 30
 
 Compute = Callable[[], Coroutine[Any, Any, bytes]]
+T = TypeVar("T")
 
 #: (the database's identity, key) → the computation or renewal under way in this process.
-_pending: dict[tuple[int, str], asyncio.Task[bytes | None]] = {}
+_pending: dict[tuple[int, str], asyncio.Task[Any]] = {}
 
 
 def stamped(value: bytes, at: float) -> bytes:
@@ -62,14 +63,12 @@ async def store(
     await services.cache.set(key, stamped(value, at), keep)
 
 
-def _settled(task: asyncio.Task[bytes | None]) -> None:
+def _settled(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("computing a kept value failed", exc_info=task.exception())
 
 
-def _run_once(
-    services: Services, key: str, work: Callable[[], Coroutine[Any, Any, bytes | None]]
-) -> asyncio.Task[bytes | None]:
+def run_once(services: Services, key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
     """The task under way for ``key`` in this process, or ``work`` started as one: a task
     of its own, so a reader that goes away does not cancel it under the others."""
     slot = (id(services.db), key)
@@ -92,7 +91,7 @@ async def read(
     if raw is not None:
         at, value = stamp(raw)
         if services.now().timestamp() - at >= fresh_seconds:
-            _run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute, keep_seconds))
+            run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute, keep_seconds))
         return value
 
     async def first() -> bytes:
@@ -100,7 +99,8 @@ async def read(
         await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
         return value
 
-    found = await asyncio.shield(_run_once(services, key, first))
+    # The task under way may be another reader's renewal (``_renew``), which gives None.
+    found = cast("bytes | None", await asyncio.shield(run_once(services, key, first)))
     if found is None:  # a renewal was under way and another process held the claim
         again = await services.cache.get(key)
         return stamp(again)[1] if again is not None else await first()

@@ -219,10 +219,9 @@ async def _items(
     raw_of = {i: held[i] for i in found}
     if missing:
         read = await parts.from_database(conn, missing)
-        await parts.keep(services.cache, read)
-        found.update(read)
         # What the cache now holds for them, so their Statuses are kept against it.
-        raw_of.update({i: parts.encode(p) for i, p in read.items()})
+        raw_of.update(await parts.keep(services.cache, read))
+        found.update(read)
     made: list[tuple[HydratedPost, bytes]] = []
     for row, post in zip(rows, posts, strict=True):
         author = account_from_row(_named(_AUTHOR_NAMES, row[_SPLIT:]))

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,29 +41,6 @@ POSTS_KEY = "trends:v2:statuses"
 GENERATION_KEY = "trends:v1:generation"
 
 T = TypeVar("T")
-
-#: (the database's identity, cache key) → the computation under way in this process.
-_pending: dict[tuple[int, str], asyncio.Task[bytes]] = {}
-
-
-def _settled(task: asyncio.Task[bytes]) -> None:
-    if not task.cancelled():
-        task.exception()  # seen here, so a failure every reader gave up on is not logged as lost
-
-
-def _once(services: Services, key: str, compute: Callable[[], Coroutine[Any, Any, bytes]]) -> asyncio.Task[bytes]:
-    """The computation under way for ``key`` in this process, or ``compute`` started.
-
-    It runs as a task of its own, so a caller that goes away (a client hanging up)
-    does not cancel it under the others."""
-    slot = (id(services.db), key)
-    running = _pending.get(slot)
-    if running is None:
-        running = services.spawn(compute(), name=f"trends {key}")
-        _pending[slot] = running
-        running.add_done_callback(_settled)
-        running.add_done_callback(lambda done: _pending.pop(slot) if _pending.get(slot) is done else None)
-    return running
 
 
 async def _generation(services: Services) -> bytes:
@@ -95,18 +72,11 @@ async def _ranking(
 
     raw = await services.cache.get(key)
     if raw is None:
-        return await asyncio.shield(_once(services, key, fresh))
+        return await asyncio.shield(ahead.run_once(services, key, fresh))
     at, value = ahead.stamp(raw)
     if services.now().timestamp() - at >= TTL_SECONDS:
-        _once(services, key, fresh)  # renewed in the background; this read has the kept one
+        ahead.run_once(services, key, fresh)  # renewed in the background; this read has the kept one
     return value
-
-
-async def renewed(services: Services, key: str) -> None:
-    """Wait for the computation or renewal of ``key`` under way in this process, if any."""
-    running = _pending.get((id(services.db), key))
-    if running is not None:
-        await asyncio.wait([running])
 
 
 async def tags(services: Services) -> list[TrendingTag]:
@@ -128,4 +98,4 @@ async def forget(services: Services) -> None:
     await services.cache.set(GENERATION_KEY, secrets.token_hex(8).encode())
     await services.cache.delete(TAGS_KEY, POSTS_KEY)
     for key in (TAGS_KEY, POSTS_KEY):
-        _pending.pop((id(services.db), key), None)
+        ahead.forget_pending(services, key)
