@@ -410,6 +410,24 @@ class Database:
         async with self._reads.connect() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def connect_unhurried(self) -> AsyncIterator[AsyncConnection]:
+        """A reads' connection (``connect``) for a computation no request waits on, such
+        as a kept ranking's renewal. On PostgreSQL its statements get no parallel workers:
+        a large scan then takes one core for longer rather than every core of the box for
+        a while, from under the requests being served (a trend ranking's scan of a week of
+        posts took three cores for 200 ms, and the requests of that moment waited behind
+        it). The setting is the session's, put back before the connection is returned."""
+        async with self.connect() as conn:
+            if conn.dialect.name != "postgresql":
+                yield conn
+                return
+            await conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+            try:
+                yield conn
+            finally:
+                await conn.execute(text("RESET max_parallel_workers_per_gather"))
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -60,7 +60,7 @@ async def _ranking(
 ) -> bytes:
     async def fresh() -> bytes:
         generation = await _generation(services)
-        async with services.db.connect() as conn:
+        async with services.db.connect_unhurried() as conn:
             found = await compute(conn)
         value = orjson.dumps([encode(item) for item in found])
         kept = ahead.stamped(value, services.now().timestamp())
