@@ -5,7 +5,7 @@ open, discoverable account) is the same for every reader: only what each reader 
 blocks, mutes and liked differs, and ``lumigram.search.explore`` takes that out per
 request. So the newest ``POOL_SIZE`` such posts, with their counts and hashtags, are
 kept in the cache port under one key and read anew in the background once ``TTL_SECONDS``
-old (``lumigram.search.ahead``), readers being answered from the pool kept meanwhile; only
+old (``lumigram.ahead``), readers being answered from the pool kept meanwhile; only
 readers that find none at all wait, in one process for one computation.
 
 A kept pool never hides a post made after it: each request also reads the posts newer
@@ -31,10 +31,10 @@ import orjson
 from sqlalchemy import BigInteger, ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram import ahead
 from lumigram.ids import lowest_id_at
 from lumigram.infra.sql import Prebuilt, among
 from lumigram.infra.tables import accounts, status_tags, statuses
-from lumigram.search import ahead
 from lumigram.services import Services
 
 #: Twice the candidates one reader ranks (``explore.CANDIDATES``): what a reader follows
