@@ -101,6 +101,28 @@ class LoadResult:
     kinds: dict[str, KindStats]
     timeouts: int
     error_types: dict[str, int] = field(default_factory=dict)
+    #: (when each answered request was meant to go, seconds from the step's first; its ms)
+    timeline: tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]] | None = None
+
+    def by_second(self) -> list[dict[str, Any]]:
+        """Each second of the step: requests meant to go in it, their p99 and slowest."""
+        if self.timeline is None or not self.timeline[0].size:
+            return []
+        sent, took = self.timeline
+        seconds = sent.astype(np.int64)
+        rows = []
+        for second in range(int(seconds.max()) + 1):
+            lat = took[seconds == second]
+            if lat.size:
+                rows.append(
+                    {
+                        "second": second,
+                        "requests": int(lat.size),
+                        "p99_ms": round(float(np.percentile(lat, 99)), 1),
+                        "max_ms": round(float(lat.max()), 1),
+                    }
+                )
+        return rows
 
     def summary(self) -> dict[str, Any]:
         every = KindStats(
@@ -118,6 +140,7 @@ class LoadResult:
             "error_types": self.error_types,
             "all": every.summary(self.seconds),
             "kinds": {name: stats.summary(self.seconds) for name, stats in sorted(self.kinds.items())},
+            "by_second": self.by_second(),
         }
 
 
@@ -187,6 +210,11 @@ class _Tally:
         self.statuses: dict[str, dict[int, int]] = {}
         self.errors: dict[str, int] = {}
         self.error_types: dict[str, int] = {}
+        # When each answered request was meant to go and how long it took, every kind
+        # together: where in a step the slow ones came (a cold start's first second, or a
+        # stall later on).
+        self.sent: list[float] = []
+        self.took: list[float] = []
 
     async def exchange(
         self, conn: _Connection, request: Request, raw: bytes, since: float, observer: Observer | None
@@ -200,7 +228,10 @@ class _Tally:
             name = type(exc).__name__
             self.error_types[name] = self.error_types.get(name, 0) + 1
             return
-        self.latencies.setdefault(request.kind, []).append((time.perf_counter() - since) * 1000)
+        took = (time.perf_counter() - since) * 1000
+        self.latencies.setdefault(request.kind, []).append(took)
+        self.sent.append(since)
+        self.took.append(took)
         codes = self.statuses.setdefault(request.kind, {})
         codes[status] = codes.get(status, 0) + 1
         if observer is not None:
@@ -212,6 +243,8 @@ class _Tally:
             "statuses": self.statuses,
             "errors": self.errors,
             "error_types": self.error_types,
+            "sent": np.asarray(self.sent, dtype=np.float64),
+            "took": np.asarray(self.took, dtype=np.float64),
         }
 
 
@@ -491,6 +524,8 @@ def _run(
                 stats.statuses[code] = stats.statuses.get(code, 0) + n
             stats.errors += r["errors"].get(name, 0)
         kinds[name] = stats
+    sent = np.concatenate([r["sent"] for r in results])
+    took = np.concatenate([r["took"] for r in results])
     return LoadResult(
         target_rate=rate or 0.0,
         seconds=max(r["seconds"] for r in results),
@@ -501,6 +536,7 @@ def _run(
             name: sum(r["error_types"].get(name, 0) for r in results)
             for name in {n for r in results for n in r["error_types"]}
         },
+        timeline=(sent - sent.min(), took) if sent.size else None,
     )
 
 

@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if settings.run_inline_worker:
                 await start_consumers(active)
             active.spawn(warm_shared(active), name="shared values warmed")
+            active.spawn(active.db.warm(), name="database connections readied")
             heap.settle()  # not for callers' services (tests): they build many apps per process
         try:
             yield

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, case, func, select
 
+from lumigram import ahead
 from lumigram.ids import lowest_id_at
 from lumigram.infra.tables import accounts, oauth_tokens, statuses, users, utcnow
 from lumigram.posts import reel_rules
@@ -18,7 +19,8 @@ from lumigram.posts.text import MAX_TEXT
 from lumigram.services import Services
 from lumigram.uploads import filters, images, transcode
 
-STATS_CACHE_KEY = "instance:stats"
+#: Kept with the time they were counted (``lumigram.ahead``), hence the version.
+STATS_CACHE_KEY = "instance:stats:v2"
 STATS_TTL = 60
 
 
@@ -58,11 +60,14 @@ SUPPORTED_MIME_TYPES = (
 
 
 async def instance_stats(services: Services) -> InstanceStats:
-    """Counts for the instance entities; cached briefly since every client start asks."""
-    cached = await services.cache.get(STATS_CACHE_KEY)
-    if cached is not None:
-        parts = [int(x) for x in cached.decode().split(",")]
-        return InstanceStats(*parts)
+    """Counts for the instance entities, kept a minute since every client start asks; a due
+    count answers while one process counts again (``lumigram.ahead``), so the readers of
+    the moment it falls due do not all count at once."""
+    raw = await ahead.read(services, STATS_CACHE_KEY, STATS_TTL, lambda: _count_stats(services))
+    return InstanceStats(*(int(x) for x in raw.decode().split(",")))
+
+
+async def _count_stats(services: Services) -> bytes:
     now = utcnow()
     async with services.db.connect() as conn:
         user_count = (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
@@ -75,13 +80,10 @@ async def instance_stats(services: Services) -> InstanceStats:
             select(func.count()).select_from(users).where(users.c.last_sign_in_at >= now - timedelta(days=180))
         )
         active_halfyear = halfyear.scalar_one()
-    stats = InstanceStats(int(user_count), int(active_month), int(active_halfyear), int(statuses))
-    encoded = f"{stats.user_count},{stats.active_month},{stats.active_halfyear},{stats.status_count}"
-    await services.cache.set(STATS_CACHE_KEY, encoded.encode(), ttl=STATS_TTL)
-    return stats
+    return f"{int(user_count)},{int(active_month)},{int(active_halfyear)},{int(statuses)}".encode()
 
 
-ACTIVITY_CACHE_KEY = "instance:activity"
+ACTIVITY_CACHE_KEY = "instance:activity:v2"
 ACTIVITY_WEEKS = 12
 
 
@@ -120,17 +122,17 @@ def _per_week(
 
 async def weekly_activity(services: Services) -> list[WeekActivity]:
     """Posts, people signing in and sign-ups for each of the last twelve weeks, this week first
-    (Mastodon's ``/api/v1/instance/activity``); cached briefly."""
-    cached = await services.cache.get(ACTIVITY_CACHE_KEY)
-    if cached is not None:
-        return [WeekActivity(datetime.fromisoformat(w), s, lo, r) for w, s, lo, r in json.loads(cached)]
+    (Mastodon's ``/api/v1/instance/activity``); kept as the counts above are."""
+    raw = await ahead.read(services, ACTIVITY_CACHE_KEY, STATS_TTL, lambda: _count_activity(services))
+    return [WeekActivity(datetime.fromisoformat(w), s, lo, r) for w, s, lo, r in json.loads(raw)]
+
+
+async def _count_activity(services: Services) -> bytes:
     weeks = _week_starts(utcnow())
     bounds = _bounds(weeks)
     async with services.db.connect() as conn:
         posted = (await conn.execute(_per_week(statuses, bounds))).one()
         signed_in = (await conn.execute(_per_week(oauth_tokens, bounds, oauth_tokens.c.user_id))).one()
         joined = (await conn.execute(_per_week(accounts, bounds))).one()
-    found = [WeekActivity(week, int(posted[n]), int(signed_in[n]), int(joined[n])) for n, week in enumerate(weeks)]
-    encoded = json.dumps([[w.week.isoformat(), w.statuses, w.logins, w.registrations] for w in found])
-    await services.cache.set(ACTIVITY_CACHE_KEY, encoded.encode(), ttl=STATS_TTL)
-    return found
+    found = [[week.isoformat(), int(posted[n]), int(signed_in[n]), int(joined[n])] for n, week in enumerate(weeks)]
+    return json.dumps(found).encode()

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from lumigram.search import ahead, explore, explore_pool
+from lumigram import ahead
+from lumigram.search import explore, explore_pool
 from lumigram.services import Services
 from tests.factories import create_post, create_user
 from tests.settle import settle

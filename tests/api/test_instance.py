@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import httpx
 
+from lumigram import ahead
 from lumigram.app import create_app
 from lumigram.bootstrap import build_services
 from lumigram.config import Settings
+from lumigram.instance import STATS_CACHE_KEY, STATS_TTL
+from lumigram.services import Services
+from tests.factories import create_user
 
 
 async def test_instance_v1_claims_mastodon_compatibility(client: httpx.AsyncClient) -> None:
@@ -68,3 +73,21 @@ async def test_readiness_fails_naming_the_backend_that_is_down(make_settings: Ca
     checks = response.json()["checks"]
     assert checks["cache"].startswith("error")
     assert checks["database"] == "ok"
+
+
+async def test_due_counts_answer_while_one_process_counts_again(client: httpx.AsyncClient, services: Services) -> None:
+    """The counts are kept a minute; the read that finds them due is answered with them and
+    starts one count, whose result the next read has (every client start asks)."""
+    assert (await client.get("/api/v1/instance")).json()["stats"]["user_count"] == 0
+    await create_user(client)
+    assert (await client.get("/api/v1/instance")).json()["stats"]["user_count"] == 0  # kept
+
+    started, clock = services.now(), services.clock
+    services.clock = lambda: started + timedelta(seconds=STATS_TTL + 1)
+    try:
+        due = await client.get("/api/v1/instance")
+        assert due.json()["stats"]["user_count"] == 0
+        await ahead.renewed(services, STATS_CACHE_KEY)
+        assert (await client.get("/api/v1/instance")).json()["stats"]["user_count"] == 1
+    finally:
+        services.clock = clock

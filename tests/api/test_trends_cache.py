@@ -11,7 +11,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import event
 
-from lumigram.search import ahead, explore_pool
+from lumigram import ahead
+from lumigram.search import explore_pool
 from lumigram.search.service import hide_from_trends, warm_shared
 from lumigram.search.trend_cache import POSTS_KEY, TAGS_KEY, TTL_SECONDS
 from lumigram.services import Services
@@ -128,3 +129,28 @@ async def test_a_due_ranking_answers_while_renewed(client: httpx.AsyncClient, se
         assert {"ebb", "ebb2"} <= {t["name"] for t in after.json()}
     finally:
         services.clock = clock
+
+
+async def test_a_due_ranking_is_renewed_by_one_process_of_several(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """While another serving process holds the renewal's claim, a due read here answers
+    with the kept ranking and computes nothing (two would each take a core for it)."""
+    users = [await create_user(client) for _ in range(2)]
+    for user in users:
+        await create_post(client, user["headers"], text="#swell")
+    await settle(services)
+    assert [t["name"] for t in (await client.get("/api/v1/trends/tags")).json()] == ["swell"]
+    await services.cache.incr(f"{TAGS_KEY}:renewing", 1, ahead.CLAIM_SECONDS)  # the other process's
+
+    started, clock = services.now(), services.clock
+    services.clock = lambda: started + timedelta(seconds=TTL_SECONDS + 1)
+    try:
+        with ranking_queries(services) as seen:
+            due = await client.get("/api/v1/trends/tags")
+            assert [t["name"] for t in due.json()] == ["swell"]
+            await ahead.renewed(services, TAGS_KEY)
+            assert seen == []
+    finally:
+        services.clock = clock
+        await services.cache.delete(f"{TAGS_KEY}:renewing")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -123,6 +124,13 @@ class WriteGroup:
 #: How long a write waits for its turn at SQLite's one writer before the request is
 #: answered 503: far beyond any queue a family's instance builds, short of a hung client.
 SQLITE_WRITE_WAIT_SECONDS = 60.0
+
+
+log = logging.getLogger(__name__)
+
+#: PostgreSQL connections each serving process opens and readies as it starts (``warm``).
+WARM_CONNECTIONS = 8
+_WARM_ARRAYS = text("SELECT CAST(:ids AS BIGINT[]), CAST(:names AS VARCHAR[])")
 
 
 class Database:
@@ -409,6 +417,55 @@ class Database:
             return
         async with self._reads.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def connect_unhurried(self) -> AsyncIterator[AsyncConnection]:
+        """A reads' connection (``connect``) for a computation no request waits on, such
+        as a kept ranking's renewal. On PostgreSQL its statements get no parallel workers:
+        a large scan then takes one core for longer rather than every core of the box for
+        a while, from under the requests being served (a trend ranking's scan of a week of
+        posts took three cores for 200 ms, and the requests of that moment waited behind
+        it). The setting is the session's, put back before the connection is returned."""
+        async with self.connect() as conn:
+            if conn.dialect.name != "postgresql":
+                yield conn
+                return
+            await conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+            try:
+                yield conn
+            finally:
+                await conn.execute(text("RESET max_parallel_workers_per_gather"))
+
+    async def warm(self, connections: int = WARM_CONNECTIONS) -> None:
+        """Open ``connections`` of the PostgreSQL pool as a server starts, each made ready
+        for the arrays the statements bind (``= ANY(:ids)``): on a new connection asyncpg
+        first asks the server what ``bigint[]`` and ``varchar[]`` are, a catalog query of
+        5 ms alone and 20 ms with ten others, which otherwise fell on the first requests
+        after a start, when the pool grows under them. Nothing on SQLite."""
+        if self.dialect != "postgresql":
+            return
+
+        count = min(connections, self.engine.pool.size())  # type: ignore[attr-defined]
+        ready = 0
+        all_open = asyncio.Event()
+
+        async def one() -> None:
+            nonlocal ready
+            try:
+                async with self._reads.connect() as conn:
+                    await conn.execute(_WARM_ARRAYS, {"ids": [0], "names": [""]})
+                    ready += 1
+                    if ready == count:
+                        all_open.set()
+                    # Held until all are open, so that each is a connection of its own.
+                    await all_open.wait()
+            finally:
+                all_open.set()  # one that failed lets the others go
+
+        try:
+            await asyncio.gather(*(one() for _ in range(count)))
+        except Exception:  # the first requests open them as before
+            log.warning("could not ready the database's connections at start", exc_info=True)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

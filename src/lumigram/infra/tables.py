@@ -54,8 +54,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is UTC:
+            return value  # PostgreSQL's driver hands over UTC already: nothing to convert
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     # SQLite keeps a datetime as text. SQLAlchemy's processors for it, with the zone set

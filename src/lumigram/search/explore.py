@@ -40,6 +40,7 @@ import orjson
 from sqlalchemy import BigInteger, bindparam, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram import ahead
 from lumigram.infra.sql import Prebuilt, one_of
 from lumigram.infra.tables import (
     blocks,
@@ -54,7 +55,7 @@ from lumigram.infra.tables import (
     tag_follows,
 )
 from lumigram.posts.models import HydratedPost
-from lumigram.search import ahead, explore_pool
+from lumigram.search import explore_pool
 from lumigram.search.explore_pool import Candidate
 from lumigram.services import Services
 
@@ -263,7 +264,7 @@ async def _affinity(services: Services, conn: AsyncConnection, viewer_id: int, a
     """The viewer's affinity, kept: it reads a month of their likes and comments, and only
     moves scores. Computed on the viewer's first request; then, once
     ``AFFINITY_TTL_SECONDS`` old, computed anew in the background while the kept one is
-    still used (``lumigram.search.ahead``), for up to ``AFFINITY_KEEP_SECONDS`` unread.
+    still used (``lumigram.ahead``), for up to ``AFFINITY_KEEP_SECONDS`` unread.
     Authors it was not counted for yet are counted on the request that meets them (and
     then known to the process's decoded copy)."""
     compute = lambda: _computed_affinity(services, viewer_id, authors)  # noqa: E731

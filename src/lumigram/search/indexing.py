@@ -24,6 +24,8 @@ from lumigram.infra.tables import (
     search_account_words,
     search_accounts,
     search_posts,
+    search_tag_days,
+    search_tags,
     statuses,
 )
 from lumigram.search import tag_counts
@@ -270,10 +272,21 @@ async def reindex(services: Services, progress: Callable[[int, int], None] | Non
             progress(done, total)
     async with services.db.begin() as conn:
         await tag_counts.rebuild_counts(conn)
-        if conn.dialect.name == "postgresql":
-            # The word counts that decide how a post search reads (``PostgresIndex``),
-            # fresh for the rebuilt index rather than whenever autovacuum comes by.
-            await conn.execute(text("ANALYZE search_posts"))
+    if services.db.is_postgres:
+        # The word counts that decide how a post search reads (``PostgresIndex``), fresh
+        # for the rebuilt index rather than whenever autovacuum comes by; and the rebuilt
+        # tables vacuumed now, not by autovacuum beside the first searches (outside a
+        # transaction: the reads' connection autocommits).
+        async with services.db.connect() as conn:
+            rebuilt = (
+                search_posts,
+                search_accounts,
+                search_account_grams,
+                search_account_words,
+                search_tags,
+                search_tag_days,
+            )
+            await conn.execute(text(f"VACUUM (ANALYZE) {', '.join(table.name for table in rebuilt)}"))
     async with services.db.connect() as conn:
         posts = (await conn.execute(select(func.count()).select_from(search_posts))).scalar_one()
     return int(posts), people

@@ -79,7 +79,7 @@ _ID, _AUTHOR, _REPLIES, _LIKES, _REPOSTS, _PLAYS, _HAS_POLL = (
 def _shown(dialect: str, explorable_only: bool) -> Any:
     """The posts of ``ids`` that qualify, each with its author's row: public, top-level
     and live posts of open accounts, the same for every reader; or explorable ones."""
-    where = explorable() if explorable_only else public_top_level()
+    where = explorable(dialect) if explorable_only else public_top_level(dialect)
     return (
         select(*statuses.c, *accounts.c)
         .join_from(statuses, accounts, accounts.c.id == statuses.c.account_id)

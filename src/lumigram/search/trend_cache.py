@@ -8,7 +8,7 @@ and reader is cut from it.
 
 Once a ranking is ``TTL_SECONDS`` old the next read starts its renewal in the
 background and is answered from the kept one, as every read is until the renewal has
-stored the new one (``lumigram.search.ahead``'s way): on the 1M-post world a hashtag
+stored the new one (``lumigram.ahead``'s way): on the 1M-post world a hashtag
 ranking takes half a second, and readers waited for it once a minute while it expired.
 A ranking is kept ``ahead.KEEP_FACTOR`` times longer than it is fresh, so only reads
 after a quiet spell find none. Reads in one process that find none wait for the one
@@ -28,8 +28,8 @@ from typing import TypeVar
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from lumigram import ahead
 from lumigram.infra.cache import Swap
-from lumigram.search import ahead
 from lumigram.search.trends import TrendingPost, TrendingTag, trending_posts, trending_tags
 from lumigram.services import Services
 
@@ -60,7 +60,7 @@ async def _ranking(
 ) -> bytes:
     async def fresh() -> bytes:
         generation = await _generation(services)
-        async with services.db.connect() as conn:
+        async with services.db.connect_unhurried() as conn:
             found = await compute(conn)
         value = orjson.dumps([encode(item) for item in found])
         kept = ahead.stamped(value, services.now().timestamp())
@@ -72,10 +72,13 @@ async def _ranking(
 
     raw = await services.cache.get(key)
     if raw is None:
-        return await asyncio.shield(ahead.run_once(services, key, fresh))
+        # The task under way may be a renewal that found another process renewing (None).
+        found = await asyncio.shield(ahead.run_once(services, key, fresh))
+        return found if found is not None else await fresh()
     at, value = ahead.stamp(raw)
     if services.now().timestamp() - at >= TTL_SECONDS:
-        ahead.run_once(services, key, fresh)  # renewed in the background; this read has the kept one
+        # Renewed in the background, by one process of several; this read has the kept one.
+        ahead.run_once(services, key, lambda: ahead.claimed(services, key, fresh))
     return value
 
 

@@ -19,13 +19,14 @@ posts), so a post doing well for its author rises above one doing as usual for a
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lumigram.infra.tables import accounts, favourites, status_tags, statuses, tags, trend_exclusions
@@ -39,6 +40,8 @@ NEWCOMER_WEIGHT = 0.25
 POST_WINDOW_HOURS = 48
 #: How many of an author's earlier posts their usual engagement is drawn from.
 BASELINE_POSTS = 20
+#: Rows counted between two turns of the serving loop (a few milliseconds of Python).
+ROWS_BETWEEN_TURNS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,35 +93,40 @@ async def trending_tags(conn: AsyncConnection, now: datetime | None = None) -> l
     now = now or datetime.now(UTC)
     recent_since = now - RECENT
     since = recent_since - timedelta(days=BASELINE_DAYS)
-    day = _day(conn.dialect.name, statuses.c.created_at)
+    # One row per hashtag and account, not per day as well: an account's recent weight
+    # decays from its latest use (the later, the more it weighs), and its baseline counts
+    # the days it used the tag before the recent window, each day once.
     query = (
         select(
             status_tags.c.tag_id,
-            statuses.c.account_id,
-            day.label("day"),
-            func.min(statuses.c.created_at).label("first"),
             func.max(statuses.c.created_at).label("last"),
+            func.count(
+                case((statuses.c.created_at < recent_since, _day(conn.dialect.name, statuses.c.created_at))).distinct()
+            ).label("baseline_days"),
             func.min(accounts.c.created_at).label("account_created"),
         )
         .select_from(status_tags.join(statuses, statuses.c.id == status_tags.c.status_id))
         .join(accounts, accounts.c.id == statuses.c.account_id)
         .where(*_countable(), statuses.c.created_at >= since, _not_hidden("tag", status_tags.c.tag_id))
-        .group_by(status_tags.c.tag_id, statuses.c.account_id, day)
+        .group_by(status_tags.c.tag_id, statuses.c.account_id)
     )
-    recent: dict[int, dict[int, float]] = defaultdict(dict)
+    recent: dict[int, list[float]] = defaultdict(list)
     baseline: dict[int, float] = defaultdict(float)
-    for tag_id, account_id, _day_value, first, last, account_created in await conn.execute(query):
-        weight = account_weight(account_created, now)
-        if last >= recent_since:
-            decayed = weight * _decay(last, now, HALF_LIFE_HOURS)
-            recent[tag_id][account_id] = max(recent[tag_id].get(account_id, 0.0), decayed)
-        if first < recent_since:
-            baseline[tag_id] += weight / BASELINE_DAYS
+    # A busy server's rows run to tens of thousands: they are read into Python and counted
+    # a slice at a time, the serving loop's requests going in between.
+    for rows in (await conn.execute(query)).partitions(ROWS_BETWEEN_TURNS):
+        await asyncio.sleep(0)
+        for tag_id, last, baseline_days, account_created in rows:
+            weight = account_weight(account_created, now)
+            if last >= recent_since:
+                recent[tag_id].append(weight * _decay(last, now, HALF_LIFE_HOURS))
+            if baseline_days:
+                baseline[tag_id] += weight * baseline_days / BASELINE_DAYS
     scored: dict[int, tuple[float, float, float]] = {}
     for tag_id, people in recent.items():
         if len(people) < MIN_ACCOUNTS:
             continue
-        observed, expected = sum(people.values()), baseline.get(tag_id, 0.0)
+        observed, expected = sum(people), baseline.get(tag_id, 0.0)
         growth = (observed - expected) / math.sqrt(expected + 1)
         if growth > 0:
             scored[tag_id] = (growth, observed, expected)

@@ -107,18 +107,28 @@ async def read(
     return found
 
 
+async def claimed(services: Services, key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> T | None:
+    """``work``'s result, run only if no other process is renewing ``key`` (a short claim
+    in the cache, given back at the end); None if one is. Two serving processes renewing
+    the same value at once would each take a core for the same answer."""
+    claim = f"{key}:renewing"
+    if await services.cache.incr(claim, 1, CLAIM_SECONDS) != 1:
+        return None
+    try:
+        return await work()
+    finally:
+        await services.cache.delete(claim)
+
+
 async def _renew(
     services: Services, key: str, fresh_seconds: int, compute: Compute, keep_seconds: int | None
 ) -> bytes | None:
-    claim = f"{key}:renewing"
-    if await services.cache.incr(claim, 1, CLAIM_SECONDS) != 1:
-        return None  # another process renews it
-    try:
+    async def renewal() -> bytes:
         value = await compute()
         await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
         return value
-    finally:
-        await services.cache.delete(claim)
+
+    return await claimed(services, key, renewal)
 
 
 async def renewed(services: Services, key: str) -> None:
