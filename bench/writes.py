@@ -1025,6 +1025,9 @@ def rates(text: str) -> list[float]:
 def run_shape(shape: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"lumigram-writes-{shape}-"))
     stack = Stack(workdir, shape=shape)
+    for setting in args.pg_setting:
+        name, _, value = setting.partition("=")
+        stack.pg_settings[name.strip()] = value.strip()
     started = time.perf_counter()
     result: dict[str, Any] = {}
     try:
@@ -1111,6 +1114,13 @@ def main() -> None:
     parser.add_argument("--world-limit", type=float, default=120, help="longest a world-building step may run")
     parser.add_argument("--census", action="store_true", help="scaled: statements, commands, messages per write")
     parser.add_argument("--py-spy", action="store_true", help="embedded: where the serving loop's time goes")
+    parser.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="scaled: a PostgreSQL setting for the run (repeatable), e.g. log_min_duration_statement=10",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
