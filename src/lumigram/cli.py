@@ -182,6 +182,8 @@ async def _run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await services.db.ping()
+        # Its consumers' connections readied before the first events come (``Database.warm``).
+        await services.db.warm()
         # Workers relay too: if every serve process is down, pending events still flow.
         await services.start_relay()
         await start_consumers(services)
