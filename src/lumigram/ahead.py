@@ -87,23 +87,30 @@ async def read(
     """The value kept at ``key``, renewed in the background once ``fresh_seconds`` old;
     computed first (readers in this process waiting for one computation) if none is kept.
     ``keep_seconds``: how long a value is kept unread (``store``)."""
-    raw = await services.cache.get(key)
-    if raw is not None:
-        at, value = stamp(raw)
-        if services.now().timestamp() - at >= fresh_seconds:
-            run_once(services, key, lambda: _renew(services, key, fresh_seconds, compute, keep_seconds))
-        return value
 
-    async def first() -> bytes:
+    async def computed_and_kept() -> bytes:
         value = await compute()
         await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
         return value
 
-    # The task under way may be another reader's renewal (``_renew``), which gives None.
-    found = cast("bytes | None", await asyncio.shield(run_once(services, key, first)))
-    if found is None:  # a renewal was under way and another process held the claim
+    return await read_kept(services, key, fresh_seconds, computed_and_kept)
+
+
+async def read_kept(services: Services, key: str, fresh_seconds: int, compute_and_keep: Compute) -> bytes:
+    """``read`` for a value whose computation keeps it itself (``stamped``, however it
+    stores it: under a guard, say) and gives it back."""
+    raw = await services.cache.get(key)
+    if raw is not None:
+        at, value = stamp(raw)
+        if services.now().timestamp() - at >= fresh_seconds:
+            run_once(services, key, lambda: claimed(services, key, compute_and_keep))
+        return value
+    # The task under way may be another reader's renewal, which gives None where another
+    # process held the claim.
+    found = cast("bytes | None", await asyncio.shield(run_once(services, key, compute_and_keep)))
+    if found is None:
         again = await services.cache.get(key)
-        return stamp(again)[1] if again is not None else await first()
+        return stamp(again)[1] if again is not None else await compute_and_keep()
     return found
 
 
@@ -118,17 +125,6 @@ async def claimed(services: Services, key: str, work: Callable[[], Coroutine[Any
         return await work()
     finally:
         await services.cache.delete(claim)
-
-
-async def _renew(
-    services: Services, key: str, fresh_seconds: int, compute: Compute, keep_seconds: int | None
-) -> bytes | None:
-    async def renewal() -> bytes:
-        value = await compute()
-        await store(services, key, value, fresh_seconds, keep_seconds=keep_seconds)
-        return value
-
-    return await claimed(services, key, renewal)
 
 
 async def renewed(services: Services, key: str) -> None:

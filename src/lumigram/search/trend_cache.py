@@ -20,7 +20,6 @@ started under, so a ranking computed before the hide never outlives it.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -70,16 +69,7 @@ async def _ranking(
         )
         return value
 
-    raw = await services.cache.get(key)
-    if raw is None:
-        # The task under way may be a renewal that found another process renewing (None).
-        found = await asyncio.shield(ahead.run_once(services, key, fresh))
-        return found if found is not None else await fresh()
-    at, value = ahead.stamp(raw)
-    if services.now().timestamp() - at >= TTL_SECONDS:
-        # Renewed in the background, by one process of several; this read has the kept one.
-        ahead.run_once(services, key, lambda: ahead.claimed(services, key, fresh))
-    return value
+    return await ahead.read_kept(services, key, TTL_SECONDS, fresh)
 
 
 async def tags(services: Services) -> list[TrendingTag]:
