@@ -9,6 +9,7 @@ Nothing else reacts to them meanwhile, so no test waits for the bus.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from lumigram.bootstrap import build_services
 from lumigram.config import Settings
 from lumigram.consumers import consumers
 from lumigram.events import (
+    BlockCreated,
     DomainEvent,
     FavouriteCreated,
     FavouriteRemoved,
@@ -99,7 +101,13 @@ async def test_a_new_post_is_fanned_out_to_the_feeds_kept_for_its_readers(
 
     done = await fanout.fan_out_post(services, event)
 
-    assert done == fanout.Fanout(int(posted["id"]), int(alice["id"]), reached=[int(bob["id"])], tag_readers=[])
+    assert done is not None
+    assert (done.post_id, done.author_id, done.reached, done.tag_readers) == (
+        int(posted["id"]),
+        int(alice["id"]),
+        [int(bob["id"])],
+        [],
+    )
     assert await feeds.window(services, int(bob["id"]), None, 10) == [int(posted["id"])]
     assert await feeds.window(services, int(carol["id"]), None, 10) == []
     # Redelivered: the same feeds, the same answer.
@@ -160,8 +168,85 @@ async def test_a_new_follow_brings_the_authors_posts_into_a_kept_feed(
     await follow(client, bob, alice["id"])
     (event,) = await emitted(services, FollowCreated)
 
-    assert await fanout.add_followed_authors_posts(services, event) == [int(bob["id"])]
+    done = await fanout.backfill_follow(services, event)
+    assert (done.readers, done.posts) == ([int(bob["id"])], [int(posted["id"])])
     assert await feeds.window(services, int(bob["id"]), None, 10) == [int(posted["id"])]
+
+
+async def test_a_fan_out_that_raced_with_a_block_takes_its_post_back(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    """The block was handled between the fan-out's reading of the followers and its write:
+    the block's consumer found nothing to remove, the write then put the post in. The
+    fan-out's last step sees the author's narrowing token moved and takes it back."""
+    alice, bob, carol = [await create_user(client) for _ in range(3)]
+    await follow(client, bob, alice["id"])
+    await follow(client, carol, alice["id"])
+    for reader in (bob, carol):
+        await feeds.finish_rebuild(services, int(reader["id"]), [])
+    posted = await create_post(client, alice["headers"])
+    (event,) = await emitted(services, PostCreated)
+    before = await services.cache.get(feeds.narrowed_key(int(alice["id"])))
+
+    blocked = await client.post(f"/api/v1/accounts/{alice['id']}/block", headers=bob["headers"])
+    assert blocked.status_code == 200, blocked.text
+    (block,) = await emitted(services, BlockCreated)
+    await fanout.hide_author(services, block)  # nothing there yet
+    post_id, readers = int(posted["id"]), [int(bob["id"]), int(carol["id"])]
+    await feeds.add(services, readers, [post_id])  # the fan-out's late write
+
+    raced = fanout.Fanout(post_id, int(alice["id"]), readers, [], tags=tuple(event.tags), narrowing=before)
+    assert await fanout.settle_fanout(services, raced) == [int(bob["id"])]
+    assert await feeds.window(services, int(bob["id"]), None, 10) == []
+    assert await feeds.window(services, int(carol["id"]), None, 10) == [post_id]
+    # A fan-out that began after the block saw it: nothing to settle.
+    now = await services.cache.get(feeds.narrowed_key(int(alice["id"])))
+    assert await fanout.settle_fanout(services, dataclasses.replace(raced, narrowing=now)) == []
+
+
+async def test_a_fan_out_that_raced_with_its_posts_deletion_takes_it_back(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob = await create_user(client), await create_user(client)
+    await follow(client, bob, alice["id"])
+    await feeds.finish_rebuild(services, int(bob["id"]), [])
+    posted = await create_post(client, alice["headers"])
+    (event,) = await emitted(services, PostCreated)
+    deleted = await client.delete(f"/api/v1/statuses/{posted['id']}", headers=alice["headers"])
+    assert deleted.status_code == 200, deleted.text
+    (deletion,) = await emitted(services, PostDeleted)
+    await fanout.retract_post(services, deletion)  # nothing there yet
+
+    # The late fan-out, whole: it began after the deletion, whose mark it finds at the end.
+    done = await fanout.fan_out_post(services, event)
+    assert done is not None
+    assert done.reached == [int(bob["id"])]
+    assert await fanout.settle_fanout(services, done) == [int(alice["id"]), int(bob["id"])]
+    for reader in (alice, bob):
+        assert await feeds.window(services, int(reader["id"]), None, 10) == []
+
+
+async def test_a_follow_backfill_that_raced_with_an_unfollow_takes_the_posts_back(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    alice, bob = await create_user(client), await create_user(client)
+    posted = await create_post(client, alice["headers"])
+    await feeds.finish_rebuild(services, int(bob["id"]), [])
+    await follow(client, bob, alice["id"])
+    (event,) = await emitted(services, FollowCreated)
+    before = await services.cache.get(feeds.narrowed_key(int(alice["id"])))
+    done = await fanout.backfill_follow(services, event)
+    assert done.readers == [int(bob["id"])]
+    assert await fanout.settle_backfill(services, done) == []  # nothing raced
+
+    unfollowed = await client.post(f"/api/v1/accounts/{alice['id']}/unfollow", headers=bob["headers"])
+    assert unfollowed.status_code == 200, unfollowed.text
+    # As if the backfill's checks had run before the unfollow, and its write after the
+    # unfollow's consumer: the token it read is the one from before.
+    raced = dataclasses.replace(done, narrowing=before)
+    assert await feeds.window(services, int(bob["id"]), None, 10) == [int(posted["id"])]
+    assert await fanout.settle_backfill(services, raced) == [int(bob["id"])]
+    assert await feeds.window(services, int(bob["id"]), None, 10) == []
 
 
 # --- notifications ---------------------------------------------------------------------

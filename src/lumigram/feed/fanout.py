@@ -7,12 +7,20 @@ nothing), so redelivery needs no bookkeeping. Handlers only touch feeds that are
 Each handler returns what it changed: the readers whose feed it wrote (their kept pages
 no longer hold what the feed does), or, for a new post, a ``Fanout`` saying whose feeds
 took it. The consumers table (``lumigram.consumers``) hands that on to the kept pages.
+
+Consumers run side by side, so one that adds posts may race with one that removes them:
+a block handled between a fan-out's reading of the author's followers and its write took
+the post out of a feed before it was in it, and the write then stayed. Whatever removes
+marks the accounts concerned first (``store.narrow``, also done the moment the write
+commits); whatever adds reads those marks before its checks and after its writes, kept
+pages included, and only when they changed checks again and takes back what no longer
+belongs (``settle_fanout``, ``settle_backfill``, ``prune``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import BigInteger, Select, bindparam, exists, or_, select
@@ -71,6 +79,10 @@ class Fanout:
     #: the followers, so the kept pages need no read of their own): they see the post as
     #: their filters leave it, which only a rendering of their page gives.
     filtering: frozenset[int] = frozenset()
+    #: The post's hashtags (case-folded), and the author's narrowing token as it was
+    #: before the followers were read (``settle_fanout``).
+    tags: tuple[str, ...] = ()
+    narrowing: bytes | None = None
 
 
 def _followers_to_reach(_dialect: str) -> Select[tuple[int, bool, bool, bool]]:
@@ -184,7 +196,7 @@ async def _is_following(services: Services, account_id: int, target_id: int) -> 
         return (await conn.execute(query)).first() is not None
 
 
-async def _still_wanted(services: Services, account_id: int, post_ids: list[int]) -> set[int]:
+async def _still_wanted(services: Services, account_id: int, post_ids: Sequence[int]) -> set[int]:
     """Those of ``post_ids`` the account's feed keeps for another reason: its own posts,
     followed authors' posts, or posts carrying a hashtag it follows."""
     if not post_ids:
@@ -233,6 +245,7 @@ async def fan_out_post(services: Services, event: PostCreated) -> Fanout | None:
     if event.in_reply_to_id is not None or event.visibility == "direct":
         return None
     status_id, author_id = event.status_id, event.account_id
+    narrowing = await services.cache.get(store.narrowed_key(author_id))
     followers = event.followers_count <= services.settings.fanout_celebrity_threshold
     reached, filtering = await _into_feeds(services, author_id, status_id, followers)
     tag_readers: list[int] = []
@@ -241,44 +254,142 @@ async def fan_out_post(services: Services, event: PostCreated) -> Fanout | None:
         shielded = await shielded_from(services, author_id, readers)
         wanted = [r for r in readers if r not in shielded and r != author_id]
         tag_readers = await store.add(services, wanted, [status_id])
-    return Fanout(status_id, author_id, reached, tag_readers, filtering & {author_id, *reached})
+    return Fanout(
+        status_id, author_id, reached, tag_readers, filtering & {author_id, *reached}, tuple(event.tags), narrowing
+    )
+
+
+async def settle_fanout(services: Services, fanout: Fanout) -> list[int]:
+    """Once the post is in the feeds (and kept pages) ``fan_out_post`` found for it: take
+    it back from those of them a removal raced with, and say whose (their kept pages are
+    to be forgotten). Nothing to do unless the post was deleted or the author's
+    narrowing token moved since the fan-out began (``store.narrow``)."""
+    narrowed, gone = await services.cache.get_many(
+        [store.narrowed_key(fanout.author_id), store.gone_key(fanout.post_id)]
+    )
+    written = list(dict.fromkeys([*fanout.reached, *fanout.tag_readers]))
+    if gone is not None:
+        return await store.remove(services, [fanout.author_id, *written], [fanout.post_id])
+    if narrowed == fanout.narrowing or not written:
+        return []
+    shielded = await shielded_from(services, fanout.author_id, written)
+    following = await _following_among(services, fanout.author_id, written)
+    tag_readers = set(await tag_follower_ids(services, fanout.tags))
+    strays = [r for r in written if r in shielded or (r not in following and r not in tag_readers)]
+    return await store.remove(services, strays, [fanout.post_id])
+
+
+async def _following_among(services: Services, author_id: int, readers: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    async with services.db.connect() as conn:
+        for start in range(0, len(readers), BATCH):
+            query = select(follows.c.account_id).where(
+                follows.c.target_account_id == author_id, follows.c.account_id.in_(readers[start : start + BATCH])
+            )
+            found.update((await conn.execute(query)).scalars())
+    return found
+
+
+async def prune(services: Services, reader: int, post_ids: Sequence[int]) -> list[int]:
+    """Take out of the reader's feed those of ``post_ids`` it should not hold (deleted,
+    by an author hidden from the reader, or kept for no reason: not the reader's own,
+    nor a followed author's, nor a followed hashtag's); the feeds written, as ``add``."""
+    wanted = await _without_hidden_authors(services, reader, sorted(await _still_wanted(services, reader, post_ids)))
+    keep = set(wanted)
+    return await store.remove(services, [reader], [p for p in post_ids if p not in keep])
+
+
+async def _add_settled(
+    services: Services, reader: int, post_ids: list[int], key: str, narrowing: bytes | None
+) -> list[int]:
+    """``store.add`` of the posts into the reader's feed, then ``prune`` of them if the
+    narrowing token under ``key`` (read before the caller's checks) moved meanwhile, or
+    one of them was deleted."""
+    written = await store.add(services, [reader], post_ids)
+    if written and not await settled(services, key, narrowing, post_ids):
+        await prune(services, reader, post_ids)
+    return written
+
+
+async def settled(services: Services, key: str, narrowing: bytes | None, post_ids: Sequence[int]) -> bool:
+    """Whether posts added to feeds may stay as they are: nothing narrowed under ``key``
+    since ``narrowing`` was read, and none of them was deleted meanwhile."""
+    marks = await services.cache.get_many([key, *(store.gone_key(p) for p in post_ids)])
+    return marks[0] == narrowing and all(mark is None for mark in marks[1:])
+
+
+# What runs the moment such a write commits, before any consumer can take its event: a
+# fan-out racing with it then checks again before its kept pages can be read
+# (``store.narrow``). One per event type, as the after-commit table wants.
+
+
+async def narrow_on_unfollow(services: Services, event: FollowRemoved) -> None:
+    await store.narrow(services, [event.account_id, event.target_account_id])
+
+
+async def narrow_on_block(services: Services, event: BlockCreated) -> None:
+    await store.narrow(services, [event.account_id, event.target_account_id])
+
+
+async def narrow_on_mute(services: Services, event: MuteCreated) -> None:
+    await store.narrow(services, [event.account_id, event.target_account_id])
+
+
+async def narrow_on_deletion(services: Services, event: PostDeleted) -> None:
+    await store.narrow(services, [event.account_id], gone=event.status_id)
 
 
 async def retract_post(services: Services, event: PostDeleted) -> list[int]:
     """A deleted post out of its author's and followers' feeds; the feeds written."""
+    # Marked again here: another process's relay may have taken the event before the
+    # writer's after-commit step ran.
+    await store.narrow(services, [event.account_id], gone=event.status_id)
     changed = await store.remove(services, [event.account_id], [event.status_id])
     return changed + await _from_followers(services, event.account_id, [event.status_id])
-
-
-async def add_followed_authors_posts(services: Services, event: FollowCreated) -> list[int]:
-    """A new follow brings the followed author's recent posts into the follower's feed."""
-    follower, target = event.account_id, event.target_account_id
-    if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
-        return await store.add(services, [follower], await recent_posts(services, target))
-    return []
 
 
 @dataclass(frozen=True, slots=True)
 class Backfill:
     """A follow's posts into the follower's feed: ``follower``'s feed took ``author``'s
-    recent posts if ``readers`` names it (an empty list: the feed is not kept, or the
-    author is hidden from the follower, and nothing was written)."""
+    recent ``posts`` if ``readers`` names it (an empty list: the feed is not kept, or the
+    author is hidden from the follower, and nothing was written). ``narrowing``: the
+    author's narrowing token before the checks (``settle_backfill``)."""
 
     follower: int
     author: int
     readers: list[int]
+    posts: list[int] = field(default_factory=list)
+    narrowing: bytes | None = None
 
 
 async def backfill_follow(services: Services, event: FollowCreated) -> Backfill:
-    """``add_followed_authors_posts``, saying who followed whom, so that the follower's
-    kept pages can take the same posts (``lumigram.pagecache.feed_pages``)."""
-    written = await add_followed_authors_posts(services, event)
-    return Backfill(event.account_id, event.target_account_id, written)
+    """A new follow brings the followed author's recent posts into the follower's feed,
+    saying who followed whom, so that the follower's kept pages can take the same posts
+    (``lumigram.pagecache.feed_pages``)."""
+    follower, target = event.account_id, event.target_account_id
+    narrowing = await services.cache.get(store.narrowed_key(target))
+    if await store.receiving(services, [follower]) and target not in await hidden_account_ids(services, follower):
+        posts = await recent_posts(services, target)
+        written = await store.add(services, [follower], posts)
+        return Backfill(follower, target, written, posts, narrowing)
+    return Backfill(follower, target, [])
+
+
+async def settle_backfill(services: Services, backfill: Backfill) -> list[int]:
+    """Once the posts are in the follower's feed and kept pages: ``prune`` them if the
+    author's narrowing token moved meanwhile (an unfollow, a block or mute, a deletion
+    raced with the follow); the feeds written."""
+    if not backfill.readers or await services.cache.get(store.narrowed_key(backfill.author)) == backfill.narrowing:
+        return []
+    return await prune(services, backfill.follower, backfill.posts)
 
 
 async def hide_author(services: Services, event: FollowRemoved | BlockCreated | MuteCreated) -> list[int]:
     """Unfollow, block (both ways) and mute take the author's posts out of the feed."""
     account, target = event.account_id, event.target_account_id
+    # Marked again here: another process's relay may have taken the event before the
+    # writer's after-commit step ran.
+    await store.narrow(services, [account, target])
     if isinstance(event, FollowRemoved):
         # A post of theirs may stay through a followed hashtag.
         return await _remove_unwanted(services, account, await recent_posts(services, target))
@@ -291,8 +402,10 @@ async def hide_author(services: Services, event: FollowRemoved | BlockCreated | 
 async def show_unmuted_author(services: Services, event: MuteRemoved) -> list[int]:
     """An unmuted author the account follows is back in its feed."""
     account, target = event.account_id, event.target_account_id
+    narrowing = await services.cache.get(store.narrowed_key(target))
     if await store.receiving(services, [account]) and await _is_following(services, account, target):
-        return await store.add(services, [account], await recent_posts(services, target))
+        posts = await recent_posts(services, target)
+        return await _add_settled(services, account, posts, store.narrowed_key(target), narrowing)
     return []
 
 
@@ -300,10 +413,12 @@ async def follow_tag_in_feed(services: Services, event: TagFollowed | TagUnfollo
     """A followed hashtag's recent posts into the feed; an unfollowed one's out of it,
     unless the feed keeps them for another reason."""
     account = event.account_id
+    narrowing = await services.cache.get(store.narrowed_key(account))
     posts = await _tag_posts(services, event.tag_id)
     if isinstance(event, TagFollowed):
         if await store.receiving(services, [account]):
-            return await store.add(services, [account], await _without_hidden_authors(services, account, posts))
+            shown = await _without_hidden_authors(services, account, posts)
+            return await _add_settled(services, account, shown, store.narrowed_key(account), narrowing)
         return []
     return await _remove_unwanted(services, account, posts)
 

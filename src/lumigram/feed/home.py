@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from lumigram.feed import store
+from lumigram.feed import fanout, store
 from lumigram.filters import service as hidden_words
 from lumigram.graph.service import hidden_account_ids
 from lumigram.infra.sql import Prebuilt, one_of
@@ -143,6 +143,7 @@ async def rebuild(services: Services, account_id: int) -> None:
     """Fill the account's cached feed from the database. Fan-out writes into it while
     this runs (the building marker), so nothing posted meanwhile is missed."""
     await store.begin_rebuild(services, account_id)
+    narrowing = await services.cache.get(store.narrowed_key(account_id))
     hidden = await hidden_account_ids(services, account_id)
     async with services.db.connect() as conn:
         ids = await pull(conn, account_id, None, store.FEED_CAP)
@@ -156,6 +157,10 @@ async def rebuild(services: Services, account_id: int) -> None:
             dropped = {row.id for row in rows if row.account_id in hidden}
             ids = [i for i in ids if i not in dropped]
     await store.finish_rebuild(services, account_id, ids)
+    # A block, mute, unfollow or deletion handled while this ran took its posts out of a
+    # feed that did not yet hold them (``lumigram.feed.fanout``).
+    if ids and not await fanout.settled(services, store.narrowed_key(account_id), narrowing, ids):
+        await fanout.prune(services, account_id, ids)
 
 
 def _rebuild_soon(services: Services, account_id: int) -> None:

@@ -10,6 +10,20 @@
 
 Both markers expire after ``feed_active_days``: a feed nobody reads stops receiving
 fan-out and is rebuilt from the database on its owner's next visit.
+
+Two more keys let a consumer that adds posts notice a removal it may have raced with
+(``lumigram.feed.fanout``): consumers run side by side, so a block handled between a
+fan-out's check of the author's followers and its write would remove the post before it
+was written, and the write would then stay.
+
+* ``feed:narrowed:{account}``: a fresh token each time the account's posts may no
+  longer go where they did (an unfollow, a block or mute either way, a deletion of one of
+  its posts), set before anything is removed for it.
+* ``feed:gone:{post}``: the post was deleted.
+
+An adder reads the tokens it depends on before it checks who may have what, and again
+after its writes; only when one changed (or the post is gone) does it check again and
+take back what it should not have written.
 """
 
 from __future__ import annotations
@@ -17,12 +31,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
-from lumigram.ids import unix_ms_of
+from lumigram.ids import token, unix_ms_of
 from lumigram.services import Services
 
 #: Entries kept per feed (Mastodon keeps 800 too); older posts come from the database.
 FEED_CAP = 800
 _BUILD_TTL = 120
+#: Seconds a narrowing token or a deletion's mark outlives its cause: far longer than a
+#: consumer takes from its first check to its last write, backlog included.
+_MARK_TTL = 86400
 
 
 def feed_key(account_id: int) -> str:
@@ -35,6 +52,24 @@ def ready_key(account_id: int) -> str:
 
 def building_key(account_id: int) -> str:
     return f"feed:building:{account_id}"
+
+
+def narrowed_key(account_id: int) -> str:
+    return f"feed:narrowed:{account_id}"
+
+
+def gone_key(post_id: int) -> str:
+    return f"feed:gone:{post_id}"
+
+
+async def narrow(services: Services, account_ids: Iterable[int], gone: int | None = None) -> None:
+    """Mark these accounts' posts as reaching fewer feeds than before (and the post
+    ``gone`` as deleted), before what no longer belongs is taken out."""
+    fresh = token(4).encode()
+    marks = {narrowed_key(a): fresh for a in account_ids}
+    if gone is not None:
+        marks[gone_key(gone)] = b"1"
+    await services.cache.set_many(marks, ttl=_MARK_TTL)
 
 
 def score(post_id: int) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lumigram.feed.fanout import Backfill, Fanout
+from lumigram.feed.fanout import Backfill, Fanout, settle_backfill, settle_fanout
 from lumigram.pagecache import store as pages
 from lumigram.pagecache.home_pages import put_followed_posts_into_home_pages, put_post_into_home_pages
 from lumigram.services import Services
@@ -29,6 +29,9 @@ async def put_fanned_out_post(services: Services, fanout: Fanout | None) -> None
         return  # not a feed item
     await put_post_into_home_pages(services, fanout.reached, fanout.post_id, fanout.author_id, fanout.filtering)
     await forget_readers_pages(services, fanout.tag_readers)
+    # Last, so that a block or deletion that raced with the fan-out finds the post in
+    # these pages or is seen here (``lumigram.feed.fanout``).
+    await forget_readers_pages(services, await settle_fanout(services, fanout))
 
 
 async def put_followed_posts(services: Services, backfill: Backfill) -> None:
@@ -36,6 +39,7 @@ async def put_followed_posts(services: Services, backfill: Backfill) -> None:
     pages too (the follow's own request renewed the counts those pages show)."""
     if backfill.readers:
         await put_followed_posts_into_home_pages(services, backfill.follower, backfill.author, posts=True)
+        await forget_readers_pages(services, await settle_backfill(services, backfill))
 
 
 async def forget_readers_pages(services: Services, readers: Sequence[int]) -> None:
