@@ -65,14 +65,7 @@ async def _stored_keys(services: Services, media_id: str) -> list[str]:
     prefix = f"media/{media_id}/"
     blobs = services.blobs
     if isinstance(blobs, FolderBlobStore):
-        folder = blobs.root / prefix
-        if not folder.exists():
-            return []
-        return sorted(
-            prefix + str(path.relative_to(folder))
-            for path in folder.rglob("*")
-            if path.is_file() and not path.name.endswith(".meta")
-        )
+        return await blobs.keys_under(prefix)
     assert isinstance(blobs, S3BlobStore)
     s3 = await blobs._s3()
     listed = await s3.list_objects_v2(Bucket=blobs.bucket, Prefix=prefix)

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from lumigram.infra.blobstore import BlobNotFound, BlobStore, InvalidBlobKey, check_key, open_blob_store
-from lumigram.infra.blobstore.folder import META_ATTRIBUTE
+from lumigram.infra.blobstore.folder import META_ATTRIBUTE, FolderBlobStore
 from tests.servers import free_ports, unique_name
 
 
@@ -203,6 +203,62 @@ async def test_the_folder_store_keeps_type_and_etag_with_the_file_and_reads_olde
     assert (plain.size, plain.content_type) == (3, "image/png")
     await store.delete("e/old.bin")
     assert not (root / "e" / "old.bin.meta").exists()
+
+
+async def test_the_folder_store_keeps_blobs_put_together_in_one_file(tmp_path: Path) -> None:
+    """A photo's variants, put in one call, are one file: each still read, streamed in
+    ranges, described and deleted as itself."""
+    root = tmp_path / "media"
+    store = open_blob_store(f"file://{root}")
+    assert isinstance(store, FolderBlobStore)
+    blobs = [(f"media/7/v{n}.jpg", bytes([n]) * (100 + n), "image/jpeg") for n in range(4)]
+    blobs.append(("media/7/master.webp", b"RIFF" + b"m" * 50, "image/webp"))
+    blobs.append(("media/8/alone.jpg", b"alone", "image/jpeg"))  # alone in its folder: a file
+    infos = await store.put_many(blobs)
+    assert [p.name.startswith(".pack-") for p in (root / "media" / "7").iterdir()] == [True]
+    assert (root / "media" / "8" / "alone.jpg").read_bytes() == b"alone"
+    for (key, data, content_type), info in zip(blobs, infos, strict=True):
+        assert await store.get(key) == data
+        assert await _collect(store.stream(key)) == data
+        assert await _collect(store.stream(key, 2, 5)) == data[2:6]
+        assert await _collect(store.stream(key, len(data) - 1, len(data) + 50)) == data[-1:]
+        assert await _collect(store.stream(key, len(data) + 3)) == b""
+        assert await store.stat(key) == info
+        assert (info.size, info.content_type) == (len(data), content_type)
+    assert await store.keys_under("media/") == sorted(key for key, _, _ in blobs)
+    for missing in ("media/7/v9.jpg", "media/7", "media/7/v1.jpg/x"):
+        assert await store.stat(missing) is None
+        with pytest.raises(BlobNotFound):
+            await store.get(missing)
+
+    # A blob put alone over a packed one replaces it; deleting it removes both.
+    await store.put("media/7/v1.jpg", b"newer", "image/png")
+    assert await store.get("media/7/v1.jpg") == b"newer"
+    await store.delete("media/7/v1.jpg")
+    assert await store.stat("media/7/v1.jpg") is None
+    assert await store.get("media/7/v2.jpg") == blobs[2][1]
+    # Put together again into a folder that holds them: the newest put wins.
+    await store.put("media/7/v3.jpg", b"a file", "image/jpeg")
+    await store.put_many([("media/7/v3.jpg", b"packed again", "image/jpeg"), ("media/7/x.jpg", b"x", "image/jpeg")])
+    assert await store.get("media/7/v3.jpg") == b"packed again"
+    # Deleting every blob of a pack leaves no file behind.
+    for key in await store.keys_under("media/7/"):
+        await store.delete(key)
+    assert await store.keys_under("media/") == ["media/8/alone.jpg"]
+    assert list((root / "media" / "7").iterdir()) == []
+
+
+async def test_the_folder_store_removes_blobs_of_one_pack_side_by_side(tmp_path: Path) -> None:
+    """Removing a blob writes its pack again without it; removals of the same pack's
+    blobs at once (threads, as two processes would) lose none and bring none back."""
+    store = open_blob_store(f"file://{tmp_path / 'media'}")
+    blobs = [(f"p/{n}.bin", str(n).encode() * 10, "application/octet-stream") for n in range(12)]
+    await store.put_many(blobs)
+    await asyncio.gather(*(store.delete(key) for key, _, _ in blobs[:8]))
+    assert isinstance(store, FolderBlobStore)
+    assert await store.keys_under("p/") == sorted(key for key, _, _ in blobs[8:])
+    for key, data, _ in blobs[8:]:
+        assert await store.get(key) == data
 
 
 async def test_the_folder_url_may_be_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
