@@ -40,10 +40,12 @@ Every step reports accepted writes per second, p50/p90/p99/max by request kind, 
 statuses seen, and CPU milliseconds per accepted write by process (serve, the photo
 processing pool, the worker, each engine, the load generator, the whole box), read from
 /proc after the step's consumers finished (so their work counts), and how long that
-took. ``--quick`` is a short run of all of it (both shapes within about three minutes);
-``--census`` (scaled) adds PostgreSQL statements, Valkey commands and NATS messages per
-accepted write to each closed-loop write step (``bench/census.py``; its statement log
-inflates PostgreSQL's CPU, so use it in a run of its own).
+took; and the same CPU figures for the load alone (before the fan-out check's reads and
+the consumers' tail), with how many of the box's cores were busy meanwhile. ``--quick``
+is a short run of all of it (both shapes within about three minutes); ``--census``
+(scaled) adds PostgreSQL statements, Valkey commands and NATS messages per accepted write
+to each closed-loop write step (``bench/census.py``; its statement log inflates
+PostgreSQL's CPU, so use it in a run of its own).
 
 This is a single-process load generator: raw keep-alive HTTP/1.1 connections
 (``bench/loadgen.py``'s), one event loop, so the accepted ids can be kept for the checks.
@@ -542,6 +544,9 @@ class Runner:
         began = time.perf_counter()
         await asyncio.gather(*start())
         elapsed = time.perf_counter() - began
+        # While the load ran, apart from what follows it (the fan-out check's reads, the
+        # consumers' tail): how busy the box's cores were, and the CPU a write cost then.
+        in_load = cpu_spent(before, cpu_now(self.stack))
         loop_use = await asyncio.to_thread(spy) if spy is not None else None
         # Run at once, before waiting for the consumers: e.g. the fan-out check of a burst
         # (its home reads then count in the step's CPU figures).
@@ -562,6 +567,10 @@ class Runner:
             "first_errors": tally.server_errors[:3],
             "consumers_done_after_s": settled,
             "cpu_ms_per_write": {role: round(s * 1000 / max(accepted, 1), 2) for role, s in sorted(spent.items())},
+            "cpu_ms_per_write_in_load": {
+                role: round(s * 1000 / max(accepted, 1), 2) for role, s in sorted(in_load.items())
+            },
+            "box_cores_busy_in_load": round(in_load.get("whole box", 0.0) / max(elapsed, 1e-9), 2),
             "load_average_before": round(load, 2),
         }
         if loop_use is not None:
@@ -690,7 +699,8 @@ def line(summary: dict[str, Any]) -> str:
     return (
         f"{summary['step']} {summary['mode']} {where}: {summary['per_second']}/s in {summary['seconds']} s; {kinds}; "
         f"5xx {summary['server_errors']}; consumers done after {summary['consumers_done_after_s']} s; "
-        f"CPU ms/write {cpu}"
+        f"CPU ms/write {cpu}; during the load alone {summary['cpu_ms_per_write_in_load']}, "
+        f"{summary['box_cores_busy_in_load']} of {os.cpu_count()} cores busy"
     )
 
 
