@@ -241,10 +241,14 @@ async def test_the_folder_store_keeps_blobs_put_together_in_one_file(tmp_path: P
     await store.put("media/7/v3.jpg", b"a file", "image/jpeg")
     await store.put_many([("media/7/v3.jpg", b"packed again", "image/jpeg"), ("media/7/x.jpg", b"x", "image/jpeg")])
     assert await store.get("media/7/v3.jpg") == b"packed again"
+    # A key given twice in one call: the last of it, as ``put`` one after the other.
+    await store.put_many([("media/9/a.jpg", b"first", "image/jpeg"), ("media/9/a.jpg", b"last", "image/png")])
+    assert await store.get("media/9/a.jpg") == b"last"
+    assert (await store.stat("media/9/a.jpg") or pytest.fail("missing")).content_type == "image/png"
     # Deleting every blob of a pack leaves no file behind.
     for key in await store.keys_under("media/7/"):
         await store.delete(key)
-    assert await store.keys_under("media/") == ["media/8/alone.jpg"]
+    assert await store.keys_under("media/") == ["media/8/alone.jpg", "media/9/a.jpg"]
     assert list((root / "media" / "7").iterdir()) == []
 
 

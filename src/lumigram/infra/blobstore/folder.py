@@ -189,16 +189,16 @@ def _put_all(blobs: Sequence[tuple[str, Path, bytes, str]]) -> list[BlobInfo]:
             key, path, data, content_type = together[0]
             infos[key] = _put_bytes(key, path, data, content_type)
             continue
-        packed = []
+        packed: dict[str, tuple[str, bytes, str, str]] = {}  # a name given twice: the last
         for key, path, data, content_type in together:
             etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
             infos[key] = BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag)
-            packed.append((path.name, data, content_type, etag))
+            packed[path.name] = (path.name, data, content_type, etag)
         if not _made_folder(folder):
             # Files of these names would come before the pack: the newest put must win.
             for _, path, _, _ in together:
                 _delete_file(path)
-        packs.write(folder, packed)
+        packs.write(folder, list(packed.values()))
     return [infos[key] for key, _, _, _ in blobs]
 
 
