@@ -216,10 +216,10 @@ def _read_whole(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except _MISSING_ERRORS:
-        member = packs.find(path.parent, path.name)
-        if member is None:
-            raise
-        return packs.read(member)
+        handle, offset, size = _open_packed(path)
+    with handle:
+        handle.seek(offset)
+        return handle.read(size)
 
 
 def _open_blob(path: Path) -> tuple[BinaryIO, int, int | None]:
@@ -228,10 +228,26 @@ def _open_blob(path: Path) -> tuple[BinaryIO, int, int | None]:
     try:
         return path.open("rb"), 0, None
     except _MISSING_ERRORS:
+        return _open_packed(path)
+
+
+#: Lookups of a packed blob whose pack was replaced between finding and opening it
+#: (another of its blobs deleted meanwhile) before it counts as missing.
+_PACK_TRIES = 3
+
+
+def _open_packed(path: Path) -> tuple[BinaryIO, int, int]:
+    """The pack holding the blob, open, with where its bytes are; FileNotFoundError when
+    no pack holds it."""
+    for _ in range(_PACK_TRIES):
         member = packs.find(path.parent, path.name)
         if member is None:
-            raise
-        return member.pack.open("rb"), member.offset, member.size
+            break
+        try:
+            return member.pack.open("rb"), member.offset, member.size
+        except FileNotFoundError:
+            continue  # replaced since it was found: its successor holds the blob
+    raise FileNotFoundError(str(path))
 
 
 def _delete(path: Path) -> None:

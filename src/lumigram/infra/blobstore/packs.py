@@ -106,54 +106,63 @@ def _members(pack: Path, handle: int) -> Iterator[Member]:
         yield Member(pack, str(name), start + int(offset), int(size), str(content_type), str(etag))
 
 
+#: Looks through a folder's packs while others replace them, before a name counts as missing.
+_SCANS = 10
+
+
 def find(folder: Path, name: str) -> Member | None:
     """Where the newest pack of ``folder`` holding ``name`` keeps it; None when none does."""
-    for pack in _packs(folder):
-        try:
-            handle = os.open(pack, os.O_RDONLY)
-        except FileNotFoundError:
-            continue  # replaced meanwhile: its successor is in the list or was written after it
-        try:
-            for member in _members(pack, handle):
-                if member.name == name:
-                    return member
-        finally:
-            os.close(handle)
+    for _ in range(_SCANS):
+        replaced = False
+        for pack in _packs(folder):
+            try:
+                handle = os.open(pack, os.O_RDONLY)
+            except FileNotFoundError:
+                # Replaced since the folder was listed: its successor, written before it
+                # went, may not be in the list. Look again.
+                replaced = True
+                continue
+            try:
+                for member in _members(pack, handle):
+                    if member.name == name:
+                        return member
+            finally:
+                os.close(handle)
+        if not replaced:
+            return None
     return None
-
-
-def read(member: Member, start: int = 0, length: int | None = None) -> bytes:
-    """``length`` bytes of the member from ``start`` (to its end by default); FileNotFoundError
-    when its pack is gone."""
-    if start >= member.size:
-        return b""
-    wanted = member.size - start if length is None else min(length, member.size - start)
-    handle = os.open(member.pack, os.O_RDONLY)
-    try:
-        return os.pread(handle, wanted, member.offset + start)
-    finally:
-        os.close(handle)
 
 
 def remove(folder: Path, name: str) -> None:
     """Take ``name`` out of every pack of ``folder`` that holds it."""
     while True:
-        holding = [pack for pack in _packs(folder) if _holds(pack, name)]
+        holding = [pack for pack, members in _indexes(folder) if any(m.name == name for m in members)]
         if not holding:
             return
         for pack in holding:
             _remove_from(pack, name)
 
 
-def _holds(pack: Path, name: str) -> bool:
-    try:
-        handle = os.open(pack, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        return any(member.name == name for member in _members(pack, handle))
-    finally:
-        os.close(handle)
+def _indexes(folder: Path) -> list[tuple[Path, list[Member]]]:
+    """Each pack of ``folder`` with its members, newest first, as one consistent look: a
+    pack replaced while the folder was read makes it read again (its successor was
+    written before it went, perhaps after the folder was listed)."""
+    for _ in range(_SCANS):
+        found: list[tuple[Path, list[Member]]] = []
+        replaced = False
+        for pack in _packs(folder):
+            try:
+                handle = os.open(pack, os.O_RDONLY)
+            except FileNotFoundError:
+                replaced = True
+                continue
+            try:
+                found.append((pack, list(_members(pack, handle))))
+            finally:
+                os.close(handle)
+        if not replaced:
+            return found
+    raise OSError(f"the packs of {folder} kept changing while they were read")
 
 
 def _remove_from(pack: Path, name: str) -> None:
@@ -179,14 +188,4 @@ def _remove_from(pack: Path, name: str) -> None:
 
 def names(folder: Path) -> set[str]:
     """Every name the folder's packs hold."""
-    found: set[str] = set()
-    for pack in _packs(folder):
-        try:
-            handle = os.open(pack, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            found.update(member.name for member in _members(pack, handle))
-        finally:
-            os.close(handle)
-    return found
+    return {member.name for _, members in _indexes(folder) for member in members}
