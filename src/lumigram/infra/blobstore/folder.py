@@ -194,11 +194,13 @@ def _put_all(blobs: Sequence[tuple[str, Path, bytes, str]]) -> list[BlobInfo]:
             etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
             infos[key] = BlobInfo(key=key, size=len(data), content_type=content_type, etag=etag)
             packed[path.name] = (path.name, data, content_type, etag)
-        if not _made_folder(folder):
+        new_folder = _made_folder(folder)
+        packs.write(folder, list(packed.values()))
+        if not new_folder:
             # Files of these names would come before the pack: the newest put must win.
+            # Removed once the pack is in place, so a crash between loses nothing.
             for _, path, _, _ in together:
                 _delete_file(path)
-        packs.write(folder, list(packed.values()))
     return [infos[key] for key, _, _, _ in blobs]
 
 
