@@ -106,30 +106,17 @@ def _members(pack: Path, handle: int) -> Iterator[Member]:
         yield Member(pack, str(name), start + int(offset), int(size), str(content_type), str(etag))
 
 
-#: Looks through a folder's packs while others replace them, before a name counts as missing.
+#: Looks through a folder's packs while others replace them, before giving up.
 _SCANS = 10
 
 
 def find(folder: Path, name: str) -> Member | None:
-    """Where the newest pack of ``folder`` holding ``name`` keeps it; None when none does."""
-    for _ in range(_SCANS):
-        replaced = False
-        for pack in _packs(folder):
-            try:
-                handle = os.open(pack, os.O_RDONLY)
-            except FileNotFoundError:
-                # Replaced since the folder was listed: its successor, written before it
-                # went, may not be in the list. Look again.
-                replaced = True
-                continue
-            try:
-                for member in _members(pack, handle):
-                    if member.name == name:
-                        return member
-            finally:
-                os.close(handle)
-        if not replaced:
-            return None
+    """Where the newest pack of ``folder`` holding ``name`` keeps it; None when none does.
+    (A photo's folder holds one pack: reading every index costs no more than the first.)"""
+    for _, members in _indexes(folder):
+        for member in members:
+            if member.name == name:
+                return member
     return None
 
 
