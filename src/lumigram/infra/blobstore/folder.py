@@ -267,12 +267,14 @@ def _keys_under(root: Path, prefix: str) -> list[str]:
     if not folder.is_dir():
         return []
     found: set[str] = set()
+    packed: set[Path] = set()  # folders holding packs, each read once for all of them
     for path in folder.rglob("*"):
-        if path.name.startswith("."):
-            if path.name.startswith(packs.PREFIX):
-                found.update(str(path.parent.relative_to(root) / name) for name in packs.names(path.parent))
-        elif path.is_file() and not path.name.endswith(META_SUFFIX):
+        if path.name.startswith(packs.PREFIX):
+            packed.add(path.parent)
+        elif not path.name.startswith(".") and path.is_file() and not path.name.endswith(META_SUFFIX):
             found.add(str(path.relative_to(root)))
+    for where in packed:
+        found.update(str(where.relative_to(root) / name) for name in packs.names(where))
     return sorted(found)
 
 
